@@ -1,0 +1,35 @@
+/* err.h: the one project-wide error enum (append only), its messages and HTTP statuses. */
+#ifndef VB_ERR_H
+#define VB_ERR_H
+
+enum vb_err {
+    VB_OK = 0,
+    VB_ERR_NOMEM,         /* out of memory (503) */
+    VB_ERR_INVALID,       /* malformed request or argument (400) */
+    VB_ERR_UNAUTHORIZED,  /* missing or bad credentials (401) */
+    VB_ERR_FORBIDDEN,     /* authenticated but not allowed (403) */
+    VB_ERR_NOT_FOUND,     /* no such resource (404) */
+    VB_ERR_METHOD,        /* method not allowed on this path (405) */
+    VB_ERR_CONFLICT,      /* already exists (409) */
+    VB_ERR_TOO_LARGE,     /* body or input over a limit (413) */
+    VB_ERR_MEDIA_TYPE,    /* unsupported Content-Type (415) */
+    VB_ERR_UNPROCESSABLE, /* well-formed but semantically wrong input (422) */
+    VB_ERR_RATE_LIMITED,  /* too many attempts (429) */
+    VB_ERR_UNAVAILABLE,   /* busy or missing dependency (503) */
+    VB_ERR_IO,            /* file system error (500) */
+    VB_ERR_DB,            /* database error (500) */
+    VB_ERR_INTERNAL,      /* our own bug or an unexpected library failure (500) */
+    VB_ERR_FORMAT,        /* corrupt or unsupported file format (422) */
+    VB_ERR_CANCELLED,     /* the work was cancelled by its caller (499) */
+    VB_ERR_TIMEOUT,       /* took longer than allowed (504) */
+    VB_ERR_RANGE,         /* unsatisfiable byte range (416) */
+};
+
+/* Human-readable sentence for `err`; static storage. */
+const char *vb_err_message(enum vb_err err);
+/* Stable machine code for `err` as used in JSON error bodies, e.g. "not_found". */
+const char *vb_err_code(enum vb_err err);
+/* HTTP status code for `err`. */
+int vb_err_http_status(enum vb_err err);
+
+#endif
