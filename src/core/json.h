@@ -51,6 +51,13 @@ void vb_json_free(struct vb_json *j);
 const struct vb_json *vb_json_get(const struct vb_json *j, const char *key);
 /* String member or NULL (absent or not a string). */
 const char *vb_json_get_str(const struct vb_json *j, const char *key);
+/* Integer member (a number written without fraction/exponent that fits int64): true and
+ * *out set, else false and *out untouched. */
+bool vb_json_get_int(const struct vb_json *j, const char *key, int64_t *out);
+/* Boolean member: true and *out set, else false and *out untouched. */
+bool vb_json_get_bool(const struct vb_json *j, const char *key, bool *out);
+/* "null", "boolean", "number", "string", "array", "object"; static storage. */
+const char *vb_json_type_name(enum vb_json_type t);
 
 /* ===== Writer ===== */
 struct vb_jw {
@@ -75,6 +82,8 @@ void vb_jw_bool(struct vb_jw *w, bool v);
 void vb_jw_null(struct vb_jw *w);
 /* Inserts already-serialised JSON as one value (caller guarantees validity). */
 void vb_jw_raw(struct vb_jw *w, const char *json, size_t len);
+/* Writes a parsed tree (borrowed) as one value; NULL writes null. */
+void vb_jw_value(struct vb_jw *w, const struct vb_json *j);
 /* key + value shorthands */
 void vb_jw_kstr(struct vb_jw *w, const char *key, const char *s);
 void vb_jw_kint(struct vb_jw *w, const char *key, int64_t v);
