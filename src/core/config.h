@@ -15,39 +15,46 @@ enum vb_env_kind {
 };
 
 struct vb_config {
-    char *secret_key;       /* SECRET_KEY (>= 32 bytes in production) */
-    char *database_url;     /* DATABASE_URL: sqlite://PATH or postgres(ql)://... */
-    char *storage_dir;      /* STORAGE_DIR: generated audio (default "outputs") */
-    char *voices_dir;       /* VOICES_DIR: uploaded voices (default "voices") */
-    char *models_dir;       /* MODELS_DIR: model files (default "models") */
-    char *data_dir;         /* DATA_DIR: SQLite db and generated secret (default "data") */
-    char *hf_token;         /* HF_TOKEN: Hugging Face token, may be NULL */
-    char *allowed_hosts;    /* ALLOWED_HOSTS: comma list or "*" (default "*") */
-    char *host;             /* HOST: bind address (default "0.0.0.0") */
-    int port;               /* PORT (default 8000; 0 = ephemeral) */
-    char *cors_origins;     /* CORS_ORIGINS: comma list or "*"; "" = off (default "") */
-    int max_upload_mb;      /* MAX_UPLOAD_MB (default 50) */
-    char *log_level;        /* LOG_LEVEL: debug|info|warn|error (default "info") */
-    enum vb_env_kind env;   /* VOCERO_ENV: development|production (default development) */
-    char *admin_username;   /* ADMIN_USERNAME: account created/updated at start-up */
-    char *admin_password;   /* ADMIN_PASSWORD */
-    bool allow_registration; /* ALLOW_REGISTRATION (default true) */
-    int jwt_ttl_s;          /* JWT_TTL_SECONDS: access token lifetime (default 86400) */
-    int workers;            /* WORKERS: handler worker threads (default 8) */
-    int io_threads;         /* IO_THREADS: HTTP I/O threads (default 4) */
-    int queue_max;          /* QUEUE_MAX: pending requests before 503 (default 256) */
-    int request_timeout_s;  /* REQUEST_TIMEOUT_SECONDS (default 60) */
-    int bcrypt_cost;        /* BCRYPT_COST (default 12; 4..31) */
-    int signed_url_ttl_s;   /* SIGNED_URL_TTL_SECONDS (default 3600) */
-    bool secret_generated;  /* true when SECRET_KEY was generated/loaded from DATA_DIR */
+    char *secret_key;          /* SECRET_KEY (>= 32 bytes in production) */
+    char *database_url;        /* DATABASE_URL: sqlite://PATH or postgres(ql)://... */
+    char *storage_dir;         /* STORAGE_DIR: generated audio (default "outputs") */
+    char *voices_dir;          /* VOICES_DIR: uploaded voices (default "voices") */
+    char *models_dir;          /* MODELS_DIR: model files (default "models") */
+    char *data_dir;            /* DATA_DIR: SQLite db and generated secret (default "data") */
+    char *hf_token;            /* HF_TOKEN: Hugging Face token, may be NULL */
+    char *allowed_hosts;       /* ALLOWED_HOSTS: comma list or "*" (default "*") */
+    char *host;                /* HOST: bind address (default "0.0.0.0") */
+    int port;                  /* PORT (default 8000; 0 = ephemeral) */
+    char *cors_origins;        /* CORS_ORIGINS: comma list or "*"; "" = off (default "") */
+    int max_upload_mb;         /* MAX_UPLOAD_MB (default 50) */
+    char *log_level;           /* LOG_LEVEL: debug|info|warn|error (default "info") */
+    enum vb_env_kind env;      /* VOCERO_ENV: development|production (default development) */
+    char *admin_username;      /* ADMIN_USERNAME: account created/updated at start-up */
+    char *admin_password;      /* ADMIN_PASSWORD */
+    bool allow_registration;   /* ALLOW_REGISTRATION (default true) */
+    int jwt_ttl_s;             /* JWT_TTL_SECONDS: access token lifetime (default 86400) */
+    int workers;               /* WORKERS: handler worker threads (default 8) */
+    int io_threads;            /* IO_THREADS: HTTP I/O threads (default 4) */
+    int queue_max;             /* QUEUE_MAX: pending requests before 503 (default 256) */
+    int request_timeout_s;     /* REQUEST_TIMEOUT_SECONDS (default 60) */
+    int bcrypt_cost;           /* BCRYPT_COST (default 12; 4..31) */
+    int signed_url_ttl_s;      /* SIGNED_URL_TTL_SECONDS (default 3600) */
+    bool secret_generated;     /* true when SECRET_KEY was generated/loaded from DATA_DIR */
+    char *swagger_ui_dir;      /* SWAGGER_UI_DIR: swagger-ui-dist files for /docs
+                                  (default "node_modules/swagger-ui-dist") */
+    int llm_threads;           /* LLM_THREADS: CPU threads for the chat LLM (default 0 = auto) */
+    char *tts_engine;          /* TTS_ENGINE: default TTS engine name (default "espeak-ng") */
+    bool models_auto_download; /* MODELS_AUTO_DOWNLOAD: fetch missing models (default true) */
 };
 
-/* Fills cfg with defaults, then `env_file` (NULL = ".env"; a missing file is fine), then
- * the process environment. Validates ranges; on error writes "NAME: reason" into why.
- * Caller releases with vb_config_release. */
+/* Fills cfg with defaults, then `env_file` (NULL = ".env", which may be missing; a file
+ * named explicitly must exist), then the process environment. Validates ranges; on error
+ * writes "NAME: reason" (or "FILE:LINE: reason" for a bad .env line) into why and leaves
+ * cfg released. Caller releases with vb_config_release. */
 VB_WUR enum vb_err vb_config_load(struct vb_config *cfg, const char *env_file, char *why,
                                   size_t why_cap);
-/* Sets one setting by its environment name (used for command-line flags too). */
+/* Sets one setting by its environment name (used for command-line flags too). On error
+ * cfg is unchanged. Strings are copied. */
 VB_WUR enum vb_err vb_config_set(struct vb_config *cfg, const char *name, const char *value,
                                  char *why, size_t why_cap);
 /* Ensures SECRET_KEY: in production a missing or short key is an error with a clear
@@ -56,6 +63,9 @@ VB_WUR enum vb_err vb_config_set(struct vb_config *cfg, const char *name, const 
 VB_WUR enum vb_err vb_config_ensure_secret(struct vb_config *cfg, char *why, size_t why_cap);
 /* Writes the table of settings (name, default, description) for --help. */
 void vb_config_print_help(FILE *out);
+/* Logs every effective setting at info level; secrets show only "(set)"/"(unset)". */
+void vb_config_log(const struct vb_config *cfg);
+/* Frees the strings (secrets wiped) and zeroes cfg; NULL and a released cfg are fine. */
 void vb_config_release(struct vb_config *cfg);
 
 #endif

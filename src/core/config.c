@@ -1,0 +1,704 @@
+/* config.c: one table of settings drives defaults, .env parsing, environment overrides,
+ * validation, --help and the development secret key. */
+#include "core/vb.h"
+#include "core/config.h"
+#include "core/alloc.h"
+#include "core/crypto.h"
+#include "core/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define ENV_FILE_MAX_BYTES (1u << 20)
+#define SECRET_MIN_LEN     32
+#define SECRET_RAW_BYTES   32
+#define SECRET_FILE_NAME   "secret_key"
+#define SECRET_HINT        "generate one with: openssl rand -hex 32"
+
+enum opt_type {
+    OPT_STRING,
+    OPT_INT,
+    OPT_BOOL,
+    OPT_ENUM, /* stored as int-sized enum: index into `choices` */
+};
+
+enum opt_flags {
+    OPT_NULLABLE = 1 << 0, /* string: empty value means unset (NULL) */
+    OPT_NONEMPTY = 1 << 1, /* string: must not be empty */
+    OPT_SECRET = 1 << 2,   /* never shown in logs */
+};
+
+struct opt {
+    const char *name;
+    enum opt_type type;
+    const char *def; /* default as text; NULL = unset (strings only) */
+    long min, max;   /* OPT_INT range, inclusive */
+    unsigned flags;
+    const char *const *choices; /* OPT_ENUM names, NULL-terminated; index = stored value */
+    /* Extra check for strings; returns a reason or NULL when the value is fine. */
+    const char *(*check)(const char *value);
+    size_t offset;
+    const char *help;
+};
+
+static const char *const env_names[] = {"development", "production", NULL};
+
+static const char *check_database_url(const char *v)
+{
+    if (strncmp(v, "sqlite://", 9) == 0) {
+        return v[9] ? NULL : "sqlite:// needs a file path, e.g. sqlite://data/vocero.db";
+    }
+    if (strncmp(v, "postgres://", 11) == 0 || strncmp(v, "postgresql://", 13) == 0)
+        return NULL;
+    return "must start with sqlite://, postgres:// or postgresql://";
+}
+
+static const char *check_log_level(const char *v)
+{
+    enum vb_log_level level;
+    return vb_log_level_parse(v, &level) ? NULL : "must be one of debug, info, warn, error";
+}
+
+#define OFF(field) offsetof(struct vb_config, field)
+
+static const struct opt opts[] = {
+    {"SECRET_KEY", OPT_STRING, NULL, 0, 0, OPT_NULLABLE | OPT_SECRET, NULL, NULL, OFF(secret_key),
+     "key for JWT and signed URLs (>= 32 chars; required in production)"},
+    {"DATABASE_URL", OPT_STRING, "sqlite://data/vocero.db", 0, 0, OPT_NONEMPTY | OPT_SECRET, NULL,
+     check_database_url, OFF(database_url), "sqlite://PATH or postgres(ql)://USER:PASS@HOST/DB"},
+    {"STORAGE_DIR", OPT_STRING, "outputs", 0, 0, OPT_NONEMPTY, NULL, NULL, OFF(storage_dir),
+     "directory for generated audio"},
+    {"VOICES_DIR", OPT_STRING, "voices", 0, 0, OPT_NONEMPTY, NULL, NULL, OFF(voices_dir),
+     "directory for uploaded reference voices"},
+    {"MODELS_DIR", OPT_STRING, "models", 0, 0, OPT_NONEMPTY, NULL, NULL, OFF(models_dir),
+     "directory for model files"},
+    {"DATA_DIR", OPT_STRING, "data", 0, 0, OPT_NONEMPTY, NULL, NULL, OFF(data_dir),
+     "directory for the SQLite database and the development secret key"},
+    {"HF_TOKEN", OPT_STRING, NULL, 0, 0, OPT_NULLABLE | OPT_SECRET, NULL, NULL, OFF(hf_token),
+     "Hugging Face token for model downloads"},
+    {"ALLOWED_HOSTS", OPT_STRING, "*", 0, 0, OPT_NONEMPTY, NULL, NULL, OFF(allowed_hosts),
+     "comma-separated Host header values accepted, or *"},
+    {"HOST", OPT_STRING, "0.0.0.0", 0, 0, OPT_NONEMPTY, NULL, NULL, OFF(host), "bind address"},
+    {"PORT", OPT_INT, "8000", 0, 65535, 0, NULL, NULL, OFF(port), "TCP port (0 = any free port)"},
+    {"CORS_ORIGINS", OPT_STRING, "", 0, 0, 0, NULL, NULL, OFF(cors_origins),
+     "comma-separated allowed CORS origins, or *; empty = CORS off"},
+    {"MAX_UPLOAD_MB", OPT_INT, "50", 1, 4096, 0, NULL, NULL, OFF(max_upload_mb),
+     "largest accepted upload in MiB"},
+    {"LOG_LEVEL", OPT_STRING, "info", 0, 0, OPT_NONEMPTY, NULL, check_log_level, OFF(log_level),
+     "debug, info, warn or error"},
+    {"VOCERO_ENV", OPT_ENUM, "development", 0, 0, 0, env_names, NULL, OFF(env),
+     "development or production"},
+    {"ADMIN_USERNAME", OPT_STRING, NULL, 0, 0, OPT_NULLABLE, NULL, NULL, OFF(admin_username),
+     "admin account created or updated at start-up"},
+    {"ADMIN_PASSWORD", OPT_STRING, NULL, 0, 0, OPT_NULLABLE | OPT_SECRET, NULL, NULL,
+     OFF(admin_password), "password of the admin account"},
+    {"ALLOW_REGISTRATION", OPT_BOOL, "true", 0, 0, 0, NULL, NULL, OFF(allow_registration),
+     "allow POST /auth/register"},
+    {"JWT_TTL_SECONDS", OPT_INT, "86400", 60, 31536000, 0, NULL, NULL, OFF(jwt_ttl_s),
+     "access token lifetime in seconds"},
+    {"WORKERS", OPT_INT, "8", 1, 1024, 0, NULL, NULL, OFF(workers), "request worker threads"},
+    {"IO_THREADS", OPT_INT, "4", 1, 256, 0, NULL, NULL, OFF(io_threads), "HTTP I/O threads"},
+    {"QUEUE_MAX", OPT_INT, "256", 1, 1000000, 0, NULL, NULL, OFF(queue_max),
+     "queued requests before answering 503"},
+    {"REQUEST_TIMEOUT_SECONDS", OPT_INT, "60", 1, 86400, 0, NULL, NULL, OFF(request_timeout_s),
+     "per-request time limit in seconds"},
+    {"BCRYPT_COST", OPT_INT, "12", 4, 31, 0, NULL, NULL, OFF(bcrypt_cost),
+     "bcrypt work factor for new password hashes"},
+    {"SIGNED_URL_TTL_SECONDS", OPT_INT, "3600", 1, 31536000, 0, NULL, NULL, OFF(signed_url_ttl_s),
+     "lifetime of signed download URLs in seconds"},
+    {"SWAGGER_UI_DIR", OPT_STRING, "node_modules/swagger-ui-dist", 0, 0, OPT_NONEMPTY, NULL, NULL,
+     OFF(swagger_ui_dir), "directory with swagger-ui-dist files served under /docs"},
+    {"LLM_THREADS", OPT_INT, "0", 0, 1024, 0, NULL, NULL, OFF(llm_threads),
+     "CPU threads for the chat LLM (0 = auto)"},
+    {"TTS_ENGINE", OPT_STRING, "espeak-ng", 0, 0, OPT_NONEMPTY, NULL, NULL, OFF(tts_engine),
+     "default text-to-speech engine"},
+    {"MODELS_AUTO_DOWNLOAD", OPT_BOOL, "true", 0, 0, 0, NULL, NULL, OFF(models_auto_download),
+     "download missing model files on demand"},
+};
+
+static void say(char *why, size_t why_cap, const char *fmt, ...) VB_PRINTF(3, 4);
+
+static void say(char *why, size_t why_cap, const char *fmt, ...)
+{
+    if (!why || !why_cap)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, why_cap, fmt, ap);
+    va_end(ap);
+}
+
+static const struct opt *opt_find(const char *name)
+{
+    for (size_t i = 0; name && i < VB_ARRAY_LEN(opts); i++)
+        if (strcmp(opts[i].name, name) == 0)
+            return &opts[i];
+    return NULL;
+}
+
+static char **field_str(struct vb_config *cfg, const struct opt *o)
+{
+    return (char **)((char *)cfg + o->offset);
+}
+
+static bool parse_bool(const char *v, bool *out)
+{
+    static const char *const yes[] = {"true", "1", "yes", "on"};
+    static const char *const no[] = {"false", "0", "no", "off"};
+    for (size_t i = 0; i < VB_ARRAY_LEN(yes); i++) {
+        if (strcasecmp(v, yes[i]) == 0) {
+            *out = true;
+            return true;
+        }
+        if (strcasecmp(v, no[i]) == 0) {
+            *out = false;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Parses and stores one value; on error cfg is unchanged. */
+static enum vb_err opt_apply(struct vb_config *cfg, const struct opt *o, const char *value,
+                             char *why, size_t why_cap)
+{
+    void *field = (char *)cfg + o->offset;
+    if (!value) {
+        say(why, why_cap, "%s: missing value", o->name);
+        return VB_ERR_INVALID;
+    }
+    switch (o->type) {
+    case OPT_STRING: {
+        if ((o->flags & OPT_NONEMPTY) && !*value) {
+            say(why, why_cap, "%s: must not be empty", o->name);
+            return VB_ERR_INVALID;
+        }
+        const char *reason = o->check && *value ? o->check(value) : NULL;
+        if (reason) {
+            say(why, why_cap, "%s: %s", o->name, reason);
+            return VB_ERR_INVALID;
+        }
+        char **slot = field_str(cfg, o);
+        char *copy = (o->flags & OPT_NULLABLE) && !*value ? NULL : vb_xstrdup(value);
+        if (*slot)
+            vb_free_secure(*slot, strlen(*slot));
+        *slot = copy;
+        return VB_OK;
+    }
+    case OPT_INT: {
+        char *end = NULL;
+        errno = 0;
+        long v = strtol(value, &end, 10);
+        if (!*value || *end || errno) {
+            say(why, why_cap, "%s: \"%.40s\" is not an integer", o->name, value);
+            return VB_ERR_INVALID;
+        }
+        if (v < o->min || v > o->max) {
+            say(why, why_cap, "%s: %ld is out of range %ld..%ld", o->name, v, o->min, o->max);
+            return VB_ERR_INVALID;
+        }
+        *(int *)field = (int)v;
+        return VB_OK;
+    }
+    case OPT_BOOL: {
+        bool b;
+        if (!parse_bool(value, &b)) {
+            say(why, why_cap, "%s: \"%.40s\" is not a boolean (use true/false, 1/0, yes/no)",
+                o->name, value);
+            return VB_ERR_INVALID;
+        }
+        *(bool *)field = b;
+        return VB_OK;
+    }
+    case OPT_ENUM:
+        for (int i = 0; o->choices[i]; i++) {
+            if (strcasecmp(value, o->choices[i]) == 0) {
+                /* Only enum vb_env_kind uses OPT_ENUM; it is int-sized. */
+                *(enum vb_env_kind *)field = (enum vb_env_kind)i;
+                return VB_OK;
+            }
+        }
+        say(why, why_cap, "%s: \"%.40s\" is not one of %s|%s", o->name, value, o->choices[0],
+            o->choices[1]);
+        return VB_ERR_INVALID;
+    }
+    return VB_ERR_INTERNAL;
+}
+
+enum vb_err vb_config_set(struct vb_config *cfg, const char *name, const char *value, char *why,
+                          size_t why_cap)
+{
+    const struct opt *o = opt_find(name);
+    if (!cfg || !o) {
+        say(why, why_cap, "%s: unknown setting", name ? name : "(null)");
+        return VB_ERR_INVALID;
+    }
+    return opt_apply(cfg, o, value, why, why_cap);
+}
+
+void vb_config_release(struct vb_config *cfg)
+{
+    if (!cfg)
+        return;
+    for (size_t i = 0; i < VB_ARRAY_LEN(opts); i++) {
+        if (opts[i].type != OPT_STRING)
+            continue;
+        char **slot = field_str(cfg, &opts[i]);
+        if (*slot)
+            vb_free_secure(*slot, strlen(*slot));
+        *slot = NULL;
+    }
+    memset(cfg, 0, sizeof *cfg);
+}
+
+/* ===== .env files ===== */
+
+/* Reads a whole file (at most ENV_FILE_MAX_BYTES) into *out (caller frees with vb_free). */
+static enum vb_err read_file(const char *path, char **out, size_t *out_len)
+{
+    enum vb_err err = VB_OK;
+    char *data = NULL;
+    size_t len = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return errno == ENOENT ? VB_ERR_NOT_FOUND : VB_ERR_IO;
+    data = vb_try_malloc(ENV_FILE_MAX_BYTES + 1);
+    if (!data) {
+        err = VB_ERR_NOMEM;
+        goto out;
+    }
+    len = fread(data, 1, ENV_FILE_MAX_BYTES + 1, f);
+    if (ferror(f)) {
+        err = VB_ERR_IO;
+        goto out;
+    }
+    if (len > ENV_FILE_MAX_BYTES) {
+        err = VB_ERR_TOO_LARGE;
+        goto out;
+    }
+    data[len] = '\0';
+out:
+    fclose(f);
+    if (err) {
+        vb_free_secure(data, ENV_FILE_MAX_BYTES + 1);
+        return err;
+    }
+    *out = data;
+    *out_len = len;
+    return VB_OK;
+}
+
+static bool is_blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+static bool is_key_char(char c, bool first)
+{
+    return c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+           (!first && c >= '0' && c <= '9');
+}
+
+/* After a closing quote only blanks and a `#` comment may follow. */
+static bool rest_is_comment(const char *p)
+{
+    while (is_blank(*p))
+        p++;
+    return *p == '\0' || *p == '#';
+}
+
+/* Parses one line in place (NUL-terminated, no newline). Sets *key and *value to NULL
+ * for blank and comment lines. Returns a reason on a syntax error, else NULL. */
+static const char *parse_env_line(char *line, char **key, char **value)
+{
+    *key = *value = NULL;
+    char *p = line;
+    while (is_blank(*p))
+        p++;
+    if (*p == '\0' || *p == '#')
+        return NULL;
+    if (strncmp(p, "export", 6) == 0 && is_blank(p[6])) {
+        p += 6;
+        while (is_blank(*p))
+            p++;
+    }
+    if (!is_key_char(*p, true))
+        return "expected KEY=VALUE";
+    char *k = p;
+    while (is_key_char(*p, false))
+        p++;
+    char *key_end = p;
+    while (is_blank(*p))
+        p++;
+    if (*p != '=')
+        return "expected '=' after the name";
+    *key_end = '\0';
+    p++;
+    while (is_blank(*p))
+        p++;
+    char *v = p;
+    if (*p == '\'') {
+        v = ++p;
+        char *close = strchr(p, '\'');
+        if (!close)
+            return "unterminated single quote";
+        *close = '\0';
+        if (!rest_is_comment(close + 1))
+            return "unexpected text after the closing quote";
+    } else if (*p == '"') {
+        char *dst = ++p;
+        v = dst;
+        for (;;) {
+            if (*p == '\0')
+                return "unterminated double quote";
+            if (*p == '"')
+                break;
+            if (*p == '\\' && p[1]) {
+                p++;
+                switch (*p) {
+                case 'n':
+                    *dst++ = '\n';
+                    break;
+                case 't':
+                    *dst++ = '\t';
+                    break;
+                case 'r':
+                    *dst++ = '\r';
+                    break;
+                case '"':
+                case '\\':
+                case '$':
+                    *dst++ = *p;
+                    break;
+                default:
+                    *dst++ = '\\';
+                    *dst++ = *p;
+                }
+                p++;
+                continue;
+            }
+            *dst++ = *p++;
+        }
+        char *after = p + 1;
+        *dst = '\0';
+        if (!rest_is_comment(after))
+            return "unexpected text after the closing quote";
+    } else {
+        /* Unquoted: ends at a `#` that follows a blank (v[-1] is '=' or a blank), trailing
+         * blanks dropped. */
+        char *end = p;
+        while (*end && !(*end == '#' && is_blank(end[-1])))
+            end++;
+        while (end > v && is_blank(end[-1]))
+            end--;
+        *end = '\0';
+    }
+    *key = k;
+    *value = v;
+    return NULL;
+}
+
+static enum vb_err load_env_file(struct vb_config *cfg, const char *path, bool must_exist,
+                                 char *why, size_t why_cap)
+{
+    char *data = NULL;
+    size_t len = 0;
+    enum vb_err err = read_file(path, &data, &len);
+    if (err == VB_ERR_NOT_FOUND && !must_exist)
+        return VB_OK;
+    if (err) {
+        say(why, why_cap, "%s: %s", path,
+            err == VB_ERR_NOT_FOUND   ? "no such file"
+            : err == VB_ERR_TOO_LARGE ? "larger than 1 MiB"
+                                      : vb_err_message(err));
+        return err;
+    }
+    if (memchr(data, '\0', len)) {
+        say(why, why_cap, "%s: contains a NUL byte", path);
+        err = VB_ERR_INVALID;
+        goto out;
+    }
+    char *line = data;
+    for (int lineno = 1; line && *line; lineno++) {
+        char *nl = strchr(line, '\n');
+        if (nl)
+            *nl = '\0';
+        size_t n = strlen(line);
+        if (n && line[n - 1] == '\r')
+            line[n - 1] = '\0';
+        char *key, *value;
+        const char *reason = parse_env_line(line, &key, &value);
+        if (reason) {
+            say(why, why_cap, "%s:%d: %s", path, lineno, reason);
+            err = VB_ERR_INVALID;
+            goto out;
+        }
+        const struct opt *o = key ? opt_find(key) : NULL;
+        if (key && !o)
+            vb_debug("%s:%d: ignoring unknown setting %s", path, lineno, key);
+        if (o) {
+            char inner[192];
+            err = opt_apply(cfg, o, value, inner, sizeof inner);
+            if (err) {
+                say(why, why_cap, "%s:%d: %s", path, lineno, inner);
+                goto out;
+            }
+        }
+        line = nl ? nl + 1 : NULL;
+    }
+out:
+    vb_free_secure(data, len);
+    return err;
+}
+
+enum vb_err vb_config_load(struct vb_config *cfg, const char *env_file, char *why, size_t why_cap)
+{
+    enum vb_err err = VB_OK;
+    memset(cfg, 0, sizeof *cfg);
+    if (why && why_cap)
+        why[0] = '\0';
+    for (size_t i = 0; i < VB_ARRAY_LEN(opts); i++) {
+        if (!opts[i].def)
+            continue;
+        err = opt_apply(cfg, &opts[i], opts[i].def, why, why_cap);
+        if (err)
+            goto out; /* a bad default is our bug; the unit test catches it */
+    }
+    err = load_env_file(cfg, env_file ? env_file : ".env", env_file != NULL, why, why_cap);
+    if (err)
+        goto out;
+    for (size_t i = 0; i < VB_ARRAY_LEN(opts); i++) {
+        const char *v = getenv(opts[i].name);
+        if (!v)
+            continue;
+        char inner[192];
+        err = opt_apply(cfg, &opts[i], v, inner, sizeof inner);
+        if (err) {
+            say(why, why_cap, "%s (from the environment)", inner);
+            goto out;
+        }
+    }
+out:
+    if (err)
+        vb_config_release(cfg);
+    return err;
+}
+
+/* ===== Secret key ===== */
+
+/* mkdir -p with mode 0700 for the directories it creates. */
+static enum vb_err mkdir_p(const char *path)
+{
+    char tmp[PATH_MAX];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof tmp)
+        return VB_ERR_INVALID;
+    memcpy(tmp, path, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (tmp[i] != '/' && tmp[i] != '\0')
+            continue;
+        char saved = tmp[i];
+        tmp[i] = '\0';
+        if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+            return VB_ERR_IO;
+        tmp[i] = saved;
+    }
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+        return VB_ERR_IO;
+    return VB_OK;
+}
+
+/* Reads the key file; the key is its first line without surrounding blanks. */
+static enum vb_err read_secret_file(const char *path, char **key)
+{
+    char *data = NULL;
+    size_t len = 0;
+    enum vb_err err = read_file(path, &data, &len);
+    if (err)
+        return err;
+    char *start = data;
+    while (*start == ' ' || *start == '\t')
+        start++;
+    size_t k = strcspn(start, "\r\n");
+    while (k > 0 && is_blank(start[k - 1]))
+        k--;
+    *key = vb_xstrndup(start, k);
+    vb_free_secure(data, len);
+    return VB_OK;
+}
+
+/* Writes a new random key to `path` atomically: a temporary file, then link(2), so a
+ * concurrent start never overwrites a key another process already wrote. */
+static enum vb_err create_secret_file(const char *dir, const char *path, char *why, size_t why_cap)
+{
+    enum vb_err err = VB_OK;
+    uint8_t raw[SECRET_RAW_BYTES];
+    char hex[VB_HEX_LEN(SECRET_RAW_BYTES) + 2];
+    char tmp[PATH_MAX];
+    int fd = -1;
+    bool tmp_made = false;
+    if (snprintf(tmp, sizeof tmp, "%s/.secret_key.XXXXXX", dir) >= (int)sizeof tmp) {
+        say(why, why_cap, "DATA_DIR: path too long");
+        return VB_ERR_INVALID;
+    }
+    err = vb_random_bytes(raw, sizeof raw);
+    if (err) {
+        say(why, why_cap, "SECRET_KEY: could not get random bytes");
+        goto out;
+    }
+    vb_hex_encode(raw, sizeof raw, hex);
+    size_t hex_len = strlen(hex);
+    hex[hex_len++] = '\n';
+    fd = mkstemp(tmp); /* mode 0600 */
+    if (fd < 0) {
+        say(why, why_cap, "DATA_DIR: cannot create a file in %s: %s", dir, strerror(errno));
+        err = VB_ERR_IO;
+        goto out;
+    }
+    tmp_made = true;
+    if (fchmod(fd, 0600) != 0 || write(fd, hex, hex_len) != (ssize_t)hex_len || fsync(fd) != 0) {
+        say(why, why_cap, "DATA_DIR: cannot write %s: %s", tmp, strerror(errno));
+        err = VB_ERR_IO;
+        goto out;
+    }
+    if (link(tmp, path) != 0 && errno != EEXIST) {
+        say(why, why_cap, "DATA_DIR: cannot create %s: %s", path, strerror(errno));
+        err = VB_ERR_IO;
+        goto out;
+    }
+out:
+    if (fd >= 0)
+        close(fd);
+    if (tmp_made)
+        unlink(tmp);
+    explicit_bzero(raw, sizeof raw);
+    explicit_bzero(hex, sizeof hex);
+    return err;
+}
+
+enum vb_err vb_config_ensure_secret(struct vb_config *cfg, char *why, size_t why_cap)
+{
+    enum vb_err err = VB_OK;
+    char path[PATH_MAX];
+    char *key = NULL;
+    const char *have = cfg->secret_key;
+    if (have && *have) {
+        size_t n = strlen(have);
+        if (n >= SECRET_MIN_LEN)
+            return VB_OK;
+        if (cfg->env == VB_ENV_PRODUCTION) {
+            say(why, why_cap,
+                "SECRET_KEY: must be at least %d characters in production (it has "
+                "%zu); " SECRET_HINT,
+                SECRET_MIN_LEN, n);
+            return VB_ERR_INVALID;
+        }
+        vb_warn("SECRET_KEY is only %zu characters; use at least %d (%s)", n, SECRET_MIN_LEN,
+                SECRET_HINT);
+        return VB_OK;
+    }
+    if (cfg->env == VB_ENV_PRODUCTION) {
+        say(why, why_cap, "SECRET_KEY: required when VOCERO_ENV=production; " SECRET_HINT);
+        return VB_ERR_INVALID;
+    }
+    const char *dir = cfg->data_dir && *cfg->data_dir ? cfg->data_dir : "data";
+    if (snprintf(path, sizeof path, "%s/%s", dir, SECRET_FILE_NAME) >= (int)sizeof path) {
+        say(why, why_cap, "DATA_DIR: path too long");
+        return VB_ERR_INVALID;
+    }
+    bool created = false;
+    err = read_secret_file(path, &key);
+    if (err == VB_ERR_NOT_FOUND) {
+        if (mkdir_p(dir) != VB_OK) {
+            say(why, why_cap, "DATA_DIR: cannot create directory %s: %s", dir, strerror(errno));
+            err = VB_ERR_IO;
+            goto out;
+        }
+        err = create_secret_file(dir, path, why, why_cap);
+        if (err)
+            goto out;
+        created = true;
+        err = read_secret_file(path, &key);
+    }
+    if (err) {
+        say(why, why_cap, "SECRET_KEY: cannot read %s: %s", path, vb_err_message(err));
+        goto out;
+    }
+    if (strlen(key) < SECRET_MIN_LEN) {
+        say(why, why_cap,
+            "SECRET_KEY: %s holds fewer than %d characters; delete it to generate a new key "
+            "or set SECRET_KEY",
+            path, SECRET_MIN_LEN);
+        err = VB_ERR_INVALID;
+        goto out;
+    }
+    vb_free(cfg->secret_key);
+    cfg->secret_key = key;
+    key = NULL;
+    cfg->secret_generated = true;
+    if (created)
+        vb_warn("SECRET_KEY is not set: generated a development key in %s (set SECRET_KEY in "
+                "production; %s)",
+                path, SECRET_HINT);
+    else
+        vb_warn("SECRET_KEY is not set: using the development key in %s", path);
+out:
+    if (key)
+        vb_free_secure(key, strlen(key));
+    return err;
+}
+
+/* ===== Help ===== */
+
+void vb_config_print_help(FILE *out)
+{
+    fprintf(out, "Settings (environment variables or .env lines NAME=VALUE; the environment "
+                 "wins):\n");
+    for (size_t i = 0; i < VB_ARRAY_LEN(opts); i++) {
+        const struct opt *o = &opts[i];
+        char extra[96] = "";
+        if (o->type == OPT_INT)
+            snprintf(extra, sizeof extra, " (%ld..%ld)", o->min, o->max);
+        else if (o->type == OPT_BOOL)
+            snprintf(extra, sizeof extra, " (true/false)");
+        fprintf(out, "  %-24s %s%s\n", o->name, o->help, extra);
+        if (o->def)
+            fprintf(out, "  %-24s default: \"%s\"\n", "", o->def);
+        else
+            fprintf(out, "  %-24s default: unset\n", "");
+    }
+}
+
+void vb_config_log(const struct vb_config *cfg)
+{
+    for (size_t i = 0; i < VB_ARRAY_LEN(opts); i++) {
+        const struct opt *o = &opts[i];
+        const void *field = (const char *)cfg + o->offset;
+        switch (o->type) {
+        case OPT_STRING: {
+            const char *v = *(char *const *)field;
+            if (o->flags & OPT_SECRET)
+                vb_info("config %s=%s", o->name, v ? "(set)" : "(unset)");
+            else
+                vb_info("config %s=%s", o->name, v ? v : "(unset)");
+            break;
+        }
+        case OPT_INT:
+            vb_info("config %s=%d", o->name, *(const int *)field);
+            break;
+        case OPT_BOOL:
+            vb_info("config %s=%s", o->name, *(const bool *)field ? "true" : "false");
+            break;
+        case OPT_ENUM:
+            vb_info("config %s=%s", o->name, o->choices[*(const enum vb_env_kind *)field]);
+            break;
+        }
+    }
+}
