@@ -23,8 +23,7 @@
 #include "core/vb.h"
 #include "core/err.h"
 
-#define AUTH_BASIC_DECODED_MAX    1024 /* longest "user:pass" after base64 decoding, bytes */
-#define AUTH_BASIC_CACHE_USER_MAX 64   /* longer usernames are simply not cached */
+#define AUTH_BASIC_DECODED_MAX 1024 /* longest "user:pass" after base64 decoding, bytes */
 
 struct auth_basic_cred {
     char *username; /* NUL-terminated, 1.. bytes, no control characters */
@@ -66,8 +65,8 @@ bool auth_basic_cache_lookup(struct auth_basic_cache *c, const struct auth_basic
 /* Counter bumped by every invalidation; read it before checking the password. */
 uint64_t auth_basic_cache_generation(struct auth_basic_cache *c);
 /* Remembers verified credentials until now + ttl_s, evicting the oldest entry of its
- * bucket when full. Does nothing if an invalidation happened after `generation` was read
- * or the username is longer than AUTH_BASIC_CACHE_USER_MAX. Thread-safe. */
+ * bucket when full. Does nothing if an invalidation happened after `generation` was
+ * read. Thread-safe. */
 void auth_basic_cache_insert(struct auth_basic_cache *c, const struct auth_basic_cred *cred,
                              int64_t user_id, int64_t now, uint64_t generation);
 /* Drops every entry of user_id (password change, user deletion). Thread-safe. */

@@ -11,10 +11,11 @@ enum auth_scheme {
     AUTH_SCHEME_OTHER,  /* anything else (unknown scheme or malformed) -> 401 */
 };
 
-/* Classifies `value` (NULL = no header). Scheme names match case-insensitively; one or
- * more spaces separate scheme and credentials; surrounding spaces/tabs are ignored. For
- * BASIC and BEARER, *cred / *cred_len (may be NULL) get the credentials, borrowed from
- * `value`; they are non-empty and contain no space or tab, else the result is OTHER. */
+/* Classifies `value` (value_len bytes; NULL = no header). Scheme names match
+ * case-insensitively; one or more spaces separate scheme and credentials; surrounding
+ * spaces/tabs are ignored. For BASIC and BEARER, *cred / *cred_len (may be NULL) get the
+ * credentials, borrowed from `value`: non-empty printable ASCII without spaces, else the
+ * result is OTHER. */
 enum auth_scheme auth_header_parse(const char *value, size_t value_len, const char **cred,
                                    size_t *cred_len);
 
