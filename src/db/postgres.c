@@ -1,0 +1,323 @@
+/* postgres.c: the PostgreSQL back end on libpq: a small pool of connections (mutex +
+ * condvar, connected lazily, reconnected after a failure), statements prepared once per
+ * connection under a name derived from a hash of their text, parameters sent as text. */
+#include "core/vb.h"
+#include "core/alloc.h"
+#include "core/log.h"
+#include "db/backend.h"
+
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+
+#define PG_POOL_SIZE 4
+/* Key of the session-level advisory lock held while migrating ("vocero" in ASCII). */
+#define PG_MIGRATION_LOCK_KEY "118111099101114111"
+
+struct prepared {
+    uint64_t hash;
+    const char *sql; /* borrowed: statement texts are literals that outlive the store */
+};
+
+struct db_conn {
+    PGconn *pg;                /* NULL until connected */
+    struct prepared *prepared; /* owned array: statements prepared on this connection */
+    size_t n_prepared, cap_prepared;
+    bool busy;
+    bool broken; /* reconnect before the next use */
+};
+
+struct pg_store {
+    struct db_store base; /* first */
+    char *url;            /* owned; secret (may hold a password): wiped on free */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct db_conn conns[PG_POOL_SIZE];
+};
+
+static const struct db_ops pg_ops;
+
+/* libpq's NOTICE messages ("relation already exists, skipping") go to the debug log. */
+static void notice_processor(void *arg, const char *message)
+{
+    (void)arg;
+    vb_debug("db: postgresql: %.*s", (int)strcspn(message, "\n"), message);
+}
+
+static void conn_disconnect(struct db_conn *c)
+{
+    if (c->pg)
+        PQfinish(c->pg);
+    c->pg = NULL;
+    c->n_prepared = 0;
+    c->broken = false;
+}
+
+/* First line of a libpq error message. libpq never puts the password in it; we never log
+ * the URL. */
+static void log_pg_error(const char *what, const char *msg)
+{
+    if (!msg || !*msg)
+        msg = "unknown error";
+    vb_error("db: postgresql: %s: %.*s", what, (int)strcspn(msg, "\n"), msg);
+}
+
+static enum vb_err conn_connect(struct pg_store *s, struct db_conn *c)
+{
+    enum vb_err err = VB_OK;
+    c->pg = PQconnectdb(s->url);
+    if (!c->pg) {
+        err = VB_ERR_NOMEM;
+        goto out;
+    }
+    if (PQstatus(c->pg) != CONNECTION_OK) {
+        log_pg_error("connection failed", PQerrorMessage(c->pg));
+        err = VB_ERR_DB;
+        goto out;
+    }
+    PQsetNoticeProcessor(c->pg, notice_processor, NULL);
+    c->n_prepared = 0;
+    c->broken = false;
+out:
+    if (err != VB_OK)
+        conn_disconnect(c);
+    return err;
+}
+
+static void pg_destroy(struct db_store *store)
+{
+    struct pg_store *s = (struct pg_store *)store;
+    for (size_t k = 0; k < PG_POOL_SIZE; k++) {
+        conn_disconnect(&s->conns[k]);
+        vb_free(s->conns[k].prepared);
+    }
+    if (s->url)
+        vb_free_secure(s->url, strlen(s->url));
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+    vb_free(s);
+}
+
+enum vb_err db_pg_open(const char *url, struct db_store **out)
+{
+    enum vb_err err = VB_OK;
+    struct pg_store *s = NULL;
+    char *why = NULL;
+
+    *out = NULL;
+    /* Parse first so a malformed URL is VB_ERR_INVALID, not a connection failure. */
+    PQconninfoOption *opts = PQconninfoParse(url, &why);
+    if (!opts) {
+        log_pg_error("invalid DATABASE_URL", why ? why : "cannot parse");
+        PQfreemem(why);
+        return VB_ERR_INVALID;
+    }
+    PQconninfoFree(opts);
+    s = vb_xcalloc(1, sizeof(*s));
+    s->base.ops = &pg_ops;
+    s->url = vb_xstrdup(url);
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    /* One connection now, so a wrong URL fails at start-up; the rest on demand. */
+    err = conn_connect(s, &s->conns[0]);
+    if (err != VB_OK)
+        goto out;
+    *out = &s->base;
+    s = NULL;
+out:
+    if (s)
+        pg_destroy(&s->base);
+    return err;
+}
+
+static enum vb_err pg_acquire(struct db_store *store, struct db_conn **out)
+{
+    struct pg_store *s = (struct pg_store *)store;
+    struct db_conn *c = NULL;
+    enum vb_err err = VB_OK;
+
+    pthread_mutex_lock(&s->mu);
+    while (!c) {
+        /* Prefer a connection that is already open. */
+        for (size_t k = 0; k < PG_POOL_SIZE && !c; k++)
+            if (!s->conns[k].busy && s->conns[k].pg)
+                c = &s->conns[k];
+        for (size_t k = 0; k < PG_POOL_SIZE && !c; k++)
+            if (!s->conns[k].busy)
+                c = &s->conns[k];
+        if (!c)
+            pthread_cond_wait(&s->cv, &s->mu);
+    }
+    c->busy = true;
+    pthread_mutex_unlock(&s->mu);
+
+    /* Connecting happens outside the pool lock. */
+    if (c->pg && (c->broken || PQstatus(c->pg) != CONNECTION_OK))
+        conn_disconnect(c);
+    if (!c->pg)
+        err = conn_connect(s, c);
+    if (err != VB_OK) {
+        pg_ops.release(store, c);
+        return err;
+    }
+    *out = c;
+    return VB_OK;
+}
+
+static void pg_release(struct db_store *store, struct db_conn *conn)
+{
+    struct pg_store *s = (struct pg_store *)store;
+    if (conn->pg && PQstatus(conn->pg) != CONNECTION_OK)
+        conn->broken = true;
+    pthread_mutex_lock(&s->mu);
+    conn->busy = false;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static enum vb_err map_result(struct db_conn *c, const PGresult *res, const char *what)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    if (state && strcmp(state, "23505") == 0) { /* unique_violation */
+        vb_debug("db: postgresql: %s: %s", what, msg ? msg : state);
+        return VB_ERR_CONFLICT;
+    }
+    if (state && strcmp(state, "23503") == 0) { /* foreign_key_violation */
+        vb_debug("db: postgresql: %s: %s", what, msg ? msg : state);
+        return VB_ERR_NOT_FOUND;
+    }
+    if (!res && PQstatus(c->pg) == CONNECTION_OK)
+        return VB_ERR_NOMEM; /* libpq could not allocate the result */
+    log_pg_error(what, msg ? msg : PQerrorMessage(c->pg));
+    if (PQstatus(c->pg) != CONNECTION_OK)
+        c->broken = true;
+    return VB_ERR_DB;
+}
+
+/* Prepares `sql` on this connection once; *name_out is its statement name. */
+static enum vb_err ensure_prepared(struct db_conn *c, const char *sql, size_t n, char *name,
+                                   size_t name_cap)
+{
+    uint64_t h = db_hash_sql(sql);
+    snprintf(name, name_cap, "vb_%016" PRIx64, h);
+    for (size_t k = 0; k < c->n_prepared; k++) {
+        if (c->prepared[k].hash == h) {
+            if (strcmp(c->prepared[k].sql, sql) == 0)
+                return VB_OK;
+            vb_error("db: postgresql: statement hash collision");
+            return VB_ERR_INTERNAL;
+        }
+    }
+    PGresult *res = PQprepare(c->pg, name, sql, (int)n, NULL);
+    enum vb_err err = VB_OK;
+    if (!res || PQresultStatus(res) != PGRES_COMMAND_OK)
+        err = map_result(c, res, "prepare");
+    PQclear(res);
+    if (err != VB_OK)
+        return err;
+    if (c->n_prepared == c->cap_prepared) {
+        c->cap_prepared = c->cap_prepared ? c->cap_prepared * 2 : 16;
+        c->prepared = vb_xrealloc(c->prepared, c->cap_prepared * sizeof(*c->prepared));
+    }
+    c->prepared[c->n_prepared++] = (struct prepared){.hash = h, .sql = sql};
+    return VB_OK;
+}
+
+static enum vb_err collect_rows(const PGresult *res, struct db_result *out)
+{
+    int nrows = PQntuples(res), ncols = PQnfields(res);
+    for (int r = 0; r < nrows && ncols > 0; r++) {
+        struct db_cell *row = NULL;
+        enum vb_err err = db_result_add_row(out, (size_t)ncols, &row);
+        if (err != VB_OK)
+            return err;
+        for (int k = 0; k < ncols; k++) {
+            if (PQgetisnull(res, r, k))
+                continue; /* zeroed cell is DB_VAL_NULL */
+            int len = PQgetlength(res, r, k);
+            char *s = vb_try_malloc((size_t)len + 1);
+            if (!s)
+                return VB_ERR_NOMEM;
+            memcpy(s, PQgetvalue(res, r, k), (size_t)len);
+            s[len] = '\0';
+            row[k].type = DB_VAL_TEXT;
+            row[k].s = s;
+        }
+    }
+    return VB_OK;
+}
+
+static enum vb_err pg_query(struct db_conn *c, const char *sql, const struct db_param *params,
+                            size_t n, struct db_result *out)
+{
+    char name[32];
+    char nums[DB_MAX_PARAMS][40];
+    const char *values[DB_MAX_PARAMS];
+    PGresult *res = NULL;
+
+    if (n > DB_MAX_PARAMS)
+        return VB_ERR_INTERNAL;
+    enum vb_err err = ensure_prepared(c, sql, n, name, sizeof(name));
+    if (err != VB_OK)
+        return err;
+    for (size_t k = 0; k < n; k++) {
+        switch (params[k].type) {
+        case DB_VAL_NULL:
+            values[k] = NULL;
+            break;
+        case DB_VAL_INT:
+            snprintf(nums[k], sizeof(nums[k]), "%" PRId64, params[k].i);
+            values[k] = nums[k];
+            break;
+        case DB_VAL_REAL:
+            snprintf(nums[k], sizeof(nums[k]), "%.17g", params[k].d);
+            values[k] = nums[k];
+            break;
+        case DB_VAL_TEXT:
+            values[k] = params[k].s;
+            break;
+        }
+    }
+    res = PQexecPrepared(c->pg, name, (int)n, values, NULL, NULL, 0);
+    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+        err = map_result(c, res, "query");
+        goto out;
+    }
+    if (out)
+        err = collect_rows(res, out);
+out:
+    PQclear(res);
+    if (err != VB_OK && out)
+        db_result_release(out);
+    return err;
+}
+
+static enum vb_err pg_exec(struct db_conn *c, const char *script)
+{
+    enum vb_err err = VB_OK;
+    PGresult *res = PQexec(c->pg, script);
+    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+        err = map_result(c, res, "exec");
+    PQclear(res);
+    return err;
+}
+
+static enum vb_err pg_migration_lock(struct db_conn *c, bool lock)
+{
+    return pg_exec(c, lock ? "SELECT pg_advisory_lock(" PG_MIGRATION_LOCK_KEY ")"
+                           : "SELECT pg_advisory_unlock(" PG_MIGRATION_LOCK_KEY ")");
+}
+
+static const struct db_ops pg_ops = {
+    .name = "postgresql",
+    .begin_sql = "BEGIN",
+    .acquire = pg_acquire,
+    .release = pg_release,
+    .query = pg_query,
+    .exec = pg_exec,
+    .migration_lock = pg_migration_lock,
+    .destroy = pg_destroy,
+};
