@@ -75,4 +75,6 @@ format-check:
 clean:
 	rm -rf $(BUILD)
 
+$(BUILD)/obj/src/api/docs.o: docs/openapi.json
+
 -include $(OBJ:.o=.d) $(BUILD)/obj/src/main.d

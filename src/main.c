@@ -1,15 +1,51 @@
-/* main.c: wiring only: parse the sub-command and dispatch. */
+/* main.c: wiring only: dispatch the sub-command. */
 #include "core/vb.h"
+#include "api/cli.h"
+#include "core/alloc.h"
 
 #include <stdio.h>
-#include <string.h>
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *help;
+} commands[] = {
+    {"serve", api_cli_serve, "run the HTTP API (vocero serve --help for every setting)"},
+    {"user", api_cli_user, "user add NAME: create an account (password on stdin)"},
+    {"routes", api_cli_routes, "print the HTTP route table"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "vocero %s: self-hosted voice backend\n\nusage: vocero COMMAND [ARGS]\n\n",
+            VB_VERSION);
+    for (size_t i = 0; i < VB_ARRAY_LEN(commands); i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].help);
+    fprintf(out, "\n  --help     this text\n  --version  print the version\n\n"
+                 "Configuration comes from .env and the environment; `vocero serve --help`\n"
+                 "lists every setting (SECRET_KEY, DATABASE_URL, PORT, ...).\n");
+}
 
 int main(int argc, char **argv)
 {
-    if (argc > 1 && strcmp(argv[1], "--version") == 0) {
+    vb_alloc_fault_init();
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
         printf("vocero %s\n", VB_VERSION);
         return 0;
     }
-    fprintf(stderr, "usage: vocero serve|user|--help\n");
+    for (size_t i = 0; i < VB_ARRAY_LEN(commands); i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "vocero: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
     return 2;
 }

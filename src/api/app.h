@@ -1,0 +1,36 @@
+/* app.h: the state shared by every API handler: configuration, store, auth caches. One
+ * instance per server, built by api_app_init and handed to the HTTP layer as `app`. */
+#ifndef VB_API_APP_H
+#define VB_API_APP_H
+
+#include "core/vb.h"
+#include "core/config.h"
+#include "http/http.h"
+
+struct db_store;
+struct auth_basic_cache;
+struct auth_throttle;
+
+struct api_app {
+    const struct vb_config *cfg;     /* borrowed for the app's lifetime */
+    struct db_store *store;          /* owned */
+    struct auth_basic_cache *basic;  /* owned: verified Basic credentials */
+    struct auth_throttle *fail_user; /* owned: failed logins per username */
+    struct auth_throttle *fail_addr; /* owned: failed logins per client address */
+    int64_t started_ms;              /* monotonic ms at start-up (uptime) */
+};
+
+/* Opens the store (applying migrations), creates the admin account from the
+ * configuration, prepares the storage directories and sweeps stale temporaries and
+ * orphan files. On error writes the reason into why. Release with api_app_release. */
+VB_WUR enum vb_err api_app_init(struct api_app *app, const struct vb_config *cfg, char *why,
+                                size_t why_cap);
+void api_app_release(struct api_app *app);
+
+/* The route table (static storage). */
+const struct http_route *api_routes(size_t *n);
+
+/* The HTTP layer's auth callback (Bearer JWT or Basic). */
+enum vb_err api_authenticate(void *app, struct http_request *req);
+
+#endif

@@ -1,0 +1,31 @@
+/* handlers.h: every route handler, one group per resource file. */
+#ifndef VB_API_HANDLERS_H
+#define VB_API_HANDLERS_H
+
+#include "core/vb.h"
+#include "api/app.h"
+#include "http/http.h"
+
+/* health.c, docs.c */
+enum vb_err api_health(struct http_request *req);
+enum vb_err api_docs_page(struct http_request *req);
+enum vb_err api_docs_asset(struct http_request *req);
+enum vb_err api_openapi(struct http_request *req);
+/* auth.c */
+enum vb_err api_auth_register(struct http_request *req);
+enum vb_err api_auth_login(struct http_request *req);
+enum vb_err api_auth_me(struct http_request *req);
+enum vb_err api_auth_password(struct http_request *req);
+/* voices.c */
+enum vb_err api_voices_upload(struct http_request *req);
+enum vb_err api_voices_list(struct http_request *req);
+enum vb_err api_voices_get(struct http_request *req);
+enum vb_err api_voices_audio(struct http_request *req);
+enum vb_err api_voices_delete(struct http_request *req);
+/* history.c, download.c */
+enum vb_err api_history_list(struct http_request *req);
+enum vb_err api_history_get(struct http_request *req);
+enum vb_err api_history_delete(struct http_request *req);
+enum vb_err api_download(struct http_request *req);
+
+#endif

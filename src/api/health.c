@@ -1,0 +1,29 @@
+/* health.c: GET /: liveness and readiness in one document. */
+#include "core/vb.h"
+#include "api/handlers.h"
+#include "api/request.h"
+#include "core/time_fmt.h"
+#include "db/store.h"
+
+enum vb_err api_health(struct http_request *req)
+{
+    struct api_app *app = http_req_app(req);
+    bool db_ok = db_ping(app->store) == VB_OK;
+    struct vb_buf b;
+    struct vb_jw w;
+    api_json_begin(&w, &b);
+    vb_jw_obj_begin(&w);
+    vb_jw_kstr(&w, "status", db_ok ? "ok" : "degraded");
+    vb_jw_kstr(&w, "version", VB_VERSION);
+    vb_jw_key(&w, "database");
+    vb_jw_obj_begin(&w);
+    vb_jw_kstr(&w, "backend", db_backend_name(app->store));
+    vb_jw_kstr(&w, "status", db_ok ? "ok" : "error");
+    vb_jw_obj_end(&w);
+    vb_jw_key(&w, "engines");
+    vb_jw_arr_begin(&w);
+    vb_jw_arr_end(&w);
+    vb_jw_kdouble(&w, "uptime_s", (double)(vb_mono_ms() - app->started_ms) / 1000.0);
+    vb_jw_obj_end(&w);
+    return api_json_send(req, db_ok ? 200 : 503, &w, &b);
+}

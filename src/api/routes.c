@@ -1,0 +1,36 @@
+/* routes.c: the one declarative route table. docs/openapi.json documents exactly these
+ * (method, path) pairs; tests/http/test_platform.py checks it via `vocero routes`. */
+#include "core/vb.h"
+#include "api/app.h"
+#include "api/handlers.h"
+
+#define PUBLIC   HTTP_ROUTE_PUBLIC
+#define UPLOAD   HTTP_ROUTE_UPLOAD
+#define OPTIONAL HTTP_ROUTE_OPTIONAL_AUTH
+
+static const struct http_route routes[] = {
+    {"GET", "/", api_health, PUBLIC, "Health: status, version, database, engines, uptime"},
+    {"GET", "/docs", api_docs_page, PUBLIC, "Swagger UI"},
+    {"GET", "/docs/{asset}", api_docs_asset, PUBLIC, "Swagger UI static files"},
+    {"GET", "/openapi.json", api_openapi, PUBLIC, "OpenAPI 3.1 document"},
+    {"POST", "/auth/register", api_auth_register, PUBLIC, "Create an account"},
+    {"POST", "/auth/login", api_auth_login, PUBLIC, "Exchange credentials for a JWT"},
+    {"GET", "/auth/me", api_auth_me, 0, "The authenticated user"},
+    {"POST", "/auth/password", api_auth_password, 0, "Change the password"},
+    {"POST", "/voices/upload", api_voices_upload, UPLOAD, "Upload a reference voice clip"},
+    {"GET", "/voices", api_voices_list, 0, "List the user's voices"},
+    {"GET", "/voices/{id}", api_voices_get, 0, "One voice"},
+    {"GET", "/voices/{id}/audio", api_voices_audio, 0, "The voice's reference clip"},
+    {"DELETE", "/voices/{id}", api_voices_delete, 0, "Delete a voice and its file"},
+    {"GET", "/history", api_history_list, 0, "The user's generations, newest first"},
+    {"GET", "/history/{id}", api_history_get, 0, "One generation"},
+    {"DELETE", "/history/{id}", api_history_delete, 0, "Delete a generation and its file"},
+    {"GET", "/download/{filename}", api_download, OPTIONAL,
+     "Download a generated file (credentials or signed link)"},
+};
+
+const struct http_route *api_routes(size_t *n)
+{
+    *n = VB_ARRAY_LEN(routes);
+    return routes;
+}

@@ -1,0 +1,136 @@
+/* fsutil.c: crash-safe file writes and directory housekeeping. */
+#include "core/vb.h"
+#include "core/fsutil.h"
+#include "core/crypto.h"
+#include "core/log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+enum vb_err vb_mkdir_p(const char *path, unsigned mode)
+{
+    char tmp[4096];
+    int n = snprintf(tmp, sizeof tmp, "%s", path);
+    if (n <= 0 || (size_t)n >= sizeof tmp)
+        return VB_ERR_INVALID;
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, mode) != 0 && errno != EEXIST)
+            return VB_ERR_IO;
+        *p = '/';
+    }
+    if (mkdir(tmp, mode) != 0 && errno != EEXIST)
+        return VB_ERR_IO;
+    struct stat st;
+    return stat(tmp, &st) == 0 && S_ISDIR(st.st_mode) ? VB_OK : VB_ERR_IO;
+}
+
+static enum vb_err write_all(int fd, const char *p, size_t len)
+{
+    while (len) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return VB_ERR_IO;
+        p += w;
+        len -= (size_t)w;
+    }
+    return VB_OK;
+}
+
+static void fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
+enum vb_err vb_file_write_atomic(const char *dir, const char *name, const void *data, size_t len)
+{
+    char tmp_name[VB_NAME_MAX], tmp[4096], dst[4096];
+    enum vb_err err = vb_random_file_name(VB_TMP_PREFIX "w", "part", tmp_name);
+    if (err)
+        return err;
+    int n1 = snprintf(tmp, sizeof tmp, "%s/%s", dir, tmp_name);
+    int n2 = snprintf(dst, sizeof dst, "%s/%s", dir, name);
+    if (n1 < 0 || n2 < 0 || (size_t)n1 >= sizeof tmp || (size_t)n2 >= sizeof dst)
+        return VB_ERR_INVALID;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return VB_ERR_IO;
+    err = write_all(fd, data, len);
+    if (!err && fsync(fd) != 0)
+        err = VB_ERR_IO;
+    if (close(fd) != 0 && !err)
+        err = VB_ERR_IO;
+    /* link() fails if dst exists, unlike rename(): a generated name never overwrites. */
+    if (!err && link(tmp, dst) != 0)
+        err = errno == EEXIST ? VB_ERR_CONFLICT : VB_ERR_IO;
+    unlink(tmp);
+    if (!err)
+        fsync_dir(dir);
+    return err;
+}
+
+enum vb_err vb_file_remove(const char *dir, const char *name)
+{
+    char path[4096];
+    int n = snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (n < 0 || (size_t)n >= sizeof path)
+        return VB_ERR_INVALID;
+    if (unlink(path) != 0 && errno != ENOENT)
+        return VB_ERR_IO;
+    fsync_dir(dir);
+    return VB_OK;
+}
+
+int vb_dir_sweep_temps(const char *dir)
+{
+    DIR *d = opendir(dir);
+    int removed = 0;
+    if (!d)
+        return 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, VB_TMP_PREFIX, strlen(VB_TMP_PREFIX)) == 0 &&
+            unlinkat(dirfd(d), e->d_name, 0) == 0)
+            removed++;
+    }
+    closedir(d);
+    return removed;
+}
+
+enum vb_err vb_random_file_name(const char *prefix, const char *ext, char out[VB_NAME_MAX])
+{
+    uint8_t rnd[12];
+    char hex[VB_HEX_LEN(sizeof rnd) + 1];
+    enum vb_err err = vb_random_bytes(rnd, sizeof rnd);
+    if (err)
+        return err;
+    vb_hex_encode(rnd, sizeof rnd, hex);
+    int n = snprintf(out, VB_NAME_MAX, "%s_%s.%s", prefix, hex, ext);
+    return n > 0 && n < VB_NAME_MAX ? VB_OK : VB_ERR_INVALID;
+}
+
+bool vb_file_name_safe(const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0 || n >= VB_NAME_MAX || name[0] == '.' || strstr(name, ".."))
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
