@@ -4,6 +4,8 @@
 
 #include "core/vb.h"
 #include "api/app.h"
+#include "core/json.h"
+#include "db/store.h"
 #include "http/http.h"
 
 /* health.c, docs.c */
@@ -27,5 +29,14 @@ enum vb_err api_history_list(struct http_request *req);
 enum vb_err api_history_get(struct http_request *req);
 enum vb_err api_history_delete(struct http_request *req);
 enum vb_err api_download(struct http_request *req);
+/* chat.c */
+enum vb_err api_chat_thread_create(struct http_request *req);
+enum vb_err api_chat_thread_list(struct http_request *req);
+enum vb_err api_chat_thread_get(struct http_request *req);
+enum vb_err api_chat_thread_rename(struct http_request *req);
+enum vb_err api_chat_thread_delete(struct http_request *req);
+
+/* Writes one chat message object (chat.c). */
+void api_write_chat_message(struct vb_jw *w, const struct db_chat_message *m);
 
 #endif

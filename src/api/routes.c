@@ -27,6 +27,11 @@ static const struct http_route routes[] = {
     {"DELETE", "/history/{id}", api_history_delete, 0, "Delete a generation and its file"},
     {"GET", "/download/{filename}", api_download, OPTIONAL,
      "Download a generated file (credentials or signed link)"},
+    {"POST", "/chat/threads", api_chat_thread_create, 0, "Start a chat thread"},
+    {"GET", "/chat/threads", api_chat_thread_list, 0, "List chat threads"},
+    {"GET", "/chat/threads/{id}", api_chat_thread_get, 0, "A chat thread with its messages"},
+    {"PATCH", "/chat/threads/{id}", api_chat_thread_rename, 0, "Rename a chat thread"},
+    {"DELETE", "/chat/threads/{id}", api_chat_thread_delete, 0, "Delete a chat thread"},
 };
 
 const struct http_route *api_routes(size_t *n)
