@@ -25,19 +25,24 @@
  * but computing it requires the long password.
  */
 #define PREHASH_KEY     "vocero-bcrypt-prehash-v1"
-#define PREHASH_B64_LEN 44 /* base64 of 32 bytes, with one '=' */
+#define PREHASH_B64_LEN 44                          /* base64 of 32 bytes, with one '=' */
+#define EFFECTIVE_MAX   (AUTH_BCRYPT_INPUT_MAX + 1) /* >= PREHASH_B64_LEN + 1 */
 #define BCRYPT_HASH_LEN 60 /* "$2b$" + 2 cost digits + "$" + 22 salt + 31 hash */
 #define SALT_BYTES      16
 
-/* The password bcrypt actually sees: `pw` itself or the pre-hash in `tmp`. */
-static const char *effective_password(const char *pw, size_t pw_len, char tmp[PREHASH_B64_LEN + 1])
+/* Writes the NUL-terminated password bcrypt actually sees into tmp: `pw` itself (copied,
+ * since pw need not be terminated at pw_len) or its pre-hash. NULL on failure. */
+static const char *effective_password(const char *pw, size_t pw_len, char tmp[EFFECTIVE_MAX])
 {
     uint8_t mac[VB_SHA256_LEN];
 
-    if (pw_len <= AUTH_BCRYPT_INPUT_MAX)
-        return pw;
+    if (pw_len <= AUTH_BCRYPT_INPUT_MAX) {
+        memcpy(tmp, pw, pw_len);
+        tmp[pw_len] = '\0';
+        return tmp;
+    }
     vb_hmac_sha256(PREHASH_KEY, strlen(PREHASH_KEY), pw, pw_len, mac);
-    enum vb_err err = vb_base64_encode(mac, sizeof mac, tmp, PREHASH_B64_LEN + 1);
+    enum vb_err err = vb_base64_encode(mac, sizeof mac, tmp, EFFECTIVE_MAX);
     explicit_bzero(mac, sizeof mac);
     return err || strlen(tmp) != PREHASH_B64_LEN ? NULL : tmp;
 }
@@ -72,7 +77,7 @@ enum vb_err auth_password_hash(const char *pw, size_t pw_len, int cost, char out
     enum vb_err err = VB_OK;
     uint8_t salt_bytes[SALT_BYTES];
     char setting[CRYPT_GENSALT_OUTPUT_SIZE];
-    char tmp[PREHASH_B64_LEN + 1];
+    char tmp[EFFECTIVE_MAX];
     struct crypt_data *data = NULL;
 
     out[0] = '\0';
@@ -118,7 +123,7 @@ out:
 static bool bcrypt_matches(const char *pw, size_t pw_len, const char *setting, const char *expect)
 {
     bool ok = false;
-    char tmp[PREHASH_B64_LEN + 1];
+    char tmp[EFFECTIVE_MAX];
     struct crypt_data *data = NULL;
 
     const char *eff = effective_password(pw, pw_len, tmp);
