@@ -796,7 +796,9 @@ void vb_jw_double(struct vb_jw *w, double v)
         return;
     }
     char tmp[40];
-    int n = format_double(v, tmp, sizeof tmp);
+    /* "-0" would read back as the integer 0; "-0.0" keeps the sign through a round trip. */
+    int n = v == 0 && signbit(v) ? snprintf(tmp, sizeof tmp, "-0.0")
+                                 : format_double(v, tmp, sizeof tmp);
     if (before_value(w)) {
         if (n <= 0 || (size_t)n >= sizeof tmp)
             set_err(w, VB_ERR_INTERNAL);

@@ -336,7 +336,7 @@ TEST(test_writer_output)
     check_written(write_bad_utf8,
                   "\"\xc3\xa9\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef"
                   "\xbf\xbd\xef\xbf\xbd!\"");
-    check_written(write_numbers, "[1,-0,1e+300,4.94065645841247e-324,0.30000000000000004,"
+    check_written(write_numbers, "[1,-0.0,1e+300,4.94065645841247e-324,0.30000000000000004,"
                                  "123456.789,9223372036854775807]");
     check_written(write_scalar, "\"\"");
 }
