@@ -62,6 +62,19 @@ static void log_pg_error(const char *what, const char *msg)
     vb_error("db: postgresql: %s: %.*s", what, (int)strcspn(msg, "\n"), msg);
 }
 
+/* libpq's URL parse errors quote the offending part of the URL, which may be (part of) the
+ * password: log the message only up to the first quotation. */
+static void log_parse_error(const char *why)
+{
+    char msg[256];
+    snprintf(msg, sizeof(msg), "%s", why ? why : "cannot parse");
+    msg[strcspn(msg, "\"\n")] = '\0';
+    size_t len = strlen(msg);
+    while (len > 0 && (msg[len - 1] == ' ' || msg[len - 1] == ':'))
+        msg[--len] = '\0';
+    vb_error("db: postgresql: invalid DATABASE_URL: %s", len ? msg : "cannot parse");
+}
+
 static enum vb_err conn_connect(struct pg_store *s, struct db_conn *c)
 {
     enum vb_err err = VB_OK;
@@ -108,7 +121,7 @@ enum vb_err db_pg_open(const char *url, struct db_store **out)
     /* Parse first so a malformed URL is VB_ERR_INVALID, not a connection failure. */
     PQconninfoOption *opts = PQconninfoParse(url, &why);
     if (!opts) {
-        log_pg_error("invalid DATABASE_URL", why ? why : "cannot parse");
+        log_parse_error(why);
         PQfreemem(why);
         return VB_ERR_INVALID;
     }
