@@ -1,8 +1,7 @@
-/* basic.c: HTTP Basic credential decoding (strict base64) and the
- * verified-credential cache keyed by HMAC-SHA256 under a per-process random
- * key. */
-#include "auth/basic.h"
+/* basic.c: HTTP Basic credential decoding (strict base64) and the verified-credential cache keyed
+ * by HMAC-SHA256 under a per-process random key. */
 #include "core/vb.h"
+#include "auth/basic.h"
 
 #include "core/crypto.h"
 #include "core/alloc.h"
@@ -36,8 +35,7 @@ enum vb_err auth_basic_parse(const char *b64, size_t b64_len, struct auth_basic_
     if (b64_len > B64_ENCODED_MAX)
         REJECT("credentials too long");
 
-    /* One buffer holds "user\0pass\0": the decoded bytes with the colon replaced.
-     */
+    /* One buffer holds "user\0pass\0": the decoded bytes with the colon replaced. */
     out->buf_len = VB_BASE64_DECODED_MAX(b64_len) + 1;
     out->buf = vb_try_malloc(out->buf_len);
     if (!out->buf) {

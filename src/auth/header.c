@@ -1,7 +1,6 @@
-/* header.c: classify an Authorization header value as Basic, Bearer or other.
- */
-#include "auth/header.h"
+/* header.c: classify an Authorization header value as Basic, Bearer or other. */
 #include "core/vb.h"
+#include "auth/header.h"
 
 #include <strings.h>
 

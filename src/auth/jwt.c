@@ -1,8 +1,7 @@
-/* jwt.c: HS256 access tokens: issue with libjwt, verify with our own
- * constant-time HMAC check first, then libjwt for parsing, then strict claim
- * checks. */
-#include "auth/jwt.h"
+/* jwt.c: HS256 access tokens: issue with libjwt, verify with our own constant-time HMAC check
+ * first, then libjwt for parsing, then strict claim checks. */
 #include "core/vb.h"
+#include "auth/jwt.h"
 
 #include "core/crypto.h"
 #include "core/alloc.h"
@@ -13,8 +12,7 @@
 #define JTI_BYTES   16
 #define SIG_B64_LEN 43 /* base64url of 32 bytes, no padding */
 
-/* Canonical positive decimal (no sign, no leading zero, fits int64); -1 if not.
- */
+/* Canonical positive decimal (no sign, no leading zero, fits int64); -1 if not. */
 static int64_t parse_positive_id(const char *s)
 {
     int64_t v = 0;
@@ -90,8 +88,7 @@ out:
     return err;
 }
 
-/* Shape check: three non-empty base64url segments, the last one 43 characters.
- */
+/* Shape check: three non-empty base64url segments, the last one 43 characters. */
 static bool token_shape_ok(const char *t, size_t len, size_t *dot2)
 {
     size_t dots[2];
@@ -145,10 +142,9 @@ enum vb_err auth_jwt_verify(const char *secret, const char *token, size_t token_
     if (!token_shape_ok(token, token_len, &dot2))
         FAIL("malformed token");
 
-    /* Our own constant-time check of the HS256 signature over "header.payload";
-     * libjwt 1.10 compares signatures with strcmp. Nothing is parsed before this
-     * passes, so a forged header (alg "none", RS256 with our secret as "public
-     * key") cannot matter. */
+    /* Our own constant-time check of the HS256 signature over "header.payload"; libjwt 1.10
+     * compares signatures with strcmp. Nothing is parsed before this passes, so a forged header
+     * (alg "none", RS256 with our secret as "public key") cannot matter. */
     vb_hmac_sha256(secret, strlen(secret), token, dot2, tag);
     if (!b64url_tag(tag, expect)) {
         err = VB_ERR_INTERNAL;

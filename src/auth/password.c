@@ -1,8 +1,7 @@
-/* password.c: bcrypt ($2b$) hashing and verification through libxcrypt's
- * reentrant crypt_rn / crypt_gensalt_rn, with pre-hashing of passwords longer
- * than 72 bytes. */
-#include "auth/password.h"
+/* password.c: bcrypt ($2b$) hashing and verification through libxcrypt's reentrant crypt_rn /
+ * crypt_gensalt_rn, with pre-hashing of passwords longer than 72 bytes. */
 #include "core/vb.h"
+#include "auth/password.h"
 
 #include "core/crypto.h"
 #include "core/alloc.h"
@@ -12,17 +11,14 @@
 #include <errno.h>
 
 /*
- * bcrypt only reads the first 72 bytes of its input, so two long passwords
- * sharing a 72-byte prefix would be interchangeable. Passwords longer than
- * AUTH_BCRYPT_INPUT_MAX are therefore replaced by
- * base64(HMAC-SHA256(PREHASH_KEY, password)) (44 ASCII bytes, no NUL, which raw
- * digests could contain and bcrypt would stop at) before bcrypt sees them.
- * Passwords of up to 72 bytes go to bcrypt unchanged so that hashes stay plain,
- * standard bcrypt (interoperable with other tools). The fixed key only
- * separates this use of SHA-256 from others; it is deliberately not SECRET_KEY,
- * so rotating the server secret does not lock everyone out. A user could in
- * theory log in with the 44-character pre-hash instead of the long password,
- * but computing it requires the long password.
+ * bcrypt only reads the first 72 bytes of its input, so two long passwords sharing a 72-byte prefix
+ * would be interchangeable. Passwords longer than AUTH_BCRYPT_INPUT_MAX are therefore replaced by
+ * base64(HMAC-SHA256(PREHASH_KEY, password)) (44 ASCII bytes, no NUL, which raw digests could
+ * contain and bcrypt would stop at) before bcrypt sees them. Passwords of up to 72 bytes go to
+ * bcrypt unchanged so that hashes stay plain, standard bcrypt (interoperable with other tools). The
+ * fixed key only separates this use of SHA-256 from others; it is deliberately not SECRET_KEY, so
+ * rotating the server secret does not lock everyone out. A user could in theory log in with the
+ * 44-character pre-hash instead of the long password, but computing it requires the long password.
  */
 #define PREHASH_KEY     "vocero-bcrypt-prehash-v1"
 #define PREHASH_B64_LEN 44                          /* base64 of 32 bytes, with one '=' */
@@ -30,8 +26,8 @@
 #define BCRYPT_HASH_LEN 60 /* "$2b$" + 2 cost digits + "$" + 22 salt + 31 hash */
 #define SALT_BYTES      16
 
-/* Writes the NUL-terminated password bcrypt actually sees into tmp: `pw` itself (copied,
- * since pw need not be terminated at pw_len) or its pre-hash. NULL on failure. */
+/* Writes the NUL-terminated password bcrypt actually sees into tmp: `pw` itself (copied, since pw
+ * need not be terminated at pw_len) or its pre-hash. NULL on failure. */
 static const char *effective_password(const char *pw, size_t pw_len, char tmp[EFFECTIVE_MAX])
 {
     uint8_t mac[VB_SHA256_LEN];
@@ -118,8 +114,8 @@ out:
     return err;
 }
 
-/* Runs bcrypt on pw with `setting` (a full hash or just its setting prefix) and
- * compares the result with `expect` in constant time. */
+/* Runs bcrypt on pw with `setting` (a full hash or just its setting prefix) and compares the result
+ * with `expect` in constant time. */
 static bool bcrypt_matches(const char *pw, size_t pw_len, const char *setting, const char *expect)
 {
     bool ok = false;
@@ -157,9 +153,8 @@ bool auth_password_verify(const char *pw, size_t pw_len, const char *hash)
 
 bool auth_password_dummy_verify(const char *pw, size_t pw_len, int cost)
 {
-    /* A syntactically valid bcrypt hash (all-zero salt and digest) that no
-     * password produces; bcrypt does the full work for it, then the comparison
-     * fails. */
+    /* A syntactically valid bcrypt hash (all-zero salt and digest) that no password produces;
+     * bcrypt does the full work for it, then the comparison fails. */
     char dummy[BCRYPT_HASH_LEN + 1];
 
     if (cost < AUTH_BCRYPT_COST_MIN || cost > AUTH_BCRYPT_COST_MAX)

@@ -1,6 +1,6 @@
 /* signed_url.c: HMAC-signed, expiring download links. */
-#include "auth/signed_url.h"
 #include "core/vb.h"
+#include "auth/signed_url.h"
 
 #include "core/crypto.h"
 #include "core/buf.h"
@@ -37,8 +37,7 @@ enum vb_err auth_sign_download(const char *secret, const char *filename, int64_t
     return VB_OK;
 }
 
-/* Canonical non-negative decimal: digits only, no leading zero (except "0"),
- * fits int64. */
+/* Canonical non-negative decimal: digits only, no leading zero (except "0"), fits int64. */
 static bool parse_exp(const char *s, int64_t *out)
 {
     size_t n = strlen(s);
@@ -76,8 +75,7 @@ enum vb_err auth_verify_download(const char *secret, const char *filename, const
         return VB_ERR_FORBIDDEN;
     if (download_tag(secret, filename, exp, want) != VB_OK)
         return VB_ERR_FORBIDDEN;
-    /* Signature first, then expiry: both answer 403, but a forged link learns
-     * nothing. */
+    /* Signature first, then expiry: both answer 403, but a forged link learns nothing. */
     bool ok = vb_ct_equal(want, got, sizeof want);
     explicit_bzero(want, sizeof want);
     if (!ok || now > exp)

@@ -1,9 +1,8 @@
-/* throttle.c: sliding-window failed-login limiter over a fixed, set-associative
- * table. Keys are stored as HMAC-SHA256 under a per-process random key, so
- * their length does not matter and nobody can aim many keys at one bucket to
- * evict a victim's entry. */
-#include "auth/throttle.h"
+/* throttle.c: sliding-window failed-login limiter over a fixed, set-associative table. Keys are
+ * stored as HMAC-SHA256 under a per-process random key, so their length does not matter and nobody
+ * can aim many keys at one bucket to evict a victim's entry. */
 #include "core/vb.h"
+#include "auth/throttle.h"
 
 #include "core/crypto.h"
 #include "core/alloc.h"
@@ -70,8 +69,7 @@ void auth_throttle_free(struct auth_throttle *t)
     vb_free_secure(t, sizeof *t);
 }
 
-/* Hashes key; returns the first entry of its bucket, or NULL if hashing failed.
- */
+/* Hashes key; returns the first entry of its bucket, or NULL if hashing failed. */
 static struct entry *bucket_of(struct auth_throttle *t, const char *key, uint8_t hk[VB_SHA256_LEN])
 {
     if (!key)
@@ -110,8 +108,7 @@ enum vb_err auth_throttle_check(struct auth_throttle *t, const char *key, int64_
     pthread_mutex_lock(&t->mu);
     struct entry *e = find(bucket, hk);
     if (e && e->n == t->max_failures) {
-        /* The ring is full: the oldest of the last max_failures failures decides.
-         */
+        /* The ring is full: the oldest of the last max_failures failures decides. */
         int64_t oldest = ring_of(t, e)[e->head];
         if (oldest > now - t->window_s) {
             int64_t wait = oldest + t->window_s - now;
@@ -138,8 +135,8 @@ void auth_throttle_fail(struct auth_throttle *t, const char *key, int64_t now)
     pthread_mutex_lock(&t->mu);
     struct entry *e = find(bucket, hk);
     if (!e) {
-        /* A free slot, else one whose failures all left the window, else the entry
-         * with the oldest last failure. */
+        /* A free slot, else one whose failures all left the window, else the entry with the oldest
+         * last failure. */
         for (int i = 0; i < WAYS && !e; i++)
             if (!bucket[i].used || bucket[i].last <= now - t->window_s)
                 e = &bucket[i];
