@@ -1,10 +1,11 @@
-/* jwt.c: HS256 access tokens: issue with libjwt, verify with our own constant-time HMAC check
- * first, then libjwt for parsing, then strict claim checks. */
+/* jwt.c: HS256 access tokens. Issued with libjwt; verified by our own constant-time HMAC
+ * check first, then libjwt's decode, then a strict re-read of header and claims. */
 #include "core/vb.h"
 #include "auth/jwt.h"
 
-#include "core/crypto.h"
 #include "core/alloc.h"
+#include "core/crypto.h"
+#include "core/json.h"
 
 #include <errno.h>
 #include <jwt.h>
@@ -41,6 +42,44 @@ static bool b64url_tag(const uint8_t tag[VB_SHA256_LEN], char out[SIG_B64_LEN + 
 {
     return vb_base64url_encode(tag, VB_SHA256_LEN, out, SIG_B64_LEN + 1) == VB_OK &&
            strlen(out) == SIG_B64_LEN;
+}
+
+/* Decodes one base64url segment and parses it as a JSON object into *out (caller frees
+ * with vb_json_free). VB_ERR_INVALID if either step fails, VB_ERR_NOMEM. */
+static enum vb_err segment_json(const char *seg, size_t len, struct vb_json **out)
+{
+    enum vb_err err = VB_OK;
+    size_t n = 0;
+    uint8_t *raw = vb_try_malloc(VB_BASE64_DECODED_MAX(len) + 1);
+
+    *out = NULL;
+    if (!raw)
+        return VB_ERR_NOMEM;
+    err = vb_base64url_decode(seg, len, raw, VB_BASE64_DECODED_MAX(len), &n);
+    if (err) {
+        err = VB_ERR_INVALID;
+        goto out;
+    }
+    err = vb_json_parse((const char *)raw, n, out, NULL, 0);
+    if (!err && (*out)->type != VB_JSON_OBJECT)
+        err = VB_ERR_INVALID;
+    if (err) {
+        vb_json_free(*out);
+        *out = NULL;
+    }
+out:
+    vb_free(raw);
+    return err;
+}
+
+/* An integer-valued number member, else false. */
+static bool get_int(const struct vb_json *obj, const char *key, int64_t *v)
+{
+    const struct vb_json *j = vb_json_get(obj, key);
+    if (!j || j->type != VB_JSON_NUMBER || !j->is_integer)
+        return false;
+    *v = j->integer;
+    return true;
 }
 
 enum vb_err auth_jwt_issue(const char *secret, int64_t user_id, const char *username, int64_t now,
@@ -89,7 +128,7 @@ out:
 }
 
 /* Shape check: three non-empty base64url segments, the last one 43 characters. */
-static bool token_shape_ok(const char *t, size_t len, size_t *dot2)
+static bool token_shape_ok(const char *t, size_t len, size_t *dot1, size_t *dot2)
 {
     size_t dots[2];
     int ndots = 0;
@@ -107,6 +146,7 @@ static bool token_shape_ok(const char *t, size_t len, size_t *dot2)
         return false;
     if (len - dots[1] - 1 != SIG_B64_LEN)
         return false;
+    *dot1 = dots[0];
     *dot2 = dots[1];
     return true;
 }
@@ -125,7 +165,8 @@ enum vb_err auth_jwt_verify(const char *secret, const char *token, size_t token_
     const char *why_dummy;
     char *copy = NULL;
     jwt_t *jwt = NULL;
-    size_t dot2 = 0;
+    size_t dot1 = 0, dot2 = 0;
+    struct vb_json *head = NULL, *claims = NULL;
     uint8_t tag[VB_SHA256_LEN];
     char expect[SIG_B64_LEN + 1];
 
@@ -139,12 +180,13 @@ enum vb_err auth_jwt_verify(const char *secret, const char *token, size_t token_
         FAIL("empty token");
     if (token_len > AUTH_JWT_MAX_LEN)
         FAIL("token too long");
-    if (!token_shape_ok(token, token_len, &dot2))
+    if (!token_shape_ok(token, token_len, &dot1, &dot2))
         FAIL("malformed token");
 
-    /* Our own constant-time check of the HS256 signature over "header.payload"; libjwt 1.10
-     * compares signatures with strcmp. Nothing is parsed before this passes, so a forged header
-     * (alg "none", RS256 with our secret as "public key") cannot matter. */
+    /* Our own constant-time check of the HS256 signature over "header.payload" (libjwt 1.10
+     * does not promise a constant-time comparison), against the one canonical encoding of the
+     * tag. Nothing is parsed before this passes, so a forged header (alg "none", RS256 with our
+     * secret as "public key") cannot matter. */
     vb_hmac_sha256(secret, strlen(secret), token, dot2, tag);
     if (!b64url_tag(tag, expect)) {
         err = VB_ERR_INTERNAL;
@@ -170,13 +212,31 @@ enum vb_err auth_jwt_verify(const char *secret, const char *token, size_t token_
     if (jwt_get_alg(jwt) != JWT_ALG_HS256)
         FAIL("alg is not HS256");
 
-    out->user_id = parse_positive_id(jwt_get_grant(jwt, "sub"));
+    /* libjwt matches alg names case-insensitively and does not check claim types, so the
+     * header and claims are re-read with our strict JSON parser. */
+    err = segment_json(token, dot1, &head);
+    if (err == VB_ERR_NOMEM)
+        goto out;
+    if (err)
+        FAIL("header is not a JSON object");
+    const char *alg = vb_json_get_str(head, "alg");
+    if (!alg || strcmp(alg, "HS256") != 0)
+        FAIL("alg is not HS256");
+    if (vb_json_get(head, "crit"))
+        FAIL("unsupported crit header");
+    err = segment_json(token + dot1 + 1, dot2 - dot1 - 1, &claims);
+    if (err == VB_ERR_NOMEM)
+        goto out;
+    if (err)
+        FAIL("payload is not a JSON object");
+
+    out->user_id = parse_positive_id(vb_json_get_str(claims, "sub"));
     if (out->user_id <= 0)
         FAIL("sub missing or not a positive integer string");
-    const char *name = jwt_get_grant(jwt, "name");
+    const char *name = vb_json_get_str(claims, "name");
     if (!name || !*name)
         FAIL("name missing");
-    const char *jti = jwt_get_grant(jwt, "jti");
+    const char *jti = vb_json_get_str(claims, "jti");
     uint8_t jti_bytes[JTI_BYTES];
     size_t jti_len = 0;
     if (!jti || strlen(jti) != 2 * JTI_BYTES ||
@@ -184,13 +244,10 @@ enum vb_err auth_jwt_verify(const char *secret, const char *token, size_t token_
         FAIL("jti missing or malformed");
     memcpy(out->jti, jti, sizeof out->jti);
 
-    errno = 0;
-    long iat = jwt_get_grant_int(jwt, "iat");
-    if (errno != 0)
+    int64_t iat, exp;
+    if (!get_int(claims, "iat", &iat))
         FAIL("iat missing or not an integer");
-    errno = 0;
-    long exp = jwt_get_grant_int(jwt, "exp");
-    if (errno != 0)
+    if (!get_int(claims, "exp", &exp))
         FAIL("exp missing or not an integer");
     if (iat < 0 || exp <= iat)
         FAIL("iat/exp out of range");
@@ -203,6 +260,8 @@ enum vb_err auth_jwt_verify(const char *secret, const char *token, size_t token_
 out:
     if (err)
         memset(out, 0, sizeof *out);
+    vb_json_free(head);
+    vb_json_free(claims);
     jwt_free(jwt);
     vb_free(copy);
     explicit_bzero(tag, sizeof tag);
