@@ -27,17 +27,17 @@ struct http_stream;
 typedef enum vb_err (*http_handler_fn)(struct http_request *req);
 
 enum http_route_flags {
-    HTTP_ROUTE_PUBLIC = 1 << 0,    /* no authentication required */
-    HTTP_ROUTE_UPLOAD = 1 << 1,    /* body limit is the upload limit (MAX_UPLOAD_MB) */
+    HTTP_ROUTE_PUBLIC = 1 << 0,        /* no authentication required */
+    HTTP_ROUTE_UPLOAD = 1 << 1,        /* body limit is the upload limit (MAX_UPLOAD_MB) */
     HTTP_ROUTE_OPTIONAL_AUTH = 1 << 2, /* authenticate when credentials are given */
 };
 
 struct http_route {
-    const char *method;      /* "GET", "POST", "PATCH", "DELETE", "PUT" */
-    const char *pattern;     /* "/voices/{id}": {name} matches one non-empty segment */
+    const char *method;  /* "GET", "POST", "PATCH", "DELETE", "PUT" */
+    const char *pattern; /* "/voices/{id}": {name} matches one non-empty segment */
     http_handler_fn handler;
-    unsigned flags;          /* enum http_route_flags */
-    const char *summary;     /* one line, also used by the OpenAPI consistency test */
+    unsigned flags;      /* enum http_route_flags */
+    const char *summary; /* one line, also used by the OpenAPI consistency test */
 };
 
 /* Called before a non-public route's handler. Returns VB_OK after calling
@@ -46,21 +46,21 @@ struct http_route {
 typedef enum vb_err (*http_auth_fn)(void *app, struct http_request *req);
 
 struct http_server_params {
-    const char *host;           /* bind address; NULL or "" = all interfaces */
-    int port;                   /* 0 = ephemeral (see http_server_port) */
-    int io_threads;             /* libmicrohttpd thread pool size; 0 = 4 */
-    int workers;                /* handler worker threads; 0 = 8 */
-    int queue_max;              /* pending handler jobs before 503; 0 = 256 */
-    size_t header_max;          /* bytes of request line + headers; 0 = 16 KiB */
-    size_t body_max;            /* bytes of a JSON/normal body; 0 = 1 MiB */
-    size_t upload_max;          /* bytes of an HTTP_ROUTE_UPLOAD body; 0 = 50 MiB */
-    int request_timeout_s;      /* idle connection / slow client timeout; 0 = 60 */
-    const char *allowed_hosts;  /* comma list of Host names (port ignored) or "*" */
-    const char *cors_origins;   /* comma list of origins or "*"; NULL/"" = CORS off */
+    const char *host;                /* bind address; NULL or "" = all interfaces */
+    int port;                        /* 0 = ephemeral (see http_server_port) */
+    int io_threads;                  /* libmicrohttpd thread pool size; 0 = 4 */
+    int workers;                     /* handler worker threads; 0 = 8 */
+    int queue_max;                   /* pending handler jobs before 503; 0 = 256 */
+    size_t header_max;               /* bytes of request line + headers; 0 = 16 KiB */
+    size_t body_max;                 /* bytes of a JSON/normal body; 0 = 1 MiB */
+    size_t upload_max;               /* bytes of an HTTP_ROUTE_UPLOAD body; 0 = 50 MiB */
+    int request_timeout_s;           /* idle connection / slow client timeout; 0 = 60 */
+    const char *allowed_hosts;       /* comma list of Host names (port ignored) or "*" */
+    const char *cors_origins;        /* comma list of origins or "*"; NULL/"" = CORS off */
     const struct http_route *routes; /* borrowed for the server's lifetime */
     size_t n_routes;
-    void *app;                  /* handed to handlers through http_req_app */
-    http_auth_fn auth;          /* required unless every route is public */
+    void *app;         /* handed to handlers through http_req_app */
+    http_auth_fn auth; /* required unless every route is public */
 };
 
 /* Starts listening. On failure returns NULL and writes the reason into why. Caller
@@ -74,8 +74,8 @@ void http_server_stop(struct http_server *s, int drain_s);
 /* ===== Request accessors (all strings borrowed until the handler returns) ===== */
 void *http_req_app(const struct http_request *req);
 const char *http_req_method(const struct http_request *req);
-const char *http_req_path(const struct http_request *req);      /* decoded path */
-const char *http_req_id(const struct http_request *req);        /* X-Request-Id value */
+const char *http_req_path(const struct http_request *req); /* decoded path */
+const char *http_req_id(const struct http_request *req);   /* X-Request-Id value */
 const char *http_req_param(const struct http_request *req, const char *name); /* {name} */
 const char *http_req_query(const struct http_request *req, const char *name); /* ?name= */
 const char *http_req_header(const struct http_request *req, const char *name);
@@ -91,6 +91,13 @@ bool http_req_cancelled(const struct http_request *req);
  * error (field may be NULL). */
 void http_req_set_error(struct http_request *req, const char *field, const char *fmt, ...)
     VB_PRINTF(3, 4);
+
+/* Parses a multipart/form-data body (see http/multipart.h) into *out. On error returns
+ * VB_ERR_MEDIA_TYPE (not multipart) or VB_ERR_INVALID (malformed) with the reason set
+ * through http_req_set_error, so a handler can simply return the error. Part data points
+ * into the request body (valid until the handler returns). */
+struct http_multipart;
+VB_WUR enum vb_err http_req_multipart(struct http_request *req, struct http_multipart *out);
 
 /* ===== Replies: exactly one per request ===== */
 /* Adds a header to the reply about to be sent (Location, Retry-After, ...). */

@@ -85,8 +85,8 @@ static bool param_value(const char **p, const char *end, char *out, size_t cap)
     return true;
 }
 
-enum vb_err http_multipart_boundary(const char *content_type, char *out, size_t out_cap,
-                                    char *why, size_t why_cap)
+enum vb_err http_multipart_boundary(const char *content_type, char *out, size_t out_cap, char *why,
+                                    size_t why_cap)
 {
     static const char type[] = "multipart/form-data";
     if (!content_type)
@@ -129,8 +129,9 @@ enum vb_err http_multipart_boundary(const char *content_type, char *out, size_t 
         if (is_boundary && !found) {
             size_t blen = strlen(value);
             if (blen == 0 || value[blen - 1] == ' ')
-                return fail(why, why_cap, VB_ERR_INVALID, "multipart boundary is empty or ends "
-                                                          "with a space");
+                return fail(why, why_cap, VB_ERR_INVALID,
+                            "multipart boundary is empty or ends "
+                            "with a space");
             for (size_t i = 0; i < blen; i++) {
                 if (!is_bchar(value[i]))
                     return fail(why, why_cap, VB_ERR_INVALID,
@@ -165,8 +166,8 @@ static enum vb_err parse_disposition(const char *v, const char *end, struct http
         if (s >= end)
             break;
         if (*s != ';')
-            return fail(why, why_cap, VB_ERR_INVALID,
-                        "part %zu: malformed Content-Disposition", index + 1);
+            return fail(why, why_cap, VB_ERR_INVALID, "part %zu: malformed Content-Disposition",
+                        index + 1);
         s++;
         while (s < end && is_ws(*s))
             s++;
@@ -179,8 +180,8 @@ static enum vb_err parse_disposition(const char *v, const char *end, struct http
         while (s < end && is_ws(*s))
             s++;
         if (nlen == 0 || s >= end || *s != '=')
-            return fail(why, why_cap, VB_ERR_INVALID,
-                        "part %zu: malformed Content-Disposition", index + 1);
+            return fail(why, why_cap, VB_ERR_INVALID, "part %zu: malformed Content-Disposition",
+                        index + 1);
         s++;
         while (s < end && is_ws(*s))
             s++;
@@ -220,13 +221,12 @@ static enum vb_err parse_headers(const char *h, const char *end, struct http_par
             return fail(why, why_cap, VB_ERR_INVALID, "part %zu: folded header lines", index + 1);
         for (const char *c = h; c < line_end; c++) {
             if (((unsigned char)*c < 0x20 && *c != '\t') || *c == 0x7f)
-                return fail(why, why_cap, VB_ERR_INVALID,
-                            "part %zu: control character in headers", index + 1);
+                return fail(why, why_cap, VB_ERR_INVALID, "part %zu: control character in headers",
+                            index + 1);
         }
         const char *colon = memchr(h, ':', (size_t)(line_end - h));
         if (!colon || colon == h)
-            return fail(why, why_cap, VB_ERR_INVALID, "part %zu: malformed header line",
-                        index + 1);
+            return fail(why, why_cap, VB_ERR_INVALID, "part %zu: malformed header line", index + 1);
         for (const char *c = h; c < colon; c++) {
             if (!is_token_char(*c))
                 return fail(why, why_cap, VB_ERR_INVALID, "part %zu: malformed header name",
@@ -241,8 +241,8 @@ static enum vb_err parse_headers(const char *h, const char *end, struct http_par
         size_t nlen = (size_t)(colon - h);
         if (nlen == 19 && strncasecmp(h, "Content-Disposition", 19) == 0) {
             if (have_disp)
-                return fail(why, why_cap, VB_ERR_INVALID,
-                            "part %zu: duplicate Content-Disposition", index + 1);
+                return fail(why, why_cap, VB_ERR_INVALID, "part %zu: duplicate Content-Disposition",
+                            index + 1);
             have_disp = true;
             enum vb_err err = parse_disposition(v, ve, part, index, why, why_cap);
             if (err)
@@ -331,8 +331,8 @@ enum vb_err http_multipart_parse(const char *body, size_t len, const char *bound
             return err;
         const char *d = memmem(data, (size_t)(end - data), delim, dlen);
         if (!d)
-            return fail(why, why_cap, VB_ERR_INVALID,
-                        "part %zu: truncated (no closing boundary)", index + 1);
+            return fail(why, why_cap, VB_ERR_INVALID, "part %zu: truncated (no closing boundary)",
+                        index + 1);
         part->data = data;
         part->len = (size_t)(d - data);
         mp->n_parts++;

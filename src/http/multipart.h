@@ -16,7 +16,7 @@
 
 struct http_part {
     char name[HTTP_MULTIPART_NAME_MAX + 1];
-    char filename[HTTP_MULTIPART_FILENAME_MAX + 1]; /* "" when absent */
+    char filename[HTTP_MULTIPART_FILENAME_MAX + 1];  /* "" when absent */
     bool has_filename;                               /* filename= was given (maybe "") */
     char content_type[HTTP_MULTIPART_CTYPE_MAX + 1]; /* "" when absent */
     const char *data; /* borrowed from the body passed to http_multipart_parse */

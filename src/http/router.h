@@ -22,9 +22,9 @@ VB_WUR enum vb_err http_path_decode(const char *raw, size_t len, char *out, size
 struct http_route_match {
     const struct http_route *route; /* borrowed from the table; NULL when none */
     size_t n_params;
-    const char *names[HTTP_PARAMS_MAX];      /* point into route->pattern, not NUL-ended */
+    const char *names[HTTP_PARAMS_MAX]; /* point into route->pattern, not NUL-ended */
     size_t name_lens[HTTP_PARAMS_MAX];
-    const char *values[HTTP_PARAMS_MAX];     /* NUL-terminated, point into store */
+    const char *values[HTTP_PARAMS_MAX]; /* NUL-terminated, point into store */
     char store[HTTP_PATH_MAX + 1];
     char allow[96]; /* "GET, HEAD, DELETE, OPTIONS": methods the path accepts */
 };

@@ -1,0 +1,880 @@
+/* server.c: libmicrohttpd glue, the bounded handler worker pool and the server lifecycle.
+ *
+ * Threading. libmicrohttpd runs io_threads epoll I/O threads (thread pool mode); they
+ * parse requests, collect bodies and send replies, and never run a handler. Once a body
+ * is complete the connection is suspended and the request is pushed onto a bounded queue
+ * served by `workers` threads (full queue: 503 + Retry-After, answered from the I/O
+ * thread). The worker runs auth and the handler, stages the reply and resumes the
+ * connection; libmicrohttpd then calls the access handler again, which queues the staged
+ * response. Cheap checks that need no handler (Host, path decoding, route lookup, 404/405,
+ * CORS preflight, 413 by Content-Length) are answered directly on the I/O thread before
+ * the body is read.
+ *
+ * Streaming (stream.c) keeps this rule: an I/O thread never waits. The content reader
+ * copies what the producer has buffered; when the buffer is empty it suspends the
+ * connection from inside the reader (which libmicrohttpd 0.9.75 documents as a safe
+ * place to suspend) and returns 0; the producer's next write or close resumes it. So no
+ * thread-per-connection mode is needed.
+ *
+ * While a connection is suspended libmicrohttpd does not notice a client that hangs up,
+ * so http_req_cancelled polls the socket (POLLRDHUP) itself in that state. */
+#include "core/vb.h"
+#include "http/internal.h"
+#include "core/alloc.h"
+#include "core/crypto.h"
+#include "core/json.h"
+#include "core/log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define DEFAULT_IO_THREADS 4
+#define DEFAULT_WORKERS    8
+#define DEFAULT_QUEUE_MAX  256
+#define DEFAULT_HEADER_MAX (16 * 1024)
+#define DEFAULT_BODY_MAX   (1024 * 1024)
+#define DEFAULT_UPLOAD_MAX (50 * 1024 * 1024)
+#define DEFAULT_TIMEOUT_S  60
+#define DISCARD_MAX_BYTES  (4 * 1024 * 1024) /* over-limit chunked body we read to say 413 */
+#define WWW_AUTHENTICATE   "Bearer realm=\"vocero\", Basic realm=\"vocero\""
+#define EXPOSE_HEADERS     "X-Request-Id, Content-Disposition, Content-Range, Retry-After"
+#define CORS_ALLOW_HEADERS "Authorization, Content-Type, X-Request-Id, Range"
+
+/* ===== small helpers ===== */
+
+static double ms_since(const struct timespec *t0)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - t0->tv_sec) * 1e3 + (double)(now.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+bool http_peer_gone(int fd)
+{
+    if (fd < 0)
+        return false;
+    struct pollfd pfd = {.fd = fd, .events = POLLIN | POLLRDHUP};
+    if (poll(&pfd, 1, 0) <= 0)
+        return false;
+    return (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
+
+/* Compares the comma-separated item list `list` against [s, s+n) case-insensitively;
+ * items are trimmed; `strip_port` removes a ":port" suffix from items. "*" matches all. */
+static bool list_has(const char *list, const char *s, size_t n, bool strip_port)
+{
+    if (!list)
+        return false;
+    const char *p = list;
+    while (*p) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        const char *item = p;
+        while (*p && *p != ',')
+            p++;
+        const char *e = p;
+        while (e > item && (e[-1] == ' ' || e[-1] == '\t'))
+            e--;
+        size_t len = (size_t)(e - item);
+        if (len == 1 && item[0] == '*')
+            return true;
+        if (strip_port && len && item[0] != '[') {
+            const char *colon = memchr(item, ':', len);
+            if (colon)
+                len = (size_t)(colon - item);
+        } else if (strip_port && len && item[0] == '[') {
+            const char *rb = memchr(item, ']', len);
+            if (rb)
+                len = (size_t)(rb - item) + 1;
+        }
+        while (!strip_port && len && item[len - 1] == '/')
+            len--;
+        if (len && len == n && strncasecmp(item, s, n) == 0)
+            return true;
+    }
+    return false;
+}
+
+static bool host_allowed(const char *list, const char *host)
+{
+    if (list && strcmp(list, "*") == 0)
+        return true;
+    if (!host || !*host)
+        return false;
+    size_t n = strlen(host);
+    if (host[0] == '[') {
+        const char *rb = strchr(host, ']');
+        if (!rb)
+            return false;
+        n = (size_t)(rb - host) + 1;
+    } else {
+        const char *colon = strchr(host, ':');
+        if (colon)
+            n = (size_t)(colon - host);
+    }
+    while (n && host[n - 1] == '.') /* "example.com." is example.com */
+        n--;
+    return n > 0 && list_has(list, host, n, true);
+}
+
+static bool request_id_sane(const char *s)
+{
+    size_t n = 0;
+    for (; s[n]; n++) {
+        char c = s[n];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '_' || c == '-';
+        if (!ok || n >= HTTP_REQ_ID_MAX)
+            return false;
+    }
+    return n > 0;
+}
+
+/* Path for the access log: the decoded path, else the raw target with anything
+ * unprintable replaced, capped. */
+static void log_path(const struct http_request *req, char *out, size_t cap)
+{
+    const char *src = req->path[0] ? req->path : (req->raw_uri ? req->raw_uri : "-");
+    size_t o = 0;
+    for (size_t i = 0; src[i] && o + 4 < cap && i < 256; i++) {
+        unsigned char c = (unsigned char)src[i];
+        if (!req->path[0] && c == '?')
+            break;
+        out[o++] = (c < 0x21 || c > 0x7e) ? '?' : (char)c;
+    }
+    if (src[0] && o + 4 >= cap)
+        o = VB_MIN(o, cap - 4);
+    out[o] = '\0';
+}
+
+/* ===== request lifetime ===== */
+
+void http_req_unref(struct http_request *req)
+{
+    if (!req || atomic_fetch_sub(&req->refs, 1) != 1)
+        return;
+    if (req->resp)
+        MHD_destroy_response(req->resp);
+    if (req->stream)
+        http_stream_release(req->stream);
+    vb_free(req->raw_uri);
+    vb_free(req->hdr_store);
+    http_query_release(&req->query);
+    vb_buf_release(&req->body);
+    vb_free(req->username);
+    vb_free(req->err_field);
+    vb_free(req->err_msg);
+    for (size_t i = 0; i < req->n_extra; i++) {
+        vb_free(req->extra_names[i]);
+        vb_free(req->extra_values[i]);
+    }
+    vb_free(req);
+}
+
+static enum MHD_Result add_header(struct MHD_Response *resp, const char *name, const char *value)
+{
+    return MHD_add_response_header(resp, name, value);
+}
+
+static bool has_extra(const struct http_request *req, const char *name)
+{
+    for (size_t i = 0; i < req->n_extra; i++) {
+        if (strcasecmp(req->extra_names[i], name) == 0)
+            return true;
+    }
+    return false;
+}
+
+enum vb_err http_req_stage(struct http_request *req, int status, struct MHD_Response *resp,
+                           uint64_t bytes)
+{
+    if (!resp)
+        return VB_ERR_NOMEM;
+    if (req->replied) {
+        vb_warn("http: %s %s: a second reply was dropped (request %s)", req->method, req->path,
+                req->id);
+        MHD_destroy_response(resp);
+        return VB_ERR_INTERNAL;
+    }
+    add_header(resp, "X-Request-Id", req->id);
+    add_header(resp, "X-Content-Type-Options", "nosniff");
+    if (req->cors_origin) {
+        add_header(resp, "Access-Control-Allow-Origin", req->cors_origin);
+        add_header(resp, "Vary", "Origin");
+        add_header(resp, "Access-Control-Expose-Headers", EXPOSE_HEADERS);
+    }
+    for (size_t i = 0; i < req->n_extra; i++) {
+        if (add_header(resp, req->extra_names[i], req->extra_values[i]) != MHD_YES)
+            vb_warn("http: header %s was refused", req->extra_names[i]);
+    }
+    if (status == 401 && !has_extra(req, "WWW-Authenticate"))
+        add_header(resp, "WWW-Authenticate", WWW_AUTHENTICATE);
+    if (req->srv->stopping)
+        add_header(resp, "Connection", "close");
+    req->resp = resp;
+    req->status = status;
+    req->bytes = bytes;
+    req->replied = true;
+    return VB_OK;
+}
+
+static void free_cb(void *p)
+{
+    vb_free(p);
+}
+
+void http_req_stage_error(struct http_request *req, enum vb_err err, const char *field,
+                          const char *msg)
+{
+    if (err == VB_OK)
+        err = VB_ERR_INTERNAL;
+    struct vb_buf b;
+    vb_buf_init(&b, 64 * 1024);
+    struct vb_jw w;
+    vb_jw_init(&w, &b);
+    vb_jw_obj_begin(&w);
+    vb_jw_key(&w, "error");
+    vb_jw_obj_begin(&w);
+    vb_jw_kstr(&w, "code", vb_err_code(err));
+    vb_jw_kstr(&w, "message", msg ? msg : vb_err_message(err));
+    vb_jw_key(&w, "field");
+    vb_jw_str(&w, field);
+    vb_jw_obj_end(&w);
+    vb_jw_obj_end(&w);
+    struct MHD_Response *resp = NULL;
+    size_t len = 0;
+    if (vb_jw_finish(&w) == VB_OK) {
+        len = b.len;
+        char *data = vb_buf_take(&b);
+        resp = MHD_create_response_from_buffer_with_free_callback(len, data, free_cb);
+        if (!resp)
+            vb_free(data);
+    } else {
+        static const char fallback[] = "{\"error\":{\"code\":\"internal_error\",\"message\":"
+                                       "\"internal error\",\"field\":null}}";
+        vb_buf_release(&b);
+        err = VB_ERR_INTERNAL;
+        len = sizeof fallback - 1;
+        resp = MHD_create_response_from_buffer(sizeof fallback - 1, (void *)fallback,
+                                               MHD_RESPMEM_PERSISTENT);
+    }
+    if (!resp)
+        return; /* out of memory: the access handler will close the connection */
+    add_header(resp, "Content-Type", "application/json");
+    add_header(resp, "Cache-Control", "no-store");
+    enum vb_err e = http_req_stage(req, vb_err_http_status(err), resp, len);
+    (void)e;
+}
+
+void http_req_resume(struct http_request *req)
+{
+    if (req->resumed)
+        return;
+    req->resumed = true;
+    MHD_resume_connection(req->conn);
+}
+
+/* ===== libmicrohttpd callbacks ===== */
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    struct http_server *srv = cls;
+    struct http_request *req = vb_try_calloc(1, sizeof *req);
+    if (!req)
+        return NULL;
+    req->srv = srv;
+    req->conn = conn;
+    atomic_init(&req->refs, 1);
+    atomic_init(&req->cancelled, false);
+    req->fd = -1;
+    clock_gettime(CLOCK_MONOTONIC, &req->start);
+    size_t n = strlen(uri);
+    req->raw_uri = vb_try_malloc(n + 1);
+    if (req->raw_uri)
+        memcpy(req->raw_uri, uri, n + 1);
+    vb_buf_init(&req->body, 0);
+    pthread_mutex_lock(&srv->lock);
+    srv->in_flight++;
+    pthread_mutex_unlock(&srv->lock);
+    return req;
+}
+
+struct hdr_collect {
+    struct vb_buf buf;
+    size_t n;
+    enum vb_err err;
+};
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value)
+{
+    (void)kind;
+    struct hdr_collect *c = cls;
+    if (c->n >= HTTP_REQ_HEADERS_MAX) {
+        c->err = VB_ERR_INVALID;
+        return MHD_NO;
+    }
+    if (!value)
+        value = "";
+    enum vb_err err = vb_buf_append(&c->buf, key, strlen(key) + 1);
+    if (!err)
+        err = vb_buf_append(&c->buf, value, strlen(value) + 1);
+    if (err) {
+        c->err = err;
+        return MHD_NO;
+    }
+    c->n++;
+    return MHD_YES;
+}
+
+static enum vb_err copy_headers(struct http_request *req)
+{
+    struct hdr_collect c = {.n = 0, .err = VB_OK};
+    vb_buf_init(&c.buf, req->srv->p.header_max * 2 + 1024);
+    MHD_get_connection_values(req->conn, MHD_HEADER_KIND, collect_header, &c);
+    if (c.err) {
+        vb_buf_release(&c.buf);
+        return c.err;
+    }
+    size_t len = c.buf.len;
+    req->hdr_store = vb_buf_take(&c.buf);
+    const char *p = req->hdr_store;
+    for (size_t i = 0; i < c.n && p < req->hdr_store + len; i++) {
+        req->hdr_names[i] = p;
+        p += strlen(p) + 1;
+        req->hdr_values[i] = p;
+        p += strlen(p) + 1;
+        req->n_hdrs = i + 1;
+    }
+    return VB_OK;
+}
+
+static void stage_preflight(struct http_request *req)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return;
+    add_header(resp, "Allow", req->match.allow);
+    if (req->cors_origin && http_req_header(req, "Access-Control-Request-Method")) {
+        add_header(resp, "Access-Control-Allow-Methods", req->match.allow);
+        const char *want = http_req_header(req, "Access-Control-Request-Headers");
+        bool sane = want && *want && strlen(want) < 512;
+        for (const char *c = want; sane && *c; c++) {
+            bool ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+                      (*c >= '0' && *c <= '9') || *c == '-' || *c == '_' || *c == ',' || *c == ' ';
+            sane = ok;
+        }
+        add_header(resp, "Access-Control-Allow-Headers", sane ? want : CORS_ALLOW_HEADERS);
+        add_header(resp, "Access-Control-Max-Age", "600");
+    }
+    enum vb_err e = http_req_stage(req, 204, resp, 0);
+    (void)e;
+}
+
+static void add_extra(struct http_request *req, const char *name, const char *value)
+{
+    http_reply_header(req, name, value);
+}
+
+/* First look at a request: everything that needs no handler. Stages an early reply on
+ * refusal; otherwise prepares the body buffer and moves to HTTP_PHASE_BODY. */
+static void begin_request(struct http_request *req, const char *method)
+{
+    struct http_server *srv = req->srv;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci)
+        req->fd = ci->connect_fd;
+    ci = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci && ci->client_addr) {
+        const struct sockaddr *sa = ci->client_addr;
+        if (sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+                      req->client_ip, sizeof req->client_ip);
+        else if (sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+                      req->client_ip, sizeof req->client_ip);
+    }
+    bool method_ok = method && strlen(method) < sizeof req->method;
+    snprintf(req->method, sizeof req->method, "%s", method_ok ? method : "?");
+
+    enum vb_err err = copy_headers(req);
+    const char *rid = http_req_header(req, "X-Request-Id");
+    if (rid && request_id_sane(rid)) {
+        snprintf(req->id, sizeof req->id, "%s", rid);
+    } else if (vb_request_id(req->id) != VB_OK) {
+        snprintf(req->id, sizeof req->id, "r%p", (void *)req);
+    }
+    if (err) {
+        http_req_stage_error(req, err, NULL,
+                             err == VB_ERR_INVALID ? "too many request headers" : NULL);
+        return;
+    }
+    if (!req->raw_uri) {
+        http_req_stage_error(req, VB_ERR_NOMEM, NULL, NULL);
+        return;
+    }
+    const char *host = http_req_header(req, "Host");
+    if (!host_allowed(srv->allowed_hosts, host)) {
+        http_req_stage_error(req, VB_ERR_INVALID, "Host", "Host header is not allowed");
+        return;
+    }
+    const char *origin = http_req_header(req, "Origin");
+    if (origin && *origin && srv->cors_origins && *srv->cors_origins &&
+        list_has(srv->cors_origins, origin, strlen(origin), false))
+        req->cors_origin = origin;
+    if (!method_ok) {
+        http_req_stage_error(req, VB_ERR_METHOD, NULL, NULL);
+        return;
+    }
+
+    /* Request target: path, then the query (a fragment should not be sent; drop it). */
+    const char *uri = req->raw_uri;
+    size_t ulen = strcspn(uri, "#");
+    const char *q = memchr(uri, '?', ulen);
+    size_t plen = q ? (size_t)(q - uri) : ulen;
+    if (http_path_decode(uri, plen, req->path, sizeof req->path) != VB_OK) {
+        req->path[0] = '\0';
+        http_req_stage_error(req, VB_ERR_NOT_FOUND, NULL, NULL);
+        return;
+    }
+    err = q ? http_query_parse(q + 1, ulen - plen - 1, &req->query)
+            : http_query_parse("", 0, &req->query);
+    if (err) {
+        http_req_stage_error(req, err, NULL,
+                             err == VB_ERR_INVALID ? "malformed query string" : NULL);
+        return;
+    }
+    err = http_route_find(srv->p.routes, srv->p.n_routes, req->method, req->path, &req->match);
+    if (err == VB_ERR_METHOD && strcmp(req->method, "OPTIONS") == 0) {
+        stage_preflight(req);
+        return;
+    }
+    if (err == VB_ERR_METHOD) {
+        add_extra(req, "Allow", req->match.allow);
+        http_req_stage_error(req, err, NULL, NULL);
+        return;
+    }
+    if (err) {
+        http_req_stage_error(req, err, NULL, NULL);
+        return;
+    }
+    size_t limit =
+        (req->match.route->flags & HTTP_ROUTE_UPLOAD) ? srv->p.upload_max : srv->p.body_max;
+    const char *cl = http_req_header(req, "Content-Length");
+    if (cl) {
+        char *end = NULL;
+        errno = 0;
+        unsigned long long v = strtoull(cl, &end, 10);
+        if (errno == 0 && end != cl && v > limit) {
+            http_req_stage_error(req, VB_ERR_TOO_LARGE, NULL, "request body is too large");
+            return;
+        }
+    }
+    vb_buf_init(&req->body, limit);
+    req->phase = HTTP_PHASE_BODY;
+}
+
+static enum MHD_Result queue_staged(struct http_request *req)
+{
+    req->phase = HTTP_PHASE_REPLIED;
+    if (!req->resp)
+        return MHD_NO; /* could not build any reply (OOM): close */
+    enum MHD_Result r = MHD_queue_response(req->conn, (unsigned)req->status, req->resp);
+    MHD_destroy_response(req->resp);
+    req->resp = NULL;
+    if (r != MHD_YES)
+        vb_warn("http: %s %s: could not queue the reply (request %s)", req->method, req->path,
+                req->id);
+    return r;
+}
+
+/* The body is complete: hand the request to a worker, or answer 503. */
+static enum MHD_Result dispatch(struct http_request *req)
+{
+    struct http_server *srv = req->srv;
+    pthread_mutex_lock(&srv->lock);
+    if (srv->stopping || srv->q_len >= (size_t)srv->p.queue_max) {
+        bool stopping = srv->stopping;
+        pthread_mutex_unlock(&srv->lock);
+        add_extra(req, "Retry-After", "1");
+        http_req_stage_error(req, VB_ERR_UNAVAILABLE, NULL,
+                             stopping ? "server is shutting down" : "server is busy, retry soon");
+        if (!stopping)
+            vb_warn("http: queue full (%d), answering 503 to %s %s", srv->p.queue_max, req->method,
+                    req->path);
+        return queue_staged(req);
+    }
+    req->phase = HTTP_PHASE_RUNNING;
+    atomic_fetch_add(&req->refs, 1);
+    /* Suspend before a worker can see the job, so its resume always follows. */
+    MHD_suspend_connection(req->conn);
+    size_t tail = (srv->q_head + srv->q_len) % (size_t)srv->p.queue_max;
+    srv->queue[tail] = req;
+    srv->q_len++;
+    pthread_cond_signal(&srv->cv_job);
+    pthread_mutex_unlock(&srv->lock);
+    return MHD_YES;
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **con_cls)
+{
+    (void)cls;
+    (void)url;
+    (void)version;
+    struct http_request *req = *con_cls;
+    if (!req)
+        return MHD_NO; /* out of memory in on_uri */
+    switch (req->phase) {
+    case HTTP_PHASE_NEW:
+        req->conn = conn;
+        begin_request(req, method);
+        if (req->replied || req->phase == HTTP_PHASE_NEW)
+            return queue_staged(req);
+        return MHD_YES;
+    case HTTP_PHASE_BODY:
+        if (*upload_data_size) {
+            size_t n = *upload_data_size;
+            *upload_data_size = 0;
+            if (!req->body_too_large) {
+                enum vb_err err = vb_buf_append(&req->body, upload_data, n);
+                if (err == VB_ERR_NOMEM)
+                    return MHD_NO;
+                if (err)
+                    req->body_too_large = true;
+            } else {
+                req->body_discarded += n;
+                if (req->body_discarded > DISCARD_MAX_BYTES)
+                    return MHD_NO;
+            }
+            return MHD_YES;
+        }
+        if (req->body_too_large) {
+            http_req_stage_error(req, VB_ERR_TOO_LARGE, NULL, "request body is too large");
+            return queue_staged(req);
+        }
+        return dispatch(req);
+    case HTTP_PHASE_RUNNING:
+        return queue_staged(req);
+    case HTTP_PHASE_REPLIED:
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    return MHD_NO;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)conn;
+    struct http_server *srv = cls;
+    struct http_request *req = *con_cls;
+    if (!req)
+        return;
+    *con_cls = NULL;
+    bool ok = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
+    if (!ok)
+        atomic_store(&req->cancelled, true);
+    if (req->stream)
+        req->bytes = http_stream_finish(req->stream, ok);
+    char path[300];
+    log_path(req, path, sizeof path);
+    if (req->phase == HTTP_PHASE_NEW) {
+        vb_debug("http: %s: connection ended before the request was handled", path);
+    } else {
+        vb_info("http: %s %s %d %llu bytes %.1f ms user=%s id=%s%s", req->method, path, req->status,
+                (unsigned long long)req->bytes, ms_since(&req->start),
+                req->username ? req->username : "-", req->id, ok ? "" : " (aborted)");
+    }
+    pthread_mutex_lock(&srv->lock);
+    srv->in_flight--;
+    pthread_cond_broadcast(&srv->cv_idle);
+    pthread_mutex_unlock(&srv->lock);
+    http_req_unref(req);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char line[512];
+    vsnprintf(line, sizeof line, fmt, ap);
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = '\0';
+    vb_warn("libmicrohttpd: %s", line);
+}
+
+/* ===== workers ===== */
+
+static void run_job(struct http_request *req)
+{
+    struct http_server *srv = req->srv;
+    const struct http_route *route = req->match.route;
+    enum vb_err err = VB_OK;
+    if (atomic_load(&srv->hard_stop)) {
+        add_extra(req, "Retry-After", "1");
+        http_req_stage_error(req, VB_ERR_UNAVAILABLE, NULL, "server is shutting down");
+        return;
+    }
+    bool need_auth = !(route->flags & HTTP_ROUTE_PUBLIC);
+    if (need_auth && (route->flags & HTTP_ROUTE_OPTIONAL_AUTH) &&
+        !http_req_header(req, "Authorization"))
+        need_auth = false;
+    if (need_auth) {
+        if (srv->p.auth) {
+            err = srv->p.auth(srv->p.app, req);
+        } else {
+            vb_error("http: route %s %s needs auth but no auth callback is set", route->method,
+                     route->pattern);
+            err = VB_ERR_INTERNAL;
+        }
+    }
+    if (!err)
+        err = route->handler(req);
+    if (req->stream && !req->stream_closed) {
+        if (!err)
+            vb_warn("http: %s %s: handler did not close its stream", req->method, req->path);
+        req->stream_closed = true;
+        http_stream_end(req->stream, err != VB_OK);
+    }
+    if (err && !req->replied) {
+        http_req_stage_error(req, err, req->err_field, req->err_msg);
+    } else if (err) {
+        vb_warn("http: %s %s: handler failed after replying: %s (request %s)", req->method,
+                req->path, vb_err_message(err), req->id);
+    } else if (!req->replied) {
+        vb_error("http: %s %s: handler returned without a reply (request %s)", req->method,
+                 req->path, req->id);
+        http_req_stage_error(req, VB_ERR_INTERNAL, NULL, NULL);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct http_server *srv = arg;
+    for (;;) {
+        pthread_mutex_lock(&srv->lock);
+        while (srv->q_len == 0 && !srv->quit)
+            pthread_cond_wait(&srv->cv_job, &srv->lock);
+        if (srv->q_len == 0) {
+            pthread_mutex_unlock(&srv->lock);
+            break;
+        }
+        struct http_request *req = srv->queue[srv->q_head];
+        srv->q_head = (srv->q_head + 1) % (size_t)srv->p.queue_max;
+        srv->q_len--;
+        pthread_mutex_unlock(&srv->lock);
+        run_job(req);
+        http_req_resume(req);
+        http_req_unref(req);
+    }
+    return NULL;
+}
+
+/* ===== lifecycle ===== */
+
+static void server_free(struct http_server *srv)
+{
+    if (!srv)
+        return;
+    pthread_mutex_destroy(&srv->lock);
+    pthread_cond_destroy(&srv->cv_job);
+    pthread_cond_destroy(&srv->cv_idle);
+    vb_free(srv->queue);
+    vb_free(srv->workers);
+    vb_free(srv->allowed_hosts);
+    vb_free(srv->cors_origins);
+    vb_free(srv);
+}
+
+static void stop_workers(struct http_server *srv)
+{
+    pthread_mutex_lock(&srv->lock);
+    srv->quit = true;
+    pthread_cond_broadcast(&srv->cv_job);
+    pthread_mutex_unlock(&srv->lock);
+    for (int i = 0; i < srv->n_workers; i++)
+        pthread_join(srv->workers[i], NULL);
+    srv->n_workers = 0;
+}
+
+static bool check_routes(const struct http_server_params *p, char *why, size_t why_cap)
+{
+    if (p->n_routes && !p->routes) {
+        snprintf(why, why_cap, "routes is NULL");
+        return false;
+    }
+    for (size_t i = 0; i < p->n_routes; i++) {
+        const struct http_route *r = &p->routes[i];
+        if (!r->method || !r->pattern || !r->handler || r->pattern[0] != '/') {
+            snprintf(why, why_cap, "route %zu: method, '/'-pattern and handler are required", i);
+            return false;
+        }
+        size_t n_params = 0;
+        for (const char *c = r->pattern; *c; c++)
+            n_params += *c == '{';
+        if (n_params > HTTP_PARAMS_MAX || strlen(r->pattern) > HTTP_PATH_MAX) {
+            snprintf(why, why_cap, "route %s: too many {params} or too long", r->pattern);
+            return false;
+        }
+        if (!(r->flags & HTTP_ROUTE_PUBLIC) && !p->auth) {
+            snprintf(why, why_cap, "route %s %s needs auth but no auth callback is set", r->method,
+                     r->pattern);
+            return false;
+        }
+    }
+    return true;
+}
+
+struct http_server *http_server_start(const struct http_server_params *p, char *why, size_t why_cap)
+{
+    char dummy[8];
+    if (!why || !why_cap) {
+        why = dummy;
+        why_cap = sizeof dummy;
+    }
+    why[0] = '\0';
+    if (!p) {
+        snprintf(why, why_cap, "no parameters");
+        return NULL;
+    }
+    if (!check_routes(p, why, why_cap))
+        return NULL;
+    if (p->port < 0 || p->port > 65535) {
+        snprintf(why, why_cap, "port %d out of range", p->port);
+        return NULL;
+    }
+    struct http_server *srv = vb_xcalloc(1, sizeof *srv);
+    srv->p = *p;
+    srv->p.io_threads = p->io_threads > 0 ? p->io_threads : DEFAULT_IO_THREADS;
+    srv->p.workers = p->workers > 0 ? p->workers : DEFAULT_WORKERS;
+    srv->p.queue_max = p->queue_max > 0 ? p->queue_max : DEFAULT_QUEUE_MAX;
+    srv->p.header_max = p->header_max ? p->header_max : DEFAULT_HEADER_MAX;
+    srv->p.body_max = p->body_max ? p->body_max : DEFAULT_BODY_MAX;
+    srv->p.upload_max = p->upload_max ? p->upload_max : DEFAULT_UPLOAD_MAX;
+    srv->p.request_timeout_s = p->request_timeout_s > 0 ? p->request_timeout_s : DEFAULT_TIMEOUT_S;
+    srv->allowed_hosts = vb_xstrdup(p->allowed_hosts && *p->allowed_hosts ? p->allowed_hosts : "*");
+    srv->cors_origins = vb_xstrdup(p->cors_origins ? p->cors_origins : "");
+    srv->p.allowed_hosts = srv->allowed_hosts;
+    srv->p.cors_origins = srv->cors_origins;
+    pthread_mutex_init(&srv->lock, NULL);
+    pthread_cond_init(&srv->cv_job, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&srv->cv_idle, &ca);
+    pthread_condattr_destroy(&ca);
+    atomic_init(&srv->hard_stop, false);
+    srv->queue = vb_try_calloc((size_t)srv->p.queue_max, sizeof *srv->queue);
+    srv->workers = vb_try_calloc((size_t)srv->p.workers, sizeof *srv->workers);
+    if (!srv->queue || !srv->workers) {
+        snprintf(why, why_cap, "out of memory for %d queue slots", srv->p.queue_max);
+        goto fail;
+    }
+    for (int i = 0; i < srv->p.workers; i++) {
+        int rc = pthread_create(&srv->workers[i], NULL, worker_main, srv);
+        if (rc) {
+            snprintf(why, why_cap, "cannot start worker thread: %s", strerror(rc));
+            goto fail;
+        }
+        srv->n_workers++;
+    }
+
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG;
+    bool have_addr = false;
+    if (p->host && *p->host) {
+        struct addrinfo hints = {
+            .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
+        struct addrinfo *res = NULL;
+        int rc = getaddrinfo(p->host, NULL, &hints, &res);
+        if (rc || !res) {
+            snprintf(why, why_cap, "cannot resolve HOST %s: %s", p->host, gai_strerror(rc));
+            goto fail;
+        }
+        memcpy(&ss, res->ai_addr, VB_MIN((size_t)res->ai_addrlen, sizeof ss));
+        freeaddrinfo(res);
+        if (ss.ss_family == AF_INET) {
+            ((struct sockaddr_in *)(void *)&ss)->sin_port = htons((uint16_t)p->port);
+        } else if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)(void *)&ss;
+            s6->sin6_port = htons((uint16_t)p->port);
+            flags |= IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr) ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
+        }
+        have_addr = true;
+    }
+    size_t mem = srv->p.header_max + 32 * 1024;
+    struct MHD_OptionItem opts[] = {
+        {MHD_OPTION_THREAD_POOL_SIZE, srv->p.io_threads, NULL},
+        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)mem, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, srv->p.request_timeout_s, NULL},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv},
+        {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, srv},
+        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, srv},
+        {MHD_OPTION_LISTEN_BACKLOG_SIZE, 511, NULL},
+        {have_addr ? MHD_OPTION_SOCK_ADDR : MHD_OPTION_END, 0, &ss},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    srv->daemon = MHD_start_daemon(flags, (uint16_t)p->port, NULL, NULL, on_access, srv,
+                                   MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+    if (!srv->daemon) {
+        snprintf(why, why_cap, "cannot listen on %s:%d (port in use or bad address?)",
+                 p->host && *p->host ? p->host : "*", p->port);
+        goto fail;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = di ? di->port : p->port;
+    return srv;
+fail:
+    stop_workers(srv);
+    server_free(srv);
+    return NULL;
+}
+
+int http_server_port(const struct http_server *s)
+{
+    return s ? s->port : 0;
+}
+
+void http_server_stop(struct http_server *s, int drain_s)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->lock);
+    s->stopping = true;
+    pthread_mutex_unlock(&s->lock);
+    MHD_socket listen_fd = MHD_quiesce_daemon(s->daemon);
+
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += drain_s > 0 ? drain_s : 0;
+    pthread_mutex_lock(&s->lock);
+    while (s->in_flight > 0) {
+        if (pthread_cond_timedwait(&s->cv_idle, &s->lock, &deadline) == ETIMEDOUT)
+            break;
+    }
+    int left = s->in_flight;
+    pthread_mutex_unlock(&s->lock);
+    if (left)
+        vb_warn("http: %d request(s) still in flight after %d s; cancelling them", left, drain_s);
+    atomic_store(&s->hard_stop, true);
+    /* Workers finish (handlers see http_req_cancelled), answer queued jobs with 503 and
+     * resume every suspended connection; only then may the daemon stop. */
+    stop_workers(s);
+    MHD_stop_daemon(s->daemon);
+    if (listen_fd != MHD_INVALID_SOCKET)
+        close(listen_fd);
+    server_free(s);
+}
