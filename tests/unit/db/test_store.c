@@ -182,6 +182,42 @@ TEST(test_open_migrate_idempotent)
     close_fresh(s);
 }
 
+struct open_arg {
+    struct db_store *store;
+    enum vb_err err;
+};
+
+static void *open_worker(void *p)
+{
+    struct open_arg *a = p;
+    a->err = db_open(g_url, &a->store);
+    return NULL;
+}
+
+/* Several stores opening one new database at once (as several server processes would):
+ * every open succeeds and each migration is applied exactly once. */
+TEST(test_concurrent_migrate)
+{
+    enum { N = 3 };
+    pthread_t th[N];
+    struct open_arg args[N] = {0};
+    fresh_url();
+    for (int k = 0; k < N; k++)
+        CHECK(pthread_create(&th[k], NULL, open_worker, &args[k]) == 0);
+    for (int k = 0; k < N; k++) {
+        pthread_join(th[k], NULL);
+        CHECK_MSG(args[k].err == VB_OK, "open %d: %s", k, vb_err_message(args[k].err));
+    }
+    if (args[0].store) {
+        CHECK_EQ_INT(
+            scalar(args[0].store, "SELECT COUNT(*) FROM schema_migrations WHERE version >= $1", 0),
+            1);
+    }
+    for (int k = 1; k < N; k++)
+        db_close(args[k].store);
+    close_fresh(args[0].store);
+}
+
 TEST(test_users)
 {
     struct db_store *s = open_fresh();
@@ -723,6 +759,7 @@ TEST(test_bad_urls)
 static void run_suite(void)
 {
     RUN(test_open_migrate_idempotent);
+    RUN(test_concurrent_migrate);
     RUN(test_users);
     RUN(test_voices);
     RUN(test_generations_pagination);
