@@ -86,11 +86,16 @@ enum vb_err db_query(struct db_store *store, const char *sql, const struct db_pa
 
 enum vb_err db_ping(struct db_store *store)
 {
-    struct db_result res = {0};
-    enum vb_err err = db_query(store, "SELECT 1", NULL, 0, &res);
-    if (err == VB_OK && (res.nrows != 1 || db_result_int(&res, 0, 0) != 1))
-        err = VB_ERR_DB;
-    db_result_release(&res);
+    enum vb_err err = VB_ERR_DB;
+    /* A pooled connection whose server went away fails once and reconnects on its next
+     * use, so a failed ping is retried once. */
+    for (int attempt = 0; attempt < 2 && err != VB_OK; attempt++) {
+        struct db_result res = {0};
+        err = db_query(store, "SELECT 1", NULL, 0, &res);
+        if (err == VB_OK && (res.nrows != 1 || db_result_int(&res, 0, 0) != 1))
+            err = VB_ERR_DB;
+        db_result_release(&res);
+    }
     return err == VB_OK ? VB_OK : VB_ERR_DB;
 }
 

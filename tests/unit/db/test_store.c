@@ -756,6 +756,39 @@ TEST(test_bad_urls)
     vb_free(log);
 }
 
+/* sqlite://PATH: relative to the working directory, absolute with a third slash, parent
+ * directories created, and :memory: usable. SQLite only. */
+TEST(test_sqlite_paths)
+{
+    char cwd[512], path[600];
+    struct db_store *s = NULL;
+    if (!getcwd(cwd, sizeof(cwd)) || chdir(g_tmp_dir) != 0) {
+        CHECK(!"cannot change directory");
+        return;
+    }
+    CHECK_EQ_INT(db_open("sqlite://rel/dir/vocero.db", &s), VB_OK);
+    CHECK(s != NULL);
+    db_close(s);
+    s = NULL;
+    CHECK(chdir(cwd) == 0);
+    snprintf(path, sizeof(path), "%s/rel/dir/vocero.db", g_tmp_dir);
+    CHECK(access(path, F_OK) == 0);
+    snprintf(path, sizeof(path), "sqlite://%s/rel/dir/vocero.db", g_tmp_dir); /* absolute */
+    CHECK_EQ_INT(db_open(path, &s), VB_OK);
+    int version = 0;
+    CHECK_EQ_INT(db_schema_version(s, &version), VB_OK);
+    CHECK_EQ_INT(version, 1);
+    db_close(s);
+    s = NULL;
+    CHECK_EQ_INT(db_open("sqlite://:memory:", &s), VB_OK);
+    if (s) {
+        int64_t uid = make_user(s, "mem");
+        CHECK_EQ_INT(db_user_get(s, uid, NULL), VB_OK);
+        CHECK_EQ_INT(db_ping(s), VB_OK);
+    }
+    db_close(s);
+}
+
 static void run_suite(void)
 {
     RUN(test_open_migrate_idempotent);
@@ -768,6 +801,8 @@ static void run_suite(void)
     RUN(test_referenced_files);
     RUN(test_concurrency);
     RUN(test_bad_urls);
+    if (g_backend == BACKEND_SQLITE)
+        RUN(test_sqlite_paths);
 }
 
 /* Removes the temporary SQLite tree (files and directories written by the suite). */
