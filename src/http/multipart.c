@@ -128,6 +128,10 @@ enum vb_err http_multipart_boundary(const char *content_type, char *out, size_t 
         }
         if (is_boundary && !found) {
             size_t blen = strlen(value);
+            if (blen > HTTP_MULTIPART_BOUNDARY_MAX)
+                return fail(why, why_cap, VB_ERR_INVALID,
+                            "multipart boundary is longer than %d characters",
+                            HTTP_MULTIPART_BOUNDARY_MAX);
             if (blen == 0 || value[blen - 1] == ' ')
                 return fail(why, why_cap, VB_ERR_INVALID,
                             "multipart boundary is empty or ends "
@@ -214,6 +218,8 @@ static enum vb_err parse_headers(const char *h, const char *end, struct http_par
                                  size_t index, char *why, size_t why_cap)
 {
     bool have_disp = false;
+    if (memmem(h, (size_t)(end - h), "\r\n ", 3) || memmem(h, (size_t)(end - h), "\r\n\t", 3))
+        return fail(why, why_cap, VB_ERR_INVALID, "part %zu: folded header lines", index + 1);
     while (h < end) {
         const char *eol = memmem(h, (size_t)(end - h), "\r\n", 2);
         const char *line_end = eol ? eol : end;
