@@ -1,0 +1,410 @@
+/* qwen2.c: Qwen2 forward pass as llama.cpp builds it (specs/gguf-qwen2.md §3): RMSNorm,
+ * q/k/v projections with biases, NEOX RoPE, grouped-query attention over an f32 KV cache,
+ * output projection, SwiGLU feed-forward, final norm, tied or untied output matrix. */
+#include "core/vb.h"
+#include "llm/qwen2.h"
+#include "core/alloc.h"
+#include "nn/kernels.h"
+#include "nn/matmul.h"
+#include "nn/ops.h"
+
+#include <stdarg.h>
+
+#define ARCH "qwen2"
+
+static enum vb_err failf(char *why, size_t cap, const char *fmt, ...) VB_PRINTF(3, 4);
+static enum vb_err failf(char *why, size_t cap, const char *fmt, ...)
+{
+    if (why && cap) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(why, cap, fmt, ap);
+        va_end(ap);
+    }
+    return VB_ERR_FORMAT;
+}
+
+static bool req_u32(struct gguf_file *g, const char *key, int64_t *out, char *why, size_t cap)
+{
+    uint32_t v;
+    if (!gguf_get_u32(g, key, &v)) {
+        failf(why, cap, "missing or non-integer metadata key '%s'", key);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+/* Looks a tensor up and checks its shape (ne1 = 0 means 1-D) and that it is usable. */
+static const struct nn_tensor *get_tensor(struct gguf_file *g, const char *name, int64_t ne0,
+                                          int64_t ne1, bool matrix, bool required, char *why,
+                                          size_t cap, bool *ok)
+{
+    const struct nn_tensor *t = gguf_find_tensor(g, name);
+    if (!t) {
+        if (required) {
+            failf(why, cap, "missing tensor '%s'", name);
+            *ok = false;
+        }
+        return NULL;
+    }
+    int64_t want1 = ne1 ? ne1 : 1;
+    if (t->ne[0] != ne0 || t->ne[1] != want1 || t->ne[2] != 1 || t->ne[3] != 1) {
+        failf(why, cap, "tensor '%s' has shape {%lld, %lld, %lld, %lld}, expected {%lld, %lld}",
+              name, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2],
+              (long long)t->ne[3], (long long)ne0, (long long)want1);
+        *ok = false;
+        return NULL;
+    }
+    if (matrix ? !nn_kernel_for(t->type) : t->type != NN_TYPE_F32) {
+        failf(why, cap, "unsupported tensor type %s (%d) for tensor '%s'", nn_type_name(t->type),
+              (int)t->type, name);
+        *ok = false;
+        return NULL;
+    }
+    return t;
+}
+
+enum vb_err qwen2_load_gguf(struct gguf_file *g, struct qwen2_model **out, char *why, size_t cap)
+{
+    *out = NULL;
+    enum vb_err err = VB_ERR_FORMAT;
+    struct qwen2_model *m = vb_xcalloc(1, sizeof *m);
+    m->gguf = g;
+    struct qwen2_hparams *hp = &m->hp;
+    size_t alen;
+    const char *arch = gguf_get_str(g, "general.architecture", &alen);
+    if (!arch) {
+        failf(why, cap, "missing metadata key 'general.architecture'");
+        goto out;
+    }
+    if (alen != strlen(ARCH) || memcmp(arch, ARCH, alen) != 0) {
+        failf(why, cap, "unsupported architecture '%.*s' (expected qwen2)", (int)VB_MIN(alen, 64),
+              arch);
+        goto out;
+    }
+    if (!req_u32(g, ARCH ".context_length", &hp->n_ctx_train, why, cap) ||
+        !req_u32(g, ARCH ".embedding_length", &hp->n_embd, why, cap) ||
+        !req_u32(g, ARCH ".block_count", &hp->n_layer, why, cap) ||
+        !req_u32(g, ARCH ".feed_forward_length", &hp->n_ff, why, cap) ||
+        !req_u32(g, ARCH ".attention.head_count", &hp->n_head, why, cap))
+        goto out;
+    uint32_t u;
+    hp->n_head_kv = gguf_get_u32(g, ARCH ".attention.head_count_kv", &u) ? u : hp->n_head;
+    if (!gguf_get_f32(g, ARCH ".attention.layer_norm_rms_epsilon", &hp->rms_eps)) {
+        failf(why, cap, "missing metadata key '" ARCH ".attention.layer_norm_rms_epsilon'");
+        goto out;
+    }
+    if (!gguf_get_f32(g, ARCH ".rope.freq_base", &hp->rope_base)) {
+        failf(why, cap, "missing metadata key '" ARCH ".rope.freq_base'");
+        goto out;
+    }
+    if (hp->n_embd <= 0 || hp->n_layer <= 0 || hp->n_ff <= 0 || hp->n_head <= 0 ||
+        hp->n_head_kv <= 0 || hp->n_layer > 4096 || hp->n_embd > (1 << 20) ||
+        hp->n_ff > (1 << 22) || hp->n_embd % hp->n_head != 0 || hp->n_head % hp->n_head_kv != 0) {
+        failf(why, cap,
+              "bad hyper-parameters: n_embd %lld, n_layer %lld, n_ff %lld, n_head %lld, "
+              "n_head_kv %lld",
+              (long long)hp->n_embd, (long long)hp->n_layer, (long long)hp->n_ff,
+              (long long)hp->n_head, (long long)hp->n_head_kv);
+        goto out;
+    }
+    hp->head_dim = hp->n_embd / hp->n_head;
+    hp->n_embd_kv = hp->n_head_kv * hp->head_dim;
+    if (hp->head_dim % 2 != 0 || hp->head_dim > 1024) {
+        failf(why, cap, "head dimension %lld must be even and at most 1024",
+              (long long)hp->head_dim);
+        goto out;
+    }
+    if (gguf_get_u32(g, ARCH ".rope.dimension_count", &u) && (int64_t)u != hp->head_dim) {
+        failf(why, cap, ARCH ".rope.dimension_count %u != head dimension %lld", u,
+              (long long)hp->head_dim);
+        goto out;
+    }
+    if ((gguf_get_u32(g, ARCH ".attention.key_length", &u) && (int64_t)u != hp->head_dim) ||
+        (gguf_get_u32(g, ARCH ".attention.value_length", &u) && (int64_t)u != hp->head_dim)) {
+        failf(why, cap, "attention key/value length differs from n_embd / n_head");
+        goto out;
+    }
+    if (!(hp->rms_eps > 0 && hp->rms_eps < 1) || !(hp->rope_base > 1)) {
+        failf(why, cap, "bad rms epsilon %g or rope base %g", (double)hp->rms_eps,
+              (double)hp->rope_base);
+        goto out;
+    }
+
+    const struct nn_tensor *te = gguf_find_tensor(g, "token_embd.weight");
+    if (!te) {
+        failf(why, cap, "missing tensor 'token_embd.weight'");
+        goto out;
+    }
+    hp->n_vocab = te->ne[1];
+    if (hp->n_vocab <= 0 || hp->n_vocab > (1 << 24)) {
+        failf(why, cap, "bad vocabulary size %lld", (long long)hp->n_vocab);
+        goto out;
+    }
+    bool ok = true;
+    const int64_t E = hp->n_embd, KV = hp->n_embd_kv, F = hp->n_ff, V = hp->n_vocab;
+    m->tok_embd = get_tensor(g, "token_embd.weight", E, V, true, true, why, cap, &ok);
+    m->output_norm = get_tensor(g, "output_norm.weight", E, 0, false, true, why, cap, &ok);
+    if (ok)
+        m->output = get_tensor(g, "output.weight", E, V, true, false, why, cap, &ok);
+    if (!ok)
+        goto out;
+    m->tied = m->output == NULL;
+    if (m->tied)
+        m->output = m->tok_embd;
+    m->layers = vb_try_calloc((size_t)hp->n_layer, sizeof *m->layers);
+    if (!m->layers) {
+        err = VB_ERR_NOMEM;
+        goto out;
+    }
+    for (int64_t l = 0; l < hp->n_layer && ok; l++) {
+        struct qwen2_layer *L = &m->layers[l];
+        char n[GGUF_MAX_NAME + 32];
+#define T(field, suffix, ne0, ne1, mat)                                                            \
+    do {                                                                                           \
+        snprintf(n, sizeof n, "blk.%lld." suffix, (long long)l);                                   \
+        if (ok)                                                                                    \
+            L->field = get_tensor(g, n, ne0, ne1, mat, true, why, cap, &ok);                       \
+    } while (0)
+        T(attn_norm, "attn_norm.weight", E, 0, false);
+        T(wq, "attn_q.weight", E, E, true);
+        T(bq, "attn_q.bias", E, 0, false);
+        T(wk, "attn_k.weight", E, KV, true);
+        T(bk, "attn_k.bias", KV, 0, false);
+        T(wv, "attn_v.weight", E, KV, true);
+        T(bv, "attn_v.bias", KV, 0, false);
+        T(wo, "attn_output.weight", E, E, true);
+        T(ffn_norm, "ffn_norm.weight", E, 0, false);
+        T(w_gate, "ffn_gate.weight", E, F, true);
+        T(w_up, "ffn_up.weight", E, F, true);
+        T(w_down, "ffn_down.weight", F, E, true);
+#undef T
+    }
+    if (!ok)
+        goto out;
+    err = VB_OK;
+    *out = m;
+out:
+    if (err != VB_OK)
+        qwen2_free(m);
+    return err;
+}
+
+enum vb_err qwen2_load(const char *path, struct qwen2_model **out, char *why, size_t cap)
+{
+    *out = NULL;
+    struct gguf_file *g;
+    enum vb_err err = gguf_open(path, &g, why, cap);
+    if (err != VB_OK)
+        return err;
+    return qwen2_load_gguf(g, out, why, cap);
+}
+
+void qwen2_free(struct qwen2_model *m)
+{
+    if (!m)
+        return;
+    gguf_close(m->gguf);
+    vb_free(m->layers);
+    vb_free(m);
+}
+
+/* ===== context ===== */
+
+struct qwen2_ctx {
+    const struct qwen2_model *m;
+    struct nn_pool *pool;
+    int n_ctx, n_batch, n_past;
+    float *k_cache, *v_cache; /* (n_layer, n_ctx, n_embd_kv) */
+    float *x;                 /* (n_batch, n_embd) residual stream */
+    float *xb, *xb2;          /* (n_batch, n_embd) */
+    float *q;                 /* (n_batch, n_embd) */
+    float *k, *v;             /* (n_batch, n_embd_kv) */
+    float *att;               /* (n_batch, n_embd) */
+    float *hb, *hb2;          /* (n_batch, n_ff) */
+    float *work;              /* (n_threads, n_ctx) attention scores */
+    struct nn_scratch scratch;
+};
+
+struct qwen2_ctx_params qwen2_ctx_default_params(void)
+{
+    return (struct qwen2_ctx_params){.n_ctx = 0, .n_batch = 0, .n_threads = 0};
+}
+
+enum vb_err qwen2_ctx_new(const struct qwen2_model *m, const struct qwen2_ctx_params *p,
+                          struct qwen2_ctx **out)
+{
+    *out = NULL;
+    const struct qwen2_hparams *hp = &m->hp;
+    struct qwen2_ctx *c = vb_xcalloc(1, sizeof *c);
+    c->m = m;
+    c->n_ctx = p && p->n_ctx > 0 ? p->n_ctx : (int)VB_MIN(4096, hp->n_ctx_train);
+    c->n_batch = p && p->n_batch > 0 ? p->n_batch : 256;
+    if (c->n_batch > c->n_ctx)
+        c->n_batch = c->n_ctx;
+    int nt = nn_threads_default(p ? p->n_threads : 0);
+    enum vb_err err = nn_pool_new(nt, &c->pool);
+    if (err != VB_OK)
+        goto out;
+    err = VB_ERR_NOMEM;
+    size_t kv = (size_t)hp->n_layer * (size_t)c->n_ctx * (size_t)hp->n_embd_kv;
+    size_t B = (size_t)c->n_batch;
+    c->k_cache = vb_try_calloc(kv, sizeof(float));
+    c->v_cache = vb_try_calloc(kv, sizeof(float));
+    c->x = vb_try_malloc(B * (size_t)hp->n_embd * sizeof(float));
+    c->xb = vb_try_malloc(B * (size_t)hp->n_embd * sizeof(float));
+    c->xb2 = vb_try_malloc(B * (size_t)hp->n_embd * sizeof(float));
+    c->q = vb_try_malloc(B * (size_t)hp->n_embd * sizeof(float));
+    c->att = vb_try_malloc(B * (size_t)hp->n_embd * sizeof(float));
+    c->k = vb_try_malloc(B * (size_t)hp->n_embd_kv * sizeof(float));
+    c->v = vb_try_malloc(B * (size_t)hp->n_embd_kv * sizeof(float));
+    c->hb = vb_try_malloc(B * (size_t)hp->n_ff * sizeof(float));
+    c->hb2 = vb_try_malloc(B * (size_t)hp->n_ff * sizeof(float));
+    c->work = vb_try_malloc((size_t)nt * (size_t)c->n_ctx * sizeof(float));
+    if (!c->k_cache || !c->v_cache || !c->x || !c->xb || !c->xb2 || !c->q || !c->att || !c->k ||
+        !c->v || !c->hb || !c->hb2 || !c->work)
+        goto out;
+    err = VB_OK;
+    *out = c;
+out:
+    if (err != VB_OK)
+        qwen2_ctx_free(c);
+    return err;
+}
+
+void qwen2_ctx_free(struct qwen2_ctx *c)
+{
+    if (!c)
+        return;
+    nn_pool_free(c->pool);
+    vb_free(c->k_cache);
+    vb_free(c->v_cache);
+    vb_free(c->x);
+    vb_free(c->xb);
+    vb_free(c->xb2);
+    vb_free(c->q);
+    vb_free(c->att);
+    vb_free(c->k);
+    vb_free(c->v);
+    vb_free(c->hb);
+    vb_free(c->hb2);
+    vb_free(c->work);
+    nn_scratch_release(&c->scratch);
+    vb_free(c);
+}
+
+int qwen2_ctx_n_ctx(const struct qwen2_ctx *c)
+{
+    return c->n_ctx;
+}
+
+int qwen2_ctx_n_past(const struct qwen2_ctx *c)
+{
+    return c->n_past;
+}
+
+void qwen2_ctx_truncate(struct qwen2_ctx *c, int n_past)
+{
+    if (n_past < 0)
+        n_past = 0;
+    if (n_past < c->n_past)
+        c->n_past = n_past;
+}
+
+/* One batch of n <= n_batch tokens at positions n_past.. */
+static enum vb_err eval_batch(struct qwen2_ctx *c, const int32_t *tok, int n, float *logits,
+                              bool all)
+{
+    const struct qwen2_model *m = c->m;
+    const struct qwen2_hparams *hp = &m->hp;
+    const int64_t E = hp->n_embd, KV = hp->n_embd_kv, F = hp->n_ff;
+    const int64_t pos0 = c->n_past;
+    struct nn_pool *pool = c->pool;
+    struct nn_scratch *s = &c->scratch;
+
+    /* 1. token embeddings */
+    for (int t = 0; t < n; t++)
+        if (!nn_get_row(m->tok_embd, tok[t], c->x + t * E))
+            return VB_ERR_INVALID;
+
+    for (int64_t l = 0; l < hp->n_layer; l++) {
+        const struct qwen2_layer *L = &m->layers[l];
+        float *kc = c->k_cache + (size_t)l * (size_t)c->n_ctx * (size_t)KV;
+        float *vc = c->v_cache + (size_t)l * (size_t)c->n_ctx * (size_t)KV;
+        /* 2. attention norm */
+        for (int t = 0; t < n; t++)
+            nn_rms_norm(c->xb + t * E, c->x + t * E, L->attn_norm->data, E, hp->rms_eps);
+        /* 3. q, k, v projections (+ biases); k and v go straight into the cache rows */
+        if (!nn_matmul(pool, s, L->wq, c->xb, n, c->q, E) ||
+            !nn_matmul(pool, s, L->wk, c->xb, n, kc + pos0 * KV, KV) ||
+            !nn_matmul(pool, s, L->wv, c->xb, n, vc + pos0 * KV, KV))
+            return VB_ERR_NOMEM;
+        for (int t = 0; t < n; t++) {
+            float *q = c->q + t * E, *k = kc + (pos0 + t) * KV, *v = vc + (pos0 + t) * KV;
+            nn_add(q, L->bq->data, E);
+            nn_add(k, L->bk->data, KV);
+            nn_add(v, L->bv->data, KV);
+            /* 4. rotary position embedding (NEOX halves) */
+            nn_rope(q, (int)hp->n_head, (int)hp->head_dim, (int)hp->head_dim, pos0 + t,
+                    hp->rope_base, NN_ROPE_NEOX);
+            nn_rope(k, (int)hp->n_head_kv, (int)hp->head_dim, (int)hp->head_dim, pos0 + t,
+                    hp->rope_base, NN_ROPE_NEOX);
+        }
+        /* 5. causal grouped-query attention */
+        nn_attention(pool, c->q, n, pos0, kc, vc, KV, (int)hp->n_head, (int)hp->n_head_kv,
+                     (int)hp->head_dim, c->att, c->work);
+        /* 6. output projection and residual */
+        if (!nn_matmul(pool, s, L->wo, c->att, n, c->xb2, E))
+            return VB_ERR_NOMEM;
+        for (int t = 0; t < n; t++)
+            nn_add(c->x + t * E, c->xb2 + t * E, E);
+        /* 7. feed-forward: down(silu(gate(h)) * up(h)) and residual */
+        for (int t = 0; t < n; t++)
+            nn_rms_norm(c->xb + t * E, c->x + t * E, L->ffn_norm->data, E, hp->rms_eps);
+        if (!nn_matmul(pool, s, L->w_gate, c->xb, n, c->hb, F) ||
+            !nn_matmul(pool, s, L->w_up, c->xb, n, c->hb2, F))
+            return VB_ERR_NOMEM;
+        for (int t = 0; t < n; t++)
+            nn_swiglu(c->hb + t * F, c->hb2 + t * F, F);
+        if (!nn_matmul(pool, s, L->w_down, c->hb, n, c->xb2, E))
+            return VB_ERR_NOMEM;
+        for (int t = 0; t < n; t++)
+            nn_add(c->x + t * E, c->xb2 + t * E, E);
+    }
+    c->n_past += n;
+    if (!logits)
+        return VB_OK;
+    /* 8. final norm and output matrix (all rows, or only the last token's) */
+    int first = all ? 0 : n - 1;
+    for (int t = first; t < n; t++)
+        nn_rms_norm(c->xb + t * E, c->x + t * E, m->output_norm->data, E, hp->rms_eps);
+    if (!nn_matmul(pool, s, m->output, c->xb + first * E, n - first, logits, hp->n_vocab))
+        return VB_ERR_NOMEM;
+    return VB_OK;
+}
+
+enum vb_err qwen2_eval(struct qwen2_ctx *c, const int32_t *tokens, int n, float *logits, bool all)
+{
+    if (n <= 0)
+        return VB_ERR_INVALID;
+    if (n > c->n_ctx - c->n_past)
+        return VB_ERR_TOO_LARGE;
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= c->m->hp.n_vocab)
+            return VB_ERR_INVALID;
+    for (int done = 0; done < n;) {
+        int b = VB_MIN(c->n_batch, n - done);
+        bool last = done + b == n;
+        float *lo = NULL;
+        if (logits && all)
+            lo = logits + (size_t)done * (size_t)c->m->hp.n_vocab;
+        else if (logits && last)
+            lo = logits;
+        enum vb_err err = eval_batch(c, tokens + done, b, lo, all);
+        if (err != VB_OK)
+            return err;
+        done += b;
+    }
+    return VB_OK;
+}

@@ -1,0 +1,37 @@
+/* kernels.h: the dot-product and activation-conversion kernels per weight type, chosen once
+ * at run time from the CPU's features (portable C, AVX2/FMA, AVX-512 VNNI). */
+#ifndef NN_KERNELS_H
+#define NN_KERNELS_H
+
+#include "core/vb.h"
+#include "nn/quant.h"
+
+struct nn_kernel {
+    nn_vec_dot_fn vec_dot;       /* weight row x activation row (in vec_dot_type) */
+    nn_from_float_fn from_float; /* f32 activations -> vec_dot_type; NULL for F32 */
+    enum nn_type vec_dot_type;
+};
+
+enum nn_isa {
+    NN_ISA_GENERIC = 0,
+    NN_ISA_AVX2 = 1,
+    NN_ISA_AVX512 = 2,
+};
+
+/* Kernel set for weight type `t` for the best ISA this CPU supports (or the one forced with
+ * nn_kernels_force_isa / env NN_ISA=generic|avx2|avx512); NULL if `t` is not a matmul type. */
+const struct nn_kernel *nn_kernel_for(enum nn_type t);
+/* Kernel for `t` with a given ISA (falls back to lower ISAs where a kernel is missing). */
+const struct nn_kernel *nn_kernel_for_isa(enum nn_type t, enum nn_isa isa);
+/* The ISA nn_kernel_for uses. */
+enum nn_isa nn_kernels_isa(void);
+const char *nn_isa_name(enum nn_isa isa);
+/* Highest ISA the CPU supports. */
+enum nn_isa nn_cpu_isa(void);
+
+/* Registration hooks implemented in nn/arch (each returns NULL when it has no kernel). */
+nn_vec_dot_fn nn_avx2_vec_dot(enum nn_type t);
+nn_from_float_fn nn_avx2_from_float(enum nn_type t);
+nn_vec_dot_fn nn_avx512_vec_dot(enum nn_type t);
+
+#endif

@@ -1,0 +1,128 @@
+/* matmul.c: threaded matrix x activation-batch products over the per-type kernels. */
+#include "core/vb.h"
+#include "nn/matmul.h"
+#include "core/alloc.h"
+#include "nn/kernels.h"
+
+#define ROW_CHUNK 16 /* output rows per unit of work: the weight rows stay in cache across tokens  \
+                      */
+
+void nn_scratch_release(struct nn_scratch *s)
+{
+    vb_free(s->data);
+    s->data = NULL;
+    s->cap = 0;
+}
+
+static bool scratch_reserve(struct nn_scratch *s, size_t n)
+{
+    if (s->cap >= n)
+        return true;
+    void *p = vb_try_malloc(n);
+    if (!p)
+        return false;
+    vb_free(s->data);
+    s->data = p;
+    s->cap = n;
+    return true;
+}
+
+struct mm_job {
+    const struct nn_kernel *k;
+    const struct nn_tensor *w;
+    const float *x;
+    int64_t n_in;
+    int n_tok;
+    const uint8_t *act; /* converted activations, row stride act_stride */
+    size_t act_stride;
+    uint8_t *act_out;
+    float *y;
+    int64_t ldy, r0, r1;
+};
+
+static void convert_rows(void *ctx, int ith, int nth)
+{
+    struct mm_job *j = ctx;
+    for (int t = ith; t < j->n_tok; t += nth)
+        j->k->from_float(j->x + (int64_t)t * j->n_in, j->act_out + (size_t)t * j->act_stride,
+                         j->n_in);
+}
+
+static void mm_worker(void *ctx, int ith, int nth)
+{
+    struct mm_job *j = ctx;
+    int64_t rows = j->r1 - j->r0;
+    int64_t n_chunks = (rows + ROW_CHUNK - 1) / ROW_CHUNK;
+    /* contiguous chunk ranges per thread */
+    int64_t c0 = n_chunks * ith / nth, c1 = n_chunks * (ith + 1) / nth;
+    const uint8_t *wbase = j->w->data;
+    int n = (int)j->n_in;
+    for (int64_t c = c0; c < c1; c++) {
+        int64_t ra = j->r0 + c * ROW_CHUNK, rb = VB_MIN(ra + ROW_CHUNK, j->r1);
+        for (int t = 0; t < j->n_tok; t++) {
+            const uint8_t *a = j->act + (size_t)t * j->act_stride;
+            float *yo = j->y + (int64_t)t * j->ldy - j->r0;
+            for (int64_t r = ra; r < rb; r++)
+                j->k->vec_dot(n, &yo[r], wbase + (size_t)r * j->w->row_bytes, a);
+        }
+    }
+}
+
+bool nn_matmul_rows(struct nn_pool *pool, struct nn_scratch *scratch, const struct nn_tensor *w,
+                    int64_t r0, int64_t r1, const float *x, int n_tok, float *y, int64_t ldy)
+{
+    const struct nn_kernel *k = nn_kernel_for(w->type);
+    if (!k)
+        return false;
+    struct mm_job j = {
+        .k = k,
+        .w = w,
+        .x = x,
+        .n_in = w->ne[0],
+        .n_tok = n_tok,
+        .y = y,
+        .ldy = ldy,
+        .r0 = r0,
+        .r1 = r1,
+    };
+    if (k->from_float) {
+        j.act_stride = nn_row_bytes((int)k->vec_dot_type, w->ne[0]);
+        if (!scratch_reserve(scratch, j.act_stride * (size_t)n_tok))
+            return false;
+        j.act_out = scratch->data;
+        j.act = scratch->data;
+        if (n_tok > 1)
+            nn_pool_run(pool, convert_rows, &j);
+        else
+            convert_rows(&j, 0, 1);
+    } else {
+        j.act = (const uint8_t *)x;
+        j.act_stride = (size_t)w->ne[0] * sizeof(float);
+    }
+    nn_pool_run(pool, mm_worker, &j);
+    return true;
+}
+
+bool nn_matmul(struct nn_pool *pool, struct nn_scratch *scratch, const struct nn_tensor *w,
+               const float *x, int n_tok, float *y, int64_t ldy)
+{
+    return nn_matmul_rows(pool, scratch, w, 0, nn_tensor_rows(w), x, n_tok, y, ldy);
+}
+
+void nn_matmul_ref(const struct nn_tensor *w, const float *x, int n_tok, float *y, int64_t ldy)
+{
+    int64_t n_in = w->ne[0], n_out = nn_tensor_rows(w);
+    float *row = vb_xmalloc((size_t)n_in * sizeof *row);
+    for (int64_t r = 0; r < n_out; r++) {
+        if (!nn_dequantize_row(w->type, (const uint8_t *)w->data + (size_t)r * w->row_bytes, row,
+                               n_in))
+            memset(row, 0, (size_t)n_in * sizeof *row);
+        for (int t = 0; t < n_tok; t++) {
+            double s = 0;
+            for (int64_t i = 0; i < n_in; i++)
+                s += (double)row[i] * x[(int64_t)t * n_in + i];
+            y[(int64_t)t * ldy + r] = (float)s;
+        }
+    }
+    vb_free(row);
+}

@@ -1,0 +1,50 @@
+/* ops.h: element-wise and row ops shared by the models: norms, RoPE, softmax, activations,
+ * embedding lookup and grouped-query attention over an f32 KV cache. All in f32 with the
+ * same formulas (and double accumulations) as ggml's CPU back end. */
+#ifndef NN_OPS_H
+#define NN_OPS_H
+
+#include "core/vb.h"
+#include "nn/threadpool.h"
+#include "nn/types.h"
+
+/* y = x / sqrt(mean(x^2) + eps) * w   (w may be NULL: no weight). In place allowed. */
+void nn_rms_norm(float *y, const float *x, const float *w, int64_t n, float eps);
+/* y = (x - mean) / sqrt(var + eps) * w + b   (w, b may be NULL). In place allowed. */
+void nn_layer_norm(float *y, const float *x, const float *w, const float *b, int64_t n, float eps);
+
+enum nn_rope_mode {
+    NN_ROPE_NORMAL = 0, /* interleaved pairs (x[2i], x[2i+1]) (llama, GPT-J) */
+    NN_ROPE_NEOX = 2,   /* halves (x[i], x[i + n_rot/2]) (qwen2, GPT-NeoX) */
+};
+/* Rotates the first n_rot dims of each of n_heads heads (stride head_dim) of one token at
+ * position pos. */
+void nn_rope(float *x, int n_heads, int head_dim, int n_rot, int64_t pos, float base,
+             enum nn_rope_mode mode);
+
+/* In-place softmax of n values (max subtracted, sum in double). */
+void nn_softmax(float *x, int64_t n);
+void nn_silu(float *x, int64_t n);
+/* gate[i] = silu(gate[i]) * up[i] */
+void nn_swiglu(float *gate, const float *up, int64_t n);
+/* GELU, tanh approximation (ggml_gelu) and exact erf form. */
+void nn_gelu(float *x, int64_t n);
+void nn_gelu_erf(float *x, int64_t n);
+/* x += b */
+void nn_add(float *x, const float *b, int64_t n);
+
+/* Row `row` of a 2-D embedding tensor, dequantised into out[ne0]. false if out of range or
+ * the type has no dequantiser. */
+VB_WUR bool nn_get_row(const struct nn_tensor *t, int64_t row, float *out);
+
+/* Causal grouped-query attention for n_tok query tokens at positions pos0..pos0+n_tok-1.
+ * q:   n_tok rows of n_head*head_dim (already roped)
+ * k,v: the layer's cache, rows 0..pos0+n_tok-1 filled, row stride kv_stride floats, each row
+ *      n_head_kv*head_dim; query head h reads kv head h / (n_head / n_head_kv)
+ * out: n_tok rows of n_head*head_dim
+ * work: scratch of at least nn_pool_threads(pool) * (pos0 + n_tok) floats. */
+void nn_attention(struct nn_pool *pool, const float *q, int n_tok, int64_t pos0, const float *k,
+                  const float *v, int64_t kv_stride, int n_head, int n_head_kv, int head_dim,
+                  float *out, float *work);
+
+#endif

@@ -1,0 +1,134 @@
+/* refdata.h: helpers for the reference-vector tests: locating ../shared/testdata (or
+ * $VOCERO_REFDATA), reading whole files, .npy float32 arrays and JSON int arrays. */
+#ifndef TEST_LLM_REFDATA_H
+#define TEST_LLM_REFDATA_H
+
+#include "core/vb.h"
+#include "core/alloc.h"
+#include "core/json.h"
+
+#include <sys/stat.h>
+
+static inline const char *refdata_root(void)
+{
+    const char *env = getenv("VOCERO_REFDATA");
+    return env && *env ? env : "../shared/testdata";
+}
+
+/* Path under the root; static buffer per call site is the caller's. */
+static inline void refdata_path(char *out, size_t cap, const char *rel)
+{
+    snprintf(out, cap, "%s/%s", refdata_root(), rel);
+}
+
+static inline bool refdata_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* Whole file; caller frees with vb_free. NULL on error. */
+static inline char *refdata_read(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = n >= 0 ? vb_try_malloc((size_t)n + 1) : NULL;
+    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        vb_free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    if (buf) {
+        buf[n] = 0;
+        *len = (size_t)n;
+    }
+    return buf;
+}
+
+/* Loads a little-endian float32 C-order .npy (v1/v2); returns the data (caller frees) and the
+ * total element count and the last dimension. */
+static inline float *refdata_npy(const char *path, size_t *count, size_t *last_dim)
+{
+    size_t len;
+    char *buf = refdata_read(path, &len);
+    if (!buf || len < 10 || memcmp(buf, "\x93NUMPY", 6) != 0) {
+        vb_free(buf);
+        return NULL;
+    }
+    size_t hlen, hoff;
+    if (buf[6] == 1) {
+        hlen = (uint8_t)buf[8] | (size_t)(uint8_t)buf[9] << 8;
+        hoff = 10;
+    } else {
+        hlen = (uint8_t)buf[8] | (size_t)(uint8_t)buf[9] << 8 | (size_t)(uint8_t)buf[10] << 16 |
+               (size_t)(uint8_t)buf[11] << 24;
+        hoff = 12;
+    }
+    if (hoff + hlen > len || !strstr(buf + hoff, "'<f4'") || strstr(buf + hoff, "True")) {
+        vb_free(buf);
+        return NULL;
+    }
+    const char *sh = strstr(buf + hoff, "'shape': (");
+    size_t total = 1, last = 1;
+    if (sh) {
+        sh += 10;
+        while (*sh && *sh != ')') {
+            char *end;
+            long v = strtol(sh, &end, 10);
+            if (end == sh)
+                break;
+            total *= (size_t)v;
+            last = (size_t)v;
+            sh = end;
+            while (*sh == ',' || *sh == ' ')
+                sh++;
+        }
+    }
+    size_t data_off = hoff + hlen;
+    if (len - data_off < total * 4) {
+        vb_free(buf);
+        return NULL;
+    }
+    float *out = vb_xmalloc(total * 4 + 4);
+    memcpy(out, buf + data_off, total * 4);
+    vb_free(buf);
+    *count = total;
+    *last_dim = last;
+    return out;
+}
+
+/* JSON array of integers -> int32 array (caller frees); NULL if not such an array. */
+static inline int32_t *refdata_json_ints(const struct vb_json *arr, int *n)
+{
+    if (!arr || arr->type != VB_JSON_ARRAY)
+        return NULL;
+    int32_t *out = vb_xmalloc((arr->count + 1) * sizeof *out);
+    int i = 0;
+    for (const struct vb_json *e = arr->child; e; e = e->next) {
+        if (e->type != VB_JSON_NUMBER) {
+            vb_free(out);
+            return NULL;
+        }
+        out[i++] = (int32_t)e->number;
+    }
+    *n = i;
+    return out;
+}
+
+static inline double *refdata_json_doubles(const struct vb_json *arr, int *n)
+{
+    if (!arr || arr->type != VB_JSON_ARRAY)
+        return NULL;
+    double *out = vb_xmalloc((arr->count + 1) * sizeof *out);
+    int i = 0;
+    for (const struct vb_json *e = arr->child; e; e = e->next)
+        out[i++] = e->type == VB_JSON_NUMBER ? e->number : 0;
+    *n = i;
+    return out;
+}
+
+#endif
