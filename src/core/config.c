@@ -195,7 +195,8 @@ static enum vb_err opt_apply(struct vb_config *cfg, const struct opt *o, const c
         char *end = NULL;
         errno = 0;
         long v = strtol(value, &end, 10);
-        if (!*value || *end || errno) {
+        bool starts_ok = (*value >= '0' && *value <= '9') || *value == '-';
+        if (!starts_ok || *end || errno) {
             say(why, why_cap, "%s: \"%.40s\" is not an integer", o->name, value);
             return VB_ERR_INVALID;
         }
@@ -267,7 +268,7 @@ static enum vb_err read_file(const char *path, char **out, size_t *out_len)
     size_t len = 0;
     FILE *f = fopen(path, "rb");
     if (!f)
-        return errno == ENOENT ? VB_ERR_NOT_FOUND : VB_ERR_IO;
+        return errno == ENOENT || errno == ENOTDIR ? VB_ERR_NOT_FOUND : VB_ERR_IO;
     data = vb_try_malloc(ENV_FILE_MAX_BYTES + 1);
     if (!data) {
         err = VB_ERR_NOMEM;
