@@ -815,18 +815,21 @@ struct http_server *http_server_start(const struct http_server_params *p, char *
         }
         have_addr = true;
     }
-    size_t mem = srv->p.header_max + 32 * 1024;
-    struct MHD_OptionItem opts[] = {
-        {MHD_OPTION_THREAD_POOL_SIZE, srv->p.io_threads, NULL},
-        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)mem, NULL},
-        {MHD_OPTION_CONNECTION_TIMEOUT, srv->p.request_timeout_s, NULL},
-        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv},
-        {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, srv},
-        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, srv},
-        {MHD_OPTION_LISTEN_BACKLOG_SIZE, 511, NULL},
-        {have_addr ? MHD_OPTION_SOCK_ADDR : MHD_OPTION_END, 0, &ss},
-        {MHD_OPTION_END, 0, NULL},
-    };
+    struct MHD_OptionItem opts[10];
+    size_t no = 0;
+    opts[no++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, srv};
+    if (srv->p.io_threads > 1) /* 1 = libmicrohttpd's single internal thread, no pool */
+        opts[no++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, srv->p.io_threads, NULL};
+    opts[no++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                                         (intptr_t)(srv->p.header_max + 32 * 1024), NULL};
+    opts[no++] =
+        (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, srv->p.request_timeout_s, NULL};
+    opts[no++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv};
+    opts[no++] = (struct MHD_OptionItem){MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, srv};
+    opts[no++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_BACKLOG_SIZE, 511, NULL};
+    if (have_addr)
+        opts[no++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss};
+    opts[no++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     srv->daemon = MHD_start_daemon(flags, (uint16_t)p->port, NULL, NULL, on_access, srv,
                                    MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (!srv->daemon) {
