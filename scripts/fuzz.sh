@@ -7,7 +7,8 @@
 #                                          tests/fuzz/corpus/<name>/; fails on any crash
 #   scripts/fuzz.sh run NAME [ARGS…]       build, then run one target by hand with libFuzzer
 #                                          ARGS (corpus copy kept in build/fuzz/work/NAME)
-# Environment: CC (default clang), JOBS (make -j, default 2).
+# Environment: CC (default clang), JOBS (make -j, default 2). Leaks inside system libraries
+# are suppressed by tests/fuzz/lsan.supp.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -42,8 +43,12 @@ targets() {
 build() {
     command -v "$CC" >/dev/null || die "$CC not found (install clang and libclang-rt-dev)"
     echo "fuzz: building $OUT/libvocero.a with $CC"
-    make -j"$JOBS" BUILD="$OUT" CC="$CC" EXTRA_CFLAGS="$LIB_SAN" "$OUT/libvocero.a" ||
-        die "library build failed"
+    mkdir -p "$OUT"
+    if ! make -j"$JOBS" BUILD="$OUT" CC="$CC" EXTRA_CFLAGS="$LIB_SAN" "$OUT/libvocero.a" \
+        >"$OUT/build.log" 2>&1; then
+        grep -E 'error:|warning:|Error [0-9]' "$OUT/build.log" | head -n 30 >&2
+        die "library build failed (full log: $OUT/build.log)"
+    fi
     local cflags ldlibs name
     cflags=$(make_var CFLAGS)
     ldlibs=$(make_var LDLIBS)
@@ -70,7 +75,10 @@ smoke_one() {
         cp -R tests/fuzz/corpus/"$name"/. "$work/corpus/"
     fi
     local rc=0
+    local lsan=""
+    [[ -f tests/fuzz/lsan.supp ]] && lsan="suppressions=$PWD/tests/fuzz/lsan.supp:print_suppressions=0"
     ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0} \
+        LSAN_OPTIONS=${LSAN_OPTIONS:-$lsan} \
         UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
         timeout $((secs + 120)) "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
         -artifact_prefix="$work/artifacts/" "$work/corpus" >"$log" 2>&1 || rc=$?
