@@ -26,6 +26,7 @@ die() {
 
 # Prints a Makefile variable as evaluated with our overrides (one source of truth for flags).
 make_var() {
+    # shellcheck disable=SC2016 # $(VAR) is for make, not the shell
     printf 'print-var: ; @echo $(%s)\n' "$1" |
         make --no-print-directory -f Makefile -f - BUILD="$OUT" CC="$CC" \
             EXTRA_CFLAGS="$LIB_SAN" print-var
