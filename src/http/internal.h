@@ -39,7 +39,7 @@ struct http_server {
     struct http_request **queue; /* ring of queue_max jobs */
     size_t q_head, q_len;
     int in_flight;         /* requests between the request line and completion */
-    bool stopping;         /* http_server_stop began: new requests get 503 */
+    atomic_bool stopping;  /* http_server_stop began: new requests get 503 */
     atomic_bool hard_stop; /* drain time is over: handlers should give up */
     bool quit;             /* workers exit once the queue is empty */
     pthread_t *workers;

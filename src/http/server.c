@@ -216,7 +216,7 @@ enum vb_err http_req_stage(struct http_request *req, int status, struct MHD_Resp
     }
     if (status == 401 && !has_extra(req, "WWW-Authenticate"))
         add_header(resp, "WWW-Authenticate", WWW_AUTHENTICATE);
-    if (req->srv->stopping)
+    if (atomic_load(&req->srv->stopping))
         add_header(resp, "Connection", "close");
     req->resp = resp;
     req->status = status;
@@ -502,8 +502,8 @@ static enum MHD_Result dispatch(struct http_request *req)
 {
     struct http_server *srv = req->srv;
     pthread_mutex_lock(&srv->lock);
-    if (srv->stopping || srv->q_len >= (size_t)srv->p.queue_max) {
-        bool stopping = srv->stopping;
+    bool stopping = atomic_load(&srv->stopping);
+    if (stopping || srv->q_len >= (size_t)srv->p.queue_max) {
         pthread_mutex_unlock(&srv->lock);
         add_extra(req, "Retry-After", "1");
         http_req_stage_error(req, VB_ERR_UNAVAILABLE, NULL,
@@ -775,6 +775,7 @@ struct http_server *http_server_start(const struct http_server_params *p, char *
     pthread_cond_init(&srv->cv_idle, &ca);
     pthread_condattr_destroy(&ca);
     atomic_init(&srv->hard_stop, false);
+    atomic_init(&srv->stopping, false);
     srv->queue = vb_try_calloc((size_t)srv->p.queue_max, sizeof *srv->queue);
     srv->workers = vb_try_calloc((size_t)srv->p.workers, sizeof *srv->workers);
     if (!srv->queue || !srv->workers) {
@@ -856,7 +857,7 @@ void http_server_stop(struct http_server *s, int drain_s)
     if (!s)
         return;
     pthread_mutex_lock(&s->lock);
-    s->stopping = true;
+    atomic_store(&s->stopping, true);
     pthread_mutex_unlock(&s->lock);
     MHD_socket listen_fd = MHD_quiesce_daemon(s->daemon);
 
