@@ -13,12 +13,12 @@ struct memfile {
     sf_count_t len, cap, pos;
 };
 
-static sf_count_t mf_len(void *u)
+static inline sf_count_t mf_len(void *u)
 {
     return ((struct memfile *)u)->len;
 }
 
-static sf_count_t mf_seek(sf_count_t off, int whence, void *u)
+static inline sf_count_t mf_seek(sf_count_t off, int whence, void *u)
 {
     struct memfile *m = u;
     sf_count_t base = whence == SEEK_SET ? 0 : whence == SEEK_CUR ? m->pos : m->len;
@@ -28,7 +28,7 @@ static sf_count_t mf_seek(sf_count_t off, int whence, void *u)
     return m->pos;
 }
 
-static sf_count_t mf_read(void *p, sf_count_t n, void *u)
+static inline sf_count_t mf_read(void *p, sf_count_t n, void *u)
 {
     struct memfile *m = u;
     if (m->pos >= m->len)
@@ -40,7 +40,7 @@ static sf_count_t mf_read(void *p, sf_count_t n, void *u)
     return n;
 }
 
-static sf_count_t mf_write(const void *p, sf_count_t n, void *u)
+static inline sf_count_t mf_write(const void *p, sf_count_t n, void *u)
 {
     struct memfile *m = u;
     if (m->pos + n > m->cap) {
@@ -60,14 +60,14 @@ static sf_count_t mf_write(const void *p, sf_count_t n, void *u)
     return n;
 }
 
-static sf_count_t mf_tell(void *u)
+static inline sf_count_t mf_tell(void *u)
 {
     return ((struct memfile *)u)->pos;
 }
 
 /* Writes `frames` interleaved frames; returns 0 on success. Free m->data with free(). */
-static int memfile_write(struct memfile *m, int format, int rate, int channels, const float *pcm,
-                         sf_count_t frames)
+static inline int memfile_write(struct memfile *m, int format, int rate, int channels,
+                                const float *pcm, sf_count_t frames)
 {
     SF_VIRTUAL_IO io = {mf_len, mf_seek, mf_read, mf_write, mf_tell};
     SF_INFO info = {.samplerate = rate, .channels = channels, .format = format};
@@ -81,7 +81,7 @@ static int memfile_write(struct memfile *m, int format, int rate, int channels, 
     return w == frames ? 0 : -1;
 }
 
-static void put_le(unsigned char *p, uint32_t v, int n)
+static inline void put_le(unsigned char *p, uint32_t v, int n)
 {
     for (int i = 0; i < n; i++)
         p[i] = (unsigned char)(v >> (8 * i));
@@ -89,8 +89,9 @@ static void put_le(unsigned char *p, uint32_t v, int n)
 
 /* A 16-bit PCM WAV with the given header fields and `data_bytes` bytes of data present while
  * the header announces `announced_bytes`. Returns malloc'd bytes, length in *len. */
-static unsigned char *wav_handmade(uint32_t rate, uint16_t channels, uint32_t announced_bytes,
-                                   uint32_t data_bytes, size_t *len)
+static inline unsigned char *wav_handmade(uint32_t rate, uint16_t channels,
+                                          uint32_t announced_bytes, uint32_t data_bytes,
+                                          size_t *len)
 {
     *len = 44 + data_bytes;
     unsigned char *w = calloc(1, *len);
