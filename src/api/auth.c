@@ -134,13 +134,14 @@ enum vb_err api_auth_password(struct http_request *req)
     if ((err = api_json_string(req, body, "current_password", true, 1, 4096, &current)) ||
         (err = api_json_string(req, body, "new_password", true, 0, 4096, &next)))
         goto out;
-    if ((err = db_user_get(app->store, http_req_user_id(req), &user)))
-        goto out;
-    if (!auth_password_verify(current, strlen(current), user.password_hash)) {
+    /* The current password is checked like a login (throttled), so a stolen token cannot
+     * be used to guess it. */
+    err =
+        api_users_check_password(app, req, http_req_username(req), current, strlen(current), &user);
+    if (err == VB_ERR_UNAUTHORIZED)
         http_req_set_error(req, "current_password", "current_password: is not correct");
-        err = VB_ERR_UNAUTHORIZED;
+    if (err)
         goto out;
-    }
     if ((problem = api_password_problem(next, strlen(next)))) {
         err = field_problem(req, "new_password", problem);
         goto out;

@@ -149,6 +149,35 @@ class Server:
         finally:
             conn.close()
 
+    def send_large(self, method, path, body, headers, timeout=60):
+        """Sends a request whose body the server may refuse before reading it all (413):
+        ignores a broken pipe while sending and parses whatever response arrives."""
+        head = "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\nConnection: close\r\n" % (
+            method, path, len(body))
+        for k, v in headers.items():
+            head += "%s: %s\r\n" % (k, v)
+        out = b""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as s:
+            try:
+                s.sendall(head.encode() + b"\r\n")
+                for i in range(0, len(body), 65536):
+                    s.sendall(body[i:i + 65536])
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            try:
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    out += chunk
+            except (ConnectionResetError, socket.timeout):
+                pass
+        head, _, rest = out.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1]) if lines and lines[0].startswith("HTTP/") else 0
+        hdrs = [tuple(x.split(": ", 1)) for x in lines[1:] if ": " in x]
+        return Response(status, hdrs, rest)
+
     def raw(self, data, timeout=10):
         """Sends raw bytes on a new connection; returns all bytes read until close."""
         with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as s:
