@@ -1,0 +1,172 @@
+/* engine.h: the one interface every text-to-speech engine implements (a small vtable), the
+ * generic synthesis loop over it (tags, sentence chunks, progress, cancel, streaming) and
+ * the registry that finds engines by name.
+ *
+ *   struct tts_registry *reg = tts_registry_new();
+ *   struct tts_engine *e = tts_registry_find(reg, "espeak-ng");
+ *   struct audio_pcm pcm = {0};
+ *   struct tts_params p = tts_default_params();
+ *   err = tts_engine_synthesize(e, "Hello there.", 12, &p, &pcm, NULL);  // mono float PCM
+ *   audio_pcm_release(&pcm);
+ *   tts_registry_free(reg);
+ */
+#ifndef VB_TTS_ENGINE_H
+#define VB_TTS_ENGINE_H
+
+#include "core/vb.h"
+#include "core/err.h"
+#include "audio/decode.h"
+#include "tts/text.h"
+
+#include <pthread.h>
+
+#define TTS_ENGINE_ESPEAK     "espeak-ng"
+#define TTS_ENGINE_CHATTERBOX "chatterbox-turbo"
+#define TTS_MAX_AUDIO_SECONDS 1800 /* one synthesis never produces more than 30 minutes */
+#define TTS_SPEED_MIN         0.5
+#define TTS_SPEED_MAX         2.0
+#define TTS_TEMPERATURE_MIN   0.05
+#define TTS_TEMPERATURE_MAX   2.0
+
+enum tts_cap {
+    TTS_CAP_CLONING = 1 << 0,     /* speaks in the voice of a reference clip */
+    TTS_CAP_STREAMING = 1 << 1,   /* delivers audio chunk by chunk while it works */
+    TTS_CAP_TAGS = 1 << 2,        /* renders expressive tags ([laugh], [sigh], ...) */
+    TTS_CAP_SPEED = 1 << 3,       /* changes its own speaking rate (else the pipeline stretches) */
+    TTS_CAP_TEMPERATURE = 1 << 4, /* samples, so temperature matters */
+    TTS_CAP_SEED = 1 << 5,        /* samples, so the seed makes runs repeatable */
+    TTS_CAP_LANGUAGES = 1 << 6,   /* speaks more than one language (`language`) */
+};
+
+/* A built-in voice. Strings are borrowed from the engine while it is loaded. */
+struct tts_voice_desc {
+    const char *id;       /* what a request passes as voice_id, e.g. "en-us" or "en-us+f3" */
+    const char *name;     /* human-readable, e.g. "English (America)" */
+    const char *language; /* language code it speaks, NULL for variants (any language) */
+    const char *gender;   /* "male", "female" or NULL */
+};
+
+/* What one synthesis asks for. Strings and the prompt are borrowed for the call. */
+struct tts_params {
+    const char *language;           /* code from the engine's list; NULL = from the voice
+                                       or the engine's default */
+    const char *voice;              /* built-in voice id; NULL = the engine's default */
+    const struct audio_pcm *prompt; /* mono reference clip for cloning engines; NULL = none */
+    double temperature;             /* 0 = engine default; else TTS_TEMPERATURE_MIN..MAX */
+    double speed;                   /* 1.0 = normal; used by TTS_CAP_SPEED engines only */
+    uint64_t seed;                  /* 0 = unseeded */
+};
+
+struct tts_params tts_default_params(void);
+
+/* Callbacks of one synthesis; every member may be NULL. They run on the synthesising
+ * thread. */
+struct tts_callbacks {
+    /* fraction in [0, 1] of the text done (called after each chunk) */
+    void (*progress)(double fraction, void *user);
+    /* polled often; true stops the work with VB_ERR_CANCELLED */
+    bool (*cancelled)(void *user);
+    /* one call per text chunk with its audio (mono float at the engine's rate, n >= 0
+     * samples, borrowed for the call) as soon as it is ready; `chunk` says which text it
+     * is and how it ends. An error return stops the work with that error. */
+    enum vb_err (*on_chunk)(const float *pcm, size_t n, const struct tts_chunk *chunk, void *user);
+    void *user;
+};
+
+struct tts_engine;
+
+/* The vtable. Required: name, load, unload, synthesize. Optional (NULL): languages, voices,
+ * check (then every language/voice is refused unless NULL). */
+struct tts_engine_ops {
+    const char *name;        /* registry name, e.g. "espeak-ng" */
+    const char *description; /* one line */
+    unsigned caps;           /* enum tts_cap */
+    size_t chunk_max_bytes;  /* text chunk limit for this engine; 0 = TTS_CHUNK_MAX_BYTES */
+    /* Loads models/data; idempotent. On error writes a reason fit for a 503 into why. */
+    enum vb_err (*load)(struct tts_engine *e, char *why, size_t why_cap);
+    void (*unload)(struct tts_engine *e);
+    /* Output sample rate in Hz (valid once loaded). */
+    int (*sample_rate)(const struct tts_engine *e);
+    /* Language codes (borrowed while loaded); returns how many. */
+    size_t (*languages)(struct tts_engine *e, const char *const **out);
+    /* Built-in voices (borrowed while loaded); returns how many. */
+    size_t (*voices)(struct tts_engine *e, const struct tts_voice_desc **out);
+    /* Validates language and voice of p: VB_OK, or VB_ERR_UNPROCESSABLE with the field at
+     * fault ("language" / "voice_id") in *field and a sentence in why. */
+    enum vb_err (*check)(struct tts_engine *e, const struct tts_params *p, const char **field,
+                         char *why, size_t why_cap);
+    /* Synthesises one chunk of text (tags already removed for engines without
+     * TTS_CAP_TAGS) into out (empty on entry; the samples are allocated with vb_try_*
+     * and freed by audio_pcm_release; out->channels 1, out->sample_rate set). Polls
+     * cb->cancelled. Thread-safety is the engine's business (serialise if needed). */
+    enum vb_err (*synthesize)(struct tts_engine *e, const char *text, size_t len,
+                              const struct tts_params *p, struct audio_pcm *out,
+                              const struct tts_callbacks *cb);
+};
+
+/* An engine instance: the vtable plus its private state. */
+struct tts_engine {
+    const struct tts_engine_ops *ops;
+    void *state;          /* owned by the engine (ops->unload frees) */
+    pthread_mutex_t lock; /* guards loading */
+    bool loaded;
+};
+
+/* ===== generic layer ===== */
+
+/* Loads the engine once (thread-safe). VB_ERR_UNAVAILABLE + why when it cannot. */
+VB_WUR enum vb_err tts_engine_load(struct tts_engine *e, char *why, size_t why_cap);
+bool tts_engine_is_loaded(struct tts_engine *e);
+const char *tts_engine_name(const struct tts_engine *e);
+unsigned tts_engine_caps(const struct tts_engine *e);
+/* 0 when not loaded. */
+int tts_engine_sample_rate(const struct tts_engine *e);
+
+/* Validates p against the engine: speed and temperature ranges, cloning (a prompt on an
+ * engine without TTS_CAP_CLONING), language and voice. VB_ERR_UNPROCESSABLE with *field
+ * and why. The engine must be loaded. */
+VB_WUR enum vb_err tts_engine_check(struct tts_engine *e, const struct tts_params *p,
+                                    const char **field, char *why, size_t why_cap);
+
+/* Prepares text for the engine: tags kept (TTS_CAP_TAGS) or removed, then split into
+ * chunks of the engine's size. Zero chunks when nothing is left to say. */
+VB_WUR enum vb_err tts_engine_prepare(const struct tts_engine *e, const char *text, size_t len,
+                                      struct tts_chunks *out);
+
+/* Streaming synthesis: prepares the text and synthesises chunk after chunk, handing each
+ * chunk's audio to cb->on_chunk as soon as it is ready and reporting progress. Nothing
+ * is accumulated. VB_ERR_UNPROCESSABLE when there is nothing to say, VB_ERR_CANCELLED,
+ * VB_ERR_TOO_LARGE past TTS_MAX_AUDIO_SECONDS, or the engine's error. */
+VB_WUR enum vb_err tts_engine_stream(struct tts_engine *e, const char *text, size_t len,
+                                     const struct tts_params *p, const struct tts_callbacks *cb);
+
+/* Blocking synthesis: the stream loop, collecting every chunk into out (mono float at the
+ * engine's rate; chunks are joined as produced, no pauses added). cb may be NULL; its
+ * on_chunk, if any, is still called. On success the caller releases out with
+ * audio_pcm_release; on error out is empty. */
+VB_WUR enum vb_err tts_engine_synthesize(struct tts_engine *e, const char *text, size_t len,
+                                         const struct tts_params *p, struct audio_pcm *out,
+                                         const struct tts_callbacks *cb);
+
+/* ===== registry ===== */
+
+struct tts_registry;
+
+/* Builds the registry of every engine compiled in (espeak-ng always). Engines are not
+ * loaded yet. Caller frees with tts_registry_free. NULL on OOM. */
+struct tts_registry *tts_registry_new(void);
+void tts_registry_free(struct tts_registry *r);
+/* The engine called name (exact), or NULL. Borrowed for the registry's lifetime. */
+struct tts_engine *tts_registry_find(struct tts_registry *r, const char *name);
+/* The i-th engine (0..count-1) in registration order. */
+size_t tts_registry_count(const struct tts_registry *r);
+struct tts_engine *tts_registry_at(struct tts_registry *r, size_t i);
+/* Names of all engines, comma-separated ("espeak-ng, chatterbox-turbo"): for messages. */
+const char *tts_registry_names(const struct tts_registry *r);
+/* Which engine can clone (the first with TTS_CAP_CLONING), or NULL. */
+struct tts_engine *tts_registry_cloner(struct tts_registry *r);
+
+/* Engines compiled in; each file defines one instance constructor. */
+const struct tts_engine_ops *tts_espeak_ops(void);
+
+#endif
