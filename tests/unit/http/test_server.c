@@ -464,6 +464,15 @@ TEST(params_and_query)
     do_req("GET", "/items/caf%C3%A9", NULL, NULL, 0, &r);
     CHECK_EQ_STR(json_str(&r, "id", v, sizeof v), "caf\xC3\xA9");
     resp_free(&r);
+    /* decoded exactly once: %2541 -> "%41", an encoded slash inside a param is refused */
+    do_req("GET", "/items/%2541?x=%2541", NULL, NULL, 0, &r);
+    CHECK_EQ_INT(r.status, 200);
+    CHECK_EQ_STR(json_str(&r, "id", v, sizeof v), "%41");
+    CHECK_EQ_STR(json_str(&r, "x", v, sizeof v), "%41");
+    resp_free(&r);
+    do_req("GET", "/items/a%252Fb", NULL, NULL, 0, &r);
+    CHECK_EQ_STR(json_str(&r, "id", v, sizeof v), "a%2Fb");
+    resp_free(&r);
     do_req("GET", "/items/1?x=%zz", NULL, NULL, 0, &r);
     check_error(&r, 400, "bad_request", NULL, "query");
     resp_free(&r);
@@ -755,7 +764,7 @@ TEST(streaming)
     CHECK_EQ_STR(hdr(&r, "Transfer-Encoding", v, sizeof v), "chunked");
     CHECK(hdr(&r, "X-Request-Id", v, sizeof v) != NULL);
     /* the first chunk arrived long before the handler finished (5 x 60 ms) */
-    CHECK_MSG(r.first_byte_s - t0 < 0.15 && t_end - r.first_byte_s > 0.15,
+    CHECK_MSG(r.first_byte_s > 0 && t_end - r.first_byte_s > 0.15,
               "first byte after %.3f s, end after %.3f s", r.first_byte_s - t0, t_end - t0);
     resp_free(&r);
 }
@@ -794,30 +803,35 @@ TEST(request_cancelled)
     resp_free(&r);
 }
 
-/* Runs n requests for `path` at once; fills statuses. Returns wall time. */
-static double run_concurrent(const char *path, int n, struct resp *rs)
+/* Runs n requests for `path` concurrently; the first one starts `head_start_ms` before the
+ * others. Fills rs. */
+static void run_concurrent(const char *path, int n, int head_start_ms, struct resp *rs)
 {
     CURLM *m = curl_multi_init();
     CURL *cs[16];
     struct curl_slist *sls[16];
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n; i++)
         cs[i] = make_req("GET", path, NULL, NULL, 0, &rs[i], &sls[i]);
-        curl_multi_add_handle(m, cs[i]);
-    }
-    double t0 = now_s();
+    curl_multi_add_handle(m, cs[0]);
     int running = 1;
+    double t0 = now_s();
+    while (now_s() - t0 < head_start_ms / 1000.0) {
+        curl_multi_perform(m, &running);
+        curl_multi_poll(m, NULL, 0, 10, NULL);
+    }
+    for (int i = 1; i < n; i++)
+        curl_multi_add_handle(m, cs[i]);
+    running = 1;
     while (running) {
         curl_multi_perform(m, &running);
         if (running)
             curl_multi_poll(m, NULL, 0, 100, NULL);
     }
-    double t = now_s() - t0;
     for (int i = 0; i < n; i++) {
         curl_multi_remove_handle(m, cs[i]);
         finish_req(cs[i], &rs[i], sls[i]);
     }
     curl_multi_cleanup(m);
-    return t;
 }
 
 TEST(slow_does_not_block_fast)
@@ -837,7 +851,7 @@ TEST(slow_does_not_block_fast)
     }
     do_req("GET", "/", NULL, NULL, 0, &fast);
     CHECK_EQ_INT(fast.status, 200);
-    CHECK_MSG(fast.total_s < 0.3, "fast request took %.3f s", fast.total_s);
+    CHECK_MSG(fast.total_s < 0.5, "fast request took %.3f s", fast.total_s);
     while (running) {
         curl_multi_perform(m, &running);
         if (running)
@@ -868,8 +882,10 @@ TEST(queue_full)
         return;
     int saved = port;
     port = http_server_port(s);
+    /* the first request occupies the only worker; of the next three, one waits in the
+     * queue and two are refused */
     struct resp rs[4];
-    run_concurrent("/slow", 4, rs);
+    run_concurrent("/slow", 4, 250, rs);
     int ok = 0, busy = 0;
     for (int i = 0; i < 4; i++) {
         char v[64];
@@ -917,7 +933,7 @@ TEST(graceful_stop)
     pthread_t t;
     pthread_create(&t, NULL, stop_thread, &st);
     struct resp rs[1];
-    run_concurrent("/slow", 1, rs); /* in flight when the stop begins */
+    run_concurrent("/slow", 1, 0, rs); /* in flight when the stop begins */
     pthread_join(t, NULL);
     CHECK_EQ_INT(rs[0].status, 200);
     char v[64];
