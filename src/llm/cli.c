@@ -1,0 +1,401 @@
+/* cli.c: `vocero generate` (raw completion or ChatML chat, streamed to stdout) and
+ * `vocero tokenize` (prints token ids), the commands the reference tests drive. */
+#include "core/vb.h"
+#include "llm/cli.h"
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "llm/llm.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <unistd.h>
+
+static const char generate_usage[] =
+    "usage: vocero generate --model FILE (--prompt TEXT | --chat) [options]\n"
+    "  --prompt TEXT         raw completion of TEXT (special tokens such as <|im_start|> parsed);\n"
+    "                        with --chat: the user message of a one-turn chat\n"
+    "  --chat                ChatML chat; without --prompt, each stdin line is a user turn\n"
+    "  --system TEXT         system prompt for --chat (default: Qwen's)\n"
+    "  --temperature T       0 = greedy (default 0.7)\n"
+    "  --top-k N --top-p P --min-p P --repeat-penalty R --presence-penalty P\n"
+    "  --frequency-penalty F sampling (defaults: Qwen2.5's 20, 0.8, 0, 1.05, 0, 0)\n"
+    "  --max-tokens N        tokens to generate (default 256)\n"
+    "  --seed S              sampling seed (default 0)\n"
+    "  --threads N           CPU threads (default LLM_THREADS or all cores)\n"
+    "  --ctx-size N          context window (default min(4096, model's))\n"
+    "  --print-ids           also print the generated token ids (line \"ids: ...\")\n"
+    "  --ignore-eos          do not stop at end-of-generation tokens\n"
+    "  --timings             print prompt and generation speed to stderr\n";
+
+static bool parse_long(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return false;
+    *out = v;
+    return true;
+}
+
+static bool parse_float(const char *s, float lo, float hi, float *out)
+{
+    char *end;
+    errno = 0;
+    float v = strtof(s, &end);
+    if (errno || end == s || *end || !(v >= lo && v <= hi))
+        return false;
+    *out = v;
+    return true;
+}
+
+static bool print_text(void *ud, int32_t id, const char *text, size_t len)
+{
+    (void)ud;
+    (void)id;
+    fwrite(text, 1, len, stdout);
+    fflush(stdout);
+    return true;
+}
+
+static void print_result(const struct llm_gen_result *r, bool ids, bool timings)
+{
+    if (ids) {
+        printf("\nids:");
+        for (size_t i = 0; i < r->n_gen; i++)
+            printf(" %d", r->ids[i]);
+    }
+    printf("\n");
+    fflush(stdout);
+    if (timings)
+        fprintf(stderr,
+                "prompt: %zu tokens (%zu evaluated) in %.1f ms (%.2f tok/s); generation: %zu "
+                "tokens in %.1f ms (%.2f tok/s)\n",
+                r->n_prompt, r->n_prompt_eval, r->prompt_ms,
+                r->prompt_ms > 0 ? 1e3 * (double)r->n_prompt_eval / r->prompt_ms : 0.0, r->n_gen,
+                r->gen_ms,
+                r->gen_ms > 0 && r->n_gen > 1 ? 1e3 * (double)(r->n_gen - 1) / r->gen_ms : 0.0);
+}
+
+int llm_cli_generate(int argc, char **argv)
+{
+    enum {
+        O_MODEL = 256,
+        O_PROMPT,
+        O_CHAT,
+        O_SYSTEM,
+        O_TEMP,
+        O_TOPK,
+        O_TOPP,
+        O_MINP,
+        O_REP,
+        O_PRES,
+        O_FREQ,
+        O_MAX,
+        O_SEED,
+        O_THREADS,
+        O_CTX,
+        O_IDS,
+        O_IGNORE_EOS,
+        O_TIMINGS,
+        O_HELP,
+    };
+    static const struct option opts[] = {
+        {"model", required_argument, 0, O_MODEL},
+        {"prompt", required_argument, 0, O_PROMPT},
+        {"chat", no_argument, 0, O_CHAT},
+        {"system", required_argument, 0, O_SYSTEM},
+        {"temperature", required_argument, 0, O_TEMP},
+        {"temp", required_argument, 0, O_TEMP},
+        {"top-k", required_argument, 0, O_TOPK},
+        {"top-p", required_argument, 0, O_TOPP},
+        {"min-p", required_argument, 0, O_MINP},
+        {"repeat-penalty", required_argument, 0, O_REP},
+        {"presence-penalty", required_argument, 0, O_PRES},
+        {"frequency-penalty", required_argument, 0, O_FREQ},
+        {"max-tokens", required_argument, 0, O_MAX},
+        {"seed", required_argument, 0, O_SEED},
+        {"threads", required_argument, 0, O_THREADS},
+        {"ctx-size", required_argument, 0, O_CTX},
+        {"print-ids", no_argument, 0, O_IDS},
+        {"ignore-eos", no_argument, 0, O_IGNORE_EOS},
+        {"timings", no_argument, 0, O_TIMINGS},
+        {"help", no_argument, 0, O_HELP},
+        {0, 0, 0, 0},
+    };
+    const char *model_path = NULL, *prompt = NULL, *system = NULL;
+    bool chat = false, print_ids = false, timings = false;
+    long threads = 0, n_ctx = 0, max_tokens = 256, seed = 0, top_k;
+    struct llm_gen_params gp = llm_gen_default_params();
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        bool ok = true;
+        switch (c) {
+        case O_MODEL:
+            model_path = optarg;
+            break;
+        case O_PROMPT:
+            prompt = optarg;
+            break;
+        case O_CHAT:
+            chat = true;
+            break;
+        case O_SYSTEM:
+            system = optarg;
+            break;
+        case O_TEMP:
+            ok = parse_float(optarg, 0, 100, &gp.sampling.temperature);
+            break;
+        case O_TOPK:
+            ok = parse_long(optarg, 0, INT32_MAX, &top_k);
+            gp.sampling.top_k = (int)top_k;
+            break;
+        case O_TOPP:
+            ok = parse_float(optarg, 0, 1, &gp.sampling.top_p);
+            break;
+        case O_MINP:
+            ok = parse_float(optarg, 0, 1, &gp.sampling.min_p);
+            break;
+        case O_REP:
+            ok = parse_float(optarg, 0.01f, 100, &gp.sampling.repeat_penalty);
+            break;
+        case O_PRES:
+            ok = parse_float(optarg, -100, 100, &gp.sampling.presence_penalty);
+            break;
+        case O_FREQ:
+            ok = parse_float(optarg, -100, 100, &gp.sampling.frequency_penalty);
+            break;
+        case O_MAX:
+            ok = parse_long(optarg, 1, 1 << 20, &max_tokens);
+            break;
+        case O_SEED:
+            ok = parse_long(optarg, 0, LONG_MAX, &seed);
+            break;
+        case O_THREADS:
+            ok = parse_long(optarg, 1, 256, &threads);
+            break;
+        case O_CTX:
+            ok = parse_long(optarg, 16, 1 << 20, &n_ctx);
+            break;
+        case O_IDS:
+            print_ids = true;
+            break;
+        case O_IGNORE_EOS:
+            gp.stop_at_eog = false;
+            break;
+        case O_TIMINGS:
+            timings = true;
+            break;
+        case O_HELP:
+            fputs(generate_usage, stdout);
+            return 0;
+        default:
+            fprintf(stderr, "generate: unknown or incomplete option '%s'\n%s",
+                    argv[optind - 1] ? argv[optind - 1] : "?", generate_usage);
+            return 2;
+        }
+        if (!ok) {
+            fprintf(stderr, "generate: bad value '%s' for --%s\n", optarg,
+                    argv[optind - 1] && argv[optind - 1][0] == '-' ? argv[optind - 1] + 2
+                                                                   : "option");
+            return 2;
+        }
+    }
+    if (!model_path || (!prompt && !chat) || optind < argc) {
+        fputs(generate_usage, stderr);
+        return 2;
+    }
+    gp.max_tokens = (int)max_tokens;
+    gp.sampling.seed = (uint64_t)seed;
+    char why[512] = "";
+    struct llm_model *m = NULL;
+    struct llm_session *s = NULL;
+    int32_t *ids = NULL;
+    size_t n_ids = 0, cap = 0;
+    struct llm_chat_msg *hist = NULL;
+    size_t n_hist = 0;
+    char *line = NULL;
+    size_t line_cap = 0;
+    int rc = 1;
+    enum vb_err err = llm_model_load(model_path, &m, why, sizeof why);
+    if (err != VB_OK) {
+        fprintf(stderr, "generate: cannot load %s: %s\n", model_path, why);
+        goto out;
+    }
+    err = llm_session_new(m, (int)n_ctx, (int)threads, &s);
+    if (err != VB_OK) {
+        fprintf(stderr, "generate: cannot create a context: %s\n", vb_err_message(err));
+        goto out;
+    }
+    struct llm_gen_result r;
+    if (!chat) {
+        err = llm_tokenize(m->tok, prompt, strlen(prompt), true, &ids, &n_ids, &cap);
+        if (err == VB_OK && n_ids == 0)
+            err = VB_ERR_INVALID;
+        if (err == VB_OK)
+            err = llm_session_generate(s, ids, n_ids, &gp, print_text, NULL, &r);
+        if (err != VB_OK) {
+            fprintf(stderr, "generate: %s\n", vb_err_message(err));
+            goto out;
+        }
+        print_result(&r, print_ids, timings);
+        vb_free(r.ids);
+        rc = 0;
+        goto out;
+    }
+    /* chat: one turn from --prompt, or one turn per stdin line; history kept in memory */
+    size_t hist_cap = 16;
+    hist = vb_xcalloc(hist_cap, sizeof *hist);
+    if (system)
+        hist[n_hist++] = (struct llm_chat_msg){"system", vb_xstrdup(system)};
+    for (;;) {
+        const char *user = prompt;
+        if (!prompt) {
+            if (isatty(0))
+                fprintf(stderr, "> ");
+            ssize_t got = getline(&line, &line_cap, stdin);
+            if (got < 0)
+                break;
+            while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r'))
+                line[--got] = 0;
+            if (got == 0)
+                continue;
+            user = line;
+        }
+        if (n_hist + 2 > hist_cap) {
+            hist_cap *= 2;
+            hist = vb_xrealloc(hist, hist_cap * sizeof *hist);
+        }
+        hist[n_hist++] = (struct llm_chat_msg){"user", vb_xstrdup(user)};
+        size_t dropped;
+        n_ids = 0;
+        size_t budget = (size_t)llm_session_n_ctx(s) > (size_t)gp.max_tokens + 1
+                            ? (size_t)llm_session_n_ctx(s) - (size_t)gp.max_tokens - 1
+                            : 1;
+        err = llm_chat_prompt(m, hist, n_hist, NULL, budget, &ids, &n_ids, &cap, &dropped);
+        if (err == VB_OK)
+            err = llm_session_generate(s, ids, n_ids, &gp, print_text, NULL, &r);
+        if (err != VB_OK) {
+            fprintf(stderr, "generate: %s\n", vb_err_message(err));
+            goto out;
+        }
+        print_result(&r, print_ids, timings);
+        struct vb_buf reply;
+        vb_buf_init(&reply, SIZE_MAX / 2);
+        size_t n_text = r.n_gen;
+        if (r.stop == LLM_STOP_EOG && n_text > 0)
+            n_text--;
+        if (llm_detokenize(m->tok, r.ids, n_text, false, &reply) != VB_OK) {
+            vb_free(r.ids);
+            goto out;
+        }
+        vb_free(r.ids);
+        hist[n_hist++] = (struct llm_chat_msg){"assistant", vb_buf_take(&reply)};
+        if (prompt)
+            break;
+    }
+    rc = 0;
+out:
+    for (size_t i = 0; i < n_hist; i++)
+        vb_free((void *)hist[i].content);
+    vb_free(hist);
+    vb_free(line);
+    vb_free(ids);
+    llm_session_free(s);
+    llm_model_free(m);
+    return rc;
+}
+
+static const char tokenize_usage[] =
+    "usage: vocero tokenize --model FILE [--no-parse-special] [--show-pieces] TEXT\n"
+    "  prints the token ids of TEXT, space-separated (FILE may be a vocabulary-only GGUF)\n";
+
+int llm_cli_tokenize(int argc, char **argv)
+{
+    enum { O_MODEL = 256, O_NOSPECIAL, O_PIECES, O_HELP };
+    static const struct option opts[] = {
+        {"model", required_argument, 0, O_MODEL},
+        {"no-parse-special", no_argument, 0, O_NOSPECIAL},
+        {"show-pieces", no_argument, 0, O_PIECES},
+        {"help", no_argument, 0, O_HELP},
+        {0, 0, 0, 0},
+    };
+    const char *model_path = NULL;
+    bool special = true, pieces = false;
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case O_MODEL:
+            model_path = optarg;
+            break;
+        case O_NOSPECIAL:
+            special = false;
+            break;
+        case O_PIECES:
+            pieces = true;
+            break;
+        case O_HELP:
+            fputs(tokenize_usage, stdout);
+            return 0;
+        default:
+            fputs(tokenize_usage, stderr);
+            return 2;
+        }
+    }
+    if (!model_path || optind != argc - 1) {
+        fputs(tokenize_usage, stderr);
+        return 2;
+    }
+    const char *text = argv[optind];
+    char why[512] = "";
+    struct gguf_file *g = NULL;
+    struct llm_tokenizer *tk = NULL;
+    int32_t *ids = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 1;
+    enum vb_err err = gguf_open(model_path, &g, why, sizeof why);
+    if (err == VB_OK)
+        err = llm_tokenizer_load(g, &tk, why, sizeof why);
+    if (err != VB_OK) {
+        fprintf(stderr, "tokenize: cannot load %s: %s\n", model_path, why);
+        goto out;
+    }
+    err = llm_tokenize(tk, text, strlen(text), special, &ids, &n, &cap);
+    if (err != VB_OK) {
+        fprintf(stderr, "tokenize: %s\n", vb_err_message(err));
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        printf(i ? " %d" : "%d", ids[i]);
+        if (pieces) {
+            struct vb_buf b;
+            vb_buf_init(&b, 1 << 16);
+            if (llm_token_piece(tk, ids[i], true, &b) == VB_OK) {
+                printf(" '");
+                for (size_t k = 0; k < b.len; k++) {
+                    unsigned char ch = (unsigned char)b.data[k];
+                    if (ch >= 0x20 && ch != 0x7f && ch != '\'' && ch != '\\')
+                        putchar(ch);
+                    else
+                        printf("\\x%02x", ch);
+                }
+                printf("'\n");
+            }
+            vb_buf_release(&b);
+        }
+    }
+    if (!pieces)
+        printf("\n");
+    rc = 0;
+out:
+    vb_free(ids);
+    llm_tokenizer_free(tk);
+    gguf_close(g);
+    return rc;
+}
