@@ -52,7 +52,8 @@ static void sweep_dir(struct db_store *store, enum db_file_kind kind, const char
     DIR *d = NULL;
     if (db_referenced_files(store, kind, collect, &s) != VB_OK)
         goto out;
-    qsort(s.names, s.n, sizeof *s.names, cmp_str);
+    if (s.n)
+        qsort(s.names, s.n, sizeof *s.names, cmp_str);
     d = opendir(dir);
     struct dirent *e;
     time_t now = time(NULL);
@@ -62,7 +63,7 @@ static void sweep_dir(struct db_store *store, enum db_file_kind kind, const char
         if (!vb_file_name_safe(name) || fstatat(dirfd(d), name, &st, 0) != 0 ||
             !S_ISREG(st.st_mode) || now - st.st_mtime < ORPHAN_MIN_AGE_S)
             continue;
-        if (!bsearch(&name, s.names, s.n, sizeof *s.names, cmp_str) &&
+        if ((!s.n || !bsearch(&name, s.names, s.n, sizeof *s.names, cmp_str)) &&
             unlinkat(dirfd(d), name, 0) == 0)
             orphans++;
     }

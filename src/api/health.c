@@ -23,7 +23,7 @@ enum vb_err api_health(struct http_request *req)
     vb_jw_key(&w, "engines");
     vb_jw_arr_begin(&w);
     vb_jw_arr_end(&w);
-    vb_jw_kdouble(&w, "uptime_s", (double)(vb_mono_ms() - app->started_ms) / 1000.0);
+    vb_jw_kint(&w, "uptime_s", (vb_mono_ms() - app->started_ms) / 1000);
     vb_jw_obj_end(&w);
     return api_json_send(req, db_ok ? 200 : 503, &w, &b);
 }
