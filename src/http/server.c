@@ -525,6 +525,15 @@ static enum MHD_Result dispatch(struct http_request *req)
     return MHD_YES;
 }
 
+/* Whether the request announces a body (a non-zero Content-Length or chunked). */
+static bool has_body(const struct http_request *req)
+{
+    const char *cl = http_req_header(req, "Content-Length");
+    if (cl && strspn(cl, "0 \t") != strlen(cl))
+        return true;
+    return http_req_header(req, "Transfer-Encoding") != NULL;
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **con_cls)
@@ -539,14 +548,20 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     case HTTP_PHASE_NEW:
         req->conn = conn;
         begin_request(req, method);
+        if (req->replied && !has_body(req)) {
+            /* Answer at the final call: replying before libmicrohttpd has finished the
+             * request would make it close the connection instead of keeping it alive. */
+            req->phase = HTTP_PHASE_BODY;
+            return MHD_YES;
+        }
         if (req->replied || req->phase == HTTP_PHASE_NEW)
-            return queue_staged(req);
+            return queue_staged(req); /* with a body: answer now, the body is not read */
         return MHD_YES;
     case HTTP_PHASE_BODY:
         if (*upload_data_size) {
             size_t n = *upload_data_size;
             *upload_data_size = 0;
-            if (!req->body_too_large) {
+            if (!req->body_too_large && !req->replied) {
                 enum vb_err err = vb_buf_append(&req->body, upload_data, n);
                 if (err == VB_ERR_NOMEM)
                     return MHD_NO;
@@ -559,6 +574,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             }
             return MHD_YES;
         }
+        if (req->replied)
+            return queue_staged(req);
         if (req->body_too_large) {
             http_req_stage_error(req, VB_ERR_TOO_LARGE, NULL, "request body is too large");
             return queue_staged(req);

@@ -452,6 +452,28 @@ TEST(not_found_and_paths)
     resp_free(&r);
 }
 
+TEST(keep_alive_after_early_error)
+{
+    /* a 404 answered before any handler runs still keeps the connection for reuse */
+    struct resp r;
+    struct curl_slist *sl;
+    CURL *c = make_req("GET", "/nope", NULL, NULL, 0, &r, &sl);
+    CHECK(curl_easy_perform(c) == CURLE_OK);
+    long code = 0, connects = -1;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    CHECK_EQ_INT(code, 404);
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/", port);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    CHECK(curl_easy_perform(c) == CURLE_OK);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &connects);
+    CHECK_EQ_INT(code, 200);
+    CHECK_EQ_INT(connects, 0);
+    finish_req(c, &r, sl);
+    resp_free(&r);
+}
+
 TEST(params_and_query)
 {
     struct resp r;
@@ -989,6 +1011,7 @@ int main(void)
     port = http_server_port(s);
     RUN(basic_and_request_id);
     RUN(not_found_and_paths);
+    RUN(keep_alive_after_early_error);
     RUN(params_and_query);
     RUN(method_not_allowed);
     RUN(auth);
