@@ -1,0 +1,108 @@
+/* registry.h: the table of models Vocero knows how to fetch (Hugging Face repository,
+ * revision, files, expected sizes and SHA-256), where their files live under MODELS_DIR,
+ * and whether they are installed.
+ *
+ * Where the expected SHA-256 comes from, in order:
+ *   1. the registry (models_file.sha256) when we know it;
+ *   2. the Hugging Face tree API, GET {endpoint}/api/models/{repo}/tree/{revision}: for
+ *      LFS files the `lfs.oid` field is the SHA-256 of the content (and `lfs.size` the size);
+ *   3. the `X-Linked-Etag` header of the resolve response (or of the redirect that leads
+ *      to the CDN), when it is 64 hex characters (LFS files; small non-LFS files carry a
+ *      git blob SHA-1 there, which is not a content hash and is ignored).
+ * When none of them gives a hash the size is still checked (registry, API or
+ * Content-Length) and the hash we computed while downloading is recorded, so that
+ * `vocero models verify` can later detect a corrupted file.
+ *
+ * After a successful download each file gets a sidecar `.<local_name>.meta` in the same
+ * directory ("size N\nsha256 HEX\n"): the size and hash that were verified. */
+#ifndef VB_MODELS_REGISTRY_H
+#define VB_MODELS_REGISTRY_H
+
+#include "core/vb.h"
+#include "core/err.h"
+
+#define MODELS_SHA256_HEX_LEN 64
+#define MODELS_META_PREFIX    "."
+#define MODELS_META_SUFFIX    ".meta"
+#define MODELS_PART_SUFFIX    ".part"
+
+enum models_kind {
+    MODELS_KIND_LLM,
+    MODELS_KIND_TTS,
+};
+
+struct models_file {
+    const char *path;       /* path inside the repository (URL path segment, no leading /) */
+    const char *local_name; /* plain file name under the model's directory */
+    uint64_t size;          /* expected size in bytes; 0 = unknown (taken from the server) */
+    const char *sha256;     /* expected lower-case hex SHA-256; NULL = unknown (see above) */
+    uint64_t approx_size;   /* rough size in bytes for display before download; 0 = unknown */
+};
+
+struct models_entry {
+    const char *name;      /* registry name, e.g. "qwen2.5-3b-instruct" */
+    enum models_kind kind; /* what the model is for */
+    const char *repo;      /* Hugging Face repository, "owner/name" */
+    const char *revision;  /* branch, tag or commit, e.g. "main" */
+    const char *dir;       /* directory under MODELS_DIR holding the files */
+    const struct models_file *files;
+    size_t n_files;
+    bool is_default;         /* pulled at server start when MODELS_AUTO_DOWNLOAD is true */
+    const char *description; /* one line for `vocero models list` */
+};
+
+/* State of one file on disk. */
+enum models_file_state {
+    MODELS_FILE_MISSING,  /* no file (a .part may exist: see models_file_part_size) */
+    MODELS_FILE_BAD_SIZE, /* present with a size other than the expected one */
+    MODELS_FILE_PRESENT,  /* present; no expected size known to check it against */
+    MODELS_FILE_OK,       /* present with the expected size (registry or .meta) */
+};
+
+/* Every known model; *n receives the count. Static storage. */
+const struct models_entry *models_registry(size_t *n);
+/* The entry called `name`, or NULL. Borrowed from static storage. */
+const struct models_entry *models_find(const char *name);
+/* Registry names of the default chat (LLM_MODEL) and speech models. */
+#define MODELS_DEFAULT_LLM "qwen2.5-3b-instruct"
+#define MODELS_DEFAULT_TTS "chatterbox-turbo"
+/* "llm" or "tts"; static storage. */
+const char *models_kind_name(enum models_kind kind);
+
+/* "<models_dir>/<model dir>/<local_name>" into out. VB_ERR_TOO_LARGE if out_cap is short,
+ * VB_ERR_INVALID if a name is unsafe (contains '/' or starts with '.'). */
+VB_WUR enum vb_err models_file_path(const char *models_dir, const struct models_entry *m,
+                                    const struct models_file *f, char *out, size_t out_cap);
+/* "<models_dir>/<model dir>" into out. */
+VB_WUR enum vb_err models_dir_path(const char *models_dir, const struct models_entry *m, char *out,
+                                   size_t out_cap);
+/* Path of the file with `suffix` appended (".part"), or of the sidecar when meta is true. */
+VB_WUR enum vb_err models_file_aux_path(const char *models_dir, const struct models_entry *m,
+                                        const struct models_file *f, bool meta, char *out,
+                                        size_t out_cap);
+
+/* Expected size and hash recorded in the sidecar of f: true when it exists and parses.
+ * sha_hex gets 65 bytes (NUL-terminated lower-case hex). */
+bool models_meta_read(const char *models_dir, const struct models_entry *m,
+                      const struct models_file *f, uint64_t *size, char sha_hex[65]);
+/* Writes the sidecar atomically (temporary + fsync + rename). */
+VB_WUR enum vb_err models_meta_write(const char *models_dir, const struct models_entry *m,
+                                     const struct models_file *f, uint64_t size,
+                                     const char *sha_hex);
+
+/* State of f on disk; *size_on_disk gets the file's size (0 when missing), may be NULL. */
+enum models_file_state models_file_state(const char *models_dir, const struct models_entry *m,
+                                         const struct models_file *f, uint64_t *size_on_disk);
+/* Bytes already in f's .part file (0 when none). */
+uint64_t models_file_part_size(const char *models_dir, const struct models_entry *m,
+                               const struct models_file *f);
+/* true when every file of m is present with the right size (MODELS_FILE_OK or, when no size
+ * is known at all, MODELS_FILE_PRESENT). */
+bool models_is_installed(const char *models_dir, const struct models_entry *m);
+/* Expected size of f: the registry's, else the sidecar's, else 0. */
+uint64_t models_file_expected_size(const char *models_dir, const struct models_entry *m,
+                                   const struct models_file *f);
+/* true when s is 64 hex digits (either case). */
+bool models_sha256_hex_valid(const char *s, size_t len);
+
+#endif
