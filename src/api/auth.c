@@ -90,8 +90,10 @@ enum vb_err api_auth_login(struct http_request *req)
     err = api_users_check_password(app, req, username, password, strlen(password), &user);
     if (err)
         goto out;
-    err = auth_jwt_issue(app->cfg->secret_key, user.id, user.username, vb_now_unix(),
-                         app->cfg->jwt_ttl_s, &token);
+    char tag[AUTH_JWT_PWD_TAG_LEN + 1];
+    api_users_password_tag(app, user.password_hash, tag);
+    err = auth_jwt_issue_bound(app->cfg->secret_key, user.id, user.username, tag, vb_now_unix(),
+                               app->cfg->jwt_ttl_s, &token);
     if (err)
         goto out;
     struct vb_buf b;

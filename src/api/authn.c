@@ -7,9 +7,24 @@
 #include "auth/basic.h"
 #include "auth/header.h"
 #include "auth/jwt.h"
+#include "core/crypto.h"
 #include "core/log.h"
 #include "core/time_fmt.h"
 #include "db/store.h"
+
+/* Tokens we issue carry a tag of the password hash they were issued under, so a password
+ * change revokes them at once. A token without the tag (made by other tooling holding the
+ * secret) must at least be newer than the last password change. */
+static bool bound_to_current_password(const struct api_app *app,
+                                      const struct auth_jwt_claims *claims,
+                                      const struct db_user *user)
+{
+    if (!claims->pwd[0])
+        return claims->iat >= user->password_changed_at;
+    char tag[AUTH_JWT_PWD_TAG_LEN + 1];
+    api_users_password_tag(app, user->password_hash, tag);
+    return vb_ct_equal(tag, claims->pwd, AUTH_JWT_PWD_TAG_LEN);
+}
 
 static enum vb_err bearer(struct api_app *app, struct http_request *req, const char *tok,
                           size_t len)
@@ -26,7 +41,7 @@ static enum vb_err bearer(struct api_app *app, struct http_request *req, const c
     }
     struct db_user user = {0};
     err = db_user_get(app->store, claims.user_id, &user);
-    if (err == VB_ERR_NOT_FOUND || (!err && claims.iat < user.password_changed_at)) {
+    if (err == VB_ERR_NOT_FOUND || (!err && !bound_to_current_password(app, &claims, &user))) {
         db_user_release(&user);
         http_req_set_error(req, NULL, "access token is no longer valid");
         return VB_ERR_UNAUTHORIZED;

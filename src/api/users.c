@@ -3,6 +3,8 @@
 #include "api/users.h"
 #include "auth/password.h"
 #include "auth/throttle.h"
+#include "core/buf.h"
+#include "core/crypto.h"
 #include "core/log.h"
 #include "core/time_fmt.h"
 
@@ -132,4 +134,18 @@ fail:
     snprintf(why, why_cap, "ADMIN_USERNAME: could not create or update the account: %s",
              vb_err_message(err));
     return err;
+}
+
+void api_users_password_tag(const struct api_app *app, const char *password_hash,
+                            char out[AUTH_JWT_PWD_TAG_LEN + 1])
+{
+    uint8_t mac[VB_SHA256_LEN];
+    struct vb_buf msg;
+    vb_buf_init(&msg, 4096);
+    if (vb_buf_printf(&msg, "pwd:%s", password_hash ? password_hash : "") != VB_OK)
+        vb_buf_reset(&msg);
+    const char *key = app->cfg->secret_key;
+    vb_hmac_sha256(key, strlen(key), vb_buf_str(&msg), msg.len, mac);
+    vb_hex_encode(mac, AUTH_JWT_PWD_TAG_LEN / 2, out);
+    vb_buf_release(&msg);
 }

@@ -5,6 +5,7 @@
 
 #include "core/vb.h"
 #include "api/app.h"
+#include "auth/jwt.h"
 #include "db/store.h"
 
 #define API_USERNAME_MIN 3
@@ -28,6 +29,11 @@ VB_WUR enum vb_err api_users_check_password(struct api_app *app, struct http_req
  * *user (may be NULL) gets the row. */
 VB_WUR enum vb_err api_users_create(struct api_app *app, const char *username, const char *email,
                                     const char *password, struct db_user *user);
+
+/* The tag that binds access tokens to the current password hash: 16 hex digits of
+ * HMAC-SHA256(SECRET_KEY, "pwd:" + hash). Any password change gives a new tag. */
+void api_users_password_tag(const struct api_app *app, const char *password_hash,
+                            char out[AUTH_JWT_PWD_TAG_LEN + 1]);
 
 /* Creates ADMIN_USERNAME or updates its password when it no longer verifies. */
 VB_WUR enum vb_err api_users_ensure_admin(struct api_app *app, char *why, size_t why_cap);

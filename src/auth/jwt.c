@@ -85,6 +85,12 @@ static bool get_int(const struct vb_json *obj, const char *key, int64_t *v)
 enum vb_err auth_jwt_issue(const char *secret, int64_t user_id, const char *username, int64_t now,
                            int64_t ttl_s, char **out_token)
 {
+    return auth_jwt_issue_bound(secret, user_id, username, NULL, now, ttl_s, out_token);
+}
+
+enum vb_err auth_jwt_issue_bound(const char *secret, int64_t user_id, const char *username,
+                                 const char *pwd_tag, int64_t now, int64_t ttl_s, char **out_token)
+{
     enum vb_err err = VB_OK;
     jwt_t *jwt = NULL;
     char *enc = NULL;
@@ -95,7 +101,7 @@ enum vb_err auth_jwt_issue(const char *secret, int64_t user_id, const char *user
     *out_token = NULL;
     if (!secret || !*secret || strlen(secret) > INT32_MAX || user_id <= 0 || !username ||
         !*username || strlen(username) > AUTH_JWT_NAME_MAX || now < 0 || ttl_s <= 0 ||
-        now > INT64_MAX - ttl_s)
+        now > INT64_MAX - ttl_s || (pwd_tag && strlen(pwd_tag) != AUTH_JWT_PWD_TAG_LEN))
         return VB_ERR_INVALID;
 
     err = vb_random_bytes(jti_bytes, sizeof jti_bytes);
@@ -111,7 +117,8 @@ enum vb_err auth_jwt_issue(const char *secret, int64_t user_id, const char *user
     if (jwt_set_alg(jwt, JWT_ALG_HS256, (const unsigned char *)secret, (int)strlen(secret)) ||
         jwt_add_grant(jwt, "sub", sub) || jwt_add_grant(jwt, "name", username) ||
         jwt_add_grant_int(jwt, "iat", (long)now) ||
-        jwt_add_grant_int(jwt, "exp", (long)(now + ttl_s)) || jwt_add_grant(jwt, "jti", jti)) {
+        jwt_add_grant_int(jwt, "exp", (long)(now + ttl_s)) || jwt_add_grant(jwt, "jti", jti) ||
+        (pwd_tag && jwt_add_grant(jwt, "pwd", pwd_tag))) {
         err = VB_ERR_INTERNAL;
         goto out;
     }
@@ -243,6 +250,12 @@ enum vb_err auth_jwt_verify(const char *secret, const char *token, size_t token_
         vb_hex_decode(jti, 2 * JTI_BYTES, jti_bytes, sizeof jti_bytes, &jti_len) != VB_OK)
         FAIL("jti missing or malformed");
     memcpy(out->jti, jti, sizeof out->jti);
+    const struct vb_json *pwd = vb_json_get(claims, "pwd");
+    if (pwd && (pwd->type != VB_JSON_STRING || pwd->string_len != AUTH_JWT_PWD_TAG_LEN ||
+                strspn(pwd->string, "0123456789abcdef") != AUTH_JWT_PWD_TAG_LEN))
+        FAIL("pwd malformed");
+    if (pwd)
+        memcpy(out->pwd, pwd->string, AUTH_JWT_PWD_TAG_LEN + 1);
 
     int64_t iat, exp;
     if (!get_int(claims, "iat", &iat))

@@ -78,6 +78,37 @@ TEST(test_issue_verify)
     vb_free(tok2);
 }
 
+TEST(test_password_tag)
+{
+    char *tok = NULL;
+    struct auth_jwt_claims c;
+    CHECK_EQ_INT(auth_jwt_issue_bound(SECRET, 42, "alice", "0123456789abcdef", NOW, TTL, &tok),
+                 VB_OK);
+    CHECK_EQ_INT(verify_str(SECRET, tok, NOW, &c), VB_OK);
+    CHECK_EQ_STR(c.pwd, "0123456789abcdef");
+    vb_free(tok);
+    tok = NULL;
+    CHECK_EQ_INT(auth_jwt_issue(SECRET, 42, "alice", NOW, TTL, &tok), VB_OK);
+    CHECK_EQ_INT(verify_str(SECRET, tok, NOW, &c), VB_OK);
+    CHECK_EQ_INT(c.pwd[0], 0);
+    vb_free(tok);
+    tok = NULL;
+    CHECK_EQ_INT(auth_jwt_issue_bound(SECRET, 42, "alice", "short", NOW, TTL, &tok),
+                 VB_ERR_INVALID);
+    CHECK(tok == NULL);
+    const char *bad[] = {
+        "{\"sub\":\"1\",\"name\":\"a\",\"iat\":1700000000,\"exp\":1700003600,"
+        "\"jti\":\"0123456789abcdef0123456789abcdef\",\"pwd\":\"XYZ3456789abcdef\"}",
+        "{\"sub\":\"1\",\"name\":\"a\",\"iat\":1700000000,\"exp\":1700003600,"
+        "\"jti\":\"0123456789abcdef0123456789abcdef\",\"pwd\":12}",
+    };
+    for (size_t i = 0; i < VB_ARRAY_LEN(bad); i++) {
+        char *t = craft(HS256_HDR, bad[i], SECRET);
+        CHECK_MSG(verify_str(SECRET, t, NOW, &c) == VB_ERR_UNAUTHORIZED, "payload %zu", i);
+        vb_free(t);
+    }
+}
+
 TEST(test_expiry_and_iat)
 {
     char *tok = NULL;
@@ -325,6 +356,7 @@ TEST(test_name_with_quotes)
 int main(void)
 {
     RUN(test_issue_verify);
+    RUN(test_password_tag);
     RUN(test_expiry_and_iat);
     RUN(test_wrong_key);
     RUN(test_crafted_valid);
