@@ -16,8 +16,9 @@ VB_WUR enum vb_err vb_mkdir_p(const char *path, unsigned mode);
  * exists. */
 VB_WUR enum vb_err vb_file_write_atomic(const char *dir, const char *name, const void *data,
                                         size_t len);
-/* Removes dir/name; a missing file is fine. */
-VB_WUR enum vb_err vb_file_remove(const char *dir, const char *name);
+/* Removes dir/name; a missing file is fine. Callers that cannot act on a failure may
+ * ignore the result (the start-up sweep removes what is left). */
+enum vb_err vb_file_remove(const char *dir, const char *name);
 /* Deletes every VB_TMP_PREFIX file in dir (left by a crash); returns how many. */
 int vb_dir_sweep_temps(const char *dir);
 /* "prefix_<24 hex>.ext" into out (VB_NAME_MAX bytes). */
