@@ -143,14 +143,12 @@ static void log_path(const struct http_request *req, char *out, size_t cap)
 {
     const char *src = req->path[0] ? req->path : (req->raw_uri ? req->raw_uri : "-");
     size_t o = 0;
-    for (size_t i = 0; src[i] && o + 4 < cap && i < 256; i++) {
+    for (size_t i = 0; src[i] && o + 1 < cap && i < 256; i++) {
         unsigned char c = (unsigned char)src[i];
         if (!req->path[0] && c == '?')
-            break;
+            break; /* the raw query may hold secrets (signatures) */
         out[o++] = (c < 0x21 || c > 0x7e) ? '?' : (char)c;
     }
-    if (src[0] && o + 4 >= cap)
-        o = VB_MIN(o, cap - 4);
     out[o] = '\0';
 }
 
