@@ -88,6 +88,7 @@ struct http_request {
     struct http_stream *stream;
     bool stream_closed;
     atomic_bool cancelled;
+    bool after_stop; /* began after http_server_stop: refused with 503 */
 };
 
 /* server.c */

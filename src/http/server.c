@@ -300,6 +300,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     vb_buf_init(&req->body, 0);
     pthread_mutex_lock(&srv->lock);
     srv->in_flight++;
+    req->after_stop = atomic_load(&srv->stopping);
     pthread_mutex_unlock(&srv->lock);
     return req;
 }
@@ -495,12 +496,14 @@ static enum MHD_Result queue_staged(struct http_request *req)
     return r;
 }
 
-/* The body is complete: hand the request to a worker, or answer 503. */
+/* The body is complete: hand the request to a worker, or answer 503. A request that began
+ * before the stop is in flight and still runs while the server drains; one that began
+ * after it (on a kept-alive connection) is refused. */
 static enum MHD_Result dispatch(struct http_request *req)
 {
     struct http_server *srv = req->srv;
     pthread_mutex_lock(&srv->lock);
-    bool stopping = atomic_load(&srv->stopping);
+    bool stopping = req->after_stop || atomic_load(&srv->hard_stop);
     if (stopping || srv->q_len >= (size_t)srv->p.queue_max) {
         pthread_mutex_unlock(&srv->lock);
         add_extra(req, "Retry-After", "1");
