@@ -1,0 +1,284 @@
+/* test_kernels.c: every SIMD dot product against the portable C reference on random blocks
+ * (integer block sums are exact, so only float summation order may differ), the reference
+ * dot products against dequantise-then-multiply, activation quantisers, f16/bf16 conversion,
+ * and the threaded matmul against a double-precision reference. */
+#include "core/vb.h"
+#include "core/alloc.h"
+#include "nn/fp16.h"
+#include "nn/kernels.h"
+#include "nn/matmul.h"
+#include "nn/quant.h"
+#include "unit/test.h"
+
+#include <math.h>
+
+static uint64_t rng = 88172645463325252ull;
+static uint32_t rnd(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (uint32_t)(rng >> 32);
+}
+static float frand(void)
+{
+    return (float)(rnd() >> 8) / 8388608.0f - 1.0f; /* [-1, 1) */
+}
+
+static const enum nn_type types[] = {
+    NN_TYPE_F32,  NN_TYPE_F16,  NN_TYPE_BF16, NN_TYPE_Q8_0, NN_TYPE_Q4_0, NN_TYPE_Q4_1,
+    NN_TYPE_Q5_0, NN_TYPE_Q5_1, NN_TYPE_Q4_K, NN_TYPE_Q5_K, NN_TYPE_Q6_K,
+};
+
+static void put_f16(void *p, float v)
+{
+    uint16_t h = nn_fp32_to_fp16(v);
+    memcpy(p, &h, 2);
+}
+
+/* Random weight row of n elements of type t (random codes, sane scales). */
+static void random_row(enum nn_type t, void *dst, int n)
+{
+    size_t bytes = nn_row_bytes(t, n);
+    uint8_t *p = dst;
+    for (size_t i = 0; i < bytes; i++)
+        p[i] = (uint8_t)rnd();
+    const struct nn_type_info *ti = nn_type_info(t);
+    int nb = n / ti->block;
+    switch (t) {
+    case NN_TYPE_F32:
+        for (int i = 0; i < n; i++)
+            ((float *)dst)[i] = frand();
+        break;
+    case NN_TYPE_F16:
+        for (int i = 0; i < n; i++)
+            put_f16(p + 2 * i, frand());
+        break;
+    case NN_TYPE_BF16:
+        for (int i = 0; i < n; i++) {
+            uint16_t h = nn_fp32_to_bf16(frand());
+            memcpy(p + 2 * i, &h, 2);
+        }
+        break;
+    case NN_TYPE_Q4_1:
+    case NN_TYPE_Q5_1:
+        for (int b = 0; b < nb; b++) {
+            put_f16(p + b * ti->block_bytes, 0.01f * frand());
+            put_f16(p + b * ti->block_bytes + 2, 0.1f * frand());
+        }
+        break;
+    case NN_TYPE_Q4_K:
+    case NN_TYPE_Q5_K:
+        for (int b = 0; b < nb; b++) {
+            put_f16(p + b * ti->block_bytes, 0.001f * frand());
+            put_f16(p + b * ti->block_bytes + 2, 0.001f * frand());
+        }
+        break;
+    case NN_TYPE_Q6_K:
+        for (int b = 0; b < nb; b++)
+            put_f16(p + b * ti->block_bytes + 208, 0.001f * frand());
+        break;
+    default: /* q8_0, q4_0, q5_0: d first */
+        for (int b = 0; b < nb; b++)
+            put_f16(p + b * ti->block_bytes, 0.01f * frand());
+        break;
+    }
+}
+
+TEST(fp16_conversions)
+{
+    nn_fp16_table_init();
+    /* every half round-trips through f32 */
+    for (uint32_t h = 0; h < 65536; h++) {
+        if ((h & 0x7c00) == 0x7c00 && (h & 0x3ff))
+            continue; /* NaN payloads */
+        CHECK_EQ_INT(nn_fp32_to_fp16(nn_fp16_to_fp32((uint16_t)h)), h);
+    }
+    CHECK_EQ_INT(nn_fp32_to_fp16(65520.0f), 0x7c00);
+    CHECK_EQ_INT(nn_fp32_to_fp16(65519.0f), 0x7bff);
+    CHECK_EQ_INT(nn_fp32_to_fp16(1.0f + 1.0f / 2048), 0x3c00); /* tie to even */
+    CHECK_EQ_INT(nn_fp32_to_fp16(1.0f + 3.0f / 2048), 0x3c02);
+    CHECK_EQ_INT(nn_fp32_to_fp16(5.9604644775390625e-8f), 1);
+    CHECK_EQ_INT(nn_fp32_to_fp16(2.98e-8f), 0);
+    CHECK_EQ_INT(nn_fp32_to_bf16(1.0f), 0x3f80);
+    CHECK(nn_bf16_to_fp32(0x3f80) == 1.0f);
+}
+
+TEST(simd_dot_matches_reference)
+{
+    enum nn_isa cpu = nn_cpu_isa();
+    if (cpu == NN_ISA_GENERIC) {
+        SKIP(simd_dot_matches_reference, "no AVX2 on this CPU");
+        return;
+    }
+    const int n = 1024;
+    uint8_t *w = vb_xmalloc(nn_row_bytes(NN_TYPE_F32, n));
+    uint8_t *a = vb_xmalloc(nn_row_bytes(NN_TYPE_F32, n));
+    float *x = vb_xmalloc(n * sizeof *x);
+    for (size_t ti = 0; ti < VB_ARRAY_LEN(types); ti++) {
+        enum nn_type t = types[ti];
+        const struct nn_kernel *ref = nn_kernel_for_isa(t, NN_ISA_GENERIC);
+        for (int isa = NN_ISA_AVX2; isa <= (int)cpu; isa++) {
+            const struct nn_kernel *k = nn_kernel_for_isa(t, (enum nn_isa)isa);
+            CHECK(ref && k);
+            if (!ref || !k)
+                continue;
+            double worst = 0;
+            for (int trial = 0; trial < 50; trial++) {
+                int len = trial % 2 ? n : nn_type_info(t)->block * (1 + trial % 4);
+                random_row(t, w, len);
+                for (int i = 0; i < len; i++)
+                    x[i] = frand() * (trial % 3 ? 1.0f : 100.0f);
+                /* both paths convert the activations; the SIMD converter must agree too */
+                float s_ref, s_simd;
+                if (ref->from_float) {
+                    ref->from_float(x, a, len);
+                    ref->vec_dot(len, &s_ref, w, a);
+                    uint8_t *a2 = vb_xmalloc(nn_row_bytes(NN_TYPE_F32, n));
+                    k->from_float(x, a2, len);
+                    CHECK_MSG(memcmp(a, a2, nn_row_bytes(ref->vec_dot_type, len)) == 0,
+                              "%s: %s activation conversion differs", nn_type_name(t),
+                              nn_isa_name((enum nn_isa)isa));
+                    k->vec_dot(len, &s_simd, w, a2);
+                    vb_free(a2);
+                } else {
+                    ref->vec_dot(len, &s_ref, w, x);
+                    k->vec_dot(len, &s_simd, w, x);
+                }
+                double rel = fabs((double)s_ref - s_simd) / (fabs((double)s_ref) + 1e-3);
+                worst = fmax(worst, rel);
+            }
+            CHECK_MSG(worst < 2e-4, "%s %s: relative difference %g", nn_type_name(t),
+                      nn_isa_name((enum nn_isa)isa), worst);
+        }
+    }
+    vb_free(w);
+    vb_free(a);
+    vb_free(x);
+}
+
+/* The reference integer dot equals dequantise(w) . dequantise(quantise(x)) up to float error. */
+TEST(reference_dot_is_dequantised_dot)
+{
+    const int n = 512;
+    uint8_t *w = vb_xmalloc(nn_row_bytes(NN_TYPE_F32, n));
+    uint8_t *a = vb_xmalloc(nn_row_bytes(NN_TYPE_F32, n));
+    float *x = vb_xmalloc(n * sizeof *x), *wd = vb_xmalloc(n * sizeof *wd),
+          *xd = vb_xmalloc(n * sizeof *xd);
+    for (size_t ti = 0; ti < VB_ARRAY_LEN(types); ti++) {
+        enum nn_type t = types[ti];
+        const struct nn_kernel *ref = nn_kernel_for_isa(t, NN_ISA_GENERIC);
+        random_row(t, w, n);
+        for (int i = 0; i < n; i++)
+            x[i] = frand();
+        float s;
+        if (ref->from_float) {
+            ref->from_float(x, a, n);
+            ref->vec_dot(n, &s, w, a);
+            if (ref->vec_dot_type == NN_TYPE_Q8_1) { /* dequantise as q8_0: same d and qs */
+                const struct nn_block_q8_1 *b = (const void *)a;
+                for (int i = 0; i < n; i++)
+                    xd[i] = nn_fp16_to_fp32(b[i / 32].d) * b[i / 32].qs[i % 32];
+            } else if (ref->vec_dot_type == NN_TYPE_Q8_K) {
+                const struct nn_block_q8_k *b = (const void *)a;
+                for (int i = 0; i < n; i++)
+                    xd[i] = b[i / 256].d * b[i / 256].qs[i % 256];
+            } else {
+                CHECK(nn_dequantize_row(ref->vec_dot_type, a, xd, n));
+            }
+        } else {
+            ref->vec_dot(n, &s, w, x);
+            memcpy(xd, x, n * sizeof *x);
+        }
+        CHECK(nn_dequantize_row(t, w, wd, n));
+        double d = 0, mag = 0;
+        for (int i = 0; i < n; i++) {
+            d += (double)wd[i] * xd[i];
+            mag += fabs((double)wd[i] * xd[i]);
+        }
+        /* Q4_1/Q5_1 use the f16-rounded block sum s = d*sum(q): allow its rounding */
+        double tol = 1e-5 * mag + (ref->vec_dot_type == NN_TYPE_Q8_1 ? 2e-3 * mag : 0);
+        CHECK_MSG(fabs(d - s) <= tol + 1e-6, "%s: %g vs %g", nn_type_name(t), s, d);
+    }
+    vb_free(w);
+    vb_free(a);
+    vb_free(x);
+    vb_free(wd);
+    vb_free(xd);
+}
+
+TEST(q8_activation_quantisers)
+{
+    float x[256];
+    for (int i = 0; i < 256; i++)
+        x[i] = frand() * 3;
+    x[17] = -4.0f;
+    struct nn_block_q8_k k;
+    nn_quantize_row_q8_k(x, &k, 256);
+    CHECK_EQ_INT(k.qs[17], -127);
+    CHECK_NEAR(k.d, 4.0f / 127, 1e-7);
+    int s = 0;
+    for (int i = 0; i < 16; i++)
+        s += k.qs[i];
+    CHECK_EQ_INT(k.bsums[0], s);
+    struct nn_block_q8_0 q[8];
+    nn_quantize_row_q8_0(x, q, 256);
+    for (int i = 0; i < 256; i++)
+        CHECK(fabsf(nn_fp16_to_fp32(q[i / 32].d) * q[i / 32].qs[i % 32] - x[i]) <= 0.02f);
+    float z[32] = {0};
+    nn_quantize_row_q8_0(z, q, 32);
+    CHECK_EQ_INT(q[0].d, 0);
+    nn_quantize_row_q8_k(z, &k, 0);
+}
+
+TEST(threaded_matmul_matches_reference)
+{
+    struct nn_pool *pool = NULL;
+    CHECK(nn_pool_new(3, &pool) == VB_OK);
+    struct nn_scratch scr = {0};
+    const int n_in = 512, n_out = 67, n_tok = 5;
+    float *x = vb_xmalloc(n_in * n_tok * sizeof *x);
+    float *y = vb_xmalloc(n_out * n_tok * sizeof *y), *yr = vb_xmalloc(n_out * n_tok * sizeof *y);
+    for (int i = 0; i < n_in * n_tok; i++)
+        x[i] = frand();
+    for (size_t ti = 0; ti < VB_ARRAY_LEN(types); ti++) {
+        enum nn_type t = types[ti];
+        size_t rb = nn_row_bytes(t, n_in);
+        uint8_t *w = vb_xmalloc(rb * n_out);
+        for (int r = 0; r < n_out; r++)
+            random_row(t, w + r * rb, n_in);
+        struct nn_tensor T = {.name = "w",
+                              .type = t,
+                              .n_dims = 2,
+                              .ne = {n_in, n_out, 1, 1},
+                              .row_bytes = rb,
+                              .nbytes = rb * n_out,
+                              .data = w};
+        CHECK(nn_matmul(pool, &scr, &T, x, n_tok, y, n_out));
+        nn_matmul_ref(&T, x, n_tok, yr, n_out);
+        double worst = 0, mag = 0;
+        for (int i = 0; i < n_out * n_tok; i++) {
+            worst = fmax(worst, fabs((double)y[i] - yr[i]));
+            mag = fmax(mag, fabs((double)yr[i]));
+        }
+        /* activation quantisation error only (~1% of the magnitude for 8-bit) */
+        CHECK_MSG(worst <= 0.02 * mag + 1e-6, "%s: max diff %g (magnitude %g)", nn_type_name(t),
+                  worst, mag);
+        vb_free(w);
+    }
+    nn_scratch_release(&scr);
+    nn_pool_free(pool);
+    vb_free(x);
+    vb_free(y);
+    vb_free(yr);
+}
+
+int main(void)
+{
+    RUN(fp16_conversions);
+    RUN(simd_dot_matches_reference);
+    RUN(reference_dot_is_dequantised_dot);
+    RUN(q8_activation_quantisers);
+    RUN(threaded_matmul_matches_reference);
+    return test_summary();
+}
