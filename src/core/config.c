@@ -120,6 +120,10 @@ static const struct opt opts[] = {
      "default text-to-speech engine"},
     {"MODELS_AUTO_DOWNLOAD", OPT_BOOL, "true", 0, 0, 0, NULL, NULL, OFF(models_auto_download),
      "download missing model files on demand"},
+    {"WORKERS_TTS", OPT_INT, "2", 1, 64, 0, NULL, NULL, OFF(tts_workers),
+     "speech generations run at the same time"},
+    {"TTS_QUEUE_MAX", OPT_INT, "16", 1, 100000, 0, NULL, NULL, OFF(tts_queue_max),
+     "speech generations waiting before answering 503"},
 };
 
 static void say(char *why, size_t why_cap, const char *fmt, ...) VB_PRINTF(3, 4);
