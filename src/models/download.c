@@ -687,8 +687,12 @@ static enum vb_err download_one(const char *models_dir, const struct models_entr
         curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
         curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_xferinfo);
         curl_easy_setopt(c, CURLOPT_XFERINFODATA, x);
+        /* CURLOPT_RANGE rather than RESUME_FROM: with RESUME_FROM libcurl fails on a server
+         * that answers 200 to a Range request; we want that body, from the start. */
+        char range[32];
+        snprintf(range, sizeof range, "%" PRIu64 "-", x->offset);
         if (x->offset)
-            curl_easy_setopt(c, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)x->offset);
+            curl_easy_setopt(c, CURLOPT_RANGE, range);
         x->done = x->offset;
         x->body_started = false;
         x->body_status = 0;
