@@ -823,7 +823,7 @@ enum vb_err models_pull(const char *models_dir, const struct models_entry *m,
                         const struct models_download_params *p, char *why, size_t why_cap)
 {
     enum vb_err err = VB_OK;
-    char dir[4096];
+    char dir[4096] = "";
     struct models_expect *expect = NULL;
     bool *need = NULL;
     if (!m) {
@@ -877,6 +877,8 @@ enum vb_err models_pull(const char *models_dir, const struct models_entry *m,
         base += models_file_expected_size(models_dir, m, &m->files[i]);
     }
 out:
+    if (err && dir[0])
+        (void)rmdir(dir); /* only when empty: nothing was fetched and no partial file kept */
     vb_free(expect);
     vb_free(need);
     return err;
