@@ -8,6 +8,7 @@
 #include "core/log.h"
 
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sndfile.h>
@@ -354,4 +355,42 @@ out:
         close(fd);
     vb_free(data);
     return err;
+}
+
+static void put_le(unsigned char *p, uint32_t v, int bytes)
+{
+    for (int i = 0; i < bytes; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+void audio_wav_stream_header(unsigned char out[AUDIO_WAV_STREAM_HEADER_BYTES], int sample_rate,
+                             int channels)
+{
+    uint32_t rate = (uint32_t)(sample_rate > 0 ? sample_rate : 1);
+    uint32_t ch = (uint32_t)(channels > 0 ? channels : 1);
+    memcpy(out, "RIFF", 4);
+    put_le(out + 4, 0xFFFFFFFFu, 4);
+    memcpy(out + 8, "WAVEfmt ", 8);
+    put_le(out + 16, 16, 4);
+    put_le(out + 20, 1, 2); /* PCM */
+    put_le(out + 22, ch, 2);
+    put_le(out + 24, rate, 4);
+    put_le(out + 28, rate * ch * 2u, 4);
+    put_le(out + 32, ch * 2u, 2);
+    put_le(out + 34, 16, 2);
+    memcpy(out + 36, "data", 4);
+    put_le(out + 40, 0xFFFFFFFFu, 4);
+}
+
+void audio_wav_stream_pcm16(const float *samples, size_t n, unsigned char *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        float v = samples[i];
+        if (!(v == v))
+            v = 0.0f;
+        v = v > 1.0f ? 1.0f : v < -1.0f ? -1.0f : v;
+        int s = (int)lrintf(v * 32767.0f);
+        out[2 * i] = (unsigned char)(s & 0xff);
+        out[2 * i + 1] = (unsigned char)((s >> 8) & 0xff);
+    }
 }

@@ -51,4 +51,14 @@ VB_WUR enum vb_err audio_encode_file(const struct audio_pcm *pcm, const char *fo
                                      const struct audio_encode_params *params, const char *path,
                                      struct audio_diag *diag);
 
+/* Streaming WAV (chunked HTTP responses): a 44-byte header for 16-bit PCM whose RIFF and
+ * data sizes are 0xFFFFFFFF ("unknown length", accepted by common players and decoders),
+ * followed by any number of audio_wav_stream_pcm16 chunks. */
+#define AUDIO_WAV_STREAM_HEADER_BYTES 44
+void audio_wav_stream_header(unsigned char out[AUDIO_WAV_STREAM_HEADER_BYTES], int sample_rate,
+                             int channels);
+/* Converts n float samples (clamped to [-1, 1], NaN as 0) to little-endian 16-bit PCM in
+ * out (2 * n bytes, caller-owned). */
+void audio_wav_stream_pcm16(const float *samples, size_t n, unsigned char *out);
+
 #endif

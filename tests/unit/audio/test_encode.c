@@ -177,6 +177,34 @@ TEST(hostile_samples)
     audio_pcm_release(&pcm);
 }
 
+TEST(wav_stream)
+{
+    /* Header plus chunks decode as a WAV (libsndfile reads the unknown length to the end). */
+    float x[3000];
+    sig_sine(x, 3000, 16000, 440, 0.5);
+    x[5] = 2.0f;
+    x[6] = NAN;
+    unsigned char buf[AUDIO_WAV_STREAM_HEADER_BYTES + 6000];
+    audio_wav_stream_header(buf, 16000, 1);
+    audio_wav_stream_pcm16(x, 1000, buf + AUDIO_WAV_STREAM_HEADER_BYTES);
+    audio_wav_stream_pcm16(x + 1000, 2000, buf + AUDIO_WAV_STREAM_HEADER_BYTES + 2000);
+    struct audio_pcm back;
+    struct audio_info info;
+    struct audio_diag diag;
+    struct audio_decode_params p = audio_decode_default_params();
+    p.accept_truncated = true;
+    enum vb_err err = audio_decode(buf, sizeof buf, &p, &back, &info, &diag);
+    CHECK_MSG(err == VB_OK, "%s", diag.message);
+    if (err == VB_OK) {
+        CHECK_EQ_INT(back.frames, 3000);
+        CHECK_EQ_INT(back.sample_rate, 16000);
+        CHECK_NEAR(back.samples[5], 32767.0 / 32768.0, 1e-6);
+        CHECK_NEAR(back.samples[6], 0.0, 0);
+        CHECK_NEAR(back.samples[2500], x[2500], 1.0 / 16384);
+        audio_pcm_release(&back);
+    }
+}
+
 int main(void)
 {
     RUN(supported_list);
@@ -185,5 +213,6 @@ int main(void)
     RUN(refusals);
     RUN(to_file);
     RUN(hostile_samples);
+    RUN(wav_stream);
     return test_summary();
 }
