@@ -29,6 +29,11 @@ enum vb_err api_history_list(struct http_request *req);
 enum vb_err api_history_get(struct http_request *req);
 enum vb_err api_history_delete(struct http_request *req);
 enum vb_err api_download(struct http_request *req);
+/* tts.c, speech_openai.c, engines.c */
+enum vb_err api_speech_generate(struct http_request *req);
+enum vb_err api_speech_demo(struct http_request *req);
+enum vb_err api_speech_openai(struct http_request *req);
+enum vb_err api_engines_list(struct http_request *req);
 /* chat.c */
 enum vb_err api_chat_thread_create(struct http_request *req);
 enum vb_err api_chat_thread_list(struct http_request *req);
