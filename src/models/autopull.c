@@ -17,7 +17,7 @@ struct tracked {
     bool name_owned;
     enum models_pull_state state;
     uint64_t done, total;
-    char reason[256];
+    char reason[512];
 };
 
 struct models_autopull {
@@ -99,7 +99,7 @@ static void *pull_thread(void *arg)
                 t->m->dir);
         struct models_download_params p;
         struct progress_ctx pc = {ap, t};
-        char why[512] = "";
+        char why[400] = ""; /* leaves room for a prefix in reason[512] */
         models_download_default_params(&p);
         p.token = ap->hf_token;
         p.cancel = &ap->cancel;

@@ -30,7 +30,7 @@ struct models_pull_status {
     enum models_pull_state state;
     uint64_t done;    /* bytes on disk (DOWNLOADING) */
     uint64_t total;   /* expected bytes, approximate while sizes are unknown; 0 = unknown */
-    char reason[256]; /* FAILED: one line; MISSING: how to install it; else "" */
+    char reason[512]; /* FAILED: one line; MISSING: how to install it; else "" */
 };
 
 /* "missing", "queued", "downloading", "ready", "failed"; static storage. */
