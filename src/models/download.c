@@ -17,6 +17,7 @@
 #include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -639,7 +640,7 @@ static enum vb_err download_one(const char *models_dir, const struct models_entr
         err = VB_ERR_INTERNAL;
         goto out;
     }
-    x->fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    x->fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (x->fd < 0) {
         set_why(why, why_cap, "%s: cannot open %s: %s", f->local_name, part, strerror(errno));
         err = VB_ERR_IO;
@@ -664,6 +665,18 @@ static enum vb_err download_one(const char *models_dir, const struct models_entr
             goto out;
         }
         x->offset = 0;
+    }
+    if (x->expect_size > x->offset) {
+        struct statvfs vfs;
+        uint64_t need = x->expect_size - x->offset;
+        if (fstatvfs(x->fd, &vfs) == 0 && (uint64_t)vfs.f_bavail * vfs.f_frsize < need) {
+            set_why(why, why_cap,
+                    "%s: not enough disk space in %s: %" PRIu64 " MB needed, %" PRIu64 " MB free",
+                    f->local_name, models_dir, need / 1000000,
+                    (uint64_t)vfs.f_bavail * vfs.f_frsize / 1000000);
+            err = VB_ERR_IO;
+            goto out;
+        }
     }
     /* The hash covers the bytes we already have. */
     err = models_sha256_fd(&x->hash, x->fd, x->offset, p->cancel);
@@ -797,6 +810,10 @@ static enum vb_err download_one(const char *models_dir, const struct models_entr
     }
     report(x, true);
 out:
+    if (err && err != VB_ERR_CONFLICT && x->fd >= 0 && !drop_part) {
+        struct stat now;
+        drop_part = fstat(x->fd, &now) == 0 && now.st_size == 0; /* nothing worth keeping */
+    }
     if (drop_part)
         unlink(part);
     if (x->fd >= 0)

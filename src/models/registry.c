@@ -264,3 +264,40 @@ bool models_is_installed(const char *models_dir, const struct models_entry *m)
     }
     return true;
 }
+
+enum vb_err models_resolve(const char *models_dir, const char *name_or_path, char *out,
+                           size_t out_cap, const struct models_entry **entry)
+{
+    const struct models_entry *m = models_find(name_or_path);
+    if (entry)
+        *entry = m;
+    if (!name_or_path || !out_cap)
+        return VB_ERR_INVALID;
+    if (m)
+        return m->n_files == 1 ? models_file_path(models_dir, m, &m->files[0], out, out_cap)
+                               : models_dir_path(models_dir, m, out, out_cap);
+    int n = snprintf(out, out_cap, "%s", name_or_path);
+    return n < 0 || (size_t)n >= out_cap ? VB_ERR_TOO_LARGE : VB_OK;
+}
+
+void models_missing_message(const char *models_dir, const struct models_entry *m, char *out,
+                            size_t out_cap)
+{
+    char path[4096];
+    if (!out_cap)
+        return;
+    out[0] = '\0';
+    if (!m)
+        return;
+    for (size_t i = 0; i < m->n_files; i++) {
+        enum models_file_state s = models_file_state(models_dir, m, &m->files[i], NULL);
+        if (s == MODELS_FILE_OK || s == MODELS_FILE_PRESENT)
+            continue;
+        if (models_file_path(models_dir, m, &m->files[i], path, sizeof path) != VB_OK)
+            snprintf(path, sizeof path, "%s", m->files[i].local_name);
+        snprintf(out, out_cap, "model %s is not installed: %s %s; run `vocero models pull %s`",
+                 m->name, path, s == MODELS_FILE_BAD_SIZE ? "has the wrong size" : "is missing",
+                 m->name);
+        return;
+    }
+}

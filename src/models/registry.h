@@ -102,6 +102,17 @@ bool models_is_installed(const char *models_dir, const struct models_entry *m);
 /* Expected size of f: the registry's, else the sidecar's, else 0. */
 uint64_t models_file_expected_size(const char *models_dir, const struct models_entry *m,
                                    const struct models_file *f);
+/* For settings such as LLM_MODEL that take a registry name or a file path: when
+ * name_or_path is a registry name, out gets the path of its first file under models_dir
+ * (its directory when it has several files) and *entry (may be NULL) the entry; otherwise
+ * out gets name_or_path unchanged and *entry NULL. VB_ERR_TOO_LARGE if out_cap is short. */
+VB_WUR enum vb_err models_resolve(const char *models_dir, const char *name_or_path, char *out,
+                                  size_t out_cap, const struct models_entry **entry);
+/* One line for a 503 reply or a log: the first missing (or wrong-size) file of m and the
+ * command that installs it, e.g. "model qwen2.5-3b-instruct is not installed: models/...gguf
+ * is missing; run `vocero models pull qwen2.5-3b-instruct`". "" when m is installed. */
+void models_missing_message(const char *models_dir, const struct models_entry *m, char *out,
+                            size_t out_cap);
 /* true when s is 64 hex digits (either case). */
 bool models_sha256_hex_valid(const char *s, size_t len);
 

@@ -282,6 +282,8 @@ TEST(test_token_required)
     CHECK_EQ_INT(err, VB_ERR_UNAUTHORIZED);
     CHECK_MSG(strstr(why, "set HF_TOKEN") != NULL, "%s", why);
     CHECK(!exists("test-model", "a.bin"));
+    CHECK(!exists("test-model", "a.bin.part"));
+    CHECK(!exists("test-model", "")); /* the empty directory is not left behind */
     p.token = "hf_wrong_token";
     err = models_pull(models_dir, &model, &p, why, sizeof why);
     CHECK_EQ_INT(err, VB_ERR_UNAUTHORIZED);
@@ -404,6 +406,13 @@ TEST(test_size_mismatch_with_expected)
     CHECK(!exists("test-model", "a.bin.part"));
     CHECK_EQ_INT(models_download_file(models_dir, &model, 5, NULL, &p, why, sizeof why),
                  VB_ERR_INVALID);
+    /* An expected size larger than the free space fails before any request. */
+    int before = srv.n_requests;
+    struct models_expect huge = {.size = 1ULL << 60};
+    err = models_download_file(models_dir, &model, 0, &huge, &p, why, sizeof why);
+    CHECK_EQ_INT(err, VB_ERR_IO);
+    CHECK_MSG(strstr(why, "not enough disk space") != NULL, "%s", why);
+    CHECK_EQ_INT(srv.n_requests, before);
 }
 
 TEST(test_verify_detects_corruption_and_remove)

@@ -123,6 +123,27 @@ TEST(test_paths)
     CHECK_EQ_INT(models_dir_path("/m", &bad, out, sizeof out), VB_ERR_INVALID);
 }
 
+TEST(test_resolve_and_missing_message)
+{
+    char out[300], msg[600];
+    const struct models_entry *e = NULL;
+    CHECK_EQ_INT(models_resolve("/m", "qwen2.5-1.5b-instruct", out, sizeof out, &e), VB_OK);
+    CHECK_SAME(out, "/m/qwen2.5-1.5b-instruct/qwen2.5-1.5b-instruct-q4_k_m.gguf");
+    CHECK(e == models_find("qwen2.5-1.5b-instruct"));
+    CHECK_EQ_INT(models_resolve("/m", MODELS_DEFAULT_TTS, out, sizeof out, &e), VB_OK);
+    CHECK_SAME(out, "/m/chatterbox-turbo");
+    CHECK_EQ_INT(models_resolve("/m", "/data/my.gguf", out, sizeof out, &e), VB_OK);
+    CHECK_SAME(out, "/data/my.gguf");
+    CHECK(e == NULL);
+    CHECK_EQ_INT(models_resolve("/m", "/data/my.gguf", out, 5, NULL), VB_ERR_TOO_LARGE);
+    CHECK_EQ_INT(models_resolve("/m", NULL, out, sizeof out, NULL), VB_ERR_INVALID);
+    models_missing_message(tmp_root, models_find(MODELS_DEFAULT_LLM), msg, sizeof msg);
+    CHECK(strstr(msg, "qwen2.5-3b-instruct-q4_k_m.gguf is missing") != NULL);
+    CHECK(strstr(msg, "run `vocero models pull qwen2.5-3b-instruct`") != NULL);
+    models_missing_message(tmp_root, NULL, msg, sizeof msg);
+    CHECK_SAME(msg, "");
+}
+
 TEST(test_sha_hex)
 {
     const char *h = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -165,6 +186,9 @@ TEST(test_meta_and_installed)
     CHECK(!models_is_installed(tmp_root, &tmodel));
     CHECK_EQ_INT(models_meta_write(tmp_root, &tmodel, &tfiles[0], 10, h), VB_OK);
     CHECK(models_is_installed(tmp_root, &tmodel));
+    char msg[600];
+    models_missing_message(tmp_root, &tmodel, msg, sizeof msg);
+    CHECK_SAME(msg, "");
     CHECK_EQ_INT(models_meta_write(tmp_root, &tmodel, &tfiles[0], 10, "abc"), VB_ERR_INVALID);
     /* Malformed sidecars are ignored, never trusted. */
     const char *bad[] = {
@@ -240,6 +264,7 @@ int main(void)
     RUN(test_table_is_sound);
     RUN(test_known_models);
     RUN(test_paths);
+    RUN(test_resolve_and_missing_message);
     RUN(test_sha_hex);
     RUN(test_meta_and_installed);
     RUN(test_streaming_sha256);
