@@ -365,7 +365,7 @@ static void render_cafe(float *out, size_t n, int rate, struct dsp_rng *r)
             double u = steam_pos / steam_len;
             double env = u < 0.05 ? u / 0.05 : u > 0.85 ? (1 - u) / 0.15 : 1.0;
             steam = dsp_biquad_run(&steam_lp, dsp_biquad_run(&steam_hp, dsp_rng_white(r))) *
-                    (float)(env * (0.6 + 0.4 * dsp_drift_run(&gurgle, r))) * 0.12f;
+                    (float)(env * (0.6 + 0.4 * dsp_drift_run(&gurgle, r))) * 0.06f;
             if (++steam_pos >= steam_len)
                 steam_pos = -1;
         }
@@ -495,7 +495,7 @@ static void render_wind(float *out, size_t n, int rate, struct dsp_rng *r)
         }
         float p = dsp_pink_run(&pink, r), w = dsp_rng_white(r);
         out[i] = (float)g * (1.6f * dsp_biquad_run(&body, p) + 0.08f * dsp_biquad_run(&air, p)) +
-                 (float)(g * g * g) * 0.6f * dsp_biquad_run(&whistle, w) +
+                 (float)(g * g * g) * 5.0f * dsp_biquad_run(&whistle, w) +
                  (float)g * 2.5f * dsp_biquad_run(&rumble, w);
     }
 }
@@ -509,12 +509,14 @@ struct wave {
 static void render_ocean(float *out, size_t n, int rate, struct dsp_rng *r)
 {
     struct dsp_pink pink;
-    struct dsp_biquad bed;
-    struct dsp_drift bubbles;
-    struct wave waves[3] = {0};
+    struct dsp_biquad bed, surf;
+    struct dsp_drift bubbles, swell;
+    struct wave waves[4] = {0};
     dsp_pink_init(&pink, rate);
     dsp_biquad_lowpass(&bed, rate, 300, 0.707);
+    dsp_biquad_lowpass(&surf, rate, 1500, 0.707);
     dsp_drift_init(&bubbles, rate, 40, r);
+    dsp_drift_init(&swell, rate, 0.15, r);
     double next_wave = dsp_rng_range(r, 0.0, 1.5) * rate;
     for (size_t i = 0; i < n; i++) {
         if ((double)i >= next_wave) {
@@ -539,23 +541,27 @@ static void render_ocean(float *out, size_t n, int rate, struct dsp_rng *r)
             struct wave *w = &waves[k];
             if (!w->active)
                 continue;
-            double inten, fizz = 0.0;
+            /* Swell (slow rise), crash (brightest, ~0.4 s after the top of the swell), then a
+             * wash whose roar darkens and whose fizz of bubbles fades more slowly. */
+            double inten, fizz;
             if (w->t < w->rise) {
                 double u = w->t / w->rise;
-                inten = u * u;
+                inten = u * u * u;
+                fizz = 0.3 * u * u * u * u;
             } else {
                 double d = (w->t - w->rise) / w->wash;
                 inten = exp(-3.0 * d);
-                fizz = exp(-2.0 * d);
+                fizz = d < 0.08 ? 0.3 + 0.7 * d / 0.08 : exp(-2.0 * (d - 0.08));
             }
             if ((unsigned long)w->t % COEF_EVERY == 0)
                 dsp_biquad_set_lowpass(&w->roar, rate, 200 + 3000 * inten, 0.707);
             y += (float)(w->amp * inten) * dsp_biquad_run(&w->roar, p) * 1.5f +
                  (float)(w->amp * fizz * 0.5) * dsp_biquad_run(&w->fizz, wn) * bub;
-            if (++w->t >= w->rise + 2.5 * w->wash)
+            if (++w->t >= w->rise + 4.0 * w->wash)
                 w->active = false;
         }
-        out[i] = y + 0.8f * dsp_biquad_run(&bed, p);
+        float sw = (float)(0.5 + 0.5 * dsp_drift_run(&swell, r));
+        out[i] = y + 0.8f * dsp_biquad_run(&bed, p) + 0.12f * sw * dsp_biquad_run(&surf, p);
     }
 }
 
