@@ -44,6 +44,7 @@ struct th_server {
     bool ignore_range; /* answer 200 with the whole body even to a Range request */
     bool corrupt;      /* flip the last byte of every body */
     long cut_after;    /* >= 0: next file response sends this many body bytes, then closes */
+    int slow_us;       /* > 0: pause this long after every 4 KiB of a body */
     bool api;          /* serve the tree API listing (sizes and lfs.oid) */
     struct th_file files[TH_MAX_FILES];
     int n_files;
@@ -56,7 +57,8 @@ struct th_server {
     int last_status;
 };
 
-static void th_send_all(int c, const void *data, size_t len)
+/* false when the peer went away */
+static bool th_send_all(int c, const void *data, size_t len)
 {
     const char *p = data;
     while (len > 0) {
@@ -64,10 +66,11 @@ static void th_send_all(int c, const void *data, size_t len)
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
-            return;
+            return false;
         p += n;
         len -= (size_t)n;
     }
+    return true;
 }
 
 static void th_reply(struct th_server *s, int c, int status, const char *reason,
@@ -81,8 +84,16 @@ static void th_reply(struct th_server *s, int c, int status, const char *reason,
     th_send_all(c, head, (size_t)n);
     if (cut >= 0 && (size_t)cut < len)
         len = (size_t)cut;
-    if (body && len)
-        th_send_all(c, body, len);
+    const char *p = body;
+    while (body && len) {
+        size_t chunk = s->slow_us > 0 && len > 4096 ? 4096 : len;
+        if (!th_send_all(c, p, chunk))
+            break;
+        p += chunk;
+        len -= chunk;
+        if (s->slow_us > 0 && !atomic_load(&s->stop))
+            usleep((useconds_t)s->slow_us);
+    }
 }
 
 /* Header value (trimmed) of `name` in the raw request into out; "" when absent. */

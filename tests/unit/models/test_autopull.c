@@ -192,6 +192,52 @@ TEST(test_installed_later_shows_ready)
     models_autopull_stop(ap);
 }
 
+TEST(test_stop_cancels_and_next_start_resumes)
+{
+    struct vb_config cfg;
+    char dir[600];
+    config(&cfg, dir, sizeof dir, true);
+    char endpoint[64];
+    snprintf(endpoint, sizeof endpoint, "http://127.0.0.1:%d", srv.port);
+    setenv("HF_ENDPOINT", endpoint, 1);
+    srv.slow_us = 20000; /* 300 kB at 4 KiB per 20 ms: about 1.5 s */
+    const char *names[] = {MODEL, NULL};
+    struct models_autopull *ap = models_autopull_start(&cfg, names);
+    struct models_pull_status one = {0};
+    for (int i = 0; i < 500; i++) {
+        if (models_autopull_get(ap, MODEL, &one) && one.state == MODELS_PULL_DOWNLOADING &&
+            one.done > 0)
+            break;
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    CHECK_EQ_INT(one.state, MODELS_PULL_DOWNLOADING);
+    CHECK(one.done > 0 && one.done < srv.files[0].len);
+    CHECK_EQ_INT(one.total, srv.files[0].len);
+    char *json = health_json(ap);
+    CHECK(json && strstr(json, "\"downloading\""));
+    vb_free(json);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    models_autopull_stop(ap);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    CHECK_MSG(took < 1.0, "stop took %.2f s", took);
+    const struct models_entry *m = models_find(MODEL);
+    CHECK(!models_is_installed(dir, m));
+    uint64_t part = models_file_part_size(dir, m, &m->files[0]);
+    CHECK(part > 0 && part < srv.files[0].len);
+    srv.slow_us = 0;
+    ap = models_autopull_start(&cfg, names);
+    CHECK(wait_idle(ap));
+    CHECK(models_autopull_get(ap, MODEL, &one) && one.state == MODELS_PULL_READY);
+    char want[64];
+    snprintf(want, sizeof want, "bytes=%llu-", (unsigned long long)part);
+    CHECK_MSG(strcmp(srv.last_range, want) == 0, "%s vs %s", srv.last_range, want);
+    CHECK(models_is_installed(dir, m));
+    models_autopull_stop(ap);
+}
+
 int main(void)
 {
     if (!mkdtemp(tmp_root) || th_start(&srv, REPO) != 0)
@@ -206,6 +252,7 @@ int main(void)
     RUN(test_no_network_fails_once);
     RUN(test_auto_download_off_reports_missing);
     RUN(test_installed_later_shows_ready);
+    RUN(test_stop_cancels_and_next_start_resumes);
     unsetenv("HF_ENDPOINT");
     th_stop(&srv);
     th_free_files(&srv);

@@ -10,6 +10,7 @@
 #include "unit/models/httpd.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #define REPO "org/test-model"
@@ -378,6 +379,24 @@ TEST(test_hf_endpoint_env_and_bad_endpoint)
     unsetenv("HF_ENDPOINT");
 }
 
+TEST(test_concurrent_download_refused)
+{
+    fresh();
+    struct models_download_params p;
+    char ep[64], why[512] = "", path[1024];
+    params(&p, ep, sizeof ep);
+    snprintf(path, sizeof path, "%s/test-model", models_dir);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/test-model/a.bin.part", models_dir);
+    int fd = open(path, O_RDWR | O_CREAT, 0644);
+    CHECK(flock(fd, LOCK_EX) == 0); /* another process is downloading it */
+    CHECK_EQ_INT(models_pull(models_dir, &model, &p, why, sizeof why), VB_ERR_CONFLICT);
+    CHECK_MSG(strstr(why, "in progress") != NULL, "%s", why);
+    CHECK(exists("test-model", "a.bin.part")); /* the other's file is untouched */
+    close(fd);
+    CHECK_EQ_INT(models_pull(models_dir, &model, &p, why, sizeof why), VB_OK);
+}
+
 TEST(test_cancel)
 {
     fresh();
@@ -483,6 +502,7 @@ int main(void)
     RUN(test_not_found);
     RUN(test_no_network);
     RUN(test_hf_endpoint_env_and_bad_endpoint);
+    RUN(test_concurrent_download_refused);
     RUN(test_cancel);
     RUN(test_size_mismatch_with_expected);
     RUN(test_verify_detects_corruption_and_remove);
