@@ -273,8 +273,51 @@ TEST(threaded_matmul_matches_reference)
     vb_free(yr);
 }
 
+/* Weight quantisers: dequantise(quantise(x)) stays close to x (relative RMS per type). */
+TEST(weight_quantisers_round_trip)
+{
+    static const struct {
+        enum nn_type t;
+        double max_rel_rms;
+    } cases[] = {
+        {NN_TYPE_F16, 1e-3},  {NN_TYPE_BF16, 6e-3}, {NN_TYPE_Q8_0, 0.01}, {NN_TYPE_Q6_K, 0.03},
+        {NN_TYPE_Q5_0, 0.05}, {NN_TYPE_Q5_1, 0.05}, {NN_TYPE_Q5_K, 0.05}, {NN_TYPE_Q4_0, 0.1},
+        {NN_TYPE_Q4_1, 0.1},  {NN_TYPE_Q4_K, 0.1},
+    };
+    const int n = 4096;
+    float *x = vb_xmalloc(n * sizeof *x), *y = vb_xmalloc(n * sizeof *y);
+    uint8_t *q = vb_xmalloc(n * 4);
+    for (int i = 0; i < n; i++)
+        x[i] = frand() * (i % 97 == 0 ? 4.0f : 1.0f);
+    for (size_t c = 0; c < VB_ARRAY_LEN(cases); c++) {
+        CHECK(nn_quantize_row(cases[c].t, x, q, n));
+        CHECK(nn_dequantize_row(cases[c].t, q, y, n));
+        double e = 0, m = 0;
+        for (int i = 0; i < n; i++) {
+            e += ((double)x[i] - y[i]) * ((double)x[i] - y[i]);
+            m += (double)x[i] * x[i];
+        }
+        double rel = sqrt(e / m);
+        CHECK_MSG(rel <= cases[c].max_rel_rms, "%s: relative RMS error %g",
+                  nn_type_name(cases[c].t), rel);
+    }
+    /* all-zero input stays zero */
+    memset(x, 0, n * sizeof *x);
+    for (size_t c = 0; c < VB_ARRAY_LEN(cases); c++) {
+        CHECK(nn_quantize_row(cases[c].t, x, q, n));
+        CHECK(nn_dequantize_row(cases[c].t, q, y, n));
+        for (int i = 0; i < n; i++)
+            CHECK(y[i] == 0);
+    }
+    CHECK(!nn_quantize_row(NN_TYPE_Q4_K, x, q, 100));
+    vb_free(x);
+    vb_free(y);
+    vb_free(q);
+}
+
 int main(void)
 {
+    RUN(weight_quantisers_round_trip);
     RUN(fp16_conversions);
     RUN(simd_dot_matches_reference);
     RUN(reference_dot_is_dequantised_dot);
