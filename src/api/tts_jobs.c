@@ -146,10 +146,13 @@ enum vb_err api_tts_generate(struct http_request *req, struct api_tts *svc, stru
         if (tts_job_wait(g.job, WAIT_SLICE_MS, &bytes, &done) != VB_OK)
             tts_job_cancel(g.job);
         if (bytes.len > 0 && stream_type && !tts_job_cancelled(g.job)) {
-            if (!s && !(s = http_reply_stream(req, 200, stream_type)))
+            if (!s && !(s = http_reply_stream(req, 200, stream_type))) {
                 tts_job_cancel(g.job);
-            else if (http_stream_write(s, bytes.data, bytes.len) != VB_OK)
+            } else if (http_stream_write(s, bytes.data, bytes.len) != VB_OK) {
+                vb_info("tts: client went away; cancelling its generation (request %s)",
+                        http_req_id(req));
                 tts_job_cancel(g.job);
+            }
         }
         vb_buf_reset(&bytes);
         if (!tts_job_cancelled(g.job) && http_req_cancelled(req)) {
