@@ -209,6 +209,14 @@ static size_t api_write(char *data, size_t size, size_t nmemb, void *user)
     return n;
 }
 
+static int api_xferinfo(void *user, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                        curl_off_t ulnow)
+{
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    const struct models_download_params *p = user;
+    return p->cancel && atomic_load(p->cancel) ? 1 : 0;
+}
+
 static void expect_from_registry(const struct models_entry *m, struct models_expect *out)
 {
     for (size_t i = 0; i < m->n_files; i++) {
@@ -289,12 +297,21 @@ enum vb_err models_fetch_expect(const struct models_entry *m,
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, api_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, api_xferinfo);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, (void *)p);
     curl_easy_setopt(c, CURLOPT_TIMEOUT,
                      (p->stall_timeout_s > 0 ? p->stall_timeout_s : (long)DEFAULT_STALL_S));
     CURLcode res = curl_easy_perform(c);
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    if (res != CURLE_OK && is_network_error(res) && status == 0) {
+    if (res == CURLE_ABORTED_BY_CALLBACK) {
+        set_why(why, why_cap, "%s: download cancelled", m->name);
+        err = VB_ERR_CANCELLED;
+        goto out;
+    }
+    if (res != CURLE_OK && (is_network_error(res) || res == CURLE_OPERATION_TIMEDOUT) &&
+        status == 0) {
         err = curl_failure(res, errbuf, endpoint, m->name, why, why_cap);
         goto out;
     }

@@ -407,6 +407,9 @@ TEST(test_cancel)
     p.cancel = &cancel;
     CHECK_EQ_INT(models_pull(models_dir, &model, &p, why, sizeof why), VB_ERR_CANCELLED);
     CHECK(!exists("test-model", "a.bin"));
+    p.use_api = true; /* the API request is cancellable too */
+    CHECK_EQ_INT(models_pull(models_dir, &model, &p, why, sizeof why), VB_ERR_CANCELLED);
+    CHECK(!exists("test-model", "a.bin"));
 }
 
 TEST(test_size_mismatch_with_expected)

@@ -197,8 +197,11 @@ TEST(test_meta_and_installed)
         "size -1\nsha256 ",
         "size 10\nsha256 abc\n",
         "size 10\nsha1 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n",
-        "size 99999999999999999999999\nsha256 "
-        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n"};
+        ("size 99999999999999999999999\nsha256 "
+         "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n"),
+        "size -5\nsha256 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n",
+        "size 5\nsha256 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b85\n",
+    };
     for (size_t i = 0; i < VB_ARRAY_LEN(bad); i++) {
         write_file(".w.bin.meta", bad[i], strlen(bad[i]));
         CHECK_MSG(!models_meta_read(tmp_root, &tmodel, &tfiles[0], &size, sha), "case %zu", i);
