@@ -29,7 +29,7 @@ static const struct {
     const char *name;
     size_t size;
 } dtypes[] = {
-    [NN_ST_F64] = {"F64", 8}, [NN_ST_F32] = {"F32", 4}, [NN_ST_F16] = {"F16", 2},
+    [NN_ST_F64] = {"F64", 8},   [NN_ST_F32] = {"F32", 4}, [NN_ST_F16] = {"F16", 2},
     [NN_ST_BF16] = {"BF16", 2}, [NN_ST_I64] = {"I64", 8}, [NN_ST_I32] = {"I32", 4},
     [NN_ST_I16] = {"I16", 2},   [NN_ST_I8] = {"I8", 1},   [NN_ST_U8] = {"U8", 1},
     [NN_ST_BOOL] = {"BOOL", 1},
@@ -101,8 +101,8 @@ static enum vb_err parse_tensor(const struct vb_json *e, struct nn_st_tensor *t,
     if (d < 0)
         return failf(why, cap, "tensor '%.64s': unsupported dtype '%.16s'", e->key, dt);
     if (shape->count > NN_ST_MAX_DIMS)
-        return failf(why, cap, "tensor '%.64s': %zu dimensions (at most %d)", e->key,
-                     shape->count, NN_ST_MAX_DIMS);
+        return failf(why, cap, "tensor '%.64s': %zu dimensions (at most %d)", e->key, shape->count,
+                     NN_ST_MAX_DIMS);
     t->name = e->key;
     t->dtype = (enum nn_st_dtype)d;
     t->n_dims = (int)shape->count;
@@ -232,8 +232,8 @@ static enum vb_err open_common(struct nn_safetensors *st, struct nn_safetensors 
     return VB_OK;
 }
 
-enum vb_err nn_st_open_memory(const void *data, size_t len, struct nn_safetensors **out,
-                              char *why, size_t why_cap)
+enum vb_err nn_st_open_memory(const void *data, size_t len, struct nn_safetensors **out, char *why,
+                              size_t why_cap)
 {
     *out = NULL;
     if (!data && len)
@@ -342,7 +342,7 @@ int64_t nn_st_numel(const struct nn_st_tensor *t)
 #define LOAD(type, p, i)                                                                           \
     ({                                                                                             \
         type v_;                                                                                   \
-        memcpy(&v_, (const uint8_t *)(p) + (size_t)(i) * sizeof(type), sizeof(type));            \
+        memcpy(&v_, (const uint8_t *)(p) + (size_t)(i) * sizeof(type), sizeof(type));              \
         v_;                                                                                        \
     })
 
@@ -353,7 +353,8 @@ enum vb_err nn_st_to_f32(const struct nn_st_tensor *t, float *out, size_t n)
     const void *p = t->data;
     switch (t->dtype) {
     case NN_ST_F32:
-        memcpy(out, p, n * sizeof(float));
+        if (n)
+            memcpy(out, p, n * sizeof(float));
         break;
     case NN_ST_F64:
         for (size_t i = 0; i < n; i++)
@@ -361,7 +362,7 @@ enum vb_err nn_st_to_f32(const struct nn_st_tensor *t, float *out, size_t n)
         break;
     case NN_ST_F16:
         for (size_t i = 0; i < n; i++)
-            out[i] = nn_fp16_to_fp32(LOAD(uint16_t, p, i));
+            out[i] = nn_fp16_to_fp32_calc(LOAD(uint16_t, p, i));
         break;
     case NN_ST_BF16:
         for (size_t i = 0; i < n; i++)
@@ -401,7 +402,8 @@ enum vb_err nn_st_to_i64(const struct nn_st_tensor *t, int64_t *out, size_t n)
     const void *p = t->data;
     switch (t->dtype) {
     case NN_ST_I64:
-        memcpy(out, p, n * sizeof(int64_t));
+        if (n)
+            memcpy(out, p, n * sizeof(int64_t));
         break;
     case NN_ST_I32:
         for (size_t i = 0; i < n; i++)
