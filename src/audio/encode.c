@@ -182,7 +182,13 @@ static enum vb_err encode_sf(const struct audio_pcm *pcm, const struct audio_for
     sf_command(sf, SFC_SET_CLIPPING, NULL, SF_TRUE);
     int major = f->sf_format & SF_FORMAT_TYPEMASK;
     if (major == SF_FORMAT_OGG || major == SF_FORMAT_MPEG) {
-        double level = 1.0 - VB_MAX(0.0, VB_MIN(1.0, p->quality));
+        double q = VB_MAX(0.0, VB_MIN(1.0, p->quality)), level = 1.0 - q;
+        if ((f->sf_format & SF_FORMAT_SUBMASK) == SF_FORMAT_OPUS) {
+            /* libsndfile maps the level linearly onto ~258 (0) .. ~7 kbps (1): far more than
+             * mono speech needs at the low end. Aim at 24 + 72 q kbps (q = 0.6: ~67 kbps). */
+            double kbps = 24.0 + 72.0 * q;
+            level = VB_MAX(0.0, VB_MIN(1.0, 1.0 - (kbps - 6.9) / 251.5));
+        }
         sf_command(sf, SFC_SET_COMPRESSION_LEVEL, &level, sizeof level);
     }
     const size_t block = 8192;

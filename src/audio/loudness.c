@@ -50,6 +50,29 @@ out:
     return err;
 }
 
+enum vb_err audio_loudness_integrated(const struct audio_pcm *pcm, double *lufs)
+{
+    *lufs = -INFINITY;
+    if (pcm->channels < 1 || pcm->channels > AUDIO_MAX_CHANNELS || pcm->sample_rate < 1 ||
+        (pcm->frames && !pcm->samples))
+        return VB_ERR_INVALID;
+    if (pcm->frames == 0)
+        return VB_OK;
+    ebur128_state *st =
+        ebur128_init((unsigned)pcm->channels, (unsigned long)pcm->sample_rate, EBUR128_MODE_I);
+    if (!st)
+        return VB_ERR_NOMEM;
+    enum vb_err err = VB_OK;
+    double v = -HUGE_VAL;
+    if (ebur128_add_frames_float(st, pcm->samples, pcm->frames) != EBUR128_SUCCESS ||
+        ebur128_loudness_global(st, &v) != EBUR128_SUCCESS)
+        err = VB_ERR_INTERNAL;
+    else if (isfinite(v))
+        *lufs = v;
+    ebur128_destroy(&st);
+    return err;
+}
+
 struct audio_normalize_params audio_normalize_default_params(void)
 {
     return (struct audio_normalize_params){

@@ -21,6 +21,10 @@ struct audio_loudness {
  * VB_ERR_INTERNAL when libebur128 fails. */
 VB_WUR enum vb_err audio_loudness_measure(const struct audio_pcm *pcm, struct audio_loudness *out);
 
+/* Integrated loudness only (cheaper: no 4x oversampled true peak). *lufs is -INFINITY for
+ * silence or signals under 400 ms. Same errors as audio_loudness_measure. */
+VB_WUR enum vb_err audio_loudness_integrated(const struct audio_pcm *pcm, double *lufs);
+
 struct audio_normalize_params {
     double target_lufs;    /* integrated loudness to reach; default -16 */
     double true_peak_dbtp; /* ceiling the gain must respect; default -1 */

@@ -65,9 +65,9 @@ static double gated_rms_db(const struct audio_pcm *pcm)
 
 double audio_mix_level_db(const struct audio_pcm *pcm)
 {
-    struct audio_loudness m;
-    if (audio_loudness_measure(pcm, &m) == VB_OK && isfinite(m.integrated_lufs))
-        return m.integrated_lufs;
+    double lufs;
+    if (audio_loudness_integrated(pcm, &lufs) == VB_OK && isfinite(lufs))
+        return lufs;
     return gated_rms_db(pcm);
 }
 
@@ -147,12 +147,10 @@ enum vb_err audio_mix_ambience(const struct audio_pcm *speech, const struct audi
      * bed (what is heard); a silent speech leaves the bed at its own level + volume_db. */
     struct audio_pcm bed = {
         .samples = out->samples, .frames = total, .channels = 1, .sample_rate = rate};
-    struct audio_loudness sl, bl;
     double speech_db, bed_db;
-    if (audio_loudness_measure(speech, &sl) == VB_OK && isfinite(sl.integrated_lufs) &&
-        audio_loudness_measure(&bed, &bl) == VB_OK && isfinite(bl.integrated_lufs)) {
-        speech_db = sl.integrated_lufs; /* both in LUFS */
-        bed_db = bl.integrated_lufs;
+    if (audio_loudness_integrated(speech, &speech_db) == VB_OK && isfinite(speech_db) &&
+        audio_loudness_integrated(&bed, &bed_db) == VB_OK && isfinite(bed_db)) {
+        /* both in LUFS */
     } else {
         speech_db = gated_rms_db(speech); /* short speech: both as gated RMS */
         bed_db = gated_rms_db(&bed);

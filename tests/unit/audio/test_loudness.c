@@ -19,6 +19,9 @@ TEST(reference_sine)
     CHECK_NEAR(m.integrated_lufs, -23.0, 0.1);
     CHECK_NEAR(m.sample_peak_dbfs, -20.0, 0.01);
     CHECK_NEAR(m.true_peak_dbtp, -20.0, 0.1);
+    double lufs;
+    CHECK_EQ_INT(audio_loudness_integrated(&p, &lufs), VB_OK);
+    CHECK_NEAR(lufs, m.integrated_lufs, 1e-9);
     audio_pcm_release(&p);
 }
 
