@@ -2,6 +2,8 @@
 #include "core/vb.h"
 #include "api/cli.h"
 #include "core/alloc.h"
+#include "llm/cli.h"
+#include "models/cli.h"
 
 #include <stdio.h>
 
@@ -13,6 +15,9 @@ static const struct {
     {"serve", api_cli_serve, "run the HTTP API (vocero serve --help for every setting)"},
     {"user", api_cli_user, "user add NAME: create an account (password on stdin)"},
     {"routes", api_cli_routes, "print the HTTP route table"},
+    {"models", models_cli_main, "list | pull NAME | verify [NAME] | rm NAME: model files"},
+    {"generate", llm_cli_generate, "--model FILE (--prompt TEXT | --chat): run the chat LLM"},
+    {"tokenize", llm_cli_tokenize, "--model FILE TEXT: print token ids"},
 };
 
 static void usage(FILE *out)

@@ -9,6 +9,8 @@
 #include "core/log.h"
 #include "core/time_fmt.h"
 #include "db/store.h"
+#include "llm/service.h"
+#include "models/registry.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -90,12 +92,53 @@ static enum vb_err make_dirs(const struct vb_config *cfg, char *why, size_t why_
     return VB_OK;
 }
 
+/* LLM_MODEL is a registry name (its GGUF file under MODELS_DIR) or a path to a GGUF file. */
+static enum vb_err start_llm(struct api_app *app, const struct vb_config *cfg, char *why,
+                             size_t why_cap)
+{
+    const char *name = cfg->llm_model;
+    char path[4096], hint[512];
+    const struct models_entry *m = models_find(name);
+    if (m) {
+        const struct models_file *f = NULL;
+        for (size_t i = 0; i < m->n_files && !f; i++)
+            if (strstr(m->files[i].local_name, ".gguf"))
+                f = &m->files[i];
+        if (!f || m->kind != MODELS_KIND_LLM ||
+            models_file_path(cfg->models_dir, m, f, path, sizeof path) != VB_OK) {
+            snprintf(why, why_cap, "LLM_MODEL: '%s' is not a chat model", name);
+            return VB_ERR_INVALID;
+        }
+        snprintf(hint, sizeof hint, "vocero models pull %s", name);
+    } else if (strchr(name, '/') || strstr(name, ".gguf")) {
+        snprintf(path, sizeof path, "%s", name);
+        snprintf(hint, sizeof hint, "copy a Qwen2.5 Instruct GGUF file to %s", name);
+    } else {
+        snprintf(why, why_cap,
+                 "LLM_MODEL: unknown model '%s' (see `vocero models list`, or give "
+                 "a path to a .gguf file)",
+                 name);
+        return VB_ERR_INVALID;
+    }
+    struct llm_service_params p = {.model_path = path,
+                                   .install_hint = hint,
+                                   .n_ctx = cfg->llm_context,
+                                   .n_threads = cfg->llm_threads,
+                                   .queue_max = cfg->llm_queue_max,
+                                   .cache_sessions = cfg->llm_cache_threads};
+    enum vb_err err = llm_service_new(&p, &app->llm);
+    if (!err && llm_service_check(app->llm, hint, sizeof hint) != VB_OK)
+        vb_warn("%s; chat routes answer 503 until then", hint);
+    return err;
+}
+
 enum vb_err api_app_init(struct api_app *app, const struct vb_config *cfg, char *why,
                          size_t why_cap)
 {
     memset(app, 0, sizeof *app);
     app->cfg = cfg;
     app->started_ms = vb_mono_ms();
+    app->started_unix = vb_now_unix();
     enum vb_err err = make_dirs(cfg, why, why_cap);
     if (err)
         return err;
@@ -116,6 +159,8 @@ enum vb_err api_app_init(struct api_app *app, const struct vb_config *cfg, char 
         snprintf(why, why_cap, "cannot set up the authentication caches");
         return VB_ERR_INTERNAL;
     }
+    if ((err = start_llm(app, cfg, why, why_cap)))
+        return err;
     sweep_dir(app->store, DB_FILE_VOICE, cfg->voices_dir);
     sweep_dir(app->store, DB_FILE_GENERATION, cfg->storage_dir);
     return api_users_ensure_admin(app, why, why_cap);
@@ -123,6 +168,7 @@ enum vb_err api_app_init(struct api_app *app, const struct vb_config *cfg, char 
 
 void api_app_release(struct api_app *app)
 {
+    llm_service_free(app->llm);
     db_close(app->store);
     auth_basic_cache_free(app->basic);
     auth_throttle_free(app->fail_user);

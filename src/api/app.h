@@ -10,6 +10,7 @@
 struct db_store;
 struct auth_basic_cache;
 struct auth_throttle;
+struct llm_service;
 
 struct api_app {
     const struct vb_config *cfg;     /* borrowed for the app's lifetime */
@@ -17,7 +18,9 @@ struct api_app {
     struct auth_basic_cache *basic;  /* owned: verified Basic credentials */
     struct auth_throttle *fail_user; /* owned: failed logins per username */
     struct auth_throttle *fail_addr; /* owned: failed logins per client address */
+    struct llm_service *llm;         /* owned: the chat model (loaded on first use) */
     int64_t started_ms;              /* monotonic ms at start-up (uptime) */
+    int64_t started_unix;            /* wall-clock start-up time, unix seconds */
 };
 
 /* Opens the store (applying migrations), creates the admin account from the

@@ -41,6 +41,11 @@ enum vb_err api_chat_thread_get(struct http_request *req);
 enum vb_err api_chat_thread_rename(struct http_request *req);
 enum vb_err api_chat_thread_delete(struct http_request *req);
 
+/* chat_turn.c, openai_chat.c */
+enum vb_err api_chat_message_post(struct http_request *req);
+enum vb_err api_openai_chat(struct http_request *req);
+enum vb_err api_openai_models(struct http_request *req);
+
 /* Writes one chat message object (chat.c). */
 void api_write_chat_message(struct vb_jw *w, const struct db_chat_message *m);
 

@@ -82,6 +82,38 @@ enum vb_err api_json_string(struct http_request *req, const struct vb_json *obj,
     return VB_OK;
 }
 
+enum vb_err api_json_number(struct http_request *req, const struct vb_json *obj, const char *field,
+                            bool integer, double min, double max, double dflt, double *out)
+{
+    const struct vb_json *v = vb_json_get(obj, field);
+    *out = dflt;
+    if (!v || v->type == VB_JSON_NULL)
+        return VB_OK;
+    if (v->type != VB_JSON_NUMBER || (integer && v->number != (double)(int64_t)v->number) ||
+        v->number < min || v->number > max) {
+        http_req_set_error(req, field, "%s: must be %s from %g to %g", field,
+                           integer ? "an integer" : "a number", min, max);
+        return VB_ERR_UNPROCESSABLE;
+    }
+    *out = v->number;
+    return VB_OK;
+}
+
+enum vb_err api_json_bool(struct http_request *req, const struct vb_json *obj, const char *field,
+                          bool dflt, bool *out)
+{
+    const struct vb_json *v = vb_json_get(obj, field);
+    *out = dflt;
+    if (!v || v->type == VB_JSON_NULL)
+        return VB_OK;
+    if (v->type != VB_JSON_BOOL) {
+        http_req_set_error(req, field, "%s: must be true or false", field);
+        return VB_ERR_UNPROCESSABLE;
+    }
+    *out = v->boolean;
+    return VB_OK;
+}
+
 enum vb_err api_path_id(struct http_request *req, const char *name, int64_t *out)
 {
     const char *s = http_req_param(req, name);

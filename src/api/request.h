@@ -21,6 +21,15 @@ VB_WUR enum vb_err api_json_string(struct http_request *req, const struct vb_jso
                                    const char *field, bool required, size_t min_len, size_t max_len,
                                    const char **out);
 
+/* A number member in [min, max]; *out = dflt when absent (or null). 422 naming the field
+ * when not a number or out of range. `integer` also requires an integral value. */
+VB_WUR enum vb_err api_json_number(struct http_request *req, const struct vb_json *obj,
+                                   const char *field, bool integer, double min, double max,
+                                   double dflt, double *out);
+/* A boolean member; *out = dflt when absent (or null); 422 when not a boolean. */
+VB_WUR enum vb_err api_json_bool(struct http_request *req, const struct vb_json *obj,
+                                 const char *field, bool dflt, bool *out);
+
 /* The path parameter `name` as an id > 0; 404 otherwise (an id that cannot exist). */
 VB_WUR enum vb_err api_path_id(struct http_request *req, const char *name, int64_t *out);
 

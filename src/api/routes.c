@@ -37,6 +37,10 @@ static const struct http_route routes[] = {
     {"GET", "/chat/threads/{id}", api_chat_thread_get, 0, "A chat thread with its messages"},
     {"PATCH", "/chat/threads/{id}", api_chat_thread_rename, 0, "Rename a chat thread"},
     {"DELETE", "/chat/threads/{id}", api_chat_thread_delete, 0, "Delete a chat thread"},
+    {"POST", "/chat/threads/{id}/messages", api_chat_message_post, 0,
+     "Send a message and get the assistant's reply (JSON or SSE)"},
+    {"POST", "/v1/chat/completions", api_openai_chat, 0, "OpenAI-compatible chat completion"},
+    {"GET", "/v1/models", api_openai_models, 0, "OpenAI-compatible model list"},
 };
 
 const struct http_route *api_routes(size_t *n)

@@ -42,6 +42,10 @@ struct vb_config {
     bool secret_generated;     /* true when SECRET_KEY was generated/loaded from DATA_DIR */
     char *swagger_ui_dir;      /* SWAGGER_UI_DIR: swagger-ui-dist files for /docs
                                   (default "node_modules/swagger-ui-dist") */
+    char *llm_model;           /* LLM_MODEL: registry name or GGUF path (default qwen2.5-3b-instruct) */
+    int llm_context;           /* LLM_CONTEXT: context window in tokens (default 4096) */
+    int llm_queue_max;         /* LLM_QUEUE_MAX: waiting chat requests before 503 (default 4) */
+    int llm_cache_threads;     /* LLM_CACHE_THREADS: threads whose KV cache is kept (default 2) */
     int llm_threads;           /* LLM_THREADS: CPU threads for the chat LLM (default 0 = auto) */
     char *tts_engine;          /* TTS_ENGINE: default TTS engine name (default "espeak-ng") */
     bool models_auto_download; /* MODELS_AUTO_DOWNLOAD: fetch missing models (default true) */
