@@ -33,7 +33,8 @@ static bool params_ok(const struct audio_mix_params *p)
         if (!isfinite(v[i]))
             return false;
     return p->lead_in_s >= 0 && p->lead_in_s <= 60 && p->tail_s >= 0 && p->tail_s <= 60 &&
-           p->volume_db <= 20 && p->volume_db >= -120 && p->duck_db <= 0 && p->attack_ms >= 0 &&
+           p->volume_db <= AUDIO_AMBIENCE_VOLUME_DB_MAX &&
+           p->volume_db >= AUDIO_AMBIENCE_VOLUME_DB_MIN && p->duck_db <= 0 && p->attack_ms >= 0 &&
            p->release_ms >= 0 && p->fade_in_s >= 0 && p->fade_out_s >= 0 &&
            p->loop_crossfade_s >= 0;
 }

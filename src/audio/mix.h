@@ -10,11 +10,15 @@
 #include "audio/decode.h"
 
 #define AUDIO_AMBIENCE_VOLUME_DB_DEFAULT (-20.0)
+/* Accepted range of volume_db (ambience relative to speech), for request validation. */
+#define AUDIO_AMBIENCE_VOLUME_DB_MIN (-60.0)
+#define AUDIO_AMBIENCE_VOLUME_DB_MAX 6.0
 
 struct audio_mix_params {
     double lead_in_s;        /* ambience alone before the speech; default 0.5 */
     double tail_s;           /* ambience alone after the speech; default 1.0 */
-    double volume_db;        /* ambience loudness relative to the speech; default -20 */
+    double volume_db;        /* ambience loudness relative to the speech, within
+                                [AUDIO_AMBIENCE_VOLUME_DB_MIN, _MAX]; default -20 */
     double duck_db;          /* extra attenuation while speech is present; default -8 */
     double attack_ms;        /* time to duck (also the look-ahead); default 50 */
     double release_ms;       /* time to come back up after speech stops; default 400 */

@@ -205,6 +205,33 @@ TEST(wav_stream)
     }
 }
 
+TEST(speech_bitrates)
+{
+    /* Lossy defaults suit mono speech: well under 128 kbps, over 16 kbps. */
+    const int rate = 24000;
+    struct audio_pcm pcm;
+    CHECK_EQ_INT(audio_pcm_alloc(&pcm, (size_t)rate * 10, 1, rate), VB_OK);
+    uint32_t st = 3;
+    for (size_t i = 0; i < pcm.frames; i++) {
+        double t = (double)i / rate;
+        pcm.samples[i] =
+            (float)(0.3 * sin(2 * M_PI * 130 * t) * (0.6 + 0.4 * sin(2 * M_PI * 3 * t)) +
+                    0.02 * sig_noise(&st));
+    }
+    const char *lossy[] = {"ogg", "opus", "mp3"};
+    for (size_t k = 0; k < 3; k++) {
+        if (!audio_format_supported(lossy[k]))
+            continue;
+        unsigned char *bytes;
+        size_t len;
+        CHECK_EQ_INT(audio_encode(&pcm, lossy[k], NULL, &bytes, &len, NULL), VB_OK);
+        double kbps = (double)len * 8 / 10 / 1000;
+        CHECK_MSG(kbps > 16 && kbps < 128, "%s: %.1f kbps", lossy[k], kbps);
+        vb_free(bytes);
+    }
+    audio_pcm_release(&pcm);
+}
+
 int main(void)
 {
     RUN(supported_list);
@@ -214,5 +241,6 @@ int main(void)
     RUN(to_file);
     RUN(hostile_samples);
     RUN(wav_stream);
+    RUN(speech_bitrates);
     return test_summary();
 }

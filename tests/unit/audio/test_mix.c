@@ -58,14 +58,22 @@ TEST(layout)
     CHECK(fabsf(out.samples[out.frames - 1]) < 1e-6f);
     CHECK(sig_rms(out.samples, 0, (size_t)rate / 20) < 0.2 * sig_rms(out.samples, lead / 2, lead));
     /* Speech sits at lead: with the ambience at -120 dB the output is the shifted speech. */
-    p.volume_db = -120;
+    p.volume_db = AUDIO_AMBIENCE_VOLUME_DB_MIN;
     audio_pcm_release(&out);
     CHECK_EQ_INT(audio_mix_ambience(&sp, &amb, &p, &out), VB_OK);
     double maxd = 0;
     for (size_t i = 0; i < sp.frames; i++)
         maxd = fmax(maxd, fabs(out.samples[lead + i] - sp.samples[i]));
-    CHECK(maxd < 1e-5);
-    CHECK(audio_peak(out.samples, lead) < 1e-5f);
+    /* Ambience at -60 dB under the speech: the output is the shifted speech plus a trace. */
+    CHECK(maxd < 0.002);
+    CHECK(audio_peak(out.samples, lead) < 0.002f);
+    /* The speech starts exactly at lead: correlation peaks at lag 0. */
+    double c0 = 0, c1 = 0;
+    for (size_t i = 0; i + 1 < sp.frames; i++) {
+        c0 += (double)out.samples[lead + i] * sp.samples[i];
+        c1 += (double)out.samples[lead + i + 1] * sp.samples[i];
+    }
+    CHECK(c0 > c1);
     audio_pcm_release(&out);
     audio_pcm_release(&sp);
     audio_pcm_release(&amb);
@@ -190,6 +198,10 @@ TEST(refusals)
     struct audio_mix_params p = audio_mix_default_params();
     CHECK_EQ_INT(audio_mix_ambience(&sp, &empty, &p, &out), VB_ERR_INVALID);
     p.volume_db = NAN;
+    CHECK_EQ_INT(audio_mix_ambience(&sp, &amb, &p, &out), VB_ERR_INVALID);
+    p.volume_db = AUDIO_AMBIENCE_VOLUME_DB_MAX + 1;
+    CHECK_EQ_INT(audio_mix_ambience(&sp, &amb, &p, &out), VB_ERR_INVALID);
+    p.volume_db = AUDIO_AMBIENCE_VOLUME_DB_MIN - 1;
     CHECK_EQ_INT(audio_mix_ambience(&sp, &amb, &p, &out), VB_ERR_INVALID);
     p = audio_mix_default_params();
     p.duck_db = 3;
