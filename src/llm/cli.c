@@ -5,6 +5,11 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "llm/llm.h"
+#include "llm/make_random.h"
+#include "nn/kernels.h"
+
+#include <sys/resource.h>
+#include <time.h>
 
 #include <errno.h>
 #include <getopt.h>
@@ -397,5 +402,191 @@ out:
     vb_free(ids);
     llm_tokenizer_free(tk);
     gguf_close(g);
+    return rc;
+}
+
+static const char make_random_usage[] =
+    "usage: vocero models make-random qwen2 OUT.gguf [--shape micro|tiny|0.5b|1.5b|3b]\n"
+    "         [--type f32|f16|q8_0|q4_k_m|q5_k_m] [--vocab-size N] [--vocab VOCAB.gguf]\n"
+    "         [--seed S] [--threads N]\n"
+    "  writes a qwen2 model with random weights in the exact tensor shapes and llama.cpp's\n"
+    "  per-tensor quantisation types (defaults: --shape tiny --type q8_0)\n";
+
+int llm_cli_make_random(int argc, char **argv)
+{
+    enum { O_SHAPE = 256, O_TYPE, O_VSIZE, O_VOCAB, O_SEED, O_THREADS, O_HELP };
+    static const struct option opts[] = {
+        {"shape", required_argument, 0, O_SHAPE},
+        {"type", required_argument, 0, O_TYPE},
+        {"vocab-size", required_argument, 0, O_VSIZE},
+        {"vocab", required_argument, 0, O_VOCAB},
+        {"seed", required_argument, 0, O_SEED},
+        {"threads", required_argument, 0, O_THREADS},
+        {"help", no_argument, 0, O_HELP},
+        {0, 0, 0, 0},
+    };
+    struct llm_random_params p = {.shape = "tiny", .ftype = LLM_FTYPE_Q8_0};
+    long v;
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        bool ok = true;
+        switch (c) {
+        case O_SHAPE:
+            p.shape = optarg;
+            break;
+        case O_TYPE:
+            ok = llm_ftype_parse(optarg, &p.ftype);
+            break;
+        case O_VSIZE:
+            ok = parse_long(optarg, 264, 1 << 24, &v);
+            p.n_vocab = v;
+            break;
+        case O_VOCAB:
+            p.vocab_path = optarg;
+            break;
+        case O_SEED:
+            ok = parse_long(optarg, 0, LONG_MAX, &v);
+            p.seed = (uint64_t)v;
+            break;
+        case O_THREADS:
+            ok = parse_long(optarg, 1, 256, &v);
+            p.n_threads = (int)v;
+            break;
+        case O_HELP:
+            fputs(make_random_usage, stdout);
+            return 0;
+        default:
+            fputs(make_random_usage, stderr);
+            return 2;
+        }
+        if (!ok) {
+            fprintf(stderr, "make-random: bad value '%s'\n%s", optarg, make_random_usage);
+            return 2;
+        }
+    }
+    if (argc - optind != 2 || strcmp(argv[optind], "qwen2") != 0) {
+        fputs(make_random_usage, stderr);
+        return 2;
+    }
+    char why[512] = "";
+    if (llm_make_random(&p, argv[optind + 1], why, sizeof why) != VB_OK) {
+        fprintf(stderr, "make-random: %s\n", why);
+        return 1;
+    }
+    return 0;
+}
+
+static const char bench_usage[] =
+    "usage: vocero llm-bench --model FILE [--threads N] [--prompt-tokens N] [--gen-tokens N]\n"
+    "  prompt processing (one batch) and decode speed in tokens/s, peak RSS\n";
+
+static double mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+int llm_cli_bench(int argc, char **argv)
+{
+    enum { O_MODEL = 256, O_THREADS, O_PP, O_TG, O_HELP };
+    static const struct option opts[] = {
+        {"model", required_argument, 0, O_MODEL},
+        {"threads", required_argument, 0, O_THREADS},
+        {"prompt-tokens", required_argument, 0, O_PP},
+        {"gen-tokens", required_argument, 0, O_TG},
+        {"help", no_argument, 0, O_HELP},
+        {0, 0, 0, 0},
+    };
+    const char *path = NULL;
+    long threads = 0, pp = 128, tg = 32;
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        bool ok = true;
+        switch (c) {
+        case O_MODEL:
+            path = optarg;
+            break;
+        case O_THREADS:
+            ok = parse_long(optarg, 1, 256, &threads);
+            break;
+        case O_PP:
+            ok = parse_long(optarg, 1, 8192, &pp);
+            break;
+        case O_TG:
+            ok = parse_long(optarg, 1, 8192, &tg);
+            break;
+        case O_HELP:
+            fputs(bench_usage, stdout);
+            return 0;
+        default:
+            fputs(bench_usage, stderr);
+            return 2;
+        }
+        if (!ok) {
+            fprintf(stderr, "llm-bench: bad value '%s'\n", optarg);
+            return 2;
+        }
+    }
+    if (!path || optind != argc) {
+        fputs(bench_usage, stderr);
+        return 2;
+    }
+    char why[512] = "";
+    struct qwen2_model *m = NULL;
+    struct qwen2_ctx *ctx = NULL;
+    int32_t *toks = NULL;
+    float *logits = NULL;
+    int rc = 1;
+    if (qwen2_load(path, &m, why, sizeof why) != VB_OK) {
+        fprintf(stderr, "llm-bench: %s\n", why);
+        goto out;
+    }
+    struct qwen2_ctx_params cp = qwen2_ctx_default_params();
+    cp.n_ctx = (int)(pp + tg + 1);
+    cp.n_batch = (int)pp;
+    cp.n_threads = (int)threads;
+    if (qwen2_ctx_new(m, &cp, &ctx) != VB_OK) {
+        fprintf(stderr, "llm-bench: cannot allocate the context\n");
+        goto out;
+    }
+    toks = vb_xmalloc((size_t)pp * sizeof *toks);
+    logits = vb_xmalloc((size_t)m->hp.n_vocab * sizeof *logits);
+    uint64_t r = 42;
+    for (long i = 0; i < pp; i++) {
+        r = r * 6364136223846793005ull + 1;
+        toks[i] = (int32_t)((r >> 33) % 256); /* byte tokens exist in every vocabulary */
+    }
+    double t0 = mono_ms();
+    if (qwen2_eval(ctx, toks, (int)pp, logits, false) != VB_OK)
+        goto out;
+    double t1 = mono_ms();
+    for (long i = 0; i < tg; i++) {
+        int32_t id = llm_argmax(logits, (int32_t)m->hp.n_vocab);
+        if (qwen2_eval(ctx, &id, 1, logits, false) != VB_OK)
+            goto out;
+    }
+    double t2 = mono_ms();
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("model %s: n_embd %lld, n_layer %lld, file %.1f MiB, isa %s, threads %d\n", path,
+           (long long)m->hp.n_embd, (long long)m->hp.n_layer,
+           (double)gguf_file_size(m->gguf) / 1048576.0, nn_isa_name(nn_kernels_isa()),
+           nn_threads_default((int)threads));
+    printf("prompt: %ld tokens in %.1f ms = %.2f tokens/s\n", pp, t1 - t0,
+           1e3 * (double)pp / (t1 - t0));
+    printf("decode: %ld tokens in %.1f ms = %.2f tokens/s\n", tg, t2 - t1,
+           1e3 * (double)tg / (t2 - t1));
+    printf("peak RSS: %.1f MiB\n", (double)ru.ru_maxrss / 1024.0);
+    rc = 0;
+out:
+    vb_free(toks);
+    vb_free(logits);
+    qwen2_ctx_free(ctx);
+    qwen2_free(m);
     return rc;
 }

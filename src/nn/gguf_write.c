@@ -161,11 +161,11 @@ static size_t value_bytes(const struct gguf_kv *kv)
 }
 
 enum vb_err gguf_writer_copy_kv(struct gguf_writer *w, const struct gguf_file *g,
-                                const char *skip_prefix)
+                                const char *prefix)
 {
     for (size_t i = 0; i < gguf_kv_count(g); i++) {
         const struct gguf_kv *kv = gguf_kv_at(g, i);
-        if (skip_prefix && strncmp(kv->key, skip_prefix, strlen(skip_prefix)) == 0)
+        if (prefix && strncmp(kv->key, prefix, strlen(prefix)) != 0)
             continue;
         if (strcmp(kv->key, "general.alignment") == 0)
             continue;

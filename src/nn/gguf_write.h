@@ -36,9 +36,10 @@ VB_WUR enum vb_err gguf_writer_set_arr_str(struct gguf_writer *w, const char *ke
                                            const char *const *v, size_t n);
 VB_WUR enum vb_err gguf_writer_set_arr_i32(struct gguf_writer *w, const char *key, const int32_t *v,
                                            size_t n);
-/* Copies every metadata pair of g whose key does not start with `skip_prefix` (may be NULL). */
+/* Copies every metadata pair of g whose key starts with `prefix` (NULL = all), except
+ * general.alignment. */
 VB_WUR enum vb_err gguf_writer_copy_kv(struct gguf_writer *w, const struct gguf_file *g,
-                                       const char *skip_prefix);
+                                       const char *prefix);
 
 /* Adds a tensor: ne[0..n_dims-1] (ggml order). Either `data` (borrowed until the write) or
  * `fill` (called during the write with ud and the tensor's index). VB_ERR_INVALID for a bad
