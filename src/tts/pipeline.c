@@ -2,7 +2,10 @@
  * encode, with optional streaming of the speech while it is produced (see pipeline.h). */
 #include "core/vb.h"
 #include "tts/pipeline.h"
+#include "audio/ambience.h"
 #include "audio/encode.h"
+#include "audio/mix.h"
+#include "audio/stretch.h"
 #include "audio/loudness.h"
 #include "audio/pcm.h"
 #include "audio/resample.h"
@@ -207,9 +210,25 @@ enum vb_err tts_request_check(const struct tts_request *r, bool streaming, const
                  OUTPUT_RATE_MAX_HZ);
         return VB_ERR_UNPROCESSABLE;
     }
-    if (r->ambience_id) {
+    if (r->ambience_id && !r->ambience_pcm && !audio_ambience_find(r->ambience_id)) {
+        char ids[256] = "";
+        for (size_t i = 0; i < audio_ambience_count(); i++) {
+            size_t used = strlen(ids);
+            snprintf(ids + used, sizeof ids - used, "%s%s", i ? ", " : "",
+                     audio_ambience_at(i)->id);
+        }
         *field = "ambience_id";
-        snprintf(why, why_cap, "ambience_id: unknown ambience '%.40s'", r->ambience_id);
+        snprintf(why, why_cap,
+                 "ambience_id: unknown ambience '%.40s'; built-in: %s, or the id of one of "
+                 "your uploaded ambiences (GET /ambiences)",
+                 r->ambience_id, ids);
+        return VB_ERR_UNPROCESSABLE;
+    }
+    if (r->ambience_id && streaming) {
+        *field = "stream";
+        snprintf(why, why_cap,
+                 "stream: an ambience is mixed over the whole speech, so it cannot be streamed; "
+                 "leave out ambience_id or stream");
         return VB_ERR_UNPROCESSABLE;
     }
     if (!isfinite(r->ambience_volume_db) || r->ambience_volume_db < TTS_AMBIENCE_VOLUME_MIN_DB ||
@@ -237,6 +256,8 @@ struct run {
     size_t max_frames;
     bool have_prev;
     enum tts_break prev_brk;
+    bool stretch;      /* the engine cannot change speed: WSOLA per chunk */
+    double stretch_ms; /* time spent stretching (reported as the speed stage) */
     /* streaming */
     bool pcm_raw;
     bool gain_set;
@@ -376,6 +397,16 @@ static enum vb_err on_chunk(const float *pcm, size_t n, const struct tts_chunk *
         return err;
     memcpy(tmp.samples, pcm, n * sizeof *pcm);
     audio_sanitize(tmp.samples, n, 1.0f);
+    if (run->stretch) {
+        double t = now_ms();
+        struct audio_pcm st = {0};
+        err = audio_stretch(&tmp, run->r->params.speed, &st);
+        audio_pcm_release(&tmp);
+        if (err)
+            return err;
+        tmp = st;
+        run->stretch_ms += now_ms() - t;
+    }
     struct audio_trim_params tp = audio_trim_default_params();
     tp.pad_ms = CHUNK_TRIM_PAD_MS;
     audio_pcm_trim_silence(&tmp, &tp, NULL, NULL);
@@ -461,6 +492,33 @@ static void release_run(struct run *run)
     vb_free(run->s16);
 }
 
+/* Replaces the speech by speech + ambience: a built-in one rendered for the needed length
+ * (seeded by the request's seed, so a seeded request is repeatable) or the user's
+ * recording, looped or cut by the mixer. */
+static enum vb_err mix_ambience(struct run *run, const struct tts_request *r)
+{
+    struct audio_mix_params mp = audio_mix_default_params();
+    struct audio_pcm bed = {0}, mixed = {0};
+    const struct audio_pcm *amb = r->ambience_pcm;
+    enum vb_err err = VB_OK;
+    mp.volume_db = r->ambience_volume_db;
+    if (!amb) {
+        int rate = run->speech.sample_rate;
+        size_t frames = run->speech.frames + (size_t)((mp.lead_in_s + mp.tail_s + 0.1) * rate);
+        uint64_t seed = r->params.seed ? r->params.seed : 0x766f6365726fULL;
+        err = audio_ambience_render(r->ambience_id, seed, rate, frames, &bed);
+        amb = &bed;
+    }
+    if (!err)
+        err = audio_mix_ambience(&run->speech, amb, &mp, &mixed);
+    audio_pcm_release(&bed);
+    if (err)
+        return err;
+    audio_pcm_release(&run->speech);
+    run->speech = mixed;
+    return VB_OK;
+}
+
 /* Speech text has something to say, is valid UTF-8 and not too long. */
 static enum vb_err check_text(const struct tts_request *r, char *why, size_t why_cap)
 {
@@ -518,6 +576,7 @@ enum vb_err tts_pipeline_run(struct tts_engine *e, const struct tts_request *r,
     run.max_frames = (size_t)TTS_MAX_AUDIO_SECONDS * (size_t)run.rate;
     const char *fmt = format_name(r);
     run.pcm_raw = strcasecmp(fmt, TTS_FORMAT_PCM) == 0;
+    run.stretch = !(tts_engine_caps(e) & TTS_CAP_SPEED) && fabs(r->params.speed - 1.0) > 1e-6;
 
     /* 1. synthesis, chunk by chunk, joined (and streamed) as the chunks arrive */
     if (streaming && (err = stream_begin(&run)))
@@ -538,13 +597,10 @@ enum vb_err tts_pipeline_run(struct tts_engine *e, const struct tts_request *r,
     }
     stage_done(&run, TTS_STAGE_SYNTH, &mark, 0.9);
 
-    /* 2. speed: engines with TTS_CAP_SPEED did it while speaking */
-    if (!(tts_engine_caps(e) & TTS_CAP_SPEED) && fabs(r->params.speed - 1.0) > 1e-6) {
-        snprintf(why, why_cap, "speed: the %s engine cannot change its speed", tts_engine_name(e));
-        field = "speed";
-        err = VB_ERR_UNPROCESSABLE;
-        goto out;
-    }
+    /* 2. speed: engines with TTS_CAP_SPEED did it while speaking, for the others each chunk
+     * was time-stretched as it arrived (run.stretch_ms of the synthesis time) */
+    run.t->stage_ms[TTS_STAGE_SYNTH] -= run.stretch_ms;
+    run.t->stage_ms[TTS_STAGE_SPEED] += run.stretch_ms;
     stage_done(&run, TTS_STAGE_SPEED, &mark, 0.91);
     if (run_cancelled(&run)) {
         err = VB_ERR_CANCELLED;
@@ -565,7 +621,9 @@ enum vb_err tts_pipeline_run(struct tts_engine *e, const struct tts_request *r,
     }
     stage_done(&run, TTS_STAGE_POST, &mark, 0.93);
 
-    /* 4. ambience bed */
+    /* 4. ambience bed under the speech (ducked while it speaks) */
+    if (r->ambience_id && (err = mix_ambience(&run, r)))
+        goto out;
     stage_done(&run, TTS_STAGE_AMBIENCE, &mark, 0.95);
     if (run_cancelled(&run)) {
         err = VB_ERR_CANCELLED;

@@ -18,7 +18,7 @@
 
 enum tts_stage {
     TTS_STAGE_SYNTH,    /* text preparation + engine + joining chunks */
-    TTS_STAGE_SPEED,    /* time stretch (engines without their own speed) */
+    TTS_STAGE_SPEED,    /* time stretch per chunk (engines without their own speed) */
     TTS_STAGE_POST,     /* silence trim, fades, resampling */
     TTS_STAGE_AMBIENCE, /* ambience synthesis and mixing */
     TTS_STAGE_LOUDNESS, /* measurement and normalisation */
@@ -30,14 +30,17 @@ enum tts_stage {
 const char *tts_stage_name(enum tts_stage s);
 
 struct tts_request {
-    const char *text;          /* UTF-8, borrowed */
-    size_t text_len;           /* bytes */
-    struct tts_params params;  /* language, voice, prompt, temperature, speed, seed */
-    const char *format;        /* audio_format_find name or TTS_FORMAT_PCM; NULL = "wav" */
-    int sample_rate;           /* output rate in Hz; 0 = the engine's */
-    const char *ambience_id;   /* NULL = no ambience */
-    double ambience_volume_db; /* ambience level relative to speech, dB (-60..0) */
-    bool normalize;            /* loudness normalisation (default true) */
+    const char *text;         /* UTF-8, borrowed */
+    size_t text_len;          /* bytes */
+    struct tts_params params; /* language, voice, prompt, temperature, speed, seed */
+    const char *format;       /* audio_format_find name or TTS_FORMAT_PCM; NULL = "wav" */
+    int sample_rate;          /* output rate in Hz; 0 = the engine's */
+    const char *ambience_id;  /* NULL = no ambience; a built-in id ("rain", ...) unless
+                                 ambience_pcm is set (then any label, e.g. a user's id) */
+    const struct audio_pcm *ambience_pcm; /* a user's ambience recording (borrowed), looped
+                                             or cut to length; NULL = built-in ambience_id */
+    double ambience_volume_db;            /* ambience level relative to speech, dB (-60..0) */
+    bool normalize;                       /* loudness normalisation (default true) */
 };
 
 struct tts_request tts_request_default(void);

@@ -2,6 +2,7 @@
  * decodes back to speech of the same length at the target loudness, streaming delivers a
  * WAV stream whose audio matches, validation errors name their field, cancel works. */
 #include "core/vb.h"
+#include "audio/ambience.h"
 #include "audio/decode.h"
 #include "audio/encode.h"
 #include "audio/loudness.h"
@@ -192,6 +193,67 @@ TEST(cancel)
     CHECK(out.data == NULL);
 }
 
+/* RMS of seconds [a, b) of a decoded WAV output. */
+static double span_rms(const struct tts_output *o, double a, double b)
+{
+    struct audio_pcm pcm = {0};
+    double r = -1;
+    if (audio_decode(o->data, o->len, NULL, &pcm, NULL, NULL) == VB_OK) {
+        size_t i = (size_t)(a * pcm.sample_rate), j = (size_t)(b * pcm.sample_rate);
+        if (j > pcm.frames)
+            j = pcm.frames;
+        r = i < j ? audio_rms(pcm.samples + i, j - i) : 0;
+    }
+    audio_pcm_release(&pcm);
+    return r;
+}
+
+TEST(ambience)
+{
+    struct tts_request r = tts_request_default();
+    r.text = TEXT;
+    r.text_len = strlen(TEXT);
+    struct tts_output dry, wet, quiet;
+    CHECK(tts_pipeline_run(eng, &r, NULL, &dry, NULL) == VB_OK);
+    r.ambience_id = "rain";
+    r.params.seed = 7;
+    struct tts_diag d;
+    CHECK_MSG(tts_pipeline_run(eng, &r, NULL, &wet, &d) == VB_OK, "%s", d.message);
+    r.ambience_volume_db = -40;
+    CHECK(tts_pipeline_run(eng, &r, NULL, &quiet, NULL) == VB_OK);
+    /* lead-in and tail of ambience around the speech */
+    CHECK_MSG(wet.duration_s > dry.duration_s + 1.0 && wet.duration_s < dry.duration_s + 2.0,
+              "%.2f vs %.2f", wet.duration_s, dry.duration_s);
+    CHECK_NEAR(wet.loudness_lufs, -16.0, 0.6);
+    /* before the speech: silence without ambience, rain with it, less rain at -40 dB */
+    double dry_start = span_rms(&dry, 0.0, 0.04), wet_start = span_rms(&wet, 0.1, 0.4),
+           quiet_start = span_rms(&quiet, 0.1, 0.4);
+    CHECK_MSG(dry_start < 0.01 && wet_start > 0.01 && quiet_start < wet_start / 10,
+              "dry %g wet %g quiet %g", dry_start, wet_start, quiet_start);
+    struct tts_output again;
+    r.ambience_volume_db = TTS_AMBIENCE_VOLUME_DB;
+    /* every built-in ambience works */
+    for (size_t i = 0; i < audio_ambience_count(); i++) {
+        struct tts_output o;
+        r.text = "Short.";
+        r.text_len = 6;
+        r.ambience_id = audio_ambience_at(i)->id;
+        CHECK_MSG(tts_pipeline_run(eng, &r, NULL, &o, &d) == VB_OK, "%s: %s", r.ambience_id,
+                  d.message);
+        tts_output_release(&o);
+    }
+    /* not with streaming */
+    struct sink s = {0};
+    vb_buf_init(&s.b, 1 << 20);
+    struct tts_pipeline_callbacks cb = {.on_audio = sink_audio, .user = &s};
+    CHECK(tts_pipeline_run(eng, &r, &cb, &again, &d) == VB_ERR_UNPROCESSABLE);
+    CHECK_EQ_STR(d.field, "stream");
+    CHECK(s.b.len == 0);
+    tts_output_release(&dry);
+    tts_output_release(&wet);
+    tts_output_release(&quiet);
+}
+
 /* A 5000-character text: many chunks, long audio, still well-formed. */
 TEST(long_text)
 {
@@ -222,6 +284,7 @@ int main(void)
     RUN(streaming);
     RUN(errors);
     RUN(cancel);
+    RUN(ambience);
     RUN(long_text);
     tts_registry_free(reg);
     return test_summary();
