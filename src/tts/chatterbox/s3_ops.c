@@ -1,0 +1,314 @@
+/* s3_ops.c: checked weight loading, Linear/Conv1d on time-major activations, row LayerNorm
+ * and small activations for the S3Tokenizer and the S3Gen flow. */
+#include "core/vb.h"
+#include "tts/chatterbox/s3_ops.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "core/alloc.h"
+#include "nn/ops.h"
+
+void s3_wstore_release(struct s3_wstore *ws)
+{
+    if (!ws)
+        return;
+    for (size_t i = 0; i < ws->n; i++)
+        vb_free(ws->ptrs[i]);
+    vb_free(ws->ptrs);
+    ws->ptrs = NULL;
+    ws->n = ws->cap = 0;
+}
+
+static bool wstore_add(struct s3_wstore *ws, void *p)
+{
+    if (ws->n == ws->cap) {
+        size_t cap = ws->cap ? ws->cap * 2 : 64;
+        void **np = vb_try_realloc(ws->ptrs, cap * sizeof *np);
+        if (!np)
+            return false;
+        ws->ptrs = np;
+        ws->cap = cap;
+    }
+    ws->ptrs[ws->n++] = p;
+    return true;
+}
+
+static void loader_fail(struct s3_loader *L, enum vb_err err, const char *fmt, ...) VB_PRINTF(3, 4);
+static void loader_fail(struct s3_loader *L, enum vb_err err, const char *fmt, ...)
+{
+    if (L->err)
+        return;
+    L->err = err;
+    if (L->why && L->why_cap) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(L->why, L->why_cap, fmt, ap);
+        va_end(ap);
+    }
+}
+
+static const struct nn_st_tensor *find_v(struct s3_loader *L, char *name, size_t cap,
+                                         const char *fmt, va_list ap)
+{
+    int n = snprintf(name, cap, "%s", L->prefix ? L->prefix : "");
+    if (n < 0 || (size_t)n >= cap)
+        return NULL;
+    int m = vsnprintf(name + n, cap - (size_t)n, fmt, ap);
+    if (m < 0 || (size_t)(n + m) >= cap)
+        return NULL;
+    return nn_st_find(L->st, name);
+}
+
+const struct nn_st_tensor *s3_find(struct s3_loader *L, const char *fmt, ...)
+{
+    char name[256];
+    va_list ap;
+    va_start(ap, fmt);
+    const struct nn_st_tensor *t = find_v(L, name, sizeof name, fmt, ap);
+    va_end(ap);
+    return t;
+}
+
+static float *load_v(struct s3_loader *L, int n_dims, int64_t *shape, const char *fmt, va_list ap)
+{
+    char name[256];
+    if (L->err)
+        return NULL;
+    const struct nn_st_tensor *t = find_v(L, name, sizeof name, fmt, ap);
+    if (!t) {
+        loader_fail(L, VB_ERR_FORMAT, "missing tensor %s", name);
+        return NULL;
+    }
+    if (t->dtype != NN_ST_F32 && t->dtype != NN_ST_F16 && t->dtype != NN_ST_BF16) {
+        loader_fail(L, VB_ERR_FORMAT, "%s: expected a float tensor, got %s", name,
+                    nn_st_dtype_name(t->dtype));
+        return NULL;
+    }
+    bool ok = t->n_dims == n_dims;
+    for (int i = 0; ok && i < n_dims; i++)
+        if (shape[i] >= 0 && shape[i] != t->shape[i])
+            ok = false;
+    if (!ok) {
+        char want[128] = "", got[128] = "";
+        size_t wn = 0, gn = 0;
+        for (int i = 0; i < n_dims && wn < sizeof want; i++)
+            wn += (size_t)snprintf(want + wn, sizeof want - wn, "%s%lld", i ? "," : "",
+                                   (long long)shape[i]);
+        for (int i = 0; i < t->n_dims && gn < sizeof got; i++)
+            gn += (size_t)snprintf(got + gn, sizeof got - gn, "%s%lld", i ? "," : "",
+                                   (long long)t->shape[i]);
+        loader_fail(L, VB_ERR_FORMAT, "%s: expected shape [%s], got [%s]", name, want, got);
+        return NULL;
+    }
+    for (int i = 0; i < n_dims; i++)
+        shape[i] = t->shape[i];
+    int64_t n = nn_st_numel(t);
+    if (n <= 0 || (uint64_t)n > SIZE_MAX / sizeof(float)) {
+        loader_fail(L, VB_ERR_FORMAT, "%s: bad element count", name);
+        return NULL;
+    }
+    float *p = vb_try_malloc((size_t)n * sizeof *p);
+    if (!p || !wstore_add(L->ws, p)) {
+        vb_free(p);
+        loader_fail(L, VB_ERR_NOMEM, "out of memory loading %s", name);
+        return NULL;
+    }
+    if (nn_st_to_f32(t, p, (size_t)n) != VB_OK) {
+        loader_fail(L, VB_ERR_FORMAT, "%s: cannot convert to f32", name);
+        return NULL;
+    }
+    return p;
+}
+
+float *s3_load(struct s3_loader *L, int n_dims, int64_t *shape, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    float *p = load_v(L, n_dims, shape, fmt, ap);
+    va_end(ap);
+    return p;
+}
+
+static void linear_set(struct s3_linear *lin, float *w, int n_in, int n_out)
+{
+    memset(&lin->w, 0, sizeof lin->w);
+    lin->w.type = NN_TYPE_F32;
+    lin->w.n_dims = 2;
+    lin->w.ne[0] = n_in;
+    lin->w.ne[1] = n_out;
+    lin->w.ne[2] = lin->w.ne[3] = 1;
+    lin->w.row_bytes = (size_t)n_in * sizeof(float);
+    lin->w.nbytes = lin->w.row_bytes * (size_t)n_out;
+    lin->w.data = w;
+    lin->n_in = n_in;
+    lin->n_out = n_out;
+}
+
+bool s3_linear_load(struct s3_loader *L, struct s3_linear *lin, int n_in, int n_out, bool has_bias,
+                    const char *fmt, ...)
+{
+    char base[200];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(base, sizeof base, fmt, ap);
+    va_end(ap);
+    memset(lin, 0, sizeof *lin);
+    if (n < 0 || (size_t)n >= sizeof base) {
+        loader_fail(L, VB_ERR_INVALID, "tensor name too long");
+        return false;
+    }
+    int64_t shape[2] = {n_out, n_in};
+    float *w = s3_load(L, 2, shape, "%s.weight", base);
+    if (!w)
+        return false;
+    linear_set(lin, w, (int)shape[1], (int)shape[0]);
+    if (has_bias) {
+        int64_t bs[1] = {shape[0]};
+        lin->b = s3_load(L, 1, bs, "%s.bias", base);
+        if (!lin->b)
+            return false;
+    }
+    return true;
+}
+
+bool s3_conv_load(struct s3_loader *L, struct s3_conv *c, int c_in, int c_out, int k, int stride,
+                  bool has_bias, const char *fmt, ...)
+{
+    char base[200];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(base, sizeof base, fmt, ap);
+    va_end(ap);
+    memset(c, 0, sizeof *c);
+    if (n < 0 || (size_t)n >= sizeof base) {
+        loader_fail(L, VB_ERR_INVALID, "tensor name too long");
+        return false;
+    }
+    int64_t shape[3] = {c_out, c_in, k};
+    float *w = s3_load(L, 3, shape, "%s.weight", base);
+    if (!w)
+        return false;
+    c->c_out = (int)shape[0];
+    c->c_in = (int)shape[1];
+    c->k = (int)shape[2];
+    c->stride = stride;
+    /* [out][in][k] -> [out][k][in] so that an im2col row (k frames of c_in) is contiguous */
+    if (c->k > 1) {
+        size_t per = (size_t)c->c_in * (size_t)c->k;
+        float *tmp = vb_try_malloc(per * sizeof *tmp);
+        if (!tmp) {
+            loader_fail(L, VB_ERR_NOMEM, "out of memory loading %s", base);
+            return false;
+        }
+        for (int o = 0; o < c->c_out; o++) {
+            float *row = w + (size_t)o * per;
+            memcpy(tmp, row, per * sizeof *tmp);
+            for (int i = 0; i < c->c_in; i++)
+                for (int kk = 0; kk < c->k; kk++)
+                    row[(size_t)kk * (size_t)c->c_in + (size_t)i] =
+                        tmp[(size_t)i * (size_t)c->k + (size_t)kk];
+        }
+        vb_free(tmp);
+    }
+    linear_set(&c->lin, w, c->c_in * c->k, c->c_out);
+    if (has_bias) {
+        int64_t bs[1] = {shape[0]};
+        c->lin.b = s3_load(L, 1, bs, "%s.bias", base);
+        if (!c->lin.b)
+            return false;
+    }
+    return true;
+}
+
+int s3_conv_out_len(const struct s3_conv *c, int t_in, int pad_l, int pad_r)
+{
+    int span = t_in + pad_l + pad_r - c->k;
+    return span < 0 ? 0 : span / c->stride + 1;
+}
+
+void s3_ctx_release(struct s3_ctx *c)
+{
+    if (!c)
+        return;
+    nn_scratch_release(&c->mm);
+    vb_free(c->col);
+    c->col = NULL;
+    c->col_cap = 0;
+}
+
+bool s3_linear_fwd(struct s3_ctx *c, const struct s3_linear *lin, const float *x, int t, float *y,
+                   int64_t ldy)
+{
+    if (t <= 0)
+        return true;
+    if (!nn_matmul(c->pool, &c->mm, &lin->w, x, t, y, ldy))
+        return false;
+    if (lin->b)
+        for (int i = 0; i < t; i++)
+            nn_add(y + (int64_t)i * ldy, lin->b, lin->n_out);
+    return true;
+}
+
+bool s3_conv_fwd(struct s3_ctx *c, const struct s3_conv *cv, const float *x, int64_t ldx, int t_in,
+                 int pad_l, int pad_r, float *y)
+{
+    int t_out = s3_conv_out_len(cv, t_in, pad_l, pad_r);
+    if (t_out <= 0)
+        return true;
+    if (cv->k == 1 && cv->stride == 1 && pad_l == 0 && pad_r == 0 && ldx == cv->c_in)
+        return s3_linear_fwd(c, &cv->lin, x, t_out, y, cv->c_out);
+    size_t row = (size_t)cv->k * (size_t)cv->c_in;
+    size_t need = row * (size_t)t_out;
+    if (need > c->col_cap) {
+        float *p = vb_try_malloc(need * sizeof *p);
+        if (!p)
+            return false;
+        vb_free(c->col);
+        c->col = p;
+        c->col_cap = need;
+    }
+    size_t cb = (size_t)cv->c_in * sizeof(float);
+    for (int t = 0; t < t_out; t++) {
+        float *dst = c->col + (size_t)t * row;
+        for (int kk = 0; kk < cv->k; kk++) {
+            int s = t * cv->stride + kk - pad_l;
+            if (s < 0 || s >= t_in)
+                memset(dst + (size_t)kk * (size_t)cv->c_in, 0, cb);
+            else
+                memcpy(dst + (size_t)kk * (size_t)cv->c_in, x + (int64_t)s * ldx, cb);
+        }
+    }
+    return s3_linear_fwd(c, &cv->lin, c->col, t_out, y, cv->c_out);
+}
+
+void s3_layer_norm_rows(float *x, int t, int n, int64_t ld, const float *w, const float *b,
+                        float eps)
+{
+    for (int i = 0; i < t; i++)
+        nn_layer_norm(x + (int64_t)i * ld, x + (int64_t)i * ld, w, b, n, eps);
+}
+
+void s3_mish(float *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i];
+        float sp = v > 20.0f ? v : log1pf(expf(v));
+        x[i] = v * tanhf(sp);
+    }
+}
+
+void s3_leaky_relu(float *x, int64_t n, float slope)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (x[i] < 0)
+            x[i] *= slope;
+}
+
+void s3_transpose(float *dst, const float *src, int rows, int cols)
+{
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++)
+            dst[(size_t)c * (size_t)rows + (size_t)r] = src[(size_t)r * (size_t)cols + (size_t)c];
+}

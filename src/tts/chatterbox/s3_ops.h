@@ -1,0 +1,87 @@
+/* s3_ops.h: layer helpers shared by the S3Tokenizer and the S3Gen flow: checked F32 weight
+ * loading from a safetensors file (owned copies), Linear and Conv1d (im2col + nn_matmul) on
+ * time-major activations (T rows of C floats), row LayerNorm, Mish/leaky ReLU, grow-once
+ * scratch buffers. */
+#ifndef CB_S3_OPS_H
+#define CB_S3_OPS_H
+
+#include "core/vb.h"
+#include "core/err.h"
+#include "nn/matmul.h"
+#include "nn/safetensors.h"
+#include "nn/threadpool.h"
+#include "nn/types.h"
+
+/* Owns every weight buffer a model loads; freed in one go with s3_wstore_release. */
+struct s3_wstore {
+    void **ptrs;
+    size_t n, cap;
+};
+void s3_wstore_release(struct s3_wstore *ws);
+
+/* Sticky-error loader: after the first failure every call returns NULL/false and `err`/`why`
+ * keep the first problem (tensor names are prefix + name). */
+struct s3_loader {
+    const struct nn_safetensors *st; /* borrowed */
+    const char *prefix;              /* e.g. "flow." */
+    struct s3_wstore *ws;            /* receives the copies */
+    enum vb_err err;
+    char *why;
+    size_t why_cap;
+};
+
+/* Tensor prefix+name (printf-style name), or NULL (not an error). */
+const struct nn_st_tensor *s3_find(struct s3_loader *L, const char *fmt, ...) VB_PRINTF(2, 3);
+/* F32 copy of prefix+name checked against shape (entries < 0 match any size; the actual sizes
+ * are written back into shape). NULL + error when missing, wrong dtype or shape. */
+float *s3_load(struct s3_loader *L, int n_dims, int64_t *shape, const char *fmt, ...)
+    VB_PRINTF(4, 5);
+
+/* y = x W^T + b; W [n_out, n_in] as PyTorch stores it. */
+struct s3_linear {
+    struct nn_tensor w; /* F32, ne = {n_in, n_out}; data owned by the wstore */
+    const float *b;     /* (n_out) or NULL */
+    int n_in, n_out;
+};
+/* Loads "<name>.weight" (and "<name>.bias" when has_bias). n_in/n_out < 0: take from file. */
+bool s3_linear_load(struct s3_loader *L, struct s3_linear *lin, int n_in, int n_out, bool has_bias,
+                    const char *fmt, ...) VB_PRINTF(6, 7);
+
+/* Conv1d over time-major activations; weights reordered to [out][k][in] at load time. */
+struct s3_conv {
+    struct s3_linear lin; /* n_in = k * c_in */
+    int c_in, c_out, k, stride;
+};
+/* Loads "<name>.weight" [c_out, c_in, k] (+ bias). Sizes < 0: take from file. */
+bool s3_conv_load(struct s3_loader *L, struct s3_conv *c, int c_in, int c_out, int k, int stride,
+                  bool has_bias, const char *fmt, ...) VB_PRINTF(8, 9);
+/* Output frames for t_in input frames with pad_l/pad_r zero frames. */
+int s3_conv_out_len(const struct s3_conv *c, int t_in, int pad_l, int pad_r);
+
+/* Per-call scratch that grows on demand (no allocation once the largest size was seen). */
+struct s3_ctx {
+    struct nn_pool *pool; /* borrowed */
+    struct nn_scratch mm;
+    float *col; /* im2col buffer */
+    size_t col_cap;
+};
+void s3_ctx_release(struct s3_ctx *c);
+
+/* y (t rows, stride ldy) = x (t rows, stride ldx == n_in) W^T + b. false on OOM. */
+VB_WUR bool s3_linear_fwd(struct s3_ctx *c, const struct s3_linear *lin, const float *x, int t,
+                          float *y, int64_t ldy);
+/* y (t_out rows of c_out) = conv(x (t_in rows of c_in, stride ldx)) with pad_l/pad_r zero
+ * frames. false on OOM. */
+VB_WUR bool s3_conv_fwd(struct s3_ctx *c, const struct s3_conv *cv, const float *x, int64_t ldx,
+                        int t_in, int pad_l, int pad_r, float *y);
+
+/* LayerNorm of each of t rows of n floats (stride ld) in place. */
+void s3_layer_norm_rows(float *x, int t, int n, int64_t ld, const float *w, const float *b,
+                        float eps);
+void s3_mish(float *x, int64_t n);
+void s3_leaky_relu(float *x, int64_t n, float slope);
+
+/* dst (cols x rows) = transpose of src (rows x cols). */
+void s3_transpose(float *dst, const float *src, int rows, int cols);
+
+#endif

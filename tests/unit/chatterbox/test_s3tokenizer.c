@@ -1,0 +1,195 @@
+/* test_s3tokenizer.c: S3Tokenizer V2 against the PyTorch reference vectors
+ * (chatterbox-ref/s3tokenizer: encoder_out, project_down, tokens, token_lens), plus loader
+ * and argument errors. */
+#include "core/vb.h"
+
+#include <stdlib.h>
+
+#include "core/alloc.h"
+#include "nn/safetensors.h"
+#include "nn/threadpool.h"
+#include "unit/test.h"
+#include "tts/chatterbox/s3tokenizer.h"
+
+static char g_dir[512];
+
+static bool ref_dir(void)
+{
+    const char *root = getenv("VOCERO_REFDATA");
+    snprintf(g_dir, sizeof g_dir, "%s/chatterbox-ref/s3tokenizer",
+             root && *root ? root : "../shared/testdata");
+    char p[600];
+    snprintf(p, sizeof p, "%s/weights.safetensors", g_dir);
+    FILE *f = fopen(p, "rb");
+    if (!f)
+        return false;
+    fclose(f);
+    return true;
+}
+
+static struct nn_safetensors *open_st(const char *name)
+{
+    char p[600], why[256];
+    struct nn_safetensors *st = NULL;
+    snprintf(p, sizeof p, "%s/%s", g_dir, name);
+    if (nn_st_open(p, &st, why, sizeof why) != VB_OK) {
+        fprintf(stderr, "  open %s: %s\n", p, why);
+        return NULL;
+    }
+    return st;
+}
+
+static float *get_f32(struct nn_safetensors *st, const char *name, int64_t *n)
+{
+    const struct nn_st_tensor *t = nn_st_find(st, name);
+    if (!t)
+        return NULL;
+    *n = nn_st_numel(t);
+    float *p = vb_xmalloc((size_t)*n * sizeof *p);
+    if (nn_st_to_f32(t, p, (size_t)*n) != VB_OK) {
+        vb_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+static double max_abs(const float *a, const float *b, int64_t n)
+{
+    double m = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (!(d <= m)) /* NaN counts as infinite */
+            m = isnan(d) ? INFINITY : d;
+    }
+    return m;
+}
+
+static void run_reference(int n_threads)
+{
+    struct nn_safetensors *w = open_st("weights.safetensors"), *io = open_st("io.safetensors");
+    CHECK(w && io);
+    if (!w || !io)
+        goto done;
+    struct cb_s3tok *tok = NULL;
+    char why[256];
+    enum vb_err err = cb_s3tok_load(w, "tokenizer.", &tok, why, sizeof why);
+    CHECK_MSG(err == VB_OK, "%s", why);
+    if (err)
+        goto done;
+    struct cb_s3tok_info info;
+    cb_s3tok_get_info(tok, &info);
+    CHECK_EQ_INT(info.n_state, 128);
+    CHECK_EQ_INT(info.n_head, 2);
+    CHECK_EQ_INT(info.n_layer, 2);
+    CHECK_EQ_INT(info.n_mels, 128);
+    CHECK(cb_s3tok_mel_filters(tok) != NULL && cb_s3tok_window(tok) != NULL);
+
+    int64_t n_mel, n_enc, n_pd;
+    float *mel = get_f32(io, "log_mel", &n_mel);
+    float *enc_ref = get_f32(io, "encoder_out", &n_enc);
+    float *pd_ref = get_f32(io, "project_down", &n_pd);
+    int64_t tok_ref[38], len_ref = 0;
+    CHECK(nn_st_to_i64(nn_st_find(io, "tokens"), tok_ref, 38) == VB_OK);
+    CHECK(nn_st_to_i64(nn_st_find(io, "token_lens"), &len_ref, 1) == VB_OK);
+    CHECK(mel && enc_ref && pd_ref && n_mel == 128 * 150 && n_enc == 38 * 128 && n_pd == 38 * 8);
+
+    struct nn_pool *pool = NULL;
+    if (n_threads > 1)
+        CHECK(nn_pool_new(n_threads, &pool) == VB_OK);
+    float *enc = vb_xmalloc((size_t)n_enc * sizeof *enc);
+    float *pd = vb_xmalloc((size_t)n_pd * sizeof *pd);
+    int64_t toks[CB_S3TOK_MAX_TOKENS];
+    int n = 0;
+    struct cb_s3tok_debug dbg = {.encoder_out = enc, .project_down = pd};
+    err = cb_s3tok_encode(tok, pool, mel, 150, 0, toks, CB_S3TOK_MAX_TOKENS, &n, &dbg);
+    CHECK_EQ_INT(err, VB_OK);
+    CHECK_EQ_INT(n, 38);
+    CHECK_EQ_INT(n, len_ref);
+    CHECK_EQ_INT(cb_s3tok_n_tokens(150), 38);
+    if (err == VB_OK) {
+        double e_enc = max_abs(enc, enc_ref, n_enc), e_pd = max_abs(pd, pd_ref, n_pd);
+        int mism = 0;
+        for (int i = 0; i < 38; i++)
+            mism += toks[i] != tok_ref[i];
+        fprintf(stderr,
+                "  [%d thr] encoder_out max abs err %.3g, project_down %.3g, "
+                "token mismatches %d/38\n",
+                n_threads, e_enc, e_pd, mism);
+        CHECK(e_enc <= 1e-4);
+        CHECK(e_pd <= 1e-4);
+        CHECK_EQ_INT(mism, 0);
+    }
+
+    /* max_tokens cuts the mel to 4*max_tokens frames; a prefix-only run differs from the
+     * full run (attention is bidirectional) but has the cut length */
+    err = cb_s3tok_encode(tok, pool, mel, 150, 10, toks, CB_S3TOK_MAX_TOKENS, &n, NULL);
+    CHECK_EQ_INT(err, VB_OK);
+    CHECK_EQ_INT(n, 10);
+    /* errors: too-small output, empty input, too long input */
+    CHECK_EQ_INT(cb_s3tok_encode(tok, pool, mel, 150, 0, toks, 37, &n, NULL), VB_ERR_INVALID);
+    CHECK_EQ_INT(cb_s3tok_encode(tok, pool, mel, 0, 0, toks, 38, &n, NULL), VB_ERR_INVALID);
+    CHECK_EQ_INT(cb_s3tok_encode(tok, pool, mel, CB_S3TOK_MAX_FRAMES + 1, 0, toks,
+                                 CB_S3TOK_MAX_TOKENS, &n, NULL),
+                 VB_ERR_TOO_LARGE);
+
+    vb_free(enc);
+    vb_free(pd);
+    vb_free(mel);
+    vb_free(enc_ref);
+    vb_free(pd_ref);
+    nn_pool_free(pool);
+    cb_s3tok_free(tok);
+done:
+    nn_st_close(w);
+    nn_st_close(io);
+}
+
+TEST(test_reference_1thread)
+{
+    run_reference(1);
+}
+
+TEST(test_reference_2threads)
+{
+    run_reference(2);
+}
+
+TEST(test_load_errors)
+{
+    /* wrong prefix: a clear missing-tensor error, no crash */
+    struct nn_safetensors *w = open_st("weights.safetensors");
+    CHECK(w != NULL);
+    if (!w)
+        return;
+    struct cb_s3tok *tok = NULL;
+    char why[256];
+    enum vb_err err = cb_s3tok_load(w, "nope.", &tok, why, sizeof why);
+    CHECK_EQ_INT(err, VB_ERR_FORMAT);
+    CHECK(tok == NULL);
+    CHECK(strstr(why, "nope.encoder.conv1.weight") != NULL);
+    fprintf(stderr, "  (expected) %s\n", why);
+    nn_st_close(w);
+}
+
+TEST(test_token_count)
+{
+    CHECK_EQ_INT(cb_s3tok_n_tokens(0), 0);
+    CHECK_EQ_INT(cb_s3tok_n_tokens(1), 1);
+    CHECK_EQ_INT(cb_s3tok_n_tokens(4), 1);
+    CHECK_EQ_INT(cb_s3tok_n_tokens(5), 2);
+    CHECK_EQ_INT(cb_s3tok_n_tokens(1500), 375);
+    CHECK_EQ_INT(cb_s3tok_n_tokens(1000), 250);
+}
+
+int main(void)
+{
+    RUN(test_token_count);
+    if (!ref_dir()) {
+        SKIP(test_s3tokenizer_reference, "chatterbox-ref/s3tokenizer not found (VOCERO_REFDATA)");
+        return test_summary();
+    }
+    RUN(test_reference_1thread);
+    RUN(test_reference_2threads);
+    RUN(test_load_errors);
+    return test_summary();
+}
