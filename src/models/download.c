@@ -7,6 +7,7 @@
 #include "core/fsutil.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "models/headers.h"
 #include "models/sha256.h"
 
 #include <curl/curl.h>
@@ -347,14 +348,8 @@ struct xfer {
     uint64_t expect_size; /* 0 = unknown */
     uint64_t model_base;  /* bytes of the model's other finished files */
     uint64_t model_total;
-    /* headers of the current response (reset at each status line) */
-    bool have_range;
-    uint64_t range_start; /* Content-Range: bytes START-END/TOTAL */
-    uint64_t range_total; /* 0 = "*" */
-    int64_t content_length;
-    /* headers of any response in the redirect chain */
-    char linked_etag[65];
-    uint64_t linked_size;
+    struct models_resp resp; /* headers of the responses of the current request */
+    uint64_t body_total;     /* file size the final response announces; 0 = unknown */
     bool body_started;
     long body_status;
     enum vb_err werr; /* set by the write callback when it stops the transfer */
@@ -363,94 +358,11 @@ struct xfer {
     uint64_t req_bytes;
 };
 
-static bool parse_u64(const char *s, const char *end, uint64_t *out)
-{
-    uint64_t v = 0;
-    if (s >= end)
-        return false;
-    for (; s < end; s++) {
-        if (*s < '0' || *s > '9' || v > (UINT64_MAX - 9) / 10)
-            return false;
-        v = v * 10 + (uint64_t)(*s - '0');
-    }
-    *out = v;
-    return true;
-}
-
-/* "bytes START-END/TOTAL", or a star for the range when unsatisfiable. */
-static void parse_content_range(struct xfer *x, const char *v, const char *end)
-{
-    if ((size_t)(end - v) < 6 || strncasecmp(v, "bytes ", 6) != 0)
-        return;
-    v += 6;
-    const char *slash = memchr(v, '/', (size_t)(end - v));
-    if (!slash)
-        return;
-    uint64_t total = 0;
-    if (!(slash + 1 < end && slash[1] == '*') && !parse_u64(slash + 1, end, &total))
-        return;
-    x->range_total = total;
-    if (*v == '*') {
-        x->range_start = 0;
-        x->have_range = false;
-        return;
-    }
-    const char *dash = memchr(v, '-', (size_t)(slash - v));
-    uint64_t start = 0;
-    if (!dash || !parse_u64(v, dash, &start))
-        return;
-    x->range_start = start;
-    x->have_range = true;
-}
-
 static size_t on_header(char *data, size_t size, size_t nmemb, void *user)
 {
     struct xfer *x = user;
-    size_t n = size * nmemb;
-    const char *end = data + n;
-    while (end > data && (end[-1] == '\r' || end[-1] == '\n'))
-        end--;
-    if ((size_t)(end - data) >= 5 && strncmp(data, "HTTP/", 5) == 0) {
-        x->have_range = false;
-        x->range_start = x->range_total = 0;
-        x->content_length = -1;
-        return n;
-    }
-    const char *colon = memchr(data, ':', (size_t)(end - data));
-    if (!colon)
-        return n;
-    size_t name_len = (size_t)(colon - data);
-    const char *v = colon + 1;
-    while (v < end && (*v == ' ' || *v == '\t'))
-        v++;
-    while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
-        end--;
-#define IS(h) (name_len == sizeof(h) - 1 && strncasecmp(data, h, name_len) == 0)
-    if (IS("content-range")) {
-        parse_content_range(x, v, end);
-    } else if (IS("content-length")) {
-        uint64_t len = 0;
-        if (parse_u64(v, end, &len) && len <= INT64_MAX)
-            x->content_length = (int64_t)len;
-    } else if (IS("x-linked-etag")) {
-        if (end - v >= 2 && v[0] == 'W' && v[1] == '/')
-            v += 2;
-        if (v < end && *v == '"')
-            v++;
-        if (end > v && end[-1] == '"')
-            end--;
-        if (models_sha256_hex_valid(v, (size_t)(end - v))) {
-            for (int k = 0; k < 64; k++)
-                x->linked_etag[k] = (char)(v[k] | 0x20);
-            x->linked_etag[64] = '\0';
-        }
-    } else if (IS("x-linked-size")) {
-        uint64_t len = 0;
-        if (parse_u64(v, end, &len))
-            x->linked_size = len;
-    }
-#undef IS
-    return n;
+    models_resp_header(&x->resp, data, size * nmemb);
+    return size * nmemb;
 }
 
 static void report(struct xfer *x, bool finished)
@@ -467,14 +379,13 @@ static void report(struct xfer *x, bool finished)
         .file_index = x->file_index,
         .n_files = x->m->n_files,
         .done = x->done,
-        .total = x->expect_size ? x->expect_size : x->linked_size,
+        .total =
+            x->expect_size ? x->expect_size : (x->body_total ? x->body_total : x->resp.linked_size),
         .model_done = x->model_base + x->done,
         .model_total = x->model_total,
         .bytes_per_s = t > x->t_start ? (double)x->req_bytes / (t - x->t_start) : 0.0,
         .finished = finished,
     };
-    if (!pr.total && x->body_started && x->content_length >= 0)
-        pr.total = x->offset + (uint64_t)x->content_length;
     x->p->progress(&pr, x->p->progress_user);
 }
 
@@ -508,13 +419,18 @@ static bool body_begin(struct xfer *x, CURL *c)
         return true; /* an error page: discarded, the status decides */
     uint64_t total = 0;
     if (x->body_status == 206) {
-        if (!x->have_range || x->range_start != x->offset) {
+        const struct models_resp *r = &x->resp;
+        if (!r->have_range || r->range_start != x->offset ||
+            (r->range_total && r->range_end + 1 != r->range_total) ||
+            (r->content_length >= 0 &&
+             (uint64_t)r->content_length != r->range_end - r->range_start + 1)) {
             stop_with(x, VB_ERR_FORMAT,
-                      "%s: the server resumed at the wrong offset (asked for byte %" PRIu64 ")",
+                      "%s: the server answered with a range we did not ask for (from byte "
+                      "%" PRIu64 " to the end)",
                       x->f->local_name, x->offset);
             return false;
         }
-        total = x->range_total;
+        total = r->range_total ? r->range_total : r->range_end + 1;
     } else {
         if (x->offset > 0) {
             /* The server ignored the Range header: start over with the whole body. */
@@ -532,9 +448,10 @@ static bool body_begin(struct xfer *x, CURL *c)
             }
             x->offset = x->done = 0;
         }
-        if (x->content_length >= 0)
-            total = (uint64_t)x->content_length;
+        if (x->resp.content_length >= 0)
+            total = (uint64_t)x->resp.content_length;
     }
+    x->body_total = total;
     if (x->expect_size && total && total != x->expect_size) {
         stop_with(x, VB_ERR_FORMAT,
                   "%s: the server sends %" PRIu64 " bytes but %" PRIu64 " are expected",
@@ -726,8 +643,8 @@ static enum vb_err download_one(const char *models_dir, const struct models_entr
         x->done = x->offset;
         x->body_started = false;
         x->body_status = 0;
-        x->content_length = -1;
-        x->have_range = false;
+        models_resp_init(&x->resp);
+        x->body_total = 0;
         x->werr = VB_OK;
         x->req_bytes = 0;
         x->t_start = x->last_report = now_s();
@@ -747,7 +664,7 @@ static enum vb_err download_one(const char *models_dir, const struct models_entr
         }
         if (status == 416 && x->offset > 0) {
             /* Range not satisfiable: our part may already be the whole file. */
-            uint64_t total = x->range_total ? x->range_total : x->linked_size;
+            uint64_t total = x->resp.range_total ? x->resp.range_total : x->resp.linked_size;
             if (!total)
                 total = x->expect_size;
             if (total && total == x->offset) {
@@ -791,7 +708,9 @@ static enum vb_err download_one(const char *models_dir, const struct models_entr
     }
 
     /* Complete: check size, then hash. */
-    uint64_t want_size = x->expect_size ? x->expect_size : x->linked_size;
+    uint64_t want_size = x->expect_size
+                             ? x->expect_size
+                             : (x->resp.linked_size ? x->resp.linked_size : x->body_total);
     if (want_size && x->done != want_size) {
         set_why(why, why_cap,
                 "%s: size mismatch: got %" PRIu64 " bytes, expected %" PRIu64
@@ -801,8 +720,8 @@ static enum vb_err download_one(const char *models_dir, const struct models_entr
         drop_part = true;
         goto out;
     }
-    if (!want_sha[0] && x->linked_etag[0])
-        memcpy(want_sha, x->linked_etag, sizeof want_sha);
+    if (!want_sha[0] && x->resp.linked_etag[0])
+        memcpy(want_sha, x->resp.linked_etag, sizeof want_sha);
     models_sha256_final_hex(&x->hash, sha);
     if (want_sha[0] && strcmp(sha, want_sha) != 0) {
         set_why(why, why_cap,
