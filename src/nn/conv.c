@@ -1,0 +1,494 @@
+/* conv.c: 1-D (transposed) convolution: im2col blocks through nn_matmul for groups 1, threaded
+ * direct loops for grouped/depthwise kernels, a double-precision reference, and weight
+ * loading with weight-norm folding. */
+#include "core/vb.h"
+#include "nn/conv.h"
+#include "core/alloc.h"
+#include "nn/matmul.h"
+
+#include <math.h>
+#include <stdarg.h>
+
+#define TIME_BLOCK 64 /* output (or input, transposed) frames per im2col block */
+
+static enum vb_err failf(enum vb_err err, char *why, size_t cap, const char *fmt, ...)
+    VB_PRINTF(4, 5);
+static enum vb_err failf(enum vb_err err, char *why, size_t cap, const char *fmt, ...)
+{
+    if (why && cap) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(why, cap, fmt, ap);
+        va_end(ap);
+    }
+    return err;
+}
+
+void nn_conv_ws_release(struct nn_conv_ws *ws)
+{
+    if (!ws)
+        return;
+    vb_free(ws->buf);
+    if (ws->mm) {
+        nn_scratch_release(ws->mm);
+        vb_free(ws->mm);
+    }
+    memset(ws, 0, sizeof *ws);
+}
+
+static bool ws_reserve(struct nn_conv_ws *ws, size_t n)
+{
+    if (!ws->mm) {
+        ws->mm = vb_try_calloc(1, sizeof(struct nn_scratch));
+        if (!ws->mm)
+            return false;
+    }
+    if (ws->cap >= n)
+        return true;
+    float *p = vb_try_malloc(n * sizeof *p);
+    if (!p)
+        return false;
+    vb_free(ws->buf);
+    ws->buf = p;
+    ws->cap = n;
+    return true;
+}
+
+/* ---- loading ---- */
+
+enum vb_err nn_st_load_f32(const struct nn_safetensors *st, const char *name, int64_t numel,
+                           float **out, char *why, size_t why_cap)
+{
+    *out = NULL;
+    const struct nn_st_tensor *t = nn_st_find(st, name);
+    if (!t)
+        return failf(VB_ERR_NOT_FOUND, why, why_cap, "missing tensor '%s'", name);
+    int64_t n = nn_st_numel(t);
+    if (numel >= 0 && n != numel)
+        return failf(VB_ERR_FORMAT, why, why_cap, "%s: expected %lld elements, got %lld", name,
+                     (long long)numel, (long long)n);
+    if (t->dtype != NN_ST_F32 && t->dtype != NN_ST_F16 && t->dtype != NN_ST_BF16 &&
+        t->dtype != NN_ST_F64)
+        return failf(VB_ERR_FORMAT, why, why_cap, "%s: expected a float tensor, got %s", name,
+                     nn_st_dtype_name(t->dtype));
+    float *p = vb_try_malloc((size_t)(n ? n : 1) * sizeof *p);
+    if (!p)
+        return failf(VB_ERR_NOMEM, why, why_cap, "%s: out of memory", name);
+    if (nn_st_to_f32(t, p, (size_t)n) != VB_OK) {
+        vb_free(p);
+        return failf(VB_ERR_FORMAT, why, why_cap, "%s: cannot convert", name);
+    }
+    *out = p;
+    return VB_OK;
+}
+
+enum vb_err nn_st_load_weight(const struct nn_safetensors *st, const char *prefix, float **out,
+                              int64_t shape[NN_ST_MAX_DIMS], int *n_dims, char *why, size_t why_cap)
+{
+    *out = NULL;
+    char name[320], gname[320];
+    snprintf(name, sizeof name, "%s.weight", prefix);
+    const struct nn_st_tensor *w = nn_st_find(st, name);
+    if (w) {
+        *n_dims = w->n_dims;
+        memcpy(shape, w->shape, sizeof w->shape);
+        return nn_st_load_f32(st, name, -1, out, why, why_cap);
+    }
+    snprintf(gname, sizeof gname, "%s.parametrizations.weight.original0", prefix);
+    snprintf(name, sizeof name, "%s.parametrizations.weight.original1", prefix);
+    const struct nn_st_tensor *g = nn_st_find(st, gname), *v = nn_st_find(st, name);
+    if (!g || !v) {
+        snprintf(gname, sizeof gname, "%s.weight_g", prefix);
+        snprintf(name, sizeof name, "%s.weight_v", prefix);
+        g = nn_st_find(st, gname);
+        v = nn_st_find(st, name);
+    }
+    if (!g || !v)
+        return failf(VB_ERR_NOT_FOUND, why, why_cap,
+                     "missing tensor '%s.weight' (nor weight-norm g/v parts)", prefix);
+    if (v->n_dims < 1 || v->shape[0] < 1 || nn_st_numel(g) != v->shape[0])
+        return failf(VB_ERR_FORMAT, why, why_cap, "%s: weight-norm g has %lld elements for v dim 0",
+                     gname, (long long)nn_st_numel(g));
+    float *gv = NULL, *vv = NULL;
+    enum vb_err err = nn_st_load_f32(st, gname, -1, &gv, why, why_cap);
+    if (err == VB_OK)
+        err = nn_st_load_f32(st, name, -1, &vv, why, why_cap);
+    if (err != VB_OK) {
+        vb_free(gv);
+        vb_free(vv);
+        return err;
+    }
+    int64_t rows = v->shape[0], inner = nn_st_numel(v) / rows;
+    for (int64_t r = 0; r < rows; r++) {
+        float *row = vv + r * inner;
+        double ss = 0;
+        for (int64_t i = 0; i < inner; i++)
+            ss += (double)row[i] * row[i];
+        float norm = (float)sqrt(ss);
+        float scale = norm > 0 ? gv[r] / norm : 0.0f;
+        for (int64_t i = 0; i < inner; i++)
+            row[i] *= scale;
+    }
+    vb_free(gv);
+    *n_dims = v->n_dims;
+    memcpy(shape, v->shape, sizeof v->shape);
+    *out = vv;
+    return VB_OK;
+}
+
+static void params_norm(struct nn_conv1d_params *p)
+{
+    if (p->stride < 1)
+        p->stride = 1;
+    if (p->dilation < 1)
+        p->dilation = 1;
+    if (p->groups < 1)
+        p->groups = 1;
+}
+
+enum vb_err nn_conv1d_init(struct nn_conv1d *c, bool transposed, int c_in, int c_out, int k,
+                           const struct nn_conv1d_params *p, float *w, float *b)
+{
+    memset(c, 0, sizeof *c);
+    c->p = *p;
+    params_norm(&c->p);
+    c->transposed = transposed;
+    c->c_in = c_in;
+    c->c_out = c_out;
+    c->k = k;
+    c->w = w;
+    c->b = b;
+    int g = c->p.groups;
+    if (c_in < 1 || c_out < 1 || k < 1 || c_in % g || c_out % g || c->p.pad_left < 0 ||
+        c->p.pad_right < 0 || c->p.output_padding < 0 || !w) {
+        nn_conv1d_release(c);
+        return VB_ERR_INVALID;
+    }
+    if (transposed && g == 1) {
+        c->wt = vb_try_malloc((size_t)c_out * (size_t)k * (size_t)c_in * sizeof *c->wt);
+        if (!c->wt) {
+            nn_conv1d_release(c);
+            return VB_ERR_NOMEM;
+        }
+        for (int ci = 0; ci < c_in; ci++)
+            for (int co = 0; co < c_out; co++)
+                for (int j = 0; j < k; j++)
+                    c->wt[((size_t)co * k + j) * c_in + ci] = w[((size_t)ci * c_out + co) * k + j];
+    }
+    return VB_OK;
+}
+
+static enum vb_err load_common(struct nn_conv1d *c, bool transposed,
+                               const struct nn_safetensors *st, const char *prefix,
+                               const struct nn_conv1d_params *p, char *why, size_t why_cap)
+{
+    memset(c, 0, sizeof *c);
+    struct nn_conv1d_params pp = *p;
+    params_norm(&pp);
+    float *w = NULL, *b = NULL;
+    int64_t shape[NN_ST_MAX_DIMS];
+    int nd = 0;
+    enum vb_err err = nn_st_load_weight(st, prefix, &w, shape, &nd, why, why_cap);
+    if (err != VB_OK)
+        return err;
+    if (nd != 3 || shape[0] < 1 || shape[1] < 1 || shape[2] < 1 || shape[0] > INT32_MAX ||
+        shape[1] > INT32_MAX / pp.groups || shape[2] > INT32_MAX) {
+        vb_free(w);
+        return failf(VB_ERR_FORMAT, why, why_cap, "%s.weight: expected 3 dims (%s), got %d", prefix,
+                     transposed ? "in, out/groups, k" : "out, in/groups, k", nd);
+    }
+    int c_in, c_out, k = (int)shape[2];
+    if (transposed) {
+        c_in = (int)shape[0];
+        c_out = (int)shape[1] * pp.groups;
+    } else {
+        c_out = (int)shape[0];
+        c_in = (int)shape[1] * pp.groups;
+    }
+    if ((transposed ? c_in : c_out) % pp.groups) {
+        vb_free(w);
+        return failf(VB_ERR_FORMAT, why, why_cap,
+                     "%s.weight: dim 0 (%lld) not divisible by %d groups", prefix,
+                     (long long)shape[0], pp.groups);
+    }
+    char name[320];
+    snprintf(name, sizeof name, "%s.bias", prefix);
+    if (nn_st_find(st, name)) {
+        err = nn_st_load_f32(st, name, c_out, &b, why, why_cap);
+        if (err != VB_OK) {
+            vb_free(w);
+            return err;
+        }
+    }
+    err = nn_conv1d_init(c, transposed, c_in, c_out, k, &pp, w, b);
+    if (err != VB_OK)
+        return failf(err, why, why_cap, "%s: bad convolution parameters", prefix);
+    return VB_OK;
+}
+
+enum vb_err nn_conv1d_load(struct nn_conv1d *c, const struct nn_safetensors *st, const char *prefix,
+                           const struct nn_conv1d_params *p, char *why, size_t why_cap)
+{
+    return load_common(c, false, st, prefix, p, why, why_cap);
+}
+
+enum vb_err nn_convt1d_load(struct nn_conv1d *c, const struct nn_safetensors *st,
+                            const char *prefix, const struct nn_conv1d_params *p, char *why,
+                            size_t why_cap)
+{
+    return load_common(c, true, st, prefix, p, why, why_cap);
+}
+
+void nn_conv1d_release(struct nn_conv1d *c)
+{
+    if (!c)
+        return;
+    vb_free(c->w);
+    vb_free(c->b);
+    vb_free(c->wt);
+    memset(c, 0, sizeof *c);
+}
+
+int64_t nn_conv1d_out_len(const struct nn_conv1d *c, int64_t t_in)
+{
+    const struct nn_conv1d_params *p = &c->p;
+    int64_t span = (int64_t)p->dilation * (c->k - 1);
+    if (t_in <= 0)
+        return 0;
+    if (c->transposed) {
+        int64_t n =
+            (t_in - 1) * p->stride + span + 1 + p->output_padding - p->pad_left - p->pad_right;
+        return n > 0 ? n : 0;
+    }
+    int64_t padded = t_in + p->pad_left + p->pad_right;
+    if (padded < span + 1)
+        return 0;
+    return (padded - span - 1) / p->stride + 1;
+}
+
+/* ---- reference ---- */
+
+void nn_conv1d_forward_ref(const struct nn_conv1d *c, const float *x, int64_t t_in, float *y)
+{
+    const struct nn_conv1d_params *p = &c->p;
+    int64_t t_out = nn_conv1d_out_len(c, t_in);
+    int g = p->groups, cig = c->c_in / g, cog = c->c_out / g, k = c->k;
+    if (t_out <= 0)
+        return;
+    if (!c->transposed) {
+        for (int co = 0; co < c->c_out; co++) {
+            int grp = co / cog;
+            for (int64_t t = 0; t < t_out; t++) {
+                double s = c->b ? c->b[co] : 0.0;
+                for (int cl = 0; cl < cig; cl++) {
+                    const float *xr = x + (int64_t)(grp * cig + cl) * t_in;
+                    const float *wr = c->w + ((int64_t)co * cig + cl) * k;
+                    for (int j = 0; j < k; j++) {
+                        int64_t ti = t * p->stride + (int64_t)j * p->dilation - p->pad_left;
+                        if (ti >= 0 && ti < t_in)
+                            s += (double)wr[j] * xr[ti];
+                    }
+                }
+                y[(int64_t)co * t_out + t] = (float)s;
+            }
+        }
+        return;
+    }
+    double *acc = vb_xmalloc((size_t)t_out * sizeof *acc);
+    for (int co = 0; co < c->c_out; co++) {
+        int grp = co / cog, col = co % cog;
+        for (int64_t t = 0; t < t_out; t++)
+            acc[t] = c->b ? c->b[co] : 0.0;
+        for (int cl = 0; cl < cig; cl++) {
+            int ci = grp * cig + cl;
+            const float *xr = x + (int64_t)ci * t_in;
+            const float *wr = c->w + ((int64_t)ci * cog + col) * k;
+            for (int64_t ti = 0; ti < t_in; ti++)
+                for (int j = 0; j < k; j++) {
+                    int64_t o = ti * p->stride + (int64_t)j * p->dilation - p->pad_left;
+                    if (o >= 0 && o < t_out)
+                        acc[o] += (double)xr[ti] * wr[j];
+                }
+        }
+        for (int64_t t = 0; t < t_out; t++)
+            y[(int64_t)co * t_out + t] = (float)acc[t];
+    }
+    vb_free(acc);
+}
+
+/* ---- direct threaded path (groups > 1) ---- */
+
+struct direct_job {
+    const struct nn_conv1d *c;
+    const float *x;
+    int64_t t_in, t_out;
+    float *y;
+};
+
+static void direct_worker(void *ctx, int ith, int nth)
+{
+    struct direct_job *jb = ctx;
+    const struct nn_conv1d *c = jb->c;
+    const struct nn_conv1d_params *p = &c->p;
+    int g = p->groups, cig = c->c_in / g, cog = c->c_out / g, k = c->k;
+    int64_t t_in = jb->t_in, t_out = jb->t_out;
+    int co0 = (int)((int64_t)c->c_out * ith / nth),
+        co1 = (int)((int64_t)c->c_out * (ith + 1) / nth);
+    for (int co = co0; co < co1; co++) {
+        float *yr = jb->y + (int64_t)co * t_out;
+        float bias = c->b ? c->b[co] : 0.0f;
+        for (int64_t t = 0; t < t_out; t++)
+            yr[t] = bias;
+        int grp = co / cog;
+        if (!c->transposed) {
+            for (int cl = 0; cl < cig; cl++) {
+                const float *xr = jb->x + (int64_t)(grp * cig + cl) * t_in;
+                const float *wr = c->w + ((int64_t)co * cig + cl) * k;
+                for (int j = 0; j < k; j++) {
+                    float wj = wr[j];
+                    int64_t off = (int64_t)j * p->dilation - p->pad_left;
+                    /* t range with 0 <= t*stride + off < t_in */
+                    int64_t lo = off >= 0 ? 0 : (-off + p->stride - 1) / p->stride;
+                    int64_t hi = t_in - off <= 0 ? 0 : (t_in - off - 1) / p->stride + 1;
+                    if (hi > t_out)
+                        hi = t_out;
+                    if (p->stride == 1)
+                        for (int64_t t = lo; t < hi; t++)
+                            yr[t] += wj * xr[t + off];
+                    else
+                        for (int64_t t = lo; t < hi; t++)
+                            yr[t] += wj * xr[t * p->stride + off];
+                }
+            }
+        } else {
+            int col = co % cog;
+            for (int cl = 0; cl < cig; cl++) {
+                int ci = grp * cig + cl;
+                const float *xr = jb->x + (int64_t)ci * t_in;
+                const float *wr = c->w + ((int64_t)ci * cog + col) * k;
+                for (int64_t ti = 0; ti < t_in; ti++) {
+                    float xv = xr[ti];
+                    for (int j = 0; j < k; j++) {
+                        int64_t o = ti * p->stride + (int64_t)j * p->dilation - p->pad_left;
+                        if (o >= 0 && o < t_out)
+                            yr[o] += xv * wr[j];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* ---- matmul path (groups 1) ---- */
+
+static bool conv_mm(const struct nn_conv1d *c, struct nn_pool *pool, struct nn_conv_ws *ws,
+                    const float *x, int64_t t_in, int64_t t_out, float *y)
+{
+    const struct nn_conv1d_params *p = &c->p;
+    int k = c->k;
+    int64_t K = (int64_t)c->c_in * k;
+    if (!ws_reserve(ws, (size_t)TIME_BLOCK * (size_t)(K + c->c_out)))
+        return false;
+    float *col = ws->buf, *yt = ws->buf + TIME_BLOCK * K;
+    struct nn_tensor wv = {.name = "conv",
+                           .type = NN_TYPE_F32,
+                           .n_dims = 2,
+                           .ne = {K, c->c_out, 1, 1},
+                           .row_bytes = (size_t)K * sizeof(float),
+                           .nbytes = (size_t)K * (size_t)c->c_out * sizeof(float),
+                           .data = c->w};
+    for (int64_t t0 = 0; t0 < t_out; t0 += TIME_BLOCK) {
+        int n = (int)VB_MIN((int64_t)TIME_BLOCK, t_out - t0);
+        for (int tt = 0; tt < n; tt++) {
+            int64_t base = (t0 + tt) * p->stride - p->pad_left;
+            float *cr = col + tt * K;
+            for (int ci = 0; ci < c->c_in; ci++) {
+                const float *xr = x + (int64_t)ci * t_in;
+                float *cc = cr + (int64_t)ci * k;
+                if (base >= 0 && base + (int64_t)(k - 1) * p->dilation < t_in) {
+                    if (p->dilation == 1)
+                        memcpy(cc, xr + base, (size_t)k * sizeof *cc);
+                    else
+                        for (int j = 0; j < k; j++)
+                            cc[j] = xr[base + (int64_t)j * p->dilation];
+                } else {
+                    for (int j = 0; j < k; j++) {
+                        int64_t ti = base + (int64_t)j * p->dilation;
+                        cc[j] = ti >= 0 && ti < t_in ? xr[ti] : 0.0f;
+                    }
+                }
+            }
+        }
+        if (!nn_matmul(pool, ws->mm, &wv, col, n, yt, c->c_out))
+            return false;
+        for (int co = 0; co < c->c_out; co++) {
+            float bias = c->b ? c->b[co] : 0.0f;
+            float *yr = y + (int64_t)co * t_out + t0;
+            for (int tt = 0; tt < n; tt++)
+                yr[tt] = yt[(int64_t)tt * c->c_out + co] + bias;
+        }
+    }
+    return true;
+}
+
+static bool convt_mm(const struct nn_conv1d *c, struct nn_pool *pool, struct nn_conv_ws *ws,
+                     const float *x, int64_t t_in, int64_t t_out, float *y)
+{
+    const struct nn_conv1d_params *p = &c->p;
+    int k = c->k;
+    int64_t N = (int64_t)c->c_out * k;
+    if (!ws_reserve(ws, (size_t)TIME_BLOCK * (size_t)(c->c_in + N)))
+        return false;
+    float *xt = ws->buf, *z = ws->buf + TIME_BLOCK * c->c_in;
+    struct nn_tensor wv = {.name = "convt",
+                           .type = NN_TYPE_F32,
+                           .n_dims = 2,
+                           .ne = {c->c_in, N, 1, 1},
+                           .row_bytes = (size_t)c->c_in * sizeof(float),
+                           .nbytes = (size_t)c->c_in * (size_t)N * sizeof(float),
+                           .data = c->wt};
+    for (int co = 0; co < c->c_out; co++) {
+        float bias = c->b ? c->b[co] : 0.0f;
+        float *yr = y + (int64_t)co * t_out;
+        for (int64_t t = 0; t < t_out; t++)
+            yr[t] = bias;
+    }
+    for (int64_t t0 = 0; t0 < t_in; t0 += TIME_BLOCK) {
+        int n = (int)VB_MIN((int64_t)TIME_BLOCK, t_in - t0);
+        for (int ci = 0; ci < c->c_in; ci++) {
+            const float *xr = x + (int64_t)ci * t_in + t0;
+            for (int tt = 0; tt < n; tt++)
+                xt[(int64_t)tt * c->c_in + ci] = xr[tt];
+        }
+        if (!nn_matmul(pool, ws->mm, &wv, xt, n, z, N))
+            return false;
+        for (int tt = 0; tt < n; tt++) {
+            int64_t base = (t0 + tt) * p->stride - p->pad_left;
+            const float *zr = z + (int64_t)tt * N;
+            for (int co = 0; co < c->c_out; co++) {
+                float *yr = y + (int64_t)co * t_out;
+                for (int j = 0; j < k; j++) {
+                    int64_t o = base + (int64_t)j * p->dilation;
+                    if (o >= 0 && o < t_out)
+                        yr[o] += zr[co * k + j];
+                }
+            }
+        }
+    }
+    return true;
+}
+
+bool nn_conv1d_forward(const struct nn_conv1d *c, struct nn_pool *pool, struct nn_conv_ws *ws,
+                       const float *x, int64_t t_in, float *y)
+{
+    int64_t t_out = nn_conv1d_out_len(c, t_in);
+    if (t_out <= 0)
+        return true;
+    if (c->p.groups == 1 && !c->transposed)
+        return conv_mm(c, pool, ws, x, t_in, t_out, y);
+    if (c->p.groups == 1 && c->transposed && c->wt)
+        return convt_mm(c, pool, ws, x, t_in, t_out, y);
+    struct direct_job jb = {.c = c, .x = x, .t_in = t_in, .t_out = t_out, .y = y};
+    nn_pool_run(pool, direct_worker, &jb);
+    return true;
+}
