@@ -1,0 +1,802 @@
+/* t3.c: Chatterbox-Turbo T3 (GPT-2 backbone + speech head): loading with the Conv1D transpose
+ * and optional quantisation, the prefix embeddings, the KV-cached forward pass and the turbo
+ * sampling loop (spec §3). */
+#include "core/vb.h"
+#include "tts/chatterbox/t3.h"
+#include "core/alloc.h"
+#include "nn/matmul.h"
+#include "nn/ops.h"
+#include "nn/quant.h"
+#include "nn/safetensors.h"
+#include "nn/threadpool.h"
+
+#include <math.h>
+#include <stdarg.h>
+
+struct t3_layer {
+    float *ln1_w, *ln1_b, *ln2_w, *ln2_b; /* (E) */
+    struct nn_tensor qkv;                 /* c_attn transposed: 3E rows of E (Q | K | V) */
+    float *qkv_b;                         /* (3E) */
+    struct nn_tensor proj;                /* attn.c_proj transposed: E rows of E */
+    float *proj_b;                        /* (E) */
+    struct nn_tensor fc;                  /* mlp.c_fc transposed: 4E rows of E */
+    float *fc_b;                          /* (4E) */
+    struct nn_tensor fc_proj;             /* mlp.c_proj transposed: E rows of 4E */
+    float *fc_proj_b;                     /* (E) */
+};
+
+struct t3_model {
+    struct t3_config cfg;
+    struct nn_safetensors *st; /* owned: the embedding tables are gathered from it */
+    const struct nn_st_tensor *text_emb, *speech_emb, *wpe; /* (V_text|V_speech|n_pos, E) */
+    float *spk_w, *spk_b;    /* cond_enc.spkr_enc: (E, S) output-major, (E) */
+    float *lnf_w, *lnf_b;    /* (E) */
+    struct t3_layer *layers; /* n_layer */
+    struct nn_tensor head;   /* speech_head: V_speech rows of E */
+    float *head_b;           /* (V_speech) */
+    size_t weight_bytes;
+};
+
+struct t3_config t3_default_config(void)
+{
+    return (struct t3_config){
+        .n_layer = 24,
+        .n_embd = 1024,
+        .n_head = 16,
+        .n_positions = 8196,
+        .text_vocab = 50276,
+        .speech_vocab = 6563,
+        .spk_dim = 256,
+        .ln_eps = 1e-5f,
+        .wtype = NN_TYPE_F32,
+    };
+}
+
+bool t3_wtype_parse(const char *s, enum nn_type *out)
+{
+    for (int t = 0; s && t < NN_TYPE_COUNT; t++) {
+        const struct nn_type_info *ti = nn_type_info(t);
+        if (ti && ti->name && ti->matmul && strcmp(s, ti->name) == 0) {
+            *out = (enum nn_type)t;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* ===== loading ===== */
+
+static enum vb_err failf(char *why, size_t cap, enum vb_err err, const char *fmt, ...)
+    VB_PRINTF(4, 5);
+static enum vb_err failf(char *why, size_t cap, enum vb_err err, const char *fmt, ...)
+{
+    if (why && cap) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(why, cap, fmt, ap);
+        va_end(ap);
+    }
+    return err;
+}
+
+static bool is_float_dtype(enum nn_st_dtype d)
+{
+    return d == NN_ST_F32 || d == NN_ST_F16 || d == NN_ST_BF16 || d == NN_ST_F64;
+}
+
+/* Finds `name` and checks it is a float tensor of the given shape. */
+static enum vb_err find_tensor(struct nn_safetensors *st, const char *name, int n_dims, int64_t d0,
+                               int64_t d1, const struct nn_st_tensor **out, char *why, size_t cap)
+{
+    const struct nn_st_tensor *t = nn_st_find(st, name);
+    if (!t)
+        return failf(why, cap, VB_ERR_FORMAT, "T3 weights: missing tensor %s", name);
+    int64_t shape[2] = {d0, d1};
+    enum vb_err err =
+        nn_st_expect(t, is_float_dtype(t->dtype) ? t->dtype : NN_ST_F32, n_dims, shape, why, cap);
+    if (err != VB_OK)
+        return VB_ERR_FORMAT;
+    *out = t;
+    return VB_OK;
+}
+
+/* Loads a float vector/matrix as an owned f32 copy. */
+static enum vb_err load_f32(struct t3_model *m, struct nn_safetensors *st, const char *name,
+                            int n_dims, int64_t d0, int64_t d1, float **out, char *why, size_t cap)
+{
+    const struct nn_st_tensor *t;
+    enum vb_err err = find_tensor(st, name, n_dims, d0, d1, &t, why, cap);
+    if (err != VB_OK)
+        return err;
+    size_t n = (size_t)nn_st_numel(t);
+    float *p = vb_try_malloc(n * sizeof *p);
+    if (!p)
+        return failf(why, cap, VB_ERR_NOMEM, "T3 weights: out of memory for %s", name);
+    if (nn_st_to_f32(t, p, n) != VB_OK) {
+        vb_free(p);
+        return failf(why, cap, VB_ERR_FORMAT, "T3 weights: cannot convert %s", name);
+    }
+    m->weight_bytes += n * sizeof *p;
+    *out = p;
+    return VB_OK;
+}
+
+/* Builds an owned matrix tensor of n_out rows of n_in from a float tensor, either stored
+ * input-major [n_in, n_out] (GPT-2 Conv1D: transposed here) or output-major [n_out, n_in]. */
+static enum vb_err load_matrix(struct t3_model *m, struct nn_safetensors *st, const char *name,
+                               int64_t n_in, int64_t n_out, bool input_major, struct nn_tensor *out,
+                               char *why, size_t cap)
+{
+    const struct nn_st_tensor *t;
+    enum vb_err err = input_major ? find_tensor(st, name, 2, n_in, n_out, &t, why, cap)
+                                  : find_tensor(st, name, 2, n_out, n_in, &t, why, cap);
+    if (err != VB_OK)
+        return err;
+    enum nn_type type = m->cfg.wtype;
+    const struct nn_type_info *ti = nn_type_info((int)type);
+    if (!ti || !ti->matmul || n_in % ti->block != 0)
+        type = NN_TYPE_F32;
+    size_t row_bytes = nn_row_bytes((int)type, n_in);
+    size_t n = (size_t)(n_in * n_out);
+    float *src = vb_try_malloc(n * sizeof *src);
+    float *row = vb_try_malloc((size_t)n_in * sizeof *row);
+    uint8_t *dst = vb_try_malloc(row_bytes * (size_t)n_out);
+    err = failf(why, cap, VB_ERR_NOMEM, "T3 weights: out of memory for %s", name);
+    if (!src || !row || !dst)
+        goto out;
+    err = failf(why, cap, VB_ERR_FORMAT, "T3 weights: cannot convert %s", name);
+    if (nn_st_to_f32(t, src, n) != VB_OK)
+        goto out;
+    for (int64_t r = 0; r < n_out; r++) {
+        const float *x = src + r * n_in;
+        if (input_major) {
+            for (int64_t i = 0; i < n_in; i++)
+                row[i] = src[i * n_out + r];
+            x = row;
+        }
+        if (!nn_quantize_row(type, x, dst + (size_t)r * row_bytes, n_in))
+            goto out;
+    }
+    *out = (struct nn_tensor){
+        .name = t->name,
+        .type = type,
+        .n_dims = 2,
+        .ne = {n_in, n_out, 1, 1},
+        .row_bytes = row_bytes,
+        .nbytes = row_bytes * (size_t)n_out,
+        .data = dst,
+    };
+    m->weight_bytes += out->nbytes;
+    dst = NULL;
+    err = VB_OK;
+out:
+    vb_free(src);
+    vb_free(row);
+    vb_free(dst);
+    return err;
+}
+
+static bool config_valid(const struct t3_config *c)
+{
+    return c->n_layer > 0 && c->n_layer <= 1024 && c->n_embd > 0 && c->n_embd <= 65536 &&
+           c->n_head > 0 && c->n_embd % c->n_head == 0 && c->n_positions > 0 && c->text_vocab > 0 &&
+           c->speech_vocab > T3_SPEECH_STOP && c->spk_dim > 0 && c->ln_eps > 0;
+}
+
+/* st_conv: where the matrices are converted from; the model takes ownership of st_keep (the
+ * embedding tables stay mapped from it). Both may be the same object. */
+static enum vb_err load_from(struct nn_safetensors *st_conv, struct nn_safetensors *st_keep,
+                             const struct t3_config *cfg, struct t3_model **out, char *why,
+                             size_t cap)
+{
+    *out = NULL;
+    struct t3_model *m = vb_xcalloc(1, sizeof *m);
+    m->cfg = cfg ? *cfg : t3_default_config();
+    m->st = st_keep;
+    enum vb_err err;
+    const struct t3_config *c = &m->cfg;
+    if (!config_valid(c)) {
+        err = failf(why, cap, VB_ERR_INVALID, "T3: invalid configuration");
+        goto out;
+    }
+    const int64_t E = c->n_embd;
+    m->layers = vb_try_calloc((size_t)c->n_layer, sizeof *m->layers);
+    if (!m->layers) {
+        err = VB_ERR_NOMEM;
+        goto out;
+    }
+    /* embedding tables: validated here, gathered row by row later */
+    if ((err = find_tensor(st_keep, "text_emb.weight", 2, c->text_vocab, E, &m->text_emb, why,
+                           cap)) != VB_OK ||
+        (err = find_tensor(st_keep, "speech_emb.weight", 2, c->speech_vocab, E, &m->speech_emb, why,
+                           cap)) != VB_OK ||
+        (err = find_tensor(st_keep, "tfmr.wpe.weight", 2, c->n_positions, E, &m->wpe, why, cap)) !=
+            VB_OK)
+        goto out;
+    if ((err = load_f32(m, st_conv, "cond_enc.spkr_enc.weight", 2, E, c->spk_dim, &m->spk_w, why,
+                        cap)) != VB_OK ||
+        (err = load_f32(m, st_conv, "cond_enc.spkr_enc.bias", 1, E, 0, &m->spk_b, why, cap)) !=
+            VB_OK ||
+        (err = load_f32(m, st_conv, "tfmr.ln_f.weight", 1, E, 0, &m->lnf_w, why, cap)) != VB_OK ||
+        (err = load_f32(m, st_conv, "tfmr.ln_f.bias", 1, E, 0, &m->lnf_b, why, cap)) != VB_OK ||
+        (err = load_matrix(m, st_conv, "speech_head.weight", E, c->speech_vocab, false, &m->head,
+                           why, cap)) != VB_OK ||
+        (err = load_f32(m, st_conv, "speech_head.bias", 1, c->speech_vocab, 0, &m->head_b, why,
+                        cap)) != VB_OK)
+        goto out;
+    for (int l = 0; l < c->n_layer; l++) {
+        struct t3_layer *L = &m->layers[l];
+        char n[12][96];
+        static const char *const suffix[12] = {
+            "ln_1.weight",        "ln_1.bias",        "attn.c_attn.weight", "attn.c_attn.bias",
+            "attn.c_proj.weight", "attn.c_proj.bias", "ln_2.weight",        "ln_2.bias",
+            "mlp.c_fc.weight",    "mlp.c_fc.bias",    "mlp.c_proj.weight",  "mlp.c_proj.bias",
+        };
+        for (int i = 0; i < 12; i++)
+            snprintf(n[i], sizeof n[i], "tfmr.h.%d.%s", l, suffix[i]);
+        if ((err = load_f32(m, st_conv, n[0], 1, E, 0, &L->ln1_w, why, cap)) != VB_OK ||
+            (err = load_f32(m, st_conv, n[1], 1, E, 0, &L->ln1_b, why, cap)) != VB_OK ||
+            (err = load_matrix(m, st_conv, n[2], E, 3 * E, true, &L->qkv, why, cap)) != VB_OK ||
+            (err = load_f32(m, st_conv, n[3], 1, 3 * E, 0, &L->qkv_b, why, cap)) != VB_OK ||
+            (err = load_matrix(m, st_conv, n[4], E, E, true, &L->proj, why, cap)) != VB_OK ||
+            (err = load_f32(m, st_conv, n[5], 1, E, 0, &L->proj_b, why, cap)) != VB_OK ||
+            (err = load_f32(m, st_conv, n[6], 1, E, 0, &L->ln2_w, why, cap)) != VB_OK ||
+            (err = load_f32(m, st_conv, n[7], 1, E, 0, &L->ln2_b, why, cap)) != VB_OK ||
+            (err = load_matrix(m, st_conv, n[8], E, 4 * E, true, &L->fc, why, cap)) != VB_OK ||
+            (err = load_f32(m, st_conv, n[9], 1, 4 * E, 0, &L->fc_b, why, cap)) != VB_OK ||
+            (err = load_matrix(m, st_conv, n[10], 4 * E, E, true, &L->fc_proj, why, cap)) !=
+                VB_OK ||
+            (err = load_f32(m, st_conv, n[11], 1, E, 0, &L->fc_proj_b, why, cap)) != VB_OK)
+            goto out;
+    }
+    /* one layer more than configured means the configuration is wrong, not the file */
+    char extra[64];
+    snprintf(extra, sizeof extra, "tfmr.h.%d.ln_1.weight", c->n_layer);
+    if (nn_st_find(st_conv, extra)) {
+        err =
+            failf(why, cap, VB_ERR_FORMAT, "T3 weights: file has more than %d layers", c->n_layer);
+        goto out;
+    }
+    err = VB_OK;
+    *out = m;
+out:
+    if (err != VB_OK)
+        t3_free(m);
+    return err;
+}
+
+enum vb_err t3_load(const char *path, const struct t3_config *cfg, struct t3_model **out, char *why,
+                    size_t why_cap)
+{
+    *out = NULL;
+    struct nn_safetensors *conv = NULL, *keep = NULL;
+    /* Two mappings: the one the matrices are converted from is unmapped after loading so its
+     * pages leave the resident set; the second only ever touches the gathered embedding rows. */
+    enum vb_err err = nn_st_open(path, &conv, why, why_cap);
+    if (err != VB_OK)
+        return err;
+    err = nn_st_open(path, &keep, why, why_cap);
+    if (err != VB_OK) {
+        nn_st_close(conv);
+        return err;
+    }
+    err = load_from(conv, keep, cfg, out, why, why_cap); /* takes keep */
+    nn_st_close(conv);
+    return err;
+}
+
+enum vb_err t3_load_memory(const void *data, size_t len, const struct t3_config *cfg,
+                           struct t3_model **out, char *why, size_t why_cap)
+{
+    *out = NULL;
+    struct nn_safetensors *st = NULL;
+    enum vb_err err = nn_st_open_memory(data, len, &st, why, why_cap);
+    if (err != VB_OK)
+        return err;
+    return load_from(st, st, cfg, out, why, why_cap);
+}
+
+void t3_free(struct t3_model *m)
+{
+    if (!m)
+        return;
+    if (m->layers) {
+        for (int l = 0; l < m->cfg.n_layer; l++) {
+            struct t3_layer *L = &m->layers[l];
+            vb_free(L->ln1_w);
+            vb_free(L->ln1_b);
+            vb_free(L->ln2_w);
+            vb_free(L->ln2_b);
+            vb_free((void *)L->qkv.data);
+            vb_free(L->qkv_b);
+            vb_free((void *)L->proj.data);
+            vb_free(L->proj_b);
+            vb_free((void *)L->fc.data);
+            vb_free(L->fc_b);
+            vb_free((void *)L->fc_proj.data);
+            vb_free(L->fc_proj_b);
+        }
+        vb_free(m->layers);
+    }
+    vb_free(m->spk_w);
+    vb_free(m->spk_b);
+    vb_free(m->lnf_w);
+    vb_free(m->lnf_b);
+    vb_free((void *)m->head.data);
+    vb_free(m->head_b);
+    nn_st_close(m->st);
+    vb_free(m);
+}
+
+const struct t3_config *t3_model_config(const struct t3_model *m)
+{
+    return &m->cfg;
+}
+
+size_t t3_model_weight_bytes(const struct t3_model *m)
+{
+    return m->weight_bytes;
+}
+
+/* ===== prefix ===== */
+
+/* Row `row` of a float embedding table into out (n_embd floats). */
+static bool gather_row(const struct nn_st_tensor *t, int64_t row, float *out)
+{
+    if (row < 0 || row >= t->shape[0])
+        return false;
+    struct nn_st_tensor r = *t;
+    size_t es = nn_st_dtype_size(t->dtype);
+    r.n_dims = 1;
+    r.shape[0] = t->shape[1];
+    r.nbytes = (size_t)t->shape[1] * es;
+    r.data = (const uint8_t *)t->data + (size_t)row * r.nbytes;
+    return nn_st_to_f32(&r, out, (size_t)t->shape[1]) == VB_OK;
+}
+
+int t3_prefix_len(int n_prompt, int n_text)
+{
+    return n_prompt + n_text + 2;
+}
+
+enum vb_err t3_embed_prefix(const struct t3_model *m, const float *spk_emb, const int32_t *prompt,
+                            int n_prompt, const int32_t *text, int n_text, float *out)
+{
+    const int64_t E = m->cfg.n_embd, S = m->cfg.spk_dim;
+    if (n_prompt < 0 || n_text < 0)
+        return VB_ERR_INVALID;
+    /* 1. speaker row: spkr_enc(spk_emb) */
+    for (int64_t e = 0; e < E; e++) {
+        const float *w = m->spk_w + e * S;
+        float s = 0;
+        for (int64_t i = 0; i < S; i++)
+            s += w[i] * spk_emb[i];
+        out[e] = s + m->spk_b[e];
+    }
+    float *row = out + E;
+    /* 2. prompt speech tokens, 3. text tokens, 4. START */
+    for (int i = 0; i < n_prompt; i++, row += E)
+        if (prompt[i] < 0 || !gather_row(m->speech_emb, prompt[i], row))
+            return VB_ERR_INVALID;
+    for (int i = 0; i < n_text; i++, row += E)
+        if (text[i] < 0 || !gather_row(m->text_emb, text[i], row))
+            return VB_ERR_INVALID;
+    if (!gather_row(m->speech_emb, T3_SPEECH_START, row))
+        return VB_ERR_INVALID;
+    return VB_OK;
+}
+
+enum vb_err t3_embed_speech(const struct t3_model *m, int32_t token, float *out)
+{
+    return token >= 0 && gather_row(m->speech_emb, token, out) ? VB_OK : VB_ERR_INVALID;
+}
+
+/* ===== context and forward pass ===== */
+
+struct t3_ctx {
+    const struct t3_model *m;
+    struct nn_pool *pool;
+    int n_ctx, n_batch, n_past, n_threads;
+    float *k_cache, *v_cache; /* (n_layer, n_ctx, E) */
+    float *x;                 /* (n_batch, E) residual stream */
+    float *xb, *xb2;          /* (n_batch, E) */
+    float *q;                 /* (n_batch, E) */
+    float *att;               /* (n_batch, E) */
+    float *hb;                /* (n_batch, 4E) */
+    float *pos;               /* (E) one wpe row */
+    float *work;              /* (n_threads, n_ctx) attention scores */
+    float *logits;            /* (V) raw logits of the current step */
+    float *proc;              /* (V) processed logits */
+    float *pwork;             /* (V + n_ctx) processor scratch */
+    float *emb;               /* (n_ctx, E) prefix / step embeddings */
+    struct nn_scratch scratch;
+};
+
+struct t3_ctx_params t3_ctx_default_params(void)
+{
+    return (struct t3_ctx_params){.n_ctx = 0, .n_batch = 0, .n_threads = 0};
+}
+
+enum vb_err t3_ctx_new(const struct t3_model *m, const struct t3_ctx_params *p, struct t3_ctx **out)
+{
+    *out = NULL;
+    const struct t3_config *cfg = &m->cfg;
+    struct t3_ctx *c = vb_xcalloc(1, sizeof *c);
+    c->m = m;
+    c->n_ctx = p && p->n_ctx > 0 ? p->n_ctx : 2560;
+    c->n_ctx = VB_MIN(c->n_ctx, cfg->n_positions);
+    c->n_batch = p && p->n_batch > 0 ? p->n_batch : 512;
+    c->n_batch = VB_MIN(c->n_batch, c->n_ctx);
+    c->n_threads = nn_threads_default(p ? p->n_threads : 0);
+    enum vb_err err = nn_pool_new(c->n_threads, &c->pool);
+    if (err != VB_OK)
+        goto out;
+    err = VB_ERR_NOMEM;
+    const size_t E = (size_t)cfg->n_embd, B = (size_t)c->n_batch, V = (size_t)cfg->speech_vocab;
+    const size_t kv = (size_t)cfg->n_layer * (size_t)c->n_ctx * E;
+    c->k_cache = vb_try_calloc(kv, sizeof(float));
+    c->v_cache = vb_try_calloc(kv, sizeof(float));
+    c->x = vb_try_malloc(B * E * sizeof(float));
+    c->xb = vb_try_malloc(B * E * sizeof(float));
+    c->xb2 = vb_try_malloc(B * E * sizeof(float));
+    c->q = vb_try_malloc(B * E * sizeof(float));
+    c->att = vb_try_malloc(B * E * sizeof(float));
+    c->hb = vb_try_malloc(B * 4 * E * sizeof(float));
+    c->pos = vb_try_malloc(E * sizeof(float));
+    c->work = vb_try_malloc((size_t)c->n_threads * (size_t)c->n_ctx * sizeof(float));
+    c->logits = vb_try_malloc(V * sizeof(float));
+    c->proc = vb_try_malloc(V * sizeof(float));
+    c->pwork = vb_try_malloc((V + (size_t)c->n_ctx) * sizeof(float));
+    c->emb = vb_try_malloc((size_t)c->n_ctx * E * sizeof(float));
+    if (!c->k_cache || !c->v_cache || !c->x || !c->xb || !c->xb2 || !c->q || !c->att || !c->hb ||
+        !c->pos || !c->work || !c->logits || !c->proc || !c->pwork || !c->emb)
+        goto out;
+    err = VB_OK;
+    *out = c;
+out:
+    if (err != VB_OK)
+        t3_ctx_free(c);
+    return err;
+}
+
+void t3_ctx_free(struct t3_ctx *c)
+{
+    if (!c)
+        return;
+    nn_pool_free(c->pool);
+    vb_free(c->k_cache);
+    vb_free(c->v_cache);
+    vb_free(c->x);
+    vb_free(c->xb);
+    vb_free(c->xb2);
+    vb_free(c->q);
+    vb_free(c->att);
+    vb_free(c->hb);
+    vb_free(c->pos);
+    vb_free(c->work);
+    vb_free(c->logits);
+    vb_free(c->proc);
+    vb_free(c->pwork);
+    vb_free(c->emb);
+    nn_scratch_release(&c->scratch);
+    vb_free(c);
+}
+
+int t3_ctx_n_ctx(const struct t3_ctx *c)
+{
+    return c->n_ctx;
+}
+
+int t3_ctx_n_past(const struct t3_ctx *c)
+{
+    return c->n_past;
+}
+
+void t3_ctx_reset(struct t3_ctx *c)
+{
+    c->n_past = 0;
+}
+
+/* y[t] += b for n rows of width w. */
+static void add_bias_rows(float *y, const float *b, int n, int64_t w)
+{
+    for (int t = 0; t < n; t++)
+        nn_add(y + (int64_t)t * w, b, w);
+}
+
+/* One batch of n <= n_batch rows at positions n_past.. (spec §3.3). */
+static enum vb_err forward_batch(struct t3_ctx *c, const float *emb, int n, float *hidden,
+                                 float *logits)
+{
+    const struct t3_model *m = c->m;
+    const struct t3_config *cfg = &m->cfg;
+    const int64_t E = cfg->n_embd, F = 4 * E, pos0 = c->n_past;
+    const int H = cfg->n_head, D = cfg->n_embd / cfg->n_head;
+    struct nn_pool *pool = c->pool;
+    struct nn_scratch *s = &c->scratch;
+
+    /* 1. input rows + learned absolute positions wpe[pos0 + t] */
+    for (int t = 0; t < n; t++) {
+        if (!gather_row(m->wpe, pos0 + t, c->pos))
+            return VB_ERR_INVALID;
+        for (int64_t i = 0; i < E; i++)
+            c->x[t * E + i] = emb[t * E + i] + c->pos[i];
+    }
+    for (int l = 0; l < cfg->n_layer; l++) {
+        const struct t3_layer *L = &m->layers[l];
+        float *kc = c->k_cache + (size_t)l * (size_t)c->n_ctx * (size_t)E;
+        float *vc = c->v_cache + (size_t)l * (size_t)c->n_ctx * (size_t)E;
+        /* 2. ln_1 */
+        for (int t = 0; t < n; t++)
+            nn_layer_norm(c->xb + t * E, c->x + t * E, L->ln1_w, L->ln1_b, E, cfg->ln_eps);
+        /* 3. fused c_attn: rows 0..E-1 = Q, E..2E-1 = K (into the cache), 2E..3E-1 = V */
+        if (!nn_matmul_rows(pool, s, &L->qkv, 0, E, c->xb, n, c->q, E) ||
+            !nn_matmul_rows(pool, s, &L->qkv, E, 2 * E, c->xb, n, kc + pos0 * E, E) ||
+            !nn_matmul_rows(pool, s, &L->qkv, 2 * E, 3 * E, c->xb, n, vc + pos0 * E, E))
+            return VB_ERR_NOMEM;
+        add_bias_rows(c->q, L->qkv_b, n, E);
+        add_bias_rows(kc + pos0 * E, L->qkv_b + E, n, E);
+        add_bias_rows(vc + pos0 * E, L->qkv_b + 2 * E, n, E);
+        /* 4. causal attention over the cache, scale 1/sqrt(head_dim) */
+        nn_attention(pool, c->q, n, pos0, kc, vc, E, H, H, D, c->att, c->work);
+        /* 5. attn.c_proj and residual */
+        if (!nn_matmul(pool, s, &L->proj, c->att, n, c->xb2, E))
+            return VB_ERR_NOMEM;
+        for (int t = 0; t < n; t++) {
+            nn_add(c->xb2 + t * E, L->proj_b, E);
+            nn_add(c->x + t * E, c->xb2 + t * E, E);
+        }
+        /* 6. ln_2, MLP: c_proj(gelu_tanh(c_fc(.))) and residual */
+        for (int t = 0; t < n; t++)
+            nn_layer_norm(c->xb + t * E, c->x + t * E, L->ln2_w, L->ln2_b, E, cfg->ln_eps);
+        if (!nn_matmul(pool, s, &L->fc, c->xb, n, c->hb, F))
+            return VB_ERR_NOMEM;
+        for (int t = 0; t < n; t++) {
+            nn_add(c->hb + t * F, L->fc_b, F);
+            nn_gelu(c->hb + t * F, F);
+        }
+        if (!nn_matmul(pool, s, &L->fc_proj, c->hb, n, c->xb2, E))
+            return VB_ERR_NOMEM;
+        for (int t = 0; t < n; t++) {
+            nn_add(c->xb2 + t * E, L->fc_proj_b, E);
+            nn_add(c->x + t * E, c->xb2 + t * E, E);
+        }
+    }
+    c->n_past += n;
+    /* 7. ln_f (all rows when the hidden states are wanted, else only the last) */
+    int first = hidden ? 0 : n - 1;
+    for (int t = first; t < n; t++)
+        nn_layer_norm(c->xb + t * E, c->x + t * E, m->lnf_w, m->lnf_b, E, cfg->ln_eps);
+    if (hidden)
+        memcpy(hidden, c->xb, (size_t)n * (size_t)E * sizeof(float));
+    /* 8. speech_head on the last row */
+    if (logits) {
+        if (!nn_matmul(pool, s, &m->head, c->xb + (int64_t)(n - 1) * E, 1, logits,
+                       cfg->speech_vocab))
+            return VB_ERR_NOMEM;
+        nn_add(logits, m->head_b, cfg->speech_vocab);
+    }
+    return VB_OK;
+}
+
+enum vb_err t3_forward(struct t3_ctx *c, const float *embeds, int n, float *hidden, float *logits)
+{
+    if (n <= 0)
+        return VB_ERR_INVALID;
+    if (n > c->n_ctx - c->n_past)
+        return VB_ERR_TOO_LARGE;
+    const int64_t E = c->m->cfg.n_embd;
+    for (int done = 0; done < n;) {
+        int b = VB_MIN(c->n_batch, n - done);
+        bool last = done + b == n;
+        enum vb_err err =
+            forward_batch(c, embeds + (int64_t)done * E, b,
+                          hidden ? hidden + (int64_t)done * E : NULL, last ? logits : NULL);
+        if (err != VB_OK)
+            return err;
+        done += b;
+    }
+    return VB_OK;
+}
+
+/* ===== sampling ===== */
+
+struct t3_gen_params t3_gen_default_params(void)
+{
+    return (struct t3_gen_params){
+        .temperature = 0.8f,
+        .top_k = 1000,
+        .top_p = 0.95f,
+        .repetition_penalty = 1.2f,
+        .max_gen_len = T3_DEFAULT_MAX_GEN,
+        .seed = 0,
+    };
+}
+
+static int cmp_float_asc(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* k-th largest (1-based) of a[0..n) by quickselect; reorders a. */
+static float kth_largest(float *a, int n, int k)
+{
+    int lo = 0, hi = n - 1, want = k - 1; /* index in descending order */
+    while (lo < hi) {
+        float pivot = a[lo + (hi - lo) / 2];
+        int i = lo, j = hi;
+        while (i <= j) {
+            while (a[i] > pivot)
+                i++;
+            while (a[j] < pivot)
+                j--;
+            if (i <= j) {
+                float t = a[i];
+                a[i] = a[j];
+                a[j] = t;
+                i++;
+                j--;
+            }
+        }
+        if (want <= j)
+            hi = j;
+        else if (want >= i)
+            lo = i;
+        else
+            break;
+    }
+    return a[want];
+}
+
+void t3_process_logits(float *l, int n, const struct t3_gen_params *gp, const int32_t *hist,
+                       int n_hist, float *work)
+{
+    /* 1. temperature */
+    if (gp->temperature > 0 && gp->temperature != 1.0f)
+        for (int i = 0; i < n; i++)
+            l[i] /= gp->temperature;
+    /* 2. top-k: drop everything below the k-th largest value (ties kept) */
+    if (gp->top_k > 0 && gp->top_k < n) {
+        memcpy(work, l, (size_t)n * sizeof *l);
+        float tau = kth_largest(work, n, gp->top_k);
+        for (int i = 0; i < n; i++)
+            if (l[i] < tau)
+                l[i] = -INFINITY;
+    }
+    /* 3. top-p: ascending sort, drop while the cumulative probability <= 1 - p (the largest
+     *    value always stays) */
+    if (gp->top_p < 1.0f) {
+        int m = 0;
+        for (int i = 0; i < n; i++)
+            if (l[i] > -INFINITY)
+                work[m++] = l[i];
+        if (m > 1) {
+            qsort(work, (size_t)m, sizeof *work, cmp_float_asc);
+            const float mx = work[m - 1];
+            double sum = 0;
+            for (int i = 0; i < m; i++)
+                sum += exp((double)(work[i] - mx));
+            double cum = 0;
+            int j = 0; /* first kept sorted index */
+            for (; j < m - 1; j++) {
+                cum += exp((double)(work[j] - mx)) / sum;
+                if ((float)cum > 1.0f - gp->top_p)
+                    break;
+            }
+            const float keep = work[j];
+            for (int i = 0; i < n; i++)
+                if (l[i] < keep)
+                    l[i] = -INFINITY;
+        }
+    }
+    /* 4. repetition penalty over the distinct ids of hist: gather all, then scatter (duplicates
+     *    write the same value, as the reference's gather/scatter does) */
+    if (gp->repetition_penalty != 1.0f && n_hist > 0) {
+        float *g = work + n;
+        const float p = gp->repetition_penalty;
+        for (int i = 0; i < n_hist; i++) {
+            if (hist[i] < 0 || hist[i] >= n)
+                continue;
+            float v = l[hist[i]];
+            g[i] = v < 0 ? v * p : v / p;
+        }
+        for (int i = 0; i < n_hist; i++)
+            if (hist[i] >= 0 && hist[i] < n)
+                l[hist[i]] = g[i];
+    }
+}
+
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* Draws from softmax(l) (temperature > 0) or takes the first maximum; -1 if all are -inf. */
+static int32_t pick(const float *l, int n, bool greedy, uint64_t *rng)
+{
+    int32_t best = -1;
+    float mx = -INFINITY;
+    for (int i = 0; i < n; i++)
+        if (l[i] > mx) {
+            mx = l[i];
+            best = i;
+        }
+    if (best < 0 || greedy)
+        return best;
+    double sum = 0;
+    for (int i = 0; i < n; i++)
+        sum += exp((double)(l[i] - mx));
+    double u = (double)(rng_next(rng) >> 11) * (1.0 / 9007199254740992.0) * sum, acc = 0;
+    int32_t last = best;
+    for (int i = 0; i < n; i++) {
+        if (l[i] == -INFINITY)
+            continue;
+        acc += exp((double)(l[i] - mx));
+        last = i;
+        if (u < acc)
+            return i;
+    }
+    return last;
+}
+
+enum vb_err t3_generate(struct t3_ctx *c, const float *spk_emb, const int32_t *prompt, int n_prompt,
+                        const int32_t *text, int n_text, const struct t3_gen_params *gp,
+                        const struct t3_gen_hooks *hooks, int32_t *tokens, int cap, int *n_tokens)
+{
+    *n_tokens = 0;
+    const struct t3_config *cfg = &c->m->cfg;
+    const int V = cfg->speech_vocab;
+    struct t3_gen_params def = t3_gen_default_params();
+    if (!gp)
+        gp = &def;
+    if (n_prompt < 0 || n_text < 0 || gp->max_gen_len < 0 || cap < gp->max_gen_len + 1)
+        return VB_ERR_INVALID;
+    const int L0 = t3_prefix_len(n_prompt, n_text);
+    if (L0 + gp->max_gen_len > c->n_ctx)
+        return VB_ERR_TOO_LARGE;
+    const bool greedy = gp->temperature <= 0;
+    uint64_t rng = gp->seed;
+    const int32_t start = T3_SPEECH_START;
+
+    t3_ctx_reset(c);
+    /* 1. prefill: [spk | prompt | text | START] + wpe[0..L0-1] */
+    enum vb_err err = t3_embed_prefix(c->m, spk_emb, prompt, n_prompt, text, n_text, c->emb);
+    if (err != VB_OK)
+        return err;
+    err = t3_forward(c, c->emb, L0, NULL, c->logits);
+    if (err != VB_OK)
+        return err;
+    int n = 0;
+    for (int step = 0;; step++) {
+        if (hooks && hooks->on_logits)
+            hooks->on_logits(hooks->user, step, c->logits, V);
+        /* 2. process: START is the penalty history on the first draw only */
+        memcpy(c->proc, c->logits, (size_t)V * sizeof(float));
+        if (step == 0)
+            t3_process_logits(c->proc, V, gp, &start, 1, c->pwork);
+        else
+            t3_process_logits(c->proc, V, gp, tokens, n, c->pwork);
+        int32_t tok = pick(c->proc, V, greedy, &rng);
+        if (tok < 0)
+            break; /* every logit removed: stop without a token */
+        tokens[n++] = tok;
+        if (hooks && hooks->on_token && !hooks->on_token(hooks->user, tok))
+            return VB_ERR_CANCELLED;
+        if (tok == T3_SPEECH_STOP || step == gp->max_gen_len)
+            break;
+        /* 3. next step: speech_emb(tok) at position L0 + step */
+        if (!gather_row(c->m->speech_emb, tok, c->emb))
+            return VB_ERR_INTERNAL;
+        err = t3_forward(c, c->emb, 1, NULL, c->logits);
+        if (err != VB_OK)
+            return err;
+    }
+    if (n > 0 && tokens[n - 1] == T3_SPEECH_STOP)
+        n--;
+    *n_tokens = n;
+    return VB_OK;
+}

@@ -1,0 +1,547 @@
+/* test_t3.c: T3 against the PyTorch reference vectors (chatterbox-ref/t3: shrunk GPT-2,
+ * random weights): prefix embeddings, first forward hidden states and logits, greedy decoding
+ * with and without repetition penalty, per-step logits; the logit processors; seeded sampling;
+ * loader errors; the quantised weight types (error against the reference logits). */
+#include "core/vb.h"
+#include "core/alloc.h"
+#include "nn/safetensors.h"
+#include "tts/chatterbox/t3.h"
+#include "unit/test.h"
+
+#include <math.h>
+
+static char g_dir[1024];
+static struct nn_safetensors *g_io;
+static struct t3_model *g_model;
+
+static struct t3_config small_config(void)
+{
+    struct t3_config c = t3_default_config();
+    c.n_layer = 2;
+    c.n_embd = 64;
+    c.n_head = 4;
+    return c;
+}
+
+static bool ref_present(void)
+{
+    return g_io != NULL && g_model != NULL;
+}
+
+/* Whole reference tensor as f32 / i32 (caller frees). */
+static float *ref_f32(const char *name, size_t *n)
+{
+    const struct nn_st_tensor *t = nn_st_find(g_io, name);
+    if (!t)
+        return NULL;
+    *n = (size_t)nn_st_numel(t);
+    float *p = vb_xmalloc(*n * sizeof *p);
+    if (nn_st_to_f32(t, p, *n) != VB_OK) {
+        vb_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+static int32_t *ref_i32(const char *name, size_t *n)
+{
+    const struct nn_st_tensor *t = nn_st_find(g_io, name);
+    if (!t)
+        return NULL;
+    *n = (size_t)nn_st_numel(t);
+    int64_t *p = vb_xmalloc(*n * sizeof *p);
+    int32_t *q = vb_xmalloc(*n * sizeof *q);
+    if (nn_st_to_i64(t, p, *n) != VB_OK) {
+        vb_free(p);
+        vb_free(q);
+        return NULL;
+    }
+    for (size_t i = 0; i < *n; i++)
+        q[i] = (int32_t)p[i];
+    vb_free(p);
+    return q;
+}
+
+static double max_abs_diff(const float *a, const float *b, size_t n)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (!(d <= m))
+            m = isnan(d) ? INFINITY : d;
+    }
+    return m;
+}
+
+struct inputs {
+    float *spk;
+    int32_t *prompt, *text;
+    size_t n_spk, n_prompt, n_text;
+};
+
+static bool inputs_load(struct inputs *in)
+{
+    in->spk = ref_f32("speaker_emb", &in->n_spk);
+    in->prompt = ref_i32("cond_prompt_speech_tokens", &in->n_prompt);
+    in->text = ref_i32("text_tokens", &in->n_text);
+    return in->spk && in->prompt && in->text && in->n_spk == 256;
+}
+
+static void inputs_free(struct inputs *in)
+{
+    vb_free(in->spk);
+    vb_free(in->prompt);
+    vb_free(in->text);
+}
+
+TEST(test_prefix_embeddings)
+{
+    if (!ref_present()) {
+        SKIP(test_prefix_embeddings, "no reference data");
+        return;
+    }
+    struct inputs in;
+    CHECK(inputs_load(&in));
+    size_t n_cond, n_emb;
+    float *cond = ref_f32("cond_emb", &n_cond), *emb = ref_f32("input_embeds", &n_emb);
+    CHECK(cond && emb);
+    int L0 = t3_prefix_len((int)in.n_prompt, (int)in.n_text);
+    CHECK_EQ_INT(L0 * 64, n_emb);
+    CHECK_EQ_INT((1 + in.n_prompt) * 64, n_cond);
+    float *out = vb_xmalloc((size_t)L0 * 64 * sizeof *out);
+    CHECK(t3_embed_prefix(g_model, in.spk, in.prompt, (int)in.n_prompt, in.text, (int)in.n_text,
+                          out) == VB_OK);
+    double e_cond = max_abs_diff(out, cond, n_cond), e_emb = max_abs_diff(out, emb, n_emb);
+    double e_gather = max_abs_diff(out + 64, emb + 64, n_emb - 64);
+    fprintf(stderr, "  cond_emb max abs err %.3g, input_embeds %.3g (gathered rows %.3g)\n", e_cond,
+            e_emb, e_gather);
+    CHECK(e_gather == 0);  /* gathers are exact */
+    CHECK(e_cond <= 1e-5); /* speaker row is a 256-wide linear */
+    /* ids out of range are refused */
+    int32_t bad = 6563;
+    CHECK(t3_embed_prefix(g_model, in.spk, &bad, 1, in.text, 1, out) == VB_ERR_INVALID);
+    bad = 50276;
+    CHECK(t3_embed_prefix(g_model, in.spk, in.prompt, 1, &bad, 1, out) == VB_ERR_INVALID);
+    bad = -1;
+    CHECK(t3_embed_prefix(g_model, in.spk, in.prompt, 1, &bad, 1, out) == VB_ERR_INVALID);
+    vb_free(out);
+    vb_free(cond);
+    vb_free(emb);
+    inputs_free(&in);
+}
+
+/* First forward pass over the whole prefix, in one batch and in uneven batches. */
+static void check_first_forward(int n_batch, int n_threads)
+{
+    struct inputs in;
+    CHECK(inputs_load(&in));
+    size_t n_hid, n_log, n_emb;
+    float *hid_ref = ref_f32("hidden_first", &n_hid), *log_ref = ref_f32("logits_first", &n_log);
+    float *emb = ref_f32("input_embeds", &n_emb);
+    CHECK(hid_ref && log_ref && emb && n_log == 6563);
+    int L0 = (int)(n_emb / 64);
+    struct t3_ctx_params p = t3_ctx_default_params();
+    p.n_ctx = 512;
+    p.n_batch = n_batch;
+    p.n_threads = n_threads;
+    struct t3_ctx *c = NULL;
+    CHECK(t3_ctx_new(g_model, &p, &c) == VB_OK);
+    float *hid = vb_xmalloc(n_hid * sizeof *hid), *logits = vb_xmalloc(6563 * sizeof *logits);
+    CHECK(t3_forward(c, emb, L0, hid, logits) == VB_OK);
+    CHECK_EQ_INT(t3_ctx_n_past(c), L0);
+    double eh = max_abs_diff(hid, hid_ref, n_hid), el = max_abs_diff(logits, log_ref, 6563);
+    fprintf(stderr, "  n_batch %d threads %d: hidden_first max abs err %.3g, logits_first %.3g\n",
+            n_batch, n_threads, eh, el);
+    CHECK(eh <= 1e-4);
+    CHECK(el <= 1e-3);
+    /* the cache refuses rows past n_ctx */
+    CHECK(t3_forward(c, emb, 512 - L0 + 1, NULL, NULL) == VB_ERR_TOO_LARGE);
+    vb_free(hid);
+    vb_free(logits);
+    t3_ctx_free(c);
+    vb_free(hid_ref);
+    vb_free(log_ref);
+    vb_free(emb);
+    inputs_free(&in);
+}
+
+TEST(test_first_forward)
+{
+    if (!ref_present()) {
+        SKIP(test_first_forward, "no reference data");
+        return;
+    }
+    check_first_forward(512, 1);
+    check_first_forward(37, 2);
+}
+
+struct logit_rows {
+    float *rows; /* (cap, 6563) */
+    int cap, n;
+};
+
+static void on_logits(void *user, int step, const float *l, int n)
+{
+    struct logit_rows *r = user;
+    if (step < r->cap && n == 6563)
+        memcpy(r->rows + (size_t)step * 6563, l, 6563 * sizeof *l);
+    r->n = step + 1;
+}
+
+/* Greedy decoding as in the reference case `name`; returns the max logits error. */
+static double check_greedy(const struct t3_model *m, const char *name, float top_p, float rep,
+                           bool require_exact, int *mismatches)
+{
+    struct inputs in;
+    CHECK(inputs_load(&in));
+    char key[96];
+    size_t n_tok, n_log;
+    snprintf(key, sizeof key, "%s.tokens", name);
+    int32_t *tok_ref = ref_i32(key, &n_tok);
+    snprintf(key, sizeof key, "%s.step_logits", name);
+    float *log_ref = ref_f32(key, &n_log);
+    CHECK(tok_ref && log_ref && n_tok == 20 && n_log == 20 * 6563);
+
+    struct t3_ctx_params p = t3_ctx_default_params();
+    p.n_ctx = 512;
+    p.n_threads = 2;
+    struct t3_ctx *c = NULL;
+    CHECK(t3_ctx_new(m, &p, &c) == VB_OK);
+    struct t3_gen_params gp = t3_gen_default_params();
+    gp.temperature = 0;
+    gp.top_k = 1000;
+    gp.top_p = top_p;
+    gp.repetition_penalty = rep;
+    gp.max_gen_len = 19;
+    struct logit_rows lr = {.rows = vb_xcalloc(20 * 6563, sizeof(float)), .cap = 20};
+    struct t3_gen_hooks hooks = {.on_logits = on_logits, .user = &lr};
+    int32_t toks[20];
+    int n = 0;
+    CHECK(t3_generate(c, in.spk, in.prompt, (int)in.n_prompt, in.text, (int)in.n_text, &gp, &hooks,
+                      toks, 20, &n) == VB_OK);
+    CHECK_EQ_INT(n, 20);
+    CHECK_EQ_INT(lr.n, 20);
+    int mism = 0;
+    for (int i = 0; i < n && i < 20; i++)
+        mism += toks[i] != tok_ref[i];
+    double el = max_abs_diff(lr.rows, log_ref, 20 * 6563);
+    fprintf(stderr, "  %s (%s): token mismatches %d/20, step logits max abs err %.3g\n", name,
+            nn_type_name((int)t3_model_config(m)->wtype), mism, el);
+    if (require_exact) {
+        CHECK_EQ_INT(mism, 0);
+        CHECK(el <= 1e-3);
+    }
+    if (mismatches)
+        *mismatches = mism;
+    vb_free(lr.rows);
+    t3_ctx_free(c);
+    vb_free(tok_ref);
+    vb_free(log_ref);
+    inputs_free(&in);
+    return el;
+}
+
+TEST(test_greedy_rep)
+{
+    if (!ref_present()) {
+        SKIP(test_greedy_rep, "no reference data");
+        return;
+    }
+    check_greedy(g_model, "greedy_rep1.2", 0.95f, 1.2f, true, NULL);
+}
+
+TEST(test_greedy_norep)
+{
+    if (!ref_present()) {
+        SKIP(test_greedy_norep, "no reference data");
+        return;
+    }
+    check_greedy(g_model, "greedy_norep", 1.0f, 1.0f, true, NULL);
+}
+
+/* Seeded sampling: same seed -> same tokens, every token a valid id, max_gen_len honoured. */
+TEST(test_sampling_seeded)
+{
+    if (!ref_present()) {
+        SKIP(test_sampling_seeded, "no reference data");
+        return;
+    }
+    struct inputs in;
+    CHECK(inputs_load(&in));
+    struct t3_ctx_params p = t3_ctx_default_params();
+    p.n_ctx = 512;
+    p.n_threads = 1;
+    struct t3_ctx *c = NULL;
+    CHECK(t3_ctx_new(g_model, &p, &c) == VB_OK);
+    struct t3_gen_params gp = t3_gen_default_params();
+    gp.max_gen_len = 30;
+    int32_t a[31], b[31], d[31];
+    int na = 0, nb = 0, nd = 0;
+    gp.seed = 42;
+    CHECK(t3_generate(c, in.spk, in.prompt, 40, in.text, 10, &gp, NULL, a, 31, &na) == VB_OK);
+    CHECK(t3_generate(c, in.spk, in.prompt, 40, in.text, 10, &gp, NULL, b, 31, &nb) == VB_OK);
+    gp.seed = 43;
+    CHECK(t3_generate(c, in.spk, in.prompt, 40, in.text, 10, &gp, NULL, d, 31, &nd) == VB_OK);
+    CHECK_EQ_INT(na, nb);
+    CHECK(na > 0 && na <= 31 && nd > 0);
+    CHECK(memcmp(a, b, (size_t)na * sizeof *a) == 0);
+    int same = na == nd;
+    for (int i = 0; same && i < na; i++)
+        same = a[i] == d[i];
+    CHECK(!same); /* another seed draws another sequence (random weights: flat-ish logits) */
+    for (int i = 0; i < na; i++)
+        CHECK(a[i] >= 0 && a[i] < 6563 && a[i] != T3_SPEECH_STOP);
+    /* capacity and context checks */
+    CHECK(t3_generate(c, in.spk, in.prompt, 40, in.text, 10, &gp, NULL, a, 30, &na) ==
+          VB_ERR_INVALID);
+    gp.max_gen_len = 512;
+    int32_t *big = vb_xmalloc(513 * sizeof *big);
+    CHECK(t3_generate(c, in.spk, in.prompt, 40, in.text, 10, &gp, NULL, big, 513, &na) ==
+          VB_ERR_TOO_LARGE);
+    vb_free(big);
+    t3_ctx_free(c);
+    inputs_free(&in);
+}
+
+static bool cancel_after_3(void *user, int32_t tok)
+{
+    (void)tok;
+    int *k = user;
+    return ++*k < 3;
+}
+
+TEST(test_cancel)
+{
+    if (!ref_present()) {
+        SKIP(test_cancel, "no reference data");
+        return;
+    }
+    struct inputs in;
+    CHECK(inputs_load(&in));
+    struct t3_ctx *c = NULL;
+    struct t3_ctx_params p = t3_ctx_default_params();
+    p.n_ctx = 128;
+    p.n_threads = 1;
+    CHECK(t3_ctx_new(g_model, &p, &c) == VB_OK);
+    int k = 0;
+    struct t3_gen_hooks hooks = {.on_token = cancel_after_3, .user = &k};
+    struct t3_gen_params gp = t3_gen_default_params();
+    gp.max_gen_len = 10;
+    int32_t toks[11];
+    int n;
+    CHECK(t3_generate(c, in.spk, in.prompt, 5, in.text, 5, &gp, &hooks, toks, 11, &n) ==
+          VB_ERR_CANCELLED);
+    CHECK_EQ_INT(k, 3);
+    t3_ctx_free(c);
+    inputs_free(&in);
+}
+
+/* Processors on hand-made logits (spec §3.4). */
+TEST(test_processors)
+{
+    struct t3_gen_params gp = {
+        .temperature = 0, .top_k = 2, .top_p = 1.0f, .repetition_penalty = 1.0f};
+    float work[16];
+    /* top-k keeps ties with the k-th value */
+    float l[6] = {1, 5, 3, 3, -2, 0};
+    t3_process_logits(l, 6, &gp, NULL, 0, work);
+    CHECK(l[1] == 5 && l[2] == 3 && l[3] == 3);
+    CHECK(isinf(l[0]) && isinf(l[4]) && isinf(l[5]));
+    /* temperature divides */
+    float t[3] = {1, 2, -4};
+    gp = (struct t3_gen_params){
+        .temperature = 0.5f, .top_k = 0, .top_p = 1, .repetition_penalty = 1};
+    t3_process_logits(t, 3, &gp, NULL, 0, work);
+    CHECK(t[0] == 2 && t[1] == 4 && t[2] == -8);
+    /* top-p: probs of {0, ln2, ln4, ln8}... use exact values: p = (1,2,4,8)/15 */
+    float p[4] = {0, logf(2), logf(4), logf(8)};
+    gp = (struct t3_gen_params){
+        .temperature = 0, .top_k = 0, .top_p = 0.75f, .repetition_penalty = 1};
+    t3_process_logits(p, 4, &gp, NULL, 0, work);
+    /* ascending cumulative: 1/15, 3/15 (<= .25 removed), 7/15 kept */
+    CHECK(isinf(p[0]) && isinf(p[1]) && !isinf(p[2]) && !isinf(p[3]));
+    /* top-p keeps the largest even when it alone exceeds p */
+    float q[3] = {0, 0, 10};
+    gp.top_p = 0.01f;
+    t3_process_logits(q, 3, &gp, NULL, 0, work);
+    CHECK(isinf(q[0]) && isinf(q[1]) && q[2] == 10);
+    /* repetition penalty: positive divided, negative multiplied, once per distinct id,
+     * -inf stays, out-of-range ids ignored */
+    float r[5] = {2.4f, -1, 3, -INFINITY, 1};
+    int32_t hist[6] = {0, 1, 0, 3, 99, -5};
+    gp = (struct t3_gen_params){
+        .temperature = 0, .top_k = 0, .top_p = 1, .repetition_penalty = 1.2f};
+    t3_process_logits(r, 5, &gp, hist, 6, work);
+    CHECK_NEAR(r[0], 2.0, 1e-6);
+    CHECK_NEAR(r[1], -1.2, 1e-6);
+    CHECK(r[2] == 3 && isinf(r[3]) && r[3] < 0 && r[4] == 1);
+}
+
+/* Loader errors name the problem. */
+TEST(test_load_errors)
+{
+    if (!g_model) {
+        SKIP(test_load_errors, "no reference data");
+        return;
+    }
+    char path[1100], why[256] = "";
+    snprintf(path, sizeof path, "%s/weights.safetensors", g_dir);
+    struct t3_model *m = NULL;
+    struct t3_config c = small_config();
+    c.n_embd = 128;
+    c.n_head = 4;
+    CHECK(t3_load(path, &c, &m, why, sizeof why) == VB_ERR_FORMAT && !m);
+    fprintf(stderr, "  wrong width: %s\n", why);
+    CHECK(strstr(why, "text_emb.weight") != NULL);
+    c = small_config();
+    c.n_layer = 3;
+    CHECK(t3_load(path, &c, &m, why, sizeof why) == VB_ERR_FORMAT && !m);
+    fprintf(stderr, "  too many layers: %s\n", why);
+    CHECK(strstr(why, "tfmr.h.2.") != NULL);
+    c = small_config();
+    c.n_layer = 1;
+    CHECK(t3_load(path, &c, &m, why, sizeof why) == VB_ERR_FORMAT && !m);
+    fprintf(stderr, "  too few layers: %s\n", why);
+    c = small_config();
+    c.n_head = 5;
+    CHECK(t3_load(path, &c, &m, why, sizeof why) == VB_ERR_INVALID && !m);
+    snprintf(path, sizeof path, "%s/io.safetensors", g_dir);
+    CHECK(t3_load(path, NULL, &m, why, sizeof why) == VB_ERR_FORMAT && !m);
+    fprintf(stderr, "  not a T3 file: %s\n", why);
+    CHECK(t3_load("/nonexistent/t3.safetensors", NULL, &m, why, sizeof why) != VB_OK && !m);
+    enum nn_type ty;
+    CHECK(t3_wtype_parse("q8_0", &ty) && ty == NN_TYPE_Q8_0);
+    CHECK(t3_wtype_parse("q4_k", &ty) && ty == NN_TYPE_Q4_K);
+    CHECK(!t3_wtype_parse("q8_k", &ty) && !t3_wtype_parse("q3", &ty) && !t3_wtype_parse(NULL, &ty));
+}
+
+/* Teacher-forced run of the reference's penalised greedy case: prefill, then the reference
+ * tokens as inputs. Reports hidden_first / logits_first / per-step logits errors and how many
+ * of the 20 processed argmax decisions differ from the reference tokens. */
+struct qerr {
+    double hidden, first, steps;
+    int flips;
+};
+
+static void teacher_forced(const struct t3_model *m, struct qerr *e)
+{
+    struct inputs in;
+    CHECK(inputs_load(&in));
+    size_t n_emb, n_hid, n_tok, n_log;
+    float *emb = ref_f32("input_embeds", &n_emb), *hid_ref = ref_f32("hidden_first", &n_hid);
+    int32_t *tok_ref = ref_i32("greedy_rep1.2.tokens", &n_tok);
+    float *log_ref = ref_f32("greedy_rep1.2.step_logits", &n_log);
+    CHECK(emb && hid_ref && tok_ref && log_ref && n_tok == 20);
+    struct t3_ctx_params p = t3_ctx_default_params();
+    p.n_ctx = 512;
+    p.n_threads = 2;
+    struct t3_ctx *c = NULL;
+    CHECK(t3_ctx_new(m, &p, &c) == VB_OK);
+    float *hid = vb_xmalloc(n_hid * sizeof *hid), *logits = vb_xmalloc(6563 * sizeof *logits);
+    float *work = vb_xmalloc((6563 + 32) * sizeof *work), row[64];
+    struct t3_gen_params gp = t3_gen_default_params();
+    gp.temperature = 0;
+    gp.top_k = 1000;
+    gp.top_p = 0.95f;
+    gp.repetition_penalty = 1.2f;
+    *e = (struct qerr){0};
+    CHECK(t3_forward(c, emb, (int)(n_emb / 64), hid, logits) == VB_OK);
+    e->hidden = max_abs_diff(hid, hid_ref, n_hid);
+    for (int step = 0; step < 20; step++) {
+        if (step > 0) {
+            CHECK(t3_embed_speech(m, tok_ref[step - 1], row) == VB_OK);
+            CHECK(t3_forward(c, row, 1, NULL, logits) == VB_OK);
+        }
+        double d = max_abs_diff(logits, log_ref + (size_t)step * 6563, 6563);
+        if (step == 0)
+            e->first = d;
+        e->steps = fmax(e->steps, d);
+        int32_t start = T3_SPEECH_START;
+        t3_process_logits(logits, 6563, &gp, step ? tok_ref : &start, step ? step : 1, work);
+        int best = 0;
+        for (int i = 1; i < 6563; i++)
+            if (logits[i] > logits[best])
+                best = i;
+        e->flips += best != tok_ref[step];
+    }
+    vb_free(hid);
+    vb_free(logits);
+    vb_free(work);
+    t3_ctx_free(c);
+    vb_free(emb);
+    vb_free(hid_ref);
+    vb_free(tok_ref);
+    vb_free(log_ref);
+    inputs_free(&in);
+}
+
+/* Quantised matrices: reference-vector errors per type (random N(0, 0.5^2) weights make
+ * logits of std ~4 and amplify weight noise; real checkpoints have far smaller weights). The
+ * bounds are loose sanity limits measured from this data, not fidelity claims. */
+TEST(test_quantised)
+{
+    if (!ref_present()) {
+        SKIP(test_quantised, "no reference data");
+        return;
+    }
+    static const struct {
+        enum nn_type t;
+        double max_first;
+    } types[] = {
+        {NN_TYPE_F32, 1e-3}, {NN_TYPE_F16, 0.2}, {NN_TYPE_Q8_0, 3.0},
+        {NN_TYPE_Q6_K, 1.5}, {NN_TYPE_Q4_0, 20}, {NN_TYPE_Q4_K, 10},
+    };
+    char path[1100], why[256] = "";
+    snprintf(path, sizeof path, "%s/weights.safetensors", g_dir);
+    for (size_t i = 0; i < VB_ARRAY_LEN(types); i++) {
+        struct t3_config c = small_config();
+        c.wtype = types[i].t;
+        struct t3_model *m = NULL;
+        CHECK(t3_load(path, &c, &m, why, sizeof why) == VB_OK);
+        if (!m)
+            continue;
+        struct qerr e;
+        teacher_forced(m, &e);
+        fprintf(stderr,
+                "  %-5s weights %.2f MiB: hidden_first %.3g, logits_first %.3g, teacher-forced "
+                "step logits %.3g, argmax flips %d/20\n",
+                nn_type_name((int)types[i].t), (double)t3_model_weight_bytes(m) / 1048576.0,
+                e.hidden, e.first, e.steps, e.flips);
+        CHECK(e.first <= types[i].max_first);
+        if (types[i].t == NN_TYPE_F32)
+            CHECK(e.flips == 0 && e.steps <= 1e-3);
+        t3_free(m);
+    }
+}
+
+int main(void)
+{
+    const char *root = getenv("VOCERO_REFDATA");
+    snprintf(g_dir, sizeof g_dir, "%s/chatterbox-ref/t3",
+             root && *root ? root : "../shared/testdata");
+    char path[1100], why[256] = "";
+    snprintf(path, sizeof path, "%s/io.safetensors", g_dir);
+    if (nn_st_open(path, &g_io, why, sizeof why) != VB_OK) {
+        fprintf(stderr, "SKIPPED test_t3 reference: %s\n", why);
+        g_io = NULL;
+    } else {
+        snprintf(path, sizeof path, "%s/weights.safetensors", g_dir);
+        struct t3_config c = small_config();
+        if (t3_load(path, &c, &g_model, why, sizeof why) != VB_OK) {
+            fprintf(stderr, "  FAIL loading %s: %s\n", path, why);
+            test_checks_failed++;
+        }
+    }
+    RUN(test_prefix_embeddings);
+    RUN(test_first_forward);
+    RUN(test_greedy_rep);
+    RUN(test_greedy_norep);
+    RUN(test_sampling_seeded);
+    RUN(test_cancel);
+    RUN(test_processors);
+    RUN(test_load_errors);
+    RUN(test_quantised);
+    t3_free(g_model);
+    nn_st_close(g_io);
+    return test_summary();
+}
