@@ -177,6 +177,7 @@ struct audio_decode_params audio_decode_default_params(void)
         .max_frames = AUDIO_DECODE_MAX_FRAMES_DEFAULT,
         .max_channels = AUDIO_MAX_CHANNELS,
         .accept_truncated = false,
+        .max_seconds = 0.0,
     };
 }
 
@@ -285,6 +286,16 @@ enum vb_err audio_decode(const void *data, size_t len, const struct audio_decode
         err = VB_ERR_TOO_LARGE;
         goto out;
     }
+    /* A duration limit becomes a frame limit at this file's rate. */
+    int64_t dur_frames = INT64_MAX;
+    if (p.max_seconds > 0.0 && p.max_seconds * sfi.samplerate < (double)INT64_MAX / 2)
+        dur_frames = (int64_t)ceil(p.max_seconds * sfi.samplerate);
+    if (sfi.frames > dur_frames && sfi.frames != SF_COUNT_MAX) {
+        diag_set(diag, AUDIO_PROBLEM_DURATION, "the audio lasts %.2f s; at most %.1f s allowed",
+                 (double)sfi.frames / sfi.samplerate, p.max_seconds);
+        err = VB_ERR_UNPROCESSABLE;
+        goto out;
+    }
     chunk = vb_try_malloc(sizeof(float) * CHUNK_FRAMES * (size_t)ch);
     if (!chunk) {
         diag_set(diag, AUDIO_PROBLEM_NOMEM, "out of memory while decoding");
@@ -303,6 +314,12 @@ enum vb_err audio_decode(const void *data, size_t len, const struct audio_decode
                      "the audio is too long to decode: over %.1f s at %d Hz",
                      (double)p.max_frames / sfi.samplerate, sfi.samplerate);
             err = VB_ERR_TOO_LARGE;
+            goto out;
+        }
+        if ((int64_t)frames + got > dur_frames) {
+            diag_set(diag, AUDIO_PROBLEM_DURATION, "the audio lasts more than %.1f s allowed",
+                     p.max_seconds);
+            err = VB_ERR_UNPROCESSABLE;
             goto out;
         }
         size_t n = (size_t)got * (size_t)ch;

@@ -63,6 +63,9 @@ struct audio_decode_params {
     int64_t max_frames;    /* cap on decoded frames; 0 = AUDIO_DECODE_MAX_FRAMES_DEFAULT */
     int max_channels;      /* 0 = AUDIO_MAX_CHANNELS */
     bool accept_truncated; /* decode what is present instead of AUDIO_PROBLEM_TRUNCATED */
+    double max_seconds;    /* refuse longer audio early (AUDIO_PROBLEM_DURATION, from the
+                              header, or while reading when the header does not say); 0 = no
+                              limit besides max_frames */
 };
 
 struct audio_decode_params audio_decode_default_params(void);
@@ -70,7 +73,8 @@ struct audio_decode_params audio_decode_default_params(void);
 /* Decodes `len` bytes at `data` (borrowed for the call). On VB_OK, `out` holds the PCM (caller
  * frees with audio_pcm_release) and `info` (optional) the metadata. On error `out` is empty,
  * `diag` (optional) says why; errors: VB_ERR_FORMAT (not audio / undecodable),
- * VB_ERR_UNPROCESSABLE (empty, absurd rate or channels, truncated, bad samples),
+ * VB_ERR_UNPROCESSABLE (empty, absurd rate or channels, truncated, bad samples, longer than
+ * max_seconds),
  * VB_ERR_TOO_LARGE (over the frame cap), VB_ERR_NOMEM. `params` NULL = defaults. */
 VB_WUR enum vb_err audio_decode(const void *data, size_t len,
                                 const struct audio_decode_params *params, struct audio_pcm *out,

@@ -237,6 +237,30 @@ TEST(too_long)
     free(w);
 }
 
+TEST(max_seconds)
+{
+    size_t len;
+    enum vb_err err;
+    unsigned char *w = wav_handmade(16000, 1, 64000, 64000, &len); /* 2 s */
+    struct audio_decode_params p = audio_decode_default_params();
+    p.max_seconds = 1.5;
+    CHECK_EQ_INT(decode_problem(w, len, &p, &err), AUDIO_PROBLEM_DURATION);
+    CHECK_EQ_INT(err, VB_ERR_UNPROCESSABLE);
+    p.max_seconds = 2.0;
+    CHECK_EQ_INT(decode_problem(w, len, &p, &err), AUDIO_PROBLEM_NONE);
+    free(w);
+    /* Also for compressed streams (whatever their header says). */
+    float *x = make_sine(16000 * 3, 1, 16000, 300, 0.5);
+    struct memfile m;
+    CHECK(memfile_write(&m, SF_FORMAT_OGG | SF_FORMAT_VORBIS, 16000, 1, x, 16000 * 3) == 0);
+    p.max_seconds = 1.0;
+    CHECK_EQ_INT(decode_problem(m.data, (size_t)m.len, &p, &err), AUDIO_PROBLEM_DURATION);
+    p.max_seconds = 0;
+    CHECK_EQ_INT(decode_problem(m.data, (size_t)m.len, &p, &err), AUDIO_PROBLEM_NONE);
+    free(m.data);
+    free(x);
+}
+
 TEST(nan_samples)
 {
     float x[1000];
@@ -306,6 +330,7 @@ int main(void)
     RUN(absurd_rate_and_channels);
     RUN(truncated);
     RUN(too_long);
+    RUN(max_seconds);
     RUN(nan_samples);
     RUN(duration_and_silence);
     RUN(probe);
