@@ -276,7 +276,7 @@ static int verify_model(const struct vb_config *cfg, const struct models_entry *
         }
         printf("  %-18s %s%s%s\n", models_verify_result_name(r), m->files[k].local_name,
                sha[0] ? "  " : "", sha);
-        if (r != MODELS_VERIFY_OK && r != MODELS_VERIFY_UNCHECKED)
+        if (r != MODELS_VERIFY_OK && r != MODELS_VERIFY_OK_RECORDED && r != MODELS_VERIFY_UNCHECKED)
             problems++;
     }
     return problems;

@@ -739,7 +739,9 @@ static enum vb_err download_one(const char *models_dir, const struct models_entr
         goto out;
     }
     fsync_dir_of(final);
-    err = models_meta_write(models_dir, m, f, x->done, sha);
+    struct models_meta meta = {.size = x->done, .published = want_sha[0] != '\0'};
+    memcpy(meta.sha256, sha, sizeof meta.sha256);
+    err = models_meta_write(models_dir, m, f, &meta);
     if (err) {
         set_why(why, why_cap, "%s: cannot write its checksum record", final);
         goto out;

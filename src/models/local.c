@@ -13,6 +13,8 @@ const char *models_verify_result_name(enum models_verify_result r)
     switch (r) {
     case MODELS_VERIFY_OK:
         return "ok";
+    case MODELS_VERIFY_OK_RECORDED:
+        return "ok (recorded)";
     case MODELS_VERIFY_UNCHECKED:
         return "unchecked";
     case MODELS_VERIFY_MISSING:
@@ -32,7 +34,9 @@ enum vb_err models_verify_file(const char *models_dir, const struct models_entry
 {
     enum vb_err err = VB_OK;
     char path[4096], want_sha[65] = "";
-    uint64_t want_size = 0, meta_size = 0;
+    uint64_t want_size = 0;
+    bool published = false;
+    struct models_meta meta;
     struct models_sha256 h = {0};
     struct stat st;
     int fd = -1;
@@ -42,14 +46,18 @@ enum vb_err models_verify_file(const char *models_dir, const struct models_entry
         snprintf(why, why_cap, "%s: path too long or unsafe", f->local_name);
         return VB_ERR_INVALID;
     }
-    if (models_meta_read(models_dir, m, f, &meta_size, want_sha))
-        want_size = meta_size;
+    if (models_meta_read(models_dir, m, f, &meta)) {
+        want_size = meta.size;
+        memcpy(want_sha, meta.sha256, sizeof want_sha);
+        published = meta.published;
+    }
     if (f->size)
         want_size = f->size;
     if (f->sha256 && models_sha256_hex_valid(f->sha256, strlen(f->sha256))) {
         for (int k = 0; k < 64; k++)
             want_sha[k] = (char)(f->sha256[k] | 0x20);
         want_sha[64] = '\0';
+        published = true;
     }
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -81,7 +89,9 @@ enum vb_err models_verify_file(const char *models_dir, const struct models_entry
     if (!want_sha[0])
         *result = MODELS_VERIFY_UNCHECKED;
     else
-        *result = strcmp(sha_hex, want_sha) == 0 ? MODELS_VERIFY_OK : MODELS_VERIFY_BAD_HASH;
+        *result = strcmp(sha_hex, want_sha) != 0 ? MODELS_VERIFY_BAD_HASH
+                  : published                    ? MODELS_VERIFY_OK
+                                                 : MODELS_VERIFY_OK_RECORDED;
 out:
     models_sha256_release(&h);
     if (fd >= 0)

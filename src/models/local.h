@@ -10,14 +10,17 @@
 #include <stdatomic.h>
 
 enum models_verify_result {
-    MODELS_VERIFY_OK,        /* size and SHA-256 match */
-    MODELS_VERIFY_UNCHECKED, /* present, but no expected hash is known (copied in by hand) */
-    MODELS_VERIFY_MISSING,   /* no file */
-    MODELS_VERIFY_BAD_SIZE,  /* size differs from the expected one */
-    MODELS_VERIFY_BAD_HASH,  /* SHA-256 differs from the expected one */
+    MODELS_VERIFY_OK,          /* size and SHA-256 match the published ones */
+    MODELS_VERIFY_OK_RECORDED, /* they match what was recorded at download time, when no hash
+                                  was published to check the download against */
+    MODELS_VERIFY_UNCHECKED,   /* present, but no expected hash is known (copied in by hand) */
+    MODELS_VERIFY_MISSING,     /* no file */
+    MODELS_VERIFY_BAD_SIZE,    /* size differs from the expected one */
+    MODELS_VERIFY_BAD_HASH,    /* SHA-256 differs from the expected one */
 };
 
-/* "ok", "unchecked", "missing", "size mismatch", "checksum mismatch"; static storage. */
+/* "ok", "ok (recorded)", "unchecked", "missing", "size mismatch", "checksum mismatch";
+ * static storage. */
 const char *models_verify_result_name(enum models_verify_result r);
 
 /* Recomputes the SHA-256 of f (into sha_hex, "" when not hashed) and compares size and hash

@@ -148,12 +148,12 @@ bool models_sha256_hex_valid(const char *s, size_t len)
 }
 
 bool models_meta_read(const char *models_dir, const struct models_entry *m,
-                      const struct models_file *f, uint64_t *size, char sha_hex[65])
+                      const struct models_file *f, struct models_meta *out)
 {
     char path[4096], text[256];
     if (models_file_aux_path(models_dir, m, f, true, path, sizeof path) != VB_OK)
         return false;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
         return false;
     ssize_t n = read(fd, text, sizeof text - 1);
@@ -161,13 +161,12 @@ bool models_meta_read(const char *models_dir, const struct models_entry *m,
     if (n <= 0)
         return false;
     text[n] = '\0';
-    /* "size N\nsha256 HEX\n" */
-    if (strncmp(text, "size ", 5) != 0)
+    if (strncmp(text, "size ", 5) != 0 || text[5] < '0' || text[5] > '9')
         return false;
     char *end = NULL;
     errno = 0;
     unsigned long long v = strtoull(text + 5, &end, 10);
-    if (errno || end == text + 5 || *end != '\n' || text[5] == '-')
+    if (errno || *end != '\n')
         return false;
     const char *h = end + 1;
     if (strncmp(h, "sha256 ", 7) != 0)
@@ -176,22 +175,24 @@ bool models_meta_read(const char *models_dir, const struct models_entry *m,
     if (!models_sha256_hex_valid(h, strcspn(h, "\n")) || (h[64] != '\n' && h[64] != '\0'))
         return false;
     for (int i = 0; i < 64; i++)
-        sha_hex[i] = (char)((h[i] >= 'A' && h[i] <= 'F') ? h[i] - 'A' + 'a' : h[i]);
-    sha_hex[64] = '\0';
-    *size = v;
+        out->sha256[i] = (char)((h[i] >= 'A' && h[i] <= 'F') ? h[i] - 'A' + 'a' : h[i]);
+    out->sha256[64] = '\0';
+    out->size = v;
+    out->published = h[64] == '\n' && strncmp(h + 65, "published 1", 11) == 0;
     return true;
 }
 
 enum vb_err models_meta_write(const char *models_dir, const struct models_entry *m,
-                              const struct models_file *f, uint64_t size, const char *sha_hex)
+                              const struct models_file *f, const struct models_meta *meta)
 {
-    char path[4096], tmp[4200], text[128];
+    char path[4096], tmp[4200], text[160];
     enum vb_err err = models_file_aux_path(models_dir, m, f, true, path, sizeof path);
     if (err)
         return err;
-    if (!models_sha256_hex_valid(sha_hex, strlen(sha_hex)))
+    if (!models_sha256_hex_valid(meta->sha256, strlen(meta->sha256)))
         return VB_ERR_INVALID;
-    int len = snprintf(text, sizeof text, "size %" PRIu64 "\nsha256 %s\n", size, sha_hex);
+    int len = snprintf(text, sizeof text, "size %" PRIu64 "\nsha256 %s\npublished %d\n", meta->size,
+                       meta->sha256, meta->published ? 1 : 0);
     int n = snprintf(tmp, sizeof tmp, "%s.tmp", path);
     if (n < 0 || (size_t)n >= sizeof tmp)
         return VB_ERR_TOO_LARGE;
@@ -215,10 +216,9 @@ uint64_t models_file_expected_size(const char *models_dir, const struct models_e
 {
     if (f->size)
         return f->size;
-    uint64_t size = 0;
-    char sha[65];
-    if (models_meta_read(models_dir, m, f, &size, sha))
-        return size;
+    struct models_meta meta;
+    if (models_meta_read(models_dir, m, f, &meta))
+        return meta.size;
     return 0;
 }
 

@@ -81,14 +81,21 @@ VB_WUR enum vb_err models_file_aux_path(const char *models_dir, const struct mod
                                         const struct models_file *f, bool meta, char *out,
                                         size_t out_cap);
 
-/* Expected size and hash recorded in the sidecar of f: true when it exists and parses.
- * sha_hex gets 65 bytes (NUL-terminated lower-case hex). */
+/* What the sidecar of a downloaded file records. */
+struct models_meta {
+    uint64_t size;   /* bytes */
+    char sha256[65]; /* lower-case hex of the content */
+    bool published;  /* the hash was checked against a published one (registry, API or
+                        X-Linked-Etag); false: none was published, this is what we received */
+};
+
+/* Reads the sidecar of f: true when it exists and parses (a malformed one is ignored). The
+ * file is "size N\nsha256 HEX\npublished 0|1\n"; a missing third line reads as 0. */
 bool models_meta_read(const char *models_dir, const struct models_entry *m,
-                      const struct models_file *f, uint64_t *size, char sha_hex[65]);
-/* Writes the sidecar atomically (temporary + fsync + rename). */
+                      const struct models_file *f, struct models_meta *out);
+/* Writes the sidecar atomically (temporary + fsync + rename). VB_ERR_INVALID on a bad hash. */
 VB_WUR enum vb_err models_meta_write(const char *models_dir, const struct models_entry *m,
-                                     const struct models_file *f, uint64_t size,
-                                     const char *sha_hex);
+                                     const struct models_file *f, const struct models_meta *meta);
 
 /* State of f on disk; *size_on_disk gets the file's size (0 when missing), may be NULL. */
 enum models_file_state models_file_state(const char *models_dir, const struct models_entry *m,

@@ -138,11 +138,11 @@ TEST(test_pull_success_with_etag)
     CHECK(!exists("test-model", "a.bin.part"));
     CHECK(models_is_installed(models_dir, &model));
     CHECK_EQ_INT(models_file_state(models_dir, &model, &one_file[0], NULL), MODELS_FILE_OK);
-    uint64_t size = 0;
-    char sha[65];
-    CHECK(models_meta_read(models_dir, &model, &one_file[0], &size, sha));
-    CHECK_EQ_INT(size, srv.files[0].len);
-    CHECK_SAME(sha, srv.files[0].sha256);
+    struct models_meta meta;
+    CHECK(models_meta_read(models_dir, &model, &one_file[0], &meta));
+    CHECK_EQ_INT(meta.size, srv.files[0].len);
+    CHECK_SAME(meta.sha256, srv.files[0].sha256);
+    CHECK(meta.published);
     CHECK(log.finished == 1);
     CHECK_EQ_INT(log.last_done, srv.files[0].len);
     CHECK_EQ_INT(log.last_total, srv.files[0].len);
@@ -202,10 +202,10 @@ TEST(test_resume_after_cut)
     CHECK_SAME(srv.last_range, "bytes=70000-");
     CHECK(file_equals("test-model", "a.bin", &srv.files[0]));
     CHECK(!exists("test-model", "a.bin.part"));
-    uint64_t size = 0;
-    char sha[65];
-    CHECK(models_meta_read(models_dir, &model, &one_file[0], &size, sha));
-    CHECK_SAME(sha, srv.files[0].sha256);
+    struct models_meta meta;
+    CHECK(models_meta_read(models_dir, &model, &one_file[0], &meta));
+    CHECK_SAME(meta.sha256, srv.files[0].sha256);
+    CHECK(meta.published);
 }
 
 TEST(test_resume_server_ignores_range)
@@ -312,10 +312,10 @@ TEST(test_redirect_drops_token_on_other_host)
     CHECK_SAME(srv.last_auth, "Bearer hf_secret_token_123");
     CHECK_SAME(srv.cdn_auth, "");
     CHECK(file_equals("test-model", "a.bin", &srv.files[0]));
-    uint64_t size = 0;
-    char sha[65];
-    CHECK(models_meta_read(models_dir, &model, &one_file[0], &size, sha));
-    CHECK_SAME(sha, srv.files[0].sha256);
+    struct models_meta meta;
+    CHECK(models_meta_read(models_dir, &model, &one_file[0], &meta));
+    CHECK_SAME(meta.sha256, srv.files[0].sha256);
+    CHECK(meta.published);
     /* A corrupting CDN behind the redirect is caught with the redirect's hash. */
     fresh();
     snprintf(srv.token, sizeof srv.token, "hf_secret_token_123");
@@ -437,6 +437,31 @@ TEST(test_size_mismatch_with_expected)
     CHECK_EQ_INT(srv.n_requests, before);
 }
 
+TEST(test_no_published_hash)
+{
+    fresh();
+    srv.send_etag = false; /* no header, no API: only Content-Length */
+    struct models_download_params p;
+    char ep[64], why[512] = "", sha[65];
+    params(&p, ep, sizeof ep);
+    CHECK_EQ_INT(models_pull(models_dir, &model, &p, why, sizeof why), VB_OK);
+    struct models_meta meta;
+    CHECK(models_meta_read(models_dir, &model, &one_file[0], &meta));
+    CHECK(!meta.published);
+    CHECK_SAME(meta.sha256, srv.files[0].sha256); /* what we computed */
+    enum models_verify_result r;
+    CHECK_EQ_INT(
+        models_verify_file(models_dir, &model, &one_file[0], NULL, &r, sha, why, sizeof why),
+        VB_OK);
+    CHECK_EQ_INT(r, MODELS_VERIFY_OK_RECORDED);
+    /* A truncated body is still caught by Content-Length. */
+    fresh();
+    srv.send_etag = false;
+    srv.cut_after = 1000;
+    CHECK_EQ_INT(models_pull(models_dir, &model, &p, why, sizeof why), VB_ERR_UNAVAILABLE);
+    CHECK(!exists("test-model", "a.bin"));
+}
+
 TEST(test_verify_detects_corruption_and_remove)
 {
     fresh();
@@ -508,6 +533,7 @@ int main(void)
     RUN(test_concurrent_download_refused);
     RUN(test_cancel);
     RUN(test_size_mismatch_with_expected);
+    RUN(test_no_published_hash);
     RUN(test_verify_detects_corruption_and_remove);
     th_stop(&srv);
     th_free_files(&srv);

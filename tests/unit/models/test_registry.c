@@ -159,11 +159,12 @@ TEST(test_sha_hex)
 
 TEST(test_meta_and_installed)
 {
-    char dir[600], sha[65];
+    char dir[600];
     uint64_t size = 0;
+    struct models_meta meta;
     snprintf(dir, sizeof dir, "%s/t-dir", tmp_root);
     CHECK(!models_is_installed(tmp_root, &tmodel));
-    CHECK(!models_meta_read(tmp_root, &tmodel, &tfiles[0], &size, sha));
+    CHECK(!models_meta_read(tmp_root, &tmodel, &tfiles[0], &meta));
     mkdir(dir, 0755);
     write_file("w.bin", "0123456789", 10);
     write_file("t.json", "{}", 2);
@@ -177,19 +178,26 @@ TEST(test_meta_and_installed)
     CHECK(models_is_installed(tmp_root, &tmodel));
     /* A sidecar gives w.bin an expected size. */
     const char *h = "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855";
-    CHECK_EQ_INT(models_meta_write(tmp_root, &tmodel, &tfiles[0], 11, h), VB_OK);
-    CHECK(models_meta_read(tmp_root, &tmodel, &tfiles[0], &size, sha));
-    CHECK_EQ_INT(size, 11);
-    CHECK_SAME(sha, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    struct models_meta w = {.size = 11, .published = true};
+    memcpy(w.sha256, h, 65);
+    CHECK_EQ_INT(models_meta_write(tmp_root, &tmodel, &tfiles[0], &w), VB_OK);
+    CHECK(models_meta_read(tmp_root, &tmodel, &tfiles[0], &meta));
+    CHECK_EQ_INT(meta.size, 11);
+    CHECK(meta.published);
+    CHECK_SAME(meta.sha256, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     CHECK_EQ_INT(models_file_expected_size(tmp_root, &tmodel, &tfiles[0]), 11);
     CHECK_EQ_INT(models_file_state(tmp_root, &tmodel, &tfiles[0], NULL), MODELS_FILE_BAD_SIZE);
     CHECK(!models_is_installed(tmp_root, &tmodel));
-    CHECK_EQ_INT(models_meta_write(tmp_root, &tmodel, &tfiles[0], 10, h), VB_OK);
+    w.size = 10;
+    w.published = false;
+    CHECK_EQ_INT(models_meta_write(tmp_root, &tmodel, &tfiles[0], &w), VB_OK);
+    CHECK(models_meta_read(tmp_root, &tmodel, &tfiles[0], &meta) && !meta.published);
     CHECK(models_is_installed(tmp_root, &tmodel));
     char msg[600];
     models_missing_message(tmp_root, &tmodel, msg, sizeof msg);
     CHECK_SAME(msg, "");
-    CHECK_EQ_INT(models_meta_write(tmp_root, &tmodel, &tfiles[0], 10, "abc"), VB_ERR_INVALID);
+    snprintf(w.sha256, sizeof w.sha256, "abc");
+    CHECK_EQ_INT(models_meta_write(tmp_root, &tmodel, &tfiles[0], &w), VB_ERR_INVALID);
     /* Malformed sidecars are ignored, never trusted. */
     const char *bad[] = {
         "",
@@ -201,10 +209,12 @@ TEST(test_meta_and_installed)
          "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n"),
         "size -5\nsha256 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n",
         "size 5\nsha256 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b85\n",
+        "size  5\nsha256 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n",
+        "size +5\nsha256 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n",
     };
     for (size_t i = 0; i < VB_ARRAY_LEN(bad); i++) {
         write_file(".w.bin.meta", bad[i], strlen(bad[i]));
-        CHECK_MSG(!models_meta_read(tmp_root, &tmodel, &tfiles[0], &size, sha), "case %zu", i);
+        CHECK_MSG(!models_meta_read(tmp_root, &tmodel, &tfiles[0], &meta), "case %zu", i);
     }
     /* .part size */
     CHECK_EQ_INT(models_file_part_size(tmp_root, &tmodel, &tfiles[0]), 0);
