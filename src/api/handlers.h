@@ -34,6 +34,11 @@ enum vb_err api_speech_generate(struct http_request *req);
 enum vb_err api_speech_demo(struct http_request *req);
 enum vb_err api_speech_openai(struct http_request *req);
 enum vb_err api_engines_list(struct http_request *req);
+/* ambiences.c */
+enum vb_err api_ambiences_list(struct http_request *req);
+enum vb_err api_ambiences_preview(struct http_request *req);
+enum vb_err api_ambiences_upload(struct http_request *req);
+enum vb_err api_ambiences_delete(struct http_request *req);
 /* chat.c */
 enum vb_err api_chat_thread_create(struct http_request *req);
 enum vb_err api_chat_thread_list(struct http_request *req);

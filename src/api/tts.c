@@ -1,6 +1,7 @@
 /* tts.c: POST /generate-tts (JSON, or multipart with an audio_prompt file; stored in the
  * history, optionally streamed while it is produced) and POST /demo (quick WAV). */
 #include "core/vb.h"
+#include "api/ambiences.h"
 #include "api/generations.h"
 #include "api/handlers.h"
 #include "api/request.h"
@@ -29,6 +30,7 @@ struct gen_input {
     const struct http_part *prompt_file;
     bool prompt_given; /* audio_prompt present in any form */
     struct audio_pcm prompt;
+    struct audio_pcm ambience; /* a user's uploaded ambience */
 };
 
 static void input_release(struct gen_input *in)
@@ -40,6 +42,7 @@ static void input_release(struct gen_input *in)
     vb_free(in->ambience_id);
     vb_free(in->format);
     audio_pcm_release(&in->prompt);
+    audio_pcm_release(&in->ambience);
     memset(in, 0, sizeof *in);
 }
 
@@ -109,6 +112,22 @@ static enum vb_err load_prompt(struct http_request *req, struct api_app *app, st
     return tts_prompt_decode(req, field, in->prompt_file, &in->prompt);
 }
 
+/* An uploaded ambience id becomes in->ambience; built-in ids are the pipeline's. */
+static enum vb_err load_ambience(struct http_request *req, struct api_app *app,
+                                 struct gen_input *in)
+{
+    if (!in->ambience_id || !api_ambience_is_upload_id(in->ambience_id))
+        return VB_OK;
+    enum vb_err err = api_ambience_load(req, app, in->ambience_id, &in->ambience);
+    if (err == VB_ERR_NOT_FOUND) {
+        http_req_set_error(req, "ambience_id",
+                           "ambience_id: you have no ambience '%s' (GET /ambiences lists them)",
+                           in->ambience_id);
+        err = VB_ERR_UNPROCESSABLE;
+    }
+    return err;
+}
+
 static void build_request(const struct gen_input *in, struct tts_request *r)
 {
     *r = tts_request_default();
@@ -122,6 +141,7 @@ static void build_request(const struct gen_input *in, struct tts_request *r)
     r->params.seed = in->has_seed ? in->seed : 0;
     r->format = in->format ? in->format : "wav";
     r->ambience_id = in->ambience_id;
+    r->ambience_pcm = in->ambience.samples ? &in->ambience : NULL;
     if (in->has_volume)
         r->ambience_volume_db = in->ambience_volume;
 }
@@ -295,7 +315,7 @@ enum vb_err api_speech_generate(struct http_request *req)
         return err;
     if ((err = parse_input(req, &f, &in)) ||
         (err = api_tts_engine(req, svc, app->cfg, in.engine, &e)) ||
-        (err = load_prompt(req, app, e, &in)))
+        (err = load_prompt(req, app, e, &in)) || (err = load_ambience(req, app, &in)))
         goto out;
     build_request(&in, &r);
     if ((err = check_request(req, e, &r, in.stream)))

@@ -312,6 +312,78 @@ class TtsTest(ServerTest):
         self.assertIn("no voice", err["message"])
         self.assertEqual(self.req("GET", g["download_url"], headers=self.auth).status, 200)
 
+    # ----- ambiences -----
+    def test_ambience_on_and_off(self):
+        lst = self.req("GET", "/ambiences", headers=self.auth)
+        self.assertEqual(lst.status, 200)
+        ids = [a["id"] for a in lst.json()["ambiences"]]
+        for want in ("rain", "office", "cafe", "street", "wind", "ocean", "forest", "fireplace"):
+            self.assertIn(want, ids)
+        for a in lst.json()["ambiences"]:
+            self.assertTrue(a["builtin"])
+            self.assertTrue(a["description"])
+        pv = self.req("GET", "/ambiences/rain/preview", headers=self.auth)
+        self.assertEqual(pv.status, 200)
+        rate, secs = wav_info(pv.body)
+        self.assertAlmostEqual(secs, 5.0, places=2)
+        self.assertGreater(pcm_rms(pv.body[44:]), 0.01)
+        self.assertEqual(self.req("GET", "/ambiences/nowhere/preview", headers=self.auth).status, 404)
+        self.assertEqual(self.req("GET", "/ambiences/rain/preview").status, 401)
+        # the same speech with and without rain under it
+        dry = self.gen({"text": HELLO, "seed": 3}).json()
+        wet = self.gen({"text": HELLO, "seed": 3, "ambience_id": "rain", "ambience_volume": -15}).json()
+        self.assertEqual(wet["parameters"]["ambience_id"], "rain")
+        self.assertEqual(wet["parameters"]["ambience_volume"], -15)
+        self.assertIsNone(dry["parameters"]["ambience_id"])
+        self.assertGreater(wet["duration_s"], dry["duration_s"] + 1.0)  # lead-in and tail
+        a = self.req("GET", dry["download_url"], headers=self.auth).body
+        b = self.req("GET", wet["download_url"], headers=self.auth).body
+        self.assertLess(pcm_rms(a[44:44 + 441]), 0.01)               # silence before the speech
+        self.assertGreater(pcm_rms(b[44 + 4410:44 + 17640]), 0.005)  # rain before the speech
+        self.assertError(self.gen({"text": HELLO, "ambience_id": "rain", "stream": True}), 422, "validation_error", "stream")
+
+    def test_uploaded_ambience(self):
+        _, _, auth = self.new_user()
+        body, h = multipart({"name": "hum"}, {"file": ("hum.wav", wav_sine(2.0, rate=16000, freq=120.0, amplitude=0.2), "audio/wav")})
+        h.update(auth)
+        r = self.req("POST", "/ambiences/upload", body, h)
+        self.assertEqual(r.status, 201, r)
+        amb = r.json()
+        self.assertTrue(amb["id"].startswith("amb_"))
+        self.assertEqual(amb["name"], "hum")
+        self.assertFalse(amb["builtin"])
+        self.assertAlmostEqual(amb["duration_s"], 2.0, places=2)
+        lst = self.req("GET", "/ambiences", headers=auth).json()["ambiences"]
+        self.assertIn(amb["id"], [a["id"] for a in lst])
+        pv = self.req("GET", amb["preview_url"], headers=auth)
+        self.assertEqual(pv.status, 200)
+        self.assertAlmostEqual(wav_info(pv.body)[1], 5.0, places=2)  # 2 s looped to 5 s
+        g = self.req("POST", "/generate-tts", {"text": HELLO, "ambience_id": amb["id"]}, auth)
+        self.assertEqual(g.status, 201, g)
+        self.assertEqual(g.json()["parameters"]["ambience_id"], amb["id"])
+        # another user cannot see or use it
+        other = self.auth
+        self.assertNotIn(amb["id"], [a["id"] for a in self.req("GET", "/ambiences", headers=other).json()["ambiences"]])
+        self.assertEqual(self.req("GET", amb["preview_url"], headers=other).status, 404)
+        self.assertEqual(self.req("DELETE", "/ambiences/" + amb["id"], headers=other).status, 404)
+        self.assertError(self.gen({"text": HELLO, "ambience_id": amb["id"]}), 422, "validation_error", "ambience_id")
+        # validation
+        body, h = multipart({"name": "x"}, {"file": ("x.wav", b"not audio at all", "audio/wav")})
+        h.update(auth)
+        self.assertError(self.req("POST", "/ambiences/upload", body, h), 422, "validation_error", "file")
+        body, h = multipart({}, {"file": ("x.wav", wav_sine(2.0), "audio/wav")})
+        h.update(auth)
+        self.assertError(self.req("POST", "/ambiences/upload", body, h), 422, "validation_error", "name")
+        body, h = multipart({"name": "short"}, {"file": ("x.wav", wav_sine(0.3), "audio/wav")})
+        h.update(auth)
+        self.assertError(self.req("POST", "/ambiences/upload", body, h), 422, "validation_error", "file")
+        self.assertEqual(self.req("POST", "/ambiences/upload", {"name": "x"}, auth).status, 415)
+        # delete
+        self.assertEqual(self.req("DELETE", "/ambiences/rain", headers=auth).status, 403)
+        self.assertEqual(self.req("DELETE", "/ambiences/" + amb["id"], headers=auth).status, 204)
+        self.assertEqual(self.req("GET", amb["preview_url"], headers=auth).status, 404)
+        self.assertEqual(self.req("DELETE", "/ambiences/" + amb["id"], headers=auth).status, 404)
+
     # ----- /demo, /engines, OpenAI -----
     def test_demo(self):
         r = self.req("POST", "/demo", {"text": "Quick demo."}, self.auth)
