@@ -84,9 +84,20 @@ static void on_progress(const struct models_progress *p, void *user)
         for (int i = 0; i < BAR_WIDTH; i++)
             bar[i] = i < fill ? '#' : '-';
         bar[BAR_WIDTH] = '\0';
+        char eta[32] = "";
+        if (permil >= 0 && p->bytes_per_s > 0 && p->total > p->done && !p->finished) {
+            uint64_t left = (uint64_t)((double)(p->total - p->done) / p->bytes_per_s);
+            if (left >= 3600)
+                snprintf(eta, sizeof eta, "  ETA %lluh%02llum", (unsigned long long)(left / 3600),
+                         (unsigned long long)(left % 3600 / 60));
+            else
+                snprintf(eta, sizeof eta, "  ETA %llum%02llus", (unsigned long long)(left / 60),
+                         (unsigned long long)(left % 60));
+        }
         if (permil >= 0)
-            fprintf(stderr, "\r\033[K[%zu/%zu] %-28.28s [%s] %5.1f%%  %s / %s  %s/s",
-                    p->file_index + 1, p->n_files, p->file, bar, permil / 10.0, done, total, rate);
+            fprintf(stderr, "\r\033[K[%zu/%zu] %-28.28s [%s] %5.1f%%  %s / %s  %s/s%s",
+                    p->file_index + 1, p->n_files, p->file, bar, permil / 10.0, done, total, rate,
+                    eta);
         else
             fprintf(stderr, "\r\033[K[%zu/%zu] %-28.28s %s  %s/s", p->file_index + 1, p->n_files,
                     p->file, done, rate);
