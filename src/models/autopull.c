@@ -68,6 +68,11 @@ static void set_missing_reason(struct tracked *t)
 struct progress_ctx {
     struct models_autopull *ap;
     struct tracked *t;
+    bool announced; /* the "downloading" line is logged once bytes flow, so that no network
+                       gives a single log line */
+    int quarter;    /* last quarter of the model logged */
+    bool seen;
+    uint64_t first_done; /* model bytes on disk at the first report (resumed parts) */
 };
 
 static void on_progress(const struct models_progress *p, void *user)
@@ -77,6 +82,21 @@ static void on_progress(const struct models_progress *p, void *user)
     pc->t->done = p->model_done;
     pc->t->total = p->model_total;
     pthread_mutex_unlock(&pc->ap->mu);
+    if (!pc->seen) {
+        pc->seen = true;
+        pc->first_done = p->model_done;
+    }
+    if (!pc->announced && (p->model_done > pc->first_done || p->finished)) {
+        pc->announced = true;
+        vb_info("models: downloading %s (%.1f MB) from %s into %s/%s", pc->t->name,
+                (double)p->model_total / 1e6, pc->t->m->repo, pc->ap->models_dir, pc->t->m->dir);
+    }
+    int q = p->model_total ? (int)(VB_MIN(p->model_done, p->model_total) * 4 / p->model_total) : 0;
+    if (pc->announced && q > pc->quarter && q < 4) {
+        pc->quarter = q;
+        vb_info("models: %s: %d%% (%.1f of %.1f MB)", pc->t->name, q * 25,
+                (double)p->model_done / 1e6, (double)p->model_total / 1e6);
+    }
 }
 
 static void *pull_thread(void *arg)
@@ -95,10 +115,8 @@ static void *pull_thread(void *arg)
         pthread_mutex_unlock(&ap->mu);
         if (!todo)
             continue;
-        vb_info("models: downloading %s from %s into %s/%s", t->name, t->m->repo, ap->models_dir,
-                t->m->dir);
         struct models_download_params p;
-        struct progress_ctx pc = {ap, t};
+        struct progress_ctx pc = {.ap = ap, .t = t};
         char why[400] = ""; /* leaves room for a prefix in reason[512] */
         models_download_default_params(&p);
         p.token = ap->hf_token;
