@@ -305,7 +305,33 @@ static void render_office(float *out, size_t n, int rate, struct dsp_rng *r)
         talker_init(&talkers[k], rate, r, 0.5, 2000);
     const double hum_hz = dsp_rng_uniform(r) < 0.5 ? 100.0 : 120.0;
     double next_mouse = next_event(r, rate, 0.15);
+    /* A desk phone across the room: 1 s of two alternating tones, 1 s of silence, a few
+     * times. */
+    double next_ring = dsp_rng_range(r, 10.0, 50.0) * rate, ring_pos = -1, ring_phase = 0;
+    int rings_left = 0;
+    const double ring_hz = dsp_rng_range(r, 900, 1400);
+    struct dsp_biquad ring_lp;
+    dsp_biquad_lowpass(&ring_lp, rate, 2500, 0.707);
     for (size_t i = 0; i < n; i++) {
+        if ((double)i >= next_ring && ring_pos < 0) {
+            rings_left = 2 + (int)(dsp_rng_uniform(r) * 3);
+            ring_pos = 0;
+            next_ring = (double)i + dsp_rng_range(r, 40.0, 120.0) * rate;
+        }
+        float ring = 0.0f;
+        if (ring_pos >= 0) {
+            double t = ring_pos / rate;
+            if (t < 1.0) {
+                double hz = fmod(t, 0.1) < 0.05 ? ring_hz : ring_hz * 1.25;
+                ring_phase += TWO_PI * hz / rate;
+                if (ring_phase > TWO_PI)
+                    ring_phase -= TWO_PI;
+                double env = fmin(1.0, fmin(t, 1.0 - t) / 0.01);
+                ring = (float)(0.05 * env * (sin(ring_phase) > 0 ? 1.0 : -1.0));
+            }
+            if (++ring_pos >= 2.0 * rate)
+                ring_pos = --rings_left > 0 ? 0 : -1;
+        }
         typist_step(&typist, i, rate, r, &clicks, &thocks, 0.8);
         while (next_mouse <= (double)i) {
             burst_add(&clicks, rate, 5000, 2.0, 0.25, 0.001);
@@ -323,7 +349,7 @@ static void render_office(float *out, size_t n, int rate, struct dsp_rng *r)
         for (size_t k = 0; k < 3; k++)
             chat += talker_run(&talkers[k], rate, r);
         out[i] = room + hum + 0.6f * dsp_biquad_run(&babble_lp, chat) + burst_run(&clicks, r) +
-                 reso_run(&thocks);
+                 reso_run(&thocks) + dsp_biquad_run(&ring_lp, ring);
     }
 }
 
@@ -392,6 +418,25 @@ struct horn {
     struct dsp_biquad lp;
 };
 
+/* Someone walking past: steps at a steady cadence, each a dull heel thud and a scuff. */
+struct walker {
+    bool active;
+    double next_step, period, steps_left, amp;
+};
+
+static void walker_step(struct walker *w, size_t i, int rate, struct dsp_rng *r,
+                        struct reso_pool *thuds, struct burst_pool *scuffs)
+{
+    if (!w->active || (double)i < w->next_step)
+        return;
+    double a = w->amp * dsp_rng_range(r, 0.7, 1.0);
+    reso_add(thuds, rate, dsp_rng_range(r, 80, 140), a, 0.015, 0.8);
+    burst_add(scuffs, rate, dsp_rng_range(r, 1500, 3000), 1.0, a * 0.5, 0.004);
+    w->next_step += w->period * dsp_rng_range(r, 0.95, 1.05);
+    if (--w->steps_left <= 0)
+        w->active = false;
+}
+
 static void render_street(float *out, size_t n, int rate, struct dsp_rng *r)
 {
     struct dsp_pink pink;
@@ -406,7 +451,23 @@ static void render_street(float *out, size_t n, int rate, struct dsp_rng *r)
     dsp_biquad_lowpass(&horn.lp, rate, 2500, 0.707);
     const double car_rate = dsp_rng_range(r, 0.2, 0.5);
     double next_car = dsp_rng_range(r, 0.0, 2.0) * rate, next_horn = dsp_rng_range(r, 8, 30) * rate;
+    struct talker passers[2];
+    for (size_t k = 0; k < 2; k++)
+        talker_init(&passers[k], rate, r, 0.25, 1500);
+    struct walker walker = {0};
+    struct reso_pool thuds = {0};
+    struct burst_pool scuffs = {0};
+    double next_walker = dsp_rng_range(r, 1.0, 8.0) * rate;
     for (size_t i = 0; i < n; i++) {
+        if ((double)i >= next_walker && !walker.active) {
+            walker.active = true;
+            walker.period = rate / dsp_rng_range(r, 1.6, 2.2);
+            walker.steps_left = dsp_rng_range(r, 6, 16);
+            walker.amp = dsp_rng_range(r, 0.1, 0.3);
+            walker.next_step = (double)i;
+            next_walker = (double)i + dsp_rng_range(r, 6.0, 20.0) * rate;
+        }
+        walker_step(&walker, i, rate, r, &thuds, &scuffs);
         while (next_car <= (double)i) {
             for (size_t k = 0; k < VB_ARRAY_LEN(cars); k++) {
                 struct car *c = &cars[k];
@@ -466,7 +527,8 @@ static void render_street(float *out, size_t n, int rate, struct dsp_rng *r)
         float tr = (float)(0.6 + 0.4 * dsp_drift_run(&traffic, r));
         float bed = dsp_biquad_run(&rumble, dsp_rng_white(r)) * 3.0f * tr +
                     dsp_biquad_run(&far, dsp_pink_run(&pink, r)) * 0.25f * tr;
-        out[i] = bed + 0.5f * y;
+        float voices = talker_run(&passers[0], rate, r) + talker_run(&passers[1], rate, r);
+        out[i] = bed + 0.5f * y + 0.5f * voices + reso_run(&thuds) + burst_run(&scuffs, r);
     }
 }
 
@@ -641,6 +703,10 @@ static void render_forest(float *out, size_t n, int rate, struct dsp_rng *r)
     }
     const bool crickets = dsp_rng_uniform(r) < 0.6;
     const double cricket_hz = dsp_rng_range(r, 4000, 5000);
+    /* A woodpecker drumming in the distance now and then: ~17 knocks/s, fading. */
+    double next_drum = dsp_rng_range(r, 5.0, 30.0) * rate, next_hit = -1, hit_amp = 0;
+    int hits_left = 0;
+    struct burst_pool knocks = {0};
     double next_song = dsp_rng_range(r, 0.2, 1.5) * rate, cricket_t = 0;
     double cricket_period = dsp_rng_range(r, 0.6, 1.0) * rate, cricket_phase = 0;
     for (size_t i = 0; i < n; i++) {
@@ -655,13 +721,25 @@ static void render_forest(float *out, size_t n, int rate, struct dsp_rng *r)
                 b->pos = 0;
                 b->len = b->sp->note_s * rate;
                 b->gap_left = 0;
-                b->gain = dsp_rng_range(r, 0.05, 0.35);
+                b->gain = dsp_rng_range(r, 0.12, 0.5);
                 b->pitch = b->sp->hz * dsp_rng_range(r, 0.95, 1.05);
                 break;
             }
             next_song = (double)i + next_event(r, rate, dsp_rng_range(r, 0.3, 0.7));
         }
-        float y = 0.0f;
+        if ((double)i >= next_drum && hits_left == 0) {
+            hits_left = 12 + (int)(dsp_rng_uniform(r) * 10);
+            hit_amp = dsp_rng_range(r, 0.1, 0.25);
+            next_hit = (double)i;
+            next_drum = (double)i + dsp_rng_range(r, 15.0, 45.0) * rate;
+        }
+        if (hits_left > 0 && (double)i >= next_hit) {
+            burst_add(&knocks, rate, dsp_rng_range(r, 700, 1100), 3.0, hit_amp, 0.004);
+            hit_amp *= 0.93;
+            next_hit += rate / 17.0;
+            hits_left--;
+        }
+        float y = burst_run(&knocks, r);
         for (size_t k = 0; k < VB_ARRAY_LEN(birds); k++)
             y += bird_run(&birds[k], rate, r);
         if (crickets) {
@@ -680,7 +758,7 @@ static void render_forest(float *out, size_t n, int rate, struct dsp_rng *r)
         }
         float p = dsp_pink_run(&pink, r);
         float leaves = dsp_biquad_run(&lp, dsp_biquad_run(&hp, p)) *
-                       (float)(0.25 + 0.75 * dsp_drift_run(&breeze, r)) * 0.5f;
+                       (float)(0.25 + 0.75 * dsp_drift_run(&breeze, r)) * 0.35f;
         out[i] = y + leaves + 0.12f * dsp_biquad_run(&low, p);
     }
 }
