@@ -302,7 +302,6 @@ void models_autopull_write_json(struct models_autopull *ap, struct vb_jw *w)
     size_t n = models_autopull_status(ap, st, MAX_TRACKED);
     vb_jw_obj_begin(w);
     vb_jw_kbool(w, "auto_download", ap->auto_download);
-    vb_jw_kstr(w, "dir", ap->models_dir);
     vb_jw_key(w, "items");
     vb_jw_arr_begin(w);
     for (size_t i = 0; i < n && i < MAX_TRACKED; i++) {

@@ -58,11 +58,12 @@ bool models_autopull_get(struct models_autopull *ap, const char *name,
 bool models_autopull_busy(struct models_autopull *ap);
 
 /* Writes one JSON object:
- *   {"auto_download": true, "dir": "models",
+ *   {"auto_download": true,
  *    "items": [{"name": "qwen2.5-3b-instruct", "kind": "llm", "state": "downloading",
  *               "bytes_done": 123, "bytes_total": 456, "progress": 0.27, "error": null}]}
  * "progress" is null when the total is unknown; "error" is the reason for failed and
- * missing models. ap NULL writes null. */
+ * missing models. No file-system paths are written (GET / needs no authentication), though
+ * a failure reason may name one. ap NULL writes null. */
 void models_autopull_write_json(struct models_autopull *ap, struct vb_jw *w);
 
 /* Cancels a download in progress (its partial file is kept), joins the thread and frees
