@@ -1,0 +1,377 @@
+/* spectral.c: recursive mixed-radix complex FFT in double (real transforms through it), windows,
+ * reflect padding, STFT/iSTFT and mel filterbanks matching torch / librosa / Kaldi. */
+#include "core/vb.h"
+#include "audio/spectral.h"
+#include "core/alloc.h"
+
+#include <math.h>
+
+#define MAX_FACTORS 40
+
+struct audio_fft {
+    int n;
+    int n_factors;
+    int factors[MAX_FACTORS];
+    int max_p;
+    double *tw; /* (n) complex: e^{-2 pi i j / n} */
+};
+
+enum vb_err audio_fft_new(int n, struct audio_fft **out)
+{
+    *out = NULL;
+    if (n < 1 || n > AUDIO_FFT_MAX_N)
+        return VB_ERR_INVALID;
+    struct audio_fft *f = vb_try_calloc(1, sizeof *f);
+    if (!f)
+        return VB_ERR_NOMEM;
+    f->n = n;
+    f->tw = vb_try_malloc((size_t)n * 2 * sizeof *f->tw);
+    if (!f->tw) {
+        vb_free(f);
+        return VB_ERR_NOMEM;
+    }
+    for (int j = 0; j < n; j++) {
+        double a = -2.0 * M_PI * (double)j / (double)n;
+        f->tw[2 * j] = cos(a);
+        f->tw[2 * j + 1] = sin(a);
+    }
+    int m = n;
+    f->max_p = 1;
+    static const int pref[] = {4, 2, 3, 5};
+    for (size_t i = 0; i < VB_ARRAY_LEN(pref); i++)
+        while (m % pref[i] == 0) {
+            f->factors[f->n_factors++] = pref[i];
+            m /= pref[i];
+        }
+    for (int p = 7; m > 1; p += 2)
+        while (m % p == 0) {
+            f->factors[f->n_factors++] = p;
+            m /= p;
+        }
+    for (int i = 0; i < f->n_factors; i++)
+        f->max_p = VB_MAX(f->max_p, f->factors[i]);
+    *out = f;
+    return VB_OK;
+}
+
+void audio_fft_free(struct audio_fft *f)
+{
+    if (!f)
+        return;
+    vb_free(f->tw);
+    vb_free(f);
+}
+
+int audio_fft_size(const struct audio_fft *f)
+{
+    return f->n;
+}
+
+size_t audio_fft_work_size(const struct audio_fft *f)
+{
+    return (size_t)f->n * 4 + (size_t)f->max_p * 4;
+}
+
+/* out (n complex) = DFT of the n complex values in[0], in[stride], ... */
+static void fft_rec(const struct audio_fft *f, const double *in, size_t stride, double *out, int n,
+                    int fi, double *tmp)
+{
+    if (n == 1) {
+        out[0] = in[0];
+        out[1] = in[1];
+        return;
+    }
+    int p = f->factors[fi], m = n / p;
+    for (int r = 0; r < p; r++)
+        fft_rec(f, in + 2 * (size_t)r * stride, stride * (size_t)p, out + 2 * (size_t)r * m, m,
+                fi + 1, tmp);
+    size_t step = (size_t)(f->n / n), pstep = (size_t)(f->n / p);
+    const double *tw = f->tw;
+    if (p == 2) {
+        for (int k = 0; k < m; k++) {
+            double *a = out + 2 * k, *b = out + 2 * (k + m);
+            const double *w = tw + 2 * (k * step);
+            double br = b[0] * w[0] - b[1] * w[1], bi = b[0] * w[1] + b[1] * w[0];
+            b[0] = a[0] - br;
+            b[1] = a[1] - bi;
+            a[0] += br;
+            a[1] += bi;
+        }
+        return;
+    }
+    if (p == 4) {
+        for (int k = 0; k < m; k++) {
+            double t[8];
+            for (int r = 0; r < 4; r++) {
+                const double *a = out + 2 * (k + r * m);
+                const double *w = tw + 2 * ((size_t)r * k * step);
+                t[2 * r] = a[0] * w[0] - a[1] * w[1];
+                t[2 * r + 1] = a[0] * w[1] + a[1] * w[0];
+            }
+            /* radix-4 butterfly with W4 = -i */
+            double s0r = t[0] + t[4], s0i = t[1] + t[5], d0r = t[0] - t[4], d0i = t[1] - t[5];
+            double s1r = t[2] + t[6], s1i = t[3] + t[7], d1r = t[2] - t[6], d1i = t[3] - t[7];
+            double *o0 = out + 2 * k, *o1 = out + 2 * (k + m), *o2 = out + 2 * (k + 2 * m),
+                   *o3 = out + 2 * (k + 3 * m);
+            o0[0] = s0r + s1r;
+            o0[1] = s0i + s1i;
+            o2[0] = s0r - s1r;
+            o2[1] = s0i - s1i;
+            /* d1 * (-i) = (d1i, -d1r) */
+            o1[0] = d0r + d1i;
+            o1[1] = d0i - d1r;
+            o3[0] = d0r - d1i;
+            o3[1] = d0i + d1r;
+        }
+        return;
+    }
+    for (int k = 0; k < m; k++) {
+        for (int r = 0; r < p; r++) {
+            const double *a = out + 2 * (k + r * m);
+            size_t e = ((size_t)r * (size_t)k * step) % (size_t)f->n;
+            const double *w = tw + 2 * e;
+            tmp[2 * r] = a[0] * w[0] - a[1] * w[1];
+            tmp[2 * r + 1] = a[0] * w[1] + a[1] * w[0];
+        }
+        for (int q = 0; q < p; q++) {
+            double sr = 0, si = 0;
+            for (int r = 0; r < p; r++) {
+                const double *w = tw + 2 * (((size_t)r * q % (size_t)p) * pstep);
+                sr += tmp[2 * r] * w[0] - tmp[2 * r + 1] * w[1];
+                si += tmp[2 * r] * w[1] + tmp[2 * r + 1] * w[0];
+            }
+            tmp[2 * p + 2 * q] = sr;
+            tmp[2 * p + 2 * q + 1] = si;
+        }
+        for (int q = 0; q < p; q++) {
+            double *o = out + 2 * (k + q * m);
+            o[0] = tmp[2 * p + 2 * q];
+            o[1] = tmp[2 * p + 2 * q + 1];
+        }
+    }
+}
+
+static void rfft_from_cbuf(const struct audio_fft *f, double *cin, float *re, float *im,
+                           double *work)
+{
+    int n = f->n;
+    double *cout = work + 2 * (size_t)n, *tmp = work + 4 * (size_t)n;
+    fft_rec(f, cin, 1, cout, n, 0, tmp);
+    for (int k = 0; k <= n / 2; k++) {
+        re[k] = (float)cout[2 * k];
+        im[k] = (float)cout[2 * k + 1];
+    }
+}
+
+void audio_rfft(const struct audio_fft *f, const float *x, float *re, float *im, double *work)
+{
+    double *cin = work;
+    for (int i = 0; i < f->n; i++) {
+        cin[2 * i] = x[i];
+        cin[2 * i + 1] = 0;
+    }
+    rfft_from_cbuf(f, cin, re, im, work);
+}
+
+void audio_rfft_d(const struct audio_fft *f, const double *x, float *re, float *im, double *work)
+{
+    double *cin = work;
+    for (int i = 0; i < f->n; i++) {
+        cin[2 * i] = x[i];
+        cin[2 * i + 1] = 0;
+    }
+    rfft_from_cbuf(f, cin, re, im, work);
+}
+
+void audio_irfft(const struct audio_fft *f, const float *re, const float *im, float *x,
+                 double *work)
+{
+    int n = f->n, h = n / 2;
+    double *cin = work, *cout = work + 2 * (size_t)n, *tmp = work + 4 * (size_t)n;
+    /* conj(X) extended by Hermitian symmetry; Re(FFT(conj X)) / n = Re(IFFT(X)) */
+    for (int k = 0; k < n; k++) {
+        double r, i;
+        if (k <= h) {
+            r = re[k];
+            i = im[k];
+        } else {
+            r = re[n - k];
+            i = -im[n - k];
+        }
+        if (k == 0 || (n % 2 == 0 && k == h))
+            i = 0;
+        cin[2 * k] = r;
+        cin[2 * k + 1] = -i;
+    }
+    fft_rec(f, cin, 1, cout, n, 0, tmp);
+    for (int t = 0; t < n; t++)
+        x[t] = (float)(cout[2 * t] / n);
+}
+
+void audio_hann_periodic(float *w, int n)
+{
+    /* in float32 like torch.hann_window: cos(i * (float)(2 pi / n)) * -0.5 + 0.5 */
+    float step = (float)(2.0 * M_PI / n);
+    for (int i = 0; i < n; i++)
+        w[i] = cosf((float)i * step) * -0.5f + 0.5f;
+}
+
+void audio_povey_window(float *w, int n)
+{
+    for (int i = 0; i < n; i++)
+        w[i] = n > 1 ? (float)pow(0.5 - 0.5 * cos(2.0 * M_PI * i / (n - 1)), 0.85) : 1.0f;
+}
+
+enum vb_err audio_reflect_pad(const float *x, int64_t n, int pad_l, int pad_r, float *out)
+{
+    if (pad_l < 0 || pad_r < 0 || n < 1 || pad_l >= n || pad_r >= n)
+        return VB_ERR_INVALID;
+    for (int i = 0; i < pad_l; i++)
+        out[i] = x[pad_l - i];
+    memcpy(out + pad_l, x, (size_t)n * sizeof *x);
+    for (int j = 0; j < pad_r; j++)
+        out[pad_l + n + j] = x[n - 2 - j];
+    return VB_OK;
+}
+
+int64_t audio_stft_frames(int64_t n, int n_fft, int hop)
+{
+    if (n < n_fft || hop < 1)
+        return 0;
+    return 1 + (n - n_fft) / hop;
+}
+
+void audio_stft(const struct audio_fft *f, const float *x, int64_t n, int hop, const float *window,
+                bool window_f64, float *re, float *im, int64_t frames, double *work)
+{
+    int nf = f->n, nb = nf / 2 + 1;
+    double *fr = work + audio_fft_work_size(f);
+    float *bre = (float *)(fr + nf), *bim = bre + nb;
+    (void)n;
+    for (int64_t t = 0; t < frames; t++) {
+        const float *xs = x + t * hop;
+        for (int i = 0; i < nf; i++) {
+            if (!window)
+                fr[i] = xs[i];
+            else if (window_f64)
+                fr[i] = (double)xs[i] * (double)window[i];
+            else
+                fr[i] = (double)(xs[i] * window[i]);
+        }
+        audio_rfft_d(f, fr, bre, bim, work);
+        for (int k = 0; k < nb; k++) {
+            re[(int64_t)k * frames + t] = bre[k];
+            im[(int64_t)k * frames + t] = bim[k];
+        }
+    }
+}
+
+void audio_istft(const struct audio_fft *f, const float *re, const float *im, int64_t frames,
+                 int hop, const float *window, float *y, float *ola, double *work)
+{
+    int nf = f->n, nb = nf / 2 + 1, half = nf / 2;
+    if (frames < 1)
+        return;
+    int64_t full = (int64_t)hop * (frames - 1) + nf;
+    /* ola holds the signal; the squared-window envelope is accumulated in y's place after */
+    memset(ola, 0, (size_t)full * sizeof *ola);
+    float *fre = (float *)(work + audio_fft_work_size(f)), *fim = fre + nb, *xt = fim + nb;
+    for (int64_t t = 0; t < frames; t++) {
+        for (int k = 0; k < nb; k++) {
+            fre[k] = re[(int64_t)k * frames + t];
+            fim[k] = im[(int64_t)k * frames + t];
+        }
+        audio_irfft(f, fre, fim, xt, work);
+        float *o = ola + t * hop;
+        for (int i = 0; i < nf; i++)
+            o[i] += xt[i] * window[i];
+    }
+    int64_t n_out = (int64_t)hop * (frames - 1);
+    for (int64_t s = 0; s < n_out; s++) {
+        int64_t pos = s + half;
+        /* frames covering pos: t with t*hop <= pos < t*hop + nf */
+        double env = 0;
+        int64_t t1 = pos / hop, t0 = pos - nf + 1 > 0 ? (pos - nf + hop) / hop : 0;
+        if (t1 > frames - 1)
+            t1 = frames - 1;
+        for (int64_t t = t0; t <= t1; t++) {
+            float w = window[pos - t * hop];
+            env += (double)(w * w);
+        }
+        y[s] = env > 1e-11 ? (float)(ola[pos] / (float)env) : 0.0f;
+    }
+}
+
+/* ---- mel filterbanks ---- */
+
+static double hz_to_mel_slaney(double f)
+{
+    const double f_sp = 200.0 / 3, min_log_hz = 1000.0, min_log_mel = min_log_hz / f_sp;
+    const double logstep = log(6.4) / 27.0;
+    if (f >= min_log_hz)
+        return min_log_mel + log(f / min_log_hz) / logstep;
+    return f / f_sp;
+}
+
+static double mel_to_hz_slaney(double m)
+{
+    const double f_sp = 200.0 / 3, min_log_hz = 1000.0, min_log_mel = min_log_hz / f_sp;
+    const double logstep = log(6.4) / 27.0;
+    if (m >= min_log_mel)
+        return min_log_hz * exp(logstep * (m - min_log_mel));
+    return f_sp * m;
+}
+
+void audio_mel_slaney(float *fb, int sr, int n_fft, int n_mels, double f_lo, double f_hi)
+{
+    if (f_hi <= 0)
+        f_hi = sr / 2.0;
+    int nb = n_fft / 2 + 1;
+    double *mel_f = vb_xmalloc((size_t)(n_mels + 2) * sizeof *mel_f);
+    double lo = hz_to_mel_slaney(f_lo), hi = hz_to_mel_slaney(f_hi);
+    /* numpy.linspace: start + i * step, the last point exactly `stop` */
+    double mstep = (hi - lo) / (n_mels + 1);
+    for (int i = 0; i < n_mels + 2; i++)
+        mel_f[i] = mel_to_hz_slaney(i == n_mels + 1 ? hi : lo + i * mstep);
+    double fstep = (sr / 2.0) / (nb - 1);
+    for (int i = 0; i < n_mels; i++) {
+        double fd0 = mel_f[i + 1] - mel_f[i], fd1 = mel_f[i + 2] - mel_f[i + 1];
+        double enorm = 2.0 / (mel_f[i + 2] - mel_f[i]);
+        for (int k = 0; k < nb; k++) {
+            double fk = k == nb - 1 ? sr / 2.0 : k * fstep;
+            double lower = -(mel_f[i] - fk) / fd0;
+            double upper = (mel_f[i + 2] - fk) / fd1;
+            double v = lower < upper ? lower : upper;
+            float w = (float)(v > 0 ? v : 0.0);
+            fb[(int64_t)i * nb + k] = (float)((double)w * enorm);
+        }
+    }
+    vb_free(mel_f);
+}
+
+static float mel_kaldi(float f)
+{
+    return 1127.0f * logf(1.0f + f / 700.0f);
+}
+
+void audio_mel_kaldi(float *fb, int sr, int n_fft, int n_mels, float low_hz, float high_hz)
+{
+    int nb = n_fft / 2 + 1, n_bins = n_fft / 2;
+    if (high_hz <= 0)
+        high_hz += 0.5f * (float)sr;
+    float bin_width = (float)sr / (float)n_fft;
+    double mlo = 1127.0 * log(1.0 + low_hz / 700.0), mhi = 1127.0 * log(1.0 + high_hz / 700.0);
+    double delta = (mhi - mlo) / (n_mels + 1);
+    for (int b = 0; b < n_mels; b++) {
+        float left = (float)(mlo + b * delta), centre = (float)(mlo + (b + 1.0) * delta),
+              right = (float)(mlo + (b + 2.0) * delta);
+        float *row = fb + (int64_t)b * nb;
+        for (int k = 0; k < n_bins; k++) {
+            float m = mel_kaldi(bin_width * (float)k);
+            float up = (m - left) / (centre - left), down = (right - m) / (right - centre);
+            float v = up < down ? up : down;
+            row[k] = v > 0 ? v : 0.0f;
+        }
+        row[n_bins] = 0.0f;
+    }
+}
