@@ -1,0 +1,861 @@
+/* s3gen_flow.c: S3Gen flow (CausalMaskedDiffWithXvec, meanflow) forward pass on time-major
+ * activations: token embedding -> UpsampleConformerEncoder -> encoder_proj (mu) -> Euler
+ * steps over the ConditionalDecoder estimator. */
+#include "core/vb.h"
+#include "tts/chatterbox/s3gen_flow.h"
+
+#include <math.h>
+
+#include "core/alloc.h"
+#include "nn/attention.h"
+#include "nn/ops.h"
+#include "tts/chatterbox/s3_ops.h"
+
+#define EST_IN       (4 * CB_FLOW_N_MELS) /* [x; mu; spks; cond] */
+#define TIME_SIN_DIM EST_IN               /* sinusoid width = estimator in_channels */
+#define MAX_LAYERS   64
+
+/* ---- weights ---- */
+
+struct conformer {
+    const float *norm_mha_w, *norm_mha_b, *norm_ff_w, *norm_ff_b; /* (D) */
+    struct s3_linear q, k, v, out, pos;                           /* D -> D; pos without bias */
+    const float *bias_u, *bias_v;                                 /* (H, D/H) */
+    struct s3_linear w1, w2;                                      /* D -> FF -> D */
+};
+
+struct causal_block {
+    struct s3_conv conv; /* k 3, left pad 2 */
+    const float *ln_w, *ln_b;
+};
+
+struct resblock {
+    struct causal_block b1, b2;
+    struct s3_linear mlp; /* time_dim -> C, applied to mish(E) */
+    struct s3_conv res;   /* k 1 */
+};
+
+struct tblock {
+    const float *norm1_w, *norm1_b, *norm3_w, *norm3_b; /* (C) */
+    struct s3_linear to_q, to_k, to_v, to_out;          /* C -> A (no bias) x3, A -> C */
+    struct s3_linear ff1, ff2;                          /* C -> 4C -> C */
+};
+
+struct stage {
+    struct resblock res;
+    struct tblock *tb;   /* est_blocks */
+    struct s3_conv post; /* down/up causal conv k 3 (unused for mid stages) */
+};
+
+struct cb_flow {
+    struct s3_wstore ws;
+    struct cb_flow_info info;
+    const float *embedding; /* (6561, D) */
+    struct s3_linear spk;   /* 192 -> 80 */
+    /* encoder */
+    struct s3_linear embed_lin, up_embed_lin;
+    const float *embed_ln_w, *embed_ln_b, *up_embed_ln_w, *up_embed_ln_b, *after_w, *after_b;
+    struct s3_conv look1, look2; /* k 4 (right pad 3), k 3 (left pad 2) */
+    struct s3_conv up_conv;      /* k 5 (left pad 4) after nearest x2 */
+    struct conformer *enc;       /* n_enc + n_up */
+    struct s3_linear proj;       /* D -> 80 */
+    /* estimator */
+    struct s3_linear t_lin1, t_lin2, t_mix; /* 320 -> E -> E; 2E -> E (meanflow) */
+    struct stage down, up, *mid;
+    struct causal_block final_block;
+    struct s3_conv final_proj; /* C -> 80, k 1 */
+};
+
+void cb_flow_default_config(struct cb_flow_config *cfg)
+{
+    cfg->est_heads = 8;
+}
+
+void cb_flow_free(struct cb_flow *f)
+{
+    if (!f)
+        return;
+    s3_wstore_release(&f->ws);
+    vb_free(f->enc);
+    vb_free(f->down.tb);
+    vb_free(f->up.tb);
+    if (f->mid)
+        for (int i = 0; i < f->info.est_mid; i++)
+            vb_free(f->mid[i].tb);
+    vb_free(f->mid);
+    vb_free(f);
+}
+
+void cb_flow_get_info(const struct cb_flow *f, struct cb_flow_info *info)
+{
+    *info = f->info;
+}
+
+static void load_conformer(struct s3_loader *L, struct conformer *c, const char *group, int i,
+                           int D, int H, int FF)
+{
+    int64_t d1[1] = {D}, hb[2] = {H, D / H};
+    char g[64];
+    snprintf(g, sizeof g, "encoder.%s.%d", group, i);
+    c->norm_mha_w = s3_load(L, 1, d1, "%s.norm_mha.weight", g);
+    c->norm_mha_b = s3_load(L, 1, d1, "%s.norm_mha.bias", g);
+    c->norm_ff_w = s3_load(L, 1, d1, "%s.norm_ff.weight", g);
+    c->norm_ff_b = s3_load(L, 1, d1, "%s.norm_ff.bias", g);
+    s3_linear_load(L, &c->q, D, D, true, "%s.self_attn.linear_q", g);
+    s3_linear_load(L, &c->k, D, D, true, "%s.self_attn.linear_k", g);
+    s3_linear_load(L, &c->v, D, D, true, "%s.self_attn.linear_v", g);
+    s3_linear_load(L, &c->out, D, D, true, "%s.self_attn.linear_out", g);
+    s3_linear_load(L, &c->pos, D, D, false, "%s.self_attn.linear_pos", g);
+    c->bias_u = s3_load(L, 2, hb, "%s.self_attn.pos_bias_u", g);
+    c->bias_v = s3_load(L, 2, hb, "%s.self_attn.pos_bias_v", g);
+    s3_linear_load(L, &c->w1, D, FF, true, "%s.feed_forward.w_1", g);
+    s3_linear_load(L, &c->w2, FF, D, true, "%s.feed_forward.w_2", g);
+}
+
+static void load_causal_block(struct s3_loader *L, struct causal_block *b, int c_in, int C,
+                              const char *name)
+{
+    int64_t c1[1] = {C};
+    s3_conv_load(L, &b->conv, c_in, C, 3, 1, true, "%s.block.0", name);
+    b->ln_w = s3_load(L, 1, c1, "%s.block.2.weight", name);
+    b->ln_b = s3_load(L, 1, c1, "%s.block.2.bias", name);
+}
+
+static void load_resblock(struct s3_loader *L, struct resblock *r, int c_in, int C, int E,
+                          const char *name)
+{
+    char n[192];
+    snprintf(n, sizeof n, "%s.block1", name);
+    load_causal_block(L, &r->b1, c_in, C, n);
+    snprintf(n, sizeof n, "%s.block2", name);
+    load_causal_block(L, &r->b2, C, C, n);
+    s3_linear_load(L, &r->mlp, E, C, true, "%s.mlp.1", name);
+    s3_conv_load(L, &r->res, c_in, C, 1, 1, true, "%s.res_conv", name);
+}
+
+static bool load_stage(struct s3_loader *L, struct stage *st, const char *name, int c_in, bool post,
+                       const struct cb_flow_info *in)
+{
+    const int C = in->est_ch, A = in->est_inner, E = in->time_dim;
+    char n[128];
+    snprintf(n, sizeof n, "decoder.estimator.%s.0", name);
+    load_resblock(L, &st->res, c_in, C, E, n);
+    st->tb = vb_try_calloc((size_t)in->est_blocks, sizeof *st->tb);
+    if (!st->tb)
+        return false;
+    for (int i = 0; i < in->est_blocks; i++) {
+        struct tblock *b = &st->tb[i];
+        int64_t c1[1] = {C};
+        snprintf(n, sizeof n, "decoder.estimator.%s.1.%d", name, i);
+        b->norm1_w = s3_load(L, 1, c1, "%s.norm1.weight", n);
+        b->norm1_b = s3_load(L, 1, c1, "%s.norm1.bias", n);
+        b->norm3_w = s3_load(L, 1, c1, "%s.norm3.weight", n);
+        b->norm3_b = s3_load(L, 1, c1, "%s.norm3.bias", n);
+        s3_linear_load(L, &b->to_q, C, A, false, "%s.attn1.to_q", n);
+        s3_linear_load(L, &b->to_k, C, A, false, "%s.attn1.to_k", n);
+        s3_linear_load(L, &b->to_v, C, A, false, "%s.attn1.to_v", n);
+        s3_linear_load(L, &b->to_out, A, C, true, "%s.attn1.to_out.0", n);
+        s3_linear_load(L, &b->ff1, C, -1, true, "%s.ff.net.0.proj", n);
+        s3_linear_load(L, &b->ff2, b->ff1.n_out, C, true, "%s.ff.net.2", n);
+    }
+    if (post)
+        s3_conv_load(L, &st->post, C, C, 3, 1, true, "decoder.estimator.%s.2", name);
+    return true;
+}
+
+enum vb_err cb_flow_load(const struct nn_safetensors *st, const char *prefix,
+                         const struct cb_flow_config *cfg, struct cb_flow **out, char *why,
+                         size_t why_cap)
+{
+    enum vb_err err = VB_OK;
+    struct cb_flow_config dcfg;
+    *out = NULL;
+    if (why && why_cap)
+        why[0] = '\0';
+    if (!cfg) {
+        cb_flow_default_config(&dcfg);
+        cfg = &dcfg;
+    }
+    struct cb_flow *f = vb_try_calloc(1, sizeof *f);
+    if (!f)
+        return VB_ERR_NOMEM;
+    struct s3_loader L = {
+        .st = st, .prefix = prefix ? prefix : "", .ws = &f->ws, .why = why, .why_cap = why_cap};
+    struct cb_flow_info *in = &f->info;
+
+    /* sizes */
+    int64_t es[2] = {CB_FLOW_VOCAB, -1};
+    f->embedding = s3_load(&L, 2, es, "input_embedding.weight");
+    if (!f->embedding)
+        goto fail;
+    const int D = in->d_model = (int)es[1];
+    int64_t pb[2] = {-1, -1};
+    if (!s3_load(&L, 2, pb, "encoder.encoders.0.self_attn.pos_bias_u"))
+        goto fail;
+    in->enc_heads = (int)pb[0];
+    if (in->enc_heads <= 0 || D % in->enc_heads || pb[1] != D / in->enc_heads) {
+        snprintf(why, why_cap, "%sencoder.encoders.0.self_attn.pos_bias_u: bad shape", L.prefix);
+        err = VB_ERR_FORMAT;
+        goto out;
+    }
+    while (in->n_enc < MAX_LAYERS && s3_find(&L, "encoder.encoders.%d.norm_mha.weight", in->n_enc))
+        in->n_enc++;
+    while (in->n_up < MAX_LAYERS && s3_find(&L, "encoder.up_encoders.%d.norm_mha.weight", in->n_up))
+        in->n_up++;
+    int64_t w1s[2] = {-1, D};
+    if (!s3_load(&L, 2, w1s, "encoder.encoders.0.feed_forward.w_1.weight"))
+        goto fail;
+    in->enc_ffn = (int)w1s[0];
+
+    s3_linear_load(&L, &f->spk, CB_FLOW_SPK_DIM, CB_FLOW_N_MELS, true, "spk_embed_affine_layer");
+    int64_t d1[1] = {D};
+    s3_linear_load(&L, &f->embed_lin, D, D, true, "encoder.embed.out.0");
+    f->embed_ln_w = s3_load(&L, 1, d1, "encoder.embed.out.1.weight");
+    f->embed_ln_b = s3_load(&L, 1, d1, "encoder.embed.out.1.bias");
+    s3_conv_load(&L, &f->look1, D, D, CB_FLOW_LOOKAHEAD + 1, 1, true,
+                 "encoder.pre_lookahead_layer.conv1");
+    s3_conv_load(&L, &f->look2, D, D, 3, 1, true, "encoder.pre_lookahead_layer.conv2");
+    s3_conv_load(&L, &f->up_conv, D, D, 2 * CB_FLOW_TOKEN_MEL + 1, 1, true,
+                 "encoder.up_layer.conv");
+    s3_linear_load(&L, &f->up_embed_lin, D, D, true, "encoder.up_embed.out.0");
+    f->up_embed_ln_w = s3_load(&L, 1, d1, "encoder.up_embed.out.1.weight");
+    f->up_embed_ln_b = s3_load(&L, 1, d1, "encoder.up_embed.out.1.bias");
+    f->after_w = s3_load(&L, 1, d1, "encoder.after_norm.weight");
+    f->after_b = s3_load(&L, 1, d1, "encoder.after_norm.bias");
+    s3_linear_load(&L, &f->proj, D, CB_FLOW_N_MELS, true, "encoder_proj");
+    if (L.err)
+        goto fail;
+    f->enc = vb_try_calloc((size_t)(in->n_enc + in->n_up), sizeof *f->enc);
+    if (!f->enc) {
+        err = VB_ERR_NOMEM;
+        goto out;
+    }
+    for (int i = 0; i < in->n_enc + in->n_up; i++)
+        load_conformer(&L, &f->enc[i], i < in->n_enc ? "encoders" : "up_encoders",
+                       i < in->n_enc ? i : i - in->n_enc, D, in->enc_heads, in->enc_ffn);
+    if (L.err)
+        goto fail;
+
+    /* estimator sizes */
+    int64_t tl[2] = {-1, TIME_SIN_DIM};
+    if (!s3_load(&L, 2, tl, "decoder.estimator.time_mlp.linear_1.weight"))
+        goto fail;
+    in->time_dim = (int)tl[0];
+    int64_t b0[3] = {-1, EST_IN, 3};
+    if (!s3_load(&L, 3, b0, "decoder.estimator.down_blocks.0.0.block1.block.0.weight"))
+        goto fail;
+    in->est_ch = (int)b0[0];
+    int64_t qs[2] = {-1, in->est_ch};
+    if (!s3_load(&L, 2, qs, "decoder.estimator.down_blocks.0.1.0.attn1.to_q.weight"))
+        goto fail;
+    in->est_inner = (int)qs[0];
+    in->est_heads = cfg->est_heads;
+    if (in->est_heads <= 0 || in->est_inner % in->est_heads) {
+        snprintf(why, why_cap, "estimator attention width %d not divisible by %d heads",
+                 in->est_inner, in->est_heads);
+        err = VB_ERR_FORMAT;
+        goto out;
+    }
+    if (s3_find(&L, "decoder.estimator.down_blocks.1.0.mlp.1.weight")) {
+        snprintf(why, why_cap, "estimator with more than one U-Net level is not supported");
+        err = VB_ERR_FORMAT;
+        goto out;
+    }
+    while (in->est_blocks < MAX_LAYERS &&
+           s3_find(&L, "decoder.estimator.down_blocks.0.1.%d.norm1.weight", in->est_blocks))
+        in->est_blocks++;
+    while (in->est_mid < MAX_LAYERS &&
+           s3_find(&L, "decoder.estimator.mid_blocks.%d.0.mlp.1.weight", in->est_mid))
+        in->est_mid++;
+    const int C = in->est_ch, E = in->time_dim;
+    s3_linear_load(&L, &f->t_lin1, TIME_SIN_DIM, E, true, "decoder.estimator.time_mlp.linear_1");
+    s3_linear_load(&L, &f->t_lin2, E, E, true, "decoder.estimator.time_mlp.linear_2");
+    in->meanflow = s3_find(&L, "decoder.estimator.time_embed_mixer.weight") != NULL;
+    if (in->meanflow)
+        s3_linear_load(&L, &f->t_mix, 2 * E, E, false, "decoder.estimator.time_embed_mixer");
+    if (!load_stage(&L, &f->down, "down_blocks.0", EST_IN, true, in) ||
+        !load_stage(&L, &f->up, "up_blocks.0", 2 * C, true, in)) {
+        err = VB_ERR_NOMEM;
+        goto out;
+    }
+    f->mid = vb_try_calloc((size_t)VB_MAX(in->est_mid, 1), sizeof *f->mid);
+    if (!f->mid) {
+        err = VB_ERR_NOMEM;
+        goto out;
+    }
+    for (int i = 0; i < in->est_mid; i++) {
+        char n[64];
+        snprintf(n, sizeof n, "mid_blocks.%d", i);
+        if (!load_stage(&L, &f->mid[i], n, C, false, in)) {
+            err = VB_ERR_NOMEM;
+            goto out;
+        }
+    }
+    load_causal_block(&L, &f->final_block, C, C, "decoder.estimator.final_block");
+    s3_conv_load(&L, &f->final_proj, C, CB_FLOW_N_MELS, 1, 1, true, "decoder.estimator.final_proj");
+    if (L.err)
+        goto fail;
+    *out = f;
+    return VB_OK;
+fail:
+    err = L.err ? L.err : VB_ERR_FORMAT;
+out:
+    cb_flow_free(f);
+    return err;
+}
+
+/* ---- per-request state ---- */
+
+struct arena {
+    float *p;
+    size_t cap, used;
+};
+
+struct cb_flow_state {
+    const struct cb_flow *f;
+    struct s3_ctx ctx;
+    struct arena enc, est, inf;
+    float *work; /* attention scratch */
+    size_t work_cap;
+};
+
+enum vb_err cb_flow_state_new(const struct cb_flow *f, struct nn_pool *pool,
+                              struct cb_flow_state **out)
+{
+    struct cb_flow_state *s = vb_try_calloc(1, sizeof *s);
+    *out = NULL;
+    if (!s)
+        return VB_ERR_NOMEM;
+    s->f = f;
+    s->ctx.pool = pool;
+    *out = s;
+    return VB_OK;
+}
+
+void cb_flow_state_free(struct cb_flow_state *s)
+{
+    if (!s)
+        return;
+    s3_ctx_release(&s->ctx);
+    vb_free(s->enc.p);
+    vb_free(s->est.p);
+    vb_free(s->inf.p);
+    vb_free(s->work);
+    vb_free(s);
+}
+
+static bool arena_reserve(struct arena *a, size_t n)
+{
+    a->used = 0;
+    if (n <= a->cap)
+        return true;
+    float *p = vb_try_malloc(n * sizeof *p);
+    if (!p)
+        return false;
+    vb_free(a->p);
+    a->p = p;
+    a->cap = n;
+    return true;
+}
+
+static float *arena_take(struct arena *a, size_t n)
+{
+    float *p = a->p + a->used;
+    a->used += n;
+    return p;
+}
+
+static bool work_reserve(struct cb_flow_state *s, const struct nn_mha *m)
+{
+    size_t n = nn_mha_work_floats(m, nn_pool_threads(s->ctx.pool));
+    if (n <= s->work_cap)
+        return true;
+    float *p = vb_try_malloc(n * sizeof *p);
+    if (!p)
+        return false;
+    vb_free(s->work);
+    s->work = p;
+    s->work_cap = n;
+    return true;
+}
+
+void cb_flow_speaker(const struct cb_flow *f, const float *xvec, float *spks)
+{
+    double ss = 0;
+    for (int i = 0; i < CB_FLOW_SPK_DIM; i++)
+        ss += (double)xvec[i] * xvec[i];
+    float nrm = (float)sqrt(ss);
+    float inv = 1.0f / (nrm > 1e-12f ? nrm : 1e-12f);
+    float xn[CB_FLOW_SPK_DIM];
+    for (int i = 0; i < CB_FLOW_SPK_DIM; i++)
+        xn[i] = xvec[i] * inv;
+    for (int o = 0; o < CB_FLOW_N_MELS; o++) {
+        const float *w = (const float *)f->spk.w.data + (size_t)o * CB_FLOW_SPK_DIM;
+        double acc = 0;
+        for (int i = 0; i < CB_FLOW_SPK_DIM; i++)
+            acc += (double)w[i] * xn[i];
+        spks[o] = (float)acc + f->spk.b[o];
+    }
+}
+
+/* ---- encoder ---- */
+
+/* ESPnet relative table for length L: 2L-1 rows, row r <-> offset m = L-1-r, computed in f32
+ * like the reference: PE(m)[2c] = sin(m w_c), PE(m)[2c+1] = cos(m w_c). */
+static void rel_pos_table(float *pe, int L, int D)
+{
+    const float k = (float)(-(log(10000.0) / (double)D));
+    for (int r = 0; r < 2 * L - 1; r++) {
+        int m = L - 1 - r;
+        float pos = (float)(m < 0 ? -m : m);
+        float *row = pe + (size_t)r * (size_t)D;
+        for (int c = 0; c < D / 2; c++) {
+            float w = expf((float)(2 * c) * k);
+            float a = pos * w;
+            float sn = sinf(a), cs = cosf(a);
+            row[2 * c] = m < 0 ? -sn : sn;
+            row[2 * c + 1] = cs;
+        }
+    }
+}
+
+struct enc_bufs {
+    float *x, *an, *q, *k, *v, *att, *tmp; /* (T, D) */
+    float *pe, *p;                         /* (2T-1, D) */
+    float *hid;                            /* (T, FF) */
+};
+
+static bool conformer_fwd(struct cb_flow_state *s, const struct conformer *c, struct enc_bufs *b,
+                          int T)
+{
+    const struct cb_flow_info *in = &s->f->info;
+    const int D = in->d_model, H = in->enc_heads;
+    const size_t n = (size_t)T * (size_t)D;
+    struct s3_ctx *ctx = &s->ctx;
+    memcpy(b->an, b->x, n * sizeof *b->an);
+    s3_layer_norm_rows(b->an, T, D, D, c->norm_mha_w, c->norm_mha_b, 1e-12f);
+    if (!s3_linear_fwd(ctx, &c->q, b->an, T, b->q, D) ||
+        !s3_linear_fwd(ctx, &c->k, b->an, T, b->k, D) ||
+        !s3_linear_fwd(ctx, &c->v, b->an, T, b->v, D) ||
+        !s3_linear_fwd(ctx, &c->pos, b->pe, 2 * T - 1, b->p, D))
+        return false;
+    struct nn_mha m = {
+        .q = b->q,
+        .k = b->k,
+        .v = b->v,
+        .ldq = D,
+        .ldk = D,
+        .ldv = D,
+        .out = b->att,
+        .ldo = D,
+        .n_q = T,
+        .n_kv = T,
+        .n_head = H,
+        .head_dim = D / H,
+        .scale = 1.0f / sqrtf((float)(D / H)),
+        .bias_u = c->bias_u,
+        .rel = b->p,
+        .ld_rel = D,
+        .bias_v = c->bias_v,
+    };
+    if (!work_reserve(s, &m))
+        return false;
+    nn_mha(ctx->pool, &m, s->work);
+    if (!s3_linear_fwd(ctx, &c->out, b->att, T, b->tmp, D))
+        return false;
+    nn_add(b->x, b->tmp, (int64_t)n);
+    memcpy(b->an, b->x, n * sizeof *b->an);
+    s3_layer_norm_rows(b->an, T, D, D, c->norm_ff_w, c->norm_ff_b, 1e-12f);
+    if (!s3_linear_fwd(ctx, &c->w1, b->an, T, b->hid, in->enc_ffn))
+        return false;
+    nn_silu(b->hid, (int64_t)T * in->enc_ffn);
+    if (!s3_linear_fwd(ctx, &c->w2, b->hid, T, b->tmp, D))
+        return false;
+    nn_add(b->x, b->tmp, (int64_t)n);
+    return true;
+}
+
+/* Linear -> LayerNorm(1e-5) -> x sqrt(D) (LinearNoSubsampling + EspnetRelPositionalEncoding) */
+static bool embed_fwd(struct cb_flow_state *s, const struct s3_linear *lin, const float *ln_w,
+                      const float *ln_b, const float *in, int T, float *outp)
+{
+    const int D = s->f->info.d_model;
+    if (!s3_linear_fwd(&s->ctx, lin, in, T, outp, D))
+        return false;
+    s3_layer_norm_rows(outp, T, D, D, ln_w, ln_b, 1e-5f);
+    const float xscale = (float)sqrt((double)D);
+    for (size_t i = 0; i < (size_t)T * (size_t)D; i++)
+        outp[i] *= xscale;
+    return true;
+}
+
+/* Encoder over n tokens; leaves (2n, D) after after_norm in b->x. */
+static enum vb_err encode_internal(const struct cb_flow *f, struct cb_flow_state *s,
+                                   const int64_t *tokens, int n, struct enc_bufs *b)
+{
+    const struct cb_flow_info *in = &f->info;
+    const int D = in->d_model, T = CB_FLOW_TOKEN_MEL * n;
+    if (n <= 0 || n > CB_FLOW_MAX_TOKENS)
+        return VB_ERR_INVALID;
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= CB_FLOW_VOCAB)
+            return VB_ERR_INVALID;
+    const size_t td = (size_t)T * (size_t)D, pd = (size_t)(2 * T - 1) * (size_t)D;
+    const size_t ff = (size_t)T * (size_t)VB_MAX(in->enc_ffn, D);
+    if (!arena_reserve(&s->enc, 7 * td + 2 * pd + ff))
+        return VB_ERR_NOMEM;
+    b->x = arena_take(&s->enc, td);
+    b->an = arena_take(&s->enc, td);
+    b->q = arena_take(&s->enc, td);
+    b->k = arena_take(&s->enc, td);
+    b->v = arena_take(&s->enc, td);
+    b->att = arena_take(&s->enc, td);
+    b->tmp = arena_take(&s->enc, td);
+    b->pe = arena_take(&s->enc, pd);
+    b->p = arena_take(&s->enc, pd);
+    b->hid = arena_take(&s->enc, ff);
+    struct s3_ctx *ctx = &s->ctx;
+
+    /* 1. embedding lookup (n, D) into an, input layer into x */
+    for (int i = 0; i < n; i++)
+        memcpy(b->an + (size_t)i * (size_t)D, f->embedding + (size_t)tokens[i] * (size_t)D,
+               (size_t)D * sizeof(float));
+    if (!embed_fwd(s, &f->embed_lin, f->embed_ln_w, f->embed_ln_b, b->an, n, b->x))
+        return VB_ERR_NOMEM;
+    /* 2. pre-lookahead: x += conv2(leaky(conv1(x, right pad 3)), left pad 2) */
+    if (!s3_conv_fwd(ctx, &f->look1, b->x, D, n, 0, CB_FLOW_LOOKAHEAD, b->an))
+        return VB_ERR_NOMEM;
+    s3_leaky_relu(b->an, (int64_t)n * D, 0.01f);
+    if (!s3_conv_fwd(ctx, &f->look2, b->an, D, n, 2, 0, b->tmp))
+        return VB_ERR_NOMEM;
+    nn_add(b->x, b->tmp, (int64_t)n * D);
+    /* 3. conformer layers at the token rate */
+    rel_pos_table(b->pe, n, D);
+    for (int l = 0; l < in->n_enc; l++)
+        if (!conformer_fwd(s, &f->enc[l], b, n))
+            return VB_ERR_NOMEM;
+    /* 4. upsample: nearest x2, left pad 4, conv k5 */
+    for (int i = 0; i < T; i++)
+        memcpy(b->an + (size_t)i * (size_t)D, b->x + (size_t)(i / CB_FLOW_TOKEN_MEL) * (size_t)D,
+               (size_t)D * sizeof(float));
+    if (!s3_conv_fwd(ctx, &f->up_conv, b->an, D, T, 2 * CB_FLOW_TOKEN_MEL, 0, b->tmp))
+        return VB_ERR_NOMEM;
+    /* 5. second input layer, conformer layers at the mel rate */
+    if (!embed_fwd(s, &f->up_embed_lin, f->up_embed_ln_w, f->up_embed_ln_b, b->tmp, T, b->x))
+        return VB_ERR_NOMEM;
+    rel_pos_table(b->pe, T, D);
+    for (int l = 0; l < in->n_up; l++)
+        if (!conformer_fwd(s, &f->enc[in->n_enc + l], b, T))
+            return VB_ERR_NOMEM;
+    /* 6. after_norm */
+    s3_layer_norm_rows(b->x, T, D, D, f->after_w, f->after_b, 1e-5f);
+    return VB_OK;
+}
+
+enum vb_err cb_flow_encode(const struct cb_flow *f, struct cb_flow_state *s, const int64_t *tokens,
+                           int n, float *mu, float *encoder_out)
+{
+    struct enc_bufs b;
+    enum vb_err err = encode_internal(f, s, tokens, n, &b);
+    if (err)
+        return err;
+    const int D = f->info.d_model, T = CB_FLOW_TOKEN_MEL * n;
+    if (encoder_out)
+        memcpy(encoder_out, b.x, (size_t)T * (size_t)D * sizeof(float));
+    if (!s3_linear_fwd(&s->ctx, &f->proj, b.x, T, b.tmp, CB_FLOW_N_MELS))
+        return VB_ERR_NOMEM;
+    s3_transpose(mu, b.tmp, T, CB_FLOW_N_MELS);
+    return VB_OK;
+}
+
+/* ---- estimator ---- */
+
+struct est_bufs {
+    float *z;             /* (T, max(EST_IN, 2C)) */
+    float *h, *t1, *t2;   /* (T, C) */
+    float *skip;          /* (T, C) */
+    float *q, *k, *v, *a; /* (T, A) */
+    float *ff;            /* (T, FFmax) */
+    float *e, *me, *rb;   /* time embedding (E), mish(E), resblock bias (C) */
+    float *tv;            /* time work: 2 * TIME_SIN_DIM + 4 * E */
+};
+
+/* Conv k3 left pad 2 -> LayerNorm over channels -> Mish. */
+static bool causal_block_fwd(struct cb_flow_state *s, const struct causal_block *cb, const float *x,
+                             int64_t ldx, int T, float *y)
+{
+    const int C = cb->conv.c_out;
+    if (!s3_conv_fwd(&s->ctx, &cb->conv, x, ldx, T, 2, 0, y))
+        return false;
+    s3_layer_norm_rows(y, T, C, C, cb->ln_w, cb->ln_b, 1e-5f);
+    s3_mish(y, (int64_t)T * C);
+    return true;
+}
+
+/* out (T, C) = block2(block1(x) + mlp(mish(E))) + res_conv(x) */
+static bool resblock_fwd(struct cb_flow_state *s, const struct resblock *r, struct est_bufs *b,
+                         const float *x, int c_in, int T, float *outp)
+{
+    const int C = r->b1.conv.c_out;
+    if (!causal_block_fwd(s, &r->b1, x, c_in, T, b->t1))
+        return false;
+    if (!s3_linear_fwd(&s->ctx, &r->mlp, b->me, 1, b->rb, C))
+        return false;
+    for (int t = 0; t < T; t++)
+        nn_add(b->t1 + (size_t)t * (size_t)C, b->rb, C);
+    if (!causal_block_fwd(s, &r->b2, b->t1, C, T, b->t2))
+        return false;
+    if (!s3_conv_fwd(&s->ctx, &r->res, x, c_in, T, 0, 0, outp))
+        return false;
+    nn_add(outp, b->t2, (int64_t)T * C);
+    return true;
+}
+
+/* BasicTransformerBlock: h += to_out(MHA(norm1(h))); h += ff(norm3(h)) */
+static bool tblock_fwd(struct cb_flow_state *s, const struct tblock *tb, struct est_bufs *b, int T)
+{
+    const struct cb_flow_info *in = &s->f->info;
+    const int C = in->est_ch, A = in->est_inner, H = in->est_heads, FF = tb->ff1.n_out;
+    const size_t n = (size_t)T * (size_t)C;
+    struct s3_ctx *ctx = &s->ctx;
+    memcpy(b->t1, b->h, n * sizeof *b->t1);
+    s3_layer_norm_rows(b->t1, T, C, C, tb->norm1_w, tb->norm1_b, 1e-5f);
+    if (!s3_linear_fwd(ctx, &tb->to_q, b->t1, T, b->q, A) ||
+        !s3_linear_fwd(ctx, &tb->to_k, b->t1, T, b->k, A) ||
+        !s3_linear_fwd(ctx, &tb->to_v, b->t1, T, b->v, A))
+        return false;
+    struct nn_mha m = {
+        .q = b->q,
+        .k = b->k,
+        .v = b->v,
+        .ldq = A,
+        .ldk = A,
+        .ldv = A,
+        .out = b->a,
+        .ldo = A,
+        .n_q = T,
+        .n_kv = T,
+        .n_head = H,
+        .head_dim = A / H,
+        .scale = 1.0f / sqrtf((float)(A / H)),
+    };
+    if (!work_reserve(s, &m))
+        return false;
+    nn_mha(ctx->pool, &m, s->work);
+    if (!s3_linear_fwd(ctx, &tb->to_out, b->a, T, b->t2, C))
+        return false;
+    nn_add(b->h, b->t2, (int64_t)n);
+    memcpy(b->t1, b->h, n * sizeof *b->t1);
+    s3_layer_norm_rows(b->t1, T, C, C, tb->norm3_w, tb->norm3_b, 1e-5f);
+    if (!s3_linear_fwd(ctx, &tb->ff1, b->t1, T, b->ff, FF))
+        return false;
+    nn_gelu_erf(b->ff, (int64_t)T * FF);
+    if (!s3_linear_fwd(ctx, &tb->ff2, b->ff, T, b->t2, C))
+        return false;
+    nn_add(b->h, b->t2, (int64_t)n);
+    return true;
+}
+
+/* temb(tau) = linear_2(silu(linear_1(sinusoid(1000 tau)))) into out (E) */
+static bool time_mlp(struct cb_flow_state *s, struct est_bufs *b, float tau, float *outp)
+{
+    const struct cb_flow *f = s->f;
+    const int half = TIME_SIN_DIM / 2, E = f->info.time_dim;
+    float *sn = b->tv, *h1 = b->tv + TIME_SIN_DIM;
+    const float k = (float)(-(log(10000.0) / (double)(half - 1)));
+    const float st = 1000.0f * tau;
+    for (int i = 0; i < half; i++) {
+        float a = st * expf((float)i * k);
+        sn[i] = sinf(a);
+        sn[half + i] = cosf(a);
+    }
+    if (!s3_linear_fwd(&s->ctx, &f->t_lin1, sn, 1, h1, E))
+        return false;
+    nn_silu(h1, E);
+    return s3_linear_fwd(&s->ctx, &f->t_lin2, h1, 1, outp, E);
+}
+
+static bool stage_fwd(struct cb_flow_state *s, const struct stage *st, struct est_bufs *b,
+                      const float *x, int c_in, int T)
+{
+    if (!resblock_fwd(s, &st->res, b, x, c_in, T, b->h))
+        return false;
+    for (int i = 0; i < s->f->info.est_blocks; i++)
+        if (!tblock_fwd(s, &st->tb[i], b, T))
+            return false;
+    return true;
+}
+
+enum vb_err cb_flow_estimate(const struct cb_flow *f, struct cb_flow_state *s, const float *x,
+                             const float *mu, const float *spks, const float *cond, int T, float t,
+                             float r, float *dxdt)
+{
+    const struct cb_flow_info *in = &f->info;
+    const int C = in->est_ch, A = in->est_inner, E = in->time_dim, M = CB_FLOW_N_MELS;
+    if (T <= 0 || T > CB_FLOW_TOKEN_MEL * CB_FLOW_MAX_TOKENS)
+        return VB_ERR_INVALID;
+    int ffmax = 4 * C;
+    for (int i = 0; i < in->est_blocks; i++)
+        ffmax = VB_MAX(ffmax, f->down.tb[i].ff1.n_out);
+    const size_t zc = (size_t)VB_MAX(EST_IN, 2 * C), tt = (size_t)T;
+    size_t need = tt * zc + 4 * tt * (size_t)C + 4 * tt * (size_t)A + tt * (size_t)ffmax +
+                  2 * (size_t)E + (size_t)C + 2 * TIME_SIN_DIM + 4 * (size_t)E;
+    if (!arena_reserve(&s->est, need))
+        return VB_ERR_NOMEM;
+    struct est_bufs b;
+    b.z = arena_take(&s->est, tt * zc);
+    b.h = arena_take(&s->est, tt * (size_t)C);
+    b.t1 = arena_take(&s->est, tt * (size_t)C);
+    b.t2 = arena_take(&s->est, tt * (size_t)C);
+    b.skip = arena_take(&s->est, tt * (size_t)C);
+    b.q = arena_take(&s->est, tt * (size_t)A);
+    b.k = arena_take(&s->est, tt * (size_t)A);
+    b.v = arena_take(&s->est, tt * (size_t)A);
+    b.a = arena_take(&s->est, tt * (size_t)A);
+    b.ff = arena_take(&s->est, tt * (size_t)ffmax);
+    b.e = arena_take(&s->est, (size_t)E);
+    b.me = arena_take(&s->est, (size_t)E);
+    b.rb = arena_take(&s->est, (size_t)C);
+    b.tv = arena_take(&s->est, 2 * TIME_SIN_DIM + 4 * (size_t)E);
+
+    /* 1. interval embedding E = mixer([temb(t); temb(r)]) (temb(t) without a mixer) */
+    float *et = b.tv + TIME_SIN_DIM + E, *er = et + E; /* after time_mlp's own scratch */
+    if (!time_mlp(s, &b, t, et))
+        return VB_ERR_NOMEM;
+    if (in->meanflow) {
+        if (!time_mlp(s, &b, r, er) || !s3_linear_fwd(&s->ctx, &f->t_mix, et, 1, b.e, E))
+            return VB_ERR_NOMEM;
+    } else {
+        memcpy(b.e, et, (size_t)E * sizeof *b.e);
+    }
+    memcpy(b.me, b.e, (size_t)E * sizeof *b.me);
+    s3_mish(b.me, E);
+
+    /* 2. z rows = [x; mu; spks; cond] */
+    for (int i = 0; i < T; i++) {
+        float *zr = b.z + (size_t)i * EST_IN;
+        for (int c = 0; c < M; c++) {
+            zr[c] = x[(size_t)c * tt + (size_t)i];
+            zr[M + c] = mu[(size_t)c * tt + (size_t)i];
+            zr[2 * M + c] = spks[c];
+            zr[3 * M + c] = cond[(size_t)c * tt + (size_t)i];
+        }
+    }
+    /* 3. down stage, skip, causal conv */
+    if (!stage_fwd(s, &f->down, &b, b.z, EST_IN, T))
+        return VB_ERR_NOMEM;
+    memcpy(b.skip, b.h, tt * (size_t)C * sizeof *b.skip);
+    if (!s3_conv_fwd(&s->ctx, &f->down.post, b.skip, C, T, 2, 0, b.h))
+        return VB_ERR_NOMEM;
+    /* 4. mid stages (resblock input copied out of h first) */
+    for (int m = 0; m < in->est_mid; m++) {
+        memcpy(b.z, b.h, tt * (size_t)C * sizeof *b.z);
+        if (!stage_fwd(s, &f->mid[m], &b, b.z, C, T))
+            return VB_ERR_NOMEM;
+    }
+    /* 5. up stage on [h ; skip], causal conv */
+    for (int i = 0; i < T; i++) {
+        memcpy(b.z + (size_t)i * 2 * (size_t)C, b.h + (size_t)i * (size_t)C,
+               (size_t)C * sizeof(float));
+        memcpy(b.z + (size_t)i * 2 * (size_t)C + C, b.skip + (size_t)i * (size_t)C,
+               (size_t)C * sizeof(float));
+    }
+    if (!stage_fwd(s, &f->up, &b, b.z, 2 * C, T))
+        return VB_ERR_NOMEM;
+    if (!s3_conv_fwd(&s->ctx, &f->up.post, b.h, C, T, 2, 0, b.skip))
+        return VB_ERR_NOMEM;
+    /* 6. final block and projection */
+    if (!causal_block_fwd(s, &f->final_block, b.skip, C, T, b.h) ||
+        !s3_conv_fwd(&s->ctx, &f->final_proj, b.h, C, T, 0, 0, b.t1))
+        return VB_ERR_NOMEM;
+    s3_transpose(dxdt, b.t1, T, M);
+    return VB_OK;
+}
+
+/* ---- solver ---- */
+
+int cb_flow_total_frames(const struct cb_flow_input *in)
+{
+    int T = CB_FLOW_TOKEN_MEL * (in->n_prompt + in->n_tokens);
+    if (!in->finalize)
+        T -= CB_FLOW_TOKEN_MEL * CB_FLOW_LOOKAHEAD;
+    return T;
+}
+
+int cb_flow_out_frames(const struct cb_flow_input *in)
+{
+    return cb_flow_total_frames(in) - in->n_prompt_feat;
+}
+
+enum vb_err cb_flow_inference(const struct cb_flow *f, struct cb_flow_state *s,
+                              const struct cb_flow_input *in, float *mel,
+                              const struct cb_flow_debug *dbg)
+{
+    const int M = CB_FLOW_N_MELS, D = f->info.d_model;
+    if (!in || !mel || in->n_prompt < 0 || in->n_tokens < 0 || in->n_prompt_feat < 0 ||
+        (in->n_prompt && !in->prompt_tokens) || (in->n_tokens && !in->tokens) ||
+        (in->n_prompt_feat && !in->prompt_feat) || !in->xvec || !in->noise || in->n_steps < 0)
+        return VB_ERR_INVALID;
+    const int n = in->n_prompt + in->n_tokens;
+    if (n <= 0 || n > CB_FLOW_MAX_TOKENS)
+        return VB_ERR_INVALID;
+    const int T = cb_flow_total_frames(in), T2 = cb_flow_out_frames(in);
+    if (T <= 0 || T2 <= 0)
+        return VB_ERR_INVALID;
+    const int steps = in->n_steps ? in->n_steps : CB_FLOW_DEFAULT_STEPS;
+    const size_t mt = (size_t)M * (size_t)T;
+    if (!arena_reserve(&s->inf, (size_t)n + 4 * mt + M))
+        return VB_ERR_NOMEM;
+    /* token ids as int64 in one contiguous run (prompt first) */
+    int64_t *ids = vb_try_malloc((size_t)n * sizeof *ids);
+    if (!ids)
+        return VB_ERR_NOMEM;
+    if (in->n_prompt)
+        memcpy(ids, in->prompt_tokens, (size_t)in->n_prompt * sizeof *ids);
+    if (in->n_tokens)
+        memcpy(ids + in->n_prompt, in->tokens, (size_t)in->n_tokens * sizeof *ids);
+    float *mu = arena_take(&s->inf, mt), *cond = arena_take(&s->inf, mt);
+    float *x = arena_take(&s->inf, mt), *v = arena_take(&s->inf, mt);
+    float *spks = arena_take(&s->inf, M);
+
+    /* speaker + encoder (mu truncated to T frames when not finalizing) */
+    cb_flow_speaker(f, in->xvec, spks);
+    struct enc_bufs eb;
+    enum vb_err err = encode_internal(f, s, ids, n, &eb);
+    vb_free(ids);
+    if (err)
+        return err;
+    if (dbg && dbg->encoder_out)
+        memcpy(dbg->encoder_out, eb.x, (size_t)T * (size_t)D * sizeof(float));
+    if (!s3_linear_fwd(&s->ctx, &f->proj, eb.x, T, eb.tmp, M))
+        return VB_ERR_NOMEM;
+    s3_transpose(mu, eb.tmp, T, M);
+    if (dbg && dbg->spks)
+        memcpy(dbg->spks, spks, (size_t)M * sizeof *spks);
+    if (dbg && dbg->mu)
+        memcpy(dbg->mu, mu, mt * sizeof *mu);
+
+    /* cond: prompt mel in the first n_prompt_feat frames, zeros after */
+    memset(cond, 0, mt * sizeof *cond);
+    for (int t = 0; t < in->n_prompt_feat; t++)
+        for (int c = 0; c < M; c++)
+            cond[(size_t)c * (size_t)T + (size_t)t] = in->prompt_feat[(size_t)t * M + (size_t)c];
+
+    /* Euler over t_span = linspace(0, 1, steps + 1): x += (r - t) v(x, t, r) */
+    memcpy(x, in->noise, mt * sizeof *x);
+    for (int i = 0; i < steps; i++) {
+        float t0 = (float)i / (float)steps, t1 = (float)(i + 1) / (float)steps;
+        err = cb_flow_estimate(f, s, x, mu, spks, cond, T, t0, t1, v);
+        if (err)
+            return err;
+        if (dbg && i < 2 && dbg->dxdt[i])
+            memcpy(dbg->dxdt[i], v, mt * sizeof *v);
+        const float dt = t1 - t0;
+        for (size_t j = 0; j < mt; j++)
+            x[j] += dt * v[j];
+    }
+    for (int c = 0; c < M; c++)
+        memcpy(mel + (size_t)c * (size_t)T2, x + (size_t)c * (size_t)T + in->n_prompt_feat,
+               (size_t)T2 * sizeof *mel);
+    return VB_OK;
+}

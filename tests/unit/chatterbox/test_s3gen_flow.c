@@ -1,0 +1,297 @@
+/* test_s3gen_flow.c: S3Gen flow (encoder, meanflow estimator, 2-step Euler) against the
+ * PyTorch reference vectors (chatterbox-ref/s3gen_flow: spks, encoder_out, mu, both
+ * estimator steps' dxdt, final mel), plus input and loader errors. */
+#include "core/vb.h"
+
+#include <stdlib.h>
+
+#include "core/alloc.h"
+#include "nn/safetensors.h"
+#include "nn/threadpool.h"
+#include "tts/chatterbox/s3gen_flow.h"
+#include "unit/test.h"
+
+static char g_dir[512];
+
+static bool ref_dir(void)
+{
+    const char *root = getenv("VOCERO_REFDATA");
+    snprintf(g_dir, sizeof g_dir, "%s/chatterbox-ref/s3gen_flow",
+             root && *root ? root : "../shared/testdata");
+    char p[600];
+    snprintf(p, sizeof p, "%s/weights.safetensors", g_dir);
+    FILE *f = fopen(p, "rb");
+    if (!f)
+        return false;
+    fclose(f);
+    return true;
+}
+
+static struct nn_safetensors *open_st(const char *name)
+{
+    char p[600], why[256];
+    struct nn_safetensors *st = NULL;
+    snprintf(p, sizeof p, "%s/%s", g_dir, name);
+    if (nn_st_open(p, &st, why, sizeof why) != VB_OK) {
+        fprintf(stderr, "  open %s: %s\n", p, why);
+        return NULL;
+    }
+    return st;
+}
+
+/* Whole tensor as f32 (caller frees), checking the element count. */
+static float *get_f32(struct nn_safetensors *st, const char *name, int64_t want)
+{
+    const struct nn_st_tensor *t = nn_st_find(st, name);
+    if (!t || nn_st_numel(t) != want) {
+        fprintf(stderr, "  io tensor %s missing or wrong size\n", name);
+        return NULL;
+    }
+    float *p = vb_xmalloc((size_t)want * sizeof *p);
+    if (nn_st_to_f32(t, p, (size_t)want) != VB_OK) {
+        vb_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+static double max_abs(const float *a, const float *b, int64_t n)
+{
+    double m = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (!(d <= m))
+            m = isnan(d) ? INFINITY : d;
+    }
+    return m;
+}
+
+static double max_abs_ref(const float *a, int64_t n)
+{
+    double m = 0;
+    for (int64_t i = 0; i < n; i++)
+        m = VB_MAX(m, fabs((double)a[i]));
+    return m;
+}
+
+enum { P = 20, N = 30, T = 100, TP = 40, D = 512, M = 80 };
+
+static struct cb_flow *load_ref(struct nn_safetensors *w)
+{
+    struct cb_flow_config cfg;
+    cb_flow_default_config(&cfg);
+    cfg.est_heads = 2; /* the reference's shrunk estimator: 2 heads x 32 */
+    struct cb_flow *f = NULL;
+    char why[256];
+    enum vb_err err = cb_flow_load(w, "flow.", &cfg, &f, why, sizeof why);
+    CHECK_MSG(err == VB_OK, "%s", why);
+    return f;
+}
+
+static void report(const char *name, const float *got, const float *ref, int64_t n, double tol)
+{
+    double e = max_abs(got, ref, n);
+    fprintf(stderr, "  %-12s max abs err %.3g (max |ref| %.3g, tol %g)\n", name, e,
+            max_abs_ref(ref, n), tol);
+    CHECK_MSG(e <= tol, "%s: %g > %g", name, e, tol);
+}
+
+static void run_reference(int n_threads)
+{
+    struct nn_safetensors *w = open_st("weights.safetensors"), *io = open_st("io.safetensors");
+    struct cb_flow *f = NULL;
+    struct cb_flow_state *s = NULL;
+    struct nn_pool *pool = NULL;
+    float *emb = NULL, *pf = NULL, *z = NULL, *spks_ref = NULL, *enc_ref = NULL, *mu_ref = NULL;
+    float *x0 = NULL, *x1 = NULL, *d0_ref = NULL, *d1_ref = NULL, *mel_ref = NULL, *cond = NULL;
+    float *t0 = NULL, *r0 = NULL, *t1 = NULL, *r1 = NULL;
+    CHECK(w && io);
+    if (!w || !io)
+        goto done;
+    f = load_ref(w);
+    if (!f)
+        goto done;
+    struct cb_flow_info info;
+    cb_flow_get_info(f, &info);
+    CHECK_EQ_INT(info.d_model, 512);
+    CHECK_EQ_INT(info.enc_heads, 8);
+    CHECK_EQ_INT(info.enc_ffn, 256);
+    CHECK_EQ_INT(info.n_enc, 1);
+    CHECK_EQ_INT(info.n_up, 4);
+    CHECK_EQ_INT(info.est_ch, 64);
+    CHECK_EQ_INT(info.est_inner, 64);
+    CHECK_EQ_INT(info.est_blocks, 1);
+    CHECK_EQ_INT(info.est_mid, 2);
+    CHECK_EQ_INT(info.time_dim, 256);
+    CHECK(info.meanflow);
+    if (n_threads > 1)
+        CHECK(nn_pool_new(n_threads, &pool) == VB_OK);
+    CHECK(cb_flow_state_new(f, pool, &s) == VB_OK);
+
+    int64_t ptok[P], stok[N];
+    CHECK(nn_st_to_i64(nn_st_find(io, "prompt_token"), ptok, P) == VB_OK);
+    CHECK(nn_st_to_i64(nn_st_find(io, "speech_tokens"), stok, N) == VB_OK);
+    emb = get_f32(io, "embedding", 192);
+    pf = get_f32(io, "prompt_feat", TP * M);
+    z = get_f32(io, "z_full", M * T);
+    spks_ref = get_f32(io, "spks", M);
+    enc_ref = get_f32(io, "encoder_out", T * D);
+    mu_ref = get_f32(io, "mu", M * T);
+    cond = get_f32(io, "cond", M * T);
+    x0 = get_f32(io, "step0.x", M * T);
+    x1 = get_f32(io, "step1.x", M * T);
+    d0_ref = get_f32(io, "step0.dxdt", M * T);
+    d1_ref = get_f32(io, "step1.dxdt", M * T);
+    mel_ref = get_f32(io, "mel", M * (T - TP));
+    t0 = get_f32(io, "step0.t", 1);
+    r0 = get_f32(io, "step0.r", 1);
+    t1 = get_f32(io, "step1.t", 1);
+    r1 = get_f32(io, "step1.r", 1);
+    if (!emb || !pf || !z || !spks_ref || !enc_ref || !mu_ref || !cond || !x0 || !x1 || !d0_ref ||
+        !d1_ref || !mel_ref || !t0 || !r0 || !t1 || !r1 || !s) {
+        CHECK(!"reference tensors");
+        goto done;
+    }
+    CHECK(max_abs(z, x0, M * T) == 0); /* the solver starts from z_full */
+
+    /* full pipeline with intermediates */
+    struct cb_flow_input in = {
+        .prompt_tokens = ptok,
+        .n_prompt = P,
+        .tokens = stok,
+        .n_tokens = N,
+        .prompt_feat = pf,
+        .n_prompt_feat = TP,
+        .xvec = emb,
+        .noise = z,
+        .n_steps = 2,
+        .finalize = true,
+    };
+    CHECK_EQ_INT(cb_flow_total_frames(&in), T);
+    CHECK_EQ_INT(cb_flow_out_frames(&in), T - TP);
+    float *spks = vb_xmalloc(M * sizeof *spks), *enc = vb_xmalloc((size_t)T * D * sizeof *enc);
+    float *mu = vb_xmalloc((size_t)M * T * sizeof *mu), *mel = vb_xmalloc((size_t)M * (T - TP) * 4);
+    float *d0 = vb_xmalloc((size_t)M * T * 4), *d1 = vb_xmalloc((size_t)M * T * 4);
+    struct cb_flow_debug dbg = {.spks = spks, .encoder_out = enc, .mu = mu, .dxdt = {d0, d1}};
+    fprintf(stderr, "  [%d thr]\n", n_threads);
+    enum vb_err err = cb_flow_inference(f, s, &in, mel, &dbg);
+    CHECK_EQ_INT(err, VB_OK);
+    if (err == VB_OK) {
+        report("spks", spks, spks_ref, M, 1e-5);
+        report("encoder_out", enc, enc_ref, (int64_t)T * D, 1e-4);
+        report("mu", mu, mu_ref, (int64_t)M * T, 1e-4);
+        report("step0.dxdt", d0, d0_ref, (int64_t)M * T, 1e-3);
+        report("step1.dxdt", d1, d1_ref, (int64_t)M * T, 1e-3);
+        report("mel", mel, mel_ref, (int64_t)M * (T - TP), 1e-3);
+    }
+    /* each estimator step alone from the reference's own inputs */
+    err = cb_flow_estimate(f, s, x0, mu_ref, spks_ref, cond, T, t0[0], r0[0], d0);
+    CHECK_EQ_INT(err, VB_OK);
+    report("est(step0)", d0, d0_ref, (int64_t)M * T, 1e-3);
+    err = cb_flow_estimate(f, s, x1, mu_ref, spks_ref, cond, T, t1[0], r1[0], d1);
+    CHECK_EQ_INT(err, VB_OK);
+    report("est(step1)", d1, d1_ref, (int64_t)M * T, 1e-3);
+    /* encoder alone */
+    int64_t all[P + N];
+    memcpy(all, ptok, sizeof ptok);
+    memcpy(all + P, stok, sizeof stok);
+    err = cb_flow_encode(f, s, all, P + N, mu, NULL);
+    CHECK_EQ_INT(err, VB_OK);
+    report("encode mu", mu, mu_ref, (int64_t)M * T, 1e-4);
+
+    /* streaming (finalize=false): 6 fewer frames, same prefix region of the encoder */
+    in.finalize = false;
+    CHECK_EQ_INT(cb_flow_total_frames(&in), T - 6);
+    err = cb_flow_inference(f, s, &in, mel, NULL);
+    CHECK_EQ_INT(err, VB_OK);
+
+    /* input errors */
+    in.finalize = true;
+    int64_t bad = stok[3];
+    stok[3] = 6561;
+    CHECK_EQ_INT(cb_flow_inference(f, s, &in, mel, NULL), VB_ERR_INVALID);
+    stok[3] = -1;
+    CHECK_EQ_INT(cb_flow_inference(f, s, &in, mel, NULL), VB_ERR_INVALID);
+    stok[3] = bad;
+    in.n_prompt_feat = T;
+    CHECK_EQ_INT(cb_flow_inference(f, s, &in, mel, NULL), VB_ERR_INVALID);
+    in.n_prompt_feat = TP;
+    in.noise = NULL;
+    CHECK_EQ_INT(cb_flow_inference(f, s, &in, mel, NULL), VB_ERR_INVALID);
+    CHECK_EQ_INT(cb_flow_encode(f, s, all, 0, mu, NULL), VB_ERR_INVALID);
+    CHECK_EQ_INT(cb_flow_estimate(f, s, x0, mu_ref, spks_ref, cond, 0, 0, 1, d0), VB_ERR_INVALID);
+
+    vb_free(spks);
+    vb_free(enc);
+    vb_free(mu);
+    vb_free(mel);
+    vb_free(d0);
+    vb_free(d1);
+done:
+    vb_free(emb);
+    vb_free(pf);
+    vb_free(z);
+    vb_free(spks_ref);
+    vb_free(enc_ref);
+    vb_free(mu_ref);
+    vb_free(cond);
+    vb_free(x0);
+    vb_free(x1);
+    vb_free(d0_ref);
+    vb_free(d1_ref);
+    vb_free(mel_ref);
+    vb_free(t0);
+    vb_free(r0);
+    vb_free(t1);
+    vb_free(r1);
+    cb_flow_state_free(s);
+    cb_flow_free(f);
+    nn_pool_free(pool);
+    nn_st_close(w);
+    nn_st_close(io);
+}
+
+TEST(test_reference_1thread)
+{
+    run_reference(1);
+}
+
+TEST(test_reference_2threads)
+{
+    run_reference(2);
+}
+
+TEST(test_load_errors)
+{
+    struct nn_safetensors *w = open_st("weights.safetensors");
+    CHECK(w != NULL);
+    if (!w)
+        return;
+    struct cb_flow *f = NULL;
+    char why[256];
+    /* wrong prefix */
+    enum vb_err err = cb_flow_load(w, "mel2wav.", NULL, &f, why, sizeof why);
+    CHECK_EQ_INT(err, VB_ERR_FORMAT);
+    CHECK(f == NULL);
+    CHECK(strstr(why, "mel2wav.input_embedding.weight") != NULL);
+    fprintf(stderr, "  (expected) %s\n", why);
+    /* a head count that does not divide the estimator's attention width */
+    struct cb_flow_config cfg = {.est_heads = 3};
+    err = cb_flow_load(w, "flow.", &cfg, &f, why, sizeof why);
+    CHECK_EQ_INT(err, VB_ERR_FORMAT);
+    CHECK(f == NULL);
+    fprintf(stderr, "  (expected) %s\n", why);
+    nn_st_close(w);
+}
+
+int main(void)
+{
+    if (!ref_dir()) {
+        SKIP(test_s3gen_flow_reference, "chatterbox-ref/s3gen_flow not found (VOCERO_REFDATA)");
+        return test_summary();
+    }
+    RUN(test_reference_1thread);
+    RUN(test_reference_2threads);
+    RUN(test_load_errors);
+    return test_summary();
+}
