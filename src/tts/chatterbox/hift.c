@@ -1,0 +1,988 @@
+/* hift.c: HiFT vocoder forward pass (see hift.h), following hifigan.py / f0_predictor.py of
+ * chatterbox step by step. Activations are channel-major rows with zeroed margins so that
+ * every convolution reads its padding in place (see hift_conv.h). */
+#include "core/vb.h"
+#include "tts/chatterbox/hift.h"
+#include "audio/dsp.h"
+#include "core/alloc.h"
+#include "core/log.h"
+#include "nn/activations.h"
+#include "tts/chatterbox/hift_conv.h"
+
+#include <math.h>
+
+#define MAX_FRAMES    (1 << 20) /* ~5.8 hours of audio: beyond that the input is refused */
+#define MAX_HARMONIC  16
+#define MAX_FFT       64
+#define F0_MAX_LAYERS 8
+
+struct resblock {
+    int c, n;                                                     /* channels, dilations */
+    struct cb_hift_conv c1[CB_HIFT_MAX_DILATIONS];                /* dilated */
+    struct cb_hift_conv c2[CB_HIFT_MAX_DILATIONS];                /* dilation 1 */
+    float *a1[CB_HIFT_MAX_DILATIONS], *a2[CB_HIFT_MAX_DILATIONS]; /* Snake alphas (c) */
+};
+
+struct cb_hift {
+    struct cb_hift_params p;
+    int spf;    /* samples per frame: prod(upsample_rates) * hop */
+    int up;     /* prod(upsample_rates) */
+    int margin; /* zero margin (floats) on both sides of every activation row */
+    int n_harm; /* nb_harmonics + 1 */
+    /* F0 predictor */
+    struct cb_hift_conv f0_conv[F0_MAX_LAYERS];
+    float *f0_cls_w; /* (f0_channels) */
+    float f0_cls_b;
+    /* source module */
+    float l_w[MAX_HARMONIC];
+    float l_b;
+    /* generator */
+    struct cb_hift_conv conv_pre;
+    struct cb_hift_convt ups[CB_HIFT_MAX_STAGES];
+    struct cb_hift_convs sdown[CB_HIFT_MAX_STAGES];
+    struct resblock sres[CB_HIFT_MAX_STAGES];
+    struct resblock res[CB_HIFT_MAX_STAGES * CB_HIFT_MAX_KERNELS];
+    struct cb_hift_conv conv_post;
+    float window[MAX_FFT]; /* periodic Hann (n_fft) */
+};
+
+/* Scratch: a few equally sized activation buffers and two flat ones, grown on demand. */
+enum { B_IN, B_XN, B_SI, B_R, B_A, B_B, B_STFT, B_COUNT };
+struct cb_hift_work {
+    float *buf[B_COUNT];
+    size_t cap;  /* floats per activation buffer */
+    float *flat; /* convt / im2col scratch */
+    size_t flat_cap;
+};
+
+/* An activation tensor: c rows of t valid floats at x + row*ld, margins zero. */
+struct act {
+    float *x;
+    int64_t ld, t;
+    int c;
+};
+
+struct cb_hift_params cb_hift_default_params(void)
+{
+    struct cb_hift_params p = {
+        .in_channels = 80,
+        .base_channels = 0,
+        .nb_harmonics = 8,
+        .sample_rate = CB_HIFT_SAMPLE_RATE_HZ,
+        .nsf_alpha = 0.1f,
+        .nsf_sigma = 0.003f,
+        .voiced_threshold_hz = 10.0f,
+        .n_stages = 3,
+        .upsample_rates = {8, 5, 3},
+        .upsample_kernels = {16, 11, 7},
+        .n_kernels = 3,
+        .resblock_kernels = {3, 7, 11},
+        .n_dilations = 3,
+        .resblock_dilations = {1, 3, 5},
+        .source_resblock_kernels = {7, 7, 11},
+        .source_dilations = {1, 3, 5},
+        .n_fft = 16,
+        .hop = 4,
+        .lrelu_slope = 0.1f,
+        .audio_limit = 0.99f,
+        .f0_layers = 5,
+        .f0_channels = 0,
+    };
+    return p;
+}
+
+/* ---- loading ------------------------------------------------------------------------------ */
+
+struct loader {
+    const struct nn_safetensors *st;
+    const char *prefix;
+    char *why;
+    size_t why_cap;
+    size_t used; /* tensors consumed, to report leftovers */
+};
+
+static const struct nn_st_tensor *find(struct loader *ld, const char *name)
+{
+    char full[256];
+    snprintf(full, sizeof full, "%s%s", ld->prefix, name);
+    return nn_st_find(ld->st, full);
+}
+
+/* Reads tensor `name` (F32/F16/BF16) with the exact shape into a new array (caller frees). */
+static enum vb_err load_f32(struct loader *ld, const char *name, int n_dims, const int64_t *shape,
+                            float **out)
+{
+    *out = NULL;
+    const struct nn_st_tensor *t = find(ld, name);
+    if (!t) {
+        snprintf(ld->why, ld->why_cap, "missing tensor %s%s", ld->prefix, name);
+        return VB_ERR_FORMAT;
+    }
+    enum nn_st_dtype dt = t->dtype == NN_ST_F16 || t->dtype == NN_ST_BF16 ? t->dtype : NN_ST_F32;
+    enum vb_err err = nn_st_expect(t, dt, n_dims, shape, ld->why, ld->why_cap);
+    if (err)
+        return err;
+    size_t n = (size_t)nn_st_numel(t);
+    float *a = vb_try_malloc(n * sizeof *a);
+    if (!a)
+        return VB_ERR_NOMEM;
+    err = nn_st_to_f32(t, a, n);
+    if (err) {
+        snprintf(ld->why, ld->why_cap, "%s%s: cannot convert to f32", ld->prefix, name);
+        vb_free(a);
+        return err;
+    }
+    ld->used++;
+    *out = a;
+    return VB_OK;
+}
+
+/* Weight-normed weight of module `mod` with v shape `shape` (dim 0 = the norm axis):
+ * W = v * (g / ||v||), norm over all dims but 0. Accepts parametrizations.weight.original0/1
+ * and the legacy weight_g/weight_v. */
+static enum vb_err load_wn(struct loader *ld, const char *mod, int n_dims, const int64_t *shape,
+                           float **out)
+{
+    char gname[200], vname[200];
+    float *g = NULL, *v = NULL;
+    enum vb_err err;
+    int64_t gshape[NN_ST_MAX_DIMS];
+    gshape[0] = shape[0];
+    for (int i = 1; i < n_dims; i++)
+        gshape[i] = 1;
+    *out = NULL;
+    snprintf(gname, sizeof gname, "%s.parametrizations.weight.original0", mod);
+    snprintf(vname, sizeof vname, "%s.parametrizations.weight.original1", mod);
+    if (!find(ld, gname)) {
+        snprintf(gname, sizeof gname, "%s.weight_g", mod);
+        snprintf(vname, sizeof vname, "%s.weight_v", mod);
+        if (!find(ld, gname)) {
+            snprintf(ld->why, ld->why_cap,
+                     "missing tensor %s%s.parametrizations.weight.original0 (or .weight_g)",
+                     ld->prefix, mod);
+            return VB_ERR_FORMAT;
+        }
+    }
+    err = load_f32(ld, gname, n_dims, gshape, &g);
+    if (!err)
+        err = load_f32(ld, vname, n_dims, shape, &v);
+    if (err)
+        goto out;
+    size_t per = 1;
+    for (int i = 1; i < n_dims; i++)
+        per *= (size_t)shape[i];
+    for (int64_t o = 0; o < shape[0]; o++) {
+        float *vr = v + (size_t)o * per;
+        double ss = 0;
+        for (size_t i = 0; i < per; i++)
+            ss += (double)vr[i] * vr[i];
+        float scale = g[o] / (float)sqrt(ss);
+        for (size_t i = 0; i < per; i++)
+            vr[i] *= scale;
+    }
+    *out = v;
+    v = NULL;
+out:
+    vb_free(g);
+    vb_free(v);
+    return err;
+}
+
+static enum vb_err load_bias(struct loader *ld, const char *mod, int64_t n, float **out)
+{
+    char name[256];
+    if (snprintf(name, sizeof name, "%s.bias", mod) >= (int)sizeof name) {
+        snprintf(ld->why, ld->why_cap, "hift: tensor name too long");
+        return VB_ERR_INVALID;
+    }
+    return load_f32(ld, name, 1, &n, out);
+}
+
+/* Weight-normed Conv1d mod: (c_out, c_in, k) + bias, stride 1. */
+static enum vb_err load_conv_wn(struct loader *ld, const char *mod, struct cb_hift_conv *c,
+                                int c_out, int c_in, int k, int dil, int pad)
+{
+    float *w = NULL, *b = NULL;
+    int64_t shape[3] = {c_out, c_in, k};
+    enum vb_err err = load_wn(ld, mod, 3, shape, &w);
+    if (!err)
+        err = load_bias(ld, mod, c_out, &b);
+    if (!err) {
+        err = cb_hift_conv_init(c, w, b, c_out, c_in, k, dil, pad);
+        if (err)
+            snprintf(ld->why, ld->why_cap, "%s%s: cannot pack weights", ld->prefix, mod);
+    }
+    vb_free(w);
+    vb_free(b);
+    return err;
+}
+
+static enum vb_err load_resblock(struct loader *ld, const char *mod, struct resblock *r, int c,
+                                 int k, int n_dil, const int *dil)
+{
+    char name[200];
+    enum vb_err err = VB_OK;
+    int64_t cs = c;
+    r->c = c;
+    r->n = n_dil;
+    for (int j = 0; j < n_dil && !err; j++) {
+        snprintf(name, sizeof name, "%s.convs1.%d", mod, j);
+        err = load_conv_wn(ld, name, &r->c1[j], c, c, k, dil[j], dil[j] * (k - 1) / 2);
+        if (err)
+            break;
+        snprintf(name, sizeof name, "%s.convs2.%d", mod, j);
+        err = load_conv_wn(ld, name, &r->c2[j], c, c, k, 1, (k - 1) / 2);
+        if (err)
+            break;
+        snprintf(name, sizeof name, "%s.activations1.%d.alpha", mod, j);
+        err = load_f32(ld, name, 1, &cs, &r->a1[j]);
+        if (err)
+            break;
+        snprintf(name, sizeof name, "%s.activations2.%d.alpha", mod, j);
+        err = load_f32(ld, name, 1, &cs, &r->a2[j]);
+    }
+    return err;
+}
+
+static void resblock_release(struct resblock *r)
+{
+    for (int j = 0; j < CB_HIFT_MAX_DILATIONS; j++) {
+        cb_hift_conv_release(&r->c1[j]);
+        cb_hift_conv_release(&r->c2[j]);
+        vb_free(r->a1[j]);
+        vb_free(r->a2[j]);
+    }
+    memset(r, 0, sizeof *r);
+}
+
+void cb_hift_free(struct cb_hift *m)
+{
+    if (!m)
+        return;
+    for (int i = 0; i < F0_MAX_LAYERS; i++)
+        cb_hift_conv_release(&m->f0_conv[i]);
+    vb_free(m->f0_cls_w);
+    cb_hift_conv_release(&m->conv_pre);
+    for (int i = 0; i < CB_HIFT_MAX_STAGES; i++) {
+        cb_hift_convt_release(&m->ups[i]);
+        cb_hift_convs_release(&m->sdown[i]);
+        resblock_release(&m->sres[i]);
+    }
+    for (int i = 0; i < CB_HIFT_MAX_STAGES * CB_HIFT_MAX_KERNELS; i++)
+        resblock_release(&m->res[i]);
+    cb_hift_conv_release(&m->conv_post);
+    vb_free(m);
+}
+
+static enum vb_err check_params(const struct cb_hift_params *p, char *why, size_t cap)
+{
+    const char *bad = NULL;
+    if (p->in_channels <= 0)
+        bad = "in_channels";
+    else if (p->nb_harmonics < 0 || p->nb_harmonics + 1 > MAX_HARMONIC)
+        bad = "nb_harmonics";
+    else if (p->sample_rate <= 0)
+        bad = "sample_rate";
+    else if (p->n_stages < 1 || p->n_stages > CB_HIFT_MAX_STAGES)
+        bad = "n_stages";
+    else if (p->n_kernels < 1 || p->n_kernels > CB_HIFT_MAX_KERNELS)
+        bad = "n_kernels";
+    else if (p->n_dilations < 1 || p->n_dilations > CB_HIFT_MAX_DILATIONS)
+        bad = "n_dilations";
+    else if (p->n_fft < 2 || p->n_fft > MAX_FFT || p->n_fft % 2 || p->hop < 1 || p->hop > p->n_fft)
+        bad = "n_fft/hop";
+    else if (p->f0_layers < 1 || p->f0_layers > F0_MAX_LAYERS)
+        bad = "f0_layers";
+    for (int i = 0; !bad && i < p->n_stages; i++)
+        if (p->upsample_rates[i] < 1 || p->upsample_kernels[i] < p->upsample_rates[i] ||
+            (p->upsample_kernels[i] - p->upsample_rates[i]) % 2 ||
+            p->source_resblock_kernels[i] < 1 || p->source_resblock_kernels[i] % 2 == 0)
+            bad = "upsample_rates/kernels or source_resblock_kernels";
+    for (int i = 0; !bad && i < p->n_kernels; i++)
+        if (p->resblock_kernels[i] < 1 || p->resblock_kernels[i] % 2 == 0)
+            bad = "resblock_kernels";
+    for (int i = 0; !bad && i < p->n_dilations; i++)
+        if (p->resblock_dilations[i] < 1 || p->source_dilations[i] < 1)
+            bad = "dilations";
+    if (bad) {
+        snprintf(why, cap, "hift: invalid parameter %s", bad);
+        return VB_ERR_INVALID;
+    }
+    return VB_OK;
+}
+
+/* Largest zero margin any stride-1 convolution of the model reads. */
+static int conv_margin(const struct cb_hift_conv *c)
+{
+    if (!c->w)
+        return 0;
+    return VB_MAX(c->pad, (c->k - 1) * c->dilation - c->pad);
+}
+
+enum vb_err cb_hift_load(const struct nn_safetensors *st, const char *prefix,
+                         const struct cb_hift_params *params, struct cb_hift **out, char *why,
+                         size_t why_cap)
+{
+    enum vb_err err;
+    struct cb_hift *m = NULL;
+    char name[200];
+    float *w = NULL, *b = NULL;
+    struct loader ld = {.st = st, .prefix = prefix ? prefix : "", .why = why, .why_cap = why_cap};
+    *out = NULL;
+    if (why_cap)
+        why[0] = '\0';
+    m = vb_try_calloc(1, sizeof *m);
+    if (!m)
+        return VB_ERR_NOMEM;
+    m->p = params ? *params : cb_hift_default_params();
+    struct cb_hift_params *p = &m->p;
+    err = check_params(p, why, why_cap);
+    if (err)
+        goto out;
+
+    /* Sizes the checkpoint decides. */
+    const struct nn_st_tensor *t;
+    if (p->base_channels <= 0) {
+        snprintf(name, sizeof name, "%sconv_pre.parametrizations.weight.original1", ld.prefix);
+        t = nn_st_find(st, name);
+        if (!t) {
+            snprintf(name, sizeof name, "%sconv_pre.weight_v", ld.prefix);
+            t = nn_st_find(st, name);
+        }
+        if (!t || t->n_dims != 3 || t->shape[0] < 1 || t->shape[0] > 65536) {
+            snprintf(why, why_cap, "missing or malformed tensor %sconv_pre weight", ld.prefix);
+            err = VB_ERR_FORMAT;
+            goto out;
+        }
+        p->base_channels = (int)t->shape[0];
+    }
+    if (p->f0_channels <= 0) {
+        snprintf(name, sizeof name, "%sf0_predictor.condnet.0.parametrizations.weight.original1",
+                 ld.prefix);
+        t = nn_st_find(st, name);
+        if (!t) {
+            snprintf(name, sizeof name, "%sf0_predictor.condnet.0.weight_v", ld.prefix);
+            t = nn_st_find(st, name);
+        }
+        if (!t || t->n_dims != 3 || t->shape[0] < 1 || t->shape[0] > 65536) {
+            snprintf(why, why_cap, "missing or malformed tensor %sf0_predictor.condnet.0 weight",
+                     ld.prefix);
+            err = VB_ERR_FORMAT;
+            goto out;
+        }
+        p->f0_channels = (int)t->shape[0];
+    }
+    if (p->base_channels % (1 << p->n_stages)) {
+        snprintf(why, why_cap, "hift: base_channels %d not divisible by 2^%d", p->base_channels,
+                 p->n_stages);
+        err = VB_ERR_FORMAT;
+        goto out;
+    }
+    m->n_harm = p->nb_harmonics + 1;
+    m->up = 1;
+    for (int i = 0; i < p->n_stages; i++)
+        m->up *= p->upsample_rates[i];
+    m->spf = m->up * p->hop;
+    int n_bins = p->n_fft / 2 + 1;
+
+    /* F0 predictor: condnet.{0,2,4,..} Conv1d k3 pad1 + ELU, classifier Linear(C -> 1). */
+    for (int i = 0; i < p->f0_layers; i++) {
+        snprintf(name, sizeof name, "f0_predictor.condnet.%d", 2 * i);
+        err = load_conv_wn(&ld, name, &m->f0_conv[i], p->f0_channels,
+                           i == 0 ? p->in_channels : p->f0_channels, 3, 1, 1);
+        if (err)
+            goto out;
+    }
+    {
+        int64_t shape[2] = {1, p->f0_channels}, one = 1;
+        err = load_f32(&ld, "f0_predictor.classifier.weight", 2, shape, &m->f0_cls_w);
+        if (!err)
+            err = load_f32(&ld, "f0_predictor.classifier.bias", 1, &one, &b);
+        if (err)
+            goto out;
+        m->f0_cls_b = b[0];
+        vb_free(b);
+        b = NULL;
+        /* m_source.l_linear: Linear(H -> 1) */
+        int64_t lshape[2] = {1, m->n_harm};
+        err = load_f32(&ld, "m_source.l_linear.weight", 2, lshape, &w);
+        if (!err)
+            err = load_f32(&ld, "m_source.l_linear.bias", 1, &one, &b);
+        if (err)
+            goto out;
+        memcpy(m->l_w, w, (size_t)m->n_harm * sizeof *w);
+        m->l_b = b[0];
+        vb_free(w);
+        vb_free(b);
+        w = b = NULL;
+    }
+
+    /* conv_pre: Conv1d(80 -> base, k7, pad 3) */
+    err = load_conv_wn(&ld, "conv_pre", &m->conv_pre, p->base_channels, p->in_channels, 7, 1, 3);
+    if (err)
+        goto out;
+
+    /* Stages: ups, source_downs, source_resblocks, resblocks. */
+    int cum[CB_HIFT_MAX_STAGES]; /* source down-sampling factor per stage */
+    {
+        /* downsample_rates = [1] + upsample_rates[::-1][:-1]; cumprod; reversed */
+        int rates[CB_HIFT_MAX_STAGES], acc = 1;
+        rates[0] = 1;
+        for (int i = 1; i < p->n_stages; i++)
+            rates[i] = p->upsample_rates[p->n_stages - i];
+        for (int i = 0; i < p->n_stages; i++) {
+            acc *= rates[i];
+            cum[p->n_stages - 1 - i] = acc;
+        }
+    }
+    for (int i = 0; i < p->n_stages; i++) {
+        int cin = p->base_channels >> i, cout = p->base_channels >> (i + 1);
+        int u = p->upsample_rates[i], k = p->upsample_kernels[i];
+        int64_t shape[3] = {cin, cout, k};
+        snprintf(name, sizeof name, "ups.%d", i);
+        err = load_wn(&ld, name, 3, shape, &w);
+        if (!err)
+            err = load_bias(&ld, name, cout, &b);
+        if (!err)
+            err = cb_hift_convt_init(&m->ups[i], w, b, cin, cout, k, u, (k - u) / 2);
+        vb_free(w);
+        vb_free(b);
+        w = b = NULL;
+        if (err)
+            goto out;
+
+        int d = cum[i], dk = d == 1 ? 1 : 2 * d, dpad = d == 1 ? 0 : d / 2;
+        int64_t dshape[3] = {cout, 2 * n_bins, dk};
+        snprintf(name, sizeof name, "source_downs.%d.weight", i);
+        err = load_f32(&ld, name, 3, dshape, &w);
+        if (!err) {
+            snprintf(name, sizeof name, "source_downs.%d", i);
+            err = load_bias(&ld, name, cout, &b);
+        }
+        if (!err)
+            err = cb_hift_convs_init(&m->sdown[i], w, b, cout, 2 * n_bins, dk, d, dpad);
+        vb_free(w);
+        vb_free(b);
+        w = b = NULL;
+        if (err)
+            goto out;
+
+        snprintf(name, sizeof name, "source_resblocks.%d", i);
+        err = load_resblock(&ld, name, &m->sres[i], cout, p->source_resblock_kernels[i],
+                            p->n_dilations, p->source_dilations);
+        if (err)
+            goto out;
+        for (int j = 0; j < p->n_kernels; j++) {
+            snprintf(name, sizeof name, "resblocks.%d", i * p->n_kernels + j);
+            err = load_resblock(&ld, name, &m->res[i * p->n_kernels + j], cout,
+                                p->resblock_kernels[j], p->n_dilations, p->resblock_dilations);
+            if (err)
+                goto out;
+        }
+    }
+    err = load_conv_wn(&ld, "conv_post", &m->conv_post, 2 * n_bins, p->base_channels >> p->n_stages,
+                       7, 1, 3);
+    if (err)
+        goto out;
+
+    /* Periodic Hann (scipy get_window('hann', n, fftbins=True) in float64, cast). */
+    for (int n = 0; n < p->n_fft; n++)
+        m->window[n] = (float)(0.5 - 0.5 * cos(2.0 * M_PI * n / p->n_fft));
+
+    /* Margin every stride-1 convolution needs, rounded to 16 floats. */
+    int mg = VB_MAX(conv_margin(&m->conv_pre), conv_margin(&m->conv_post));
+    for (int i = 0; i < p->f0_layers; i++)
+        mg = VB_MAX(mg, conv_margin(&m->f0_conv[i]));
+    for (int i = 0; i < p->n_stages; i++)
+        for (int j = 0; j < p->n_dilations; j++) {
+            mg = VB_MAX(mg, conv_margin(&m->sres[i].c1[j]));
+            mg = VB_MAX(mg, conv_margin(&m->sres[i].c2[j]));
+            for (int r = 0; r < p->n_kernels; r++) {
+                mg = VB_MAX(mg, conv_margin(&m->res[i * p->n_kernels + r].c1[j]));
+                mg = VB_MAX(mg, conv_margin(&m->res[i * p->n_kernels + r].c2[j]));
+            }
+        }
+    m->margin = (mg + 15) / 16 * 16;
+
+    /* Leftover tensors under the prefix usually mean a layout mismatch. */
+    {
+        size_t plen = strlen(ld.prefix), n_pref = 0;
+        for (size_t i = 0; i < nn_st_count(st); i++)
+            if (strncmp(nn_st_at(st, i)->name, ld.prefix, plen) == 0)
+                n_pref++;
+        if (n_pref != ld.used)
+            vb_warn("hift: %zu tensors under '%s' were not used (of %zu)", n_pref - ld.used,
+                    ld.prefix, n_pref);
+    }
+    *out = m;
+    m = NULL;
+out:
+    vb_free(w);
+    vb_free(b);
+    cb_hift_free(m);
+    return err;
+}
+
+const struct cb_hift_params *cb_hift_params_of(const struct cb_hift *m)
+{
+    return &m->p;
+}
+
+int cb_hift_samples_per_frame(const struct cb_hift *m)
+{
+    return m->spf;
+}
+
+/* ---- scratch -------------------------------------------------------------------------------- */
+
+struct cb_hift_work *cb_hift_work_new(void)
+{
+    return vb_try_calloc(1, sizeof(struct cb_hift_work));
+}
+
+void cb_hift_work_free(struct cb_hift_work *w)
+{
+    if (!w)
+        return;
+    for (int i = 0; i < B_COUNT; i++)
+        vb_free(w->buf[i]);
+    vb_free(w->flat);
+    vb_free(w);
+}
+
+static int64_t row_ld(const struct cb_hift *m, int64_t t)
+{
+    return (t + 2 * m->margin + 15) / 16 * 16;
+}
+
+/* Floats an activation buffer of c rows x t steps needs: rows plus one spare row of slack. */
+static size_t act_floats(const struct cb_hift *m, int c, int64_t t)
+{
+    return ((size_t)c + 1) * (size_t)row_ld(m, t);
+}
+
+static enum vb_err work_reserve(struct cb_hift_work *w, size_t act, size_t flat)
+{
+    if (act > w->cap) {
+        for (int i = 0; i < B_COUNT; i++) {
+            vb_free(w->buf[i]);
+            w->buf[i] = NULL;
+        }
+        w->cap = 0;
+        for (int i = 0; i < B_COUNT; i++) {
+            w->buf[i] = vb_try_malloc(act * sizeof(float));
+            if (!w->buf[i])
+                return VB_ERR_NOMEM;
+        }
+        w->cap = act;
+    }
+    if (flat > w->flat_cap) {
+        vb_free(w->flat);
+        w->flat_cap = 0;
+        w->flat = vb_try_malloc(flat * sizeof(float));
+        if (!w->flat)
+            return VB_ERR_NOMEM;
+        w->flat_cap = flat;
+    }
+    return VB_OK;
+}
+
+/* Lays out c x t in buffer `base` and zeroes every margin (and the slack row). */
+static struct act act_view(const struct cb_hift *m, float *base, int c, int64_t t)
+{
+    struct act a = {.ld = row_ld(m, t), .t = t, .c = c};
+    a.x = base + m->margin;
+    for (int r = 0; r < c; r++) {
+        float *row = base + (int64_t)r * a.ld;
+        memset(row, 0, (size_t)m->margin * sizeof *row);
+        memset(row + m->margin + t, 0, (size_t)(a.ld - m->margin - t) * sizeof *row);
+    }
+    memset(base + (int64_t)c * a.ld, 0, (size_t)a.ld * sizeof *base);
+    return a;
+}
+
+/* ---- element-wise passes over rows, split across the pool --------------------------------- */
+
+enum ew_op { EW_SNAKE, EW_LRELU, EW_ELU, EW_COPY, EW_ADD, EW_DIV };
+struct ew_job {
+    enum ew_op op;
+    float *y;
+    const float *x;
+    int64_t ldy, ldx, t;
+    int c;
+    const float *alpha; /* per row (Snake) */
+    float s;            /* slope / divisor */
+};
+
+static void ew_worker(void *ctx, int ith, int nth)
+{
+    struct ew_job *j = ctx;
+    int r0 = j->c * ith / nth, r1 = j->c * (ith + 1) / nth;
+    for (int r = r0; r < r1; r++) {
+        float *y = j->y + (int64_t)r * j->ldy;
+        const float *x = j->x ? j->x + (int64_t)r * j->ldx : NULL;
+        switch (j->op) {
+        case EW_SNAKE:
+            nn_snake(y, x, j->t, j->alpha[r]);
+            break;
+        case EW_LRELU:
+            nn_leaky_relu(y, j->t, j->s);
+            break;
+        case EW_ELU:
+            nn_elu(y, j->t, j->s);
+            break;
+        case EW_COPY:
+            memcpy(y, x, (size_t)j->t * sizeof *y);
+            break;
+        case EW_ADD:
+            for (int64_t i = 0; i < j->t; i++)
+                y[i] += x[i];
+            break;
+        case EW_DIV:
+            for (int64_t i = 0; i < j->t; i++)
+                y[i] /= j->s;
+            break;
+        }
+    }
+}
+
+static void ew(struct nn_pool *pool, enum ew_op op, const struct act *y, const struct act *x,
+               const float *alpha, float s)
+{
+    struct ew_job j = {.op = op,
+                       .y = y->x,
+                       .x = x ? x->x : NULL,
+                       .ldy = y->ld,
+                       .ldx = x ? x->ld : 0,
+                       .t = y->t,
+                       .c = y->c,
+                       .alpha = alpha,
+                       .s = s};
+    nn_pool_run(pool, ew_worker, &j);
+}
+
+/* ResBlock in place on x: for each dilation j: x += c2(snake2(c1(snake1(x)))). */
+static void resblock_run(struct nn_pool *pool, const struct resblock *rb, struct act *x,
+                         struct act *ta, struct act *tb)
+{
+    for (int j = 0; j < rb->n; j++) {
+        ew(pool, EW_SNAKE, ta, x, rb->a1[j], 0);
+        cb_hift_conv_run(pool, &rb->c1[j], ta->x, ta->ld, x->t, tb->x, tb->ld, false);
+        ew(pool, EW_SNAKE, tb, tb, rb->a2[j], 0);
+        cb_hift_conv_run(pool, &rb->c2[j], tb->x, tb->ld, x->t, x->x, x->ld, true);
+    }
+}
+
+/* ---- F0 ------------------------------------------------------------------------------------- */
+
+static enum vb_err check_frames(int n_frames)
+{
+    return n_frames >= 1 && n_frames <= MAX_FRAMES ? VB_OK : VB_ERR_INVALID;
+}
+
+enum vb_err cb_hift_f0(const struct cb_hift *m, struct cb_hift_work *w, struct nn_pool *pool,
+                       const float *mel, int n_frames, float *f0)
+{
+    const struct cb_hift_params *p = &m->p;
+    enum vb_err err = check_frames(n_frames);
+    if (err)
+        return err;
+    int cmax = VB_MAX(p->in_channels, p->f0_channels);
+    err = work_reserve(w, act_floats(m, cmax, n_frames), 0);
+    if (err)
+        return err;
+    int64_t t = n_frames;
+    struct act x = act_view(m, w->buf[B_IN], p->in_channels, t);
+    for (int c = 0; c < p->in_channels; c++)
+        memcpy(x.x + c * x.ld, mel + (int64_t)c * t, (size_t)t * sizeof(float));
+    struct act h[2] = {act_view(m, w->buf[B_XN], p->f0_channels, t),
+                       act_view(m, w->buf[B_SI], p->f0_channels, t)};
+    struct act *cur = &x;
+    for (int i = 0; i < p->f0_layers; i++) {
+        struct act *o = &h[i % 2];
+        cb_hift_conv_run(pool, &m->f0_conv[i], cur->x, cur->ld, t, o->x, o->ld, false);
+        ew(pool, EW_ELU, o, NULL, NULL, 1.0f);
+        cur = o;
+    }
+    for (int64_t i = 0; i < t; i++) {
+        double s = 0.0;
+        for (int c = 0; c < p->f0_channels; c++)
+            s += (double)m->f0_cls_w[c] * cur->x[(int64_t)c * cur->ld + i];
+        f0[i] = fabsf((float)s + m->f0_cls_b);
+    }
+    return VB_OK;
+}
+
+/* ---- source --------------------------------------------------------------------------------- */
+
+enum vb_err cb_hift_source(const struct cb_hift *m, const float *f0, int n_frames,
+                           const struct cb_hift_draws *draws, float *source)
+{
+    const struct cb_hift_params *p = &m->p;
+    enum vb_err err = check_frames(n_frames);
+    if (err)
+        return err;
+    const int H = m->n_harm;
+    const int64_t L = (int64_t)n_frames * m->spf;
+    const float sr = (float)p->sample_rate, amp = p->nsf_alpha;
+    float phase[MAX_HARMONIC];
+    struct dsp_rng rng;
+    dsp_rng_seed(&rng, draws ? draws->seed : 0);
+    for (int h = 0; h < H; h++)
+        phase[h] =
+            draws && draws->phase ? draws->phase[h] : (float)dsp_rng_range(&rng, -M_PI, M_PI);
+    phase[0] = 0.0f;
+    const float *noise = draws ? draws->noise : NULL;
+    /* Per-sample l_linear accumulation over harmonics: source holds the running sum. */
+    for (int64_t i = 0; i < L; i++)
+        source[i] = 0.0f;
+    for (int h = 0; h < H; h++) {
+        double cum = 0.0; /* torch.cumsum on CPU accumulates float32 in double */
+        for (int64_t i = 0; i < L; i++) {
+            float f = f0[i / m->spf];
+            float inc = f * (float)(h + 1) / sr;
+            cum += inc;
+            float c = (float)cum;
+            float frac = c - floorf(c);
+            float theta = 6.28318530717958647692f * frac;
+            float s = amp * sinf(theta + phase[h]);
+            float uv = f > p->voiced_threshold_hz ? 1.0f : 0.0f;
+            float namp = uv * p->nsf_sigma + (1.0f - uv) * amp / 3.0f;
+            float z = noise ? noise[(int64_t)h * L + i] : (float)dsp_rng_gauss(&rng);
+            float v = s * uv + namp * z;
+            source[i] += m->l_w[h] * v;
+        }
+    }
+    for (int64_t i = 0; i < L; i++)
+        source[i] = tanhf(source[i] + m->l_b);
+    return VB_OK;
+}
+
+/* ---- STFT / iSTFT (n_fft small: direct DFT in double) ------------------------------------- */
+
+enum vb_err cb_hift_source_stft(const struct cb_hift *m, const float *source, int64_t n_samples,
+                                float *out)
+{
+    const int N = m->p.n_fft, hop = m->p.hop, half = N / 2, bins = N / 2 + 1;
+    if (n_samples <= half)
+        return VB_ERR_INVALID;
+    int64_t frames = n_samples / hop + 1;
+    double cs[MAX_FFT], sn[MAX_FFT];
+    for (int n = 0; n < N; n++) {
+        cs[n] = cos(2.0 * M_PI * n / N);
+        sn[n] = sin(2.0 * M_PI * n / N);
+    }
+    for (int64_t f = 0; f < frames; f++) {
+        double fr[MAX_FFT];
+        for (int n = 0; n < N; n++) {
+            int64_t idx = f * hop + n - half;
+            if (idx < 0)
+                idx = -idx;
+            if (idx >= n_samples)
+                idx = 2 * (n_samples - 1) - idx;
+            fr[n] = (double)m->window[n] * source[idx];
+        }
+        for (int k = 0; k < bins; k++) {
+            double re = 0, im = 0;
+            for (int n = 0; n < N; n++) {
+                int q = (k * n) % N;
+                re += fr[n] * cs[q];
+                im -= fr[n] * sn[q];
+            }
+            out[(int64_t)k * frames + f] = (float)re;
+            out[(int64_t)(bins + k) * frames + f] = (float)im;
+        }
+    }
+    return VB_OK;
+}
+
+/* torch.istft(center=True) of mag/phase rows (bins, frames) -> wav[hop*(frames-1)]. */
+static void istft(const struct cb_hift *m, const float *logmag, int64_t ldm, const float *ph,
+                  int64_t ldp, int64_t frames, float *wav)
+{
+    const int N = m->p.n_fft, hop = m->p.hop, half = N / 2, bins = N / 2 + 1;
+    double cs[MAX_FFT], sn[MAX_FFT];
+    for (int n = 0; n < N; n++) {
+        cs[n] = cos(2.0 * M_PI * n / N);
+        sn[n] = sin(2.0 * M_PI * n / N);
+    }
+    int64_t n_out = (int64_t)hop * (frames - 1);
+    for (int64_t i = 0; i < n_out; i++)
+        wav[i] = 0.0f;
+    for (int64_t f = 0; f < frames; f++) {
+        double re[MAX_FFT / 2 + 1], im[MAX_FFT / 2 + 1];
+        for (int k = 0; k < bins; k++) {
+            float mag = expf(logmag[(int64_t)k * ldm + f]);
+            mag = mag > 100.0f ? 100.0f : mag;
+            float phase = sinf(ph[(int64_t)k * ldp + f]);
+            re[k] = mag * cosf(phase);
+            im[k] = mag * sinf(phase);
+        }
+        for (int n = 0; n < N; n++) {
+            int64_t o = f * hop + n - half; /* output index after dropping n_fft/2 */
+            if (o < 0 || o >= n_out)
+                continue;
+            double s = re[0] + ((n & 1) ? -re[half] : re[half]);
+            for (int k = 1; k < half; k++) {
+                int q = (k * n) % N;
+                s += 2.0 * (re[k] * cs[q] - im[k] * sn[q]);
+            }
+            wav[o] += (float)(s / N * m->window[n]);
+        }
+    }
+    /* Divide by the overlap-added squared window. */
+    for (int64_t o = 0; o < n_out; o++) {
+        int64_t pos = o + half; /* position in the un-trimmed signal */
+        double env = 0;
+        int64_t f_lo = pos - (N - 1) > 0 ? (pos - (N - 1) + hop - 1) / hop : 0;
+        for (int64_t f = f_lo; f * hop <= pos && f < frames; f++) {
+            double wv = m->window[pos - f * hop];
+            env += wv * wv;
+        }
+        wav[o] = env > 1e-11 ? (float)(wav[o] / env) : wav[o];
+    }
+}
+
+/* ---- generator ------------------------------------------------------------------------------ */
+
+enum vb_err cb_hift_decode(const struct cb_hift *m, struct cb_hift_work *w, struct nn_pool *pool,
+                           const float *mel, int n_frames, const float *source, float *wav)
+{
+    const struct cb_hift_params *p = &m->p;
+    enum vb_err err = check_frames(n_frames);
+    if (err)
+        return err;
+    const int bins = p->n_fft / 2 + 1;
+    const int64_t L = (int64_t)n_frames * m->spf, n_stft = L / p->hop + 1;
+
+    /* Plan: the largest activation (channels x steps) and flat scratch over all stages. */
+    size_t act =
+        VB_MAX(act_floats(m, p->in_channels, n_frames), act_floats(m, p->base_channels, n_frames));
+    act = VB_MAX(act, act_floats(m, 2 * bins, n_stft));
+    size_t flat = 0;
+    int64_t t = n_frames;
+    for (int i = 0; i < p->n_stages; i++) {
+        flat = VB_MAX(flat, cb_hift_convt_scratch(&m->ups[i], t));
+        t = cb_hift_convt_len(&m->ups[i], t) + (i == p->n_stages - 1);
+        act = VB_MAX(act, act_floats(m, p->base_channels >> (i + 1), t));
+        flat = VB_MAX(flat, cb_hift_convs_scratch(&m->sdown[i], n_stft));
+    }
+    if (t != n_stft)
+        return VB_ERR_INTERNAL; /* the geometry of the config does not line up */
+    err = work_reserve(w, act, flat);
+    if (err)
+        return err;
+
+    /* Source STFT: (2*bins, n_stft) rows. */
+    struct act s = act_view(m, w->buf[B_STFT], 2 * bins, n_stft);
+    {
+        float *tmp = w->buf[B_A]; /* contiguous (2*bins, n_stft) then copied into rows */
+        err = cb_hift_source_stft(m, source, L, tmp);
+        if (err)
+            return err;
+        for (int c = 0; c < 2 * bins; c++)
+            memcpy(s.x + c * s.ld, tmp + (int64_t)c * n_stft, (size_t)n_stft * sizeof(float));
+    }
+
+    /* conv_pre */
+    struct act mx = act_view(m, w->buf[B_A], p->in_channels, n_frames);
+    for (int c = 0; c < p->in_channels; c++)
+        memcpy(mx.x + c * mx.ld, mel + (int64_t)c * n_frames, (size_t)n_frames * sizeof(float));
+    struct act x = act_view(m, w->buf[B_IN], p->base_channels, n_frames);
+    cb_hift_conv_run(pool, &m->conv_pre, mx.x, mx.ld, n_frames, x.x, x.ld, false);
+
+    t = n_frames;
+    for (int i = 0; i < p->n_stages; i++) {
+        int c = p->base_channels >> (i + 1);
+        bool last = i == p->n_stages - 1;
+        ew(pool, EW_LRELU, &x, NULL, NULL, p->lrelu_slope);
+        int64_t tu = cb_hift_convt_len(&m->ups[i], t), tn = tu + last;
+        struct act xn = act_view(m, w->buf[B_XN], c, tn);
+        cb_hift_convt_run(pool, &m->ups[i], x.x, x.ld, t, w->flat, xn.x + last, xn.ld);
+        if (last) /* ReflectionPad1d((1, 0)) */
+            for (int r = 0; r < c; r++)
+                xn.x[r * xn.ld] = xn.x[r * xn.ld + 2];
+        t = tn;
+        /* source branch */
+        struct act si = act_view(m, w->buf[B_SI], c, t);
+        if (cb_hift_convs_len(&m->sdown[i], n_stft) != t)
+            return VB_ERR_INTERNAL;
+        cb_hift_convs_run(pool, &m->sdown[i], s.x, s.ld, n_stft, w->flat, si.x, si.ld);
+        struct act ta = act_view(m, w->buf[B_A], c, t), tb = act_view(m, w->buf[B_B], c, t);
+        resblock_run(pool, &m->sres[i], &si, &ta, &tb);
+        ew(pool, EW_ADD, &xn, &si, NULL, 0);
+        /* resblocks: mean of n_kernels outputs, accumulated in B_IN */
+        struct act sum = act_view(m, w->buf[B_IN], c, t);
+        struct act r = act_view(m, w->buf[B_R], c, t);
+        for (int j = 0; j < p->n_kernels; j++) {
+            struct act *dst = j == 0 ? &sum : &r;
+            ew(pool, EW_COPY, dst, &xn, NULL, 0);
+            resblock_run(pool, &m->res[i * p->n_kernels + j], dst, &ta, &tb);
+            if (j > 0)
+                ew(pool, EW_ADD, &sum, &r, NULL, 0);
+        }
+        ew(pool, EW_DIV, &sum, NULL, NULL, (float)p->n_kernels);
+        x = sum;
+    }
+    ew(pool, EW_LRELU, &x, NULL, NULL, 0.01f);
+    struct act post = act_view(m, w->buf[B_XN], 2 * bins, t);
+    cb_hift_conv_run(pool, &m->conv_post, x.x, x.ld, t, post.x, post.ld, false);
+    istft(m, post.x, post.ld, post.x + (int64_t)bins * post.ld, post.ld, t, wav);
+    for (int64_t i = 0; i < L; i++)
+        wav[i] = wav[i] > p->audio_limit    ? p->audio_limit
+                 : wav[i] < -p->audio_limit ? -p->audio_limit
+                                            : wav[i];
+    return VB_OK;
+}
+
+enum vb_err cb_hift_synthesize(const struct cb_hift *m, struct cb_hift_work *w,
+                               struct nn_pool *pool, const float *mel, int n_frames, uint64_t seed,
+                               float *wav)
+{
+    enum vb_err err = check_frames(n_frames);
+    float *f0 = NULL, *src = NULL;
+    if (err)
+        return err;
+    f0 = vb_try_malloc((size_t)n_frames * sizeof *f0);
+    src = vb_try_malloc((size_t)n_frames * m->spf * sizeof *src);
+    if (!f0 || !src) {
+        err = VB_ERR_NOMEM;
+        goto out;
+    }
+    err = cb_hift_f0(m, w, pool, mel, n_frames, f0);
+    if (err)
+        goto out;
+    struct cb_hift_draws d = {.seed = seed};
+    err = cb_hift_source(m, f0, n_frames, &d, src);
+    if (err)
+        goto out;
+    err = cb_hift_decode(m, w, pool, mel, n_frames, src, wav);
+out:
+    vb_free(f0);
+    vb_free(src);
+    return err;
+}
+
+/* ---- trim fade --------------------------------------------------------------------------------
+ */
+
+void cb_hift_trim_fade_table(float gains[CB_HIFT_TRIM_FADE_SAMPLES])
+{
+    const int n = CB_HIFT_TRIM_FADE_SAMPLES / 2;
+    /* torch.linspace(pi, 0, n) in float32: start + step*i for the first half, end - step*(n-1-i)
+     * for the second. */
+    const float start = (float)M_PI, end = 0.0f, step = (end - start) / (float)(n - 1);
+    for (int i = 0; i < n; i++) {
+        gains[i] = 0.0f;
+        float th = i < n / 2 ? start + step * (float)i : end - step * (float)(n - 1 - i);
+        gains[n + i] = (cosf(th) + 1.0f) / 2.0f;
+    }
+}
+
+void cb_hift_trim_fade(float *wav, int64_t n)
+{
+    float g[CB_HIFT_TRIM_FADE_SAMPLES];
+    cb_hift_trim_fade_table(g);
+    for (int64_t i = 0; i < n && i < CB_HIFT_TRIM_FADE_SAMPLES; i++)
+        wav[i] *= g[i];
+}

@@ -1,0 +1,396 @@
+/* hift_conv.c: register-tiled direct 1-D convolutions for HiFT (see hift_conv.h). */
+#include "core/vb.h"
+#include "tts/chatterbox/hift_conv.h"
+#include "core/alloc.h"
+#include "nn/kernels.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#    include <immintrin.h>
+#    define HAVE_X86 1
+#else
+#    define HAVE_X86 0
+#endif
+
+#define MR     CB_HIFT_CONV_MR
+#define NR     CB_HIFT_CONV_NR
+#define TBLOCK (8 * NR) /* time steps per unit of threaded work */
+#define KC     64       /* input channels per partial sum */
+
+enum vb_err cb_hift_conv_init(struct cb_hift_conv *c, const float *w, const float *b, int c_out,
+                              int c_in, int k, int dilation, int pad)
+{
+    memset(c, 0, sizeof *c);
+    if (c_out <= 0 || c_in <= 0 || k <= 0 || dilation <= 0 || pad < 0)
+        return VB_ERR_INVALID;
+    c->c_in = c_in;
+    c->c_out = c_out;
+    c->k = k;
+    c->dilation = dilation;
+    c->pad = pad;
+    c->n_blk = (c_out + MR - 1) / MR;
+    size_t n = (size_t)c->n_blk * (size_t)k * (size_t)c_in * MR;
+    c->w = vb_try_calloc(n, sizeof *c->w);
+    if (!c->w)
+        return VB_ERR_NOMEM;
+    if (b) {
+        c->b = vb_try_malloc((size_t)c_out * sizeof *c->b);
+        if (!c->b) {
+            cb_hift_conv_release(c);
+            return VB_ERR_NOMEM;
+        }
+        memcpy(c->b, b, (size_t)c_out * sizeof *c->b);
+    }
+    for (int co = 0; co < c_out; co++) {
+        int blk = co / MR, r = co % MR;
+        for (int ci = 0; ci < c_in; ci++)
+            for (int j = 0; j < k; j++)
+                c->w[(((size_t)blk * k + j) * c_in + ci) * MR + r] =
+                    w[((size_t)co * c_in + ci) * k + j];
+    }
+    return VB_OK;
+}
+
+void cb_hift_conv_release(struct cb_hift_conv *c)
+{
+    if (!c)
+        return;
+    vb_free(c->w);
+    vb_free(c->b);
+    memset(c, 0, sizeof *c);
+}
+
+/* One tile: rows x cols outputs; x points at input step (t0 - pad) of channel 0. The sum over
+ * (input channel, tap) runs in chunks of KC input channels whose partial sums are added into
+ * the tile total: float error grows with the chunk length, not with c_in * k. */
+static void tile_c(const struct cb_hift_conv *c, const float *wp, const float *x, int64_t ldx,
+                   float *y, int64_t ldy, int rows, int cols, bool accumulate, const float *bias)
+{
+    float tot[MR][NR], a[MR][NR];
+    memset(tot, 0, sizeof tot);
+    for (int c0 = 0; c0 < c->c_in; c0 += KC) {
+        int c1 = VB_MIN(c->c_in, c0 + KC);
+        memset(a, 0, sizeof a);
+        for (int j = 0; j < c->k; j++) {
+            for (int ci = c0; ci < c1; ci++) {
+                const float *xr = x + (int64_t)ci * ldx + (int64_t)j * c->dilation;
+                const float *w = wp + ((size_t)j * c->c_in + ci) * MR;
+                for (int r = 0; r < MR; r++)
+                    for (int t = 0; t < NR; t++)
+                        a[r][t] += w[r] * xr[t];
+            }
+        }
+        for (int r = 0; r < MR; r++)
+            for (int t = 0; t < NR; t++)
+                tot[r][t] += a[r][t];
+    }
+    for (int r = 0; r < rows; r++) {
+        float bv = bias ? bias[r] : 0.0f;
+        float *yr = y + (int64_t)r * ldy;
+        for (int t = 0; t < cols; t++)
+            yr[t] = (accumulate ? yr[t] : 0.0f) + (tot[r][t] + bv);
+    }
+}
+
+#if HAVE_X86
+#    define FMA_ROW(r)                                                                             \
+        do {                                                                                       \
+            __m512 wv = _mm512_set1_ps(w[r]);                                                      \
+            a##r##0 = _mm512_fmadd_ps(wv, x0, a##r##0);                                            \
+            a##r##1 = _mm512_fmadd_ps(wv, x1, a##r##1);                                            \
+        } while (0)
+#    define ADD_ROW(r)                                                                             \
+        do {                                                                                       \
+            _mm512_storeu_ps(tot[r], _mm512_add_ps(_mm512_loadu_ps(tot[r]), a##r##0));             \
+            _mm512_storeu_ps(tot[r] + 16, _mm512_add_ps(_mm512_loadu_ps(tot[r] + 16), a##r##1));   \
+        } while (0)
+
+__attribute__((target("avx512f"))) static void
+tile_avx512(const struct cb_hift_conv *c, const float *wp, const float *x, int64_t ldx, float *y,
+            int64_t ldy, int rows, int cols, bool accumulate, const float *bias)
+{
+    float tot[MR][NR] __attribute__((aligned(64)));
+    memset(tot, 0, sizeof tot);
+    const int c_in = c->c_in;
+    for (int c0 = 0; c0 < c_in; c0 += KC) {
+        int c1 = VB_MIN(c_in, c0 + KC);
+        __m512 a00 = _mm512_setzero_ps(), a01 = _mm512_setzero_ps();
+        __m512 a10 = _mm512_setzero_ps(), a11 = _mm512_setzero_ps();
+        __m512 a20 = _mm512_setzero_ps(), a21 = _mm512_setzero_ps();
+        __m512 a30 = _mm512_setzero_ps(), a31 = _mm512_setzero_ps();
+        __m512 a40 = _mm512_setzero_ps(), a41 = _mm512_setzero_ps();
+        __m512 a50 = _mm512_setzero_ps(), a51 = _mm512_setzero_ps();
+        __m512 a60 = _mm512_setzero_ps(), a61 = _mm512_setzero_ps();
+        __m512 a70 = _mm512_setzero_ps(), a71 = _mm512_setzero_ps();
+        for (int j = 0; j < c->k; j++) {
+            const float *xj = x + (int64_t)j * c->dilation + (int64_t)c0 * ldx;
+            const float *w = wp + ((size_t)j * c_in + c0) * MR;
+            for (int ci = c0; ci < c1; ci++, w += MR, xj += ldx) {
+                __m512 x0 = _mm512_loadu_ps(xj), x1 = _mm512_loadu_ps(xj + 16);
+                FMA_ROW(0);
+                FMA_ROW(1);
+                FMA_ROW(2);
+                FMA_ROW(3);
+                FMA_ROW(4);
+                FMA_ROW(5);
+                FMA_ROW(6);
+                FMA_ROW(7);
+            }
+        }
+        ADD_ROW(0);
+        ADD_ROW(1);
+        ADD_ROW(2);
+        ADD_ROW(3);
+        ADD_ROW(4);
+        ADD_ROW(5);
+        ADD_ROW(6);
+        ADD_ROW(7);
+    }
+    __mmask16 m0 = cols >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << cols) - 1u);
+    int c1 = cols - 16;
+    __mmask16 m1 = c1 >= 16 ? (__mmask16)0xFFFF : c1 > 0 ? (__mmask16)((1u << c1) - 1u) : 0;
+    for (int r = 0; r < rows; r++) {
+        __m512 bv = _mm512_set1_ps(bias ? bias[r] : 0.0f);
+        float *yr = y + (int64_t)r * ldy;
+        __m512 v0 = _mm512_add_ps(_mm512_load_ps(tot[r]), bv);
+        __m512 v1 = _mm512_add_ps(_mm512_load_ps(tot[r] + 16), bv);
+        if (accumulate) {
+            v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, yr), v0);
+            v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, yr + 16), v1);
+        }
+        _mm512_mask_storeu_ps(yr, m0, v0);
+        _mm512_mask_storeu_ps(yr + 16, m1, v1);
+    }
+}
+#endif
+
+typedef void (*tile_fn)(const struct cb_hift_conv *c, const float *wp, const float *x, int64_t ldx,
+                        float *y, int64_t ldy, int rows, int cols, bool accumulate,
+                        const float *bias);
+
+static tile_fn pick_tile(void)
+{
+#if HAVE_X86
+    if (nn_kernels_isa() >= NN_ISA_AVX512)
+        return tile_avx512;
+#endif
+    return tile_c;
+}
+
+struct conv_job {
+    const struct cb_hift_conv *c;
+    const float *x;
+    int64_t ldx, t_out;
+    float *y;
+    int64_t ldy;
+    bool accumulate;
+    int64_t n_tblk;
+    tile_fn tile;
+};
+
+static void conv_worker(void *ctx, int ith, int nth)
+{
+    struct conv_job *j = ctx;
+    const struct cb_hift_conv *c = j->c;
+    int64_t units = j->n_tblk * c->n_blk;
+    int64_t u0 = units * ith / nth, u1 = units * (ith + 1) / nth;
+    for (int64_t u = u0; u < u1; u++) {
+        int64_t tb = u / c->n_blk;
+        int blk = (int)(u % c->n_blk);
+        int rows = VB_MIN(MR, c->c_out - blk * MR);
+        const float *wp = c->w + (size_t)blk * c->k * c->c_in * MR;
+        const float *bias = c->b ? c->b + blk * MR : NULL;
+        float *yb = j->y + (int64_t)blk * MR * j->ldy;
+        int64_t t_end = VB_MIN(j->t_out, (tb + 1) * TBLOCK);
+        for (int64_t t0 = tb * TBLOCK; t0 < t_end; t0 += NR) {
+            int cols = (int)VB_MIN(NR, t_end - t0);
+            j->tile(c, wp, j->x + t0 - c->pad, j->ldx, yb + t0, j->ldy, rows, cols, j->accumulate,
+                    bias);
+        }
+    }
+}
+
+void cb_hift_conv_run(struct nn_pool *pool, const struct cb_hift_conv *c, const float *x,
+                      int64_t ldx, int64_t t_out, float *y, int64_t ldy, bool accumulate)
+{
+    if (t_out <= 0)
+        return;
+    struct conv_job j = {
+        .c = c,
+        .x = x,
+        .ldx = ldx,
+        .t_out = t_out,
+        .y = y,
+        .ldy = ldy,
+        .accumulate = accumulate,
+        .n_tblk = (t_out + TBLOCK - 1) / TBLOCK,
+        .tile = pick_tile(),
+    };
+    nn_pool_run(pool, conv_worker, &j);
+}
+
+void cb_hift_conv_run_ref(const struct cb_hift_conv *c, const float *x, int64_t ldx, int64_t t_out,
+                          float *y, int64_t ldy, bool accumulate)
+{
+    for (int co = 0; co < c->c_out; co++) {
+        int blk = co / MR, r = co % MR;
+        for (int64_t t = 0; t < t_out; t++) {
+            double s = c->b ? c->b[co] : 0.0;
+            for (int ci = 0; ci < c->c_in; ci++)
+                for (int j = 0; j < c->k; j++)
+                    s += (double)c->w[(((size_t)blk * c->k + j) * c->c_in + ci) * MR + r] *
+                         x[(int64_t)ci * ldx + t - c->pad + (int64_t)j * c->dilation];
+            float *yo = &y[(int64_t)co * ldy + t];
+            *yo = (accumulate ? *yo : 0.0f) + (float)s;
+        }
+    }
+}
+
+/* ---- transposed ------------------------------------------------------------------------- */
+
+enum vb_err cb_hift_convt_init(struct cb_hift_convt *c, const float *w, const float *b, int c_in,
+                               int c_out, int k, int stride, int pad)
+{
+    enum vb_err err = VB_OK;
+    float *wt = NULL;
+    memset(c, 0, sizeof *c);
+    if (c_in <= 0 || c_out <= 0 || k <= 0 || stride <= 0 || pad < 0)
+        return VB_ERR_INVALID;
+    c->c_in = c_in;
+    c->c_out = c_out;
+    c->k = k;
+    c->stride = stride;
+    c->pad = pad;
+    /* GEMM weights: row (o*k + j), column i = w[i][o][j]. */
+    wt = vb_try_malloc((size_t)c_out * k * c_in * sizeof *wt);
+    c->b = vb_try_calloc((size_t)c_out, sizeof *c->b);
+    if (!wt || !c->b) {
+        err = VB_ERR_NOMEM;
+        goto out;
+    }
+    if (b)
+        memcpy(c->b, b, (size_t)c_out * sizeof *c->b);
+    for (int i = 0; i < c_in; i++)
+        for (int o = 0; o < c_out; o++)
+            for (int j = 0; j < k; j++)
+                wt[((size_t)o * k + j) * c_in + i] = w[((size_t)i * c_out + o) * k + j];
+    err = cb_hift_conv_init(&c->gemm, wt, NULL, c_out * k, c_in, 1, 1, 0);
+out:
+    vb_free(wt);
+    if (err)
+        cb_hift_convt_release(c);
+    return err;
+}
+
+void cb_hift_convt_release(struct cb_hift_convt *c)
+{
+    if (!c)
+        return;
+    cb_hift_conv_release(&c->gemm);
+    vb_free(c->b);
+    memset(c, 0, sizeof *c);
+}
+
+int64_t cb_hift_convt_len(const struct cb_hift_convt *c, int64_t t_in)
+{
+    return (t_in - 1) * c->stride - 2 * c->pad + c->k;
+}
+
+size_t cb_hift_convt_scratch(const struct cb_hift_convt *c, int64_t t_in)
+{
+    return (size_t)c->c_out * c->k * (size_t)t_in;
+}
+
+struct ola_job {
+    const struct cb_hift_convt *c;
+    const float *z;
+    int64_t t_in, t_out;
+    float *y;
+    int64_t ldy;
+};
+
+static void ola_worker(void *ctx, int ith, int nth)
+{
+    struct ola_job *j = ctx;
+    const struct cb_hift_convt *c = j->c;
+    int o0 = c->c_out * ith / nth, o1 = c->c_out * (ith + 1) / nth;
+    for (int o = o0; o < o1; o++) {
+        float *yr = j->y + (int64_t)o * j->ldy;
+        for (int64_t t = 0; t < j->t_out; t++)
+            yr[t] = c->b[o];
+        for (int k = 0; k < c->k; k++) {
+            const float *zr = j->z + ((int64_t)o * c->k + k) * j->t_in;
+            for (int64_t s = 0; s < j->t_in; s++) {
+                int64_t t = s * c->stride + k - c->pad;
+                if (t >= 0 && t < j->t_out)
+                    yr[t] += zr[s];
+            }
+        }
+    }
+}
+
+void cb_hift_convt_run(struct nn_pool *pool, const struct cb_hift_convt *c, const float *x,
+                       int64_t ldx, int64_t t_in, float *z, float *y, int64_t ldy)
+{
+    cb_hift_conv_run(pool, &c->gemm, x, ldx, t_in, z, t_in, false);
+    struct ola_job j = {
+        .c = c, .z = z, .t_in = t_in, .t_out = cb_hift_convt_len(c, t_in), .y = y, .ldy = ldy};
+    nn_pool_run(pool, ola_worker, &j);
+}
+
+/* ---- strided ---------------------------------------------------------------------------- */
+
+enum vb_err cb_hift_convs_init(struct cb_hift_convs *c, const float *w, const float *b, int c_out,
+                               int c_in, int k, int stride, int pad)
+{
+    memset(c, 0, sizeof *c);
+    if (c_in <= 0 || c_out <= 0 || k <= 0 || stride <= 0 || pad < 0)
+        return VB_ERR_INVALID;
+    c->c_in = c_in;
+    c->c_out = c_out;
+    c->k = k;
+    c->stride = stride;
+    c->pad = pad;
+    /* (c_out, c_in, k) is already (c_out, c_in*k) row-major. */
+    return cb_hift_conv_init(&c->gemm, w, b, c_out, c_in * k, 1, 1, 0);
+}
+
+void cb_hift_convs_release(struct cb_hift_convs *c)
+{
+    if (!c)
+        return;
+    cb_hift_conv_release(&c->gemm);
+    memset(c, 0, sizeof *c);
+}
+
+int64_t cb_hift_convs_len(const struct cb_hift_convs *c, int64_t t_in)
+{
+    return (t_in + 2 * c->pad - c->k) / c->stride + 1;
+}
+
+static int64_t col_ld(int64_t t_out)
+{
+    return t_out + NR;
+}
+
+size_t cb_hift_convs_scratch(const struct cb_hift_convs *c, int64_t t_in)
+{
+    return ((size_t)c->c_in * c->k + 1) * (size_t)col_ld(cb_hift_convs_len(c, t_in));
+}
+
+void cb_hift_convs_run(struct nn_pool *pool, const struct cb_hift_convs *c, const float *x,
+                       int64_t ldx, int64_t t_in, float *col, float *y, int64_t ldy)
+{
+    int64_t t_out = cb_hift_convs_len(c, t_in), ld = col_ld(t_out);
+    for (int ci = 0; ci < c->c_in; ci++)
+        for (int j = 0; j < c->k; j++) {
+            float *cr = col + ((int64_t)ci * c->k + j) * ld;
+            const float *xr = x + (int64_t)ci * ldx;
+            for (int64_t t = 0; t < t_out; t++) {
+                int64_t s = t * c->stride + j - c->pad;
+                cr[t] = s >= 0 && s < t_in ? xr[s] : 0.0f;
+            }
+            memset(cr + t_out, 0, (size_t)(ld - t_out) * sizeof *cr);
+        }
+    memset(col + (int64_t)c->c_in * c->k * ld, 0, (size_t)ld * sizeof *col);
+    cb_hift_conv_run(pool, &c->gemm, col, ld, t_out, y, ldy, false);
+}

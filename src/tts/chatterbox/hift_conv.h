@@ -1,0 +1,72 @@
+/* hift_conv.h: the 1-D convolutions of the HiFT vocoder as register-tiled direct convolutions
+ * (8 output channels x 32 time steps per tile, AVX-512 or portable C) over channel-major
+ * activations with zeroed margins, threaded over (time block, channel block) pairs; plus a
+ * transposed convolution (GEMM then overlap-add) and a strided one (im2col then GEMM). */
+#ifndef CB_HIFT_CONV_H
+#define CB_HIFT_CONV_H
+
+#include "core/vb.h"
+#include "core/err.h"
+#include "nn/threadpool.h"
+
+#define CB_HIFT_CONV_MR 8  /* output channels per tile */
+#define CB_HIFT_CONV_NR 32 /* time steps per tile */
+
+/* Stride-1 convolution with packed weights. */
+struct cb_hift_conv {
+    int c_in, c_out, k, dilation, pad;
+    int n_blk; /* ceil(c_out / MR) */
+    float *w;  /* packed (n_blk, k, c_in, MR); rows past c_out are zero; owned */
+    float *b;  /* (c_out) or NULL; owned */
+};
+
+/* Packs w (c_out, c_in, k) in PyTorch layout and bias b (c_out, may be NULL). Release with
+ * cb_hift_conv_release. VB_ERR_NOMEM if the packed copy cannot be allocated. */
+VB_WUR enum vb_err cb_hift_conv_init(struct cb_hift_conv *c, const float *w, const float *b,
+                                     int c_out, int c_in, int k, int dilation, int pad);
+void cb_hift_conv_release(struct cb_hift_conv *c);
+
+/* y[co][t] = (accumulate ? y[co][t] : 0) + b[co] + sum_ci,j w[co][ci][j] * x[ci][t - pad + j*dil]
+ * for t in [0, t_out). x rows have stride ldx and must be readable (zero where the input is
+ * padding) at offsets [-pad, t_out - pad + (k-1)*dil + NR) - the NR tail may be garbage, it
+ * only feeds discarded lanes. y rows have stride ldy; only [0, t_out) is written. */
+void cb_hift_conv_run(struct nn_pool *pool, const struct cb_hift_conv *c, const float *x,
+                      int64_t ldx, int64_t t_out, float *y, int64_t ldy, bool accumulate);
+/* Plain reference: same contract, no tiling (tests). */
+void cb_hift_conv_run_ref(const struct cb_hift_conv *c, const float *x, int64_t ldx, int64_t t_out,
+                          float *y, int64_t ldy, bool accumulate);
+
+/* Transposed convolution y[o][t] = b[o] + sum_i,j x[i][s] w[i][o][j], t = s*stride + j - pad. */
+struct cb_hift_convt {
+    int c_in, c_out, k, stride, pad;
+    struct cb_hift_conv gemm; /* (c_out*k) x c_in, kernel 1: z[(o,j)][s] */
+    float *b;                 /* (c_out); owned */
+};
+/* w (c_in, c_out, k) in PyTorch ConvTranspose1d layout. */
+VB_WUR enum vb_err cb_hift_convt_init(struct cb_hift_convt *c, const float *w, const float *b,
+                                      int c_in, int c_out, int k, int stride, int pad);
+void cb_hift_convt_release(struct cb_hift_convt *c);
+/* Output length for t_in input steps. */
+int64_t cb_hift_convt_len(const struct cb_hift_convt *c, int64_t t_in);
+/* x (c_in rows, stride ldx, t_in valid, NR readable slack past t_in); z scratch of
+ * cb_hift_convt_scratch floats; y (c_out rows, stride ldy). */
+size_t cb_hift_convt_scratch(const struct cb_hift_convt *c, int64_t t_in);
+void cb_hift_convt_run(struct nn_pool *pool, const struct cb_hift_convt *c, const float *x,
+                       int64_t ldx, int64_t t_in, float *z, float *y, int64_t ldy);
+
+/* Strided convolution with zero padding: im2col into scratch, then a kernel-1 GEMM. */
+struct cb_hift_convs {
+    int c_in, c_out, k, stride, pad;
+    struct cb_hift_conv gemm; /* c_out x (c_in*k), kernel 1 */
+};
+/* w (c_out, c_in, k). */
+VB_WUR enum vb_err cb_hift_convs_init(struct cb_hift_convs *c, const float *w, const float *b,
+                                      int c_out, int c_in, int k, int stride, int pad);
+void cb_hift_convs_release(struct cb_hift_convs *c);
+int64_t cb_hift_convs_len(const struct cb_hift_convs *c, int64_t t_in);
+size_t cb_hift_convs_scratch(const struct cb_hift_convs *c, int64_t t_in);
+/* x (c_in rows, stride ldx, t_in valid; no margins needed); y (c_out rows, stride ldy). */
+void cb_hift_convs_run(struct nn_pool *pool, const struct cb_hift_convs *c, const float *x,
+                       int64_t ldx, int64_t t_in, float *col, float *y, int64_t ldy);
+
+#endif
