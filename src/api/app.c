@@ -10,6 +10,7 @@
 #include "core/time_fmt.h"
 #include "db/store.h"
 #include "llm/service.h"
+#include "models/autopull.h"
 #include "models/registry.h"
 
 #include <dirent.h>
@@ -166,8 +167,18 @@ enum vb_err api_app_init(struct api_app *app, const struct vb_config *cfg, char 
     return api_users_ensure_admin(app, why, why_cap);
 }
 
+void api_app_start_downloads(struct api_app *app)
+{
+    const char *names[3] = {MODELS_DEFAULT_TTS, NULL, NULL};
+    const struct models_entry *llm = models_find(app->cfg->llm_model);
+    if (llm && llm->kind == MODELS_KIND_LLM)
+        names[1] = llm->name;
+    app->autopull = models_autopull_start(app->cfg, names);
+}
+
 void api_app_release(struct api_app *app)
 {
+    models_autopull_stop(app->autopull);
     llm_service_free(app->llm);
     db_close(app->store);
     auth_basic_cache_free(app->basic);

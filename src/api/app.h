@@ -11,16 +11,18 @@ struct db_store;
 struct auth_basic_cache;
 struct auth_throttle;
 struct llm_service;
+struct models_autopull;
 
 struct api_app {
-    const struct vb_config *cfg;     /* borrowed for the app's lifetime */
-    struct db_store *store;          /* owned */
-    struct auth_basic_cache *basic;  /* owned: verified Basic credentials */
-    struct auth_throttle *fail_user; /* owned: failed logins per username */
-    struct auth_throttle *fail_addr; /* owned: failed logins per client address */
-    struct llm_service *llm;         /* owned: the chat model (loaded on first use) */
-    int64_t started_ms;              /* monotonic ms at start-up (uptime) */
-    int64_t started_unix;            /* wall-clock start-up time, unix seconds */
+    const struct vb_config *cfg;      /* borrowed for the app's lifetime */
+    struct db_store *store;           /* owned */
+    struct auth_basic_cache *basic;   /* owned: verified Basic credentials */
+    struct auth_throttle *fail_user;  /* owned: failed logins per username */
+    struct auth_throttle *fail_addr;  /* owned: failed logins per client address */
+    struct llm_service *llm;          /* owned: the chat model (loaded on first use) */
+    struct models_autopull *autopull; /* owned: background download of default models */
+    int64_t started_ms;               /* monotonic ms at start-up (uptime) */
+    int64_t started_unix;             /* wall-clock start-up time, unix seconds */
 };
 
 /* Opens the store (applying migrations), creates the admin account from the
@@ -29,6 +31,10 @@ struct api_app {
 VB_WUR enum vb_err api_app_init(struct api_app *app, const struct vb_config *cfg, char *why,
                                 size_t why_cap);
 void api_app_release(struct api_app *app);
+/* Starts fetching missing default models (the chat model named by LLM_MODEL when it is a
+ * registry name, and Chatterbox-Turbo) in the background when MODELS_AUTO_DOWNLOAD is true;
+ * health reports the progress. */
+void api_app_start_downloads(struct api_app *app);
 
 /* The route table (static storage). */
 const struct http_route *api_routes(size_t *n);

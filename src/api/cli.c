@@ -124,6 +124,7 @@ int api_cli_serve(int argc, char **argv)
         fprintf(stderr, "vocero: %s\n", why);
         goto out;
     }
+    api_app_start_downloads(&app);
     struct http_server *s = start_http(&app, &cfg);
     if (!s)
         goto out;

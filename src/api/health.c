@@ -4,6 +4,7 @@
 #include "api/request.h"
 #include "core/time_fmt.h"
 #include "db/store.h"
+#include "models/autopull.h"
 
 enum vb_err api_health(struct http_request *req)
 {
@@ -23,6 +24,8 @@ enum vb_err api_health(struct http_request *req)
     vb_jw_key(&w, "engines");
     vb_jw_arr_begin(&w);
     vb_jw_arr_end(&w);
+    vb_jw_key(&w, "models");
+    models_autopull_write_json(app->autopull, &w);
     vb_jw_kint(&w, "uptime_s", (vb_mono_ms() - app->started_ms) / 1000);
     vb_jw_obj_end(&w);
     return api_json_send(req, db_ok ? 200 : 503, &w, &b);

@@ -27,6 +27,10 @@ class PlatformTest(ServerTest):
         self.assertIsInstance(h["version"], str)
         self.assertIsInstance(h["uptime_s"], (int, float))
         self.assertIsInstance(h["engines"], list)
+        names = {m["name"]: m for m in h["models"]["items"]}
+        self.assertFalse(h["models"]["auto_download"])
+        self.assertEqual(names["qwen2.5-3b-instruct"]["state"], "missing")
+        self.assertEqual(names["chatterbox-turbo"]["state"], "missing")
 
     def test_request_id(self):
         a = self.req("GET", "/").header("X-Request-Id")
@@ -88,6 +92,26 @@ class PlatformTest(ServerTest):
         out = self.server.raw(b"\x00\x01\x02 garbage\r\n\r\n")
         self.assertTrue(out == b"" or out.startswith(b"HTTP/1.1 400"), out[:100])
         self.assertEqual(self.req("GET", "/").status, 200)
+
+
+class OfflineDownloadTest(ServerTest):
+    """First start with no network: the background download fails with a clear state, and
+    everything else keeps working."""
+    ENV = {"MODELS_AUTO_DOWNLOAD": "true", "HF_ENDPOINT": "http://127.0.0.1:9"}
+
+    def test_health_reports_failure(self):
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            h = self.req("GET", "/").json()
+            states = {m["name"]: m["state"] for m in h["models"]["items"]}
+            if all(v == "failed" for v in states.values()):
+                break
+            time.sleep(0.2)
+        self.assertEqual(h["status"], "ok")
+        self.assertTrue(h["models"]["auto_download"])
+        self.assertEqual(set(states.values()), {"failed"}, h)
+        self.assertTrue(all(m["error"] for m in h["models"]["items"]))
+        self.register()
 
 
 class ShutdownTest(ServerTest):
