@@ -218,8 +218,10 @@ void audio_hann_periodic(float *w, int n)
 
 void audio_povey_window(float *w, int n)
 {
+    /* float32 like torch.hann_window(n, periodic=False).pow(0.85) */
+    float step = n > 1 ? (float)(2.0 * M_PI / (n - 1)) : 0.0f;
     for (int i = 0; i < n; i++)
-        w[i] = n > 1 ? (float)pow(0.5 - 0.5 * cos(2.0 * M_PI * i / (n - 1)), 0.85) : 1.0f;
+        w[i] = n > 1 ? powf(cosf((float)i * step) * -0.5f + 0.5f, 0.85f) : 1.0f;
 }
 
 enum vb_err audio_reflect_pad(const float *x, int64_t n, int pad_l, int pad_r, float *out)
