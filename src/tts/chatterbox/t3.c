@@ -13,7 +13,7 @@
 #include <math.h>
 #include <stdarg.h>
 
-struct t3_layer {
+struct cb_t3_layer {
     float *ln1_w, *ln1_b, *ln2_w, *ln2_b; /* (E) */
     struct nn_tensor qkv;                 /* c_attn transposed: 3E rows of E (Q | K | V) */
     float *qkv_b;                         /* (3E) */
@@ -25,21 +25,21 @@ struct t3_layer {
     float *fc_proj_b;                     /* (E) */
 };
 
-struct t3_model {
-    struct t3_config cfg;
+struct cb_t3_model {
+    struct cb_t3_config cfg;
     struct nn_safetensors *st; /* owned: the embedding tables are gathered from it */
     const struct nn_st_tensor *text_emb, *speech_emb, *wpe; /* (V_text|V_speech|n_pos, E) */
-    float *spk_w, *spk_b;    /* cond_enc.spkr_enc: (E, S) output-major, (E) */
-    float *lnf_w, *lnf_b;    /* (E) */
-    struct t3_layer *layers; /* n_layer */
-    struct nn_tensor head;   /* speech_head: V_speech rows of E */
-    float *head_b;           /* (V_speech) */
+    float *spk_w, *spk_b;       /* cond_enc.spkr_enc: (E, S) output-major, (E) */
+    float *lnf_w, *lnf_b;       /* (E) */
+    struct cb_t3_layer *layers; /* n_layer */
+    struct nn_tensor head;      /* speech_head: V_speech rows of E */
+    float *head_b;              /* (V_speech) */
     size_t weight_bytes;
 };
 
-struct t3_config t3_default_config(void)
+struct cb_t3_config cb_t3_default_config(void)
 {
-    return (struct t3_config){
+    return (struct cb_t3_config){
         .n_layer = 24,
         .n_embd = 1024,
         .n_head = 16,
@@ -52,7 +52,7 @@ struct t3_config t3_default_config(void)
     };
 }
 
-bool t3_wtype_parse(const char *s, enum nn_type *out)
+bool cb_t3_wtype_parse(const char *s, enum nn_type *out)
 {
     for (int t = 0; s && t < NN_TYPE_COUNT; t++) {
         const struct nn_type_info *ti = nn_type_info(t);
@@ -101,7 +101,7 @@ static enum vb_err find_tensor(struct nn_safetensors *st, const char *name, int 
 }
 
 /* Loads a float vector/matrix as an owned f32 copy. */
-static enum vb_err load_f32(struct t3_model *m, struct nn_safetensors *st, const char *name,
+static enum vb_err load_f32(struct cb_t3_model *m, struct nn_safetensors *st, const char *name,
                             int n_dims, int64_t d0, int64_t d1, float **out, char *why, size_t cap)
 {
     const struct nn_st_tensor *t;
@@ -123,7 +123,7 @@ static enum vb_err load_f32(struct t3_model *m, struct nn_safetensors *st, const
 
 /* Builds an owned matrix tensor of n_out rows of n_in from a float tensor, either stored
  * input-major [n_in, n_out] (GPT-2 Conv1D: transposed here) or output-major [n_out, n_in]. */
-static enum vb_err load_matrix(struct t3_model *m, struct nn_safetensors *st, const char *name,
+static enum vb_err load_matrix(struct cb_t3_model *m, struct nn_safetensors *st, const char *name,
                                int64_t n_in, int64_t n_out, bool input_major, struct nn_tensor *out,
                                char *why, size_t cap)
 {
@@ -176,25 +176,25 @@ out:
     return err;
 }
 
-static bool config_valid(const struct t3_config *c)
+static bool config_valid(const struct cb_t3_config *c)
 {
     return c->n_layer > 0 && c->n_layer <= 1024 && c->n_embd > 0 && c->n_embd <= 65536 &&
            c->n_head > 0 && c->n_embd % c->n_head == 0 && c->n_positions > 0 && c->text_vocab > 0 &&
-           c->speech_vocab > T3_SPEECH_STOP && c->spk_dim > 0 && c->ln_eps > 0;
+           c->speech_vocab > CB_T3_SPEECH_STOP && c->spk_dim > 0 && c->ln_eps > 0;
 }
 
 /* st_conv: where the matrices are converted from; the model takes ownership of st_keep (the
  * embedding tables stay mapped from it). Both may be the same object. */
 static enum vb_err load_from(struct nn_safetensors *st_conv, struct nn_safetensors *st_keep,
-                             const struct t3_config *cfg, struct t3_model **out, char *why,
+                             const struct cb_t3_config *cfg, struct cb_t3_model **out, char *why,
                              size_t cap)
 {
     *out = NULL;
-    struct t3_model *m = vb_xcalloc(1, sizeof *m);
-    m->cfg = cfg ? *cfg : t3_default_config();
+    struct cb_t3_model *m = vb_xcalloc(1, sizeof *m);
+    m->cfg = cfg ? *cfg : cb_t3_default_config();
     m->st = st_keep;
     enum vb_err err;
-    const struct t3_config *c = &m->cfg;
+    const struct cb_t3_config *c = &m->cfg;
     if (!config_valid(c)) {
         err = failf(why, cap, VB_ERR_INVALID, "T3: invalid configuration");
         goto out;
@@ -225,7 +225,7 @@ static enum vb_err load_from(struct nn_safetensors *st_conv, struct nn_safetenso
                         cap)) != VB_OK)
         goto out;
     for (int l = 0; l < c->n_layer; l++) {
-        struct t3_layer *L = &m->layers[l];
+        struct cb_t3_layer *L = &m->layers[l];
         char n[12][96];
         static const char *const suffix[12] = {
             "ln_1.weight",        "ln_1.bias",        "attn.c_attn.weight", "attn.c_attn.bias",
@@ -261,12 +261,12 @@ static enum vb_err load_from(struct nn_safetensors *st_conv, struct nn_safetenso
     *out = m;
 out:
     if (err != VB_OK)
-        t3_free(m);
+        cb_t3_free(m);
     return err;
 }
 
-enum vb_err t3_load(const char *path, const struct t3_config *cfg, struct t3_model **out, char *why,
-                    size_t why_cap)
+enum vb_err cb_t3_load(const char *path, const struct cb_t3_config *cfg, struct cb_t3_model **out,
+                       char *why, size_t why_cap)
 {
     *out = NULL;
     struct nn_safetensors *conv = NULL, *keep = NULL;
@@ -285,8 +285,8 @@ enum vb_err t3_load(const char *path, const struct t3_config *cfg, struct t3_mod
     return err;
 }
 
-enum vb_err t3_load_memory(const void *data, size_t len, const struct t3_config *cfg,
-                           struct t3_model **out, char *why, size_t why_cap)
+enum vb_err cb_t3_load_memory(const void *data, size_t len, const struct cb_t3_config *cfg,
+                              struct cb_t3_model **out, char *why, size_t why_cap)
 {
     *out = NULL;
     struct nn_safetensors *st = NULL;
@@ -296,13 +296,13 @@ enum vb_err t3_load_memory(const void *data, size_t len, const struct t3_config 
     return load_from(st, st, cfg, out, why, why_cap);
 }
 
-void t3_free(struct t3_model *m)
+void cb_t3_free(struct cb_t3_model *m)
 {
     if (!m)
         return;
     if (m->layers) {
         for (int l = 0; l < m->cfg.n_layer; l++) {
-            struct t3_layer *L = &m->layers[l];
+            struct cb_t3_layer *L = &m->layers[l];
             vb_free(L->ln1_w);
             vb_free(L->ln1_b);
             vb_free(L->ln2_w);
@@ -328,12 +328,12 @@ void t3_free(struct t3_model *m)
     vb_free(m);
 }
 
-const struct t3_config *t3_model_config(const struct t3_model *m)
+const struct cb_t3_config *cb_t3_model_config(const struct cb_t3_model *m)
 {
     return &m->cfg;
 }
 
-size_t t3_model_weight_bytes(const struct t3_model *m)
+size_t cb_t3_model_weight_bytes(const struct cb_t3_model *m)
 {
     return m->weight_bytes;
 }
@@ -354,13 +354,14 @@ static bool gather_row(const struct nn_st_tensor *t, int64_t row, float *out)
     return nn_st_to_f32(&r, out, (size_t)t->shape[1]) == VB_OK;
 }
 
-int t3_prefix_len(int n_prompt, int n_text)
+int cb_t3_prefix_len(int n_prompt, int n_text)
 {
     return n_prompt + n_text + 2;
 }
 
-enum vb_err t3_embed_prefix(const struct t3_model *m, const float *spk_emb, const int32_t *prompt,
-                            int n_prompt, const int32_t *text, int n_text, float *out)
+enum vb_err cb_t3_embed_prefix(const struct cb_t3_model *m, const float *spk_emb,
+                               const int32_t *prompt, int n_prompt, const int32_t *text, int n_text,
+                               float *out)
 {
     const int64_t E = m->cfg.n_embd, S = m->cfg.spk_dim;
     if (n_prompt < 0 || n_text < 0)
@@ -381,20 +382,20 @@ enum vb_err t3_embed_prefix(const struct t3_model *m, const float *spk_emb, cons
     for (int i = 0; i < n_text; i++, row += E)
         if (text[i] < 0 || !gather_row(m->text_emb, text[i], row))
             return VB_ERR_INVALID;
-    if (!gather_row(m->speech_emb, T3_SPEECH_START, row))
+    if (!gather_row(m->speech_emb, CB_T3_SPEECH_START, row))
         return VB_ERR_INVALID;
     return VB_OK;
 }
 
-enum vb_err t3_embed_speech(const struct t3_model *m, int32_t token, float *out)
+enum vb_err cb_t3_embed_speech(const struct cb_t3_model *m, int32_t token, float *out)
 {
     return token >= 0 && gather_row(m->speech_emb, token, out) ? VB_OK : VB_ERR_INVALID;
 }
 
 /* ===== context and forward pass ===== */
 
-struct t3_ctx {
-    const struct t3_model *m;
+struct cb_t3_ctx {
+    const struct cb_t3_model *m;
     struct nn_pool *pool;
     int n_ctx, n_batch, n_past, n_threads;
     float *k_cache, *v_cache; /* (n_layer, n_ctx, E) */
@@ -412,16 +413,17 @@ struct t3_ctx {
     struct nn_scratch scratch;
 };
 
-struct t3_ctx_params t3_ctx_default_params(void)
+struct cb_t3_ctx_params cb_t3_ctx_default_params(void)
 {
-    return (struct t3_ctx_params){.n_ctx = 0, .n_batch = 0, .n_threads = 0};
+    return (struct cb_t3_ctx_params){.n_ctx = 0, .n_batch = 0, .n_threads = 0};
 }
 
-enum vb_err t3_ctx_new(const struct t3_model *m, const struct t3_ctx_params *p, struct t3_ctx **out)
+enum vb_err cb_t3_ctx_new(const struct cb_t3_model *m, const struct cb_t3_ctx_params *p,
+                          struct cb_t3_ctx **out)
 {
     *out = NULL;
-    const struct t3_config *cfg = &m->cfg;
-    struct t3_ctx *c = vb_xcalloc(1, sizeof *c);
+    const struct cb_t3_config *cfg = &m->cfg;
+    struct cb_t3_ctx *c = vb_xcalloc(1, sizeof *c);
     c->m = m;
     c->n_ctx = p && p->n_ctx > 0 ? p->n_ctx : 2560;
     c->n_ctx = VB_MIN(c->n_ctx, cfg->n_positions);
@@ -455,11 +457,11 @@ enum vb_err t3_ctx_new(const struct t3_model *m, const struct t3_ctx_params *p, 
     *out = c;
 out:
     if (err != VB_OK)
-        t3_ctx_free(c);
+        cb_t3_ctx_free(c);
     return err;
 }
 
-void t3_ctx_free(struct t3_ctx *c)
+void cb_t3_ctx_free(struct cb_t3_ctx *c)
 {
     if (!c)
         return;
@@ -482,17 +484,17 @@ void t3_ctx_free(struct t3_ctx *c)
     vb_free(c);
 }
 
-int t3_ctx_n_ctx(const struct t3_ctx *c)
+int cb_t3_ctx_n_ctx(const struct cb_t3_ctx *c)
 {
     return c->n_ctx;
 }
 
-int t3_ctx_n_past(const struct t3_ctx *c)
+int cb_t3_ctx_n_past(const struct cb_t3_ctx *c)
 {
     return c->n_past;
 }
 
-void t3_ctx_reset(struct t3_ctx *c)
+void cb_t3_ctx_reset(struct cb_t3_ctx *c)
 {
     c->n_past = 0;
 }
@@ -505,11 +507,11 @@ static void add_bias_rows(float *y, const float *b, int n, int64_t w)
 }
 
 /* One batch of n <= n_batch rows at positions n_past.. (spec §3.3). */
-static enum vb_err forward_batch(struct t3_ctx *c, const float *emb, int n, float *hidden,
+static enum vb_err forward_batch(struct cb_t3_ctx *c, const float *emb, int n, float *hidden,
                                  float *logits)
 {
-    const struct t3_model *m = c->m;
-    const struct t3_config *cfg = &m->cfg;
+    const struct cb_t3_model *m = c->m;
+    const struct cb_t3_config *cfg = &m->cfg;
     const int64_t E = cfg->n_embd, F = 4 * E, pos0 = c->n_past;
     const int H = cfg->n_head, D = cfg->n_embd / cfg->n_head;
     struct nn_pool *pool = c->pool;
@@ -523,7 +525,7 @@ static enum vb_err forward_batch(struct t3_ctx *c, const float *emb, int n, floa
             c->x[t * E + i] = emb[t * E + i] + c->pos[i];
     }
     for (int l = 0; l < cfg->n_layer; l++) {
-        const struct t3_layer *L = &m->layers[l];
+        const struct cb_t3_layer *L = &m->layers[l];
         float *kc = c->k_cache + (size_t)l * (size_t)c->n_ctx * (size_t)E;
         float *vc = c->v_cache + (size_t)l * (size_t)c->n_ctx * (size_t)E;
         /* 2. ln_1 */
@@ -579,7 +581,8 @@ static enum vb_err forward_batch(struct t3_ctx *c, const float *emb, int n, floa
     return VB_OK;
 }
 
-enum vb_err t3_forward(struct t3_ctx *c, const float *embeds, int n, float *hidden, float *logits)
+enum vb_err cb_t3_forward(struct cb_t3_ctx *c, const float *embeds, int n, float *hidden,
+                          float *logits)
 {
     if (n <= 0)
         return VB_ERR_INVALID;
@@ -601,14 +604,14 @@ enum vb_err t3_forward(struct t3_ctx *c, const float *embeds, int n, float *hidd
 
 /* ===== sampling ===== */
 
-struct t3_gen_params t3_gen_default_params(void)
+struct cb_t3_gen_params cb_t3_gen_default_params(void)
 {
-    return (struct t3_gen_params){
+    return (struct cb_t3_gen_params){
         .temperature = 0.8f,
         .top_k = 1000,
         .top_p = 0.95f,
         .repetition_penalty = 1.2f,
-        .max_gen_len = T3_DEFAULT_MAX_GEN,
+        .max_gen_len = CB_T3_DEFAULT_MAX_GEN,
         .seed = 0,
     };
 }
@@ -649,8 +652,8 @@ static float kth_largest(float *a, int n, int k)
     return a[want];
 }
 
-void t3_process_logits(float *l, int n, const struct t3_gen_params *gp, const int32_t *hist,
-                       int n_hist, float *work)
+void cb_t3_process_logits(float *l, int n, const struct cb_t3_gen_params *gp, const int32_t *hist,
+                          int n_hist, float *work)
 {
     /* 1. temperature */
     if (gp->temperature > 0 && gp->temperature != 1.0f)
@@ -743,31 +746,32 @@ static int32_t pick(const float *l, int n, bool greedy, uint64_t *rng)
     return last;
 }
 
-enum vb_err t3_generate(struct t3_ctx *c, const float *spk_emb, const int32_t *prompt, int n_prompt,
-                        const int32_t *text, int n_text, const struct t3_gen_params *gp,
-                        const struct t3_gen_hooks *hooks, int32_t *tokens, int cap, int *n_tokens)
+enum vb_err cb_t3_generate(struct cb_t3_ctx *c, const float *spk_emb, const int32_t *prompt,
+                           int n_prompt, const int32_t *text, int n_text,
+                           const struct cb_t3_gen_params *gp, const struct cb_t3_gen_hooks *hooks,
+                           int32_t *tokens, int cap, int *n_tokens)
 {
     *n_tokens = 0;
-    const struct t3_config *cfg = &c->m->cfg;
+    const struct cb_t3_config *cfg = &c->m->cfg;
     const int V = cfg->speech_vocab;
-    struct t3_gen_params def = t3_gen_default_params();
+    struct cb_t3_gen_params def = cb_t3_gen_default_params();
     if (!gp)
         gp = &def;
     if (n_prompt < 0 || n_text < 0 || gp->max_gen_len < 0 || cap < gp->max_gen_len + 1)
         return VB_ERR_INVALID;
-    const int L0 = t3_prefix_len(n_prompt, n_text);
+    const int L0 = cb_t3_prefix_len(n_prompt, n_text);
     if (L0 + gp->max_gen_len > c->n_ctx)
         return VB_ERR_TOO_LARGE;
     const bool greedy = gp->temperature <= 0;
     uint64_t rng = gp->seed;
-    const int32_t start = T3_SPEECH_START;
+    const int32_t start = CB_T3_SPEECH_START;
 
-    t3_ctx_reset(c);
+    cb_t3_ctx_reset(c);
     /* 1. prefill: [spk | prompt | text | START] + wpe[0..L0-1] */
-    enum vb_err err = t3_embed_prefix(c->m, spk_emb, prompt, n_prompt, text, n_text, c->emb);
+    enum vb_err err = cb_t3_embed_prefix(c->m, spk_emb, prompt, n_prompt, text, n_text, c->emb);
     if (err != VB_OK)
         return err;
-    err = t3_forward(c, c->emb, L0, NULL, c->logits);
+    err = cb_t3_forward(c, c->emb, L0, NULL, c->logits);
     if (err != VB_OK)
         return err;
     int n = 0;
@@ -777,25 +781,25 @@ enum vb_err t3_generate(struct t3_ctx *c, const float *spk_emb, const int32_t *p
         /* 2. process: START is the penalty history on the first draw only */
         memcpy(c->proc, c->logits, (size_t)V * sizeof(float));
         if (step == 0)
-            t3_process_logits(c->proc, V, gp, &start, 1, c->pwork);
+            cb_t3_process_logits(c->proc, V, gp, &start, 1, c->pwork);
         else
-            t3_process_logits(c->proc, V, gp, tokens, n, c->pwork);
+            cb_t3_process_logits(c->proc, V, gp, tokens, n, c->pwork);
         int32_t tok = pick(c->proc, V, greedy, &rng);
         if (tok < 0)
             break; /* every logit removed: stop without a token */
         tokens[n++] = tok;
         if (hooks && hooks->on_token && !hooks->on_token(hooks->user, tok))
             return VB_ERR_CANCELLED;
-        if (tok == T3_SPEECH_STOP || step == gp->max_gen_len)
+        if (tok == CB_T3_SPEECH_STOP || step == gp->max_gen_len)
             break;
         /* 3. next step: speech_emb(tok) at position L0 + step */
         if (!gather_row(c->m->speech_emb, tok, c->emb))
             return VB_ERR_INTERNAL;
-        err = t3_forward(c, c->emb, 1, NULL, c->logits);
+        err = cb_t3_forward(c, c->emb, 1, NULL, c->logits);
         if (err != VB_OK)
             return err;
     }
-    if (n > 0 && tokens[n - 1] == T3_SPEECH_STOP)
+    if (n > 0 && tokens[n - 1] == CB_T3_SPEECH_STOP)
         n--;
     *n_tokens = n;
     return VB_OK;

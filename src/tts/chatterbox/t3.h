@@ -10,15 +10,15 @@
 #include "core/err.h"
 #include "nn/types.h"
 
-#define T3_SPEECH_START    6561 /* START speech token (first input of the speech part) */
-#define T3_SPEECH_STOP     6562 /* STOP speech token (ends generation, removed from output) */
-#define T3_SPEECH_CODES    6561 /* real speech codes are 0..6560 */
-#define T3_MAX_PROMPT      375  /* speech_cond_prompt_len */
-#define T3_DEFAULT_MAX_GEN 1000 /* max_gen_len of inference_turbo */
+#define CB_T3_SPEECH_START    6561 /* START speech token (first input of the speech part) */
+#define CB_T3_SPEECH_STOP     6562 /* STOP speech token (ends generation, removed from output) */
+#define CB_T3_SPEECH_CODES    6561 /* real speech codes are 0..6560 */
+#define CB_T3_MAX_PROMPT      375  /* speech_cond_prompt_len */
+#define CB_T3_DEFAULT_MAX_GEN 1000 /* max_gen_len of inference_turbo */
 
-/* Model shape and load options. t3_default_config() gives the real Chatterbox-Turbo values;
+/* Model shape and load options. cb_t3_default_config() gives the real Chatterbox-Turbo values;
  * the reference vectors use a shrunk GPT-2 (n_embd 64, n_head 4, n_layer 2). */
-struct t3_config {
+struct cb_t3_config {
     int n_layer;      /* 24 transformer blocks */
     int n_embd;       /* 1024 model width */
     int n_head;       /* 16 attention heads (head dim = n_embd / n_head) */
@@ -33,65 +33,65 @@ struct t3_config {
      * tables are always gathered in F32. */
     enum nn_type wtype;
 };
-struct t3_config t3_default_config(void);
+struct cb_t3_config cb_t3_default_config(void);
 /* Parses a weight type name ("f32", "f16", "q8_0", "q4_0", "q4_k", ...) into *out; false for
  * names that are not matmul weight types. */
-VB_WUR bool t3_wtype_parse(const char *s, enum nn_type *out);
+VB_WUR bool cb_t3_wtype_parse(const char *s, enum nn_type *out);
 
-struct t3_model;
+struct cb_t3_model;
 
 /* Loads and validates the T3 weights of `path` (names and shapes against cfg; NULL = default
- * config). Errors name the missing/mismatched tensor in `why`. Caller frees with t3_free. */
-VB_WUR enum vb_err t3_load(const char *path, const struct t3_config *cfg, struct t3_model **out,
-                           char *why, size_t why_cap);
-/* Same from a safetensors image in memory, borrowed until t3_free (benchmarks, fuzzing). */
-VB_WUR enum vb_err t3_load_memory(const void *data, size_t len, const struct t3_config *cfg,
-                                  struct t3_model **out, char *why, size_t why_cap);
-void t3_free(struct t3_model *m);
-const struct t3_config *t3_model_config(const struct t3_model *m);
+ * config). Errors name the missing/mismatched tensor in `why`. Caller frees with cb_t3_free. */
+VB_WUR enum vb_err cb_t3_load(const char *path, const struct cb_t3_config *cfg,
+                              struct cb_t3_model **out, char *why, size_t why_cap);
+/* Same from a safetensors image in memory, borrowed until cb_t3_free (benchmarks, fuzzing). */
+VB_WUR enum vb_err cb_t3_load_memory(const void *data, size_t len, const struct cb_t3_config *cfg,
+                                     struct cb_t3_model **out, char *why, size_t why_cap);
+void cb_t3_free(struct cb_t3_model *m);
+const struct cb_t3_config *cb_t3_model_config(const struct cb_t3_model *m);
 /* Bytes of converted weights the model owns (matrices + small vectors). */
-size_t t3_model_weight_bytes(const struct t3_model *m);
+size_t cb_t3_model_weight_bytes(const struct cb_t3_model *m);
 
 /* Rows of the prefix for a given prompt/text length: 1 + n_prompt + n_text + 1. */
-int t3_prefix_len(int n_prompt, int n_text);
-/* Writes the prefix embeddings (no positional term) into out, t3_prefix_len(..) rows of
+int cb_t3_prefix_len(int n_prompt, int n_text);
+/* Writes the prefix embeddings (no positional term) into out, cb_t3_prefix_len(..) rows of
  * n_embd: [spkr_enc(spk_emb) | speech_emb(prompt) | text_emb(text) | speech_emb(START)].
  * spk_emb has spk_dim floats. VB_ERR_INVALID for an id out of range. */
-VB_WUR enum vb_err t3_embed_prefix(const struct t3_model *m, const float *spk_emb,
-                                   const int32_t *prompt, int n_prompt, const int32_t *text,
-                                   int n_text, float *out);
+VB_WUR enum vb_err cb_t3_embed_prefix(const struct cb_t3_model *m, const float *spk_emb,
+                                      const int32_t *prompt, int n_prompt, const int32_t *text,
+                                      int n_text, float *out);
 
 /* speech_emb[token] into out (n_embd floats): the input row of a decoding step.
  * VB_ERR_INVALID for an id out of range. */
-VB_WUR enum vb_err t3_embed_speech(const struct t3_model *m, int32_t token, float *out);
+VB_WUR enum vb_err cb_t3_embed_speech(const struct cb_t3_model *m, int32_t token, float *out);
 
-struct t3_ctx_params {
+struct cb_t3_ctx_params {
     int n_ctx;     /* KV-cache positions; 0 = min(n_positions, 2560) */
     int n_batch;   /* rows per prefill batch; 0 = 512 */
     int n_threads; /* 0 = nn_threads_default(0) */
 };
-struct t3_ctx_params t3_ctx_default_params(void);
+struct cb_t3_ctx_params cb_t3_ctx_default_params(void);
 
-struct t3_ctx;
+struct cb_t3_ctx;
 
 /* Per-utterance state: KV cache, scratch, sampler buffers. `m` is borrowed and must outlive
  * the context. Sizes come from the model: may fail with VB_ERR_NOMEM. Caller frees with
- * t3_ctx_free. */
-VB_WUR enum vb_err t3_ctx_new(const struct t3_model *m, const struct t3_ctx_params *p,
-                              struct t3_ctx **out);
-void t3_ctx_free(struct t3_ctx *c);
-int t3_ctx_n_ctx(const struct t3_ctx *c);
-int t3_ctx_n_past(const struct t3_ctx *c);
-void t3_ctx_reset(struct t3_ctx *c);
+ * cb_t3_ctx_free. */
+VB_WUR enum vb_err cb_t3_ctx_new(const struct cb_t3_model *m, const struct cb_t3_ctx_params *p,
+                                 struct cb_t3_ctx **out);
+void cb_t3_ctx_free(struct cb_t3_ctx *c);
+int cb_t3_ctx_n_ctx(const struct cb_t3_ctx *c);
+int cb_t3_ctx_n_past(const struct cb_t3_ctx *c);
+void cb_t3_ctx_reset(struct cb_t3_ctx *c);
 
 /* Runs n embedding rows (n_embd each, no positional term: wpe[n_past + i] is added here) at
  * positions n_past.. and advances n_past. hidden: NULL or n rows of n_embd (after ln_f);
  * logits: NULL or speech_vocab raw speech_head logits of the last row. VB_ERR_TOO_LARGE when
  * the cache is full, VB_ERR_NOMEM. */
-VB_WUR enum vb_err t3_forward(struct t3_ctx *c, const float *embeds, int n, float *hidden,
-                              float *logits);
+VB_WUR enum vb_err cb_t3_forward(struct cb_t3_ctx *c, const float *embeds, int n, float *hidden,
+                                 float *logits);
 
-struct t3_gen_params {
+struct cb_t3_gen_params {
     float temperature;        /* 0.8; <= 0: no temperature and argmax instead of a draw */
     int top_k;                /* 1000; <= 0: off */
     float top_p;              /* 0.95; >= 1: off */
@@ -99,12 +99,12 @@ struct t3_gen_params {
     int max_gen_len;          /* 1000 steps after the first token (<= max_gen_len + 1 tokens) */
     uint64_t seed;            /* same seed + same inputs = same tokens */
 };
-struct t3_gen_params t3_gen_default_params(void);
+struct cb_t3_gen_params cb_t3_gen_default_params(void);
 
 /* Optional callbacks during generation (all may be NULL). on_token sees every sampled token
  * as it is drawn (STOP included) and returns false to cancel (VB_ERR_CANCELLED); on_logits
  * sees the raw speech_head logits of each step before processing. */
-struct t3_gen_hooks {
+struct cb_t3_gen_hooks {
     bool (*on_token)(void *user, int32_t token);
     void (*on_logits)(void *user, int step, const float *logits, int n);
     void *user;
@@ -115,15 +115,16 @@ struct t3_gen_hooks {
  * Writes the tokens without a trailing STOP into tokens (cap >= max_gen_len + 1) and their
  * count into *n_tokens. Resets the context first. The caller keeps only ids < 6561 before
  * S3Gen. */
-VB_WUR enum vb_err t3_generate(struct t3_ctx *c, const float *spk_emb, const int32_t *prompt,
-                               int n_prompt, const int32_t *text, int n_text,
-                               const struct t3_gen_params *gp, const struct t3_gen_hooks *hooks,
-                               int32_t *tokens, int cap, int *n_tokens);
+VB_WUR enum vb_err cb_t3_generate(struct cb_t3_ctx *c, const float *spk_emb, const int32_t *prompt,
+                                  int n_prompt, const int32_t *text, int n_text,
+                                  const struct cb_t3_gen_params *gp,
+                                  const struct cb_t3_gen_hooks *hooks, int32_t *tokens, int cap,
+                                  int *n_tokens);
 
 /* The logit processors in the reference order, in place on n logits: temperature (if > 0 and
  * != 1), top-k, top-p, repetition penalty over the distinct ids of hist (ids outside 0..n-1
  * are ignored). `work` holds n + n_hist floats. Exposed for tests. */
-void t3_process_logits(float *logits, int n, const struct t3_gen_params *gp, const int32_t *hist,
-                       int n_hist, float *work);
+void cb_t3_process_logits(float *logits, int n, const struct cb_t3_gen_params *gp,
+                          const int32_t *hist, int n_hist, float *work);
 
 #endif

@@ -12,11 +12,11 @@
 
 static char g_dir[1024];
 static struct nn_safetensors *g_io;
-static struct t3_model *g_model;
+static struct cb_t3_model *g_model;
 
-static struct t3_config small_config(void)
+static struct cb_t3_config small_config(void)
 {
-    struct t3_config c = t3_default_config();
+    struct cb_t3_config c = cb_t3_default_config();
     c.n_layer = 2;
     c.n_embd = 64;
     c.n_head = 4;
@@ -105,12 +105,12 @@ TEST(test_prefix_embeddings)
     size_t n_cond, n_emb;
     float *cond = ref_f32("cond_emb", &n_cond), *emb = ref_f32("input_embeds", &n_emb);
     CHECK(cond && emb);
-    int L0 = t3_prefix_len((int)in.n_prompt, (int)in.n_text);
+    int L0 = cb_t3_prefix_len((int)in.n_prompt, (int)in.n_text);
     CHECK_EQ_INT(L0 * 64, n_emb);
     CHECK_EQ_INT((1 + in.n_prompt) * 64, n_cond);
     float *out = vb_xmalloc((size_t)L0 * 64 * sizeof *out);
-    CHECK(t3_embed_prefix(g_model, in.spk, in.prompt, (int)in.n_prompt, in.text, (int)in.n_text,
-                          out) == VB_OK);
+    CHECK(cb_t3_embed_prefix(g_model, in.spk, in.prompt, (int)in.n_prompt, in.text, (int)in.n_text,
+                             out) == VB_OK);
     double e_cond = max_abs_diff(out, cond, n_cond), e_emb = max_abs_diff(out, emb, n_emb);
     double e_gather = max_abs_diff(out + 64, emb + 64, n_emb - 64);
     fprintf(stderr, "  cond_emb max abs err %.3g, input_embeds %.3g (gathered rows %.3g)\n", e_cond,
@@ -119,11 +119,11 @@ TEST(test_prefix_embeddings)
     CHECK(e_cond <= 1e-5); /* speaker row is a 256-wide linear */
     /* ids out of range are refused */
     int32_t bad = 6563;
-    CHECK(t3_embed_prefix(g_model, in.spk, &bad, 1, in.text, 1, out) == VB_ERR_INVALID);
+    CHECK(cb_t3_embed_prefix(g_model, in.spk, &bad, 1, in.text, 1, out) == VB_ERR_INVALID);
     bad = 50276;
-    CHECK(t3_embed_prefix(g_model, in.spk, in.prompt, 1, &bad, 1, out) == VB_ERR_INVALID);
+    CHECK(cb_t3_embed_prefix(g_model, in.spk, in.prompt, 1, &bad, 1, out) == VB_ERR_INVALID);
     bad = -1;
-    CHECK(t3_embed_prefix(g_model, in.spk, in.prompt, 1, &bad, 1, out) == VB_ERR_INVALID);
+    CHECK(cb_t3_embed_prefix(g_model, in.spk, in.prompt, 1, &bad, 1, out) == VB_ERR_INVALID);
     vb_free(out);
     vb_free(cond);
     vb_free(emb);
@@ -140,25 +140,25 @@ static void check_first_forward(int n_batch, int n_threads)
     float *emb = ref_f32("input_embeds", &n_emb);
     CHECK(hid_ref && log_ref && emb && n_log == 6563);
     int L0 = (int)(n_emb / 64);
-    struct t3_ctx_params p = t3_ctx_default_params();
+    struct cb_t3_ctx_params p = cb_t3_ctx_default_params();
     p.n_ctx = 512;
     p.n_batch = n_batch;
     p.n_threads = n_threads;
-    struct t3_ctx *c = NULL;
-    CHECK(t3_ctx_new(g_model, &p, &c) == VB_OK);
+    struct cb_t3_ctx *c = NULL;
+    CHECK(cb_t3_ctx_new(g_model, &p, &c) == VB_OK);
     float *hid = vb_xmalloc(n_hid * sizeof *hid), *logits = vb_xmalloc(6563 * sizeof *logits);
-    CHECK(t3_forward(c, emb, L0, hid, logits) == VB_OK);
-    CHECK_EQ_INT(t3_ctx_n_past(c), L0);
+    CHECK(cb_t3_forward(c, emb, L0, hid, logits) == VB_OK);
+    CHECK_EQ_INT(cb_t3_ctx_n_past(c), L0);
     double eh = max_abs_diff(hid, hid_ref, n_hid), el = max_abs_diff(logits, log_ref, 6563);
     fprintf(stderr, "  n_batch %d threads %d: hidden_first max abs err %.3g, logits_first %.3g\n",
             n_batch, n_threads, eh, el);
     CHECK(eh <= 1e-4);
     CHECK(el <= 1e-3);
     /* the cache refuses rows past n_ctx */
-    CHECK(t3_forward(c, emb, 512 - L0 + 1, NULL, NULL) == VB_ERR_TOO_LARGE);
+    CHECK(cb_t3_forward(c, emb, 512 - L0 + 1, NULL, NULL) == VB_ERR_TOO_LARGE);
     vb_free(hid);
     vb_free(logits);
-    t3_ctx_free(c);
+    cb_t3_ctx_free(c);
     vb_free(hid_ref);
     vb_free(log_ref);
     vb_free(emb);
@@ -189,7 +189,7 @@ static void on_logits(void *user, int step, const float *l, int n)
 }
 
 /* Greedy decoding as in the reference case `name`; returns the max logits error. */
-static double check_greedy(const struct t3_model *m, const char *name, float top_p, float rep,
+static double check_greedy(const struct cb_t3_model *m, const char *name, float top_p, float rep,
                            bool require_exact, int *mismatches)
 {
     struct inputs in;
@@ -202,23 +202,23 @@ static double check_greedy(const struct t3_model *m, const char *name, float top
     float *log_ref = ref_f32(key, &n_log);
     CHECK(tok_ref && log_ref && n_tok == 20 && n_log == 20 * 6563);
 
-    struct t3_ctx_params p = t3_ctx_default_params();
+    struct cb_t3_ctx_params p = cb_t3_ctx_default_params();
     p.n_ctx = 512;
     p.n_threads = 2;
-    struct t3_ctx *c = NULL;
-    CHECK(t3_ctx_new(m, &p, &c) == VB_OK);
-    struct t3_gen_params gp = t3_gen_default_params();
+    struct cb_t3_ctx *c = NULL;
+    CHECK(cb_t3_ctx_new(m, &p, &c) == VB_OK);
+    struct cb_t3_gen_params gp = cb_t3_gen_default_params();
     gp.temperature = 0;
     gp.top_k = 1000;
     gp.top_p = top_p;
     gp.repetition_penalty = rep;
     gp.max_gen_len = 19;
     struct logit_rows lr = {.rows = vb_xcalloc(20 * 6563, sizeof(float)), .cap = 20};
-    struct t3_gen_hooks hooks = {.on_logits = on_logits, .user = &lr};
+    struct cb_t3_gen_hooks hooks = {.on_logits = on_logits, .user = &lr};
     int32_t toks[20];
     int n = 0;
-    CHECK(t3_generate(c, in.spk, in.prompt, (int)in.n_prompt, in.text, (int)in.n_text, &gp, &hooks,
-                      toks, 20, &n) == VB_OK);
+    CHECK(cb_t3_generate(c, in.spk, in.prompt, (int)in.n_prompt, in.text, (int)in.n_text, &gp,
+                         &hooks, toks, 20, &n) == VB_OK);
     CHECK_EQ_INT(n, 20);
     CHECK_EQ_INT(lr.n, 20);
     int mism = 0;
@@ -226,7 +226,7 @@ static double check_greedy(const struct t3_model *m, const char *name, float top
         mism += toks[i] != tok_ref[i];
     double el = max_abs_diff(lr.rows, log_ref, 20 * 6563);
     fprintf(stderr, "  %s (%s): token mismatches %d/20, step logits max abs err %.3g\n", name,
-            nn_type_name((int)t3_model_config(m)->wtype), mism, el);
+            nn_type_name((int)cb_t3_model_config(m)->wtype), mism, el);
     if (require_exact) {
         CHECK_EQ_INT(mism, 0);
         CHECK(el <= 1e-3);
@@ -234,7 +234,7 @@ static double check_greedy(const struct t3_model *m, const char *name, float top
     if (mismatches)
         *mismatches = mism;
     vb_free(lr.rows);
-    t3_ctx_free(c);
+    cb_t3_ctx_free(c);
     vb_free(tok_ref);
     vb_free(log_ref);
     inputs_free(&in);
@@ -268,20 +268,20 @@ TEST(test_sampling_seeded)
     }
     struct inputs in;
     CHECK(inputs_load(&in));
-    struct t3_ctx_params p = t3_ctx_default_params();
+    struct cb_t3_ctx_params p = cb_t3_ctx_default_params();
     p.n_ctx = 512;
     p.n_threads = 1;
-    struct t3_ctx *c = NULL;
-    CHECK(t3_ctx_new(g_model, &p, &c) == VB_OK);
-    struct t3_gen_params gp = t3_gen_default_params();
+    struct cb_t3_ctx *c = NULL;
+    CHECK(cb_t3_ctx_new(g_model, &p, &c) == VB_OK);
+    struct cb_t3_gen_params gp = cb_t3_gen_default_params();
     gp.max_gen_len = 30;
     int32_t a[31], b[31], d[31];
     int na = 0, nb = 0, nd = 0;
     gp.seed = 42;
-    CHECK(t3_generate(c, in.spk, in.prompt, 40, in.text, 10, &gp, NULL, a, 31, &na) == VB_OK);
-    CHECK(t3_generate(c, in.spk, in.prompt, 40, in.text, 10, &gp, NULL, b, 31, &nb) == VB_OK);
+    CHECK(cb_t3_generate(c, in.spk, in.prompt, 40, in.text, 10, &gp, NULL, a, 31, &na) == VB_OK);
+    CHECK(cb_t3_generate(c, in.spk, in.prompt, 40, in.text, 10, &gp, NULL, b, 31, &nb) == VB_OK);
     gp.seed = 43;
-    CHECK(t3_generate(c, in.spk, in.prompt, 40, in.text, 10, &gp, NULL, d, 31, &nd) == VB_OK);
+    CHECK(cb_t3_generate(c, in.spk, in.prompt, 40, in.text, 10, &gp, NULL, d, 31, &nd) == VB_OK);
     CHECK_EQ_INT(na, nb);
     CHECK(na > 0 && na <= 31 && nd > 0);
     CHECK(memcmp(a, b, (size_t)na * sizeof *a) == 0);
@@ -290,16 +290,16 @@ TEST(test_sampling_seeded)
         same = a[i] == d[i];
     CHECK(!same); /* another seed draws another sequence (random weights: flat-ish logits) */
     for (int i = 0; i < na; i++)
-        CHECK(a[i] >= 0 && a[i] < 6563 && a[i] != T3_SPEECH_STOP);
+        CHECK(a[i] >= 0 && a[i] < 6563 && a[i] != CB_T3_SPEECH_STOP);
     /* capacity and context checks */
-    CHECK(t3_generate(c, in.spk, in.prompt, 40, in.text, 10, &gp, NULL, a, 30, &na) ==
+    CHECK(cb_t3_generate(c, in.spk, in.prompt, 40, in.text, 10, &gp, NULL, a, 30, &na) ==
           VB_ERR_INVALID);
     gp.max_gen_len = 512;
     int32_t *big = vb_xmalloc(513 * sizeof *big);
-    CHECK(t3_generate(c, in.spk, in.prompt, 40, in.text, 10, &gp, NULL, big, 513, &na) ==
+    CHECK(cb_t3_generate(c, in.spk, in.prompt, 40, in.text, 10, &gp, NULL, big, 513, &na) ==
           VB_ERR_TOO_LARGE);
     vb_free(big);
-    t3_ctx_free(c);
+    cb_t3_ctx_free(c);
     inputs_free(&in);
 }
 
@@ -318,60 +318,60 @@ TEST(test_cancel)
     }
     struct inputs in;
     CHECK(inputs_load(&in));
-    struct t3_ctx *c = NULL;
-    struct t3_ctx_params p = t3_ctx_default_params();
+    struct cb_t3_ctx *c = NULL;
+    struct cb_t3_ctx_params p = cb_t3_ctx_default_params();
     p.n_ctx = 128;
     p.n_threads = 1;
-    CHECK(t3_ctx_new(g_model, &p, &c) == VB_OK);
+    CHECK(cb_t3_ctx_new(g_model, &p, &c) == VB_OK);
     int k = 0;
-    struct t3_gen_hooks hooks = {.on_token = cancel_after_3, .user = &k};
-    struct t3_gen_params gp = t3_gen_default_params();
+    struct cb_t3_gen_hooks hooks = {.on_token = cancel_after_3, .user = &k};
+    struct cb_t3_gen_params gp = cb_t3_gen_default_params();
     gp.max_gen_len = 10;
     int32_t toks[11];
     int n;
-    CHECK(t3_generate(c, in.spk, in.prompt, 5, in.text, 5, &gp, &hooks, toks, 11, &n) ==
+    CHECK(cb_t3_generate(c, in.spk, in.prompt, 5, in.text, 5, &gp, &hooks, toks, 11, &n) ==
           VB_ERR_CANCELLED);
     CHECK_EQ_INT(k, 3);
-    t3_ctx_free(c);
+    cb_t3_ctx_free(c);
     inputs_free(&in);
 }
 
 /* Processors on hand-made logits (spec §3.4). */
 TEST(test_processors)
 {
-    struct t3_gen_params gp = {
+    struct cb_t3_gen_params gp = {
         .temperature = 0, .top_k = 2, .top_p = 1.0f, .repetition_penalty = 1.0f};
     float work[16];
     /* top-k keeps ties with the k-th value */
     float l[6] = {1, 5, 3, 3, -2, 0};
-    t3_process_logits(l, 6, &gp, NULL, 0, work);
+    cb_t3_process_logits(l, 6, &gp, NULL, 0, work);
     CHECK(l[1] == 5 && l[2] == 3 && l[3] == 3);
     CHECK(isinf(l[0]) && isinf(l[4]) && isinf(l[5]));
     /* temperature divides */
     float t[3] = {1, 2, -4};
-    gp = (struct t3_gen_params){
+    gp = (struct cb_t3_gen_params){
         .temperature = 0.5f, .top_k = 0, .top_p = 1, .repetition_penalty = 1};
-    t3_process_logits(t, 3, &gp, NULL, 0, work);
+    cb_t3_process_logits(t, 3, &gp, NULL, 0, work);
     CHECK(t[0] == 2 && t[1] == 4 && t[2] == -8);
     /* top-p: probs of {0, ln2, ln4, ln8}... use exact values: p = (1,2,4,8)/15 */
     float p[4] = {0, logf(2), logf(4), logf(8)};
-    gp = (struct t3_gen_params){
+    gp = (struct cb_t3_gen_params){
         .temperature = 0, .top_k = 0, .top_p = 0.75f, .repetition_penalty = 1};
-    t3_process_logits(p, 4, &gp, NULL, 0, work);
+    cb_t3_process_logits(p, 4, &gp, NULL, 0, work);
     /* ascending cumulative: 1/15, 3/15 (<= .25 removed), 7/15 kept */
     CHECK(isinf(p[0]) && isinf(p[1]) && !isinf(p[2]) && !isinf(p[3]));
     /* top-p keeps the largest even when it alone exceeds p */
     float q[3] = {0, 0, 10};
     gp.top_p = 0.01f;
-    t3_process_logits(q, 3, &gp, NULL, 0, work);
+    cb_t3_process_logits(q, 3, &gp, NULL, 0, work);
     CHECK(isinf(q[0]) && isinf(q[1]) && q[2] == 10);
     /* repetition penalty: positive divided, negative multiplied, once per distinct id,
      * -inf stays, out-of-range ids ignored */
     float r[5] = {2.4f, -1, 3, -INFINITY, 1};
     int32_t hist[6] = {0, 1, 0, 3, 99, -5};
-    gp = (struct t3_gen_params){
+    gp = (struct cb_t3_gen_params){
         .temperature = 0, .top_k = 0, .top_p = 1, .repetition_penalty = 1.2f};
-    t3_process_logits(r, 5, &gp, hist, 6, work);
+    cb_t3_process_logits(r, 5, &gp, hist, 6, work);
     CHECK_NEAR(r[0], 2.0, 1e-6);
     CHECK_NEAR(r[1], -1.2, 1e-6);
     CHECK(r[2] == 3 && isinf(r[3]) && r[3] < 0 && r[4] == 1);
@@ -386,33 +386,34 @@ TEST(test_load_errors)
     }
     char path[1100], why[256] = "";
     snprintf(path, sizeof path, "%s/weights.safetensors", g_dir);
-    struct t3_model *m = NULL;
-    struct t3_config c = small_config();
+    struct cb_t3_model *m = NULL;
+    struct cb_t3_config c = small_config();
     c.n_embd = 128;
     c.n_head = 4;
-    CHECK(t3_load(path, &c, &m, why, sizeof why) == VB_ERR_FORMAT && !m);
+    CHECK(cb_t3_load(path, &c, &m, why, sizeof why) == VB_ERR_FORMAT && !m);
     fprintf(stderr, "  wrong width: %s\n", why);
     CHECK(strstr(why, "text_emb.weight") != NULL);
     c = small_config();
     c.n_layer = 3;
-    CHECK(t3_load(path, &c, &m, why, sizeof why) == VB_ERR_FORMAT && !m);
+    CHECK(cb_t3_load(path, &c, &m, why, sizeof why) == VB_ERR_FORMAT && !m);
     fprintf(stderr, "  too many layers: %s\n", why);
     CHECK(strstr(why, "tfmr.h.2.") != NULL);
     c = small_config();
     c.n_layer = 1;
-    CHECK(t3_load(path, &c, &m, why, sizeof why) == VB_ERR_FORMAT && !m);
+    CHECK(cb_t3_load(path, &c, &m, why, sizeof why) == VB_ERR_FORMAT && !m);
     fprintf(stderr, "  too few layers: %s\n", why);
     c = small_config();
     c.n_head = 5;
-    CHECK(t3_load(path, &c, &m, why, sizeof why) == VB_ERR_INVALID && !m);
+    CHECK(cb_t3_load(path, &c, &m, why, sizeof why) == VB_ERR_INVALID && !m);
     snprintf(path, sizeof path, "%s/io.safetensors", g_dir);
-    CHECK(t3_load(path, NULL, &m, why, sizeof why) == VB_ERR_FORMAT && !m);
+    CHECK(cb_t3_load(path, NULL, &m, why, sizeof why) == VB_ERR_FORMAT && !m);
     fprintf(stderr, "  not a T3 file: %s\n", why);
-    CHECK(t3_load("/nonexistent/t3.safetensors", NULL, &m, why, sizeof why) != VB_OK && !m);
+    CHECK(cb_t3_load("/nonexistent/t3.safetensors", NULL, &m, why, sizeof why) != VB_OK && !m);
     enum nn_type ty;
-    CHECK(t3_wtype_parse("q8_0", &ty) && ty == NN_TYPE_Q8_0);
-    CHECK(t3_wtype_parse("q4_k", &ty) && ty == NN_TYPE_Q4_K);
-    CHECK(!t3_wtype_parse("q8_k", &ty) && !t3_wtype_parse("q3", &ty) && !t3_wtype_parse(NULL, &ty));
+    CHECK(cb_t3_wtype_parse("q8_0", &ty) && ty == NN_TYPE_Q8_0);
+    CHECK(cb_t3_wtype_parse("q4_k", &ty) && ty == NN_TYPE_Q4_K);
+    CHECK(!cb_t3_wtype_parse("q8_k", &ty) && !cb_t3_wtype_parse("q3", &ty) &&
+          !cb_t3_wtype_parse(NULL, &ty));
 }
 
 /* Teacher-forced run of the reference's penalised greedy case: prefill, then the reference
@@ -423,7 +424,7 @@ struct qerr {
     int flips;
 };
 
-static void teacher_forced(const struct t3_model *m, struct qerr *e)
+static void teacher_forced(const struct cb_t3_model *m, struct qerr *e)
 {
     struct inputs in;
     CHECK(inputs_load(&in));
@@ -432,32 +433,32 @@ static void teacher_forced(const struct t3_model *m, struct qerr *e)
     int32_t *tok_ref = ref_i32("greedy_rep1.2.tokens", &n_tok);
     float *log_ref = ref_f32("greedy_rep1.2.step_logits", &n_log);
     CHECK(emb && hid_ref && tok_ref && log_ref && n_tok == 20);
-    struct t3_ctx_params p = t3_ctx_default_params();
+    struct cb_t3_ctx_params p = cb_t3_ctx_default_params();
     p.n_ctx = 512;
     p.n_threads = 2;
-    struct t3_ctx *c = NULL;
-    CHECK(t3_ctx_new(m, &p, &c) == VB_OK);
+    struct cb_t3_ctx *c = NULL;
+    CHECK(cb_t3_ctx_new(m, &p, &c) == VB_OK);
     float *hid = vb_xmalloc(n_hid * sizeof *hid), *logits = vb_xmalloc(6563 * sizeof *logits);
     float *work = vb_xmalloc((6563 + 32) * sizeof *work), row[64];
-    struct t3_gen_params gp = t3_gen_default_params();
+    struct cb_t3_gen_params gp = cb_t3_gen_default_params();
     gp.temperature = 0;
     gp.top_k = 1000;
     gp.top_p = 0.95f;
     gp.repetition_penalty = 1.2f;
     *e = (struct qerr){0};
-    CHECK(t3_forward(c, emb, (int)(n_emb / 64), hid, logits) == VB_OK);
+    CHECK(cb_t3_forward(c, emb, (int)(n_emb / 64), hid, logits) == VB_OK);
     e->hidden = max_abs_diff(hid, hid_ref, n_hid);
     for (int step = 0; step < 20; step++) {
         if (step > 0) {
-            CHECK(t3_embed_speech(m, tok_ref[step - 1], row) == VB_OK);
-            CHECK(t3_forward(c, row, 1, NULL, logits) == VB_OK);
+            CHECK(cb_t3_embed_speech(m, tok_ref[step - 1], row) == VB_OK);
+            CHECK(cb_t3_forward(c, row, 1, NULL, logits) == VB_OK);
         }
         double d = max_abs_diff(logits, log_ref + (size_t)step * 6563, 6563);
         if (step == 0)
             e->first = d;
         e->steps = fmax(e->steps, d);
-        int32_t start = T3_SPEECH_START;
-        t3_process_logits(logits, 6563, &gp, step ? tok_ref : &start, step ? step : 1, work);
+        int32_t start = CB_T3_SPEECH_START;
+        cb_t3_process_logits(logits, 6563, &gp, step ? tok_ref : &start, step ? step : 1, work);
         int best = 0;
         for (int i = 1; i < 6563; i++)
             if (logits[i] > logits[best])
@@ -467,7 +468,7 @@ static void teacher_forced(const struct t3_model *m, struct qerr *e)
     vb_free(hid);
     vb_free(logits);
     vb_free(work);
-    t3_ctx_free(c);
+    cb_t3_ctx_free(c);
     vb_free(emb);
     vb_free(hid_ref);
     vb_free(tok_ref);
@@ -494,10 +495,10 @@ TEST(test_quantised)
     char path[1100], why[256] = "";
     snprintf(path, sizeof path, "%s/weights.safetensors", g_dir);
     for (size_t i = 0; i < VB_ARRAY_LEN(types); i++) {
-        struct t3_config c = small_config();
+        struct cb_t3_config c = small_config();
         c.wtype = types[i].t;
-        struct t3_model *m = NULL;
-        CHECK(t3_load(path, &c, &m, why, sizeof why) == VB_OK);
+        struct cb_t3_model *m = NULL;
+        CHECK(cb_t3_load(path, &c, &m, why, sizeof why) == VB_OK);
         if (!m)
             continue;
         struct qerr e;
@@ -505,12 +506,12 @@ TEST(test_quantised)
         fprintf(stderr,
                 "  %-5s weights %.2f MiB: hidden_first %.3g, logits_first %.3g, teacher-forced "
                 "step logits %.3g, argmax flips %d/20\n",
-                nn_type_name((int)types[i].t), (double)t3_model_weight_bytes(m) / 1048576.0,
+                nn_type_name((int)types[i].t), (double)cb_t3_model_weight_bytes(m) / 1048576.0,
                 e.hidden, e.first, e.steps, e.flips);
         CHECK(e.first <= types[i].max_first);
         if (types[i].t == NN_TYPE_F32)
             CHECK(e.flips == 0 && e.steps <= 1e-3);
-        t3_free(m);
+        cb_t3_free(m);
     }
 }
 
@@ -526,8 +527,8 @@ int main(void)
         g_io = NULL;
     } else {
         snprintf(path, sizeof path, "%s/weights.safetensors", g_dir);
-        struct t3_config c = small_config();
-        if (t3_load(path, &c, &g_model, why, sizeof why) != VB_OK) {
+        struct cb_t3_config c = small_config();
+        if (cb_t3_load(path, &c, &g_model, why, sizeof why) != VB_OK) {
             fprintf(stderr, "  FAIL loading %s: %s\n", path, why);
             test_checks_failed++;
         }
@@ -541,7 +542,7 @@ int main(void)
     RUN(test_processors);
     RUN(test_load_errors);
     RUN(test_quantised);
-    t3_free(g_model);
+    cb_t3_free(g_model);
     nn_st_close(g_io);
     return test_summary();
 }
