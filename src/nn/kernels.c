@@ -48,7 +48,7 @@ const char *nn_isa_name(enum nn_isa isa)
 
 static void set_generic(enum nn_type t, nn_vec_dot_fn dot, nn_from_float_fn ff, enum nn_type vt)
 {
-    table[NN_ISA_GENERIC][t] = (struct nn_kernel){dot, ff, vt};
+    table[NN_ISA_GENERIC][t] = (struct nn_kernel){dot, NULL, ff, vt};
 }
 
 static void init_tables(void)
@@ -83,8 +83,11 @@ static void init_tables(void)
         }
         if (cpu >= NN_ISA_AVX512) {
             nn_vec_dot_fn d = nn_avx512_vec_dot((enum nn_type)t);
+            nn_vec_dot_multi_fn dm = nn_avx512_vec_dot_multi((enum nn_type)t);
             if (d)
                 table[NN_ISA_AVX512][t].vec_dot = d;
+            if (dm)
+                table[NN_ISA_AVX512][t].vec_dot_multi = dm;
         }
     }
     chosen_isa = cpu;

@@ -6,9 +6,16 @@
 #include "core/vb.h"
 #include "nn/quant.h"
 
+/* One weight row x ny activation rows: s[t * s_stride] = dot(x, y + t * y_stride bytes),
+ * 1 <= ny <= NN_MULTI_MAX. Kernels unpack each weight block once for all ny rows. */
+#define NN_MULTI_MAX 8
+typedef void (*nn_vec_dot_multi_fn)(int n, const void *x, const void *y, size_t y_stride, int ny,
+                                    float *s, size_t s_stride);
+
 struct nn_kernel {
-    nn_vec_dot_fn vec_dot;       /* weight row x activation row (in vec_dot_type) */
-    nn_from_float_fn from_float; /* f32 activations -> vec_dot_type; NULL for F32 */
+    nn_vec_dot_fn vec_dot;             /* weight row x activation row (in vec_dot_type) */
+    nn_vec_dot_multi_fn vec_dot_multi; /* optional (NULL: loop over vec_dot) */
+    nn_from_float_fn from_float;       /* f32 activations -> vec_dot_type; NULL for F32 */
     enum nn_type vec_dot_type;
 };
 
@@ -33,5 +40,6 @@ enum nn_isa nn_cpu_isa(void);
 nn_vec_dot_fn nn_avx2_vec_dot(enum nn_type t);
 nn_from_float_fn nn_avx2_from_float(enum nn_type t);
 nn_vec_dot_fn nn_avx512_vec_dot(enum nn_type t);
+nn_vec_dot_multi_fn nn_avx512_vec_dot_multi(enum nn_type t);
 
 #endif

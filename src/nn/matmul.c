@@ -4,8 +4,9 @@
 #include "core/alloc.h"
 #include "nn/kernels.h"
 
-#define ROW_CHUNK 16 /* output rows per unit of work: the weight rows stay in cache across tokens  \
-                      */
+#define ROW_CHUNK                                                                                  \
+    16 /* output rows per unit of work: the weight rows stay in cache across tokens                \
+        */
 
 void nn_scratch_release(struct nn_scratch *s)
 {
@@ -59,6 +60,18 @@ static void mm_worker(void *ctx, int ith, int nth)
     int n = (int)j->n_in;
     for (int64_t c = c0; c < c1; c++) {
         int64_t ra = j->r0 + c * ROW_CHUNK, rb = VB_MIN(ra + ROW_CHUNK, j->r1);
+        if (j->k->vec_dot_multi) {
+            /* each weight row once per group of up to NN_MULTI_MAX tokens */
+            for (int t0 = 0; t0 < j->n_tok; t0 += NN_MULTI_MAX) {
+                int nt = VB_MIN(NN_MULTI_MAX, j->n_tok - t0);
+                const uint8_t *a = j->act + (size_t)t0 * j->act_stride;
+                float *yo = j->y + (int64_t)t0 * j->ldy - j->r0;
+                for (int64_t r = ra; r < rb; r++)
+                    j->k->vec_dot_multi(n, wbase + (size_t)r * j->w->row_bytes, a, j->act_stride,
+                                        nt, &yo[r], (size_t)j->ldy);
+            }
+            continue;
+        }
         for (int t = 0; t < j->n_tok; t++) {
             const uint8_t *a = j->act + (size_t)t * j->act_stride;
             float *yo = j->y + (int64_t)t * j->ldy - j->r0;

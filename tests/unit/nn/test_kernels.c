@@ -157,6 +157,53 @@ TEST(simd_dot_matches_reference)
     vb_free(x);
 }
 
+/* Multi-row kernels (one weight row x up to NN_MULTI_MAX activation rows) equal the
+ * reference dot of each pair. */
+TEST(multi_row_dot_matches_reference)
+{
+    enum nn_isa cpu = nn_cpu_isa();
+    const int n = 512;
+    uint8_t *w = vb_xmalloc(nn_row_bytes(NN_TYPE_F32, n));
+    size_t stride = nn_row_bytes(NN_TYPE_F32, n);
+    uint8_t *a = vb_xmalloc(stride * NN_MULTI_MAX);
+    float *x = vb_xmalloc(n * sizeof *x);
+    int tested = 0;
+    for (size_t ti = 0; ti < VB_ARRAY_LEN(types); ti++) {
+        enum nn_type t = types[ti];
+        const struct nn_kernel *ref = nn_kernel_for_isa(t, NN_ISA_GENERIC);
+        const struct nn_kernel *k = nn_kernel_for_isa(t, cpu);
+        if (!k || !k->vec_dot_multi)
+            continue;
+        tested++;
+        random_row(t, w, n);
+        for (int r = 0; r < NN_MULTI_MAX; r++) {
+            for (int i = 0; i < n; i++)
+                x[i] = frand() * (float)(r + 1);
+            ref->from_float(x, a + r * stride, n);
+        }
+        for (int ny = 1; ny <= NN_MULTI_MAX; ny++) {
+            float s[2 * NN_MULTI_MAX];
+            k->vec_dot_multi(n, w, a, stride, ny, s, 2);
+            for (int r = 0; r < ny; r++) {
+                float want;
+                ref->vec_dot(n, &want, w, a + r * stride);
+                CHECK_MSG(fabs((double)want - s[2 * r]) <= 1e-4 * (fabs((double)want) + 1e-2),
+                          "%s ny %d row %d: %g vs %g", nn_type_name(t), ny, r, s[2 * r], want);
+            }
+        }
+        float one;
+        k->vec_dot(n, &one, w, a);
+        float want;
+        ref->vec_dot(n, &want, w, a);
+        CHECK(fabs((double)want - one) <= 1e-4 * (fabs((double)want) + 1e-2));
+    }
+    if (!tested)
+        SKIP(multi_row_dot_matches_reference, "no multi-row kernels on this CPU");
+    vb_free(w);
+    vb_free(a);
+    vb_free(x);
+}
+
 /* The reference integer dot equals dequantise(w) . dequantise(quantise(x)) up to float error. */
 TEST(reference_dot_is_dequantised_dot)
 {
@@ -320,6 +367,7 @@ int main(void)
     RUN(weight_quantisers_round_trip);
     RUN(fp16_conversions);
     RUN(simd_dot_matches_reference);
+    RUN(multi_row_dot_matches_reference);
     RUN(reference_dot_is_dequantised_dot);
     RUN(q8_activation_quantisers);
     RUN(threaded_matmul_matches_reference);

@@ -1,9 +1,238 @@
-/* quant_avx512.c: AVX-512 (VNNI) dot products; types without a kernel here use AVX2. */
+/* quant_avx512.c: AVX-512 BW/VNNI dot products of one weight row with up to NN_MULTI_MAX
+ * activation rows (prompt batches unpack each weight block once; decode uses ny = 1).
+ * maddubs (u8 x s8 -> s16 pairs) then vpdpwssd with the 16-bit block scales accumulates
+ * straight into int32; integer results equal the C reference exactly. */
 #include "core/vb.h"
+#include "nn/fp16.h"
 #include "nn/kernels.h"
+
+#include <immintrin.h>
+
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+
+static ALWAYS_INLINE __m512i cat256(__m256i lo, __m256i hi)
+{
+    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+
+static ALWAYS_INLINE float hsum256(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* ===== Q4_K x Q8_K ===== */
+
+static ALWAYS_INLINE __m256i halves(__m512i v)
+{
+    return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
+}
+
+static ALWAYS_INLINE float hsum128(__m128 v)
+{
+    v = _mm_add_ps(v, _mm_movehl_ps(v, v));
+    v = _mm_add_ss(v, _mm_movehdup_ps(v));
+    return _mm_cvtss_f32(v);
+}
+
+/* The float accumulation mirrors ggml's AVX2 kernel (8 int32 lanes per super-block scaled
+ * with one FMA; mins in 4 lanes), so results match llama.cpp bit for bit where it used it. */
+static ALWAYS_INLINE void q4k_body(int n, const void *vx, const void *vy, size_t by, const int ny,
+                                   float *s, size_t ss)
+{
+    const struct nn_block_q4_k *x = vx;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256 acc[NN_MULTI_MAX];
+    __m128 accm[NN_MULTI_MAX];
+    for (int t = 0; t < ny; t++) {
+        acc[t] = _mm256_setzero_ps();
+        accm[t] = _mm_setzero_ps();
+    }
+    for (int i = 0; i < n / NN_QK_K; i++) {
+        uint8_t sc[8], mn[8];
+        nn_unpack_scales_k4(x[i].scales, sc, mn);
+        const float xd = nn_fp16_to_fp32_calc(x[i].d), xdmin = nn_fp16_to_fp32_calc(x[i].dmin);
+        __m512i w[4], scv[4];
+        for (int c = 0; c < 4; c++) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));
+            w[c] = cat256(_mm256_and_si256(q, m4), _mm256_and_si256(_mm256_srli_epi16(q, 4), m4));
+            scv[c] = cat256(_mm256_set1_epi16(sc[2 * c]), _mm256_set1_epi16(sc[2 * c + 1]));
+        }
+        const __m128i mins = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)mn));
+        for (int t = 0; t < ny; t++) {
+            const struct nn_block_q8_k *y =
+                (const struct nn_block_q8_k *)((const uint8_t *)vy + (size_t)t * by) + i;
+            __m512i sum = _mm512_setzero_si512();
+            for (int c = 0; c < 4; c++) {
+                __m512i a = _mm512_loadu_si512((const void *)(y->qs + 64 * c));
+                sum = _mm512_dpwssd_epi32(sum, _mm512_maddubs_epi16(w[c], a), scv[c]);
+            }
+            const float d = y->d * xd, dmin = -y->d * xdmin;
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(halves(sum)), acc[t]);
+            __m256i bs = _mm256_loadu_si256((const __m256i *)y->bsums);
+            __m128i q8s =
+                _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
+            accm[t] = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(_mm_madd_epi16(mins, q8s)),
+                                   accm[t]);
+        }
+    }
+    for (int t = 0; t < ny; t++)
+        s[(size_t)t * ss] = hsum256(acc[t]) + hsum128(accm[t]);
+}
+
+/* ===== Q6_K x Q8_K ===== */
+
+static ALWAYS_INLINE void q6k_body(int n, const void *vx, const void *vy, size_t by, const int ny,
+                                   float *s, size_t ss)
+{
+    const struct nn_block_q6_k *x = vx;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x03);
+    /* i16 lane j of a 64-element zmm covers elements 2j, 2j+1: scale index j / 8 */
+    const __m512i perm_lo = _mm512_set_epi16(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1,
+                                             1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m512i four = _mm512_set1_epi16(4);
+    const __m512i k32 = _mm512_set1_epi8(32);
+    __m256 acc[NN_MULTI_MAX];
+    for (int t = 0; t < ny; t++)
+        acc[t] = _mm256_setzero_ps();
+    for (int i = 0; i < n / NN_QK_K; i++) {
+        const float xd = nn_fp16_to_fp32_calc(x[i].d);
+        const __m512i sc16 = _mm512_castsi256_si512(
+            _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[i].scales)));
+        __m512i w[4], scv[4];
+        for (int h = 0; h < 2; h++) {
+            __m256i b1 = _mm256_loadu_si256((const __m256i *)(x[i].ql + 64 * h));
+            __m256i b2 = _mm256_loadu_si256((const __m256i *)(x[i].ql + 64 * h + 32));
+            __m256i bh = _mm256_loadu_si256((const __m256i *)(x[i].qh + 32 * h));
+            __m256i q0 = _mm256_or_si256(_mm256_and_si256(b1, m4),
+                                         _mm256_slli_epi16(_mm256_and_si256(bh, m2), 4));
+            __m256i q1 = _mm256_or_si256(
+                _mm256_and_si256(b2, m4),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 2), m2), 4));
+            __m256i q2 = _mm256_or_si256(
+                _mm256_and_si256(_mm256_srli_epi16(b1, 4), m4),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 4), m2), 4));
+            __m256i q3 = _mm256_or_si256(
+                _mm256_and_si256(_mm256_srli_epi16(b2, 4), m4),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 6), m2), 4));
+            w[2 * h] = cat256(q0, q1);
+            w[2 * h + 1] = cat256(q2, q3);
+            __m512i base = _mm512_add_epi16(perm_lo, _mm512_set1_epi16((short)(8 * h)));
+            scv[2 * h] = _mm512_permutexvar_epi16(base, sc16);
+            scv[2 * h + 1] = _mm512_permutexvar_epi16(_mm512_add_epi16(base, four), sc16);
+        }
+        for (int t = 0; t < ny; t++) {
+            const struct nn_block_q8_k *y =
+                (const struct nn_block_q8_k *)((const uint8_t *)vy + (size_t)t * by) + i;
+            __m512i sum = _mm512_setzero_si512();
+            for (int k = 0; k < 4; k++) {
+                __m512i a = _mm512_loadu_si512((const void *)(y->qs + 64 * k));
+                /* (q - 32) * a per pair, in the lanes (as ggml's AVX2 kernel) */
+                __m512i p =
+                    _mm512_sub_epi16(_mm512_maddubs_epi16(w[k], a), _mm512_maddubs_epi16(k32, a));
+                sum = _mm512_dpwssd_epi32(sum, p, scv[k]);
+            }
+            acc[t] =
+                _mm256_fmadd_ps(_mm256_set1_ps(y->d * xd), _mm256_cvtepi32_ps(halves(sum)), acc[t]);
+        }
+    }
+    for (int t = 0; t < ny; t++)
+        s[(size_t)t * ss] = hsum256(acc[t]);
+}
+
+/* ===== Q8_0 x Q8_0 (256-bit VNNI with the sign trick) ===== */
+
+static ALWAYS_INLINE void q8_0_body(int n, const void *vx, const void *vy, size_t by, const int ny,
+                                    float *s, size_t ss)
+{
+    const struct nn_block_q8_0 *x = vx;
+    __m256 acc[NN_MULTI_MAX];
+    for (int t = 0; t < ny; t++)
+        acc[t] = _mm256_setzero_ps();
+    for (int i = 0; i < n / NN_QK; i++) {
+        const __m256i q = _mm256_loadu_si256((const __m256i *)x[i].qs);
+        const __m256i aq = _mm256_sign_epi8(q, q);
+        const float xd = nn_fp16_to_fp32_calc(x[i].d);
+        for (int t = 0; t < ny; t++) {
+            const struct nn_block_q8_0 *y =
+                (const struct nn_block_q8_0 *)((const uint8_t *)vy + (size_t)t * by) + i;
+            __m256i a = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)y->qs), q);
+            __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), aq, a);
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p),
+                                     _mm256_set1_ps(xd * nn_fp16_to_fp32_calc(y->d)), acc[t]);
+        }
+    }
+    for (int t = 0; t < ny; t++)
+        s[(size_t)t * ss] = hsum256(acc[t]);
+}
+
+/* Instantiates fixed-ny versions (so the accumulators live in registers) and a dispatcher. */
+#define MULTI(name, body)                                                                          \
+    static void name##_multi(int n, const void *x, const void *y, size_t by, int ny, float *s,     \
+                             size_t ss)                                                            \
+    {                                                                                              \
+        switch (ny) {                                                                              \
+        case 1:                                                                                    \
+            body(n, x, y, by, 1, s, ss);                                                           \
+            break;                                                                                 \
+        case 2:                                                                                    \
+            body(n, x, y, by, 2, s, ss);                                                           \
+            break;                                                                                 \
+        case 3:                                                                                    \
+            body(n, x, y, by, 3, s, ss);                                                           \
+            break;                                                                                 \
+        case 4:                                                                                    \
+            body(n, x, y, by, 4, s, ss);                                                           \
+            break;                                                                                 \
+        case 5:                                                                                    \
+            body(n, x, y, by, 5, s, ss);                                                           \
+            break;                                                                                 \
+        case 6:                                                                                    \
+            body(n, x, y, by, 6, s, ss);                                                           \
+            break;                                                                                 \
+        case 7:                                                                                    \
+            body(n, x, y, by, 7, s, ss);                                                           \
+            break;                                                                                 \
+        default:                                                                                   \
+            body(n, x, y, by, 8, s, ss);                                                           \
+            break;                                                                                 \
+        }                                                                                          \
+    }                                                                                              \
+    static void name##_single(int n, float *s, const void *x, const void *y)                       \
+    {                                                                                              \
+        body(n, x, y, 0, 1, s, 0);                                                                 \
+    }
+
+MULTI(q4k, q4k_body)
+MULTI(q6k, q6k_body)
+MULTI(q8_0, q8_0_body)
 
 nn_vec_dot_fn nn_avx512_vec_dot(enum nn_type t)
 {
-    (void)t;
-    return NULL;
+    switch (t) {
+    case NN_TYPE_Q4_K:
+        return q4k_single;
+    case NN_TYPE_Q6_K:
+        return q6k_single;
+    case NN_TYPE_Q8_0:
+        return q8_0_single;
+    default:
+        return NULL;
+    }
+}
+
+nn_vec_dot_multi_fn nn_avx512_vec_dot_multi(enum nn_type t)
+{
+    switch (t) {
+    case NN_TYPE_Q4_K:
+        return q4k_multi;
+    case NN_TYPE_Q6_K:
+        return q6k_multi;
+    case NN_TYPE_Q8_0:
+        return q8_0_multi;
+    default:
+        return NULL;
+    }
 }
