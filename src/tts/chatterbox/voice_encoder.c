@@ -1,0 +1,394 @@
+/* voice_encoder.c: VoiceEncoder forward pass: all partials run as one batch through each LSTM
+ * layer (input projections for every step at once, then the recurrence step by step). */
+#include "core/vb.h"
+#include "tts/chatterbox/voice_encoder.h"
+#include "core/alloc.h"
+#include "nn/conv.h"
+#include "nn/matmul.h"
+
+#include <math.h>
+#include <stdarg.h>
+
+struct ve_layer {
+    int n_in;
+    float *w_ih; /* (4H, n_in) */
+    float *w_hh; /* (4H, H) */
+    float *bias; /* (4H) = b_ih + b_hh */
+    struct nn_tensor t_ih, t_hh;
+};
+
+struct cb_ve {
+    struct cb_ve_config cfg;
+    int n_mels, hidden, n_layers, embed;
+    int frame_step;
+    struct ve_layer layers[CB_VE_MAX_LAYERS];
+    float *proj_w; /* (embed, hidden) */
+    float *proj_b; /* (embed) */
+    struct nn_tensor t_proj;
+};
+
+struct cb_ve_config cb_ve_default_config(void)
+{
+    return (struct cb_ve_config){
+        .partial_frames = 160, .rate = 1.3, .min_coverage = 0.8, .trim_top_db = 20};
+}
+
+static enum vb_err failf(enum vb_err err, char *why, size_t cap, const char *fmt, ...)
+    VB_PRINTF(4, 5);
+static enum vb_err failf(enum vb_err err, char *why, size_t cap, const char *fmt, ...)
+{
+    if (why && cap) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(why, cap, fmt, ap);
+        va_end(ap);
+    }
+    return err;
+}
+
+static struct nn_tensor f32_view(const float *w, int64_t n_in, int64_t n_out)
+{
+    return (struct nn_tensor){.name = "ve",
+                              .type = NN_TYPE_F32,
+                              .n_dims = 2,
+                              .ne = {n_in, n_out, 1, 1},
+                              .row_bytes = (size_t)n_in * sizeof(float),
+                              .nbytes = (size_t)(n_in * n_out) * sizeof(float),
+                              .data = w};
+}
+
+/* tensor `name` must exist with the given 1-D/2-D shape; loads it as a new f32 array */
+static enum vb_err load_shaped(const struct nn_safetensors *st, const char *name, int n_dims,
+                               int64_t d0, int64_t d1, float **out, char *why, size_t cap)
+{
+    const struct nn_st_tensor *t = nn_st_find(st, name);
+    if (!t)
+        return failf(VB_ERR_NOT_FOUND, why, cap, "missing tensor '%s'", name);
+    int64_t shape[2] = {d0, d1};
+    enum vb_err err = nn_st_expect(t, NN_ST_F32, n_dims, shape, why, cap);
+    if (err != VB_OK)
+        return err;
+    return nn_st_load_f32(st, name, -1, out, why, cap);
+}
+
+enum vb_err cb_ve_load(const struct nn_safetensors *st, const char *prefix,
+                       const struct cb_ve_config *cfg, struct cb_ve **out, char *why,
+                       size_t why_cap)
+{
+    *out = NULL;
+    if (!prefix)
+        prefix = "";
+    struct cb_ve *ve = vb_try_calloc(1, sizeof *ve);
+    if (!ve)
+        return VB_ERR_NOMEM;
+    ve->cfg = cfg ? *cfg : cb_ve_default_config();
+    enum vb_err err = VB_OK;
+    char name[256];
+    float *b2 = NULL;
+    if (ve->cfg.partial_frames < 1 || !(ve->cfg.rate > 0)) {
+        err = failf(VB_ERR_INVALID, why, why_cap, "voice encoder: bad partial configuration");
+        goto out;
+    }
+    /* get_frame_step: round((sample_rate / rate) / partial_frames), rate 1.3 in double */
+    ve->frame_step = (int)lround((16000.0 / ve->cfg.rate) / ve->cfg.partial_frames);
+    if (ve->frame_step < 1 || ve->frame_step > ve->cfg.partial_frames) {
+        err = failf(VB_ERR_INVALID, why, why_cap, "voice encoder: frame step %d out of range",
+                    ve->frame_step);
+        goto out;
+    }
+    /* sizes from layer 0 */
+    snprintf(name, sizeof name, "%slstm.weight_hh_l0", prefix);
+    const struct nn_st_tensor *hh = nn_st_find(st, name);
+    snprintf(name, sizeof name, "%slstm.weight_ih_l0", prefix);
+    const struct nn_st_tensor *ih = nn_st_find(st, name);
+    if (!hh || !ih || hh->n_dims != 2 || ih->n_dims != 2 || hh->shape[1] < 1 ||
+        hh->shape[1] > 65536 || hh->shape[0] != 4 * hh->shape[1] || ih->shape[1] < 1 ||
+        ih->shape[1] > 65536) {
+        err = failf(VB_ERR_FORMAT, why, why_cap,
+                    "%slstm.weight_ih_l0/weight_hh_l0: missing or not (4H, in)/(4H, H)", prefix);
+        goto out;
+    }
+    ve->hidden = (int)hh->shape[1];
+    ve->n_mels = (int)ih->shape[1];
+    int H = ve->hidden, G = 4 * H;
+    for (int l = 0; l < CB_VE_MAX_LAYERS; l++) {
+        snprintf(name, sizeof name, "%slstm.weight_ih_l%d", prefix, l);
+        if (!nn_st_find(st, name))
+            break;
+        struct ve_layer *ly = &ve->layers[l];
+        ly->n_in = l == 0 ? ve->n_mels : H;
+        err = load_shaped(st, name, 2, G, ly->n_in, &ly->w_ih, why, why_cap);
+        if (err != VB_OK)
+            goto out;
+        snprintf(name, sizeof name, "%slstm.weight_hh_l%d", prefix, l);
+        err = load_shaped(st, name, 2, G, H, &ly->w_hh, why, why_cap);
+        if (err != VB_OK)
+            goto out;
+        snprintf(name, sizeof name, "%slstm.bias_ih_l%d", prefix, l);
+        err = load_shaped(st, name, 1, G, 0, &ly->bias, why, why_cap);
+        if (err != VB_OK)
+            goto out;
+        snprintf(name, sizeof name, "%slstm.bias_hh_l%d", prefix, l);
+        err = load_shaped(st, name, 1, G, 0, &b2, why, why_cap);
+        if (err != VB_OK)
+            goto out;
+        for (int i = 0; i < G; i++)
+            ly->bias[i] += b2[i];
+        vb_free(b2);
+        b2 = NULL;
+        ly->t_ih = f32_view(ly->w_ih, ly->n_in, G);
+        ly->t_hh = f32_view(ly->w_hh, H, G);
+        ve->n_layers = l + 1;
+    }
+    snprintf(name, sizeof name, "%sproj.weight", prefix);
+    const struct nn_st_tensor *pw = nn_st_find(st, name);
+    if (!pw || pw->n_dims != 2 || pw->shape[0] < 1 || pw->shape[0] > 65536) {
+        err = failf(VB_ERR_FORMAT, why, why_cap, "%s: missing or not 2-D", name);
+        goto out;
+    }
+    ve->embed = (int)pw->shape[0];
+    err = load_shaped(st, name, 2, ve->embed, H, &ve->proj_w, why, why_cap);
+    if (err != VB_OK)
+        goto out;
+    snprintf(name, sizeof name, "%sproj.bias", prefix);
+    err = load_shaped(st, name, 1, ve->embed, 0, &ve->proj_b, why, why_cap);
+    if (err != VB_OK)
+        goto out;
+    ve->t_proj = f32_view(ve->proj_w, H, ve->embed);
+out:
+    vb_free(b2);
+    if (err != VB_OK) {
+        cb_ve_free(ve);
+        return err;
+    }
+    *out = ve;
+    return VB_OK;
+}
+
+void cb_ve_free(struct cb_ve *ve)
+{
+    if (!ve)
+        return;
+    for (int l = 0; l < CB_VE_MAX_LAYERS; l++) {
+        vb_free(ve->layers[l].w_ih);
+        vb_free(ve->layers[l].w_hh);
+        vb_free(ve->layers[l].bias);
+    }
+    vb_free(ve->proj_w);
+    vb_free(ve->proj_b);
+    vb_free(ve);
+}
+
+int cb_ve_embed_dim(const struct cb_ve *ve)
+{
+    return ve->embed;
+}
+
+int cb_ve_n_mels(const struct cb_ve *ve)
+{
+    return ve->n_mels;
+}
+
+void cb_ve_trim(const float *wav, int64_t n, int top_db, int64_t *start, int64_t *end)
+{
+    const int frame = 2048, hop = 512, half = frame / 2;
+    *start = 0;
+    *end = 0;
+    if (n <= 0)
+        return;
+    /* frames of the zero-padded signal: 1 + floor(n / hop) */
+    int64_t F = 1 + n / hop;
+    double *mse = vb_try_malloc((size_t)F * sizeof *mse);
+    if (!mse) {
+        *end = n; /* no trim rather than failure */
+        return;
+    }
+    double mx = 0;
+    for (int64_t f = 0; f < F; f++) {
+        int64_t a = f * hop - half, b = a + frame;
+        double s = 0;
+        for (int64_t i = a < 0 ? 0 : a; i < b && i < n; i++)
+            s += (double)wav[i] * wav[i];
+        /* librosa: rms = sqrt(mean(x^2)) in float32, squared again */
+        float rms = sqrtf((float)(s / frame));
+        mse[f] = (double)rms * rms;
+        mx = fmax(mx, mse[f]);
+    }
+    double ref_db = 10.0 * log10(fmax(1e-10, mx));
+    int64_t first = -1, last = -1;
+    for (int64_t f = 0; f < F; f++) {
+        double db = 10.0 * log10(fmax(1e-10, mse[f])) - ref_db;
+        if (db > -top_db) {
+            if (first < 0)
+                first = f;
+            last = f;
+        }
+    }
+    vb_free(mse);
+    if (first < 0)
+        return;
+    *start = first * hop;
+    *end = (last + 1) * hop < n ? (last + 1) * hop : n;
+}
+
+int cb_ve_num_partials(const struct cb_ve *ve, int64_t T, int64_t *target)
+{
+    int64_t win = ve->cfg.partial_frames, step = ve->frame_step;
+    int64_t v = T - win + step;
+    if (v < 0)
+        v = 0;
+    int64_t n = v / step, rem = v % step;
+    if (n == 0 || (double)(rem + (win - step)) / (double)win >= ve->cfg.min_coverage)
+        n++;
+    if (target)
+        *target = win + step * (n - 1);
+    return (int)n;
+}
+
+static inline float sigmoidf(float x)
+{
+    return 1.0f / (1.0f + expf(-x));
+}
+
+enum vb_err cb_ve_embed_mel(const struct cb_ve *ve, struct nn_pool *pool, const float *mel,
+                            int64_t T, float *embed, float *partials)
+{
+    if (T < 1 || T > (int64_t)1 << 24)
+        return VB_ERR_INVALID;
+    int64_t target;
+    int P = cb_ve_num_partials(ve, T, &target);
+    int W = ve->cfg.partial_frames, H = ve->hidden, G = 4 * H, M = ve->n_mels, E = ve->embed;
+    int64_t rows = (int64_t)P * W;
+    int in_max = VB_MAX(M, H);
+    float *x = vb_try_malloc((size_t)rows * (size_t)in_max * sizeof *x);
+    float *gx = vb_try_malloc((size_t)rows * (size_t)G * sizeof *gx);
+    float *gh = vb_try_malloc((size_t)P * (size_t)G * sizeof *gh);
+    float *h = vb_try_calloc((size_t)P * (size_t)H, sizeof *h);
+    float *c = vb_try_calloc((size_t)P * (size_t)H, sizeof *c);
+    float *pe = vb_try_malloc((size_t)P * (size_t)E * sizeof *pe);
+    double *acc = vb_try_calloc((size_t)E, sizeof *acc);
+    struct nn_scratch scr = {0};
+    enum vb_err err = VB_OK;
+    if (!x || !gx || !gh || !h || !c || !pe || !acc) {
+        err = VB_ERR_NOMEM;
+        goto out;
+    }
+    /* partial p = mel frames [p*step, p*step + W), zero beyond T */
+    for (int p = 0; p < P; p++)
+        for (int t = 0; t < W; t++) {
+            int64_t src = (int64_t)p * ve->frame_step + t;
+            float *dst = x + ((int64_t)p * W + t) * M;
+            if (src < T)
+                memcpy(dst, mel + src * M, (size_t)M * sizeof *dst);
+            else
+                memset(dst, 0, (size_t)M * sizeof *dst);
+        }
+    for (int l = 0; l < ve->n_layers; l++) {
+        const struct ve_layer *ly = &ve->layers[l];
+        /* input projections of every step of every partial at once; rows are (p, t) */
+        for (int64_t r0 = 0; r0 < rows; r0 += 4096) {
+            int n = (int)VB_MIN((int64_t)4096, rows - r0);
+            if (!nn_matmul(pool, &scr, &ly->t_ih, x + r0 * ly->n_in, n, gx + r0 * G, G)) {
+                err = VB_ERR_NOMEM;
+                goto out;
+            }
+        }
+        memset(h, 0, (size_t)P * H * sizeof *h);
+        memset(c, 0, (size_t)P * H * sizeof *c);
+        for (int t = 0; t < W; t++) {
+            if (t > 0 && !nn_matmul(pool, &scr, &ly->t_hh, h, P, gh, G)) {
+                err = VB_ERR_NOMEM;
+                goto out;
+            }
+            for (int p = 0; p < P; p++) {
+                const float *gxr = gx + ((int64_t)p * W + t) * G;
+                const float *ghr = gh + (int64_t)p * G;
+                float *hp = h + (int64_t)p * H, *cp = c + (int64_t)p * H;
+                float *xo = x + ((int64_t)p * W + t) * H; /* next layer's input */
+                for (int j = 0; j < H; j++) {
+                    float gi = gxr[j] + ly->bias[j], gf = gxr[H + j] + ly->bias[H + j];
+                    float gg = gxr[2 * H + j] + ly->bias[2 * H + j];
+                    float go = gxr[3 * H + j] + ly->bias[3 * H + j];
+                    if (t > 0) {
+                        gi += ghr[j];
+                        gf += ghr[H + j];
+                        gg += ghr[2 * H + j];
+                        go += ghr[3 * H + j];
+                    }
+                    float cn = sigmoidf(gf) * cp[j] + sigmoidf(gi) * tanhf(gg);
+                    cp[j] = cn;
+                    hp[j] = sigmoidf(go) * tanhf(cn);
+                    xo[j] = hp[j];
+                }
+            }
+        }
+    }
+    /* final hidden state of the top layer -> proj -> ReLU -> L2 norm per partial */
+    if (!nn_matmul(pool, &scr, &ve->t_proj, h, P, pe, E)) {
+        err = VB_ERR_NOMEM;
+        goto out;
+    }
+    for (int p = 0; p < P; p++) {
+        float *e = pe + (int64_t)p * E;
+        double ss = 0;
+        for (int i = 0; i < E; i++) {
+            e[i] += ve->proj_b[i];
+            if (e[i] < 0)
+                e[i] = 0;
+            ss += (double)e[i] * e[i];
+        }
+        float inv = ss > 0 ? (float)(1.0 / sqrt(ss)) : 0.0f;
+        for (int i = 0; i < E; i++) {
+            e[i] *= inv;
+            acc[i] += e[i];
+        }
+    }
+    if (partials)
+        memcpy(partials, pe, (size_t)P * E * sizeof *pe);
+    double ss = 0;
+    for (int i = 0; i < E; i++) {
+        acc[i] /= P;
+        ss += acc[i] * acc[i];
+    }
+    for (int i = 0; i < E; i++)
+        embed[i] = ss > 0 ? (float)(acc[i] / sqrt(ss)) : 0.0f;
+out:
+    nn_scratch_release(&scr);
+    vb_free(x);
+    vb_free(gx);
+    vb_free(gh);
+    vb_free(h);
+    vb_free(c);
+    vb_free(pe);
+    vb_free(acc);
+    return err;
+}
+
+enum vb_err cb_ve_embed_wav(const struct cb_ve *ve, const struct cb_frontend *fe,
+                            struct nn_pool *pool, const float *wav, int64_t n, float *embed)
+{
+    if (ve->n_mels != CB_VE_N_MELS)
+        return VB_ERR_INVALID;
+    int64_t a = 0, b = n;
+    if (ve->cfg.trim_top_db > 0)
+        cb_ve_trim(wav, n, ve->cfg.trim_top_db, &a, &b);
+    if (b - a <= CB_ENC_N_FFT / 2)
+        return VB_ERR_INVALID;
+    int64_t T = cb_fe_ve_mel_frames(b - a);
+    float *mel = vb_try_malloc((size_t)T * CB_VE_N_MELS * sizeof *mel);
+    float *tm = vb_try_malloc((size_t)T * CB_VE_N_MELS * sizeof *tm);
+    enum vb_err err = VB_ERR_NOMEM;
+    if (!mel || !tm)
+        goto out;
+    err = cb_fe_ve_mel(fe, wav + a, b - a, mel);
+    if (err != VB_OK)
+        goto out;
+    for (int m = 0; m < CB_VE_N_MELS; m++)
+        for (int64_t t = 0; t < T; t++)
+            tm[t * CB_VE_N_MELS + m] = mel[(int64_t)m * T + t];
+    err = cb_ve_embed_mel(ve, pool, tm, T, embed, NULL);
+out:
+    vb_free(mel);
+    vb_free(tm);
+    return err;
+}
