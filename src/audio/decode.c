@@ -302,8 +302,9 @@ enum vb_err audio_decode(const void *data, size_t len, const struct audio_decode
         err = VB_ERR_NOMEM;
         goto out;
     }
-    /* Initial capacity from the header, bounded so a lying header cannot make us allocate. */
-    cap = (size_t)VB_MIN(VB_MAX(sfi.frames, (sf_count_t)CHUNK_FRAMES), (sf_count_t)1 << 20);
+    /* Initial capacity from the header, bounded so that a tiny file with a lying header cannot
+     * make us allocate much; the buffer doubles as real samples arrive. */
+    cap = (size_t)VB_MIN(VB_MAX(sfi.frames, (sf_count_t)CHUNK_FRAMES), (sf_count_t)1 << 16);
 
     for (;;) {
         sf_count_t got = sf_readf_float(sf, chunk, CHUNK_FRAMES);
