@@ -53,6 +53,7 @@ struct cb_hift_work {
     size_t cap;  /* floats per activation buffer */
     float *flat; /* convt / im2col scratch */
     size_t flat_cap;
+    struct cb_hift_scratch ws; /* per-thread packing for the convolutions */
 };
 
 /* An activation tensor: c rows of t valid floats at x + row*ld, margins zero. */
@@ -547,6 +548,7 @@ void cb_hift_work_free(struct cb_hift_work *w)
     for (int i = 0; i < B_COUNT; i++)
         vb_free(w->buf[i]);
     vb_free(w->flat);
+    cb_hift_scratch_release(&w->ws);
     vb_free(w);
 }
 
@@ -662,15 +664,19 @@ static void ew(struct nn_pool *pool, enum ew_op op, const struct act *y, const s
 }
 
 /* ResBlock in place on x: for each dilation j: x += c2(snake2(c1(snake1(x)))). */
-static void resblock_run(struct nn_pool *pool, const struct resblock *rb, struct act *x,
-                         struct act *ta, struct act *tb)
+static enum vb_err resblock_run(struct nn_pool *pool, const struct resblock *rb, struct act *x,
+                                struct act *ta, struct act *tb, struct cb_hift_scratch *ws)
 {
-    for (int j = 0; j < rb->n; j++) {
+    enum vb_err err = VB_OK;
+    for (int j = 0; j < rb->n && !err; j++) {
         ew(pool, EW_SNAKE, ta, x, rb->a1[j], 0);
-        cb_hift_conv_run(pool, &rb->c1[j], ta->x, ta->ld, x->t, tb->x, tb->ld, false);
+        err = cb_hift_conv_run(pool, &rb->c1[j], ta->x, ta->ld, x->t, tb->x, tb->ld, false, ws);
+        if (err)
+            break;
         ew(pool, EW_SNAKE, tb, tb, rb->a2[j], 0);
-        cb_hift_conv_run(pool, &rb->c2[j], tb->x, tb->ld, x->t, x->x, x->ld, true);
+        err = cb_hift_conv_run(pool, &rb->c2[j], tb->x, tb->ld, x->t, x->x, x->ld, true, ws);
     }
+    return err;
 }
 
 /* ---- F0 ------------------------------------------------------------------------------------- */
@@ -700,7 +706,10 @@ enum vb_err cb_hift_f0(const struct cb_hift *m, struct cb_hift_work *w, struct n
     struct act *cur = &x;
     for (int i = 0; i < p->f0_layers; i++) {
         struct act *o = &h[i % 2];
-        cb_hift_conv_run(pool, &m->f0_conv[i], cur->x, cur->ld, t, o->x, o->ld, false);
+        err =
+            cb_hift_conv_run(pool, &m->f0_conv[i], cur->x, cur->ld, t, o->x, o->ld, false, &w->ws);
+        if (err)
+            return err;
         ew(pool, EW_ELU, o, NULL, NULL, 1.0f);
         cur = o;
     }
@@ -889,7 +898,9 @@ enum vb_err cb_hift_decode(const struct cb_hift *m, struct cb_hift_work *w, stru
     for (int c = 0; c < p->in_channels; c++)
         memcpy(mx.x + c * mx.ld, mel + (int64_t)c * n_frames, (size_t)n_frames * sizeof(float));
     struct act x = act_view(m, w->buf[B_IN], p->base_channels, n_frames);
-    cb_hift_conv_run(pool, &m->conv_pre, mx.x, mx.ld, n_frames, x.x, x.ld, false);
+    err = cb_hift_conv_run(pool, &m->conv_pre, mx.x, mx.ld, n_frames, x.x, x.ld, false, &w->ws);
+    if (err)
+        return err;
 
     t = n_frames;
     for (int i = 0; i < p->n_stages; i++) {
@@ -898,7 +909,10 @@ enum vb_err cb_hift_decode(const struct cb_hift *m, struct cb_hift_work *w, stru
         ew(pool, EW_LRELU, &x, NULL, NULL, p->lrelu_slope);
         int64_t tu = cb_hift_convt_len(&m->ups[i], t), tn = tu + last;
         struct act xn = act_view(m, w->buf[B_XN], c, tn);
-        cb_hift_convt_run(pool, &m->ups[i], x.x, x.ld, t, w->flat, xn.x + last, xn.ld);
+        err =
+            cb_hift_convt_run(pool, &m->ups[i], x.x, x.ld, t, w->flat, xn.x + last, xn.ld, &w->ws);
+        if (err)
+            return err;
         if (last) /* ReflectionPad1d((1, 0)) */
             for (int r = 0; r < c; r++)
                 xn.x[r * xn.ld] = xn.x[r * xn.ld + 2];
@@ -907,9 +921,14 @@ enum vb_err cb_hift_decode(const struct cb_hift *m, struct cb_hift_work *w, stru
         struct act si = act_view(m, w->buf[B_SI], c, t);
         if (cb_hift_convs_len(&m->sdown[i], n_stft) != t)
             return VB_ERR_INTERNAL;
-        cb_hift_convs_run(pool, &m->sdown[i], s.x, s.ld, n_stft, w->flat, si.x, si.ld);
+        err =
+            cb_hift_convs_run(pool, &m->sdown[i], s.x, s.ld, n_stft, w->flat, si.x, si.ld, &w->ws);
+        if (err)
+            return err;
         struct act ta = act_view(m, w->buf[B_A], c, t), tb = act_view(m, w->buf[B_B], c, t);
-        resblock_run(pool, &m->sres[i], &si, &ta, &tb);
+        err = resblock_run(pool, &m->sres[i], &si, &ta, &tb, &w->ws);
+        if (err)
+            return err;
         ew(pool, EW_ADD, &xn, &si, NULL, 0);
         /* resblocks: mean of n_kernels outputs, accumulated in B_IN */
         struct act sum = act_view(m, w->buf[B_IN], c, t);
@@ -917,7 +936,9 @@ enum vb_err cb_hift_decode(const struct cb_hift *m, struct cb_hift_work *w, stru
         for (int j = 0; j < p->n_kernels; j++) {
             struct act *dst = j == 0 ? &sum : &r;
             ew(pool, EW_COPY, dst, &xn, NULL, 0);
-            resblock_run(pool, &m->res[i * p->n_kernels + j], dst, &ta, &tb);
+            err = resblock_run(pool, &m->res[i * p->n_kernels + j], dst, &ta, &tb, &w->ws);
+            if (err)
+                return err;
             if (j > 0)
                 ew(pool, EW_ADD, &sum, &r, NULL, 0);
         }
@@ -926,7 +947,9 @@ enum vb_err cb_hift_decode(const struct cb_hift *m, struct cb_hift_work *w, stru
     }
     ew(pool, EW_LRELU, &x, NULL, NULL, 0.01f);
     struct act post = act_view(m, w->buf[B_XN], 2 * bins, t);
-    cb_hift_conv_run(pool, &m->conv_post, x.x, x.ld, t, post.x, post.ld, false);
+    err = cb_hift_conv_run(pool, &m->conv_post, x.x, x.ld, t, post.x, post.ld, false, &w->ws);
+    if (err)
+        return err;
     istft(m, post.x, post.ld, post.x + (int64_t)bins * post.ld, post.ld, t, wav);
     for (int64_t i = 0; i < L; i++)
         wav[i] = wav[i] > p->audio_limit    ? p->audio_limit

@@ -184,36 +184,75 @@ struct conv_job {
     int64_t ldy;
     bool accumulate;
     int64_t n_tblk;
+    int n_split; /* channel-block ranges per time block */
+    float *pack; /* per-thread packed input blocks, pack_stride floats each; NULL = direct */
+    size_t pack_stride;
+    int64_t pld; /* row stride of a packed block */
     tile_fn tile;
 };
+
+static int64_t pack_ld(const struct cb_hift_conv *c)
+{
+    return (TBLOCK + (int64_t)(c->k - 1) * c->dilation + NR + 15) / 16 * 16;
+}
 
 static void conv_worker(void *ctx, int ith, int nth)
 {
     struct conv_job *j = ctx;
     const struct cb_hift_conv *c = j->c;
-    int64_t units = j->n_tblk * c->n_blk;
+    int64_t units = j->n_tblk * j->n_split, packed_tb = -1;
     int64_t u0 = units * ith / nth, u1 = units * (ith + 1) / nth;
+    float *pack = j->pack ? j->pack + (size_t)ith * j->pack_stride : NULL;
     for (int64_t u = u0; u < u1; u++) {
-        int64_t tb = u / c->n_blk;
-        int blk = (int)(u % c->n_blk);
-        int rows = VB_MIN(MR, c->c_out - blk * MR);
-        const float *wp = c->w + (size_t)blk * c->k * c->c_in * MR;
-        const float *bias = c->b ? c->b + blk * MR : NULL;
-        float *yb = j->y + (int64_t)blk * MR * j->ldy;
-        int64_t t_end = VB_MIN(j->t_out, (tb + 1) * TBLOCK);
-        for (int64_t t0 = tb * TBLOCK; t0 < t_end; t0 += NR) {
-            int cols = (int)VB_MIN(NR, t_end - t0);
-            j->tile(c, wp, j->x + t0 - c->pad, j->ldx, yb + t0, j->ldy, rows, cols, j->accumulate,
-                    bias);
+        int64_t tb = u / j->n_split;
+        int part = (int)(u % j->n_split);
+        int b0 = c->n_blk * part / j->n_split, b1 = c->n_blk * (part + 1) / j->n_split;
+        int64_t t_beg = tb * TBLOCK, t_end = VB_MIN(j->t_out, (tb + 1) * TBLOCK);
+        const float *xs = j->x + t_beg - c->pad; /* input of step t_beg, channel 0 */
+        int64_t ldx = j->ldx;
+        if (pack) {
+            /* Copy the block's input window (rows ci, steps t_beg - pad ..) contiguously: short
+             * row strides keep the tile's loads prefetchable and within a few pages. */
+            int64_t len = (t_end - t_beg) + (int64_t)(c->k - 1) * c->dilation + NR;
+            if (packed_tb != tb) {
+                for (int ci = 0; ci < c->c_in; ci++)
+                    memcpy(pack + (int64_t)ci * j->pld, xs + (int64_t)ci * j->ldx,
+                           (size_t)len * sizeof *pack);
+                packed_tb = tb;
+            }
+            xs = pack;
+            ldx = j->pld;
+        }
+        for (int blk = b0; blk < b1; blk++) {
+            int rows = VB_MIN(MR, c->c_out - blk * MR);
+            const float *wp = c->w + (size_t)blk * c->k * c->c_in * MR;
+            const float *bias = c->b ? c->b + blk * MR : NULL;
+            float *yb = j->y + (int64_t)blk * MR * j->ldy;
+            for (int64_t t0 = t_beg; t0 < t_end; t0 += NR) {
+                int cols = (int)VB_MIN(NR, t_end - t0);
+                j->tile(c, wp, xs + (t0 - t_beg), ldx, yb + t0, j->ldy, rows, cols, j->accumulate,
+                        bias);
+            }
         }
     }
 }
 
-void cb_hift_conv_run(struct nn_pool *pool, const struct cb_hift_conv *c, const float *x,
-                      int64_t ldx, int64_t t_out, float *y, int64_t ldy, bool accumulate)
+void cb_hift_scratch_release(struct cb_hift_scratch *s)
+{
+    if (!s)
+        return;
+    vb_free(s->data);
+    s->data = NULL;
+    s->cap = 0;
+}
+
+enum vb_err cb_hift_conv_run(struct nn_pool *pool, const struct cb_hift_conv *c, const float *x,
+                             int64_t ldx, int64_t t_out, float *y, int64_t ldy, bool accumulate,
+                             struct cb_hift_scratch *ws)
 {
     if (t_out <= 0)
-        return;
+        return VB_OK;
+    int nth = nn_pool_threads(pool);
     struct conv_job j = {
         .c = c,
         .x = x,
@@ -225,7 +264,27 @@ void cb_hift_conv_run(struct nn_pool *pool, const struct cb_hift_conv *c, const 
         .n_tblk = (t_out + TBLOCK - 1) / TBLOCK,
         .tile = pick_tile(),
     };
+    /* Enough units for every thread: split the channel blocks when time blocks are few. */
+    j.n_split = 1;
+    if (nth > 1)
+        while (j.n_tblk * j.n_split < 8 * nth && j.n_split < c->n_blk)
+            j.n_split++;
+    if (ws) {
+        j.pld = pack_ld(c);
+        j.pack_stride = (size_t)c->c_in * (size_t)j.pld;
+        size_t need = j.pack_stride * (size_t)nth;
+        if (ws->cap < need) {
+            float *p = vb_try_malloc(need * sizeof *p);
+            if (!p)
+                return VB_ERR_NOMEM;
+            vb_free(ws->data);
+            ws->data = p;
+            ws->cap = need;
+        }
+        j.pack = ws->data;
+    }
     nn_pool_run(pool, conv_worker, &j);
+    return VB_OK;
 }
 
 void cb_hift_conv_run_ref(const struct cb_hift_conv *c, const float *x, int64_t ldx, int64_t t_out,
@@ -328,13 +387,17 @@ static void ola_worker(void *ctx, int ith, int nth)
     }
 }
 
-void cb_hift_convt_run(struct nn_pool *pool, const struct cb_hift_convt *c, const float *x,
-                       int64_t ldx, int64_t t_in, float *z, float *y, int64_t ldy)
+enum vb_err cb_hift_convt_run(struct nn_pool *pool, const struct cb_hift_convt *c, const float *x,
+                              int64_t ldx, int64_t t_in, float *z, float *y, int64_t ldy,
+                              struct cb_hift_scratch *ws)
 {
-    cb_hift_conv_run(pool, &c->gemm, x, ldx, t_in, z, t_in, false);
+    enum vb_err err = cb_hift_conv_run(pool, &c->gemm, x, ldx, t_in, z, t_in, false, ws);
+    if (err)
+        return err;
     struct ola_job j = {
         .c = c, .z = z, .t_in = t_in, .t_out = cb_hift_convt_len(c, t_in), .y = y, .ldy = ldy};
     nn_pool_run(pool, ola_worker, &j);
+    return VB_OK;
 }
 
 /* ---- strided ---------------------------------------------------------------------------- */
@@ -377,8 +440,9 @@ size_t cb_hift_convs_scratch(const struct cb_hift_convs *c, int64_t t_in)
     return ((size_t)c->c_in * c->k + 1) * (size_t)col_ld(cb_hift_convs_len(c, t_in));
 }
 
-void cb_hift_convs_run(struct nn_pool *pool, const struct cb_hift_convs *c, const float *x,
-                       int64_t ldx, int64_t t_in, float *col, float *y, int64_t ldy)
+enum vb_err cb_hift_convs_run(struct nn_pool *pool, const struct cb_hift_convs *c, const float *x,
+                              int64_t ldx, int64_t t_in, float *col, float *y, int64_t ldy,
+                              struct cb_hift_scratch *ws)
 {
     int64_t t_out = cb_hift_convs_len(c, t_in), ld = col_ld(t_out);
     for (int ci = 0; ci < c->c_in; ci++)
@@ -392,5 +456,5 @@ void cb_hift_convs_run(struct nn_pool *pool, const struct cb_hift_convs *c, cons
             memset(cr + t_out, 0, (size_t)(ld - t_out) * sizeof *cr);
         }
     memset(col + (int64_t)c->c_in * c->k * ld, 0, (size_t)ld * sizeof *col);
-    cb_hift_conv_run(pool, &c->gemm, col, ld, t_out, y, ldy, false);
+    return cb_hift_conv_run(pool, &c->gemm, col, ld, t_out, y, ldy, false, ws);
 }

@@ -26,12 +26,23 @@ VB_WUR enum vb_err cb_hift_conv_init(struct cb_hift_conv *c, const float *w, con
                                      int c_out, int c_in, int k, int dilation, int pad);
 void cb_hift_conv_release(struct cb_hift_conv *c);
 
+/* Per-thread packing buffers of cb_hift_conv_run, grown on demand (caller-owned struct,
+ * zero-initialised; release with cb_hift_scratch_release). */
+struct cb_hift_scratch {
+    float *data;
+    size_t cap; /* floats */
+};
+void cb_hift_scratch_release(struct cb_hift_scratch *s);
+
 /* y[co][t] = (accumulate ? y[co][t] : 0) + b[co] + sum_ci,j w[co][ci][j] * x[ci][t - pad + j*dil]
  * for t in [0, t_out). x rows have stride ldx and must be readable (zero where the input is
  * padding) at offsets [-pad, t_out - pad + (k-1)*dil + NR) - the NR tail may be garbage, it
  * only feeds discarded lanes. y rows have stride ldy; only [0, t_out) is written. */
-void cb_hift_conv_run(struct nn_pool *pool, const struct cb_hift_conv *c, const float *x,
-                      int64_t ldx, int64_t t_out, float *y, int64_t ldy, bool accumulate);
+/* ws: with a scratch, each thread first copies its block of input rows contiguously (faster
+ * for long rows); NULL reads x in place. VB_ERR_NOMEM only when the scratch cannot grow. */
+VB_WUR enum vb_err cb_hift_conv_run(struct nn_pool *pool, const struct cb_hift_conv *c,
+                                    const float *x, int64_t ldx, int64_t t_out, float *y,
+                                    int64_t ldy, bool accumulate, struct cb_hift_scratch *ws);
 /* Plain reference: same contract, no tiling (tests). */
 void cb_hift_conv_run_ref(const struct cb_hift_conv *c, const float *x, int64_t ldx, int64_t t_out,
                           float *y, int64_t ldy, bool accumulate);
@@ -51,8 +62,9 @@ int64_t cb_hift_convt_len(const struct cb_hift_convt *c, int64_t t_in);
 /* x (c_in rows, stride ldx, t_in valid, NR readable slack past t_in); z scratch of
  * cb_hift_convt_scratch floats; y (c_out rows, stride ldy). */
 size_t cb_hift_convt_scratch(const struct cb_hift_convt *c, int64_t t_in);
-void cb_hift_convt_run(struct nn_pool *pool, const struct cb_hift_convt *c, const float *x,
-                       int64_t ldx, int64_t t_in, float *z, float *y, int64_t ldy);
+VB_WUR enum vb_err cb_hift_convt_run(struct nn_pool *pool, const struct cb_hift_convt *c,
+                                     const float *x, int64_t ldx, int64_t t_in, float *z, float *y,
+                                     int64_t ldy, struct cb_hift_scratch *ws);
 
 /* Strided convolution with zero padding: im2col into scratch, then a kernel-1 GEMM. */
 struct cb_hift_convs {
@@ -66,7 +78,8 @@ void cb_hift_convs_release(struct cb_hift_convs *c);
 int64_t cb_hift_convs_len(const struct cb_hift_convs *c, int64_t t_in);
 size_t cb_hift_convs_scratch(const struct cb_hift_convs *c, int64_t t_in);
 /* x (c_in rows, stride ldx, t_in valid; no margins needed); y (c_out rows, stride ldy). */
-void cb_hift_convs_run(struct nn_pool *pool, const struct cb_hift_convs *c, const float *x,
-                       int64_t ldx, int64_t t_in, float *col, float *y, int64_t ldy);
+VB_WUR enum vb_err cb_hift_convs_run(struct nn_pool *pool, const struct cb_hift_convs *c,
+                                     const float *x, int64_t ldx, int64_t t_in, float *col,
+                                     float *y, int64_t ldy, struct cb_hift_scratch *ws);
 
 #endif

@@ -158,14 +158,17 @@ TEST(test_conv_tiled_matches_reference)
         int64_t ldy = t + 5;
         float *y = vb_xcalloc((size_t)co * ldy, sizeof *y),
               *r = vb_xcalloc((size_t)co * ldy, sizeof *r);
-        for (int acc = 0; acc < 2; acc++) {
+        struct cb_hift_scratch ws = {0};
+        for (int acc = 0; acc < 4; acc++) {
             for (int64_t i = 0; i < co * ldy; i++)
                 y[i] = r[i] = (float)i * 1e-3f;
-            cb_hift_conv_run(g_pool, &c, x + margin, ld, t, y, ldy, acc);
-            cb_hift_conv_run_ref(&c, x + margin, ld, t, r, ldy, acc);
+            CHECK(cb_hift_conv_run(g_pool, &c, x + margin, ld, t, y, ldy, acc & 1,
+                                   acc & 2 ? &ws : NULL) == VB_OK);
+            cb_hift_conv_run_ref(&c, x + margin, ld, t, r, ldy, acc & 1);
             double e = max_abs(y, r, (size_t)co * ldy);
-            CHECK_MSG(e < 1e-4, "case %zu acc %d: %g", ci, acc, e);
+            CHECK_MSG(e < 1e-4, "case %zu mode %d: %g", ci, acc, e);
         }
+        cb_hift_scratch_release(&ws);
         /* direct definition for one output */
         double s = b[co - 1];
         int64_t tt = t - 1;
@@ -175,7 +178,7 @@ TEST(test_conv_tiled_matches_reference)
                 if (idx >= 0 && idx < t)
                     s += (double)w[((size_t)(co - 1) * cin + i) * k + j] * x[margin + i * ld + idx];
             }
-        cb_hift_conv_run(g_pool, &c, x + margin, ld, t, y, ldy, false);
+        CHECK(cb_hift_conv_run(g_pool, &c, x + margin, ld, t, y, ldy, false, NULL) == VB_OK);
         CHECK_NEAR(y[(co - 1) * ldy + tt], s, 1e-4);
         cb_hift_conv_release(&c);
         vb_free(w);
@@ -203,7 +206,8 @@ TEST(test_convt_and_strided)
     CHECK_EQ_INT(tout, (tin - 1) * st - 2 * pad + k);
     float *z = vb_xmalloc(cb_hift_convt_scratch(&ct, tin) * sizeof *z);
     float *y = vb_xmalloc((size_t)co * tout * sizeof *y);
-    cb_hift_convt_run(g_pool, &ct, x + 32, ld, tin, z, y, tout);
+    struct cb_hift_scratch ws = {0};
+    CHECK(cb_hift_convt_run(g_pool, &ct, x + 32, ld, tin, z, y, tout, &ws) == VB_OK);
     double worst = 0;
     for (int o = 0; o < co; o++)
         for (int64_t t = 0; t < tout; t++) {
@@ -236,7 +240,7 @@ TEST(test_convt_and_strided)
     CHECK_EQ_INT(tout, 16);
     float *col = vb_xmalloc(cb_hift_convs_scratch(&cs, tin) * sizeof *col);
     y = vb_xmalloc((size_t)co * tout * sizeof *y);
-    cb_hift_convs_run(g_pool, &cs, x, ld, tin, col, y, tout);
+    CHECK(cb_hift_convs_run(g_pool, &cs, x, ld, tin, col, y, tout, &ws) == VB_OK);
     worst = 0;
     for (int o = 0; o < co; o++)
         for (int64_t t = 0; t < tout; t++) {
@@ -250,6 +254,7 @@ TEST(test_convt_and_strided)
             worst = fmax(worst, fabs(s - y[o * tout + t]));
         }
     CHECK_MSG(worst < 1e-4, "convs err %g", worst);
+    cb_hift_scratch_release(&ws);
     cb_hift_convs_release(&cs);
     vb_free(col);
     vb_free(y);
