@@ -1,0 +1,113 @@
+/* test_campplus.c: CAMPPlus against the reference vectors (chatterbox-ref/campplus, shrunk
+ * widths, real block layout): x-vector from the reference features and from the waveform;
+ * load errors and short inputs. */
+#include "core/vb.h"
+#include "core/alloc.h"
+#include "nn/safetensors.h"
+#include "tts/chatterbox/campplus.h"
+#include "tts/chatterbox/frontend.h"
+#include "unit/test.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+static struct nn_safetensors *io, *wst;
+static struct cb_frontend *fe;
+static struct cb_campplus *cp;
+static struct nn_pool *pool;
+
+static const char *refdir(void)
+{
+    const char *d = getenv("VOCERO_REFDATA");
+    return d && *d ? d : "../shared/testdata";
+}
+
+static float *load(const char *name, int64_t numel)
+{
+    const struct nn_st_tensor *t = nn_st_find(io, name);
+    CHECK_MSG(t && nn_st_numel(t) == numel, "%s missing or wrong size", name);
+    if (!t || nn_st_numel(t) != numel)
+        return NULL;
+    float *p = vb_xmalloc((size_t)numel * sizeof *p);
+    CHECK(nn_st_to_f32(t, p, (size_t)numel) == VB_OK);
+    return p;
+}
+
+static double max_abs(const float *a, const float *b, int64_t n)
+{
+    double e = 0;
+    for (int64_t i = 0; i < n; i++)
+        e = fmax(e, fabs((double)a[i] - b[i]));
+    return e;
+}
+
+TEST(xvector_from_features)
+{
+    float *fb = load("fbank_cmn", 148 * 80), *want = load("xvector", 192);
+    if (fb && want) {
+        float xv[192];
+        CHECK(cb_campplus_forward(cp, pool, fb, 148, xv) == VB_OK);
+        double e = max_abs(xv, want, 192), mx = 0;
+        for (int i = 0; i < 192; i++)
+            mx = fmax(mx, fabs(want[i]));
+        fprintf(stderr, "  xvector (ref fbank): max abs err %.3g (max |x| %.3g)\n", e, mx);
+        CHECK(e < 1e-3);
+    }
+    vb_free(fb);
+    vb_free(want);
+}
+
+TEST(xvector_from_wav)
+{
+    float *wav = load("wav_16k", 24000), *want = load("xvector", 192);
+    if (wav && want) {
+        float xv[192];
+        CHECK(cb_campplus_embed_wav(cp, fe, pool, wav, 24000, xv) == VB_OK);
+        double e = max_abs(xv, want, 192);
+        fprintf(stderr, "  xvector (wav): max abs err %.3g\n", e);
+        CHECK(e < 1e-3);
+    }
+    vb_free(wav);
+    vb_free(want);
+}
+
+TEST(errors)
+{
+    float x[600] = {0}, xv[192];
+    CHECK(cb_campplus_forward(cp, pool, x, 1, xv) == VB_ERR_INVALID);
+    CHECK(cb_campplus_embed_wav(cp, fe, pool, x, 500, xv) == VB_ERR_INVALID);
+    /* two frames is the minimum the network accepts */
+    CHECK(cb_campplus_forward(cp, pool, x, 3, xv) == VB_OK && isfinite(xv[0]));
+    char why[256] = "";
+    struct cb_campplus *bad = NULL;
+    CHECK(cb_campplus_load(wst, "flow.", NULL, &bad, why, sizeof why) == VB_ERR_FORMAT && !bad);
+    CHECK(strstr(why, "flow.") != NULL);
+}
+
+int main(void)
+{
+    char path[512], why[256];
+    snprintf(path, sizeof path, "%s/chatterbox-ref/campplus/weights.safetensors", refdir());
+    if (nn_st_open(path, &wst, why, sizeof why) != VB_OK) {
+        SKIP(campplus_reference, why);
+        return test_summary();
+    }
+    snprintf(path, sizeof path, "%s/chatterbox-ref/campplus/io.safetensors", refdir());
+    CHECK_MSG(nn_st_open(path, &io, why, sizeof why) == VB_OK, "%s", why);
+    CHECK(cb_frontend_new(&fe) == VB_OK);
+    CHECK(nn_pool_new(2, &pool) == VB_OK);
+    CHECK_MSG(cb_campplus_load(wst, "speaker_encoder.", NULL, &cp, why, sizeof why) == VB_OK, "%s",
+              why);
+    if (io && cp) {
+        CHECK(cb_campplus_embed_dim(cp) == 192 && cb_campplus_feat_dim(cp) == 80);
+        RUN(xvector_from_features);
+        RUN(xvector_from_wav);
+        RUN(errors);
+    }
+    cb_campplus_free(cp);
+    nn_pool_free(pool);
+    cb_frontend_free(fe);
+    nn_st_close(io);
+    nn_st_close(wst);
+    return test_summary();
+}
