@@ -1,88 +1,120 @@
 /* attention.c: whole-sequence multi-head attention (bidirectional/causal, optional ESPnet
- * relative-position term) threaded over (head, query) pairs; dot products use the F32
- * vec_dot kernel of the best ISA. */
+ * relative-position term): per head, keys/values are packed once and scores, the relative
+ * term and the weighted values are F32 GEMMs over blocks of queries; the row softmax is
+ * threaded over rows. */
 #include "core/vb.h"
 #include "nn/attention.h"
-#include "nn/kernels.h"
+#include "nn/gemm.h"
 #include "nn/ops.h"
 
-struct mha_job {
+#define Q_BLOCK 128 /* queries per block: bounds the score matrix to Q_BLOCK x n_kv */
+
+struct rows_job {
     const struct nn_mha *a;
-    float *work;
-    size_t per_thread;
-    nn_vec_dot_fn dot;
+    float *s;        /* nb rows of n_kv scores */
+    const float *bd; /* nb rows of 2*n_kv-1 relative terms, or NULL */
+    int i0, nb;
 };
 
-static void mha_worker(void *ctx, int ith, int nth)
+/* scores += gathered relative term, scale, causal mask, softmax; rows split over threads */
+static void rows_worker(void *ctx, int ith, int nth)
 {
-    const struct mha_job *j = ctx;
+    const struct rows_job *j = ctx;
     const struct nn_mha *a = j->a;
-    const int D = a->head_dim;
-    float *scores = j->work + (size_t)ith * j->per_thread;
-    float *qu = scores + a->n_kv;
-    float *qv = qu + D;
-    int64_t total = (int64_t)a->n_head * a->n_q;
-    int64_t u0 = total * ith / nth, u1 = total * (ith + 1) / nth;
-    for (int64_t u = u0; u < u1; u++) {
-        int h = (int)(u / a->n_q);
-        int i = (int)(u % a->n_q);
-        const float *qi = a->q + (int64_t)i * a->ldq + (int64_t)h * D;
-        int n_keys = a->n_kv;
+    const int L = a->n_kv, W = 2 * a->n_kv - 1;
+    for (int r = ith; r < j->nb; r += nth) {
+        const int i = j->i0 + r;
+        float *s = j->s + (size_t)r * (size_t)L;
+        if (j->bd) {
+            const float *b = j->bd + (size_t)r * (size_t)W + (L - 1 - i);
+            for (int k = 0; k < L; k++)
+                s[k] += b[k];
+        }
+        int n_keys = L;
         if (a->causal)
-            n_keys = (int)VB_MIN((int64_t)a->n_kv, a->q_pos0 + i + 1);
-        /* content term */
-        const float *qc = qi;
-        if (a->bias_u) {
-            for (int d = 0; d < D; d++)
-                qu[d] = qi[d] + a->bias_u[(int64_t)h * D + d];
-            qc = qu;
-        }
+            n_keys = (int)VB_MAX(0, VB_MIN((int64_t)L, a->q_pos0 + i + 1));
         for (int k = 0; k < n_keys; k++)
-            j->dot(D, &scores[k], a->k + (int64_t)k * a->ldk + (int64_t)h * D, qc);
-        /* relative-position term: key k uses row (n_kv-1) - i + k */
-        if (a->rel) {
-            const float *qp = qi;
-            if (a->bias_v) {
-                for (int d = 0; d < D; d++)
-                    qv[d] = qi[d] + a->bias_v[(int64_t)h * D + d];
-                qp = qv;
-            }
-            const float *base = a->rel + (int64_t)(a->n_kv - 1 - i) * a->ld_rel + (int64_t)h * D;
-            for (int k = 0; k < n_keys; k++) {
-                float s;
-                j->dot(D, &s, base + (int64_t)k * a->ld_rel, qp);
-                scores[k] += s;
-            }
-        }
-        for (int k = 0; k < n_keys; k++)
-            scores[k] *= a->scale;
-        nn_softmax(scores, n_keys);
-        float *o = a->out + (int64_t)i * a->ldo + (int64_t)h * D;
-        memset(o, 0, (size_t)D * sizeof *o);
-        for (int k = 0; k < n_keys; k++) {
-            const float *vk = a->v + (int64_t)k * a->ldv + (int64_t)h * D;
-            const float w = scores[k];
-            for (int d = 0; d < D; d++)
-                o[d] += w * vk[d];
-        }
+            s[k] *= a->scale;
+        if (n_keys > 0)
+            nn_softmax(s, n_keys);
+        for (int k = n_keys; k < L; k++)
+            s[k] = 0;
     }
+}
+
+static size_t block_rows(const struct nn_mha *a)
+{
+    return (size_t)VB_MIN(a->n_q, Q_BLOCK);
 }
 
 size_t nn_mha_work_floats(const struct nn_mha *a, int n_threads)
 {
-    size_t per = (size_t)a->n_kv + 2 * (size_t)a->head_dim;
-    return per * (size_t)VB_MAX(n_threads, 1);
+    (void)n_threads;
+    const size_t L = (size_t)a->n_kv, D = (size_t)a->head_dim, B = block_rows(a);
+    size_t n = nn_gemm_packed_floats((int)D, (int)L) + nn_gemm_packed_floats((int)L, (int)D) +
+               2 * B * D + B * L;
+    if (a->rel)
+        n += nn_gemm_packed_floats((int)D, (int)(2 * L - 1)) + B * (2 * L - 1);
+    return n;
+}
+
+static void add_bias(float *dst, const float *q, int64_t ldq, int nb, int D, const float *bias)
+{
+    for (int r = 0; r < nb; r++) {
+        const float *src = q + (int64_t)r * ldq;
+        float *d = dst + (size_t)r * (size_t)D;
+        for (int c = 0; c < D; c++)
+            d[c] = src[c] + bias[c];
+    }
 }
 
 void nn_mha(struct nn_pool *pool, const struct nn_mha *a, float *work)
 {
-    struct mha_job j = {
-        .a = a,
-        .work = work,
-        .per_thread = (size_t)a->n_kv + 2 * (size_t)a->head_dim,
-        .dot = nn_kernel_for(NN_TYPE_F32)->vec_dot,
-    };
-    nn_pool_run(pool, mha_worker, &j);
+    const int L = a->n_kv, D = a->head_dim, B = (int)block_rows(a), W = 2 * L - 1;
+    if (a->n_q <= 0 || L <= 0)
+        return;
+    float *kp = work;                             /* keys of one head, packed */
+    float *vp = kp + nn_gemm_packed_floats(D, L); /* values of one head, packed */
+    float *qu = vp + nn_gemm_packed_floats(L, D); /* (B, D) queries + bias_u */
+    float *qv = qu + (size_t)B * (size_t)D;       /* (B, D) queries + bias_v */
+    float *sc = qv + (size_t)B * (size_t)D;       /* (B, L) scores / probabilities */
+    float *rp = sc + (size_t)B * (size_t)L;       /* relative rows of one head, packed */
+    float *bd = a->rel ? rp + nn_gemm_packed_floats(D, W) : NULL; /* (B, 2L-1) */
+    for (int h = 0; h < a->n_head; h++) {
+        const int64_t ho = (int64_t)h * D;
+        nn_gemm_pack(kp, a->k + ho, D, L, a->ldk);
+        nn_gemm_pack_t(vp, a->v + ho, L, D, a->ldv);
+        if (a->rel)
+            nn_gemm_pack(rp, a->rel + ho, D, W, a->ld_rel);
+        for (int i0 = 0; i0 < a->n_q; i0 += B) {
+            const int nb = VB_MIN(B, a->n_q - i0);
+            const float *qh = a->q + (int64_t)i0 * a->ldq + ho;
+            /* content scores (nb, L) = (q + u) . k_j */
+            const float *qc = qh;
+            int64_t ldqc = a->ldq;
+            if (a->bias_u) {
+                add_bias(qu, qh, a->ldq, nb, D, a->bias_u + ho);
+                qc = qu;
+                ldqc = D;
+            }
+            nn_gemm(pool, kp, D, L, qc, ldqc, nb, NULL, sc, L);
+            struct rows_job rj = {.a = a, .s = sc, .i0 = i0, .nb = nb};
+            if (a->rel) {
+                const float *qp = qh;
+                int64_t ldqp = a->ldq;
+                if (a->bias_v) {
+                    add_bias(qv, qh, a->ldq, nb, D, a->bias_v + ho);
+                    qp = qv;
+                    ldqp = D;
+                }
+                nn_gemm(pool, rp, D, W, qp, ldqp, nb, NULL, bd, W);
+                rj.bd = bd;
+            }
+            nn_pool_run(pool, rows_worker, &rj);
+            /* out rows (nb, D) = probabilities . V */
+            nn_gemm(pool, vp, L, D, sc, L, nb, NULL, a->out + (int64_t)i0 * a->ldo + ho, a->ldo);
+        }
+    }
 }
 
 void nn_rotary_half(float *x, int n_head, int head_dim, const float *cos, const float *sin)

@@ -1,5 +1,5 @@
-/* attention.h: multi-head scaled dot-product attention over whole sequences (f32), threaded
- * over (head, query) pairs: bidirectional or causal, with optional per-head query biases and
+/* attention.h: multi-head scaled dot-product attention over whole sequences (f32, nn_gemm
+ * for the products): bidirectional or causal, with optional per-head query biases and
  * the ESPnet/Transformer-XL relative-position term, plus a rotate-half rotary helper.
  *
  *   struct nn_mha a = {.q = q, .ldq = D, .k = k, .ldk = D, .v = v, .ldv = D, .out = o,

@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "core/alloc.h"
+#include "nn/gemm.h"
 #include "nn/ops.h"
 
 void s3_wstore_release(struct s3_wstore *ws)
@@ -131,19 +132,26 @@ float *s3_load(struct s3_loader *L, int n_dims, int64_t *shape, const char *fmt,
     return p;
 }
 
-static void linear_set(struct s3_linear *lin, float *w, int n_in, int n_out)
+/* Replaces the just-loaded row-major weight `w` (the store's last entry) by its nn_gemm
+ * packing. */
+static bool linear_set(struct s3_loader *L, struct s3_linear *lin, float *w, int n_in, int n_out)
 {
-    memset(&lin->w, 0, sizeof lin->w);
-    lin->w.type = NN_TYPE_F32;
-    lin->w.n_dims = 2;
-    lin->w.ne[0] = n_in;
-    lin->w.ne[1] = n_out;
-    lin->w.ne[2] = lin->w.ne[3] = 1;
-    lin->w.row_bytes = (size_t)n_in * sizeof(float);
-    lin->w.nbytes = lin->w.row_bytes * (size_t)n_out;
-    lin->w.data = w;
+    if (L->ws->n == 0 || L->ws->ptrs[L->ws->n - 1] != w) {
+        loader_fail(L, VB_ERR_INTERNAL, "weight store out of order");
+        return false;
+    }
+    float *p = vb_try_malloc(nn_gemm_packed_floats(n_in, n_out) * sizeof *p);
+    if (!p) {
+        loader_fail(L, VB_ERR_NOMEM, "out of memory packing weights");
+        return false;
+    }
+    nn_gemm_pack(p, w, n_in, n_out, n_in);
+    vb_free(w);
+    L->ws->ptrs[L->ws->n - 1] = p;
+    lin->w = p;
     lin->n_in = n_in;
     lin->n_out = n_out;
+    return true;
 }
 
 bool s3_linear_load(struct s3_loader *L, struct s3_linear *lin, int n_in, int n_out, bool has_bias,
@@ -161,9 +169,8 @@ bool s3_linear_load(struct s3_loader *L, struct s3_linear *lin, int n_in, int n_
     }
     int64_t shape[2] = {n_out, n_in};
     float *w = s3_load(L, 2, shape, "%s.weight", base);
-    if (!w)
+    if (!w || !linear_set(L, lin, w, (int)shape[1], (int)shape[0]))
         return false;
-    linear_set(lin, w, (int)shape[1], (int)shape[0]);
     if (has_bias) {
         int64_t bs[1] = {shape[0]};
         lin->b = s3_load(L, 1, bs, "%s.bias", base);
@@ -212,7 +219,8 @@ bool s3_conv_load(struct s3_loader *L, struct s3_conv *c, int c_in, int c_out, i
         }
         vb_free(tmp);
     }
-    linear_set(&c->lin, w, c->c_in * c->k, c->c_out);
+    if (!linear_set(L, &c->lin, w, c->c_in * c->k, c->c_out))
+        return false;
     if (has_bias) {
         int64_t bs[1] = {shape[0]};
         c->lin.b = s3_load(L, 1, bs, "%s.bias", base);
@@ -232,7 +240,6 @@ void s3_ctx_release(struct s3_ctx *c)
 {
     if (!c)
         return;
-    nn_scratch_release(&c->mm);
     vb_free(c->col);
     c->col = NULL;
     c->col_cap = 0;
@@ -241,13 +248,7 @@ void s3_ctx_release(struct s3_ctx *c)
 bool s3_linear_fwd(struct s3_ctx *c, const struct s3_linear *lin, const float *x, int t, float *y,
                    int64_t ldy)
 {
-    if (t <= 0)
-        return true;
-    if (!nn_matmul(c->pool, &c->mm, &lin->w, x, t, y, ldy))
-        return false;
-    if (lin->b)
-        for (int i = 0; i < t; i++)
-            nn_add(y + (int64_t)i * ldy, lin->b, lin->n_out);
+    nn_gemm(c->pool, lin->w, lin->n_in, lin->n_out, x, lin->n_in, t, lin->b, y, ldy);
     return true;
 }
 

@@ -1,5 +1,5 @@
 /* s3_ops.h: layer helpers shared by the S3Tokenizer and the S3Gen flow: checked F32 weight
- * loading from a safetensors file (owned copies), Linear and Conv1d (im2col + nn_matmul) on
+ * loading from a safetensors file (owned copies), Linear and Conv1d (im2col + nn_gemm) on
  * time-major activations (T rows of C floats), row LayerNorm, Mish/leaky ReLU, grow-once
  * scratch buffers. */
 #ifndef CB_S3_OPS_H
@@ -7,10 +7,8 @@
 
 #include "core/vb.h"
 #include "core/err.h"
-#include "nn/matmul.h"
 #include "nn/safetensors.h"
 #include "nn/threadpool.h"
-#include "nn/types.h"
 
 /* Owns every weight buffer a model loads; freed in one go with s3_wstore_release. */
 struct s3_wstore {
@@ -37,10 +35,10 @@ const struct nn_st_tensor *s3_find(struct s3_loader *L, const char *fmt, ...) VB
 float *s3_load(struct s3_loader *L, int n_dims, int64_t *shape, const char *fmt, ...)
     VB_PRINTF(4, 5);
 
-/* y = x W^T + b; W [n_out, n_in] as PyTorch stores it. */
+/* y = x W^T + b; W [n_out, n_in] as PyTorch stores it, kept packed for nn_gemm. */
 struct s3_linear {
-    struct nn_tensor w; /* F32, ne = {n_in, n_out}; data owned by the wstore */
-    const float *b;     /* (n_out) or NULL */
+    const float *w; /* nn_gemm panels; owned by the wstore */
+    const float *b; /* (n_out) or NULL */
     int n_in, n_out;
 };
 /* Loads "<name>.weight" (and "<name>.bias" when has_bias). n_in/n_out < 0: take from file. */
@@ -61,13 +59,13 @@ int s3_conv_out_len(const struct s3_conv *c, int t_in, int pad_l, int pad_r);
 /* Per-call scratch that grows on demand (no allocation once the largest size was seen). */
 struct s3_ctx {
     struct nn_pool *pool; /* borrowed */
-    struct nn_scratch mm;
-    float *col; /* im2col buffer */
+    float *col;           /* im2col buffer */
     size_t col_cap;
 };
 void s3_ctx_release(struct s3_ctx *c);
 
-/* y (t rows, stride ldy) = x (t rows, stride ldx == n_in) W^T + b. false on OOM. */
+/* y (t rows, stride ldy) = x (t rows of n_in, contiguous) W^T + b. Cannot fail (kept
+ * boolean so the call sites read like the fallible convolution). */
 VB_WUR bool s3_linear_fwd(struct s3_ctx *c, const struct s3_linear *lin, const float *x, int t,
                           float *y, int64_t ldy);
 /* y (t_out rows of c_out) = conv(x (t_in rows of c_in, stride ldx)) with pad_l/pad_r zero

@@ -8,6 +8,7 @@
 
 #include "core/alloc.h"
 #include "nn/attention.h"
+#include "nn/gemm.h"
 #include "nn/ops.h"
 #include "tts/chatterbox/s3_ops.h"
 
@@ -389,13 +390,8 @@ void cb_flow_speaker(const struct cb_flow *f, const float *xvec, float *spks)
     float xn[CB_FLOW_SPK_DIM];
     for (int i = 0; i < CB_FLOW_SPK_DIM; i++)
         xn[i] = xvec[i] * inv;
-    for (int o = 0; o < CB_FLOW_N_MELS; o++) {
-        const float *w = (const float *)f->spk.w.data + (size_t)o * CB_FLOW_SPK_DIM;
-        double acc = 0;
-        for (int i = 0; i < CB_FLOW_SPK_DIM; i++)
-            acc += (double)w[i] * xn[i];
-        spks[o] = (float)acc + f->spk.b[o];
-    }
+    nn_gemm(NULL, f->spk.w, CB_FLOW_SPK_DIM, CB_FLOW_N_MELS, xn, CB_FLOW_SPK_DIM, 1, f->spk.b, spks,
+            CB_FLOW_N_MELS);
 }
 
 /* ---- encoder ---- */

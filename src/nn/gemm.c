@@ -1,0 +1,199 @@
+/* gemm.c: packed-panel F32 GEMM (Y = X W^T + b): 6x16 register tiles, AVX2/FMA kernel chosen
+ * at run time (function-level target attribute, so no special build flags), plain C
+ * fallback, threads over (panel, token block) tiles. */
+#include "core/vb.h"
+#include "nn/gemm.h"
+
+#include "nn/kernels.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#    include <immintrin.h>
+#    define GEMM_X86 1
+#endif
+
+#define MR      6  /* tokens per register tile */
+#define TB_ROWS 48 /* tokens per thread work unit (8 tiles) */
+#define NR      NN_GEMM_NR
+
+size_t nn_gemm_packed_floats(int n_in, int n_out)
+{
+    size_t panels = ((size_t)n_out + NR - 1) / NR;
+    return panels * (size_t)n_in * NR;
+}
+
+void nn_gemm_pack(float *dst, const float *w, int n_in, int n_out, int64_t ldw)
+{
+    size_t panels = ((size_t)n_out + NR - 1) / NR;
+    for (size_t p = 0; p < panels; p++) {
+        float *d = dst + p * (size_t)n_in * NR;
+        for (int k = 0; k < n_in; k++)
+            for (int j = 0; j < NR; j++) {
+                size_t o = p * NR + (size_t)j;
+                d[(size_t)k * NR + (size_t)j] = o < (size_t)n_out ? w[(int64_t)o * ldw + k] : 0.0f;
+            }
+    }
+}
+
+void nn_gemm_pack_t(float *dst, const float *wt, int n_in, int n_out, int64_t ldwt)
+{
+    size_t panels = ((size_t)n_out + NR - 1) / NR;
+    for (size_t p = 0; p < panels; p++) {
+        float *d = dst + p * (size_t)n_in * NR;
+        size_t o0 = p * NR, nc = VB_MIN((size_t)NR, (size_t)n_out - o0);
+        for (int k = 0; k < n_in; k++) {
+            const float *src = wt + (int64_t)k * ldwt + (int64_t)o0;
+            float *dr = d + (size_t)k * NR;
+            memcpy(dr, src, nc * sizeof *dr);
+            for (size_t j = nc; j < NR; j++)
+                dr[j] = 0.0f;
+        }
+    }
+}
+
+/* tile[r][j] = sum_k x_r[k] * p[k][j] for r < MR, j < NR */
+static void kern_generic(int K, const float *const xr[MR], const float *p, float *tile)
+{
+    float acc[MR][NR];
+    memset(acc, 0, sizeof acc);
+    for (int k = 0; k < K; k++) {
+        const float *w = p + (size_t)k * NR;
+        for (int r = 0; r < MR; r++) {
+            const float a = xr[r][k];
+            for (int j = 0; j < NR; j++)
+                acc[r][j] += a * w[j];
+        }
+    }
+    memcpy(tile, acc, sizeof acc);
+}
+
+#ifdef GEMM_X86
+#    define ROW(r)                                                                                 \
+        a = _mm256_broadcast_ss(xr[r] + k);                                                        \
+        c##r##0 = _mm256_fmadd_ps(a, w0, c##r##0);                                                 \
+        c##r##1 = _mm256_fmadd_ps(a, w1, c##r##1)
+
+__attribute__((target("avx2,fma"))) static void kern_avx2(int K, const float *const xr[MR],
+                                                          const float *p, float *tile)
+{
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+    __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+    for (int k = 0; k < K; k++) {
+        const __m256 w0 = _mm256_loadu_ps(p + (size_t)k * NR);
+        const __m256 w1 = _mm256_loadu_ps(p + (size_t)k * NR + 8);
+        __m256 a;
+        ROW(0);
+        ROW(1);
+        ROW(2);
+        ROW(3);
+        ROW(4);
+        ROW(5);
+    }
+    _mm256_storeu_ps(tile + 0 * NR, c00);
+    _mm256_storeu_ps(tile + 0 * NR + 8, c01);
+    _mm256_storeu_ps(tile + 1 * NR, c10);
+    _mm256_storeu_ps(tile + 1 * NR + 8, c11);
+    _mm256_storeu_ps(tile + 2 * NR, c20);
+    _mm256_storeu_ps(tile + 2 * NR + 8, c21);
+    _mm256_storeu_ps(tile + 3 * NR, c30);
+    _mm256_storeu_ps(tile + 3 * NR + 8, c31);
+    _mm256_storeu_ps(tile + 4 * NR, c40);
+    _mm256_storeu_ps(tile + 4 * NR + 8, c41);
+    _mm256_storeu_ps(tile + 5 * NR, c50);
+    _mm256_storeu_ps(tile + 5 * NR + 8, c51);
+}
+#    undef ROW
+#endif
+
+typedef void (*kern_fn)(int K, const float *const xr[MR], const float *p, float *tile);
+
+struct gemm_job {
+    kern_fn kern;
+    const float *packed, *x, *b;
+    float *y;
+    int n_in, n_out, n_tok;
+    int64_t ldx, ldy;
+    int n_panels, n_tb;
+};
+
+static void gemm_tile_range(const struct gemm_job *j, int64_t u0, int64_t u1)
+{
+    float tile[MR * NR];
+    for (int64_t u = u0; u < u1; u++) {
+        const int pnl = (int)(u / j->n_tb), tb = (int)(u % j->n_tb);
+        const float *p = j->packed + (size_t)pnl * (size_t)j->n_in * NR;
+        const int o0 = pnl * NR, nc = VB_MIN(NR, j->n_out - o0);
+        const int t_end = VB_MIN(j->n_tok, (tb + 1) * TB_ROWS);
+        for (int t0 = tb * TB_ROWS; t0 < t_end; t0 += MR) {
+            const int mr = VB_MIN(MR, t_end - t0);
+            const float *xr[MR];
+            for (int r = 0; r < MR; r++) /* rows past the end repeat the last (discarded) */
+                xr[r] = j->x + (int64_t)(t0 + VB_MIN(r, mr - 1)) * j->ldx;
+            j->kern(j->n_in, xr, p, tile);
+            for (int r = 0; r < mr; r++) {
+                float *yr = j->y + (int64_t)(t0 + r) * j->ldy + o0;
+                const float *tr = tile + r * NR;
+                if (j->b)
+                    for (int c = 0; c < nc; c++)
+                        yr[c] = tr[c] + j->b[o0 + c];
+                else
+                    memcpy(yr, tr, (size_t)nc * sizeof *yr);
+            }
+        }
+    }
+}
+
+static void gemm_worker(void *ctx, int ith, int nth)
+{
+    const struct gemm_job *j = ctx;
+    int64_t units = (int64_t)j->n_panels * j->n_tb;
+    gemm_tile_range(j, units * ith / nth, units * (ith + 1) / nth);
+}
+
+static void gemm_run(struct nn_pool *pool, kern_fn kern, const float *packed, int n_in, int n_out,
+                     const float *x, int64_t ldx, int n_tok, const float *b, float *y, int64_t ldy)
+{
+    if (n_tok <= 0 || n_out <= 0)
+        return;
+    struct gemm_job j = {
+        .kern = kern,
+        .packed = packed,
+        .x = x,
+        .b = b,
+        .y = y,
+        .n_in = n_in,
+        .n_out = n_out,
+        .n_tok = n_tok,
+        .ldx = ldx,
+        .ldy = ldy,
+        .n_panels = (n_out + NR - 1) / NR,
+        .n_tb = (n_tok + TB_ROWS - 1) / TB_ROWS,
+    };
+    if ((int64_t)j.n_panels * j.n_tb == 1)
+        gemm_tile_range(&j, 0, 1);
+    else
+        nn_pool_run(pool, gemm_worker, &j);
+}
+
+void nn_gemm(struct nn_pool *pool, const float *packed, int n_in, int n_out, const float *x,
+             int64_t ldx, int n_tok, const float *b, float *y, int64_t ldy)
+{
+    kern_fn kern = kern_generic;
+#ifdef GEMM_X86
+    if (nn_kernels_isa() >= NN_ISA_AVX2)
+        kern = kern_avx2;
+#endif
+    gemm_run(pool, kern, packed, n_in, n_out, x, ldx, n_tok, b, y, ldy);
+}
+
+void nn_gemm_ref(const float *packed, int n_in, int n_out, const float *x, int64_t ldx, int n_tok,
+                 const float *b, float *y, int64_t ldy)
+{
+    for (int t = 0; t < n_tok; t++)
+        for (int o = 0; o < n_out; o++) {
+            const float *p = packed + (size_t)(o / NR) * (size_t)n_in * NR + (size_t)(o % NR);
+            double s = b ? b[o] : 0.0;
+            for (int k = 0; k < n_in; k++)
+                s += (double)x[(int64_t)t * ldx + k] * p[(size_t)k * NR];
+            y[(int64_t)t * ldy + o] = (float)s;
+        }
+}

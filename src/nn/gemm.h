@@ -1,0 +1,26 @@
+/* gemm.h: packed-panel F32 GEMM, y = x W^T + b, for activations in row-major token order:
+ * W is packed once into panels of NN_GEMM_NR output rows, then nn_gemm runs 6x16 register
+ * tiles (AVX2/FMA when the CPU has it, plain C otherwise), threaded over tiles. */
+#ifndef NN_GEMM_H
+#define NN_GEMM_H
+
+#include "core/vb.h"
+#include "nn/threadpool.h"
+
+#define NN_GEMM_NR 16 /* output rows per packed panel */
+
+/* Floats a packed copy of an (n_out, n_in) weight needs. */
+size_t nn_gemm_packed_floats(int n_in, int n_out);
+/* Packs w (n_out rows of n_in, row stride ldw: PyTorch's Linear layout) into dst. */
+void nn_gemm_pack(float *dst, const float *w, int n_in, int n_out, int64_t ldw);
+/* Packs the transposed layout wt (n_in rows of n_out, row stride ldwt) into dst. */
+void nn_gemm_pack_t(float *dst, const float *wt, int n_in, int n_out, int64_t ldwt);
+/* y[t][o] = sum_k x[t][k] * W[o][k] (+ b[o]) for t < n_tok, o < n_out; x row stride ldx, y row
+ * stride ldy; b may be NULL. pool may be NULL. */
+void nn_gemm(struct nn_pool *pool, const float *packed, int n_in, int n_out, const float *x,
+             int64_t ldx, int n_tok, const float *b, float *y, int64_t ldy);
+/* Double-accumulating reference over the same packed weights (tests). */
+void nn_gemm_ref(const float *packed, int n_in, int n_out, const float *x, int64_t ldx, int n_tok,
+                 const float *b, float *y, int64_t ldy);
+
+#endif
