@@ -51,6 +51,9 @@ static ALWAYS_INLINE void q4k_body(int n, const void *vx, const void *vy, size_t
         accm[t] = _mm_setzero_ps();
     }
     for (int i = 0; i < n / NN_QK_K; i++) {
+        _mm_prefetch((const char *)(x + i + 4), _MM_HINT_T0);
+        _mm_prefetch((const char *)(x + i + 4) + 64, _MM_HINT_T0);
+        _mm_prefetch((const char *)(x + i + 4) + 128, _MM_HINT_T0);
         uint8_t sc[8], mn[8];
         nn_unpack_scales_k4(x[i].scales, sc, mn);
         const float xd = nn_fp16_to_fp32_calc(x[i].d), xdmin = nn_fp16_to_fp32_calc(x[i].dmin);
@@ -64,11 +67,14 @@ static ALWAYS_INLINE void q4k_body(int n, const void *vx, const void *vy, size_t
         for (int t = 0; t < ny; t++) {
             const struct nn_block_q8_k *y =
                 (const struct nn_block_q8_k *)((const uint8_t *)vy + (size_t)t * by) + i;
-            __m512i sum = _mm512_setzero_si512();
+            /* four independent partial sums: short dependency chains */
+            __m512i p[4];
             for (int c = 0; c < 4; c++) {
                 __m512i a = _mm512_loadu_si512((const void *)(y->qs + 64 * c));
-                sum = _mm512_dpwssd_epi32(sum, _mm512_maddubs_epi16(w[c], a), scv[c]);
+                p[c] = _mm512_madd_epi16(_mm512_maddubs_epi16(w[c], a), scv[c]);
             }
+            __m512i sum =
+                _mm512_add_epi32(_mm512_add_epi32(p[0], p[1]), _mm512_add_epi32(p[2], p[3]));
             const float d = y->d * xd, dmin = -y->d * xdmin;
             acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(halves(sum)), acc[t]);
             __m256i bs = _mm256_loadu_si256((const __m256i *)y->bsums);
@@ -98,6 +104,8 @@ static ALWAYS_INLINE void q6k_body(int n, const void *vx, const void *vy, size_t
     for (int t = 0; t < ny; t++)
         acc[t] = _mm256_setzero_ps();
     for (int i = 0; i < n / NN_QK_K; i++) {
+        for (int l = 0; l < 4; l++)
+            _mm_prefetch((const char *)(x + i + 3) + 64 * l, _MM_HINT_T0);
         const float xd = nn_fp16_to_fp32_calc(x[i].d);
         const __m512i sc16 = _mm512_castsi256_si512(
             _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[i].scales)));
@@ -152,6 +160,8 @@ static ALWAYS_INLINE void q8_0_body(int n, const void *vx, const void *vy, size_
     for (int t = 0; t < ny; t++)
         acc[t] = _mm256_setzero_ps();
     for (int i = 0; i < n / NN_QK; i++) {
+        if (i % 2 == 0)
+            _mm_prefetch((const char *)(x + i + 16), _MM_HINT_T0);
         const __m256i q = _mm256_loadu_si256((const __m256i *)x[i].qs);
         const __m256i aq = _mm256_sign_epi8(q, q);
         const float xd = nn_fp16_to_fp32_calc(x[i].d);
