@@ -1,7 +1,7 @@
 /* activations.h: element-wise activations the speech models need beyond nn/ops.h: Snake
  * (HiFT), ELU (F0 predictor), Mish (flow estimator), leaky ReLU, tanh, sigmoid. All f32, in
  * place or out of place. GELU (tanh approximation and exact erf) and SiLU live in nn/ops.h
- * (nn_gelu, nn_gelu_erf, nn_silu). Snake has an AVX-512 path chosen at run time. */
+ * (nn_gelu, nn_gelu_erf, nn_silu). Snake has AVX-512 and AVX2 paths chosen at run time. */
 #ifndef NN_ACTIVATIONS_H
 #define NN_ACTIVATIONS_H
 

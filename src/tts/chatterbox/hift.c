@@ -10,6 +10,7 @@
 #include "tts/chatterbox/hift_conv.h"
 
 #include <math.h>
+#include <time.h>
 
 #define MAX_FRAMES    (1 << 20) /* ~5.8 hours of audio: beyond that the input is refused */
 #define MAX_HARMONIC  16
@@ -54,6 +55,7 @@ struct cb_hift_work {
     float *flat; /* convt / im2col scratch */
     size_t flat_cap;
     struct cb_hift_scratch ws; /* per-thread packing for the convolutions */
+    struct cb_hift_timings tm; /* accumulated since the last reset */
 };
 
 /* An activation tensor: c rows of t valid floats at x + row*ld, margins zero. */
@@ -589,6 +591,20 @@ static enum vb_err work_reserve(struct cb_hift_work *w, size_t act, size_t flat)
     return VB_OK;
 }
 
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void cb_hift_work_timings(struct cb_hift_work *w, struct cb_hift_timings *out, bool reset)
+{
+    *out = w->tm;
+    if (reset)
+        memset(&w->tm, 0, sizeof w->tm);
+}
+
 /* Lays out c x t in buffer `base` and zeroes every margin (and the slack row). */
 static struct act act_view(const struct cb_hift *m, float *base, int c, int64_t t)
 {
@@ -693,6 +709,7 @@ enum vb_err cb_hift_f0(const struct cb_hift *m, struct cb_hift_work *w, struct n
     enum vb_err err = check_frames(n_frames);
     if (err)
         return err;
+    double t_start = now_s();
     int cmax = VB_MAX(p->in_channels, p->f0_channels);
     err = work_reserve(w, act_floats(m, cmax, n_frames), 0);
     if (err)
@@ -719,6 +736,7 @@ enum vb_err cb_hift_f0(const struct cb_hift *m, struct cb_hift_work *w, struct n
             s += (double)m->f0_cls_w[c] * cur->x[(int64_t)c * cur->ld + i];
         f0[i] = fabsf((float)s + m->f0_cls_b);
     }
+    w->tm.f0_s += now_s() - t_start;
     return VB_OK;
 }
 
@@ -881,6 +899,7 @@ enum vb_err cb_hift_decode(const struct cb_hift *m, struct cb_hift_work *w, stru
     err = work_reserve(w, act, flat);
     if (err)
         return err;
+    double tp = now_s(), tq;
 
     /* Source STFT: (2*bins, n_stft) rows. */
     struct act s = act_view(m, w->buf[B_STFT], 2 * bins, n_stft);
@@ -893,6 +912,9 @@ enum vb_err cb_hift_decode(const struct cb_hift *m, struct cb_hift_work *w, stru
             memcpy(s.x + c * s.ld, tmp + (int64_t)c * n_stft, (size_t)n_stft * sizeof(float));
     }
 
+    tq = now_s();
+    w->tm.stft_s += tq - tp;
+    tp = tq;
     /* conv_pre */
     struct act mx = act_view(m, w->buf[B_A], p->in_channels, n_frames);
     for (int c = 0; c < p->in_channels; c++)
@@ -917,6 +939,9 @@ enum vb_err cb_hift_decode(const struct cb_hift *m, struct cb_hift_work *w, stru
             for (int r = 0; r < c; r++)
                 xn.x[r * xn.ld] = xn.x[r * xn.ld + 2];
         t = tn;
+        tq = now_s();
+        w->tm.ups_s += tq - tp;
+        tp = tq;
         /* source branch */
         struct act si = act_view(m, w->buf[B_SI], c, t);
         if (cb_hift_convs_len(&m->sdown[i], n_stft) != t)
@@ -930,6 +955,9 @@ enum vb_err cb_hift_decode(const struct cb_hift *m, struct cb_hift_work *w, stru
         if (err)
             return err;
         ew(pool, EW_ADD, &xn, &si, NULL, 0);
+        tq = now_s();
+        w->tm.source_s += tq - tp;
+        tp = tq;
         /* resblocks: mean of n_kernels outputs, accumulated in B_IN */
         struct act sum = act_view(m, w->buf[B_IN], c, t);
         struct act r = act_view(m, w->buf[B_R], c, t);
@@ -944,6 +972,9 @@ enum vb_err cb_hift_decode(const struct cb_hift *m, struct cb_hift_work *w, stru
         }
         ew(pool, EW_DIV, &sum, NULL, NULL, (float)p->n_kernels);
         x = sum;
+        tq = now_s();
+        w->tm.resblocks_s += tq - tp;
+        tp = tq;
     }
     ew(pool, EW_LRELU, &x, NULL, NULL, 0.01f);
     struct act post = act_view(m, w->buf[B_XN], 2 * bins, t);
@@ -955,6 +986,7 @@ enum vb_err cb_hift_decode(const struct cb_hift *m, struct cb_hift_work *w, stru
         wav[i] = wav[i] > p->audio_limit    ? p->audio_limit
                  : wav[i] < -p->audio_limit ? -p->audio_limit
                                             : wav[i];
+    w->tm.post_s += now_s() - tp;
     return VB_OK;
 }
 

@@ -76,6 +76,18 @@ int cb_hift_samples_per_frame(const struct cb_hift *m);
 struct cb_hift_work *cb_hift_work_new(void);
 void cb_hift_work_free(struct cb_hift_work *w);
 
+/* Wall-clock seconds spent per part, accumulated over calls with this work. */
+struct cb_hift_timings {
+    double f0_s;        /* F0 predictor */
+    double stft_s;      /* source STFT */
+    double ups_s;       /* conv_pre, leaky ReLU, transposed convolutions */
+    double source_s;    /* source downsampling convs + source resblocks + fusion */
+    double resblocks_s; /* the main resblocks (most of the work) */
+    double post_s;      /* conv_post, magnitude/phase, iSTFT, clamp */
+};
+/* Copies the totals; reset clears them. */
+void cb_hift_work_timings(struct cb_hift_work *w, struct cb_hift_timings *out, bool reset);
+
 /* F0 in Hz per frame: f0[F] from mel (80 rows of F floats, row-major (80, F)). pool may be
  * NULL (single thread). VB_ERR_NOMEM, VB_ERR_INVALID (n_frames < 1 or absurd). */
 VB_WUR enum vb_err cb_hift_f0(const struct cb_hift *m, struct cb_hift_work *w, struct nn_pool *pool,

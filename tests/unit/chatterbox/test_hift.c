@@ -16,6 +16,7 @@
 static char g_dir[512];
 static struct nn_safetensors *g_w, *g_io;
 static struct nn_pool *g_pool;
+static char g_self[1024];
 
 static bool ref_open(void)
 {
@@ -194,7 +195,7 @@ TEST(test_convt_and_strided)
     /* transposed: c_in 12, c_out 5, k 11, stride 5, pad 3, t_in 9 */
     int cin = 12, co = 5, k = 11, st = 5, pad = 3;
     int64_t tin = 9, ld;
-    float *w = vb_xmalloc((size_t)cin * co * k * sizeof *w), b[5];
+    float *w = vb_xmalloc((size_t)cin * co * k * sizeof *w), b[10];
     for (int i = 0; i < cin * co * k; i++)
         w[i] = frand();
     for (int i = 0; i < co; i++)
@@ -233,6 +234,8 @@ TEST(test_convt_and_strided)
     w = vb_xmalloc((size_t)cin * co * k * sizeof *w);
     for (int i = 0; i < cin * co * k; i++)
         w[i] = frand();
+    for (int i = 0; i < co; i++)
+        b[i] = frand();
     x = rand_rows(cin, tin, 0, &ld);
     struct cb_hift_convs cs;
     CHECK(cb_hift_convs_init(&cs, w, b, co, cin, k, st, pad) == VB_OK);
@@ -426,14 +429,34 @@ TEST(test_ref_bad_input)
     CHECK(cb_hift_load(g_w, "mel2wav.", &p, &m, why, sizeof why) == VB_ERR_INVALID);
 }
 
-int main(void)
+/* The kernels again in a child per lower instruction set (NN_ISA is read once per process). */
+TEST(test_kernels_other_isas)
 {
+    const char *isas[] = {"avx2", "generic"};
+    for (size_t i = 0; i < VB_ARRAY_LEN(isas); i++) {
+        char cmd[1200];
+        snprintf(cmd, sizeof cmd, "NN_ISA=%s '%s' --kernels-only >/dev/null 2>&1", isas[i], g_self);
+        int rc = system(cmd);
+        CHECK_MSG(rc == 0, "kernels under NN_ISA=%s: exit %d", isas[i], rc);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    bool kernels_only = argc > 1 && strcmp(argv[1], "--kernels-only") == 0;
+    snprintf(g_self, sizeof g_self, "%s", argv[0]);
     if (nn_pool_new(2, &g_pool) != VB_OK)
         return 1;
     RUN(test_snake_matches_libm);
     RUN(test_activations_basic);
     RUN(test_conv_tiled_matches_reference);
     RUN(test_convt_and_strided);
+    if (kernels_only) {
+        nn_pool_free(g_pool);
+        return test_summary();
+    }
+    if (strchr(g_self, '\'') == NULL)
+        RUN(test_kernels_other_isas);
     if (ref_open()) {
         RUN(test_ref_load);
         if (g_model) {
