@@ -12,6 +12,8 @@
 
 #include <math.h>
 #include <stdarg.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 struct cb_t3_layer {
     float *ln1_w, *ln1_b, *ln2_w, *ln2_b; /* (E) */
@@ -35,6 +37,7 @@ struct cb_t3_model {
     struct nn_tensor head;      /* speech_head: V_speech rows of E */
     float *head_b;              /* (V_speech) */
     size_t weight_bytes;
+    bool drop_source_pages; /* loading from a file mapping: release converted pages */
 };
 
 struct cb_t3_config cb_t3_default_config(void)
@@ -98,6 +101,20 @@ static enum vb_err find_tensor(struct nn_safetensors *st, const char *name, int 
         return VB_ERR_FORMAT;
     *out = t;
     return VB_OK;
+}
+
+/* Drops the pages of a converted tensor from this process's resident set (file mappings
+ * only: the data stays in the page cache and is re-read if touched again), so loading peaks
+ * at the converted size rather than converted + source. */
+static void drop_pages(const struct cb_t3_model *m, const struct nn_st_tensor *t)
+{
+    if (!m->drop_source_pages || t->nbytes == 0)
+        return;
+    const uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = ((uintptr_t)t->data + pg - 1) & ~(pg - 1);
+    uintptr_t b = ((uintptr_t)t->data + t->nbytes) & ~(pg - 1);
+    if (b > a)
+        (void)madvise((void *)a, b - a, MADV_DONTNEED);
 }
 
 /* Loads a float vector/matrix as an owned f32 copy. */
@@ -167,6 +184,7 @@ static enum vb_err load_matrix(struct cb_t3_model *m, struct nn_safetensors *st,
         .data = dst,
     };
     m->weight_bytes += out->nbytes;
+    drop_pages(m, t);
     dst = NULL;
     err = VB_OK;
 out:
@@ -191,6 +209,7 @@ static enum vb_err load_from(struct nn_safetensors *st_conv, struct nn_safetenso
 {
     *out = NULL;
     struct cb_t3_model *m = vb_xcalloc(1, sizeof *m);
+    m->drop_source_pages = st_conv != st_keep;
     m->cfg = cfg ? *cfg : cb_t3_default_config();
     m->st = st_keep;
     enum vb_err err;
@@ -401,7 +420,7 @@ struct cb_t3_ctx {
     float *k_cache, *v_cache; /* (n_layer, n_ctx, E) */
     float *x;                 /* (n_batch, E) residual stream */
     float *xb, *xb2;          /* (n_batch, E) */
-    float *q;                 /* (n_batch, E) */
+    float *qkv;               /* (n_batch, 3E) fused projections; Q read in place */
     float *att;               /* (n_batch, E) */
     float *hb;                /* (n_batch, 4E) */
     float *pos;               /* (E) one wpe row */
@@ -441,7 +460,7 @@ enum vb_err cb_t3_ctx_new(const struct cb_t3_model *m, const struct cb_t3_ctx_pa
     c->x = vb_try_malloc(B * E * sizeof(float));
     c->xb = vb_try_malloc(B * E * sizeof(float));
     c->xb2 = vb_try_malloc(B * E * sizeof(float));
-    c->q = vb_try_malloc(B * E * sizeof(float));
+    c->qkv = vb_try_malloc(B * 3 * E * sizeof(float));
     c->att = vb_try_malloc(B * E * sizeof(float));
     c->hb = vb_try_malloc(B * 4 * E * sizeof(float));
     c->pos = vb_try_malloc(E * sizeof(float));
@@ -450,7 +469,7 @@ enum vb_err cb_t3_ctx_new(const struct cb_t3_model *m, const struct cb_t3_ctx_pa
     c->proc = vb_try_malloc(V * sizeof(float));
     c->pwork = vb_try_malloc((V + (size_t)c->n_ctx) * sizeof(float));
     c->emb = vb_try_malloc((size_t)c->n_ctx * E * sizeof(float));
-    if (!c->k_cache || !c->v_cache || !c->x || !c->xb || !c->xb2 || !c->q || !c->att || !c->hb ||
+    if (!c->k_cache || !c->v_cache || !c->x || !c->xb || !c->xb2 || !c->qkv || !c->att || !c->hb ||
         !c->pos || !c->work || !c->logits || !c->proc || !c->pwork || !c->emb)
         goto out;
     err = VB_OK;
@@ -471,7 +490,7 @@ void cb_t3_ctx_free(struct cb_t3_ctx *c)
     vb_free(c->x);
     vb_free(c->xb);
     vb_free(c->xb2);
-    vb_free(c->q);
+    vb_free(c->qkv);
     vb_free(c->att);
     vb_free(c->hb);
     vb_free(c->pos);
@@ -499,11 +518,105 @@ void cb_t3_ctx_reset(struct cb_t3_ctx *c)
     c->n_past = 0;
 }
 
-/* y[t] += b for n rows of width w. */
-static void add_bias_rows(float *y, const float *b, int n, int64_t w)
+/* ---- attention ---- */
+
+typedef float v4f __attribute__((vector_size(16))); /* baseline SSE width on x86-64 */
+
+static inline v4f load4(const float *p)
 {
-    for (int t = 0; t < n; t++)
-        nn_add(y + (int64_t)t * w, b, w);
+    v4f v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static float dot(const float *a, const float *b, int n)
+{
+    int i = 0;
+    float r = 0;
+    if (n >= 16) {
+        v4f s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};
+        for (; i + 16 <= n; i += 16) {
+            s0 += load4(a + i) * load4(b + i);
+            s1 += load4(a + i + 4) * load4(b + i + 4);
+            s2 += load4(a + i + 8) * load4(b + i + 8);
+            s3 += load4(a + i + 12) * load4(b + i + 12);
+        }
+        s0 = (s0 + s1) + (s2 + s3);
+        r = (s0[0] + s0[2]) + (s0[1] + s0[3]);
+    }
+    for (; i < n; i++)
+        r += a[i] * b[i];
+    return r;
+}
+
+/* y += a * x */
+static void axpy(float *y, float a, const float *x, int n)
+{
+    int i = 0;
+    const v4f av = {a, a, a, a};
+    for (; i + 4 <= n; i += 4) {
+        v4f r = load4(y + i) + av * load4(x + i);
+        memcpy(y + i, &r, sizeof r);
+    }
+    for (; i < n; i++)
+        y[i] += a * x[i];
+}
+
+struct attn_job {
+    const float *q, *k, *v; /* q rows of stride ldq; cache rows of stride E */
+    float *out, *work;
+    int64_t ldq, E, pos0, work_stride;
+    int n, H, D;
+};
+
+/* One (query row, head) item per iteration: scores over positions 0..pos0+t, softmax,
+ * weighted sum of the values. */
+static void attn_worker(void *ctx, int ith, int nth)
+{
+    const struct attn_job *j = ctx;
+    const float scale = 1.0f / sqrtf((float)j->D);
+    float *s = j->work + (int64_t)ith * j->work_stride;
+    const int64_t items = (int64_t)j->n * j->H;
+    for (int64_t it = ith; it < items; it += nth) {
+        const int t = (int)(it / j->H), h = (int)(it % j->H);
+        const float *q = j->q + t * j->ldq + (int64_t)h * j->D;
+        const int64_t n_kv = j->pos0 + t + 1;
+        float mx = -INFINITY;
+        for (int64_t p = 0; p < n_kv; p++) {
+            s[p] = dot(q, j->k + p * j->E + (int64_t)h * j->D, j->D) * scale;
+            mx = fmaxf(mx, s[p]);
+        }
+        double sum = 0;
+        for (int64_t p = 0; p < n_kv; p++) {
+            s[p] = expf(s[p] - mx);
+            sum += (double)s[p];
+        }
+        const float inv = (float)(1.0 / sum);
+        float *o = j->out + (int64_t)t * j->E + (int64_t)h * j->D;
+        memset(o, 0, (size_t)j->D * sizeof *o);
+        for (int64_t p = 0; p < n_kv; p++)
+            axpy(o, s[p] * inv, j->v + p * j->E + (int64_t)h * j->D, j->D);
+    }
+}
+
+static void attention(struct cb_t3_ctx *c, const float *q, int64_t ldq, int n, int64_t pos0,
+                      const float *k, const float *v, int H, int D)
+{
+    struct attn_job j = {
+        .q = q,
+        .k = k,
+        .v = v,
+        .out = c->att,
+        .work = c->work,
+        .ldq = ldq,
+        .E = (int64_t)H * D,
+        .pos0 = pos0,
+        .work_stride = c->n_ctx,
+        .n = n,
+        .H = H,
+        .D = D,
+    };
+    nn_pool_run(c->pool, attn_worker, &j);
 }
 
 /* One batch of n <= n_batch rows at positions n_past.. (spec §3.3). */
@@ -531,16 +644,18 @@ static enum vb_err forward_batch(struct cb_t3_ctx *c, const float *emb, int n, f
         /* 2. ln_1 */
         for (int t = 0; t < n; t++)
             nn_layer_norm(c->xb + t * E, c->x + t * E, L->ln1_w, L->ln1_b, E, cfg->ln_eps);
-        /* 3. fused c_attn: rows 0..E-1 = Q, E..2E-1 = K (into the cache), 2E..3E-1 = V */
-        if (!nn_matmul_rows(pool, s, &L->qkv, 0, E, c->xb, n, c->q, E) ||
-            !nn_matmul_rows(pool, s, &L->qkv, E, 2 * E, c->xb, n, kc + pos0 * E, E) ||
-            !nn_matmul_rows(pool, s, &L->qkv, 2 * E, 3 * E, c->xb, n, vc + pos0 * E, E))
+        /* 3. fused c_attn: columns 0..E-1 = Q, E..2E-1 = K, 2E..3E-1 = V; K and V rows go
+         *    to the cache */
+        if (!nn_matmul(pool, s, &L->qkv, c->xb, n, c->qkv, 3 * E))
             return VB_ERR_NOMEM;
-        add_bias_rows(c->q, L->qkv_b, n, E);
-        add_bias_rows(kc + pos0 * E, L->qkv_b + E, n, E);
-        add_bias_rows(vc + pos0 * E, L->qkv_b + 2 * E, n, E);
+        for (int t = 0; t < n; t++) {
+            float *r = c->qkv + (int64_t)t * 3 * E;
+            nn_add(r, L->qkv_b, 3 * E);
+            memcpy(kc + (pos0 + t) * E, r + E, (size_t)E * sizeof(float));
+            memcpy(vc + (pos0 + t) * E, r + 2 * E, (size_t)E * sizeof(float));
+        }
         /* 4. causal attention over the cache, scale 1/sqrt(head_dim) */
-        nn_attention(pool, c->q, n, pos0, kc, vc, E, H, H, D, c->att, c->work);
+        attention(c, c->qkv, 3 * E, n, pos0, kc, vc, H, D);
         /* 5. attn.c_proj and residual */
         if (!nn_matmul(pool, s, &L->proj, c->att, n, c->xb2, E))
             return VB_ERR_NOMEM;

@@ -1,0 +1,324 @@
+/* t3_bench.c: Chatterbox-Turbo T3 speed at the real GPT-2-medium shapes with random weights:
+ * writes a random t3_turbo_v1-layout safetensors file once, then per weight type loads it
+ * (conversion at load), prefills a realistic prefix and decodes with the turbo sampler, and
+ * prints load time, prefill time, decode tokens/s, T3 real-time factor and peak RSS.
+ *
+ * Build and run (from the repository root, after `make`):
+ *   cc -std=c17 -O2 -D_GNU_SOURCE -Isrc -pthread bench/t3_bench.c build/libvocero.a \
+ *      $(pkg-config --libs libmicrohttpd libjwt sqlite3 libpq libcurl sndfile soxr libebur128 \
+ *      openssl) -lespeak-ng -lcrypt -lm -o build/t3_bench
+ *   build/t3_bench [--types f32,q8_0,q4_0] [--threads 2] [--prompt 375] [--text 48]
+ *                  [--steps 64] [--file /tmp/vocero-t3-bench.safetensors]
+ */
+#include "core/vb.h"
+#include "core/alloc.h"
+#include "nn/kernels.h"
+#include "tts/chatterbox/t3.h"
+
+#include <errno.h>
+#include <math.h>
+#include <sys/stat.h>
+#include <time.h>
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* VmHWM / VmRSS of this process in MiB (-1 if unknown). */
+static double proc_status_mib(const char *key)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return -1;
+    char line[256];
+    double v = -1;
+    size_t kl = strlen(key);
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, key, kl) == 0 && line[kl] == ':') {
+            char *end;
+            long long kb = strtoll(line + kl + 1, &end, 10);
+            v = (double)kb / 1024.0;
+            break;
+        }
+    fclose(f);
+    return v;
+}
+
+/* Resets VmHWM to the current RSS (Linux >= 4.0); false when not permitted. */
+static bool reset_peak_rss(void)
+{
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (!f)
+        return false;
+    bool ok = fputs("5", f) >= 0;
+    return fclose(f) == 0 && ok;
+}
+
+static uint64_t g_rng = 0x5eed;
+
+static uint64_t rng_next(void)
+{
+    uint64_t z = (g_rng += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* uniform in [-a, a) */
+static float rnd(float a)
+{
+    return (float)((double)(rng_next() >> 11) * (1.0 / 9007199254740992.0) * 2.0 - 1.0) * a;
+}
+
+struct spec {
+    char name[64];
+    int n_dims;
+    int64_t shape[2];
+    int fill; /* 0 random (std 0.02), 1 ones, 2 zeros */
+};
+
+static int specs_build(const struct cb_t3_config *c, struct spec *s)
+{
+    int n = 0;
+    const int64_t E = c->n_embd;
+#define ADD(nm, nd, d0, d1, f)                                                                     \
+    do {                                                                                           \
+        snprintf(s[n].name, sizeof s[n].name, "%s", nm);                                           \
+        s[n].n_dims = nd;                                                                          \
+        s[n].shape[0] = d0;                                                                        \
+        s[n].shape[1] = d1;                                                                        \
+        s[n].fill = f;                                                                             \
+        n++;                                                                                       \
+    } while (0)
+    ADD("cond_enc.spkr_enc.weight", 2, E, c->spk_dim, 0);
+    ADD("cond_enc.spkr_enc.bias", 1, E, 0, 2);
+    ADD("speech_emb.weight", 2, c->speech_vocab, E, 0);
+    ADD("speech_head.weight", 2, c->speech_vocab, E, 0);
+    ADD("speech_head.bias", 1, c->speech_vocab, 0, 2);
+    ADD("text_emb.weight", 2, c->text_vocab, E, 0);
+    ADD("tfmr.ln_f.weight", 1, E, 0, 1);
+    ADD("tfmr.ln_f.bias", 1, E, 0, 2);
+    ADD("tfmr.wpe.weight", 2, c->n_positions, E, 0);
+    for (int l = 0; l < c->n_layer; l++) {
+        char nm[64];
+#define LADD(sfx, nd, d0, d1, f)                                                                   \
+    do {                                                                                           \
+        snprintf(nm, sizeof nm, "tfmr.h.%d.%s", l, sfx);                                           \
+        ADD(nm, nd, d0, d1, f);                                                                    \
+    } while (0)
+        LADD("ln_1.weight", 1, E, 0, 1);
+        LADD("ln_1.bias", 1, E, 0, 2);
+        LADD("attn.c_attn.weight", 2, E, 3 * E, 0);
+        LADD("attn.c_attn.bias", 1, 3 * E, 0, 2);
+        LADD("attn.c_proj.weight", 2, E, E, 0);
+        LADD("attn.c_proj.bias", 1, E, 0, 2);
+        LADD("ln_2.weight", 1, E, 0, 1);
+        LADD("ln_2.bias", 1, E, 0, 2);
+        LADD("mlp.c_fc.weight", 2, E, 4 * E, 0);
+        LADD("mlp.c_fc.bias", 1, 4 * E, 0, 2);
+        LADD("mlp.c_proj.weight", 2, 4 * E, E, 0);
+        LADD("mlp.c_proj.bias", 1, E, 0, 2);
+    }
+    return n;
+}
+
+static int64_t numel(const struct spec *s)
+{
+    return s->n_dims == 1 ? s->shape[0] : s->shape[0] * s->shape[1];
+}
+
+/* Writes the random checkpoint (streamed: bounded memory). */
+static bool write_random(const char *path, const struct cb_t3_config *c)
+{
+    struct spec *s = vb_xcalloc((size_t)c->n_layer * 12 + 16, sizeof *s);
+    int n = specs_build(c, s);
+    size_t hcap = (size_t)n * 160 + 64, hl = 0;
+    char *h = vb_xmalloc(hcap);
+    uint64_t off = 0;
+    hl += (size_t)snprintf(h + hl, hcap - hl, "{");
+    for (int i = 0; i < n; i++) {
+        uint64_t nb = (uint64_t)numel(&s[i]) * 4;
+        if (s[i].n_dims == 1)
+            hl += (size_t)snprintf(h + hl, hcap - hl,
+                                   "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[%lld],"
+                                   "\"data_offsets\":[%llu,%llu]}",
+                                   i ? "," : "", s[i].name, (long long)s[i].shape[0],
+                                   (unsigned long long)off, (unsigned long long)(off + nb));
+        else
+            hl += (size_t)snprintf(h + hl, hcap - hl,
+                                   "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[%lld,%lld],"
+                                   "\"data_offsets\":[%llu,%llu]}",
+                                   i ? "," : "", s[i].name, (long long)s[i].shape[0],
+                                   (long long)s[i].shape[1], (unsigned long long)off,
+                                   (unsigned long long)(off + nb));
+        off += nb;
+    }
+    hl += (size_t)snprintf(h + hl, hcap - hl, "}");
+    while (hl % 8)
+        h[hl++] = ' ';
+    FILE *f = fopen(path, "wb");
+    bool ok = f != NULL;
+    uint8_t len8[8];
+    for (int i = 0; i < 8; i++)
+        len8[i] = (uint8_t)((uint64_t)hl >> (8 * i));
+    ok = ok && fwrite(len8, 1, 8, f) == 8 && fwrite(h, 1, hl, f) == hl;
+    float *buf = vb_xmalloc(1 << 22);
+    const size_t chunk = (1 << 22) / sizeof(float);
+    for (int i = 0; ok && i < n; i++) {
+        int64_t left = numel(&s[i]);
+        while (ok && left > 0) {
+            size_t k = (size_t)VB_MIN((int64_t)chunk, left);
+            for (size_t j = 0; j < k; j++)
+                buf[j] = s[i].fill == 1 ? 1.0f : s[i].fill == 2 ? 0.0f : rnd(0.0346f);
+            ok = fwrite(buf, sizeof(float), k, f) == k;
+            left -= (int64_t)k;
+        }
+    }
+    if (f && fclose(f) != 0)
+        ok = false;
+    vb_free(buf);
+    vb_free(h);
+    vb_free(s);
+    if (!ok)
+        remove(path);
+    return ok;
+}
+
+struct timing {
+    double t0, first;
+    int n;
+};
+
+static bool on_token(void *user, int32_t tok)
+{
+    (void)tok;
+    struct timing *t = user;
+    if (t->n++ == 0)
+        t->first = now_s();
+    return true;
+}
+
+int main(int argc, char **argv)
+{
+    const char *types = "f32,q8_0,q4_0";
+    const char *file = "/tmp/vocero-t3-bench.safetensors";
+    int threads = 2, n_prompt = 375, n_text = 48, steps = 64;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        const char *k = argv[i], *v = argv[i + 1];
+        long x = strtol(v, NULL, 10);
+        if (strcmp(k, "--types") == 0)
+            types = v;
+        else if (strcmp(k, "--file") == 0)
+            file = v;
+        else if (strcmp(k, "--threads") == 0)
+            threads = (int)x;
+        else if (strcmp(k, "--prompt") == 0)
+            n_prompt = (int)x;
+        else if (strcmp(k, "--text") == 0)
+            n_text = (int)x;
+        else if (strcmp(k, "--steps") == 0)
+            steps = (int)x;
+        else {
+            fprintf(stderr, "unknown option %s\n", k);
+            return 2;
+        }
+    }
+    if (threads < 1 || n_prompt < 0 || n_prompt > CB_T3_MAX_PROMPT || n_text < 1 || steps < 1) {
+        fprintf(stderr, "bad arguments\n");
+        return 2;
+    }
+    struct cb_t3_config cfg = cb_t3_default_config();
+    struct stat sb;
+    if (stat(file, &sb) != 0) {
+        double t = now_s();
+        fprintf(stderr, "writing random checkpoint %s ...\n", file);
+        if (!write_random(file, &cfg)) {
+            fprintf(stderr, "cannot write %s: %s\n", file, strerror(errno));
+            return 1;
+        }
+        fprintf(stderr, "  written in %.1f s\n", now_s() - t);
+    }
+    /* inputs: unit-norm speaker embedding, random prompt tokens and text ids */
+    float spk[256];
+    double norm = 0;
+    for (int i = 0; i < 256; i++) {
+        spk[i] = rnd(1.0f);
+        norm += (double)spk[i] * spk[i];
+    }
+    for (int i = 0; i < 256; i++)
+        spk[i] /= (float)sqrt(norm);
+    int32_t prompt[CB_T3_MAX_PROMPT], *text = vb_xmalloc((size_t)n_text * sizeof *text);
+    for (int i = 0; i < n_prompt; i++)
+        prompt[i] = (int32_t)(rng_next() % CB_T3_SPEECH_CODES);
+    for (int i = 0; i < n_text; i++)
+        text[i] = (int32_t)(rng_next() % 50257);
+
+    printf("T3 (GPT-2 medium: 24 x 1024, 16 heads), random weights, %d threads, ISA %s\n", threads,
+           nn_isa_name(nn_kernels_isa()));
+    printf("prefix %d rows (speaker + %d prompt + %d text + START), %d generated tokens\n",
+           cb_t3_prefix_len(n_prompt, n_text), n_prompt, n_text, steps);
+    printf("%-6s %9s %9s %9s %10s %10s %8s %9s\n", "type", "weights", "load s", "prefill s",
+           "tok/s", "ms/token", "RTF(T3)", "peak RSS");
+    int status = 0;
+    for (const char *p = types; *p;) {
+        char name[32];
+        size_t len = strcspn(p, ",");
+        snprintf(name, sizeof name, "%.*s", (int)VB_MIN(len, sizeof name - 1), p);
+        p += len + (p[len] == ',');
+        if (!cb_t3_wtype_parse(name, &cfg.wtype)) {
+            fprintf(stderr, "unknown weight type %s\n", name);
+            status = 2;
+            continue;
+        }
+        bool hwm = reset_peak_rss();
+        char why[256];
+        struct cb_t3_model *m = NULL;
+        struct cb_t3_ctx *c = NULL;
+        double t0 = now_s();
+        if (cb_t3_load(file, &cfg, &m, why, sizeof why) != VB_OK) {
+            fprintf(stderr, "load: %s\n", why);
+            status = 1;
+            continue;
+        }
+        double t_load = now_s() - t0;
+        struct cb_t3_ctx_params cp = cb_t3_ctx_default_params();
+        cp.n_threads = threads;
+        cp.n_ctx = cb_t3_prefix_len(n_prompt, n_text) + steps + 1;
+        if (cb_t3_ctx_new(m, &cp, &c) != VB_OK) {
+            fprintf(stderr, "context: out of memory\n");
+            cb_t3_free(m);
+            status = 1;
+            continue;
+        }
+        struct cb_t3_gen_params gp = cb_t3_gen_default_params();
+        gp.max_gen_len = steps - 1;
+        gp.seed = 1;
+        struct timing tm = {.t0 = now_s()};
+        struct cb_t3_gen_hooks hooks = {.on_token = on_token, .user = &tm};
+        int32_t *toks = vb_xmalloc((size_t)steps * sizeof *toks);
+        int n = 0;
+        enum vb_err err =
+            cb_t3_generate(c, spk, prompt, n_prompt, text, n_text, &gp, &hooks, toks, steps, &n);
+        double t_end = now_s();
+        if (err != VB_OK || tm.n < 2) {
+            fprintf(stderr, "generate failed (%d) after %d tokens\n", (int)err, tm.n);
+            status = 1;
+        } else {
+            double prefill = tm.first - tm.t0, per_tok = (t_end - tm.first) / (tm.n - 1);
+            printf("%-6s %7.0f M %9.2f %9.2f %10.2f %10.1f %8.2f %7.0f M%s\n", name,
+                   (double)cb_t3_model_weight_bytes(m) / 1048576.0, t_load, prefill, 1.0 / per_tok,
+                   per_tok * 1e3, per_tok * 25.0, proc_status_mib("VmHWM"),
+                   hwm ? "" : " (since start)");
+        }
+        fflush(stdout);
+        vb_free(toks);
+        cb_t3_ctx_free(c);
+        cb_t3_free(m);
+    }
+    printf("RTF(T3) = decode seconds per second of audio (25 tokens/s), prefill excluded\n");
+    vb_free(text);
+    return status;
+}
