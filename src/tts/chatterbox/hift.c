@@ -56,6 +56,8 @@ struct cb_hift_work {
     size_t flat_cap;
     struct cb_hift_scratch ws; /* per-thread packing for the convolutions */
     struct cb_hift_timings tm; /* accumulated since the last reset */
+    float *f0, *src;           /* cb_hift_synthesize: (F) and (F * samples_per_frame) */
+    size_t f0_cap, src_cap;
 };
 
 /* An activation tensor: c rows of t valid floats at x + row*ld, margins zero. */
@@ -551,6 +553,8 @@ void cb_hift_work_free(struct cb_hift_work *w)
         vb_free(w->buf[i]);
     vb_free(w->flat);
     cb_hift_scratch_release(&w->ws);
+    vb_free(w->f0);
+    vb_free(w->src);
     vb_free(w);
 }
 
@@ -992,29 +996,46 @@ enum vb_err cb_hift_decode(const struct cb_hift *m, struct cb_hift_work *w, stru
 
 enum vb_err cb_hift_synthesize(const struct cb_hift *m, struct cb_hift_work *w,
                                struct nn_pool *pool, const float *mel, int n_frames, uint64_t seed,
-                               float *wav)
+                               const float *cache_source, int64_t n_cache, float *wav,
+                               float *source_out)
 {
     enum vb_err err = check_frames(n_frames);
-    float *f0 = NULL, *src = NULL;
     if (err)
         return err;
-    f0 = vb_try_malloc((size_t)n_frames * sizeof *f0);
-    src = vb_try_malloc((size_t)n_frames * m->spf * sizeof *src);
-    if (!f0 || !src) {
-        err = VB_ERR_NOMEM;
-        goto out;
+    const int64_t L = (int64_t)n_frames * m->spf;
+    if (n_cache < 0 || (n_cache > 0 && !cache_source))
+        return VB_ERR_INVALID;
+    if (w->f0_cap < (size_t)n_frames) {
+        vb_free(w->f0);
+        w->f0_cap = 0;
+        w->f0 = vb_try_malloc((size_t)n_frames * sizeof *w->f0);
+        if (!w->f0)
+            return VB_ERR_NOMEM;
+        w->f0_cap = (size_t)n_frames;
     }
-    err = cb_hift_f0(m, w, pool, mel, n_frames, f0);
+    if (w->src_cap < (size_t)L) {
+        vb_free(w->src);
+        w->src_cap = 0;
+        w->src = vb_try_malloc((size_t)L * sizeof *w->src);
+        if (!w->src)
+            return VB_ERR_NOMEM;
+        w->src_cap = (size_t)L;
+    }
+    err = cb_hift_f0(m, w, pool, mel, n_frames, w->f0);
     if (err)
-        goto out;
+        return err;
+    double t0 = now_s();
     struct cb_hift_draws d = {.seed = seed};
-    err = cb_hift_source(m, f0, n_frames, &d, src);
+    err = cb_hift_source(m, w->f0, n_frames, &d, w->src);
     if (err)
-        goto out;
-    err = cb_hift_decode(m, w, pool, mel, n_frames, src, wav);
-out:
-    vb_free(f0);
-    vb_free(src);
+        return err;
+    /* HiFTGenerator.inference: s[:, :, :cache_source.shape[2]] = cache_source */
+    if (n_cache > 0)
+        memcpy(w->src, cache_source, (size_t)VB_MIN(n_cache, L) * sizeof *w->src);
+    w->tm.source_gen_s += now_s() - t0;
+    err = cb_hift_decode(m, w, pool, mel, n_frames, w->src, wav);
+    if (!err && source_out)
+        memcpy(source_out, w->src, (size_t)L * sizeof *source_out);
     return err;
 }
 

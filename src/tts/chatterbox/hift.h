@@ -6,7 +6,7 @@
  *   struct cb_hift *m; char why[256];
  *   cb_hift_load(st, "mel2wav.", NULL, &m, why, sizeof why);   // weights from s3gen_meanflow
  *   struct cb_hift_work *w = cb_hift_work_new();
- *   cb_hift_synthesize(m, w, pool, mel, n_frames, seed, wav);    // wav: 480 * n_frames
+ *   cb_hift_synthesize(m, w, pool, mel, n_frames, seed, NULL, 0, wav, NULL); // 480 * n_frames
  *   cb_hift_trim_fade(wav, 480 * n_frames);
  *   cb_hift_work_free(w); cb_hift_free(m);
  *
@@ -78,12 +78,13 @@ void cb_hift_work_free(struct cb_hift_work *w);
 
 /* Wall-clock seconds spent per part, accumulated over calls with this work. */
 struct cb_hift_timings {
-    double f0_s;        /* F0 predictor */
-    double stft_s;      /* source STFT */
-    double ups_s;       /* conv_pre, leaky ReLU, transposed convolutions */
-    double source_s;    /* source downsampling convs + source resblocks + fusion */
-    double resblocks_s; /* the main resblocks (most of the work) */
-    double post_s;      /* conv_post, magnitude/phase, iSTFT, clamp */
+    double f0_s;         /* F0 predictor */
+    double source_gen_s; /* sine source (cb_hift_synthesize only) */
+    double stft_s;       /* source STFT */
+    double ups_s;        /* conv_pre, leaky ReLU, transposed convolutions */
+    double source_s;     /* source downsampling convs + source resblocks + fusion */
+    double resblocks_s;  /* the main resblocks (most of the work) */
+    double post_s;       /* conv_post, magnitude/phase, iSTFT, clamp */
 };
 /* Copies the totals; reset clears them. */
 void cb_hift_work_timings(struct cb_hift_work *w, struct cb_hift_timings *out, bool reset);
@@ -119,10 +120,14 @@ VB_WUR enum vb_err cb_hift_decode(const struct cb_hift *m, struct cb_hift_work *
                                   struct nn_pool *pool, const float *mel, int n_frames,
                                   const float *source, float *wav);
 
-/* f0 -> source (drawn from `seed`) -> decode. wav[F * 480]. */
+/* f0 -> source (drawn from `seed`) -> decode; wav[F * 480]. Streaming: the first n_cache
+ * samples of the source are replaced by cache_source (HiFTGenerator.inference's cache_source;
+ * n_cache 0 and NULL for none), and source_out (F * 480 floats, may be NULL) receives the
+ * source actually used, from which the caller takes the next chunk's cache. */
 VB_WUR enum vb_err cb_hift_synthesize(const struct cb_hift *m, struct cb_hift_work *w,
                                       struct nn_pool *pool, const float *mel, int n_frames,
-                                      uint64_t seed, float *wav);
+                                      uint64_t seed, const float *cache_source, int64_t n_cache,
+                                      float *wav, float *source_out);
 
 /* S3Gen's trim fade on the first 960 samples: 0..479 zeroed, 480..959 multiplied by
  * (cos(theta)+1)/2 with theta from pi down to 0. Shorter inputs are faded as far as they go. */

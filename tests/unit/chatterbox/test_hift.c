@@ -388,13 +388,28 @@ TEST(test_ref_end_to_end)
     size_t n = (size_t)F * 480;
     float *a = vb_xmalloc(n * sizeof *a), *b = vb_xmalloc(n * sizeof *b);
     struct cb_hift_work *w = cb_hift_work_new();
-    CHECK(cb_hift_synthesize(g_model, w, g_pool, mel, F, 42, a) == VB_OK);
-    CHECK(cb_hift_synthesize(g_model, w, g_pool, mel, F, 42, b) == VB_OK);
+    float *sa = vb_xmalloc(n * sizeof *sa), *sb = vb_xmalloc(n * sizeof *sb);
+    CHECK(cb_hift_synthesize(g_model, w, g_pool, mel, F, 42, NULL, 0, a, sa) == VB_OK);
+    CHECK(cb_hift_synthesize(g_model, w, g_pool, mel, F, 42, NULL, 0, b, NULL) == VB_OK);
     CHECK(memcmp(a, b, n * sizeof *a) == 0);
-    CHECK(cb_hift_synthesize(g_model, w, g_pool, mel, F, 43, b) == VB_OK);
+    CHECK(cb_hift_synthesize(g_model, w, g_pool, mel, F, 43, NULL, 0, b, sb) == VB_OK);
     CHECK(memcmp(a, b, n * sizeof *a) != 0);
     CHECK(max_abs_of(a, n) <= 0.99 + 1e-7);
     CHECK(max_abs_of(a, n) > 1e-3);
+    /* the source it reports is the one decode used */
+    float *c = vb_xmalloc(n * sizeof *c);
+    CHECK(cb_hift_decode(g_model, w, g_pool, mel, F, sa, c) == VB_OK);
+    CHECK(memcmp(a, c, n * sizeof *a) == 0);
+    /* cache_source: seed 43 with seed 42's first 9600 source samples = decode of the spliced
+     * source */
+    memcpy(sb, sa, 9600 * sizeof *sb);
+    CHECK(cb_hift_synthesize(g_model, w, g_pool, mel, F, 43, sa, 9600, b, NULL) == VB_OK);
+    CHECK(cb_hift_decode(g_model, w, g_pool, mel, F, sb, c) == VB_OK);
+    CHECK(memcmp(b, c, n * sizeof *b) == 0);
+    CHECK(cb_hift_synthesize(g_model, w, g_pool, mel, F, 43, NULL, 5, b, NULL) == VB_ERR_INVALID);
+    vb_free(sa);
+    vb_free(sb);
+    vb_free(c);
     cb_hift_work_free(w);
     vb_free(mel);
     vb_free(a);
