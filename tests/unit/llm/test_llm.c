@@ -1,0 +1,200 @@
+/* test_llm.c: random models written by make-random (shapes, llama.cpp's type rules, loadable,
+ * deterministic), session generation with KV-cache prefix reuse equal to a fresh session,
+ * UTF-8-safe streaming, context truncation of chat history, and loader error messages. */
+#include "core/vb.h"
+#include "core/alloc.h"
+#include "llm/llm.h"
+#include "llm/make_random.h"
+#include "nn/gguf_write.h"
+#include "unit/test.h"
+
+#include <unistd.h>
+
+static char model_path[256];
+
+static void make_model(enum llm_ftype ft)
+{
+    snprintf(model_path, sizeof model_path, "/tmp/vocero-test-llm-%d-%d.gguf", (int)getpid(),
+             (int)ft);
+    struct llm_random_params p = {.shape = "micro", .ftype = ft, .seed = 7, .n_threads = 2};
+    char why[256] = "";
+    CHECK_MSG(llm_make_random(&p, model_path, why, sizeof why) == VB_OK, "%s", why);
+}
+
+TEST(make_random_types_follow_llama_rules)
+{
+    make_model(LLM_FTYPE_Q4_K_M);
+    struct gguf_file *g = NULL;
+    char why[256] = "";
+    CHECK_MSG(gguf_open(model_path, &g, why, sizeof why) == VB_OK, "%s", why);
+    if (g) {
+        /* micro: rows of 64 / 128 elements cannot be K-quantised: Q4_K -> Q5_0, Q6_K -> Q8_0 */
+        const struct nn_tensor *t = gguf_find_tensor(g, "token_embd.weight");
+        CHECK(t && t->type == NN_TYPE_Q8_0 && t->ne[0] == 64 && t->ne[1] == 600);
+        t = gguf_find_tensor(g, "blk.0.attn_q.weight");
+        CHECK(t && t->type == NN_TYPE_Q5_0);
+        t = gguf_find_tensor(g, "blk.0.attn_v.weight"); /* layer 0 of 2: default bits */
+        CHECK(t && t->type == NN_TYPE_Q5_0 && t->ne[1] == 32);
+        t = gguf_find_tensor(g, "blk.1.attn_v.weight"); /* layer 1 of 2: more bits (Q6_K) */
+        CHECK(t && t->type == NN_TYPE_Q8_0);
+        t = gguf_find_tensor(g, "blk.1.ffn_down.weight");
+        CHECK(t && t->type == NN_TYPE_Q8_0 && t->ne[0] == 128);
+        t = gguf_find_tensor(g, "blk.1.attn_q.bias");
+        CHECK(t && t->type == NN_TYPE_F32);
+        CHECK(!gguf_find_tensor(g, "output.weight"));
+        CHECK_EQ_INT(gguf_tensor_count(g), 2 + 12 * 2);
+    }
+    gguf_close(g);
+    struct llm_random_params bad = {.shape = "7b", .ftype = LLM_FTYPE_F16};
+    CHECK(llm_make_random(&bad, model_path, why, sizeof why) == VB_ERR_INVALID &&
+          strstr(why, "unknown shape"));
+    unlink(model_path);
+}
+
+struct collect {
+    struct vb_buf text;
+    int calls;
+    bool split_utf8;
+};
+
+static bool on_text(void *ud, int32_t id, const char *text, size_t len)
+{
+    struct collect *c = ud;
+    (void)id;
+    c->calls++;
+    /* every piece handed out must end on a character boundary (except a final flush) */
+    if (len > 0 && id >= 0) {
+        const uint8_t *u = (const uint8_t *)text;
+        size_t i = len;
+        while (i > 0 && (u[i - 1] & 0xC0) == 0x80)
+            i--;
+        if (i > 0 && u[i - 1] >= 0xC0) {
+            size_t need = u[i - 1] >= 0xF0 ? 4 : u[i - 1] >= 0xE0 ? 3 : 2;
+            if (len - (i - 1) < need)
+                c->split_utf8 = true;
+        }
+    }
+    return vb_buf_append(&c->text, text, len) == VB_OK;
+}
+
+TEST(session_prefix_reuse_equals_fresh_session)
+{
+    enum llm_ftype fts[] = {LLM_FTYPE_F32, LLM_FTYPE_Q8_0, LLM_FTYPE_Q4_K_M};
+    for (size_t f = 0; f < VB_ARRAY_LEN(fts); f++) {
+        make_model(fts[f]);
+        struct llm_model *m = NULL;
+        char why[256] = "";
+        CHECK_MSG(llm_model_load(model_path, &m, why, sizeof why) == VB_OK, "%s", why);
+        if (!m)
+            continue;
+        struct llm_session *a = NULL, *b = NULL;
+        CHECK(llm_session_new(m, 256, 2, &a) == VB_OK);
+        CHECK(llm_session_new(m, 256, 1, &b) == VB_OK);
+        struct llm_gen_params gp = llm_gen_default_params();
+        gp.max_tokens = 12;
+        gp.sampling.temperature = 0;
+        gp.stop_at_eog = false;
+        struct llm_chat_msg turn1[] = {{"user", "Hello the in"}};
+        int32_t *ids = NULL;
+        size_t n = 0, cap = 0, dropped;
+        CHECK(llm_chat_prompt(m, turn1, 1, NULL, 200, &ids, &n, &cap, &dropped) == VB_OK);
+        struct llm_gen_result r1, r2, r3;
+        struct collect c = {0};
+        vb_buf_init(&c.text, 1 << 16);
+        CHECK(llm_session_generate(a, ids, n, &gp, on_text, &c, &r1) == VB_OK);
+        CHECK_EQ_INT(r1.n_prompt_eval, n);
+        CHECK_EQ_INT(r1.n_gen, 12);
+        CHECK(!c.split_utf8);
+        /* second turn in the same session reuses the cached prefix */
+        struct vb_buf reply;
+        vb_buf_init(&reply, 1 << 16);
+        CHECK(llm_detokenize(m->tok, r1.ids, r1.n_gen, false, &reply) == VB_OK);
+        struct llm_chat_msg turn2[] = {
+            {"user", "Hello the in"}, {"assistant", vb_buf_str(&reply)}, {"user", "the a"}};
+        n = 0;
+        CHECK(llm_chat_prompt(m, turn2, 3, NULL, 200, &ids, &n, &cap, &dropped) == VB_OK);
+        CHECK(llm_session_generate(a, ids, n, &gp, NULL, NULL, &r2) == VB_OK);
+        CHECK(r2.n_prompt_eval < n); /* only the new tokens were evaluated */
+        CHECK(llm_session_generate(b, ids, n, &gp, NULL, NULL, &r3) == VB_OK);
+        CHECK_EQ_INT(r3.n_prompt_eval, n);
+        CHECK_EQ_INT(r2.n_gen, r3.n_gen);
+        CHECK(r2.n_gen == r3.n_gen && memcmp(r2.ids, r3.ids, r2.n_gen * sizeof *r2.ids) == 0);
+        /* too long for the context */
+        int32_t big[300] = {0};
+        struct llm_gen_result r4;
+        CHECK(llm_session_generate(a, big, 300, &gp, NULL, NULL, &r4) == VB_ERR_TOO_LARGE);
+        vb_free(r1.ids);
+        vb_free(r2.ids);
+        vb_free(r3.ids);
+        vb_free(ids);
+        vb_buf_release(&reply);
+        vb_buf_release(&c.text);
+        llm_session_free(a);
+        llm_session_free(b);
+        llm_model_free(m);
+        unlink(model_path);
+    }
+}
+
+TEST(chat_history_is_truncated_from_the_oldest_turn)
+{
+    make_model(LLM_FTYPE_Q8_0);
+    struct llm_model *m = NULL;
+    char why[256] = "";
+    CHECK(llm_model_load(model_path, &m, why, sizeof why) == VB_OK);
+    if (!m)
+        return;
+    struct llm_chat_msg msgs[] = {
+        {"system", "S"},
+        {"user", "first question here"},
+        {"assistant", "first answer"},
+        {"user", "second question"},
+        {"assistant", "second answer"},
+        {"user", "third"},
+    };
+    int32_t *ids = NULL;
+    size_t n = 0, cap = 0, dropped = 99, full;
+    CHECK(llm_chat_prompt(m, msgs, 6, NULL, 100000, &ids, &n, &cap, &dropped) == VB_OK);
+    CHECK_EQ_INT(dropped, 0);
+    full = n;
+    n = 0;
+    CHECK(llm_chat_prompt(m, msgs, 6, NULL, full - 1, &ids, &n, &cap, &dropped) == VB_OK);
+    CHECK(dropped >= 1 && n <= full - 1);
+    n = 0;
+    CHECK(llm_chat_prompt(m, msgs, 6, NULL, 5, &ids, &n, &cap, &dropped) == VB_ERR_TOO_LARGE);
+    vb_free(ids);
+    llm_model_free(m);
+    unlink(model_path);
+}
+
+TEST(loader_names_missing_keys_and_tensors)
+{
+    struct gguf_writer *w = gguf_writer_new();
+    CHECK(gguf_writer_set_str(w, "general.architecture", "qwen2") == VB_OK);
+    CHECK(gguf_writer_set_u32(w, "qwen2.context_length", 64) == VB_OK);
+    snprintf(model_path, sizeof model_path, "/tmp/vocero-test-llm-bad-%d.gguf", (int)getpid());
+    char why[256] = "";
+    CHECK(gguf_writer_write(w, model_path, why, sizeof why) == VB_OK);
+    gguf_writer_free(w);
+    struct llm_model *m = NULL;
+    CHECK(llm_model_load(model_path, &m, why, sizeof why) == VB_ERR_FORMAT);
+    CHECK_MSG(strstr(why, "qwen2.embedding_length") != NULL, "%s", why);
+    unlink(model_path);
+    w = gguf_writer_new();
+    CHECK(gguf_writer_set_str(w, "general.architecture", "llama") == VB_OK);
+    CHECK(gguf_writer_write(w, model_path, why, sizeof why) == VB_OK);
+    gguf_writer_free(w);
+    CHECK(llm_model_load(model_path, &m, why, sizeof why) == VB_ERR_FORMAT);
+    CHECK_MSG(strstr(why, "unsupported architecture 'llama'") != NULL, "%s", why);
+    unlink(model_path);
+    CHECK(llm_model_load("/nonexistent/model.gguf", &m, why, sizeof why) == VB_ERR_NOT_FOUND);
+}
+
+int main(void)
+{
+    RUN(make_random_types_follow_llama_rules);
+    RUN(session_prefix_reuse_equals_fresh_session);
+    RUN(chat_history_is_truncated_from_the_oldest_turn);
+    RUN(loader_names_missing_keys_and_tensors);
+    return test_summary();
+}
