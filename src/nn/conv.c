@@ -1,15 +1,15 @@
-/* conv.c: 1-D (transposed) convolution: im2col blocks through nn_matmul for groups 1, threaded
- * direct loops for grouped/depthwise kernels, a double-precision reference, and weight
- * loading with weight-norm folding. */
+/* conv.c: 1-D (transposed) convolution: im2col blocks through the packed f32 nn_gemm for
+ * groups 1, threaded direct loops for grouped/depthwise kernels, a double-precision
+ * reference, and weight loading with weight-norm folding. */
 #include "core/vb.h"
 #include "nn/conv.h"
 #include "core/alloc.h"
-#include "nn/matmul.h"
+#include "nn/gemm.h"
 
 #include <math.h>
 #include <stdarg.h>
 
-#define TIME_BLOCK 64 /* output (or input, transposed) frames per im2col block */
+#define TIME_BLOCK 192 /* output (or input, transposed) frames per im2col block */
 
 static enum vb_err failf(enum vb_err err, char *why, size_t cap, const char *fmt, ...)
     VB_PRINTF(4, 5);
@@ -29,20 +29,11 @@ void nn_conv_ws_release(struct nn_conv_ws *ws)
     if (!ws)
         return;
     vb_free(ws->buf);
-    if (ws->mm) {
-        nn_scratch_release(ws->mm);
-        vb_free(ws->mm);
-    }
     memset(ws, 0, sizeof *ws);
 }
 
 static bool ws_reserve(struct nn_conv_ws *ws, size_t n)
 {
-    if (!ws->mm) {
-        ws->mm = vb_try_calloc(1, sizeof(struct nn_scratch));
-        if (!ws->mm)
-            return false;
-    }
     if (ws->cap >= n)
         return true;
     float *p = vb_try_malloc(n * sizeof *p);
@@ -164,16 +155,24 @@ enum vb_err nn_conv1d_init(struct nn_conv1d *c, bool transposed, int c_in, int c
         nn_conv1d_release(c);
         return VB_ERR_INVALID;
     }
-    if (transposed && g == 1) {
-        c->wt = vb_try_malloc((size_t)c_out * (size_t)k * (size_t)c_in * sizeof *c->wt);
-        if (!c->wt) {
+    if (g == 1) {
+        /* conv: W (c_out, c_in*k) as stored; transposed: rows (co, j) over ci, i.e. the stored
+         * (c_in, c_out*k) read transposed */
+        int64_t n_in = transposed ? c_in : (int64_t)c_in * k;
+        int64_t n_out = transposed ? (int64_t)c_out * k : c_out;
+        if (n_in > INT32_MAX || n_out > INT32_MAX) {
+            nn_conv1d_release(c);
+            return VB_ERR_INVALID;
+        }
+        c->wp = vb_try_malloc(nn_gemm_packed_floats((int)n_in, (int)n_out) * sizeof *c->wp);
+        if (!c->wp) {
             nn_conv1d_release(c);
             return VB_ERR_NOMEM;
         }
-        for (int ci = 0; ci < c_in; ci++)
-            for (int co = 0; co < c_out; co++)
-                for (int j = 0; j < k; j++)
-                    c->wt[((size_t)co * k + j) * c_in + ci] = w[((size_t)ci * c_out + co) * k + j];
+        if (transposed)
+            nn_gemm_pack_t(c->wp, w, (int)n_in, (int)n_out, n_out);
+        else
+            nn_gemm_pack(c->wp, w, (int)n_in, (int)n_out, n_in);
     }
     return VB_OK;
 }
@@ -245,7 +244,7 @@ void nn_conv1d_release(struct nn_conv1d *c)
         return;
     vb_free(c->w);
     vb_free(c->b);
-    vb_free(c->wt);
+    vb_free(c->wp);
     memset(c, 0, sizeof *c);
 }
 
@@ -379,7 +378,7 @@ static void direct_worker(void *ctx, int ith, int nth)
     }
 }
 
-/* ---- matmul path (groups 1) ---- */
+/* ---- GEMM path (groups 1) ---- */
 
 static bool conv_mm(const struct nn_conv1d *c, struct nn_pool *pool, struct nn_conv_ws *ws,
                     const float *x, int64_t t_in, int64_t t_out, float *y)
@@ -390,13 +389,6 @@ static bool conv_mm(const struct nn_conv1d *c, struct nn_pool *pool, struct nn_c
     if (!ws_reserve(ws, (size_t)TIME_BLOCK * (size_t)(K + c->c_out)))
         return false;
     float *col = ws->buf, *yt = ws->buf + TIME_BLOCK * K;
-    struct nn_tensor wv = {.name = "conv",
-                           .type = NN_TYPE_F32,
-                           .n_dims = 2,
-                           .ne = {K, c->c_out, 1, 1},
-                           .row_bytes = (size_t)K * sizeof(float),
-                           .nbytes = (size_t)K * (size_t)c->c_out * sizeof(float),
-                           .data = c->w};
     for (int64_t t0 = 0; t0 < t_out; t0 += TIME_BLOCK) {
         int n = (int)VB_MIN((int64_t)TIME_BLOCK, t_out - t0);
         for (int tt = 0; tt < n; tt++) {
@@ -419,8 +411,7 @@ static bool conv_mm(const struct nn_conv1d *c, struct nn_pool *pool, struct nn_c
                 }
             }
         }
-        if (!nn_matmul(pool, ws->mm, &wv, col, n, yt, c->c_out))
-            return false;
+        nn_gemm(pool, c->wp, (int)K, c->c_out, col, K, n, NULL, yt, c->c_out);
         for (int co = 0; co < c->c_out; co++) {
             float bias = c->b ? c->b[co] : 0.0f;
             float *yr = y + (int64_t)co * t_out + t0;
@@ -440,13 +431,6 @@ static bool convt_mm(const struct nn_conv1d *c, struct nn_pool *pool, struct nn_
     if (!ws_reserve(ws, (size_t)TIME_BLOCK * (size_t)(c->c_in + N)))
         return false;
     float *xt = ws->buf, *z = ws->buf + TIME_BLOCK * c->c_in;
-    struct nn_tensor wv = {.name = "convt",
-                           .type = NN_TYPE_F32,
-                           .n_dims = 2,
-                           .ne = {c->c_in, N, 1, 1},
-                           .row_bytes = (size_t)c->c_in * sizeof(float),
-                           .nbytes = (size_t)c->c_in * (size_t)N * sizeof(float),
-                           .data = c->wt};
     for (int co = 0; co < c->c_out; co++) {
         float bias = c->b ? c->b[co] : 0.0f;
         float *yr = y + (int64_t)co * t_out;
@@ -460,8 +444,7 @@ static bool convt_mm(const struct nn_conv1d *c, struct nn_pool *pool, struct nn_
             for (int tt = 0; tt < n; tt++)
                 xt[(int64_t)tt * c->c_in + ci] = xr[tt];
         }
-        if (!nn_matmul(pool, ws->mm, &wv, xt, n, z, N))
-            return false;
+        nn_gemm(pool, c->wp, c->c_in, (int)N, xt, c->c_in, n, NULL, z, N);
         for (int tt = 0; tt < n; tt++) {
             int64_t base = (t0 + tt) * p->stride - p->pad_left;
             const float *zr = z + (int64_t)tt * N;
@@ -486,7 +469,7 @@ bool nn_conv1d_forward(const struct nn_conv1d *c, struct nn_pool *pool, struct n
         return true;
     if (c->p.groups == 1 && !c->transposed)
         return conv_mm(c, pool, ws, x, t_in, t_out, y);
-    if (c->p.groups == 1 && c->transposed && c->wt)
+    if (c->p.groups == 1 && c->transposed)
         return convt_mm(c, pool, ws, x, t_in, t_out, y);
     struct direct_job jb = {.c = c, .x = x, .t_in = t_in, .t_out = t_out, .y = y};
     nn_pool_run(pool, direct_worker, &jb);

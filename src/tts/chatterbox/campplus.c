@@ -1,19 +1,19 @@
 /* campplus.c: CAMPPlus x-vector forward pass (3D-Speaker's CAM++ as used by CosyVoice/S3Gen):
- * 2-D convolutions through im2col + nn_matmul, 1-D ones through nn/conv, eval-mode BatchNorm as
- * per-channel scale/shift. The CAM context is constant over each 100-frame segment, so its two
+ * 2-D convolutions through im2col blocks + nn_gemm, 1-D ones through nn/conv, eval-mode BatchNorm
+ * as per-channel scale/shift. The CAM context is constant over each 100-frame segment, so its two
  * pointwise convolutions run once per segment instead of once per frame. */
 #include "core/vb.h"
 #include "tts/chatterbox/campplus.h"
 #include "core/alloc.h"
 #include "nn/conv.h"
-#include "nn/matmul.h"
+#include "nn/gemm.h"
 
 #include <math.h>
 #include <stdarg.h>
 
 #define MAX_RES    8   /* residual blocks per FCM layer */
 #define MAX_LAYERS 64  /* dense layers per CAM block */
-#define POS_BLOCK  128 /* 2-D conv output positions per im2col block */
+#define POS_BLOCK  512 /* 2-D conv output positions per im2col block */
 
 struct bn {
     int c;
@@ -23,7 +23,6 @@ struct bn {
 struct conv2d {
     int cin, cout, k, sf, pad; /* square kernel k, stride sf on frequency only */
     float *w;                  /* (cout, cin*k*k) */
-    struct nn_tensor t;
 };
 
 struct resblock {
@@ -156,14 +155,6 @@ static enum vb_err load_conv2d(const struct loader *L, const char *name, int cin
     c->k = k;
     c->sf = sf;
     c->pad = k / 2;
-    int64_t K = (int64_t)cin * k * k;
-    c->t = (struct nn_tensor){.name = "conv2d",
-                              .type = NN_TYPE_F32,
-                              .n_dims = 2,
-                              .ne = {K, cout, 1, 1},
-                              .row_bytes = (size_t)K * sizeof(float),
-                              .nbytes = (size_t)(K * cout) * sizeof(float),
-                              .data = c->w};
     return VB_OK;
 }
 
@@ -429,50 +420,52 @@ static void bn_apply(const struct bn *b, const float *x, float *y, int64_t len, 
 
 struct work {
     struct nn_conv_ws ws;
-    struct nn_scratch mm;
-    float *col; /* POS_BLOCK * K max */
-    float *yt;  /* POS_BLOCK * cout max */
+    float *col; /* (K, POS_BLOCK) im2col block, K = cin*k*k at most M*9 */
+    float *pk;  /* the same block packed for nn_gemm */
 };
 
-/* x (cin, F, T) -> y (cout, F_out, T) */
-static bool conv2d_forward(const struct conv2d *c, struct nn_pool *pool, struct work *w,
+/* x (cin, F, T) -> y (cout, F_out, T). The im2col block X (K, positions) is packed as the
+ * GEMM's "weight" operand and the kernel weights (cout, K) play the activations, so the
+ * product lands channel-major in y directly: y[co][pos] = sum_k W[co][k] X[k][pos]. */
+static void conv2d_forward(const struct conv2d *c, struct nn_pool *pool, struct work *w,
                            const float *x, int F, int64_t T, float *y, int *f_out)
 {
     int Fo = (F + 2 * c->pad - c->k) / c->sf + 1, k = c->k;
-    int64_t K = (int64_t)c->cin * k * k, npos = (int64_t)Fo * T;
+    int K = c->cin * k * k;
+    int64_t npos = (int64_t)Fo * T;
     for (int64_t p0 = 0; p0 < npos; p0 += POS_BLOCK) {
         int n = (int)VB_MIN((int64_t)POS_BLOCK, npos - p0);
-        for (int i = 0; i < n; i++) {
-            int64_t pos = p0 + i;
-            int fo = (int)(pos / T);
-            int64_t t = pos % T;
-            float *cr = w->col + (int64_t)i * K;
-            for (int ci = 0; ci < c->cin; ci++)
-                for (int kh = 0; kh < k; kh++) {
-                    int fi = fo * c->sf + kh - c->pad;
-                    float *cc = cr + ((int64_t)ci * k + kh) * k;
-                    if (fi < 0 || fi >= F) {
-                        for (int kw = 0; kw < k; kw++)
-                            cc[kw] = 0;
-                        continue;
-                    }
-                    const float *xr = x + ((int64_t)ci * F + fi) * T;
-                    for (int kw = 0; kw < k; kw++) {
-                        int64_t ti = t + kw - c->pad;
-                        cc[kw] = ti >= 0 && ti < T ? xr[ti] : 0.0f;
+        for (int ci = 0; ci < c->cin; ci++)
+            for (int kh = 0; kh < k; kh++)
+                for (int kw = 0; kw < k; kw++) {
+                    float *dst = w->col + ((int64_t)(ci * k + kh) * k + kw) * n;
+                    int64_t shift = kw - c->pad;
+                    /* walk the block one frequency row (fo) at a time */
+                    for (int64_t pos = p0; pos < p0 + n;) {
+                        int fo = (int)(pos / T);
+                        int64_t t = pos % T, t_end = VB_MIN(T, t + (p0 + n - pos));
+                        int fi = fo * c->sf + kh - c->pad;
+                        float *d = dst + (pos - p0);
+                        if (fi < 0 || fi >= F) {
+                            memset(d, 0, (size_t)(t_end - t) * sizeof *d);
+                        } else {
+                            const float *xr = x + ((int64_t)ci * F + fi) * T;
+                            int64_t lo = VB_MAX(t, -shift), hi = VB_MIN(t_end, T - shift);
+                            if (hi < lo)
+                                hi = lo = t_end;
+                            for (int64_t tt = t; tt < lo; tt++)
+                                d[tt - t] = 0.0f;
+                            memcpy(d + (lo - t), xr + lo + shift, (size_t)(hi - lo) * sizeof *d);
+                            for (int64_t tt = hi; tt < t_end; tt++)
+                                d[tt - t] = 0.0f;
+                        }
+                        pos += t_end - t;
                     }
                 }
-        }
-        if (!nn_matmul(pool, &w->mm, &c->t, w->col, n, w->yt, c->cout))
-            return false;
-        for (int co = 0; co < c->cout; co++) {
-            float *yr = y + (int64_t)co * npos + p0;
-            for (int i = 0; i < n; i++)
-                yr[i] = w->yt[(int64_t)i * c->cout + co];
-        }
+        nn_gemm_pack_t(w->pk, w->col, K, n, n);
+        nn_gemm(pool, w->pk, K, n, c->w, K, c->cout, NULL, y + p0, npos);
     }
     *f_out = Fo;
-    return true;
 }
 
 static float sigmoidf(float v)
@@ -505,11 +498,11 @@ enum vb_err cb_campplus_forward(const struct cb_campplus *m, struct nn_pool *poo
     float *ctx2 = vb_try_malloc((size_t)B * (size_t)n_seg * sizeof *ctx2);
     float *gate = vb_try_malloc((size_t)G * (size_t)n_seg * sizeof *gate);
     float *stats = vb_try_malloc((size_t)2 * m->out_ch * sizeof *stats);
-    int64_t kmax = (int64_t)M * 9;
+    int kmax = M * 9;
     w.col = vb_try_malloc((size_t)POS_BLOCK * (size_t)kmax * sizeof *w.col);
-    w.yt = vb_try_malloc((size_t)POS_BLOCK * (size_t)M * sizeof *w.yt);
+    w.pk = vb_try_malloc(nn_gemm_packed_floats(kmax, POS_BLOCK) * sizeof *w.pk);
     if (!a || !b || !c || !s || !X || !h || !z || !y || !ctx || !ctx2 || !gate || !stats ||
-        !w.col || !w.yt || T2 < 2)
+        !w.col || !w.pk || T2 < 2)
         goto out;
 
     /* 1. FCM head on the (1, F, T) image: features (T, F) transposed */
@@ -517,8 +510,7 @@ enum vb_err cb_campplus_forward(const struct cb_campplus *m, struct nn_pool *poo
         for (int f = 0; f < F; f++)
             a[(int64_t)f * T + t] = feats[t * F + f];
     int Fc = F, Fn;
-    if (!conv2d_forward(&m->hconv1, pool, &w, a, Fc, T, b, &Fn))
-        goto out;
+    conv2d_forward(&m->hconv1, pool, &w, a, Fc, T, b, &Fn);
     bn_apply(&m->hbn1, b, b, (int64_t)Fn * T, true);
     Fc = Fn;
     float *cur = b, *t1 = a;
@@ -526,16 +518,13 @@ enum vb_err cb_campplus_forward(const struct cb_campplus *m, struct nn_pool *poo
         for (int r = 0; r < m->n_res[l]; r++) {
             const struct resblock *rb = &m->res[l][r];
             int Fo;
-            if (!conv2d_forward(&rb->c1, pool, &w, cur, Fc, T, t1, &Fo))
-                goto out;
+            conv2d_forward(&rb->c1, pool, &w, cur, Fc, T, t1, &Fo);
             bn_apply(&rb->b1, t1, t1, (int64_t)Fo * T, true);
-            if (!conv2d_forward(&rb->c2, pool, &w, t1, Fo, T, c, &Fn))
-                goto out;
+            conv2d_forward(&rb->c2, pool, &w, t1, Fo, T, c, &Fn);
             bn_apply(&rb->b2, c, c, (int64_t)Fo * T, false);
             const float *sc = cur;
             if (rb->has_sc) {
-                if (!conv2d_forward(&rb->sc, pool, &w, cur, Fc, T, s, &Fn))
-                    goto out;
+                conv2d_forward(&rb->sc, pool, &w, cur, Fc, T, s, &Fn);
                 bn_apply(&rb->bsc, s, s, (int64_t)Fo * T, false);
                 sc = s;
             }
@@ -549,8 +538,7 @@ enum vb_err cb_campplus_forward(const struct cb_campplus *m, struct nn_pool *poo
             t1 = tmp;
             Fc = Fo;
         }
-    if (!conv2d_forward(&m->hconv2, pool, &w, cur, Fc, T, t1, &Fn))
-        goto out;
+    conv2d_forward(&m->hconv2, pool, &w, cur, Fc, T, t1, &Fn);
     bn_apply(&m->hbn2, t1, t1, (int64_t)Fn * T, true);
     if ((int64_t)Fn * M != m->tdnn.c_in) {
         err = VB_ERR_INVALID;
@@ -631,9 +619,8 @@ enum vb_err cb_campplus_forward(const struct cb_campplus *m, struct nn_pool *poo
     err = VB_OK;
 out:
     nn_conv_ws_release(&w.ws);
-    nn_scratch_release(&w.mm);
     vb_free(w.col);
-    vb_free(w.yt);
+    vb_free(w.pk);
     vb_free(a);
     vb_free(b);
     vb_free(c);

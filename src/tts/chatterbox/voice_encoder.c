@@ -4,17 +4,17 @@
 #include "tts/chatterbox/voice_encoder.h"
 #include "core/alloc.h"
 #include "nn/conv.h"
-#include "nn/matmul.h"
+#include "nn/gemm.h"
 
 #include <math.h>
 #include <stdarg.h>
 
 struct ve_layer {
     int n_in;
-    float *w_ih; /* (4H, n_in) */
-    float *w_hh; /* (4H, H) */
-    float *bias; /* (4H) = b_ih + b_hh */
-    struct nn_tensor t_ih, t_hh;
+    float *w_ih;        /* (4H, n_in) */
+    float *w_hh;        /* (4H, H) */
+    float *bias;        /* (4H) = b_ih + b_hh */
+    float *p_ih, *p_hh; /* the two matrices packed for nn_gemm */
 };
 
 struct cb_ve {
@@ -24,7 +24,7 @@ struct cb_ve {
     struct ve_layer layers[CB_VE_MAX_LAYERS];
     float *proj_w; /* (embed, hidden) */
     float *proj_b; /* (embed) */
-    struct nn_tensor t_proj;
+    float *p_proj; /* proj_w packed for nn_gemm */
 };
 
 struct cb_ve_config cb_ve_default_config(void)
@@ -46,15 +46,13 @@ static enum vb_err failf(enum vb_err err, char *why, size_t cap, const char *fmt
     return err;
 }
 
-static struct nn_tensor f32_view(const float *w, int64_t n_in, int64_t n_out)
+/* packed copy of w (n_out rows of n_in) for nn_gemm, or NULL on OOM */
+static float *pack(const float *w, int n_in, int n_out)
 {
-    return (struct nn_tensor){.name = "ve",
-                              .type = NN_TYPE_F32,
-                              .n_dims = 2,
-                              .ne = {n_in, n_out, 1, 1},
-                              .row_bytes = (size_t)n_in * sizeof(float),
-                              .nbytes = (size_t)(n_in * n_out) * sizeof(float),
-                              .data = w};
+    float *p = vb_try_malloc(nn_gemm_packed_floats(n_in, n_out) * sizeof *p);
+    if (p)
+        nn_gemm_pack(p, w, n_in, n_out, n_in);
+    return p;
 }
 
 /* tensor `name` must exist with the given 1-D/2-D shape; loads it as a new f32 array */
@@ -136,8 +134,12 @@ enum vb_err cb_ve_load(const struct nn_safetensors *st, const char *prefix,
             ly->bias[i] += b2[i];
         vb_free(b2);
         b2 = NULL;
-        ly->t_ih = f32_view(ly->w_ih, ly->n_in, G);
-        ly->t_hh = f32_view(ly->w_hh, H, G);
+        ly->p_ih = pack(ly->w_ih, ly->n_in, G);
+        ly->p_hh = pack(ly->w_hh, H, G);
+        if (!ly->p_ih || !ly->p_hh) {
+            err = failf(VB_ERR_NOMEM, why, why_cap, "voice encoder: out of memory");
+            goto out;
+        }
         ve->n_layers = l + 1;
     }
     snprintf(name, sizeof name, "%sproj.weight", prefix);
@@ -154,7 +156,9 @@ enum vb_err cb_ve_load(const struct nn_safetensors *st, const char *prefix,
     err = load_shaped(st, name, 1, ve->embed, 0, &ve->proj_b, why, why_cap);
     if (err != VB_OK)
         goto out;
-    ve->t_proj = f32_view(ve->proj_w, H, ve->embed);
+    ve->p_proj = pack(ve->proj_w, H, ve->embed);
+    if (!ve->p_proj)
+        err = failf(VB_ERR_NOMEM, why, why_cap, "voice encoder: out of memory");
 out:
     vb_free(b2);
     if (err != VB_OK) {
@@ -173,7 +177,10 @@ void cb_ve_free(struct cb_ve *ve)
         vb_free(ve->layers[l].w_ih);
         vb_free(ve->layers[l].w_hh);
         vb_free(ve->layers[l].bias);
+        vb_free(ve->layers[l].p_ih);
+        vb_free(ve->layers[l].p_hh);
     }
+    vb_free(ve->p_proj);
     vb_free(ve->proj_w);
     vb_free(ve->proj_b);
     vb_free(ve);
@@ -267,7 +274,6 @@ enum vb_err cb_ve_embed_mel(const struct cb_ve *ve, struct nn_pool *pool, const 
     float *c = vb_try_calloc((size_t)P * (size_t)H, sizeof *c);
     float *pe = vb_try_malloc((size_t)P * (size_t)E * sizeof *pe);
     double *acc = vb_try_calloc((size_t)E, sizeof *acc);
-    struct nn_scratch scr = {0};
     enum vb_err err = VB_OK;
     if (!x || !gx || !gh || !h || !c || !pe || !acc) {
         err = VB_ERR_NOMEM;
@@ -288,18 +294,14 @@ enum vb_err cb_ve_embed_mel(const struct cb_ve *ve, struct nn_pool *pool, const 
         /* input projections of every step of every partial at once; rows are (p, t) */
         for (int64_t r0 = 0; r0 < rows; r0 += 4096) {
             int n = (int)VB_MIN((int64_t)4096, rows - r0);
-            if (!nn_matmul(pool, &scr, &ly->t_ih, x + r0 * ly->n_in, n, gx + r0 * G, G)) {
-                err = VB_ERR_NOMEM;
-                goto out;
-            }
+            nn_gemm(pool, ly->p_ih, ly->n_in, G, x + r0 * ly->n_in, ly->n_in, n, NULL, gx + r0 * G,
+                    G);
         }
         memset(h, 0, (size_t)P * H * sizeof *h);
         memset(c, 0, (size_t)P * H * sizeof *c);
         for (int t = 0; t < W; t++) {
-            if (t > 0 && !nn_matmul(pool, &scr, &ly->t_hh, h, P, gh, G)) {
-                err = VB_ERR_NOMEM;
-                goto out;
-            }
+            if (t > 0)
+                nn_gemm(pool, ly->p_hh, H, G, h, H, P, NULL, gh, G);
             for (int p = 0; p < P; p++) {
                 const float *gxr = gx + ((int64_t)p * W + t) * G;
                 const float *ghr = gh + (int64_t)p * G;
@@ -324,10 +326,7 @@ enum vb_err cb_ve_embed_mel(const struct cb_ve *ve, struct nn_pool *pool, const 
         }
     }
     /* final hidden state of the top layer -> proj -> ReLU -> L2 norm per partial */
-    if (!nn_matmul(pool, &scr, &ve->t_proj, h, P, pe, E)) {
-        err = VB_ERR_NOMEM;
-        goto out;
-    }
+    nn_gemm(pool, ve->p_proj, H, E, h, H, P, NULL, pe, E);
     for (int p = 0; p < P; p++) {
         float *e = pe + (int64_t)p * E;
         double ss = 0;
@@ -353,7 +352,6 @@ enum vb_err cb_ve_embed_mel(const struct cb_ve *ve, struct nn_pool *pool, const 
     for (int i = 0; i < E; i++)
         embed[i] = ss > 0 ? (float)(acc[i] / sqrt(ss)) : 0.0f;
 out:
-    nn_scratch_release(&scr);
     vb_free(x);
     vb_free(gx);
     vb_free(gh);

@@ -216,7 +216,7 @@ TEST(weight_norm_loading)
     }
     /* transposed reading of the same weight: (in 2, out 1, k 2); dim 0 is the input axis */
     CHECK(nn_convt1d_load(&c, st, "legacy", &p, why, sizeof why) == VB_OK);
-    CHECK(c.c_in == 2 && c.c_out == 1 && c.k == 2 && c.transposed && c.wt);
+    CHECK(c.c_in == 2 && c.c_out == 1 && c.k == 2 && c.transposed && c.wp);
     CHECK_NEAR(c.w[1], 8, 1e-6);
     nn_conv1d_release(&c);
     CHECK(nn_conv1d_load(&c, st, "plain", &p, why, sizeof why) == VB_OK && c.w[1] == 4);
