@@ -11,15 +11,16 @@ PP=${PP:-64}
 TG=${TG:-16}
 mkdir -p "$OUT"
 CORE="src/core/alloc.c src/core/buf.c src/core/err.c src/core/log.c src/core/json.c"
-NN=$(find src/nn -name '*.c' ! -path '*/arch/*')
+NN="src/nn/gguf.c src/nn/gguf_write.c src/nn/kernels.c src/nn/matmul.c src/nn/ops.c src/nn/quant.c
+    src/nn/quantize.c src/nn/threadpool.c src/nn/types.c"
 LLM=$(find src/llm -name '*.c')
 FLAGS="-std=c17 -O2 -g -D_GNU_SOURCE -Isrc -pthread"
 objs=""
-for f in src/nn/arch/x86/avx2/*.c; do
+for f in src/nn/arch/x86/avx2/quant_avx2.c; do
     cc $FLAGS -mavx2 -mfma -mf16c -c "$f" -o "$OUT/$(basename "$f" .c).o"
     objs="$objs $OUT/$(basename "$f" .c).o"
 done
-for f in src/nn/arch/x86/avx512/*.c; do
+for f in src/nn/arch/x86/avx512/quant_avx512.c; do
     cc $FLAGS -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni \
         -c "$f" -o "$OUT/$(basename "$f" .c).o"
     objs="$objs $OUT/$(basename "$f" .c).o"

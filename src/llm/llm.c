@@ -18,6 +18,11 @@ enum vb_err llm_model_load(const char *path, struct llm_model **out, char *why, 
                  llm_tokenizer_n_vocab(m->tok), (long long)m->qwen->hp.n_vocab);
         err = VB_ERR_FORMAT;
     }
+    if (err == VB_OK) {
+        err = nn_pool_new(nn_threads_default(0), &m->pool);
+        if (err != VB_OK)
+            snprintf(why, cap, "cannot start the thread pool");
+    }
     if (err != VB_OK) {
         llm_model_free(m);
         return err;
@@ -30,6 +35,7 @@ void llm_model_free(struct llm_model *m)
 {
     if (!m)
         return;
+    nn_pool_free(m->pool);
     llm_tokenizer_free(m->tok);
     qwen2_free(m->qwen);
     vb_free(m);
@@ -52,6 +58,8 @@ enum vb_err llm_session_new(const struct llm_model *m, int n_ctx, int n_threads,
     struct qwen2_ctx_params p = qwen2_ctx_default_params();
     p.n_ctx = n_ctx;
     p.n_threads = n_threads;
+    if (n_threads <= 0)
+        p.pool = m->pool;
     enum vb_err err = qwen2_ctx_new(m->qwen, &p, &s->ctx);
     if (err == VB_OK) {
         s->cached = vb_try_malloc((size_t)qwen2_ctx_n_ctx(s->ctx) * sizeof *s->cached);

@@ -21,17 +21,20 @@
 struct llm_model {
     struct qwen2_model *qwen;  /* owned; its gguf holds the mapping */
     struct llm_tokenizer *tok; /* owned; borrows the gguf strings */
+    struct nn_pool *pool;      /* owned; LLM_THREADS (or all CPUs) workers shared by sessions */
 };
 
-/* Loads weights and tokenizer; `why` names what is wrong. Caller frees with llm_model_free. */
+/* Loads weights and tokenizer and starts the shared thread pool; `why` names what is wrong.
+ * Caller frees with llm_model_free (after every session). */
 VB_WUR enum vb_err llm_model_load(const char *path, struct llm_model **out, char *why,
                                   size_t why_cap);
 void llm_model_free(struct llm_model *m);
 
 struct llm_session;
 
-/* n_ctx 0 = min(4096, training context); n_threads 0 = LLM_THREADS or all CPUs. `m` is
- * borrowed. Caller frees with llm_session_free. */
+/* n_ctx 0 = min(4096, training context). n_threads 0 = use the model's shared pool
+ * (sessions sharing it must not generate at the same time: queue them), > 0 = a private pool
+ * of that many threads. `m` is borrowed. Caller frees with llm_session_free. */
 VB_WUR enum vb_err llm_session_new(const struct llm_model *m, int n_ctx, int n_threads,
                                    struct llm_session **out);
 void llm_session_free(struct llm_session *s);

@@ -215,6 +215,7 @@ void qwen2_free(struct qwen2_model *m)
 struct qwen2_ctx {
     const struct qwen2_model *m;
     struct nn_pool *pool;
+    bool own_pool;
     int n_ctx, n_batch, n_past;
     float *k_cache, *v_cache; /* (n_layer, n_ctx, n_embd_kv) */
     float *x;                 /* (n_batch, n_embd) residual stream */
@@ -229,7 +230,7 @@ struct qwen2_ctx {
 
 struct qwen2_ctx_params qwen2_ctx_default_params(void)
 {
-    return (struct qwen2_ctx_params){.n_ctx = 0, .n_batch = 0, .n_threads = 0};
+    return (struct qwen2_ctx_params){.n_ctx = 0, .n_batch = 0, .n_threads = 0, .pool = NULL};
 }
 
 enum vb_err qwen2_ctx_new(const struct qwen2_model *m, const struct qwen2_ctx_params *p,
@@ -243,10 +244,16 @@ enum vb_err qwen2_ctx_new(const struct qwen2_model *m, const struct qwen2_ctx_pa
     c->n_batch = p && p->n_batch > 0 ? p->n_batch : 256;
     if (c->n_batch > c->n_ctx)
         c->n_batch = c->n_ctx;
-    int nt = nn_threads_default(p ? p->n_threads : 0);
-    enum vb_err err = nn_pool_new(nt, &c->pool);
-    if (err != VB_OK)
-        goto out;
+    enum vb_err err = VB_OK;
+    if (p && p->pool) {
+        c->pool = p->pool;
+    } else {
+        err = nn_pool_new(nn_threads_default(p ? p->n_threads : 0), &c->pool);
+        if (err != VB_OK)
+            goto out;
+        c->own_pool = true;
+    }
+    int nt = nn_pool_threads(c->pool);
     err = VB_ERR_NOMEM;
     size_t kv = (size_t)hp->n_layer * (size_t)c->n_ctx * (size_t)hp->n_embd_kv;
     size_t B = (size_t)c->n_batch;
@@ -277,7 +284,8 @@ void qwen2_ctx_free(struct qwen2_ctx *c)
 {
     if (!c)
         return;
-    nn_pool_free(c->pool);
+    if (c->own_pool)
+        nn_pool_free(c->pool);
     vb_free(c->k_cache);
     vb_free(c->v_cache);
     vb_free(c->x);
