@@ -150,32 +150,58 @@ static ALWAYS_INLINE void q6k_body(int n, const void *vx, const void *vy, size_t
         s[(size_t)t * ss] = hsum256(acc[t]);
 }
 
-/* ===== Q8_0 x Q8_0 (256-bit VNNI with the sign trick) ===== */
+/* ===== Q8_0 x Q8_0: two blocks per zmm, VNNI, sign moved onto the activations ===== */
+
+static ALWAYS_INLINE float f16(uint16_t h)
+{
+    return _cvtsh_ss(h);
+}
 
 static ALWAYS_INLINE void q8_0_body(int n, const void *vx, const void *vy, size_t by, const int ny,
                                     float *s, size_t ss)
 {
     const struct nn_block_q8_0 *x = vx;
-    __m256 acc[NN_MULTI_MAX];
+    const int nb = n / NN_QK;
+    const __m512i zero = _mm512_setzero_si512();
+    __m512 acc[NN_MULTI_MAX];
     for (int t = 0; t < ny; t++)
-        acc[t] = _mm256_setzero_ps();
-    for (int i = 0; i < n / NN_QK; i++) {
-        if (i % 2 == 0)
-            _mm_prefetch((const char *)(x + i + 16), _MM_HINT_T0);
+        acc[t] = _mm512_setzero_ps();
+    int i = 0;
+    for (; i + 1 < nb; i += 2) {
+        _mm_prefetch((const char *)(x + i + 12), _MM_HINT_T0);
+        const __m512i q = cat256(_mm256_loadu_si256((const __m256i *)x[i].qs),
+                                 _mm256_loadu_si256((const __m256i *)x[i + 1].qs));
+        const __m512i aq = _mm512_abs_epi8(q);
+        const __mmask64 neg = _mm512_movepi8_mask(q);
+        const float xd0 = f16(x[i].d), xd1 = f16(x[i + 1].d);
+        for (int t = 0; t < ny; t++) {
+            const struct nn_block_q8_0 *y =
+                (const struct nn_block_q8_0 *)((const uint8_t *)vy + (size_t)t * by) + i;
+            __m512i a = cat256(_mm256_loadu_si256((const __m256i *)y[0].qs),
+                               _mm256_loadu_si256((const __m256i *)y[1].qs));
+            a = _mm512_mask_sub_epi8(a, neg, zero, a);
+            __m512i p = _mm512_dpbusd_epi32(zero, aq, a);
+            __m512 d = _mm512_insertf32x8(_mm512_set1_ps(xd0 * f16(y[0].d)),
+                                          _mm256_set1_ps(xd1 * f16(y[1].d)), 1);
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), d, acc[t]);
+        }
+    }
+    for (; i < nb; i++) { /* odd block count */
         const __m256i q = _mm256_loadu_si256((const __m256i *)x[i].qs);
         const __m256i aq = _mm256_sign_epi8(q, q);
-        const float xd = nn_fp16_to_fp32_calc(x[i].d);
+        const float xd = f16(x[i].d);
         for (int t = 0; t < ny; t++) {
             const struct nn_block_q8_0 *y =
                 (const struct nn_block_q8_0 *)((const uint8_t *)vy + (size_t)t * by) + i;
             __m256i a = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)y->qs), q);
             __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), aq, a);
-            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p),
-                                     _mm256_set1_ps(xd * nn_fp16_to_fp32_calc(y->d)), acc[t]);
+            __m512 d = _mm512_castps256_ps512(_mm256_set1_ps(xd * f16(y->d)));
+            acc[t] = _mm512_mask3_fmadd_ps(_mm512_castps256_ps512(_mm256_cvtepi32_ps(p)), d, acc[t],
+                                           0x00FF);
         }
     }
     for (int t = 0; t < ny; t++)
-        s[(size_t)t * ss] = hsum256(acc[t]);
+        s[(size_t)t * ss] = _mm512_reduce_add_ps(acc[t]);
 }
 
 /* Instantiates fixed-ny versions (so the accumulators live in registers) and a dispatcher. */
