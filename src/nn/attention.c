@@ -5,12 +5,110 @@
 #include "core/vb.h"
 #include "nn/attention.h"
 #include "nn/gemm.h"
-#include "nn/ops.h"
+#include "nn/kernels.h"
+
+#include <math.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#    include <immintrin.h>
+#    define ATTN_X86 1
+#endif
 
 #define Q_BLOCK 128 /* queries per block: bounds the score matrix to Q_BLOCK x n_kv */
 
+/* s[k] = softmax_k(scale * (s[k] + b[k])) over n values (b may be NULL); plain C. */
+static void softmax_row_generic(float *s, const float *b, int n, float scale)
+{
+    float mx = -INFINITY;
+    for (int k = 0; k < n; k++) {
+        s[k] = (s[k] + (b ? b[k] : 0.0f)) * scale;
+        mx = s[k] > mx ? s[k] : mx;
+    }
+    double sum = 0;
+    for (int k = 0; k < n; k++) {
+        s[k] = expf(s[k] - mx);
+        sum += s[k];
+    }
+    const float inv = (float)(1.0 / sum);
+    for (int k = 0; k < n; k++)
+        s[k] *= inv;
+}
+
+#ifdef ATTN_X86
+/* exp for x <= 0 (Cephes expf polynomial, ~1 ulp; 0 below -87.3) */
+__attribute__((target("avx2,fma"))) static inline __m256 exp_neg_avx2(__m256 x)
+{
+    const __m256 lo = _mm256_set1_ps(-87.3f);
+    const __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+    x = _mm256_max_ps(x, lo);
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256i e =
+        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    p = _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+    return _mm256_andnot_ps(under, p);
+}
+
+__attribute__((target("avx2,fma"))) static void softmax_row_avx2(float *s, const float *b, int n,
+                                                                 float scale)
+{
+    const __m256 sc = _mm256_set1_ps(scale);
+    __m256 vmx = _mm256_set1_ps(-INFINITY);
+    int k = 0;
+    for (; k + 8 <= n; k += 8) {
+        __m256 v = _mm256_loadu_ps(s + k);
+        if (b)
+            v = _mm256_add_ps(v, _mm256_loadu_ps(b + k));
+        v = _mm256_mul_ps(v, sc);
+        _mm256_storeu_ps(s + k, v);
+        vmx = _mm256_max_ps(vmx, v);
+    }
+    float lanes[8];
+    _mm256_storeu_ps(lanes, vmx);
+    float mx = -INFINITY;
+    for (int l = 0; l < 8; l++)
+        mx = lanes[l] > mx ? lanes[l] : mx;
+    for (; k < n; k++) {
+        s[k] = (s[k] + (b ? b[k] : 0.0f)) * scale;
+        mx = s[k] > mx ? s[k] : mx;
+    }
+    const __m256 vm = _mm256_set1_ps(mx);
+    __m256 vs = _mm256_setzero_ps();
+    for (k = 0; k + 8 <= n; k += 8) {
+        __m256 e = exp_neg_avx2(_mm256_sub_ps(_mm256_loadu_ps(s + k), vm));
+        _mm256_storeu_ps(s + k, e);
+        vs = _mm256_add_ps(vs, e);
+    }
+    _mm256_storeu_ps(lanes, vs);
+    double sum = 0;
+    for (int l = 0; l < 8; l++)
+        sum += lanes[l];
+    for (; k < n; k++) {
+        s[k] = expf(s[k] - mx);
+        sum += s[k];
+    }
+    const __m256 inv = _mm256_set1_ps((float)(1.0 / sum));
+    for (k = 0; k + 8 <= n; k += 8)
+        _mm256_storeu_ps(s + k, _mm256_mul_ps(_mm256_loadu_ps(s + k), inv));
+    for (; k < n; k++)
+        s[k] *= (float)(1.0 / sum);
+}
+#endif
+
+typedef void (*softmax_fn)(float *s, const float *b, int n, float scale);
+
 struct rows_job {
     const struct nn_mha *a;
+    softmax_fn softmax;
     float *s;        /* nb rows of n_kv scores */
     const float *bd; /* nb rows of 2*n_kv-1 relative terms, or NULL */
     int i0, nb;
@@ -25,18 +123,12 @@ static void rows_worker(void *ctx, int ith, int nth)
     for (int r = ith; r < j->nb; r += nth) {
         const int i = j->i0 + r;
         float *s = j->s + (size_t)r * (size_t)L;
-        if (j->bd) {
-            const float *b = j->bd + (size_t)r * (size_t)W + (L - 1 - i);
-            for (int k = 0; k < L; k++)
-                s[k] += b[k];
-        }
+        const float *b = j->bd ? j->bd + (size_t)r * (size_t)W + (L - 1 - i) : NULL;
         int n_keys = L;
         if (a->causal)
             n_keys = (int)VB_MAX(0, VB_MIN((int64_t)L, a->q_pos0 + i + 1));
-        for (int k = 0; k < n_keys; k++)
-            s[k] *= a->scale;
         if (n_keys > 0)
-            nn_softmax(s, n_keys);
+            j->softmax(s, b, n_keys, a->scale);
         for (int k = n_keys; k < L; k++)
             s[k] = 0;
     }
@@ -80,6 +172,11 @@ void nn_mha(struct nn_pool *pool, const struct nn_mha *a, float *work)
     float *sc = qv + (size_t)B * (size_t)D;       /* (B, L) scores / probabilities */
     float *rp = sc + (size_t)B * (size_t)L;       /* relative rows of one head, packed */
     float *bd = a->rel ? rp + nn_gemm_packed_floats(D, W) : NULL; /* (B, 2L-1) */
+    softmax_fn sm = softmax_row_generic;
+#ifdef ATTN_X86
+    if (nn_kernels_isa() >= NN_ISA_AVX2)
+        sm = softmax_row_avx2;
+#endif
     for (int h = 0; h < a->n_head; h++) {
         const int64_t ho = (int64_t)h * D;
         nn_gemm_pack(kp, a->k + ho, D, L, a->ldk);
@@ -98,7 +195,7 @@ void nn_mha(struct nn_pool *pool, const struct nn_mha *a, float *work)
                 ldqc = D;
             }
             nn_gemm(pool, kp, D, L, qc, ldqc, nb, NULL, sc, L);
-            struct rows_job rj = {.a = a, .s = sc, .i0 = i0, .nb = nb};
+            struct rows_job rj = {.a = a, .softmax = sm, .s = sc, .i0 = i0, .nb = nb};
             if (a->rel) {
                 const float *qp = qh;
                 int64_t ldqp = a->ldq;

@@ -11,8 +11,9 @@
 #    define GEMM_X86 1
 #endif
 
-#define MR      6  /* tokens per register tile */
-#define TB_ROWS 48 /* tokens per thread work unit (8 tiles) */
+#define MR      6 /* tokens per register tile (AVX2, generic); AVX-512 uses MR_MAX */
+#define MR_MAX  14
+#define TB_ROWS 84 /* tokens per thread work unit (a multiple of both tile heights) */
 #define NR      NN_GEMM_NR
 
 size_t nn_gemm_packed_floats(int n_in, int n_out)
@@ -51,7 +52,7 @@ void nn_gemm_pack_t(float *dst, const float *wt, int n_in, int n_out, int64_t ld
 }
 
 /* tile[r][j] = sum_k x_r[k] * p[k][j] for r < MR, j < NR */
-static void kern_generic(int K, const float *const xr[MR], const float *p, float *tile)
+static void kern_generic(int K, const float *const xr[MR_MAX], const float *p, float *tile)
 {
     float acc[MR][NR];
     memset(acc, 0, sizeof acc);
@@ -72,7 +73,7 @@ static void kern_generic(int K, const float *const xr[MR], const float *p, float
         c##r##0 = _mm256_fmadd_ps(a, w0, c##r##0);                                                 \
         c##r##1 = _mm256_fmadd_ps(a, w1, c##r##1)
 
-__attribute__((target("avx2,fma"))) static void kern_avx2(int K, const float *const xr[MR],
+__attribute__((target("avx2,fma"))) static void kern_avx2(int K, const float *const xr[MR_MAX],
                                                           const float *p, float *tile)
 {
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
@@ -102,12 +103,53 @@ __attribute__((target("avx2,fma"))) static void kern_avx2(int K, const float *co
     _mm256_storeu_ps(tile + 5 * NR + 8, c51);
 }
 #    undef ROW
+
+#    define ROW(r) c##r = _mm512_fmadd_ps(_mm512_set1_ps(xr[r][k]), w, c##r)
+__attribute__((target("avx512f"))) static void kern_avx512(int K, const float *const xr[MR_MAX],
+                                                           const float *p, float *tile)
+{
+    __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0;
+    __m512 c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0, c12 = c0, c13 = c0;
+    for (int k = 0; k < K; k++) {
+        const __m512 w = _mm512_loadu_ps(p + (size_t)k * NR);
+        ROW(0);
+        ROW(1);
+        ROW(2);
+        ROW(3);
+        ROW(4);
+        ROW(5);
+        ROW(6);
+        ROW(7);
+        ROW(8);
+        ROW(9);
+        ROW(10);
+        ROW(11);
+        ROW(12);
+        ROW(13);
+    }
+    _mm512_storeu_ps(tile + 0 * NR, c0);
+    _mm512_storeu_ps(tile + 1 * NR, c1);
+    _mm512_storeu_ps(tile + 2 * NR, c2);
+    _mm512_storeu_ps(tile + 3 * NR, c3);
+    _mm512_storeu_ps(tile + 4 * NR, c4);
+    _mm512_storeu_ps(tile + 5 * NR, c5);
+    _mm512_storeu_ps(tile + 6 * NR, c6);
+    _mm512_storeu_ps(tile + 7 * NR, c7);
+    _mm512_storeu_ps(tile + 8 * NR, c8);
+    _mm512_storeu_ps(tile + 9 * NR, c9);
+    _mm512_storeu_ps(tile + 10 * NR, c10);
+    _mm512_storeu_ps(tile + 11 * NR, c11);
+    _mm512_storeu_ps(tile + 12 * NR, c12);
+    _mm512_storeu_ps(tile + 13 * NR, c13);
+}
+#    undef ROW
 #endif
 
-typedef void (*kern_fn)(int K, const float *const xr[MR], const float *p, float *tile);
+typedef void (*kern_fn)(int K, const float *const xr[MR_MAX], const float *p, float *tile);
 
 struct gemm_job {
     kern_fn kern;
+    int mr; /* tile height of kern */
     const float *packed, *x, *b;
     float *y;
     int n_in, n_out, n_tok;
@@ -117,16 +159,16 @@ struct gemm_job {
 
 static void gemm_tile_range(const struct gemm_job *j, int64_t u0, int64_t u1)
 {
-    float tile[MR * NR];
+    float tile[MR_MAX * NR];
     for (int64_t u = u0; u < u1; u++) {
         const int pnl = (int)(u / j->n_tb), tb = (int)(u % j->n_tb);
         const float *p = j->packed + (size_t)pnl * (size_t)j->n_in * NR;
         const int o0 = pnl * NR, nc = VB_MIN(NR, j->n_out - o0);
         const int t_end = VB_MIN(j->n_tok, (tb + 1) * TB_ROWS);
-        for (int t0 = tb * TB_ROWS; t0 < t_end; t0 += MR) {
-            const int mr = VB_MIN(MR, t_end - t0);
-            const float *xr[MR];
-            for (int r = 0; r < MR; r++) /* rows past the end repeat the last (discarded) */
+        for (int t0 = tb * TB_ROWS; t0 < t_end; t0 += j->mr) {
+            const int mr = VB_MIN(j->mr, t_end - t0);
+            const float *xr[MR_MAX];
+            for (int r = 0; r < j->mr; r++) /* rows past the end repeat the last (discarded) */
                 xr[r] = j->x + (int64_t)(t0 + VB_MIN(r, mr - 1)) * j->ldx;
             j->kern(j->n_in, xr, p, tile);
             for (int r = 0; r < mr; r++) {
@@ -149,13 +191,15 @@ static void gemm_worker(void *ctx, int ith, int nth)
     gemm_tile_range(j, units * ith / nth, units * (ith + 1) / nth);
 }
 
-static void gemm_run(struct nn_pool *pool, kern_fn kern, const float *packed, int n_in, int n_out,
-                     const float *x, int64_t ldx, int n_tok, const float *b, float *y, int64_t ldy)
+static void gemm_run(struct nn_pool *pool, kern_fn kern, int mr, const float *packed, int n_in,
+                     int n_out, const float *x, int64_t ldx, int n_tok, const float *b, float *y,
+                     int64_t ldy)
 {
     if (n_tok <= 0 || n_out <= 0)
         return;
     struct gemm_job j = {
         .kern = kern,
+        .mr = mr,
         .packed = packed,
         .x = x,
         .b = b,
@@ -178,11 +222,16 @@ void nn_gemm(struct nn_pool *pool, const float *packed, int n_in, int n_out, con
              int64_t ldx, int n_tok, const float *b, float *y, int64_t ldy)
 {
     kern_fn kern = kern_generic;
+    int mr = MR;
 #ifdef GEMM_X86
-    if (nn_kernels_isa() >= NN_ISA_AVX2)
+    if (nn_kernels_isa() >= NN_ISA_AVX512) {
+        kern = kern_avx512;
+        mr = 14;
+    } else if (nn_kernels_isa() >= NN_ISA_AVX2) {
         kern = kern_avx2;
+    }
 #endif
-    gemm_run(pool, kern, packed, n_in, n_out, x, ldx, n_tok, b, y, ldy);
+    gemm_run(pool, kern, mr, packed, n_in, n_out, x, ldx, n_tok, b, y, ldy);
 }
 
 void nn_gemm_ref(const float *packed, int n_in, int n_out, const float *x, int64_t ldx, int n_tok,
