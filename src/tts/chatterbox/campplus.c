@@ -653,3 +653,137 @@ enum vb_err cb_campplus_embed_wav(const struct cb_campplus *m, const struct cb_f
     vb_free(fb);
     return err;
 }
+
+/* ---- random checkpoints ---- */
+
+struct rnd {
+    struct nn_st_writer *w;
+    const char *prefix;
+    uint64_t seed;
+    enum vb_err err;
+};
+
+static const int64_t zero_i64 = 0;
+
+static void r_add(struct rnd *r, const char *name, int n_dims, const int64_t *shape, float lo,
+                  float hi)
+{
+    if (r->err != VB_OK)
+        return;
+    char n[320];
+    snprintf(n, sizeof n, "%s%s", r->prefix, name);
+    r->err = nn_st_writer_add_uniform(r->w, n, n_dims, shape, lo, hi, r->seed++);
+}
+
+static void r_conv(struct rnd *r, const char *name, int n_dims, const int64_t *shape, bool bias)
+{
+    int64_t fan_in = 1;
+    for (int i = 1; i < n_dims; i++)
+        fan_in *= shape[i];
+    float a = 1.0f / sqrtf((float)fan_in);
+    char n[320];
+    snprintf(n, sizeof n, "%s.weight", name);
+    r_add(r, n, n_dims, shape, -a, a);
+    if (bias) {
+        snprintf(n, sizeof n, "%s.bias", name);
+        r_add(r, n, 1, shape, -a, a);
+    }
+}
+
+static void r_bn(struct rnd *r, const char *name, int64_t c, bool affine)
+{
+    char n[320];
+    if (affine) {
+        snprintf(n, sizeof n, "%s.weight", name);
+        r_add(r, n, 1, &c, 0.8f, 1.2f);
+        snprintf(n, sizeof n, "%s.bias", name);
+        r_add(r, n, 1, &c, -0.1f, 0.1f);
+    }
+    snprintf(n, sizeof n, "%s.running_mean", name);
+    r_add(r, n, 1, &c, -0.1f, 0.1f);
+    snprintf(n, sizeof n, "%s.running_var", name);
+    r_add(r, n, 1, &c, 0.5f, 1.5f);
+    if (r->err != VB_OK)
+        return;
+    char full[320];
+    snprintf(full, sizeof full, "%s%s.num_batches_tracked", r->prefix, name);
+    r->err = nn_st_writer_add(r->w, full, NN_ST_I64, 0, NULL, &zero_i64);
+}
+
+struct cb_campplus_shape cb_campplus_real_shape(void)
+{
+    return (struct cb_campplus_shape){.feat_dim = 80,
+                                      .m_channels = 32,
+                                      .init_channels = 128,
+                                      .growth_rate = 32,
+                                      .bn_size = 4,
+                                      .layers = {12, 24, 16},
+                                      .embed = 192};
+}
+
+enum vb_err cb_campplus_add_random(struct nn_st_writer *w, const char *prefix,
+                                   const struct cb_campplus_shape *s, uint64_t seed)
+{
+    if (!s || s->feat_dim < 8 || s->feat_dim % 8 || s->m_channels < 1 || s->init_channels < 2 ||
+        s->growth_rate < 1 || s->bn_size < 1 || s->embed < 1)
+        return VB_ERR_INVALID;
+    for (int b = 0; b < CB_CAMPPLUS_BLOCKS; b++)
+        if (s->layers[b] < 1 || s->layers[b] > MAX_LAYERS)
+            return VB_ERR_INVALID;
+    struct rnd r = {.w = w, .prefix = prefix ? prefix : "", .seed = seed};
+    int64_t M = s->m_channels, G = s->growth_rate, B = (int64_t)s->bn_size * s->growth_rate;
+    char n[160];
+    r_conv(&r, "head.conv1", 4, (int64_t[]){M, 1, 3, 3}, false);
+    r_bn(&r, "head.bn1", M, true);
+    for (int l = 1; l <= 2; l++)
+        for (int k = 0; k < 2; k++) {
+            snprintf(n, sizeof n, "head.layer%d.%d.conv1", l, k);
+            r_conv(&r, n, 4, (int64_t[]){M, M, 3, 3}, false);
+            snprintf(n, sizeof n, "head.layer%d.%d.bn1", l, k);
+            r_bn(&r, n, M, true);
+            snprintf(n, sizeof n, "head.layer%d.%d.conv2", l, k);
+            r_conv(&r, n, 4, (int64_t[]){M, M, 3, 3}, false);
+            snprintf(n, sizeof n, "head.layer%d.%d.bn2", l, k);
+            r_bn(&r, n, M, true);
+            if (k == 0) {
+                snprintf(n, sizeof n, "head.layer%d.%d.shortcut.0", l, k);
+                r_conv(&r, n, 4, (int64_t[]){M, M, 1, 1}, false);
+                snprintf(n, sizeof n, "head.layer%d.%d.shortcut.1", l, k);
+                r_bn(&r, n, M, true);
+            }
+        }
+    r_conv(&r, "head.conv2", 4, (int64_t[]){M, M, 3, 3}, false);
+    r_bn(&r, "head.bn2", M, true);
+    int64_t C = s->init_channels;
+    r_conv(&r, "xvector.tdnn.linear", 3, (int64_t[]){C, M * (s->feat_dim / 8), 5}, false);
+    r_bn(&r, "xvector.tdnn.nonlinear.batchnorm", C, true);
+    for (int b = 0; b < CB_CAMPPLUS_BLOCKS; b++) {
+        for (int l = 0; l < s->layers[b]; l++) {
+            int64_t cin = C + l * G;
+            char p[96];
+            snprintf(p, sizeof p, "xvector.block%d.tdnnd%d", b + 1, l + 1);
+            snprintf(n, sizeof n, "%s.nonlinear1.batchnorm", p);
+            r_bn(&r, n, cin, true);
+            snprintf(n, sizeof n, "%s.linear1", p);
+            r_conv(&r, n, 3, (int64_t[]){B, cin, 1}, false);
+            snprintf(n, sizeof n, "%s.nonlinear2.batchnorm", p);
+            r_bn(&r, n, B, true);
+            snprintf(n, sizeof n, "%s.cam_layer.linear_local", p);
+            r_conv(&r, n, 3, (int64_t[]){G, B, 3}, false);
+            snprintf(n, sizeof n, "%s.cam_layer.linear1", p);
+            r_conv(&r, n, 3, (int64_t[]){B / 2, B, 1}, true);
+            snprintf(n, sizeof n, "%s.cam_layer.linear2", p);
+            r_conv(&r, n, 3, (int64_t[]){G, B / 2, 1}, true);
+        }
+        C += s->layers[b] * G;
+        snprintf(n, sizeof n, "xvector.transit%d.nonlinear.batchnorm", b + 1);
+        r_bn(&r, n, C, true);
+        snprintf(n, sizeof n, "xvector.transit%d.linear", b + 1);
+        r_conv(&r, n, 3, (int64_t[]){C / 2, C, 1}, false);
+        C /= 2;
+    }
+    r_bn(&r, "xvector.out_nonlinear.batchnorm", C, true);
+    r_conv(&r, "xvector.dense.linear", 3, (int64_t[]){s->embed, 2 * C, 1}, false);
+    r_bn(&r, "xvector.dense.nonlinear.batchnorm", s->embed, false);
+    return r.err;
+}

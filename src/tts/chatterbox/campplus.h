@@ -18,6 +18,7 @@
 #include "core/vb.h"
 #include "core/err.h"
 #include "nn/safetensors.h"
+#include "nn/safetensors_write.h"
 #include "nn/threadpool.h"
 #include "tts/chatterbox/frontend.h"
 
@@ -50,5 +51,23 @@ VB_WUR enum vb_err cb_campplus_forward(const struct cb_campplus *m, struct nn_po
 VB_WUR enum vb_err cb_campplus_embed_wav(const struct cb_campplus *m, const struct cb_frontend *fe,
                                          struct nn_pool *pool, const float *wav, int64_t n,
                                          float *xvector);
+
+/* Widths for random checkpoints (cb_campplus_add_random). */
+struct cb_campplus_shape {
+    int feat_dim;                   /* 80 fbank bins (multiple of 8) */
+    int m_channels;                 /* 32 FCM head channels */
+    int init_channels;              /* 128 TDNN output */
+    int growth_rate;                /* 32 channels added per dense layer */
+    int bn_size;                    /* 4: bottleneck = bn_size * growth_rate */
+    int layers[CB_CAMPPLUS_BLOCKS]; /* 12, 24, 16 dense layers per block */
+    int embed;                      /* 192 x-vector size */
+};
+/* The real model's widths (937 tensors under speaker_encoder.). */
+struct cb_campplus_shape cb_campplus_real_shape(void);
+/* Adds random weights in the official layout and names (under `prefix`, e.g.
+ * "speaker_encoder.") to w: convolutions uniform +-1/sqrt(fan_in), BatchNorms with affine
+ * near 1/0, running means near 0, variances in [0.5, 1.5], I64 num_batches_tracked. */
+VB_WUR enum vb_err cb_campplus_add_random(struct nn_st_writer *w, const char *prefix,
+                                          const struct cb_campplus_shape *s, uint64_t seed);
 
 #endif

@@ -390,3 +390,42 @@ out:
     vb_free(tm);
     return err;
 }
+
+enum vb_err cb_ve_add_random(struct nn_st_writer *w, const char *prefix, int n_mels, int hidden,
+                             int n_layers, int embed, uint64_t seed)
+{
+    if (!prefix)
+        prefix = "";
+    if (n_mels < 1 || hidden < 1 || n_layers < 1 || n_layers > CB_VE_MAX_LAYERS || embed < 1)
+        return VB_ERR_INVALID;
+    char name[256];
+    float a = 1.0f / sqrtf((float)hidden);
+    enum vb_err err = VB_OK;
+    for (int l = 0; l < n_layers && err == VB_OK; l++) {
+        int64_t g = 4 * (int64_t)hidden, in = l == 0 ? n_mels : hidden;
+        snprintf(name, sizeof name, "%slstm.weight_ih_l%d", prefix, l);
+        err = nn_st_writer_add_uniform(w, name, 2, (int64_t[]){g, in}, -a, a, seed++);
+        snprintf(name, sizeof name, "%slstm.weight_hh_l%d", prefix, l);
+        if (err == VB_OK)
+            err = nn_st_writer_add_uniform(w, name, 2, (int64_t[]){g, hidden}, -a, a, seed++);
+        snprintf(name, sizeof name, "%slstm.bias_ih_l%d", prefix, l);
+        if (err == VB_OK)
+            err = nn_st_writer_add_uniform(w, name, 1, (int64_t[]){g}, -a, a, seed++);
+        snprintf(name, sizeof name, "%slstm.bias_hh_l%d", prefix, l);
+        if (err == VB_OK)
+            err = nn_st_writer_add_uniform(w, name, 1, (int64_t[]){g}, -a, a, seed++);
+    }
+    snprintf(name, sizeof name, "%sproj.weight", prefix);
+    if (err == VB_OK)
+        err = nn_st_writer_add_uniform(w, name, 2, (int64_t[]){embed, hidden}, -a, a, seed++);
+    snprintf(name, sizeof name, "%sproj.bias", prefix);
+    if (err == VB_OK)
+        err = nn_st_writer_add_uniform(w, name, 1, (int64_t[]){embed}, -a, a, seed++);
+    snprintf(name, sizeof name, "%ssimilarity_weight", prefix);
+    if (err == VB_OK)
+        err = nn_st_writer_add_const(w, name, 1, (int64_t[]){1}, 10.0f);
+    snprintf(name, sizeof name, "%ssimilarity_bias", prefix);
+    if (err == VB_OK)
+        err = nn_st_writer_add_const(w, name, 1, (int64_t[]){1}, -5.0f);
+    return err;
+}

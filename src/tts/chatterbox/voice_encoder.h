@@ -16,6 +16,7 @@
 #include "core/vb.h"
 #include "core/err.h"
 #include "nn/safetensors.h"
+#include "nn/safetensors_write.h"
 #include "nn/threadpool.h"
 #include "tts/chatterbox/frontend.h"
 
@@ -58,5 +59,11 @@ VB_WUR enum vb_err cb_ve_embed_mel(const struct cb_ve *ve, struct nn_pool *pool,
  * left after trimming or the clip is too short for the mel (<= 200 samples). */
 VB_WUR enum vb_err cb_ve_embed_wav(const struct cb_ve *ve, const struct cb_frontend *fe,
                                    struct nn_pool *pool, const float *wav, int64_t n, float *embed);
+
+/* Adds random weights in the official ve.safetensors layout and names (under `prefix`) to w:
+ * n_layers LSTM layers (n_mels -> hidden), proj (hidden -> embed), the two similarity
+ * scalars; uniform +-1/sqrt(hidden) like PyTorch's LSTM init. Real size: 40, 256, 3, 256. */
+VB_WUR enum vb_err cb_ve_add_random(struct nn_st_writer *w, const char *prefix, int n_mels,
+                                    int hidden, int n_layers, int embed, uint64_t seed);
 
 #endif

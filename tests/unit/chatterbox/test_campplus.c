@@ -3,6 +3,7 @@
  * load errors and short inputs. */
 #include "core/vb.h"
 #include "core/alloc.h"
+#include "core/buf.h"
 #include "nn/safetensors.h"
 #include "tts/chatterbox/campplus.h"
 #include "tts/chatterbox/frontend.h"
@@ -84,18 +85,65 @@ TEST(errors)
     CHECK(strstr(why, "flow.") != NULL);
 }
 
+/* random checkpoints in the official layout load through the real loader */
+TEST(random_checkpoints)
+{
+    struct nn_st_writer *w = NULL;
+    CHECK(nn_st_writer_new(&w) == VB_OK);
+    struct cb_campplus_shape real = cb_campplus_real_shape();
+    CHECK(cb_campplus_add_random(w, "speaker_encoder.", &real, 1) == VB_OK);
+    CHECK_EQ_INT(nn_st_writer_count(w), 937); /* the published count for speaker_encoder.* */
+    struct vb_buf b;
+    vb_buf_init(&b, (size_t)1 << 30);
+    CHECK(nn_st_writer_to_buf(w, &b) == VB_OK);
+    nn_st_writer_free(w);
+    struct nn_safetensors *st = NULL;
+    struct cb_campplus *m = NULL;
+    char why[256] = "";
+    CHECK(nn_st_open_memory(b.data, b.len, &st, why, sizeof why) == VB_OK);
+    CHECK_MSG(cb_campplus_load(st, "speaker_encoder.", NULL, &m, why, sizeof why) == VB_OK, "%s",
+              why);
+    if (m) {
+        CHECK(cb_campplus_embed_dim(m) == 192 && cb_campplus_feat_dim(m) == 80);
+        static float feats[200 * 80];
+        for (int i = 0; i < 200 * 80; i++)
+            feats[i] = sinf((float)i * 0.37f) * 2.0f;
+        float x1[192], x2[192];
+        CHECK(cb_campplus_forward(m, pool, feats, 200, x1) == VB_OK);
+        CHECK(cb_campplus_forward(m, NULL, feats, 200, x2) == VB_OK);
+        double e = 0, norm = 0;
+        for (int i = 0; i < 192; i++) {
+            CHECK(isfinite(x1[i]));
+            e = fmax(e, fabs((double)x1[i] - x2[i]));
+            norm += (double)x1[i] * x1[i];
+        }
+        CHECK_MSG(e < 1e-4 && norm > 0, "threads vs single: %g, norm %g", e, norm);
+    }
+    cb_campplus_free(m);
+    nn_st_close(st);
+    vb_buf_release(&b);
+    /* bad shapes refused */
+    CHECK(nn_st_writer_new(&w) == VB_OK);
+    struct cb_campplus_shape bad = real;
+    bad.feat_dim = 81;
+    CHECK(cb_campplus_add_random(w, "", &bad, 1) == VB_ERR_INVALID);
+    nn_st_writer_free(w);
+}
+
 int main(void)
 {
     char path[512], why[256];
     snprintf(path, sizeof path, "%s/chatterbox-ref/campplus/weights.safetensors", refdir());
+    CHECK(nn_pool_new(2, &pool) == VB_OK);
+    RUN(random_checkpoints);
     if (nn_st_open(path, &wst, why, sizeof why) != VB_OK) {
         SKIP(campplus_reference, why);
+        nn_pool_free(pool);
         return test_summary();
     }
     snprintf(path, sizeof path, "%s/chatterbox-ref/campplus/io.safetensors", refdir());
     CHECK_MSG(nn_st_open(path, &io, why, sizeof why) == VB_OK, "%s", why);
     CHECK(cb_frontend_new(&fe) == VB_OK);
-    CHECK(nn_pool_new(2, &pool) == VB_OK);
     CHECK_MSG(cb_campplus_load(wst, "speaker_encoder.", NULL, &cp, why, sizeof why) == VB_OK, "%s",
               why);
     if (io && cp) {

@@ -3,6 +3,7 @@
  * utterance embedding for a 1-partial and a 4-partial clip; partial counting; load errors. */
 #include "core/vb.h"
 #include "core/alloc.h"
+#include "core/buf.h"
 #include "nn/safetensors.h"
 #include "tts/chatterbox/frontend.h"
 #include "tts/chatterbox/voice_encoder.h"
@@ -165,18 +166,57 @@ TEST(load_errors)
     CHECK(cb_ve_load(wst, "", &cfg, &bad, why, sizeof why) == VB_ERR_INVALID && !bad);
 }
 
+TEST(random_checkpoint)
+{
+    struct nn_st_writer *w = NULL;
+    CHECK(nn_st_writer_new(&w) == VB_OK);
+    CHECK(cb_ve_add_random(w, "", 40, 256, 3, 256, 5) == VB_OK);
+    CHECK_EQ_INT(nn_st_writer_count(w), 16); /* as in ve.safetensors */
+    struct vb_buf b;
+    vb_buf_init(&b, (size_t)1 << 28);
+    CHECK(nn_st_writer_to_buf(w, &b) == VB_OK);
+    nn_st_writer_free(w);
+    struct nn_safetensors *st = NULL;
+    struct cb_ve *m = NULL;
+    char why[256] = "";
+    CHECK(nn_st_open_memory(b.data, b.len, &st, why, sizeof why) == VB_OK);
+    CHECK_MSG(cb_ve_load(st, "", NULL, &m, why, sizeof why) == VB_OK, "%s", why);
+    struct cb_frontend *f = NULL;
+    CHECK(cb_frontend_new(&f) == VB_OK);
+    if (m && f) {
+        static float wav[32000];
+        for (int i = 0; i < 32000; i++)
+            wav[i] = 0.4f * sinf((float)i * 0.03f + 1e-6f * (float)i * (float)i);
+        float e[256];
+        CHECK(cb_ve_embed_wav(m, f, pool, wav, 32000, e) == VB_OK);
+        double n2 = 0;
+        for (int i = 0; i < 256; i++)
+            n2 += (double)e[i] * e[i];
+        CHECK_NEAR(n2, 1.0, 1e-5); /* L2-normalised */
+    }
+    cb_frontend_free(f);
+    cb_ve_free(m);
+    nn_st_close(st);
+    vb_buf_release(&b);
+    CHECK(nn_st_writer_new(&w) == VB_OK);
+    CHECK(cb_ve_add_random(w, "", 40, 0, 3, 256, 5) == VB_ERR_INVALID);
+    nn_st_writer_free(w);
+}
+
 int main(void)
 {
     char path[512], why[256];
     snprintf(path, sizeof path, "%s/chatterbox-ref/voice_encoder/weights.safetensors", refdir());
+    CHECK(nn_pool_new(2, &pool) == VB_OK);
+    RUN(random_checkpoint);
     if (nn_st_open(path, &wst, why, sizeof why) != VB_OK) {
         SKIP(voice_encoder_reference, why);
+        nn_pool_free(pool);
         return test_summary();
     }
     snprintf(path, sizeof path, "%s/chatterbox-ref/voice_encoder/io.safetensors", refdir());
     CHECK_MSG(nn_st_open(path, &io, why, sizeof why) == VB_OK, "%s", why);
     CHECK(cb_frontend_new(&fe) == VB_OK);
-    CHECK(nn_pool_new(2, &pool) == VB_OK);
     CHECK_MSG(cb_ve_load(wst, "", NULL, &ve, why, sizeof why) == VB_OK, "%s", why);
     if (io && ve) {
         CHECK(cb_ve_embed_dim(ve) == 256 && cb_ve_n_mels(ve) == 40);
