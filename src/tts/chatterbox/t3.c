@@ -138,6 +138,8 @@ static enum vb_err load_f32(struct cb_t3_model *m, struct nn_safetensors *st, co
     return VB_OK;
 }
 
+#define TILE 32 /* output rows transposed together at load */
+
 /* Builds an owned matrix tensor of n_out rows of n_in from a float tensor, either stored
  * input-major [n_in, n_out] (GPT-2 Conv1D: transposed here) or output-major [n_out, n_in]. */
 static enum vb_err load_matrix(struct cb_t3_model *m, struct nn_safetensors *st, const char *name,
@@ -156,7 +158,7 @@ static enum vb_err load_matrix(struct cb_t3_model *m, struct nn_safetensors *st,
     size_t row_bytes = nn_row_bytes((int)type, n_in);
     size_t n = (size_t)(n_in * n_out);
     float *src = vb_try_malloc(n * sizeof *src);
-    float *row = vb_try_malloc((size_t)n_in * sizeof *row);
+    float *row = vb_try_malloc((size_t)TILE * (size_t)n_in * sizeof *row);
     uint8_t *dst = vb_try_malloc(row_bytes * (size_t)n_out);
     err = failf(why, cap, VB_ERR_NOMEM, "T3 weights: out of memory for %s", name);
     if (!src || !row || !dst)
@@ -164,15 +166,20 @@ static enum vb_err load_matrix(struct cb_t3_model *m, struct nn_safetensors *st,
     err = failf(why, cap, VB_ERR_FORMAT, "T3 weights: cannot convert %s", name);
     if (nn_st_to_f32(t, src, n) != VB_OK)
         goto out;
-    for (int64_t r = 0; r < n_out; r++) {
-        const float *x = src + r * n_in;
-        if (input_major) {
-            for (int64_t i = 0; i < n_in; i++)
-                row[i] = src[i * n_out + r];
-            x = row;
+    /* TILE output rows at a time so the transpose reads whole cache lines */
+    for (int64_t r0 = 0; r0 < n_out; r0 += TILE) {
+        const int64_t nr = VB_MIN((int64_t)TILE, n_out - r0);
+        if (input_major)
+            for (int64_t i = 0; i < n_in; i++) {
+                const float *srow = src + i * n_out + r0;
+                for (int64_t k = 0; k < nr; k++)
+                    row[k * n_in + i] = srow[k];
+            }
+        for (int64_t k = 0; k < nr; k++) {
+            const float *x = input_major ? row + k * n_in : src + (r0 + k) * n_in;
+            if (!nn_quantize_row(type, x, dst + (size_t)(r0 + k) * row_bytes, n_in))
+                goto out;
         }
-        if (!nn_quantize_row(type, x, dst + (size_t)r * row_bytes, n_in))
-            goto out;
     }
     *out = (struct nn_tensor){
         .name = t->name,
@@ -918,4 +925,23 @@ enum vb_err cb_t3_generate(struct cb_t3_ctx *c, const float *spk_emb, const int3
         n--;
     *n_tokens = n;
     return VB_OK;
+}
+
+int cb_t3_max_gen_for_text(int n_text)
+{
+    if (n_text < 0)
+        n_text = 0;
+    int64_t lim = 20 * (int64_t)n_text + 75;
+    return (int)VB_MIN(lim, (int64_t)CB_T3_DEFAULT_MAX_GEN);
+}
+
+int cb_t3_tokens_for_s3gen(const int32_t *tokens, int n, int32_t *out, int cap)
+{
+    int k = 0;
+    for (int i = 0; i < n && k < cap; i++)
+        if (tokens[i] >= 0 && tokens[i] < CB_T3_SPEECH_CODES)
+            out[k++] = tokens[i];
+    for (int i = 0; i < 3 && k < cap; i++)
+        out[k++] = CB_T3_SILENCE_TOKEN;
+    return k;
 }

@@ -121,6 +121,18 @@ VB_WUR enum vb_err cb_t3_generate(struct cb_t3_ctx *c, const float *spk_emb, con
                                   const struct cb_t3_gen_hooks *hooks, int32_t *tokens, int cap,
                                   int *n_tokens);
 
+/* A generation limit proportional to the text (the reference always allows 1000 steps):
+ * 20 speech tokens (0.8 s of audio) per text token plus 75 (3 s), capped at
+ * CB_T3_DEFAULT_MAX_GEN. Ordinary English runs at 5-8 speech tokens per text token, so this
+ * only cuts runaway generations short. */
+int cb_t3_max_gen_for_text(int n_text);
+
+/* The ids S3Gen receives (tts_turbo.generate): every id < 6561 of tokens in order, then three
+ * silence tokens 4299. Writes at most cap ids into out and returns how many it wrote
+ * (n + 3 suffices). */
+#define CB_T3_SILENCE_TOKEN 4299
+int cb_t3_tokens_for_s3gen(const int32_t *tokens, int n, int32_t *out, int cap);
+
 /* The logit processors in the reference order, in place on n logits: temperature (if > 0 and
  * != 1), top-k, top-p, repetition penalty over the distinct ids of hist (ids outside 0..n-1
  * are ignored). `work` holds n + n_hist floats. Exposed for tests. */

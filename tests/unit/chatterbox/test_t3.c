@@ -377,6 +377,23 @@ TEST(test_processors)
     CHECK(r[2] == 3 && isinf(r[3]) && r[3] < 0 && r[4] == 1);
 }
 
+TEST(test_helpers)
+{
+    CHECK_EQ_INT(cb_t3_max_gen_for_text(0), 75);
+    CHECK_EQ_INT(cb_t3_max_gen_for_text(10), 275);
+    CHECK_EQ_INT(cb_t3_max_gen_for_text(100), 1000);
+    CHECK_EQ_INT(cb_t3_max_gen_for_text(1 << 30), 1000);
+    CHECK_EQ_INT(cb_t3_max_gen_for_text(-5), 75);
+    int32_t in[] = {5, 6561, 6560, 6562, 0, -1, 7000};
+    int32_t out[8];
+    int n = cb_t3_tokens_for_s3gen(in, 7, out, 8);
+    CHECK_EQ_INT(n, 6);
+    CHECK(out[0] == 5 && out[1] == 6560 && out[2] == 0);
+    CHECK(out[3] == 4299 && out[4] == 4299 && out[5] == 4299);
+    CHECK_EQ_INT(cb_t3_tokens_for_s3gen(in, 7, out, 2), 2);
+    CHECK_EQ_INT(cb_t3_tokens_for_s3gen(NULL, 0, out, 8), 3);
+}
+
 /* Loader errors name the problem. */
 TEST(test_load_errors)
 {
@@ -540,6 +557,7 @@ int main(void)
     RUN(test_sampling_seeded);
     RUN(test_cancel);
     RUN(test_processors);
+    RUN(test_helpers);
     RUN(test_load_errors);
     RUN(test_quantised);
     cb_t3_free(g_model);
