@@ -4,6 +4,8 @@
 #include "core/alloc.h"
 #include "nn/kernels.h"
 
+#include <stdatomic.h>
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #    include <immintrin.h>
 #    define HAVE_X86 1
@@ -245,6 +247,7 @@ struct conv_job {
     size_t pack_stride;
     int64_t pld; /* row stride of a packed block */
     tile_fn tile;
+    atomic_llong next; /* next unit to take: threads that run late take fewer */
 };
 
 static int64_t pack_ld(const struct cb_hift_conv *c)
@@ -256,10 +259,13 @@ static void conv_worker(void *ctx, int ith, int nth)
 {
     struct conv_job *j = ctx;
     const struct cb_hift_conv *c = j->c;
+    (void)nth;
     int64_t units = j->n_tblk * j->n_split, packed_tb = -1;
-    int64_t u0 = units * ith / nth, u1 = units * (ith + 1) / nth;
     float *pack = j->pack ? j->pack + (size_t)ith * j->pack_stride : NULL;
-    for (int64_t u = u0; u < u1; u++) {
+    for (;;) {
+        int64_t u = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        if (u >= units)
+            break;
         int64_t tb = u / j->n_split;
         int part = (int)(u % j->n_split);
         int b0 = c->n_blk * part / j->n_split, b1 = c->n_blk * (part + 1) / j->n_split;
@@ -320,6 +326,7 @@ enum vb_err cb_hift_conv_run(struct nn_pool *pool, const struct cb_hift_conv *c,
         .n_tblk = (t_out + TBLOCK - 1) / TBLOCK,
         .tile = pick_tile(),
     };
+    atomic_init(&j.next, 0);
     /* Enough units for every thread: split the channel blocks when time blocks are few. */
     j.n_split = 1;
     if (nth > 1)
