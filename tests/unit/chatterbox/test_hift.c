@@ -416,6 +416,87 @@ TEST(test_ref_end_to_end)
     vb_free(b);
 }
 
+/* Replaces every `from` in [s, s+n) by `to` into a new NUL-terminated string. */
+static char *replace_all(const char *s, size_t n, const char *from, const char *to, size_t *out_n)
+{
+    size_t fl = strlen(from), tl = strlen(to), cnt = 0;
+    for (size_t i = 0; i + fl <= n; i++)
+        if (memcmp(s + i, from, fl) == 0)
+            cnt++, i += fl - 1;
+    char *r = vb_xmalloc(n + cnt * tl + 1), *o = r;
+    for (size_t i = 0; i < n;) {
+        if (i + fl <= n && memcmp(s + i, from, fl) == 0) {
+            memcpy(o, to, tl);
+            o += tl;
+            i += fl;
+        } else {
+            *o++ = s[i++];
+        }
+    }
+    *o = '\0';
+    *out_n = (size_t)(o - r);
+    return r;
+}
+
+TEST(test_ref_legacy_weight_norm_names)
+{
+    /* The same checkpoint with legacy weight_g / weight_v names loads to the same model. */
+    char path[600];
+    snprintf(path, sizeof path, "%s/weights.safetensors", g_dir);
+    FILE *f = fopen(path, "rb");
+    CHECK(f != NULL);
+    if (!f)
+        return;
+    fseek(f, 0, SEEK_END);
+    size_t len = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *img = vb_xmalloc(len);
+    CHECK(fread(img, 1, len, f) == len);
+    fclose(f);
+    uint64_t hl;
+    memcpy(&hl, img, 8);
+    size_t n1, n2;
+    char *h1 = replace_all((const char *)img + 8, (size_t)hl, ".parametrizations.weight.original0",
+                           ".weight_g", &n1);
+    char *h2 = replace_all(h1, n1, ".parametrizations.weight.original1", ".weight_v", &n2);
+    while (n2 % 8)
+        h2[n2++] = ' '; /* the header only shrank: room to pad */
+    size_t data = len - 8 - (size_t)hl, nlen = 8 + n2 + data;
+    uint8_t *nimg = vb_xmalloc(nlen);
+    uint64_t nhl = n2;
+    memcpy(nimg, &nhl, 8);
+    memcpy(nimg + 8, h2, n2);
+    memcpy(nimg + 8 + n2, img + 8 + hl, data);
+    struct nn_safetensors *st = NULL;
+    struct cb_hift *m = NULL;
+    char why[256];
+    CHECK_MSG(nn_st_open_memory(nimg, nlen, &st, why, sizeof why) == VB_OK, "%s", why);
+    CHECK(st && nn_st_find(st, "mel2wav.conv_pre.weight_g") != NULL);
+    if (st)
+        CHECK_MSG(cb_hift_load(st, "mel2wav.", NULL, &m, why, sizeof why) == VB_OK, "%s", why);
+    if (m) {
+        size_t n_mel, n_src;
+        float *mel = io_get("mel", &n_mel), *src = io_get("source", &n_src);
+        float *a = vb_xmalloc(n_src * sizeof *a), *b = vb_xmalloc(n_src * sizeof *b);
+        struct cb_hift_work *w = cb_hift_work_new();
+        int F = (int)(n_mel / 80);
+        CHECK(cb_hift_decode(m, w, g_pool, mel, F, src, a) == VB_OK);
+        CHECK(cb_hift_decode(g_model, w, g_pool, mel, F, src, b) == VB_OK);
+        CHECK(memcmp(a, b, n_src * sizeof *a) == 0);
+        cb_hift_work_free(w);
+        vb_free(mel);
+        vb_free(src);
+        vb_free(a);
+        vb_free(b);
+    }
+    cb_hift_free(m);
+    nn_st_close(st);
+    vb_free(h1);
+    vb_free(h2);
+    vb_free(img);
+    vb_free(nimg);
+}
+
 TEST(test_ref_bad_input)
 {
     struct cb_hift_work *w = cb_hift_work_new();
@@ -479,6 +560,7 @@ int main(int argc, char **argv)
             RUN(test_ref_source_and_stft);
             RUN(test_ref_wav);
             RUN(test_ref_end_to_end);
+            RUN(test_ref_legacy_weight_norm_names);
             RUN(test_ref_bad_input);
         }
         cb_hift_free(g_model);
