@@ -4,6 +4,7 @@
 #include "core/vb.h"
 #include "nn/gemm.h"
 
+#include "nn/fp16.h"
 #include "nn/kernels.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -51,9 +52,10 @@ void nn_gemm_pack_t(float *dst, const float *wt, int n_in, int n_out, int64_t ld
     }
 }
 
-/* tile[r][j] = sum_k x_r[k] * p[k][j] for r < MR, j < NR */
-static void kern_generic(int K, const float *const xr[MR_MAX], const float *p, float *tile)
+/* tile[r][j] = sum_k x_r[k] * p[k][j] for r < MR, j < NR; F32 and F16 panels */
+static void kern_generic(int K, const float *const xr[MR_MAX], const void *pv, float *tile)
 {
+    const float *p = pv;
     float acc[MR][NR];
     memset(acc, 0, sizeof acc);
     for (int k = 0; k < K; k++) {
@@ -67,90 +69,118 @@ static void kern_generic(int K, const float *const xr[MR_MAX], const float *p, f
     memcpy(tile, acc, sizeof acc);
 }
 
+static void kern_generic_f16(int K, const float *const xr[MR_MAX], const void *pv, float *tile)
+{
+    const uint16_t *p = pv;
+    float acc[MR][NR], w[NR];
+    memset(acc, 0, sizeof acc);
+    for (int k = 0; k < K; k++) {
+        for (int j = 0; j < NR; j++)
+            w[j] = nn_fp16_to_fp32(p[(size_t)k * NR + (size_t)j]);
+        for (int r = 0; r < MR; r++) {
+            const float a = xr[r][k];
+            for (int j = 0; j < NR; j++)
+                acc[r][j] += a * w[j];
+        }
+    }
+    memcpy(tile, acc, sizeof acc);
+}
+
 #ifdef GEMM_X86
-#    define ROW(r)                                                                                 \
+/* 6 x 16 with two ymm weight vectors per k; W0/W1 load the k-th panel row */
+#    define AVX2_KERNEL(name, tgt, T, W0, W1)                                                      \
+        __attribute__((target(tgt))) static void name(int K, const float *const xr[MR_MAX],        \
+                                                      const void *pv, float *tile)                 \
+        {                                                                                          \
+            const T *p = pv;                                                                       \
+            __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00;          \
+            __m256 c21 = c00, c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;    \
+            for (int k = 0; k < K; k++) {                                                          \
+                const T *pk = p + (size_t)k * NR;                                                  \
+                const __m256 w0 = W0, w1 = W1;                                                     \
+                __m256 a;                                                                          \
+                AVX2_ROW(0);                                                                       \
+                AVX2_ROW(1);                                                                       \
+                AVX2_ROW(2);                                                                       \
+                AVX2_ROW(3);                                                                       \
+                AVX2_ROW(4);                                                                       \
+                AVX2_ROW(5);                                                                       \
+            }                                                                                      \
+            AVX2_STORE(0);                                                                         \
+            AVX2_STORE(1);                                                                         \
+            AVX2_STORE(2);                                                                         \
+            AVX2_STORE(3);                                                                         \
+            AVX2_STORE(4);                                                                         \
+            AVX2_STORE(5);                                                                         \
+        }
+#    define AVX2_ROW(r)                                                                            \
         a = _mm256_broadcast_ss(xr[r] + k);                                                        \
         c##r##0 = _mm256_fmadd_ps(a, w0, c##r##0);                                                 \
         c##r##1 = _mm256_fmadd_ps(a, w1, c##r##1)
+#    define AVX2_STORE(r)                                                                          \
+        _mm256_storeu_ps(tile + (r)*NR, c##r##0);                                                  \
+        _mm256_storeu_ps(tile + (r)*NR + 8, c##r##1)
 
-__attribute__((target("avx2,fma"))) static void kern_avx2(int K, const float *const xr[MR_MAX],
-                                                          const float *p, float *tile)
-{
-    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
-    __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-    for (int k = 0; k < K; k++) {
-        const __m256 w0 = _mm256_loadu_ps(p + (size_t)k * NR);
-        const __m256 w1 = _mm256_loadu_ps(p + (size_t)k * NR + 8);
-        __m256 a;
-        ROW(0);
-        ROW(1);
-        ROW(2);
-        ROW(3);
-        ROW(4);
-        ROW(5);
-    }
-    _mm256_storeu_ps(tile + 0 * NR, c00);
-    _mm256_storeu_ps(tile + 0 * NR + 8, c01);
-    _mm256_storeu_ps(tile + 1 * NR, c10);
-    _mm256_storeu_ps(tile + 1 * NR + 8, c11);
-    _mm256_storeu_ps(tile + 2 * NR, c20);
-    _mm256_storeu_ps(tile + 2 * NR + 8, c21);
-    _mm256_storeu_ps(tile + 3 * NR, c30);
-    _mm256_storeu_ps(tile + 3 * NR + 8, c31);
-    _mm256_storeu_ps(tile + 4 * NR, c40);
-    _mm256_storeu_ps(tile + 4 * NR + 8, c41);
-    _mm256_storeu_ps(tile + 5 * NR, c50);
-    _mm256_storeu_ps(tile + 5 * NR + 8, c51);
-}
-#    undef ROW
+AVX2_KERNEL(kern_avx2, "avx2,fma", float, _mm256_loadu_ps(pk), _mm256_loadu_ps(pk + 8))
+AVX2_KERNEL(kern_avx2_f16, "avx2,fma,f16c", uint16_t,
+            _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)pk)),
+            _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(pk + 8))))
 
-#    define ROW(r) c##r = _mm512_fmadd_ps(_mm512_set1_ps(xr[r][k]), w, c##r)
-__attribute__((target("avx512f"))) static void kern_avx512(int K, const float *const xr[MR_MAX],
-                                                           const float *p, float *tile)
-{
-    __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0;
-    __m512 c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0, c12 = c0, c13 = c0;
-    for (int k = 0; k < K; k++) {
-        const __m512 w = _mm512_loadu_ps(p + (size_t)k * NR);
-        ROW(0);
-        ROW(1);
-        ROW(2);
-        ROW(3);
-        ROW(4);
-        ROW(5);
-        ROW(6);
-        ROW(7);
-        ROW(8);
-        ROW(9);
-        ROW(10);
-        ROW(11);
-        ROW(12);
-        ROW(13);
-    }
-    _mm512_storeu_ps(tile + 0 * NR, c0);
-    _mm512_storeu_ps(tile + 1 * NR, c1);
-    _mm512_storeu_ps(tile + 2 * NR, c2);
-    _mm512_storeu_ps(tile + 3 * NR, c3);
-    _mm512_storeu_ps(tile + 4 * NR, c4);
-    _mm512_storeu_ps(tile + 5 * NR, c5);
-    _mm512_storeu_ps(tile + 6 * NR, c6);
-    _mm512_storeu_ps(tile + 7 * NR, c7);
-    _mm512_storeu_ps(tile + 8 * NR, c8);
-    _mm512_storeu_ps(tile + 9 * NR, c9);
-    _mm512_storeu_ps(tile + 10 * NR, c10);
-    _mm512_storeu_ps(tile + 11 * NR, c11);
-    _mm512_storeu_ps(tile + 12 * NR, c12);
-    _mm512_storeu_ps(tile + 13 * NR, c13);
-}
-#    undef ROW
+/* 14 x 16 with one zmm weight vector per k */
+#    define AVX512_KERNEL(name, T, W)                                                              \
+        __attribute__((target("avx512f"))) static void name(int K, const float *const xr[MR_MAX],  \
+                                                            const void *pv, float *tile)           \
+        {                                                                                          \
+            const T *p = pv;                                                                       \
+            __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;          \
+            __m512 c6 = c0, c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0, c12 = c0, c13 = c0;     \
+            for (int k = 0; k < K; k++) {                                                          \
+                const T *pk = p + (size_t)k * NR;                                                  \
+                const __m512 w = W;                                                                \
+                AVX512_ROW(0);                                                                     \
+                AVX512_ROW(1);                                                                     \
+                AVX512_ROW(2);                                                                     \
+                AVX512_ROW(3);                                                                     \
+                AVX512_ROW(4);                                                                     \
+                AVX512_ROW(5);                                                                     \
+                AVX512_ROW(6);                                                                     \
+                AVX512_ROW(7);                                                                     \
+                AVX512_ROW(8);                                                                     \
+                AVX512_ROW(9);                                                                     \
+                AVX512_ROW(10);                                                                    \
+                AVX512_ROW(11);                                                                    \
+                AVX512_ROW(12);                                                                    \
+                AVX512_ROW(13);                                                                    \
+            }                                                                                      \
+            _mm512_storeu_ps(tile + 0 * NR, c0);                                                   \
+            _mm512_storeu_ps(tile + 1 * NR, c1);                                                   \
+            _mm512_storeu_ps(tile + 2 * NR, c2);                                                   \
+            _mm512_storeu_ps(tile + 3 * NR, c3);                                                   \
+            _mm512_storeu_ps(tile + 4 * NR, c4);                                                   \
+            _mm512_storeu_ps(tile + 5 * NR, c5);                                                   \
+            _mm512_storeu_ps(tile + 6 * NR, c6);                                                   \
+            _mm512_storeu_ps(tile + 7 * NR, c7);                                                   \
+            _mm512_storeu_ps(tile + 8 * NR, c8);                                                   \
+            _mm512_storeu_ps(tile + 9 * NR, c9);                                                   \
+            _mm512_storeu_ps(tile + 10 * NR, c10);                                                 \
+            _mm512_storeu_ps(tile + 11 * NR, c11);                                                 \
+            _mm512_storeu_ps(tile + 12 * NR, c12);                                                 \
+            _mm512_storeu_ps(tile + 13 * NR, c13);                                                 \
+        }
+#    define AVX512_ROW(r) c##r = _mm512_fmadd_ps(_mm512_set1_ps(xr[r][k]), w, c##r)
+
+AVX512_KERNEL(kern_avx512, float, _mm512_loadu_ps(pk))
+AVX512_KERNEL(kern_avx512_f16, uint16_t, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)pk)))
 #endif
 
-typedef void (*kern_fn)(int K, const float *const xr[MR_MAX], const float *p, float *tile);
+typedef void (*kern_fn)(int K, const float *const xr[MR_MAX], const void *pv, float *tile);
 
 struct gemm_job {
     kern_fn kern;
-    int mr; /* tile height of kern */
-    const float *packed, *x, *b;
+    int mr;                /* tile height of kern */
+    const uint8_t *packed; /* panels of esize-byte values */
+    size_t esize;
+    const float *x, *b;
     float *y;
     int n_in, n_out, n_tok;
     int64_t ldx, ldy;
@@ -162,7 +192,7 @@ static void gemm_tile_range(const struct gemm_job *j, int64_t u0, int64_t u1)
     float tile[MR_MAX * NR];
     for (int64_t u = u0; u < u1; u++) {
         const int pnl = (int)(u / j->n_tb), tb = (int)(u % j->n_tb);
-        const float *p = j->packed + (size_t)pnl * (size_t)j->n_in * NR;
+        const void *p = j->packed + (size_t)pnl * (size_t)j->n_in * NR * j->esize;
         const int o0 = pnl * NR, nc = VB_MIN(NR, j->n_out - o0);
         const int t_end = VB_MIN(j->n_tok, (tb + 1) * TB_ROWS);
         for (int t0 = tb * TB_ROWS; t0 < t_end; t0 += j->mr) {
@@ -191,16 +221,16 @@ static void gemm_worker(void *ctx, int ith, int nth)
     gemm_tile_range(j, units * ith / nth, units * (ith + 1) / nth);
 }
 
-static void gemm_run(struct nn_pool *pool, kern_fn kern, int mr, const float *packed, int n_in,
-                     int n_out, const float *x, int64_t ldx, int n_tok, const float *b, float *y,
-                     int64_t ldy)
+static void gemm_run(struct nn_pool *pool, bool f16, const void *packed, int n_in, int n_out,
+                     const float *x, int64_t ldx, int n_tok, const float *b, float *y, int64_t ldy)
 {
     if (n_tok <= 0 || n_out <= 0)
         return;
     struct gemm_job j = {
-        .kern = kern,
-        .mr = mr,
+        .kern = f16 ? kern_generic_f16 : kern_generic,
+        .mr = MR,
         .packed = packed,
+        .esize = f16 ? sizeof(uint16_t) : sizeof(float),
         .x = x,
         .b = b,
         .y = y,
@@ -212,6 +242,14 @@ static void gemm_run(struct nn_pool *pool, kern_fn kern, int mr, const float *pa
         .n_panels = (n_out + NR - 1) / NR,
         .n_tb = (n_tok + TB_ROWS - 1) / TB_ROWS,
     };
+#ifdef GEMM_X86
+    if (nn_kernels_isa() >= NN_ISA_AVX512) {
+        j.kern = f16 ? kern_avx512_f16 : kern_avx512;
+        j.mr = MR_MAX;
+    } else if (nn_kernels_isa() >= NN_ISA_AVX2) {
+        j.kern = f16 ? kern_avx2_f16 : kern_avx2;
+    }
+#endif
     if ((int64_t)j.n_panels * j.n_tb == 1)
         gemm_tile_range(&j, 0, 1);
     else
@@ -221,17 +259,27 @@ static void gemm_run(struct nn_pool *pool, kern_fn kern, int mr, const float *pa
 void nn_gemm(struct nn_pool *pool, const float *packed, int n_in, int n_out, const float *x,
              int64_t ldx, int n_tok, const float *b, float *y, int64_t ldy)
 {
-    kern_fn kern = kern_generic;
-    int mr = MR;
-#ifdef GEMM_X86
-    if (nn_kernels_isa() >= NN_ISA_AVX512) {
-        kern = kern_avx512;
-        mr = 14;
-    } else if (nn_kernels_isa() >= NN_ISA_AVX2) {
-        kern = kern_avx2;
+    gemm_run(pool, false, packed, n_in, n_out, x, ldx, n_tok, b, y, ldy);
+}
+
+void nn_gemm_f16(struct nn_pool *pool, const uint16_t *packed, int n_in, int n_out, const float *x,
+                 int64_t ldx, int n_tok, const float *b, float *y, int64_t ldy)
+{
+    gemm_run(pool, true, packed, n_in, n_out, x, ldx, n_tok, b, y, ldy);
+}
+
+void nn_gemm_pack_f16(uint16_t *dst, const float *w, int n_in, int n_out, int64_t ldw)
+{
+    size_t panels = ((size_t)n_out + NR - 1) / NR;
+    for (size_t p = 0; p < panels; p++) {
+        uint16_t *d = dst + p * (size_t)n_in * NR;
+        for (int k = 0; k < n_in; k++)
+            for (int j = 0; j < NR; j++) {
+                size_t o = p * NR + (size_t)j;
+                d[(size_t)k * NR + (size_t)j] =
+                    nn_fp32_to_fp16(o < (size_t)n_out ? w[(int64_t)o * ldw + k] : 0.0f);
+            }
     }
-#endif
-    gemm_run(pool, kern, mr, packed, n_in, n_out, x, ldx, n_tok, b, y, ldy);
 }
 
 void nn_gemm_ref(const float *packed, int n_in, int n_out, const float *x, int64_t ldx, int n_tok,

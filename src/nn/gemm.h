@@ -1,6 +1,7 @@
 /* gemm.h: packed-panel F32 GEMM, y = x W^T + b, for activations in row-major token order:
- * W is packed once into panels of NN_GEMM_NR output rows, then nn_gemm runs 6x16 register
- * tiles (AVX2/FMA when the CPU has it, plain C otherwise), threaded over tiles. */
+ * W is packed once into panels of NN_GEMM_NR output rows (F32, or F16 for half the memory),
+ * then nn_gemm runs register tiles (AVX-512 14x16 or AVX2/FMA 6x16 when the CPU has them,
+ * plain C otherwise), threaded over tiles. */
 #ifndef NN_GEMM_H
 #define NN_GEMM_H
 
@@ -19,6 +20,10 @@ void nn_gemm_pack_t(float *dst, const float *wt, int n_in, int n_out, int64_t ld
  * stride ldy; b may be NULL. pool may be NULL. */
 void nn_gemm(struct nn_pool *pool, const float *packed, int n_in, int n_out, const float *x,
              int64_t ldx, int n_tok, const float *b, float *y, int64_t ldy);
+/* Half-precision panels (IEEE binary16: half the memory; activations and sums stay F32). */
+void nn_gemm_pack_f16(uint16_t *dst, const float *w, int n_in, int n_out, int64_t ldw);
+void nn_gemm_f16(struct nn_pool *pool, const uint16_t *packed, int n_in, int n_out, const float *x,
+                 int64_t ldx, int n_tok, const float *b, float *y, int64_t ldy);
 /* Double-accumulating reference over the same packed weights (tests). */
 void nn_gemm_ref(const float *packed, int n_in, int n_out, const float *x, int64_t ldx, int n_tok,
                  const float *b, float *y, int64_t ldy);

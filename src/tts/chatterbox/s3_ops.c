@@ -140,15 +140,20 @@ static bool linear_set(struct s3_loader *L, struct s3_linear *lin, float *w, int
         loader_fail(L, VB_ERR_INTERNAL, "weight store out of order");
         return false;
     }
-    float *p = vb_try_malloc(nn_gemm_packed_floats(n_in, n_out) * sizeof *p);
+    size_t n = nn_gemm_packed_floats(n_in, n_out);
+    void *p = vb_try_malloc(n * (L->f16 ? sizeof(uint16_t) : sizeof(float)));
     if (!p) {
         loader_fail(L, VB_ERR_NOMEM, "out of memory packing weights");
         return false;
     }
-    nn_gemm_pack(p, w, n_in, n_out, n_in);
+    if (L->f16)
+        nn_gemm_pack_f16(p, w, n_in, n_out, n_in);
+    else
+        nn_gemm_pack(p, w, n_in, n_out, n_in);
     vb_free(w);
     L->ws->ptrs[L->ws->n - 1] = p;
     lin->w = p;
+    lin->f16 = L->f16;
     lin->n_in = n_in;
     lin->n_out = n_out;
     return true;
@@ -248,7 +253,10 @@ void s3_ctx_release(struct s3_ctx *c)
 bool s3_linear_fwd(struct s3_ctx *c, const struct s3_linear *lin, const float *x, int t, float *y,
                    int64_t ldy)
 {
-    nn_gemm(c->pool, lin->w, lin->n_in, lin->n_out, x, lin->n_in, t, lin->b, y, ldy);
+    if (lin->f16)
+        nn_gemm_f16(c->pool, lin->w, lin->n_in, lin->n_out, x, lin->n_in, t, lin->b, y, ldy);
+    else
+        nn_gemm(c->pool, lin->w, lin->n_in, lin->n_out, x, lin->n_in, t, lin->b, y, ldy);
     return true;
 }
 

@@ -23,6 +23,7 @@ struct s3_loader {
     const struct nn_safetensors *st; /* borrowed */
     const char *prefix;              /* e.g. "flow." */
     struct s3_wstore *ws;            /* receives the copies */
+    bool f16;                        /* pack Linear/Conv weights as binary16 (half memory) */
     enum vb_err err;
     char *why;
     size_t why_cap;
@@ -37,7 +38,8 @@ float *s3_load(struct s3_loader *L, int n_dims, int64_t *shape, const char *fmt,
 
 /* y = x W^T + b; W [n_out, n_in] as PyTorch stores it, kept packed for nn_gemm. */
 struct s3_linear {
-    const float *w; /* nn_gemm panels; owned by the wstore */
+    const void *w; /* nn_gemm panels (float, or uint16_t when f16); owned by the wstore */
+    bool f16;
     const float *b; /* (n_out) or NULL */
     int n_in, n_out;
 };
@@ -66,8 +68,8 @@ void s3_ctx_release(struct s3_ctx *c);
 
 /* y (t rows, stride ldy) = x (t rows of n_in, contiguous) W^T + b. Cannot fail (kept
  * boolean so the call sites read like the fallible convolution). */
-VB_WUR bool s3_linear_fwd(struct s3_ctx *c, const struct s3_linear *lin, const float *x, int t,
-                          float *y, int64_t ldy);
+bool s3_linear_fwd(struct s3_ctx *c, const struct s3_linear *lin, const float *x, int t, float *y,
+                   int64_t ldy);
 /* y (t_out rows of c_out) = conv(x (t_in rows of c_in, stride ldx)) with pad_l/pad_r zero
  * frames. false on OOM. */
 VB_WUR bool s3_conv_fwd(struct s3_ctx *c, const struct s3_conv *cv, const float *x, int64_t ldx,

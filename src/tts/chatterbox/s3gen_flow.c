@@ -70,6 +70,7 @@ struct cb_flow {
 void cb_flow_default_config(struct cb_flow_config *cfg)
 {
     cfg->est_heads = 8;
+    cfg->weights_f16 = false;
 }
 
 void cb_flow_free(struct cb_flow *f)
@@ -180,8 +181,12 @@ enum vb_err cb_flow_load(const struct nn_safetensors *st, const char *prefix,
     struct cb_flow *f = vb_try_calloc(1, sizeof *f);
     if (!f)
         return VB_ERR_NOMEM;
-    struct s3_loader L = {
-        .st = st, .prefix = prefix ? prefix : "", .ws = &f->ws, .why = why, .why_cap = why_cap};
+    struct s3_loader L = {.st = st,
+                          .prefix = prefix ? prefix : "",
+                          .ws = &f->ws,
+                          .f16 = cfg->weights_f16,
+                          .why = why,
+                          .why_cap = why_cap};
     struct cb_flow_info *in = &f->info;
 
     /* sizes */
@@ -390,8 +395,8 @@ void cb_flow_speaker(const struct cb_flow *f, const float *xvec, float *spks)
     float xn[CB_FLOW_SPK_DIM];
     for (int i = 0; i < CB_FLOW_SPK_DIM; i++)
         xn[i] = xvec[i] * inv;
-    nn_gemm(NULL, f->spk.w, CB_FLOW_SPK_DIM, CB_FLOW_N_MELS, xn, CB_FLOW_SPK_DIM, 1, f->spk.b, spks,
-            CB_FLOW_N_MELS);
+    struct s3_ctx ctx = {0};
+    (void)s3_linear_fwd(&ctx, &f->spk, xn, 1, spks, CB_FLOW_N_MELS); /* cannot fail */
 }
 
 /* ---- encoder ---- */

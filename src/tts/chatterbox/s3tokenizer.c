@@ -63,8 +63,14 @@ static void rope_tables(float *cosv, float *sinv)
     }
 }
 
+void cb_s3tok_default_config(struct cb_s3tok_config *cfg)
+{
+    cfg->weights_f16 = false;
+}
+
 enum vb_err cb_s3tok_load(const struct nn_safetensors *st, const char *prefix,
-                          struct cb_s3tok **out, char *why, size_t why_cap)
+                          const struct cb_s3tok_config *cfg, struct cb_s3tok **out, char *why,
+                          size_t why_cap)
 {
     enum vb_err err = VB_OK;
     *out = NULL;
@@ -73,8 +79,12 @@ enum vb_err cb_s3tok_load(const struct nn_safetensors *st, const char *prefix,
     struct cb_s3tok *tok = vb_try_calloc(1, sizeof *tok);
     if (!tok)
         return VB_ERR_NOMEM;
-    struct s3_loader L = {
-        .st = st, .prefix = prefix ? prefix : "", .ws = &tok->ws, .why = why, .why_cap = why_cap};
+    struct s3_loader L = {.st = st,
+                          .prefix = prefix ? prefix : "",
+                          .ws = &tok->ws,
+                          .f16 = cfg && cfg->weights_f16,
+                          .why = why,
+                          .why_cap = why_cap};
 
     /* Front convolutions: sizes from conv1 [S, n_mels, 3]. */
     if (!s3_conv_load(&L, &tok->conv1, -1, -1, 3, 2, true, "encoder.conv1"))

@@ -3,7 +3,7 @@
  * the values) -> FSQ projection to 8 dims x 3 levels -> speech tokens 0..6560 at 25 Hz.
  *
  *   struct cb_s3tok *tok; char why[256];
- *   cb_s3tok_load(st, "tokenizer.", &tok, why, sizeof why);
+ *   cb_s3tok_load(st, "tokenizer.", NULL, &tok, why, sizeof why);
  *   int64_t toks[CB_S3TOK_MAX_TOKENS]; int n;
  *   cb_s3tok_encode(tok, pool, log_mel, n_frames, 0, toks, CB_S3TOK_MAX_TOKENS, &n, NULL);
  *   cb_s3tok_free(tok);
@@ -28,6 +28,11 @@
 
 struct cb_s3tok;
 
+struct cb_s3tok_config {
+    bool weights_f16; /* keep Linear/Conv weights as binary16 (~245 MB instead of ~490 MB) */
+};
+void cb_s3tok_default_config(struct cb_s3tok_config *cfg);
+
 struct cb_s3tok_info {
     int n_mels;  /* 128 */
     int n_state; /* 1280 (real) */
@@ -37,9 +42,11 @@ struct cb_s3tok_info {
 
 /* Loads "<prefix>encoder.*", "<prefix>quantizer._codebook.project_down.*" and the
  * "<prefix>_mel_filters"/"<prefix>window" buffers (optional: NULL accessors when absent)
- * from `st` (only borrowed during the call). Caller frees with cb_s3tok_free. */
+ * from `st` (only borrowed during the call). cfg NULL = defaults. Caller frees with
+ * cb_s3tok_free. */
 VB_WUR enum vb_err cb_s3tok_load(const struct nn_safetensors *st, const char *prefix,
-                                 struct cb_s3tok **out, char *why, size_t why_cap);
+                                 const struct cb_s3tok_config *cfg, struct cb_s3tok **out,
+                                 char *why, size_t why_cap);
 void cb_s3tok_free(struct cb_s3tok *tok);
 void cb_s3tok_get_info(const struct cb_s3tok *tok, struct cb_s3tok_info *info);
 /* The checkpoint's mel filterbank (n_mels x 201) and Hann window (400), or NULL if the file

@@ -76,11 +76,12 @@ static double max_abs_ref(const float *a, int64_t n)
 
 enum { P = 20, N = 30, T = 100, TP = 40, D = 512, M = 80 };
 
-static struct cb_flow *load_ref(struct nn_safetensors *w)
+static struct cb_flow *load_ref(struct nn_safetensors *w, bool f16)
 {
     struct cb_flow_config cfg;
     cb_flow_default_config(&cfg);
     cfg.est_heads = 2; /* the reference's shrunk estimator: 2 heads x 32 */
+    cfg.weights_f16 = f16;
     struct cb_flow *f = NULL;
     char why[256];
     enum vb_err err = cb_flow_load(w, "flow.", &cfg, &f, why, sizeof why);
@@ -96,8 +97,10 @@ static void report(const char *name, const float *got, const float *ref, int64_t
     CHECK_MSG(e <= tol, "%s: %g > %g", name, e, tol);
 }
 
-static void run_reference(int n_threads)
+static void run_reference(int n_threads, bool f16)
 {
+    /* binary16 weights (2^-11 relative rounding of every weight) get looser tolerances */
+    const double t_spk = f16 ? 1e-4 : 1e-5, t_enc = f16 ? 5e-3 : 1e-4, t_dx = f16 ? 2e-3 : 1e-3;
     struct nn_safetensors *w = open_st("weights.safetensors"), *io = open_st("io.safetensors");
     struct cb_flow *f = NULL;
     struct cb_flow_state *s = NULL;
@@ -108,7 +111,7 @@ static void run_reference(int n_threads)
     CHECK(w && io);
     if (!w || !io)
         goto done;
-    f = load_ref(w);
+    f = load_ref(w, f16);
     if (!f)
         goto done;
     struct cb_flow_info info;
@@ -173,31 +176,31 @@ static void run_reference(int n_threads)
     float *mu = vb_xmalloc((size_t)M * T * sizeof *mu), *mel = vb_xmalloc((size_t)M * (T - TP) * 4);
     float *d0 = vb_xmalloc((size_t)M * T * 4), *d1 = vb_xmalloc((size_t)M * T * 4);
     struct cb_flow_debug dbg = {.spks = spks, .encoder_out = enc, .mu = mu, .dxdt = {d0, d1}};
-    fprintf(stderr, "  [%d thr]\n", n_threads);
+    fprintf(stderr, "  [%d thr%s]\n", n_threads, f16 ? ", f16 weights" : "");
     enum vb_err err = cb_flow_inference(f, s, &in, mel, &dbg);
     CHECK_EQ_INT(err, VB_OK);
     if (err == VB_OK) {
-        report("spks", spks, spks_ref, M, 1e-5);
-        report("encoder_out", enc, enc_ref, (int64_t)T * D, 1e-4);
-        report("mu", mu, mu_ref, (int64_t)M * T, 1e-4);
-        report("step0.dxdt", d0, d0_ref, (int64_t)M * T, 1e-3);
-        report("step1.dxdt", d1, d1_ref, (int64_t)M * T, 1e-3);
-        report("mel", mel, mel_ref, (int64_t)M * (T - TP), 1e-3);
+        report("spks", spks, spks_ref, M, t_spk);
+        report("encoder_out", enc, enc_ref, (int64_t)T * D, t_enc);
+        report("mu", mu, mu_ref, (int64_t)M * T, t_enc);
+        report("step0.dxdt", d0, d0_ref, (int64_t)M * T, t_dx);
+        report("step1.dxdt", d1, d1_ref, (int64_t)M * T, t_dx);
+        report("mel", mel, mel_ref, (int64_t)M * (T - TP), t_dx);
     }
     /* each estimator step alone from the reference's own inputs */
     err = cb_flow_estimate(f, s, x0, mu_ref, spks_ref, cond, T, t0[0], r0[0], d0);
     CHECK_EQ_INT(err, VB_OK);
-    report("est(step0)", d0, d0_ref, (int64_t)M * T, 1e-3);
+    report("est(step0)", d0, d0_ref, (int64_t)M * T, t_dx);
     err = cb_flow_estimate(f, s, x1, mu_ref, spks_ref, cond, T, t1[0], r1[0], d1);
     CHECK_EQ_INT(err, VB_OK);
-    report("est(step1)", d1, d1_ref, (int64_t)M * T, 1e-3);
+    report("est(step1)", d1, d1_ref, (int64_t)M * T, t_dx);
     /* encoder alone */
     int64_t all[P + N];
     memcpy(all, ptok, sizeof ptok);
     memcpy(all + P, stok, sizeof stok);
     err = cb_flow_encode(f, s, all, P + N, mu, NULL);
     CHECK_EQ_INT(err, VB_OK);
-    report("encode mu", mu, mu_ref, (int64_t)M * T, 1e-4);
+    report("encode mu", mu, mu_ref, (int64_t)M * T, t_enc);
 
     /* streaming (finalize=false): 6 fewer frames, same prefix region of the encoder */
     in.finalize = false;
@@ -253,12 +256,17 @@ done:
 
 TEST(test_reference_1thread)
 {
-    run_reference(1);
+    run_reference(1, false);
 }
 
 TEST(test_reference_2threads)
 {
-    run_reference(2);
+    run_reference(2, false);
+}
+
+TEST(test_reference_f16)
+{
+    run_reference(2, true);
 }
 
 TEST(test_load_errors)
@@ -292,6 +300,7 @@ int main(void)
     }
     RUN(test_reference_1thread);
     RUN(test_reference_2threads);
+    RUN(test_reference_f16);
     RUN(test_load_errors);
     return test_summary();
 }

@@ -2,6 +2,7 @@
  * shapes, strides, bias and threads; packing from both layouts. */
 #include "core/vb.h"
 #include "core/alloc.h"
+#include "nn/fp16.h"
 #include "nn/gemm.h"
 #include "nn/threadpool.h"
 #include "unit/test.h"
@@ -22,8 +23,10 @@ static double check_case(struct nn_pool *pool, int n_in, int n_out, int n_tok, i
     float *wt = vb_xmalloc((size_t)n_in * n_out * sizeof *wt);
     float *x = vb_xmalloc((size_t)n_tok * ldx * sizeof *x);
     float *y = vb_xmalloc((size_t)n_tok * ldy * sizeof *y);
+    float *y16 = vb_xmalloc((size_t)n_tok * ldy * sizeof *y16);
     float *b = vb_xmalloc((size_t)n_out * sizeof *b);
     float *p = vb_xmalloc(nn_gemm_packed_floats(n_in, n_out) * sizeof *p);
+    uint16_t *p16 = vb_xmalloc(nn_gemm_packed_floats(n_in, n_out) * sizeof *p16);
     for (int o = 0; o < n_out; o++)
         for (int i = 0; i < n_in; i++)
             wt[(size_t)i * n_out + o] = w[(size_t)o * n_in + i] = frand();
@@ -38,6 +41,8 @@ static double check_case(struct nn_pool *pool, int n_in, int n_out, int n_tok, i
     else
         nn_gemm_pack(p, w, n_in, n_out, n_in);
     nn_gemm(pool, p, n_in, n_out, x, ldx, n_tok, bias ? b : NULL, y, ldy);
+    nn_gemm_pack_f16(p16, w, n_in, n_out, n_in);
+    nn_gemm_f16(pool, p16, n_in, n_out, x, ldx, n_tok, bias ? b : NULL, y16, ldy);
     double err = 0;
     for (int t = 0; t < n_tok; t++) {
         for (int o = 0; o < n_out; o++) {
@@ -45,6 +50,12 @@ static double check_case(struct nn_pool *pool, int n_in, int n_out, int n_tok, i
             for (int i = 0; i < n_in; i++)
                 s += (double)x[(int64_t)t * ldx + i] * w[(size_t)o * n_in + i];
             err = VB_MAX(err, fabs(s - y[(int64_t)t * ldy + o]));
+            /* F16 panels: exact against the same sum over binary16-rounded weights */
+            double s16 = bias ? b[o] : 0;
+            for (int i = 0; i < n_in; i++)
+                s16 += (double)x[(int64_t)t * ldx + i] *
+                       nn_fp16_to_fp32(nn_fp32_to_fp16(w[(size_t)o * n_in + i]));
+            err = VB_MAX(err, fabs(s16 - y16[(int64_t)t * ldy + o]));
         }
         for (int o = n_out; o < ldy; o++)
             CHECK(y[(int64_t)t * ldy + o] == 12345.0f);
@@ -56,6 +67,8 @@ static double check_case(struct nn_pool *pool, int n_in, int n_out, int n_tok, i
         for (int o = 0; o < n_out; o++)
             err = VB_MAX(err, fabs((double)y2[(int64_t)t * ldy + o] - y[(int64_t)t * ldy + o]));
     vb_free(y2);
+    vb_free(y16);
+    vb_free(p16);
     vb_free(w);
     vb_free(wt);
     vb_free(x);
