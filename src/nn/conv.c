@@ -155,11 +155,9 @@ enum vb_err nn_conv1d_init(struct nn_conv1d *c, bool transposed, int c_in, int c
         nn_conv1d_release(c);
         return VB_ERR_INVALID;
     }
-    if (g == 1) {
-        /* conv: W (c_out, c_in*k) as stored; transposed: rows (co, j) over ci, i.e. the stored
-         * (c_in, c_out*k) read transposed */
-        int64_t n_in = transposed ? c_in : (int64_t)c_in * k;
-        int64_t n_out = transposed ? (int64_t)c_out * k : c_out;
+    if (g == 1 && transposed) {
+        /* rows (co, j) over ci: the stored (c_in, c_out*k) read transposed */
+        int64_t n_in = c_in, n_out = (int64_t)c_out * k;
         if (n_in > INT32_MAX || n_out > INT32_MAX) {
             nn_conv1d_release(c);
             return VB_ERR_INVALID;
@@ -169,10 +167,7 @@ enum vb_err nn_conv1d_init(struct nn_conv1d *c, bool transposed, int c_in, int c
             nn_conv1d_release(c);
             return VB_ERR_NOMEM;
         }
-        if (transposed)
-            nn_gemm_pack_t(c->wp, w, (int)n_in, (int)n_out, n_out);
-        else
-            nn_gemm_pack(c->wp, w, (int)n_in, (int)n_out, n_in);
+        nn_gemm_pack_t(c->wp, w, (int)n_in, (int)n_out, n_out);
     }
     return VB_OK;
 }
@@ -380,45 +375,58 @@ static void direct_worker(void *ctx, int ith, int nth)
 
 /* ---- GEMM path (groups 1) ---- */
 
+/* y (c_out, t) = W (c_out, K) X (K, t) with X the im2col block (row (ci, j) = x[ci] shifted):
+ * the block is packed as the GEMM's panel operand and W's rows play the activations, so the
+ * result lands channel-major in y without a transpose, and stride-1 rows are plain copies. */
 static bool conv_mm(const struct nn_conv1d *c, struct nn_pool *pool, struct nn_conv_ws *ws,
                     const float *x, int64_t t_in, int64_t t_out, float *y)
 {
     const struct nn_conv1d_params *p = &c->p;
     int k = c->k;
     int64_t K = (int64_t)c->c_in * k;
-    if (!ws_reserve(ws, (size_t)TIME_BLOCK * (size_t)(K + c->c_out)))
+    int64_t nb = ((int64_t)1 << 18) / K; /* X block of about 1 MB */
+    nb = VB_MAX((int64_t)16, VB_MIN((int64_t)1024, nb));
+    nb -= nb % 16;
+    size_t packed = nn_gemm_packed_floats((int)K, (int)nb);
+    if (!ws_reserve(ws, (size_t)(K * nb) + packed))
         return false;
-    float *col = ws->buf, *yt = ws->buf + TIME_BLOCK * K;
-    for (int64_t t0 = 0; t0 < t_out; t0 += TIME_BLOCK) {
-        int n = (int)VB_MIN((int64_t)TIME_BLOCK, t_out - t0);
-        for (int tt = 0; tt < n; tt++) {
-            int64_t base = (t0 + tt) * p->stride - p->pad_left;
-            float *cr = col + tt * K;
-            for (int ci = 0; ci < c->c_in; ci++) {
-                const float *xr = x + (int64_t)ci * t_in;
-                float *cc = cr + (int64_t)ci * k;
-                if (base >= 0 && base + (int64_t)(k - 1) * p->dilation < t_in) {
-                    if (p->dilation == 1)
-                        memcpy(cc, xr + base, (size_t)k * sizeof *cc);
-                    else
-                        for (int j = 0; j < k; j++)
-                            cc[j] = xr[base + (int64_t)j * p->dilation];
+    float *xb = ws->buf, *pk = ws->buf + K * nb;
+    for (int64_t t0 = 0; t0 < t_out; t0 += nb) {
+        int n = (int)VB_MIN(nb, t_out - t0);
+        for (int ci = 0; ci < c->c_in; ci++) {
+            const float *xr = x + (int64_t)ci * t_in;
+            for (int j = 0; j < k; j++) {
+                float *row = xb + ((int64_t)ci * k + j) * n;
+                /* output t reads input t * stride + off */
+                int64_t off = (int64_t)j * p->dilation - p->pad_left;
+                if (p->stride == 1) {
+                    int64_t lo = VB_MAX((int64_t)0, -(t0 + off));
+                    int64_t hi = VB_MIN((int64_t)n, t_in - (t0 + off));
+                    if (hi < lo)
+                        lo = hi = n;
+                    for (int64_t i = 0; i < lo; i++)
+                        row[i] = 0.0f;
+                    if (hi > lo)
+                        memcpy(row + lo, xr + t0 + off + lo, (size_t)(hi - lo) * sizeof *row);
+                    for (int64_t i = hi; i < n; i++)
+                        row[i] = 0.0f;
                 } else {
-                    for (int j = 0; j < k; j++) {
-                        int64_t ti = base + (int64_t)j * p->dilation;
-                        cc[j] = ti >= 0 && ti < t_in ? xr[ti] : 0.0f;
+                    for (int i = 0; i < n; i++) {
+                        int64_t ti = (t0 + i) * p->stride + off;
+                        row[i] = ti >= 0 && ti < t_in ? xr[ti] : 0.0f;
                     }
                 }
             }
         }
-        nn_gemm(pool, c->wp, (int)K, c->c_out, col, K, n, NULL, yt, c->c_out);
-        for (int co = 0; co < c->c_out; co++) {
-            float bias = c->b ? c->b[co] : 0.0f;
-            float *yr = y + (int64_t)co * t_out + t0;
-            for (int tt = 0; tt < n; tt++)
-                yr[tt] = yt[(int64_t)tt * c->c_out + co] + bias;
-        }
+        nn_gemm_pack_t(pk, xb, (int)K, n, n);
+        nn_gemm(pool, pk, (int)K, n, c->w, K, c->c_out, NULL, y + t0, t_out);
     }
+    if (c->b)
+        for (int co = 0; co < c->c_out; co++) {
+            float bias = c->b[co], *yr = y + (int64_t)co * t_out;
+            for (int64_t t = 0; t < t_out; t++)
+                yr[t] += bias;
+        }
     return true;
 }
 
@@ -467,8 +475,11 @@ bool nn_conv1d_forward(const struct nn_conv1d *c, struct nn_pool *pool, struct n
     int64_t t_out = nn_conv1d_out_len(c, t_in);
     if (t_out <= 0)
         return true;
-    if (c->p.groups == 1 && !c->transposed)
+    if (c->p.groups == 1 && !c->transposed) {
+        if ((int64_t)c->c_in * c->k > INT32_MAX / 2)
+            return false;
         return conv_mm(c, pool, ws, x, t_in, t_out, y);
+    }
     if (c->p.groups == 1 && c->transposed)
         return convt_mm(c, pool, ws, x, t_in, t_out, y);
     struct direct_job jb = {.c = c, .x = x, .t_in = t_in, .t_out = t_out, .y = y};

@@ -36,8 +36,7 @@ struct nn_conv1d {
     struct nn_conv1d_params p;
     float *w;  /* owned; layout above (effective weight, weight norm folded in) */
     float *b;  /* owned (c_out), or NULL: no bias */
-    float *wp; /* owned; groups 1: the GEMM weights packed for nn_gemm (conv: (c_out, c_in*k);
-                * transposed: (c_out*k, c_in)); else NULL */
+    float *wp; /* owned; transposed with groups 1: (c_out*k, c_in) packed for nn_gemm; else NULL */
 };
 
 /* Scratch reused across calls (caller-owned; zero-initialise; grown on demand). */
@@ -77,8 +76,8 @@ void nn_conv1d_release(struct nn_conv1d *c);
 /* Output length for t_in input frames (0 when the input is too short). */
 int64_t nn_conv1d_out_len(const struct nn_conv1d *c, int64_t t_in);
 /* y (c_out, t_out) = conv(x (c_in, t_in)); x and y must not overlap. groups 1: im2col blocks
- * through the packed nn_gemm; grouped/depthwise: direct loops threaded over output channels.
- * false only on OOM (of the workspace). */
+ * through nn_gemm; grouped/depthwise: direct loops threaded over output channels. false only
+ * on OOM (of the workspace). */
 VB_WUR bool nn_conv1d_forward(const struct nn_conv1d *c, struct nn_pool *pool,
                               struct nn_conv_ws *ws, const float *x, int64_t t_in, float *y);
 /* Plain direct-loop reference (double accumulation), for tests. */

@@ -586,11 +586,16 @@ enum vb_err cb_campplus_forward(const struct cb_campplus *m, struct nn_pool *poo
                 ctx2[i] = ctx2[i] > 0 ? ctx2[i] : 0.0f;
             if (!nn_conv1d_forward(&dl->cam2, pool, &w.ws, ctx2, n_seg, gate))
                 goto out;
+            for (int64_t i = 0; i < (int64_t)G * n_seg; i++)
+                gate[i] = sigmoidf(gate[i]);
             float *o = X + (int64_t)cin * T2;
             for (int g = 0; g < G; g++)
-                for (int64_t t = 0; t < T2; t++)
-                    o[(int64_t)g * T2 + t] =
-                        y[(int64_t)g * T2 + t] * sigmoidf(gate[(int64_t)g * n_seg + t / SL]);
+                for (int64_t sg = 0; sg < n_seg; sg++) {
+                    float gv = gate[(int64_t)g * n_seg + sg];
+                    int64_t t1e = VB_MIN((sg + 1) * SL, T2);
+                    for (int64_t t = sg * SL; t < t1e; t++)
+                        o[(int64_t)g * T2 + t] = y[(int64_t)g * T2 + t] * gv;
+                }
         }
         C += blk->n_layers * G;
         bn_apply(&blk->tbn, X, h, T2, true);
