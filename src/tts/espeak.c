@@ -37,8 +37,11 @@ struct synth_call {
     enum vb_err err;
 };
 
-/* libespeak-ng is one global object: this lock serialises every call into it. */
+/* libespeak-ng is one global object: this lock serialises every call into it. It is
+ * initialised once per process and never terminated: espeak-ng 1.51 hangs in the first
+ * synthesis after espeak_ng_Terminate + espeak_ng_Initialize. */
 static pthread_mutex_t espeak_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool espeak_started; /* guarded by espeak_lock */
 
 static int synth_callback(short *wav, int n, espeak_EVENT *events)
 {
@@ -208,10 +211,14 @@ static enum vb_err espeak_load(struct tts_engine *e, char *why, size_t why_cap)
     enum vb_err err = VB_OK;
     struct espeak_state *st = vb_xcalloc(1, sizeof *st);
     pthread_mutex_lock(&espeak_lock);
-    espeak_ng_InitializePath(NULL);
-    espeak_ng_STATUS s = espeak_ng_Initialize(NULL);
-    if (s == ENS_OK)
-        s = espeak_ng_InitializeOutput(ENOUTPUT_MODE_SYNCHRONOUS, 0, NULL);
+    espeak_ng_STATUS s = ENS_OK;
+    if (!espeak_started) {
+        espeak_ng_InitializePath(NULL);
+        s = espeak_ng_Initialize(NULL);
+        if (s == ENS_OK)
+            s = espeak_ng_InitializeOutput(ENOUTPUT_MODE_SYNCHRONOUS, 0, NULL);
+        espeak_started = s == ENS_OK;
+    }
     if (s != ENS_OK) {
         char msg[160];
         espeak_ng_GetStatusCodeMessage(s, msg, sizeof msg);
@@ -241,9 +248,7 @@ out:
 
 static void espeak_unload(struct tts_engine *e)
 {
-    pthread_mutex_lock(&espeak_lock);
-    espeak_ng_Terminate();
-    pthread_mutex_unlock(&espeak_lock);
+    /* the library stays initialised (see espeak_lock); only our lists go */
     free_state(e->state);
     e->state = NULL;
 }

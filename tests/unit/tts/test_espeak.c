@@ -227,6 +227,20 @@ TEST(threads)
         CHECK(d[i] > 0.5 && fabs(d[i] - d[0]) < 1e-9); /* same text, same audio length */
 }
 
+/* A second registry after the first was freed still speaks (espeak-ng stays initialised:
+ * re-initialising it after espeak_ng_Terminate hangs in version 1.51). */
+TEST(reload)
+{
+    struct tts_registry *r2 = tts_registry_new();
+    struct tts_engine *e2 = r2 ? tts_registry_find(r2, "espeak-ng") : NULL;
+    struct tts_params p = tts_default_params();
+    struct audio_pcm pcm;
+    CHECK(e2 && tts_engine_synthesize(e2, "Again.", 6, &p, &pcm, NULL) == VB_OK);
+    CHECK(e2 && pcm.frames > 5000);
+    audio_pcm_release(&pcm);
+    tts_registry_free(r2);
+}
+
 int main(void)
 {
     reg = tts_registry_new();
@@ -243,5 +257,6 @@ int main(void)
     RUN(streaming_and_cancel);
     RUN(threads);
     tts_registry_free(reg);
+    RUN(reload);
     return test_summary();
 }
