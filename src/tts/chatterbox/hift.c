@@ -58,6 +58,8 @@ struct cb_hift_work {
     struct cb_hift_timings tm; /* accumulated since the last reset */
     float *f0, *src;           /* cb_hift_synthesize: (F) and (F * samples_per_frame) */
     size_t f0_cap, src_cap;
+    float *cwav; /* one chunk's samples, with context (cb_hift_decode on long inputs) */
+    size_t cwav_cap;
 };
 
 /* An activation tensor: c rows of t valid floats at x + row*ld, margins zero. */
@@ -92,6 +94,8 @@ struct cb_hift_params cb_hift_default_params(void)
         .audio_limit = 0.99f,
         .f0_layers = 5,
         .f0_channels = 0,
+        .chunk_frames = 256,
+        .context_frames = 0,
     };
     return p;
 }
@@ -317,11 +321,42 @@ static enum vb_err check_params(const struct cb_hift_params *p, char *why, size_
 }
 
 /* Largest zero margin any stride-1 convolution of the model reads. */
-static int conv_margin(const struct cb_hift_conv *c)
+static int conv_margin_of(const struct cb_hift_conv *c)
 {
     if (!c->w)
         return 0;
     return VB_MAX(c->pad, (c->k - 1) * c->dilation - c->pad);
+}
+
+/* One-sided reach of a resblock, in steps of its rate. */
+static int resblock_reach(const struct resblock *r)
+{
+    int s = 0;
+    for (int j = 0; j < r->n; j++)
+        s += conv_margin_of(&r->c1[j]) + conv_margin_of(&r->c2[j]);
+    return s;
+}
+
+/* A conservative one-sided receptive field of the generator (mel and source -> samples), in
+ * mel frames: every path's reach added up, plus two frames of margin. */
+static int receptive_frames(const struct cb_hift *m)
+{
+    const struct cb_hift_params *p = &m->p;
+    double r = conv_margin_of(&m->conv_pre), rate = 1.0;
+    for (int i = 0; i < p->n_stages; i++) {
+        const struct cb_hift_convt *u = &m->ups[i];
+        r += (double)(VB_MAX(u->k - 1 - u->pad, u->pad) + u->stride) / (rate * u->stride);
+        rate *= u->stride;
+        r += 1.0 / rate; /* reflection pad */
+        int res = 0;
+        for (int j = 0; j < p->n_kernels; j++)
+            res = VB_MAX(res, resblock_reach(&m->res[i * p->n_kernels + j]));
+        r += (double)(res + resblock_reach(&m->sres[i])) / rate;
+        r += (double)(m->sdown[i].k + m->sdown[i].pad) / (m->up); /* STFT frames: up per frame */
+    }
+    r += (double)conv_margin_of(&m->conv_post) / m->up;
+    r += (double)(p->n_fft / p->hop + 1) / m->up + (double)p->n_fft / m->spf; /* (i)STFT */
+    return (int)ceil(r) + 2;
 }
 
 enum vb_err cb_hift_load(const struct nn_safetensors *st, const char *prefix,
@@ -495,19 +530,21 @@ enum vb_err cb_hift_load(const struct nn_safetensors *st, const char *prefix,
         m->window[n] = (float)(0.5 - 0.5 * cos(2.0 * M_PI * n / p->n_fft));
 
     /* Margin every stride-1 convolution needs, rounded to 16 floats. */
-    int mg = VB_MAX(conv_margin(&m->conv_pre), conv_margin(&m->conv_post));
+    int mg = VB_MAX(conv_margin_of(&m->conv_pre), conv_margin_of(&m->conv_post));
     for (int i = 0; i < p->f0_layers; i++)
-        mg = VB_MAX(mg, conv_margin(&m->f0_conv[i]));
+        mg = VB_MAX(mg, conv_margin_of(&m->f0_conv[i]));
     for (int i = 0; i < p->n_stages; i++)
         for (int j = 0; j < p->n_dilations; j++) {
-            mg = VB_MAX(mg, conv_margin(&m->sres[i].c1[j]));
-            mg = VB_MAX(mg, conv_margin(&m->sres[i].c2[j]));
+            mg = VB_MAX(mg, conv_margin_of(&m->sres[i].c1[j]));
+            mg = VB_MAX(mg, conv_margin_of(&m->sres[i].c2[j]));
             for (int r = 0; r < p->n_kernels; r++) {
-                mg = VB_MAX(mg, conv_margin(&m->res[i * p->n_kernels + r].c1[j]));
-                mg = VB_MAX(mg, conv_margin(&m->res[i * p->n_kernels + r].c2[j]));
+                mg = VB_MAX(mg, conv_margin_of(&m->res[i * p->n_kernels + r].c1[j]));
+                mg = VB_MAX(mg, conv_margin_of(&m->res[i * p->n_kernels + r].c2[j]));
             }
         }
     m->margin = (mg + 15) / 16 * 16;
+    if (p->context_frames <= 0)
+        p->context_frames = receptive_frames(m);
 
     /* Leftover tensors under the prefix usually mean a layout mismatch. */
     {
@@ -555,6 +592,7 @@ void cb_hift_work_free(struct cb_hift_work *w)
     cb_hift_scratch_release(&w->ws);
     vb_free(w->f0);
     vb_free(w->src);
+    vb_free(w->cwav);
     vb_free(w);
 }
 
@@ -876,8 +914,10 @@ static void istft(const struct cb_hift *m, const float *logmag, int64_t ldm, con
 
 /* ---- generator ------------------------------------------------------------------------------ */
 
-enum vb_err cb_hift_decode(const struct cb_hift *m, struct cb_hift_work *w, struct nn_pool *pool,
-                           const float *mel, int n_frames, const float *source, float *wav)
+/* The generator over one stretch of frames; mel rows have stride ld_mel. */
+static enum vb_err decode_range(const struct cb_hift *m, struct cb_hift_work *w,
+                                struct nn_pool *pool, const float *mel, int64_t ld_mel,
+                                int n_frames, const float *source, float *wav)
 {
     const struct cb_hift_params *p = &m->p;
     enum vb_err err = check_frames(n_frames);
@@ -922,7 +962,7 @@ enum vb_err cb_hift_decode(const struct cb_hift *m, struct cb_hift_work *w, stru
     /* conv_pre */
     struct act mx = act_view(m, w->buf[B_A], p->in_channels, n_frames);
     for (int c = 0; c < p->in_channels; c++)
-        memcpy(mx.x + c * mx.ld, mel + (int64_t)c * n_frames, (size_t)n_frames * sizeof(float));
+        memcpy(mx.x + c * mx.ld, mel + (int64_t)c * ld_mel, (size_t)n_frames * sizeof(float));
     struct act x = act_view(m, w->buf[B_IN], p->base_channels, n_frames);
     err = cb_hift_conv_run(pool, &m->conv_pre, mx.x, mx.ld, n_frames, x.x, x.ld, false, &w->ws);
     if (err)
@@ -992,6 +1032,39 @@ enum vb_err cb_hift_decode(const struct cb_hift *m, struct cb_hift_work *w, stru
                                             : wav[i];
     w->tm.post_s += now_s() - tp;
     return VB_OK;
+}
+
+enum vb_err cb_hift_decode(const struct cb_hift *m, struct cb_hift_work *w, struct nn_pool *pool,
+                           const float *mel, int n_frames, const float *source, float *wav)
+{
+    enum vb_err err = check_frames(n_frames);
+    if (err)
+        return err;
+    const int chunk = m->p.chunk_frames, ctx = m->p.context_frames, spf = m->spf;
+    if (chunk <= 0 || n_frames <= chunk)
+        return decode_range(m, w, pool, mel, n_frames, n_frames, source, wav);
+    /* Long inputs: stretches of `chunk` frames, each computed with `ctx` frames of real context
+     * on both sides (at least the receptive field) and only its own samples kept, so the result
+     * equals the one-piece computation while the scratch stays bounded. */
+    size_t need = (size_t)(chunk + 2 * ctx) * (size_t)spf;
+    if (w->cwav_cap < need) {
+        vb_free(w->cwav);
+        w->cwav_cap = 0;
+        w->cwav = vb_try_malloc(need * sizeof *w->cwav);
+        if (!w->cwav)
+            return VB_ERR_NOMEM;
+        w->cwav_cap = need;
+    }
+    for (int a = 0; a < n_frames && !err; a += chunk) {
+        int b = VB_MIN(n_frames, a + chunk);
+        int lo = VB_MAX(0, a - ctx), hi = VB_MIN(n_frames, b + ctx);
+        err = decode_range(m, w, pool, mel + lo, n_frames, hi - lo, source + (int64_t)lo * spf,
+                           w->cwav);
+        if (!err)
+            memcpy(wav + (int64_t)a * spf, w->cwav + (int64_t)(a - lo) * spf,
+                   (size_t)(b - a) * (size_t)spf * sizeof *wav);
+    }
+    return err;
 }
 
 enum vb_err cb_hift_synthesize(const struct cb_hift *m, struct cb_hift_work *w,

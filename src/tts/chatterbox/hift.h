@@ -52,6 +52,11 @@ struct cb_hift_params {
     float audio_limit; /* 0.99 */
     int f0_layers;     /* 5 conv layers in the F0 predictor */
     int f0_channels;   /* 512; 0 = infer from the weights */
+    /* cb_hift_decode runs inputs longer than chunk_frames (256 = 5.1 s; 0 = never) in pieces
+     * with context_frames of context each side (0 = the receptive field, computed at load),
+     * bit-identical to one piece and with bounded scratch. */
+    int chunk_frames;
+    int context_frames;
 };
 
 struct cb_hift_params cb_hift_default_params(void);
@@ -115,7 +120,9 @@ VB_WUR enum vb_err cb_hift_source_stft(const struct cb_hift *m, const float *sou
                                        int64_t n_samples, float *out);
 
 /* The generator proper: mel (80, F) and source[F * samples_per_frame] -> wav[F * 480]
- * (clamped to +-audio_limit). */
+ * (clamped to +-audio_limit). Long inputs go in pieces (see chunk_frames). Outputs depend on
+ * mel/source only within params.context_frames frames, so a stream can vocode overlapping
+ * windows with that much context and keep the middle. */
 VB_WUR enum vb_err cb_hift_decode(const struct cb_hift *m, struct cb_hift_work *w,
                                   struct nn_pool *pool, const float *mel, int n_frames,
                                   const float *source, float *wav);

@@ -378,6 +378,45 @@ TEST(test_ref_wav)
     vb_free(wav2);
 }
 
+TEST(test_ref_chunked_decode)
+{
+    /* Pieces of 16 frames with the computed context give exactly the one-piece samples; too
+     * little context does not (the test can fail). */
+    size_t n_mel, n_src;
+    float *mel = io_get("mel", &n_mel), *src = io_get("source", &n_src);
+    int F = (int)(n_mel / 80);
+    float *a = vb_xmalloc(n_src * sizeof *a), *b = vb_xmalloc(n_src * sizeof *b);
+    struct cb_hift_work *w = cb_hift_work_new();
+    CHECK(cb_hift_decode(g_model, w, g_pool, mel, F, src, a) == VB_OK);
+    int ctx = cb_hift_params_of(g_model)->context_frames;
+    fprintf(stderr, "  receptive field (context): %d frames each side\n", ctx);
+    CHECK(ctx >= 10 && ctx <= 40);
+    for (int pass = 0; pass < 2; pass++) {
+        struct cb_hift_params p = cb_hift_default_params();
+        p.chunk_frames = 16;
+        p.context_frames = pass == 0 ? 0 : 2;
+        struct cb_hift *m = NULL;
+        char why[256];
+        CHECK_MSG(cb_hift_load(g_w, "mel2wav.", &p, &m, why, sizeof why) == VB_OK, "%s", why);
+        if (!m)
+            continue;
+        CHECK(cb_hift_decode(m, w, g_pool, mel, F, src, b) == VB_OK);
+        double e = max_abs(a, b, n_src);
+        fprintf(stderr, "  chunked decode (16-frame pieces, context %d): max abs diff %.3g\n",
+                cb_hift_params_of(m)->context_frames, e);
+        if (pass == 0)
+            CHECK(memcmp(a, b, n_src * sizeof *a) == 0);
+        else
+            CHECK(e > 1e-6);
+        cb_hift_free(m);
+    }
+    cb_hift_work_free(w);
+    vb_free(mel);
+    vb_free(src);
+    vb_free(a);
+    vb_free(b);
+}
+
 TEST(test_ref_end_to_end)
 {
     /* Whole chain (f0 -> own draws -> decode): deterministic per seed, bounded, and the
@@ -559,6 +598,7 @@ int main(int argc, char **argv)
             RUN(test_ref_f0);
             RUN(test_ref_source_and_stft);
             RUN(test_ref_wav);
+            RUN(test_ref_chunked_decode);
             RUN(test_ref_end_to_end);
             RUN(test_ref_legacy_weight_norm_names);
             RUN(test_ref_bad_input);
