@@ -201,8 +201,59 @@ TEST(llama_cpp_cases)
     gguf_close(g);
 }
 
+/* Property: for any valid UTF-8 text, detokenize(tokenize(text)) == text (parse_special off,
+ * so special-token text stays text). Random mixes of ASCII, Latin, CJK, emoji and spaces. */
+TEST(random_text_round_trips)
+{
+    struct gguf_file *g = open_vocab();
+    if (!g) {
+        SKIP(random_text_round_trips, "qwen2.5-vocab.gguf not found");
+        return;
+    }
+    struct llm_tokenizer *tk = NULL;
+    char why[256];
+    CHECK(llm_tokenizer_load(g, &tk, why, sizeof why) == VB_OK);
+    static const char *const atoms[] = {
+        "a", "Z", " ", "  ", "\n", "\r\n", "\t", "7", "42", "'s", "'LL", "!", "...", "<|im_end|>",
+        "\xc3\xa9", "\xc3\xb1", "\xe4\xbd\xa0", "\xe5\xa5\xbd", "\xf0\x9f\x98\x8a", "\xe2\x80\x83",
+        "\xd9\xa3", "\xcc\x81", "\xe0\xa4\xb9\xe0\xa4\xbf", "\xc2\xa0", "\x01", "{", "\"", "<tool_call>",
+    };
+    uint64_t r = 99;
+    int fails = 0;
+    for (int it = 0; tk && it < 400; it++) {
+        char text[512];
+        size_t len = 0;
+        int parts = 1 + it % 40;
+        for (int k = 0; k < parts; k++) {
+            r = r * 6364136223846793005ull + 1442695040888963407ull;
+            const char *a = atoms[(r >> 33) % VB_ARRAY_LEN(atoms)];
+            size_t al = strlen(a);
+            if (len + al >= sizeof text)
+                break;
+            memcpy(text + len, a, al);
+            len += al;
+        }
+        int32_t *ids = NULL;
+        size_t n = 0, cap = 0;
+        CHECK(llm_tokenize(tk, text, len, false, &ids, &n, &cap) == VB_OK);
+        struct vb_buf d;
+        vb_buf_init(&d, 1 << 16);
+        CHECK(llm_detokenize(tk, ids, n, true, &d) == VB_OK);
+        if (d.len != len || memcmp(vb_buf_str(&d), text, len) != 0)
+            fails++;
+        for (size_t i = 0; i < n; i++) /* only <tool_call> may come out as a special token */
+            CHECK(ids[i] < 151643 || ids[i] == 151657);
+        vb_buf_release(&d);
+        vb_free(ids);
+    }
+    CHECK_EQ_INT(fails, 0);
+    llm_tokenizer_free(tk);
+    gguf_close(g);
+}
+
 int main(void)
 {
+    RUN(random_text_round_trips);
     RUN(byte_alphabet);
     RUN(utf8_decode_is_lenient_like_llama_cpp);
     RUN(spec_table);
