@@ -13,10 +13,18 @@ struct audio_fft {
     int n_factors;
     int factors[MAX_FACTORS];
     int max_p;
-    double *tw; /* (n) complex: e^{-2 pi i j / n} */
+    double *tw;             /* (n) complex: e^{-2 pi i j / n} */
+    struct audio_fft *half; /* even n: the n/2 complex plan real transforms run on */
 };
 
+static enum vb_err plan_new(int n, bool with_half, struct audio_fft **out);
+
 enum vb_err audio_fft_new(int n, struct audio_fft **out)
+{
+    return plan_new(n, true, out);
+}
+
+static enum vb_err plan_new(int n, bool with_half, struct audio_fft **out)
 {
     *out = NULL;
     if (n < 1 || n > AUDIO_FFT_MAX_N)
@@ -50,6 +58,13 @@ enum vb_err audio_fft_new(int n, struct audio_fft **out)
         }
     for (int i = 0; i < f->n_factors; i++)
         f->max_p = VB_MAX(f->max_p, f->factors[i]);
+    if (with_half && n % 2 == 0) {
+        enum vb_err err = plan_new(n / 2, false, &f->half);
+        if (err != VB_OK) {
+            audio_fft_free(f);
+            return err;
+        }
+    }
     *out = f;
     return VB_OK;
 }
@@ -58,6 +73,7 @@ void audio_fft_free(struct audio_fft *f)
 {
     if (!f)
         return;
+    audio_fft_free(f->half);
     vb_free(f->tw);
     vb_free(f);
 }
@@ -126,19 +142,24 @@ static void fft_rec(const struct audio_fft *f, const double *in, size_t stride, 
         return;
     }
     for (int k = 0; k < m; k++) {
-        for (int r = 0; r < p; r++) {
+        /* r*k*step < p*m*step = f->n: no wrap-around */
+        size_t kstep = (size_t)k * step, e = 0;
+        for (int r = 0; r < p; r++, e += kstep) {
             const double *a = out + 2 * (k + r * m);
-            size_t e = ((size_t)r * (size_t)k * step) % (size_t)f->n;
             const double *w = tw + 2 * e;
             tmp[2 * r] = a[0] * w[0] - a[1] * w[1];
             tmp[2 * r + 1] = a[0] * w[1] + a[1] * w[0];
         }
         for (int q = 0; q < p; q++) {
             double sr = 0, si = 0;
+            int rq = 0; /* r*q mod p, incrementally */
             for (int r = 0; r < p; r++) {
-                const double *w = tw + 2 * (((size_t)r * q % (size_t)p) * pstep);
+                const double *w = tw + 2 * ((size_t)rq * pstep);
                 sr += tmp[2 * r] * w[0] - tmp[2 * r + 1] * w[1];
                 si += tmp[2 * r] * w[1] + tmp[2 * r + 1] * w[0];
+                rq += q;
+                if (rq >= p)
+                    rq -= p;
             }
             tmp[2 * p + 2 * q] = sr;
             tmp[2 * p + 2 * q + 1] = si;
@@ -151,36 +172,51 @@ static void fft_rec(const struct audio_fft *f, const double *in, size_t stride, 
     }
 }
 
-static void rfft_from_cbuf(const struct audio_fft *f, double *cin, float *re, float *im,
-                           double *work)
+/* X[0..n/2] of real x (as doubles in cin[0..n), or floats when xf) */
+static void rfft_any(const struct audio_fft *f, const float *xf, const double *xd, float *re,
+                     float *im, double *work)
 {
     int n = f->n;
-    double *cout = work + 2 * (size_t)n, *tmp = work + 4 * (size_t)n;
-    fft_rec(f, cin, 1, cout, n, 0, tmp);
-    for (int k = 0; k <= n / 2; k++) {
-        re[k] = (float)cout[2 * k];
-        im[k] = (float)cout[2 * k + 1];
+    double *cin = work, *cout = work + 2 * (size_t)n, *tmp = work + 4 * (size_t)n;
+    if (!f->half) {
+        for (int i = 0; i < n; i++) {
+            cin[2 * i] = xf ? xf[i] : xd[i];
+            cin[2 * i + 1] = 0;
+        }
+        fft_rec(f, cin, 1, cout, n, 0, tmp);
+        for (int k = 0; k <= n / 2; k++) {
+            re[k] = (float)cout[2 * k];
+            im[k] = (float)cout[2 * k + 1];
+        }
+        return;
+    }
+    /* z[j] = x[2j] + i x[2j+1]; Z = FFT_m(z); X[k] = E[k] + W^k O[k] with
+     * E = (Z[k] + conj Z[m-k]) / 2, O = -i (Z[k] - conj Z[m-k]) / 2 */
+    int m = n / 2;
+    for (int i = 0; i < n; i++)
+        cin[i] = xf ? xf[i] : xd[i];
+    fft_rec(f->half, cin, 1, cout, m, 0, tmp);
+    for (int k = 0; k <= m; k++) {
+        int a = k % m, b = (m - k) % m;
+        double zr = cout[2 * a], zi = cout[2 * a + 1];
+        double cr = cout[2 * b], ci = -cout[2 * b + 1];
+        double er = 0.5 * (zr + cr), ei = 0.5 * (zi + ci);
+        double dr = zr - cr, di = zi - ci;
+        double orr = 0.5 * di, oi = -0.5 * dr; /* -i/2 * d */
+        const double *w = f->tw + 2 * k;
+        re[k] = (float)(er + w[0] * orr - w[1] * oi);
+        im[k] = (float)(ei + w[0] * oi + w[1] * orr);
     }
 }
 
 void audio_rfft(const struct audio_fft *f, const float *x, float *re, float *im, double *work)
 {
-    double *cin = work;
-    for (int i = 0; i < f->n; i++) {
-        cin[2 * i] = x[i];
-        cin[2 * i + 1] = 0;
-    }
-    rfft_from_cbuf(f, cin, re, im, work);
+    rfft_any(f, x, NULL, re, im, work);
 }
 
 void audio_rfft_d(const struct audio_fft *f, const double *x, float *re, float *im, double *work)
 {
-    double *cin = work;
-    for (int i = 0; i < f->n; i++) {
-        cin[2 * i] = x[i];
-        cin[2 * i + 1] = 0;
-    }
-    rfft_from_cbuf(f, cin, re, im, work);
+    rfft_any(f, NULL, x, re, im, work);
 }
 
 void audio_irfft(const struct audio_fft *f, const float *re, const float *im, float *x,
@@ -188,6 +224,29 @@ void audio_irfft(const struct audio_fft *f, const float *re, const float *im, fl
 {
     int n = f->n, h = n / 2;
     double *cin = work, *cout = work + 2 * (size_t)n, *tmp = work + 4 * (size_t)n;
+    if (f->half) {
+        /* Z[k] = E[k] + i O[k], E = (X[k] + conj X[m-k]) / 2, O = (X[k] - conj X[m-k]) W^-k / 2;
+         * z = IFFT_m(Z) = conj(FFT_m(conj Z)) / m; x[2j] = Re z[j], x[2j+1] = Im z[j] */
+        int m = h;
+        for (int k = 0; k < m; k++) {
+            double xr = re[k], xi = k == 0 ? 0.0 : im[k];
+            double yr = re[m - k], yi = (m - k == m || m - k == 0) ? 0.0 : im[m - k];
+            yi = -yi; /* conj X[m-k] */
+            double er = 0.5 * (xr + yr), ei = 0.5 * (xi + yi);
+            double dr = 0.5 * (xr - yr), di = 0.5 * (xi - yi);
+            const double *w = f->tw + 2 * k; /* W^k; W^-k = conj */
+            double orr = dr * w[0] + di * w[1], oi = di * w[0] - dr * w[1];
+            /* Z = E + i O; store conj(Z) */
+            cin[2 * k] = er - oi;
+            cin[2 * k + 1] = -(ei + orr);
+        }
+        fft_rec(f->half, cin, 1, cout, m, 0, tmp);
+        for (int j = 0; j < m; j++) {
+            x[2 * j] = (float)(cout[2 * j] / m);
+            x[2 * j + 1] = (float)(-cout[2 * j + 1] / m);
+        }
+        return;
+    }
     /* conj(X) extended by Hermitian symmetry; Re(FFT(conj X)) / n = Re(IFFT(X)) */
     for (int k = 0; k < n; k++) {
         double r, i;

@@ -257,6 +257,66 @@ static inline float sigmoidf(float x)
     return 1.0f / (1.0f + expf(-x));
 }
 
+/* The LSTM stack over partials [p0, p1). Partial p owns x rows at x + p*W*in_max (row t at
+ * + t*in for the layer's input width in) and gx rows at gx + p*W*G, so ranges run
+ * independently; h, c (P, H) and gh (P, G) are sliced by partial. */
+struct lstm_job {
+    const struct cb_ve *ve;
+    int P, in_max;
+    float *x, *gx, *gh, *h, *c;
+};
+
+static void lstm_range(const struct lstm_job *jb, int p0, int p1, struct nn_pool *pool)
+{
+    const struct cb_ve *ve = jb->ve;
+    int W = ve->cfg.partial_frames, H = ve->hidden, G = 4 * H, np = p1 - p0;
+    if (np <= 0)
+        return;
+    float *h = jb->h + (int64_t)p0 * H, *c = jb->c + (int64_t)p0 * H;
+    float *gh = jb->gh + (int64_t)p0 * G;
+    for (int l = 0; l < ve->n_layers; l++) {
+        const struct ve_layer *ly = &ve->layers[l];
+        /* input projections of every step at once */
+        for (int p = p0; p < p1; p++)
+            nn_gemm(pool, ly->p_ih, ly->n_in, G, jb->x + (int64_t)p * W * jb->in_max, ly->n_in, W,
+                    NULL, jb->gx + (int64_t)p * W * G, G);
+        memset(h, 0, (size_t)np * H * sizeof *h);
+        memset(c, 0, (size_t)np * H * sizeof *c);
+        for (int t = 0; t < W; t++) {
+            if (t > 0)
+                nn_gemm(pool, ly->p_hh, H, G, h, H, np, NULL, gh, G);
+            for (int q = 0; q < np; q++) {
+                int64_t p = p0 + q;
+                const float *gxr = jb->gx + (p * W + t) * G;
+                const float *ghr = gh + (int64_t)q * G;
+                float *hp = h + (int64_t)q * H, *cp = c + (int64_t)q * H;
+                float *xo = jb->x + p * W * jb->in_max + (int64_t)t * H; /* next input */
+                for (int j = 0; j < H; j++) {
+                    float gi = gxr[j] + ly->bias[j], gf = gxr[H + j] + ly->bias[H + j];
+                    float gg = gxr[2 * H + j] + ly->bias[2 * H + j];
+                    float go = gxr[3 * H + j] + ly->bias[3 * H + j];
+                    if (t > 0) {
+                        gi += ghr[j];
+                        gf += ghr[H + j];
+                        gg += ghr[2 * H + j];
+                        go += ghr[3 * H + j];
+                    }
+                    float cn = sigmoidf(gf) * cp[j] + sigmoidf(gi) * tanhf(gg);
+                    cp[j] = cn;
+                    hp[j] = sigmoidf(go) * tanhf(cn);
+                    xo[j] = hp[j];
+                }
+            }
+        }
+    }
+}
+
+static void lstm_worker(void *ctx, int ith, int nth)
+{
+    const struct lstm_job *jb = ctx;
+    lstm_range(jb, jb->P * ith / nth, jb->P * (ith + 1) / nth, NULL);
+}
+
 enum vb_err cb_ve_embed_mel(const struct cb_ve *ve, struct nn_pool *pool, const float *mel,
                             int64_t T, float *embed, float *partials)
 {
@@ -283,48 +343,20 @@ enum vb_err cb_ve_embed_mel(const struct cb_ve *ve, struct nn_pool *pool, const 
     for (int p = 0; p < P; p++)
         for (int t = 0; t < W; t++) {
             int64_t src = (int64_t)p * ve->frame_step + t;
-            float *dst = x + ((int64_t)p * W + t) * M;
+            float *dst = x + (int64_t)p * W * in_max + (int64_t)t * M;
             if (src < T)
                 memcpy(dst, mel + src * M, (size_t)M * sizeof *dst);
             else
                 memset(dst, 0, (size_t)M * sizeof *dst);
         }
-    for (int l = 0; l < ve->n_layers; l++) {
-        const struct ve_layer *ly = &ve->layers[l];
-        /* input projections of every step of every partial at once; rows are (p, t) */
-        for (int64_t r0 = 0; r0 < rows; r0 += 4096) {
-            int n = (int)VB_MIN((int64_t)4096, rows - r0);
-            nn_gemm(pool, ly->p_ih, ly->n_in, G, x + r0 * ly->n_in, ly->n_in, n, NULL, gx + r0 * G,
-                    G);
-        }
-        memset(h, 0, (size_t)P * H * sizeof *h);
-        memset(c, 0, (size_t)P * H * sizeof *c);
-        for (int t = 0; t < W; t++) {
-            if (t > 0)
-                nn_gemm(pool, ly->p_hh, H, G, h, H, P, NULL, gh, G);
-            for (int p = 0; p < P; p++) {
-                const float *gxr = gx + ((int64_t)p * W + t) * G;
-                const float *ghr = gh + (int64_t)p * G;
-                float *hp = h + (int64_t)p * H, *cp = c + (int64_t)p * H;
-                float *xo = x + ((int64_t)p * W + t) * H; /* next layer's input */
-                for (int j = 0; j < H; j++) {
-                    float gi = gxr[j] + ly->bias[j], gf = gxr[H + j] + ly->bias[H + j];
-                    float gg = gxr[2 * H + j] + ly->bias[2 * H + j];
-                    float go = gxr[3 * H + j] + ly->bias[3 * H + j];
-                    if (t > 0) {
-                        gi += ghr[j];
-                        gf += ghr[H + j];
-                        gg += ghr[2 * H + j];
-                        go += ghr[3 * H + j];
-                    }
-                    float cn = sigmoidf(gf) * cp[j] + sigmoidf(gi) * tanhf(gg);
-                    cp[j] = cn;
-                    hp[j] = sigmoidf(go) * tanhf(cn);
-                    xo[j] = hp[j];
-                }
-            }
-        }
-    }
+    struct lstm_job jb = {
+        .ve = ve, .P = P, .in_max = in_max, .x = x, .gx = gx, .gh = gh, .h = h, .c = c};
+    /* partials are independent: with several threads each runs its own share end to end
+     * (no hand-off per time step); a single partial uses the pool inside the GEMMs */
+    if (P >= 2 && pool && nn_pool_threads(pool) > 1)
+        nn_pool_run(pool, lstm_worker, &jb);
+    else
+        lstm_range(&jb, 0, P, pool);
     /* final hidden state of the top layer -> proj -> ReLU -> L2 norm per partial */
     nn_gemm(pool, ve->p_proj, H, E, h, H, P, NULL, pe, E);
     for (int p = 0; p < P; p++) {
