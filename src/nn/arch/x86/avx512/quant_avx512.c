@@ -157,10 +157,68 @@ static ALWAYS_INLINE float f16(uint16_t h)
     return _cvtsh_ss(h);
 }
 
-static ALWAYS_INLINE void q8_0_body(int n, const void *vx, const void *vy, size_t by, const int ny,
-                                    float *s, size_t ss)
+/* 32 signed weight values of block i of each legacy type whose activations are Q8_0 */
+static ALWAYS_INLINE __m256i w_q8_0(const void *vx, int i)
 {
-    const struct nn_block_q8_0 *x = vx;
+    return _mm256_loadu_si256((const __m256i *)((const struct nn_block_q8_0 *)vx)[i].qs);
+}
+
+static ALWAYS_INLINE __m256i nibbles(const uint8_t *qs)
+{
+    __m128i t = _mm_loadu_si128((const __m128i *)qs);
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), _mm256_set1_epi8(0x0F));
+}
+
+static ALWAYS_INLINE __m256i w_q4_0(const void *vx, int i)
+{
+    return _mm256_sub_epi8(nibbles(((const struct nn_block_q4_0 *)vx)[i].qs), _mm256_set1_epi8(8));
+}
+
+static ALWAYS_INLINE __m256i w_q5_0(const void *vx, int i)
+{
+    const struct nn_block_q5_0 *b = (const struct nn_block_q5_0 *)vx + i;
+    uint32_t h;
+    memcpy(&h, b->qh, 4);
+    /* bit k of h is the fifth bit of element k: expand to 0x10 bytes */
+    __mmask32 m = (__mmask32)h;
+    __m256i hi = _mm256_maskz_mov_epi8(m, _mm256_set1_epi8(0x10));
+    return _mm256_sub_epi8(_mm256_or_si256(nibbles(b->qs), hi), _mm256_set1_epi8(16));
+}
+
+static ALWAYS_INLINE float xd_of(enum nn_type t, const void *vx, int i)
+{
+    switch (t) {
+    case NN_TYPE_Q4_0:
+        return f16(((const struct nn_block_q4_0 *)vx)[i].d);
+    case NN_TYPE_Q5_0:
+        return f16(((const struct nn_block_q5_0 *)vx)[i].d);
+    default:
+        return f16(((const struct nn_block_q8_0 *)vx)[i].d);
+    }
+}
+
+static ALWAYS_INLINE __m256i w_of(enum nn_type t, const void *vx, int i)
+{
+    switch (t) {
+    case NN_TYPE_Q4_0:
+        return w_q4_0(vx, i);
+    case NN_TYPE_Q5_0:
+        return w_q5_0(vx, i);
+    default:
+        return w_q8_0(vx, i);
+    }
+}
+
+static ALWAYS_INLINE size_t block_bytes_of(enum nn_type t)
+{
+    return t == NN_TYPE_Q4_0 ? 18 : t == NN_TYPE_Q5_0 ? 22 : 34;
+}
+
+/* Signed 32-element weight blocks x Q8_0 activations: two blocks per zmm; |w| x (a with the
+ * sign of w) through VNNI; per-block float scales. */
+static ALWAYS_INLINE void qs_body(enum nn_type wt, int n, const void *vx, const void *vy, size_t by,
+                                  const int ny, float *s, size_t ss)
+{
     const int nb = n / NN_QK;
     const __m512i zero = _mm512_setzero_si512();
     __m512 acc[NN_MULTI_MAX];
@@ -168,12 +226,11 @@ static ALWAYS_INLINE void q8_0_body(int n, const void *vx, const void *vy, size_
         acc[t] = _mm512_setzero_ps();
     int i = 0;
     for (; i + 1 < nb; i += 2) {
-        _mm_prefetch((const char *)(x + i + 12), _MM_HINT_T0);
-        const __m512i q = cat256(_mm256_loadu_si256((const __m256i *)x[i].qs),
-                                 _mm256_loadu_si256((const __m256i *)x[i + 1].qs));
+        _mm_prefetch((const char *)vx + (size_t)(i + 12) * block_bytes_of(wt), _MM_HINT_T0);
+        const __m512i q = cat256(w_of(wt, vx, i), w_of(wt, vx, i + 1));
         const __m512i aq = _mm512_abs_epi8(q);
         const __mmask64 neg = _mm512_movepi8_mask(q);
-        const float xd0 = f16(x[i].d), xd1 = f16(x[i + 1].d);
+        const float xd0 = xd_of(wt, vx, i), xd1 = xd_of(wt, vx, i + 1);
         for (int t = 0; t < ny; t++) {
             const struct nn_block_q8_0 *y =
                 (const struct nn_block_q8_0 *)((const uint8_t *)vy + (size_t)t * by) + i;
@@ -187,9 +244,9 @@ static ALWAYS_INLINE void q8_0_body(int n, const void *vx, const void *vy, size_
         }
     }
     for (; i < nb; i++) { /* odd block count */
-        const __m256i q = _mm256_loadu_si256((const __m256i *)x[i].qs);
+        const __m256i q = w_of(wt, vx, i);
         const __m256i aq = _mm256_sign_epi8(q, q);
-        const float xd = f16(x[i].d);
+        const float xd = xd_of(wt, vx, i);
         for (int t = 0; t < ny; t++) {
             const struct nn_block_q8_0 *y =
                 (const struct nn_block_q8_0 *)((const uint8_t *)vy + (size_t)t * by) + i;
@@ -202,6 +259,24 @@ static ALWAYS_INLINE void q8_0_body(int n, const void *vx, const void *vy, size_
     }
     for (int t = 0; t < ny; t++)
         s[(size_t)t * ss] = _mm512_reduce_add_ps(acc[t]);
+}
+
+static ALWAYS_INLINE void q8_0_body(int n, const void *vx, const void *vy, size_t by, const int ny,
+                                    float *s, size_t ss)
+{
+    qs_body(NN_TYPE_Q8_0, n, vx, vy, by, ny, s, ss);
+}
+
+static ALWAYS_INLINE void q4_0_body(int n, const void *vx, const void *vy, size_t by, const int ny,
+                                    float *s, size_t ss)
+{
+    qs_body(NN_TYPE_Q4_0, n, vx, vy, by, ny, s, ss);
+}
+
+static ALWAYS_INLINE void q5_0_body(int n, const void *vx, const void *vy, size_t by, const int ny,
+                                    float *s, size_t ss)
+{
+    qs_body(NN_TYPE_Q5_0, n, vx, vy, by, ny, s, ss);
 }
 
 /* Instantiates fixed-ny versions (so the accumulators live in registers) and a dispatcher. */
@@ -244,6 +319,8 @@ static ALWAYS_INLINE void q8_0_body(int n, const void *vx, const void *vy, size_
 MULTI(q4k, q4k_body)
 MULTI(q6k, q6k_body)
 MULTI(q8_0, q8_0_body)
+MULTI(q4_0, q4_0_body)
+MULTI(q5_0, q5_0_body)
 
 nn_vec_dot_fn nn_avx512_vec_dot(enum nn_type t)
 {
@@ -254,6 +331,10 @@ nn_vec_dot_fn nn_avx512_vec_dot(enum nn_type t)
         return q6k_single;
     case NN_TYPE_Q8_0:
         return q8_0_single;
+    case NN_TYPE_Q4_0:
+        return q4_0_single;
+    case NN_TYPE_Q5_0:
+        return q5_0_single;
     default:
         return NULL;
     }
@@ -268,6 +349,10 @@ nn_vec_dot_multi_fn nn_avx512_vec_dot_multi(enum nn_type t)
         return q6k_multi;
     case NN_TYPE_Q8_0:
         return q8_0_multi;
+    case NN_TYPE_Q4_0:
+        return q4_0_multi;
+    case NN_TYPE_Q5_0:
+        return q5_0_multi;
     default:
         return NULL;
     }
