@@ -199,7 +199,8 @@ enum vb_err api_ambiences_list(struct http_request *req)
     }
     if (d)
         closedir(d);
-    qsort(items, n, sizeof *items, newest_first);
+    if (n > 1)
+        qsort(items, n, sizeof *items, newest_first);
     struct vb_buf b;
     struct vb_jw w;
     api_json_begin(&w, &b);
