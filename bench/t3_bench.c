@@ -8,7 +8,7 @@
  *      $(pkg-config --libs libmicrohttpd libjwt sqlite3 libpq libcurl sndfile soxr libebur128 \
  *      openssl) -lespeak-ng -lcrypt -lm -o build/t3_bench
  *   build/t3_bench [--types f32,q8_0,q4_0] [--threads 2] [--prompt 375] [--text 48]
- *                  [--steps 64] [--file /tmp/vocero-t3-bench.safetensors]
+ *                  [--steps 64] [--kv f16|f32] [--file /tmp/vocero-t3-bench.safetensors]
  */
 #include "core/vb.h"
 #include "core/alloc.h"
@@ -206,6 +206,7 @@ int main(int argc, char **argv)
     const char *types = "f32,q8_0,q4_0";
     const char *file = "/tmp/vocero-t3-bench.safetensors";
     int threads = 2, n_prompt = 375, n_text = 48, steps = 64;
+    bool kv_f16 = true;
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *k = argv[i], *v = argv[i + 1];
         long x = strtol(v, NULL, 10);
@@ -221,6 +222,8 @@ int main(int argc, char **argv)
             n_text = (int)x;
         else if (strcmp(k, "--steps") == 0)
             steps = (int)x;
+        else if (strcmp(k, "--kv") == 0)
+            kv_f16 = strcmp(v, "f32") != 0;
         else {
             fprintf(stderr, "unknown option %s\n", k);
             return 2;
@@ -258,8 +261,9 @@ int main(int argc, char **argv)
 
     printf("T3 (GPT-2 medium: 24 x 1024, 16 heads), random weights, %d threads, ISA %s\n", threads,
            nn_isa_name(nn_kernels_isa()));
-    printf("prefix %d rows (speaker + %d prompt + %d text + START), %d generated tokens\n",
-           cb_t3_prefix_len(n_prompt, n_text), n_prompt, n_text, steps);
+    printf("prefix %d rows (speaker + %d prompt + %d text + START), %d generated tokens, "
+           "%s KV cache\n",
+           cb_t3_prefix_len(n_prompt, n_text), n_prompt, n_text, steps, kv_f16 ? "f16" : "f32");
     printf("%-6s %9s %9s %9s %10s %10s %8s %9s\n", "type", "weights", "load s", "prefill s",
            "tok/s", "ms/token", "RTF(T3)", "peak RSS");
     int status = 0;
@@ -286,6 +290,7 @@ int main(int argc, char **argv)
         double t_load = now_s() - t0;
         struct cb_t3_ctx_params cp = cb_t3_ctx_default_params();
         cp.n_threads = threads;
+        cp.kv_f16 = kv_f16;
         cp.n_ctx = cb_t3_prefix_len(n_prompt, n_text) + steps + 1;
         if (cb_t3_ctx_new(m, &cp, &c) != VB_OK) {
             fprintf(stderr, "context: out of memory\n");

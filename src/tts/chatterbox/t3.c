@@ -4,6 +4,8 @@
 #include "core/vb.h"
 #include "tts/chatterbox/t3.h"
 #include "core/alloc.h"
+#include "nn/fp16.h"
+#include "nn/kernels.h"
 #include "nn/matmul.h"
 #include "nn/ops.h"
 #include "nn/quant.h"
@@ -424,24 +426,29 @@ struct cb_t3_ctx {
     const struct cb_t3_model *m;
     struct nn_pool *pool;
     int n_ctx, n_batch, n_past, n_threads;
-    float *k_cache, *v_cache; /* (n_layer, n_ctx, E) */
-    float *x;                 /* (n_batch, E) residual stream */
-    float *xb, *xb2;          /* (n_batch, E) */
-    float *qkv;               /* (n_batch, 3E) fused projections; Q read in place */
-    float *att;               /* (n_batch, E) */
-    float *hb;                /* (n_batch, 4E) */
-    float *pos;               /* (E) one wpe row */
-    float *work;              /* (n_threads, n_ctx) attention scores */
-    float *logits;            /* (V) raw logits of the current step */
-    float *proc;              /* (V) processed logits */
-    float *pwork;             /* (V + n_ctx) processor scratch */
-    float *emb;               /* (n_ctx, E) prefix / step embeddings */
+    bool kv_f16;
+    float *k_cache, *v_cache;     /* f32 cache: (n_layer, n_ctx, E) each */
+    uint16_t *k16;                /* f16 cache: K (n_layer, n_ctx, E) */
+    uint16_t *vt16;               /* f16 cache: V transposed (n_layer, E, n_ctx) */
+    uint16_t *work16;             /* (n_threads, n_ctx + E) f16 probabilities and query */
+    const struct nn_kernel *kf16; /* f16 dot product and f32 -> f16 conversion */
+    float *x;                     /* (n_batch, E) residual stream */
+    float *xb, *xb2;              /* (n_batch, E) */
+    float *qkv;                   /* (n_batch, 3E) fused projections; Q read in place */
+    float *att;                   /* (n_batch, E) */
+    float *hb;                    /* (n_batch, 4E) */
+    float *pos;                   /* (E) one wpe row */
+    float *work;                  /* (n_threads, n_ctx) attention scores */
+    float *logits;                /* (V) raw logits of the current step */
+    float *proc;                  /* (V) processed logits */
+    float *pwork;                 /* (V + n_ctx) processor scratch */
+    float *emb;                   /* (n_ctx, E) prefix / step embeddings */
     struct nn_scratch scratch;
 };
 
 struct cb_t3_ctx_params cb_t3_ctx_default_params(void)
 {
-    return (struct cb_t3_ctx_params){.n_ctx = 0, .n_batch = 0, .n_threads = 0};
+    return (struct cb_t3_ctx_params){.n_ctx = 0, .n_batch = 0, .n_threads = 0, .kv_f16 = true};
 }
 
 enum vb_err cb_t3_ctx_new(const struct cb_t3_model *m, const struct cb_t3_ctx_params *p,
@@ -462,8 +469,22 @@ enum vb_err cb_t3_ctx_new(const struct cb_t3_model *m, const struct cb_t3_ctx_pa
     err = VB_ERR_NOMEM;
     const size_t E = (size_t)cfg->n_embd, B = (size_t)c->n_batch, V = (size_t)cfg->speech_vocab;
     const size_t kv = (size_t)cfg->n_layer * (size_t)c->n_ctx * E;
-    c->k_cache = vb_try_calloc(kv, sizeof(float));
-    c->v_cache = vb_try_calloc(kv, sizeof(float));
+    c->kv_f16 = p ? p->kv_f16 : true;
+    c->kf16 = nn_kernel_for(NN_TYPE_F16);
+    if (!c->kf16 || !c->kf16->from_float)
+        c->kv_f16 = false;
+    if (c->kv_f16) {
+        c->k16 = vb_try_calloc(kv, sizeof(uint16_t));
+        c->vt16 = vb_try_calloc(kv, sizeof(uint16_t));
+        c->work16 = vb_try_malloc((size_t)c->n_threads * ((size_t)c->n_ctx + E) * sizeof(uint16_t));
+        if (!c->k16 || !c->vt16 || !c->work16)
+            goto out;
+    } else {
+        c->k_cache = vb_try_calloc(kv, sizeof(float));
+        c->v_cache = vb_try_calloc(kv, sizeof(float));
+        if (!c->k_cache || !c->v_cache)
+            goto out;
+    }
     c->x = vb_try_malloc(B * E * sizeof(float));
     c->xb = vb_try_malloc(B * E * sizeof(float));
     c->xb2 = vb_try_malloc(B * E * sizeof(float));
@@ -476,8 +497,8 @@ enum vb_err cb_t3_ctx_new(const struct cb_t3_model *m, const struct cb_t3_ctx_pa
     c->proc = vb_try_malloc(V * sizeof(float));
     c->pwork = vb_try_malloc((V + (size_t)c->n_ctx) * sizeof(float));
     c->emb = vb_try_malloc((size_t)c->n_ctx * E * sizeof(float));
-    if (!c->k_cache || !c->v_cache || !c->x || !c->xb || !c->xb2 || !c->qkv || !c->att || !c->hb ||
-        !c->pos || !c->work || !c->logits || !c->proc || !c->pwork || !c->emb)
+    if (!c->x || !c->xb || !c->xb2 || !c->qkv || !c->att || !c->hb || !c->pos || !c->work ||
+        !c->logits || !c->proc || !c->pwork || !c->emb)
         goto out;
     err = VB_OK;
     *out = c;
@@ -494,6 +515,9 @@ void cb_t3_ctx_free(struct cb_t3_ctx *c)
     nn_pool_free(c->pool);
     vb_free(c->k_cache);
     vb_free(c->v_cache);
+    vb_free(c->k16);
+    vb_free(c->vt16);
+    vb_free(c->work16);
     vb_free(c->x);
     vb_free(c->xb);
     vb_free(c->xb2);
@@ -626,6 +650,50 @@ static void attention(struct cb_t3_ctx *c, const float *q, int64_t ldq, int n, i
     nn_pool_run(c->pool, attn_worker, &j);
 }
 
+struct attn16_job {
+    const float *q;         /* rows of stride ldq */
+    const uint16_t *k, *vt; /* layer's K rows (stride E), V transposed (E rows of n_ctx) */
+    float *out, *work;
+    uint16_t *work16;
+    const struct nn_kernel *kf;
+    int64_t ldq, E, pos0, n_ctx;
+    int n, H, D;
+};
+
+/* f16 cache: q.k with the f16 kernel, probabilities rounded to f16 and dotted with the
+ * transposed V rows, so both passes stream contiguous halves. */
+static void attn16_worker(void *ctx, int ith, int nth)
+{
+    const struct attn16_job *j = ctx;
+    const float scale = 1.0f / sqrtf((float)j->D);
+    float *s = j->work + (int64_t)ith * j->n_ctx;
+    uint16_t *a16 = j->work16 + (int64_t)ith * (j->n_ctx + j->E), *q16 = a16 + j->n_ctx;
+    const int64_t items = (int64_t)j->n * j->H;
+    for (int64_t it = ith; it < items; it += nth) {
+        const int t = (int)(it / j->H), h = (int)(it % j->H);
+        const int64_t n_kv = j->pos0 + t + 1;
+        j->kf->from_float(j->q + t * j->ldq + (int64_t)h * j->D, q16, j->D);
+        float mx = -INFINITY;
+        for (int64_t p = 0; p < n_kv; p++) {
+            j->kf->vec_dot(j->D, &s[p], j->k + p * j->E + (int64_t)h * j->D, q16);
+            s[p] *= scale;
+            mx = fmaxf(mx, s[p]);
+        }
+        double sum = 0;
+        for (int64_t p = 0; p < n_kv; p++) {
+            s[p] = expf(s[p] - mx);
+            sum += (double)s[p];
+        }
+        const float inv = (float)(1.0 / sum);
+        for (int64_t p = 0; p < n_kv; p++)
+            s[p] *= inv;
+        j->kf->from_float(s, a16, n_kv);
+        float *o = j->out + (int64_t)t * j->E + (int64_t)h * j->D;
+        for (int d = 0; d < j->D; d++)
+            j->kf->vec_dot((int)n_kv, &o[d], j->vt + ((int64_t)h * j->D + d) * j->n_ctx, a16);
+    }
+}
+
 /* One batch of n <= n_batch rows at positions n_past.. (spec §3.3). */
 static enum vb_err forward_batch(struct cb_t3_ctx *c, const float *emb, int n, float *hidden,
                                  float *logits)
@@ -646,8 +714,8 @@ static enum vb_err forward_batch(struct cb_t3_ctx *c, const float *emb, int n, f
     }
     for (int l = 0; l < cfg->n_layer; l++) {
         const struct cb_t3_layer *L = &m->layers[l];
-        float *kc = c->k_cache + (size_t)l * (size_t)c->n_ctx * (size_t)E;
-        float *vc = c->v_cache + (size_t)l * (size_t)c->n_ctx * (size_t)E;
+        float *kc = c->k_cache ? c->k_cache + (size_t)l * (size_t)c->n_ctx * (size_t)E : NULL;
+        float *vc = c->v_cache ? c->v_cache + (size_t)l * (size_t)c->n_ctx * (size_t)E : NULL;
         /* 2. ln_1 */
         for (int t = 0; t < n; t++)
             nn_layer_norm(c->xb + t * E, c->x + t * E, L->ln1_w, L->ln1_b, E, cfg->ln_eps);
@@ -655,14 +723,44 @@ static enum vb_err forward_batch(struct cb_t3_ctx *c, const float *emb, int n, f
          *    to the cache */
         if (!nn_matmul(pool, s, &L->qkv, c->xb, n, c->qkv, 3 * E))
             return VB_ERR_NOMEM;
-        for (int t = 0; t < n; t++) {
-            float *r = c->qkv + (int64_t)t * 3 * E;
-            nn_add(r, L->qkv_b, 3 * E);
-            memcpy(kc + (pos0 + t) * E, r + E, (size_t)E * sizeof(float));
-            memcpy(vc + (pos0 + t) * E, r + 2 * E, (size_t)E * sizeof(float));
+        for (int t = 0; t < n; t++)
+            nn_add(c->qkv + (int64_t)t * 3 * E, L->qkv_b, 3 * E);
+        if (c->kv_f16) {
+            uint16_t *k16 = c->k16 + (size_t)l * (size_t)c->n_ctx * (size_t)E;
+            uint16_t *vt16 = c->vt16 + (size_t)l * (size_t)c->n_ctx * (size_t)E;
+            for (int t = 0; t < n; t++) {
+                const float *r = c->qkv + (int64_t)t * 3 * E;
+                c->kf16->from_float(r + E, k16 + (pos0 + t) * E, E);
+                for (int64_t i = 0; i < E; i++)
+                    vt16[i * c->n_ctx + pos0 + t] = nn_fp32_to_fp16(r[2 * E + i]);
+            }
+            /* 4. causal attention over the cache, scale 1/sqrt(head_dim) */
+            struct attn16_job j = {
+                .q = c->qkv,
+                .k = k16,
+                .vt = vt16,
+                .out = c->att,
+                .work = c->work,
+                .work16 = c->work16,
+                .kf = c->kf16,
+                .ldq = 3 * E,
+                .E = E,
+                .pos0 = pos0,
+                .n_ctx = c->n_ctx,
+                .n = n,
+                .H = H,
+                .D = D,
+            };
+            nn_pool_run(pool, attn16_worker, &j);
+        } else {
+            for (int t = 0; t < n; t++) {
+                const float *r = c->qkv + (int64_t)t * 3 * E;
+                memcpy(kc + (pos0 + t) * E, r + E, (size_t)E * sizeof(float));
+                memcpy(vc + (pos0 + t) * E, r + 2 * E, (size_t)E * sizeof(float));
+            }
+            /* 4. causal attention over the cache, scale 1/sqrt(head_dim) */
+            attention(c, c->qkv, 3 * E, n, pos0, kc, vc, H, D);
         }
-        /* 4. causal attention over the cache, scale 1/sqrt(head_dim) */
-        attention(c, c->qkv, 3 * E, n, pos0, kc, vc, H, D);
         /* 5. attn.c_proj and residual */
         if (!nn_matmul(pool, s, &L->proj, c->att, n, c->xb2, E))
             return VB_ERR_NOMEM;

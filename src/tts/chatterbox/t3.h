@@ -69,6 +69,10 @@ struct cb_t3_ctx_params {
     int n_ctx;     /* KV-cache positions; 0 = min(n_positions, 2560) */
     int n_batch;   /* rows per prefill batch; 0 = 512 */
     int n_threads; /* 0 = nn_threads_default(0) */
+    /* KV cache in f16 (true by default: half the cache memory and bandwidth, which
+     * dominates decoding as the sequence grows; logits move by ~1e-3 relative) or f32
+     * (false: the reference's numerics). */
+    bool kv_f16;
 };
 struct cb_t3_ctx_params cb_t3_ctx_default_params(void);
 
