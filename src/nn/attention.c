@@ -139,15 +139,19 @@ static size_t block_rows(const struct nn_mha *a)
     return (size_t)VB_MIN(a->n_q, Q_BLOCK);
 }
 
-size_t nn_mha_work_floats(const struct nn_mha *a, int n_threads)
+static size_t per_thread_floats(const struct nn_mha *a)
 {
-    (void)n_threads;
     const size_t L = (size_t)a->n_kv, D = (size_t)a->head_dim, B = block_rows(a);
     size_t n = nn_gemm_packed_floats((int)D, (int)L) + nn_gemm_packed_floats((int)L, (int)D) +
                2 * B * D + B * L;
     if (a->rel)
         n += nn_gemm_packed_floats((int)D, (int)(2 * L - 1)) + B * (2 * L - 1);
     return n;
+}
+
+size_t nn_mha_work_floats(const struct nn_mha *a, int n_threads)
+{
+    return per_thread_floats(a) * (size_t)VB_MAX(n_threads, 1);
 }
 
 static void add_bias(float *dst, const float *q, int64_t ldq, int nb, int D, const float *bias)
@@ -160,58 +164,89 @@ static void add_bias(float *dst, const float *q, int64_t ldq, int nb, int D, con
     }
 }
 
-void nn_mha(struct nn_pool *pool, const struct nn_mha *a, float *work)
+/* One head over all queries, with `work` of per_thread_floats. pool NULL: this thread only
+ * (head-parallel mode); otherwise the GEMMs and softmax rows use the pool. */
+static void mha_head(struct nn_pool *pool, const struct nn_mha *a, int h, float *work,
+                     softmax_fn sm)
 {
     const int L = a->n_kv, D = a->head_dim, B = (int)block_rows(a), W = 2 * L - 1;
-    if (a->n_q <= 0 || L <= 0)
-        return;
-    float *kp = work;                             /* keys of one head, packed */
-    float *vp = kp + nn_gemm_packed_floats(D, L); /* values of one head, packed */
+    float *kp = work;                             /* keys of the head, packed */
+    float *vp = kp + nn_gemm_packed_floats(D, L); /* values of the head, packed */
     float *qu = vp + nn_gemm_packed_floats(L, D); /* (B, D) queries + bias_u */
     float *qv = qu + (size_t)B * (size_t)D;       /* (B, D) queries + bias_v */
     float *sc = qv + (size_t)B * (size_t)D;       /* (B, L) scores / probabilities */
-    float *rp = sc + (size_t)B * (size_t)L;       /* relative rows of one head, packed */
+    float *rp = sc + (size_t)B * (size_t)L;       /* relative rows of the head, packed */
     float *bd = a->rel ? rp + nn_gemm_packed_floats(D, W) : NULL; /* (B, 2L-1) */
+    const int64_t ho = (int64_t)h * D;
+    nn_gemm_pack(kp, a->k + ho, D, L, a->ldk);
+    nn_gemm_pack_t(vp, a->v + ho, L, D, a->ldv);
+    if (a->rel)
+        nn_gemm_pack(rp, a->rel + ho, D, W, a->ld_rel);
+    for (int i0 = 0; i0 < a->n_q; i0 += B) {
+        const int nb = VB_MIN(B, a->n_q - i0);
+        const float *qh = a->q + (int64_t)i0 * a->ldq + ho;
+        /* content scores (nb, L) = (q + u) . k_j */
+        const float *qc = qh;
+        int64_t ldqc = a->ldq;
+        if (a->bias_u) {
+            add_bias(qu, qh, a->ldq, nb, D, a->bias_u + ho);
+            qc = qu;
+            ldqc = D;
+        }
+        nn_gemm(pool, kp, D, L, qc, ldqc, nb, NULL, sc, L);
+        struct rows_job rj = {.a = a, .softmax = sm, .s = sc, .i0 = i0, .nb = nb};
+        if (a->rel) {
+            const float *qp = qh;
+            int64_t ldqp = a->ldq;
+            if (a->bias_v) {
+                add_bias(qv, qh, a->ldq, nb, D, a->bias_v + ho);
+                qp = qv;
+                ldqp = D;
+            }
+            nn_gemm(pool, rp, D, W, qp, ldqp, nb, NULL, bd, W);
+            rj.bd = bd;
+        }
+        if (pool)
+            nn_pool_run(pool, rows_worker, &rj);
+        else
+            rows_worker(&rj, 0, 1);
+        /* out rows (nb, D) = probabilities . V */
+        nn_gemm(pool, vp, L, D, sc, L, nb, NULL, a->out + (int64_t)i0 * a->ldo + ho, a->ldo);
+    }
+}
+
+struct heads_job {
+    const struct nn_mha *a;
+    float *work;
+    size_t per;
+    softmax_fn sm;
+};
+
+static void heads_worker(void *ctx, int ith, int nth)
+{
+    const struct heads_job *j = ctx;
+    for (int h = ith; h < j->a->n_head; h += nth)
+        mha_head(NULL, j->a, h, j->work + (size_t)ith * j->per, j->sm);
+}
+
+void nn_mha(struct nn_pool *pool, const struct nn_mha *a, float *work)
+{
+    if (a->n_q <= 0 || a->n_kv <= 0)
+        return;
     softmax_fn sm = softmax_row_generic;
 #ifdef ATTN_X86
     if (nn_kernels_isa() >= NN_ISA_AVX2)
         sm = softmax_row_avx2;
 #endif
-    for (int h = 0; h < a->n_head; h++) {
-        const int64_t ho = (int64_t)h * D;
-        nn_gemm_pack(kp, a->k + ho, D, L, a->ldk);
-        nn_gemm_pack_t(vp, a->v + ho, L, D, a->ldv);
-        if (a->rel)
-            nn_gemm_pack(rp, a->rel + ho, D, W, a->ld_rel);
-        for (int i0 = 0; i0 < a->n_q; i0 += B) {
-            const int nb = VB_MIN(B, a->n_q - i0);
-            const float *qh = a->q + (int64_t)i0 * a->ldq + ho;
-            /* content scores (nb, L) = (q + u) . k_j */
-            const float *qc = qh;
-            int64_t ldqc = a->ldq;
-            if (a->bias_u) {
-                add_bias(qu, qh, a->ldq, nb, D, a->bias_u + ho);
-                qc = qu;
-                ldqc = D;
-            }
-            nn_gemm(pool, kp, D, L, qc, ldqc, nb, NULL, sc, L);
-            struct rows_job rj = {.a = a, .softmax = sm, .s = sc, .i0 = i0, .nb = nb};
-            if (a->rel) {
-                const float *qp = qh;
-                int64_t ldqp = a->ldq;
-                if (a->bias_v) {
-                    add_bias(qv, qh, a->ldq, nb, D, a->bias_v + ho);
-                    qp = qv;
-                    ldqp = D;
-                }
-                nn_gemm(pool, rp, D, W, qp, ldqp, nb, NULL, bd, W);
-                rj.bd = bd;
-            }
-            nn_pool_run(pool, rows_worker, &rj);
-            /* out rows (nb, D) = probabilities . V */
-            nn_gemm(pool, vp, L, D, sc, L, nb, NULL, a->out + (int64_t)i0 * a->ldo + ho, a->ldo);
-        }
+    const int nth = nn_pool_threads(pool);
+    if (nth > 1 && a->n_head % nth == 0) {
+        /* whole heads per thread: no per-GEMM synchronisation, packing in parallel */
+        struct heads_job j = {.a = a, .work = work, .per = per_thread_floats(a), .sm = sm};
+        nn_pool_run(pool, heads_worker, &j);
+        return;
     }
+    for (int h = 0; h < a->n_head; h++)
+        mha_head(pool, a, h, work, sm);
 }
 
 void nn_rotary_half(float *x, int n_head, int head_dim, const float *cos, const float *sin)

@@ -5,6 +5,7 @@
 #include "nn/gemm.h"
 
 #include "nn/fp16.h"
+#include <stdatomic.h>
 #include "nn/kernels.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -185,6 +186,7 @@ struct gemm_job {
     int n_in, n_out, n_tok;
     int64_t ldx, ldy;
     int n_panels, n_tb;
+    atomic_llong next; /* next unclaimed tile unit (threads claim units dynamically) */
 };
 
 static void gemm_tile_range(const struct gemm_job *j, int64_t u0, int64_t u1)
@@ -216,9 +218,16 @@ static void gemm_tile_range(const struct gemm_job *j, int64_t u0, int64_t u1)
 
 static void gemm_worker(void *ctx, int ith, int nth)
 {
-    const struct gemm_job *j = ctx;
-    int64_t units = (int64_t)j->n_panels * j->n_tb;
-    gemm_tile_range(j, units * ith / nth, units * (ith + 1) / nth);
+    struct gemm_job *j = ctx;
+    (void)ith;
+    (void)nth;
+    const int64_t units = (int64_t)j->n_panels * j->n_tb;
+    for (;;) {
+        int64_t u = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        if (u >= units)
+            break;
+        gemm_tile_range(j, u, u + 1);
+    }
 }
 
 static void gemm_run(struct nn_pool *pool, bool f16, const void *packed, int n_in, int n_out,
@@ -250,6 +259,7 @@ static void gemm_run(struct nn_pool *pool, bool f16, const void *packed, int n_i
         j.kern = f16 ? kern_avx2_f16 : kern_avx2;
     }
 #endif
+    atomic_init(&j.next, 0);
     if ((int64_t)j.n_panels * j.n_tb == 1)
         gemm_tile_range(&j, 0, 1);
     else

@@ -301,11 +301,69 @@ void s3_layer_norm_rows(float *x, int t, int n, int64_t ld, const float *w, cons
 
 void s3_mish(float *x, int64_t n)
 {
+    /* x tanh(ln(1 + e^x)) = x m / (m + 2) with m = e^x (e^x + 2); linear above 20 as PyTorch */
     for (int64_t i = 0; i < n; i++) {
         float v = x[i];
-        float sp = v > 20.0f ? v : log1pf(expf(v));
-        x[i] = v * tanhf(sp);
+        if (v > 20.0f)
+            continue;
+        float e = expf(v), m = e * (e + 2.0f);
+        x[i] = v * m / (m + 2.0f);
     }
+}
+
+struct rows_job {
+    float *x;
+    int rows, cols;
+    int64_t ld;
+    enum s3_act act;
+    bool ln;
+    const float *w, *b;
+    float eps;
+};
+
+static void rows_worker(void *ctx, int ith, int nth)
+{
+    const struct rows_job *j = ctx;
+    int r0 = (int)((int64_t)j->rows * ith / nth), r1 = (int)((int64_t)j->rows * (ith + 1) / nth);
+    if (j->ln) {
+        for (int r = r0; r < r1; r++)
+            nn_layer_norm(j->x + (int64_t)r * j->ld, j->x + (int64_t)r * j->ld, j->w, j->b, j->cols,
+                          j->eps);
+        return;
+    }
+    float *p = j->x + (int64_t)r0 * j->cols;
+    int64_t n = (int64_t)(r1 - r0) * j->cols;
+    switch (j->act) {
+    case S3_ACT_GELU_ERF:
+        nn_gelu_erf(p, n);
+        break;
+    case S3_ACT_SILU:
+        nn_silu(p, n);
+        break;
+    case S3_ACT_MISH:
+        s3_mish(p, n);
+        break;
+    }
+}
+
+void s3_act_rows(struct s3_ctx *c, float *x, int rows, int cols, enum s3_act act)
+{
+    struct rows_job j = {.x = x, .rows = rows, .cols = cols, .ld = cols, .act = act};
+    if ((int64_t)rows * cols < 4096)
+        rows_worker(&j, 0, 1);
+    else
+        nn_pool_run(c->pool, rows_worker, &j);
+}
+
+void s3_layer_norm_par(struct s3_ctx *c, float *x, int t, int n, int64_t ld, const float *w,
+                       const float *b, float eps)
+{
+    struct rows_job j = {
+        .x = x, .rows = t, .cols = n, .ld = ld, .ln = true, .w = w, .b = b, .eps = eps};
+    if ((int64_t)t * n < 4096)
+        rows_worker(&j, 0, 1);
+    else
+        nn_pool_run(c->pool, rows_worker, &j);
 }
 
 void s3_leaky_relu(float *x, int64_t n, float slope)

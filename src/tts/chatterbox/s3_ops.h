@@ -75,6 +75,17 @@ bool s3_linear_fwd(struct s3_ctx *c, const struct s3_linear *lin, const float *x
 VB_WUR bool s3_conv_fwd(struct s3_ctx *c, const struct s3_conv *cv, const float *x, int64_t ldx,
                         int t_in, int pad_l, int pad_r, float *y);
 
+/* Element-wise activations, threaded over rows of the context's pool. */
+enum s3_act {
+    S3_ACT_GELU_ERF,
+    S3_ACT_SILU,
+    S3_ACT_MISH,
+};
+void s3_act_rows(struct s3_ctx *c, float *x, int rows, int cols, enum s3_act act);
+/* Threaded row LayerNorm (same as s3_layer_norm_rows). */
+void s3_layer_norm_par(struct s3_ctx *c, float *x, int t, int n, int64_t ld, const float *w,
+                       const float *b, float eps);
+
 /* LayerNorm of each of t rows of n floats (stride ld) in place. */
 void s3_layer_norm_rows(float *x, int t, int n, int64_t ld, const float *w, const float *b,
                         float eps);

@@ -268,16 +268,16 @@ enum vb_err cb_s3tok_encode(const struct cb_s3tok *tok, struct nn_pool *pool, co
                 log_mel[(size_t)c * (size_t)n_frames + (size_t)t];
     if (!s3_conv_fwd(&ctx, &tok->conv1, mel, M, T0, 1, 1, c1))
         goto oom;
-    nn_gelu_erf(c1, (int64_t)n_c1);
+    s3_act_rows(&ctx, c1, T1, S, S3_ACT_GELU_ERF);
     if (!s3_conv_fwd(&ctx, &tok->conv2, c1, S, T1, 1, 1, x))
         goto oom;
-    nn_gelu_erf(x, (int64_t)n_ts);
+    s3_act_rows(&ctx, x, T, S, S3_ACT_GELU_ERF);
 
     /* 2. transformer blocks */
     for (int l = 0; l < tok->n_layer; l++) {
         const struct s3tok_block *b = &tok->blocks[l];
         memcpy(an, x, n_ts * sizeof *an);
-        s3_layer_norm_rows(an, T, S, S, b->attn_ln_w, b->attn_ln_b, 1e-6f);
+        s3_layer_norm_par(&ctx, an, T, S, S, b->attn_ln_w, b->attn_ln_b, 1e-6f);
         if (!s3_linear_fwd(&ctx, &b->q, an, T, q, S) || !s3_linear_fwd(&ctx, &b->k, an, T, k, S) ||
             !s3_linear_fwd(&ctx, &b->v, an, T, v, S))
             goto oom;
@@ -297,10 +297,10 @@ enum vb_err cb_s3tok_encode(const struct cb_s3tok *tok, struct nn_pool *pool, co
         for (size_t i = 0; i < n_ts; i++)
             x[i] += an[i] + mem[i];
         memcpy(an, x, n_ts * sizeof *an);
-        s3_layer_norm_rows(an, T, S, S, b->mlp_ln_w, b->mlp_ln_b, 1e-5f);
+        s3_layer_norm_par(&ctx, an, T, S, S, b->mlp_ln_w, b->mlp_ln_b, 1e-5f);
         if (!s3_linear_fwd(&ctx, &b->mlp0, an, T, hid, F))
             goto oom;
-        nn_gelu_erf(hid, (int64_t)n_h);
+        s3_act_rows(&ctx, hid, T, F, S3_ACT_GELU_ERF);
         if (!s3_linear_fwd(&ctx, &b->mlp2, hid, T, mem, S))
             goto oom;
         nn_add(x, mem, (int64_t)n_ts);
