@@ -6,6 +6,7 @@
 
 #include <math.h>
 
+#include "audio/dsp.h"
 #include "core/alloc.h"
 #include "nn/attention.h"
 #include "nn/gemm.h"
@@ -774,6 +775,14 @@ enum vb_err cb_flow_estimate(const struct cb_flow *f, struct cb_flow_state *s, c
 }
 
 /* ---- solver ---- */
+
+void cb_flow_noise(float *z, size_t n, uint64_t seed)
+{
+    struct dsp_rng r;
+    dsp_rng_seed(&r, seed);
+    for (size_t i = 0; i < n; i++)
+        z[i] = (float)dsp_rng_gauss(&r);
+}
 
 int cb_flow_total_frames(const struct cb_flow_input *in)
 {

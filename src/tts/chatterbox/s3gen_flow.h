@@ -97,6 +97,10 @@ struct cb_flow_input {
     bool finalize;            /* false: drop the last 2*lookahead frames (streaming) */
 };
 
+/* Fills z[n] with standard-normal noise from `seed` (splitmix64 + Box-Muller): the initial x
+ * of the ODE (80 x cb_flow_total_frames), reproducible for a seed. */
+void cb_flow_noise(float *z, size_t n, uint64_t seed);
+
 /* Frames the ODE runs over (noise length) and frames returned, for an input. */
 int cb_flow_total_frames(const struct cb_flow_input *in);
 int cb_flow_out_frames(const struct cb_flow_input *in);

@@ -292,8 +292,28 @@ TEST(test_load_errors)
     nn_st_close(w);
 }
 
+TEST(test_noise)
+{
+    float a[4096], b[4096];
+    cb_flow_noise(a, 4096, 42);
+    cb_flow_noise(b, 4096, 42);
+    CHECK(memcmp(a, b, sizeof a) == 0);
+    cb_flow_noise(b, 4096, 43);
+    CHECK(memcmp(a, b, sizeof a) != 0);
+    double m = 0, v = 0;
+    for (int i = 0; i < 4096; i++)
+        m += a[i];
+    m /= 4096;
+    for (int i = 0; i < 4096; i++)
+        v += (a[i] - m) * (a[i] - m);
+    v /= 4095;
+    CHECK_NEAR(m, 0, 0.06); /* 4 sigma for n = 4096 */
+    CHECK_NEAR(v, 1, 0.1);
+}
+
 int main(void)
 {
+    RUN(test_noise);
     if (!ref_dir()) {
         SKIP(test_s3gen_flow_reference, "chatterbox-ref/s3gen_flow not found (VOCERO_REFDATA)");
         return test_summary();
