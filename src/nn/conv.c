@@ -391,8 +391,15 @@ static bool conv_mm(const struct nn_conv1d *c, struct nn_pool *pool, struct nn_c
     if (!ws_reserve(ws, (size_t)(K * nb) + packed))
         return false;
     float *xb = ws->buf, *pk = ws->buf + K * nb;
+    /* pointwise, unpadded, stride 1: the input rows are the block rows; pack straight from x */
+    bool direct = k == 1 && p->stride == 1 && p->pad_left == 0 && t_out <= t_in;
     for (int64_t t0 = 0; t0 < t_out; t0 += nb) {
         int n = (int)VB_MIN(nb, t_out - t0);
+        if (direct) {
+            nn_gemm_pack_t(pk, x + t0, (int)K, n, t_in);
+            nn_gemm(pool, pk, (int)K, n, c->w, K, c->c_out, NULL, y + t0, t_out);
+            continue;
+        }
         for (int ci = 0; ci < c->c_in; ci++) {
             const float *xr = x + (int64_t)ci * t_in;
             for (int j = 0; j < k; j++) {

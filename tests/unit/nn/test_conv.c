@@ -138,6 +138,11 @@ TEST(fast_paths_match_reference)
         p.output_padding = it % 4 == 0 ? p.stride - 1 : 0;
         one_random(true, c_in, c_out, k, p, t_in, pool, &ws);
     }
+    /* pointwise (packed straight from the input), and pointwise with padding/stride */
+    one_random(false, 40, 24, 1, (struct nn_conv1d_params){0}, 2100, pool, &ws);
+    one_random(false, 40, 24, 1, (struct nn_conv1d_params){.pad_left = 1, .pad_right = 2}, 50, pool,
+               &ws);
+    one_random(false, 40, 24, 1, (struct nn_conv1d_params){.stride = 2}, 51, pool, &ws);
     /* a larger one crossing several time blocks */
     one_random(false, 64, 48, 7, (struct nn_conv1d_params){.pad_left = 3, .pad_right = 3}, 300,
                pool, &ws);
