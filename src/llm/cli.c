@@ -136,8 +136,8 @@ int llm_cli_generate(int argc, char **argv)
     struct llm_gen_params gp = llm_gen_default_params();
     optind = 1;
     opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    int c, li = -1;
+    while ((c = getopt_long(argc, argv, "", opts, &li)) != -1) {
         bool ok = true;
         switch (c) {
         case O_MODEL:
@@ -205,8 +205,7 @@ int llm_cli_generate(int argc, char **argv)
         }
         if (!ok) {
             fprintf(stderr, "generate: bad value '%s' for --%s\n", optarg,
-                    argv[optind - 1] && argv[optind - 1][0] == '-' ? argv[optind - 1] + 2
-                                                                   : "option");
+                    li >= 0 ? opts[li].name : "option");
             return 2;
         }
     }
