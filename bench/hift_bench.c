@@ -234,7 +234,7 @@ int main(int argc, char **argv)
             return 1;
         double t1 = now();
         struct cb_hift_draws d = {.seed = 7};
-        if (cb_hift_source(m, f0, F, &d, src))
+        if (cb_hift_source(m, pool, f0, F, &d, src))
             return 1;
         double t2 = now();
         if (cb_hift_decode(m, w, pool, mel, F, src, wav))

@@ -10,6 +10,7 @@
 #include "tts/chatterbox/hift_conv.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <time.h>
 
 #define MAX_FRAMES    (1 << 20) /* ~5.8 hours of audio: beyond that the input is refused */
@@ -784,72 +785,158 @@ enum vb_err cb_hift_f0(const struct cb_hift *m, struct cb_hift_work *w, struct n
 
 /* ---- source --------------------------------------------------------------------------------- */
 
-enum vb_err cb_hift_source(const struct cb_hift *m, const float *f0, int n_frames,
-                           const struct cb_hift_draws *draws, float *source)
+#define SRC_BLOCK 4800 /* samples per unit of parallel source work (10 frames) */
+
+struct src_job {
+    const struct cb_hift *m;
+    const float *f0;
+    int64_t L, n_blocks;
+    const float *phase;
+    const double *cum0; /* (H, n_blocks) phase accumulator at each block start */
+    const float *noise; /* injected (H, L) or NULL */
+    uint64_t seed;
+    float *source;
+    atomic_llong next;
+};
+
+static void src_worker(void *ctx, int ith, int nth)
+{
+    struct src_job *j = ctx;
+    const struct cb_hift *m = j->m;
+    const struct cb_hift_params *p = &m->p;
+    const int H = m->n_harm;
+    const float sr = (float)p->sample_rate, amp = p->nsf_alpha;
+    (void)ith;
+    (void)nth;
+    for (;;) {
+        int64_t blk = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        if (blk >= j->n_blocks)
+            break;
+        int64_t i0 = blk * SRC_BLOCK, i1 = VB_MIN(j->L, i0 + SRC_BLOCK);
+        float *out = j->source + i0;
+        for (int64_t i = i0; i < i1; i++)
+            out[i - i0] = 0.0f;
+        for (int h = 0; h < H; h++) {
+            double cum = j->cum0[(int64_t)h * j->n_blocks + blk];
+            /* Noise of this (harmonic, block) from its own stream: independent of threads. */
+            struct dsp_rng rng;
+            dsp_rng_seed(&rng, j->seed ^ (0x9E3779B97F4A7C15ull *
+                                          (uint64_t)((int64_t)h * j->n_blocks + blk + 1)));
+            float spare = 0.0f;
+            bool have_spare = false;
+            for (int64_t i = i0; i < i1; i++) {
+                float f = j->f0[i / m->spf];
+                float inc = f * (float)(h + 1) / sr;
+                cum += inc; /* torch.cumsum on CPU accumulates float32 in double */
+                float c = (float)cum;
+                float frac = c - floorf(c);
+                float theta = 6.28318530717958647692f * frac;
+                float sv = amp * sinf(theta + j->phase[h]);
+                float uv = f > p->voiced_threshold_hz ? 1.0f : 0.0f;
+                float namp = uv * p->nsf_sigma + (1.0f - uv) * amp / 3.0f;
+                float z;
+                if (j->noise) {
+                    z = j->noise[(int64_t)h * j->L + i];
+                } else if (have_spare) {
+                    z = spare;
+                    have_spare = false;
+                } else { /* Box-Muller, both outputs used */
+                    float u1 = (float)(1.0 - dsp_rng_uniform(&rng));
+                    float u2 = (float)dsp_rng_uniform(&rng);
+                    float r = sqrtf(-2.0f * logf(u1)), a = 6.28318530717958647692f * u2;
+                    z = r * cosf(a);
+                    spare = r * sinf(a);
+                    have_spare = true;
+                }
+                float v = sv * uv + namp * z;
+                out[i - i0] += m->l_w[h] * v;
+            }
+        }
+        for (int64_t i = i0; i < i1; i++)
+            out[i - i0] = tanhf(out[i - i0] + m->l_b);
+    }
+}
+
+enum vb_err cb_hift_source(const struct cb_hift *m, struct nn_pool *pool, const float *f0,
+                           int n_frames, const struct cb_hift_draws *draws, float *source)
 {
     const struct cb_hift_params *p = &m->p;
     enum vb_err err = check_frames(n_frames);
     if (err)
         return err;
     const int H = m->n_harm;
-    const int64_t L = (int64_t)n_frames * m->spf;
-    const float sr = (float)p->sample_rate, amp = p->nsf_alpha;
+    const int64_t L = (int64_t)n_frames * m->spf, n_blocks = (L + SRC_BLOCK - 1) / SRC_BLOCK;
+    const float sr = (float)p->sample_rate;
     float phase[MAX_HARMONIC];
+    uint64_t seed = draws ? draws->seed : 0;
     struct dsp_rng rng;
-    dsp_rng_seed(&rng, draws ? draws->seed : 0);
+    dsp_rng_seed(&rng, seed);
     for (int h = 0; h < H; h++)
         phase[h] =
             draws && draws->phase ? draws->phase[h] : (float)dsp_rng_range(&rng, -M_PI, M_PI);
     phase[0] = 0.0f;
-    const float *noise = draws ? draws->noise : NULL;
-    /* Per-sample l_linear accumulation over harmonics: source holds the running sum. */
-    for (int64_t i = 0; i < L; i++)
-        source[i] = 0.0f;
+    double *cum0 = vb_try_malloc((size_t)H * (size_t)n_blocks * sizeof *cum0);
+    if (!cum0)
+        return VB_ERR_NOMEM;
+    /* The phase accumulator at every block start, by the same sequential sum as in one piece. */
     for (int h = 0; h < H; h++) {
-        double cum = 0.0; /* torch.cumsum on CPU accumulates float32 in double */
+        double cum = 0.0;
         for (int64_t i = 0; i < L; i++) {
-            float f = f0[i / m->spf];
-            float inc = f * (float)(h + 1) / sr;
-            cum += inc;
-            float c = (float)cum;
-            float frac = c - floorf(c);
-            float theta = 6.28318530717958647692f * frac;
-            float s = amp * sinf(theta + phase[h]);
-            float uv = f > p->voiced_threshold_hz ? 1.0f : 0.0f;
-            float namp = uv * p->nsf_sigma + (1.0f - uv) * amp / 3.0f;
-            float z = noise ? noise[(int64_t)h * L + i] : (float)dsp_rng_gauss(&rng);
-            float v = s * uv + namp * z;
-            source[i] += m->l_w[h] * v;
+            if (i % SRC_BLOCK == 0)
+                cum0[(int64_t)h * n_blocks + i / SRC_BLOCK] = cum;
+            cum += f0[i / m->spf] * (float)(h + 1) / sr;
         }
     }
-    for (int64_t i = 0; i < L; i++)
-        source[i] = tanhf(source[i] + m->l_b);
+    struct src_job j = {.m = m,
+                        .f0 = f0,
+                        .L = L,
+                        .n_blocks = n_blocks,
+                        .phase = phase,
+                        .cum0 = cum0,
+                        .noise = draws ? draws->noise : NULL,
+                        .seed = seed,
+                        .source = source};
+    atomic_init(&j.next, 0);
+    nn_pool_run(pool, src_worker, &j);
+    vb_free(cum0);
     return VB_OK;
 }
 
 /* ---- STFT / iSTFT (n_fft small: direct DFT in double) ------------------------------------- */
 
-enum vb_err cb_hift_source_stft(const struct cb_hift *m, const float *source, int64_t n_samples,
-                                float *out)
+struct spec_job {
+    const struct cb_hift *m;
+    const float *x; /* stft: source; istft: log-magnitude rows */
+    const float *ph;
+    int64_t ldm, ldp, n, frames;
+    float *out;
+};
+
+static void twiddles(int N, double *cs, double *sn)
 {
-    const int N = m->p.n_fft, hop = m->p.hop, half = N / 2, bins = N / 2 + 1;
-    if (n_samples <= half)
-        return VB_ERR_INVALID;
-    int64_t frames = n_samples / hop + 1;
-    double cs[MAX_FFT], sn[MAX_FFT];
     for (int n = 0; n < N; n++) {
         cs[n] = cos(2.0 * M_PI * n / N);
         sn[n] = sin(2.0 * M_PI * n / N);
     }
-    for (int64_t f = 0; f < frames; f++) {
+}
+
+static void stft_worker(void *ctx, int ith, int nth)
+{
+    struct spec_job *j = ctx;
+    const struct cb_hift *m = j->m;
+    const int N = m->p.n_fft, hop = m->p.hop, half = N / 2, bins = N / 2 + 1;
+    double cs[MAX_FFT], sn[MAX_FFT];
+    twiddles(N, cs, sn);
+    int64_t f0 = j->frames * ith / nth, f1 = j->frames * (ith + 1) / nth;
+    for (int64_t f = f0; f < f1; f++) {
         double fr[MAX_FFT];
         for (int n = 0; n < N; n++) {
-            int64_t idx = f * hop + n - half;
+            int64_t idx = f * hop + n - half; /* centred, reflect padding */
             if (idx < 0)
                 idx = -idx;
-            if (idx >= n_samples)
-                idx = 2 * (n_samples - 1) - idx;
-            fr[n] = (double)m->window[n] * source[idx];
+            if (idx >= j->n)
+                idx = 2 * (j->n - 1) - idx;
+            fr[n] = (double)m->window[n] * j->x[idx];
         }
         for (int k = 0; k < bins; k++) {
             double re = 0, im = 0;
@@ -858,49 +945,65 @@ enum vb_err cb_hift_source_stft(const struct cb_hift *m, const float *source, in
                 re += fr[n] * cs[q];
                 im -= fr[n] * sn[q];
             }
-            out[(int64_t)k * frames + f] = (float)re;
-            out[(int64_t)(bins + k) * frames + f] = (float)im;
+            j->out[(int64_t)k * j->frames + f] = (float)re;
+            j->out[(int64_t)(bins + k) * j->frames + f] = (float)im;
         }
     }
+}
+
+enum vb_err cb_hift_source_stft(const struct cb_hift *m, struct nn_pool *pool, const float *source,
+                                int64_t n_samples, float *out)
+{
+    if (n_samples <= m->p.n_fft / 2)
+        return VB_ERR_INVALID;
+    struct spec_job j = {
+        .m = m, .x = source, .n = n_samples, .frames = n_samples / m->p.hop + 1, .out = out};
+    nn_pool_run(pool, stft_worker, &j);
     return VB_OK;
 }
 
-/* torch.istft(center=True) of mag/phase rows (bins, frames) -> wav[hop*(frames-1)]. */
-static void istft(const struct cb_hift *m, const float *logmag, int64_t ldm, const float *ph,
-                  int64_t ldp, int64_t frames, float *wav)
+/* torch.istft(center=True) of magnitude exp(x[:9]) (clipped at 100) and phase sin(x[9:]):
+ * frame-wise inverse real DFT x window, overlap-add, / overlap-added squared window, first
+ * n_fft/2 samples dropped. Each thread owns a range of output samples and adds the frames
+ * covering it in frame order (the same sums as in one piece). */
+static void istft_worker(void *ctx, int ith, int nth)
 {
+    struct spec_job *j = ctx;
+    const struct cb_hift *m = j->m;
     const int N = m->p.n_fft, hop = m->p.hop, half = N / 2, bins = N / 2 + 1;
     double cs[MAX_FFT], sn[MAX_FFT];
-    for (int n = 0; n < N; n++) {
-        cs[n] = cos(2.0 * M_PI * n / N);
-        sn[n] = sin(2.0 * M_PI * n / N);
-    }
-    int64_t n_out = (int64_t)hop * (frames - 1);
-    for (int64_t i = 0; i < n_out; i++)
-        wav[i] = 0.0f;
-    for (int64_t f = 0; f < frames; f++) {
+    twiddles(N, cs, sn);
+    const int64_t n_out = j->n, frames = j->frames;
+    int64_t o0 = n_out * ith / nth, o1 = n_out * (ith + 1) / nth;
+    if (o0 >= o1)
+        return;
+    float *wav = j->out;
+    for (int64_t o = o0; o < o1; o++)
+        wav[o] = 0.0f;
+    int64_t lo = o0 + half - (N - 1), fa = lo > 0 ? (lo + hop - 1) / hop : 0;
+    int64_t fb = VB_MIN(frames - 1, (o1 - 1 + half) / hop);
+    for (int64_t f = fa; f <= fb; f++) {
         double re[MAX_FFT / 2 + 1], im[MAX_FFT / 2 + 1];
         for (int k = 0; k < bins; k++) {
-            float mag = expf(logmag[(int64_t)k * ldm + f]);
+            float mag = expf(j->x[(int64_t)k * j->ldm + f]);
             mag = mag > 100.0f ? 100.0f : mag;
-            float phase = sinf(ph[(int64_t)k * ldp + f]);
+            float phase = sinf(j->ph[(int64_t)k * j->ldp + f]);
             re[k] = mag * cosf(phase);
             im[k] = mag * sinf(phase);
         }
         for (int n = 0; n < N; n++) {
             int64_t o = f * hop + n - half; /* output index after dropping n_fft/2 */
-            if (o < 0 || o >= n_out)
+            if (o < o0 || o >= o1)
                 continue;
-            double s = re[0] + ((n & 1) ? -re[half] : re[half]);
+            double sum = re[0] + ((n & 1) ? -re[half] : re[half]);
             for (int k = 1; k < half; k++) {
                 int q = (k * n) % N;
-                s += 2.0 * (re[k] * cs[q] - im[k] * sn[q]);
+                sum += 2.0 * (re[k] * cs[q] - im[k] * sn[q]);
             }
-            wav[o] += (float)(s / N * m->window[n]);
+            wav[o] += (float)(sum / N * m->window[n]);
         }
     }
-    /* Divide by the overlap-added squared window. */
-    for (int64_t o = 0; o < n_out; o++) {
+    for (int64_t o = o0; o < o1; o++) {
         int64_t pos = o + half; /* position in the un-trimmed signal */
         double env = 0;
         int64_t f_lo = pos - (N - 1) > 0 ? (pos - (N - 1) + hop - 1) / hop : 0;
@@ -910,6 +1013,20 @@ static void istft(const struct cb_hift *m, const float *logmag, int64_t ldm, con
         }
         wav[o] = env > 1e-11 ? (float)(wav[o] / env) : wav[o];
     }
+}
+
+static void istft(struct nn_pool *pool, const struct cb_hift *m, const float *logmag, int64_t ldm,
+                  const float *ph, int64_t ldp, int64_t frames, float *wav)
+{
+    struct spec_job j = {.m = m,
+                         .x = logmag,
+                         .ph = ph,
+                         .ldm = ldm,
+                         .ldp = ldp,
+                         .n = (int64_t)m->p.hop * (frames - 1),
+                         .frames = frames,
+                         .out = wav};
+    nn_pool_run(pool, istft_worker, &j);
 }
 
 /* ---- generator ------------------------------------------------------------------------------ */
@@ -949,7 +1066,7 @@ static enum vb_err decode_range(const struct cb_hift *m, struct cb_hift_work *w,
     struct act s = act_view(m, w->buf[B_STFT], 2 * bins, n_stft);
     {
         float *tmp = w->buf[B_A]; /* contiguous (2*bins, n_stft) then copied into rows */
-        err = cb_hift_source_stft(m, source, L, tmp);
+        err = cb_hift_source_stft(m, pool, source, L, tmp);
         if (err)
             return err;
         for (int c = 0; c < 2 * bins; c++)
@@ -1025,7 +1142,7 @@ static enum vb_err decode_range(const struct cb_hift *m, struct cb_hift_work *w,
     err = cb_hift_conv_run(pool, &m->conv_post, x.x, x.ld, t, post.x, post.ld, false, &w->ws);
     if (err)
         return err;
-    istft(m, post.x, post.ld, post.x + (int64_t)bins * post.ld, post.ld, t, wav);
+    istft(pool, m, post.x, post.ld, post.x + (int64_t)bins * post.ld, post.ld, t, wav);
     for (int64_t i = 0; i < L; i++)
         wav[i] = wav[i] > p->audio_limit    ? p->audio_limit
                  : wav[i] < -p->audio_limit ? -p->audio_limit
@@ -1099,7 +1216,7 @@ enum vb_err cb_hift_synthesize(const struct cb_hift *m, struct cb_hift_work *w,
         return err;
     double t0 = now_s();
     struct cb_hift_draws d = {.seed = seed};
-    err = cb_hift_source(m, w->f0, n_frames, &d, w->src);
+    err = cb_hift_source(m, pool, w->f0, n_frames, &d, w->src);
     if (err)
         return err;
     /* HiFTGenerator.inference: s[:, :, :cache_source.shape[2]] = cache_source */

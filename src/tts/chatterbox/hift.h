@@ -109,15 +109,17 @@ struct cb_hift_draws {
 };
 
 /* Excitation source[n_samples] (n_samples = F * samples_per_frame) from per-frame f0[F]:
- * nearest upsampling, 9 harmonics with the reference's float32 phase accumulation, voiced
- * mask, noise, l_linear + tanh. */
-VB_WUR enum vb_err cb_hift_source(const struct cb_hift *m, const float *f0, int n_frames,
-                                  const struct cb_hift_draws *draws, float *source);
+ * nearest upsampling, 9 harmonics with the reference's phase accumulation (float32 steps
+ * summed in double), voiced mask, noise, l_linear + tanh. Split across pool (may be NULL) in
+ * blocks; drawn noise comes from one stream per (harmonic, block), so the result depends on
+ * the seed only, not on the thread count. */
+VB_WUR enum vb_err cb_hift_source(const struct cb_hift *m, struct nn_pool *pool, const float *f0,
+                                  int n_frames, const struct cb_hift_draws *draws, float *source);
 
 /* STFT of the source (n_fft 16, hop 4, periodic Hann, centred reflect): out (2*bins, frames)
  * = [re; im], frames = n_samples / hop + 1, bins = n_fft/2 + 1. n_samples > n_fft/2. */
-VB_WUR enum vb_err cb_hift_source_stft(const struct cb_hift *m, const float *source,
-                                       int64_t n_samples, float *out);
+VB_WUR enum vb_err cb_hift_source_stft(const struct cb_hift *m, struct nn_pool *pool,
+                                       const float *source, int64_t n_samples, float *out);
 
 /* The generator proper: mel (80, F) and source[F * samples_per_frame] -> wav[F * 480]
  * (clamped to +-audio_limit). Long inputs go in pieces (see chunk_frames). Outputs depend on

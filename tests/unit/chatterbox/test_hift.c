@@ -315,13 +315,13 @@ TEST(test_ref_source_and_stft)
     CHECK_EQ_INT(n_noise, 9 * n_src);
     float *src = vb_xmalloc(n_src * sizeof *src), *stft = vb_xmalloc(n_stft * sizeof *stft);
     struct cb_hift_draws d = {.phase = ph, .noise = noise};
-    CHECK(cb_hift_source(g_model, f0, (int)n_f0, &d, src) == VB_OK);
+    CHECK(cb_hift_source(g_model, g_pool, f0, (int)n_f0, &d, src) == VB_OK);
     double e = max_abs(src, ref, n_src);
     fprintf(stderr, "  source (from saved f0 + draws): max abs err %.3g (|source| max %.3f)\n", e,
             max_abs_of(ref, n_src));
     CHECK(e <= 1e-4);
     CHECK_EQ_INT(n_stft, 18 * (n_src / 4 + 1));
-    CHECK(cb_hift_source_stft(g_model, ref, (int64_t)n_src, stft) == VB_OK);
+    CHECK(cb_hift_source_stft(g_model, g_pool, ref, (int64_t)n_src, stft) == VB_OK);
     e = max_abs(stft, ref_stft, n_stft);
     fprintf(stderr, "  source_stft (from saved source): max abs err %.3g (max %.3f)\n", e,
             max_abs_of(ref_stft, n_stft));
@@ -435,6 +435,16 @@ TEST(test_ref_end_to_end)
     CHECK(memcmp(a, b, n * sizeof *a) != 0);
     CHECK(max_abs_of(a, n) <= 0.99 + 1e-7);
     CHECK(max_abs_of(a, n) > 1e-3);
+    /* drawn source: same with one thread or two */
+    {
+        float f0[200];
+        CHECK(F <= 200 && cb_hift_f0(g_model, w, g_pool, mel, F, f0) == VB_OK);
+        struct cb_hift_draws d = {.seed = 42};
+        float *s1 = vb_xmalloc(n * sizeof *s1);
+        CHECK(cb_hift_source(g_model, NULL, f0, F, &d, s1) == VB_OK);
+        CHECK(memcmp(sa, s1, n * sizeof *sa) == 0);
+        vb_free(s1);
+    }
     /* the source it reports is the one decode used */
     float *c = vb_xmalloc(n * sizeof *c);
     CHECK(cb_hift_decode(g_model, w, g_pool, mel, F, sa, c) == VB_OK);
