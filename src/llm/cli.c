@@ -30,6 +30,7 @@ static const char generate_usage[] =
     "  --seed S              sampling seed (default 0)\n"
     "  --threads N           CPU threads (default LLM_THREADS or all cores)\n"
     "  --ctx-size N          context window (default min(4096, model's))\n"
+    "  --kv-type f16|f32     KV cache precision (default f16)\n"
     "  --print-ids           also print the generated token ids (line \"ids: ...\")\n"
     "  --ignore-eos          do not stop at end-of-generation tokens\n"
     "  --timings             print prompt and generation speed to stderr\n";
@@ -106,6 +107,7 @@ int llm_cli_generate(int argc, char **argv)
         O_IGNORE_EOS,
         O_TIMINGS,
         O_HELP,
+        O_KV,
     };
     static const struct option opts[] = {
         {"model", required_argument, 0, O_MODEL},
@@ -124,6 +126,7 @@ int llm_cli_generate(int argc, char **argv)
         {"seed", required_argument, 0, O_SEED},
         {"threads", required_argument, 0, O_THREADS},
         {"ctx-size", required_argument, 0, O_CTX},
+        {"kv-type", required_argument, 0, O_KV},
         {"print-ids", no_argument, 0, O_IDS},
         {"ignore-eos", no_argument, 0, O_IGNORE_EOS},
         {"timings", no_argument, 0, O_TIMINGS},
@@ -131,7 +134,7 @@ int llm_cli_generate(int argc, char **argv)
         {0, 0, 0, 0},
     };
     const char *model_path = NULL, *prompt = NULL, *system = NULL;
-    bool chat = false, print_ids = false, timings = false;
+    bool chat = false, print_ids = false, timings = false, kv_f16 = true;
     long threads = 0, n_ctx = 0, max_tokens = 256, seed = 0, top_k;
     struct llm_gen_params gp = llm_gen_default_params();
     optind = 1;
@@ -186,6 +189,10 @@ int llm_cli_generate(int argc, char **argv)
         case O_CTX:
             ok = parse_long(optarg, 16, 1 << 20, &n_ctx);
             break;
+        case O_KV:
+            ok = strcmp(optarg, "f16") == 0 || strcmp(optarg, "f32") == 0;
+            kv_f16 = strcmp(optarg, "f16") == 0;
+            break;
         case O_IDS:
             print_ids = true;
             break;
@@ -230,7 +237,7 @@ int llm_cli_generate(int argc, char **argv)
         fprintf(stderr, "generate: cannot load %s: %s\n", model_path, why);
         goto out;
     }
-    err = llm_session_new(m, (int)n_ctx, (int)threads, &s);
+    err = llm_session_new_kv(m, (int)n_ctx, (int)threads, kv_f16, &s);
     if (err != VB_OK) {
         fprintf(stderr, "generate: cannot create a context: %s\n", vb_err_message(err));
         goto out;

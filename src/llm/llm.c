@@ -52,12 +52,19 @@ struct llm_session {
 enum vb_err llm_session_new(const struct llm_model *m, int n_ctx, int n_threads,
                             struct llm_session **out)
 {
+    return llm_session_new_kv(m, n_ctx, n_threads, true, out);
+}
+
+enum vb_err llm_session_new_kv(const struct llm_model *m, int n_ctx, int n_threads, bool kv_f16,
+                               struct llm_session **out)
+{
     *out = NULL;
     struct llm_session *s = vb_xcalloc(1, sizeof *s);
     s->m = m;
     struct qwen2_ctx_params p = qwen2_ctx_default_params();
     p.n_ctx = n_ctx;
     p.n_threads = n_threads;
+    p.kv_f16 = kv_f16;
     if (n_threads <= 0)
         p.pool = m->pool;
     enum vb_err err = qwen2_ctx_new(m->qwen, &p, &s->ctx);

@@ -37,6 +37,10 @@ struct llm_session;
  * of that many threads. `m` is borrowed. Caller frees with llm_session_free. */
 VB_WUR enum vb_err llm_session_new(const struct llm_model *m, int n_ctx, int n_threads,
                                    struct llm_session **out);
+/* Same with the KV cache type chosen: llm_session_new uses f16 (half the memory, llama.cpp's
+ * default); f32 reproduces the reference vectors more closely. */
+VB_WUR enum vb_err llm_session_new_kv(const struct llm_model *m, int n_ctx, int n_threads,
+                                      bool kv_f16, struct llm_session **out);
 void llm_session_free(struct llm_session *s);
 int llm_session_n_ctx(const struct llm_session *s);
 /* Drops the cached tokens (e.g. when the conversation changed). */

@@ -7,6 +7,7 @@
 #include "nn/kernels.h"
 #include "nn/matmul.h"
 #include "nn/ops.h"
+#include "nn/quant.h"
 
 #include <stdarg.h>
 
@@ -217,20 +218,23 @@ struct qwen2_ctx {
     struct nn_pool *pool;
     bool own_pool;
     int n_ctx, n_batch, n_past;
-    float *k_cache, *v_cache; /* (n_layer, n_ctx, n_embd_kv) */
-    float *x;                 /* (n_batch, n_embd) residual stream */
-    float *xb, *xb2;          /* (n_batch, n_embd) */
-    float *q;                 /* (n_batch, n_embd) */
-    float *k, *v;             /* (n_batch, n_embd_kv) */
-    float *att;               /* (n_batch, n_embd) */
-    float *hb, *hb2;          /* (n_batch, n_ff) */
-    float *work;              /* (n_threads, n_ctx) attention scores */
+    void *k_cache, *v_cache; /* (n_layer, n_ctx, n_embd_kv) of kv_type */
+    enum nn_type kv_type;    /* NN_TYPE_F32 or NN_TYPE_F16 */
+    size_t kv_esz;           /* bytes per cache element */
+    float *x;                /* (n_batch, n_embd) residual stream */
+    float *xb, *xb2;         /* (n_batch, n_embd) */
+    float *q;                /* (n_batch, n_embd) */
+    float *k, *v;            /* (n_batch, n_embd_kv) */
+    float *att;              /* (n_batch, n_embd) */
+    float *hb, *hb2;         /* (n_batch, n_ff) */
+    float *work;             /* (n_threads, n_ctx) attention scores */
     struct nn_scratch scratch;
 };
 
 struct qwen2_ctx_params qwen2_ctx_default_params(void)
 {
-    return (struct qwen2_ctx_params){.n_ctx = 0, .n_batch = 0, .n_threads = 0, .pool = NULL};
+    return (struct qwen2_ctx_params){
+        .n_ctx = 0, .n_batch = 0, .n_threads = 0, .kv_f16 = false, .pool = NULL};
 }
 
 enum vb_err qwen2_ctx_new(const struct qwen2_model *m, const struct qwen2_ctx_params *p,
@@ -257,8 +261,10 @@ enum vb_err qwen2_ctx_new(const struct qwen2_model *m, const struct qwen2_ctx_pa
     err = VB_ERR_NOMEM;
     size_t kv = (size_t)hp->n_layer * (size_t)c->n_ctx * (size_t)hp->n_embd_kv;
     size_t B = (size_t)c->n_batch;
-    c->k_cache = vb_try_calloc(kv, sizeof(float));
-    c->v_cache = vb_try_calloc(kv, sizeof(float));
+    c->kv_type = p && p->kv_f16 ? NN_TYPE_F16 : NN_TYPE_F32;
+    c->kv_esz = c->kv_type == NN_TYPE_F16 ? 2 : 4;
+    c->k_cache = vb_try_calloc(kv, c->kv_esz);
+    c->v_cache = vb_try_calloc(kv, c->kv_esz);
     c->x = vb_try_malloc(B * (size_t)hp->n_embd * sizeof(float));
     c->xb = vb_try_malloc(B * (size_t)hp->n_embd * sizeof(float));
     c->xb2 = vb_try_malloc(B * (size_t)hp->n_embd * sizeof(float));
@@ -268,7 +274,7 @@ enum vb_err qwen2_ctx_new(const struct qwen2_model *m, const struct qwen2_ctx_pa
     c->v = vb_try_malloc(B * (size_t)hp->n_embd_kv * sizeof(float));
     c->hb = vb_try_malloc(B * (size_t)hp->n_ff * sizeof(float));
     c->hb2 = vb_try_malloc(B * (size_t)hp->n_ff * sizeof(float));
-    c->work = vb_try_malloc((size_t)nt * (size_t)c->n_ctx * sizeof(float));
+    c->work = vb_try_malloc((size_t)nt * ((size_t)c->n_ctx + (size_t)hp->head_dim) * sizeof(float));
     if (!c->k_cache || !c->v_cache || !c->x || !c->xb || !c->xb2 || !c->q || !c->att || !c->k ||
         !c->v || !c->hb || !c->hb2 || !c->work)
         goto out;
@@ -338,18 +344,23 @@ static enum vb_err eval_batch(struct qwen2_ctx *c, const int32_t *tok, int n, fl
 
     for (int64_t l = 0; l < hp->n_layer; l++) {
         const struct qwen2_layer *L = &m->layers[l];
-        float *kc = c->k_cache + (size_t)l * (size_t)c->n_ctx * (size_t)KV;
-        float *vc = c->v_cache + (size_t)l * (size_t)c->n_ctx * (size_t)KV;
+        const size_t layer_bytes = (size_t)c->n_ctx * (size_t)KV * c->kv_esz;
+        uint8_t *kc = (uint8_t *)c->k_cache + (size_t)l * layer_bytes;
+        uint8_t *vc = (uint8_t *)c->v_cache + (size_t)l * layer_bytes;
+        const bool f32 = c->kv_type == NN_TYPE_F32;
+        /* k, v rows: straight into an f32 cache, else through scratch and converted */
+        float *kd = f32 ? (float *)kc + pos0 * KV : c->k;
+        float *vd = f32 ? (float *)vc + pos0 * KV : c->v;
         /* 2. attention norm */
         for (int t = 0; t < n; t++)
             nn_rms_norm(c->xb + t * E, c->x + t * E, L->attn_norm->data, E, hp->rms_eps);
-        /* 3. q, k, v projections (+ biases); k and v go straight into the cache rows */
+        /* 3. q, k, v projections (+ biases) */
         if (!nn_matmul(pool, s, L->wq, c->xb, n, c->q, E) ||
-            !nn_matmul(pool, s, L->wk, c->xb, n, kc + pos0 * KV, KV) ||
-            !nn_matmul(pool, s, L->wv, c->xb, n, vc + pos0 * KV, KV))
+            !nn_matmul(pool, s, L->wk, c->xb, n, kd, KV) ||
+            !nn_matmul(pool, s, L->wv, c->xb, n, vd, KV))
             return VB_ERR_NOMEM;
         for (int t = 0; t < n; t++) {
-            float *q = c->q + t * E, *k = kc + (pos0 + t) * KV, *v = vc + (pos0 + t) * KV;
+            float *q = c->q + t * E, *k = kd + t * KV, *v = vd + t * KV;
             nn_add(q, L->bq->data, E);
             nn_add(k, L->bk->data, KV);
             nn_add(v, L->bv->data, KV);
@@ -358,10 +369,14 @@ static enum vb_err eval_batch(struct qwen2_ctx *c, const int32_t *tok, int n, fl
                     hp->rope_base, NN_ROPE_NEOX);
             nn_rope(k, (int)hp->n_head_kv, (int)hp->head_dim, (int)hp->head_dim, pos0 + t,
                     hp->rope_base, NN_ROPE_NEOX);
+            if (!f32) {
+                nn_quantize_row_f16(k, kc + (size_t)(pos0 + t) * (size_t)KV * 2, KV);
+                nn_quantize_row_f16(v, vc + (size_t)(pos0 + t) * (size_t)KV * 2, KV);
+            }
         }
         /* 5. causal grouped-query attention */
-        nn_attention(pool, c->q, n, pos0, kc, vc, KV, (int)hp->n_head, (int)hp->n_head_kv,
-                     (int)hp->head_dim, c->att, c->work);
+        nn_attention_kv(pool, c->q, n, pos0, kc, vc, c->kv_type, KV, (int)hp->n_head,
+                        (int)hp->n_head_kv, (int)hp->head_dim, c->att, c->work);
         /* 6. output projection and residual */
         if (!nn_matmul(pool, s, L->wo, c->att, n, c->xb2, E))
             return VB_ERR_NOMEM;

@@ -47,9 +47,10 @@ VB_WUR enum vb_err qwen2_load_gguf(struct gguf_file *g, struct qwen2_model **out
 void qwen2_free(struct qwen2_model *m);
 
 struct qwen2_ctx_params {
-    int n_ctx;            /* KV cache positions; 0 = min(4096, training context) */
-    int n_batch;          /* tokens per forward batch; 0 = 256 */
-    int n_threads;        /* 0 = nn_threads_default(0); ignored when pool is given */
+    int n_ctx;     /* KV cache positions; 0 = min(4096, training context) */
+    int n_batch;   /* tokens per forward batch; 0 = 256 */
+    int n_threads; /* 0 = nn_threads_default(0); ignored when pool is given */
+    bool kv_f16;   /* KV cache in f16 (half the memory, llama.cpp's default) instead of f32 */
     struct nn_pool *pool; /* borrowed thread pool (must outlive the context, and not run two
                              contexts at once); NULL = the context starts its own */
 };

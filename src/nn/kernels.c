@@ -127,3 +127,30 @@ enum nn_isa nn_kernels_isa(void)
     pthread_once(&once, init_tables);
     return chosen_isa;
 }
+
+static void axpy_f32_ref(int n, float a, const void *vx, float *y)
+{
+    const float *x = vx;
+    for (int i = 0; i < n; i++)
+        y[i] += a * x[i];
+}
+
+static void axpy_f16_ref(int n, float a, const void *vx, float *y)
+{
+    const uint16_t *x = vx;
+    for (int i = 0; i < n; i++)
+        y[i] += a * nn_fp16_to_fp32(x[i]);
+}
+
+nn_axpy_fn nn_axpy_for(enum nn_type t)
+{
+    pthread_once(&once, init_tables);
+    if (t != NN_TYPE_F32 && t != NN_TYPE_F16)
+        return NULL;
+    if (chosen_isa >= NN_ISA_AVX2) {
+        nn_axpy_fn f = nn_avx2_axpy(t);
+        if (f)
+            return f;
+    }
+    return t == NN_TYPE_F32 ? axpy_f32_ref : axpy_f16_ref;
+}

@@ -25,6 +25,11 @@ enum nn_isa {
     NN_ISA_AVX512 = 2,
 };
 
+/* y[0..n) += a * x[0..n) with x of type F32 or F16 (attention's V rows). */
+typedef void (*nn_axpy_fn)(int n, float a, const void *x, float *y);
+/* NULL for other types. */
+nn_axpy_fn nn_axpy_for(enum nn_type t);
+
 /* Kernel set for weight type `t` for the best ISA this CPU supports (or the one forced with
  * nn_kernels_force_isa / env NN_ISA=generic|avx2|avx512); NULL if `t` is not a matmul type. */
 const struct nn_kernel *nn_kernel_for(enum nn_type t);
@@ -39,6 +44,7 @@ enum nn_isa nn_cpu_isa(void);
 /* Registration hooks implemented in nn/arch (each returns NULL when it has no kernel). */
 nn_vec_dot_fn nn_avx2_vec_dot(enum nn_type t);
 nn_from_float_fn nn_avx2_from_float(enum nn_type t);
+nn_axpy_fn nn_avx2_axpy(enum nn_type t);
 nn_vec_dot_fn nn_avx512_vec_dot(enum nn_type t);
 nn_vec_dot_multi_fn nn_avx512_vec_dot_multi(enum nn_type t);
 

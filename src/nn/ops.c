@@ -1,6 +1,7 @@
 /* ops.c: norms, RoPE, softmax, activations, embeddings and attention (portable C). */
 #include "core/vb.h"
 #include "nn/ops.h"
+#include "nn/kernels.h"
 #include "nn/quant.h"
 
 #include <math.h>
@@ -133,7 +134,11 @@ bool nn_get_row(const struct nn_tensor *t, int64_t row, float *out)
 }
 
 struct attn_job {
-    const float *q, *k, *v;
+    const float *q;
+    const uint8_t *k, *v;
+    size_t esz; /* bytes per cache element */
+    const struct nn_kernel *kq;
+    nn_axpy_fn axpy;
     float *out, *work;
     int n_tok, n_head, n_head_kv, head_dim;
     int64_t pos0, kv_stride, work_stride;
@@ -146,39 +151,43 @@ static void attn_worker(void *ctx, int ith, int nth)
     const int gqa = j->n_head / j->n_head_kv;
     const float scale = 1.0f / sqrtf((float)j->head_dim);
     float *s = j->work + (int64_t)ith * j->work_stride;
+    float *qconv = s + j->pos0 + j->n_tok; /* head_dim floats: q in the cache's dot type */
     int64_t n_items = (int64_t)j->n_tok * j->n_head;
     for (int64_t it = ith; it < n_items; it += nth) {
         int t = (int)(it / j->n_head), h = (int)(it % j->n_head);
         int g = h / gqa;
         const float *qh = j->q + (int64_t)t * q_dim + (int64_t)h * j->head_dim;
+        const void *qd = qh;
+        if (j->kq->from_float) {
+            j->kq->from_float(qh, qconv, j->head_dim);
+            qd = qconv;
+        }
         int64_t n_kv = j->pos0 + t + 1; /* causal: positions 0..pos0+t */
+        const size_t row = (size_t)j->kv_stride * j->esz, off = (size_t)g * j->head_dim * j->esz;
         for (int64_t p = 0; p < n_kv; p++) {
-            const float *kr = j->k + p * j->kv_stride + (int64_t)g * j->head_dim;
-            float d = 0;
-            for (int i = 0; i < j->head_dim; i++)
-                d += qh[i] * kr[i];
+            float d;
+            j->kq->vec_dot(j->head_dim, &d, j->k + (size_t)p * row + off, qd);
             s[p] = d * scale;
         }
         nn_softmax(s, n_kv);
         float *o = j->out + (int64_t)t * q_dim + (int64_t)h * j->head_dim;
         memset(o, 0, (size_t)j->head_dim * sizeof *o);
-        for (int64_t p = 0; p < n_kv; p++) {
-            const float *vr = j->v + p * j->kv_stride + (int64_t)g * j->head_dim;
-            const float a = s[p];
-            for (int i = 0; i < j->head_dim; i++)
-                o[i] += a * vr[i];
-        }
+        for (int64_t p = 0; p < n_kv; p++)
+            j->axpy(j->head_dim, s[p], j->v + (size_t)p * row + off, o);
     }
 }
 
-void nn_attention(struct nn_pool *pool, const float *q, int n_tok, int64_t pos0, const float *k,
-                  const float *v, int64_t kv_stride, int n_head, int n_head_kv, int head_dim,
-                  float *out, float *work)
+void nn_attention_kv(struct nn_pool *pool, const float *q, int n_tok, int64_t pos0, const void *k,
+                     const void *v, enum nn_type kv_type, int64_t kv_stride, int n_head,
+                     int n_head_kv, int head_dim, float *out, float *work)
 {
     struct attn_job j = {
         .q = q,
         .k = k,
         .v = v,
+        .esz = kv_type == NN_TYPE_F16 ? 2 : 4,
+        .kq = nn_kernel_for(kv_type),
+        .axpy = nn_axpy_for(kv_type),
         .out = out,
         .work = work,
         .n_tok = n_tok,
@@ -187,7 +196,17 @@ void nn_attention(struct nn_pool *pool, const float *q, int n_tok, int64_t pos0,
         .head_dim = head_dim,
         .pos0 = pos0,
         .kv_stride = kv_stride,
-        .work_stride = pos0 + n_tok,
+        .work_stride = pos0 + n_tok + head_dim,
     };
+    if (!j.kq || !j.axpy)
+        return; /* callers only pass F32 or F16 */
     nn_pool_run(pool, attn_worker, &j);
+}
+
+void nn_attention(struct nn_pool *pool, const float *q, int n_tok, int64_t pos0, const float *k,
+                  const float *v, int64_t kv_stride, int n_head, int n_head_kv, int head_dim,
+                  float *out, float *work)
+{
+    nn_attention_kv(pool, q, n_tok, pos0, k, v, NN_TYPE_F32, kv_stride, n_head, n_head_kv, head_dim,
+                    out, work);
 }

@@ -42,9 +42,15 @@ VB_WUR bool nn_get_row(const struct nn_tensor *t, int64_t row, float *out);
  * k,v: the layer's cache, rows 0..pos0+n_tok-1 filled, row stride kv_stride floats, each row
  *      n_head_kv*head_dim; query head h reads kv head h / (n_head / n_head_kv)
  * out: n_tok rows of n_head*head_dim
- * work: scratch of at least nn_pool_threads(pool) * (pos0 + n_tok) floats. */
+ * work: scratch of at least nn_pool_threads(pool) * (pos0 + n_tok + head_dim) floats. */
 void nn_attention(struct nn_pool *pool, const float *q, int n_tok, int64_t pos0, const float *k,
                   const float *v, int64_t kv_stride, int n_head, int n_head_kv, int head_dim,
                   float *out, float *work);
+/* Same with the cache in `kv_type` (NN_TYPE_F32 or NN_TYPE_F16; stride in elements). With F16
+ * the query is rounded to f16 for Q.K as llama.cpp does. `work` needs
+ * nn_pool_threads(pool) * (pos0 + n_tok + head_dim) floats. */
+void nn_attention_kv(struct nn_pool *pool, const float *q, int n_tok, int64_t pos0, const void *k,
+                     const void *v, enum nn_type kv_type, int64_t kv_stride, int n_head,
+                     int n_head_kv, int head_dim, float *out, float *work);
 
 #endif

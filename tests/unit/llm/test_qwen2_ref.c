@@ -81,6 +81,8 @@ static void compare_row(struct cmp *c, const float *got, const float *ref, int n
         c->argmax_required_fail++;
 }
 
+static bool kv_f16_mode; /* run the cases with an f16 KV cache */
+
 /* Runs one case of a tiny model; accumulates into cmp; returns free-running greedy checks. */
 static void run_case(struct qwen2_model *m, const char *dir, const char *cname,
                      const struct vb_json *cs, struct tol tol, struct cmp *cmp, int *free_ok,
@@ -101,6 +103,7 @@ static void run_case(struct qwen2_model *m, const char *dir, const char *cname,
     struct qwen2_ctx_params p = qwen2_ctx_default_params();
     p.n_ctx = 512;
     p.n_threads = 2;
+    p.kv_f16 = kv_f16_mode;
     float *logits = NULL;
     CHECK(prompt && gen && margins && ref_p && ref_g);
     if (!prompt || !gen || !margins || !ref_p || !ref_g)
@@ -149,7 +152,14 @@ out:
     vb_free(ref_g);
 }
 
+static void check_tiny_model_tol(const char *name, struct tol tol);
+
 static void check_tiny_model(const char *name)
+{
+    check_tiny_model_tol(name, tolerance_for(name));
+}
+
+static void check_tiny_model_tol(const char *name, struct tol tol)
 {
     char path[1024], rel[512], why[256] = "";
     snprintf(rel, sizeof rel, REF "/models/%s.gguf", name);
@@ -171,7 +181,6 @@ static void check_tiny_model(const char *name)
     char *text = refdata_read(mpath, &len);
     struct vb_json *meta = NULL;
     CHECK(text && vb_json_parse(text, len, &meta, why, sizeof why) == VB_OK);
-    struct tol tol = tolerance_for(name);
     struct cmp cmp = {0};
     int free_ok = 0, free_checked = 0;
     const struct vb_json *cases = meta ? vb_json_get(meta, "cases") : NULL;
@@ -180,9 +189,11 @@ static void check_tiny_model(const char *name)
         run_case(m, dir, cs->key, cs, tol, &cmp, &free_ok, &free_checked);
     double rms = cmp.n_vals ? sqrt(cmp.sum_sq / (double)cmp.n_vals) : 0;
     double agree = cmp.n_rows ? 100.0 * (double)cmp.argmax_same / (double)cmp.n_rows : 0;
-    fprintf(stderr,
-            "  %-26s max|d| %.6f  rms %.6f  argmax %.1f%% of %ld rows  greedy %d/%d  (tol %.3g)\n",
-            name, cmp.max_abs, rms, agree, cmp.n_rows, free_ok, free_checked, tol.max_abs);
+    fprintf(
+        stderr,
+        "  %-26s%s max|d| %.6f  rms %.6f  argmax %.1f%% of %ld rows  greedy %d/%d  (tol %.3g)\n",
+        name, kv_f16_mode ? " kv-f16" : "", cmp.max_abs, rms, agree, cmp.n_rows, free_ok,
+        free_checked, tol.max_abs);
     CHECK(cmp.n_rows > 0);
     CHECK_MSG(cmp.max_abs <= tol.max_abs, "%s max abs %g > %g", name, cmp.max_abs, tol.max_abs);
     CHECK_MSG(rms <= tol.rms, "%s rms %g > %g", name, rms, tol.rms);
@@ -199,6 +210,25 @@ TEST(tiny_models_match_llama_cpp)
 {
     for (size_t i = 0; i < VB_ARRAY_LEN(tiny_models); i++)
         check_tiny_model(tiny_models[i]);
+}
+
+/* With an f16 KV cache the float models move by about what llama.cpp's own f16 cache moves
+ * them (meta.json f16_kv_max_abs_diff_prompt: 0.003-0.016): allow 0.05 max abs. */
+TEST(f16_kv_cache_stays_close)
+{
+    static const char *const models[] = {"qwen2-tiny-tied-f32", "qwen2-tiny-untied-f16"};
+    kv_f16_mode = true;
+    for (size_t i = 0; i < VB_ARRAY_LEN(models); i++) {
+        char path[1024], rel[512];
+        snprintf(rel, sizeof rel, REF "/models/%s.gguf", models[i]);
+        refdata_path(path, sizeof path, rel);
+        if (!refdata_exists(path)) {
+            SKIP(f16_kv_cache_stays_close, "reference data not found");
+            break;
+        }
+        check_tiny_model_tol(models[i], (struct tol){0.05, 0.01});
+    }
+    kv_f16_mode = false;
 }
 
 /* Real 151936-token vocabulary: logits of the last prompt position and the greedy ids
@@ -286,6 +316,7 @@ TEST(realvocab_model_matches_llama_cpp)
 int main(void)
 {
     RUN(tiny_models_match_llama_cpp);
+    RUN(f16_kv_cache_stays_close);
     RUN(realvocab_model_matches_llama_cpp);
     return test_summary();
 }

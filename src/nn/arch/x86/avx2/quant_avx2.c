@@ -370,3 +370,31 @@ nn_from_float_fn nn_avx2_from_float(enum nn_type t)
         return NULL;
     }
 }
+
+static void axpy_f32(int n, float a, const void *vx, float *y)
+{
+    const float *x = vx;
+    const __m256 va = _mm256_set1_ps(a);
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i,
+                         _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++)
+        y[i] += a * x[i];
+}
+
+static void axpy_f16(int n, float a, const void *vx, float *y)
+{
+    const uint16_t *x = vx;
+    const __m256 va = _mm256_set1_ps(a);
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, load_f16x8(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++)
+        y[i] += a * nn_fp16_to_fp32_calc(x[i]);
+}
+
+nn_axpy_fn nn_avx2_axpy(enum nn_type t)
+{
+    return t == NN_TYPE_F32 ? axpy_f32 : t == NN_TYPE_F16 ? axpy_f16 : NULL;
+}
