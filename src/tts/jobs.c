@@ -18,7 +18,8 @@ struct tts_job {
     enum job_state state;
     atomic_bool cancelled;
     enum vb_err result;
-    struct vb_buf pending; /* bytes emitted, not yet taken by the waiter */
+    struct vb_buf pending;         /* bytes emitted, not yet taken by the waiter */
+    struct tts_pool *_Atomic pool; /* set at submit, cleared when done (the pool may go) */
     struct timespec queued_at;
     double queued_ms;
     struct tts_job *next; /* queue link (pool lock) */
@@ -31,6 +32,7 @@ struct tts_pool {
     size_t queued, running;
     size_t queue_max;
     bool stopping;
+    atomic_bool stop; /* = stopping, readable by running jobs without the lock */
     pthread_t *threads;
     int n_threads;
 };
@@ -57,6 +59,7 @@ static void cond_init_mono(pthread_cond_t *cv)
 
 static void finish(struct tts_job *job, enum vb_err result)
 {
+    atomic_store(&job->pool, NULL);
     pthread_mutex_lock(&job->lock);
     job->result = result;
     job->state = JOB_DONE;
@@ -133,6 +136,7 @@ void tts_pool_free(struct tts_pool *p)
         return;
     pthread_mutex_lock(&p->lock);
     p->stopping = true;
+    atomic_store(&p->stop, true); /* running jobs see it through tts_job_cancelled */
     /* Queued jobs finish as cancelled without running. */
     for (struct tts_job *j = p->head; j; j = j->next)
         atomic_store(&j->cancelled, true);
@@ -168,6 +172,7 @@ enum vb_err tts_pool_submit(struct tts_pool *p, struct tts_job *job)
     } else {
         clock_gettime(CLOCK_MONOTONIC, &job->queued_at);
         job->state = JOB_QUEUED;
+        atomic_store(&job->pool, p);
         job->next = NULL;
         if (p->tail)
             p->tail->next = job;
@@ -196,19 +201,20 @@ int tts_pool_workers(const struct tts_pool *p)
 
 bool tts_job_cancelled(struct tts_job *job)
 {
-    return atomic_load(&job->cancelled);
+    struct tts_pool *p = atomic_load(&job->pool);
+    return atomic_load(&job->cancelled) || (p && atomic_load(&p->stop));
 }
 
 enum vb_err tts_job_emit(struct tts_job *job, const void *data, size_t len)
 {
     enum vb_err err = VB_OK;
     pthread_mutex_lock(&job->lock);
-    while (job->pending.len > TTS_JOB_BACKLOG_MAX && !atomic_load(&job->cancelled)) {
+    while (job->pending.len > TTS_JOB_BACKLOG_MAX && !tts_job_cancelled(job)) {
         struct timespec ts;
         deadline(&ts, 200);
         pthread_cond_timedwait(&job->cv, &job->lock, &ts);
     }
-    if (atomic_load(&job->cancelled))
+    if (tts_job_cancelled(job))
         err = VB_ERR_CANCELLED;
     else if (vb_buf_append(&job->pending, data, len) != VB_OK)
         err = VB_ERR_NOMEM;
