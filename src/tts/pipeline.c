@@ -224,13 +224,6 @@ enum vb_err tts_request_check(const struct tts_request *r, bool streaming, const
                  r->ambience_id, ids);
         return VB_ERR_UNPROCESSABLE;
     }
-    if (r->ambience_id && streaming) {
-        *field = "stream";
-        snprintf(why, why_cap,
-                 "stream: an ambience is mixed over the whole speech, so it cannot be streamed; "
-                 "leave out ambience_id or stream");
-        return VB_ERR_UNPROCESSABLE;
-    }
     if (!isfinite(r->ambience_volume_db) || r->ambience_volume_db < TTS_AMBIENCE_VOLUME_MIN_DB ||
         r->ambience_volume_db > TTS_AMBIENCE_VOLUME_MAX_DB) {
         *field = "ambience_volume";
@@ -266,6 +259,11 @@ struct run {
     struct audio_pcm rs_out;
     int16_t *s16;
     size_t s16_cap;
+    /* streaming with an ambience: a seamlessly looping bed at the engine rate */
+    struct audio_pcm bed;
+    size_t bed_pos;   /* next bed frame to use */
+    float amb_gain;   /* bed gain for the ambience-only lead-in and tail */
+    bool amb_started; /* the lead-in has been streamed */
 };
 
 static bool run_cancelled(void *user)
@@ -341,17 +339,61 @@ static enum vb_err emit_s16(struct run *run, const float *x, size_t n)
     return run->cb->on_audio(b, n * 2, run->cb->user);
 }
 
+/* Applies the stream gain and the limiter to n samples of y (in place), resamples to the
+ * output rate and hands them on as s16. */
+static enum vb_err emit_float(struct run *run, float *y, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] *= run->gain;
+    enum vb_err err = limit_peaks(y, n, run->rate, (float)audio_db_to_gain(LIMIT_CEILING_DBFS));
+    if (err)
+        return err;
+    if (!run->rs)
+        return emit_s16(run, y, n);
+    audio_pcm_release(&run->rs_out);
+    err = audio_resampler_feed(run->rs, y, n, &run->rs_out);
+    return err ? err : emit_s16(run, run->rs_out.samples, run->rs_out.frames);
+}
+
+/* The next n frames of the looping bed into y, times gain. */
+static void bed_take(struct run *run, float *y, size_t n, float gain)
+{
+    for (size_t i = 0; i < n; i++) {
+        y[i] = run->bed.samples[run->bed_pos] * gain;
+        if (++run->bed_pos == run->bed.frames)
+            run->bed_pos = 0;
+    }
+}
+
+/* Streams the ambience alone for seconds s, fading in (fade_in) or out. */
+static enum vb_err stream_bed_alone(struct run *run, double s, bool fade_in)
+{
+    size_t n = (size_t)(s * run->rate);
+    float *y = vb_try_malloc((n ? n : 1) * sizeof *y);
+    if (!y)
+        return VB_ERR_NOMEM;
+    bed_take(run, y, n, run->amb_gain);
+    if (fade_in)
+        audio_fade_in(y, n, 1, n * 4 / 5);
+    else
+        audio_fade_out(y, n, 1, n * 4 / 5);
+    enum vb_err err = emit_float(run, y, n);
+    vb_free(y);
+    return err;
+}
+
 /* Streams speech frames [from, to) of the joined speech: fixed gain estimated on the first
- * sentence, sample ceiling, resampling to the output rate. */
+ * sentence, the ambience under it (ducked by the mixer) when asked, look-ahead limiter,
+ * resampling to the output rate. */
 static enum vb_err stream_out(struct run *run, size_t from, size_t to)
 {
     float *x = run->speech.samples + from;
     size_t n = to - from;
+    enum vb_err err = VB_OK;
     if (n == 0)
         return VB_OK;
+    struct audio_pcm view = {.samples = x, .frames = n, .channels = 1, .sample_rate = run->rate};
     if (!run->gain_set) {
-        struct audio_pcm view = {
-            .samples = x, .frames = n, .channels = 1, .sample_rate = run->rate};
         struct audio_loudness l;
         double g = 0;
         if (audio_loudness_measure(&view, &l) == VB_OK && isfinite(l.integrated_lufs)) {
@@ -363,26 +405,43 @@ static enum vb_err stream_out(struct run *run, size_t from, size_t to)
         run->gain = (float)audio_db_to_gain(fmin(g, STREAM_MAX_GAIN_DB));
         run->gain_set = true;
     }
-    /* work on a copy: the joined speech stays raw for the offline pass */
-    float *y = vb_try_malloc(n * sizeof *y);
-    if (!y)
-        return VB_ERR_NOMEM;
-    for (size_t i = 0; i < n; i++)
-        y[i] = x[i] * run->gain;
-    enum vb_err err = limit_peaks(y, n, run->rate, (float)audio_db_to_gain(LIMIT_CEILING_DBFS));
-    if (err) {
-        vb_free(y);
-        return err;
+    if (run->bed.samples && !run->amb_started) {
+        /* the bed's level: speech level + ambience_volume, as the mixer sets it */
+        double speech_db = audio_mix_level_db(&view), bed_db = audio_mix_level_db(&run->bed);
+        double db =
+            (isfinite(speech_db) ? speech_db : bed_db) + run->r->ambience_volume_db - bed_db;
+        run->amb_gain = isfinite(db) ? (float)audio_db_to_gain(db) : 0.0f;
+        run->amb_started = true;
+        struct audio_mix_params mp = audio_mix_default_params();
+        if ((err = stream_bed_alone(run, mp.lead_in_s, true)))
+            return err;
     }
-    if (run->rs) {
-        audio_pcm_release(&run->rs_out);
-        err = audio_resampler_feed(run->rs, y, n, &run->rs_out);
-        if (!err)
-            err = emit_s16(run, run->rs_out.samples, run->rs_out.frames);
+    struct audio_pcm mixed = {0}, slice = {0};
+    float *y = NULL;
+    if (run->bed.samples) {
+        /* this stretch of speech over the next stretch of bed, ducked by the mixer */
+        struct audio_mix_params mp = audio_mix_default_params();
+        mp.lead_in_s = mp.tail_s = mp.fade_in_s = mp.fade_out_s = 0;
+        mp.volume_db = run->r->ambience_volume_db;
+        err = audio_pcm_alloc(&slice, n, 1, run->rate);
+        if (!err) {
+            bed_take(run, slice.samples, n, 1.0f);
+            err = audio_mix_ambience(&view, &slice, &mp, &mixed);
+        }
+        y = mixed.samples;
+        mixed.samples = NULL;
+        n = VB_MIN(n, mixed.frames);
+    } else if (!(y = vb_try_malloc(n * sizeof *y))) {
+        err = VB_ERR_NOMEM;
     } else {
-        err = emit_s16(run, y, n);
+        /* work on a copy: the joined speech stays raw for the offline pass */
+        memcpy(y, x, n * sizeof *y);
     }
+    if (!err)
+        err = emit_float(run, y, n);
     vb_free(y);
+    audio_pcm_release(&slice);
+    audio_pcm_release(&mixed);
     return err;
 }
 
@@ -424,12 +483,57 @@ static enum vb_err on_chunk(const float *pcm, size_t n, const struct tts_chunk *
     return err;
 }
 
+#define STREAM_BED_S       30.0 /* length of the looping ambience bed when streaming */
+#define STREAM_BED_XFADE_S 0.5
+
+/* A bed that loops without a seam: 30 s of the built-in ambience (or the user's recording
+ * at the engine rate) whose last STREAM_BED_XFADE_S are crossfaded into its start. */
+static enum vb_err make_bed(struct run *run)
+{
+    struct audio_pcm src = {0};
+    const struct tts_request *r = run->r;
+    size_t want = (size_t)((STREAM_BED_S + STREAM_BED_XFADE_S) * run->rate);
+    enum vb_err err;
+    if (r->ambience_pcm) {
+        err = audio_resample(r->ambience_pcm, run->rate, &src);
+        if (!err && src.channels != 1)
+            audio_pcm_to_mono(&src);
+    } else {
+        uint64_t seed = r->params.seed ? r->params.seed : 0x766f6365726fULL;
+        err = audio_ambience_render(r->ambience_id, seed, run->rate, want, &src);
+    }
+    if (err)
+        return err;
+    size_t x = (size_t)(STREAM_BED_XFADE_S * run->rate);
+    if (src.frames < 4 * x)
+        x = src.frames / 4;
+    size_t len = src.frames - x;
+    if (len == 0) {
+        audio_pcm_release(&src);
+        return VB_ERR_INVALID;
+    }
+    for (size_t i = 0; i < x; i++) {
+        /* equal-power: the tail fades out over the start fading in */
+        double t = (double)(i + 1) / (double)(x + 1);
+        src.samples[i] =
+            (float)(src.samples[i] * sin(t * M_PI / 2) + src.samples[len + i] * cos(t * M_PI / 2));
+    }
+    src.frames = len;
+    run->bed = src;
+    return VB_OK;
+}
+
 static enum vb_err stream_begin(struct run *run)
 {
     if (run->out_rate != run->rate) {
         run->rs = audio_resampler_new(run->rate, run->out_rate, 1);
         if (!run->rs)
             return VB_ERR_NOMEM;
+    }
+    if (run->r->ambience_id) {
+        enum vb_err err = make_bed(run);
+        if (err)
+            return err;
     }
     if (run->pcm_raw)
         return VB_OK;
@@ -440,6 +544,12 @@ static enum vb_err stream_begin(struct run *run)
 
 static enum vb_err stream_end(struct run *run)
 {
+    if (run->bed.samples && run->amb_started) {
+        struct audio_mix_params mp = audio_mix_default_params();
+        enum vb_err err = stream_bed_alone(run, mp.tail_s, false);
+        if (err)
+            return err;
+    }
     if (!run->rs)
         return VB_OK;
     audio_pcm_release(&run->rs_out);
@@ -488,6 +598,7 @@ static void release_run(struct run *run)
 {
     audio_pcm_release(&run->speech);
     audio_pcm_release(&run->rs_out);
+    audio_pcm_release(&run->bed);
     audio_resampler_free(run->rs);
     vb_free(run->s16);
 }

@@ -59,8 +59,9 @@ struct tts_pipeline_callbacks {
     /* Streaming (may be NULL): called with the audio bytes as they are produced, in the
      * request's format, which must be "wav" (a header with unknown sizes, 0xFFFFFFFF,
      * comes first) or TTS_FORMAT_PCM. The streamed speech uses a loudness gain estimated on
-     * the first sentence; out still receives the whole, fully processed file. An error
-     * return stops the work with that error. */
+     * the first sentence; an ambience is streamed as a looping bed (lead-in, under each
+     * sentence with ducking, tail). out still receives the whole, fully processed file. An
+     * error return stops the work with that error. */
     enum vb_err (*on_audio)(const void *bytes, size_t n, void *user);
     void *user;
 };

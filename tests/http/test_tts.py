@@ -363,7 +363,20 @@ class TtsTest(ServerTest):
         b = self.req("GET", wet["download_url"], headers=self.auth).body
         self.assertLess(pcm_rms(a[44:44 + 441]), 0.01)               # silence before the speech
         self.assertGreater(pcm_rms(b[44 + 4410:44 + 17640]), 0.005)  # rain before the speech
-        self.assertError(self.gen({"text": HELLO, "ambience_id": "rain", "stream": True}), 422, "validation_error", "stream")
+        # streamed with the ambience under it: rain before the first word, stored as well
+        conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=60)
+        conn.request("POST", "/generate-tts", json.dumps({"text": HELLO, "ambience_id": "rain", "stream": True}),
+                     dict(self.auth, **{"Content-Type": "application/json"}))
+        r = conn.getresponse()
+        self.assertEqual(r.status, 200)
+        body = r.read()
+        conn.close()
+        self.assertEqual(body[:4], b"RIFF")
+        self.assertGreater(pcm_rms(body[44 + 4410:44 + 17640]), 0.003)
+        g = self.req("GET", "/history?limit=1", headers=self.auth).json()["items"][0]
+        self.assertEqual(g["parameters"]["ambience_id"], "rain")
+        self.assertTrue(g["parameters"]["stream"])
+        self.assertAlmostEqual(g["duration_s"], (len(body) - 44) / 2 / 22050.0, delta=0.7)
 
     def test_uploaded_ambience(self):
         _, _, auth = self.new_user()
