@@ -6,6 +6,7 @@
 #include "audio/decode.h"
 #include "audio/encode.h"
 #include "core/alloc.h"
+#include "core/config.h"
 #include "tts/pipeline.h"
 
 #include <errno.h>
@@ -32,7 +33,7 @@ static void usage(FILE *f)
             "\n"
             "  --text TEXT            text to speak (at most %d characters)\n"
             "  --text-file FILE       read the text from FILE ('-' = stdin)\n"
-            "  --engine NAME          engine (default: $TTS_ENGINE or espeak-ng)\n"
+            "  --engine NAME          engine (default: TTS_ENGINE from .env or the environment)\n"
             "  --voice ID             built-in voice, e.g. en-us, f3, en-gb+m3\n"
             "  --voice-file FILE      reference clip to clone (cloning engines only)\n"
             "  --language CODE        language, e.g. en-us, de, fr\n"
@@ -249,6 +250,7 @@ int tts_cli_main(int argc, char **argv)
     struct tts_registry *reg = NULL;
     struct audio_pcm prompt = {0}, amb = {0};
     struct tts_output out = {0};
+    struct vb_config cfg = {0};
     unsigned char *file_text = NULL;
     size_t text_len = 0;
     int status = 1;
@@ -263,8 +265,14 @@ int tts_cli_main(int argc, char **argv)
     } else {
         text_len = strlen(o.text);
     }
+    /* the default engine comes from TTS_ENGINE (.env, then the environment) */
+    char why[256];
+    if (vb_config_load(&cfg, NULL, why, sizeof why) != VB_OK) {
+        fprintf(stderr, "vocero tts: configuration: %s\n", why);
+        goto out;
+    }
     reg = tts_registry_new();
-    const char *name = o.engine ? o.engine : getenv("TTS_ENGINE");
+    const char *name = o.engine ? o.engine : cfg.tts_engine;
     if (!name || !*name)
         name = TTS_ENGINE_ESPEAK;
     struct tts_engine *e = reg ? tts_registry_find(reg, name) : NULL;
@@ -323,5 +331,6 @@ out:
     audio_pcm_release(&amb);
     vb_free(file_text);
     tts_registry_free(reg);
+    vb_config_release(&cfg);
     return status;
 }
