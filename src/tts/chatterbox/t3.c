@@ -444,6 +444,12 @@ struct cb_t3_ctx {
     float *pwork;                 /* (V + n_ctx) processor scratch */
     float *emb;                   /* (n_ctx, E) prefix / step embeddings */
     struct nn_scratch scratch;
+    /* The conditioning rows [speaker | prompt] still valid in the cache (positions
+     * 0..cond_rows-1; 0 = none) and what produced them: a later generation with the same
+     * voice reuses them instead of recomputing ~376 rows. */
+    int cond_rows;
+    float *cond_spk;      /* (spk_dim) */
+    int32_t *cond_prompt; /* (n_ctx) */
 };
 
 struct cb_t3_ctx_params cb_t3_ctx_default_params(void)
@@ -497,8 +503,10 @@ enum vb_err cb_t3_ctx_new(const struct cb_t3_model *m, const struct cb_t3_ctx_pa
     c->proc = vb_try_malloc(V * sizeof(float));
     c->pwork = vb_try_malloc((V + (size_t)c->n_ctx) * sizeof(float));
     c->emb = vb_try_malloc((size_t)c->n_ctx * E * sizeof(float));
+    c->cond_spk = vb_try_malloc((size_t)cfg->spk_dim * sizeof(float));
+    c->cond_prompt = vb_try_malloc((size_t)c->n_ctx * sizeof(int32_t));
     if (!c->x || !c->xb || !c->xb2 || !c->qkv || !c->att || !c->hb || !c->pos || !c->work ||
-        !c->logits || !c->proc || !c->pwork || !c->emb)
+        !c->logits || !c->proc || !c->pwork || !c->emb || !c->cond_spk || !c->cond_prompt)
         goto out;
     err = VB_OK;
     *out = c;
@@ -530,6 +538,8 @@ void cb_t3_ctx_free(struct cb_t3_ctx *c)
     vb_free(c->proc);
     vb_free(c->pwork);
     vb_free(c->emb);
+    vb_free(c->cond_spk);
+    vb_free(c->cond_prompt);
     nn_scratch_release(&c->scratch);
     vb_free(c);
 }
@@ -547,6 +557,11 @@ int cb_t3_ctx_n_past(const struct cb_t3_ctx *c)
 void cb_t3_ctx_reset(struct cb_t3_ctx *c)
 {
     c->n_past = 0;
+}
+
+int cb_t3_ctx_cond_cached(const struct cb_t3_ctx *c)
+{
+    return c->cond_rows;
 }
 
 /* ---- attention ---- */
@@ -808,6 +823,8 @@ enum vb_err cb_t3_forward(struct cb_t3_ctx *c, const float *embeds, int n, float
         return VB_ERR_INVALID;
     if (n > c->n_ctx - c->n_past)
         return VB_ERR_TOO_LARGE;
+    if (c->n_past < c->cond_rows)
+        c->cond_rows = 0; /* overwriting the cached conditioning rows */
     const int64_t E = c->m->cfg.n_embd;
     for (int done = 0; done < n;) {
         int b = VB_MIN(c->n_batch, n - done);
@@ -986,14 +1003,36 @@ enum vb_err cb_t3_generate(struct cb_t3_ctx *c, const float *spk_emb, const int3
     uint64_t rng = gp->seed;
     const int32_t start = CB_T3_SPEECH_START;
 
-    cb_t3_ctx_reset(c);
-    /* 1. prefill: [spk | prompt | text | START] + wpe[0..L0-1] */
+    /* 1. prefill: [spk | prompt | text | START] + wpe[0..L0-1]; the [spk | prompt] rows are
+     *    reused from the cache when the last generation had the same conditioning (rows
+     *    depend only on earlier rows, so the result is identical) */
     enum vb_err err = cb_t3_embed_prefix(c->m, spk_emb, prompt, n_prompt, text, n_text, c->emb);
     if (err != VB_OK)
         return err;
-    err = cb_t3_forward(c, c->emb, L0, NULL, c->logits);
-    if (err != VB_OK)
+    const int n_cond = 1 + n_prompt;
+    const bool reuse =
+        c->cond_rows == n_cond &&
+        memcmp(c->cond_spk, spk_emb, (size_t)cfg->spk_dim * sizeof(float)) == 0 &&
+        (n_prompt == 0 || memcmp(c->cond_prompt, prompt, (size_t)n_prompt * sizeof(int32_t)) == 0);
+    if (reuse) {
+        c->n_past = n_cond;
+        err =
+            cb_t3_forward(c, c->emb + (int64_t)n_cond * cfg->n_embd, L0 - n_cond, NULL, c->logits);
+    } else {
+        c->cond_rows = 0;
+        cb_t3_ctx_reset(c);
+        err = cb_t3_forward(c, c->emb, L0, NULL, c->logits);
+        if (err == VB_OK) {
+            memcpy(c->cond_spk, spk_emb, (size_t)cfg->spk_dim * sizeof(float));
+            if (n_prompt > 0)
+                memcpy(c->cond_prompt, prompt, (size_t)n_prompt * sizeof(int32_t));
+            c->cond_rows = n_cond;
+        }
+    }
+    if (err != VB_OK) {
+        c->cond_rows = 0;
         return err;
+    }
     int n = 0;
     for (int step = 0;; step++) {
         if (hooks && hooks->on_logits)

@@ -86,7 +86,11 @@ VB_WUR enum vb_err cb_t3_ctx_new(const struct cb_t3_model *m, const struct cb_t3
 void cb_t3_ctx_free(struct cb_t3_ctx *c);
 int cb_t3_ctx_n_ctx(const struct cb_t3_ctx *c);
 int cb_t3_ctx_n_past(const struct cb_t3_ctx *c);
+/* Forgets the positions (n_past = 0); the cached conditioning rows stay valid until a
+ * forward pass overwrites them. */
 void cb_t3_ctx_reset(struct cb_t3_ctx *c);
+/* Rows of [speaker | prompt] conditioning kept from the last generation (0 = none). */
+int cb_t3_ctx_cond_cached(const struct cb_t3_ctx *c);
 
 /* Runs n embedding rows (n_embd each, no positional term: wpe[n_past + i] is added here) at
  * positions n_past.. and advances n_past. hidden: NULL or n rows of n_embd (after ln_f);
@@ -117,8 +121,10 @@ struct cb_t3_gen_hooks {
 /* The turbo loop: prefill with the prefix, draw the first token with START as the penalty
  * history, then one token per step from speech_emb(last) until STOP or max_gen_len steps.
  * Writes the tokens without a trailing STOP into tokens (cap >= max_gen_len + 1) and their
- * count into *n_tokens. Resets the context first. The caller keeps only ids < 6561 before
- * S3Gen. */
+ * count into *n_tokens. Starts a new sequence; when the previous generation on this context
+ * had the same speaker embedding and prompt tokens, their cached rows are reused (same
+ * result, ~8x less prefill for a 375-token prompt). The caller keeps only ids < 6561 before
+ * S3Gen (cb_t3_tokens_for_s3gen). */
 VB_WUR enum vb_err cb_t3_generate(struct cb_t3_ctx *c, const float *spk_emb, const int32_t *prompt,
                                   int n_prompt, const int32_t *text, int n_text,
                                   const struct cb_t3_gen_params *gp,

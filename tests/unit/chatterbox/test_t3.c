@@ -268,6 +268,72 @@ TEST(test_greedy_norep)
     check_greedy(g_model, "greedy_norep", 1.0f, 1.0f, false, true, NULL);
 }
 
+/* A second generation with the same voice reuses the cached conditioning rows and gives the
+ * same result as a fresh context; another voice or prompt recomputes them. */
+TEST(test_cond_reuse)
+{
+    if (!ref_present()) {
+        SKIP(test_cond_reuse, "no reference data");
+        return;
+    }
+    struct inputs in;
+    CHECK(inputs_load(&in));
+    size_t n_tok;
+    int32_t *tok_ref = ref_i32("greedy_rep1.2.tokens", &n_tok);
+    struct cb_t3_ctx_params p = cb_t3_ctx_default_params();
+    p.n_ctx = 512;
+    p.n_threads = 2;
+    p.kv_f16 = false;
+    struct cb_t3_ctx *c = NULL;
+    CHECK(cb_t3_ctx_new(g_model, &p, &c) == VB_OK);
+    struct cb_t3_gen_params gp = cb_t3_gen_default_params();
+    gp.temperature = 0;
+    gp.max_gen_len = 19;
+    struct logit_rows a = {.rows = vb_xcalloc(20 * 6563, sizeof(float)), .cap = 20};
+    struct logit_rows b = {.rows = vb_xcalloc(20 * 6563, sizeof(float)), .cap = 20};
+    struct cb_t3_gen_hooks ha = {.on_logits = on_logits, .user = &a};
+    struct cb_t3_gen_hooks hb = {.on_logits = on_logits, .user = &b};
+    int32_t t1[20], t2[20], t3[20];
+    int n1 = 0, n2 = 0, n3 = 0;
+    const int P = (int)in.n_prompt, T = (int)in.n_text;
+    CHECK_EQ_INT(cb_t3_ctx_cond_cached(c), 0);
+    CHECK(cb_t3_generate(c, in.spk, in.prompt, P, in.text, T, &gp, &ha, t1, 20, &n1) == VB_OK);
+    CHECK_EQ_INT(cb_t3_ctx_cond_cached(c), P + 1);
+    /* another text with the same voice: reuses; then the first text again */
+    CHECK(cb_t3_generate(c, in.spk, in.prompt, P, in.text + 5, 7, &gp, NULL, t2, 20, &n2) == VB_OK);
+    CHECK_EQ_INT(cb_t3_ctx_cond_cached(c), P + 1);
+    CHECK(cb_t3_generate(c, in.spk, in.prompt, P, in.text, T, &gp, &hb, t3, 20, &n3) == VB_OK);
+    CHECK(n1 == 20 && n3 == 20 && memcmp(t1, t3, sizeof t1) == 0);
+    CHECK(memcmp(t1, tok_ref, sizeof t1) == 0);
+    double d = max_abs_diff(a.rows, b.rows, 20 * 6563);
+    fprintf(stderr, "  reused conditioning: step logits differ by %.3g from a fresh prefill\n", d);
+    CHECK(d <= 1e-5);
+    /* a different speaker embedding or prompt is not reused */
+    float spk2[256];
+    memcpy(spk2, in.spk, sizeof spk2);
+    spk2[7] += 0.25f;
+    CHECK(cb_t3_generate(c, spk2, in.prompt, P, in.text, T, &gp, NULL, t2, 20, &n2) == VB_OK);
+    CHECK(memcmp(t2, t1, sizeof t1) != 0 || n2 != n1);
+    CHECK(cb_t3_generate(c, in.spk, in.prompt, P - 1, in.text, T, &gp, NULL, t2, 20, &n2) == VB_OK);
+    CHECK_EQ_INT(cb_t3_ctx_cond_cached(c), P);
+    memset(b.rows, 0, 20 * 6563 * sizeof(float));
+    CHECK(cb_t3_generate(c, in.spk, in.prompt, P, in.text, T, &gp, &hb, t3, 20, &n3) == VB_OK);
+    CHECK(memcmp(t1, t3, sizeof t1) == 0);
+    CHECK(max_abs_diff(a.rows, b.rows, 20 * 6563) <= 1e-5);
+    /* a direct forward over the conditioning rows invalidates the cache */
+    cb_t3_ctx_reset(c);
+    float *emb = vb_xmalloc(64 * sizeof *emb);
+    CHECK(cb_t3_embed_speech(g_model, 5, emb) == VB_OK);
+    CHECK(cb_t3_forward(c, emb, 1, NULL, NULL) == VB_OK);
+    CHECK_EQ_INT(cb_t3_ctx_cond_cached(c), 0);
+    vb_free(emb);
+    vb_free(a.rows);
+    vb_free(b.rows);
+    vb_free(tok_ref);
+    cb_t3_ctx_free(c);
+    inputs_free(&in);
+}
+
 /* Seeded sampling: same seed -> same tokens, every token a valid id, max_gen_len honoured. */
 TEST(test_sampling_seeded)
 {
@@ -564,6 +630,7 @@ int main(void)
     RUN(test_first_forward);
     RUN(test_greedy_rep);
     RUN(test_greedy_norep);
+    RUN(test_cond_reuse);
     RUN(test_sampling_seeded);
     RUN(test_cancel);
     RUN(test_processors);
