@@ -172,13 +172,68 @@ AVX2_KERNEL(kern_avx2_f16, "avx2,fma,f16c", uint16_t,
 
 AVX512_KERNEL(kern_avx512, float, _mm512_loadu_ps(pk))
 AVX512_KERNEL(kern_avx512_f16, uint16_t, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)pk)))
+
+/* 12 x 32: two adjacent panels (the second starts K rows after the first) */
+#    define AVX512W_KERNEL(name, T, LOAD)                                                          \
+        __attribute__((target("avx512f"))) static void name(int K, const float *const xr[MR_MAX],  \
+                                                            const void *pv, float *tile)           \
+        {                                                                                          \
+            const T *p0 = pv, *p1 = p0 + (size_t)K * NR;                                           \
+            __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00;          \
+            __m512 c21 = c00, c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;    \
+            __m512 c60 = c00, c61 = c00, c70 = c00, c71 = c00, c80 = c00, c81 = c00, c90 = c00;    \
+            __m512 c91 = c00, cA0 = c00, cA1 = c00, cB0 = c00, cB1 = c00;                          \
+            for (int k = 0; k < K; k++) {                                                          \
+                const __m512 w0 = LOAD(p0 + (size_t)k * NR), w1 = LOAD(p1 + (size_t)k * NR);       \
+                __m512 a;                                                                          \
+                W_ROW(0, 0);                                                                       \
+                W_ROW(1, 1);                                                                       \
+                W_ROW(2, 2);                                                                       \
+                W_ROW(3, 3);                                                                       \
+                W_ROW(4, 4);                                                                       \
+                W_ROW(5, 5);                                                                       \
+                W_ROW(6, 6);                                                                       \
+                W_ROW(7, 7);                                                                       \
+                W_ROW(8, 8);                                                                       \
+                W_ROW(9, 9);                                                                       \
+                W_ROW(A, 10);                                                                      \
+                W_ROW(B, 11);                                                                      \
+            }                                                                                      \
+            W_STORE(0, 0);                                                                         \
+            W_STORE(1, 1);                                                                         \
+            W_STORE(2, 2);                                                                         \
+            W_STORE(3, 3);                                                                         \
+            W_STORE(4, 4);                                                                         \
+            W_STORE(5, 5);                                                                         \
+            W_STORE(6, 6);                                                                         \
+            W_STORE(7, 7);                                                                         \
+            W_STORE(8, 8);                                                                         \
+            W_STORE(9, 9);                                                                         \
+            W_STORE(A, 10);                                                                        \
+            W_STORE(B, 11);                                                                        \
+        }
+#    define W_ROW(n, r)                                                                            \
+        a = _mm512_set1_ps(xr[r][k]);                                                              \
+        c##n##0 = _mm512_fmadd_ps(a, w0, c##n##0);                                                 \
+        c##n##1 = _mm512_fmadd_ps(a, w1, c##n##1)
+#    define W_STORE(n, r)                                                                          \
+        _mm512_storeu_ps(tile + (r)*2 * NR, c##n##0);                                              \
+        _mm512_storeu_ps(tile + (r)*2 * NR + NR, c##n##1)
+#    define LOAD_F32(q) _mm512_loadu_ps(q)
+#    define LOAD_F16(q) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(q)))
+
+AVX512W_KERNEL(kern_avx512_w, float, LOAD_F32)
+AVX512W_KERNEL(kern_avx512_w_f16, uint16_t, LOAD_F16)
 #endif
 
 typedef void (*kern_fn)(int K, const float *const xr[MR_MAX], const void *pv, float *tile);
 
 struct gemm_job {
     kern_fn kern;
-    int mr;                /* tile height of kern */
+    int mr;        /* tile height of kern (one panel wide) */
+    kern_fn kern2; /* optional two-panel kernel, tile height mr2 */
+    int mr2;
+    int n_groups;          /* panel groups: pairs when kern2, else single panels */
     const uint8_t *packed; /* panels of esize-byte values */
     size_t esize;
     const float *x, *b;
@@ -191,21 +246,25 @@ struct gemm_job {
 
 static void gemm_tile_range(const struct gemm_job *j, int64_t u0, int64_t u1)
 {
-    float tile[MR_MAX * NR];
+    float tile[MR_MAX * 2 * NR];
     for (int64_t u = u0; u < u1; u++) {
-        const int pnl = (int)(u / j->n_tb), tb = (int)(u % j->n_tb);
+        const int g = (int)(u / j->n_tb), tb = (int)(u % j->n_tb);
+        const int per = j->kern2 ? 2 : 1, pnl = g * per;
+        const bool wide = j->kern2 && pnl + 1 < j->n_panels;
+        const kern_fn kern = wide ? j->kern2 : j->kern;
+        const int kmr = wide ? j->mr2 : j->mr, tw = wide ? 2 * NR : NR;
         const void *p = j->packed + (size_t)pnl * (size_t)j->n_in * NR * j->esize;
-        const int o0 = pnl * NR, nc = VB_MIN(NR, j->n_out - o0);
+        const int o0 = pnl * NR, nc = VB_MIN(tw, j->n_out - o0);
         const int t_end = VB_MIN(j->n_tok, (tb + 1) * TB_ROWS);
-        for (int t0 = tb * TB_ROWS; t0 < t_end; t0 += j->mr) {
-            const int mr = VB_MIN(j->mr, t_end - t0);
+        for (int t0 = tb * TB_ROWS; t0 < t_end; t0 += kmr) {
+            const int mr = VB_MIN(kmr, t_end - t0);
             const float *xr[MR_MAX];
-            for (int r = 0; r < j->mr; r++) /* rows past the end repeat the last (discarded) */
+            for (int r = 0; r < kmr; r++) /* rows past the end repeat the last (discarded) */
                 xr[r] = j->x + (int64_t)(t0 + VB_MIN(r, mr - 1)) * j->ldx;
-            j->kern(j->n_in, xr, p, tile);
+            kern(j->n_in, xr, p, tile);
             for (int r = 0; r < mr; r++) {
                 float *yr = j->y + (int64_t)(t0 + r) * j->ldy + o0;
-                const float *tr = tile + r * NR;
+                const float *tr = tile + r * tw;
                 if (j->b)
                     for (int c = 0; c < nc; c++)
                         yr[c] = tr[c] + j->b[o0 + c];
@@ -221,7 +280,7 @@ static void gemm_worker(void *ctx, int ith, int nth)
     struct gemm_job *j = ctx;
     (void)ith;
     (void)nth;
-    const int64_t units = (int64_t)j->n_panels * j->n_tb;
+    const int64_t units = (int64_t)j->n_groups * j->n_tb;
     for (;;) {
         int64_t u = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
         if (u >= units)
@@ -255,12 +314,15 @@ static void gemm_run(struct nn_pool *pool, bool f16, const void *packed, int n_i
     if (nn_kernels_isa() >= NN_ISA_AVX512) {
         j.kern = f16 ? kern_avx512_f16 : kern_avx512;
         j.mr = MR_MAX;
+        j.kern2 = f16 ? kern_avx512_w_f16 : kern_avx512_w;
+        j.mr2 = 12;
     } else if (nn_kernels_isa() >= NN_ISA_AVX2) {
         j.kern = f16 ? kern_avx2_f16 : kern_avx2;
     }
 #endif
+    j.n_groups = j.kern2 ? (j.n_panels + 1) / 2 : j.n_panels;
     atomic_init(&j.next, 0);
-    if ((int64_t)j.n_panels * j.n_tb == 1)
+    if ((int64_t)j.n_groups * j.n_tb == 1)
         gemm_tile_range(&j, 0, 1);
     else
         nn_pool_run(pool, gemm_worker, &j);
