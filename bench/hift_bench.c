@@ -260,6 +260,9 @@ int main(int argc, char **argv)
            " peak RSS %.0f MiB\n",
            base, seconds, F, threads, best[0], best[1], best[2], total, total / seconds, peak,
            ru.ru_maxrss / 1024.0);
+    printf("HIFT_BENCH rtf=%.3f total_s=%.3f decode_s=%.3f f0_s=%.3f source_s=%.3f seconds=%.1f "
+           "threads=%d base=%d\n",
+           total / seconds, total, best[2], best[0], best[1], seconds, threads, base);
     printf("decode parts (best run): stft %.3f s, conv_pre+ups %.3f s, source branch %.3f s, "
            "resblocks %.3f s, conv_post+istft %.3f s\n",
            bt.stft_s, bt.ups_s, bt.source_s, bt.resblocks_s, bt.post_s);
