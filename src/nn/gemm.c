@@ -29,11 +29,17 @@ void nn_gemm_pack(float *dst, const float *w, int n_in, int n_out, int64_t ldw)
     size_t panels = ((size_t)n_out + NR - 1) / NR;
     for (size_t p = 0; p < panels; p++) {
         float *d = dst + p * (size_t)n_in * NR;
-        for (int k = 0; k < n_in; k++)
-            for (int j = 0; j < NR; j++) {
-                size_t o = p * NR + (size_t)j;
-                d[(size_t)k * NR + (size_t)j] = o < (size_t)n_out ? w[(int64_t)o * ldw + k] : 0.0f;
+        for (int j = 0; j < NR; j++) { /* one source row at a time: contiguous reads */
+            const size_t o = p * NR + (size_t)j;
+            if (o >= (size_t)n_out) {
+                for (int k = 0; k < n_in; k++)
+                    d[(size_t)k * NR + (size_t)j] = 0.0f;
+                continue;
             }
+            const float *src = w + (int64_t)o * ldw;
+            for (int k = 0; k < n_in; k++)
+                d[(size_t)k * NR + (size_t)j] = src[k];
+        }
     }
 }
 
