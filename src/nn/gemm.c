@@ -60,7 +60,8 @@ void nn_gemm_pack_t(float *dst, const float *wt, int n_in, int n_out, int64_t ld
 }
 
 /* tile[r][j] = sum_k x_r[k] * p[k][j] for r < MR, j < NR; F32 and F16 panels */
-static void kern_generic(int K, const float *const xr[MR_MAX], const void *pv, float *tile)
+static void kern_generic(int K, const float *const xr[MR_MAX], const void *pv, float *tile,
+                         int64_t ldt)
 {
     const float *p = pv;
     float acc[MR][NR];
@@ -73,10 +74,12 @@ static void kern_generic(int K, const float *const xr[MR_MAX], const void *pv, f
                 acc[r][j] += a * w[j];
         }
     }
-    memcpy(tile, acc, sizeof acc);
+    for (int r = 0; r < MR; r++)
+        memcpy(tile + r * ldt, acc[r], sizeof acc[r]);
 }
 
-static void kern_generic_f16(int K, const float *const xr[MR_MAX], const void *pv, float *tile)
+static void kern_generic_f16(int K, const float *const xr[MR_MAX], const void *pv, float *tile,
+                             int64_t ldt)
 {
     const uint16_t *p = pv;
     float acc[MR][NR], w[NR];
@@ -90,14 +93,15 @@ static void kern_generic_f16(int K, const float *const xr[MR_MAX], const void *p
                 acc[r][j] += a * w[j];
         }
     }
-    memcpy(tile, acc, sizeof acc);
+    for (int r = 0; r < MR; r++)
+        memcpy(tile + r * ldt, acc[r], sizeof acc[r]);
 }
 
 #ifdef GEMM_X86
 /* 6 x 16 with two ymm weight vectors per k; W0/W1 load the k-th panel row */
 #    define AVX2_KERNEL(name, tgt, T, W0, W1)                                                      \
         __attribute__((target(tgt))) static void name(int K, const float *const xr[MR_MAX],        \
-                                                      const void *pv, float *tile)                 \
+                                                      const void *pv, float *tile, int64_t ldt)    \
         {                                                                                          \
             const T *p = pv;                                                                       \
             __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00;          \
@@ -125,8 +129,8 @@ static void kern_generic_f16(int K, const float *const xr[MR_MAX], const void *p
         c##r##0 = _mm256_fmadd_ps(a, w0, c##r##0);                                                 \
         c##r##1 = _mm256_fmadd_ps(a, w1, c##r##1)
 #    define AVX2_STORE(r)                                                                          \
-        _mm256_storeu_ps(tile + (r)*NR, c##r##0);                                                  \
-        _mm256_storeu_ps(tile + (r)*NR + 8, c##r##1)
+        _mm256_storeu_ps(tile + (r)*ldt, c##r##0);                                                 \
+        _mm256_storeu_ps(tile + (r)*ldt + 8, c##r##1)
 
 AVX2_KERNEL(kern_avx2, "avx2,fma", float, _mm256_loadu_ps(pk), _mm256_loadu_ps(pk + 8))
 AVX2_KERNEL(kern_avx2_f16, "avx2,fma,f16c", uint16_t,
@@ -135,8 +139,8 @@ AVX2_KERNEL(kern_avx2_f16, "avx2,fma,f16c", uint16_t,
 
 /* 14 x 16 with one zmm weight vector per k */
 #    define AVX512_KERNEL(name, T, W)                                                              \
-        __attribute__((target("avx512f"))) static void name(int K, const float *const xr[MR_MAX],  \
-                                                            const void *pv, float *tile)           \
+        __attribute__((target("avx512f"))) static void name(                                       \
+            int K, const float *const xr[MR_MAX], const void *pv, float *tile, int64_t ldt)        \
         {                                                                                          \
             const T *p = pv;                                                                       \
             __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;          \
@@ -159,20 +163,20 @@ AVX2_KERNEL(kern_avx2_f16, "avx2,fma,f16c", uint16_t,
                 AVX512_ROW(12);                                                                    \
                 AVX512_ROW(13);                                                                    \
             }                                                                                      \
-            _mm512_storeu_ps(tile + 0 * NR, c0);                                                   \
-            _mm512_storeu_ps(tile + 1 * NR, c1);                                                   \
-            _mm512_storeu_ps(tile + 2 * NR, c2);                                                   \
-            _mm512_storeu_ps(tile + 3 * NR, c3);                                                   \
-            _mm512_storeu_ps(tile + 4 * NR, c4);                                                   \
-            _mm512_storeu_ps(tile + 5 * NR, c5);                                                   \
-            _mm512_storeu_ps(tile + 6 * NR, c6);                                                   \
-            _mm512_storeu_ps(tile + 7 * NR, c7);                                                   \
-            _mm512_storeu_ps(tile + 8 * NR, c8);                                                   \
-            _mm512_storeu_ps(tile + 9 * NR, c9);                                                   \
-            _mm512_storeu_ps(tile + 10 * NR, c10);                                                 \
-            _mm512_storeu_ps(tile + 11 * NR, c11);                                                 \
-            _mm512_storeu_ps(tile + 12 * NR, c12);                                                 \
-            _mm512_storeu_ps(tile + 13 * NR, c13);                                                 \
+            _mm512_storeu_ps(tile + 0 * ldt, c0);                                                  \
+            _mm512_storeu_ps(tile + 1 * ldt, c1);                                                  \
+            _mm512_storeu_ps(tile + 2 * ldt, c2);                                                  \
+            _mm512_storeu_ps(tile + 3 * ldt, c3);                                                  \
+            _mm512_storeu_ps(tile + 4 * ldt, c4);                                                  \
+            _mm512_storeu_ps(tile + 5 * ldt, c5);                                                  \
+            _mm512_storeu_ps(tile + 6 * ldt, c6);                                                  \
+            _mm512_storeu_ps(tile + 7 * ldt, c7);                                                  \
+            _mm512_storeu_ps(tile + 8 * ldt, c8);                                                  \
+            _mm512_storeu_ps(tile + 9 * ldt, c9);                                                  \
+            _mm512_storeu_ps(tile + 10 * ldt, c10);                                                \
+            _mm512_storeu_ps(tile + 11 * ldt, c11);                                                \
+            _mm512_storeu_ps(tile + 12 * ldt, c12);                                                \
+            _mm512_storeu_ps(tile + 13 * ldt, c13);                                                \
         }
 #    define AVX512_ROW(r) c##r = _mm512_fmadd_ps(_mm512_set1_ps(xr[r][k]), w, c##r)
 
@@ -181,8 +185,8 @@ AVX512_KERNEL(kern_avx512_f16, uint16_t, _mm512_cvtph_ps(_mm256_loadu_si256((con
 
 /* 12 x 32: two adjacent panels (the second starts K rows after the first) */
 #    define AVX512W_KERNEL(name, T, LOAD)                                                          \
-        __attribute__((target("avx512f"))) static void name(int K, const float *const xr[MR_MAX],  \
-                                                            const void *pv, float *tile)           \
+        __attribute__((target("avx512f"))) static void name(                                       \
+            int K, const float *const xr[MR_MAX], const void *pv, float *tile, int64_t ldt)        \
         {                                                                                          \
             const T *p0 = pv, *p1 = p0 + (size_t)K * NR;                                           \
             __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00;          \
@@ -223,8 +227,8 @@ AVX512_KERNEL(kern_avx512_f16, uint16_t, _mm512_cvtph_ps(_mm256_loadu_si256((con
         c##n##0 = _mm512_fmadd_ps(a, w0, c##n##0);                                                 \
         c##n##1 = _mm512_fmadd_ps(a, w1, c##n##1)
 #    define W_STORE(n, r)                                                                          \
-        _mm512_storeu_ps(tile + (r)*2 * NR, c##n##0);                                              \
-        _mm512_storeu_ps(tile + (r)*2 * NR + NR, c##n##1)
+        _mm512_storeu_ps(tile + (r)*ldt, c##n##0);                                                 \
+        _mm512_storeu_ps(tile + (r)*ldt + NR, c##n##1)
 #    define LOAD_F32(q) _mm512_loadu_ps(q)
 #    define LOAD_F16(q) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(q)))
 
@@ -232,7 +236,8 @@ AVX512W_KERNEL(kern_avx512_w, float, LOAD_F32)
 AVX512W_KERNEL(kern_avx512_w_f16, uint16_t, LOAD_F16)
 #endif
 
-typedef void (*kern_fn)(int K, const float *const xr[MR_MAX], const void *pv, float *tile);
+typedef void (*kern_fn)(int K, const float *const xr[MR_MAX], const void *pv, float *tile,
+                        int64_t ldt);
 
 struct gemm_job {
     kern_fn kern;
@@ -267,9 +272,19 @@ static void gemm_tile_range(const struct gemm_job *j, int64_t u0, int64_t u1)
             const float *xr[MR_MAX];
             for (int r = 0; r < kmr; r++) /* rows past the end repeat the last (discarded) */
                 xr[r] = j->x + (int64_t)(t0 + VB_MIN(r, mr - 1)) * j->ldx;
-            kern(j->n_in, xr, p, tile);
+            float *yt = j->y + (int64_t)t0 * j->ldy + o0;
+            if (mr == kmr && nc == tw) {
+                /* full tile: straight into y, then the bias */
+                kern(j->n_in, xr, p, yt, j->ldy);
+                if (j->b)
+                    for (int r = 0; r < mr; r++)
+                        for (int c = 0; c < nc; c++)
+                            yt[(int64_t)r * j->ldy + c] += j->b[o0 + c];
+                continue;
+            }
+            kern(j->n_in, xr, p, tile, tw);
             for (int r = 0; r < mr; r++) {
-                float *yr = j->y + (int64_t)(t0 + r) * j->ldy + o0;
+                float *yr = yt + (int64_t)r * j->ldy;
                 const float *tr = tile + r * tw;
                 if (j->b)
                     for (int c = 0; c < nc; c++)
