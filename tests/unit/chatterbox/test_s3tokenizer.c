@@ -9,6 +9,7 @@
 #include "nn/safetensors.h"
 #include "nn/threadpool.h"
 #include "unit/test.h"
+#include "tts/chatterbox/frontend.h"
 #include "tts/chatterbox/s3tokenizer.h"
 
 static char g_dir[512];
@@ -162,6 +163,50 @@ TEST(test_reference_f16)
     run_reference(2, true);
 }
 
+/* wav -> front end (helper A's cb_fe_s3tok_log_mel) -> tokenizer: the whole S3Tokenizer
+ * forward of the reference, tokens exact. */
+TEST(test_from_wav)
+{
+    struct nn_safetensors *w = open_st("weights.safetensors"), *io = open_st("io.safetensors");
+    struct cb_frontend *fe = NULL;
+    struct cb_s3tok *tok = NULL;
+    float *wav = NULL, *mel = NULL, *mel_ref = NULL;
+    char why[256];
+    CHECK(w && io);
+    if (!w || !io)
+        goto done;
+    CHECK(cb_frontend_new(&fe) == VB_OK);
+    CHECK(cb_s3tok_load(w, "tokenizer.", NULL, &tok, why, sizeof why) == VB_OK);
+    int64_t n_wav = 0, n_mel = 0;
+    wav = get_f32(io, "wav_16k", &n_wav);
+    mel_ref = get_f32(io, "log_mel", &n_mel);
+    if (!fe || !tok || !wav || !mel_ref)
+        goto done;
+    int64_t frames = cb_fe_s3tok_frames(n_wav);
+    CHECK_EQ_INT(frames, 150);
+    mel = vb_xmalloc((size_t)(128 * frames) * sizeof *mel);
+    CHECK(cb_fe_s3tok_log_mel(fe, wav, n_wav, mel) == VB_OK);
+    fprintf(stderr, "  front-end log_mel max abs err %.3g\n", max_abs(mel, mel_ref, n_mel));
+    int64_t toks[64], tok_ref[38];
+    int n = 0;
+    CHECK(nn_st_to_i64(nn_st_find(io, "tokens"), tok_ref, 38) == VB_OK);
+    CHECK(cb_s3tok_encode(tok, NULL, mel, (int)frames, 0, toks, 64, &n, NULL) == VB_OK);
+    CHECK_EQ_INT(n, 38);
+    int mism = 0;
+    for (int i = 0; i < 38 && i < n; i++)
+        mism += toks[i] != tok_ref[i];
+    fprintf(stderr, "  wav -> tokens: %d/38 mismatches\n", mism);
+    CHECK_EQ_INT(mism, 0);
+done:
+    vb_free(wav);
+    vb_free(mel);
+    vb_free(mel_ref);
+    cb_s3tok_free(tok);
+    cb_frontend_free(fe);
+    nn_st_close(w);
+    nn_st_close(io);
+}
+
 TEST(test_load_errors)
 {
     /* wrong prefix: a clear missing-tensor error, no crash */
@@ -199,6 +244,7 @@ int main(void)
     RUN(test_reference_1thread);
     RUN(test_reference_2threads);
     RUN(test_reference_f16);
+    RUN(test_from_wav);
     RUN(test_load_errors);
     return test_summary();
 }
