@@ -380,6 +380,7 @@ static void gelu_erf(float *x, int64_t n)
 
 struct rows_job {
     float *x;
+    const float *src; /* LayerNorm input (may equal x) */
     int rows, cols;
     int64_t ld;
     enum s3_act act;
@@ -394,8 +395,8 @@ static void rows_worker(void *ctx, int ith, int nth)
     int r0 = (int)((int64_t)j->rows * ith / nth), r1 = (int)((int64_t)j->rows * (ith + 1) / nth);
     if (j->ln) {
         for (int r = r0; r < r1; r++)
-            nn_layer_norm(j->x + (int64_t)r * j->ld, j->x + (int64_t)r * j->ld, j->w, j->b, j->cols,
-                          j->eps);
+            nn_layer_norm(j->x + (int64_t)r * j->ld, j->src + (int64_t)r * j->ld, j->w, j->b,
+                          j->cols, j->eps);
         return;
     }
     float *p = j->x + (int64_t)r0 * j->cols;
@@ -422,11 +423,11 @@ void s3_act_rows(struct s3_ctx *c, float *x, int rows, int cols, enum s3_act act
         nn_pool_run(c->pool, rows_worker, &j);
 }
 
-void s3_layer_norm_par(struct s3_ctx *c, float *x, int t, int n, int64_t ld, const float *w,
-                       const float *b, float eps)
+void s3_layer_norm_par(struct s3_ctx *c, float *y, const float *x, int t, int n, int64_t ld,
+                       const float *w, const float *b, float eps)
 {
     struct rows_job j = {
-        .x = x, .rows = t, .cols = n, .ld = ld, .ln = true, .w = w, .b = b, .eps = eps};
+        .x = y, .src = x, .rows = t, .cols = n, .ld = ld, .ln = true, .w = w, .b = b, .eps = eps};
     if ((int64_t)t * n < 4096)
         rows_worker(&j, 0, 1);
     else

@@ -82,9 +82,9 @@ enum s3_act {
     S3_ACT_MISH,
 };
 void s3_act_rows(struct s3_ctx *c, float *x, int rows, int cols, enum s3_act act);
-/* Threaded row LayerNorm (same as s3_layer_norm_rows). */
-void s3_layer_norm_par(struct s3_ctx *c, float *x, int t, int n, int64_t ld, const float *w,
-                       const float *b, float eps);
+/* Threaded row LayerNorm: y rows = LN(x rows) (y == x allowed; both stride ld). */
+void s3_layer_norm_par(struct s3_ctx *c, float *y, const float *x, int t, int n, int64_t ld,
+                       const float *w, const float *b, float eps);
 
 /* LayerNorm of each of t rows of n floats (stride ld) in place. */
 void s3_layer_norm_rows(float *x, int t, int n, int64_t ld, const float *w, const float *b,

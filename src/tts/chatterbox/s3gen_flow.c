@@ -434,8 +434,7 @@ static bool conformer_fwd(struct cb_flow_state *s, const struct conformer *c, st
     const int D = in->d_model, H = in->enc_heads;
     const size_t n = (size_t)T * (size_t)D;
     struct s3_ctx *ctx = &s->ctx;
-    memcpy(b->an, b->x, n * sizeof *b->an);
-    s3_layer_norm_par(ctx, b->an, T, D, D, c->norm_mha_w, c->norm_mha_b, 1e-12f);
+    s3_layer_norm_par(ctx, b->an, b->x, T, D, D, c->norm_mha_w, c->norm_mha_b, 1e-12f);
     if (!s3_linear_fwd(ctx, &c->q, b->an, T, b->q, D) ||
         !s3_linear_fwd(ctx, &c->k, b->an, T, b->k, D) ||
         !s3_linear_fwd(ctx, &c->v, b->an, T, b->v, D) ||
@@ -466,8 +465,7 @@ static bool conformer_fwd(struct cb_flow_state *s, const struct conformer *c, st
     if (!s3_linear_fwd(ctx, &c->out, b->att, T, b->tmp, D))
         return false;
     nn_add(b->x, b->tmp, (int64_t)n);
-    memcpy(b->an, b->x, n * sizeof *b->an);
-    s3_layer_norm_par(ctx, b->an, T, D, D, c->norm_ff_w, c->norm_ff_b, 1e-12f);
+    s3_layer_norm_par(ctx, b->an, b->x, T, D, D, c->norm_ff_w, c->norm_ff_b, 1e-12f);
     if (!s3_linear_fwd(ctx, &c->w1, b->an, T, b->hid, in->enc_ffn))
         return false;
     s3_act_rows(ctx, b->hid, T, in->enc_ffn, S3_ACT_SILU);
@@ -484,7 +482,7 @@ static bool embed_fwd(struct cb_flow_state *s, const struct s3_linear *lin, cons
     const int D = s->f->info.d_model;
     if (!s3_linear_fwd(&s->ctx, lin, in, T, outp, D))
         return false;
-    s3_layer_norm_par(&s->ctx, outp, T, D, D, ln_w, ln_b, 1e-5f);
+    s3_layer_norm_par(&s->ctx, outp, outp, T, D, D, ln_w, ln_b, 1e-5f);
     const float xscale = (float)sqrt((double)D);
     for (size_t i = 0; i < (size_t)T * (size_t)D; i++)
         outp[i] *= xscale;
@@ -550,7 +548,7 @@ static enum vb_err encode_internal(const struct cb_flow *f, struct cb_flow_state
         if (!conformer_fwd(s, &f->enc[in->n_enc + l], b, T))
             return VB_ERR_NOMEM;
     /* 6. after_norm */
-    s3_layer_norm_par(&s->ctx, b->x, T, D, D, f->after_w, f->after_b, 1e-5f);
+    s3_layer_norm_par(&s->ctx, b->x, b->x, T, D, D, f->after_w, f->after_b, 1e-5f);
     return VB_OK;
 }
 
@@ -589,7 +587,7 @@ static bool causal_block_fwd(struct cb_flow_state *s, const struct causal_block 
     const int C = cb->conv.c_out;
     if (!s3_conv_fwd(&s->ctx, &cb->conv, x, ldx, T, 2, 0, y))
         return false;
-    s3_layer_norm_par(&s->ctx, y, T, C, C, cb->ln_w, cb->ln_b, 1e-5f);
+    s3_layer_norm_par(&s->ctx, y, y, T, C, C, cb->ln_w, cb->ln_b, 1e-5f);
     s3_act_rows(&s->ctx, y, T, C, S3_ACT_MISH);
     return true;
 }
@@ -620,8 +618,7 @@ static bool tblock_fwd(struct cb_flow_state *s, const struct tblock *tb, struct 
     const int C = in->est_ch, A = in->est_inner, H = in->est_heads, FF = tb->ff1.n_out;
     const size_t n = (size_t)T * (size_t)C;
     struct s3_ctx *ctx = &s->ctx;
-    memcpy(b->t1, b->h, n * sizeof *b->t1);
-    s3_layer_norm_par(ctx, b->t1, T, C, C, tb->norm1_w, tb->norm1_b, 1e-5f);
+    s3_layer_norm_par(ctx, b->t1, b->h, T, C, C, tb->norm1_w, tb->norm1_b, 1e-5f);
     if (!s3_linear_fwd(ctx, &tb->to_q, b->t1, T, b->q, A) ||
         !s3_linear_fwd(ctx, &tb->to_k, b->t1, T, b->k, A) ||
         !s3_linear_fwd(ctx, &tb->to_v, b->t1, T, b->v, A))
@@ -647,8 +644,7 @@ static bool tblock_fwd(struct cb_flow_state *s, const struct tblock *tb, struct 
     if (!s3_linear_fwd(ctx, &tb->to_out, b->a, T, b->t2, C))
         return false;
     nn_add(b->h, b->t2, (int64_t)n);
-    memcpy(b->t1, b->h, n * sizeof *b->t1);
-    s3_layer_norm_par(ctx, b->t1, T, C, C, tb->norm3_w, tb->norm3_b, 1e-5f);
+    s3_layer_norm_par(ctx, b->t1, b->h, T, C, C, tb->norm3_w, tb->norm3_b, 1e-5f);
     if (!s3_linear_fwd(ctx, &tb->ff1, b->t1, T, b->ff, FF))
         return false;
     s3_act_rows(ctx, b->ff, T, FF, S3_ACT_GELU_ERF);

@@ -276,8 +276,7 @@ enum vb_err cb_s3tok_encode(const struct cb_s3tok *tok, struct nn_pool *pool, co
     /* 2. transformer blocks */
     for (int l = 0; l < tok->n_layer; l++) {
         const struct s3tok_block *b = &tok->blocks[l];
-        memcpy(an, x, n_ts * sizeof *an);
-        s3_layer_norm_par(&ctx, an, T, S, S, b->attn_ln_w, b->attn_ln_b, 1e-6f);
+        s3_layer_norm_par(&ctx, an, x, T, S, S, b->attn_ln_w, b->attn_ln_b, 1e-6f);
         if (!s3_linear_fwd(&ctx, &b->q, an, T, q, S) || !s3_linear_fwd(&ctx, &b->k, an, T, k, S) ||
             !s3_linear_fwd(&ctx, &b->v, an, T, v, S))
             goto oom;
@@ -296,8 +295,7 @@ enum vb_err cb_s3tok_encode(const struct cb_s3tok *tok, struct nn_pool *pool, co
             goto oom;
         for (size_t i = 0; i < n_ts; i++)
             x[i] += an[i] + mem[i];
-        memcpy(an, x, n_ts * sizeof *an);
-        s3_layer_norm_par(&ctx, an, T, S, S, b->mlp_ln_w, b->mlp_ln_b, 1e-5f);
+        s3_layer_norm_par(&ctx, an, x, T, S, S, b->mlp_ln_w, b->mlp_ln_b, 1e-5f);
         if (!s3_linear_fwd(&ctx, &b->mlp0, an, T, hid, F))
             goto oom;
         s3_act_rows(&ctx, hid, T, F, S3_ACT_GELU_ERF);
