@@ -130,7 +130,7 @@ static const struct opt opts[] = {
      "download missing model files on demand"},
     {"WORKERS_TTS", OPT_INT, "2", 1, 64, 0, NULL, NULL, OFF(tts_workers),
      "speech generations run at the same time"},
-    {"TTS_QUEUE_MAX", OPT_INT, "16", 1, 100000, 0, NULL, NULL, OFF(tts_queue_max),
+    {"TTS_QUEUE_MAX", OPT_INT, "4", 1, 100000, 0, NULL, NULL, OFF(tts_queue_max),
      "speech generations waiting before answering 503"},
 };
 

@@ -50,7 +50,7 @@ struct vb_config {
     char *tts_engine;          /* TTS_ENGINE: default TTS engine name (default "espeak-ng") */
     bool models_auto_download; /* MODELS_AUTO_DOWNLOAD: fetch missing models (default true) */
     int tts_workers;           /* WORKERS_TTS: concurrent speech generations (default 2) */
-    int tts_queue_max;         /* TTS_QUEUE_MAX: waiting generations before 503 (default 16) */
+    int tts_queue_max;         /* TTS_QUEUE_MAX: waiting generations before 503 (default 4) */
 };
 
 /* Fills cfg with defaults, then `env_file` (NULL = ".env", which may be missing; a file
