@@ -66,6 +66,7 @@ struct cb_flow {
     struct stage down, up, *mid;
     struct causal_block final_block;
     struct s3_conv final_proj; /* C -> 80, k 1 */
+    int est_ff_max;            /* widest transformer-block FFN (scratch sizing) */
 };
 
 void cb_flow_default_config(struct cb_flow_config *cfg)
@@ -297,6 +298,13 @@ enum vb_err cb_flow_load(const struct nn_safetensors *st, const char *prefix,
             err = VB_ERR_NOMEM;
             goto out;
         }
+    }
+    f->est_ff_max = 4 * C;
+    for (int i = 0; i < in->est_blocks; i++) {
+        f->est_ff_max = VB_MAX(f->est_ff_max, f->down.tb[i].ff1.n_out);
+        f->est_ff_max = VB_MAX(f->est_ff_max, f->up.tb[i].ff1.n_out);
+        for (int m = 0; m < in->est_mid; m++)
+            f->est_ff_max = VB_MAX(f->est_ff_max, f->mid[m].tb[i].ff1.n_out);
     }
     load_causal_block(&L, &f->final_block, C, C, "decoder.estimator.final_block");
     s3_conv_load(&L, &f->final_proj, C, CB_FLOW_N_MELS, 1, 1, true, "decoder.estimator.final_proj");
@@ -692,9 +700,7 @@ enum vb_err cb_flow_estimate(const struct cb_flow *f, struct cb_flow_state *s, c
     const int C = in->est_ch, A = in->est_inner, E = in->time_dim, M = CB_FLOW_N_MELS;
     if (T <= 0 || T > CB_FLOW_TOKEN_MEL * CB_FLOW_MAX_TOKENS)
         return VB_ERR_INVALID;
-    int ffmax = 4 * C;
-    for (int i = 0; i < in->est_blocks; i++)
-        ffmax = VB_MAX(ffmax, f->down.tb[i].ff1.n_out);
+    const int ffmax = f->est_ff_max;
     const size_t zc = (size_t)VB_MAX(EST_IN, 2 * C), tt = (size_t)T;
     size_t need = tt * zc + 4 * tt * (size_t)C + 4 * tt * (size_t)A + tt * (size_t)ffmax +
                   2 * (size_t)E + (size_t)C + 2 * TIME_SIN_DIM + 4 * (size_t)E;
