@@ -272,6 +272,8 @@ int tts_cli_main(int argc, char **argv)
         goto out;
     }
     reg = tts_registry_new();
+    if (reg)
+        tts_registry_set_models_dir(reg, cfg.models_dir);
     const char *name = o.engine ? o.engine : cfg.tts_engine;
     if (!name || !*name)
         name = TTS_ENGINE_ESPEAK;

@@ -14,6 +14,7 @@ struct tts_registry {
     struct tts_engine engines[REGISTRY_MAX];
     size_t n;
     char names[256];
+    char models_dir[4096];
 };
 
 struct tts_params tts_default_params(void)
@@ -248,6 +249,7 @@ static void add(struct tts_registry *r, const struct tts_engine_ops *ops)
         return;
     struct tts_engine *e = &r->engines[r->n++];
     e->ops = ops;
+    e->models_dir = r->models_dir;
     pthread_mutex_init(&e->lock, NULL);
     size_t used = strlen(r->names);
     snprintf(r->names + used, sizeof r->names - used, "%s%s", used ? ", " : "", ops->name);
@@ -258,6 +260,7 @@ struct tts_registry *tts_registry_new(void)
     struct tts_registry *r = vb_try_calloc(1, sizeof *r);
     if (!r)
         return NULL;
+    snprintf(r->models_dir, sizeof r->models_dir, "models");
     add(r, tts_espeak_ops());
     return r;
 }
@@ -273,6 +276,11 @@ void tts_registry_free(struct tts_registry *r)
         pthread_mutex_destroy(&e->lock);
     }
     vb_free(r);
+}
+
+void tts_registry_set_models_dir(struct tts_registry *r, const char *dir)
+{
+    snprintf(r->models_dir, sizeof r->models_dir, "%s", dir ? dir : "models");
 }
 
 struct tts_engine *tts_registry_find(struct tts_registry *r, const char *name)

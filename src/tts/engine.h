@@ -107,8 +107,10 @@ struct tts_engine_ops {
 /* An engine instance: the vtable plus its private state. */
 struct tts_engine {
     const struct tts_engine_ops *ops;
-    void *state;          /* owned by the engine (ops->unload frees) */
-    pthread_mutex_t lock; /* guards loading */
+    const char *models_dir; /* MODELS_DIR for engines with model files (borrowed from the
+                               registry; "models" until tts_registry_set_models_dir) */
+    void *state;            /* owned by the engine (ops->unload frees) */
+    pthread_mutex_t lock;   /* guards loading */
     bool loaded;
 };
 
@@ -156,6 +158,8 @@ struct tts_registry;
  * loaded yet. Caller frees with tts_registry_free. NULL on OOM. */
 struct tts_registry *tts_registry_new(void);
 void tts_registry_free(struct tts_registry *r);
+/* Where engines find their model files (MODELS_DIR); copied. Call before loading. */
+void tts_registry_set_models_dir(struct tts_registry *r, const char *dir);
 /* The engine called name (exact), or NULL. Borrowed for the registry's lifetime. */
 struct tts_engine *tts_registry_find(struct tts_registry *r, const char *name);
 /* The i-th engine (0..count-1) in registration order. */
