@@ -190,7 +190,15 @@ static bool write_random(const char *path, const struct cb_t3_config *c)
 struct timing {
     double t0, first;
     int n;
+    float *logits0; /* first-step raw logits (speech_vocab) */
 };
+
+static void on_logits(void *user, int step, const float *l, int n)
+{
+    struct timing *t = user;
+    if (step == 0)
+        memcpy(t->logits0, l, (size_t)n * sizeof *l);
+}
 
 static bool on_token(void *user, int32_t tok)
 {
@@ -264,8 +272,11 @@ int main(int argc, char **argv)
     printf("prefix %d rows (speaker + %d prompt + %d text + START), %d generated tokens, "
            "%s KV cache\n",
            cb_t3_prefix_len(n_prompt, n_text), n_prompt, n_text, steps, kv_f16 ? "f16" : "f32");
-    printf("%-6s %9s %9s %9s %9s %10s %10s %8s %9s\n", "type", "weights", "load s", "prefill s",
-           "warm s", "tok/s", "ms/token", "RTF(T3)", "peak RSS");
+    printf("%-6s %9s %9s %9s %9s %10s %10s %8s %9s %9s %9s\n", "type", "weights", "load s",
+           "prefill s", "warm s", "tok/s", "ms/token", "RTF(T3)", "peak RSS", "rel.err", "max.err");
+    float *base_logits = vb_xmalloc((size_t)cfg.speech_vocab * sizeof(float));
+    float *cur_logits = vb_xmalloc((size_t)cfg.speech_vocab * sizeof(float));
+    bool have_base = false;
     int status = 0;
     for (const char *p = types; *p;) {
         char name[32];
@@ -301,8 +312,8 @@ int main(int argc, char **argv)
         struct cb_t3_gen_params gp = cb_t3_gen_default_params();
         gp.max_gen_len = steps - 1;
         gp.seed = 1;
-        struct timing tm = {.t0 = now_s()};
-        struct cb_t3_gen_hooks hooks = {.on_token = on_token, .user = &tm};
+        struct timing tm = {.t0 = now_s(), .logits0 = cur_logits};
+        struct cb_t3_gen_hooks hooks = {.on_token = on_token, .on_logits = on_logits, .user = &tm};
         int32_t *toks = vb_xmalloc((size_t)steps * sizeof *toks);
         int n = 0;
         enum vb_err err =
@@ -322,10 +333,23 @@ int main(int argc, char **argv)
             status = 1;
         } else {
             double prefill = tm.first - tm.t0, per_tok = (t_end - tm.first) / (tm.n - 1);
-            printf("%-6s %7.0f M %9.2f %9.2f %9.2f %10.2f %10.1f %8.2f %7.0f M%s\n", name,
-                   (double)cb_t3_model_weight_bytes(m) / 1048576.0, t_load, prefill,
+            /* first-step logits against the first type of the list (f32: the exact path) */
+            double num = 0, den = 0, mx = 0;
+            if (!have_base) {
+                memcpy(base_logits, cur_logits, (size_t)cfg.speech_vocab * sizeof(float));
+                have_base = true;
+            }
+            for (int i = 0; i < cfg.speech_vocab; i++) {
+                double d = (double)cur_logits[i] - base_logits[i];
+                num += d * d;
+                den += (double)base_logits[i] * base_logits[i];
+                mx = fmax(mx, fabs(d));
+            }
+            printf("%-6s %7.0f M %9.2f %9.2f %9.2f %10.2f %10.1f %8.2f %7.0f M %9.2g %9.2g%s\n",
+                   name, (double)cb_t3_model_weight_bytes(m) / 1048576.0, t_load, prefill,
                    tw.first - tw.t0, 1.0 / per_tok, per_tok * 1e3, per_tok * 25.0,
-                   proc_status_mib("VmHWM"), hwm ? "" : " (since start)");
+                   proc_status_mib("VmHWM"), den > 0 ? sqrt(num / den) : 0.0, mx,
+                   hwm ? "" : " (peak since start)");
         }
         fflush(stdout);
         vb_free(toks);
@@ -333,7 +357,11 @@ int main(int argc, char **argv)
         cb_t3_free(m);
     }
     printf("prefill s: whole prefix; warm s: same voice, new text (conditioning rows cached)\n"
-           "RTF(T3) = decode seconds per second of audio (25 tokens/s), prefill excluded\n");
+           "RTF(T3) = decode seconds per second of audio (25 tokens/s), prefill excluded\n"
+           "rel.err / max.err: first-step logits against the first type listed (RMS relative, "
+           "max abs)\n");
+    vb_free(base_logits);
+    vb_free(cur_logits);
     vb_free(text);
     return status;
 }
