@@ -7,6 +7,7 @@
 #include "core/alloc.h"
 #include "nn/safetensors.h"
 #include "nn/safetensors_write.h"
+#include "nn/torch_zip.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -292,6 +293,97 @@ enum vb_err cb_voice_cond_load(const char *path, struct cb_voice_cond *out, char
     memcpy(out->prompt_feat, pf->data, pf->nbytes);
 out:
     nn_st_close(st);
+    if (err != VB_OK)
+        cb_voice_cond_release(out);
+    return err;
+}
+
+/* tensor `t` (any numeric dtype) with last dim `inner` (0: any) and all leading dims 1 except
+ * one, converted into a new array of f32 (f) or i64 (!f); *count receives the element count */
+static enum vb_err pt_tensor(const struct nn_pk *t, const char *name, bool f, int64_t max_numel,
+                             void **out, int *count, char *why, size_t cap)
+{
+    *out = NULL;
+    *count = 0;
+    if (!t || t->type == NN_PK_NONE) {
+        if (f)
+            return failf(VB_ERR_FORMAT, why, cap, "conds.pt: '%s' missing", name);
+        *out = vb_try_malloc(sizeof(int64_t)); /* no tokens */
+        return *out ? VB_OK : VB_ERR_NOMEM;
+    }
+    if (t->type != NN_PK_TENSOR)
+        return failf(VB_ERR_FORMAT, why, cap, "conds.pt: '%s' is not a tensor", name);
+    int64_t n = nn_pk_numel(t);
+    if (n > max_numel)
+        return failf(VB_ERR_FORMAT, why, cap, "conds.pt: '%s' has %lld elements (at most %lld)",
+                     name, (long long)n, (long long)max_numel);
+    struct nn_st_tensor v = {
+        .name = name, .dtype = t->dtype, .n_dims = t->n_dims, .data = t->data, .nbytes = t->nbytes};
+    memcpy(v.shape, t->shape, sizeof v.shape);
+    void *p = vb_try_malloc((size_t)(n ? n : 1) * (f ? sizeof(float) : sizeof(int64_t)));
+    if (!p)
+        return VB_ERR_NOMEM;
+    enum vb_err err = f ? nn_st_to_f32(&v, p, (size_t)n) : nn_st_to_i64(&v, p, (size_t)n);
+    if (err != VB_OK) {
+        vb_free(p);
+        return failf(VB_ERR_FORMAT, why, cap, "conds.pt: '%s' has dtype %s", name,
+                     nn_st_dtype_name(t->dtype));
+    }
+    *out = p;
+    *count = (int)n;
+    return VB_OK;
+}
+
+enum vb_err cb_voice_cond_load_pt(const char *path, struct cb_voice_cond *out, char *why,
+                                  size_t why_cap)
+{
+    memset(out, 0, sizeof *out);
+    struct nn_tz *tz = NULL;
+    enum vb_err err = nn_tz_open(path, &tz, why, why_cap);
+    if (err != VB_OK)
+        return err;
+    const struct nn_pk *root = nn_tz_root(tz), *t3 = nn_pk_get(root, "t3"),
+                       *gen = nn_pk_get(root, "gen");
+    if (!t3 || !gen) {
+        err = failf(VB_ERR_FORMAT, why, why_cap, "conds.pt: expected a dict with t3 and gen");
+        goto out;
+    }
+    const struct nn_pk *feat = nn_pk_get(gen, "prompt_feat");
+    if (!feat || feat->type != NN_PK_TENSOR || feat->n_dims < 2 ||
+        feat->shape[feat->n_dims - 1] != CB_S3GEN_N_MELS) {
+        err = failf(VB_ERR_FORMAT, why, why_cap, "conds.pt: gen.prompt_feat is not (1, T, 80)");
+        goto out;
+    }
+    int nf = 0;
+    if ((err = pt_tensor(nn_pk_get(t3, "speaker_emb"), "t3.speaker_emb", true, 65536,
+                         (void **)&out->speaker_emb, &out->spk_dim, why, why_cap)) != VB_OK ||
+        (err = pt_tensor(nn_pk_get(t3, "cond_prompt_speech_tokens"), "t3.cond_prompt_speech_tokens",
+                         false, CB_VC_T3_PROMPT_MAX, (void **)&out->t3_tokens, &out->n_t3_tokens,
+                         why, why_cap)) != VB_OK ||
+        (err = pt_tensor(nn_pk_get(gen, "embedding"), "gen.embedding", true, 65536,
+                         (void **)&out->xvector, &out->xvec_dim, why, why_cap)) != VB_OK ||
+        (err = pt_tensor(nn_pk_get(gen, "prompt_token"), "gen.prompt_token", false,
+                         CB_S3TOK_MAX_TOKENS, (void **)&out->prompt_tokens, &out->n_prompt_tokens,
+                         why, why_cap)) != VB_OK ||
+        (err = pt_tensor(feat, "gen.prompt_feat", true, (int64_t)100000 * CB_S3GEN_N_MELS,
+                         (void **)&out->prompt_feat, &nf, why, why_cap)) != VB_OK)
+        goto out;
+    out->n_prompt_frames = nf / CB_S3GEN_N_MELS;
+    if (out->spk_dim < 1 || out->xvec_dim < 1) {
+        err = failf(VB_ERR_FORMAT, why, why_cap, "conds.pt: empty speaker embedding");
+        goto out;
+    }
+    for (int i = 0; i < out->n_t3_tokens; i++)
+        if (out->t3_tokens[i] < 0 || out->t3_tokens[i] >= CB_S3TOK_CODEBOOK)
+            err = failf(VB_ERR_FORMAT, why, why_cap, "conds.pt: t3 token out of range");
+    for (int i = 0; i < out->n_prompt_tokens; i++)
+        if (out->prompt_tokens[i] < 0 || out->prompt_tokens[i] >= CB_S3TOK_CODEBOOK)
+            err = failf(VB_ERR_FORMAT, why, why_cap, "conds.pt: prompt token out of range");
+    /* the same alignment rule as embed_ref: at most floor(frames / 2) tokens */
+    if (out->n_prompt_tokens > out->n_prompt_frames / 2)
+        out->n_prompt_tokens = out->n_prompt_frames / 2;
+out:
+    nn_tz_close(tz);
     if (err != VB_OK)
         cb_voice_cond_release(out);
     return err;

@@ -73,4 +73,10 @@ VB_WUR enum vb_err cb_voice_cond_save(const struct cb_voice_cond *c, const char 
 VB_WUR enum vb_err cb_voice_cond_load(const char *path, struct cb_voice_cond *out, char *why,
                                       size_t why_cap);
 
+/* Reads the repository's built-in voice (conds.pt, a PyTorch zip pickle) with the safe reader
+ * of nn/torch_zip.h: t3.speaker_emb, t3.cond_prompt_speech_tokens, gen.prompt_token,
+ * gen.prompt_feat, gen.embedding. VB_ERR_NOT_FOUND when absent, VB_ERR_FORMAT otherwise. */
+VB_WUR enum vb_err cb_voice_cond_load_pt(const char *path, struct cb_voice_cond *out, char *why,
+                                         size_t why_cap);
+
 #endif
