@@ -317,6 +317,8 @@ static void lstm_worker(void *ctx, int ith, int nth)
     lstm_range(jb, jb->P * ith / nth, jb->P * (ith + 1) / nth, NULL);
 }
 
+#define PARTIAL_GROUP 32 /* partials run together (bounds the scratch for long clips) */
+
 enum vb_err cb_ve_embed_mel(const struct cb_ve *ve, struct nn_pool *pool, const float *mel,
                             int64_t T, float *embed, float *partials)
 {
@@ -325,57 +327,61 @@ enum vb_err cb_ve_embed_mel(const struct cb_ve *ve, struct nn_pool *pool, const 
     int64_t target;
     int P = cb_ve_num_partials(ve, T, &target);
     int W = ve->cfg.partial_frames, H = ve->hidden, G = 4 * H, M = ve->n_mels, E = ve->embed;
-    int64_t rows = (int64_t)P * W;
+    int PG = VB_MIN(P, PARTIAL_GROUP);
+    int64_t rows = (int64_t)PG * W;
     int in_max = VB_MAX(M, H);
     float *x = vb_try_malloc((size_t)rows * (size_t)in_max * sizeof *x);
     float *gx = vb_try_malloc((size_t)rows * (size_t)G * sizeof *gx);
-    float *gh = vb_try_malloc((size_t)P * (size_t)G * sizeof *gh);
-    float *h = vb_try_calloc((size_t)P * (size_t)H, sizeof *h);
-    float *c = vb_try_calloc((size_t)P * (size_t)H, sizeof *c);
-    float *pe = vb_try_malloc((size_t)P * (size_t)E * sizeof *pe);
+    float *gh = vb_try_malloc((size_t)PG * (size_t)G * sizeof *gh);
+    float *h = vb_try_calloc((size_t)PG * (size_t)H, sizeof *h);
+    float *c = vb_try_calloc((size_t)PG * (size_t)H, sizeof *c);
+    float *pe = vb_try_malloc((size_t)PG * (size_t)E * sizeof *pe);
     double *acc = vb_try_calloc((size_t)E, sizeof *acc);
     enum vb_err err = VB_OK;
     if (!x || !gx || !gh || !h || !c || !pe || !acc) {
         err = VB_ERR_NOMEM;
         goto out;
     }
-    /* partial p = mel frames [p*step, p*step + W), zero beyond T */
-    for (int p = 0; p < P; p++)
-        for (int t = 0; t < W; t++) {
-            int64_t src = (int64_t)p * ve->frame_step + t;
-            float *dst = x + (int64_t)p * W * in_max + (int64_t)t * M;
-            if (src < T)
-                memcpy(dst, mel + src * M, (size_t)M * sizeof *dst);
-            else
-                memset(dst, 0, (size_t)M * sizeof *dst);
+    for (int g0 = 0; g0 < P; g0 += PG) {
+        int np = VB_MIN(PG, P - g0);
+        /* partial p = mel frames [p*step, p*step + W), zero beyond T */
+        for (int q = 0; q < np; q++)
+            for (int t = 0; t < W; t++) {
+                int64_t src = (int64_t)(g0 + q) * ve->frame_step + t;
+                float *dst = x + (int64_t)q * W * in_max + (int64_t)t * M;
+                if (src < T)
+                    memcpy(dst, mel + src * M, (size_t)M * sizeof *dst);
+                else
+                    memset(dst, 0, (size_t)M * sizeof *dst);
+            }
+        struct lstm_job jb = {
+            .ve = ve, .P = np, .in_max = in_max, .x = x, .gx = gx, .gh = gh, .h = h, .c = c};
+        /* partials are independent: with several threads each runs its own share end to end
+         * (no hand-off per time step); a single partial uses the pool inside the GEMMs */
+        if (np >= 2 && pool && nn_pool_threads(pool) > 1)
+            nn_pool_run(pool, lstm_worker, &jb);
+        else
+            lstm_range(&jb, 0, np, pool);
+        /* final hidden state of the top layer -> proj -> ReLU -> L2 norm per partial */
+        nn_gemm(pool, ve->p_proj, H, E, h, H, np, NULL, pe, E);
+        for (int q = 0; q < np; q++) {
+            float *e = pe + (int64_t)q * E;
+            double ss = 0;
+            for (int i = 0; i < E; i++) {
+                e[i] += ve->proj_b[i];
+                if (e[i] < 0)
+                    e[i] = 0;
+                ss += (double)e[i] * e[i];
+            }
+            float inv = ss > 0 ? (float)(1.0 / sqrt(ss)) : 0.0f;
+            for (int i = 0; i < E; i++) {
+                e[i] *= inv;
+                acc[i] += e[i];
+            }
         }
-    struct lstm_job jb = {
-        .ve = ve, .P = P, .in_max = in_max, .x = x, .gx = gx, .gh = gh, .h = h, .c = c};
-    /* partials are independent: with several threads each runs its own share end to end
-     * (no hand-off per time step); a single partial uses the pool inside the GEMMs */
-    if (P >= 2 && pool && nn_pool_threads(pool) > 1)
-        nn_pool_run(pool, lstm_worker, &jb);
-    else
-        lstm_range(&jb, 0, P, pool);
-    /* final hidden state of the top layer -> proj -> ReLU -> L2 norm per partial */
-    nn_gemm(pool, ve->p_proj, H, E, h, H, P, NULL, pe, E);
-    for (int p = 0; p < P; p++) {
-        float *e = pe + (int64_t)p * E;
-        double ss = 0;
-        for (int i = 0; i < E; i++) {
-            e[i] += ve->proj_b[i];
-            if (e[i] < 0)
-                e[i] = 0;
-            ss += (double)e[i] * e[i];
-        }
-        float inv = ss > 0 ? (float)(1.0 / sqrt(ss)) : 0.0f;
-        for (int i = 0; i < E; i++) {
-            e[i] *= inv;
-            acc[i] += e[i];
-        }
+        if (partials)
+            memcpy(partials + (int64_t)g0 * E, pe, (size_t)np * E * sizeof *pe);
     }
-    if (partials)
-        memcpy(partials, pe, (size_t)P * E * sizeof *pe);
     double ss = 0;
     for (int i = 0; i < E; i++) {
         acc[i] /= P;

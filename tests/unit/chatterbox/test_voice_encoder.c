@@ -193,6 +193,33 @@ TEST(random_checkpoint)
         for (int i = 0; i < 256; i++)
             n2 += (double)e[i] * e[i];
         CHECK_NEAR(n2, 1.0, 1e-5); /* L2-normalised */
+        /* a long mel runs its 35 partials in groups; each partial equals the partial alone */
+        const int T = 160 + 77 * 34;
+        float *mel = vb_xmalloc((size_t)T * 40 * sizeof *mel);
+        float *parts = vb_xmalloc(35 * 256 * sizeof *parts), one[256], emb[256];
+        for (int i = 0; i < T * 40; i++)
+            mel[i] = 0.5f + 0.5f * sinf((float)i * 0.013f) * sinf((float)i * 0.0007f);
+        CHECK_EQ_INT(cb_ve_num_partials(m, T, NULL), 35);
+        CHECK(cb_ve_embed_mel(m, pool, mel, T, emb, parts) == VB_OK);
+        static const int check[] = {0, 31, 32, 34};
+        for (size_t k = 0; k < VB_ARRAY_LEN(check); k++) {
+            CHECK(cb_ve_embed_mel(m, NULL, mel + check[k] * 77 * 40, 160, one, NULL) == VB_OK);
+            double d = 0;
+            for (int i = 0; i < 256; i++)
+                d = fmax(d, fabs((double)one[i] - parts[check[k] * 256 + i]));
+            CHECK_MSG(d < 1e-5, "partial %d: %g", check[k], d);
+        }
+        double mean[256] = {0}, mn = 0, d = 0;
+        for (int q = 0; q < 35; q++)
+            for (int i = 0; i < 256; i++)
+                mean[i] += parts[q * 256 + i];
+        for (int i = 0; i < 256; i++)
+            mn += mean[i] * mean[i];
+        for (int i = 0; i < 256; i++)
+            d = fmax(d, fabs(mean[i] / sqrt(mn) - emb[i]));
+        CHECK_MSG(d < 1e-6, "embed vs mean of partials: %g", d);
+        vb_free(mel);
+        vb_free(parts);
     }
     cb_frontend_free(f);
     cb_ve_free(m);
