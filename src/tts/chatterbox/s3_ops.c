@@ -138,6 +138,28 @@ float *s3_load(struct s3_loader *L, int n_dims, int64_t *shape, const char *fmt,
     return p;
 }
 
+int s3_count_indexed(struct s3_loader *L, const char *group, int max)
+{
+    const char *pre = L->prefix ? L->prefix : "";
+    size_t lp = strlen(pre), lg = strlen(group);
+    int n = 0;
+    for (size_t i = 0; i < nn_st_count(L->st); i++) {
+        const char *name = nn_st_at(L->st, i)->name;
+        if (strncmp(name, pre, lp) != 0 || strncmp(name + lp, group, lg) != 0)
+            continue;
+        const char *d = name + lp + lg;
+        long v = 0;
+        int digits = 0;
+        while (*d >= '0' && *d <= '9' && digits < 6)
+            v = v * 10 + (*d++ - '0'), digits++;
+        if (digits == 0 || *d != '.')
+            continue;
+        if (v + 1 > n)
+            n = (int)VB_MIN(v + 1, (long)max + 1);
+    }
+    return n;
+}
+
 /* Replaces the just-loaded row-major weight `w` (the store's last entry) by its nn_gemm
  * packing. */
 static bool linear_set(struct s3_loader *L, struct s3_linear *lin, float *w, int n_in, int n_out)
@@ -446,4 +468,30 @@ void s3_transpose(float *dst, const float *src, int rows, int cols)
     for (int r = 0; r < rows; r++)
         for (int c = 0; c < cols; c++)
             dst[(size_t)c * (size_t)rows + (size_t)r] = src[(size_t)r * (size_t)cols + (size_t)c];
+}
+
+void s3_rnd_add(struct s3_rnd *r, int n_dims, const int64_t *shape, float a, const char *fmt, ...)
+{
+    char name[256];
+    if (r->err)
+        return;
+    int n = snprintf(name, sizeof name, "%s", r->prefix ? r->prefix : "");
+    if (n < 0 || (size_t)n >= sizeof name) {
+        r->err = VB_ERR_INVALID;
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    int m = vsnprintf(name + n, sizeof name - (size_t)n, fmt, ap);
+    va_end(ap);
+    if (m < 0 || (size_t)(n + m) >= sizeof name) {
+        r->err = VB_ERR_INVALID;
+        return;
+    }
+    if (a < 0)
+        r->err = nn_st_writer_add_const(r->w, name, n_dims, shape, 1.0f);
+    else if (a == 0)
+        r->err = nn_st_writer_add_const(r->w, name, n_dims, shape, 0.0f);
+    else
+        r->err = nn_st_writer_add_uniform(r->w, name, n_dims, shape, -a, a, r->seed++);
 }

@@ -8,6 +8,7 @@
 #include "core/vb.h"
 #include "core/err.h"
 #include "nn/safetensors.h"
+#include "nn/safetensors_write.h"
 #include "nn/threadpool.h"
 
 /* Owns every weight buffer a model loads; freed in one go with s3_wstore_release. */
@@ -35,6 +36,11 @@ const struct nn_st_tensor *s3_find(struct s3_loader *L, const char *fmt, ...) VB
  * are written back into shape). NULL + error when missing, wrong dtype or shape. */
 float *s3_load(struct s3_loader *L, int n_dims, int64_t *shape, const char *fmt, ...)
     VB_PRINTF(4, 5);
+
+/* Number of layers in an indexed group: 1 + the largest N over tensors named
+ * prefix + group + "N." (0 when none; capped at max + 1 so callers can refuse). A layer with
+ * a tensor missing then fails in s3_load with that tensor's name. */
+int s3_count_indexed(struct s3_loader *L, const char *group, int max);
 
 /* y = x W^T + b; W [n_out, n_in] as PyTorch stores it, kept packed for nn_gemm. */
 struct s3_linear {
@@ -91,6 +97,19 @@ void s3_layer_norm_rows(float *x, int t, int n, int64_t ld, const float *w, cons
                         float eps);
 void s3_mish(float *x, int64_t n);
 void s3_leaky_relu(float *x, int64_t n, float slope);
+
+/* Random tensors for make-random checkpoints, with a sticky error: a > 0 uniform in
+ * [-a, a) (seed incremented per tensor), S3_RND_ONE constant 1, S3_RND_ZERO constant 0. */
+struct s3_rnd {
+    struct nn_st_writer *w; /* borrowed */
+    const char *prefix;
+    uint64_t seed;
+    enum vb_err err;
+};
+#define S3_RND_ONE  (-1.0f)
+#define S3_RND_ZERO 0.0f
+void s3_rnd_add(struct s3_rnd *r, int n_dims, const int64_t *shape, float a, const char *fmt, ...)
+    VB_PRINTF(5, 6);
 
 /* dst (cols x rows) = transpose of src (rows x cols). */
 void s3_transpose(float *dst, const float *src, int rows, int cols);

@@ -206,10 +206,8 @@ enum vb_err cb_flow_load(const struct nn_safetensors *st, const char *prefix,
         err = VB_ERR_FORMAT;
         goto out;
     }
-    while (in->n_enc < MAX_LAYERS && s3_find(&L, "encoder.encoders.%d.norm_mha.weight", in->n_enc))
-        in->n_enc++;
-    while (in->n_up < MAX_LAYERS && s3_find(&L, "encoder.up_encoders.%d.norm_mha.weight", in->n_up))
-        in->n_up++;
+    in->n_enc = s3_count_indexed(&L, "encoder.encoders.", MAX_LAYERS);
+    in->n_up = s3_count_indexed(&L, "encoder.up_encoders.", MAX_LAYERS);
     int64_t w1s[2] = {-1, D};
     if (!s3_load(&L, 2, w1s, "encoder.encoders.0.feed_forward.w_1.weight"))
         goto fail;
@@ -269,12 +267,15 @@ enum vb_err cb_flow_load(const struct nn_safetensors *st, const char *prefix,
         err = VB_ERR_FORMAT;
         goto out;
     }
-    while (in->est_blocks < MAX_LAYERS &&
-           s3_find(&L, "decoder.estimator.down_blocks.0.1.%d.norm1.weight", in->est_blocks))
-        in->est_blocks++;
-    while (in->est_mid < MAX_LAYERS &&
-           s3_find(&L, "decoder.estimator.mid_blocks.%d.0.mlp.1.weight", in->est_mid))
-        in->est_mid++;
+    in->est_blocks = s3_count_indexed(&L, "decoder.estimator.down_blocks.0.1.", MAX_LAYERS);
+    in->est_mid = s3_count_indexed(&L, "decoder.estimator.mid_blocks.", MAX_LAYERS);
+    if (in->n_enc + in->n_up > MAX_LAYERS || in->est_blocks > MAX_LAYERS ||
+        in->est_mid > MAX_LAYERS || in->est_blocks == 0) {
+        snprintf(why, why_cap, "%s: bad layer counts (%d+%d conformer, %d blocks, %d mid)",
+                 L.prefix, in->n_enc, in->n_up, in->est_blocks, in->est_mid);
+        err = VB_ERR_FORMAT;
+        goto out;
+    }
     const int C = in->est_ch, E = in->time_dim;
     s3_linear_load(&L, &f->t_lin1, TIME_SIN_DIM, E, true, "decoder.estimator.time_mlp.linear_1");
     s3_linear_load(&L, &f->t_lin2, E, E, true, "decoder.estimator.time_mlp.linear_2");
@@ -870,4 +871,145 @@ enum vb_err cb_flow_inference(const struct cb_flow *f, struct cb_flow_state *s,
         memcpy(mel + (size_t)c * (size_t)T2, x + (size_t)c * (size_t)T + in->n_prompt_feat,
                (size_t)T2 * sizeof *mel);
     return VB_OK;
+}
+
+/* ---- random checkpoints ---- */
+
+struct cb_flow_shape cb_flow_real_shape(void)
+{
+    struct cb_flow_shape s = {.d_model = 512,
+                              .enc_heads = 8,
+                              .enc_ffn = 2048,
+                              .n_enc = 6,
+                              .n_up = 4,
+                              .est_ch = 256,
+                              .est_heads = 8,
+                              .est_head_dim = 64,
+                              .est_blocks = 4,
+                              .est_mid = 12};
+    return s;
+}
+
+static float fan(int64_t n)
+{
+    return 1.0f / sqrtf((float)n);
+}
+
+static void rnd_linear(struct s3_rnd *r, int64_t n_out, int64_t n_in, bool bias, const char *name)
+{
+    s3_rnd_add(r, 2, (int64_t[]){n_out, n_in}, fan(n_in), "%s.weight", name);
+    if (bias)
+        s3_rnd_add(r, 1, (int64_t[]){n_out}, fan(n_in), "%s.bias", name);
+}
+
+static void rnd_conv(struct s3_rnd *r, int64_t c_out, int64_t c_in, int64_t k, const char *name)
+{
+    s3_rnd_add(r, 3, (int64_t[]){c_out, c_in, k}, fan(c_in * k), "%s.weight", name);
+    s3_rnd_add(r, 1, (int64_t[]){c_out}, fan(c_in * k), "%s.bias", name);
+}
+
+static void rnd_ln(struct s3_rnd *r, int64_t n, const char *name)
+{
+    s3_rnd_add(r, 1, (int64_t[]){n}, S3_RND_ONE, "%s.weight", name);
+    s3_rnd_add(r, 1, (int64_t[]){n}, S3_RND_ZERO, "%s.bias", name);
+}
+
+static void rnd_stage(struct s3_rnd *r, const struct cb_flow_shape *sh, const char *stage,
+                      int64_t c_in, bool post)
+{
+    const int64_t C = sh->est_ch, E = 4 * C, A = (int64_t)sh->est_heads * sh->est_head_dim;
+    char n[160];
+    snprintf(n, sizeof n, "decoder.estimator.%s.0.block1.block.0", stage);
+    rnd_conv(r, C, c_in, 3, n);
+    snprintf(n, sizeof n, "decoder.estimator.%s.0.block1.block.2", stage);
+    rnd_ln(r, C, n);
+    snprintf(n, sizeof n, "decoder.estimator.%s.0.block2.block.0", stage);
+    rnd_conv(r, C, C, 3, n);
+    snprintf(n, sizeof n, "decoder.estimator.%s.0.block2.block.2", stage);
+    rnd_ln(r, C, n);
+    snprintf(n, sizeof n, "decoder.estimator.%s.0.mlp.1", stage);
+    rnd_linear(r, C, E, true, n);
+    snprintf(n, sizeof n, "decoder.estimator.%s.0.res_conv", stage);
+    rnd_conv(r, C, c_in, 1, n);
+    for (int i = 0; i < sh->est_blocks; i++) {
+        char b[200];
+        snprintf(b, sizeof b, "decoder.estimator.%s.1.%d.norm1", stage, i);
+        rnd_ln(r, C, b);
+        snprintf(b, sizeof b, "decoder.estimator.%s.1.%d.norm3", stage, i);
+        rnd_ln(r, C, b);
+        static const char *const qkv[] = {"to_q", "to_k", "to_v"};
+        for (int q = 0; q < 3; q++) {
+            snprintf(b, sizeof b, "decoder.estimator.%s.1.%d.attn1.%s", stage, i, qkv[q]);
+            rnd_linear(r, A, C, false, b);
+        }
+        snprintf(b, sizeof b, "decoder.estimator.%s.1.%d.attn1.to_out.0", stage, i);
+        rnd_linear(r, C, A, true, b);
+        snprintf(b, sizeof b, "decoder.estimator.%s.1.%d.ff.net.0.proj", stage, i);
+        rnd_linear(r, 4 * C, C, true, b);
+        snprintf(b, sizeof b, "decoder.estimator.%s.1.%d.ff.net.2", stage, i);
+        rnd_linear(r, C, 4 * C, true, b);
+    }
+    if (post) {
+        snprintf(n, sizeof n, "decoder.estimator.%s.2", stage);
+        rnd_conv(r, C, C, 3, n);
+    }
+}
+
+enum vb_err cb_flow_add_random(struct nn_st_writer *w, const char *prefix,
+                               const struct cb_flow_shape *sh, uint64_t seed)
+{
+    if (!w || !sh || sh->d_model < 2 || sh->enc_heads < 1 || sh->d_model % sh->enc_heads ||
+        sh->enc_ffn < 1 || sh->n_enc < 0 || sh->n_up < 0 || sh->n_enc + sh->n_up > MAX_LAYERS ||
+        sh->est_ch < 1 || sh->est_heads < 1 || sh->est_head_dim < 1 || sh->est_blocks < 1 ||
+        sh->est_blocks > MAX_LAYERS || sh->est_mid < 0 || sh->est_mid > MAX_LAYERS)
+        return VB_ERR_INVALID;
+    struct s3_rnd r = {.w = w, .prefix = prefix ? prefix : "", .seed = seed};
+    const int64_t D = sh->d_model, H = sh->enc_heads, C = sh->est_ch, E = 4 * C;
+    s3_rnd_add(&r, 2, (int64_t[]){CB_FLOW_VOCAB, D}, 1.0f, "input_embedding.weight");
+    rnd_linear(&r, CB_FLOW_N_MELS, CB_FLOW_SPK_DIM, true, "spk_embed_affine_layer");
+    rnd_linear(&r, CB_FLOW_N_MELS, D, true, "encoder_proj");
+    rnd_linear(&r, D, D, true, "encoder.embed.out.0");
+    rnd_ln(&r, D, "encoder.embed.out.1");
+    rnd_conv(&r, D, D, CB_FLOW_LOOKAHEAD + 1, "encoder.pre_lookahead_layer.conv1");
+    rnd_conv(&r, D, D, 3, "encoder.pre_lookahead_layer.conv2");
+    rnd_conv(&r, D, D, 2 * CB_FLOW_TOKEN_MEL + 1, "encoder.up_layer.conv");
+    rnd_linear(&r, D, D, true, "encoder.up_embed.out.0");
+    rnd_ln(&r, D, "encoder.up_embed.out.1");
+    rnd_ln(&r, D, "encoder.after_norm");
+    for (int i = 0; i < sh->n_enc + sh->n_up; i++) {
+        char g[64], n[128];
+        snprintf(g, sizeof g, "encoder.%s.%d", i < sh->n_enc ? "encoders" : "up_encoders",
+                 i < sh->n_enc ? i : i - sh->n_enc);
+        static const char *const lin[] = {"linear_q", "linear_k", "linear_v", "linear_out"};
+        for (int q = 0; q < 4; q++) {
+            snprintf(n, sizeof n, "%s.self_attn.%s", g, lin[q]);
+            rnd_linear(&r, D, D, true, n);
+        }
+        snprintf(n, sizeof n, "%s.self_attn.linear_pos", g);
+        rnd_linear(&r, D, D, false, n);
+        s3_rnd_add(&r, 2, (int64_t[]){H, D / H}, 0.1f, "%s.self_attn.pos_bias_u", g);
+        s3_rnd_add(&r, 2, (int64_t[]){H, D / H}, 0.1f, "%s.self_attn.pos_bias_v", g);
+        snprintf(n, sizeof n, "%s.feed_forward.w_1", g);
+        rnd_linear(&r, sh->enc_ffn, D, true, n);
+        snprintf(n, sizeof n, "%s.feed_forward.w_2", g);
+        rnd_linear(&r, D, sh->enc_ffn, true, n);
+        snprintf(n, sizeof n, "%s.norm_mha", g);
+        rnd_ln(&r, D, n);
+        snprintf(n, sizeof n, "%s.norm_ff", g);
+        rnd_ln(&r, D, n);
+    }
+    rnd_linear(&r, E, TIME_SIN_DIM, true, "decoder.estimator.time_mlp.linear_1");
+    rnd_linear(&r, E, E, true, "decoder.estimator.time_mlp.linear_2");
+    rnd_linear(&r, E, 2 * E, false, "decoder.estimator.time_embed_mixer");
+    rnd_stage(&r, sh, "down_blocks.0", EST_IN, true);
+    for (int m = 0; m < sh->est_mid; m++) {
+        char n[32];
+        snprintf(n, sizeof n, "mid_blocks.%d", m);
+        rnd_stage(&r, sh, n, C, false);
+    }
+    rnd_stage(&r, sh, "up_blocks.0", 2 * C, true);
+    rnd_conv(&r, C, C, 3, "decoder.estimator.final_block.block.0");
+    rnd_ln(&r, C, "decoder.estimator.final_block.block.2");
+    rnd_conv(&r, CB_FLOW_N_MELS, C, 1, "decoder.estimator.final_proj");
+    return r.err;
 }

@@ -20,6 +20,7 @@
 #include "core/vb.h"
 #include "core/err.h"
 #include "nn/safetensors.h"
+#include "nn/safetensors_write.h"
 #include "nn/threadpool.h"
 
 #define CB_FLOW_N_MELS        80
@@ -118,5 +119,26 @@ struct cb_flow_debug {
 VB_WUR enum vb_err cb_flow_inference(const struct cb_flow *f, struct cb_flow_state *s,
                                      const struct cb_flow_input *in, float *mel,
                                      const struct cb_flow_debug *dbg);
+
+/* Widths for random checkpoints (cb_flow_add_random). */
+struct cb_flow_shape {
+    int d_model;      /* 512 */
+    int enc_heads;    /* 8 */
+    int enc_ffn;      /* 2048 */
+    int n_enc;        /* 6 conformer layers before the upsample */
+    int n_up;         /* 4 after it */
+    int est_ch;       /* 256; time embedding and FFN width are 4x */
+    int est_heads;    /* 8 */
+    int est_head_dim; /* 64 */
+    int est_blocks;   /* 4 transformer blocks per stage */
+    int est_mid;      /* 12 mid stages */
+};
+/* The real model's widths (1122 tensors under flow.). */
+struct cb_flow_shape cb_flow_real_shape(void);
+/* Adds random weights in the official layout and names (under `prefix`, e.g. "flow.") to w:
+ * matrices/kernels/biases uniform +-1/sqrt(fan_in), LayerNorms 1/0, embedding +-1. Load the
+ * result with cfg.est_heads = s->est_heads. */
+VB_WUR enum vb_err cb_flow_add_random(struct nn_st_writer *w, const char *prefix,
+                                      const struct cb_flow_shape *s, uint64_t seed);
 
 #endif

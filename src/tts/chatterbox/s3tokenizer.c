@@ -13,6 +13,7 @@
 #define FSMN_MAX_K   63
 #define ROPE_MAX_POS 2048 /* the reference's precomputed table: 1024 * 2 positions */
 #define FSQ_DIMS     8
+#define MAX_LAYERS   64
 #define FSQ_SCALE    0.9990000128746033f
 
 struct s3tok_block {
@@ -102,10 +103,10 @@ enum vb_err cb_s3tok_load(const struct nn_safetensors *st, const char *prefix,
     if (!s3_conv_load(&L, &tok->conv2, S, S, 3, 2, true, "encoder.conv2"))
         goto fail;
 
-    while (s3_find(&L, "encoder.blocks.%d.attn.query.weight", tok->n_layer))
-        tok->n_layer++;
-    if (tok->n_layer == 0) {
-        snprintf(why, why_cap, "missing tensor %sencoder.blocks.0.attn.query.weight", L.prefix);
+    tok->n_layer = s3_count_indexed(&L, "encoder.blocks.", MAX_LAYERS);
+    if (tok->n_layer == 0 || tok->n_layer > MAX_LAYERS) {
+        snprintf(why, why_cap, "%s%sencoder.blocks.0.attn.query.weight",
+                 tok->n_layer ? "too many layers: " : "missing tensor ", L.prefix);
         err = VB_ERR_FORMAT;
         goto out;
     }
@@ -329,4 +330,49 @@ out:
     vb_free(buf);
     vb_free(work);
     return err;
+}
+
+struct cb_s3tok_shape cb_s3tok_real_shape(void)
+{
+    struct cb_s3tok_shape s = {.n_mels = 128, .n_state = 1280, .n_layer = 6, .fsmn_k = 31};
+    return s;
+}
+
+enum vb_err cb_s3tok_add_random(struct nn_st_writer *w, const char *prefix,
+                                const struct cb_s3tok_shape *sh, uint64_t seed)
+{
+    if (!w || !sh || sh->n_mels < 1 || sh->n_state < CB_S3TOK_HEAD_DIM ||
+        sh->n_state % CB_S3TOK_HEAD_DIM || sh->n_layer < 1 || sh->fsmn_k < 1 ||
+        sh->fsmn_k > FSMN_MAX_K)
+        return VB_ERR_INVALID;
+    struct s3_rnd r = {.w = w, .prefix = prefix ? prefix : "", .seed = seed};
+    const int64_t S = sh->n_state, M = sh->n_mels, F = 4 * S;
+    const float as = 1.0f / sqrtf((float)S), af = 1.0f / sqrtf((float)F);
+    s3_rnd_add(&r, 2, (int64_t[]){M, CB_S3TOK_N_FFT / 2 + 1}, 0.01f, "_mel_filters");
+    s3_rnd_add(&r, 1, (int64_t[]){CB_S3TOK_N_FFT}, 1.0f, "window");
+    s3_rnd_add(&r, 3, (int64_t[]){S, M, 3}, 1.0f / sqrtf((float)(3 * M)), "encoder.conv1.weight");
+    s3_rnd_add(&r, 1, (int64_t[]){S}, 0.02f, "encoder.conv1.bias");
+    s3_rnd_add(&r, 3, (int64_t[]){S, S, 3}, 1.0f / sqrtf((float)(3 * S)), "encoder.conv2.weight");
+    s3_rnd_add(&r, 1, (int64_t[]){S}, 0.02f, "encoder.conv2.bias");
+    for (int l = 0; l < sh->n_layer; l++) {
+        static const char *const lin[] = {"query", "key", "value", "out"};
+        for (int i = 0; i < 4; i++) {
+            s3_rnd_add(&r, 2, (int64_t[]){S, S}, as, "encoder.blocks.%d.attn.%s.weight", l, lin[i]);
+            if (i != 1) /* key has no bias */
+                s3_rnd_add(&r, 1, (int64_t[]){S}, as, "encoder.blocks.%d.attn.%s.bias", l, lin[i]);
+        }
+        s3_rnd_add(&r, 3, (int64_t[]){S, 1, sh->fsmn_k}, 1.0f / sqrtf((float)sh->fsmn_k),
+                   "encoder.blocks.%d.attn.fsmn_block.weight", l);
+        s3_rnd_add(&r, 1, (int64_t[]){S}, S3_RND_ONE, "encoder.blocks.%d.attn_ln.weight", l);
+        s3_rnd_add(&r, 1, (int64_t[]){S}, S3_RND_ZERO, "encoder.blocks.%d.attn_ln.bias", l);
+        s3_rnd_add(&r, 1, (int64_t[]){S}, S3_RND_ONE, "encoder.blocks.%d.mlp_ln.weight", l);
+        s3_rnd_add(&r, 1, (int64_t[]){S}, S3_RND_ZERO, "encoder.blocks.%d.mlp_ln.bias", l);
+        s3_rnd_add(&r, 2, (int64_t[]){F, S}, as, "encoder.blocks.%d.mlp.0.weight", l);
+        s3_rnd_add(&r, 1, (int64_t[]){F}, as, "encoder.blocks.%d.mlp.0.bias", l);
+        s3_rnd_add(&r, 2, (int64_t[]){S, F}, af, "encoder.blocks.%d.mlp.2.weight", l);
+        s3_rnd_add(&r, 1, (int64_t[]){S}, af, "encoder.blocks.%d.mlp.2.bias", l);
+    }
+    s3_rnd_add(&r, 2, (int64_t[]){FSQ_DIMS, S}, 4 * as, "quantizer._codebook.project_down.weight");
+    s3_rnd_add(&r, 1, (int64_t[]){FSQ_DIMS}, as, "quantizer._codebook.project_down.bias");
+    return r.err;
 }

@@ -16,6 +16,7 @@
 #include "core/vb.h"
 #include "core/err.h"
 #include "nn/safetensors.h"
+#include "nn/safetensors_write.h"
 #include "nn/threadpool.h"
 
 #define CB_S3TOK_HEAD_DIM    64
@@ -72,5 +73,20 @@ VB_WUR enum vb_err cb_s3tok_encode(const struct cb_s3tok *tok, struct nn_pool *p
                                    const float *log_mel, int n_frames, int max_tokens,
                                    int64_t *tokens, int cap, int *n_out,
                                    const struct cb_s3tok_debug *dbg);
+
+/* Widths for random checkpoints (cb_s3tok_add_random). */
+struct cb_s3tok_shape {
+    int n_mels;  /* 128 */
+    int n_state; /* 1280 (multiple of 64) */
+    int n_layer; /* 6 */
+    int fsmn_k;  /* 31 (odd) */
+};
+/* The real model's widths (104 tensors under tokenizer.). */
+struct cb_s3tok_shape cb_s3tok_real_shape(void);
+/* Adds random weights in the official layout and names (under `prefix`, e.g. "tokenizer.") to
+ * w: matrices and biases uniform +-1/sqrt(fan_in), LayerNorms 1/0, and the _mel_filters /
+ * window buffers as small uniform values (our front end computes its own). */
+VB_WUR enum vb_err cb_s3tok_add_random(struct nn_st_writer *w, const char *prefix,
+                                       const struct cb_s3tok_shape *s, uint64_t seed);
 
 #endif

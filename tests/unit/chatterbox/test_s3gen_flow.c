@@ -6,6 +6,8 @@
 #include <stdlib.h>
 
 #include "core/alloc.h"
+#include "core/buf.h"
+#include "nn/safetensors_write.h"
 #include "nn/safetensors.h"
 #include "nn/threadpool.h"
 #include "tts/chatterbox/s3gen_flow.h"
@@ -292,6 +294,164 @@ TEST(test_load_errors)
     nn_st_close(w);
 }
 
+/* ---- random checkpoints (make-random) ---- */
+
+static struct nn_safetensors *st_from_writer(struct nn_st_writer *w, struct vb_buf *buf)
+{
+    struct nn_safetensors *st = NULL;
+    char why[256];
+    vb_buf_init(buf, (size_t)1 << 30);
+    if (nn_st_writer_to_buf(w, buf) != VB_OK ||
+        nn_st_open_memory(buf->data, buf->len, &st, why, sizeof why) != VB_OK)
+        return NULL;
+    return st;
+}
+
+static const struct cb_flow_shape k_tiny = {.d_model = 64,
+                                            .enc_heads = 2,
+                                            .enc_ffn = 96,
+                                            .n_enc = 1,
+                                            .n_up = 2,
+                                            .est_ch = 32,
+                                            .est_heads = 2,
+                                            .est_head_dim = 16,
+                                            .est_blocks = 1,
+                                            .est_mid = 2};
+
+static struct cb_flow *load_tiny(struct nn_safetensors *st, char *why, size_t cap, enum vb_err *err)
+{
+    struct cb_flow_config cfg;
+    cb_flow_default_config(&cfg);
+    cfg.est_heads = k_tiny.est_heads;
+    struct cb_flow *f = NULL;
+    *err = cb_flow_load(st, "flow.", &cfg, &f, why, cap);
+    return f;
+}
+
+TEST(test_random_checkpoint)
+{
+    struct nn_st_writer *w = NULL;
+    CHECK(nn_st_writer_new(&w) == VB_OK);
+    struct cb_flow_shape real = cb_flow_real_shape();
+    CHECK(cb_flow_add_random(w, "flow.", &real, 1) == VB_OK);
+    CHECK_EQ_INT(nn_st_writer_count(w), 1122); /* the published count for flow.* */
+    nn_st_writer_free(w);
+
+    CHECK(nn_st_writer_new(&w) == VB_OK);
+    CHECK(cb_flow_add_random(w, "flow.", &k_tiny, 5) == VB_OK);
+    struct vb_buf buf;
+    struct nn_safetensors *st = st_from_writer(w, &buf);
+    CHECK(st != NULL);
+    char why[256] = "";
+    enum vb_err err = VB_ERR_INTERNAL;
+    struct cb_flow *f = st ? load_tiny(st, why, sizeof why, &err) : NULL;
+    CHECK_MSG(err == VB_OK, "%s", why);
+    struct cb_flow_state *s = NULL;
+    if (f) {
+        struct cb_flow_info info;
+        cb_flow_get_info(f, &info);
+        CHECK_EQ_INT(info.n_enc, 1);
+        CHECK_EQ_INT(info.n_up, 2);
+        CHECK_EQ_INT(info.est_mid, 2);
+        CHECK_EQ_INT(info.time_dim, 128);
+        CHECK(cb_flow_state_new(f, NULL, &s) == VB_OK);
+        int64_t pt[6] = {1, 2, 3, 4, 5, 6}, tk[9] = {7, 8, 9, 10, 11, 4299, 4299, 4299, 6560};
+        float pf[12 * 80], x[192], *z = vb_xmalloc(80 * 30 * sizeof *z);
+        float *m1 = vb_xmalloc(80 * 18 * sizeof *m1), *m2 = vb_xmalloc(80 * 18 * sizeof *m2);
+        for (int i = 0; i < 12 * 80; i++)
+            pf[i] = -4.0f + 0.01f * (float)(i % 97);
+        for (int i = 0; i < 192; i++)
+            x[i] = cosf((float)i);
+        cb_flow_noise(z, 80 * 30, 11);
+        struct cb_flow_input in = {.prompt_tokens = pt,
+                                   .n_prompt = 6,
+                                   .tokens = tk,
+                                   .n_tokens = 9,
+                                   .prompt_feat = pf,
+                                   .n_prompt_feat = 12,
+                                   .xvec = x,
+                                   .noise = z,
+                                   .finalize = true};
+        CHECK_EQ_INT(cb_flow_out_frames(&in), 18);
+        CHECK(cb_flow_inference(f, s, &in, m1, NULL) == VB_OK);
+        CHECK(cb_flow_inference(f, s, &in, m2, NULL) == VB_OK);
+        CHECK(memcmp(m1, m2, 80 * 18 * sizeof *m1) == 0); /* deterministic for given noise */
+        bool finite = true;
+        double mag = 0;
+        for (int i = 0; i < 80 * 18; i++) {
+            finite = finite && isfinite(m1[i]);
+            mag += fabs(m1[i]);
+        }
+        CHECK(finite && mag > 0);
+        vb_free(z);
+        vb_free(m1);
+        vb_free(m2);
+    }
+    cb_flow_state_free(s);
+    cb_flow_free(f);
+    nn_st_close(st);
+    vb_buf_release(&buf);
+    nn_st_writer_free(w);
+}
+
+/* Every tensor of a valid checkpoint missing or with a wrong shape: VB_ERR_FORMAT with a
+ * reason (the missing tensor's name), never a crash. */
+TEST(test_mutated_checkpoints)
+{
+    struct nn_st_writer *w = NULL;
+    CHECK(nn_st_writer_new(&w) == VB_OK);
+    CHECK(cb_flow_add_random(w, "flow.", &k_tiny, 3) == VB_OK);
+    struct vb_buf buf;
+    struct nn_safetensors *good = st_from_writer(w, &buf);
+    nn_st_writer_free(w);
+    CHECK(good != NULL);
+    if (!good)
+        return;
+    size_t n = nn_st_count(good);
+    int failures = 0;
+    for (size_t drop = 0; drop < n; drop++)
+        for (int mode = 0; mode < 2; mode++) { /* 0: missing, 1: first dim + 1 */
+            struct nn_st_writer *m = NULL;
+            CHECK(nn_st_writer_new(&m) == VB_OK);
+            const struct nn_st_tensor *victim = nn_st_at(good, drop);
+            for (size_t i = 0; i < n; i++) {
+                const struct nn_st_tensor *t = nn_st_at(good, i);
+                if (i != drop) {
+                    CHECK(nn_st_writer_add(m, t->name, t->dtype, t->n_dims, t->shape, t->data) ==
+                          VB_OK);
+                } else if (mode == 1) {
+                    int64_t sh[NN_ST_MAX_DIMS];
+                    memcpy(sh, t->shape, sizeof sh);
+                    sh[0] += 1;
+                    CHECK(nn_st_writer_add_uniform(m, t->name, t->n_dims, sh, -0.1f, 0.1f, 9) ==
+                          VB_OK);
+                }
+            }
+            struct vb_buf mb;
+            struct nn_safetensors *st = st_from_writer(m, &mb);
+            char why[256] = "";
+            enum vb_err err = VB_ERR_INTERNAL;
+            struct cb_flow *f = st ? load_tiny(st, why, sizeof why, &err) : NULL;
+            /* the time mixer is optional (a non-meanflow checkpoint has none) */
+            bool optional = mode == 0 && strstr(victim->name, "time_embed_mixer");
+            if (optional ? err != VB_OK
+                         : (err != VB_ERR_FORMAT || !why[0] ||
+                            (mode == 0 && !strstr(why, victim->name)))) {
+                failures++;
+                fprintf(stderr, "  %s (mode %d): err %d, why \"%s\"\n", victim->name, mode, err,
+                        why);
+            }
+            cb_flow_free(f);
+            nn_st_close(st);
+            vb_buf_release(&mb);
+            nn_st_writer_free(m);
+        }
+    CHECK_EQ_INT(failures, 0);
+    fprintf(stderr, "  %zu tensors x {missing, wrong shape}: all refused cleanly\n", n);
+    nn_st_close(good);
+    vb_buf_release(&buf);
+}
+
 TEST(test_noise)
 {
     float a[4096], b[4096];
@@ -314,6 +474,8 @@ TEST(test_noise)
 int main(void)
 {
     RUN(test_noise);
+    RUN(test_random_checkpoint);
+    RUN(test_mutated_checkpoints);
     if (!ref_dir()) {
         SKIP(test_s3gen_flow_reference, "chatterbox-ref/s3gen_flow not found (VOCERO_REFDATA)");
         return test_summary();

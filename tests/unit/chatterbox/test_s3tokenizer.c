@@ -6,6 +6,8 @@
 #include <stdlib.h>
 
 #include "core/alloc.h"
+#include "core/buf.h"
+#include "nn/safetensors_write.h"
 #include "nn/safetensors.h"
 #include "nn/threadpool.h"
 #include "unit/test.h"
@@ -224,6 +226,122 @@ TEST(test_load_errors)
     nn_st_close(w);
 }
 
+/* ---- random checkpoints (make-random) ---- */
+
+static struct nn_safetensors *st_from_writer(struct nn_st_writer *w, struct vb_buf *buf)
+{
+    struct nn_safetensors *st = NULL;
+    char why[256];
+    vb_buf_init(buf, (size_t)1 << 30);
+    if (nn_st_writer_to_buf(w, buf) != VB_OK ||
+        nn_st_open_memory(buf->data, buf->len, &st, why, sizeof why) != VB_OK)
+        return NULL;
+    return st;
+}
+
+static const struct cb_s3tok_shape k_tiny = {
+    .n_mels = 128, .n_state = 128, .n_layer = 2, .fsmn_k = 31};
+
+TEST(test_random_checkpoint)
+{
+    struct nn_st_writer *w = NULL;
+    CHECK(nn_st_writer_new(&w) == VB_OK);
+    struct cb_s3tok_shape real = cb_s3tok_real_shape();
+    CHECK(cb_s3tok_add_random(w, "tokenizer.", &real, 1) == VB_OK);
+    CHECK_EQ_INT(nn_st_writer_count(w), 104); /* the published count for tokenizer.* */
+    nn_st_writer_free(w);
+    CHECK(nn_st_writer_new(&w) == VB_OK);
+    CHECK(cb_s3tok_add_random(w, "tokenizer.", &k_tiny, 7) == VB_OK);
+    struct vb_buf buf;
+    struct nn_safetensors *st = st_from_writer(w, &buf);
+    CHECK(st != NULL);
+    struct cb_s3tok *tok = NULL;
+    char why[256];
+    CHECK_MSG(st && cb_s3tok_load(st, "tokenizer.", NULL, &tok, why, sizeof why) == VB_OK, "%s",
+              why);
+    if (tok) {
+        float mel[128 * 100];
+        for (int i = 0; i < 128 * 100; i++)
+            mel[i] = sinf(0.37f * (float)i);
+        int64_t a[32], b[32];
+        int na = 0, nb = 0;
+        CHECK(cb_s3tok_encode(tok, NULL, mel, 100, 0, a, 32, &na, NULL) == VB_OK);
+        CHECK(cb_s3tok_encode(tok, NULL, mel, 100, 0, b, 32, &nb, NULL) == VB_OK);
+        CHECK_EQ_INT(na, 25);
+        CHECK(na == nb && memcmp(a, b, sizeof a[0] * (size_t)na) == 0);
+        int distinct = 0;
+        for (int i = 0; i < na; i++) {
+            CHECK(a[i] >= 0 && a[i] < CB_S3TOK_CODEBOOK);
+            distinct += i == 0 || a[i] != a[i - 1];
+        }
+        CHECK(distinct > 1);
+    }
+    cb_s3tok_free(tok);
+    nn_st_close(st);
+    vb_buf_release(&buf);
+    nn_st_writer_free(w);
+}
+
+/* Every tensor of a valid checkpoint either missing or with a wrong shape: the loader
+ * answers VB_ERR_FORMAT naming it (never crashes); only the two buffers may be absent. */
+TEST(test_mutated_checkpoints)
+{
+    struct nn_st_writer *w = NULL;
+    CHECK(nn_st_writer_new(&w) == VB_OK);
+    CHECK(cb_s3tok_add_random(w, "tokenizer.", &k_tiny, 3) == VB_OK);
+    struct vb_buf buf;
+    struct nn_safetensors *good = st_from_writer(w, &buf);
+    nn_st_writer_free(w);
+    CHECK(good != NULL);
+    if (!good)
+        return;
+    size_t n = nn_st_count(good);
+    int failures = 0;
+    for (size_t drop = 0; drop < n; drop++)
+        for (int mode = 0; mode < 2; mode++) { /* 0: missing, 1: first dim + 1 */
+            struct nn_st_writer *m = NULL;
+            CHECK(nn_st_writer_new(&m) == VB_OK);
+            const struct nn_st_tensor *victim = nn_st_at(good, drop);
+            for (size_t i = 0; i < n; i++) {
+                const struct nn_st_tensor *t = nn_st_at(good, i);
+                if (i != drop) {
+                    CHECK(nn_st_writer_add(m, t->name, t->dtype, t->n_dims, t->shape, t->data) ==
+                          VB_OK);
+                } else if (mode == 1) {
+                    int64_t sh[NN_ST_MAX_DIMS];
+                    memcpy(sh, t->shape, sizeof sh);
+                    sh[0] += 1;
+                    CHECK(nn_st_writer_add_uniform(m, t->name, t->n_dims, sh, -0.1f, 0.1f, 9) ==
+                          VB_OK);
+                }
+            }
+            struct vb_buf mb;
+            struct nn_safetensors *st = st_from_writer(m, &mb);
+            struct cb_s3tok *tok = NULL;
+            char why[256] = "";
+            enum vb_err err =
+                st ? cb_s3tok_load(st, "tokenizer.", NULL, &tok, why, sizeof why) : VB_ERR_INTERNAL;
+            bool optional = strstr(victim->name, "_mel_filters") || strstr(victim->name, "window");
+            if (mode == 0 && optional) {
+                CHECK(err == VB_OK);
+            } else if (err != VB_ERR_FORMAT || !why[0] ||
+                       (mode == 0 && !strstr(why, victim->name))) {
+                /* a wrong shape may surface at a tensor whose size is inferred from it */
+                failures++;
+                fprintf(stderr, "  %s (mode %d): err %d, why \"%s\"\n", victim->name, mode, err,
+                        why);
+            }
+            cb_s3tok_free(tok);
+            nn_st_close(st);
+            vb_buf_release(&mb);
+            nn_st_writer_free(m);
+        }
+    CHECK_EQ_INT(failures, 0);
+    fprintf(stderr, "  %zu tensors x {missing, wrong shape}: all refused cleanly\n", n);
+    nn_st_close(good);
+    vb_buf_release(&buf);
+}
+
 TEST(test_token_count)
 {
     CHECK_EQ_INT(cb_s3tok_n_tokens(0), 0);
@@ -237,6 +355,8 @@ TEST(test_token_count)
 int main(void)
 {
     RUN(test_token_count);
+    RUN(test_random_checkpoint);
+    RUN(test_mutated_checkpoints);
     if (!ref_dir()) {
         SKIP(test_s3tokenizer_reference, "chatterbox-ref/s3tokenizer not found (VOCERO_REFDATA)");
         return test_summary();
