@@ -2,13 +2,14 @@
  * speaker affine, token embedding, UpsampleConformerEncoder (pre-lookahead, relative-position
  * conformer layers, x2 upsample), encoder_proj (= mu), and the MeanFlow ConditionalDecoder
  * estimator (time + r embeddings, causal ResBlocks, transformer blocks) run by a 2-step Euler
- * solver with caller-supplied initial noise.
+ * solver with caller-supplied initial noise (cb_flow_noise draws it from a seed). The model is
+ * immutable after loading and may be shared by threads; each request uses its own state.
  *
  *   struct cb_flow_config cfg; cb_flow_default_config(&cfg);
  *   struct cb_flow *f; char why[256];
  *   cb_flow_load(st, "flow.", &cfg, &f, why, sizeof why);    // weights copied; st may close
  *   struct cb_flow_state *s; cb_flow_state_new(f, pool, &s);  // one per concurrent request
- *   cb_flow_inference(f, s, &in, mel);                          // mel (80, cb_flow_out_frames)
+ *   cb_flow_inference(f, s, &in, mel, NULL);                    // mel (80, cb_flow_out_frames)
  *
  * Matrix layouts at the API: mel-like tensors are channel-major (80, T) as in PyTorch;
  * prompt_feat is (T_p, 80) as the reference's embed_ref produces it. Widths, depths and the
