@@ -5,6 +5,7 @@
 #include "tts/chatterbox/t3.h"
 #include "core/alloc.h"
 #include "nn/fp16.h"
+#include "nn/gemm.h"
 #include "nn/kernels.h"
 #include "nn/matmul.h"
 #include "nn/ops.h"
@@ -17,15 +18,23 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+/* A weight matrix of n_out rows of n_in: F32/F16 as packed GEMM panels (fast batched prefill),
+ * other types as ggml-layout rows for nn_matmul. */
+struct t3_mat {
+    struct nn_tensor t; /* shape, type; data set for the nn_matmul layout */
+    float *pk;          /* F32 packed panels, or NULL */
+    uint16_t *pk16;     /* F16 packed panels, or NULL */
+};
+
 struct cb_t3_layer {
     float *ln1_w, *ln1_b, *ln2_w, *ln2_b; /* (E) */
-    struct nn_tensor qkv;                 /* c_attn transposed: 3E rows of E (Q | K | V) */
+    struct t3_mat qkv;                    /* c_attn transposed: 3E rows of E (Q | K | V) */
     float *qkv_b;                         /* (3E) */
-    struct nn_tensor proj;                /* attn.c_proj transposed: E rows of E */
+    struct t3_mat proj;                   /* attn.c_proj transposed: E rows of E */
     float *proj_b;                        /* (E) */
-    struct nn_tensor fc;                  /* mlp.c_fc transposed: 4E rows of E */
+    struct t3_mat fc;                     /* mlp.c_fc transposed: 4E rows of E */
     float *fc_b;                          /* (4E) */
-    struct nn_tensor fc_proj;             /* mlp.c_proj transposed: E rows of 4E */
+    struct t3_mat fc_proj;                /* mlp.c_proj transposed: E rows of 4E */
     float *fc_proj_b;                     /* (E) */
 };
 
@@ -36,7 +45,7 @@ struct cb_t3_model {
     float *spk_w, *spk_b;       /* cond_enc.spkr_enc: (E, S) output-major, (E) */
     float *lnf_w, *lnf_b;       /* (E) */
     struct cb_t3_layer *layers; /* n_layer */
-    struct nn_tensor head;      /* speech_head: V_speech rows of E */
+    struct t3_mat head;         /* speech_head: V_speech rows of E */
     float *head_b;              /* (V_speech) */
     size_t weight_bytes;
     bool drop_source_pages; /* loading from a file mapping: release converted pages */
@@ -142,10 +151,10 @@ static enum vb_err load_f32(struct cb_t3_model *m, struct nn_safetensors *st, co
 
 #define TILE 32 /* output rows transposed together at load */
 
-/* Builds an owned matrix tensor of n_out rows of n_in from a float tensor, either stored
- * input-major [n_in, n_out] (GPT-2 Conv1D: transposed here) or output-major [n_out, n_in]. */
+/* Builds an owned matrix of n_out rows of n_in from a float tensor, either stored input-major
+ * [n_in, n_out] (GPT-2 Conv1D) or output-major [n_out, n_in]. */
 static enum vb_err load_matrix(struct cb_t3_model *m, struct nn_safetensors *st, const char *name,
-                               int64_t n_in, int64_t n_out, bool input_major, struct nn_tensor *out,
+                               int64_t n_in, int64_t n_out, bool input_major, struct t3_mat *out,
                                char *why, size_t cap)
 {
     const struct nn_st_tensor *t;
@@ -157,50 +166,79 @@ static enum vb_err load_matrix(struct cb_t3_model *m, struct nn_safetensors *st,
     const struct nn_type_info *ti = nn_type_info((int)type);
     if (!ti || !ti->matmul || n_in % ti->block != 0)
         type = NN_TYPE_F32;
-    size_t row_bytes = nn_row_bytes((int)type, n_in);
-    size_t n = (size_t)(n_in * n_out);
-    float *src = vb_try_malloc(n * sizeof *src);
-    float *row = vb_try_malloc((size_t)TILE * (size_t)n_in * sizeof *row);
-    uint8_t *dst = vb_try_malloc(row_bytes * (size_t)n_out);
+    const size_t n = (size_t)(n_in * n_out);
+    const size_t row_bytes = nn_row_bytes((int)type, n_in);
+    const size_t n_pk = nn_gemm_packed_floats((int)n_in, (int)n_out);
+    float *src = vb_try_malloc(n * sizeof *src), *tr = NULL;
+    *out = (struct t3_mat){
+        .t = {.name = t->name,
+              .type = type,
+              .n_dims = 2,
+              .ne = {n_in, n_out, 1, 1},
+              .row_bytes = row_bytes,
+              .nbytes = row_bytes * (size_t)n_out},
+    };
     err = failf(why, cap, VB_ERR_NOMEM, "T3 weights: out of memory for %s", name);
-    if (!src || !row || !dst)
+    if (!src)
         goto out;
-    err = failf(why, cap, VB_ERR_FORMAT, "T3 weights: cannot convert %s", name);
-    if (nn_st_to_f32(t, src, n) != VB_OK)
+    if (nn_st_to_f32(t, src, n) != VB_OK) {
+        err = failf(why, cap, VB_ERR_FORMAT, "T3 weights: cannot convert %s", name);
         goto out;
-    /* TILE output rows at a time so the transpose reads whole cache lines */
-    for (int64_t r0 = 0; r0 < n_out; r0 += TILE) {
-        const int64_t nr = VB_MIN((int64_t)TILE, n_out - r0);
+    }
+    if (type == NN_TYPE_F32) {
+        if (!(out->pk = vb_try_malloc(n_pk * sizeof(float))))
+            goto out;
         if (input_major)
-            for (int64_t i = 0; i < n_in; i++) {
-                const float *srow = src + i * n_out + r0;
-                for (int64_t k = 0; k < nr; k++)
-                    row[k * n_in + i] = srow[k];
-            }
-        for (int64_t k = 0; k < nr; k++) {
-            const float *x = input_major ? row + k * n_in : src + (r0 + k) * n_in;
-            if (!nn_quantize_row(type, x, dst + (size_t)(r0 + k) * row_bytes, n_in))
+            nn_gemm_pack_t(out->pk, src, (int)n_in, (int)n_out, n_out);
+        else
+            nn_gemm_pack(out->pk, src, (int)n_in, (int)n_out, n_in);
+        m->weight_bytes += n_pk * sizeof(float);
+    } else {
+        /* output-major rows: transposed TILE rows at a time so reads use whole cache lines */
+        const float *rows = src;
+        if (input_major) {
+            if (!(tr = vb_try_malloc(n * sizeof *tr)))
                 goto out;
+            for (int64_t r0 = 0; r0 < n_out; r0 += TILE) {
+                const int64_t nr = VB_MIN((int64_t)TILE, n_out - r0);
+                for (int64_t i = 0; i < n_in; i++)
+                    for (int64_t k = 0; k < nr; k++)
+                        tr[(r0 + k) * n_in + i] = src[i * n_out + r0 + k];
+            }
+            rows = tr;
+        }
+        if (type == NN_TYPE_F16) {
+            if (!(out->pk16 = vb_try_malloc(n_pk * sizeof(uint16_t))))
+                goto out;
+            nn_gemm_pack_f16(out->pk16, rows, (int)n_in, (int)n_out, n_in);
+            m->weight_bytes += n_pk * sizeof(uint16_t);
+        } else {
+            uint8_t *dst = vb_try_malloc(row_bytes * (size_t)n_out);
+            if (!dst)
+                goto out;
+            out->t.data = dst;
+            for (int64_t r = 0; r < n_out; r++)
+                if (!nn_quantize_row(type, rows + r * n_in, dst + (size_t)r * row_bytes, n_in)) {
+                    err = failf(why, cap, VB_ERR_FORMAT, "T3 weights: cannot quantise %s", name);
+                    goto out;
+                }
+            m->weight_bytes += out->t.nbytes;
         }
     }
-    *out = (struct nn_tensor){
-        .name = t->name,
-        .type = type,
-        .n_dims = 2,
-        .ne = {n_in, n_out, 1, 1},
-        .row_bytes = row_bytes,
-        .nbytes = row_bytes * (size_t)n_out,
-        .data = dst,
-    };
-    m->weight_bytes += out->nbytes;
     drop_pages(m, t);
-    dst = NULL;
     err = VB_OK;
 out:
     vb_free(src);
-    vb_free(row);
-    vb_free(dst);
+    vb_free(tr);
     return err;
+}
+
+static void mat_release(struct t3_mat *w)
+{
+    vb_free((void *)w->t.data);
+    vb_free(w->pk);
+    vb_free(w->pk16);
+    *w = (struct t3_mat){0};
 }
 
 static bool config_valid(const struct cb_t3_config *c)
@@ -335,13 +373,13 @@ void cb_t3_free(struct cb_t3_model *m)
             vb_free(L->ln1_b);
             vb_free(L->ln2_w);
             vb_free(L->ln2_b);
-            vb_free((void *)L->qkv.data);
+            mat_release(&L->qkv);
             vb_free(L->qkv_b);
-            vb_free((void *)L->proj.data);
+            mat_release(&L->proj);
             vb_free(L->proj_b);
-            vb_free((void *)L->fc.data);
+            mat_release(&L->fc);
             vb_free(L->fc_b);
-            vb_free((void *)L->fc_proj.data);
+            mat_release(&L->fc_proj);
             vb_free(L->fc_proj_b);
         }
         vb_free(m->layers);
@@ -350,7 +388,7 @@ void cb_t3_free(struct cb_t3_model *m)
     vb_free(m->spk_b);
     vb_free(m->lnf_w);
     vb_free(m->lnf_b);
-    vb_free((void *)m->head.data);
+    mat_release(&m->head);
     vb_free(m->head_b);
     nn_st_close(m->st);
     vb_free(m);
@@ -709,6 +747,26 @@ static void attn16_worker(void *ctx, int ith, int nth)
     }
 }
 
+/* y (n rows, stride ldy) = x (n rows of n_in) W^T + b. false on OOM. */
+static bool mm(struct cb_t3_ctx *c, const struct t3_mat *w, const float *x, int n, const float *b,
+               float *y, int64_t ldy)
+{
+    const int n_in = (int)w->t.ne[0], n_out = (int)w->t.ne[1];
+    if (w->pk) {
+        nn_gemm(c->pool, w->pk, n_in, n_out, x, n_in, n, b, y, ldy);
+        return true;
+    }
+    if (w->pk16) {
+        nn_gemm_f16(c->pool, w->pk16, n_in, n_out, x, n_in, n, b, y, ldy);
+        return true;
+    }
+    if (!nn_matmul(c->pool, &c->scratch, &w->t, x, n, y, ldy))
+        return false;
+    for (int t = 0; t < n; t++)
+        nn_add(y + (int64_t)t * ldy, b, n_out);
+    return true;
+}
+
 /* One batch of n <= n_batch rows at positions n_past.. (spec §3.3). */
 static enum vb_err forward_batch(struct cb_t3_ctx *c, const float *emb, int n, float *hidden,
                                  float *logits)
@@ -718,7 +776,6 @@ static enum vb_err forward_batch(struct cb_t3_ctx *c, const float *emb, int n, f
     const int64_t E = cfg->n_embd, F = 4 * E, pos0 = c->n_past;
     const int H = cfg->n_head, D = cfg->n_embd / cfg->n_head;
     struct nn_pool *pool = c->pool;
-    struct nn_scratch *s = &c->scratch;
 
     /* 1. input rows + learned absolute positions wpe[pos0 + t] */
     for (int t = 0; t < n; t++) {
@@ -736,10 +793,8 @@ static enum vb_err forward_batch(struct cb_t3_ctx *c, const float *emb, int n, f
             nn_layer_norm(c->xb + t * E, c->x + t * E, L->ln1_w, L->ln1_b, E, cfg->ln_eps);
         /* 3. fused c_attn: columns 0..E-1 = Q, E..2E-1 = K, 2E..3E-1 = V; K and V rows go
          *    to the cache */
-        if (!nn_matmul(pool, s, &L->qkv, c->xb, n, c->qkv, 3 * E))
+        if (!mm(c, &L->qkv, c->xb, n, L->qkv_b, c->qkv, 3 * E))
             return VB_ERR_NOMEM;
-        for (int t = 0; t < n; t++)
-            nn_add(c->qkv + (int64_t)t * 3 * E, L->qkv_b, 3 * E);
         if (c->kv_f16) {
             uint16_t *k16 = c->k16 + (size_t)l * (size_t)c->n_ctx * (size_t)E;
             uint16_t *vt16 = c->vt16 + (size_t)l * (size_t)c->n_ctx * (size_t)E;
@@ -777,27 +832,21 @@ static enum vb_err forward_batch(struct cb_t3_ctx *c, const float *emb, int n, f
             attention(c, c->qkv, 3 * E, n, pos0, kc, vc, H, D);
         }
         /* 5. attn.c_proj and residual */
-        if (!nn_matmul(pool, s, &L->proj, c->att, n, c->xb2, E))
+        if (!mm(c, &L->proj, c->att, n, L->proj_b, c->xb2, E))
             return VB_ERR_NOMEM;
-        for (int t = 0; t < n; t++) {
-            nn_add(c->xb2 + t * E, L->proj_b, E);
+        for (int t = 0; t < n; t++)
             nn_add(c->x + t * E, c->xb2 + t * E, E);
-        }
         /* 6. ln_2, MLP: c_proj(gelu_tanh(c_fc(.))) and residual */
         for (int t = 0; t < n; t++)
             nn_layer_norm(c->xb + t * E, c->x + t * E, L->ln2_w, L->ln2_b, E, cfg->ln_eps);
-        if (!nn_matmul(pool, s, &L->fc, c->xb, n, c->hb, F))
+        if (!mm(c, &L->fc, c->xb, n, L->fc_b, c->hb, F))
             return VB_ERR_NOMEM;
-        for (int t = 0; t < n; t++) {
-            nn_add(c->hb + t * F, L->fc_b, F);
+        for (int t = 0; t < n; t++)
             nn_gelu(c->hb + t * F, F);
-        }
-        if (!nn_matmul(pool, s, &L->fc_proj, c->hb, n, c->xb2, E))
+        if (!mm(c, &L->fc_proj, c->hb, n, L->fc_proj_b, c->xb2, E))
             return VB_ERR_NOMEM;
-        for (int t = 0; t < n; t++) {
-            nn_add(c->xb2 + t * E, L->fc_proj_b, E);
+        for (int t = 0; t < n; t++)
             nn_add(c->x + t * E, c->xb2 + t * E, E);
-        }
     }
     c->n_past += n;
     /* 7. ln_f (all rows when the hidden states are wanted, else only the last) */
@@ -808,10 +857,8 @@ static enum vb_err forward_batch(struct cb_t3_ctx *c, const float *emb, int n, f
         memcpy(hidden, c->xb, (size_t)n * (size_t)E * sizeof(float));
     /* 8. speech_head on the last row */
     if (logits) {
-        if (!nn_matmul(pool, s, &m->head, c->xb + (int64_t)(n - 1) * E, 1, logits,
-                       cfg->speech_vocab))
+        if (!mm(c, &m->head, c->xb + (int64_t)(n - 1) * E, 1, m->head_b, logits, cfg->speech_vocab))
             return VB_ERR_NOMEM;
-        nn_add(logits, m->head_b, cfg->speech_vocab);
     }
     return VB_OK;
 }
