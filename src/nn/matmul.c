@@ -4,6 +4,8 @@
 #include "core/alloc.h"
 #include "nn/kernels.h"
 
+#include <stdatomic.h>
+
 #define ROW_CHUNK                                                                                  \
     16 /* output rows per unit of work: the weight rows stay in cache across tokens                \
         */
@@ -29,6 +31,7 @@ static bool scratch_reserve(struct nn_scratch *s, size_t n)
 }
 
 struct mm_job {
+    atomic_llong next; /* next row chunk to claim */
     const struct nn_kernel *k;
     const struct nn_tensor *w;
     const float *x;
@@ -52,13 +55,17 @@ static void convert_rows(void *ctx, int ith, int nth)
 static void mm_worker(void *ctx, int ith, int nth)
 {
     struct mm_job *j = ctx;
+    (void)ith;
+    (void)nth;
     int64_t rows = j->r1 - j->r0;
     int64_t n_chunks = (rows + ROW_CHUNK - 1) / ROW_CHUNK;
-    /* contiguous chunk ranges per thread */
-    int64_t c0 = n_chunks * ith / nth, c1 = n_chunks * (ith + 1) / nth;
     const uint8_t *wbase = j->w->data;
     int n = (int)j->n_in;
-    for (int64_t c = c0; c < c1; c++) {
+    /* chunks are claimed dynamically: a thread the OS delays does not hold the others up */
+    for (;;) {
+        int64_t c = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        if (c >= n_chunks)
+            break;
         int64_t ra = j->r0 + c * ROW_CHUNK, rb = VB_MIN(ra + ROW_CHUNK, j->r1);
         if (j->k->vec_dot_multi) {
             /* each weight row once per group of up to NN_MULTI_MAX tokens */
@@ -112,6 +119,7 @@ bool nn_matmul_rows(struct nn_pool *pool, struct nn_scratch *scratch, const stru
         j.act = (const uint8_t *)x;
         j.act_stride = (size_t)w->ne[0] * sizeof(float);
     }
+    atomic_init(&j.next, 0);
     nn_pool_run(pool, mm_worker, &j);
     return true;
 }

@@ -5,6 +5,7 @@
 #include "nn/quant.h"
 
 #include <math.h>
+#include <stdatomic.h>
 
 void nn_rms_norm(float *y, const float *x, const float *w, int64_t n, float eps)
 {
@@ -134,6 +135,7 @@ bool nn_get_row(const struct nn_tensor *t, int64_t row, float *out)
 }
 
 struct attn_job {
+    atomic_llong next; /* next (token, head) item to claim */
     const float *q;
     const uint8_t *k, *v;
     size_t esz; /* bytes per cache element */
@@ -153,7 +155,11 @@ static void attn_worker(void *ctx, int ith, int nth)
     float *s = j->work + (int64_t)ith * j->work_stride;
     float *qconv = s + j->pos0 + j->n_tok; /* head_dim floats: q in the cache's dot type */
     int64_t n_items = (int64_t)j->n_tok * j->n_head;
-    for (int64_t it = ith; it < n_items; it += nth) {
+    (void)nth;
+    for (;;) {
+        int64_t it = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        if (it >= n_items)
+            break;
         int t = (int)(it / j->n_head), h = (int)(it % j->n_head);
         int g = h / gqa;
         const float *qh = j->q + (int64_t)t * q_dim + (int64_t)h * j->head_dim;
@@ -200,6 +206,7 @@ void nn_attention_kv(struct nn_pool *pool, const float *q, int n_tok, int64_t po
     };
     if (!j.kq || !j.axpy)
         return; /* callers only pass F32 or F16 */
+    atomic_init(&j.next, 0);
     nn_pool_run(pool, attn_worker, &j);
 }
 
