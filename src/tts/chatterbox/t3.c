@@ -149,7 +149,8 @@ static enum vb_err load_f32(struct cb_t3_model *m, struct nn_safetensors *st, co
     return VB_OK;
 }
 
-#define TILE 32 /* output rows transposed together at load */
+#define TILE                32 /* output rows transposed together at load */
+#define CB_T3_GEMM_MIN_ROWS 16 /* batches this large use the GEMM for quantised weights too */
 
 /* Builds an owned matrix of n_out rows of n_in from a float tensor, either stored input-major
  * [n_in, n_out] (GPT-2 Conv1D) or output-major [n_out, n_in]. */
@@ -481,6 +482,10 @@ struct cb_t3_ctx {
     float *proc;                  /* (V) processed logits */
     float *pwork;                 /* (V + n_ctx) processor scratch */
     float *emb;                   /* (n_ctx, E) prefix / step embeddings */
+    /* Quantised weights only: a batch of >= CB_T3_GEMM_MIN_ROWS rows runs through the F32 GEMM
+     * on panels dequantised on the fly (one matrix at a time) instead of nn_matmul. */
+    float *deq_pk;  /* packed panels of the largest matrix */
+    float *deq_row; /* (n_threads, NN_GEMM_NR, 4E) dequantised rows */
     struct nn_scratch scratch;
     /* The conditioning rows [speaker | prompt] still valid in the cache (positions
      * 0..cond_rows-1; 0 = none) and what produced them: a later generation with the same
@@ -541,6 +546,15 @@ enum vb_err cb_t3_ctx_new(const struct cb_t3_model *m, const struct cb_t3_ctx_pa
     c->proc = vb_try_malloc(V * sizeof(float));
     c->pwork = vb_try_malloc((V + (size_t)c->n_ctx) * sizeof(float));
     c->emb = vb_try_malloc((size_t)c->n_ctx * E * sizeof(float));
+    if (cfg->wtype != NN_TYPE_F32 && cfg->wtype != NN_TYPE_F16) {
+        const size_t pk = VB_MAX(nn_gemm_packed_floats((int)E, (int)(4 * E)),
+                                 nn_gemm_packed_floats((int)(4 * E), (int)E));
+        c->deq_pk =
+            vb_try_malloc(VB_MAX(pk, nn_gemm_packed_floats((int)E, (int)(3 * E))) * sizeof(float));
+        c->deq_row = vb_try_malloc((size_t)c->n_threads * NN_GEMM_NR * 4 * E * sizeof(float));
+        if (!c->deq_pk || !c->deq_row)
+            goto out;
+    }
     c->cond_spk = vb_try_malloc((size_t)cfg->spk_dim * sizeof(float));
     c->cond_prompt = vb_try_malloc((size_t)c->n_ctx * sizeof(int32_t));
     if (!c->x || !c->xb || !c->xb2 || !c->qkv || !c->att || !c->hb || !c->pos || !c->work ||
@@ -576,6 +590,8 @@ void cb_t3_ctx_free(struct cb_t3_ctx *c)
     vb_free(c->proc);
     vb_free(c->pwork);
     vb_free(c->emb);
+    vb_free(c->deq_pk);
+    vb_free(c->deq_row);
     vb_free(c->cond_spk);
     vb_free(c->cond_prompt);
     nn_scratch_release(&c->scratch);
@@ -747,6 +763,29 @@ static void attn16_worker(void *ctx, int ith, int nth)
     }
 }
 
+struct deq_job {
+    const struct nn_tensor *w;
+    float *pk, *rows; /* rows: per thread NN_GEMM_NR rows of n_in */
+};
+
+/* Dequantises NN_GEMM_NR rows at a time and packs them as one GEMM panel (panel p starts at
+ * p * n_in * NN_GEMM_NR floats: nn_gemm_packed_floats of one panel). */
+static void deq_worker(void *ctx, int ith, int nth)
+{
+    const struct deq_job *j = ctx;
+    const int64_t n_in = j->w->ne[0], n_out = j->w->ne[1];
+    const int64_t panels = (n_out + NN_GEMM_NR - 1) / NN_GEMM_NR;
+    float *rows = j->rows + (int64_t)ith * NN_GEMM_NR * n_in;
+    for (int64_t p = (panels * ith) / nth; p < (panels * (ith + 1)) / nth; p++) {
+        const int64_t r0 = p * NN_GEMM_NR, nr = VB_MIN((int64_t)NN_GEMM_NR, n_out - r0);
+        for (int64_t k = 0; k < nr; k++)
+            (void)nn_dequantize_row(
+                j->w->type, (const uint8_t *)j->w->data + (size_t)(r0 + k) * j->w->row_bytes,
+                rows + k * n_in, n_in);
+        nn_gemm_pack(j->pk + p * n_in * NN_GEMM_NR, rows, (int)n_in, (int)nr, n_in);
+    }
+}
+
 /* y (n rows, stride ldy) = x (n rows of n_in) W^T + b. false on OOM. */
 static bool mm(struct cb_t3_ctx *c, const struct t3_mat *w, const float *x, int n, const float *b,
                float *y, int64_t ldy)
@@ -754,6 +793,12 @@ static bool mm(struct cb_t3_ctx *c, const struct t3_mat *w, const float *x, int 
     const int n_in = (int)w->t.ne[0], n_out = (int)w->t.ne[1];
     if (w->pk) {
         nn_gemm(c->pool, w->pk, n_in, n_out, x, n_in, n, b, y, ldy);
+        return true;
+    }
+    if (n >= CB_T3_GEMM_MIN_ROWS && c->deq_pk && w->t.data) {
+        struct deq_job j = {.w = &w->t, .pk = c->deq_pk, .rows = c->deq_row};
+        nn_pool_run(c->pool, deq_worker, &j);
+        nn_gemm(c->pool, c->deq_pk, n_in, n_out, x, n_in, n, b, y, ldy);
         return true;
     }
     if (w->pk16) {

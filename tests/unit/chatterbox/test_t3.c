@@ -516,7 +516,7 @@ struct qerr {
     int flips;
 };
 
-static void teacher_forced(const struct cb_t3_model *m, struct qerr *e)
+static void teacher_forced(const struct cb_t3_model *m, int n_batch, struct qerr *e)
 {
     struct inputs in;
     CHECK(inputs_load(&in));
@@ -528,6 +528,7 @@ static void teacher_forced(const struct cb_t3_model *m, struct qerr *e)
     struct cb_t3_ctx_params p = cb_t3_ctx_default_params();
     p.n_ctx = 512;
     p.n_threads = 2;
+    p.n_batch = n_batch;
     p.kv_f16 = false;
     struct cb_t3_ctx *c = NULL;
     CHECK(cb_t3_ctx_new(m, &p, &c) == VB_OK);
@@ -594,14 +595,20 @@ TEST(test_quantised)
         CHECK(cb_t3_load(path, &c, &m, why, sizeof why) == VB_OK);
         if (!m)
             continue;
-        struct qerr e;
-        teacher_forced(m, &e);
+        struct qerr e, e8;
+        teacher_forced(m, 512, &e);
         fprintf(stderr,
                 "  %-5s weights %.2f MiB: hidden_first %.3g, logits_first %.3g, teacher-forced "
                 "step logits %.3g, argmax flips %d/20\n",
                 nn_type_name((int)types[i].t), (double)cb_t3_model_weight_bytes(m) / 1048576.0,
                 e.hidden, e.first, e.steps, e.flips);
         CHECK(e.first <= types[i].max_first);
+        /* quantised weights: batches of >= 16 rows use the GEMM on dequantised panels, smaller
+         * ones nn_matmul with quantised activations; both must see the same weights */
+        teacher_forced(m, 8, &e8);
+        fprintf(stderr, "        prefill in batches of 8 (nn_matmul path): hidden_first %.3g\n",
+                e8.hidden);
+        CHECK(e.hidden <= 1.5 * e8.hidden + 1e-3);
         if (types[i].t == NN_TYPE_F32)
             CHECK(e.flips == 0 && e.steps <= 1e-3);
         cb_t3_free(m);
