@@ -378,6 +378,83 @@ static void direct_worker(void *ctx, int ith, int nth)
 /* y (c_out, t) = W (c_out, K) X (K, t) with X the im2col block (row (ci, j) = x[ci] shifted):
  * the block is packed as the GEMM's panel operand and W's rows play the activations, so the
  * result lands channel-major in y without a transpose, and stride-1 rows are plain copies. */
+struct pack_job {
+    float *dst;
+    const float *src;
+    int K, n;
+    int64_t ld;
+};
+
+static void pack_worker(void *ctx, int ith, int nth)
+{
+    const struct pack_job *j = ctx;
+    int panels = (j->n + NN_GEMM_NR - 1) / NN_GEMM_NR;
+    int p0 = panels * ith / nth, p1 = panels * (ith + 1) / nth;
+    if (p1 <= p0)
+        return;
+    int c0 = p0 * NN_GEMM_NR, c1 = VB_MIN(j->n, p1 * NN_GEMM_NR);
+    /* panel p of the packed operand starts at p * K * NR floats */
+    nn_gemm_pack_t(j->dst + (size_t)p0 * (size_t)j->K * NN_GEMM_NR, j->src + c0, j->K, c1 - c0,
+                   j->ld);
+}
+
+void nn_gemm_pack_t_pool(struct nn_pool *pool, float *dst, const float *src, int K, int n,
+                         int64_t ld)
+{
+    struct pack_job j = {.dst = dst, .src = src, .K = K, .n = n, .ld = ld};
+    if (pool && (int64_t)K * n >= 32768 && n > NN_GEMM_NR)
+        nn_pool_run(pool, pack_worker, &j);
+    else
+        pack_worker(&j, 0, 1);
+}
+
+struct im2col_job {
+    const struct nn_conv1d *c;
+    const float *x;
+    int64_t t_in, t0;
+    int n;
+    float *xb;
+};
+
+/* rows (ci, j) of the block for ci in this thread's share */
+static void im2col_worker(void *ctx, int ith, int nth)
+{
+    const struct im2col_job *jb = ctx;
+    const struct nn_conv1d *c = jb->c;
+    const struct nn_conv1d_params *p = &c->p;
+    int k = c->k, n = jb->n;
+    int64_t t0 = jb->t0, t_in = jb->t_in;
+    int ci0 = (int)((int64_t)c->c_in * ith / nth), ci1 = (int)((int64_t)c->c_in * (ith + 1) / nth);
+    for (int ci = ci0; ci < ci1; ci++) {
+        const float *xr = jb->x + (int64_t)ci * t_in;
+        for (int j = 0; j < k; j++) {
+            float *row = jb->xb + ((int64_t)ci * k + j) * n;
+            /* output t reads input t * stride + off */
+            int64_t off = (int64_t)j * p->dilation - p->pad_left;
+            if (p->stride == 1) {
+                int64_t lo = VB_MAX((int64_t)0, -(t0 + off));
+                int64_t hi = VB_MIN((int64_t)n, t_in - (t0 + off));
+                if (hi < lo)
+                    lo = hi = n;
+                for (int64_t i = 0; i < lo; i++)
+                    row[i] = 0.0f;
+                if (hi > lo)
+                    memcpy(row + lo, xr + t0 + off + lo, (size_t)(hi - lo) * sizeof *row);
+                for (int64_t i = hi; i < n; i++)
+                    row[i] = 0.0f;
+            } else {
+                for (int i = 0; i < n; i++) {
+                    int64_t ti = (t0 + i) * p->stride + off;
+                    row[i] = ti >= 0 && ti < t_in ? xr[ti] : 0.0f;
+                }
+            }
+        }
+    }
+}
+
+/* y (c_out, t) = W (c_out, K) X (K, t) with X the im2col block (row (ci, j) = x[ci] shifted):
+ * the block is packed as the GEMM's panel operand and W's rows play the activations, so the
+ * result lands channel-major in y without a transpose, and stride-1 rows are plain copies. */
 static bool conv_mm(const struct nn_conv1d *c, struct nn_pool *pool, struct nn_conv_ws *ws,
                     const float *x, int64_t t_in, int64_t t_out, float *y)
 {
@@ -396,36 +473,15 @@ static bool conv_mm(const struct nn_conv1d *c, struct nn_pool *pool, struct nn_c
     for (int64_t t0 = 0; t0 < t_out; t0 += nb) {
         int n = (int)VB_MIN(nb, t_out - t0);
         if (direct) {
-            nn_gemm_pack_t(pk, x + t0, (int)K, n, t_in);
-            nn_gemm(pool, pk, (int)K, n, c->w, K, c->c_out, NULL, y + t0, t_out);
-            continue;
+            nn_gemm_pack_t_pool(pool, pk, x + t0, (int)K, n, t_in);
+        } else {
+            struct im2col_job jb = {.c = c, .x = x, .t_in = t_in, .t0 = t0, .n = n, .xb = xb};
+            if (pool && K * n >= 32768)
+                nn_pool_run(pool, im2col_worker, &jb);
+            else
+                im2col_worker(&jb, 0, 1);
+            nn_gemm_pack_t_pool(pool, pk, xb, (int)K, n, n);
         }
-        for (int ci = 0; ci < c->c_in; ci++) {
-            const float *xr = x + (int64_t)ci * t_in;
-            for (int j = 0; j < k; j++) {
-                float *row = xb + ((int64_t)ci * k + j) * n;
-                /* output t reads input t * stride + off */
-                int64_t off = (int64_t)j * p->dilation - p->pad_left;
-                if (p->stride == 1) {
-                    int64_t lo = VB_MAX((int64_t)0, -(t0 + off));
-                    int64_t hi = VB_MIN((int64_t)n, t_in - (t0 + off));
-                    if (hi < lo)
-                        lo = hi = n;
-                    for (int64_t i = 0; i < lo; i++)
-                        row[i] = 0.0f;
-                    if (hi > lo)
-                        memcpy(row + lo, xr + t0 + off + lo, (size_t)(hi - lo) * sizeof *row);
-                    for (int64_t i = hi; i < n; i++)
-                        row[i] = 0.0f;
-                } else {
-                    for (int i = 0; i < n; i++) {
-                        int64_t ti = (t0 + i) * p->stride + off;
-                        row[i] = ti >= 0 && ti < t_in ? xr[ti] : 0.0f;
-                    }
-                }
-            }
-        }
-        nn_gemm_pack_t(pk, xb, (int)K, n, n);
         nn_gemm(pool, pk, (int)K, n, c->w, K, c->c_out, NULL, y + t0, t_out);
     }
     if (c->b)

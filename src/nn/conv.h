@@ -80,6 +80,9 @@ int64_t nn_conv1d_out_len(const struct nn_conv1d *c, int64_t t_in);
  * on OOM (of the workspace). */
 VB_WUR bool nn_conv1d_forward(const struct nn_conv1d *c, struct nn_pool *pool,
                               struct nn_conv_ws *ws, const float *x, int64_t t_in, float *y);
+/* nn_gemm_pack_t (src: K rows of n, row stride ld) split over the pool by panels. */
+void nn_gemm_pack_t_pool(struct nn_pool *pool, float *dst, const float *src, int K, int n,
+                         int64_t ld);
 /* Plain direct-loop reference (double accumulation), for tests. */
 void nn_conv1d_forward_ref(const struct nn_conv1d *c, const float *x, int64_t t_in, float *y);
 

@@ -405,17 +405,42 @@ int cb_campplus_feat_dim(const struct cb_campplus *m)
 /* ---- forward ---- */
 
 /* y = x * scale + shift per channel (rows of len), optional ReLU; y may equal x */
-static void bn_apply(const struct bn *b, const float *x, float *y, int64_t len, bool relu)
+struct bn_job {
+    const struct bn *b;
+    const float *x;
+    float *y;
+    int64_t len;
+    bool relu;
+};
+
+static void bn_worker(void *ctx, int ith, int nth)
 {
-    for (int c = 0; c < b->c; c++) {
-        const float *xr = x + (int64_t)c * len;
-        float *yr = y + (int64_t)c * len;
-        float s = b->scale[c], h = b->shift[c];
-        for (int64_t i = 0; i < len; i++) {
-            float v = xr[i] * s + h;
-            yr[i] = relu && v < 0 ? 0.0f : v;
-        }
+    const struct bn_job *j = ctx;
+    int c0 = (int)((int64_t)j->b->c * ith / nth), c1 = (int)((int64_t)j->b->c * (ith + 1) / nth);
+    for (int c = c0; c < c1; c++) {
+        const float *xr = j->x + (int64_t)c * j->len;
+        float *yr = j->y + (int64_t)c * j->len;
+        float s = j->b->scale[c], h = j->b->shift[c];
+        if (j->relu)
+            for (int64_t i = 0; i < j->len; i++) {
+                float v = xr[i] * s + h;
+                yr[i] = v < 0 ? 0.0f : v;
+            }
+        else
+            for (int64_t i = 0; i < j->len; i++)
+                yr[i] = xr[i] * s + h;
     }
+}
+
+/* y = x * scale + shift per channel (rows of len), optional ReLU; y may equal x */
+static void bn_apply(struct nn_pool *pool, const struct bn *b, const float *x, float *y,
+                     int64_t len, bool relu)
+{
+    struct bn_job j = {.b = b, .x = x, .y = y, .len = len, .relu = relu};
+    if (pool && (int64_t)b->c * len >= 65536)
+        nn_pool_run(pool, bn_worker, &j);
+    else
+        bn_worker(&j, 0, 1);
 }
 
 struct work {
@@ -423,6 +448,54 @@ struct work {
     float *col; /* (K, POS_BLOCK) im2col block, K = cin*k*k at most M*9 */
     float *pk;  /* the same block packed for nn_gemm */
 };
+
+/* x (cin, F, T) -> y (cout, F_out, T). The im2col block X (K, positions) is packed as the
+ * GEMM's "weight" operand and the kernel weights (cout, K) play the activations, so the
+ * product lands channel-major in y directly: y[co][pos] = sum_k W[co][k] X[k][pos]. */
+struct col2d_job {
+    const struct conv2d *c;
+    const float *x;
+    int F;
+    int64_t T, p0;
+    int n;
+    float *col;
+};
+
+/* im2col rows r = (ci, kh, kw) of this thread's share for positions [p0, p0 + n) */
+static void col2d_worker(void *ctx, int ith, int nth)
+{
+    const struct col2d_job *j = ctx;
+    const struct conv2d *c = j->c;
+    int k = c->k, K = c->cin * k * k, F = j->F, n = j->n;
+    int64_t T = j->T, p0 = j->p0;
+    int r0 = K * ith / nth, r1 = K * (ith + 1) / nth;
+    for (int r = r0; r < r1; r++) {
+        int ci = r / (k * k), kh = (r / k) % k, kw = r % k;
+        float *dst = j->col + (int64_t)r * n;
+        int64_t shift = kw - c->pad;
+        /* walk the block one frequency row (fo) at a time */
+        for (int64_t pos = p0; pos < p0 + n;) {
+            int fo = (int)(pos / T);
+            int64_t t = pos % T, t_end = VB_MIN(T, t + (p0 + n - pos));
+            int fi = fo * c->sf + kh - c->pad;
+            float *d = dst + (pos - p0);
+            if (fi < 0 || fi >= F) {
+                memset(d, 0, (size_t)(t_end - t) * sizeof *d);
+            } else {
+                const float *xr = j->x + ((int64_t)ci * F + fi) * T;
+                int64_t lo = VB_MAX(t, -shift), hi = VB_MIN(t_end, T - shift);
+                if (hi < lo)
+                    hi = lo = t_end;
+                for (int64_t tt = t; tt < lo; tt++)
+                    d[tt - t] = 0.0f;
+                memcpy(d + (lo - t), xr + lo + shift, (size_t)(hi - lo) * sizeof *d);
+                for (int64_t tt = hi; tt < t_end; tt++)
+                    d[tt - t] = 0.0f;
+            }
+            pos += t_end - t;
+        }
+    }
+}
 
 /* x (cin, F, T) -> y (cout, F_out, T). The im2col block X (K, positions) is packed as the
  * GEMM's "weight" operand and the kernel weights (cout, K) play the activations, so the
@@ -435,34 +508,12 @@ static void conv2d_forward(const struct conv2d *c, struct nn_pool *pool, struct 
     int64_t npos = (int64_t)Fo * T;
     for (int64_t p0 = 0; p0 < npos; p0 += POS_BLOCK) {
         int n = (int)VB_MIN((int64_t)POS_BLOCK, npos - p0);
-        for (int ci = 0; ci < c->cin; ci++)
-            for (int kh = 0; kh < k; kh++)
-                for (int kw = 0; kw < k; kw++) {
-                    float *dst = w->col + ((int64_t)(ci * k + kh) * k + kw) * n;
-                    int64_t shift = kw - c->pad;
-                    /* walk the block one frequency row (fo) at a time */
-                    for (int64_t pos = p0; pos < p0 + n;) {
-                        int fo = (int)(pos / T);
-                        int64_t t = pos % T, t_end = VB_MIN(T, t + (p0 + n - pos));
-                        int fi = fo * c->sf + kh - c->pad;
-                        float *d = dst + (pos - p0);
-                        if (fi < 0 || fi >= F) {
-                            memset(d, 0, (size_t)(t_end - t) * sizeof *d);
-                        } else {
-                            const float *xr = x + ((int64_t)ci * F + fi) * T;
-                            int64_t lo = VB_MAX(t, -shift), hi = VB_MIN(t_end, T - shift);
-                            if (hi < lo)
-                                hi = lo = t_end;
-                            for (int64_t tt = t; tt < lo; tt++)
-                                d[tt - t] = 0.0f;
-                            memcpy(d + (lo - t), xr + lo + shift, (size_t)(hi - lo) * sizeof *d);
-                            for (int64_t tt = hi; tt < t_end; tt++)
-                                d[tt - t] = 0.0f;
-                        }
-                        pos += t_end - t;
-                    }
-                }
-        nn_gemm_pack_t(w->pk, w->col, K, n, n);
+        struct col2d_job j = {.c = c, .x = x, .F = F, .T = T, .p0 = p0, .n = n, .col = w->col};
+        if (pool && K >= 8)
+            nn_pool_run(pool, col2d_worker, &j);
+        else
+            col2d_worker(&j, 0, 1);
+        nn_gemm_pack_t_pool(pool, w->pk, w->col, K, n, n);
         nn_gemm(pool, w->pk, K, n, c->w, K, c->cout, NULL, y + p0, npos);
     }
     *f_out = Fo;
@@ -511,7 +562,7 @@ enum vb_err cb_campplus_forward(const struct cb_campplus *m, struct nn_pool *poo
             a[(int64_t)f * T + t] = feats[t * F + f];
     int Fc = F, Fn;
     conv2d_forward(&m->hconv1, pool, &w, a, Fc, T, b, &Fn);
-    bn_apply(&m->hbn1, b, b, (int64_t)Fn * T, true);
+    bn_apply(pool, &m->hbn1, b, b, (int64_t)Fn * T, true);
     Fc = Fn;
     float *cur = b, *t1 = a;
     for (int l = 0; l < 2; l++)
@@ -519,13 +570,13 @@ enum vb_err cb_campplus_forward(const struct cb_campplus *m, struct nn_pool *poo
             const struct resblock *rb = &m->res[l][r];
             int Fo;
             conv2d_forward(&rb->c1, pool, &w, cur, Fc, T, t1, &Fo);
-            bn_apply(&rb->b1, t1, t1, (int64_t)Fo * T, true);
+            bn_apply(pool, &rb->b1, t1, t1, (int64_t)Fo * T, true);
             conv2d_forward(&rb->c2, pool, &w, t1, Fo, T, c, &Fn);
-            bn_apply(&rb->b2, c, c, (int64_t)Fo * T, false);
+            bn_apply(pool, &rb->b2, c, c, (int64_t)Fo * T, false);
             const float *sc = cur;
             if (rb->has_sc) {
                 conv2d_forward(&rb->sc, pool, &w, cur, Fc, T, s, &Fn);
-                bn_apply(&rb->bsc, s, s, (int64_t)Fo * T, false);
+                bn_apply(pool, &rb->bsc, s, s, (int64_t)Fo * T, false);
                 sc = s;
             }
             int64_t len = (int64_t)M * Fo * T;
@@ -539,7 +590,7 @@ enum vb_err cb_campplus_forward(const struct cb_campplus *m, struct nn_pool *poo
             Fc = Fo;
         }
     conv2d_forward(&m->hconv2, pool, &w, cur, Fc, T, t1, &Fn);
-    bn_apply(&m->hbn2, t1, t1, (int64_t)Fn * T, true);
+    bn_apply(pool, &m->hbn2, t1, t1, (int64_t)Fn * T, true);
     if ((int64_t)Fn * M != m->tdnn.c_in) {
         err = VB_ERR_INVALID;
         goto out;
@@ -549,7 +600,7 @@ enum vb_err cb_campplus_forward(const struct cb_campplus *m, struct nn_pool *poo
     /* 2. TDNN: conv k5 stride 2 -> BN -> ReLU, into X[0 .. init_ch) */
     if (!nn_conv1d_forward(&m->tdnn, pool, &w.ws, t1, T, X))
         goto out;
-    bn_apply(&m->tdnn_bn, X, X, T2, true);
+    bn_apply(pool, &m->tdnn_bn, X, X, T2, true);
 
     /* 3. CAM dense blocks, each followed by its transit layer */
     int C = m->init_ch;
@@ -558,10 +609,10 @@ enum vb_err cb_campplus_forward(const struct cb_campplus *m, struct nn_pool *poo
         for (int l = 0; l < blk->n_layers; l++) {
             const struct dense_layer *dl = &blk->layers[l];
             int cin = C + l * G;
-            bn_apply(&dl->bn1, X, h, T2, true);
+            bn_apply(pool, &dl->bn1, X, h, T2, true);
             if (!nn_conv1d_forward(&dl->lin1, pool, &w.ws, h, T2, z))
                 goto out;
-            bn_apply(&dl->bn2, z, z, T2, true);
+            bn_apply(pool, &dl->bn2, z, z, T2, true);
             if (!nn_conv1d_forward(&dl->local, pool, &w.ws, z, T2, y))
                 goto out;
             /* context per segment: mean over all frames + mean over the segment */
@@ -598,14 +649,14 @@ enum vb_err cb_campplus_forward(const struct cb_campplus *m, struct nn_pool *poo
                 }
         }
         C += blk->n_layers * G;
-        bn_apply(&blk->tbn, X, h, T2, true);
+        bn_apply(pool, &blk->tbn, X, h, T2, true);
         if (!nn_conv1d_forward(&blk->transit, pool, &w.ws, h, T2, X))
             goto out;
         C /= 2;
     }
 
     /* 4. out_nonlinear, 5. statistics pooling (mean, unbiased std) */
-    bn_apply(&m->out_bn, X, X, T2, true);
+    bn_apply(pool, &m->out_bn, X, X, T2, true);
     for (int ch = 0; ch < C; ch++) {
         const float *xr = X + (int64_t)ch * T2;
         double sum = 0;
@@ -620,7 +671,7 @@ enum vb_err cb_campplus_forward(const struct cb_campplus *m, struct nn_pool *poo
     /* 6. dense (k1 conv on one frame) + BatchNorm without affine */
     if (!nn_conv1d_forward(&m->dense, pool, &w.ws, stats, 1, xvector))
         goto out;
-    bn_apply(&m->dense_bn, xvector, xvector, 1, false);
+    bn_apply(pool, &m->dense_bn, xvector, xvector, 1, false);
     err = VB_OK;
 out:
     nn_conv_ws_release(&w.ws);
