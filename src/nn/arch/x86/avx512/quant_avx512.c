@@ -25,6 +25,11 @@ static ALWAYS_INLINE float hsum256(__m256 v)
 
 /* ===== Q4_K x Q8_K ===== */
 
+static ALWAYS_INLINE float f16(uint16_t h)
+{
+    return _cvtsh_ss(h);
+}
+
 static ALWAYS_INLINE __m256i halves(__m512i v)
 {
     return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
@@ -68,6 +73,62 @@ static ALWAYS_INLINE void q4k_body(int n, const void *vx, const void *vy, size_t
             const struct nn_block_q8_k *y =
                 (const struct nn_block_q8_k *)((const uint8_t *)vy + (size_t)t * by) + i;
             /* four independent partial sums: short dependency chains */
+            __m512i p[4];
+            for (int c = 0; c < 4; c++) {
+                __m512i a = _mm512_loadu_si512((const void *)(y->qs + 64 * c));
+                p[c] = _mm512_madd_epi16(_mm512_maddubs_epi16(w[c], a), scv[c]);
+            }
+            __m512i sum =
+                _mm512_add_epi32(_mm512_add_epi32(p[0], p[1]), _mm512_add_epi32(p[2], p[3]));
+            const float d = y->d * xd, dmin = -y->d * xdmin;
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(halves(sum)), acc[t]);
+            __m256i bs = _mm256_loadu_si256((const __m256i *)y->bsums);
+            __m128i q8s =
+                _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
+            accm[t] = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(_mm_madd_epi16(mins, q8s)),
+                                   accm[t]);
+        }
+    }
+    for (int t = 0; t < ny; t++)
+        s[(size_t)t * ss] = hsum256(acc[t]) + hsum128(accm[t]);
+}
+
+/* ===== Q5_K x Q8_K: Q4_K plus the fifth bits from qh ===== */
+
+static ALWAYS_INLINE void q5k_body(int n, const void *vx, const void *vy, size_t by, const int ny,
+                                   float *s, size_t ss)
+{
+    const struct nn_block_q5_k *x = vx;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    __m256 acc[NN_MULTI_MAX];
+    __m128 accm[NN_MULTI_MAX];
+    for (int t = 0; t < ny; t++) {
+        acc[t] = _mm256_setzero_ps();
+        accm[t] = _mm_setzero_ps();
+    }
+    for (int i = 0; i < n / NN_QK_K; i++) {
+        _mm_prefetch((const char *)(x + i + 3), _MM_HINT_T0);
+        _mm_prefetch((const char *)(x + i + 3) + 64, _MM_HINT_T0);
+        _mm_prefetch((const char *)(x + i + 3) + 128, _MM_HINT_T0);
+        uint8_t sc[8], mn[8];
+        nn_unpack_scales_k4(x[i].scales, sc, mn);
+        const float xd = f16(x[i].d), xdmin = f16(x[i].dmin);
+        const __m256i hb = _mm256_loadu_si256((const __m256i *)x[i].qh);
+        __m512i w[4], scv[4];
+        for (int c = 0; c < 4; c++) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));
+            __m256i h0 = _mm256_and_si256(_mm256_srli_epi16(hb, 2 * c), one);
+            __m256i h1 = _mm256_and_si256(_mm256_srli_epi16(hb, 2 * c + 1), one);
+            __m256i lo = _mm256_or_si256(_mm256_and_si256(q, m4), _mm256_slli_epi16(h0, 4));
+            __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4),
+                                         _mm256_slli_epi16(h1, 4));
+            w[c] = cat256(lo, hi);
+            scv[c] = cat256(_mm256_set1_epi16(sc[2 * c]), _mm256_set1_epi16(sc[2 * c + 1]));
+        }
+        const __m128i mins = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)mn));
+        for (int t = 0; t < ny; t++) {
+            const struct nn_block_q8_k *y =
+                (const struct nn_block_q8_k *)((const uint8_t *)vy + (size_t)t * by) + i;
             __m512i p[4];
             for (int c = 0; c < 4; c++) {
                 __m512i a = _mm512_loadu_si512((const void *)(y->qs + 64 * c));
@@ -151,11 +212,6 @@ static ALWAYS_INLINE void q6k_body(int n, const void *vx, const void *vy, size_t
 }
 
 /* ===== Q8_0 x Q8_0: two blocks per zmm, VNNI, sign moved onto the activations ===== */
-
-static ALWAYS_INLINE float f16(uint16_t h)
-{
-    return _cvtsh_ss(h);
-}
 
 /* 32 signed weight values of block i of each legacy type whose activations are Q8_0 */
 static ALWAYS_INLINE __m256i w_q8_0(const void *vx, int i)
@@ -317,6 +373,7 @@ static ALWAYS_INLINE void q5_0_body(int n, const void *vx, const void *vy, size_
     }
 
 MULTI(q4k, q4k_body)
+MULTI(q5k, q5k_body)
 MULTI(q6k, q6k_body)
 MULTI(q8_0, q8_0_body)
 MULTI(q4_0, q4_0_body)
@@ -327,6 +384,8 @@ nn_vec_dot_fn nn_avx512_vec_dot(enum nn_type t)
     switch (t) {
     case NN_TYPE_Q4_K:
         return q4k_single;
+    case NN_TYPE_Q5_K:
+        return q5k_single;
     case NN_TYPE_Q6_K:
         return q6k_single;
     case NN_TYPE_Q8_0:
@@ -345,6 +404,8 @@ nn_vec_dot_multi_fn nn_avx512_vec_dot_multi(enum nn_type t)
     switch (t) {
     case NN_TYPE_Q4_K:
         return q4k_multi;
+    case NN_TYPE_Q5_K:
+        return q5k_multi;
     case NN_TYPE_Q6_K:
         return q6k_multi;
     case NN_TYPE_Q8_0:
