@@ -4,8 +4,18 @@
 #include "core/alloc.h"
 #include "llm/cli.h"
 #include "models/cli.h"
+#include "tts/cli.h"
 
 #include <stdio.h>
+
+/* `vocero models make-random MODEL ...` goes to the model's own writer; the rest of
+ * `vocero models` to the registry CLI. */
+static int models_main(int argc, char **argv)
+{
+    if (argc > 2 && strcmp(argv[1], "make-random") == 0 && strcmp(argv[2], "qwen2") == 0)
+        return llm_cli_make_random(argc - 1, argv + 1);
+    return models_cli_main(argc, argv);
+}
 
 static const struct {
     const char *name;
@@ -15,9 +25,12 @@ static const struct {
     {"serve", api_cli_serve, "run the HTTP API (vocero serve --help for every setting)"},
     {"user", api_cli_user, "user add NAME: create an account (password on stdin)"},
     {"routes", api_cli_routes, "print the HTTP route table"},
-    {"models", models_cli_main, "list | pull NAME | verify [NAME] | rm NAME: model files"},
+    {"models", models_main,
+     "list | pull NAME | verify [NAME] | rm NAME | make-random qwen2 OUT.gguf: model files"},
+    {"tts", tts_cli_main, "--text TEXT|--text-file F [...] -o OUT: synthesise speech"},
     {"generate", llm_cli_generate, "--model FILE (--prompt TEXT | --chat): run the chat LLM"},
     {"tokenize", llm_cli_tokenize, "--model FILE TEXT: print token ids"},
+    {"llm-bench", llm_cli_bench, "--model FILE: prompt and decode tokens/s"},
 };
 
 static void usage(FILE *out)

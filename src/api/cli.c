@@ -3,6 +3,7 @@
 #include "core/vb.h"
 #include "api/cli.h"
 #include "api/app.h"
+#include "api/tts_jobs.h"
 #include "api/users.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -132,6 +133,7 @@ int api_cli_serve(int argc, char **argv)
     sigwait(&set, &sig);
     vb_info("received %s: finishing in-flight requests", sig == SIGINT ? "SIGINT" : "SIGTERM");
     http_server_stop(s, DRAIN_SECONDS);
+    api_tts_shutdown();
     rc = 0;
 out:
     api_app_release(&app);

@@ -3,6 +3,7 @@
 #include "api/handlers.h"
 #include "api/request.h"
 #include "core/time_fmt.h"
+#include "api/tts_jobs.h"
 #include "db/store.h"
 #include "models/autopull.h"
 
@@ -23,6 +24,9 @@ enum vb_err api_health(struct http_request *req)
     vb_jw_obj_end(&w);
     vb_jw_key(&w, "engines");
     vb_jw_arr_begin(&w);
+    struct api_tts *tts = api_tts_get(app);
+    for (size_t i = 0; tts && i < tts_registry_count(tts->registry); i++)
+        vb_jw_str(&w, tts_engine_name(tts_registry_at(tts->registry, i)));
     vb_jw_arr_end(&w);
     vb_jw_key(&w, "models");
     models_autopull_write_json(app->autopull, &w);

@@ -192,9 +192,11 @@ enum vb_err llm_session_generate(struct llm_session *s, const int32_t *prompt, s
                 break;
             }
             size_t rest = pend.len - ready;
-            memmove(pend.data, pend.data + ready, rest);
+            if (rest)
+                memmove(pend.data, pend.data + ready, rest);
             pend.len = rest;
-            pend.data[rest] = 0;
+            if (pend.data) /* NULL while only empty pieces (control tokens) were produced */
+                pend.data[rest] = 0;
         }
         if (k + 1 == p->max_tokens)
             break;
