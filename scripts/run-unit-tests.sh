@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Runs each unit-test binary given as an argument and adds up their "N passed, N failed"
-# lines. Exit status is non-zero when any binary fails or crashes.
+# lines; each binary gets at most UNIT_TEST_TIMEOUT seconds (default 600). Exit status is non-zero when any binary fails or crashes.
 set -u
 total_pass=0 total_fail=0 status=0
 for bin in "$@"; do
-    out=$("$bin" 2>"$bin.log")
+    out=$(timeout --kill-after=10 "${UNIT_TEST_TIMEOUT:-600}" "$bin" 2>"$bin.log")
     rc=$?
     line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed' | tail -n1)
     p=$(printf '%s' "$line" | awk '{print $1}')
