@@ -2,6 +2,7 @@
  * assistant's reply from the thread's history with the local LLM, store it; as one JSON
  * reply or as Server-Sent Events (token events, then the stored message). */
 #include "core/vb.h"
+#include "api/generations.h"
 #include "api/handlers.h"
 #include "api/llm_params.h"
 #include "api/request.h"
@@ -25,6 +26,10 @@ struct turn {
     struct db_chat_message user_msg, reply_msg;
     struct llm_chat_reply reply;
     struct http_stream *stream; /* when streaming */
+    bool speak;                 /* also synthesise the reply and attach the audio */
+    struct api_speech_job *speech;
+    int64_t generation_id;  /* the spoken reply, when speak */
+    char speech_error[300]; /* why the reply could not be spoken ("" = fine) */
 };
 
 static bool cancelled(void *ud)
@@ -77,6 +82,19 @@ static enum vb_err run_model(struct turn *t, char *why, size_t cap)
     return err;
 }
 
+/* Synthesises the reply with the TTS engine and stores it as a generation. A failure here
+ * does not lose the reply: it is stored without audio and the reason is reported. */
+static void speak_reply(struct turn *t)
+{
+    if (!t->speak || !t->reply.text || !t->reply.text[0])
+        return;
+    enum vb_err err = api_speech_job_run(t->req, t->speech, t->reply.text, &t->generation_id);
+    if (err)
+        snprintf(t->speech_error, sizeof t->speech_error, "the reply could not be spoken: %s",
+                 http_req_error_message(t->req) ? http_req_error_message(t->req)
+                                                : vb_err_message(err));
+}
+
 static enum vb_err store_reply(struct turn *t)
 {
     struct db_chat_message m = {0};
@@ -86,6 +104,7 @@ static enum vb_err store_reply(struct turn *t)
     m.prompt_tokens = (int)t->reply.n_prompt;
     m.completion_tokens = (int)t->reply.n_gen;
     m.duration_ms = (int64_t)(t->reply.prompt_ms + t->reply.gen_ms);
+    m.generation_id = t->generation_id;
     enum vb_err err = db_chat_message_add(t->app->store, t->uid, &m, &m.id);
     if (err)
         return err;
@@ -109,6 +128,18 @@ static void write_result(struct vb_jw *w, const struct turn *t)
     api_write_chat_message(w, &t->user_msg);
     vb_jw_key(w, "assistant_message");
     api_write_chat_message(w, &t->reply_msg);
+    if (t->speak) {
+        struct db_generation g = {0};
+        vb_jw_key(w, "generation");
+        if (t->generation_id &&
+            db_generation_get(t->app->store, t->uid, t->generation_id, &g) == VB_OK)
+            api_write_generation(w, t->app, &g);
+        else
+            vb_jw_null(w);
+        db_generation_release(&g);
+        vb_jw_key(w, "speech_error");
+        vb_jw_str(w, t->speech_error[0] ? t->speech_error : NULL);
+    }
     vb_jw_kstr(w, "model", llm_service_model_name(t->app->llm));
     vb_jw_kstr(w, "finish_reason", api_llm_finish_reason(t->reply.stop));
     vb_jw_key(w, "usage");
@@ -135,7 +166,10 @@ static enum vb_err prepare(struct turn *t, const struct vb_json *body)
     enum vb_err err;
     if ((err = api_path_id(t->req, "id", &t->thread_id)) ||
         (err = api_json_string(t->req, body, "content", true, 1, CONTENT_MAX_BYTES, &t->content)) ||
-        (err = api_llm_params_parse(t->req, body, &t->params)))
+        (err = api_llm_params_parse(t->req, body, &t->params)) ||
+        (err = api_json_bool(t->req, body, "speak", false, &t->speak)))
+        return err;
+    if (t->speak && (err = api_speech_job_prepare(t->req, &t->speech)))
         return err;
     if ((err = db_chat_thread_get(t->app->store, t->uid, t->thread_id, &t->thread)))
         return err;
@@ -161,8 +195,10 @@ static enum vb_err reply_json(struct turn *t)
 {
     char why[512] = "";
     enum vb_err err = run_model(t, why, sizeof why);
-    if (!err)
+    if (!err) {
+        speak_reply(t);
         err = store_reply(t);
+    }
     if (err) {
         if (why[0])
             http_req_set_error(t->req, NULL, "%s", why);
@@ -184,8 +220,10 @@ static enum vb_err reply_stream(struct turn *t)
     if (!t->stream)
         return VB_ERR_NOMEM;
     enum vb_err err = run_model(t, why, sizeof why);
-    if (!err)
+    if (!err) {
+        speak_reply(t);
         err = store_reply(t);
+    }
     struct vb_buf b;
     struct vb_jw w;
     api_json_begin(&w, &b);
@@ -213,6 +251,7 @@ enum vb_err api_chat_message_post(struct http_request *req)
         err = prepare(&t, body);
     if (!err)
         err = t.params.stream ? reply_stream(&t) : reply_json(&t);
+    api_speech_job_free(t.speech);
     llm_chat_reply_release(&t.reply);
     db_chat_message_release(&t.reply_msg);
     db_chat_message_list_release(&t.history); /* owns user_msg's strings */

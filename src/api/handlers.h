@@ -51,6 +51,16 @@ enum vb_err api_chat_message_post(struct http_request *req);
 enum vb_err api_openai_chat(struct http_request *req);
 enum vb_err api_openai_models(struct http_request *req);
 
+/* tts.c: speaking text another route produced (chat replies with speak=true). prepare
+ * reads `engine` and `voice_id` from the request body (same rules as /generate-tts; errors
+ * described on req); run synthesises `text` and stores it as a generation of the request's
+ * user. */
+struct api_speech_job;
+VB_WUR enum vb_err api_speech_job_prepare(struct http_request *req, struct api_speech_job **out);
+VB_WUR enum vb_err api_speech_job_run(struct http_request *req, struct api_speech_job *job,
+                                      const char *text, int64_t *generation_id);
+void api_speech_job_free(struct api_speech_job *job);
+
 /* Writes one chat message object (chat.c). */
 void api_write_chat_message(struct vb_jw *w, const struct db_chat_message *m);
 

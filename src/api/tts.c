@@ -374,3 +374,70 @@ enum vb_err api_speech_demo(struct http_request *req)
     tts_form_release(&f);
     return err;
 }
+
+/* ===== Speaking text another route produced (chat replies) ===== */
+
+struct api_speech_job {
+    struct api_tts *svc;
+    struct tts_engine *engine;
+    struct gen_input in;
+};
+
+enum vb_err api_speech_job_prepare(struct http_request *req, struct api_speech_job **out)
+{
+    struct api_app *app = http_req_app(req);
+    struct api_speech_job *job = vb_xcalloc(1, sizeof *job);
+    struct tts_form f;
+    *out = NULL;
+    job->svc = api_tts_get(app);
+    enum vb_err err = job->svc ? tts_form_parse(req, false, &f) : VB_ERR_UNAVAILABLE;
+    if (err) {
+        vb_free(job);
+        return err;
+    }
+    if (!(err = tts_form_string(req, &f, "engine", FIELD_MAX_BYTES, &job->in.engine)) &&
+        !(err = tts_form_voice(req, &f, "voice_id", &job->in.voice_db_id, &job->in.voice)) &&
+        !(err = api_tts_engine(req, job->svc, app->cfg, job->in.engine, &job->engine)))
+        err = load_prompt(req, app, job->engine, &job->in);
+    tts_form_release(&f);
+    if (err) {
+        api_speech_job_free(job);
+        return err;
+    }
+    *out = job;
+    return VB_OK;
+}
+
+enum vb_err api_speech_job_run(struct http_request *req, struct api_speech_job *job,
+                               const char *text, int64_t *generation_id)
+{
+    struct api_app *app = http_req_app(req);
+    struct tts_request r;
+    struct tts_output out = {0};
+    struct db_generation g = {0};
+    char file_name[VB_NAME_MAX];
+    double queue_ms = 0;
+    *generation_id = 0;
+    vb_free(job->in.text);
+    job->in.text = vb_xstrdup(text);
+    job->in.text_len = strlen(text);
+    build_request(&job->in, &r);
+    enum vb_err err = check_request(req, job->engine, &r, false);
+    if (!err)
+        err = api_tts_generate(req, job->svc, job->engine, &r, NULL, NULL, &out, &queue_ms);
+    if (!err)
+        err = store(req, app, &job->in, job->engine, &r, &out, file_name, &g);
+    if (!err)
+        *generation_id = g.id;
+    vb_free(g.parameters);
+    tts_output_release(&out);
+    return err;
+}
+
+void api_speech_job_free(struct api_speech_job *job)
+{
+    if (!job)
+        return;
+    input_release(&job->in);
+    vb_free(job);
+}

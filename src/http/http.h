@@ -99,6 +99,9 @@ void http_req_set_error(struct http_request *req, const char *field, const char 
 struct http_multipart;
 VB_WUR enum vb_err http_req_multipart(struct http_request *req, struct http_multipart *out);
 
+/* The message last set with http_req_set_error, or NULL (borrowed). */
+const char *http_req_error_message(const struct http_request *req);
+
 /* ===== Replies: exactly one per request ===== */
 /* Adds a header to the reply about to be sent (Location, Retry-After, ...). */
 void http_reply_header(struct http_request *req, const char *name, const char *value);

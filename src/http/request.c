@@ -99,6 +99,11 @@ bool http_req_cancelled(const struct http_request *creq)
     return gone;
 }
 
+const char *http_req_error_message(const struct http_request *req)
+{
+    return req->err_msg;
+}
+
 void http_req_set_error(struct http_request *req, const char *field, const char *fmt, ...)
 {
     vb_free(req->err_field);

@@ -152,6 +152,26 @@ class ChatLlmTest(ServerTest):
                     {"messages": [{"role": "user", "content": "x"}], "n": 2}):
             self.assertError(self.req("POST", "/v1/chat/completions", bad, auth), 422, "validation_error")
 
+    def test_speak(self):
+        _, _, auth = self.new_user()
+        tid = self.req("POST", "/chat/threads", {}, auth).json()["id"]
+        r = self.req("POST", "/chat/threads/%d/messages" % tid,
+                     {"content": "Hi", "max_tokens": 12, "temperature": 0, "speak": True,
+                      "voice_id": "en-us"}, auth, timeout=120)
+        self.assertEqual(r.status, 201, r)
+        j = r.json()
+        self.assertTrue(j["assistant_message"]["content"].strip(), j)
+        self.assertIsNone(j["speech_error"], j)
+        g = j["generation"]
+        self.assertEqual(g["engine"], "espeak-ng")
+        self.assertEqual(j["assistant_message"]["generation_id"], g["id"])
+        audio = self.req("GET", g["download_url"], headers=auth)
+        self.assertEqual(audio.status, 200)
+        self.assertEqual(audio.body[:4], b"RIFF")
+        self.assertIn(g["id"], [x["id"] for x in self.req("GET", "/history", headers=auth).json()["items"]])
+        thread = self.req("GET", "/chat/threads/%d" % tid, headers=auth).json()
+        self.assertEqual(thread["messages"][-1]["generation_id"], g["id"])
+
     def test_models(self):
         _, _, auth = self.new_user()
         r = self.req("GET", "/v1/models", headers=auth)

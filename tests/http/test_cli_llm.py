@@ -66,3 +66,13 @@ class ChatOwnModelTest(ServerTest):
                      {"content": "Hi", "max_tokens": 4, "temperature": 0}, auth, timeout=120)
         self.assertEqual(r.status, 201, r)
         self.assertGreaterEqual(r.json()["usage"]["completion_tokens"], 1)
+
+    def test_speak_errors_before_anything_is_stored(self):
+        _, _, auth = self.new_user()
+        tid = self.req("POST", "/chat/threads", {}, auth).json()["id"]
+        for body, field in (({"content": "Hi", "speak": True, "engine": "nope"}, "engine"),
+                            ({"content": "Hi", "speak": True, "voice_id": 99999}, "voice_id"),
+                            ({"content": "Hi", "speak": "yes"}, "speak")):
+            r = self.req("POST", "/chat/threads/%d/messages" % tid, body, auth)
+            self.assertError(r, 422, "validation_error", field)
+        self.assertEqual(self.req("GET", "/chat/threads/%d" % tid, headers=auth).json()["messages"], [])
