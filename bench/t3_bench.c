@@ -3,16 +3,18 @@
  * (conversion at load), prefills a realistic prefix and decodes with the turbo sampler, and
  * prints load time, prefill time, decode tokens/s, T3 real-time factor and peak RSS.
  *
+ * The file is written once (1.8 GiB, cb_t3_add_random) and reused by later runs.
  * Build and run (from the repository root, after `make`):
  *   cc -std=c17 -O2 -D_GNU_SOURCE -Isrc -pthread bench/t3_bench.c build/libvocero.a \
  *      $(pkg-config --libs libmicrohttpd libjwt sqlite3 libpq libcurl sndfile soxr libebur128 \
  *      openssl) -lespeak-ng -lcrypt -lm -o build/t3_bench
  *   build/t3_bench [--types f32,q8_0,q4_0] [--threads 2] [--prompt 375] [--text 48]
- *                  [--steps 64] [--kv f16|f32] [--file /tmp/vocero-t3-bench.safetensors]
+ *                  [--steps 64] [--kv f16|f32] [--file /tmp/vocero-t3-random.safetensors]
  */
 #include "core/vb.h"
 #include "core/alloc.h"
 #include "nn/kernels.h"
+#include "nn/safetensors_write.h"
 #include "tts/chatterbox/t3.h"
 
 #include <errno.h>
@@ -73,117 +75,16 @@ static float rnd(float a)
     return (float)((double)(rng_next() >> 11) * (1.0 / 9007199254740992.0) * 2.0 - 1.0) * a;
 }
 
-struct spec {
-    char name[64];
-    int n_dims;
-    int64_t shape[2];
-    int fill; /* 0 random (std 0.02), 1 ones, 2 zeros */
-};
-
-static int specs_build(const struct cb_t3_config *c, struct spec *s)
-{
-    int n = 0;
-    const int64_t E = c->n_embd;
-#define ADD(nm, nd, d0, d1, f)                                                                     \
-    do {                                                                                           \
-        snprintf(s[n].name, sizeof s[n].name, "%s", nm);                                           \
-        s[n].n_dims = nd;                                                                          \
-        s[n].shape[0] = d0;                                                                        \
-        s[n].shape[1] = d1;                                                                        \
-        s[n].fill = f;                                                                             \
-        n++;                                                                                       \
-    } while (0)
-    ADD("cond_enc.spkr_enc.weight", 2, E, c->spk_dim, 0);
-    ADD("cond_enc.spkr_enc.bias", 1, E, 0, 2);
-    ADD("speech_emb.weight", 2, c->speech_vocab, E, 0);
-    ADD("speech_head.weight", 2, c->speech_vocab, E, 0);
-    ADD("speech_head.bias", 1, c->speech_vocab, 0, 2);
-    ADD("text_emb.weight", 2, c->text_vocab, E, 0);
-    ADD("tfmr.ln_f.weight", 1, E, 0, 1);
-    ADD("tfmr.ln_f.bias", 1, E, 0, 2);
-    ADD("tfmr.wpe.weight", 2, c->n_positions, E, 0);
-    for (int l = 0; l < c->n_layer; l++) {
-        char nm[64];
-#define LADD(sfx, nd, d0, d1, f)                                                                   \
-    do {                                                                                           \
-        snprintf(nm, sizeof nm, "tfmr.h.%d.%s", l, sfx);                                           \
-        ADD(nm, nd, d0, d1, f);                                                                    \
-    } while (0)
-        LADD("ln_1.weight", 1, E, 0, 1);
-        LADD("ln_1.bias", 1, E, 0, 2);
-        LADD("attn.c_attn.weight", 2, E, 3 * E, 0);
-        LADD("attn.c_attn.bias", 1, 3 * E, 0, 2);
-        LADD("attn.c_proj.weight", 2, E, E, 0);
-        LADD("attn.c_proj.bias", 1, E, 0, 2);
-        LADD("ln_2.weight", 1, E, 0, 1);
-        LADD("ln_2.bias", 1, E, 0, 2);
-        LADD("mlp.c_fc.weight", 2, E, 4 * E, 0);
-        LADD("mlp.c_fc.bias", 1, 4 * E, 0, 2);
-        LADD("mlp.c_proj.weight", 2, 4 * E, E, 0);
-        LADD("mlp.c_proj.bias", 1, E, 0, 2);
-    }
-    return n;
-}
-
-static int64_t numel(const struct spec *s)
-{
-    return s->n_dims == 1 ? s->shape[0] : s->shape[0] * s->shape[1];
-}
-
-/* Writes the random checkpoint (streamed: bounded memory). */
+/* Writes the random checkpoint in the official layout (streamed by the writer). */
 static bool write_random(const char *path, const struct cb_t3_config *c)
 {
-    struct spec *s = vb_xcalloc((size_t)c->n_layer * 12 + 16, sizeof *s);
-    int n = specs_build(c, s);
-    size_t hcap = (size_t)n * 160 + 64, hl = 0;
-    char *h = vb_xmalloc(hcap);
-    uint64_t off = 0;
-    hl += (size_t)snprintf(h + hl, hcap - hl, "{");
-    for (int i = 0; i < n; i++) {
-        uint64_t nb = (uint64_t)numel(&s[i]) * 4;
-        if (s[i].n_dims == 1)
-            hl += (size_t)snprintf(h + hl, hcap - hl,
-                                   "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[%lld],"
-                                   "\"data_offsets\":[%llu,%llu]}",
-                                   i ? "," : "", s[i].name, (long long)s[i].shape[0],
-                                   (unsigned long long)off, (unsigned long long)(off + nb));
-        else
-            hl += (size_t)snprintf(h + hl, hcap - hl,
-                                   "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[%lld,%lld],"
-                                   "\"data_offsets\":[%llu,%llu]}",
-                                   i ? "," : "", s[i].name, (long long)s[i].shape[0],
-                                   (long long)s[i].shape[1], (unsigned long long)off,
-                                   (unsigned long long)(off + nb));
-        off += nb;
-    }
-    hl += (size_t)snprintf(h + hl, hcap - hl, "}");
-    while (hl % 8)
-        h[hl++] = ' ';
-    FILE *f = fopen(path, "wb");
-    bool ok = f != NULL;
-    uint8_t len8[8];
-    for (int i = 0; i < 8; i++)
-        len8[i] = (uint8_t)((uint64_t)hl >> (8 * i));
-    ok = ok && fwrite(len8, 1, 8, f) == 8 && fwrite(h, 1, hl, f) == hl;
-    float *buf = vb_xmalloc(1 << 22);
-    const size_t chunk = (1 << 22) / sizeof(float);
-    for (int i = 0; ok && i < n; i++) {
-        int64_t left = numel(&s[i]);
-        while (ok && left > 0) {
-            size_t k = (size_t)VB_MIN((int64_t)chunk, left);
-            for (size_t j = 0; j < k; j++)
-                buf[j] = s[i].fill == 1 ? 1.0f : s[i].fill == 2 ? 0.0f : rnd(0.0346f);
-            ok = fwrite(buf, sizeof(float), k, f) == k;
-            left -= (int64_t)k;
-        }
-    }
-    if (f && fclose(f) != 0)
-        ok = false;
-    vb_free(buf);
-    vb_free(h);
-    vb_free(s);
+    struct nn_st_writer *w = NULL;
+    char why[256] = "";
+    bool ok = nn_st_writer_new(&w) == VB_OK && cb_t3_add_random(w, "", c, 0x5eed) == VB_OK &&
+              nn_st_writer_write(w, path, why, sizeof why) == VB_OK;
     if (!ok)
-        remove(path);
+        fprintf(stderr, "%s\n", why);
+    nn_st_writer_free(w);
     return ok;
 }
 
@@ -212,7 +113,7 @@ static bool on_token(void *user, int32_t tok)
 int main(int argc, char **argv)
 {
     const char *types = "f32,q8_0,q4_0";
-    const char *file = "/tmp/vocero-t3-bench.safetensors";
+    const char *file = "/tmp/vocero-t3-random.safetensors";
     int threads = 2, n_prompt = 375, n_text = 48, steps = 64;
     bool kv_f16 = true;
     for (int i = 1; i + 1 < argc; i += 2) {

@@ -11,6 +11,7 @@
 #include "nn/ops.h"
 #include "nn/quant.h"
 #include "nn/safetensors.h"
+#include "nn/safetensors_write.h"
 #include "nn/threadpool.h"
 
 #include <math.h>
@@ -329,6 +330,55 @@ static enum vb_err load_from(struct nn_safetensors *st_conv, struct nn_safetenso
 out:
     if (err != VB_OK)
         cb_t3_free(m);
+    return err;
+}
+
+enum vb_err cb_t3_add_random(struct nn_st_writer *w, const char *prefix,
+                             const struct cb_t3_config *cfg, uint64_t seed)
+{
+    if (!cfg || !config_valid(cfg))
+        return VB_ERR_INVALID;
+    if (!prefix)
+        prefix = "";
+    const int64_t E = cfg->n_embd;
+    const float a = 0.0346f; /* uniform +-a has std 0.02 */
+    char name[256];
+    enum vb_err err = VB_OK;
+#define T3_RND(nd, d0, d1, lo, hi, fmt, ...)                                                       \
+    do {                                                                                           \
+        if (err != VB_OK)                                                                          \
+            break;                                                                                 \
+        snprintf(name, sizeof name, "%s" fmt, prefix, __VA_ARGS__);                                \
+        const int64_t shape_[2] = {d0, d1};                                                        \
+        err = (lo) == (hi) ? nn_st_writer_add_const(w, name, nd, shape_, lo)                       \
+                           : nn_st_writer_add_uniform(w, name, nd, shape_, lo, hi, seed++);        \
+    } while (0)
+    T3_RND(2, cfg->text_vocab, E, -a, a, "%s", "tfmr.wte.weight");
+    T3_RND(2, cfg->n_positions, E, -a, a, "%s", "tfmr.wpe.weight");
+    for (int l = 0; l < cfg->n_layer; l++) {
+        T3_RND(1, E, 0, 1.0f, 1.0f, "tfmr.h.%d.ln_1.weight", l);
+        T3_RND(1, E, 0, 0.0f, 0.0f, "tfmr.h.%d.ln_1.bias", l);
+        T3_RND(2, E, 3 * E, -a, a, "tfmr.h.%d.attn.c_attn.weight", l);
+        T3_RND(1, 3 * E, 0, 0.0f, 0.0f, "tfmr.h.%d.attn.c_attn.bias", l);
+        T3_RND(2, E, E, -a, a, "tfmr.h.%d.attn.c_proj.weight", l);
+        T3_RND(1, E, 0, 0.0f, 0.0f, "tfmr.h.%d.attn.c_proj.bias", l);
+        T3_RND(1, E, 0, 1.0f, 1.0f, "tfmr.h.%d.ln_2.weight", l);
+        T3_RND(1, E, 0, 0.0f, 0.0f, "tfmr.h.%d.ln_2.bias", l);
+        T3_RND(2, E, 4 * E, -a, a, "tfmr.h.%d.mlp.c_fc.weight", l);
+        T3_RND(1, 4 * E, 0, 0.0f, 0.0f, "tfmr.h.%d.mlp.c_fc.bias", l);
+        T3_RND(2, 4 * E, E, -a, a, "tfmr.h.%d.mlp.c_proj.weight", l);
+        T3_RND(1, E, 0, 0.0f, 0.0f, "tfmr.h.%d.mlp.c_proj.bias", l);
+    }
+    T3_RND(1, E, 0, 1.0f, 1.0f, "%s", "tfmr.ln_f.weight");
+    T3_RND(1, E, 0, 0.0f, 0.0f, "%s", "tfmr.ln_f.bias");
+    T3_RND(2, cfg->text_vocab, E, -a, a, "%s", "text_emb.weight");
+    T3_RND(2, cfg->text_vocab, E, -a, a, "%s", "text_head.weight");
+    T3_RND(2, cfg->speech_vocab, E, -a, a, "%s", "speech_emb.weight");
+    T3_RND(2, cfg->speech_vocab, E, -a, a, "%s", "speech_head.weight");
+    T3_RND(1, cfg->speech_vocab, 0, 0.0f, 0.0f, "%s", "speech_head.bias");
+    T3_RND(2, E, cfg->spk_dim, -a, a, "%s", "cond_enc.spkr_enc.weight");
+    T3_RND(1, E, 0, 0.0f, 0.0f, "%s", "cond_enc.spkr_enc.bias");
+#undef T3_RND
     return err;
 }
 

@@ -39,6 +39,14 @@ struct cb_t3_config cb_t3_default_config(void);
 VB_WUR bool cb_t3_wtype_parse(const char *s, enum nn_type *out);
 
 struct cb_t3_model;
+struct nn_st_writer;
+
+/* Adds random weights in the official t3_turbo_v1.safetensors layout and names (under
+ * `prefix`, usually "") to w: all 299 tensors of cfg's shapes (tfmr.wte and text_head
+ * included, as shipped, though unused), matrices uniform with std 0.02 (GPT-2's init scale),
+ * LayerNorm weights 1, biases 0. VB_ERR_INVALID for a bad config, else the writer's errors. */
+VB_WUR enum vb_err cb_t3_add_random(struct nn_st_writer *w, const char *prefix,
+                                    const struct cb_t3_config *cfg, uint64_t seed);
 
 /* Loads and validates the T3 weights of `path` (names and shapes against cfg; NULL = default
  * config). Errors name the missing/mismatched tensor in `why`. Caller frees with cb_t3_free. */

@@ -4,7 +4,9 @@
  * loader errors; the quantised weight types (error against the reference logits). */
 #include "core/vb.h"
 #include "core/alloc.h"
+#include "core/buf.h"
 #include "nn/safetensors.h"
+#include "nn/safetensors_write.h"
 #include "tts/chatterbox/t3.h"
 #include "unit/test.h"
 
@@ -469,6 +471,69 @@ TEST(test_helpers)
     CHECK_EQ_INT(cb_t3_tokens_for_s3gen(NULL, 0, out, 8), 3);
 }
 
+/* Random checkpoints in the official layout: 299 tensors at the real size; a tiny one loads
+ * and generates (and quantises) through the real loader. */
+TEST(test_random_checkpoint)
+{
+    struct nn_st_writer *w = NULL;
+    CHECK(nn_st_writer_new(&w) == VB_OK);
+    struct cb_t3_config real = cb_t3_default_config();
+    CHECK(cb_t3_add_random(w, "", &real, 1) == VB_OK);
+    CHECK_EQ_INT(nn_st_writer_count(w), 299);
+    double gib = (double)nn_st_writer_size(w) / (1024.0 * 1024.0 * 1024.0);
+    fprintf(stderr, "  real-size random T3: %.2f GiB\n", gib);
+    CHECK(gib > 1.7 && gib < 1.9); /* the shipped file is ~1.8 GiB */
+    nn_st_writer_free(w);
+
+    struct cb_t3_config tiny = cb_t3_default_config();
+    tiny.n_layer = 2;
+    tiny.n_embd = 32;
+    tiny.n_head = 2;
+    tiny.n_positions = 256;
+    tiny.text_vocab = 100;
+    tiny.spk_dim = 16;
+    CHECK(nn_st_writer_new(&w) == VB_OK);
+    CHECK(cb_t3_add_random(w, "", &tiny, 7) == VB_OK);
+    struct vb_buf img;
+    vb_buf_init(&img, (size_t)64 << 20);
+    CHECK(nn_st_writer_to_buf(w, &img) == VB_OK);
+    nn_st_writer_free(w);
+    enum nn_type types[] = {NN_TYPE_F32, NN_TYPE_F16, NN_TYPE_Q8_0, NN_TYPE_Q4_0};
+    for (size_t k = 0; k < VB_ARRAY_LEN(types); k++) {
+        tiny.wtype = types[k];
+        struct cb_t3_model *m = NULL;
+        char why[256] = "";
+        CHECK_MSG(cb_t3_load_memory(img.data, img.len, &tiny, &m, why, sizeof why) == VB_OK, "%s",
+                  why);
+        if (!m)
+            continue;
+        struct cb_t3_ctx *c = NULL;
+        struct cb_t3_ctx_params p = cb_t3_ctx_default_params();
+        p.n_threads = 2;
+        CHECK(cb_t3_ctx_new(m, &p, &c) == VB_OK);
+        CHECK_EQ_INT(cb_t3_ctx_n_ctx(c), 256);
+        float spk[16] = {0.25f, -0.25f};
+        int32_t prompt[20], text[30], toks[11];
+        for (int i = 0; i < 20; i++)
+            prompt[i] = i * 300;
+        for (int i = 0; i < 30; i++)
+            text[i] = i * 3;
+        struct cb_t3_gen_params gp = cb_t3_gen_default_params();
+        gp.max_gen_len = 10;
+        gp.seed = 3;
+        int n = 0;
+        CHECK(cb_t3_generate(c, spk, prompt, 20, text, 30, &gp, NULL, toks, 11, &n) == VB_OK);
+        CHECK(n >= 1 && n <= 11);
+        /* the text vocabulary of this config ends at 100 */
+        text[3] = 100;
+        CHECK(cb_t3_generate(c, spk, prompt, 20, text, 30, &gp, NULL, toks, 11, &n) ==
+              VB_ERR_INVALID);
+        cb_t3_ctx_free(c);
+        cb_t3_free(m);
+    }
+    vb_buf_release(&img);
+}
+
 /* Loader errors name the problem. */
 TEST(test_load_errors)
 {
@@ -642,6 +707,7 @@ int main(void)
     RUN(test_cancel);
     RUN(test_processors);
     RUN(test_helpers);
+    RUN(test_random_checkpoint);
     RUN(test_load_errors);
     RUN(test_quantised);
     cb_t3_free(g_model);
