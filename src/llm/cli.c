@@ -486,7 +486,89 @@ int llm_cli_make_random(int argc, char **argv)
 
 static const char bench_usage[] =
     "usage: vocero llm-bench --model FILE [--threads N] [--prompt-tokens N] [--gen-tokens N]\n"
-    "  prompt processing (one batch) and decode speed in tokens/s, peak RSS\n";
+    "         [--second-turn]\n"
+    "  prompt processing (one batch) and decode speed in tokens/s, peak RSS; with\n"
+    "  --second-turn: latency of a chat's second turn with and without the KV cache\n";
+
+/* Builds a user message of about `words` words (random byte-level text). */
+static char *bench_words(int words, uint64_t seed)
+{
+    static const char *const w[] = {"the",  "voice",   "in",   "a",  "station", "Madrid", "hello",
+                                    "time", "weather", "tell", "me", "about",   "train",  "today"};
+    struct vb_buf b;
+    vb_buf_init(&b, 1 << 20);
+    for (int i = 0; i < words; i++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        if (vb_buf_printf(&b, "%s%s", i ? " " : "", w[(seed >> 33) % VB_ARRAY_LEN(w)]) != VB_OK)
+            break;
+    }
+    return vb_buf_take(&b);
+}
+
+/* Turn 1 (system + ~pp-token user message + tg generated), then turn 2 (a short new user
+ * message): prompt latency of turn 2 in the same session (cached prefix) and in a fresh one. */
+static int bench_second_turn(const char *path, int threads, int pp, int tg)
+{
+    char why[512] = "";
+    struct llm_model *m = NULL;
+    struct llm_session *a = NULL, *b = NULL;
+    int32_t *ids = NULL;
+    size_t n = 0, cap = 0, dropped;
+    char *u1 = bench_words(pp / 2, 1), *u2 = bench_words(12, 2), *reply = NULL;
+    int rc = 1;
+    if (llm_model_load(path, &m, why, sizeof why) != VB_OK) {
+        fprintf(stderr, "llm-bench: %s\n", why);
+        goto out;
+    }
+    int n_ctx = pp * 4 + tg * 2 + 256;
+    if (llm_session_new(m, n_ctx, threads, &a) != VB_OK ||
+        llm_session_new(m, n_ctx, threads, &b) != VB_OK)
+        goto out;
+    struct llm_gen_params gp = llm_gen_default_params();
+    gp.max_tokens = tg;
+    gp.sampling.temperature = 0;
+    gp.stop_at_eog = false;
+    struct llm_chat_msg t1[] = {{"user", u1}};
+    struct llm_gen_result r1, r2, r3;
+    if (llm_chat_prompt(m, t1, 1, NULL, (size_t)n_ctx, &ids, &n, &cap, &dropped) != VB_OK ||
+        llm_session_generate(a, ids, n, &gp, NULL, NULL, &r1) != VB_OK)
+        goto out;
+    struct vb_buf rb;
+    vb_buf_init(&rb, 1 << 20);
+    if (llm_detokenize(m->tok, r1.ids, r1.n_gen, false, &rb) != VB_OK) {
+        vb_free(r1.ids);
+        goto out;
+    }
+    reply = vb_buf_take(&rb);
+    printf("turn 1: %zu prompt tokens in %.1f ms, %zu generated in %.1f ms\n", r1.n_prompt,
+           r1.prompt_ms, r1.n_gen, r1.gen_ms);
+    vb_free(r1.ids);
+    struct llm_chat_msg t2[] = {{"user", u1}, {"assistant", reply}, {"user", u2}};
+    n = 0;
+    gp.max_tokens = 1;
+    if (llm_chat_prompt(m, t2, 3, NULL, (size_t)n_ctx, &ids, &n, &cap, &dropped) != VB_OK ||
+        llm_session_generate(a, ids, n, &gp, NULL, NULL, &r2) != VB_OK ||
+        llm_session_generate(b, ids, n, &gp, NULL, NULL, &r3) != VB_OK)
+        goto out;
+    printf("turn 2 with the KV cache: %zu of %zu prompt tokens evaluated, first token after "
+           "%.1f ms\n",
+           r2.n_prompt_eval, r2.n_prompt, r2.prompt_ms);
+    printf("turn 2 without it:       %zu of %zu prompt tokens evaluated, first token after "
+           "%.1f ms\n",
+           r3.n_prompt_eval, r3.n_prompt, r3.prompt_ms);
+    vb_free(r2.ids);
+    vb_free(r3.ids);
+    rc = 0;
+out:
+    vb_free(u1);
+    vb_free(u2);
+    vb_free(reply);
+    vb_free(ids);
+    llm_session_free(a);
+    llm_session_free(b);
+    llm_model_free(m);
+    return rc;
+}
 
 static double mono_ms(void)
 {
@@ -497,17 +579,19 @@ static double mono_ms(void)
 
 int llm_cli_bench(int argc, char **argv)
 {
-    enum { O_MODEL = 256, O_THREADS, O_PP, O_TG, O_HELP };
+    enum { O_MODEL = 256, O_THREADS, O_PP, O_TG, O_HELP, O_TURN };
     static const struct option opts[] = {
         {"model", required_argument, 0, O_MODEL},
         {"threads", required_argument, 0, O_THREADS},
         {"prompt-tokens", required_argument, 0, O_PP},
         {"gen-tokens", required_argument, 0, O_TG},
+        {"second-turn", no_argument, 0, O_TURN},
         {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0},
     };
     const char *path = NULL;
     long threads = 0, pp = 128, tg = 32;
+    bool second_turn = false;
     optind = 1;
     opterr = 0;
     int c;
@@ -526,6 +610,9 @@ int llm_cli_bench(int argc, char **argv)
         case O_TG:
             ok = parse_long(optarg, 1, 8192, &tg);
             break;
+        case O_TURN:
+            second_turn = true;
+            break;
         case O_HELP:
             fputs(bench_usage, stdout);
             return 0;
@@ -542,6 +629,8 @@ int llm_cli_bench(int argc, char **argv)
         fputs(bench_usage, stderr);
         return 2;
     }
+    if (second_turn)
+        return bench_second_turn(path, (int)threads, (int)pp, (int)tg);
     char why[512] = "";
     struct qwen2_model *m = NULL;
     struct qwen2_ctx *ctx = NULL;
