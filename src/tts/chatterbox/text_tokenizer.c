@@ -3,6 +3,7 @@
 #include "core/vb.h"
 #include "tts/chatterbox/text_tokenizer.h"
 #include "core/alloc.h"
+#include "core/fsutil.h"
 #include "core/json.h"
 #include "llm/unicode.h"
 
@@ -367,6 +368,68 @@ int32_t cb_text_token_id(const struct cb_text_tokenizer *tk, const char *s, size
 const char *cb_text_token_str(const struct cb_text_tokenizer *tk, int32_t id)
 {
     return id >= 0 && id < tk->n_vocab ? tk->id_str[id] : NULL;
+}
+
+/* The paralinguistic tags of added_tokens.json (spec §2.2): ids 50257 + index. */
+static const char *const k_tags[] = {
+    "[angry]",        "[fear]",      "[surprised]", "[whispering]", "[advertisement]",
+    "[dramatic]",     "[narration]", "[crying]",    "[happy]",      "[sarcastic]",
+    "[clear throat]", "[sigh]",      "[shush]",     "[cough]",      "[groan]",
+    "[sniff]",        "[gasp]",      "[chuckle]",   "[laugh]",
+};
+
+static enum vb_err write_one(const char *dir, const char *name, const struct vb_buf *b, char *why,
+                             size_t cap)
+{
+    (void)vb_file_remove(dir, name);
+    enum vb_err err = vb_file_write_atomic(dir, name, vb_buf_str(b), b->len);
+    if (err != VB_OK)
+        return failf(why, cap, err, "%s/%s: cannot write", dir, name);
+    return VB_OK;
+}
+
+enum vb_err cb_text_tokenizer_write_minimal(const char *dir, char *why, size_t why_cap)
+{
+    struct vb_buf b;
+    vb_buf_init(&b, 1 << 20);
+    struct vb_jw w;
+    /* GPT-2's ids 0..255 are the byte symbols in bytes_to_unicode order: the printable bytes
+     * first (33..126, 161..172, 174..255), then the others */
+    vb_jw_init(&w, &b);
+    vb_jw_obj_begin(&w);
+    int id = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (int c = 0; c < 256; c++) {
+            bool printable = (c >= 33 && c <= 126) || (c >= 161 && c <= 172) || c >= 174;
+            if (printable != (pass == 0))
+                continue;
+            char u[4], key[8];
+            int l = llm_utf8_encode(llm_byte_to_cp((uint8_t)c), u);
+            memcpy(key, u, (size_t)l);
+            key[l] = '\0';
+            vb_jw_kint(&w, key, id++);
+        }
+    vb_jw_kint(&w, "<|endoftext|>", 50256);
+    vb_jw_obj_end(&w);
+    enum vb_err err = vb_jw_finish(&w);
+    if (err == VB_OK)
+        err = write_one(dir, "vocab.json", &b, why, why_cap);
+    vb_buf_reset(&b);
+    if (err == VB_OK && (err = vb_buf_puts(&b, "#version: 0.2\n")) == VB_OK)
+        err = write_one(dir, "merges.txt", &b, why, why_cap);
+    vb_buf_reset(&b);
+    if (err == VB_OK) {
+        vb_jw_init(&w, &b);
+        vb_jw_obj_begin(&w);
+        for (size_t i = 0; i < VB_ARRAY_LEN(k_tags); i++)
+            vb_jw_kint(&w, k_tags[i], 50257 + (int64_t)i);
+        vb_jw_obj_end(&w);
+        err = vb_jw_finish(&w);
+        if (err == VB_OK)
+            err = write_one(dir, "added_tokens.json", &b, why, why_cap);
+    }
+    vb_buf_release(&b);
+    return err;
 }
 
 /* ===== UTF-8 ===== */

@@ -38,6 +38,13 @@ VB_WUR enum vb_err cb_text_tokenizer_load_memory(const char *vocab_json, size_t 
                                                  size_t why_cap);
 void cb_text_tokenizer_free(struct cb_text_tokenizer *tk);
 
+/* Writes a minimal tokenizer in the checkpoint's file layout into dir (for random-weight
+ * checkpoint sets): vocab.json with GPT-2's 256 byte symbols at GPT-2's ids 0..255 plus
+ * <|endoftext|> (50256), a merges.txt without merges, and added_tokens.json with the 19 tags
+ * at their real ids (spec §2.2). Text then tokenises byte by byte into ids GPT-2 also uses.
+ * Existing files are replaced. */
+VB_WUR enum vb_err cb_text_tokenizer_write_minimal(const char *dir, char *why, size_t why_cap);
+
 /* Number of ids (largest id + 1): 50276 for the real files. */
 int32_t cb_text_tokenizer_n_vocab(const struct cb_text_tokenizer *tk);
 /* Id of an exact vocabulary or tag string, or -1. */

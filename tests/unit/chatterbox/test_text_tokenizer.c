@@ -433,6 +433,43 @@ TEST(test_truncation_and_bytes)
     vb_buf_release(&b);
 }
 
+/* The minimal tokenizer for random checkpoint sets: loads, has the tags at their ids, and its
+ * byte tokens carry GPT-2's ids (checked against the real vocabulary when present). */
+TEST(test_write_minimal)
+{
+    char dir[300], why[256] = "";
+    snprintf(dir, sizeof dir, "%s/minimal", g_tmp);
+    CHECK(mkdir(dir, 0700) == 0);
+    CHECK(cb_text_tokenizer_write_minimal(dir, why, sizeof why) == VB_OK);
+    CHECK(cb_text_tokenizer_write_minimal(dir, why, sizeof why) == VB_OK); /* replaces */
+    struct cb_text_tokenizer *tk = NULL;
+    CHECK_MSG(cb_text_tokenizer_load(dir, &tk, why, sizeof why) == VB_OK, "%s", why);
+    if (!tk)
+        return;
+    CHECK_EQ_INT(cb_text_tokenizer_n_vocab(tk), CB_TEXT_VOCAB_SIZE);
+    const char *s = "Hi! [laugh] \xc3\xa9";
+    int32_t *ids = NULL;
+    size_t n = 0;
+    CHECK(cb_text_tokenize(tk, s, strlen(s), 0, &ids, &n, NULL) == VB_OK);
+    CHECK_EQ_INT(n, 8);
+    if (n == 8) {
+        CHECK_EQ_INT(ids[4], 50275);
+        CHECK_EQ_INT(ids[0], 'H' - 33); /* printable bytes start at id 0 with '!' */
+    }
+    for (size_t i = 0; g_tk && i < n; i++) {
+        const char *str = cb_text_token_str(tk, ids[i]);
+        CHECK(str && cb_text_token_id(g_tk, str, strlen(str)) == ids[i]);
+    }
+    struct vb_buf b;
+    vb_buf_init(&b, 1024);
+    CHECK(cb_text_detokenize(tk, ids, n, &b) == VB_OK);
+    CHECK_EQ_STR(vb_buf_str(&b), s);
+    vb_buf_release(&b);
+    vb_free(ids);
+    cb_text_tokenizer_free(tk);
+    CHECK(cb_text_tokenizer_write_minimal("/nonexistent/dir", why, sizeof why) != VB_OK);
+}
+
 /* punc_norm + tokenize as tts_turbo.generate does it. */
 TEST(test_encode)
 {
@@ -613,6 +650,7 @@ int main(void)
     RUN(test_tags);
     RUN(test_truncation_and_bytes);
     RUN(test_encode);
+    RUN(test_write_minimal);
     RUN(test_punc_norm);
     RUN(test_load_errors);
     cb_text_tokenizer_free(g_tk);
