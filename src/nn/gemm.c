@@ -387,3 +387,307 @@ void nn_gemm_ref(const float *packed, int n_in, int n_out, const float *x, int64
             y[(int64_t)t * ldy + o] = (float)s;
         }
 }
+
+/* ===== BF16 panels on AMX =====
+ * Weights: panels of NR outputs, n_in padded to a multiple of 32 (K2), each panel stored as
+ * [K2/2][NR][2] bf16 (the VNNI pairs a TDPBF16PS B tile reads, one 64-byte row per k pair);
+ * the panel count is rounded up to even so panels always come in pairs. Activations are
+ * converted per call into a zero-padded (M2 x K2) bf16 copy, M2 a multiple of 32. A unit is
+ * 32 tokens x 32 outputs: 4 C tiles (tmm0-3), 2 A tiles (tmm4-5), 2 B tiles (tmm6-7). */
+
+#define AMX_K     32 /* bf16 per A-tile row */
+#define AMX_M     32 /* tokens per unit */
+#define AMX_PAIRS 2  /* panels per unit */
+
+static int bf16_k2(int n_in)
+{
+    return (n_in + AMX_K - 1) / AMX_K * AMX_K;
+}
+
+static size_t bf16_panels(int n_out)
+{
+    size_t p = ((size_t)n_out + NR - 1) / NR;
+    return (p + 1) / 2 * 2;
+}
+
+size_t nn_gemm_packed_bf16_elems(int n_in, int n_out)
+{
+    return bf16_panels(n_out) * (size_t)bf16_k2(n_in) * NR;
+}
+
+void nn_gemm_pack_bf16(uint16_t *dst, const float *w, int n_in, int n_out, int64_t ldw)
+{
+    const int K2 = bf16_k2(n_in);
+    const size_t panels = bf16_panels(n_out);
+    for (size_t p = 0; p < panels; p++) {
+        uint16_t *d = dst + p * (size_t)K2 * NR;
+        for (int j = 0; j < NR; j++) {
+            const size_t o = p * NR + (size_t)j;
+            const float *src = o < (size_t)n_out ? w + (int64_t)o * ldw : NULL;
+            for (int k = 0; k < K2; k++)
+                d[(size_t)(k / 2) * 2 * NR + (size_t)j * 2 + (size_t)(k % 2)] =
+                    src && k < n_in ? nn_fp32_to_bf16(src[k]) : 0;
+        }
+    }
+}
+
+size_t nn_gemm_bf16_scratch_bytes(int n_in, int n_tok)
+{
+    size_t m2 = ((size_t)VB_MAX(n_tok, 1) + AMX_M - 1) / AMX_M * AMX_M;
+    return m2 * (size_t)bf16_k2(n_in) * sizeof(uint16_t);
+}
+
+#if defined(__x86_64__) && defined(__linux__)
+#    include <cpuid.h>
+#    include <pthread.h>
+#    include <sys/syscall.h>
+#    include <unistd.h>
+#    define GEMM_AMX 1
+
+struct amx_cfg {
+    uint8_t palette, start_row;
+    uint8_t reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+};
+
+static bool g_amx;
+static pthread_once_t g_amx_once = PTHREAD_ONCE_INIT;
+
+static void amx_probe(void)
+{
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d))
+        return;
+    if (!(d & (1u << 24)) || !(d & (1u << 22))) /* AMX-TILE, AMX-BF16 */
+        return;
+    if (!__get_cpuid_count(7, 1, &a, &b, &c, &d) || !(a & (1u << 5))) /* AVX512-BF16 */
+        return;
+    /* the kernel must grant the tile-data state to this process (Linux >= 5.16) */
+    g_amx = syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */) == 0;
+}
+#endif
+
+bool nn_gemm_amx_available(void)
+{
+#ifdef GEMM_AMX
+    pthread_once(&g_amx_once, amx_probe);
+    return g_amx && nn_kernels_isa() >= NN_ISA_AVX512;
+#else
+    return false;
+#endif
+}
+
+struct bf16_job {
+    const uint16_t *packed, *xb;
+    const float *b;
+    float *y;
+    int n_in, K2, n_out, n_tok;
+    int64_t ldy;
+    int n_mb, n_pp; /* token blocks, panel pairs */
+    atomic_llong next;
+    bool amx;
+};
+
+/* Writes the 32 x 32 block acc (row stride 32) into y rows t0.., columns o0.. (clipped). */
+static void bf16_store(const struct bf16_job *j, const float *acc, int t0, int o0)
+{
+    const int mr = VB_MIN(AMX_M, j->n_tok - t0), nc = VB_MIN(AMX_PAIRS * NR, j->n_out - o0);
+    for (int r = 0; r < mr; r++) {
+        float *yr = j->y + (int64_t)(t0 + r) * j->ldy + o0;
+        const float *ar = acc + r * AMX_PAIRS * NR;
+        for (int c = 0; c < nc; c++)
+            yr[c] = ar[c] + (j->b ? j->b[o0 + c] : 0.0f);
+    }
+}
+
+static void bf16_unit_generic(const struct bf16_job *j, int mb, int pp, float *acc)
+{
+    const int t0 = mb * AMX_M, o0 = pp * AMX_PAIRS * NR;
+    for (int r = 0; r < AMX_M; r++)
+        for (int c = 0; c < AMX_PAIRS * NR; c++) {
+            const uint16_t *p = j->packed + (size_t)(pp * AMX_PAIRS + c / NR) * j->K2 * NR;
+            const uint16_t *x = j->xb + (size_t)(t0 + r) * j->K2;
+            float s = 0;
+            for (int k = 0; k < j->K2; k++)
+                s += nn_bf16_to_fp32(x[k]) *
+                     nn_bf16_to_fp32(p[(size_t)(k / 2) * 2 * NR + (size_t)(c % NR) * 2 + (k % 2)]);
+            acc[r * AMX_PAIRS * NR + c] = s;
+        }
+    bf16_store(j, acc, t0, o0);
+}
+
+#ifdef GEMM_AMX
+__attribute__((target("avx512f"))) static void add_bias_32x32(float *y, int64_t ldy, const float *b)
+{
+    const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+    for (int r = 0; r < AMX_M; r++) {
+        float *yr = y + (int64_t)r * ldy;
+        _mm512_storeu_ps(yr, _mm512_add_ps(_mm512_loadu_ps(yr), b0));
+        _mm512_storeu_ps(yr + 16, _mm512_add_ps(_mm512_loadu_ps(yr + 16), b1));
+    }
+}
+
+/* 32 floats -> 32 bf16, round to nearest even (VCVTNE2PS2BF16) */
+__attribute__((target("avx512f,avx512bf16"))) static void cvt_row_avx512(uint16_t *d,
+                                                                         const float *s, int n)
+{
+    int k = 0;
+    for (; k + 32 <= n; k += 32) {
+        __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(s + k + 16), _mm512_loadu_ps(s + k));
+        _mm512_storeu_si512((void *)(d + k), (__m512i)v);
+    }
+    for (; k < n; k++)
+        d[k] = nn_fp32_to_bf16(s[k]);
+}
+
+__attribute__((target("amx-tile,amx-bf16"))) static void bf16_worker_amx(void *ctx, int ith,
+                                                                         int nth)
+{
+    struct bf16_job *j = ctx;
+    (void)ith;
+    (void)nth;
+    struct amx_cfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int t = 0; t < 8; t++) { /* every tile 16 rows x 64 bytes */
+        cfg.rows[t] = 16;
+        cfg.colsb[t] = 64;
+    }
+    _tile_loadconfig(&cfg);
+    float acc[AMX_M * AMX_PAIRS * NR];
+    const int64_t units = (int64_t)j->n_mb * j->n_pp;
+    const size_t xs = (size_t)j->K2 * sizeof(uint16_t); /* A row stride, bytes */
+    for (;;) {
+        int64_t u = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        if (u >= units)
+            break;
+        const int pp = (int)(u / j->n_mb), mb = (int)(u % j->n_mb);
+        const uint16_t *a0 = j->xb + (size_t)mb * AMX_M * j->K2, *a1 = a0 + (size_t)16 * j->K2;
+        const uint16_t *b0 = j->packed + (size_t)pp * AMX_PAIRS * j->K2 * NR,
+                       *b1 = b0 + (size_t)j->K2 * NR;
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_zero(2);
+        _tile_zero(3);
+        for (int k0 = 0; k0 < j->K2; k0 += AMX_K) {
+            _tile_loadd(4, a0 + k0, xs);
+            _tile_loadd(5, a1 + k0, xs);
+            _tile_loadd(6, b0 + (size_t)k0 * NR, 64);
+            _tile_loadd(7, b1 + (size_t)k0 * NR, 64);
+            _tile_dpbf16ps(0, 4, 6);
+            _tile_dpbf16ps(1, 4, 7);
+            _tile_dpbf16ps(2, 5, 6);
+            _tile_dpbf16ps(3, 5, 7);
+        }
+        const int t0 = mb * AMX_M, o0 = pp * AMX_PAIRS * NR;
+        if (t0 + AMX_M <= j->n_tok && o0 + AMX_PAIRS * NR <= j->n_out) {
+            /* full unit: tiles straight into y, then the bias */
+            float *y0 = j->y + (int64_t)t0 * j->ldy + o0;
+            const size_t ys = (size_t)j->ldy * sizeof(float);
+            _tile_stored(0, y0, ys);
+            _tile_stored(1, y0 + NR, ys);
+            _tile_stored(2, y0 + 16 * j->ldy, ys);
+            _tile_stored(3, y0 + 16 * j->ldy + NR, ys);
+            if (j->b)
+                add_bias_32x32(y0, j->ldy, j->b + o0);
+            continue;
+        }
+        const size_t cs = AMX_PAIRS * NR * sizeof(float); /* acc row stride */
+        _tile_stored(0, acc, cs);
+        _tile_stored(1, acc + NR, cs);
+        _tile_stored(2, acc + 16 * AMX_PAIRS * NR, cs);
+        _tile_stored(3, acc + 16 * AMX_PAIRS * NR + NR, cs);
+        bf16_store(j, acc, t0, o0);
+    }
+    _tile_release();
+}
+#endif
+
+static void bf16_worker_generic(void *ctx, int ith, int nth)
+{
+    struct bf16_job *j = ctx;
+    (void)ith;
+    (void)nth;
+    float acc[AMX_M * AMX_PAIRS * NR];
+    const int64_t units = (int64_t)j->n_mb * j->n_pp;
+    for (;;) {
+        int64_t u = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        if (u >= units)
+            break;
+        bf16_unit_generic(j, (int)(u % j->n_mb), (int)(u / j->n_mb), acc);
+    }
+}
+
+struct cvt_job {
+    bool fast; /* AVX512-BF16 conversion */
+    const float *x;
+    int64_t ldx;
+    uint16_t *xb;
+    int n_in, K2, n_tok, m2;
+};
+
+static void cvt_worker(void *ctx, int ith, int nth)
+{
+    const struct cvt_job *c = ctx;
+    for (int r = ith; r < c->m2; r += nth) {
+        uint16_t *d = c->xb + (size_t)r * c->K2;
+        int k = 0;
+        if (r < c->n_tok) {
+            const float *s = c->x + (int64_t)r * c->ldx;
+#ifdef GEMM_AMX
+            if (c->fast) {
+                cvt_row_avx512(d, s, c->n_in);
+                k = c->n_in;
+            }
+#endif
+            for (; k < c->n_in; k++)
+                d[k] = nn_fp32_to_bf16(s[k]);
+        }
+        for (; k < c->K2; k++)
+            d[k] = 0;
+    }
+}
+
+void nn_gemm_bf16(struct nn_pool *pool, const uint16_t *packed, int n_in, int n_out, const float *x,
+                  int64_t ldx, int n_tok, const float *b, float *y, int64_t ldy, void *scratch)
+{
+    if (n_tok <= 0 || n_out <= 0)
+        return;
+    const int K2 = bf16_k2(n_in), m2 = (n_tok + AMX_M - 1) / AMX_M * AMX_M;
+    struct cvt_job c = {.fast = nn_gemm_amx_available(),
+                        .x = x,
+                        .ldx = ldx,
+                        .xb = scratch,
+                        .n_in = n_in,
+                        .K2 = K2,
+                        .n_tok = n_tok,
+                        .m2 = m2};
+    if ((int64_t)m2 * K2 >= 16384)
+        nn_pool_run(pool, cvt_worker, &c);
+    else
+        cvt_worker(&c, 0, 1);
+    struct bf16_job j = {
+        .packed = packed,
+        .xb = scratch,
+        .b = b,
+        .y = y,
+        .n_in = n_in,
+        .K2 = K2,
+        .n_out = n_out,
+        .n_tok = n_tok,
+        .ldy = ldy,
+        .n_mb = m2 / AMX_M,
+        .n_pp = (int)(bf16_panels(n_out) / AMX_PAIRS),
+    };
+    atomic_init(&j.next, 0);
+    nn_pool_fn fn = bf16_worker_generic;
+#ifdef GEMM_AMX
+    if (nn_gemm_amx_available())
+        fn = bf16_worker_amx;
+#endif
+    if ((int64_t)j.n_mb * j.n_pp == 1)
+        fn(&j, 0, 1);
+    else
+        nn_pool_run(pool, fn, &j);
+}

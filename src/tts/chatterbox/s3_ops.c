@@ -168,20 +168,29 @@ static bool linear_set(struct s3_loader *L, struct s3_linear *lin, float *w, int
         loader_fail(L, VB_ERR_INTERNAL, "weight store out of order");
         return false;
     }
-    size_t n = nn_gemm_packed_floats(n_in, n_out);
-    void *p = vb_try_malloc(n * (L->f16 ? sizeof(uint16_t) : sizeof(float)));
+    enum s3_wtype type = S3_W_F32;
+    if (L->bf16 && nn_gemm_amx_available())
+        type = S3_W_BF16;
+    else if (L->f16 || L->bf16) /* without AMX, bf16 would be slow: half memory instead */
+        type = S3_W_F16;
+    size_t bytes = type == S3_W_BF16 ? nn_gemm_packed_bf16_elems(n_in, n_out) * sizeof(uint16_t)
+                                     : nn_gemm_packed_floats(n_in, n_out) *
+                                           (type == S3_W_F16 ? sizeof(uint16_t) : sizeof(float));
+    void *p = vb_try_malloc(bytes);
     if (!p) {
         loader_fail(L, VB_ERR_NOMEM, "out of memory packing weights");
         return false;
     }
-    if (L->f16)
+    if (type == S3_W_BF16)
+        nn_gemm_pack_bf16(p, w, n_in, n_out, n_in);
+    else if (type == S3_W_F16)
         nn_gemm_pack_f16(p, w, n_in, n_out, n_in);
     else
         nn_gemm_pack(p, w, n_in, n_out, n_in);
     vb_free(w);
     L->ws->ptrs[L->ws->n - 1] = p;
     lin->w = p;
-    lin->f16 = L->f16;
+    lin->type = type;
     lin->n_in = n_in;
     lin->n_out = n_out;
     return true;
@@ -276,12 +285,29 @@ void s3_ctx_release(struct s3_ctx *c)
     vb_free(c->col);
     c->col = NULL;
     c->col_cap = 0;
+    vb_free(c->bf);
+    c->bf = NULL;
+    c->bf_cap = 0;
 }
 
 bool s3_linear_fwd(struct s3_ctx *c, const struct s3_linear *lin, const float *x, int t, float *y,
                    int64_t ldy)
 {
-    if (lin->f16)
+    if (t <= 0)
+        return true;
+    if (lin->type == S3_W_BF16) {
+        size_t need = nn_gemm_bf16_scratch_bytes(lin->n_in, t);
+        if (need > c->bf_cap) {
+            void *p = vb_try_malloc(need);
+            if (!p)
+                return false;
+            vb_free(c->bf);
+            c->bf = p;
+            c->bf_cap = need;
+        }
+        nn_gemm_bf16(c->pool, lin->w, lin->n_in, lin->n_out, x, lin->n_in, t, lin->b, y, ldy,
+                     c->bf);
+    } else if (lin->type == S3_W_F16)
         nn_gemm_f16(c->pool, lin->w, lin->n_in, lin->n_out, x, lin->n_in, t, lin->b, y, ldy);
     else
         nn_gemm(c->pool, lin->w, lin->n_in, lin->n_out, x, lin->n_in, t, lin->b, y, ldy);

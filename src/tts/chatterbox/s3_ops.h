@@ -25,6 +25,7 @@ struct s3_loader {
     const char *prefix;              /* e.g. "flow." */
     struct s3_wstore *ws;            /* receives the copies */
     bool f16;                        /* pack Linear/Conv weights as binary16 (half memory) */
+    bool bf16;                       /* bf16 weights + activations on AMX (when available) */
     enum vb_err err;
     char *why;
     size_t why_cap;
@@ -44,8 +45,8 @@ int s3_count_indexed(struct s3_loader *L, const char *group, int max);
 
 /* y = x W^T + b; W [n_out, n_in] as PyTorch stores it, kept packed for nn_gemm. */
 struct s3_linear {
-    const void *w; /* nn_gemm panels (float, or uint16_t when f16); owned by the wstore */
-    bool f16;
+    const void *w; /* nn_gemm panels (float, or uint16_t for f16/bf16); owned by the wstore */
+    enum s3_wtype { S3_W_F32, S3_W_F16, S3_W_BF16 } type;
     const float *b; /* (n_out) or NULL */
     int n_in, n_out;
 };
@@ -69,13 +70,15 @@ struct s3_ctx {
     struct nn_pool *pool; /* borrowed */
     float *col;           /* im2col buffer */
     size_t col_cap;
+    void *bf; /* bf16 activation copy for S3_W_BF16 layers */
+    size_t bf_cap;
 };
 void s3_ctx_release(struct s3_ctx *c);
 
-/* y (t rows, stride ldy) = x (t rows of n_in, contiguous) W^T + b. Cannot fail (kept
- * boolean so the call sites read like the fallible convolution). */
-bool s3_linear_fwd(struct s3_ctx *c, const struct s3_linear *lin, const float *x, int t, float *y,
-                   int64_t ldy);
+/* y (t rows, stride ldy) = x (t rows of n_in, contiguous) W^T + b. false on OOM (bf16 layers
+ * need an activation copy). */
+VB_WUR bool s3_linear_fwd(struct s3_ctx *c, const struct s3_linear *lin, const float *x, int t,
+                          float *y, int64_t ldy);
 /* y (t_out rows of c_out) = conv(x (t_in rows of c_in, stride ldx)) with pad_l/pad_r zero
  * frames. false on OOM. */
 VB_WUR bool s3_conv_fwd(struct s3_ctx *c, const struct s3_conv *cv, const float *x, int64_t ldx,

@@ -73,6 +73,7 @@ void cb_flow_default_config(struct cb_flow_config *cfg)
 {
     cfg->est_heads = 8;
     cfg->weights_f16 = false;
+    cfg->weights_bf16 = false;
 }
 
 void cb_flow_free(struct cb_flow *f)
@@ -187,6 +188,7 @@ enum vb_err cb_flow_load(const struct nn_safetensors *st, const char *prefix,
                           .prefix = prefix ? prefix : "",
                           .ws = &f->ws,
                           .f16 = cfg->weights_f16,
+                          .bf16 = cfg->weights_bf16,
                           .why = why,
                           .why_cap = why_cap};
     struct cb_flow_info *in = &f->info;
@@ -213,7 +215,10 @@ enum vb_err cb_flow_load(const struct nn_safetensors *st, const char *prefix,
         goto fail;
     in->enc_ffn = (int)w1s[0];
 
+    L.f16 = L.bf16 = false; /* tiny and run on one row: always F32 */
     s3_linear_load(&L, &f->spk, CB_FLOW_SPK_DIM, CB_FLOW_N_MELS, true, "spk_embed_affine_layer");
+    L.f16 = cfg->weights_f16;
+    L.bf16 = cfg->weights_bf16;
     int64_t d1[1] = {D};
     s3_linear_load(&L, &f->embed_lin, D, D, true, "encoder.embed.out.0");
     f->embed_ln_w = s3_load(&L, 1, d1, "encoder.embed.out.1.weight");
@@ -406,7 +411,8 @@ void cb_flow_speaker(const struct cb_flow *f, const float *xvec, float *spks)
     for (int i = 0; i < CB_FLOW_SPK_DIM; i++)
         xn[i] = xvec[i] * inv;
     struct s3_ctx ctx = {0};
-    (void)s3_linear_fwd(&ctx, &f->spk, xn, 1, spks, CB_FLOW_N_MELS); /* cannot fail */
+    if (!s3_linear_fwd(&ctx, &f->spk, xn, 1, spks, CB_FLOW_N_MELS)) /* F32: cannot fail */
+        memset(spks, 0, CB_FLOW_N_MELS * sizeof *spks);
 }
 
 /* ---- encoder ---- */

@@ -67,6 +67,7 @@ static void rope_tables(float *cosv, float *sinv)
 void cb_s3tok_default_config(struct cb_s3tok_config *cfg)
 {
     cfg->weights_f16 = false;
+    cfg->weights_bf16 = false;
 }
 
 enum vb_err cb_s3tok_load(const struct nn_safetensors *st, const char *prefix,
@@ -84,6 +85,7 @@ enum vb_err cb_s3tok_load(const struct nn_safetensors *st, const char *prefix,
                           .prefix = prefix ? prefix : "",
                           .ws = &tok->ws,
                           .f16 = cfg && cfg->weights_f16,
+                          .bf16 = cfg && cfg->weights_bf16,
                           .why = why,
                           .why_cap = why_cap};
 

@@ -30,7 +30,8 @@
 struct cb_s3tok;
 
 struct cb_s3tok_config {
-    bool weights_f16; /* keep Linear/Conv weights as binary16 (~245 MB instead of ~490 MB) */
+    bool weights_f16;  /* keep Linear/Conv weights as binary16 (~245 MB instead of ~490 MB) */
+    bool weights_bf16; /* bf16 weights + activations on Intel AMX (falls back to weights_f16) */
 };
 void cb_s3tok_default_config(struct cb_s3tok_config *cfg);
 

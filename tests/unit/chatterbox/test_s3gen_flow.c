@@ -78,12 +78,13 @@ static double max_abs_ref(const float *a, int64_t n)
 
 enum { P = 20, N = 30, T = 100, TP = 40, D = 512, M = 80 };
 
-static struct cb_flow *load_ref(struct nn_safetensors *w, bool f16)
+static struct cb_flow *load_ref(struct nn_safetensors *w, int mode)
 {
     struct cb_flow_config cfg;
     cb_flow_default_config(&cfg);
     cfg.est_heads = 2; /* the reference's shrunk estimator: 2 heads x 32 */
-    cfg.weights_f16 = f16;
+    cfg.weights_f16 = mode == 1;
+    cfg.weights_bf16 = mode == 2;
     struct cb_flow *f = NULL;
     char why[256];
     enum vb_err err = cb_flow_load(w, "flow.", &cfg, &f, why, sizeof why);
@@ -99,10 +100,18 @@ static void report(const char *name, const float *got, const float *ref, int64_t
     CHECK_MSG(e <= tol, "%s: %g > %g", name, e, tol);
 }
 
-static void run_reference(int n_threads, bool f16)
+/* mode 0: f32 weights, 1: binary16 weights, 2: bf16 on AMX (binary16 without AMX) */
+static void run_reference(int n_threads, int mode)
 {
+    const bool f16 = mode != 0;
     /* binary16 weights (2^-11 relative rounding of every weight) get looser tolerances */
-    const double t_spk = f16 ? 1e-4 : 1e-5, t_enc = f16 ? 5e-3 : 1e-4, t_dx = f16 ? 2e-3 : 1e-3;
+    const double t_spk = f16 ? 1e-4 : 1e-5,
+                 t_enc = mode == 2 ? 5e-2
+                         : f16     ? 5e-3
+                                   : 1e-4,
+                 t_dx = mode == 2 ? 1e-2
+                        : f16     ? 2e-3
+                                  : 1e-3;
     struct nn_safetensors *w = open_st("weights.safetensors"), *io = open_st("io.safetensors");
     struct cb_flow *f = NULL;
     struct cb_flow_state *s = NULL;
@@ -113,7 +122,7 @@ static void run_reference(int n_threads, bool f16)
     CHECK(w && io);
     if (!w || !io)
         goto done;
-    f = load_ref(w, f16);
+    f = load_ref(w, mode);
     if (!f)
         goto done;
     struct cb_flow_info info;
@@ -178,7 +187,10 @@ static void run_reference(int n_threads, bool f16)
     float *mu = vb_xmalloc((size_t)M * T * sizeof *mu), *mel = vb_xmalloc((size_t)M * (T - TP) * 4);
     float *d0 = vb_xmalloc((size_t)M * T * 4), *d1 = vb_xmalloc((size_t)M * T * 4);
     struct cb_flow_debug dbg = {.spks = spks, .encoder_out = enc, .mu = mu, .dxdt = {d0, d1}};
-    fprintf(stderr, "  [%d thr%s]\n", n_threads, f16 ? ", f16 weights" : "");
+    fprintf(stderr, "  [%d thr%s]\n", n_threads,
+            mode == 2 ? ", bf16/AMX"
+            : f16     ? ", f16 weights"
+                      : "");
     enum vb_err err = cb_flow_inference(f, s, &in, mel, &dbg);
     CHECK_EQ_INT(err, VB_OK);
     if (err == VB_OK) {
@@ -258,17 +270,22 @@ done:
 
 TEST(test_reference_1thread)
 {
-    run_reference(1, false);
+    run_reference(1, 0);
 }
 
 TEST(test_reference_2threads)
 {
-    run_reference(2, false);
+    run_reference(2, 0);
 }
 
 TEST(test_reference_f16)
 {
-    run_reference(2, true);
+    run_reference(2, 1);
+}
+
+TEST(test_reference_bf16)
+{
+    run_reference(2, 2);
 }
 
 TEST(test_load_errors)
@@ -483,6 +500,7 @@ int main(void)
     RUN(test_reference_1thread);
     RUN(test_reference_2threads);
     RUN(test_reference_f16);
+    RUN(test_reference_bf16);
     RUN(test_load_errors);
     return test_summary();
 }

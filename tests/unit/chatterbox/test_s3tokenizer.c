@@ -67,8 +67,10 @@ static double max_abs(const float *a, const float *b, int64_t n)
     return m;
 }
 
-static void run_reference(int n_threads, bool f16)
+/* mode 0: f32 weights, 1: binary16 weights, 2: bf16 on AMX (binary16 without AMX) */
+static void run_reference(int n_threads, int mode)
 {
+    const bool f16 = mode != 0;
     struct nn_safetensors *w = open_st("weights.safetensors"), *io = open_st("io.safetensors");
     CHECK(w && io);
     if (!w || !io)
@@ -77,7 +79,8 @@ static void run_reference(int n_threads, bool f16)
     char why[256];
     struct cb_s3tok_config cfg;
     cb_s3tok_default_config(&cfg);
-    cfg.weights_f16 = f16;
+    cfg.weights_f16 = mode == 1;
+    cfg.weights_bf16 = mode == 2;
     enum vb_err err = cb_s3tok_load(w, "tokenizer.", &cfg, &tok, why, sizeof why);
     CHECK_MSG(err == VB_OK, "%s", why);
     if (err)
@@ -118,12 +121,18 @@ static void run_reference(int n_threads, bool f16)
         for (int i = 0; i < 38; i++)
             mism += toks[i] != tok_ref[i];
         fprintf(stderr,
-                "  [%d thr] encoder_out max abs err %.3g, project_down %.3g, "
+                "  [%d thr%s] encoder_out max abs err %.3g, project_down %.3g, "
                 "token mismatches %d/38\n",
-                n_threads, e_enc, e_pd, mism);
-        CHECK(e_enc <= (f16 ? 2e-2 : 1e-4)); /* f16: binary16 weights */
-        CHECK(e_pd <= (f16 ? 5e-2 : 1e-4));
-        CHECK_EQ_INT(mism, 0);
+                n_threads,
+                mode == 2 ? ", bf16/AMX"
+                : f16     ? ", f16 weights"
+                          : "",
+                e_enc, e_pd, mism);
+        /* f16: binary16 weights; bf16: ~3 significant digits in every product, so codes whose
+         * FSQ value sits near a rounding boundary (closest: 0.0098 here) may flip */
+        CHECK(e_enc <= (mode == 2 ? 1e-1 : f16 ? 2e-2 : 1e-4));
+        CHECK(e_pd <= (mode == 2 ? 3e-1 : f16 ? 5e-2 : 1e-4));
+        CHECK(mism <= (mode == 2 ? 3 : 0));
     }
 
     /* max_tokens cuts the mel to 4*max_tokens frames; a prefix-only run differs from the
@@ -152,17 +161,22 @@ done:
 
 TEST(test_reference_1thread)
 {
-    run_reference(1, false);
+    run_reference(1, 0);
 }
 
 TEST(test_reference_2threads)
 {
-    run_reference(2, false);
+    run_reference(2, 0);
 }
 
 TEST(test_reference_f16)
 {
-    run_reference(2, true);
+    run_reference(2, 1);
+}
+
+TEST(test_reference_bf16)
+{
+    run_reference(2, 2);
 }
 
 /* wav -> front end (helper A's cb_fe_s3tok_log_mel) -> tokenizer: the whole S3Tokenizer
@@ -364,6 +378,7 @@ int main(void)
     RUN(test_reference_1thread);
     RUN(test_reference_2threads);
     RUN(test_reference_f16);
+    RUN(test_reference_bf16);
     RUN(test_from_wav);
     RUN(test_load_errors);
     return test_summary();

@@ -43,6 +43,11 @@ static double check_case(struct nn_pool *pool, int n_in, int n_out, int n_tok, i
     nn_gemm(pool, p, n_in, n_out, x, ldx, n_tok, bias ? b : NULL, y, ldy);
     nn_gemm_pack_f16(p16, w, n_in, n_out, n_in);
     nn_gemm_f16(pool, p16, n_in, n_out, x, ldx, n_tok, bias ? b : NULL, y16, ldy);
+    uint16_t *pb = vb_xmalloc(nn_gemm_packed_bf16_elems(n_in, n_out) * sizeof *pb);
+    void *scr = vb_xmalloc(nn_gemm_bf16_scratch_bytes(n_in, n_tok));
+    float *yb = vb_xmalloc((size_t)n_tok * ldy * sizeof *yb);
+    nn_gemm_pack_bf16(pb, w, n_in, n_out, n_in);
+    nn_gemm_bf16(pool, pb, n_in, n_out, x, ldx, n_tok, bias ? b : NULL, yb, ldy, scr);
     double err = 0;
     for (int t = 0; t < n_tok; t++) {
         for (int o = 0; o < n_out; o++) {
@@ -56,6 +61,12 @@ static double check_case(struct nn_pool *pool, int n_in, int n_out, int n_tok, i
                 s16 += (double)x[(int64_t)t * ldx + i] *
                        nn_fp16_to_fp32(nn_fp32_to_fp16(w[(size_t)o * n_in + i]));
             err = VB_MAX(err, fabs(s16 - y16[(int64_t)t * ldy + o]));
+            /* BF16: against the same sum over bf16-rounded weights and activations */
+            double sb = bias ? b[o] : 0;
+            for (int i = 0; i < n_in; i++)
+                sb += (double)nn_bf16_to_fp32(nn_fp32_to_bf16(x[(int64_t)t * ldx + i])) *
+                      nn_bf16_to_fp32(nn_fp32_to_bf16(w[(size_t)o * n_in + i]));
+            err = VB_MAX(err, fabs(sb - yb[(int64_t)t * ldy + o]));
         }
         for (int o = n_out; o < ldy; o++)
             CHECK(y[(int64_t)t * ldy + o] == 12345.0f);
@@ -69,6 +80,9 @@ static double check_case(struct nn_pool *pool, int n_in, int n_out, int n_tok, i
     vb_free(y2);
     vb_free(y16);
     vb_free(p16);
+    vb_free(pb);
+    vb_free(scr);
+    vb_free(yb);
     vb_free(w);
     vb_free(wt);
     vb_free(x);
@@ -103,6 +117,7 @@ TEST(test_empty)
 
 int main(void)
 {
+    fprintf(stderr, "  AMX %s\n", nn_gemm_amx_available() ? "available" : "not available");
     RUN(test_shapes);
     RUN(test_empty);
     return test_summary();
