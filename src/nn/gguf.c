@@ -427,6 +427,8 @@ enum vb_err gguf_open(const char *path, struct gguf_file **out, char *why, size_
         snprintf(why, why_cap, "%s: mmap: %s", path, strerror(errno));
         return VB_ERR_IO;
     }
+    /* start reading the weights from disk in the background (advice only) */
+    (void)madvise(map, (size_t)st.st_size, MADV_WILLNEED);
     struct gguf_file *g = vb_try_calloc(1, sizeof *g);
     if (!g) {
         munmap(map, (size_t)st.st_size);
