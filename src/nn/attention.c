@@ -139,14 +139,39 @@ static size_t block_rows(const struct nn_mha *a)
     return (size_t)VB_MIN(a->n_q, Q_BLOCK);
 }
 
+static bool use_amx(const struct nn_mha *a)
+{
+    return a->bf16 && nn_gemm_amx_available();
+}
+
+/* Floats for a packed (n_out x n_in) operand in the chosen format. */
+static size_t packed_floats(bool amx, int n_in, int n_out)
+{
+    return amx ? (nn_gemm_packed_bf16_elems(n_in, n_out) + 1) / 2
+               : nn_gemm_packed_floats(n_in, n_out);
+}
+
 static size_t per_thread_floats(const struct nn_mha *a)
 {
-    const size_t L = (size_t)a->n_kv, D = (size_t)a->head_dim, B = block_rows(a);
-    size_t n = nn_gemm_packed_floats((int)D, (int)L) + nn_gemm_packed_floats((int)L, (int)D) +
-               2 * B * D + B * L;
+    const bool amx = use_amx(a);
+    const int L = a->n_kv, D = a->head_dim, B = (int)block_rows(a);
+    size_t n = packed_floats(amx, D, L) + packed_floats(amx, L, D) + 2 * (size_t)B * (size_t)D +
+               (size_t)B * (size_t)L;
     if (a->rel)
-        n += nn_gemm_packed_floats((int)D, (int)(2 * L - 1)) + B * (2 * L - 1);
+        n += packed_floats(amx, D, 2 * L - 1) + (size_t)B * (size_t)(2 * L - 1);
+    if (amx) /* bf16 copies of the GEMM activations */
+        n += (VB_MAX(nn_gemm_bf16_scratch_bytes(D, B), nn_gemm_bf16_scratch_bytes(L, B)) + 3) / 4;
     return n;
+}
+
+/* y (n rows, stride ldy) = x (n rows, stride ldx) W^T with W packed for the format */
+static void mm(struct nn_pool *pool, bool amx, const float *packed, int n_in, int n_out,
+               const float *x, int64_t ldx, int n, float *y, int64_t ldy, float *scratch)
+{
+    if (amx)
+        nn_gemm_bf16(pool, (const uint16_t *)packed, n_in, n_out, x, ldx, n, NULL, y, ldy, scratch);
+    else
+        nn_gemm(pool, packed, n_in, n_out, x, ldx, n, NULL, y, ldy);
 }
 
 size_t nn_mha_work_floats(const struct nn_mha *a, int n_threads)
@@ -170,18 +195,27 @@ static void mha_head(struct nn_pool *pool, const struct nn_mha *a, int h, float 
                      softmax_fn sm)
 {
     const int L = a->n_kv, D = a->head_dim, B = (int)block_rows(a), W = 2 * L - 1;
-    float *kp = work;                             /* keys of the head, packed */
-    float *vp = kp + nn_gemm_packed_floats(D, L); /* values of the head, packed */
-    float *qu = vp + nn_gemm_packed_floats(L, D); /* (B, D) queries + bias_u */
-    float *qv = qu + (size_t)B * (size_t)D;       /* (B, D) queries + bias_v */
-    float *sc = qv + (size_t)B * (size_t)D;       /* (B, L) scores / probabilities */
-    float *rp = sc + (size_t)B * (size_t)L;       /* relative rows of the head, packed */
-    float *bd = a->rel ? rp + nn_gemm_packed_floats(D, W) : NULL; /* (B, 2L-1) */
+    const bool amx = use_amx(a);
+    float *kp = work;                          /* keys of the head, packed */
+    float *vp = kp + packed_floats(amx, D, L); /* values of the head, packed */
+    float *qu = vp + packed_floats(amx, L, D); /* (B, D) queries + bias_u */
+    float *qv = qu + (size_t)B * (size_t)D;    /* (B, D) queries + bias_v */
+    float *sc = qv + (size_t)B * (size_t)D;    /* (B, L) scores / probabilities */
+    float *rp = sc + (size_t)B * (size_t)L;    /* relative rows of the head, packed */
+    float *bd = rp + (a->rel ? packed_floats(amx, D, W) : 0); /* (B, 2L-1) */
+    float *scr = bd + (a->rel ? (size_t)B * (size_t)W : 0);   /* bf16 activation copies */
     const int64_t ho = (int64_t)h * D;
-    nn_gemm_pack(kp, a->k + ho, D, L, a->ldk);
-    nn_gemm_pack_t(vp, a->v + ho, L, D, a->ldv);
-    if (a->rel)
-        nn_gemm_pack(rp, a->rel + ho, D, W, a->ld_rel);
+    if (amx) {
+        nn_gemm_pack_bf16((uint16_t *)kp, a->k + ho, D, L, a->ldk);
+        nn_gemm_pack_bf16_t((uint16_t *)vp, a->v + ho, L, D, a->ldv);
+        if (a->rel)
+            nn_gemm_pack_bf16((uint16_t *)rp, a->rel + ho, D, W, a->ld_rel);
+    } else {
+        nn_gemm_pack(kp, a->k + ho, D, L, a->ldk);
+        nn_gemm_pack_t(vp, a->v + ho, L, D, a->ldv);
+        if (a->rel)
+            nn_gemm_pack(rp, a->rel + ho, D, W, a->ld_rel);
+    }
     for (int i0 = 0; i0 < a->n_q; i0 += B) {
         const int nb = VB_MIN(B, a->n_q - i0);
         const float *qh = a->q + (int64_t)i0 * a->ldq + ho;
@@ -193,7 +227,7 @@ static void mha_head(struct nn_pool *pool, const struct nn_mha *a, int h, float 
             qc = qu;
             ldqc = D;
         }
-        nn_gemm(pool, kp, D, L, qc, ldqc, nb, NULL, sc, L);
+        mm(pool, amx, kp, D, L, qc, ldqc, nb, sc, L, scr);
         struct rows_job rj = {.a = a, .softmax = sm, .s = sc, .i0 = i0, .nb = nb};
         if (a->rel) {
             const float *qp = qh;
@@ -203,7 +237,7 @@ static void mha_head(struct nn_pool *pool, const struct nn_mha *a, int h, float 
                 qp = qv;
                 ldqp = D;
             }
-            nn_gemm(pool, rp, D, W, qp, ldqp, nb, NULL, bd, W);
+            mm(pool, amx, rp, D, W, qp, ldqp, nb, bd, W, scr);
             rj.bd = bd;
         }
         if (pool)
@@ -211,7 +245,7 @@ static void mha_head(struct nn_pool *pool, const struct nn_mha *a, int h, float 
         else
             rows_worker(&rj, 0, 1);
         /* out rows (nb, D) = probabilities . V */
-        nn_gemm(pool, vp, L, D, sc, L, nb, NULL, a->out + (int64_t)i0 * a->ldo + ho, a->ldo);
+        mm(pool, amx, vp, L, D, sc, L, nb, a->out + (int64_t)i0 * a->ldo + ho, a->ldo, scr);
     }
 }
 

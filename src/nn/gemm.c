@@ -431,6 +431,23 @@ void nn_gemm_pack_bf16(uint16_t *dst, const float *w, int n_in, int n_out, int64
     }
 }
 
+void nn_gemm_pack_bf16_t(uint16_t *dst, const float *wt, int n_in, int n_out, int64_t ldwt)
+{
+    const int K2 = bf16_k2(n_in);
+    const size_t panels = bf16_panels(n_out);
+    for (size_t p = 0; p < panels; p++) {
+        uint16_t *d = dst + p * (size_t)K2 * NR;
+        const size_t o0 = p * NR;
+        const int nc = o0 < (size_t)n_out ? (int)VB_MIN((size_t)NR, (size_t)n_out - o0) : 0;
+        for (int k = 0; k < K2; k++) {
+            uint16_t *dk = d + (size_t)(k / 2) * 2 * NR + (size_t)(k % 2);
+            const float *src = k < n_in ? wt + (int64_t)k * ldwt + (int64_t)o0 : NULL;
+            for (int j = 0; j < NR; j++)
+                dk[(size_t)j * 2] = src && j < nc ? nn_fp32_to_bf16(src[j]) : 0;
+        }
+    }
+}
+
 size_t nn_gemm_bf16_scratch_bytes(int n_in, int n_tok)
 {
     size_t m2 = ((size_t)VB_MAX(n_tok, 1) + AMX_M - 1) / AMX_M * AMX_M;

@@ -31,6 +31,7 @@ void nn_gemm_f16(struct nn_pool *pool, const uint16_t *packed, int n_in, int n_o
 bool nn_gemm_amx_available(void);
 size_t nn_gemm_packed_bf16_elems(int n_in, int n_out);
 void nn_gemm_pack_bf16(uint16_t *dst, const float *w, int n_in, int n_out, int64_t ldw);
+void nn_gemm_pack_bf16_t(uint16_t *dst, const float *wt, int n_in, int n_out, int64_t ldwt);
 size_t nn_gemm_bf16_scratch_bytes(int n_in, int n_tok);
 void nn_gemm_bf16(struct nn_pool *pool, const uint16_t *packed, int n_in, int n_out, const float *x,
                   int64_t ldx, int n_tok, const float *b, float *y, int64_t ldy, void *scratch);

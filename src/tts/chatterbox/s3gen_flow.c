@@ -67,6 +67,7 @@ struct cb_flow {
     struct causal_block final_block;
     struct s3_conv final_proj; /* C -> 80, k 1 */
     int est_ff_max;            /* widest transformer-block FFN (scratch sizing) */
+    bool attn_bf16;            /* attention products in bf16 (weights_bf16) */
 };
 
 void cb_flow_default_config(struct cb_flow_config *cfg)
@@ -192,6 +193,7 @@ enum vb_err cb_flow_load(const struct nn_safetensors *st, const char *prefix,
                           .why = why,
                           .why_cap = why_cap};
     struct cb_flow_info *in = &f->info;
+    f->attn_bf16 = cfg->weights_bf16;
 
     /* sizes */
     int64_t es[2] = {CB_FLOW_VOCAB, -1};
@@ -473,6 +475,7 @@ static bool conformer_fwd(struct cb_flow_state *s, const struct conformer *c, st
         .rel = b->p,
         .ld_rel = D,
         .bias_v = c->bias_v,
+        .bf16 = s->f->attn_bf16,
     };
     if (!work_reserve(s, &m))
         return false;
@@ -652,6 +655,7 @@ static bool tblock_fwd(struct cb_flow_state *s, const struct tblock *tb, struct 
         .n_head = H,
         .head_dim = A / H,
         .scale = 1.0f / sqrtf((float)(A / H)),
+        .bf16 = s->f->attn_bf16,
     };
     if (!work_reserve(s, &m))
         return false;

@@ -33,6 +33,7 @@ struct cb_s3tok {
     const float *mel_filters;    /* (n_mels, 201) or NULL */
     const float *window;         /* (400) or NULL */
     float *rope_cos, *rope_sin;  /* (ROPE_MAX_POS, 64) */
+    bool attn_bf16;              /* attention products in bf16 (weights_bf16) */
 };
 
 void cb_s3tok_free(struct cb_s3tok *tok)
@@ -160,6 +161,7 @@ enum vb_err cb_s3tok_load(const struct nn_safetensors *st, const char *prefix,
     if (L.err)
         goto fail;
 
+    tok->attn_bf16 = cfg && cfg->weights_bf16;
     tok->rope_cos = vb_try_malloc((size_t)ROPE_MAX_POS * CB_S3TOK_HEAD_DIM * sizeof(float));
     tok->rope_sin = vb_try_malloc((size_t)ROPE_MAX_POS * CB_S3TOK_HEAD_DIM * sizeof(float));
     if (!tok->rope_cos || !tok->rope_sin) {
@@ -248,7 +250,11 @@ enum vb_err cb_s3tok_encode(const struct cb_s3tok *tok, struct nn_pool *pool, co
     size_t n_ts = (size_t)T * (size_t)S, n_h = (size_t)T * (size_t)F;
     size_t total = n_mel + n_c1 + 7 * n_ts + n_h + (size_t)T * FSQ_DIMS;
     buf = vb_try_malloc(total * sizeof *buf);
-    struct nn_mha a = {.n_q = T, .n_kv = T, .n_head = tok->n_head, .head_dim = CB_S3TOK_HEAD_DIM};
+    struct nn_mha a = {.n_q = T,
+                       .n_kv = T,
+                       .n_head = tok->n_head,
+                       .head_dim = CB_S3TOK_HEAD_DIM,
+                       .bf16 = tok->attn_bf16};
     work = vb_try_malloc(nn_mha_work_floats(&a, nn_pool_threads(pool)) * sizeof *work);
     if (!buf || !work) {
         err = VB_ERR_NOMEM;

@@ -3,6 +3,7 @@
 #include "core/vb.h"
 #include "core/alloc.h"
 #include "nn/attention.h"
+#include "nn/gemm.h"
 #include "nn/threadpool.h"
 #include "unit/test.h"
 
@@ -22,7 +23,7 @@ static float *rnd(size_t n)
 }
 
 static double run_case(struct nn_pool *pool, int n_q, int n_kv, int H, int D, bool causal,
-                       int64_t pos0, bool biases, bool rel)
+                       int64_t pos0, bool biases, bool rel, bool bf16)
 {
     const int W = H * D, ld = W + 3; /* strided rows */
     float *q = rnd((size_t)n_q * ld), *k = rnd((size_t)n_kv * ld), *v = rnd((size_t)n_kv * ld);
@@ -46,7 +47,8 @@ static double run_case(struct nn_pool *pool, int n_q, int n_kv, int H, int D, bo
                        .bias_u = biases ? u : NULL,
                        .rel = rel ? r : NULL,
                        .ld_rel = W,
-                       .bias_v = biases ? bv : NULL};
+                       .bias_v = biases ? bv : NULL,
+                       .bf16 = bf16};
     float *work = vb_xmalloc(nn_mha_work_floats(&a, nn_pool_threads(pool)) * sizeof *work);
     nn_mha(pool, &a, work);
     double err = 0, *s = vb_xmalloc((size_t)n_kv * sizeof *s);
@@ -93,12 +95,21 @@ TEST(test_cases)
     CHECK(nn_pool_new(2, &pool) == VB_OK);
     for (int th = 0; th < 2; th++) {
         struct nn_pool *p = th ? pool : NULL;
-        CHECK(run_case(p, 7, 7, 2, 8, false, 0, false, false) < 1e-5);
-        CHECK(run_case(p, 200, 200, 3, 64, false, 0, true, true) < 1e-5); /* > one query block */
-        CHECK(run_case(p, 33, 33, 2, 32, false, 0, false, true) < 1e-5);
-        CHECK(run_case(p, 9, 9, 4, 16, true, 0, false, false) < 1e-5);
-        CHECK(run_case(p, 3, 12, 2, 16, true, 9, true, false) < 1e-5); /* decode with a cache */
-        CHECK(run_case(p, 1, 1, 1, 4, false, 0, false, false) < 1e-6);
+        CHECK(run_case(p, 7, 7, 2, 8, false, 0, false, false, false) < 1e-5);
+        CHECK(run_case(p, 200, 200, 3, 64, false, 0, true, true, false) <
+              1e-5); /* > one query block */
+        CHECK(run_case(p, 33, 33, 2, 32, false, 0, false, true, false) < 1e-5);
+        CHECK(run_case(p, 9, 9, 4, 16, true, 0, false, false, false) < 1e-5);
+        CHECK(run_case(p, 3, 12, 2, 16, true, 9, true, false, false) <
+              1e-5); /* decode with a cache */
+        CHECK(run_case(p, 1, 1, 1, 4, false, 0, false, false, false) < 1e-6);
+        /* bf16 products on AMX (F32 where AMX is missing): ~3 significant digits */
+        double e1 = run_case(p, 200, 200, 3, 64, false, 0, true, true, true);
+        double e2 = run_case(p, 9, 9, 4, 16, true, 0, false, false, true);
+        CHECK_MSG(e1 < 3e-2 && e2 < 3e-2, "bf16 errors %g %g", e1, e2);
+        if (th == 0)
+            fprintf(stderr, "  bf16 (%s) max abs err %.3g / %.3g\n",
+                    nn_gemm_amx_available() ? "AMX" : "F32 fallback", e1, e2);
     }
     nn_pool_free(pool);
 }

@@ -46,7 +46,11 @@ static double check_case(struct nn_pool *pool, int n_in, int n_out, int n_tok, i
     uint16_t *pb = vb_xmalloc(nn_gemm_packed_bf16_elems(n_in, n_out) * sizeof *pb);
     void *scr = vb_xmalloc(nn_gemm_bf16_scratch_bytes(n_in, n_tok));
     float *yb = vb_xmalloc((size_t)n_tok * ldy * sizeof *yb);
-    nn_gemm_pack_bf16(pb, w, n_in, n_out, n_in);
+    nn_gemm_pack_bf16_t(pb, wt, n_in, n_out, n_out);
+    uint16_t *pb2 = vb_xmalloc(nn_gemm_packed_bf16_elems(n_in, n_out) * sizeof *pb2);
+    nn_gemm_pack_bf16(pb2, w, n_in, n_out, n_in);
+    CHECK(memcmp(pb, pb2, nn_gemm_packed_bf16_elems(n_in, n_out) * sizeof *pb) == 0);
+    vb_free(pb2);
     nn_gemm_bf16(pool, pb, n_in, n_out, x, ldx, n_tok, bias ? b : NULL, yb, ldy, scr);
     double err = 0;
     for (int t = 0; t < n_tok; t++) {
