@@ -4,6 +4,7 @@
 #include "core/alloc.h"
 #include "llm/cli.h"
 #include "models/cli.h"
+#include "tts/chatterbox/make_random.h"
 #include "tts/cli.h"
 
 #include <stdio.h>
@@ -14,6 +15,8 @@ static int models_main(int argc, char **argv)
 {
     if (argc > 2 && strcmp(argv[1], "make-random") == 0 && strcmp(argv[2], "qwen2") == 0)
         return llm_cli_make_random(argc - 1, argv + 1);
+    if (argc > 2 && strcmp(argv[1], "make-random") == 0 && strcmp(argv[2], "chatterbox-turbo") == 0)
+        return cb_cli_make_random(argc - 1, argv + 1);
     return models_cli_main(argc, argv);
 }
 
@@ -26,7 +29,7 @@ static const struct {
     {"user", api_cli_user, "user add NAME: create an account (password on stdin)"},
     {"routes", api_cli_routes, "print the HTTP route table"},
     {"models", models_main,
-     "list | pull NAME | verify [NAME] | rm NAME | make-random qwen2 OUT.gguf: model files"},
+     "list | pull NAME | verify [NAME] | rm NAME | make-random qwen2 OUT.gguf | make-random chatterbox-turbo DIR [--tiny]: model files"},
     {"tts", tts_cli_main, "--text TEXT|--text-file F [...] -o OUT: synthesise speech"},
     {"generate", llm_cli_generate, "--model FILE (--prompt TEXT | --chat): run the chat LLM"},
     {"tokenize", llm_cli_tokenize, "--model FILE TEXT: print token ids"},

@@ -5,6 +5,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/log.h"
+#include "tts/chatterbox/cb_engine.h"
 
 #include <math.h>
 
@@ -262,6 +263,7 @@ struct tts_registry *tts_registry_new(void)
         return NULL;
     snprintf(r->models_dir, sizeof r->models_dir, "models");
     add(r, tts_espeak_ops());
+    add(r, tts_chatterbox_ops());
     return r;
 }
 

@@ -1,0 +1,28 @@
+/* cb_engine.h: the "chatterbox-turbo" TTS engine (engine.h vtable) over model.h + synth.h, with
+ * the per-voice conditionals cache (memory LRU + files under
+ * MODELS_DIR/chatterbox-turbo/voice-cache/, keyed by the clip's content and the encoder files).
+ * Settings (environment): CHATTERBOX_T3_WEIGHTS = f32 | f16 | q8_0 (default) | q4_0 | q4_k ...,
+ * CHATTERBOX_STREAM_TOKENS = speech tokens per streamed piece inside a sentence (0 = off). */
+#ifndef TTS_CHATTERBOX_CB_ENGINE_H
+#define TTS_CHATTERBOX_CB_ENGINE_H
+
+#include "core/vb.h"
+#include "tts/engine.h"
+
+#define CB_ENGINE_MODEL_SUBDIR "chatterbox-turbo"
+#define CB_ENGINE_CACHE_SUBDIR "voice-cache"
+#define CB_ENGINE_CACHE_MEM    8 /* voices kept in memory */
+
+const struct tts_engine_ops *tts_chatterbox_ops(void);
+
+/* Voice-conditionals cache counters of a loaded engine (for tests and /health). */
+struct cb_engine_cache_stats {
+    uint64_t mem_hits;  /* served from memory */
+    uint64_t disk_hits; /* read from voice-cache/ */
+    uint64_t computed;  /* encoders run */
+};
+void cb_engine_cache_stats(struct tts_engine *e, struct cb_engine_cache_stats *out);
+/* Drops the in-memory entries (the files stay): the next use reads the disk cache. */
+void cb_engine_cache_clear_memory(struct tts_engine *e);
+
+#endif
