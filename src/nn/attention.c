@@ -102,6 +102,62 @@ __attribute__((target("avx2,fma"))) static void softmax_row_avx2(float *s, const
     for (; k < n; k++)
         s[k] *= (float)(1.0 / sum);
 }
+/* exp for x <= 0 with 16 lanes: e^x = 2^n * e^r, |r| <= ln2/2, scalef applies 2^n */
+__attribute__((target("avx512f"))) static inline __m512 exp_neg_avx512(__m512 x)
+{
+    x = _mm512_max_ps(x, _mm512_set1_ps(-87.3f));
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(p, n);
+}
+
+__attribute__((target("avx512f"))) static void softmax_row_avx512(float *s, const float *b, int n,
+                                                                  float scale)
+{
+    const __m512 sc = _mm512_set1_ps(scale);
+    __m512 vmx = _mm512_set1_ps(-INFINITY);
+    int k = 0;
+    for (; k + 16 <= n; k += 16) {
+        __m512 v = _mm512_loadu_ps(s + k);
+        if (b)
+            v = _mm512_add_ps(v, _mm512_loadu_ps(b + k));
+        v = _mm512_mul_ps(v, sc);
+        _mm512_storeu_ps(s + k, v);
+        vmx = _mm512_max_ps(vmx, v);
+    }
+    float mx = _mm512_reduce_max_ps(vmx);
+    for (; k < n; k++) {
+        s[k] = (s[k] + (b ? b[k] : 0.0f)) * scale;
+        mx = s[k] > mx ? s[k] : mx;
+    }
+    const __m512 vm = _mm512_set1_ps(mx);
+    __m512 vs = _mm512_setzero_ps();
+    for (k = 0; k + 16 <= n; k += 16) {
+        __m512 e = exp_neg_avx512(_mm512_sub_ps(_mm512_loadu_ps(s + k), vm));
+        _mm512_storeu_ps(s + k, e);
+        vs = _mm512_add_ps(vs, e);
+    }
+    double sum = _mm512_reduce_add_ps(vs);
+    for (; k < n; k++) {
+        s[k] = expf(s[k] - mx);
+        sum += s[k];
+    }
+    const float inv = (float)(1.0 / sum);
+    const __m512 vi = _mm512_set1_ps(inv);
+    for (k = 0; k + 16 <= n; k += 16)
+        _mm512_storeu_ps(s + k, _mm512_mul_ps(_mm512_loadu_ps(s + k), vi));
+    for (; k < n; k++)
+        s[k] *= inv;
+}
 #endif
 
 typedef void (*softmax_fn)(float *s, const float *b, int n, float scale);
@@ -269,7 +325,9 @@ void nn_mha(struct nn_pool *pool, const struct nn_mha *a, float *work)
         return;
     softmax_fn sm = softmax_row_generic;
 #ifdef ATTN_X86
-    if (nn_kernels_isa() >= NN_ISA_AVX2)
+    if (nn_kernels_isa() >= NN_ISA_AVX512)
+        sm = softmax_row_avx512;
+    else if (nn_kernels_isa() >= NN_ISA_AVX2)
         sm = softmax_row_avx2;
 #endif
     const int nth = nn_pool_threads(pool);
