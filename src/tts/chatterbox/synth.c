@@ -105,6 +105,7 @@ struct run {
     int32_t *tok;       /* speech tokens so far (< 6561) */
     int n_tok, cap_tok; /* count, capacity */
     int chunk_at;       /* n_tok at the last streamed chunk */
+    int chunk_next;     /* tokens of the next chunk (doubles up to 8 x chunk_tokens) */
     int64_t *tok64;     /* tokens (+ silence) handed to the flow */
     float *noise_tab;   /* (80, maxf): ODE start noise per frame position */
     float *noise;       /* (80, T) for one flow call */
@@ -217,8 +218,9 @@ static bool on_token(void *user, int32_t token)
     if (token < 0 || token >= CB_T3_SPEECH_CODES || r->n_tok >= r->cap_tok)
         return true;
     r->tok[r->n_tok++] = token;
-    if (r->p->chunk_tokens > 0 && r->n_tok - r->chunk_at >= r->p->chunk_tokens) {
+    if (r->p->chunk_tokens > 0 && r->n_tok - r->chunk_at >= r->chunk_next) {
         r->chunk_at = r->n_tok;
+        r->chunk_next = VB_MIN(2 * r->chunk_next, 8 * r->p->chunk_tokens);
         double t = now_s();
         enum vb_err err = emit(r, false);
         if (r->st)
@@ -323,6 +325,7 @@ enum vb_err cb_synth_run(struct cb_synth *s, const struct cb_voice_cond *v, cons
     cb_flow_noise(r.noise_tab, nm, p->seed ^ 0x5f1e5eedull);
     cb_hift_trim_fade_table(r.fade);
     r.ctx = cb_hift_params_of(m->hift)->context_frames;
+    r.chunk_next = p->chunk_tokens;
     for (int i = 0; i < v->n_t3_tokens; i++)
         prompt[i] = (int32_t)v->t3_tokens[i];
     struct cb_t3_gen_params gp = cb_t3_gen_default_params();

@@ -2,9 +2,11 @@
  * tokens (tags included) -> T3 (turbo sampling, stop token or a limit proportional to the
  * text) -> speech tokens -> S3Gen flow (prompt tokens + prompt mel + x-vector) -> mel -> HiFT
  * -> 24 kHz mono float with the trim fade. Streaming: with chunk_tokens > 0 audio is handed
- * out every chunk_tokens speech tokens while T3 is still generating (the flow re-run over all
- * tokens so far without the lookahead frames, HiFT windows with left context and a held-back
- * tail recomputed with right context).
+ * out while T3 is still generating: after chunk_tokens speech tokens, then after chunks that
+ * double in size up to 8 x chunk_tokens (each chunk re-runs the flow over all tokens so far
+ * without the lookahead frames, so doubling keeps the total flow work linear); HiFT runs on
+ * windows with left context and a held-back tail that the next chunk recomputes with right
+ * context.
  *
  *   struct cb_synth *s; cb_synth_new(model, 2, &s);
  *   struct cb_synth_params p = cb_synth_default_params(); p.seed = 42;
@@ -29,7 +31,7 @@ struct cb_synth_params {
     float repetition_penalty; /* 1.2 */
     uint64_t seed;            /* same seed + text + voice = same audio */
     int max_gen;              /* speech-token limit; 0 = cb_t3_max_gen_for_text */
-    int chunk_tokens;         /* streaming: audio every chunk_tokens tokens; 0 = at the end */
+    int chunk_tokens;         /* streaming: first piece after chunk_tokens tokens; 0 = at the end */
     int n_steps;              /* flow Euler steps; 0 = 2 */
 };
 struct cb_synth_params cb_synth_default_params(void);

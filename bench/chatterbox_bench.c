@@ -1,0 +1,196 @@
+/* chatterbox_bench.c: Chatterbox-Turbo end to end at the real shapes on random weights (a
+ * checkpoint written once by make-random): voice conditioning of a 10 s clip, then per T3
+ * weight type (each in its own process, for its own peak RSS) one synthesis of a 200-character
+ * text with a fixed speech-token count (RTF, T3 tokens/s, flow, HiFT) and one streamed run
+ * (time to first audio).
+ *   chatterbox_bench [--dir DIR] [--threads N] [--types f32,q8_0,q4_0] [--tokens N]
+ *                    [--chunk N] [--no-stream]
+ * Prints one CB_BENCH line per type for bench/sections/chatterbox.sh. */
+#include "core/vb.h"
+#include "core/alloc.h"
+#include "nn/threadpool.h"
+#include "tts/chatterbox/make_random.h"
+#include "tts/chatterbox/model.h"
+#include "tts/chatterbox/synth.h"
+
+#include <math.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char TEXT[] = /* 200 characters */
+    "The committee met on Tuesday morning to review the budget, and after a long debate it "
+    "agreed on forty-two points. Everyone seemed relieved [laugh] when the chair finally "
+    "closed the long meeting at 12.";
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static double peak_rss_mb(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_maxrss / 1024.0;
+}
+
+static enum vb_err on_audio(void *user, const float *pcm, size_t n)
+{
+    (void)user;
+    (void)pcm;
+    (void)n;
+    return VB_OK;
+}
+
+/* One weight type (run in a child process). */
+static int run_type(const char *dir, const char *type, int threads, int tokens, int chunk,
+                    bool stream)
+{
+    struct cb_model_options o = cb_model_default_options();
+    if (!cb_t3_wtype_parse(type, &o.t3_wtype)) {
+        fprintf(stderr, "unknown weight type %s\n", type);
+        return 1;
+    }
+    char why[512] = "";
+    double t = now_s();
+    struct cb_model *m = NULL;
+    if (cb_model_load(dir, &o, &m, why, sizeof why)) {
+        fprintf(stderr, "load: %s\n", why);
+        return 1;
+    }
+    double load_s = now_s() - t;
+    struct cb_synth *s = NULL;
+    if (cb_synth_new(m, threads, &s)) {
+        fprintf(stderr, "synth: out of memory\n");
+        cb_model_free(m);
+        return 1;
+    }
+    /* voice conditioning: a 10 s voiced clip at 24 kHz */
+    int n = 240000;
+    float *clip = vb_xmalloc((size_t)n * sizeof *clip);
+    for (int i = 0; i < n; i++) {
+        double tt = (double)i / 24000.0;
+        clip[i] = (float)(0.3 * sin(2 * M_PI * 140 * tt * (1 + 0.05 * sin(2 * M_PI * 2 * tt))) *
+                          (0.6 + 0.4 * sin(2 * M_PI * 1.3 * tt)));
+    }
+    struct cb_voice_encoders enc = cb_model_encoders(m);
+    struct cb_voice_cond v;
+    t = now_s();
+    if (cb_voice_cond_compute(&enc, cb_synth_pool(s), NULL, clip, n, 24000, &v, why, sizeof why)) {
+        fprintf(stderr, "voice conditioning: %s\n", why);
+        return 1;
+    }
+    double vc_s = now_s() - t;
+    vb_free(clip);
+    struct cb_synth_params p = cb_synth_default_params();
+    p.seed = 1;
+    p.max_gen = tokens;
+    struct cb_synth_stats st, ss = {0};
+    float *pcm = NULL;
+    size_t np = 0;
+    if (cb_synth_run(s, &v, TEXT, strlen(TEXT), &p, NULL, &pcm, &np, &st, why, sizeof why)) {
+        fprintf(stderr, "synthesis: %s\n", why);
+        return 1;
+    }
+    vb_free(pcm);
+    double audio_s = (double)np / CB_SAMPLE_RATE;
+    if (stream) {
+        p.chunk_tokens = chunk;
+        struct cb_synth_hooks h = {.on_audio = on_audio};
+        if (cb_synth_run(s, &v, TEXT, strlen(TEXT), &p, &h, NULL, NULL, &ss, why, sizeof why)) {
+            fprintf(stderr, "streamed synthesis: %s\n", why);
+            return 1;
+        }
+    }
+    printf("T3 %-5s load %.1f s (T3 weights %.0f MB) | voice cond %.2f s (10 s clip) | %d text "
+           "-> %d speech tokens, %.2f s audio\n",
+           type, load_s, (double)cb_t3_model_weight_bytes(m->t3) / 1e6, vc_s, st.n_text,
+           st.n_speech, audio_s);
+    printf("  T3 %.2f s (%.1f tokens/s, prefill included) | flow %.2f s | HiFT %.2f s | total "
+           "%.2f s | RTF %.2f",
+           st.t3_s, st.n_speech / st.t3_s, st.flow_s, st.hift_s, st.total_s, st.total_s / audio_s);
+    if (stream)
+        printf(" | streamed (%d-token chunks): first audio %.2f s, total %.2f s", chunk,
+               ss.first_audio_s, ss.total_s);
+    printf(" | peak RSS %.0f MB\n", peak_rss_mb());
+    printf("CB_BENCH type=%s rtf=%.3f t3_tok_s=%.2f flow_s=%.2f hift_s=%.2f vc_s=%.2f "
+           "first_chunk_s=%.2f audio_s=%.2f rss_mb=%.0f\n",
+           type, st.total_s / audio_s, st.n_speech / st.t3_s, st.flow_s, st.hift_s, vc_s,
+           stream ? ss.first_audio_s : -1.0, audio_s, peak_rss_mb());
+    fflush(stdout);
+    cb_voice_cond_release(&v);
+    cb_synth_free(s);
+    cb_model_free(m);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *dir = "/tmp/vocero-cb-bench-full", *types = "q8_0,q4_0,f32";
+    int threads = 2, tokens = 300, chunk = 25;
+    bool stream = true;
+    for (int i = 1; i < argc; i++) {
+        const char *k = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(k, "--no-stream") == 0) {
+            stream = false;
+            continue;
+        }
+        if (!val) {
+            fprintf(stderr, "%s needs a value\n", k);
+            return 2;
+        }
+        i++;
+        if (strcmp(k, "--dir") == 0)
+            dir = val;
+        else if (strcmp(k, "--types") == 0)
+            types = val;
+        else if (strcmp(k, "--threads") == 0)
+            threads = (int)strtol(val, NULL, 10);
+        else if (strcmp(k, "--tokens") == 0)
+            tokens = (int)strtol(val, NULL, 10);
+        else if (strcmp(k, "--chunk") == 0)
+            chunk = (int)strtol(val, NULL, 10);
+        else {
+            fprintf(stderr, "unknown option %s\n", k);
+            return 2;
+        }
+    }
+    if (threads < 1 || tokens < 1 || chunk < 1)
+        return 2;
+    char probe[4200];
+    snprintf(probe, sizeof probe, "%s/%s", dir, CB_FILE_S3GEN);
+    struct stat sb;
+    if (stat(probe, &sb) != 0) {
+        fprintf(stderr, "writing a full-size random checkpoint to %s ...\n", dir);
+        char why[512] = "";
+        double t = now_s();
+        if (cb_make_random(dir, false, 1, why, sizeof why)) {
+            fprintf(stderr, "make-random: %s\n", why);
+            return 1;
+        }
+        fprintf(stderr, "written in %.1f s\n", now_s() - t);
+    }
+    printf("Chatterbox-Turbo end to end, random full-size weights, %d threads, %zu-character "
+           "text, %d speech tokens\n",
+           threads, strlen(TEXT), tokens);
+    fflush(stdout);
+    char list[256];
+    snprintf(list, sizeof list, "%s", types);
+    int rc = 0;
+    for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        pid_t pid = fork();
+        if (pid == 0)
+            _exit(run_type(dir, tok, threads, tokens, chunk, stream));
+        int status = 0;
+        if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
+            WEXITSTATUS(status) != 0)
+            rc = 1;
+    }
+    return rc;
+}
