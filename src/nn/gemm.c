@@ -415,7 +415,7 @@ size_t nn_gemm_packed_bf16_elems(int n_in, int n_out)
     return bf16_panels(n_out) * (size_t)bf16_k2(n_in) * NR;
 }
 
-void nn_gemm_pack_bf16(uint16_t *dst, const float *w, int n_in, int n_out, int64_t ldw)
+static void pack_bf16_c(uint16_t *dst, const float *w, int n_in, int n_out, int64_t ldw)
 {
     const int K2 = bf16_k2(n_in);
     const size_t panels = bf16_panels(n_out);
@@ -431,7 +431,7 @@ void nn_gemm_pack_bf16(uint16_t *dst, const float *w, int n_in, int n_out, int64
     }
 }
 
-void nn_gemm_pack_bf16_t(uint16_t *dst, const float *wt, int n_in, int n_out, int64_t ldwt)
+static void pack_bf16_t_c(uint16_t *dst, const float *wt, int n_in, int n_out, int64_t ldwt)
 {
     const int K2 = bf16_k2(n_in);
     const size_t panels = bf16_panels(n_out);
@@ -493,6 +493,103 @@ bool nn_gemm_amx_available(void)
 #else
     return false;
 #endif
+}
+
+#ifdef GEMM_AMX
+/* Panel rows -> VNNI pairs: each source row converted to bf16 pairs (VCVTNE2PS2BF16, RNE),
+ * then a 16-lane gather per k pair. */
+__attribute__((target("avx512f,avx512bf16"))) static void
+pack_bf16_avx512(uint16_t *dst, const float *w, int n_in, int n_out, int64_t ldw)
+{
+    const int K2 = bf16_k2(n_in), KP = K2 / 2;
+    const size_t panels = bf16_panels(n_out);
+    uint32_t tmp[NR * 1024];
+    if (KP > 1024) {
+        pack_bf16_c(dst, w, n_in, n_out, ldw);
+        return;
+    }
+    const __m512i idx =
+        _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                           _mm512_set1_epi32(KP));
+    for (size_t p = 0; p < panels; p++) {
+        for (int j = 0; j < NR; j++) {
+            const size_t o = p * NR + (size_t)j;
+            uint32_t *t = tmp + (size_t)j * KP;
+            if (o >= (size_t)n_out) {
+                memset(t, 0, (size_t)KP * sizeof *t);
+                continue;
+            }
+            const float *src = w + (int64_t)o * ldw;
+            int k = 0;
+            for (; k + 32 <= n_in; k += 32) {
+                __m512bh v =
+                    _mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + k + 16), _mm512_loadu_ps(src + k));
+                _mm512_storeu_si512((void *)(t + k / 2), (__m512i)v);
+            }
+            uint16_t *t16 = (uint16_t *)(t + k / 2);
+            for (int r = 0; k + r < K2; r++)
+                t16[r] = k + r < n_in ? nn_fp32_to_bf16(src[k + r]) : 0;
+        }
+        uint32_t *d = (uint32_t *)(dst + p * (size_t)K2 * NR);
+        for (int kp = 0; kp < KP; kp++)
+            _mm512_storeu_si512((void *)(d + (size_t)kp * NR),
+                                _mm512_i32gather_epi32(idx, (const void *)(tmp + kp), 4));
+    }
+}
+
+/* Transposed source: a pair of source rows (k, k+1) gives one 64-byte VNNI row per panel. */
+__attribute__((target("avx512f"))) static inline __m512i bf16_bits_rne(__m512 v)
+{
+    const __m512i u = _mm512_castps_si512(v);
+    const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    return _mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff)));
+}
+
+__attribute__((target("avx512f"))) static void pack_bf16_t_avx512(uint16_t *dst, const float *wt,
+                                                                  int n_in, int n_out, int64_t ldwt)
+{
+    const int K2 = bf16_k2(n_in);
+    const size_t panels = bf16_panels(n_out);
+    for (size_t p = 0; p < panels; p++) {
+        uint32_t *d = (uint32_t *)(dst + p * (size_t)K2 * NR);
+        const size_t o0 = p * NR;
+        const int nc = o0 < (size_t)n_out ? (int)VB_MIN((size_t)NR, (size_t)n_out - o0) : 0;
+        const __mmask16 m = (__mmask16)((1u << nc) - 1u);
+        for (int k = 0; k < K2; k += 2) {
+            __m512 a = _mm512_setzero_ps(), b = _mm512_setzero_ps();
+            if (k < n_in)
+                a = _mm512_maskz_loadu_ps(m, wt + (int64_t)k * ldwt + (int64_t)o0);
+            if (k + 1 < n_in)
+                b = _mm512_maskz_loadu_ps(m, wt + (int64_t)(k + 1) * ldwt + (int64_t)o0);
+            const __m512i lo = _mm512_srli_epi32(bf16_bits_rne(a), 16);
+            const __m512i hi =
+                _mm512_and_si512(bf16_bits_rne(b), _mm512_set1_epi32((int)0xffff0000));
+            _mm512_storeu_si512((void *)(d + (size_t)(k / 2) * NR), _mm512_or_si512(lo, hi));
+        }
+    }
+}
+#endif
+
+void nn_gemm_pack_bf16(uint16_t *dst, const float *w, int n_in, int n_out, int64_t ldw)
+{
+#ifdef GEMM_AMX
+    if (nn_gemm_amx_available()) {
+        pack_bf16_avx512(dst, w, n_in, n_out, ldw);
+        return;
+    }
+#endif
+    pack_bf16_c(dst, w, n_in, n_out, ldw);
+}
+
+void nn_gemm_pack_bf16_t(uint16_t *dst, const float *wt, int n_in, int n_out, int64_t ldwt)
+{
+#ifdef GEMM_AMX
+    if (nn_gemm_amx_available()) {
+        pack_bf16_t_avx512(dst, wt, n_in, n_out, ldwt);
+        return;
+    }
+#endif
+    pack_bf16_t_c(dst, wt, n_in, n_out, ldwt);
 }
 
 struct bf16_job {
