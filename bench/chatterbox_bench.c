@@ -4,7 +4,7 @@
  * text with a fixed speech-token count (RTF, T3 tokens/s, flow, HiFT) and one streamed run
  * (time to first audio).
  *   chatterbox_bench [--dir DIR] [--threads N] [--types f32,q8_0,q4_0] [--tokens N]
- *                    [--chunk N] [--no-stream]
+ *                    [--chunk N] [--s3gen f32|f16|bf16] [--no-stream]
  * Prints one CB_BENCH line per type for bench/sections/chatterbox.sh. */
 #include "core/vb.h"
 #include "core/alloc.h"
@@ -32,11 +32,33 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* VmHWM (peak resident set) in MB; reset_peak_rss() restarts it (Linux clear_refs 5) so the
+ * transient mapping of the checkpoint files during loading is not counted. */
 static double peak_rss_mb(void)
 {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_maxrss / 1024.0;
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    double mb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "VmHWM:", 6) == 0)
+            mb = strtod(line + 6, NULL) / 1024.0;
+    if (f)
+        fclose(f);
+    if (mb < 0) {
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        mb = (double)ru.ru_maxrss / 1024.0;
+    }
+    return mb;
+}
+
+static void reset_peak_rss(void)
+{
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (f) {
+        fputs("5", f);
+        fclose(f);
+    }
 }
 
 static enum vb_err on_audio(void *user, const float *pcm, size_t n)
@@ -48,10 +70,11 @@ static enum vb_err on_audio(void *user, const float *pcm, size_t n)
 }
 
 /* One weight type (run in a child process). */
-static int run_type(const char *dir, const char *type, int threads, int tokens, int chunk,
-                    bool stream)
+static int run_type(const char *dir, const char *type, enum nn_type s3gen, int threads, int tokens,
+                    int chunk, bool stream)
 {
     struct cb_model_options o = cb_model_default_options();
+    o.s3gen_wtype = s3gen;
     if (!cb_t3_wtype_parse(type, &o.t3_wtype)) {
         fprintf(stderr, "unknown weight type %s\n", type);
         return 1;
@@ -64,6 +87,8 @@ static int run_type(const char *dir, const char *type, int threads, int tokens, 
         return 1;
     }
     double load_s = now_s() - t;
+    double load_rss = peak_rss_mb();
+    reset_peak_rss();
     struct cb_synth *s = NULL;
     if (cb_synth_new(m, threads, &s)) {
         fprintf(stderr, "synth: out of memory\n");
@@ -117,7 +142,8 @@ static int run_type(const char *dir, const char *type, int threads, int tokens, 
     if (stream)
         printf(" | streamed (%d-token chunks): first audio %.2f s, total %.2f s", chunk,
                ss.first_audio_s, ss.total_s);
-    printf(" | peak RSS %.0f MB\n", peak_rss_mb());
+    printf(" | peak RSS %.0f MB while synthesising (%.0f MB while loading)\n", peak_rss_mb(),
+           load_rss);
     printf("CB_BENCH type=%s rtf=%.3f t3_tok_s=%.2f flow_s=%.2f hift_s=%.2f vc_s=%.2f "
            "first_chunk_s=%.2f audio_s=%.2f rss_mb=%.0f\n",
            type, st.total_s / audio_s, st.n_speech / st.t3_s, st.flow_s, st.hift_s, vc_s,
@@ -131,7 +157,7 @@ static int run_type(const char *dir, const char *type, int threads, int tokens, 
 
 int main(int argc, char **argv)
 {
-    const char *dir = "/tmp/vocero-cb-bench-full", *types = "q8_0,q4_0,f32";
+    const char *dir = "/tmp/vocero-cb-bench-full", *types = "q8_0,q4_0,f32", *s3 = "bf16";
     int threads = 2, tokens = 300, chunk = 25;
     bool stream = true;
     for (int i = 1; i < argc; i++) {
@@ -149,6 +175,8 @@ int main(int argc, char **argv)
             dir = val;
         else if (strcmp(k, "--types") == 0)
             types = val;
+        else if (strcmp(k, "--s3gen") == 0)
+            s3 = val;
         else if (strcmp(k, "--threads") == 0)
             threads = (int)strtol(val, NULL, 10);
         else if (strcmp(k, "--tokens") == 0)
@@ -160,6 +188,9 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    enum nn_type s3gen = strcmp(s3, "f32") == 0   ? NN_TYPE_F32
+                         : strcmp(s3, "f16") == 0 ? NN_TYPE_F16
+                                                  : NN_TYPE_BF16;
     if (threads < 1 || tokens < 1 || chunk < 1)
         return 2;
     char probe[4200];
@@ -176,8 +207,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "written in %.1f s\n", now_s() - t);
     }
     printf("Chatterbox-Turbo end to end, random full-size weights, %d threads, %zu-character "
-           "text, %d speech tokens\n",
-           threads, strlen(TEXT), tokens);
+           "text, %d speech tokens, S3Gen weights %s\n",
+           threads, strlen(TEXT), tokens, s3);
     fflush(stdout);
     char list[256];
     snprintf(list, sizeof list, "%s", types);
@@ -186,7 +217,7 @@ int main(int argc, char **argv)
          tok = strtok_r(NULL, ",", &save)) {
         pid_t pid = fork();
         if (pid == 0)
-            _exit(run_type(dir, tok, threads, tokens, chunk, stream));
+            _exit(run_type(dir, tok, s3gen, threads, tokens, chunk, stream));
         int status = 0;
         if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
             WEXITSTATUS(status) != 0)

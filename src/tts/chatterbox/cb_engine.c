@@ -29,7 +29,6 @@ struct cb_state {
     struct cache_entry cache[CB_ENGINE_CACHE_MEM];
     uint64_t tick;
     struct cb_engine_cache_stats stats;
-    int stream_tokens;
     uint64_t seed_counter;
 };
 
@@ -74,12 +73,15 @@ static enum vb_err cb_load(struct tts_engine *e, char *why, size_t why_cap)
     const char *wt = getenv("CHATTERBOX_T3_WEIGHTS");
     if (wt && *wt && !cb_t3_wtype_parse(wt, &o.t3_wtype))
         vb_warn("chatterbox: CHATTERBOX_T3_WEIGHTS=%s is not a weight type; using q8_0", wt);
-    const char *stk = getenv("CHATTERBOX_STREAM_TOKENS");
-    if (stk && *stk) {
-        char *end = NULL;
-        long v = strtol(stk, &end, 10);
-        if (end && !*end && v >= 0 && v <= 1000)
-            st->stream_tokens = (int)v;
+    const char *sw = getenv("CHATTERBOX_S3GEN_WEIGHTS");
+    if (sw && *sw) {
+        if (strcasecmp(sw, "f32") == 0)
+            o.s3gen_wtype = NN_TYPE_F32;
+        else if (strcasecmp(sw, "f16") == 0)
+            o.s3gen_wtype = NN_TYPE_F16;
+        else if (strcasecmp(sw, "bf16") != 0)
+            vb_warn("chatterbox: CHATTERBOX_S3GEN_WEIGHTS=%s: use f32, f16 or bf16; using bf16",
+                    sw);
     }
     char inner[512] = "";
     enum vb_err err = cb_model_load(st->dir, &o, &st->m, inner, sizeof inner);
@@ -271,7 +273,10 @@ static enum vb_err cb_synthesize(struct tts_engine *e, const char *text, size_t 
         uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ ++st->seed_counter;
         sp.seed = fnv(0xcbf29ce484222325ull, &x, sizeof x) | 1;
     }
-    sp.chunk_tokens = 0; /* the generic loop streams sentence by sentence */
+    /* The generic loop streams sentence by sentence; pieces inside a sentence (synth.h
+     * chunk_tokens) would need a "continues" mark in tts_callbacks.on_chunk so the pipeline
+     * does not trim and fade each piece. */
+    sp.chunk_tokens = 0;
     struct cb_synth_hooks hooks = {0};
     if (cb && cb->cancelled) {
         hooks.cancelled = hook_cancelled;

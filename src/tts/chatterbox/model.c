@@ -14,7 +14,7 @@
 
 struct cb_model_options cb_model_default_options(void)
 {
-    return (struct cb_model_options){.t3_wtype = NN_TYPE_Q8_0, .s3gen_f16 = false};
+    return (struct cb_model_options){.t3_wtype = NN_TYPE_Q8_0, .s3gen_wtype = NN_TYPE_BF16};
 }
 
 static enum vb_err failf(char *why, size_t cap, enum vb_err err, const char *fmt, ...)
@@ -239,10 +239,12 @@ enum vb_err cb_model_load(const char *dir, const struct cb_model_options *o, str
     }
     struct cb_s3tok_config tc;
     cb_s3tok_default_config(&tc);
-    tc.weights_f16 = o->s3gen_f16;
+    tc.weights_f16 = o->s3gen_wtype == NN_TYPE_F16;
+    tc.weights_bf16 = o->s3gen_wtype == NN_TYPE_BF16;
     struct cb_flow_config fc;
     cb_flow_default_config(&fc);
-    fc.weights_f16 = o->s3gen_f16;
+    fc.weights_f16 = o->s3gen_wtype == NN_TYPE_F16;
+    fc.weights_bf16 = o->s3gen_wtype == NN_TYPE_BF16;
     fc.est_heads = flow_heads(st);
     if ((err = cb_s3tok_load(st, "tokenizer.", &tc, &m->s3tok, inner, sizeof inner)) ||
         (err = cb_campplus_load(st, "speaker_encoder.", NULL, &m->campplus, inner, sizeof inner)) ||
