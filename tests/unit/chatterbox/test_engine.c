@@ -314,6 +314,51 @@ TEST(missing_and_corrupt_files)
     rm_rf(bad);
 }
 
+/* The built-in voice from a real torch.save conds.pt (fixture of the zip-pickle reader) is
+ * preferred over conds.safetensors and drives a synthesis. */
+TEST(builtin_voice_from_conds_pt)
+{
+    if (!g_model)
+        return;
+    const char *fx = "tests/unit/nn/fixtures/conds_full.pt";
+    if (access(fx, R_OK) != 0) {
+        SKIP(builtin_voice_from_conds_pt, "tests/unit/nn/fixtures/conds_full.pt not found");
+        return;
+    }
+    char dir[400], cmd[1200], why[512] = "";
+    snprintf(dir, sizeof dir, "%s/pt", g_root);
+    copy_dir(g_dir, dir);
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s/conds.pt'", fx, dir);
+    CHECK(system(cmd) == 0);
+    struct cb_model_options o = cb_model_default_options();
+    o.t3_wtype = NN_TYPE_F32;
+    struct cb_model *m = NULL;
+    CHECK(cb_model_load(dir, &o, &m, why, sizeof why) == VB_OK);
+    if (!m) {
+        fprintf(stderr, "load: %s\n", why);
+        return;
+    }
+    CHECK(m->has_default_voice);
+    CHECK_EQ_STR(m->default_voice_file, CB_FILE_CONDS);
+    fprintf(stderr, "conds.pt: %d T3 prompt tokens, %d S3Gen prompt tokens, %d prompt frames\n",
+            m->default_voice.n_t3_tokens, m->default_voice.n_prompt_tokens,
+            m->default_voice.n_prompt_frames);
+    struct cb_synth *s = NULL;
+    CHECK(cb_synth_new(m, 2, &s) == VB_OK);
+    struct cb_synth_params p = cb_synth_default_params();
+    p.seed = 1;
+    p.max_gen = 20;
+    float *pcm = NULL;
+    size_t n = 0;
+    CHECK(cb_synth_run(s, &m->default_voice, "Hi.", 3, &p, NULL, &pcm, &n, NULL, why, sizeof why) ==
+          VB_OK);
+    CHECK(n > 0);
+    vb_free(pcm);
+    cb_synth_free(s);
+    cb_model_free(m);
+    rm_rf(dir);
+}
+
 int main(void)
 {
     snprintf(g_root, sizeof g_root, "/tmp/vocero-cb-test-%d", (int)getpid());
@@ -323,6 +368,7 @@ int main(void)
     RUN(synth_lengths_and_determinism);
     RUN(engine_voice_cache);
     RUN(missing_and_corrupt_files);
+    RUN(builtin_voice_from_conds_pt);
     cb_model_free(g_model);
     rm_rf(g_root);
     return test_summary();
