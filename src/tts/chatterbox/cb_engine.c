@@ -7,10 +7,12 @@
 #include "tts/chatterbox/model.h"
 #include "tts/chatterbox/synth.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define PATH_CAP 4096
 
@@ -183,6 +185,37 @@ static uint64_t clip_key(const struct cb_state *st, const struct audio_pcm *a)
     return fnv(h, a->samples, a->frames * (size_t)VB_MAX(a->channels, 1) * sizeof(float));
 }
 
+/* Keeps the newest CB_ENGINE_CACHE_FILES files of the cache directory (entries of voices that
+ * changed or were deleted are never read again). */
+static void prune_cache_dir(const char *cdir)
+{
+    DIR *d = opendir(cdir);
+    if (!d)
+        return;
+    char oldest[PATH_CAP + 300] = "";
+    time_t oldest_t = 0;
+    size_t n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        size_t len = strlen(de->d_name);
+        if (len < 12 || strcmp(de->d_name + len - 12, ".safetensors") != 0)
+            continue;
+        char path[PATH_CAP + 300];
+        snprintf(path, sizeof path, "%s/%s", cdir, de->d_name);
+        struct stat sb;
+        if (stat(path, &sb) != 0)
+            continue;
+        n++;
+        if (!oldest[0] || sb.st_mtime < oldest_t) {
+            oldest_t = sb.st_mtime;
+            snprintf(oldest, sizeof oldest, "%s", path);
+        }
+    }
+    closedir(d);
+    if (n > CB_ENGINE_CACHE_FILES && oldest[0] && unlink(oldest) != 0)
+        vb_warn("chatterbox: cannot remove %s: %s", oldest, strerror(errno));
+}
+
 /* The conditionals of a clip: memory, then voice-cache/<key>.safetensors, then the encoders
  * (the result stored in both). Borrowed from the cache until the next call (lock held). */
 static enum vb_err voice_for(struct cb_state *st, const struct audio_pcm *a,
@@ -233,6 +266,8 @@ static enum vb_err voice_for(struct cb_state *st, const struct audio_pcm *a,
             vb_warn("chatterbox: cannot create %s: %s", cdir, strerror(errno));
         else if (cb_voice_cond_save(&ce->c, path, inner, sizeof inner) != VB_OK)
             vb_warn("chatterbox: cannot store the voice cache %s: %s", path, inner);
+        else
+            prune_cache_dir(cdir);
     }
     ce->key = key;
     ce->used = st->tick;

@@ -13,7 +13,8 @@
 
 #define CB_ENGINE_MODEL_SUBDIR "chatterbox-turbo"
 #define CB_ENGINE_CACHE_SUBDIR "voice-cache"
-#define CB_ENGINE_CACHE_MEM    8 /* voices kept in memory */
+#define CB_ENGINE_CACHE_MEM    8   /* voices kept in memory */
+#define CB_ENGINE_CACHE_FILES  256 /* newest voice-cache files kept (one removed per new one) */
 
 const struct tts_engine_ops *tts_chatterbox_ops(void);
 
