@@ -16,6 +16,11 @@
 
 #include <math.h>
 #include <stdarg.h>
+#if defined(__x86_64__) || defined(__i386__)
+#    include <immintrin.h>
+#    define T3_HAVE_AVX2_HEAD 1
+#    define T3_MAX_D8         32 /* head_dim / 8 limit of the AVX2 attention kernel */
+#endif
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -518,9 +523,9 @@ struct cb_t3_ctx {
     bool kv_f16;
     float *k_cache, *v_cache;     /* f32 cache: (n_layer, n_ctx, E) each */
     uint16_t *k16;                /* f16 cache: K (n_layer, n_ctx, E) */
-    uint16_t *vt16;               /* f16 cache: V transposed (n_layer, E, n_ctx) */
-    uint16_t *work16;             /* (n_threads, n_ctx + E) f16 probabilities and query */
-    const struct nn_kernel *kf16; /* f16 dot product and f32 -> f16 conversion */
+    uint16_t *v16;                /* f16 cache: V (n_layer, n_ctx, E) */
+    const struct nn_kernel *kf16; /* f32 -> f16 conversion */
+    bool attn_avx2;               /* the AVX2/F16C head kernel applies */
     float *x;                     /* (n_batch, E) residual stream */
     float *xb, *xb2;              /* (n_batch, E) */
     float *qkv;                   /* (n_batch, 3E) fused projections; Q read in place */
@@ -572,11 +577,16 @@ enum vb_err cb_t3_ctx_new(const struct cb_t3_model *m, const struct cb_t3_ctx_pa
     c->kf16 = nn_kernel_for(NN_TYPE_F16);
     if (!c->kf16 || !c->kf16->from_float)
         c->kv_f16 = false;
+#ifdef T3_HAVE_AVX2_HEAD
+    {
+        const int D = cfg->n_embd / cfg->n_head;
+        c->attn_avx2 = nn_kernels_isa() >= NN_ISA_AVX2 && D % 8 == 0 && D / 8 <= T3_MAX_D8;
+    }
+#endif
     if (c->kv_f16) {
         c->k16 = vb_try_calloc(kv, sizeof(uint16_t));
-        c->vt16 = vb_try_calloc(kv, sizeof(uint16_t));
-        c->work16 = vb_try_malloc((size_t)c->n_threads * ((size_t)c->n_ctx + E) * sizeof(uint16_t));
-        if (!c->k16 || !c->vt16 || !c->work16)
+        c->v16 = vb_try_calloc(kv, sizeof(uint16_t));
+        if (!c->k16 || !c->v16)
             goto out;
     } else {
         c->k_cache = vb_try_calloc(kv, sizeof(float));
@@ -626,8 +636,7 @@ void cb_t3_ctx_free(struct cb_t3_ctx *c)
     vb_free(c->k_cache);
     vb_free(c->v_cache);
     vb_free(c->k16);
-    vb_free(c->vt16);
-    vb_free(c->work16);
+    vb_free(c->v16);
     vb_free(c->x);
     vb_free(c->xb);
     vb_free(c->xb2);
@@ -770,46 +779,122 @@ static void attention(struct cb_t3_ctx *c, const float *q, int64_t ldq, int n, i
 }
 
 struct attn16_job {
-    const float *q;         /* rows of stride ldq */
-    const uint16_t *k, *vt; /* layer's K rows (stride E), V transposed (E rows of n_ctx) */
+    const float *q;        /* rows of stride ldq */
+    const uint16_t *k, *v; /* the layer's f16 K and V rows (stride E) */
     float *out, *work;
-    uint16_t *work16;
-    const struct nn_kernel *kf;
     int64_t ldq, E, pos0, n_ctx;
     int n, H, D;
+    bool avx2;
 };
 
-/* f16 cache: q.k with the f16 kernel, probabilities rounded to f16 and dotted with the
- * transposed V rows, so both passes stream contiguous halves. */
+/* One head of one query row over an f16 cache, portable C: s (n_kv) scratch, o (D) output. */
+static void head_f16(const float *q, const uint16_t *k, const uint16_t *v, int64_t stride,
+                     int64_t n_kv, int D, float scale, float *s, float *o)
+{
+    float mx = -INFINITY;
+    for (int64_t p = 0; p < n_kv; p++) {
+        const uint16_t *kr = k + p * stride;
+        float d = 0;
+        for (int i = 0; i < D; i++)
+            d += q[i] * nn_fp16_to_fp32(kr[i]);
+        s[p] = d * scale;
+        mx = fmaxf(mx, s[p]);
+    }
+    double sum = 0;
+    for (int64_t p = 0; p < n_kv; p++) {
+        s[p] = expf(s[p] - mx);
+        sum += (double)s[p];
+    }
+    const float inv = (float)(1.0 / sum);
+    memset(o, 0, (size_t)D * sizeof *o);
+    for (int64_t p = 0; p < n_kv; p++) {
+        const uint16_t *vr = v + p * stride;
+        const float a = s[p] * inv;
+        for (int i = 0; i < D; i++)
+            o[i] += a * nn_fp16_to_fp32(vr[i]);
+    }
+}
+
+#ifdef T3_HAVE_AVX2_HEAD
+
+/* Same with AVX2/FMA/F16C (chosen at run time): the query and the output stay in registers,
+ * halves are widened 8 at a time, V rows are accumulated in place (no transposed copy).
+ * n8 = D / 8; inlined with a constant n8 so the arrays become registers. */
+__attribute__((always_inline, target("avx2,fma,f16c"))) static inline void
+head_f16_body(const float *q, const uint16_t *k, const uint16_t *v, int64_t stride, int64_t n_kv,
+              const int n8, float scale, float *s, float *o)
+{
+    __m256 qv[T3_MAX_D8], ov[T3_MAX_D8];
+#    pragma GCC unroll 32
+    for (int i = 0; i < n8; i++) {
+        qv[i] = _mm256_loadu_ps(q + 8 * i);
+        ov[i] = _mm256_setzero_ps();
+    }
+    float mx = -INFINITY;
+    for (int64_t p = 0; p < n_kv; p++) {
+        const uint16_t *kr = k + p * stride;
+        __m256 acc = _mm256_setzero_ps();
+#    pragma GCC unroll 32
+        for (int i = 0; i < n8; i++)
+            acc = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(kr + 8 * i))),
+                                  qv[i], acc);
+        __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+        h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_add_ss(h, _mm_movehdup_ps(h));
+        s[p] = _mm_cvtss_f32(h) * scale;
+        mx = fmaxf(mx, s[p]);
+    }
+    double sum = 0;
+    for (int64_t p = 0; p < n_kv; p++) {
+        s[p] = expf(s[p] - mx);
+        sum += (double)s[p];
+    }
+    const float inv = (float)(1.0 / sum);
+    for (int64_t p = 0; p < n_kv; p++) {
+        const uint16_t *vr = v + p * stride;
+        const __m256 a = _mm256_set1_ps(s[p] * inv);
+#    pragma GCC unroll 32
+        for (int i = 0; i < n8; i++)
+            ov[i] = _mm256_fmadd_ps(
+                a, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(vr + 8 * i))), ov[i]);
+    }
+#    pragma GCC unroll 32
+    for (int i = 0; i < n8; i++)
+        _mm256_storeu_ps(o + 8 * i, ov[i]);
+}
+
+__attribute__((target("avx2,fma,f16c"))) static void
+head_f16_avx2(const float *q, const uint16_t *k, const uint16_t *v, int64_t stride, int64_t n_kv,
+              int D, float scale, float *s, float *o)
+{
+    if (D == 64) /* GPT-2 medium */
+        head_f16_body(q, k, v, stride, n_kv, 8, scale, s, o);
+    else if (D == 16)
+        head_f16_body(q, k, v, stride, n_kv, 2, scale, s, o);
+    else
+        head_f16_body(q, k, v, stride, n_kv, D / 8, scale, s, o);
+}
+#endif
+
+/* f16 cache: one (query row, head) item per iteration, as attn_worker. */
 static void attn16_worker(void *ctx, int ith, int nth)
 {
     const struct attn16_job *j = ctx;
     const float scale = 1.0f / sqrtf((float)j->D);
     float *s = j->work + (int64_t)ith * j->n_ctx;
-    uint16_t *a16 = j->work16 + (int64_t)ith * (j->n_ctx + j->E), *q16 = a16 + j->n_ctx;
     const int64_t items = (int64_t)j->n * j->H;
     for (int64_t it = ith; it < items; it += nth) {
         const int t = (int)(it / j->H), h = (int)(it % j->H);
-        const int64_t n_kv = j->pos0 + t + 1;
-        j->kf->from_float(j->q + t * j->ldq + (int64_t)h * j->D, q16, j->D);
-        float mx = -INFINITY;
-        for (int64_t p = 0; p < n_kv; p++) {
-            j->kf->vec_dot(j->D, &s[p], j->k + p * j->E + (int64_t)h * j->D, q16);
-            s[p] *= scale;
-            mx = fmaxf(mx, s[p]);
+        const int64_t n_kv = j->pos0 + t + 1, off = (int64_t)h * j->D;
+        const float *q = j->q + t * j->ldq + off;
+        float *o = j->out + (int64_t)t * j->E + off;
+#ifdef T3_HAVE_AVX2_HEAD
+        if (j->avx2) {
+            head_f16_avx2(q, j->k + off, j->v + off, j->E, n_kv, j->D, scale, s, o);
+            continue;
         }
-        double sum = 0;
-        for (int64_t p = 0; p < n_kv; p++) {
-            s[p] = expf(s[p] - mx);
-            sum += (double)s[p];
-        }
-        const float inv = (float)(1.0 / sum);
-        for (int64_t p = 0; p < n_kv; p++)
-            s[p] *= inv;
-        j->kf->from_float(s, a16, n_kv);
-        float *o = j->out + (int64_t)t * j->E + (int64_t)h * j->D;
-        for (int d = 0; d < j->D; d++)
-            j->kf->vec_dot((int)n_kv, &o[d], j->vt + ((int64_t)h * j->D + d) * j->n_ctx, a16);
+#endif
+        head_f16(q, j->k + off, j->v + off, j->E, n_kv, j->D, scale, s, o);
     }
 }
 
@@ -892,22 +977,19 @@ static enum vb_err forward_batch(struct cb_t3_ctx *c, const float *emb, int n, f
             return VB_ERR_NOMEM;
         if (c->kv_f16) {
             uint16_t *k16 = c->k16 + (size_t)l * (size_t)c->n_ctx * (size_t)E;
-            uint16_t *vt16 = c->vt16 + (size_t)l * (size_t)c->n_ctx * (size_t)E;
+            uint16_t *v16 = c->v16 + (size_t)l * (size_t)c->n_ctx * (size_t)E;
             for (int t = 0; t < n; t++) {
                 const float *r = c->qkv + (int64_t)t * 3 * E;
                 c->kf16->from_float(r + E, k16 + (pos0 + t) * E, E);
-                for (int64_t i = 0; i < E; i++)
-                    vt16[i * c->n_ctx + pos0 + t] = nn_fp32_to_fp16(r[2 * E + i]);
+                c->kf16->from_float(r + 2 * E, v16 + (pos0 + t) * E, E);
             }
             /* 4. causal attention over the cache, scale 1/sqrt(head_dim) */
             struct attn16_job j = {
                 .q = c->qkv,
                 .k = k16,
-                .vt = vt16,
+                .v = v16,
                 .out = c->att,
                 .work = c->work,
-                .work16 = c->work16,
-                .kf = c->kf16,
                 .ldq = 3 * E,
                 .E = E,
                 .pos0 = pos0,
@@ -915,6 +997,7 @@ static enum vb_err forward_batch(struct cb_t3_ctx *c, const float *emb, int n, f
                 .n = n,
                 .H = H,
                 .D = D,
+                .avx2 = c->attn_avx2,
             };
             nn_pool_run(pool, attn16_worker, &j);
         } else {
