@@ -335,6 +335,71 @@ static ALWAYS_INLINE void q5_0_body(int n, const void *vx, const void *vy, size_
     qs_body(NN_TYPE_Q5_0, n, vx, vy, by, ny, s, ss);
 }
 
+/* ===== Q4_1 / Q5_1 x Q8_1: unsigned codes straight into VNNI, plus m * s per block ===== */
+
+static ALWAYS_INLINE __m256i wu_of(enum nn_type t, const void *vx, int i)
+{
+    if (t == NN_TYPE_Q4_1)
+        return nibbles(((const struct nn_block_q4_1 *)vx)[i].qs);
+    const struct nn_block_q5_1 *b = (const struct nn_block_q5_1 *)vx + i;
+    uint32_t h;
+    memcpy(&h, b->qh, 4);
+    __m256i hi = _mm256_maskz_mov_epi8((__mmask32)h, _mm256_set1_epi8(0x10));
+    return _mm256_or_si256(nibbles(b->qs), hi);
+}
+
+static ALWAYS_INLINE void qu_body(enum nn_type wt, int n, const void *vx, const void *vy, size_t by,
+                                  const int ny, float *s, size_t ss)
+{
+    const int nb = n / NN_QK;
+    const size_t bb =
+        wt == NN_TYPE_Q4_1 ? sizeof(struct nn_block_q4_1) : sizeof(struct nn_block_q5_1);
+    const __m512i zero = _mm512_setzero_si512();
+    __m512 acc[NN_MULTI_MAX];
+    float summ[NN_MULTI_MAX];
+    for (int t = 0; t < ny; t++) {
+        acc[t] = _mm512_setzero_ps();
+        summ[t] = 0;
+    }
+    for (int i = 0; i < nb; i += 2) {
+        _mm_prefetch((const char *)vx + (size_t)(i + 12) * bb, _MM_HINT_T0);
+        const bool pair = i + 1 < nb;
+        const __m512i w =
+            cat256(wu_of(wt, vx, i), pair ? wu_of(wt, vx, i + 1) : _mm256_setzero_si256());
+        /* d and m are the first two f16 fields of both block types */
+        const uint16_t *h0 = (const uint16_t *)((const uint8_t *)vx + (size_t)i * bb);
+        const uint16_t *h1 = (const uint16_t *)((const uint8_t *)vx + (size_t)(i + 1) * bb);
+        const float xd0 = f16(h0[0]), xm0 = f16(h0[1]);
+        const float xd1 = pair ? f16(h1[0]) : 0, xm1 = pair ? f16(h1[1]) : 0;
+        for (int t = 0; t < ny; t++) {
+            const struct nn_block_q8_1 *y =
+                (const struct nn_block_q8_1 *)((const uint8_t *)vy + (size_t)t * by) + i;
+            __m512i a = cat256(_mm256_loadu_si256((const __m256i *)y[0].qs),
+                               pair ? _mm256_loadu_si256((const __m256i *)y[1].qs)
+                                    : _mm256_setzero_si256());
+            __m512i p = _mm512_dpbusd_epi32(zero, w, a);
+            __m512 d = _mm512_insertf32x8(_mm512_set1_ps(xd0 * f16(y[0].d)),
+                                          _mm256_set1_ps(pair ? xd1 * f16(y[1].d) : 0), 1);
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), d, acc[t]);
+            summ[t] += xm0 * f16(y[0].s) + (pair ? xm1 * f16(y[1].s) : 0);
+        }
+    }
+    for (int t = 0; t < ny; t++)
+        s[(size_t)t * ss] = _mm512_reduce_add_ps(acc[t]) + summ[t];
+}
+
+static ALWAYS_INLINE void q4_1_body(int n, const void *vx, const void *vy, size_t by, const int ny,
+                                    float *s, size_t ss)
+{
+    qu_body(NN_TYPE_Q4_1, n, vx, vy, by, ny, s, ss);
+}
+
+static ALWAYS_INLINE void q5_1_body(int n, const void *vx, const void *vy, size_t by, const int ny,
+                                    float *s, size_t ss)
+{
+    qu_body(NN_TYPE_Q5_1, n, vx, vy, by, ny, s, ss);
+}
+
 /* Instantiates fixed-ny versions (so the accumulators live in registers) and a dispatcher. */
 #define MULTI(name, body)                                                                          \
     static void name##_multi(int n, const void *x, const void *y, size_t by, int ny, float *s,     \
@@ -378,6 +443,8 @@ MULTI(q6k, q6k_body)
 MULTI(q8_0, q8_0_body)
 MULTI(q4_0, q4_0_body)
 MULTI(q5_0, q5_0_body)
+MULTI(q4_1, q4_1_body)
+MULTI(q5_1, q5_1_body)
 
 nn_vec_dot_fn nn_avx512_vec_dot(enum nn_type t)
 {
@@ -394,6 +461,10 @@ nn_vec_dot_fn nn_avx512_vec_dot(enum nn_type t)
         return q4_0_single;
     case NN_TYPE_Q5_0:
         return q5_0_single;
+    case NN_TYPE_Q4_1:
+        return q4_1_single;
+    case NN_TYPE_Q5_1:
+        return q5_1_single;
     default:
         return NULL;
     }
@@ -414,6 +485,10 @@ nn_vec_dot_multi_fn nn_avx512_vec_dot_multi(enum nn_type t)
         return q4_0_multi;
     case NN_TYPE_Q5_0:
         return q5_0_multi;
+    case NN_TYPE_Q4_1:
+        return q4_1_multi;
+    case NN_TYPE_Q5_1:
+        return q5_1_multi;
     default:
         return NULL;
     }
