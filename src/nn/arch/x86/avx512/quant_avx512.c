@@ -400,6 +400,58 @@ static ALWAYS_INLINE void q5_1_body(int n, const void *vx, const void *vy, size_
     qu_body(NN_TYPE_Q5_1, n, vx, vy, by, ny, s, ss);
 }
 
+/* ===== F16 / BF16 x same: widen the weights once, 16 per zmm ===== */
+
+static ALWAYS_INLINE __m512 widen16(enum nn_type t, const uint16_t *p)
+{
+    __m256i h = _mm256_loadu_si256((const __m256i *)p);
+    if (t == NN_TYPE_F16)
+        return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+static ALWAYS_INLINE float widen1(enum nn_type t, uint16_t h)
+{
+    return t == NN_TYPE_F16 ? f16(h) : nn_bf16_to_fp32(h);
+}
+
+static ALWAYS_INLINE void half_body(enum nn_type wt, int n, const void *vx, const void *vy,
+                                    size_t by, const int ny, float *s, size_t ss)
+{
+    const uint16_t *x = vx;
+    __m512 acc[NN_MULTI_MAX];
+    for (int t = 0; t < ny; t++)
+        acc[t] = _mm512_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        _mm_prefetch((const char *)(x + i + 256), _MM_HINT_T0);
+        const __m512 w = widen16(wt, x + i);
+        for (int t = 0; t < ny; t++) {
+            const uint16_t *y = (const uint16_t *)((const uint8_t *)vy + (size_t)t * by);
+            acc[t] = _mm512_fmadd_ps(w, widen16(wt, y + i), acc[t]);
+        }
+    }
+    for (int t = 0; t < ny; t++) {
+        const uint16_t *y = (const uint16_t *)((const uint8_t *)vy + (size_t)t * by);
+        float sum = _mm512_reduce_add_ps(acc[t]);
+        for (int k = i; k < n; k++)
+            sum += widen1(wt, x[k]) * widen1(wt, y[k]);
+        s[(size_t)t * ss] = sum;
+    }
+}
+
+static ALWAYS_INLINE void f16_body(int n, const void *vx, const void *vy, size_t by, const int ny,
+                                   float *s, size_t ss)
+{
+    half_body(NN_TYPE_F16, n, vx, vy, by, ny, s, ss);
+}
+
+static ALWAYS_INLINE void bf16_body(int n, const void *vx, const void *vy, size_t by, const int ny,
+                                    float *s, size_t ss)
+{
+    half_body(NN_TYPE_BF16, n, vx, vy, by, ny, s, ss);
+}
+
 /* Instantiates fixed-ny versions (so the accumulators live in registers) and a dispatcher. */
 #define MULTI(name, body)                                                                          \
     static void name##_multi(int n, const void *x, const void *y, size_t by, int ny, float *s,     \
@@ -445,6 +497,8 @@ MULTI(q4_0, q4_0_body)
 MULTI(q5_0, q5_0_body)
 MULTI(q4_1, q4_1_body)
 MULTI(q5_1, q5_1_body)
+MULTI(f16, f16_body)
+MULTI(bf16, bf16_body)
 
 nn_vec_dot_fn nn_avx512_vec_dot(enum nn_type t)
 {
@@ -465,6 +519,10 @@ nn_vec_dot_fn nn_avx512_vec_dot(enum nn_type t)
         return q4_1_single;
     case NN_TYPE_Q5_1:
         return q5_1_single;
+    case NN_TYPE_F16:
+        return f16_single;
+    case NN_TYPE_BF16:
+        return bf16_single;
     default:
         return NULL;
     }
@@ -489,6 +547,10 @@ nn_vec_dot_multi_fn nn_avx512_vec_dot_multi(enum nn_type t)
         return q4_1_multi;
     case NN_TYPE_Q5_1:
         return q5_1_multi;
+    case NN_TYPE_F16:
+        return f16_multi;
+    case NN_TYPE_BF16:
+        return bf16_multi;
     default:
         return NULL;
     }
