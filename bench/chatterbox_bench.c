@@ -144,9 +144,10 @@ static int run_type(const char *dir, const char *type, enum nn_type s3gen, int t
                ss.first_audio_s, ss.total_s);
     printf(" | peak RSS %.0f MB while synthesising (%.0f MB while loading)\n", peak_rss_mb(),
            load_rss);
-    printf("CB_BENCH type=%s rtf=%.3f t3_tok_s=%.2f flow_s=%.2f hift_s=%.2f vc_s=%.2f "
+    printf("CB_BENCH type=%s rtf=%.3f t3_prefill_s=%.2f t3_tok_s=%.2f flow_s=%.2f hift_s=%.2f "
+           "vc_s=%.2f "
            "first_chunk_s=%.2f audio_s=%.2f rss_mb=%.0f\n",
-           type, st.total_s / audio_s, st.n_speech / st.t3_s, st.flow_s, st.hift_s, vc_s,
+           type, st.total_s / audio_s, st.t3_prefill_s, dec_tps, st.flow_s, st.hift_s, vc_s,
            stream ? ss.first_audio_s : -1.0, audio_s, peak_rss_mb());
     fflush(stdout);
     cb_voice_cond_release(&v);

@@ -101,6 +101,7 @@ struct run {
     const struct cb_synth_hooks *hooks;
     struct cb_synth_stats *st;
     double t0;
+    double t3_start;
     int maxf;           /* frames any flow call may cover (prompt included) */
     int32_t *tok;       /* speech tokens so far (< 6561) */
     int n_tok, cap_tok; /* count, capacity */
@@ -215,6 +216,8 @@ static bool on_token(void *user, int32_t token)
         r->err = failf(r->why, r->why_cap, VB_ERR_CANCELLED, "cancelled");
         return false;
     }
+    if (r->st && r->st->t3_prefill_s == 0)
+        r->st->t3_prefill_s = now_s() - r->t3_start;
     if (token < 0 || token >= CB_T3_SPEECH_CODES || r->n_tok >= r->cap_tok)
         return true;
     r->tok[r->n_tok++] = token;
@@ -338,6 +341,7 @@ enum vb_err cb_synth_run(struct cb_synth *s, const struct cb_voice_cond *v, cons
     struct cb_t3_gen_hooks th = {.on_token = on_token, .user = &r};
     int n_gen = 0;
     double t = now_s();
+    r.t3_start = t;
     err = cb_t3_generate(s->t3, v->speaker_emb, prompt, v->n_t3_tokens, ids, (int)n_ids, &gp, &th,
                          gen, r.cap_tok, &n_gen);
     stats->t3_s += now_s() - t;

@@ -42,6 +42,7 @@ struct cb_synth_stats {
     int n_speech;         /* speech tokens generated (STOP excluded) */
     int64_t n_samples;    /* audio samples produced */
     double t3_s;          /* T3 generation (prefill + decode), streaming work excluded */
+    double t3_prefill_s;  /* T3 until the first token (prefill + first draw) */
     double flow_s;        /* S3Gen flow (all chunks) */
     double hift_s;        /* HiFT (all chunks) */
     double first_audio_s; /* from the call to the first audio handed out */
