@@ -4,11 +4,8 @@
  * prints load time, prefill time, decode tokens/s, T3 real-time factor and peak RSS.
  *
  * The file is written once (1.8 GiB, cb_t3_add_random) and reused by later runs.
- * Build and run (from the repository root, after `make`):
- *   cc -std=c17 -O2 -D_GNU_SOURCE -Isrc -pthread bench/t3_bench.c build/libvocero.a \
- *      $(pkg-config --libs libmicrohttpd libjwt sqlite3 libpq libcurl sndfile soxr libebur128 \
- *      openssl) -lespeak-ng -lcrypt -lm -o build/t3_bench
- *   build/t3_bench [--types f32,q8_0,q4_0] [--threads 2] [--prompt 375] [--text 48]
+ * Build and run from the repository root: bench/t3_bench.sh [args] (THREADS=2 by default), or
+ *   build/bench/t3_bench [--types f32,q8_0,q4_0] [--threads 2] [--prompt 375] [--text 48]
  *                  [--steps 64] [--kv f16|f32] [--file /tmp/vocero-t3-random.safetensors]
  */
 #include "core/vb.h"
