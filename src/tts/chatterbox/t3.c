@@ -519,6 +519,7 @@ enum vb_err cb_t3_embed_speech(const struct cb_t3_model *m, int32_t token, float
 struct cb_t3_ctx {
     const struct cb_t3_model *m;
     struct nn_pool *pool;
+    bool own_pool;
     int n_ctx, n_batch, n_past, n_threads;
     bool kv_f16;
     float *k_cache, *v_cache;     /* f32 cache: (n_layer, n_ctx, E) each */
@@ -552,7 +553,8 @@ struct cb_t3_ctx {
 
 struct cb_t3_ctx_params cb_t3_ctx_default_params(void)
 {
-    return (struct cb_t3_ctx_params){.n_ctx = 0, .n_batch = 0, .n_threads = 0, .kv_f16 = true};
+    return (struct cb_t3_ctx_params){
+        .n_ctx = 0, .n_batch = 0, .n_threads = 0, .kv_f16 = true, .pool = NULL};
 }
 
 enum vb_err cb_t3_ctx_new(const struct cb_t3_model *m, const struct cb_t3_ctx_params *p,
@@ -567,9 +569,16 @@ enum vb_err cb_t3_ctx_new(const struct cb_t3_model *m, const struct cb_t3_ctx_pa
     c->n_batch = p && p->n_batch > 0 ? p->n_batch : 512;
     c->n_batch = VB_MIN(c->n_batch, c->n_ctx);
     c->n_threads = nn_threads_default(p ? p->n_threads : 0);
-    enum vb_err err = nn_pool_new(c->n_threads, &c->pool);
-    if (err != VB_OK)
-        goto out;
+    enum vb_err err = VB_OK;
+    if (p && p->pool) {
+        c->pool = p->pool;
+        c->n_threads = nn_pool_threads(p->pool);
+    } else {
+        err = nn_pool_new(c->n_threads, &c->pool);
+        if (err != VB_OK)
+            goto out;
+        c->own_pool = true;
+    }
     err = VB_ERR_NOMEM;
     const size_t E = (size_t)cfg->n_embd, B = (size_t)c->n_batch, V = (size_t)cfg->speech_vocab;
     const size_t kv = (size_t)cfg->n_layer * (size_t)c->n_ctx * E;
@@ -632,7 +641,8 @@ void cb_t3_ctx_free(struct cb_t3_ctx *c)
 {
     if (!c)
         return;
-    nn_pool_free(c->pool);
+    if (c->own_pool)
+        nn_pool_free(c->pool);
     vb_free(c->k_cache);
     vb_free(c->v_cache);
     vb_free(c->k16);

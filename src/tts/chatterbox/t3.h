@@ -10,6 +10,7 @@
 
 #include "core/vb.h"
 #include "core/err.h"
+#include "nn/threadpool.h"
 #include "nn/types.h"
 
 #define CB_T3_SPEECH_START    6561 /* START speech token (first input of the speech part) */
@@ -78,7 +79,10 @@ VB_WUR enum vb_err cb_t3_embed_speech(const struct cb_t3_model *m, int32_t token
 struct cb_t3_ctx_params {
     int n_ctx;     /* KV-cache positions; 0 = min(n_positions, 2560) */
     int n_batch;   /* rows per prefill batch; 0 = 512 */
-    int n_threads; /* 0 = nn_threads_default(0) */
+    int n_threads; /* 0 = nn_threads_default(0); ignored when pool is given */
+    /* Thread pool to run on (borrowed, must outlive the context; shared with other work of
+     * the same thread, e.g. S3Gen), or NULL: the context starts its own. */
+    struct nn_pool *pool;
     /* KV cache in f16 (true by default: half the cache memory and bandwidth, which grow
      * with the sequence; on the random reference model the logits move by ~0.04 of a std ~4,
      * tokens unchanged) or f32 (false: the reference's numerics). */

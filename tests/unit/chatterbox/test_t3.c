@@ -133,7 +133,8 @@ TEST(test_prefix_embeddings)
 }
 
 /* First forward pass over the whole prefix, in one batch and in uneven batches. */
-static void check_first_forward(int n_batch, int n_threads, bool kv_f16, double tol_h, double tol_l)
+static void check_first_forward(int n_batch, int n_threads, bool kv_f16, double tol_h, double tol_l,
+                                struct nn_pool *pool)
 {
     struct inputs in;
     CHECK(inputs_load(&in));
@@ -147,6 +148,7 @@ static void check_first_forward(int n_batch, int n_threads, bool kv_f16, double 
     p.n_batch = n_batch;
     p.n_threads = n_threads;
     p.kv_f16 = kv_f16;
+    p.pool = pool;
     struct cb_t3_ctx *c = NULL;
     CHECK(cb_t3_ctx_new(g_model, &p, &c) == VB_OK);
     float *hid = vb_xmalloc(n_hid * sizeof *hid), *logits = vb_xmalloc(6563 * sizeof *logits);
@@ -175,10 +177,15 @@ TEST(test_first_forward)
         SKIP(test_first_forward, "no reference data");
         return;
     }
-    check_first_forward(512, 1, false, 1e-4, 1e-3);
-    check_first_forward(37, 2, false, 1e-4, 1e-3);
+    check_first_forward(512, 1, false, 1e-4, 1e-3, NULL);
+    check_first_forward(37, 2, false, 1e-4, 1e-3, NULL);
+    /* a caller's pool (3 threads) instead of the context's own */
+    struct nn_pool *pool = NULL;
+    CHECK(nn_pool_new(3, &pool) == VB_OK);
+    check_first_forward(64, 0, false, 1e-4, 1e-3, pool);
     /* f16 KV cache (the default): the reference numerics are for f32, so looser bounds */
-    check_first_forward(100, 2, true, 0.05, 0.1);
+    check_first_forward(100, 2, true, 0.05, 0.1, pool);
+    nn_pool_free(pool);
 }
 
 struct logit_rows {
