@@ -42,6 +42,25 @@ static ALWAYS_INLINE float hsum128(__m128 v)
     return _mm_cvtss_f32(v);
 }
 
+/* The 8 six-bit scales and 8 mins of a Q4_K/Q5_K super-block as 16-bit lanes (u32 trick:
+ * specs §2.3.1), and the per-chunk scale vectors (lanes 0-15: sub-block 2c, 16-31: 2c+1). */
+static ALWAYS_INLINE void k4_scales(const uint8_t s12[12], __m512i scv[4], __m128i *mins)
+{
+    uint32_t u[3];
+    memcpy(u, s12, 12);
+    const uint32_t sc_lo = u[0] & 0x3f3f3f3f, mn_lo = u[1] & 0x3f3f3f3f;
+    const uint32_t sc_hi = (u[2] & 0x0f0f0f0f) | (((u[0] >> 6) & 0x03030303) << 4);
+    const uint32_t mn_hi = ((u[2] >> 4) & 0x0f0f0f0f) | (((u[1] >> 6) & 0x03030303) << 4);
+    const __m128i sc16 = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)sc_hi, (int)sc_lo));
+    *mins = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)mn_hi, (int)mn_lo));
+    const __m512i all = _mm512_castsi128_si512(sc16);
+    for (int c = 0; c < 4; c++) {
+        const __m512i idx = _mm512_inserti64x4(_mm512_set1_epi16((short)(2 * c)),
+                                               _mm256_set1_epi16((short)(2 * c + 1)), 1);
+        scv[c] = _mm512_permutexvar_epi16(idx, all);
+    }
+}
+
 /* The float accumulation mirrors ggml's AVX2 kernel (8 int32 lanes per super-block scaled
  * with one FMA; mins in 4 lanes), so results match llama.cpp bit for bit where it used it. */
 static ALWAYS_INLINE void q4k_body(int n, const void *vx, const void *vy, size_t by, const int ny,
@@ -59,16 +78,14 @@ static ALWAYS_INLINE void q4k_body(int n, const void *vx, const void *vy, size_t
         _mm_prefetch((const char *)(x + i + 4), _MM_HINT_T0);
         _mm_prefetch((const char *)(x + i + 4) + 64, _MM_HINT_T0);
         _mm_prefetch((const char *)(x + i + 4) + 128, _MM_HINT_T0);
-        uint8_t sc[8], mn[8];
-        nn_unpack_scales_k4(x[i].scales, sc, mn);
-        const float xd = nn_fp16_to_fp32_calc(x[i].d), xdmin = nn_fp16_to_fp32_calc(x[i].dmin);
+        const float xd = f16(x[i].d), xdmin = f16(x[i].dmin);
         __m512i w[4], scv[4];
+        __m128i mins;
+        k4_scales(x[i].scales, scv, &mins);
         for (int c = 0; c < 4; c++) {
             __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));
             w[c] = cat256(_mm256_and_si256(q, m4), _mm256_and_si256(_mm256_srli_epi16(q, 4), m4));
-            scv[c] = cat256(_mm256_set1_epi16(sc[2 * c]), _mm256_set1_epi16(sc[2 * c + 1]));
         }
-        const __m128i mins = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)mn));
         for (int t = 0; t < ny; t++) {
             const struct nn_block_q8_k *y =
                 (const struct nn_block_q8_k *)((const uint8_t *)vy + (size_t)t * by) + i;
@@ -110,11 +127,11 @@ static ALWAYS_INLINE void q5k_body(int n, const void *vx, const void *vy, size_t
         _mm_prefetch((const char *)(x + i + 3), _MM_HINT_T0);
         _mm_prefetch((const char *)(x + i + 3) + 64, _MM_HINT_T0);
         _mm_prefetch((const char *)(x + i + 3) + 128, _MM_HINT_T0);
-        uint8_t sc[8], mn[8];
-        nn_unpack_scales_k4(x[i].scales, sc, mn);
         const float xd = f16(x[i].d), xdmin = f16(x[i].dmin);
         const __m256i hb = _mm256_loadu_si256((const __m256i *)x[i].qh);
         __m512i w[4], scv[4];
+        __m128i mins;
+        k4_scales(x[i].scales, scv, &mins);
         for (int c = 0; c < 4; c++) {
             __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));
             __m256i h0 = _mm256_and_si256(_mm256_srli_epi16(hb, 2 * c), one);
@@ -123,9 +140,7 @@ static ALWAYS_INLINE void q5k_body(int n, const void *vx, const void *vy, size_t
             __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4),
                                          _mm256_slli_epi16(h1, 4));
             w[c] = cat256(lo, hi);
-            scv[c] = cat256(_mm256_set1_epi16(sc[2 * c]), _mm256_set1_epi16(sc[2 * c + 1]));
         }
-        const __m128i mins = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)mn));
         for (int t = 0; t < ny; t++) {
             const struct nn_block_q8_k *y =
                 (const struct nn_block_q8_k *)((const uint8_t *)vy + (size_t)t * by) + i;
