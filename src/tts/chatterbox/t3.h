@@ -106,6 +106,19 @@ void cb_t3_ctx_reset(struct cb_t3_ctx *c);
 /* Rows of [speaker | prompt] conditioning kept from the last generation (0 = none). */
 int cb_t3_ctx_cond_cached(const struct cb_t3_ctx *c);
 
+/* Snapshots of the cached conditioning rows (their K/V in every layer plus the speaker
+ * embedding and prompt tokens that produced them), so another context of the same model
+ * (another worker) skips the ~376-row prefill for a voice already seen: ~37 MB at the real
+ * size with the f16 cache. In-memory use only (native byte order). */
+/* Bytes cb_t3_ctx_cond_export needs now (0 when nothing is cached). */
+size_t cb_t3_ctx_cond_bytes(const struct cb_t3_ctx *c);
+/* Writes the snapshot into buf (cap bytes) and its size into *len. VB_ERR_NOT_FOUND when
+ * nothing is cached, VB_ERR_TOO_LARGE when cap is short. */
+VB_WUR enum vb_err cb_t3_ctx_cond_export(struct cb_t3_ctx *c, void *buf, size_t cap, size_t *len);
+/* Installs a snapshot from a context with the same model, weight type and KV type (the next
+ * cb_t3_generate with that voice reuses it). VB_ERR_INVALID for anything else. */
+VB_WUR enum vb_err cb_t3_ctx_cond_import(struct cb_t3_ctx *c, const void *buf, size_t len);
+
 /* Runs n embedding rows (n_embd each, no positional term: wpe[n_past + i] is added here) at
  * positions n_past.. and advances n_past. hidden: NULL or n rows of n_embd (after ln_f);
  * logits: NULL or speech_vocab raw speech_head logits of the last row. VB_ERR_TOO_LARGE when

@@ -308,6 +308,56 @@ TEST(test_cond_reuse)
     CHECK_EQ_INT(cb_t3_ctx_cond_cached(c), 0);
     CHECK(cb_t3_generate(c, in.spk, in.prompt, P, in.text, T, &gp, &ha, t1, 20, &n1) == VB_OK);
     CHECK_EQ_INT(cb_t3_ctx_cond_cached(c), P + 1);
+    /* a snapshot moves the conditioning to another context of the same model */
+    {
+        size_t sz = cb_t3_ctx_cond_bytes(c), len = 0;
+        CHECK(sz > (size_t)(P + 1) * 2 * 2 * 64 * sizeof(float));
+        uint8_t *snap = vb_xmalloc(sz);
+        CHECK(cb_t3_ctx_cond_export(c, snap, sz - 1, &len) == VB_ERR_TOO_LARGE);
+        CHECK(cb_t3_ctx_cond_export(c, snap, sz, &len) == VB_OK && len == sz);
+        struct cb_t3_ctx *c2 = NULL, *c3 = NULL;
+        CHECK(cb_t3_ctx_new(g_model, &p, &c2) == VB_OK);
+        CHECK(cb_t3_ctx_cond_export(c2, snap, sz, &len) == VB_ERR_NOT_FOUND);
+        CHECK(cb_t3_ctx_cond_import(c2, snap, sz - 4) == VB_ERR_INVALID);
+        snap[0] ^= 1;
+        CHECK(cb_t3_ctx_cond_import(c2, snap, sz) == VB_ERR_INVALID);
+        snap[0] ^= 1;
+        struct cb_t3_ctx_params p16 = p;
+        p16.kv_f16 = true;
+        CHECK(cb_t3_ctx_new(g_model, &p16, &c3) == VB_OK);
+        CHECK(cb_t3_ctx_cond_import(c3, snap, sz) == VB_ERR_INVALID); /* other KV type */
+        CHECK(cb_t3_ctx_cond_import(c2, snap, sz) == VB_OK);
+        CHECK_EQ_INT(cb_t3_ctx_cond_cached(c2), P + 1);
+        struct logit_rows r2 = {.rows = vb_xcalloc(20 * 6563, sizeof(float)), .cap = 20};
+        struct cb_t3_gen_hooks h2 = {.on_logits = on_logits, .user = &r2};
+        int32_t t4[20];
+        int n4 = 0;
+        CHECK(cb_t3_generate(c2, in.spk, in.prompt, P, in.text, T, &gp, &h2, t4, 20, &n4) == VB_OK);
+        CHECK(n4 == n1 && memcmp(t4, t1, sizeof t4) == 0);
+        CHECK(max_abs_diff(a.rows, r2.rows, 20 * 6563) == 0);
+        /* the same with the f16 cache */
+        struct cb_t3_ctx *c4 = NULL;
+        CHECK(cb_t3_ctx_new(g_model, &p16, &c4) == VB_OK);
+        CHECK(cb_t3_generate(c3, in.spk, in.prompt, P, in.text, T, &gp, &h2, t4, 20, &n4) == VB_OK);
+        size_t sz16 = cb_t3_ctx_cond_bytes(c3);
+        uint8_t *snap16 = vb_xmalloc(sz16);
+        CHECK(sz16 < sz && cb_t3_ctx_cond_export(c3, snap16, sz16, &len) == VB_OK);
+        CHECK(cb_t3_ctx_cond_import(c4, snap16, sz16) == VB_OK);
+        struct logit_rows r3 = {.rows = vb_xcalloc(20 * 6563, sizeof(float)), .cap = 20};
+        struct cb_t3_gen_hooks h3 = {.on_logits = on_logits, .user = &r3};
+        int32_t t5[20];
+        int n5 = 0;
+        CHECK(cb_t3_generate(c4, in.spk, in.prompt, P, in.text, T, &gp, &h3, t5, 20, &n5) == VB_OK);
+        CHECK(n5 == n4 && memcmp(t5, t4, sizeof t5) == 0);
+        CHECK(max_abs_diff(r2.rows, r3.rows, 20 * 6563) == 0);
+        vb_free(r3.rows);
+        vb_free(snap16);
+        cb_t3_ctx_free(c4);
+        vb_free(r2.rows);
+        cb_t3_ctx_free(c2);
+        cb_t3_ctx_free(c3);
+        vb_free(snap);
+    }
     /* another text with the same voice: reuses; then the first text again */
     CHECK(cb_t3_generate(c, in.spk, in.prompt, P, in.text + 5, 7, &gp, NULL, t2, 20, &n2) == VB_OK);
     CHECK_EQ_INT(cb_t3_ctx_cond_cached(c), P + 1);
