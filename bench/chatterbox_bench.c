@@ -136,9 +136,11 @@ static int run_type(const char *dir, const char *type, enum nn_type s3gen, int t
            "-> %d speech tokens, %.2f s audio\n",
            type, load_s, (double)cb_t3_model_weight_bytes(m->t3) / 1e6, vc_s, st.n_text,
            st.n_speech, audio_s);
-    printf("  T3 %.2f s (%.1f tokens/s, prefill included) | flow %.2f s | HiFT %.2f s | total "
-           "%.2f s | RTF %.2f",
-           st.t3_s, st.n_speech / st.t3_s, st.flow_s, st.hift_s, st.total_s, st.total_s / audio_s);
+    double dec_tps = st.n_speech > 1 ? (st.n_speech - 1) / (st.t3_s - st.t3_prefill_s) : 0;
+    printf("  T3 %.2f s (prefill %.2f s, decode %.1f tokens/s) | flow %.2f s | HiFT %.2f s | "
+           "total %.2f s | RTF %.2f",
+           st.t3_s, st.t3_prefill_s, dec_tps, st.flow_s, st.hift_s, st.total_s,
+           st.total_s / audio_s);
     if (stream)
         printf(" | streamed (%d-token chunks): first audio %.2f s, total %.2f s", chunk,
                ss.first_audio_s, ss.total_s);
