@@ -7,7 +7,7 @@
 #include "nn/gguf_write.h"
 #include "nn/quant.h"
 #include "nn/threadpool.h"
-#include "llm/unicode.h"
+#include "core/unicode.h"
 
 #include <math.h>
 
@@ -173,7 +173,7 @@ static enum vb_err add_vocab(struct gguf_writer *w, int64_t n_vocab)
         char buf[32];
         types[i] = 1;
         if (i < 256) {
-            int n = llm_utf8_encode(llm_byte_to_cp((uint8_t)i), buf);
+            int n = vb_utf8_encode(vb_byte_to_cp((uint8_t)i), buf);
             buf[n] = 0;
         } else if (i < 256 + 5) {
             snprintf(buf, sizeof buf, "%s", merged[i - 256]);

@@ -4,7 +4,7 @@
 #include "core/vb.h"
 #include "llm/tokenizer.h"
 #include "core/alloc.h"
-#include "llm/unicode.h"
+#include "core/unicode.h"
 
 #include <stdarg.h>
 
@@ -488,11 +488,11 @@ static bool tokenize_raw(struct bpe_state *st, const char *text, size_t len, str
     size_t word_cap = 0;
     if (!cp || !f)
         goto out;
-    size_t n = llm_utf8_decode(text, len, cp);
+    size_t n = vb_utf8_decode(text, len, cp);
     for (size_t i = 0; i < n; i++)
-        f[i] = (uint8_t)((llm_unicode_is_letter(cp[i]) ? CP_LETTER : 0) |
-                         (llm_unicode_is_number(cp[i]) ? CP_NUMBER : 0) |
-                         (llm_unicode_is_space(cp[i]) ? CP_SPACE : 0));
+        f[i] = (uint8_t)((vb_unicode_is_letter(cp[i]) ? CP_LETTER : 0) |
+                         (vb_unicode_is_number(cp[i]) ? CP_NUMBER : 0) |
+                         (vb_unicode_is_space(cp[i]) ? CP_SPACE : 0));
     for (size_t pos = 0; pos < n;) {
         size_t end = next_pretoken(cp, f, n, pos);
         /* code points -> UTF-8 -> one byte-alphabet character per byte */
@@ -507,9 +507,9 @@ static bool tokenize_raw(struct bpe_state *st, const char *text, size_t len, str
         size_t wl = 0;
         for (size_t i = pos; i < end; i++) {
             char u8[4];
-            int k = llm_utf8_encode(cp[i], u8);
+            int k = vb_utf8_encode(cp[i], u8);
             for (int j = 0; j < k; j++)
-                wl += (size_t)llm_utf8_encode(llm_byte_to_cp((uint8_t)u8[j]), word + wl);
+                wl += (size_t)vb_utf8_encode(vb_byte_to_cp((uint8_t)u8[j]), word + wl);
         }
         if (!bpe_word(st, word, wl, o))
             goto out;
@@ -635,15 +635,15 @@ enum vb_err llm_token_piece(const struct llm_tokenizer *tk, int32_t id, bool spe
             if (chunk == 0)
                 chunk = 64;
         }
-        size_t n = llm_utf8_decode(p, chunk, cps);
+        size_t n = vb_utf8_decode(p, chunk, cps);
         for (size_t i = 0; i < n; i++) {
-            int b = llm_cp_to_byte(cps[i]);
+            int b = vb_cp_to_byte(cps[i]);
             enum vb_err err;
             if (b >= 0) {
                 err = vb_buf_putc(out, (char)b);
             } else {
                 char u8[4];
-                int k = llm_utf8_encode(cps[i], u8);
+                int k = vb_utf8_encode(cps[i], u8);
                 err = vb_buf_append(out, u8, (size_t)k);
             }
             if (err != VB_OK)

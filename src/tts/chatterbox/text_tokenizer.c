@@ -5,7 +5,7 @@
 #include "core/alloc.h"
 #include "core/fsutil.h"
 #include "core/json.h"
-#include "llm/unicode.h"
+#include "core/unicode.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -222,7 +222,7 @@ enum vb_err cb_text_tokenizer_load_memory(const char *vocab_json, size_t vocab_l
     /* byte-level alphabet: every byte's symbol must be a token */
     for (int b = 0; b < 256; b++) {
         char u[4];
-        int l = llm_utf8_encode(llm_byte_to_cp((uint8_t)b), u);
+        int l = vb_utf8_encode(vb_byte_to_cp((uint8_t)b), u);
         memcpy(tk->byte_sym[b], u, (size_t)l);
         tk->byte_sym_len[b] = (uint8_t)l;
         if (strmap_get(&tk->vocab, u, (size_t)l) < 0) {
@@ -404,7 +404,7 @@ enum vb_err cb_text_tokenizer_write_minimal(const char *dir, char *why, size_t w
             if (printable != (pass == 0))
                 continue;
             char u[4], key[8];
-            int l = llm_utf8_encode(llm_byte_to_cp((uint8_t)c), u);
+            int l = vb_utf8_encode(vb_byte_to_cp((uint8_t)c), u);
             memcpy(key, u, (size_t)l);
             key[l] = '\0';
             vb_jw_kint(&w, key, id++);
@@ -476,11 +476,11 @@ enum cls { CLS_LETTER, CLS_NUMBER, CLS_SPACE, CLS_OTHER };
 
 static enum cls classify(uint32_t cp)
 {
-    if (llm_unicode_is_space(cp))
+    if (vb_unicode_is_space(cp))
         return CLS_SPACE;
-    if (llm_unicode_is_letter(cp))
+    if (vb_unicode_is_letter(cp))
         return CLS_LETTER;
-    if (llm_unicode_is_number(cp))
+    if (vb_unicode_is_number(cp))
         return CLS_NUMBER;
     return CLS_OTHER;
 }
@@ -761,7 +761,7 @@ enum vb_err cb_text_detokenize(const struct cb_text_tokenizer *tk, const int32_t
         for (size_t j = 0; j < len;) {
             uint32_t cp;
             j += utf8_next(s, len, j, &cp);
-            int b = llm_cp_to_byte(cp);
+            int b = vb_cp_to_byte(cp);
             if (b < 0)
                 return VB_ERR_INVALID;
             enum vb_err err = vb_buf_putc(out, (char)b);
@@ -777,7 +777,7 @@ enum vb_err cb_text_detokenize(const struct cb_text_tokenizer *tk, const int32_t
 /* Python's str.isspace: White_Space plus the separators U+001C..U+001F. */
 static bool py_isspace(uint32_t cp)
 {
-    return llm_unicode_is_space(cp) || (cp >= 0x1C && cp <= 0x1F);
+    return vb_unicode_is_space(cp) || (cp >= 0x1C && cp <= 0x1F);
 }
 
 /* Upper case of a lowercase letter for the scripts an English model meets (ASCII, Latin-1,
@@ -884,7 +884,7 @@ char *cb_punc_norm(const char *text, size_t len)
                 goto fail;
         } else if (up) {
             char u[4];
-            int ul = llm_utf8_encode(up, u);
+            int ul = vb_utf8_encode(up, u);
             if (vb_buf_append(&b, u, (size_t)ul) != VB_OK)
                 goto fail;
         } else if (vb_buf_append(&b, text + i, l) != VB_OK) {

@@ -3,7 +3,7 @@
  * table of §4.6, the byte alphabet, and the tiny models' fake vocabulary. */
 #include "core/vb.h"
 #include "llm/tokenizer.h"
-#include "llm/unicode.h"
+#include "core/unicode.h"
 #include "unit/test.h"
 #include "unit/llm/refdata.h"
 
@@ -27,36 +27,36 @@ static void hex(const char *p, size_t n, char *out)
 
 TEST(byte_alphabet)
 {
-    CHECK_EQ_INT(llm_byte_to_cp(' '), 0x120);
-    CHECK_EQ_INT(llm_byte_to_cp('\n'), 0x10A);
-    CHECK_EQ_INT(llm_byte_to_cp('\t'), 0x109);
-    CHECK_EQ_INT(llm_byte_to_cp(0), 0x100);
-    CHECK_EQ_INT(llm_byte_to_cp(0x7F), 0x121);
-    CHECK_EQ_INT(llm_byte_to_cp(0xA0), 0x142);
-    CHECK_EQ_INT(llm_byte_to_cp(0xAD), 0x143);
-    CHECK_EQ_INT(llm_byte_to_cp('A'), 'A');
+    CHECK_EQ_INT(vb_byte_to_cp(' '), 0x120);
+    CHECK_EQ_INT(vb_byte_to_cp('\n'), 0x10A);
+    CHECK_EQ_INT(vb_byte_to_cp('\t'), 0x109);
+    CHECK_EQ_INT(vb_byte_to_cp(0), 0x100);
+    CHECK_EQ_INT(vb_byte_to_cp(0x7F), 0x121);
+    CHECK_EQ_INT(vb_byte_to_cp(0xA0), 0x142);
+    CHECK_EQ_INT(vb_byte_to_cp(0xAD), 0x143);
+    CHECK_EQ_INT(vb_byte_to_cp('A'), 'A');
     for (int b = 0; b < 256; b++)
-        CHECK_EQ_INT(llm_cp_to_byte(llm_byte_to_cp((uint8_t)b)), b);
-    CHECK_EQ_INT(llm_cp_to_byte(0x200), -1);
+        CHECK_EQ_INT(vb_cp_to_byte(vb_byte_to_cp((uint8_t)b)), b);
+    CHECK_EQ_INT(vb_cp_to_byte(0x200), -1);
 }
 
 TEST(utf8_decode_is_lenient_like_llama_cpp)
 {
     uint32_t cp[8];
-    CHECK_EQ_INT(llm_utf8_decode("\xff", 1, cp), 1);
+    CHECK_EQ_INT(vb_utf8_decode("\xff", 1, cp), 1);
     CHECK_EQ_INT(cp[0], 0xFFFD);
-    CHECK_EQ_INT(llm_utf8_decode("\xe4\xbd", 2, cp), 2);
+    CHECK_EQ_INT(vb_utf8_decode("\xe4\xbd", 2, cp), 2);
     CHECK_EQ_INT(cp[0], 0xFFFD);
     CHECK_EQ_INT(cp[1], 0xFFFD);
-    CHECK_EQ_INT(llm_utf8_decode("\xc0\xaf", 2, cp), 1);
+    CHECK_EQ_INT(vb_utf8_decode("\xc0\xaf", 2, cp), 1);
     CHECK_EQ_INT(cp[0], '/');
-    CHECK_EQ_INT(llm_utf8_decode("\xed\xa0\x80", 3, cp), 1);
+    CHECK_EQ_INT(vb_utf8_decode("\xed\xa0\x80", 3, cp), 1);
     CHECK_EQ_INT(cp[0], 0xD800);
-    CHECK(llm_unicode_is_letter(0x4F60));  /* 你 */
-    CHECK(llm_unicode_is_number(0x0663));  /* Arabic-Indic 3 */
-    CHECK(!llm_unicode_is_letter(0x0301)); /* combining acute: a mark, not a letter */
-    CHECK(llm_unicode_is_space(0x3000));
-    CHECK(!llm_unicode_is_space(0x1C));
+    CHECK(vb_unicode_is_letter(0x4F60));  /* 你 */
+    CHECK(vb_unicode_is_number(0x0663));  /* Arabic-Indic 3 */
+    CHECK(!vb_unicode_is_letter(0x0301)); /* combining acute: a mark, not a letter */
+    CHECK(vb_unicode_is_space(0x3000));
+    CHECK(!vb_unicode_is_space(0x1C));
 }
 
 static struct gguf_file *open_vocab(void)
@@ -214,9 +214,34 @@ TEST(random_text_round_trips)
     char why[256];
     CHECK(llm_tokenizer_load(g, &tk, why, sizeof why) == VB_OK);
     static const char *const atoms[] = {
-        "a", "Z", " ", "  ", "\n", "\r\n", "\t", "7", "42", "'s", "'LL", "!", "...", "<|im_end|>",
-        "\xc3\xa9", "\xc3\xb1", "\xe4\xbd\xa0", "\xe5\xa5\xbd", "\xf0\x9f\x98\x8a", "\xe2\x80\x83",
-        "\xd9\xa3", "\xcc\x81", "\xe0\xa4\xb9\xe0\xa4\xbf", "\xc2\xa0", "\x01", "{", "\"", "<tool_call>",
+        "a",
+        "Z",
+        " ",
+        "  ",
+        "\n",
+        "\r\n",
+        "\t",
+        "7",
+        "42",
+        "'s",
+        "'LL",
+        "!",
+        "...",
+        "<|im_end|>",
+        "\xc3\xa9",
+        "\xc3\xb1",
+        "\xe4\xbd\xa0",
+        "\xe5\xa5\xbd",
+        "\xf0\x9f\x98\x8a",
+        "\xe2\x80\x83",
+        "\xd9\xa3",
+        "\xcc\x81",
+        "\xe0\xa4\xb9\xe0\xa4\xbf",
+        "\xc2\xa0",
+        "\x01",
+        "{",
+        "\"",
+        "<tool_call>",
     };
     uint64_t r = 99;
     int fails = 0;

@@ -1,7 +1,7 @@
 /* unicode.c: code point classes (tables in unicode_data.c), lenient UTF-8 decoding and the
  * GPT-2 byte alphabet (specs/gguf-qwen2.md §4.3-§4.4). */
 #include "core/vb.h"
-#include "llm/unicode.h"
+#include "core/unicode.h"
 
 static bool in_ranges(const uint32_t (*r)[2], size_t n, uint32_t cp)
 {
@@ -18,21 +18,21 @@ static bool in_ranges(const uint32_t (*r)[2], size_t n, uint32_t cp)
     return false;
 }
 
-bool llm_unicode_is_letter(uint32_t cp)
+bool vb_unicode_is_letter(uint32_t cp)
 {
     if (cp < 128)
         return (cp | 32) >= 'a' && (cp | 32) <= 'z';
-    return in_ranges(llm_unicode_letters, llm_unicode_letters_count, cp);
+    return in_ranges(vb_unicode_letters, vb_unicode_letters_count, cp);
 }
 
-bool llm_unicode_is_number(uint32_t cp)
+bool vb_unicode_is_number(uint32_t cp)
 {
     if (cp < 128)
         return cp >= '0' && cp <= '9';
-    return in_ranges(llm_unicode_numbers, llm_unicode_numbers_count, cp);
+    return in_ranges(vb_unicode_numbers, vb_unicode_numbers_count, cp);
 }
 
-bool llm_unicode_is_space(uint32_t cp)
+bool vb_unicode_is_space(uint32_t cp)
 {
     return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
            (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F ||
@@ -44,7 +44,7 @@ static bool cont(const uint8_t *s, size_t len, size_t i)
     return i < len && (s[i] & 0xC0) == 0x80;
 }
 
-size_t llm_utf8_decode(const char *str, size_t len, uint32_t *out)
+size_t vb_utf8_decode(const char *str, size_t len, uint32_t *out)
 {
     const uint8_t *s = (const uint8_t *)str;
     size_t n = 0;
@@ -90,7 +90,7 @@ size_t llm_utf8_decode(const char *str, size_t len, uint32_t *out)
     return n;
 }
 
-int llm_utf8_encode(uint32_t cp, char *out)
+int vb_utf8_encode(uint32_t cp, char *out)
 {
     if (cp < 0x80) {
         out[0] = (char)cp;
@@ -119,7 +119,7 @@ static bool printable_byte(unsigned b)
     return (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
 }
 
-uint32_t llm_byte_to_cp(uint8_t b)
+uint32_t vb_byte_to_cp(uint8_t b)
 {
     if (printable_byte(b))
         return b;
@@ -130,7 +130,7 @@ uint32_t llm_byte_to_cp(uint8_t b)
     return 256 + k;
 }
 
-int llm_cp_to_byte(uint32_t cp)
+int vb_cp_to_byte(uint32_t cp)
 {
     if (cp < 256)
         return printable_byte(cp) ? (int)cp : -1;
