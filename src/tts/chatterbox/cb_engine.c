@@ -85,6 +85,8 @@ static enum vb_err cb_load(struct tts_engine *e, char *why, size_t why_cap)
             vb_warn("chatterbox: CHATTERBOX_S3GEN_WEIGHTS=%s: use f32, f16 or bf16; using bf16",
                     sw);
     }
+    const char *keep = getenv("CHATTERBOX_KEEP_ENCODERS");
+    o.lazy_encoders = !(keep && (strcmp(keep, "1") == 0 || strcasecmp(keep, "true") == 0));
     char inner[512] = "";
     enum vb_err err = cb_model_load(st->dir, &o, &st->m, inner, sizeof inner);
     if (!err)
@@ -256,9 +258,12 @@ static enum vb_err voice_for(struct cb_state *st, const struct audio_pcm *a,
             snprintf(why, why_cap, "audio_prompt: the reference clip must be mono");
             return VB_ERR_UNPROCESSABLE;
         }
+        if ((err = cb_model_encoders_acquire(st->m, why, why_cap)))
+            return err;
         struct cb_voice_encoders enc = cb_model_encoders(st->m);
         err = cb_voice_cond_compute(&enc, cb_synth_pool(st->s), NULL, a->samples,
                                     (int64_t)a->frames, a->sample_rate, &ce->c, why, why_cap);
+        cb_model_encoders_release(st->m);
         if (err)
             return err;
         st->stats.computed++;

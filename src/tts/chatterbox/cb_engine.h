@@ -3,8 +3,10 @@
  * MODELS_DIR/chatterbox-turbo/voice-cache/, keyed by the clip's content and the encoder files).
  * Settings (environment): CHATTERBOX_T3_WEIGHTS = f32 | f16 | q8_0 (default) | q4_0 | q4_k ...
  * (the T3 matrices are converted to it at load); CHATTERBOX_S3GEN_WEIGHTS = f32 | f16 | bf16
- * (default; flow and S3Tokenizer, see model.h). Files read: MODELS_DIR/chatterbox-turbo/
- * (model.h), the built-in voice from conds.pt or else conds.safetensors. */
+ * (default; flow and S3Tokenizer, see model.h); CHATTERBOX_KEEP_ENCODERS = 1 keeps the
+ * S3Tokenizer and CAMPPlus loaded (~270 MB) instead of loading them for each new voice. Files read:
+ * MODELS_DIR/chatterbox-turbo/ (model.h), the built-in voice from conds.pt or else
+ * conds.safetensors. */
 #ifndef TTS_CHATTERBOX_CB_ENGINE_H
 #define TTS_CHATTERBOX_CB_ENGINE_H
 

@@ -14,7 +14,8 @@
 
 struct cb_model_options cb_model_default_options(void)
 {
-    return (struct cb_model_options){.t3_wtype = NN_TYPE_Q8_0, .s3gen_wtype = NN_TYPE_BF16};
+    return (struct cb_model_options){
+        .t3_wtype = NN_TYPE_Q8_0, .s3gen_wtype = NN_TYPE_BF16, .lazy_encoders = false};
 }
 
 static enum vb_err failf(char *why, size_t cap, enum vb_err err, const char *fmt, ...)
@@ -172,6 +173,58 @@ static enum vb_err load_default_voice(struct cb_model *m, const char *dir)
     return VB_OK;
 }
 
+/* S3Tokenizer + CAMPPlus from the open S3Gen file. */
+static enum vb_err load_encoders_st(struct cb_model *m, const struct nn_safetensors *st, char *why,
+                                    size_t why_cap)
+{
+    char inner[400] = "";
+    struct cb_s3tok_config tc;
+    cb_s3tok_default_config(&tc);
+    tc.weights_f16 = m->opts.s3gen_wtype == NN_TYPE_F16;
+    tc.weights_bf16 = m->opts.s3gen_wtype == NN_TYPE_BF16;
+    enum vb_err err;
+    if ((err = cb_s3tok_load(st, "tokenizer.", &tc, &m->s3tok, inner, sizeof inner)) ||
+        (err = cb_campplus_load(st, "speaker_encoder.", NULL, &m->campplus, inner, sizeof inner)))
+        return prefixed(err, CB_FILE_S3GEN, inner, why, why_cap);
+    if (cb_campplus_embed_dim(m->campplus) != CB_FLOW_SPK_DIM)
+        return failf(why, why_cap, VB_ERR_FORMAT, "%s: speaker_encoder embedding %d, flow wants %d",
+                     CB_FILE_S3GEN, cb_campplus_embed_dim(m->campplus), CB_FLOW_SPK_DIM);
+    return VB_OK;
+}
+
+enum vb_err cb_model_encoders_acquire(struct cb_model *m, char *why, size_t why_cap)
+{
+    if (m->s3tok && m->campplus)
+        return VB_OK;
+    cb_model_encoders_release(m);
+    char path[PATH_CAP], inner[400] = "";
+    enum vb_err err = join(path, sizeof path, m->dir, CB_FILE_S3GEN, why, why_cap);
+    if (err)
+        return err;
+    struct nn_safetensors *st = NULL;
+    if ((err = nn_st_open(path, &st, inner, sizeof inner)))
+        return prefixed(err, CB_FILE_S3GEN, inner, why, why_cap);
+    err = load_encoders_st(m, st, why, why_cap);
+    nn_st_close(st);
+    if (err) {
+        cb_s3tok_free(m->s3tok);
+        cb_campplus_free(m->campplus);
+        m->s3tok = NULL;
+        m->campplus = NULL;
+    }
+    return err;
+}
+
+void cb_model_encoders_release(struct cb_model *m)
+{
+    if (!m->opts.lazy_encoders)
+        return;
+    cb_s3tok_free(m->s3tok);
+    cb_campplus_free(m->campplus);
+    m->s3tok = NULL;
+    m->campplus = NULL;
+}
+
 enum vb_err cb_model_load(const char *dir, const struct cb_model_options *o, struct cb_model **out,
                           char *why, size_t why_cap)
 {
@@ -185,6 +238,11 @@ enum vb_err cb_model_load(const char *dir, const struct cb_model_options *o, str
     struct cb_model *m = vb_try_calloc(1, sizeof *m);
     if (!m)
         return failf(why, why_cap, VB_ERR_NOMEM, "out of memory");
+    m->opts = *o;
+    if (snprintf(m->dir, sizeof m->dir, "%s", dir) >= (int)sizeof m->dir) {
+        vb_free(m);
+        return failf(why, why_cap, VB_ERR_INVALID, "model directory path too long");
+    }
     /* every required file first, so a missing one is reported before minutes of loading */
     static const char *const required[] = {CB_FILE_T3,   CB_FILE_S3GEN, CB_FILE_VE,
                                            "vocab.json", "merges.txt",  "added_tokens.json"};
@@ -237,29 +295,21 @@ enum vb_err cb_model_load(const char *dir, const struct cb_model_options *o, str
         prefixed(err, CB_FILE_S3GEN, inner, why, why_cap);
         goto out;
     }
-    struct cb_s3tok_config tc;
-    cb_s3tok_default_config(&tc);
-    tc.weights_f16 = o->s3gen_wtype == NN_TYPE_F16;
-    tc.weights_bf16 = o->s3gen_wtype == NN_TYPE_BF16;
     struct cb_flow_config fc;
     cb_flow_default_config(&fc);
     fc.weights_f16 = o->s3gen_wtype == NN_TYPE_F16;
     fc.weights_bf16 = o->s3gen_wtype == NN_TYPE_BF16;
     fc.est_heads = flow_heads(st);
-    if ((err = cb_s3tok_load(st, "tokenizer.", &tc, &m->s3tok, inner, sizeof inner)) ||
-        (err = cb_campplus_load(st, "speaker_encoder.", NULL, &m->campplus, inner, sizeof inner)) ||
-        (err = cb_flow_load(st, "flow.", &fc, &m->flow, inner, sizeof inner)) ||
+    if ((err = load_encoders_st(m, st, why, why_cap)))
+        goto out;
+    if ((err = cb_flow_load(st, "flow.", &fc, &m->flow, inner, sizeof inner)) ||
         (err = cb_hift_load(st, "mel2wav.", NULL, &m->hift, inner, sizeof inner))) {
         prefixed(err, CB_FILE_S3GEN, inner, why, why_cap);
         goto out;
     }
-    if (cb_campplus_embed_dim(m->campplus) != CB_FLOW_SPK_DIM) {
-        err = failf(why, why_cap, VB_ERR_FORMAT, "%s: speaker_encoder embedding %d, flow wants %d",
-                    CB_FILE_S3GEN, cb_campplus_embed_dim(m->campplus), CB_FLOW_SPK_DIM);
-        goto out;
-    }
     nn_st_close(st);
     st = NULL;
+    cb_model_encoders_release(m); /* validated; loaded again when a voice needs them */
     if ((err = load_default_voice(m, dir)))
         goto out;
     if (m->has_default_voice &&

@@ -41,12 +41,19 @@ struct cb_model_options {
      * memory, ~1e-3 relative) or NN_TYPE_BF16 (default: half the memory and ~2x faster on
      * Intel AMX, ~1e-2 relative; F16 without AMX) */
     enum nn_type s3gen_wtype;
+    /* true: the S3Tokenizer and CAMPPlus (~270 MB, only needed to condition a new voice) are
+     * validated at load, then freed, and loaded again around each voice computation
+     * (cb_model_encoders_acquire/release) */
+    bool lazy_encoders;
 };
 struct cb_model_options cb_model_default_options(void);
 
-/* All members owned by the model. Immutable after loading: may be shared by threads, each
- * synthesis using its own cb_synth (synth.h). */
+/* All members owned by the model. Immutable after loading (except the lazily loaded
+ * encoders, see cb_model_encoders_acquire): may be shared by threads, each synthesis using
+ * its own cb_synth (synth.h). */
 struct cb_model {
+    char dir[4096];
+    struct cb_model_options opts;
     struct cb_frontend *fe;
     struct cb_text_tokenizer *tok;
     struct cb_t3_model *t3;
@@ -72,7 +79,12 @@ void cb_model_free(struct cb_model *m);
 VB_WUR enum vb_err cb_model_t3_config(const char *path, enum nn_type wtype,
                                       struct cb_t3_config *cfg, char *why, size_t why_cap);
 
-/* Borrowed view of the encoders for voice_cond.h. */
+/* Borrowed view of the encoders for voice_cond.h (tok/campplus NULL while lazily unloaded). */
 struct cb_voice_encoders cb_model_encoders(const struct cb_model *m);
+/* Makes sure the S3Tokenizer and CAMPPlus are loaded (reads the S3Gen file again when
+ * lazy_encoders freed them). Not thread-safe: callers serialise voice computations. */
+VB_WUR enum vb_err cb_model_encoders_acquire(struct cb_model *m, char *why, size_t why_cap);
+/* Frees them again when lazy_encoders is set; no-op otherwise. */
+void cb_model_encoders_release(struct cb_model *m);
 
 #endif
