@@ -106,7 +106,18 @@ class ChatterboxTest(ServerTest):
         g2 = self.gen({"text": TEXT, "engine": CB, "voice_id": vid, "seed": 3}).json()
         self.assertEqual(self.download(g1)[44:], self.download(g2)[44:])
         cache = os.path.join(self.models, CB, "voice-cache")
-        self.assertTrue(any(f.endswith(".safetensors") for f in os.listdir(cache)))
+        before = set(f for f in os.listdir(cache) if f.endswith(".safetensors"))
+        self.assertTrue(before)
+        # another recording is another cache entry (entries are keyed by the audio content)
+        body, h = multipart({"name": unique("voice")},
+                            {"file": ("w.wav", wav_sine(6.0, rate=22050, freq=210.0), "audio/wav")})
+        h.update(self.auth)
+        vid2 = self.req("POST", "/voices/upload", body, h).json()["id"]
+        r = self.gen({"text": TEXT, "engine": CB, "voice_id": vid2, "seed": 3})
+        self.assertEqual(r.status, 201, r)
+        after = set(f for f in os.listdir(cache) if f.endswith(".safetensors"))
+        self.assertEqual(len(after - before), 1)
+        self.assertNotEqual(self.download(r.json())[44:], self.download(g1)[44:])
         # a cloned voice differs from the built-in one
         g3 = self.gen({"text": TEXT, "engine": CB, "seed": 3}).json()
         self.assertNotEqual(self.download(g1)[44:], self.download(g3)[44:])
