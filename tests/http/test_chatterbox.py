@@ -169,7 +169,13 @@ class ChatterboxTest(ServerTest):
         self.assertEqual(r.status, 200, r)
         self.assertEqual(r.body[:4], b"RIFF")
         rate, secs = wav_info(r.body)
+        self.assertEqual(rate, 24000)
         self.assertGreater(secs, 0.1)
+        # an OpenAI voice name falls back to the built-in voice
+        r = self.req("POST", "/v1/audio/speech",
+                     {"model": CB, "input": TEXT, "voice": "alloy", "response_format": "wav"}, self.auth)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.body[:4], b"RIFF")
 
     def test_engines_lists_chatterbox(self):
         doc = self.req("GET", "/engines", headers=self.auth).json()
