@@ -39,7 +39,7 @@ class ChatterboxTest(ServerTest):
         cls.models = tempfile.mkdtemp(prefix="vocero-cb-models-")
         subprocess.run([config.BINARY, "models", "make-random", CB, os.path.join(cls.models, CB), "--tiny"],
                        check=True, stdout=subprocess.DEVNULL)
-        cls.ENV = {"MODELS_DIR": cls.models, "CHATTERBOX_T3_WEIGHTS": "f32"}
+        cls.ENV = {"MODELS_DIR": cls.models}  # default weight types (T3 q8_0, S3Gen bf16)
         super().setUpClass()
         name = unique()
         r = cls.server.request("POST", "/auth/register", {"username": name, "password": "correct horse battery"})
