@@ -11,6 +11,13 @@
 
 #define SPF 480 /* samples per mel frame */
 
+/* A voice's T3 conditioning rows (cb_t3_ctx_cond_export), ~37 MB at the real size. */
+struct snap {
+    uint64_t key, used; /* used 0 = empty */
+    void *buf;
+    size_t len, cap;
+};
+
 struct cb_synth {
     const struct cb_model *m;
     struct nn_pool *pool;
@@ -19,6 +26,8 @@ struct cb_synth {
     struct cb_hift_work *hw;
     uint64_t cond_key; /* voice whose T3 conditioning rows the context holds */
     bool cond_valid;
+    struct snap snaps[CB_SYNTH_SNAPSHOTS]; /* recent voices' conditioning rows */
+    uint64_t tick;
 };
 
 struct cb_synth_params cb_synth_default_params(void)
@@ -87,6 +96,8 @@ void cb_synth_free(struct cb_synth *s)
     cb_flow_state_free(s->fs);
     cb_hift_work_free(s->hw);
     nn_pool_free(s->pool);
+    for (int i = 0; i < CB_SYNTH_SNAPSHOTS; i++)
+        vb_free(s->snaps[i].buf);
     vb_free(s);
 }
 
@@ -255,6 +266,50 @@ static uint64_t voice_key(const struct cb_voice_cond *v)
     return fnv(h, v->t3_tokens, (size_t)v->n_t3_tokens * sizeof(int64_t));
 }
 
+/* Installs the stored rows of voice `key`; false when none are stored (or they fail). */
+static bool snapshot_import(struct cb_synth *s, uint64_t key)
+{
+    for (int i = 0; i < CB_SYNTH_SNAPSHOTS; i++) {
+        struct snap *sn = &s->snaps[i];
+        if (!sn->used || sn->key != key)
+            continue;
+        if (cb_t3_ctx_cond_import(s->t3, sn->buf, sn->len) != VB_OK) {
+            sn->used = 0;
+            return false;
+        }
+        sn->used = ++s->tick;
+        s->cond_key = key;
+        return true;
+    }
+    return false;
+}
+
+/* Stores the context's rows for voice `key` in the least recently used slot (best effort). */
+static void snapshot_export(struct cb_synth *s, uint64_t key)
+{
+    size_t need = cb_t3_ctx_cond_bytes(s->t3);
+    if (!need)
+        return;
+    struct snap *sn = &s->snaps[0];
+    for (int i = 1; i < CB_SYNTH_SNAPSHOTS; i++)
+        if (s->snaps[i].used < sn->used)
+            sn = &s->snaps[i];
+    sn->used = 0;
+    if (sn->cap < need || !sn->buf) {
+        vb_free(sn->buf);
+        sn->buf = vb_try_malloc(need);
+        sn->cap = sn->buf ? need : 0;
+        if (!sn->buf)
+            return;
+    }
+    size_t len = 0;
+    if (cb_t3_ctx_cond_export(s->t3, sn->buf, sn->cap, &len) != VB_OK)
+        return;
+    sn->len = len;
+    sn->key = key;
+    sn->used = ++s->tick;
+}
+
 static void run_release(struct run *r)
 {
     vb_free(r->tok);
@@ -366,6 +421,8 @@ enum vb_err cb_synth_run(struct cb_synth *s, const struct cb_voice_cond *v, cons
      * new voice is primed with a one-token generation first and a seed gives the same audio
      * whatever ran before. */
     uint64_t key = voice_key(v);
+    if (!s->cond_valid || s->cond_key != key || cb_t3_ctx_cond_cached(s->t3) == 0)
+        s->cond_valid = snapshot_import(s, key);
     if (!s->cond_valid || s->cond_key != key || cb_t3_ctx_cond_cached(s->t3) == 0) {
         struct cb_t3_gen_params g0 = gp;
         g0.max_gen_len = 0;
@@ -377,6 +434,7 @@ enum vb_err cb_synth_run(struct cb_synth *s, const struct cb_voice_cond *v, cons
         }
         s->cond_key = key;
         s->cond_valid = true;
+        snapshot_export(s, key);
     }
     err = cb_t3_generate(s->t3, v->speaker_emb, prompt, v->n_t3_tokens, ids, (int)n_ids, &gp, &th,
                          gen, r.cap_tok, &n_gen);

@@ -22,7 +22,8 @@
 #include "tts/chatterbox/model.h"
 #include "tts/chatterbox/voice_cond.h"
 
-#define CB_SAMPLE_RATE 24000
+#define CB_SAMPLE_RATE     24000
+#define CB_SYNTH_SNAPSHOTS 3 /* voices whose T3 conditioning rows a context keeps (~37 MB each) */
 
 struct cb_synth_params {
     float temperature;        /* 0.8; <= 0 greedy */
