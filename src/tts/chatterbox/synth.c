@@ -266,6 +266,14 @@ static uint64_t voice_key(const struct cb_voice_cond *v)
     return fnv(h, v->t3_tokens, (size_t)v->n_t3_tokens * sizeof(int64_t));
 }
 
+static bool snapshot_has(const struct cb_synth *s, uint64_t key)
+{
+    for (int i = 0; i < CB_SYNTH_SNAPSHOTS; i++)
+        if (s->snaps[i].used && s->snaps[i].key == key)
+            return true;
+    return false;
+}
+
 /* Installs the stored rows of voice `key`; false when none are stored (or they fail). */
 static bool snapshot_import(struct cb_synth *s, uint64_t key)
 {
@@ -421,8 +429,12 @@ enum vb_err cb_synth_run(struct cb_synth *s, const struct cb_voice_cond *v, cons
      * new voice is primed with a one-token generation first and a seed gives the same audio
      * whatever ran before. */
     uint64_t key = voice_key(v);
-    if (!s->cond_valid || s->cond_key != key || cb_t3_ctx_cond_cached(s->t3) == 0)
+    if (!s->cond_valid || s->cond_key != key || cb_t3_ctx_cond_cached(s->t3) == 0) {
+        /* keep the outgoing voice's rows (only when voices alternate: no copy for one voice) */
+        if (s->cond_valid && cb_t3_ctx_cond_cached(s->t3) > 0 && !snapshot_has(s, s->cond_key))
+            snapshot_export(s, s->cond_key);
         s->cond_valid = snapshot_import(s, key);
+    }
     if (!s->cond_valid || s->cond_key != key || cb_t3_ctx_cond_cached(s->t3) == 0) {
         struct cb_t3_gen_params g0 = gp;
         g0.max_gen_len = 0;
@@ -434,7 +446,6 @@ enum vb_err cb_synth_run(struct cb_synth *s, const struct cb_voice_cond *v, cons
         }
         s->cond_key = key;
         s->cond_valid = true;
-        snapshot_export(s, key);
     }
     err = cb_t3_generate(s->t3, v->speaker_emb, prompt, v->n_t3_tokens, ids, (int)n_ids, &gp, &th,
                          gen, r.cap_tok, &n_gen);

@@ -22,8 +22,10 @@
 #include "tts/chatterbox/model.h"
 #include "tts/chatterbox/voice_cond.h"
 
-#define CB_SAMPLE_RATE     24000
-#define CB_SYNTH_SNAPSHOTS 3 /* voices whose T3 conditioning rows a context keeps (~37 MB each) */
+#define CB_SAMPLE_RATE 24000
+/* Voices whose T3 conditioning rows a context keeps besides the current one (~37 MB each,
+ * taken only when the voice changes) */
+#define CB_SYNTH_SNAPSHOTS 3
 
 struct cb_synth_params {
     float temperature;        /* 0.8; <= 0 greedy */
