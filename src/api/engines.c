@@ -77,7 +77,7 @@ enum vb_err api_engines_list(struct http_request *req)
     struct api_tts *svc = api_tts_get(app);
     if (!svc)
         return VB_ERR_UNAVAILABLE;
-    struct tts_engine *def = tts_registry_find(svc->registry, app->cfg->tts_engine);
+    struct tts_engine *def = tts_registry_default(svc->registry, app->cfg->tts_engine);
     if (!def)
         def = tts_registry_find(svc->registry, TTS_ENGINE_ESPEAK);
     struct vb_buf b;

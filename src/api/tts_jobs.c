@@ -79,7 +79,7 @@ enum vb_err api_tts_engine(struct http_request *req, struct api_tts *svc,
             return VB_ERR_UNPROCESSABLE;
         }
     } else {
-        e = tts_registry_find(svc->registry, cfg->tts_engine);
+        e = tts_registry_default(svc->registry, cfg->tts_engine);
         if (!e) {
             vb_warn("tts: TTS_ENGINE=%s is not available; using %s", cfg->tts_engine,
                     TTS_ENGINE_ESPEAK);

@@ -277,7 +277,7 @@ int tts_cli_main(int argc, char **argv)
     const char *name = o.engine ? o.engine : cfg.tts_engine;
     if (!name || !*name)
         name = TTS_ENGINE_ESPEAK;
-    struct tts_engine *e = reg ? tts_registry_find(reg, name) : NULL;
+    struct tts_engine *e = reg ? tts_registry_default(reg, name) : NULL;
     if (!e) {
         fprintf(stderr, "vocero tts: unknown engine '%s'; available: %s\n", name,
                 reg ? tts_registry_names(reg) : "(none)");

@@ -285,6 +285,14 @@ void tts_registry_set_models_dir(struct tts_registry *r, const char *dir)
     snprintf(r->models_dir, sizeof r->models_dir, "%s", dir ? dir : "models");
 }
 
+struct tts_engine *tts_registry_default(struct tts_registry *r, const char *configured)
+{
+    if (configured && strcmp(configured, TTS_ENGINE_AUTO) == 0)
+        configured =
+            cb_engine_files_present(r->models_dir) ? "chatterbox-turbo" : TTS_ENGINE_ESPEAK;
+    return tts_registry_find(r, configured);
+}
+
 struct tts_engine *tts_registry_find(struct tts_registry *r, const char *name)
 {
     for (size_t i = 0; name && i < r->n; i++)

@@ -160,6 +160,10 @@ struct tts_registry *tts_registry_new(void);
 void tts_registry_free(struct tts_registry *r);
 /* Where engines find their model files (MODELS_DIR); copied. Call before loading. */
 void tts_registry_set_models_dir(struct tts_registry *r, const char *dir);
+#define TTS_ENGINE_AUTO "auto"
+/* The engine TTS_ENGINE names; "auto" = chatterbox-turbo when its files are installed under
+ * MODELS_DIR, else espeak-ng. NULL when the name is unknown. */
+struct tts_engine *tts_registry_default(struct tts_registry *r, const char *configured);
 /* The engine called name (exact), or NULL. Borrowed for the registry's lifetime. */
 struct tts_engine *tts_registry_find(struct tts_registry *r, const char *name);
 /* The i-th engine (0..count-1) in registration order. */

@@ -183,3 +183,11 @@ class ChatterboxTest(ServerTest):
         self.assertTrue(e["capabilities"]["cloning"])
         self.assertTrue(e["capabilities"]["tags"])
         self.assertTrue(e["capabilities"]["seed"])
+
+    def test_default_engine_when_installed(self):
+        # TTS_ENGINE=auto (the default): chatterbox-turbo once its files are present
+        doc = self.req("GET", "/engines", headers=self.auth).json()
+        self.assertEqual(doc["default"], CB)
+        r = self.gen({"text": TEXT, "seed": 1})
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(r.json()["engine"], CB)

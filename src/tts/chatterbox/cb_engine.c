@@ -61,6 +61,20 @@ static uint64_t file_key(uint64_t h, const char *dir, const char *file)
     return h;
 }
 
+bool cb_engine_files_present(const char *models_dir)
+{
+    static const char *const files[] = {CB_FILE_T3, CB_FILE_S3GEN, CB_FILE_VE};
+    for (size_t i = 0; i < VB_ARRAY_LEN(files); i++) {
+        char path[4096];
+        struct stat sb;
+        snprintf(path, sizeof path, "%s/%s/%s", models_dir ? models_dir : "models",
+                 CB_ENGINE_MODEL_SUBDIR, files[i]);
+        if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
+            return false;
+    }
+    return true;
+}
+
 static enum vb_err cb_load(struct tts_engine *e, char *why, size_t why_cap)
 {
     struct cb_state *st = vb_try_calloc(1, sizeof *st);

@@ -19,6 +19,8 @@
 #define CB_ENGINE_CACHE_FILES  256 /* newest voice-cache files kept (one removed per new one) */
 
 const struct tts_engine_ops *tts_chatterbox_ops(void);
+/* true when MODELS_DIR/chatterbox-turbo holds the weight files the engine needs. */
+bool cb_engine_files_present(const char *models_dir);
 
 /* Voice-conditionals cache counters of a loaded engine (for tests and /health). */
 struct cb_engine_cache_stats {
