@@ -29,7 +29,8 @@ static const struct {
     {"user", api_cli_user, "user add NAME: create an account (password on stdin)"},
     {"routes", api_cli_routes, "print the HTTP route table"},
     {"models", models_main,
-     "list | pull NAME | verify [NAME] | rm NAME | make-random qwen2 OUT.gguf | make-random chatterbox-turbo DIR [--tiny]: model files"},
+     "list | pull NAME | verify [NAME] | rm NAME | make-random qwen2 OUT.gguf | make-random "
+     "chatterbox-turbo DIR [--tiny]: model files"},
     {"tts", tts_cli_main, "--text TEXT|--text-file F [...] -o OUT: synthesise speech"},
     {"generate", llm_cli_generate, "--model FILE (--prompt TEXT | --chat): run the chat LLM"},
     {"tokenize", llm_cli_tokenize, "--model FILE TEXT: print token ids"},

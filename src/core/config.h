@@ -15,39 +15,39 @@ enum vb_env_kind {
 };
 
 struct vb_config {
-    char *secret_key;          /* SECRET_KEY (>= 32 bytes in production) */
-    char *database_url;        /* DATABASE_URL: sqlite://PATH or postgres(ql)://... */
-    char *storage_dir;         /* STORAGE_DIR: generated audio (default "outputs") */
-    char *voices_dir;          /* VOICES_DIR: uploaded voices (default "voices") */
-    char *models_dir;          /* MODELS_DIR: model files (default "models") */
-    char *data_dir;            /* DATA_DIR: SQLite db and generated secret (default "data") */
-    char *hf_token;            /* HF_TOKEN: Hugging Face token, may be NULL */
-    char *allowed_hosts;       /* ALLOWED_HOSTS: comma list or "*" (default "*") */
-    char *host;                /* HOST: bind address (default "0.0.0.0") */
-    int port;                  /* PORT (default 8000; 0 = ephemeral) */
-    char *cors_origins;        /* CORS_ORIGINS: comma list or "*"; "" = off (default "") */
-    int max_upload_mb;         /* MAX_UPLOAD_MB (default 50) */
-    char *log_level;           /* LOG_LEVEL: debug|info|warn|error (default "info") */
-    enum vb_env_kind env;      /* VOCERO_ENV: development|production (default development) */
-    char *admin_username;      /* ADMIN_USERNAME: account created/updated at start-up */
-    char *admin_password;      /* ADMIN_PASSWORD */
-    bool allow_registration;   /* ALLOW_REGISTRATION (default true) */
-    int jwt_ttl_s;             /* JWT_TTL_SECONDS: access token lifetime (default 86400) */
-    int workers;               /* WORKERS: handler worker threads (default 8) */
-    int io_threads;            /* IO_THREADS: HTTP I/O threads (default 4) */
-    int queue_max;             /* QUEUE_MAX: pending requests before 503 (default 256) */
-    int request_timeout_s;     /* REQUEST_TIMEOUT_SECONDS (default 60) */
-    int bcrypt_cost;           /* BCRYPT_COST (default 12; 4..31) */
-    int signed_url_ttl_s;      /* SIGNED_URL_TTL_SECONDS (default 3600) */
-    bool secret_generated;     /* true when SECRET_KEY was generated/loaded from DATA_DIR */
-    char *swagger_ui_dir;      /* SWAGGER_UI_DIR: swagger-ui-dist files for /docs
-                                  (default "node_modules/swagger-ui-dist") */
-    char *llm_model;           /* LLM_MODEL: registry name or GGUF path (default qwen2.5-3b-instruct) */
-    int llm_context;           /* LLM_CONTEXT: context window in tokens (default 4096) */
-    int llm_queue_max;         /* LLM_QUEUE_MAX: waiting chat requests before 503 (default 4) */
-    int llm_cache_threads;     /* LLM_CACHE_THREADS: threads whose KV cache is kept (default 2) */
-    int llm_threads;           /* LLM_THREADS: CPU threads for the chat LLM (default 0 = auto) */
-    char *tts_engine;          /* TTS_ENGINE: default TTS engine name (default "espeak-ng") */
+    char *secret_key;        /* SECRET_KEY (>= 32 bytes in production) */
+    char *database_url;      /* DATABASE_URL: sqlite://PATH or postgres(ql)://... */
+    char *storage_dir;       /* STORAGE_DIR: generated audio (default "outputs") */
+    char *voices_dir;        /* VOICES_DIR: uploaded voices (default "voices") */
+    char *models_dir;        /* MODELS_DIR: model files (default "models") */
+    char *data_dir;          /* DATA_DIR: SQLite db and generated secret (default "data") */
+    char *hf_token;          /* HF_TOKEN: Hugging Face token, may be NULL */
+    char *allowed_hosts;     /* ALLOWED_HOSTS: comma list or "*" (default "*") */
+    char *host;              /* HOST: bind address (default "0.0.0.0") */
+    int port;                /* PORT (default 8000; 0 = ephemeral) */
+    char *cors_origins;      /* CORS_ORIGINS: comma list or "*"; "" = off (default "") */
+    int max_upload_mb;       /* MAX_UPLOAD_MB (default 50) */
+    char *log_level;         /* LOG_LEVEL: debug|info|warn|error (default "info") */
+    enum vb_env_kind env;    /* VOCERO_ENV: development|production (default development) */
+    char *admin_username;    /* ADMIN_USERNAME: account created/updated at start-up */
+    char *admin_password;    /* ADMIN_PASSWORD */
+    bool allow_registration; /* ALLOW_REGISTRATION (default true) */
+    int jwt_ttl_s;           /* JWT_TTL_SECONDS: access token lifetime (default 86400) */
+    int workers;             /* WORKERS: handler worker threads (default 8) */
+    int io_threads;          /* IO_THREADS: HTTP I/O threads (default 4) */
+    int queue_max;           /* QUEUE_MAX: pending requests before 503 (default 256) */
+    int request_timeout_s;   /* REQUEST_TIMEOUT_SECONDS (default 60) */
+    int bcrypt_cost;         /* BCRYPT_COST (default 12; 4..31) */
+    int signed_url_ttl_s;    /* SIGNED_URL_TTL_SECONDS (default 3600) */
+    bool secret_generated;   /* true when SECRET_KEY was generated/loaded from DATA_DIR */
+    char *swagger_ui_dir;    /* SWAGGER_UI_DIR: swagger-ui-dist files for /docs
+                                (default "node_modules/swagger-ui-dist") */
+    char *llm_model;       /* LLM_MODEL: registry name or GGUF path (default qwen2.5-3b-instruct) */
+    int llm_context;       /* LLM_CONTEXT: context window in tokens (default 4096) */
+    int llm_queue_max;     /* LLM_QUEUE_MAX: waiting chat requests before 503 (default 4) */
+    int llm_cache_threads; /* LLM_CACHE_THREADS: threads whose KV cache is kept (default 2) */
+    int llm_threads;       /* LLM_THREADS: CPU threads for the chat LLM (default 0 = auto) */
+    char *tts_engine;      /* TTS_ENGINE: default TTS engine name (default "espeak-ng") */
     bool models_auto_download; /* MODELS_AUTO_DOWNLOAD: fetch missing models (default true) */
     int tts_workers;           /* WORKERS_TTS: concurrent speech generations (default 2) */
     int tts_queue_max;         /* TTS_QUEUE_MAX: waiting generations before 503 (default 4) */

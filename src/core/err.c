@@ -6,26 +6,46 @@
 const char *vb_err_message(enum vb_err err)
 {
     switch (err) {
-    case VB_OK: return "success";
-    case VB_ERR_NOMEM: return "out of memory";
-    case VB_ERR_INVALID: return "invalid request";
-    case VB_ERR_UNAUTHORIZED: return "authentication required";
-    case VB_ERR_FORBIDDEN: return "forbidden";
-    case VB_ERR_NOT_FOUND: return "not found";
-    case VB_ERR_METHOD: return "method not allowed";
-    case VB_ERR_CONFLICT: return "already exists";
-    case VB_ERR_TOO_LARGE: return "too large";
-    case VB_ERR_MEDIA_TYPE: return "unsupported media type";
-    case VB_ERR_UNPROCESSABLE: return "unprocessable input";
-    case VB_ERR_RATE_LIMITED: return "too many requests";
-    case VB_ERR_UNAVAILABLE: return "service unavailable";
-    case VB_ERR_IO: return "input/output error";
-    case VB_ERR_DB: return "database error";
-    case VB_ERR_INTERNAL: return "internal error";
-    case VB_ERR_FORMAT: return "corrupt or unsupported format";
-    case VB_ERR_CANCELLED: return "cancelled";
-    case VB_ERR_TIMEOUT: return "timed out";
-    case VB_ERR_RANGE: return "range not satisfiable";
+    case VB_OK:
+        return "success";
+    case VB_ERR_NOMEM:
+        return "out of memory";
+    case VB_ERR_INVALID:
+        return "invalid request";
+    case VB_ERR_UNAUTHORIZED:
+        return "authentication required";
+    case VB_ERR_FORBIDDEN:
+        return "forbidden";
+    case VB_ERR_NOT_FOUND:
+        return "not found";
+    case VB_ERR_METHOD:
+        return "method not allowed";
+    case VB_ERR_CONFLICT:
+        return "already exists";
+    case VB_ERR_TOO_LARGE:
+        return "too large";
+    case VB_ERR_MEDIA_TYPE:
+        return "unsupported media type";
+    case VB_ERR_UNPROCESSABLE:
+        return "unprocessable input";
+    case VB_ERR_RATE_LIMITED:
+        return "too many requests";
+    case VB_ERR_UNAVAILABLE:
+        return "service unavailable";
+    case VB_ERR_IO:
+        return "input/output error";
+    case VB_ERR_DB:
+        return "database error";
+    case VB_ERR_INTERNAL:
+        return "internal error";
+    case VB_ERR_FORMAT:
+        return "corrupt or unsupported format";
+    case VB_ERR_CANCELLED:
+        return "cancelled";
+    case VB_ERR_TIMEOUT:
+        return "timed out";
+    case VB_ERR_RANGE:
+        return "range not satisfiable";
     }
     return "unknown error";
 }
@@ -33,26 +53,46 @@ const char *vb_err_message(enum vb_err err)
 const char *vb_err_code(enum vb_err err)
 {
     switch (err) {
-    case VB_OK: return "ok";
-    case VB_ERR_NOMEM: return "out_of_memory";
-    case VB_ERR_INVALID: return "bad_request";
-    case VB_ERR_UNAUTHORIZED: return "unauthorized";
-    case VB_ERR_FORBIDDEN: return "forbidden";
-    case VB_ERR_NOT_FOUND: return "not_found";
-    case VB_ERR_METHOD: return "method_not_allowed";
-    case VB_ERR_CONFLICT: return "conflict";
-    case VB_ERR_TOO_LARGE: return "payload_too_large";
-    case VB_ERR_MEDIA_TYPE: return "unsupported_media_type";
-    case VB_ERR_UNPROCESSABLE: return "validation_error";
-    case VB_ERR_RATE_LIMITED: return "rate_limited";
-    case VB_ERR_UNAVAILABLE: return "unavailable";
-    case VB_ERR_IO: return "io_error";
-    case VB_ERR_DB: return "database_error";
-    case VB_ERR_INTERNAL: return "internal_error";
-    case VB_ERR_FORMAT: return "bad_format";
-    case VB_ERR_CANCELLED: return "cancelled";
-    case VB_ERR_TIMEOUT: return "timeout";
-    case VB_ERR_RANGE: return "range_not_satisfiable";
+    case VB_OK:
+        return "ok";
+    case VB_ERR_NOMEM:
+        return "out_of_memory";
+    case VB_ERR_INVALID:
+        return "bad_request";
+    case VB_ERR_UNAUTHORIZED:
+        return "unauthorized";
+    case VB_ERR_FORBIDDEN:
+        return "forbidden";
+    case VB_ERR_NOT_FOUND:
+        return "not_found";
+    case VB_ERR_METHOD:
+        return "method_not_allowed";
+    case VB_ERR_CONFLICT:
+        return "conflict";
+    case VB_ERR_TOO_LARGE:
+        return "payload_too_large";
+    case VB_ERR_MEDIA_TYPE:
+        return "unsupported_media_type";
+    case VB_ERR_UNPROCESSABLE:
+        return "validation_error";
+    case VB_ERR_RATE_LIMITED:
+        return "rate_limited";
+    case VB_ERR_UNAVAILABLE:
+        return "unavailable";
+    case VB_ERR_IO:
+        return "io_error";
+    case VB_ERR_DB:
+        return "database_error";
+    case VB_ERR_INTERNAL:
+        return "internal_error";
+    case VB_ERR_FORMAT:
+        return "bad_format";
+    case VB_ERR_CANCELLED:
+        return "cancelled";
+    case VB_ERR_TIMEOUT:
+        return "timeout";
+    case VB_ERR_RANGE:
+        return "range_not_satisfiable";
     }
     return "unknown";
 }
@@ -60,26 +100,46 @@ const char *vb_err_code(enum vb_err err)
 int vb_err_http_status(enum vb_err err)
 {
     switch (err) {
-    case VB_OK: return 200;
-    case VB_ERR_NOMEM: return 503;
-    case VB_ERR_INVALID: return 400;
-    case VB_ERR_UNAUTHORIZED: return 401;
-    case VB_ERR_FORBIDDEN: return 403;
-    case VB_ERR_NOT_FOUND: return 404;
-    case VB_ERR_METHOD: return 405;
-    case VB_ERR_CONFLICT: return 409;
-    case VB_ERR_TOO_LARGE: return 413;
-    case VB_ERR_MEDIA_TYPE: return 415;
-    case VB_ERR_UNPROCESSABLE: return 422;
-    case VB_ERR_RATE_LIMITED: return 429;
-    case VB_ERR_UNAVAILABLE: return 503;
-    case VB_ERR_IO: return 500;
-    case VB_ERR_DB: return 500;
-    case VB_ERR_INTERNAL: return 500;
-    case VB_ERR_FORMAT: return 422;
-    case VB_ERR_CANCELLED: return 499;
-    case VB_ERR_TIMEOUT: return 504;
-    case VB_ERR_RANGE: return 416;
+    case VB_OK:
+        return 200;
+    case VB_ERR_NOMEM:
+        return 503;
+    case VB_ERR_INVALID:
+        return 400;
+    case VB_ERR_UNAUTHORIZED:
+        return 401;
+    case VB_ERR_FORBIDDEN:
+        return 403;
+    case VB_ERR_NOT_FOUND:
+        return 404;
+    case VB_ERR_METHOD:
+        return 405;
+    case VB_ERR_CONFLICT:
+        return 409;
+    case VB_ERR_TOO_LARGE:
+        return 413;
+    case VB_ERR_MEDIA_TYPE:
+        return 415;
+    case VB_ERR_UNPROCESSABLE:
+        return 422;
+    case VB_ERR_RATE_LIMITED:
+        return 429;
+    case VB_ERR_UNAVAILABLE:
+        return 503;
+    case VB_ERR_IO:
+        return 500;
+    case VB_ERR_DB:
+        return 500;
+    case VB_ERR_INTERNAL:
+        return 500;
+    case VB_ERR_FORMAT:
+        return 422;
+    case VB_ERR_CANCELLED:
+        return 499;
+    case VB_ERR_TIMEOUT:
+        return 504;
+    case VB_ERR_RANGE:
+        return 416;
     }
     return 500;
 }

@@ -16,8 +16,11 @@ bool vb_log_level_parse(const char *s, enum vb_log_level *out)
     static const struct {
         const char *name;
         enum vb_log_level level;
-    } names[] = {{"debug", VB_LOG_DEBUG}, {"info", VB_LOG_INFO},   {"warn", VB_LOG_WARN},
-                 {"warning", VB_LOG_WARN}, {"error", VB_LOG_ERROR}};
+    } names[] = {{"debug", VB_LOG_DEBUG},
+                 {"info", VB_LOG_INFO},
+                 {"warn", VB_LOG_WARN},
+                 {"warning", VB_LOG_WARN},
+                 {"error", VB_LOG_ERROR}};
     for (size_t i = 0; s && i < VB_ARRAY_LEN(names); i++) {
         if (strcasecmp(s, names[i].name) == 0) {
             *out = names[i].level;

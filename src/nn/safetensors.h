@@ -33,11 +33,11 @@ enum nn_st_dtype {
 };
 
 struct nn_st_tensor {
-    const char *name;       /* borrowed from the file object */
+    const char *name; /* borrowed from the file object */
     enum nn_st_dtype dtype;
-    int n_dims;             /* 0 (scalar) .. NN_ST_MAX_DIMS */
+    int n_dims;                    /* 0 (scalar) .. NN_ST_MAX_DIMS */
     int64_t shape[NN_ST_MAX_DIMS]; /* outermost first, as PyTorch writes them */
-    const void *data;       /* into the mapping; little-endian; may be unaligned */
+    const void *data;              /* into the mapping; little-endian; may be unaligned */
     size_t nbytes;
 };
 
