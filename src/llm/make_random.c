@@ -155,18 +155,8 @@ static enum vb_err add_vocab(struct gguf_writer *w, int64_t n_vocab)
     enum vb_err err = VB_ERR_NOMEM;
     if (!toks || !types)
         goto out;
-    static const char *const merged[] = {"\xc4\xa0"
-                                         "t",
-                                         "he",
-                                         "\xc4\xa0"
-                                         "the",
-                                         "in",
-                                         "\xc4\xa0"
-                                         "a"};
-    static const char *const merges[] = {"\xc4\xa0 t", "h e",
-                                         "\xc4\xa0"
-                                         "t he",
-                                         "i n", "\xc4\xa0 a"};
+    static const char *const merged[] = {"\304\240t", "he", "\304\240the", "in", "\304\240a"};
+    static const char *const merges[] = {"\304\240 t", "h e", "\304\240t he", "i n", "\304\240 a"};
     int64_t special0 = n_vocab >= 151646 ? 151643 : n_vocab - 3;
     static const char *const specials[] = {"<|endoftext|>", "<|im_start|>", "<|im_end|>"};
     for (int64_t i = 0; i < n_vocab; i++) {

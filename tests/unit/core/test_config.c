@@ -90,7 +90,7 @@ TEST(test_defaults)
     CHECK_EQ_INT(c.signed_url_ttl_s, 3600);
     CHECK_EQ_STR(c.swagger_ui_dir, "node_modules/swagger-ui-dist");
     CHECK_EQ_INT(c.llm_threads, 0);
-    CHECK_EQ_STR(c.tts_engine, "espeak-ng");
+    CHECK_EQ_STR(c.tts_engine, "auto");
     CHECK(c.models_auto_download);
     CHECK(!c.secret_generated);
     vb_config_release(&c);
