@@ -183,6 +183,8 @@ class ChatterboxTest(ServerTest):
         self.assertTrue(e["capabilities"]["cloning"])
         self.assertTrue(e["capabilities"]["tags"])
         self.assertTrue(e["capabilities"]["seed"])
+        self.assertTrue(e["installed"])
+        self.assertTrue(doc["cloning"]["available"])
 
     def test_default_engine_when_installed(self):
         # TTS_ENGINE=auto (the default): chatterbox-turbo once its files are present

@@ -448,6 +448,11 @@ class TtsTest(ServerTest):
         self.assertIn("f3", [v["id"] for v in e["variants"]])
         self.assertIn("en-us", [v["id"] for v in e["voices"]])
         self.assertIn("[laugh]", doc["tags"])
+        self.assertTrue(e["installed"])
+        cb = [x for x in doc["engines"] if x["name"] == "chatterbox-turbo"][0]
+        self.assertFalse(cb["installed"])  # no model files under this server's MODELS_DIR
+        self.assertFalse(doc["cloning"]["available"])
+        self.assertIn("vocero models pull chatterbox-turbo", doc["cloning"]["install"])
         self.assertEqual(doc["cloning"]["install"], "vocero models pull chatterbox-turbo")
         self.assertEqual(self.req("GET", "/engines").status, 401)
 
