@@ -2,6 +2,7 @@
  * bounds-checked cursor; sizes are checked for overflow before any allocation. */
 #include "core/vb.h"
 #include "nn/gguf.h"
+#include "nn/mapfile.h"
 #include "core/alloc.h"
 
 #include <errno.h>
@@ -410,32 +411,18 @@ enum vb_err gguf_open_mem(const void *data, size_t size, struct gguf_file **out,
 enum vb_err gguf_open(const char *path, struct gguf_file **out, char *why, size_t why_cap)
 {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(why, why_cap, "%s: %s", path, strerror(errno));
-        return errno == ENOENT ? VB_ERR_NOT_FOUND : VB_ERR_IO;
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0) {
-        snprintf(why, why_cap, "%s: not a regular non-empty file", path);
-        close(fd);
-        return VB_ERR_FORMAT;
-    }
-    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
-    close(fd);
-    if (map == MAP_FAILED) {
-        snprintf(why, why_cap, "%s: mmap: %s", path, strerror(errno));
-        return VB_ERR_IO;
-    }
+    struct nn_mapping map;
     /* start reading the weights from disk in the background (advice only) */
-    (void)madvise(map, (size_t)st.st_size, MADV_WILLNEED);
+    enum vb_err err = nn_map_file(path, 1, 0, true, &map, why, why_cap);
+    if (err)
+        return err;
     struct gguf_file *g = vb_try_calloc(1, sizeof *g);
     if (!g) {
-        munmap(map, (size_t)st.st_size);
+        nn_unmap_file(&map);
         return VB_ERR_NOMEM;
     }
-    g->base = map;
-    g->size = (size_t)st.st_size;
+    g->base = map.base;
+    g->size = map.size;
     g->mapped = true;
     return open_common(g, out, why, why_cap);
 }

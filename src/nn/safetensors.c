@@ -3,6 +3,7 @@
  * any tensor is exposed. */
 #include "core/vb.h"
 #include "nn/safetensors.h"
+#include "nn/mapfile.h"
 #include "core/alloc.h"
 #include "core/json.h"
 #include "nn/fp16.h"
@@ -249,33 +250,17 @@ enum vb_err nn_st_open_memory(const void *data, size_t len, struct nn_safetensor
 enum vb_err nn_st_open(const char *path, struct nn_safetensors **out, char *why, size_t why_cap)
 {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        int e = errno;
-        if (why && why_cap)
-            snprintf(why, why_cap, "%s: %s", path, strerror(e));
-        return e == ENOENT ? VB_ERR_NOT_FOUND : VB_ERR_IO;
-    }
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size < 8) {
-        close(fd);
-        return failf(why, why_cap, "%s: not a regular file of at least 8 bytes", path);
-    }
-    void *map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    int e = errno;
-    close(fd);
-    if (map == MAP_FAILED) {
-        if (why && why_cap)
-            snprintf(why, why_cap, "%s: mmap: %s", path, strerror(e));
-        return VB_ERR_IO;
-    }
+    struct nn_mapping map;
+    enum vb_err merr = nn_map_file(path, 8, 0, false, &map, why, why_cap);
+    if (merr)
+        return merr;
     struct nn_safetensors *st = vb_try_calloc(1, sizeof *st);
     if (!st) {
-        munmap(map, (size_t)sb.st_size);
+        nn_unmap_file(&map);
         return VB_ERR_NOMEM;
     }
-    st->base = map;
-    st->size = (size_t)sb.st_size;
+    st->base = map.base;
+    st->size = map.size;
     st->mapped = true;
     enum vb_err err = open_common(st, out, why, why_cap);
     if (err == VB_ERR_FORMAT && why && why_cap) {

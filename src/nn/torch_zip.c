@@ -3,6 +3,7 @@
  * opcodes and three whitelisted callables. */
 #include "core/vb.h"
 #include "nn/torch_zip.h"
+#include "nn/mapfile.h"
 #include "core/alloc.h"
 
 #include <errno.h>
@@ -775,34 +776,17 @@ enum vb_err nn_tz_open_memory(const void *data, size_t len, struct nn_tz **out, 
 enum vb_err nn_tz_open(const char *path, struct nn_tz **out, char *why, size_t why_cap)
 {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        int e = errno;
-        if (why && why_cap)
-            snprintf(why, why_cap, "%s: %s", path, strerror(e));
-        return e == ENOENT ? VB_ERR_NOT_FOUND : VB_ERR_IO;
-    }
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size < 22 ||
-        (uint64_t)sb.st_size > NN_TZ_MAX_BYTES) {
-        close(fd);
-        return failf(why, why_cap, "%s: not a regular file of a plausible size", path);
-    }
-    void *map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    int e = errno;
-    close(fd);
-    if (map == MAP_FAILED) {
-        if (why && why_cap)
-            snprintf(why, why_cap, "%s: mmap: %s", path, strerror(e));
-        return VB_ERR_IO;
-    }
+    struct nn_mapping map;
+    enum vb_err err = nn_map_file(path, 22, NN_TZ_MAX_BYTES, false, &map, why, why_cap);
+    if (err)
+        return err;
     struct nn_tz *tz = vb_try_calloc(1, sizeof *tz);
     if (!tz) {
-        munmap(map, (size_t)sb.st_size);
+        nn_unmap_file(&map);
         return VB_ERR_NOMEM;
     }
-    tz->base = map;
-    tz->size = (size_t)sb.st_size;
+    tz->base = map.base;
+    tz->size = map.size;
     tz->mapped = true;
     return open_common(tz, out, why, why_cap);
 }
