@@ -13,33 +13,11 @@
 #include "tts/chatterbox/s3gen_flow.h"
 #include "unit/test.h"
 #include "unit/chatterbox/checkpoint_mutants.h"
-
-static char g_dir[512];
+#include "unit/chatterbox/refcase.h"
 
 static bool ref_dir(void)
 {
-    const char *root = getenv("VOCERO_REFDATA");
-    snprintf(g_dir, sizeof g_dir, "%s/chatterbox-ref/s3gen_flow",
-             root && *root ? root : "../shared/testdata");
-    char p[600];
-    snprintf(p, sizeof p, "%s/weights.safetensors", g_dir);
-    FILE *f = fopen(p, "rb");
-    if (!f)
-        return false;
-    fclose(f);
-    return true;
-}
-
-static struct nn_safetensors *open_st(const char *name)
-{
-    char p[600], why[256];
-    struct nn_safetensors *st = NULL;
-    snprintf(p, sizeof p, "%s/%s", g_dir, name);
-    if (nn_st_open(p, &st, why, sizeof why) != VB_OK) {
-        fprintf(stderr, "  open %s: %s\n", p, why);
-        return NULL;
-    }
-    return st;
+    return ref_case("s3gen_flow");
 }
 
 /* Whole tensor as f32 (caller frees), checking the element count. */

@@ -12,35 +12,13 @@
 #include "nn/threadpool.h"
 #include "unit/test.h"
 #include "unit/chatterbox/checkpoint_mutants.h"
+#include "unit/chatterbox/refcase.h"
 #include "tts/chatterbox/frontend.h"
 #include "tts/chatterbox/s3tokenizer.h"
 
-static char g_dir[512];
-
 static bool ref_dir(void)
 {
-    const char *root = getenv("VOCERO_REFDATA");
-    snprintf(g_dir, sizeof g_dir, "%s/chatterbox-ref/s3tokenizer",
-             root && *root ? root : "../shared/testdata");
-    char p[600];
-    snprintf(p, sizeof p, "%s/weights.safetensors", g_dir);
-    FILE *f = fopen(p, "rb");
-    if (!f)
-        return false;
-    fclose(f);
-    return true;
-}
-
-static struct nn_safetensors *open_st(const char *name)
-{
-    char p[600], why[256];
-    struct nn_safetensors *st = NULL;
-    snprintf(p, sizeof p, "%s/%s", g_dir, name);
-    if (nn_st_open(p, &st, why, sizeof why) != VB_OK) {
-        fprintf(stderr, "  open %s: %s\n", p, why);
-        return NULL;
-    }
-    return st;
+    return ref_case("s3tokenizer");
 }
 
 static float *get_f32(struct nn_safetensors *st, const char *name, int64_t *n)

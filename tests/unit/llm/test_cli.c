@@ -4,7 +4,7 @@
 #include "core/vb.h"
 #include "core/alloc.h"
 #include "llm/cli.h"
-#include "unit/llm/refdata.h"
+#include "unit/refdata.h"
 #include "unit/test.h"
 
 #include <fcntl.h>

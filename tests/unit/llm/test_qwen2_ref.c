@@ -5,7 +5,7 @@
 #include "core/vb.h"
 #include "llm/qwen2.h"
 #include "unit/test.h"
-#include "unit/llm/refdata.h"
+#include "unit/refdata.h"
 
 #include <math.h>
 

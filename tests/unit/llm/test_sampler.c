@@ -5,7 +5,7 @@
 #include "core/alloc.h"
 #include "llm/chat_template.h"
 #include "llm/sampler.h"
-#include "unit/llm/refdata.h"
+#include "unit/refdata.h"
 #include "unit/test.h"
 
 #include <math.h>

@@ -5,7 +5,7 @@
 #include "llm/tokenizer.h"
 #include "core/unicode.h"
 #include "unit/test.h"
-#include "unit/llm/refdata.h"
+#include "unit/refdata.h"
 
 static size_t unhex(const char *h, char *out)
 {

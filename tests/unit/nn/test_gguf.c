@@ -4,7 +4,7 @@
 #include "core/alloc.h"
 #include "nn/gguf.h"
 #include "nn/gguf_write.h"
-#include "unit/llm/refdata.h"
+#include "unit/refdata.h"
 #include "unit/test.h"
 
 static float f32_data[2 * 64];

@@ -1,7 +1,7 @@
 /* refdata.h: helpers for the reference-vector tests: locating ../shared/testdata (or
  * $VOCERO_REFDATA), reading whole files, .npy float32 arrays and JSON int arrays. */
-#ifndef TEST_LLM_REFDATA_H
-#define TEST_LLM_REFDATA_H
+#ifndef TEST_REFDATA_H
+#define TEST_REFDATA_H
 
 #include "core/vb.h"
 #include "core/alloc.h"
