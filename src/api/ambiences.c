@@ -44,42 +44,6 @@ static void user_dir(const struct api_app *app, int64_t user_id, char out[4096])
     snprintf(out, 4096, "%s/ambiences/%lld", app->cfg->data_dir, (long long)user_id);
 }
 
-static enum vb_err read_file(const char *path, size_t max, char **out, size_t *len)
-{
-    enum vb_err err = VB_OK;
-    struct stat st;
-    char *buf = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT ? VB_ERR_NOT_FOUND : VB_ERR_IO;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size > max) {
-        err = VB_ERR_IO;
-        goto out;
-    }
-    size_t n = (size_t)st.st_size, got = 0;
-    if (!(buf = vb_try_malloc(n + 1))) {
-        err = VB_ERR_NOMEM;
-        goto out;
-    }
-    while (got < n) {
-        ssize_t r = read(fd, buf + got, n - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            err = VB_ERR_IO;
-            goto out;
-        }
-        got += (size_t)r;
-    }
-    buf[n] = '\0';
-    *out = buf, *len = n;
-    buf = NULL;
-out:
-    close(fd);
-    vb_free(buf);
-    return err;
-}
-
 /* The description of the user's ambience `id` (caller frees with vb_json_free). */
 static enum vb_err load_meta(const struct api_app *app, int64_t user_id, const char *id,
                              struct vb_json **meta)
@@ -92,7 +56,7 @@ static enum vb_err load_meta(const struct api_app *app, int64_t user_id, const c
         return VB_ERR_NOT_FOUND;
     user_dir(app, user_id, dir);
     snprintf(path, sizeof path, "%s/%s.json", dir, id);
-    enum vb_err err = read_file(path, META_MAX_BYTES, &text, &len);
+    enum vb_err err = vb_file_read_all(path, META_MAX_BYTES, &text, &len);
     if (!err &&
         (vb_json_parse(text, len, meta, NULL, 0) != VB_OK || (*meta)->type != VB_JSON_OBJECT ||
          !vb_json_get_str(*meta, "format") || !vb_json_get_str(*meta, "name"))) {
@@ -117,7 +81,7 @@ enum vb_err api_ambience_load(struct http_request *req, struct api_app *app, con
         return err == VB_ERR_NOT_FOUND ? err : VB_ERR_INTERNAL;
     user_dir(app, http_req_user_id(req), dir);
     snprintf(path, sizeof path, "%s/%s.%s", dir, id, vb_json_get_str(meta, "format"));
-    err = read_file(path, (size_t)1 << 30, &data, &len);
+    err = vb_file_read_all(path, (size_t)1 << 30, &data, &len);
     if (!err) {
         struct audio_decode_params dp = audio_decode_default_params();
         dp.mono = true;

@@ -1,5 +1,6 @@
 /* tts_form.c: JSON-or-multipart field readers and shared checks for the speech routes. */
 #include "core/vb.h"
+#include "core/fsutil.h"
 #include "api/tts_form.h"
 #include "api/media.h"
 #include "api/request.h"
@@ -342,48 +343,11 @@ enum vb_err tts_prompt_decode(struct http_request *req, const char *field,
     return VB_OK;
 }
 
-/* Reads a whole file (at most max bytes). Caller frees *out. */
-static enum vb_err read_file(const char *path, size_t max, unsigned char **out, size_t *len)
-{
-    enum vb_err err = VB_OK;
-    unsigned char *buf = NULL;
-    struct stat st;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return VB_ERR_IO;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size > max) {
-        err = VB_ERR_IO;
-        goto out;
-    }
-    size_t n = (size_t)st.st_size, got = 0;
-    buf = vb_try_malloc(n ? n : 1);
-    if (!buf) {
-        err = VB_ERR_NOMEM;
-        goto out;
-    }
-    while (got < n) {
-        ssize_t r = read(fd, buf + got, n - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            err = VB_ERR_IO;
-            goto out;
-        }
-        got += (size_t)r;
-    }
-    *out = buf, *len = n;
-    buf = NULL;
-out:
-    close(fd);
-    vb_free(buf);
-    return err;
-}
-
 enum vb_err tts_voice_prompt(struct http_request *req, struct api_app *app, const char *field,
                              int64_t voice_id, struct audio_pcm *out)
 {
     struct db_voice v = {0};
-    unsigned char *data = NULL;
+    char *data = NULL;
     size_t len = 0;
     char path[4096];
     memset(out, 0, sizeof *out);
@@ -397,7 +361,7 @@ enum vb_err tts_voice_prompt(struct http_request *req, struct api_app *app, cons
     if (err)
         return err;
     snprintf(path, sizeof path, "%s/%s", app->cfg->voices_dir, v.file_name);
-    err = read_file(path, PROMPT_MAX_BYTES, &data, &len);
+    err = vb_file_read_all(path, PROMPT_MAX_BYTES, &data, &len);
     if (!err) {
         struct audio_diag diag = {0};
         err = decode_prompt(data, len, out, &diag);

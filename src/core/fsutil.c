@@ -1,6 +1,7 @@
 /* fsutil.c: crash-safe file writes and directory housekeeping. */
 #include "core/vb.h"
 #include "core/fsutil.h"
+#include "core/alloc.h"
 #include "core/crypto.h"
 #include "core/log.h"
 
@@ -91,6 +92,50 @@ enum vb_err vb_file_remove(const char *dir, const char *name)
         return VB_ERR_IO;
     fsync_dir(dir);
     return VB_OK;
+}
+
+enum vb_err vb_file_read_all(const char *path, size_t max, char **out, size_t *len)
+{
+    enum vb_err err = VB_OK;
+    struct stat st;
+    char *buf = NULL;
+    size_t got = 0;
+    *out = NULL;
+    *len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? VB_ERR_NOT_FOUND : VB_ERR_IO;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        err = VB_ERR_IO;
+        goto out;
+    }
+    if ((uint64_t)st.st_size > max) {
+        err = VB_ERR_TOO_LARGE;
+        goto out;
+    }
+    size_t n = (size_t)st.st_size;
+    if (!(buf = vb_try_malloc(n + 1))) {
+        err = VB_ERR_NOMEM;
+        goto out;
+    }
+    while (got < n) {
+        ssize_t r = read(fd, buf + got, n - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            err = VB_ERR_IO;
+            goto out;
+        }
+        got += (size_t)r;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    buf = NULL;
+out:
+    close(fd);
+    vb_free(buf);
+    return err;
 }
 
 int vb_dir_sweep_temps(const char *dir)

@@ -19,6 +19,10 @@ VB_WUR enum vb_err vb_file_write_atomic(const char *dir, const char *name, const
 /* Removes dir/name; a missing file is fine. Callers that cannot act on a failure may
  * ignore the result (the start-up sweep removes what is left). */
 enum vb_err vb_file_remove(const char *dir, const char *name);
+/* Reads the whole regular file at path (at most max bytes) into a new NUL-terminated buffer
+ * (caller frees *out with vb_free). VB_ERR_NOT_FOUND, VB_ERR_TOO_LARGE, VB_ERR_NOMEM,
+ * VB_ERR_IO. */
+VB_WUR enum vb_err vb_file_read_all(const char *path, size_t max, char **out, size_t *len);
 /* Deletes every VB_TMP_PREFIX file in dir (left by a crash); returns how many. */
 int vb_dir_sweep_temps(const char *dir);
 /* "prefix_<24 hex>.ext" into out (VB_NAME_MAX bytes). */
