@@ -10,7 +10,7 @@ THREADS=${THREADS:-2}
 CC=${CC:-cc}
 mkdir -p "$OUT"
 CORE="src/core/alloc.c src/core/buf.c src/core/err.c src/core/log.c src/core/json.c"
-NN="src/nn/activations.c src/nn/kernels.c src/nn/mapfile.c src/nn/quant.c src/nn/safetensors.c src/nn/threadpool.c src/nn/types.c"
+NN=$(find src/nn -maxdepth 1 -name '*.c')
 HIFT="src/audio/dsp.c src/tts/chatterbox/hift.c src/tts/chatterbox/hift_conv.c"
 FLAGS="-std=c17 -O2 -g -D_GNU_SOURCE -Isrc -pthread"
 objs=""

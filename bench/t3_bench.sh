@@ -11,8 +11,7 @@ THREADS=${THREADS:-2}
 CC=${CC:-cc}
 mkdir -p "$OUT"
 CORE="src/core/alloc.c src/core/buf.c src/core/err.c src/core/log.c src/core/json.c"
-NN="src/nn/gemm.c src/nn/kernels.c src/nn/mapfile.c src/nn/matmul.c src/nn/ops.c src/nn/quant.c src/nn/quantize.c
-    src/nn/safetensors.c src/nn/safetensors_write.c src/nn/threadpool.c src/nn/types.c"
+NN=$(find src/nn -maxdepth 1 -name '*.c')
 FLAGS="-std=c17 -O2 -g -D_GNU_SOURCE -Isrc -pthread"
 objs=""
 for f in src/nn/arch/x86/avx2/*.c; do

@@ -6,6 +6,7 @@
 #include "nn/attention.h"
 #include "nn/gemm.h"
 #include "nn/kernels.h"
+#include "nn/vmath.h"
 
 #include <math.h>
 
@@ -35,29 +36,6 @@ static void softmax_row_generic(float *s, const float *b, int n, float scale)
 }
 
 #ifdef ATTN_X86
-/* exp for x <= 0 (Cephes expf polynomial, ~1 ulp; 0 below -87.3) */
-__attribute__((target("avx2,fma"))) static inline __m256 exp_neg_avx2(__m256 x)
-{
-    const __m256 lo = _mm256_set1_ps(-87.3f);
-    const __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
-    x = _mm256_max_ps(x, lo);
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-    __m256i e =
-        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    p = _mm256_mul_ps(p, _mm256_castsi256_ps(e));
-    return _mm256_andnot_ps(under, p);
-}
-
 __attribute__((target("avx2,fma"))) static void softmax_row_avx2(float *s, const float *b, int n,
                                                                  float scale)
 {
@@ -84,7 +62,7 @@ __attribute__((target("avx2,fma"))) static void softmax_row_avx2(float *s, const
     const __m256 vm = _mm256_set1_ps(mx);
     __m256 vs = _mm256_setzero_ps();
     for (k = 0; k + 8 <= n; k += 8) {
-        __m256 e = exp_neg_avx2(_mm256_sub_ps(_mm256_loadu_ps(s + k), vm));
+        __m256 e = nn_vexp_avx2(_mm256_sub_ps(_mm256_loadu_ps(s + k), vm));
         _mm256_storeu_ps(s + k, e);
         vs = _mm256_add_ps(vs, e);
     }
@@ -102,24 +80,6 @@ __attribute__((target("avx2,fma"))) static void softmax_row_avx2(float *s, const
     for (; k < n; k++)
         s[k] *= (float)(1.0 / sum);
 }
-/* exp for x <= 0 with 16 lanes: e^x = 2^n * e^r, |r| <= ln2/2, scalef applies 2^n */
-__attribute__((target("avx512f"))) static inline __m512 exp_neg_avx512(__m512 x)
-{
-    x = _mm512_max_ps(x, _mm512_set1_ps(-87.3f));
-    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    return _mm512_scalef_ps(p, n);
-}
-
 __attribute__((target("avx512f"))) static void softmax_row_avx512(float *s, const float *b, int n,
                                                                   float scale)
 {
@@ -142,7 +102,7 @@ __attribute__((target("avx512f"))) static void softmax_row_avx512(float *s, cons
     const __m512 vm = _mm512_set1_ps(mx);
     __m512 vs = _mm512_setzero_ps();
     for (k = 0; k + 16 <= n; k += 16) {
-        __m512 e = exp_neg_avx512(_mm512_sub_ps(_mm512_loadu_ps(s + k), vm));
+        __m512 e = nn_vexp_avx512(_mm512_sub_ps(_mm512_loadu_ps(s + k), vm));
         _mm512_storeu_ps(s + k, e);
         vs = _mm512_add_ps(vs, e);
     }
@@ -319,17 +279,28 @@ static void heads_worker(void *ctx, int ith, int nth)
         mha_head(NULL, j->a, h, j->work + (size_t)ith * j->per, j->sm);
 }
 
+static softmax_fn pick_softmax(void)
+{
+#ifdef ATTN_X86
+    if (nn_kernels_isa() >= NN_ISA_AVX512)
+        return softmax_row_avx512;
+    if (nn_kernels_isa() >= NN_ISA_AVX2)
+        return softmax_row_avx2;
+#endif
+    return softmax_row_generic;
+}
+
+void nn_softmax_scaled(float *s, int n, float scale)
+{
+    if (n > 0)
+        pick_softmax()(s, NULL, n, scale);
+}
+
 void nn_mha(struct nn_pool *pool, const struct nn_mha *a, float *work)
 {
     if (a->n_q <= 0 || a->n_kv <= 0)
         return;
-    softmax_fn sm = softmax_row_generic;
-#ifdef ATTN_X86
-    if (nn_kernels_isa() >= NN_ISA_AVX512)
-        sm = softmax_row_avx512;
-    else if (nn_kernels_isa() >= NN_ISA_AVX2)
-        sm = softmax_row_avx2;
-#endif
+    softmax_fn sm = pick_softmax();
     const int nth = nn_pool_threads(pool);
     if (nth > 1 && a->n_head % nth == 0) {
         /* whole heads per thread: no per-GEMM synchronisation, packing in parallel */

@@ -45,6 +45,10 @@ size_t nn_mha_work_floats(const struct nn_mha *a, int n_threads);
 /* out_i = softmax_j(score_ij) . v_j per head. work: nn_mha_work_floats(a, threads of pool). */
 void nn_mha(struct nn_pool *pool, const struct nn_mha *a, float *work);
 
+/* s[k] = softmax_k(scale * s[k]) over n values in place: the row softmax nn_mha uses
+ * (vectorised exp on AVX2/AVX-512, ~1 ulp; sum in double on the plain C path). */
+void nn_softmax_scaled(float *s, int n, float scale);
+
 /* Rotary embedding, "rotate-half" layout, with caller tables: for each of n_head heads (stride
  * head_dim floats) of one row, y[j] = x[j]*cos[j] - x[j+h]*sin[j] and
  * y[j+h] = x[j+h]*cos[j+h] + x[j]*sin[j+h] for j < h = head_dim/2 (cos/sin hold head_dim

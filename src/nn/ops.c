@@ -3,6 +3,7 @@
 #include "nn/ops.h"
 #include "nn/kernels.h"
 #include "nn/quant.h"
+#include "nn/vmath.h"
 
 #include <math.h>
 #include <stdatomic.h>
@@ -105,13 +106,63 @@ void nn_swiglu(float *gate, const float *up, int64_t n)
         gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
 }
 
-void nn_gelu(float *x, int64_t n)
+static void gelu_c(float *x, int64_t n)
 {
     const float c = 0.79788456080286535587989211986876f; /* sqrt(2/pi) */
     for (int64_t i = 0; i < n; i++) {
         float v = x[i];
         x[i] = 0.5f * v * (1.0f + tanhf(c * v * (1.0f + 0.044715f * v * v)));
     }
+}
+
+#ifdef NN_VMATH_X86
+/* 0.5 v (1 + tanh(u)) = v e / (e + 1) with e = exp(2u); 2u clamped to [-88, 18], where
+ * v e / (e + 1) is 0 or v in f32 */
+#    define GELU_VEC(T, W, LOAD, STORE, SET, MUL, FMA, ADD, DIV, MIN, MAX, EXP)                    \
+        int64_t i = 0;                                                                             \
+        const T k0 = SET(2.0f * 0.79788456080286535587989211986876f), k1 = SET(0.044715f);         \
+        for (; i + (W) <= n; i += (W)) {                                                           \
+            const T v = LOAD(x + i);                                                               \
+            T u = MUL(MUL(k0, v), FMA(MUL(k1, v), v, SET(1.0f)));                                  \
+            u = MIN(MAX(u, SET(-88.0f)), SET(18.0f));                                              \
+            const T e = EXP(u);                                                                    \
+            STORE(x + i, DIV(MUL(v, e), ADD(e, SET(1.0f))));                                       \
+        }                                                                                          \
+        gelu_c(x + i, n - i)
+
+__attribute__((target("avx512f"))) static void gelu_avx512(float *x, int64_t n)
+{
+    GELU_VEC(__m512, 16, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_set1_ps, _mm512_mul_ps,
+             _mm512_fmadd_ps, _mm512_add_ps, _mm512_div_ps, _mm512_min_ps, _mm512_max_ps,
+             nn_vexp_avx512);
+}
+
+__attribute__((target("avx2,fma"))) static void gelu_avx2(float *x, int64_t n)
+{
+    GELU_VEC(__m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps, _mm256_mul_ps,
+             _mm256_fmadd_ps, _mm256_add_ps, _mm256_div_ps, _mm256_min_ps, _mm256_max_ps,
+             nn_vexp_avx2);
+}
+#endif
+
+void nn_gelu(float *x, int64_t n)
+{
+#ifdef NN_VMATH_X86
+    if (nn_kernels_isa() >= NN_ISA_AVX512) {
+        gelu_avx512(x, n);
+        return;
+    }
+    if (nn_kernels_isa() >= NN_ISA_AVX2) {
+        gelu_avx2(x, n);
+        return;
+    }
+#endif
+    gelu_c(x, n);
+}
+
+void nn_gelu_ref(float *x, int64_t n)
+{
+    gelu_c(x, n);
 }
 
 void nn_gelu_erf(float *x, int64_t n)

@@ -29,6 +29,8 @@ void nn_silu(float *x, int64_t n);
 void nn_swiglu(float *gate, const float *up, int64_t n);
 /* GELU, tanh approximation (ggml_gelu) and exact erf form. */
 void nn_gelu(float *x, int64_t n);
+/* Plain C nn_gelu (libm tanhf); the fast paths (AVX2/AVX-512 exp) are tested against it. */
+void nn_gelu_ref(float *x, int64_t n);
 void nn_gelu_erf(float *x, int64_t n);
 /* x += b */
 void nn_add(float *x, const float *b, int64_t n);

@@ -11,6 +11,7 @@
 #include "nn/gemm.h"
 #include "nn/kernels.h"
 #include "nn/ops.h"
+#include "nn/vmath.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #    include <immintrin.h>
@@ -366,28 +367,6 @@ void s3_mish(float *x, int64_t n)
 }
 
 #ifdef S3_X86
-/* e^x for x <= 0 (Cephes expf polynomial, ~1 ulp; 0 below -87.3) */
-__attribute__((target("avx2,fma"))) static inline __m256 exp_neg_avx2(__m256 x)
-{
-    const __m256 lo = _mm256_set1_ps(-87.3f);
-    const __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
-    x = _mm256_max_ps(x, lo);
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 q = _mm256_set1_ps(1.9875691500e-4f);
-    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(1.3981999507e-3f));
-    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(8.3334519073e-3f));
-    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(4.1665795894e-2f));
-    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(1.6666665459e-1f));
-    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(5.0000001201e-1f));
-    q = _mm256_fmadd_ps(q, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-    __m256i e =
-        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_andnot_ps(under, _mm256_mul_ps(q, _mm256_castsi256_ps(e)));
-}
-
 /* x * 0.5 * (1 + erf(x / sqrt 2)), erf by Abramowitz-Stegun 7.1.26 (|error| < 1.5e-7) */
 __attribute__((target("avx2,fma"))) static void gelu_erf_avx2(float *x, int64_t n)
 {
@@ -404,7 +383,7 @@ __attribute__((target("avx2,fma"))) static void gelu_erf_avx2(float *x, int64_t 
         q = _mm256_fmadd_ps(q, t, _mm256_set1_ps(-0.284496736f));
         q = _mm256_fmadd_ps(q, t, _mm256_set1_ps(0.254829592f));
         q = _mm256_mul_ps(q, t);
-        const __m256 ez = exp_neg_avx2(_mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(z, z)));
+        const __m256 ez = nn_vexp_avx2(_mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(z, z)));
         __m256 erf = _mm256_fnmadd_ps(q, ez, one);       /* erf(|x|/sqrt2) */
         erf = _mm256_or_ps(erf, _mm256_and_ps(v, sign)); /* odd function */
         const __m256 h = _mm256_mul_ps(_mm256_set1_ps(0.5f), v);

@@ -5,6 +5,7 @@
 #include "tts/chatterbox/t3.h"
 #include "core/alloc.h"
 #include "nn/fp16.h"
+#include "nn/attention.h"
 #include "nn/gemm.h"
 #include "nn/kernels.h"
 #include "nn/matmul.h"
@@ -16,6 +17,7 @@
 
 #include <math.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #if defined(__x86_64__) || defined(__i386__)
 #    include <immintrin.h>
 #    define T3_HAVE_AVX2_HEAD 1
@@ -157,6 +159,7 @@ static enum vb_err load_f32(struct cb_t3_model *m, struct nn_safetensors *st, co
 
 #define TILE                32 /* output rows transposed together at load */
 #define CB_T3_GEMM_MIN_ROWS 16 /* batches this large use the GEMM for quantised weights too */
+#define Q_GROUP             32 /* weight rows dequantised per unit of that GEMM */
 
 /* Builds an owned matrix of n_out rows of n_in from a float tensor, either stored input-major
  * [n_in, n_out] (GPT-2 Conv1D) or output-major [n_out, n_in]. */
@@ -527,6 +530,7 @@ struct cb_t3_ctx {
     uint16_t *v16;                /* f16 cache: V (n_layer, n_ctx, E) */
     const struct nn_kernel *kf16; /* f32 -> f16 conversion */
     bool attn_avx2;               /* the AVX2/F16C head kernel applies */
+    bool attn_avx512;             /* the AVX-512 position-major kernel applies */
     float *x;                     /* (n_batch, E) residual stream */
     float *xb, *xb2;              /* (n_batch, E) */
     float *qkv;                   /* (n_batch, 3E) fused projections; Q read in place */
@@ -538,10 +542,11 @@ struct cb_t3_ctx {
     float *proc;                  /* (V) processed logits */
     float *pwork;                 /* (V + n_ctx) processor scratch */
     float *emb;                   /* (n_ctx, E) prefix / step embeddings */
-    /* Quantised weights only: a batch of >= CB_T3_GEMM_MIN_ROWS rows runs through the F32 GEMM
-     * on panels dequantised on the fly (one matrix at a time) instead of nn_matmul. */
-    float *deq_pk;  /* packed panels of the largest matrix */
-    float *deq_row; /* (n_threads, NN_GEMM_NR, 4E) dequantised rows */
+    /* Quantised weights on CPUs without AMX: a batch of >= CB_T3_GEMM_MIN_ROWS rows runs
+     * through the F32 GEMM on panels of Q_GROUP weight rows that each thread dequantises on
+     * the fly (with AMX, nn_matmul takes batches to BF16 tiles itself). */
+    float *q_pk;   /* (n_threads) panels of Q_GROUP rows of up to 4E inputs */
+    float *q_rows; /* (n_threads, Q_GROUP, 4E) dequantised rows */
     struct nn_scratch scratch;
     /* The conditioning rows [speaker | prompt] still valid in the cache (positions
      * 0..cond_rows-1; 0 = none) and what produced them: a later generation with the same
@@ -590,6 +595,7 @@ enum vb_err cb_t3_ctx_new(const struct cb_t3_model *m, const struct cb_t3_ctx_pa
     {
         const int D = cfg->n_embd / cfg->n_head;
         c->attn_avx2 = nn_kernels_isa() >= NN_ISA_AVX2 && D % 8 == 0 && D / 8 <= T3_MAX_D8;
+        c->attn_avx512 = nn_kernels_isa() >= NN_ISA_AVX512 && D % 16 == 0 && D / 16 <= 4;
     }
 #endif
     if (c->kv_f16) {
@@ -610,18 +616,18 @@ enum vb_err cb_t3_ctx_new(const struct cb_t3_model *m, const struct cb_t3_ctx_pa
     c->att = vb_try_malloc(B * E * sizeof(float));
     c->hb = vb_try_malloc(B * 4 * E * sizeof(float));
     c->pos = vb_try_malloc(E * sizeof(float));
-    c->work = vb_try_malloc((size_t)c->n_threads * (size_t)c->n_ctx * sizeof(float));
+    c->work = vb_try_malloc((size_t)c->n_threads * (size_t)cfg->n_head * (size_t)c->n_ctx *
+                            sizeof(float));
     c->logits = vb_try_malloc(V * sizeof(float));
     c->proc = vb_try_malloc(V * sizeof(float));
     c->pwork = vb_try_malloc((V + (size_t)c->n_ctx) * sizeof(float));
     c->emb = vb_try_malloc((size_t)c->n_ctx * E * sizeof(float));
-    if (cfg->wtype != NN_TYPE_F32 && cfg->wtype != NN_TYPE_F16) {
-        const size_t pk = VB_MAX(nn_gemm_packed_floats((int)E, (int)(4 * E)),
-                                 nn_gemm_packed_floats((int)(4 * E), (int)E));
-        c->deq_pk =
-            vb_try_malloc(VB_MAX(pk, nn_gemm_packed_floats((int)E, (int)(3 * E))) * sizeof(float));
-        c->deq_row = vb_try_malloc((size_t)c->n_threads * NN_GEMM_NR * 4 * E * sizeof(float));
-        if (!c->deq_pk || !c->deq_row)
+    if (cfg->wtype != NN_TYPE_F32 && cfg->wtype != NN_TYPE_F16 && !nn_gemm_amx_available()) {
+        const size_t F = 4 * E;
+        c->q_pk = vb_try_malloc((size_t)c->n_threads * nn_gemm_packed_floats((int)F, Q_GROUP) *
+                                sizeof(float));
+        c->q_rows = vb_try_malloc((size_t)c->n_threads * Q_GROUP * F * sizeof(float));
+        if (!c->q_pk || !c->q_rows)
             goto out;
     }
     c->cond_spk = vb_try_malloc((size_t)cfg->spk_dim * sizeof(float));
@@ -659,8 +665,8 @@ void cb_t3_ctx_free(struct cb_t3_ctx *c)
     vb_free(c->proc);
     vb_free(c->pwork);
     vb_free(c->emb);
-    vb_free(c->deq_pk);
-    vb_free(c->deq_row);
+    vb_free(c->q_pk);
+    vb_free(c->q_rows);
     vb_free(c->cond_spk);
     vb_free(c->cond_prompt);
     nn_scratch_release(&c->scratch);
@@ -888,10 +894,12 @@ static void attention(struct cb_t3_ctx *c, const float *q, int64_t ldq, int n, i
 struct attn16_job {
     const float *q;        /* rows of stride ldq */
     const uint16_t *k, *v; /* the layer's f16 K and V rows (stride E) */
-    float *out, *work;
+    float *out, *work;     /* work: per thread H rows of n_ctx scores */
     int64_t ldq, E, pos0, n_ctx;
     int n, H, D;
-    bool avx2;
+    int hg; /* heads per work item (divides H) */
+    bool avx2, avx512;
+    atomic_int next; /* next (row, head group) item */
 };
 
 /* One head of one query row over an f16 cache, portable C: s (n_kv) scratch, o (D) output. */
@@ -983,48 +991,150 @@ head_f16_avx2(const float *q, const uint16_t *k, const uint16_t *v, int64_t stri
 }
 #endif
 
-/* f16 cache: one (query row, head) item per iteration, as attn_worker. */
+#ifdef T3_HAVE_AVX2_HEAD
+__attribute__((target("avx512f"))) static inline __m512 load16_f16(const uint16_t *p)
+{
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+}
+
+/* o (ng heads of n16 x 16) += sum_p a[hh][p] V[p][hh], V rows of stride E; inlined with
+ * constant ng/n16 so the accumulators stay in registers. */
+__attribute__((always_inline, target("avx512f"))) static inline void
+values_avx512(const uint16_t *v, int64_t E, int64_t n_kv, const float *a, int64_t la, const int ng,
+              const int n16, float *o)
+{
+    __m512 acc[16];
+#    pragma GCC unroll 16
+    for (int i = 0; i < ng * n16; i++)
+        acc[i] = _mm512_setzero_ps();
+    for (int64_t p = 0; p < n_kv; p++) {
+        const uint16_t *vr = v + p * E;
+#    pragma GCC unroll 4
+        for (int hh = 0; hh < ng; hh++) {
+            const __m512 w = _mm512_set1_ps(a[hh * la + p]);
+#    pragma GCC unroll 4
+            for (int i = 0; i < n16; i++)
+                acc[hh * n16 + i] =
+                    _mm512_fmadd_ps(w, load16_f16(vr + (hh * n16 + i) * 16), acc[hh * n16 + i]);
+        }
+    }
+#    pragma GCC unroll 16
+    for (int i = 0; i < ng * n16; i++)
+        _mm512_storeu_ps(o + 16 * i, acc[i]);
+}
+
+/* nh heads (head_dim n16 x 16, adjacent columns) of one query row over n_kv f16 cache rows,
+ * position-major: each K row's slice of these heads is read once for all of them (sequential
+ * streams instead of one strided pass per head), one vectorised softmax per head, then each
+ * V row's slice once per group of 4 heads. s: nh rows of ls scores. */
+__attribute__((target("avx512f"))) static void
+heads_f16_avx512(const float *q, const uint16_t *k, const uint16_t *v, int64_t E, int64_t n_kv,
+                 int nh, int n16, float scale, float *s, int64_t ls, float *o)
+{
+    const int D = 16 * n16;
+    for (int64_t p = 0; p < n_kv; p++) {
+        const uint16_t *kr = k + p * E;
+        for (int hh = 0; hh < nh; hh++) {
+            const uint16_t *kh = kr + hh * D;
+            const float *qh = q + hh * D;
+            __m512 acc = _mm512_mul_ps(load16_f16(kh), _mm512_loadu_ps(qh));
+            for (int i = 1; i < n16; i++)
+                acc = _mm512_fmadd_ps(load16_f16(kh + 16 * i), _mm512_loadu_ps(qh + 16 * i), acc);
+            s[hh * ls + p] = _mm512_reduce_add_ps(acc);
+        }
+    }
+    for (int hh = 0; hh < nh; hh++)
+        nn_softmax_scaled(s + hh * ls, (int)n_kv, scale);
+    for (int g = 0; g < nh;) {
+        const int ng = VB_MIN(4, nh - g);
+        const uint16_t *vg = v + (int64_t)g * D;
+        const float *ag = s + g * ls;
+        float *og = o + (int64_t)g * D;
+        if (n16 == 4 && ng == 4) /* GPT-2 medium */
+            values_avx512(vg, E, n_kv, ag, ls, 4, 4, og);
+        else if (ng == 1)
+            values_avx512(vg, E, n_kv, ag, ls, 1, n16, og);
+        else
+            for (int hh = 0; hh < ng; hh++)
+                values_avx512(vg + hh * D, E, n_kv, ag + hh * ls, ls, 1, n16, og + hh * D);
+        g += ng;
+    }
+}
+#endif
+
+/* f16 cache: items of (query row, group of hg heads), claimed dynamically. */
 static void attn16_worker(void *ctx, int ith, int nth)
 {
-    const struct attn16_job *j = ctx;
+    struct attn16_job *j = ctx;
+    (void)nth;
     const float scale = 1.0f / sqrtf((float)j->D);
-    float *s = j->work + (int64_t)ith * j->n_ctx;
-    const int64_t items = (int64_t)j->n * j->H;
-    for (int64_t it = ith; it < items; it += nth) {
-        const int t = (int)(it / j->H), h = (int)(it % j->H);
-        const int64_t n_kv = j->pos0 + t + 1, off = (int64_t)h * j->D;
+    float *s = j->work + (int64_t)ith * j->H * j->n_ctx;
+    const int groups = j->H / j->hg;
+    const int64_t items = (int64_t)j->n * groups;
+    for (;;) {
+        const int64_t it = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        if (it >= items)
+            break;
+        const int t = (int)(it / groups), h0 = (int)(it % groups) * j->hg;
+        const int64_t n_kv = j->pos0 + t + 1, off = (int64_t)h0 * j->D;
         const float *q = j->q + t * j->ldq + off;
         float *o = j->out + (int64_t)t * j->E + off;
 #ifdef T3_HAVE_AVX2_HEAD
-        if (j->avx2) {
-            head_f16_avx2(q, j->k + off, j->v + off, j->E, n_kv, j->D, scale, s, o);
+        if (j->avx512) {
+            heads_f16_avx512(q, j->k + off, j->v + off, j->E, n_kv, j->hg, j->D / 16, scale, s,
+                             j->n_ctx, o);
             continue;
         }
 #endif
-        head_f16(q, j->k + off, j->v + off, j->E, n_kv, j->D, scale, s, o);
+        for (int hh = 0; hh < j->hg; hh++) {
+            const int64_t oh = (int64_t)hh * j->D;
+#ifdef T3_HAVE_AVX2_HEAD
+            if (j->avx2) {
+                head_f16_avx2(q + oh, j->k + off + oh, j->v + off + oh, j->E, n_kv, j->D, scale, s,
+                              o + oh);
+                continue;
+            }
+#endif
+            head_f16(q + oh, j->k + off + oh, j->v + off + oh, j->E, n_kv, j->D, scale, s, o + oh);
+        }
     }
 }
 
-struct deq_job {
+struct qmm_job {
+    const struct cb_t3_ctx *c;
     const struct nn_tensor *w;
-    float *pk, *rows; /* rows: per thread NN_GEMM_NR rows of n_in */
+    const float *x; /* n rows of n_in */
+    const float *b; /* bias or NULL */
+    float *y;
+    int64_t ldy;
+    int n;
+    atomic_int next; /* next group of Q_GROUP weight rows */
 };
 
-/* Dequantises NN_GEMM_NR rows at a time and packs them as one GEMM panel (panel p starts at
- * p * n_in * NN_GEMM_NR floats: nn_gemm_packed_floats of one panel). */
-static void deq_worker(void *ctx, int ith, int nth)
+/* Each claimed group of Q_GROUP weight rows is dequantised into this thread's panels and
+ * multiplied with all n activation rows (the panels stay in cache). */
+static void qmm_worker(void *ctx, int ith, int nth)
 {
-    const struct deq_job *j = ctx;
-    const int64_t n_in = j->w->ne[0], n_out = j->w->ne[1];
-    const int64_t panels = (n_out + NN_GEMM_NR - 1) / NN_GEMM_NR;
-    float *rows = j->rows + (int64_t)ith * NN_GEMM_NR * n_in;
-    for (int64_t p = (panels * ith) / nth; p < (panels * (ith + 1)) / nth; p++) {
-        const int64_t r0 = p * NN_GEMM_NR, nr = VB_MIN((int64_t)NN_GEMM_NR, n_out - r0);
-        for (int64_t k = 0; k < nr; k++)
-            (void)nn_dequantize_row(
-                j->w->type, (const uint8_t *)j->w->data + (size_t)(r0 + k) * j->w->row_bytes,
-                rows + k * n_in, n_in);
-        nn_gemm_pack(j->pk + p * n_in * NN_GEMM_NR, rows, (int)n_in, (int)nr, n_in);
+    struct qmm_job *j = ctx;
+    const struct cb_t3_ctx *c = j->c;
+    const struct nn_tensor *w = j->w;
+    const int n_in = (int)w->ne[0], n_out = (int)w->ne[1];
+    const int groups = (n_out + Q_GROUP - 1) / Q_GROUP;
+    const size_t F = 4 * (size_t)c->m->cfg.n_embd;
+    float *rows = c->q_rows + (size_t)ith * Q_GROUP * F;
+    float *pk = c->q_pk + (size_t)ith * nn_gemm_packed_floats((int)F, Q_GROUP);
+    (void)nth;
+    for (;;) {
+        const int g = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        if (g >= groups)
+            break;
+        const int r0 = g * Q_GROUP, nr = VB_MIN(Q_GROUP, n_out - r0);
+        const uint8_t *src = (const uint8_t *)w->data + (size_t)r0 * w->row_bytes;
+        for (int k = 0; k < nr; k++)
+            (void)nn_dequantize_row(w->type, src + (size_t)k * w->row_bytes,
+                                    rows + (size_t)k * (size_t)n_in, n_in);
+        nn_gemm_pack(pk, rows, n_in, nr, n_in);
+        nn_gemm(NULL, pk, n_in, nr, j->x, n_in, j->n, j->b ? j->b + r0 : NULL, j->y + r0, j->ldy);
     }
 }
 
@@ -1037,10 +1147,10 @@ static bool mm(struct cb_t3_ctx *c, const struct t3_mat *w, const float *x, int 
         nn_gemm(c->pool, w->pk, n_in, n_out, x, n_in, n, b, y, ldy);
         return true;
     }
-    if (n >= CB_T3_GEMM_MIN_ROWS && c->deq_pk && w->t.data) {
-        struct deq_job j = {.w = &w->t, .pk = c->deq_pk, .rows = c->deq_row};
-        nn_pool_run(c->pool, deq_worker, &j);
-        nn_gemm(c->pool, c->deq_pk, n_in, n_out, x, n_in, n, b, y, ldy);
+    if (n >= CB_T3_GEMM_MIN_ROWS && c->q_pk && w->t.data) {
+        struct qmm_job j = {.c = c, .w = &w->t, .x = x, .b = b, .y = y, .ldy = ldy, .n = n};
+        atomic_init(&j.next, 0);
+        nn_pool_run(c->pool, qmm_worker, &j);
         return true;
     }
     if (w->pk16) {
@@ -1105,7 +1215,15 @@ static enum vb_err forward_batch(struct cb_t3_ctx *c, const float *emb, int n, f
                 .H = H,
                 .D = D,
                 .avx2 = c->attn_avx2,
+                .avx512 = c->attn_avx512,
             };
+            /* a row's heads in one item when there are rows enough for the threads, else
+             * the heads split between them */
+            const int nth = nn_pool_threads(pool);
+            j.hg = n >= nth ? H : VB_MAX(1, H / nth);
+            while (H % j.hg)
+                j.hg--;
+            atomic_init(&j.next, 0);
             nn_pool_run(pool, attn16_worker, &j);
         } else {
             for (int t = 0; t < n; t++) {

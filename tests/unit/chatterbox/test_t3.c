@@ -591,6 +591,87 @@ TEST(test_random_checkpoint)
     vb_buf_release(&img);
 }
 
+/* Runs 70 rows (a 60-row prefill in batches of 23, then 10 single rows) of fixed embeddings
+ * through a fresh context; writes the 10 decode logits rows. */
+static void run_rows(const struct cb_t3_model *m, bool kv_f16, int threads, const float *emb,
+                     float *logits)
+{
+    const int E = cb_t3_model_config(m)->n_embd, V = cb_t3_model_config(m)->speech_vocab;
+    struct cb_t3_ctx_params p = cb_t3_ctx_default_params();
+    p.n_ctx = 128;
+    p.n_batch = 23;
+    p.n_threads = threads;
+    p.kv_f16 = kv_f16;
+    struct cb_t3_ctx *c = NULL;
+    CHECK(cb_t3_ctx_new(m, &p, &c) == VB_OK);
+    if (!c)
+        return;
+    CHECK(cb_t3_forward(c, emb, 60, NULL, NULL) == VB_OK);
+    for (int i = 0; i < 10; i++)
+        CHECK(cb_t3_forward(c, emb + (size_t)(60 + i) * E, 1, NULL, logits + (size_t)i * V) ==
+              VB_OK);
+    cb_t3_ctx_free(c);
+}
+
+/* The f16-cache attention kernels (position-major AVX-512 for head_dim 64 and 48, the
+ * per-head AVX2/C ones otherwise) against the exact f32-cache path: only the f16 rounding of
+ * K and V may differ; and the same bits for any thread count (heads are split differently). */
+TEST(test_kv_f16_attention)
+{
+    static const int shapes[][2] = {{512, 8}, {192, 4}, {64, 4}}; /* n_embd, n_head */
+    for (size_t si = 0; si < VB_ARRAY_LEN(shapes); si++) {
+        struct cb_t3_config cfg = cb_t3_default_config();
+        cfg.n_layer = 2;
+        cfg.n_embd = shapes[si][0];
+        cfg.n_head = shapes[si][1];
+        cfg.n_positions = 128;
+        cfg.text_vocab = 10;
+        cfg.spk_dim = 8;
+        struct nn_st_writer *w = NULL;
+        struct vb_buf img;
+        vb_buf_init(&img, (size_t)64 << 20);
+        CHECK(nn_st_writer_new(&w) == VB_OK);
+        CHECK(cb_t3_add_random(w, "", &cfg, 11) == VB_OK);
+        CHECK(nn_st_writer_to_buf(w, &img) == VB_OK);
+        nn_st_writer_free(w);
+        struct cb_t3_model *m = NULL;
+        char why[256] = "";
+        CHECK_MSG(cb_t3_load_memory(img.data, img.len, &cfg, &m, why, sizeof why) == VB_OK, "%s",
+                  why);
+        if (!m) {
+            vb_buf_release(&img);
+            continue;
+        }
+        const int E = cfg.n_embd, V = cfg.speech_vocab;
+        float *emb = vb_xmalloc((size_t)70 * E * sizeof *emb);
+        uint32_t r = 99;
+        for (int i = 0; i < 70 * E; i++) {
+            r = r * 1664525u + 1013904223u;
+            emb[i] = (float)((r >> 8) & 0xffff) / 32768.0f - 1.0f;
+        }
+        float *l32 = vb_xmalloc((size_t)10 * V * sizeof *l32);
+        float *l16 = vb_xmalloc((size_t)10 * V * sizeof *l16);
+        float *l16b = vb_xmalloc((size_t)10 * V * sizeof *l16b);
+        run_rows(m, false, 2, emb, l32);
+        run_rows(m, true, 2, emb, l16);
+        run_rows(m, true, 3, emb, l16b);
+        double mx = 0, d = max_abs_diff(l16, l32, (size_t)10 * V);
+        for (int i = 0; i < 10 * V; i++)
+            mx = fmax(mx, fabs((double)l32[i]));
+        fprintf(stderr,
+                "  n_embd %d, %d heads: f16 cache logits max abs err %.3g (max |logit| %.3g)\n", E,
+                cfg.n_head, d, mx);
+        CHECK(mx > 0.1 && d <= 2e-4 * mx);
+        CHECK(memcmp(l16, l16b, (size_t)10 * V * sizeof *l16) == 0);
+        vb_free(emb);
+        vb_free(l32);
+        vb_free(l16);
+        vb_free(l16b);
+        cb_t3_free(m);
+        vb_buf_release(&img);
+    }
+}
+
 /* Loader errors name the problem. */
 TEST(test_load_errors)
 {
@@ -765,6 +846,7 @@ int main(void)
     RUN(test_processors);
     RUN(test_helpers);
     RUN(test_random_checkpoint);
+    RUN(test_kv_f16_attention);
     RUN(test_load_errors);
     RUN(test_quantised);
     cb_t3_free(g_model);
