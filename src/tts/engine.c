@@ -129,12 +129,43 @@ static bool cancelled(const struct tts_callbacks *cb)
     return cb && cb->cancelled && cb->cancelled(cb->user);
 }
 
+/* One streaming loop: the consumer's callbacks and the chunk in progress. */
+struct loop {
+    const struct tts_callbacks *cb; /* the consumer's; may be NULL */
+    const struct tts_chunk *chunk;
+    unsigned index; /* next piece of the chunk */
+    size_t total_frames, max_frames;
+};
+
+static bool loop_cancelled(void *user)
+{
+    struct loop *l = user;
+    return cancelled(l->cb);
+}
+
+/* Hands n samples of the current chunk to the consumer as a piece. */
+static enum vb_err loop_piece(struct loop *l, const float *pcm, size_t n, bool last)
+{
+    l->total_frames += n;
+    if (l->total_frames > l->max_frames)
+        return VB_ERR_TOO_LARGE;
+    struct tts_piece piece = {.chunk = l->chunk, .index = l->index++, .last = last};
+    if (l->cb && l->cb->on_chunk)
+        return l->cb->on_chunk(pcm, n, &piece, l->cb->user);
+    return VB_OK;
+}
+
+static enum vb_err loop_partial(const float *pcm, size_t n, void *user)
+{
+    return n ? loop_piece(user, pcm, n, false) : VB_OK;
+}
+
 enum vb_err tts_engine_stream(struct tts_engine *e, const char *text, size_t len,
                               const struct tts_params *p, const struct tts_callbacks *cb)
 {
     struct tts_chunks chunks = {0};
     struct audio_pcm pcm = {0};
-    size_t total_frames = 0, done_bytes = 0, all_bytes = 0;
+    size_t done_bytes = 0, all_bytes = 0;
     char why[160];
     enum vb_err err = tts_engine_load(e, why, sizeof why);
     if (err)
@@ -151,7 +182,12 @@ enum vb_err tts_engine_stream(struct tts_engine *e, const char *text, size_t len
         err = VB_ERR_UNPROCESSABLE;
         goto out;
     }
-    size_t max_frames = (size_t)TTS_MAX_AUDIO_SECONDS * (size_t)e->ops->sample_rate(e);
+    struct loop l = {.cb = cb,
+                     .max_frames = (size_t)TTS_MAX_AUDIO_SECONDS * (size_t)e->ops->sample_rate(e)};
+    /* what the engine sees: cancel polling, and early pieces when the consumer takes them */
+    struct tts_callbacks ecb = {.cancelled = loop_cancelled, .user = &l};
+    if (cb && cb->pieces && cb->on_chunk && (e->ops->caps & TTS_CAP_STREAMING))
+        ecb.on_partial = loop_partial;
     for (size_t i = 0; i < chunks.n; i++) {
         if (cancelled(cb)) {
             err = VB_ERR_CANCELLED;
@@ -159,18 +195,15 @@ enum vb_err tts_engine_stream(struct tts_engine *e, const char *text, size_t len
         }
         /* A chunk with nothing to pronounce (a lone "...") gives no audio. */
         const struct tts_chunk *c = &chunks.items[i];
+        l.chunk = c;
+        l.index = 0;
         audio_pcm_release(&pcm);
         if (chunk_speakable(e, c)) {
-            err = e->ops->synthesize(e, c->text, c->len, p, &pcm, cb);
+            err = e->ops->synthesize(e, c->text, c->len, p, &pcm, &ecb);
             if (err)
                 goto out;
         }
-        total_frames += pcm.frames;
-        if (total_frames > max_frames) {
-            err = VB_ERR_TOO_LARGE;
-            goto out;
-        }
-        if (cb && cb->on_chunk && (err = cb->on_chunk(pcm.samples, pcm.frames, c, cb->user)))
+        if ((err = loop_piece(&l, pcm.samples, pcm.frames, true)))
             goto out;
         done_bytes += c->len;
         if (cb && cb->progress)
@@ -188,7 +221,7 @@ struct collect {
     const struct tts_callbacks *user_cb;
 };
 
-static enum vb_err collect_chunk(const float *pcm, size_t n, const struct tts_chunk *chunk,
+static enum vb_err collect_chunk(const float *pcm, size_t n, const struct tts_piece *piece,
                                  void *user)
 {
     struct collect *c = user;
@@ -205,7 +238,7 @@ static enum vb_err collect_chunk(const float *pcm, size_t n, const struct tts_ch
         memcpy(o->samples + o->frames, pcm, n * sizeof *pcm);
     o->frames += n;
     if (c->user_cb && c->user_cb->on_chunk)
-        return c->user_cb->on_chunk(pcm, n, chunk, c->user_cb->user);
+        return c->user_cb->on_chunk(pcm, n, piece, c->user_cb->user);
     return VB_OK;
 }
 
@@ -227,7 +260,7 @@ enum vb_err tts_engine_synthesize(struct tts_engine *e, const char *text, size_t
 {
     memset(out, 0, sizeof *out);
     struct collect c = {.out = out, .user_cb = cb};
-    struct tts_callbacks mine = {.on_chunk = collect_chunk, .user = &c};
+    struct tts_callbacks mine = {.on_chunk = collect_chunk, .user = &c, .pieces = cb && cb->pieces};
     if (cb && cb->progress)
         mine.progress = collect_progress;
     if (cb && cb->cancelled)

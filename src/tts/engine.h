@@ -30,7 +30,7 @@
 
 enum tts_cap {
     TTS_CAP_CLONING = 1 << 0,     /* speaks in the voice of a reference clip */
-    TTS_CAP_STREAMING = 1 << 1,   /* delivers audio chunk by chunk while it works */
+    TTS_CAP_STREAMING = 1 << 1,   /* hands out a chunk's audio in pieces while it works */
     TTS_CAP_TAGS = 1 << 2,        /* renders expressive tags ([laugh], [sigh], ...) */
     TTS_CAP_SPEED = 1 << 3,       /* changes its own speaking rate (else the pipeline stretches) */
     TTS_CAP_TEMPERATURE = 1 << 4, /* samples, so temperature matters */
@@ -59,6 +59,15 @@ struct tts_params {
 
 struct tts_params tts_default_params(void);
 
+/* Where a piece of audio handed to on_chunk belongs. */
+struct tts_piece {
+    const struct tts_chunk *chunk; /* the text chunk it speaks (borrowed for the call) */
+    unsigned index;                /* 0, 1, ... within the chunk */
+    bool last;                     /* the chunk's audio ends with this piece (which may be
+                                      empty); false: more of the same chunk follows, and the
+                                      pieces join without a pause or an edge between them */
+};
+
 /* Callbacks of one synthesis; every member may be NULL. They run on the synthesising
  * thread. */
 struct tts_callbacks {
@@ -66,11 +75,21 @@ struct tts_callbacks {
     void (*progress)(double fraction, void *user);
     /* polled often; true stops the work with VB_ERR_CANCELLED */
     bool (*cancelled)(void *user);
-    /* one call per text chunk with its audio (mono float at the engine's rate, n >= 0
-     * samples, borrowed for the call) as soon as it is ready; `chunk` says which text it
-     * is and how it ends. An error return stops the work with that error. */
-    enum vb_err (*on_chunk)(const float *pcm, size_t n, const struct tts_chunk *chunk, void *user);
+    /* the audio of the text chunk by chunk (mono float at the engine's rate, n >= 0 samples,
+     * borrowed for the call) as soon as it is ready; `piece` says which chunk it is and
+     * whether more of it follows. Without `pieces` there is exactly one call per chunk (piece
+     * index 0, last). An error return stops the work with that error. */
+    enum vb_err (*on_chunk)(const float *pcm, size_t n, const struct tts_piece *piece, void *user);
     void *user;
+    /* The consumer takes pieces inside a chunk: engines with TTS_CAP_STREAMING then hand out
+     * the start of a chunk's audio while they still work on the rest (several on_chunk calls
+     * per chunk, the last one marked). Off, a chunk's audio is the same as in one piece. */
+    bool pieces;
+    /* Engine side: set by tts_engine_stream for the engine's synthesize (NULL otherwise, and
+     * always NULL in what a consumer passes). When set, a TTS_CAP_STREAMING engine may hand
+     * out the beginning of the chunk's audio early, in order, through it; synthesize then
+     * returns only the samples it has not handed out yet. */
+    enum vb_err (*on_partial)(const float *pcm, size_t n, void *user);
 };
 
 struct tts_engine;
@@ -98,7 +117,9 @@ struct tts_engine_ops {
     /* Synthesises one chunk of text (tags already removed for engines without
      * TTS_CAP_TAGS) into out (empty on entry; the samples are allocated with vb_try_*
      * and freed by audio_pcm_release; out->channels 1, out->sample_rate set). Polls
-     * cb->cancelled. Thread-safety is the engine's business (serialise if needed). */
+     * cb->cancelled (cb may be NULL). With cb->on_partial (TTS_CAP_STREAMING engines only)
+     * it may hand out the start of the audio early and return only the rest in out.
+     * Thread-safety is the engine's business (serialise if needed). */
     enum vb_err (*synthesize)(struct tts_engine *e, const char *text, size_t len,
                               const struct tts_params *p, struct audio_pcm *out,
                               const struct tts_callbacks *cb);
@@ -136,8 +157,9 @@ VB_WUR enum vb_err tts_engine_prepare(const struct tts_engine *e, const char *te
                                       struct tts_chunks *out);
 
 /* Streaming synthesis: prepares the text and synthesises chunk after chunk, handing each
- * chunk's audio to cb->on_chunk as soon as it is ready and reporting progress. Nothing
- * is accumulated. VB_ERR_UNPROCESSABLE when there is nothing to say, VB_ERR_CANCELLED,
+ * chunk's audio to cb->on_chunk as soon as it is ready (in pieces while the engine works
+ * when cb->pieces is set and the engine has TTS_CAP_STREAMING) and reporting progress.
+ * Nothing is accumulated. VB_ERR_UNPROCESSABLE when there is nothing to say, VB_ERR_CANCELLED,
  * VB_ERR_TOO_LARGE past TTS_MAX_AUDIO_SECONDS, or the engine's error. */
 VB_WUR enum vb_err tts_engine_stream(struct tts_engine *e, const char *text, size_t len,
                                      const struct tts_params *p, const struct tts_callbacks *cb);

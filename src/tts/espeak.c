@@ -72,6 +72,11 @@ static int synth_callback(short *wav, int n, espeak_EVENT *events)
     }
     for (int i = 0; i < n; i++)
         o->samples[o->frames + (size_t)i] = (float)wav[i] / 32768.0f;
+    if (call->cb && call->cb->on_partial) {
+        /* streaming: out is only the scratch of this piece */
+        call->err = call->cb->on_partial(o->samples, (size_t)n, call->cb->user);
+        return call->err ? 1 : 0;
+    }
     o->frames = need;
     return 0;
 }

@@ -11,84 +11,24 @@
 #include "audio/resample.h"
 #include "core/alloc.h"
 #include "core/log.h"
+#include "tts/joiner.h"
+#include "tts/limiter.h"
 
 #include <math.h>
 #include <strings.h>
 #include <time.h>
 
-#define CHUNK_TRIM_PAD_MS  20.0 /* silence kept around each chunk before joining */
-#define CHUNK_FADE_MS      5.0  /* fades at chunk edges, so joins never click */
 #define FINAL_TRIM_PAD_MS  80.0 /* silence kept at both ends of the result */
 #define FINAL_FADE_IN_MS   10.0
 #define FINAL_FADE_OUT_MS  30.0
 #define STREAM_CEILING     0.891f /* -1 dBFS: sample ceiling of the streamed speech */
 #define STREAM_MAX_GAIN_DB 30.0
+#define STREAM_GAIN_MIN_MS 400.0 /* speech the stream gain is measured on (one loudness block) */
 #define OUTPUT_RATE_MIN_HZ 8000
 #define OUTPUT_RATE_MAX_HZ 48000
 
 #define LIMIT_CEILING_DBFS (-1.5) /* sample ceiling of the limiter (margin for true peak) */
-#define LIMIT_LOOKAHEAD_MS 4.0
-#define LIMIT_RELEASE_MS   60.0
 #define LOUDNESS_PASSES    3
-
-/* Look-ahead peak limiter, in place: a gain envelope that starts to fall LIMIT_LOOKAHEAD_MS
- * before a sample over the ceiling, reaches at most ceiling/|x| on it (minimum filter over
- * the look-ahead, then a moving average over the same length, so the average at the peak
- * is built only from values at or below the peak's required gain) and recovers with an
- * exponential release. Speech is peaky (crest factor 15-20 dB): without this the true-peak
- * ceiling would hold it well below the loudness target. */
-static enum vb_err limit_peaks(float *x, size_t n, int rate, float ceiling)
-{
-    size_t la = (size_t)(LIMIT_LOOKAHEAD_MS * rate / 1000.0) + 1, cap = la + 2;
-    float rel = (float)exp(-1.0 / (LIMIT_RELEASE_MS * rate / 1000.0));
-    if (n == 0 || audio_peak(x, n) <= ceiling)
-        return VB_OK;
-    float *req = vb_try_malloc(n * sizeof *req);
-    float *h = vb_try_malloc(n * sizeof *h);
-    size_t *dq = vb_try_malloc(cap * sizeof *dq);
-    if (!req || !h || !dq) {
-        vb_free(req);
-        vb_free(h);
-        vb_free(dq);
-        return VB_ERR_NOMEM;
-    }
-    for (size_t i = 0; i < n; i++) {
-        float a = fabsf(x[i]);
-        req[i] = a > ceiling ? ceiling / a : 1.0f;
-    }
-    /* h[k] = min(req[k .. k+la-1]): monotonic deque (ring of indexes), scanning backwards */
-    size_t head = 0, count = 0;
-    for (size_t k = n; k-- > 0;) {
-        while (count && req[dq[(head + count - 1) % cap]] >= req[k])
-            count--;
-        dq[(head + count++) % cap] = k;
-        while (dq[head] >= k + la)
-            head = (head + 1) % cap, count--;
-        h[k] = req[dq[head]];
-    }
-    /* release: instant attack on the look-ahead minimum, exponential recovery */
-    float e = 1.0f;
-    for (size_t i = 0; i < n; i++) {
-        e = 1.0f - (1.0f - e) * rel;
-        if (h[i] < e)
-            e = h[i];
-        h[i] = e;
-    }
-    /* moving average over the la values ending at i: at a peak every averaged value is at
-     * or below its required gain; the first samples average fewer values, so clamp */
-    double sum = 0;
-    for (size_t i = 0; i < n; i++) {
-        sum += h[i];
-        if (i >= la)
-            sum -= h[i - la];
-        float gain = (float)(sum / (double)(i + 1 < la ? i + 1 : la));
-        x[i] *= gain < req[i] ? gain : req[i];
-    }
-    vb_free(req);
-    vb_free(h);
-    vb_free(dq);
-    return VB_OK;
-}
 
 /* Loudness to the target under the true-peak ceiling: gain, limit, measure, repeat; then
  * the exact normalisation (which only lowers the gain if a true peak still exceeds). */
@@ -107,27 +47,11 @@ static enum vb_err loudness_stage(struct audio_pcm *pcm, struct audio_loudness *
             break;
         audio_apply_gain(pcm->samples, pcm->frames * (size_t)pcm->channels,
                          (float)audio_db_to_gain(fmin(g, STREAM_MAX_GAIN_DB)));
-        if ((err = limit_peaks(pcm->samples, pcm->frames, pcm->sample_rate, ceiling)))
+        if ((err = tts_limit_peaks(pcm->samples, pcm->frames, pcm->sample_rate, ceiling)))
             return err;
     }
     struct audio_normalize_params np = audio_normalize_default_params();
     return audio_loudness_normalize(pcm, &np, NULL, after, NULL);
-}
-
-/* Pause after a chunk, by how it ends. */
-static double gap_ms(enum tts_break b)
-{
-    switch (b) {
-    case TTS_BREAK_SENTENCE:
-        return 280.0;
-    case TTS_BREAK_CLAUSE:
-        return 160.0;
-    case TTS_BREAK_WORD:
-        return 50.0;
-    case TTS_BREAK_HARD:
-        return 0.0;
-    }
-    return 0.0;
 }
 
 const char *tts_stage_name(enum tts_stage s)
@@ -244,26 +168,31 @@ struct run {
     double t0;
     int rate;                /* engine rate, Hz */
     int out_rate;            /* output rate, Hz */
-    struct audio_pcm speech; /* the joined speech at the engine rate */
-    size_t cap_frames;
-    size_t max_frames;
-    bool have_prev;
-    enum tts_break prev_brk;
-    bool stretch;      /* the engine cannot change speed: WSOLA per chunk */
-    double stretch_ms; /* time spent stretching (reported as the speed stage) */
-    /* streaming */
+    struct tts_joiner j;     /* joins the engine's audio (j.speech) while it is synthesised */
+    struct audio_pcm speech; /* then the speech, taken from j, through the later stages */
+    /* streaming: speech frames [0, streamed) of j.speech went through the stream chain
+     * (ambience, gain, limiter, resampler, s16) */
     bool pcm_raw;
+    size_t streamed;
     bool gain_set;
     float gain;
+    struct tts_limiter lim;
+    struct audio_pcm lim_out;
     struct audio_resampler *rs;
     struct audio_pcm rs_out;
     int16_t *s16;
     size_t s16_cap;
-    /* streaming with an ambience: a seamlessly looping bed at the engine rate */
+    float *y;
+    size_t y_cap;
+    /* streaming with an ambience: a seamlessly looping bed at the engine rate, mixed on a
+     * timeline of lead-in (bed alone), speech, tail (bed alone), with the mixer's ducking */
     struct audio_pcm bed;
-    size_t bed_pos;   /* next bed frame to use */
-    float amb_gain;   /* bed gain for the ambience-only lead-in and tail */
-    bool amb_started; /* the lead-in has been streamed */
+    size_t bed_pos;       /* next bed frame to use */
+    float amb_level;      /* bed gain: speech level + ambience_volume */
+    float duck_thr;       /* speech envelope above this ducks the bed */
+    float env, duck_gain; /* side-chain state */
+    size_t lead, tail;    /* frames */
+    size_t mixed;         /* timeline frames mixed so far */
 };
 
 static bool run_cancelled(void *user)
@@ -339,147 +268,153 @@ static enum vb_err emit_s16(struct run *run, const float *x, size_t n)
     return run->cb->on_audio(b, n * 2, run->cb->user);
 }
 
-/* Applies the stream gain and the limiter to n samples of y (in place), resamples to the
- * output rate and hands them on as s16. */
-static enum vb_err emit_float(struct run *run, float *y, size_t n)
+/* Limiter, resampler and s16 for n samples of y (already at the stream gain); n 0 = the
+ * end: what the limiter holds back comes out. */
+static enum vb_err emit_float(struct run *run, const float *y, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        y[i] *= run->gain;
-    enum vb_err err = limit_peaks(y, n, run->rate, (float)audio_db_to_gain(LIMIT_CEILING_DBFS));
+    enum vb_err err = tts_limiter_feed(&run->lim, y, n, &run->lim_out);
     if (err)
         return err;
     if (!run->rs)
-        return emit_s16(run, y, n);
+        return emit_s16(run, run->lim_out.samples, run->lim_out.frames);
     audio_pcm_release(&run->rs_out);
-    err = audio_resampler_feed(run->rs, y, n, &run->rs_out);
+    err = audio_resampler_feed(run->rs, run->lim_out.samples, run->lim_out.frames, &run->rs_out);
     return err ? err : emit_s16(run, run->rs_out.samples, run->rs_out.frames);
 }
 
-/* The next n frames of the looping bed into y, times gain. */
-static void bed_take(struct run *run, float *y, size_t n, float gain)
+/* The next frame of the looping bed. */
+static float bed_next(struct run *run)
 {
-    for (size_t i = 0; i < n; i++) {
-        y[i] = run->bed.samples[run->bed_pos] * gain;
-        if (++run->bed_pos == run->bed.frames)
-            run->bed_pos = 0;
-    }
+    float v = run->bed.samples[run->bed_pos];
+    if (++run->bed_pos == run->bed.frames)
+        run->bed_pos = 0;
+    return v;
 }
 
-/* Streams the ambience alone for seconds s, fading in (fade_in) or out. */
-static enum vb_err stream_bed_alone(struct run *run, double s, bool fade_in)
+/* One-pole coefficient reaching ~63 % of a step in `ms` (as the mixer's side chain). */
+static float smoothing(double ms, int rate)
 {
-    size_t n = (size_t)(s * run->rate);
-    float *y = vb_try_malloc((n ? n : 1) * sizeof *y);
+    double n = ms * rate / 1000.0;
+    return n < 1.0 ? 1.0f : (float)(1.0 - exp(-1.0 / n));
+}
+
+static enum vb_err grow_y(struct run *run, size_t n)
+{
+    if (n <= run->y_cap)
+        return VB_OK;
+    float *y = vb_try_realloc(run->y, n * sizeof *y);
     if (!y)
         return VB_ERR_NOMEM;
-    bed_take(run, y, n, run->amb_gain);
-    if (fade_in)
-        audio_fade_in(y, n, 1, n * 4 / 5);
-    else
-        audio_fade_out(y, n, 1, n * 4 / 5);
-    enum vb_err err = emit_float(run, y, n);
-    vb_free(y);
-    return err;
+    run->y = y;
+    run->y_cap = n;
+    return VB_OK;
 }
 
-/* Streams speech frames [from, to) of the joined speech: fixed gain estimated on the first
- * sentence, the ambience under it (ducked by the mixer) when asked, look-ahead limiter,
- * resampling to the output rate. */
-static enum vb_err stream_out(struct run *run, size_t from, size_t to)
+/* The stream's fixed gain (and the bed's level and ducking threshold), set once on the
+ * first STREAM_GAIN_MIN_MS of speech (or the whole first chunk when shorter): loudness to
+ * the target when it can be measured, else its peak to -3 dBFS. Fixed, so the stream never
+ * pumps; the limiter catches what a louder later part would push over the ceiling. */
+static void stream_levels(struct run *run, const float *x, size_t n)
 {
-    float *x = run->speech.samples + from;
-    size_t n = to - from;
-    enum vb_err err = VB_OK;
-    if (n == 0)
-        return VB_OK;
-    struct audio_pcm view = {.samples = x, .frames = n, .channels = 1, .sample_rate = run->rate};
-    if (!run->gain_set) {
-        struct audio_loudness l;
-        double g = 0;
-        if (audio_loudness_measure(&view, &l) == VB_OK && isfinite(l.integrated_lufs)) {
-            g = AUDIO_LOUDNESS_TARGET_LUFS - l.integrated_lufs;
-        } else {
-            float peak = audio_peak(x, n);
-            g = peak > 0 ? -3.0 - audio_gain_to_db(peak) : 0;
-        }
-        run->gain = (float)audio_db_to_gain(fmin(g, STREAM_MAX_GAIN_DB));
-        run->gain_set = true;
-    }
-    if (run->bed.samples && !run->amb_started) {
-        /* the bed's level: speech level + ambience_volume, as the mixer sets it */
-        double speech_db = audio_mix_level_db(&view), bed_db = audio_mix_level_db(&run->bed);
-        double db =
-            (isfinite(speech_db) ? speech_db : bed_db) + run->r->ambience_volume_db - bed_db;
-        run->amb_gain = isfinite(db) ? (float)audio_db_to_gain(db) : 0.0f;
-        run->amb_started = true;
-        struct audio_mix_params mp = audio_mix_default_params();
-        if ((err = stream_bed_alone(run, mp.lead_in_s, true)))
-            return err;
-    }
-    struct audio_pcm mixed = {0}, slice = {0};
-    float *y = NULL;
-    if (run->bed.samples) {
-        /* this stretch of speech over the next stretch of bed, ducked by the mixer */
-        struct audio_mix_params mp = audio_mix_default_params();
-        mp.lead_in_s = mp.tail_s = mp.fade_in_s = mp.fade_out_s = 0;
-        mp.volume_db = run->r->ambience_volume_db;
-        err = audio_pcm_alloc(&slice, n, 1, run->rate);
-        if (!err) {
-            bed_take(run, slice.samples, n, 1.0f);
-            err = audio_mix_ambience(&view, &slice, &mp, &mixed);
-        }
-        y = mixed.samples;
-        mixed.samples = NULL;
-        n = VB_MIN(n, mixed.frames);
-    } else if (!(y = vb_try_malloc(n * sizeof *y))) {
-        err = VB_ERR_NOMEM;
+    struct audio_pcm view = {
+        .samples = (float *)x, .frames = n, .channels = 1, .sample_rate = run->rate};
+    struct audio_loudness l;
+    double g = 0;
+    if (audio_loudness_measure(&view, &l) == VB_OK && isfinite(l.integrated_lufs)) {
+        g = AUDIO_LOUDNESS_TARGET_LUFS - l.integrated_lufs;
     } else {
-        /* work on a copy: the joined speech stays raw for the offline pass */
-        memcpy(y, x, n * sizeof *y);
+        float peak = audio_peak(x, n);
+        g = peak > 0 ? -3.0 - audio_gain_to_db(peak) : 0;
     }
-    if (!err)
-        err = emit_float(run, y, n);
-    vb_free(y);
-    audio_pcm_release(&slice);
-    audio_pcm_release(&mixed);
+    run->gain = (float)audio_db_to_gain(fmin(g, STREAM_MAX_GAIN_DB));
+    run->gain_set = true;
+    if (!run->bed.samples)
+        return;
+    /* the bed's level: speech level + ambience_volume, as the mixer sets it */
+    struct audio_mix_params mp = audio_mix_default_params();
+    double speech_db = audio_mix_level_db(&view), bed_db = audio_mix_level_db(&run->bed);
+    double db = (isfinite(speech_db) ? speech_db : bed_db) + run->r->ambience_volume_db - bed_db;
+    run->amb_level = isfinite(db) ? (float)audio_db_to_gain(db) : 0.0f;
+    run->duck_thr =
+        isfinite(speech_db) ? (float)audio_db_to_gain(speech_db + mp.threshold_db) : INFINITY;
+}
+
+/* Mixes the timeline up to `to` frames (bed under the speech, ducked by the speech that
+ * lies `look` frames ahead, faded in over the lead-in and out over the tail) into run->y,
+ * times the stream gain. `end`: the speech is complete (its length is final). */
+static enum vb_err mix_to(struct run *run, size_t to, bool end, size_t *n_out)
+{
+    struct audio_mix_params mp = audio_mix_default_params();
+    const float *sp = run->j.speech.samples;
+    size_t ns = run->j.speech.frames, lead = run->lead;
+    size_t look = (size_t)(mp.attack_ms * run->rate / 1000.0);
+    size_t fin = VB_MIN((size_t)(mp.fade_in_s * run->rate), lead);
+    size_t fout = VB_MIN((size_t)(mp.fade_out_s * run->rate), run->tail);
+    size_t total = lead + ns + run->tail;
+    float env_rel = smoothing(30.0, run->rate), g_att = smoothing(mp.attack_ms, run->rate);
+    float g_rel = smoothing(mp.release_ms, run->rate), duck = (float)audio_db_to_gain(mp.duck_db);
+    size_t n = to > run->mixed ? to - run->mixed : 0;
+    *n_out = n;
+    enum vb_err err = grow_y(run, n);
+    if (err)
+        return err;
+    for (size_t i = 0; i < n; i++) {
+        size_t t = run->mixed + i, d = t + look;
+        float s = d >= lead && d - lead < ns ? fabsf(sp[d - lead]) : 0.0f;
+        run->env = s > run->env ? s : run->env + env_rel * (s - run->env);
+        float target = run->env > run->duck_thr ? duck : 1.0f;
+        run->duck_gain += (target < run->duck_gain ? g_att : g_rel) * (target - run->duck_gain);
+        float b = bed_next(run) * run->amb_level * run->duck_gain;
+        if (t < fin)
+            b *= (float)(t + 1) / (float)(fin + 1);
+        if (end && t + fout >= total)
+            b *= (float)(total - t) / (float)(fout + 1);
+        float v = t >= lead && t - lead < ns ? sp[t - lead] : 0.0f;
+        run->y[i] = (v + b) * run->gain;
+    }
+    run->mixed += n;
+    return VB_OK;
+}
+
+/* Streams what is final of the joined speech; end: all of it, then the ambience tail and
+ * whatever the limiter and resampler hold back. */
+static enum vb_err stream_advance(struct run *run, bool end)
+{
+    size_t ns = run->j.speech.frames, n = 0;
+    enum vb_err err;
+    if (!run->gain_set) {
+        /* wait for enough speech to measure, unless the first chunk is complete already */
+        if (ns == 0 || (!end && !run->j.have_prev && ns < run->rate * STREAM_GAIN_MIN_MS / 1000))
+            return end ? emit_float(run, NULL, 0) : VB_OK;
+        stream_levels(run, run->j.speech.samples, ns);
+    }
+    if (run->bed.samples) {
+        struct audio_mix_params mp = audio_mix_default_params();
+        size_t look = (size_t)(mp.attack_ms * run->rate / 1000.0), known = run->lead + ns;
+        size_t to = end ? known + run->tail : known > look ? known - look : 0;
+        err = mix_to(run, to, end, &n);
+    } else {
+        n = ns - run->streamed;
+        err = grow_y(run, n);
+        for (size_t i = 0; !err && i < n; i++)
+            run->y[i] = run->j.speech.samples[run->streamed + i] * run->gain;
+    }
+    run->streamed = ns;
+    if (!err && n)
+        err = emit_float(run, run->y, n);
+    if (!err && end)
+        err = emit_float(run, NULL, 0);
     return err;
 }
 
-static enum vb_err on_chunk(const float *pcm, size_t n, const struct tts_chunk *chunk, void *user)
+static enum vb_err on_chunk(const float *pcm, size_t n, const struct tts_piece *piece, void *user)
 {
     struct run *run = user;
-    struct audio_pcm tmp = {0};
-    if (n == 0)
-        return VB_OK;
-    enum vb_err err = audio_pcm_alloc(&tmp, n, 1, run->rate);
-    if (err)
-        return err;
-    memcpy(tmp.samples, pcm, n * sizeof *pcm);
-    audio_sanitize(tmp.samples, n, 1.0f);
-    if (run->stretch) {
-        double t = now_ms();
-        struct audio_pcm st = {0};
-        err = audio_stretch(&tmp, run->r->params.speed, &st);
-        audio_pcm_release(&tmp);
-        if (err)
-            return err;
-        tmp = st;
-        run->stretch_ms += now_ms() - t;
-    }
-    struct audio_trim_params tp = audio_trim_default_params();
-    tp.pad_ms = CHUNK_TRIM_PAD_MS;
-    audio_pcm_trim_silence(&tmp, &tp, NULL, NULL);
-    audio_pcm_fade(&tmp, CHUNK_FADE_MS, CHUNK_FADE_MS);
-    size_t gap = run->have_prev ? (size_t)(gap_ms(run->prev_brk) * run->rate / 1000.0) : 0;
-    size_t from = run->speech.frames;
-    err = audio_pcm_append(&run->speech, &tmp, gap, run->max_frames);
-    audio_pcm_release(&tmp);
-    if (err)
-        return err;
-    run->have_prev = true;
-    run->prev_brk = chunk->brk;
-    if (run->cb && run->cb->on_audio)
-        err = stream_out(run, from, run->speech.frames);
+    size_t before = run->j.speech.frames;
+    enum vb_err err = tts_joiner_feed(&run->j, pcm, n, piece->chunk->brk, piece->last);
+    bool grew = run->j.speech.frames > before, first_done = piece->last && !run->gain_set;
+    if (!err && run->cb && run->cb->on_audio && (grew || first_done))
+        err = stream_advance(run, false);
     return err;
 }
 
@@ -520,11 +455,16 @@ static enum vb_err make_bed(struct run *run)
     }
     src.frames = len;
     run->bed = src;
+    struct audio_mix_params mp = audio_mix_default_params();
+    run->lead = (size_t)(mp.lead_in_s * run->rate);
+    run->tail = (size_t)(mp.tail_s * run->rate);
+    run->duck_gain = 1.0f;
     return VB_OK;
 }
 
 static enum vb_err stream_begin(struct run *run)
 {
+    tts_limiter_init(&run->lim, run->rate, (float)audio_db_to_gain(LIMIT_CEILING_DBFS));
     if (run->out_rate != run->rate) {
         run->rs = audio_resampler_new(run->rate, run->out_rate, 1);
         if (!run->rs)
@@ -544,16 +484,11 @@ static enum vb_err stream_begin(struct run *run)
 
 static enum vb_err stream_end(struct run *run)
 {
-    if (run->bed.samples && run->amb_started) {
-        struct audio_mix_params mp = audio_mix_default_params();
-        enum vb_err err = stream_bed_alone(run, mp.tail_s, false);
-        if (err)
-            return err;
-    }
-    if (!run->rs)
-        return VB_OK;
+    enum vb_err err = stream_advance(run, true);
+    if (err || !run->rs)
+        return err;
     audio_pcm_release(&run->rs_out);
-    enum vb_err err = audio_resampler_feed(run->rs, NULL, 0, &run->rs_out);
+    err = audio_resampler_feed(run->rs, NULL, 0, &run->rs_out);
     if (!err) {
         for (size_t i = 0; i < run->rs_out.frames; i++) {
             float v = run->rs_out.samples[i];
@@ -597,10 +532,14 @@ static void stage_done(struct run *run, enum tts_stage s, double *mark, double f
 static void release_run(struct run *run)
 {
     audio_pcm_release(&run->speech);
+    tts_joiner_release(&run->j);
+    tts_limiter_release(&run->lim);
+    audio_pcm_release(&run->lim_out);
     audio_pcm_release(&run->rs_out);
     audio_pcm_release(&run->bed);
     audio_resampler_free(run->rs);
     vb_free(run->s16);
+    vb_free(run->y);
 }
 
 /* Replaces the speech by speech + ambience: a built-in one rendered for the needed length
@@ -684,18 +623,27 @@ enum vb_err tts_pipeline_run(struct tts_engine *e, const struct tts_request *r,
         goto out;
     run.rate = tts_engine_sample_rate(e);
     run.out_rate = r->sample_rate ? r->sample_rate : run.rate;
-    run.max_frames = (size_t)TTS_MAX_AUDIO_SECONDS * (size_t)run.rate;
     const char *fmt = format_name(r);
     run.pcm_raw = strcasecmp(fmt, TTS_FORMAT_PCM) == 0;
-    run.stretch = !(tts_engine_caps(e) & TTS_CAP_SPEED) && fabs(r->params.speed - 1.0) > 1e-6;
+    /* engines without their own speed are time-stretched chunk by chunk as chunks arrive */
+    bool stretch = !(tts_engine_caps(e) & TTS_CAP_SPEED) && fabs(r->params.speed - 1.0) > 1e-6;
+    tts_joiner_init(&run.j, run.rate, stretch ? r->params.speed : 1.0,
+                    (size_t)TTS_MAX_AUDIO_SECONDS * (size_t)run.rate);
 
-    /* 1. synthesis, chunk by chunk, joined (and streamed) as the chunks arrive */
+    /* 1. synthesis, chunk by chunk, joined (and streamed) as the audio arrives: when
+     * streaming, in pieces of a chunk as the engine produces them */
     if (streaming && (err = stream_begin(&run)))
         goto out;
-    struct tts_callbacks ecb = {run_progress, run_cancelled, on_chunk, &run};
+    struct tts_callbacks ecb = {.progress = run_progress,
+                                .cancelled = run_cancelled,
+                                .on_chunk = on_chunk,
+                                .user = &run,
+                                .pieces = streaming};
     err = tts_engine_stream(e, r->text, r->text_len, &r->params, &ecb);
     if (!err && streaming)
         err = stream_end(&run);
+    run.speech = run.j.speech;
+    memset(&run.j.speech, 0, sizeof run.j.speech);
     if (err == VB_ERR_UNPROCESSABLE && !why[0])
         snprintf(why, why_cap, "text: has nothing to say"), field = "text";
     if (err)
@@ -710,8 +658,8 @@ enum vb_err tts_pipeline_run(struct tts_engine *e, const struct tts_request *r,
 
     /* 2. speed: engines with TTS_CAP_SPEED did it while speaking, for the others each chunk
      * was time-stretched as it arrived (run.stretch_ms of the synthesis time) */
-    run.t->stage_ms[TTS_STAGE_SYNTH] -= run.stretch_ms;
-    run.t->stage_ms[TTS_STAGE_SPEED] += run.stretch_ms;
+    run.t->stage_ms[TTS_STAGE_SYNTH] -= run.j.stretch_ms;
+    run.t->stage_ms[TTS_STAGE_SPEED] += run.j.stretch_ms;
     stage_done(&run, TTS_STAGE_SPEED, &mark, 0.91);
     if (run_cancelled(&run)) {
         err = VB_ERR_CANCELLED;

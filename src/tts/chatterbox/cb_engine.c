@@ -32,6 +32,7 @@ struct cb_state {
     uint64_t tick;
     struct cb_engine_cache_stats stats;
     uint64_t seed_counter;
+    int stream_first; /* speech tokens before a streamed chunk's first piece */
 };
 
 static const char *const languages[] = {"en"};
@@ -98,6 +99,17 @@ static enum vb_err cb_load(struct tts_engine *e, char *why, size_t why_cap)
         else if (strcasecmp(sw, "bf16") != 0)
             vb_warn("chatterbox: CHATTERBOX_S3GEN_WEIGHTS=%s: use f32, f16 or bf16; using bf16",
                     sw);
+    }
+    st->stream_first = CB_ENGINE_STREAM_FIRST_TOKENS;
+    const char *sf = getenv("CHATTERBOX_STREAM_FIRST_TOKENS");
+    if (sf && *sf) {
+        char *end = NULL;
+        long v = strtol(sf, &end, 10);
+        if (*end || v < 1 || v > CB_ENGINE_STREAM_FIRST_TOKENS_MAX)
+            vb_warn("chatterbox: CHATTERBOX_STREAM_FIRST_TOKENS=%s: use 1..%d; using %d", sf,
+                    CB_ENGINE_STREAM_FIRST_TOKENS_MAX, CB_ENGINE_STREAM_FIRST_TOKENS);
+        else
+            st->stream_first = (int)v;
     }
     const char *keep = getenv("CHATTERBOX_KEEP_ENCODERS");
     o.lazy_encoders = !(keep && (strcmp(keep, "1") == 0 || strcasecmp(keep, "true") == 0));
@@ -300,6 +312,12 @@ static bool hook_cancelled(void *user)
     return cb->cancelled(cb->user);
 }
 
+static enum vb_err hook_audio(void *user, const float *pcm, size_t n)
+{
+    const struct tts_callbacks *cb = user;
+    return cb->on_partial(pcm, n, cb->user);
+}
+
 static enum vb_err cb_synthesize(struct tts_engine *e, const char *text, size_t len,
                                  const struct tts_params *p, struct audio_pcm *out,
                                  const struct tts_callbacks *cb)
@@ -327,30 +345,31 @@ static enum vb_err cb_synthesize(struct tts_engine *e, const char *text, size_t 
         uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ ++st->seed_counter;
         sp.seed = fnv(0xcbf29ce484222325ull, &x, sizeof x) | 1;
     }
-    /* The generic loop streams sentence by sentence; pieces inside a sentence (synth.h
-     * chunk_tokens) would need a "continues" mark in tts_callbacks.on_chunk so the pipeline
-     * does not trim and fade each piece. */
-    sp.chunk_tokens = 0;
-    struct cb_synth_hooks hooks = {0};
-    if (cb && cb->cancelled) {
+    /* A consumer that takes pieces gets the audio while T3 still generates (synth.h
+     * chunk_tokens); every sample then goes out through the hook, none through out. */
+    bool pieces = cb && cb->on_partial;
+    sp.chunk_tokens = pieces ? st->stream_first : 0;
+    struct cb_synth_hooks hooks = {.user = (void *)cb};
+    if (cb && cb->cancelled)
         hooks.cancelled = hook_cancelled;
-        hooks.user = (void *)cb;
-    }
+    if (pieces)
+        hooks.on_audio = hook_audio;
     float *pcm = NULL;
     size_t n = 0;
     struct cb_synth_stats stats;
-    err = cb_synth_run(st->s, v, text, len, &sp, &hooks, &pcm, &n, &stats, why, sizeof why);
+    err = cb_synth_run(st->s, v, text, len, &sp, &hooks, pieces ? NULL : &pcm, &n, &stats, why,
+                       sizeof why);
     if (err) {
         if (err != VB_ERR_CANCELLED)
             vb_warn("chatterbox: synthesis failed: %s", why);
         goto out;
     }
     vb_debug("chatterbox: %d text -> %d speech tokens, %.2f s audio in %.2f s (T3 %.2f, flow "
-             "%.2f, HiFT %.2f)",
-             stats.n_text, stats.n_speech, (double)n / CB_SAMPLE_RATE, stats.total_s, stats.t3_s,
-             stats.flow_s, stats.hift_s);
+             "%.2f, HiFT %.2f; first audio after %.2f s)",
+             stats.n_text, stats.n_speech, (double)stats.n_samples / CB_SAMPLE_RATE, stats.total_s,
+             stats.t3_s, stats.flow_s, stats.hift_s, stats.first_audio_s);
     out->samples = pcm;
-    out->frames = n;
+    out->frames = pcm ? n : 0;
     out->channels = 1;
     out->sample_rate = CB_SAMPLE_RATE;
 out:

@@ -4,7 +4,10 @@
  * Settings (environment): CHATTERBOX_T3_WEIGHTS = f32 | f16 | q8_0 (default) | q4_0 | q4_k ...
  * (the T3 matrices are converted to it at load); CHATTERBOX_S3GEN_WEIGHTS = f32 | f16 | bf16
  * (default; flow and S3Tokenizer, see model.h); CHATTERBOX_KEEP_ENCODERS = 1 keeps the
- * S3Tokenizer and CAMPPlus loaded (~270 MB) instead of loading them for each new voice. Files read:
+ * S3Tokenizer and CAMPPlus loaded (~270 MB) instead of loading them for each new voice;
+ * CHATTERBOX_STREAM_FIRST_TOKENS = speech tokens (25 per second of audio) T3 generates
+ * before a streamed request renders its first piece (default CB_ENGINE_STREAM_FIRST_TOKENS;
+ * later pieces double up to 8 times that). Files read:
  * MODELS_DIR/chatterbox-turbo/ (model.h), the built-in voice from conds.pt or else
  * conds.safetensors. */
 #ifndef TTS_CHATTERBOX_CB_ENGINE_H
@@ -13,10 +16,12 @@
 #include "core/vb.h"
 #include "tts/engine.h"
 
-#define CB_ENGINE_MODEL_SUBDIR "chatterbox-turbo"
-#define CB_ENGINE_CACHE_SUBDIR "voice-cache"
-#define CB_ENGINE_CACHE_MEM    8   /* voices kept in memory */
-#define CB_ENGINE_CACHE_FILES  256 /* newest voice-cache files kept (one removed per new one) */
+#define CB_ENGINE_MODEL_SUBDIR            "chatterbox-turbo"
+#define CB_ENGINE_CACHE_SUBDIR            "voice-cache"
+#define CB_ENGINE_CACHE_MEM               8 /* voices kept in memory */
+#define CB_ENGINE_CACHE_FILES             256 /* newest voice-cache files kept (one removed per new one) */
+#define CB_ENGINE_STREAM_FIRST_TOKENS     12 /* default of CHATTERBOX_STREAM_FIRST_TOKENS */
+#define CB_ENGINE_STREAM_FIRST_TOKENS_MAX 200
 
 const struct tts_engine_ops *tts_chatterbox_ops(void);
 /* true when MODELS_DIR/chatterbox-turbo holds the weight files the engine needs. */
