@@ -99,6 +99,8 @@ void s3_layer_norm_par(struct s3_ctx *c, float *y, const float *x, int t, int n,
 void s3_layer_norm_rows(float *x, int t, int n, int64_t ld, const float *w, const float *b,
                         float eps);
 void s3_mish(float *x, int64_t n);
+/* Plain C s3_mish (libm expf): the reference of the vectorised paths (tests). */
+void s3_mish_ref(float *x, int64_t n);
 void s3_leaky_relu(float *x, int64_t n, float slope);
 
 /* Random tensors for make-random checkpoints, with a sticky error: a > 0 uniform in

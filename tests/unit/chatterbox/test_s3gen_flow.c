@@ -9,7 +9,9 @@
 #include "core/buf.h"
 #include "nn/safetensors_write.h"
 #include "nn/safetensors.h"
+#include "nn/ops.h"
 #include "nn/threadpool.h"
+#include "tts/chatterbox/s3_ops.h"
 #include "tts/chatterbox/s3gen_flow.h"
 #include "unit/test.h"
 #include "unit/chatterbox/checkpoint_mutants.h"
@@ -429,9 +431,50 @@ TEST(test_noise)
     CHECK_NEAR(v, 1, 0.1);
 }
 
+/* The vectorised activations of s3_act_rows (GELU erf form, Mish) against their plain C
+ * definitions over every tail length, saturated inputs included. */
+TEST(test_activations)
+{
+    struct nn_pool *pool = NULL;
+    CHECK(nn_pool_new(2, &pool) == VB_OK);
+    struct s3_ctx ctx = {.pool = pool};
+    uint32_t r = 5;
+    for (int rows = 1; rows <= 3; rows++)
+        for (int cols = 1; cols < 40; cols += 3) {
+            const int n = rows * cols * 40; /* some calls split over the pool */
+            float *x = vb_xmalloc((size_t)n * sizeof *x), *a = vb_xmalloc((size_t)n * sizeof *a);
+            float *b = vb_xmalloc((size_t)n * sizeof *b);
+            for (int i = 0; i < n; i++) {
+                r = r * 1664525u + 1013904223u;
+                x[i] = ((float)((r >> 8) & 0xffff) / 32768.0f - 1.0f) * (i % 9 == 0 ? 40.0f : 6.0f);
+            }
+            double eg = 0, em = 0;
+            memcpy(a, x, (size_t)n * sizeof *x);
+            memcpy(b, x, (size_t)n * sizeof *x);
+            s3_act_rows(&ctx, a, rows * 40, cols, S3_ACT_GELU_ERF);
+            nn_gelu_erf(b, n);
+            for (int i = 0; i < n; i++)
+                eg = fmax(eg, fabs((double)a[i] - b[i]) / fmax(1.0, fabs((double)b[i])));
+            memcpy(a, x, (size_t)n * sizeof *x);
+            memcpy(b, x, (size_t)n * sizeof *x);
+            s3_act_rows(&ctx, a, rows * 40, cols, S3_ACT_MISH);
+            s3_mish_ref(b, n);
+            for (int i = 0; i < n; i++)
+                em = fmax(em, fabs((double)a[i] - b[i]) / fmax(1.0, fabs((double)b[i])));
+            CHECK_MSG(eg < 1e-6 && em < 1e-6, "%dx%d: gelu err %g, mish err %g", rows * 40, cols,
+                      eg, em);
+            vb_free(x);
+            vb_free(a);
+            vb_free(b);
+        }
+    s3_ctx_release(&ctx);
+    nn_pool_free(pool);
+}
+
 int main(void)
 {
     RUN(test_noise);
+    RUN(test_activations);
     RUN(test_random_checkpoint);
     RUN(test_mutated_checkpoints);
     if (!ref_dir()) {
