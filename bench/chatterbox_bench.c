@@ -1,19 +1,25 @@
 /* chatterbox_bench.c: Chatterbox-Turbo end to end at the real shapes on random weights (a
  * checkpoint written once by make-random): voice conditioning of a 10 s clip, then per T3
  * weight type (each in its own process, for its own peak RSS) one synthesis of a 200-character
- * text with a fixed speech-token count (RTF, T3 tokens/s, flow, HiFT) and one streamed run
- * (time to first audio).
+ * text with a fixed speech-token count (RTF, T3 tokens/s, flow, HiFT), one streamed run
+ * (time to first audio of the synthesis) and the time to first audio through the whole
+ * speech pipeline (engine + joiner + stream chain to WAV bytes, as POST /generate-tts with
+ * stream=true; the built-in voice already primed, as on a running server).
  *   chatterbox_bench [--dir DIR] [--threads N] [--types f32,q8_0,q4_0] [--tokens N]
- *                    [--chunk N] [--s3gen f32|f16|bf16] [--no-stream]
+ *                    [--chunk N] [--prompt N] [--s3gen f32|f16|bf16] [--no-stream]
  * Prints one CB_BENCH line per type for bench/sections/chatterbox.sh. */
 #include "core/vb.h"
 #include "core/alloc.h"
 #include "nn/threadpool.h"
+#include "tts/chatterbox/cb_engine.h"
 #include "tts/chatterbox/make_random.h"
 #include "tts/chatterbox/model.h"
 #include "tts/chatterbox/synth.h"
+#include "tts/pipeline.h"
 
+#include <limits.h>
 #include <math.h>
+#include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -69,9 +75,86 @@ static enum vb_err on_audio(void *user, const float *pcm, size_t n)
     return VB_OK;
 }
 
+/* Time to first audio through the pipeline: the WAV bytes of a streamed request. */
+struct first_audio {
+    double t0, first_s; /* first_s: seconds to the first sample bytes; 0 = none yet */
+    size_t bytes;
+};
+
+static enum vb_err pipe_audio(const void *bytes, size_t n, void *user)
+{
+    struct first_audio *f = user;
+    (void)bytes;
+    f->bytes += n;
+    if (f->bytes > 44 && f->first_s == 0)
+        f->first_s = now_s() - f->t0;
+    return VB_OK;
+}
+
+/* Stops the generation half a second after the first audio (the rest is not measured). */
+static bool pipe_done(void *user)
+{
+    struct first_audio *f = user;
+    return f->first_s > 0 && now_s() - f->t0 > f->first_s + 0.5;
+}
+
+/* The chatterbox engine on dir (through a MODELS_DIR with a link to it) and a streamed
+ * pipeline run of TEXT, twice (the first primes the voice); seconds to the first audio of
+ * the second, or -1. */
+static double pipeline_first_audio(const char *dir, const char *type, int threads, int chunk,
+                                   int prompt)
+{
+    char root[] = "/tmp/vocero-cb-bench-XXXXXX", link[64], real[PATH_MAX], num[16], why[300];
+    double first = -1;
+    struct tts_registry *reg = NULL;
+    if (!mkdtemp(root) || !realpath(dir, real))
+        return -1;
+    snprintf(link, sizeof link, "%s/%s", root, CB_ENGINE_MODEL_SUBDIR);
+    if (symlink(real, link) != 0)
+        goto out;
+    setenv("CHATTERBOX_T3_WEIGHTS", type, 1);
+    snprintf(num, sizeof num, "%d", threads);
+    setenv("LLM_THREADS", num, 1);
+    snprintf(num, sizeof num, "%d", chunk);
+    setenv("CHATTERBOX_STREAM_FIRST_TOKENS", num, 1);
+    snprintf(num, sizeof num, "%d", prompt);
+    setenv("CHATTERBOX_STREAM_PROMPT_TOKENS", num, 1);
+    if (!(reg = tts_registry_new()))
+        goto out;
+    tts_registry_set_models_dir(reg, root);
+    struct tts_engine *e = tts_registry_find(reg, TTS_ENGINE_CHATTERBOX);
+    if (!e || tts_engine_load(e, why, sizeof why) != VB_OK) {
+        fprintf(stderr, "pipeline: %s\n", why);
+        goto out;
+    }
+    for (int i = 0; i < 2; i++) {
+        struct first_audio f = {.t0 = now_s()};
+        struct tts_pipeline_callbacks cb = {
+            .cancelled = pipe_done, .on_audio = pipe_audio, .user = &f};
+        struct tts_request r = tts_request_default();
+        r.text = TEXT;
+        r.text_len = strlen(TEXT);
+        r.params.seed = 1;
+        struct tts_output out;
+        struct tts_diag d;
+        enum vb_err err = tts_pipeline_run(e, &r, &cb, &out, &d);
+        tts_output_release(&out);
+        if (err != VB_ERR_CANCELLED && err != VB_OK) {
+            fprintf(stderr, "pipeline: %s\n", d.message);
+            goto out;
+        }
+        first = f.first_s > 0 ? f.first_s : -1;
+    }
+out:
+    tts_registry_free(reg);
+    unlink(link);
+    rmdir(root);
+    return first;
+}
+
 /* One weight type (run in a child process). */
 static int run_type(const char *dir, const char *type, enum nn_type s3gen, int threads, int tokens,
-                    int chunk, bool stream)
+                    int chunk, int prompt, bool stream)
 {
     struct cb_model_options o = cb_model_default_options();
     o.s3gen_wtype = s3gen;
@@ -136,6 +219,7 @@ static int run_type(const char *dir, const char *type, enum nn_type s3gen, int t
     double audio_s = (double)np / CB_SAMPLE_RATE;
     if (stream) {
         p.chunk_tokens = chunk;
+        p.stream_prompt_tokens = prompt;
         struct cb_synth_hooks h = {.on_audio = on_audio};
         if (cb_synth_run(s, &v, TEXT, strlen(TEXT), &p, &h, NULL, NULL, &ss, why, sizeof why)) {
             fprintf(stderr, "streamed synthesis: %s\n", why);
@@ -152,26 +236,33 @@ static int run_type(const char *dir, const char *type, enum nn_type s3gen, int t
            st.t3_s, st.t3_prefill_s, dec_tps, st.flow_s, st.hift_s, st.total_s,
            st.total_s / audio_s);
     if (stream)
-        printf(" | streamed (%d-token chunks): first audio %.2f s, total %.2f s", chunk,
-               ss.first_audio_s, ss.total_s);
-    printf(" | peak RSS %.0f MB while synthesising (%.0f MB while loading)\n", peak_rss_mb(),
-           load_rss);
-    printf("CB_BENCH type=%s rtf=%.3f t3_prefill_s=%.2f t3_tok_s=%.2f flow_s=%.2f hift_s=%.2f "
-           "vc_s=%.2f "
-           "first_chunk_s=%.2f audio_s=%.2f rss_mb=%.0f\n",
-           type, st.total_s / audio_s, st.t3_prefill_s, dec_tps, st.flow_s, st.hift_s, vc_s,
-           stream ? ss.first_audio_s : -1.0, audio_s, peak_rss_mb());
-    fflush(stdout);
+        printf(" | streamed (first piece %d tokens, %d prompt tokens): first audio %.2f s, total "
+               "%.2f s",
+               chunk, prompt, ss.first_audio_s, ss.total_s);
+    double rss = peak_rss_mb();
+    printf(" | peak RSS %.0f MB while synthesising (%.0f MB while loading)\n", rss, load_rss);
     cb_voice_cond_release(&v);
     cb_synth_free(s);
     cb_model_free(m);
+    double pipe_first = stream ? pipeline_first_audio(dir, type, threads, chunk, prompt) : -1;
+    if (stream)
+        printf("  time to first audio through the pipeline (POST /generate-tts stream=true, "
+               "built-in voice primed): %.2f s\n",
+               pipe_first);
+    printf("CB_BENCH type=%s rtf=%.3f t3_prefill_s=%.2f t3_tok_s=%.2f flow_s=%.2f hift_s=%.2f "
+           "vc_s=%.2f "
+           "first_chunk_s=%.2f pipeline_first_audio_s=%.2f audio_s=%.2f rss_mb=%.0f\n",
+           type, st.total_s / audio_s, st.t3_prefill_s, dec_tps, st.flow_s, st.hift_s, vc_s,
+           stream ? ss.first_audio_s : -1.0, pipe_first, audio_s, rss);
+    fflush(stdout);
     return 0;
 }
 
 int main(int argc, char **argv)
 {
     const char *dir = "/tmp/vocero-cb-bench-full", *types = "q8_0,q4_0,f32", *s3 = "bf16";
-    int threads = 2, tokens = 300, chunk = 25;
+    int threads = 2, tokens = 300, chunk = CB_ENGINE_STREAM_FIRST_TOKENS;
+    int prompt = CB_ENGINE_STREAM_PROMPT_TOKENS;
     bool stream = true;
     for (int i = 1; i < argc; i++) {
         const char *k = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -196,6 +287,8 @@ int main(int argc, char **argv)
             tokens = (int)strtol(val, NULL, 10);
         else if (strcmp(k, "--chunk") == 0)
             chunk = (int)strtol(val, NULL, 10);
+        else if (strcmp(k, "--prompt") == 0)
+            prompt = (int)strtol(val, NULL, 10);
         else {
             fprintf(stderr, "unknown option %s\n", k);
             return 2;
@@ -204,7 +297,7 @@ int main(int argc, char **argv)
     enum nn_type s3gen = strcmp(s3, "f32") == 0   ? NN_TYPE_F32
                          : strcmp(s3, "f16") == 0 ? NN_TYPE_F16
                                                   : NN_TYPE_BF16;
-    if (threads < 1 || tokens < 1 || chunk < 1)
+    if (threads < 1 || tokens < 1 || chunk < 1 || prompt < 0)
         return 2;
     char probe[4200];
     snprintf(probe, sizeof probe, "%s/%s", dir, CB_FILE_S3GEN);
@@ -230,7 +323,7 @@ int main(int argc, char **argv)
          tok = strtok_r(NULL, ",", &save)) {
         pid_t pid = fork();
         if (pid == 0)
-            _exit(run_type(dir, tok, s3gen, threads, tokens, chunk, stream));
+            _exit(run_type(dir, tok, s3gen, threads, tokens, chunk, prompt, stream));
         int status = 0;
         if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
             WEXITSTATUS(status) != 0)

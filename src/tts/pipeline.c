@@ -23,7 +23,7 @@
 #define FINAL_FADE_OUT_MS  30.0
 #define STREAM_CEILING     0.891f /* -1 dBFS: sample ceiling of the streamed speech */
 #define STREAM_MAX_GAIN_DB 30.0
-#define STREAM_GAIN_MIN_MS 400.0 /* speech the stream gain is measured on (one loudness block) */
+#define STREAM_GAIN_MIN_MS 250.0 /* speech the stream gain is measured on, at least */
 #define OUTPUT_RATE_MIN_HZ 8000
 #define OUTPUT_RATE_MAX_HZ 48000
 
@@ -174,6 +174,8 @@ struct run {
      * (ambience, gain, limiter, resampler, s16) */
     bool pcm_raw;
     size_t streamed;
+    size_t n_chunks, n_pieces, n_early; /* chunks, engine pieces with audio, pieces that came
+                                           before their chunk's last one */
     bool gain_set;
     float gain;
     struct tts_limiter lim;
@@ -311,17 +313,17 @@ static enum vb_err grow_y(struct run *run, size_t n)
 }
 
 /* The stream's fixed gain (and the bed's level and ducking threshold), set once on the
- * first STREAM_GAIN_MIN_MS of speech (or the whole first chunk when shorter): loudness to
- * the target when it can be measured, else its peak to -3 dBFS. Fixed, so the stream never
- * pumps; the limiter catches what a louder later part would push over the ceiling. */
+ * first STREAM_GAIN_MIN_MS of speech (or the whole first chunk when shorter): its level
+ * (loudness from 400 ms on, a gated RMS below) to the loudness target, or its peak to
+ * -3 dBFS when silent. Fixed, so the stream never pumps; the limiter catches what a louder
+ * later part would push over the ceiling. */
 static void stream_levels(struct run *run, const float *x, size_t n)
 {
     struct audio_pcm view = {
         .samples = (float *)x, .frames = n, .channels = 1, .sample_rate = run->rate};
-    struct audio_loudness l;
-    double g = 0;
-    if (audio_loudness_measure(&view, &l) == VB_OK && isfinite(l.integrated_lufs)) {
-        g = AUDIO_LOUDNESS_TARGET_LUFS - l.integrated_lufs;
+    double speech_db = audio_mix_level_db(&view), g = 0;
+    if (isfinite(speech_db)) {
+        g = AUDIO_LOUDNESS_TARGET_LUFS - speech_db;
     } else {
         float peak = audio_peak(x, n);
         g = peak > 0 ? -3.0 - audio_gain_to_db(peak) : 0;
@@ -332,7 +334,7 @@ static void stream_levels(struct run *run, const float *x, size_t n)
         return;
     /* the bed's level: speech level + ambience_volume, as the mixer sets it */
     struct audio_mix_params mp = audio_mix_default_params();
-    double speech_db = audio_mix_level_db(&view), bed_db = audio_mix_level_db(&run->bed);
+    double bed_db = audio_mix_level_db(&run->bed);
     double db = (isfinite(speech_db) ? speech_db : bed_db) + run->r->ambience_volume_db - bed_db;
     run->amb_level = isfinite(db) ? (float)audio_db_to_gain(db) : 0.0f;
     run->duck_thr =
@@ -411,6 +413,9 @@ static enum vb_err on_chunk(const float *pcm, size_t n, const struct tts_piece *
 {
     struct run *run = user;
     size_t before = run->j.speech.frames;
+    run->n_chunks += piece->last;
+    run->n_pieces += n > 0;
+    run->n_early += n > 0 && !piece->last;
     enum vb_err err = tts_joiner_feed(&run->j, pcm, n, piece->chunk->brk, piece->last);
     bool grew = run->j.speech.frames > before, first_done = piece->last && !run->gain_set;
     if (!err && run->cb && run->cb->on_audio && (grew || first_done))
@@ -640,8 +645,10 @@ enum vb_err tts_pipeline_run(struct tts_engine *e, const struct tts_request *r,
                                 .user = &run,
                                 .pieces = streaming};
     err = tts_engine_stream(e, r->text, r->text_len, &r->params, &ecb);
-    if (!err && streaming)
-        err = stream_end(&run);
+    if (!err && streaming && (err = stream_end(&run)) == VB_OK)
+        vb_info("tts: streamed %zu chunk(s) from %zu engine pieces (%zu before their chunk was "
+                "complete); first audio after %.1f ms, synthesis done after %.1f ms",
+                run.n_chunks, run.n_pieces, run.n_early, run.t->first_audio_ms, now_ms() - run.t0);
     run.speech = run.j.speech;
     memset(&run.j.speech, 0, sizeof run.j.speech);
     if (err == VB_ERR_UNPROCESSABLE && !why[0])

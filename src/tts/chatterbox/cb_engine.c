@@ -32,7 +32,8 @@ struct cb_state {
     uint64_t tick;
     struct cb_engine_cache_stats stats;
     uint64_t seed_counter;
-    int stream_first; /* speech tokens before a streamed chunk's first piece */
+    int stream_first;  /* speech tokens of audio in a streamed chunk's first piece */
+    int stream_prompt; /* prompt tokens the first piece's flow sees (0 = all) */
 };
 
 static const char *const languages[] = {"en"};
@@ -76,6 +77,21 @@ bool cb_engine_files_present(const char *models_dir)
     return true;
 }
 
+/* An integer setting from the environment within [lo, hi]; def when unset or invalid. */
+static int env_int(const char *name, int def, int lo, int hi)
+{
+    const char *v = getenv(name);
+    if (!v || !*v)
+        return def;
+    char *end = NULL;
+    long x = strtol(v, &end, 10);
+    if (*end || x < lo || x > hi) {
+        vb_warn("chatterbox: %s=%s: use %d..%d; using %d", name, v, lo, hi, def);
+        return def;
+    }
+    return (int)x;
+}
+
 static enum vb_err cb_load(struct tts_engine *e, char *why, size_t why_cap)
 {
     struct cb_state *st = vb_try_calloc(1, sizeof *st);
@@ -100,17 +116,10 @@ static enum vb_err cb_load(struct tts_engine *e, char *why, size_t why_cap)
             vb_warn("chatterbox: CHATTERBOX_S3GEN_WEIGHTS=%s: use f32, f16 or bf16; using bf16",
                     sw);
     }
-    st->stream_first = CB_ENGINE_STREAM_FIRST_TOKENS;
-    const char *sf = getenv("CHATTERBOX_STREAM_FIRST_TOKENS");
-    if (sf && *sf) {
-        char *end = NULL;
-        long v = strtol(sf, &end, 10);
-        if (*end || v < 1 || v > CB_ENGINE_STREAM_FIRST_TOKENS_MAX)
-            vb_warn("chatterbox: CHATTERBOX_STREAM_FIRST_TOKENS=%s: use 1..%d; using %d", sf,
-                    CB_ENGINE_STREAM_FIRST_TOKENS_MAX, CB_ENGINE_STREAM_FIRST_TOKENS);
-        else
-            st->stream_first = (int)v;
-    }
+    st->stream_first = env_int("CHATTERBOX_STREAM_FIRST_TOKENS", CB_ENGINE_STREAM_FIRST_TOKENS, 1,
+                               CB_ENGINE_STREAM_TOKENS_MAX);
+    st->stream_prompt = env_int("CHATTERBOX_STREAM_PROMPT_TOKENS", CB_ENGINE_STREAM_PROMPT_TOKENS,
+                                0, CB_ENGINE_STREAM_TOKENS_MAX);
     const char *keep = getenv("CHATTERBOX_KEEP_ENCODERS");
     o.lazy_encoders = !(keep && (strcmp(keep, "1") == 0 || strcasecmp(keep, "true") == 0));
     char inner[512] = "";
@@ -349,6 +358,7 @@ static enum vb_err cb_synthesize(struct tts_engine *e, const char *text, size_t 
      * chunk_tokens); every sample then goes out through the hook, none through out. */
     bool pieces = cb && cb->on_partial;
     sp.chunk_tokens = pieces ? st->stream_first : 0;
+    sp.stream_prompt_tokens = st->stream_prompt;
     struct cb_synth_hooks hooks = {.user = (void *)cb};
     if (cb && cb->cancelled)
         hooks.cancelled = hook_cancelled;

@@ -5,10 +5,13 @@
  * (the T3 matrices are converted to it at load); CHATTERBOX_S3GEN_WEIGHTS = f32 | f16 | bf16
  * (default; flow and S3Tokenizer, see model.h); CHATTERBOX_KEEP_ENCODERS = 1 keeps the
  * S3Tokenizer and CAMPPlus loaded (~270 MB) instead of loading them for each new voice;
- * CHATTERBOX_STREAM_FIRST_TOKENS = speech tokens (25 per second of audio) T3 generates
- * before a streamed request renders its first piece (default CB_ENGINE_STREAM_FIRST_TOKENS;
- * later pieces double up to 8 times that). Files read:
- * MODELS_DIR/chatterbox-turbo/ (model.h), the built-in voice from conds.pt or else
+ * CHATTERBOX_STREAM_FIRST_TOKENS = speech tokens (25 per second) of audio in the first piece
+ * of a streamed request (default CB_ENGINE_STREAM_FIRST_TOKENS; it goes out once 15 more
+ * tokens exist, see synth.h; later pieces double up to 8 times that);
+ * CHATTERBOX_STREAM_PROMPT_TOKENS = how much of the voice prompt (its last tokens) the flow of
+ * that first piece is conditioned on (default CB_ENGINE_STREAM_PROMPT_TOKENS = 3 s; 0 = the
+ * whole prompt, up to 10 s: the first piece then takes ~0.5 s longer at 2 threads). Files
+ * read: MODELS_DIR/chatterbox-turbo/ (model.h), the built-in voice from conds.pt or else
  * conds.safetensors. */
 #ifndef TTS_CHATTERBOX_CB_ENGINE_H
 #define TTS_CHATTERBOX_CB_ENGINE_H
@@ -16,12 +19,13 @@
 #include "core/vb.h"
 #include "tts/engine.h"
 
-#define CB_ENGINE_MODEL_SUBDIR            "chatterbox-turbo"
-#define CB_ENGINE_CACHE_SUBDIR            "voice-cache"
-#define CB_ENGINE_CACHE_MEM               8 /* voices kept in memory */
-#define CB_ENGINE_CACHE_FILES             256 /* newest voice-cache files kept (one removed per new one) */
-#define CB_ENGINE_STREAM_FIRST_TOKENS     12 /* default of CHATTERBOX_STREAM_FIRST_TOKENS */
-#define CB_ENGINE_STREAM_FIRST_TOKENS_MAX 200
+#define CB_ENGINE_MODEL_SUBDIR         "chatterbox-turbo"
+#define CB_ENGINE_CACHE_SUBDIR         "voice-cache"
+#define CB_ENGINE_CACHE_MEM            8 /* voices kept in memory */
+#define CB_ENGINE_CACHE_FILES          256 /* newest voice-cache files kept (one removed per new one) */
+#define CB_ENGINE_STREAM_FIRST_TOKENS  10 /* 0.4 s */
+#define CB_ENGINE_STREAM_PROMPT_TOKENS 75 /* 3 s */
+#define CB_ENGINE_STREAM_TOKENS_MAX    1000
 
 const struct tts_engine_ops *tts_chatterbox_ops(void);
 /* true when MODELS_DIR/chatterbox-turbo holds the weight files the engine needs. */

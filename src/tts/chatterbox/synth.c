@@ -40,6 +40,7 @@ struct cb_synth_params cb_synth_default_params(void)
                                     .seed = 0,
                                     .max_gen = 0,
                                     .chunk_tokens = 0,
+                                    .stream_prompt_tokens = 0,
                                     .n_steps = 0};
 }
 
@@ -118,8 +119,10 @@ struct run {
     int maxf;           /* frames any flow call may cover (prompt included) */
     int32_t *tok;       /* speech tokens so far (< 6561) */
     int n_tok, cap_tok; /* count, capacity */
-    int chunk_at;       /* n_tok at the last streamed chunk */
+    int chunk_at;       /* tokens whose audio the last streamed chunk covered */
     int chunk_next;     /* tokens of the next chunk (doubles up to 8 x chunk_tokens) */
+    int hold;           /* tokens whose frames a streamed flow run cannot vocode yet: the
+                           flow's lookahead and the vocoder's right context */
     int64_t *tok64;     /* tokens (+ silence) handed to the flow */
     float *noise_tab;   /* (80, maxf): ODE start noise per frame position */
     float *noise;       /* (80, T) for one flow call */
@@ -153,12 +156,19 @@ static enum vb_err emit(struct run *r, bool finalize)
     if (finalize)
         for (int i = 0; i < 3; i++)
             r->tok64[nt++] = CB_T3_SILENCE_TOKEN;
-    struct cb_flow_input in = {.prompt_tokens = v->prompt_tokens,
-                               .n_prompt = v->n_prompt_tokens,
+    /* The first streamed piece may see only the end of the prompt (the flow's cost grows
+     * with the prompt, 500 frames at the real size): the dropped tokens and their frames go
+     * together, so the generated frames keep their positions and their noise. */
+    int drop = 0;
+    if (!finalize && r->emitted == 0 && r->p->stream_prompt_tokens > 0)
+        drop = VB_MAX(
+            0, VB_MIN(v->n_prompt_tokens - r->p->stream_prompt_tokens, v->n_prompt_frames / 2));
+    struct cb_flow_input in = {.prompt_tokens = v->prompt_tokens + drop,
+                               .n_prompt = v->n_prompt_tokens - drop,
                                .tokens = r->tok64,
                                .n_tokens = nt,
-                               .prompt_feat = v->prompt_feat,
-                               .n_prompt_feat = v->n_prompt_frames,
+                               .prompt_feat = v->prompt_feat + (size_t)2 * drop * CB_FLOW_N_MELS,
+                               .n_prompt_feat = v->n_prompt_frames - 2 * drop,
                                .xvec = v->xvector,
                                .noise = r->noise,
                                .n_steps = r->p->n_steps,
@@ -173,7 +183,7 @@ static enum vb_err emit(struct run *r, bool finalize)
     double t = now_s();
     if (F > r->mel_done) {
         for (int c = 0; c < CB_FLOW_N_MELS; c++)
-            memcpy(r->noise + (size_t)c * T, r->noise_tab + (size_t)c * r->maxf,
+            memcpy(r->noise + (size_t)c * T, r->noise_tab + (size_t)c * r->maxf + 2 * drop,
                    (size_t)T * sizeof(float));
         if ((err = cb_flow_inference(m->flow, s->fs, &in, r->fmel, NULL)))
             return failf(r->why, r->why_cap, err, "S3Gen flow failed (%s)", vb_err_message(err));
@@ -234,8 +244,8 @@ static bool on_token(void *user, int32_t token)
     if (token < 0 || token >= CB_T3_SPEECH_CODES || r->n_tok >= r->cap_tok)
         return true;
     r->tok[r->n_tok++] = token;
-    if (r->p->chunk_tokens > 0 && r->n_tok - r->chunk_at >= r->chunk_next) {
-        r->chunk_at = r->n_tok;
+    if (r->p->chunk_tokens > 0 && r->n_tok - r->chunk_at >= r->chunk_next + r->hold) {
+        r->chunk_at = r->n_tok - r->hold;
         r->chunk_next = VB_MIN(2 * r->chunk_next, 8 * r->p->chunk_tokens);
         double t = now_s();
         enum vb_err err = emit(r, false);
@@ -411,6 +421,7 @@ enum vb_err cb_synth_run(struct cb_synth *s, const struct cb_voice_cond *v, cons
     cb_hift_trim_fade_table(r.fade);
     r.ctx = cb_hift_params_of(m->hift)->context_frames;
     r.chunk_next = p->chunk_tokens;
+    r.hold = (2 * CB_FLOW_LOOKAHEAD + r.ctx + 1) / 2;
     for (int i = 0; i < v->n_t3_tokens; i++)
         prompt[i] = (int32_t)v->t3_tokens[i];
     struct cb_t3_gen_params gp = cb_t3_gen_default_params();

@@ -2,11 +2,13 @@
  * tokens (tags included) -> T3 (turbo sampling, stop token or a limit proportional to the
  * text) -> speech tokens -> S3Gen flow (prompt tokens + prompt mel + x-vector) -> mel -> HiFT
  * -> 24 kHz mono float with the trim fade. Streaming: with chunk_tokens > 0 audio is handed
- * out while T3 is still generating: after chunk_tokens speech tokens, then after chunks that
- * double in size up to 8 x chunk_tokens (each chunk re-runs the flow over all tokens so far
- * without the lookahead frames, so doubling keeps the total flow work linear); HiFT runs on
- * windows with left context and a held-back tail that the next chunk recomputes with right
- * context.
+ * out while T3 is still generating: first the audio of chunk_tokens speech tokens, then
+ * chunks that double in size up to 8 x chunk_tokens (each chunk re-runs the flow over all
+ * tokens so far without the lookahead frames, so doubling keeps the total flow work
+ * linear); HiFT runs on windows with left context and a held-back tail that the next chunk
+ * recomputes with right context. A piece therefore goes out once its tokens plus the held
+ * back ones exist: (2 x 3 lookahead frames + the vocoder's context, 24 frames at the real
+ * size) / 2 = 15 tokens after them.
  *
  *   struct cb_synth *s; cb_synth_new(model, 2, &s);
  *   struct cb_synth_params p = cb_synth_default_params(); p.seed = 42;
@@ -34,7 +36,10 @@ struct cb_synth_params {
     float repetition_penalty; /* 1.2 */
     uint64_t seed;            /* same seed + text + voice = same audio */
     int max_gen;              /* speech-token limit; 0 = cb_t3_max_gen_for_text */
-    int chunk_tokens;         /* streaming: first piece after chunk_tokens tokens; 0 = at the end */
+    int chunk_tokens;         /* streaming: speech tokens of audio in the first piece (25 per
+                                 second); 0 = all audio at the end */
+    int stream_prompt_tokens; /* streaming: prompt tokens (the last ones) the flow of the first
+                                 piece is conditioned on, for a quicker first piece; 0 = all */
     int n_steps;              /* flow Euler steps; 0 = 2 */
 };
 struct cb_synth_params cb_synth_default_params(void);
