@@ -3,6 +3,7 @@
 #include "nn/matmul.h"
 #include "core/alloc.h"
 #include "nn/kernels.h"
+#include "nn/matmul_amx.h"
 
 #include <stdatomic.h>
 
@@ -91,6 +92,9 @@ static void mm_worker(void *ctx, int ith, int nth)
 bool nn_matmul_rows(struct nn_pool *pool, struct nn_scratch *scratch, const struct nn_tensor *w,
                     int64_t r0, int64_t r1, const float *x, int n_tok, float *y, int64_t ldy)
 {
+    bool amx_ok;
+    if (nn_matmul_amx_try(pool, scratch, w, r0, r1, x, n_tok, y, ldy, &amx_ok))
+        return amx_ok; /* token batches on AMX tiles */
     const struct nn_kernel *k = nn_kernel_for(w->type);
     if (!k)
         return false;

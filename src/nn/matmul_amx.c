@@ -1,0 +1,712 @@
+/* matmul_amx.c: nn_matmul for token batches on Intel AMX (see matmul_amx.h). Activations go
+ * once per call into BF16 B tiles; each thread then takes panels of 32 weight rows,
+ * dequantises them into BF16 A tiles and runs 2x2 TDPBF16PS tiles per 32 tokens. */
+#include "core/vb.h"
+#include "nn/matmul_amx.h"
+
+#include "core/alloc.h"
+#include "nn/fp16.h"
+#include "nn/gemm.h"
+#include "nn/quant.h"
+
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#if defined(__x86_64__) && defined(__linux__)
+#    define MM_AMX 1
+#    include "nn/amx.h"
+#    include <immintrin.h>
+#endif
+
+static atomic_ullong taken;
+
+uint64_t nn_matmul_amx_taken(void)
+{
+    return atomic_load(&taken);
+}
+
+#ifdef MM_AMX
+
+#    define PR          32        /* weight rows per panel: two A tiles */
+#    define TT          16        /* tokens per B tile */
+#    define KS          32        /* bf16 per A-tile row: one K step */
+#    define CS          (PR * KS) /* panel elements per K step: the panel is [K2/KS][PR][KS] */
+#    define BT          (TT * KS) /* elements per B tile: [KS/2 pairs][TT tokens][2] */
+#    define ALIGN       64
+#    define CHUNK_BYTES (512 * 1024) /* activation bytes (all tokens) of one K chunk */
+
+#    define AVX_TGT __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
+#    define AMX_TGT                                                                                \
+        __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,amx-tile,amx-bf16")))
+
+/* Dequantises groups [g0, g1) of a row of n weights to BF16: element k at
+ * dst[(k / KS) * CS + k % KS], the last step zero-padded to KS. A group is a block (32
+ * elements; 256 for the K-quants; 32 for F16/BF16, the last one possibly partial). */
+typedef void (*deq_fn)(const uint8_t *row, uint16_t *dst, int n, int g0, int g1);
+
+/* ===== panel dequantisers (AVX-512 + AVX512-BF16) ===== */
+
+/* 32 floats (lo = elements 0..15) -> one 64-byte BF16 tile row, round to nearest even */
+AVX_TGT static inline void put32(uint16_t *d, __m512 lo, __m512 hi)
+{
+    _mm512_store_si512((void *)d, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+}
+
+AVX_TGT static inline __m512i u8x16(const uint8_t *p)
+{
+    return _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p));
+}
+
+/* q * d + m for 16 integer codes */
+AVX_TGT static inline __m512 qfma(__m512i q, __m512 d, __m512 m)
+{
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(q), d, m);
+}
+
+AVX_TGT static void deq_q8_0(const uint8_t *row, uint16_t *dst, int n, int g0, int g1)
+{
+    const struct nn_block_q8_0 *b = (const void *)row;
+    (void)n;
+    dst += (size_t)g0 * CS;
+    for (int i = g0; i < g1; i++, dst += CS) {
+        const __m512 d = _mm512_set1_ps(nn_load_fp16(&b[i].d));
+        const __m512i q0 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)b[i].qs));
+        const __m512i q1 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(b[i].qs + 16)));
+        put32(dst, _mm512_mul_ps(_mm512_cvtepi32_ps(q0), d),
+              _mm512_mul_ps(_mm512_cvtepi32_ps(q1), d));
+    }
+}
+
+AVX_TGT static void deq_q4_0(const uint8_t *row, uint16_t *dst, int n, int g0, int g1)
+{
+    const struct nn_block_q4_0 *b = (const void *)row;
+    const __m512i m4 = _mm512_set1_epi32(15);
+    (void)n;
+    dst += (size_t)g0 * CS;
+    for (int i = g0; i < g1; i++, dst += CS) {
+        const float df = nn_load_fp16(&b[i].d);
+        const __m512 d = _mm512_set1_ps(df), m = _mm512_set1_ps(-8.0f * df);
+        const __m512i v = u8x16(b[i].qs);
+        put32(dst, qfma(_mm512_and_si512(v, m4), d, m), qfma(_mm512_srli_epi32(v, 4), d, m));
+    }
+}
+
+AVX_TGT static void deq_q4_1(const uint8_t *row, uint16_t *dst, int n, int g0, int g1)
+{
+    const struct nn_block_q4_1 *b = (const void *)row;
+    const __m512i m4 = _mm512_set1_epi32(15);
+    (void)n;
+    dst += (size_t)g0 * CS;
+    for (int i = g0; i < g1; i++, dst += CS) {
+        const __m512 d = _mm512_set1_ps(nn_load_fp16(&b[i].d));
+        const __m512 m = _mm512_set1_ps(nn_load_fp16(&b[i].m));
+        const __m512i v = u8x16(b[i].qs);
+        put32(dst, qfma(_mm512_and_si512(v, m4), d, m), qfma(_mm512_srli_epi32(v, 4), d, m));
+    }
+}
+
+/* the fifth bits of a Q5 block: bit k of qh for element k */
+AVX_TGT static inline void q5_codes(const uint8_t *qs, const uint8_t qh4[4], __m512i *lo,
+                                    __m512i *hi)
+{
+    uint32_t qh;
+    memcpy(&qh, qh4, 4);
+    const __m512i v = u8x16(qs), b4 = _mm512_set1_epi32(16);
+    const __m512i l = _mm512_and_si512(v, _mm512_set1_epi32(15)), h = _mm512_srli_epi32(v, 4);
+    *lo = _mm512_mask_or_epi32(l, (__mmask16)(qh & 0xffff), l, b4);
+    *hi = _mm512_mask_or_epi32(h, (__mmask16)(qh >> 16), h, b4);
+}
+
+AVX_TGT static void deq_q5_0(const uint8_t *row, uint16_t *dst, int n, int g0, int g1)
+{
+    const struct nn_block_q5_0 *b = (const void *)row;
+    (void)n;
+    dst += (size_t)g0 * CS;
+    for (int i = g0; i < g1; i++, dst += CS) {
+        const float df = nn_load_fp16(&b[i].d);
+        const __m512 d = _mm512_set1_ps(df), m = _mm512_set1_ps(-16.0f * df);
+        __m512i lo, hi;
+        q5_codes(b[i].qs, b[i].qh, &lo, &hi);
+        put32(dst, qfma(lo, d, m), qfma(hi, d, m));
+    }
+}
+
+AVX_TGT static void deq_q5_1(const uint8_t *row, uint16_t *dst, int n, int g0, int g1)
+{
+    const struct nn_block_q5_1 *b = (const void *)row;
+    (void)n;
+    dst += (size_t)g0 * CS;
+    for (int i = g0; i < g1; i++, dst += CS) {
+        const __m512 d = _mm512_set1_ps(nn_load_fp16(&b[i].d));
+        const __m512 m = _mm512_set1_ps(nn_load_fp16(&b[i].m));
+        __m512i lo, hi;
+        q5_codes(b[i].qs, b[i].qh, &lo, &hi);
+        put32(dst, qfma(lo, d, m), qfma(hi, d, m));
+    }
+}
+
+/* Q4_K / Q5_K through lookup tables: per pair of sub-blocks one zmm holds both 16-entry
+ * (Q5_K: 32-entry) tables of BF16 values d * sc * q - dmin * mn, and VPERMW maps 32 codes
+ * at a time. */
+AVX_TGT static inline void deq_k4_lut(const uint8_t *qs, const uint8_t *qh,
+                                      const uint8_t scales[12], float d, float dmin, uint16_t *dst)
+{
+    uint8_t sc[8], mn[8];
+    nn_unpack_scales_k4(scales, sc, mn);
+    const __m512 iota = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512 iota16 = _mm512_add_ps(iota, _mm512_set1_ps(16.0f));
+    const __m512i m4 = _mm512_set1_epi16(15), b4 = _mm512_set1_epi16(16);
+    const __m512i h =
+        qh ? _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)qh)) : _mm512_setzero_si512();
+    for (int c = 0; c < 4; c++, qs += 32) {
+        const __m512i v = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)qs));
+        __m512i lo = _mm512_and_si512(v, m4), hi = _mm512_srli_epi16(v, 4);
+        const __m512 d1 = _mm512_set1_ps(d * sc[2 * c]), m1 = _mm512_set1_ps(-dmin * mn[2 * c]);
+        const __m512 d2 = _mm512_set1_ps(d * sc[2 * c + 1]);
+        const __m512 m2 = _mm512_set1_ps(-dmin * mn[2 * c + 1]);
+        __m512i t1, t2;
+        if (qh) {
+            lo = _mm512_mask_add_epi16(
+                lo, _mm512_test_epi16_mask(h, _mm512_set1_epi16((short)(1 << (2 * c)))), lo, b4);
+            hi = _mm512_mask_add_epi16(
+                hi, _mm512_test_epi16_mask(h, _mm512_set1_epi16((short)(2 << (2 * c)))), hi, b4);
+            t1 = (__m512i)_mm512_cvtne2ps_pbh(_mm512_fmadd_ps(iota16, d1, m1),
+                                              _mm512_fmadd_ps(iota, d1, m1));
+            t2 = (__m512i)_mm512_cvtne2ps_pbh(_mm512_fmadd_ps(iota16, d2, m2),
+                                              _mm512_fmadd_ps(iota, d2, m2));
+        } else {
+            /* both tables in one register: sub-block 2c in words 0..15, 2c+1 in 16..31 */
+            t1 = (__m512i)_mm512_cvtne2ps_pbh(_mm512_fmadd_ps(iota, d2, m2),
+                                              _mm512_fmadd_ps(iota, d1, m1));
+            t2 = t1;
+            hi = _mm512_or_si512(hi, b4);
+        }
+        _mm512_store_si512((void *)dst, _mm512_permutexvar_epi16(lo, t1));
+        dst += CS;
+        _mm512_store_si512((void *)dst, _mm512_permutexvar_epi16(hi, t2));
+        dst += CS;
+    }
+}
+
+AVX_TGT static void deq_q4_k(const uint8_t *row, uint16_t *dst, int n, int g0, int g1)
+{
+    const struct nn_block_q4_k *b = (const void *)row;
+    (void)n;
+    dst += (size_t)g0 * 8 * CS;
+    for (int i = g0; i < g1; i++, dst += 8 * CS)
+        deq_k4_lut(b[i].qs, NULL, b[i].scales, nn_load_fp16(&b[i].d), nn_load_fp16(&b[i].dmin),
+                   dst);
+}
+
+AVX_TGT static void deq_q5_k(const uint8_t *row, uint16_t *dst, int n, int g0, int g1)
+{
+    const struct nn_block_q5_k *b = (const void *)row;
+    (void)n;
+    dst += (size_t)g0 * 8 * CS;
+    for (int i = g0; i < g1; i++, dst += 8 * CS)
+        deq_k4_lut(b[i].qs, b[i].qh, b[i].scales, nn_load_fp16(&b[i].d), nn_load_fp16(&b[i].dmin),
+                   dst);
+}
+
+/* Q6_K: two halves of 128; element l (< 32) of quarter j takes a nibble of ql and two bits of
+ * qh[l], with scale scales[j * 2 + l / 16] */
+AVX_TGT static void deq_q6_k(const uint8_t *row, uint16_t *dst, int n, int g0, int g1)
+{
+    const struct nn_block_q6_k *b = (const void *)row;
+    const __m512i m4 = _mm512_set1_epi32(15), m30 = _mm512_set1_epi32(0x30);
+    (void)n;
+    dst += (size_t)g0 * 8 * CS;
+    for (int i = g0; i < g1; i++) {
+        const float d = nn_load_fp16(&b[i].d);
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = b[i].ql + 64 * h, *qh = b[i].qh + 32 * h;
+            const int8_t *sc = b[i].scales + 8 * h;
+            __m512i q[4][2];
+            for (int g = 0; g < 2; g++) {
+                const __m512i a = u8x16(ql + 16 * g), c = u8x16(ql + 32 + 16 * g);
+                const __m512i hb = u8x16(qh + 16 * g);
+                q[0][g] = _mm512_or_si512(_mm512_and_si512(a, m4),
+                                          _mm512_and_si512(_mm512_slli_epi32(hb, 4), m30));
+                q[1][g] = _mm512_or_si512(_mm512_and_si512(c, m4),
+                                          _mm512_and_si512(_mm512_slli_epi32(hb, 2), m30));
+                q[2][g] = _mm512_or_si512(_mm512_srli_epi32(a, 4), _mm512_and_si512(hb, m30));
+                q[3][g] = _mm512_or_si512(_mm512_srli_epi32(c, 4),
+                                          _mm512_and_si512(_mm512_srli_epi32(hb, 2), m30));
+            }
+            for (int j = 0; j < 4; j++, dst += CS) {
+                const float s0 = d * sc[2 * j], s1 = d * sc[2 * j + 1];
+                put32(dst, qfma(q[j][0], _mm512_set1_ps(s0), _mm512_set1_ps(-32.0f * s0)),
+                      qfma(q[j][1], _mm512_set1_ps(s1), _mm512_set1_ps(-32.0f * s1)));
+            }
+        }
+    }
+}
+
+AVX_TGT static void deq_f16(const uint8_t *row, uint16_t *dst, int n, int g0, int g1)
+{
+    int k = g0 * KS;
+    const int end = VB_MIN(n, g1 * KS);
+    dst += (size_t)g0 * CS;
+    for (; k + KS <= end; k += KS, dst += CS)
+        put32(dst, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(row + 2 * k))),
+              _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(row + 2 * k + 32))));
+    if (k < end) {
+        for (int j = 0; j < KS; j++)
+            dst[j] = k + j < n ? nn_fp32_to_bf16(nn_load_fp16(row + 2 * (k + j))) : 0;
+    }
+}
+
+AVX_TGT static void deq_bf16(const uint8_t *row, uint16_t *dst, int n, int g0, int g1)
+{
+    int k = g0 * KS;
+    const int end = VB_MIN(n, g1 * KS);
+    dst += (size_t)g0 * CS;
+    for (; k + KS <= end; k += KS, dst += CS)
+        _mm512_store_si512((void *)dst, _mm512_loadu_si512((const void *)(row + 2 * k)));
+    if (k < end) {
+        for (int j = 0; j < KS; j++) {
+            uint16_t h = 0;
+            if (k + j < n)
+                memcpy(&h, row + 2 * (k + j), 2);
+            dst[j] = h;
+        }
+    }
+}
+
+static deq_fn deq_for(enum nn_type t)
+{
+    switch (t) {
+    case NN_TYPE_F16:
+        return deq_f16;
+    case NN_TYPE_BF16:
+        return deq_bf16;
+    case NN_TYPE_Q8_0:
+        return deq_q8_0;
+    case NN_TYPE_Q4_0:
+        return deq_q4_0;
+    case NN_TYPE_Q4_1:
+        return deq_q4_1;
+    case NN_TYPE_Q5_0:
+        return deq_q5_0;
+    case NN_TYPE_Q5_1:
+        return deq_q5_1;
+    case NN_TYPE_Q4_K:
+        return deq_q4_k;
+    case NN_TYPE_Q5_K:
+        return deq_q5_k;
+    case NN_TYPE_Q6_K:
+        return deq_q6_k;
+    default:
+        return NULL;
+    }
+}
+
+/* ===== activations and output ===== */
+
+/* In-register transpose of 16 rows of 16 lanes: r[i][j] -> r[j][i]. */
+AVX_TGT static inline void transpose16(__m512 r[16])
+{
+    __m512 a[16], b[16];
+    for (int k = 0; k < 8; k++) {
+        a[2 * k] = _mm512_unpacklo_ps(r[2 * k], r[2 * k + 1]);
+        a[2 * k + 1] = _mm512_unpackhi_ps(r[2 * k], r[2 * k + 1]);
+    }
+    for (int q = 0; q < 4; q++) { /* b[4q + c]: column 4L + c of rows 4q..4q+3, lane L */
+        const __m512d a0 = _mm512_castps_pd(a[4 * q]), a1 = _mm512_castps_pd(a[4 * q + 1]);
+        const __m512d a2 = _mm512_castps_pd(a[4 * q + 2]), a3 = _mm512_castps_pd(a[4 * q + 3]);
+        b[4 * q] = _mm512_castpd_ps(_mm512_unpacklo_pd(a0, a2));
+        b[4 * q + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a0, a2));
+        b[4 * q + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(a1, a3));
+        b[4 * q + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(a1, a3));
+    }
+    for (int c = 0; c < 4; c++) { /* 4x4 transpose of 128-bit lanes */
+        const __m512 p0 = _mm512_shuffle_f32x4(b[c], b[4 + c], 0x44);
+        const __m512 p1 = _mm512_shuffle_f32x4(b[c], b[4 + c], 0xee);
+        const __m512 p2 = _mm512_shuffle_f32x4(b[8 + c], b[12 + c], 0x44);
+        const __m512 p3 = _mm512_shuffle_f32x4(b[8 + c], b[12 + c], 0xee);
+        r[c] = _mm512_shuffle_f32x4(p0, p2, 0x88);
+        r[4 + c] = _mm512_shuffle_f32x4(p0, p2, 0xdd);
+        r[8 + c] = _mm512_shuffle_f32x4(p1, p3, 0x88);
+        r[12 + c] = _mm512_shuffle_f32x4(p1, p3, 0xdd);
+    }
+}
+
+struct amx_job {
+    deq_fn deq;
+    const uint8_t *w; /* weight rows, row_bytes apart */
+    size_t row_bytes;
+    int n_in, n_steps; /* K steps of KS (n_in rounded up) */
+    int gsz, gbytes;   /* elements and weight bytes per dequantiser group */
+    int64_t r0, r1;
+    const float *x; /* (n_tok, n_in) */
+    int n_tok, n_tb;
+    uint16_t *xa;     /* n_tb blocks of n_steps B tiles */
+    uint16_t *panels; /* two [chunk steps][PR][KS] panels per thread */
+    float *acc;       /* K-chunked products: [panel][token pair][4 tiles][16 x 16] */
+    float *y;
+    int64_t ldy;
+    int s0, s1;        /* current K chunk: steps [s0, s1) */
+    atomic_llong next; /* next panel to claim */
+};
+
+/* Token blocks of 16 -> B tiles: one 16x16 transpose of BF16 pairs per K step. */
+AVX_TGT static void convert_worker(void *ctx, int ith, int nth)
+{
+    const struct amx_job *j = ctx;
+    for (int b = ith; b < j->n_tb; b += nth) {
+        const int t0 = b * TT, nt = VB_MIN(TT, j->n_tok - t0);
+        uint16_t *dst = j->xa + (size_t)b * j->n_steps * BT;
+        for (int s = 0; s < j->n_steps; s++, dst += BT) {
+            const int k = s * KS, nk = VB_MIN(KS, j->n_in - k);
+            const __mmask16 ml = (__mmask16)(nk >= 16 ? 0xffff : (1u << nk) - 1u);
+            const __mmask16 mh = (__mmask16)(nk >= 32  ? 0xffff
+                                             : nk > 16 ? (1u << (nk - 16)) - 1u
+                                                       : 0);
+            __m512 r[16];
+            for (int t = 0; t < TT; t++) {
+                if (t >= nt) {
+                    r[t] = _mm512_setzero_ps();
+                    continue;
+                }
+                const float *src = j->x + (int64_t)(t0 + t) * j->n_in + k;
+                const __m512 lo = _mm512_maskz_loadu_ps(ml, src);
+                const __m512 hi = _mm512_maskz_loadu_ps(mh, src + 16);
+                r[t] = _mm512_castsi512_ps((__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+            }
+            transpose16(r);
+            for (int p = 0; p < TT; p++)
+                _mm512_store_ps((float *)(dst + (size_t)p * 2 * TT), r[p]);
+        }
+    }
+}
+
+/* Writes a 16 (weight rows) x 16 (tokens) tile c, row stride 16, into y transposed: rows
+ * of y are tokens t0.., columns col.. (nr valid weight rows, nt valid tokens). */
+AVX_TGT static void store_tile(const struct amx_job *j, const float *c, int t0, int nt, int64_t col,
+                               int nr)
+{
+    if (nr <= 0 || nt <= 0)
+        return;
+    __m512 r[16];
+    for (int i = 0; i < 16; i++)
+        r[i] = _mm512_load_ps(c + 16 * i);
+    transpose16(r);
+    const __mmask16 m = (__mmask16)(nr >= 16 ? 0xffff : (1u << nr) - 1u);
+    for (int t = 0; t < nt; t++)
+        _mm512_mask_storeu_ps(j->y + (int64_t)(t0 + t) * j->ldy + col, m, r[t]);
+}
+
+/* A panel chunk being dequantised while the tiles of the previous one run: rows
+ * [ra, ra + nr), steps [j->s0, j->s1). Work item q = band * nr + row, a band being BAND
+ * steps of one row, done up to q < q_end (K-major: the writes stay in a small region). */
+#    define BAND 8
+struct pending {
+    uint16_t *wp;
+    int64_t p, ra;
+    int nr;
+    int64_t q, q_end;
+};
+
+static void pending_start(const struct amx_job *j, struct pending *pd, uint16_t *wp, int64_t p)
+{
+    pd->wp = wp;
+    pd->p = p;
+    pd->ra = j->r0 + p * PR;
+    pd->nr = (int)VB_MIN((int64_t)PR, j->r1 - pd->ra);
+    pd->q = 0;
+    pd->q_end = (int64_t)pd->nr * ((j->s1 - j->s0 + BAND - 1) / BAND);
+    for (int r = pd->nr; r < PR; r++) /* rows past r1 (last panel): zeros */
+        for (int s = 0; s < j->s1 - j->s0; s++)
+            memset(wp + (size_t)s * CS + r * KS, 0, KS * sizeof *wp);
+}
+
+/* Dequantises the pending panel's work items up to `until` (clamped to its end). */
+static void pending_pump(const struct amx_job *j, struct pending *pd, int64_t until)
+{
+    until = VB_MIN(until, pd->q_end);
+    const int gsteps = j->gsz / KS; /* steps per group: 1 or 8 */
+    for (; pd->q < until; pd->q++) {
+        const int band = (int)(pd->q / pd->nr), r = (int)(pd->q % pd->nr);
+        const int sa = j->s0 + band * BAND, sb = VB_MIN(sa + BAND, j->s1);
+        const int g0 = sa / gsteps, g1 = (sb + gsteps - 1) / gsteps;
+        /* the row from group g0 on, written at the band's place in the chunk */
+        j->deq(j->w + (size_t)(pd->ra + r) * j->row_bytes + (size_t)g0 * j->gbytes,
+               pd->wp + (size_t)(sa - j->s0) * CS + r * KS, j->n_in - g0 * j->gsz, 0, g1 - g0);
+    }
+}
+
+/* Runs panel chunk cur (dequantised in full) against every token; dequantises `next` (if
+ * any) between the tile steps so the vector units work while the tile unit does. Chunks
+ * after the first start from the products in acc; all but the last store back there. */
+AMX_TGT static void panel_run(const struct amx_job *j, const struct pending *cur,
+                              struct pending *next, float c[4][256])
+{
+    const uint16_t *wp = cur->wp;
+    const size_t bstride = (size_t)j->n_steps * BT; /* elements per token block */
+    const int64_t col = cur->ra - j->r0;
+    const int nr = cur->nr, ns = j->s1 - j->s0, n_pairs = (j->n_tb + 1) / 2;
+    const bool first = j->s0 == 0, last = j->s1 == j->n_steps;
+    /* work items of `next` per tile step */
+    const int64_t per_step =
+        next ? (next->q_end + (int64_t)n_pairs * ns - 1) / ((int64_t)n_pairs * ns) : 0;
+    int64_t target = 0;
+    for (int b = 0; b < j->n_tb; b += 2) {
+        const uint16_t *xb = j->xa + (size_t)b * bstride + (size_t)j->s0 * BT;
+        float *acc = j->acc ? j->acc + (size_t)(cur->p * n_pairs + b / 2) * 4 * 256 : NULL;
+        const int t0 = b * TT;
+        const bool two = b + 1 < j->n_tb;
+        if (first) {
+            _tile_zero(0);
+            _tile_zero(1);
+            _tile_zero(2);
+            _tile_zero(3);
+        } else {
+            _tile_loadd(0, acc, 64);
+            _tile_loadd(1, acc + 256, 64);
+            _tile_loadd(2, acc + 512, 64);
+            _tile_loadd(3, acc + 768, 64);
+        }
+        if (two) {
+            for (int s = 0; s < ns; s++) {
+                const uint16_t *a = wp + (size_t)s * CS, *bs = xb + (size_t)s * BT;
+                _tile_loadd(4, a, 64);
+                _tile_loadd(5, a + 16 * KS, 64);
+                _tile_loadd(6, bs, 64);
+                _tile_loadd(7, bs + bstride, 64);
+                _tile_dpbf16ps(0, 4, 6);
+                _tile_dpbf16ps(1, 5, 6);
+                _tile_dpbf16ps(2, 4, 7);
+                _tile_dpbf16ps(3, 5, 7);
+                if (next)
+                    pending_pump(j, next, target += per_step);
+            }
+        } else {
+            for (int s = 0; s < ns; s++) {
+                const uint16_t *a = wp + (size_t)s * CS;
+                _tile_loadd(4, a, 64);
+                _tile_loadd(5, a + 16 * KS, 64);
+                _tile_loadd(6, xb + (size_t)s * BT, 64);
+                _tile_dpbf16ps(0, 4, 6);
+                _tile_dpbf16ps(1, 5, 6);
+                if (next)
+                    pending_pump(j, next, target += per_step);
+            }
+        }
+        float *dst = last ? c[0] : acc;
+        _tile_stored(0, dst, 64);
+        _tile_stored(1, dst + 256, 64);
+        _tile_stored(2, dst + 512, 64);
+        _tile_stored(3, dst + 768, 64);
+        if (!last)
+            continue;
+        const int nt0 = VB_MIN(TT, j->n_tok - t0);
+        store_tile(j, c[0], t0, nt0, col, nr);
+        store_tile(j, c[1], t0, nt0, col + 16, nr - 16);
+        if (two) {
+            const int nt1 = VB_MIN(TT, j->n_tok - t0 - TT);
+            store_tile(j, c[2], t0 + TT, nt1, col, nr);
+            store_tile(j, c[3], t0 + TT, nt1, col + 16, nr - 16);
+        }
+    }
+    if (next)
+        pending_pump(j, next, next->q_end);
+}
+
+/* Claims panels one at a time for the current K chunk; two panel buffers per thread (the
+ * one in the tiles and the next one being dequantised). */
+AMX_TGT static void panel_worker(void *ctx, int ith, int nth)
+{
+    struct amx_job *j = ctx;
+    (void)nth;
+    const int64_t n_panels = (j->r1 - j->r0 + PR - 1) / PR;
+    int64_t p = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+    if (p >= n_panels)
+        return;
+    struct nn_amx_cfg cfg;
+    nn_amx_cfg_full(&cfg);
+    _tile_loadconfig(&cfg);
+    float c[4][256] __attribute__((aligned(ALIGN)));
+    const size_t pe = (size_t)(j->s1 - j->s0) * CS;
+    uint16_t *buf[2] = {j->panels + (size_t)(2 * ith) * pe, j->panels + (size_t)(2 * ith + 1) * pe};
+    struct pending pd[2];
+    int cur = 0;
+    pending_start(j, &pd[cur], buf[cur], p);
+    pending_pump(j, &pd[cur], pd[cur].q_end);
+    for (;;) {
+        const int64_t pn = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        struct pending *next = NULL;
+        if (pn < n_panels) {
+            next = &pd[1 - cur];
+            pending_start(j, next, buf[1 - cur], pn);
+        }
+        panel_run(j, &pd[cur], next, c);
+        if (!next)
+            break;
+        cur = 1 - cur;
+    }
+    _tile_release();
+}
+
+static bool reserve_aligned(struct nn_scratch *s, size_t n, void **out)
+{
+    n += ALIGN;
+    if (s->cap < n) {
+        void *p = vb_try_malloc(n);
+        if (!p)
+            return false;
+        vb_free(s->data);
+        s->data = p;
+        s->cap = n;
+    }
+    *out = (void *)(((uintptr_t)s->data + ALIGN - 1) & ~(uintptr_t)(ALIGN - 1));
+    return true;
+}
+
+static atomic_int mode = -1; /* enum nn_amx_mode; -1: not read from the environment yet */
+
+static enum nn_amx_mode mode_get(void)
+{
+    int m = atomic_load(&mode);
+    if (m < 0) {
+        const char *e = getenv("NN_AMX");
+        m = !e                                             ? NN_AMX_EXACT
+            : strcmp(e, "0") == 0 || strcmp(e, "off") == 0 ? NN_AMX_OFF
+            : strcmp(e, "all") == 0 || strcmp(e, "1") == 0 ? NN_AMX_ALL
+                                                           : NN_AMX_EXACT;
+        int expect = -1;
+        atomic_compare_exchange_strong(&mode, &expect, m);
+        m = atomic_load(&mode);
+    }
+    return (enum nn_amx_mode)m;
+}
+
+void nn_matmul_amx_set_mode(enum nn_amx_mode m)
+{
+    atomic_store(&mode, (int)m);
+}
+
+enum nn_amx_mode nn_matmul_amx_mode(void)
+{
+    return mode_get();
+}
+
+bool nn_matmul_amx_supported(enum nn_type t)
+{
+    return deq_for(t) && nn_gemm_amx_available();
+}
+
+bool nn_matmul_amx_rows(struct nn_pool *pool, struct nn_scratch *scratch, const struct nn_tensor *w,
+                        int64_t r0, int64_t r1, const float *x, int n_tok, float *y, int64_t ldy)
+{
+    if (!nn_matmul_amx_supported(w->type) || w->ne[0] <= 0 || w->ne[0] > INT_MAX - KS)
+        return false;
+    if (n_tok <= 0 || r1 <= r0)
+        return true;
+    nn_fp16_table_init();
+    const int nth = pool ? nn_pool_threads(pool) : 1;
+    struct amx_job j = {
+        .deq = deq_for(w->type),
+        .w = w->data,
+        .row_bytes = w->row_bytes,
+        .n_in = (int)w->ne[0],
+        .n_steps = (int)((w->ne[0] + KS - 1) / KS),
+        .r0 = r0,
+        .r1 = r1,
+        .x = x,
+        .n_tok = n_tok,
+        .n_tb = (n_tok + TT - 1) / TT,
+        .y = y,
+        .ldy = ldy,
+    };
+    const size_t xa_elems = (size_t)j.n_tb * j.n_steps * BT;
+    const struct nn_type_info *ti = nn_type_info(w->type);
+    j.gsz = ti->block > 1 ? ti->block : KS;
+    j.gbytes = (int)((size_t)(j.gsz / ti->block) * ti->block_bytes);
+    /* K chunks: the activations of one chunk (all tokens) stay in L2 while the threads run
+     * every panel against them; a multiple of 8 steps (a K-quant group) */
+    const int chunk = VB_MAX(8, (int)(CHUNK_BYTES / ((size_t)j.n_tb * BT * 2)) / 8 * 8);
+    const int n_chunks = (j.n_steps + chunk - 1) / chunk;
+    const int csteps = VB_MIN(chunk, j.n_steps);
+    const int64_t n_panels = (r1 - r0 + PR - 1) / PR;
+    const size_t panel_elems = 2 * (size_t)csteps * CS;
+    const size_t acc_floats =
+        n_chunks > 1 ? (size_t)n_panels * (size_t)((j.n_tb + 1) / 2) * 4 * 256 : 0;
+    void *buf;
+    if (!reserve_aligned(scratch,
+                         (xa_elems + (size_t)nth * panel_elems) * sizeof(uint16_t) +
+                             acc_floats * sizeof(float),
+                         &buf))
+        return false;
+    j.xa = buf;
+    j.panels = j.xa + xa_elems;
+    j.acc = n_chunks > 1 ? (float *)(j.panels + (size_t)nth * panel_elems) : NULL;
+    if (j.n_tb > 1)
+        nn_pool_run(pool, convert_worker, &j);
+    else
+        convert_worker(&j, 0, 1);
+    for (int k = 0; k < n_chunks; k++) {
+        j.s0 = k * chunk;
+        j.s1 = VB_MIN(j.n_steps, j.s0 + chunk);
+        atomic_init(&j.next, 0);
+        if (n_panels > 1)
+            nn_pool_run(pool, panel_worker, &j);
+        else
+            panel_worker(&j, 0, 1);
+    }
+    return true;
+}
+
+bool nn_matmul_amx_try(struct nn_pool *pool, struct nn_scratch *scratch, const struct nn_tensor *w,
+                       int64_t r0, int64_t r1, const float *x, int n_tok, float *y, int64_t ldy,
+                       bool *ok)
+{
+    if (n_tok < NN_AMX_MIN_TOKENS)
+        return false;
+    const enum nn_amx_mode m = mode_get();
+    /* BF16 weights: the kernels round the activations to BF16 too, so the products only
+     * differ in F32 summation order; other types round differently (see the header) */
+    if (m == NN_AMX_OFF || (m == NN_AMX_EXACT && w->type != NN_TYPE_BF16) ||
+        !nn_matmul_amx_supported(w->type))
+        return false;
+    *ok = nn_matmul_amx_rows(pool, scratch, w, r0, r1, x, n_tok, y, ldy);
+    atomic_fetch_add(&taken, 1);
+    return true;
+}
+
+#else /* no AMX on this target */
+
+void nn_matmul_amx_set_mode(enum nn_amx_mode m)
+{
+    (void)m;
+}
+
+enum nn_amx_mode nn_matmul_amx_mode(void)
+{
+    return NN_AMX_OFF;
+}
+
+bool nn_matmul_amx_supported(enum nn_type t)
+{
+    (void)t;
+    return false;
+}
+
+bool nn_matmul_amx_rows(struct nn_pool *pool, struct nn_scratch *scratch, const struct nn_tensor *w,
+                        int64_t r0, int64_t r1, const float *x, int n_tok, float *y, int64_t ldy)
+{
+    (void)pool, (void)scratch, (void)w, (void)r0, (void)r1, (void)x, (void)n_tok, (void)y;
+    (void)ldy;
+    return false;
+}
+
+bool nn_matmul_amx_try(struct nn_pool *pool, struct nn_scratch *scratch, const struct nn_tensor *w,
+                       int64_t r0, int64_t r1, const float *x, int n_tok, float *y, int64_t ldy,
+                       bool *ok)
+{
+    (void)pool, (void)scratch, (void)w, (void)r0, (void)r1, (void)x, (void)n_tok, (void)y;
+    (void)ldy, (void)ok;
+    return false;
+}
+
+#endif
