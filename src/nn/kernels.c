@@ -6,7 +6,7 @@
 #include <pthread.h>
 
 static struct nn_kernel table[3][NN_TYPE_COUNT];
-static enum nn_isa chosen_isa;
+static enum nn_isa chosen_isa, cpu_isa;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -48,7 +48,7 @@ const char *nn_isa_name(enum nn_isa isa)
 
 static void set_generic(enum nn_type t, nn_vec_dot_fn dot, nn_from_float_fn ff, enum nn_type vt)
 {
-    table[NN_ISA_GENERIC][t] = (struct nn_kernel){dot, NULL, ff, vt};
+    table[NN_ISA_GENERIC][t] = (struct nn_kernel){dot, NULL, ff, vt, {NULL, NULL, NULL}};
 }
 
 static void init_tables(void)
@@ -67,6 +67,7 @@ static void init_tables(void)
     set_generic(NN_TYPE_Q6_K, nn_vec_dot_q6_k_ref, nn_quantize_row_q8_k, NN_TYPE_Q8_K);
 
     enum nn_isa cpu = nn_cpu_isa();
+    cpu_isa = cpu;
     for (int t = 0; t < NN_TYPE_COUNT; t++) {
         table[NN_ISA_AVX2][t] = table[NN_ISA_GENERIC][t];
         table[NN_ISA_AVX512][t] = table[NN_ISA_GENERIC][t];
@@ -88,6 +89,9 @@ static void init_tables(void)
                 table[NN_ISA_AVX512][t].vec_dot = d;
             if (dm)
                 table[NN_ISA_AVX512][t].vec_dot_multi = dm;
+            struct nn_gemv g;
+            if (nn_avx512_gemv((enum nn_type)t, &g))
+                table[NN_ISA_AVX512][t].gemv = g;
         }
     }
     chosen_isa = cpu;
@@ -110,8 +114,8 @@ const struct nn_kernel *nn_kernel_for_isa(enum nn_type t, enum nn_isa isa)
     pthread_once(&once, init_tables);
     if ((int)t < 0 || t >= NN_TYPE_COUNT || (int)isa < 0 || isa > NN_ISA_AVX512)
         return NULL;
-    if (isa > nn_cpu_isa())
-        isa = nn_cpu_isa();
+    if (isa > cpu_isa)
+        isa = cpu_isa;
     const struct nn_kernel *k = &table[isa][t];
     return k->vec_dot ? k : NULL;
 }

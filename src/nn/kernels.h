@@ -12,11 +12,26 @@
 typedef void (*nn_vec_dot_multi_fn)(int n, const void *x, const void *y, size_t y_stride, int ny,
                                     float *s, size_t s_stride);
 
+/* Decode kernel: nr consecutive weight rows (row_bytes apart) x one activation row that
+ * `prep` converted into the kernel's own layout (act_bytes(n) bytes, any alignment):
+ * y[r] = dot(row r, x), r < nr. Results agree with vec_dot on the same activation row up to
+ * float summation order. */
+typedef void (*nn_gemv_fn)(int n, const void *w, size_t row_bytes, int64_t nr, const void *act,
+                           float *y);
+typedef void (*nn_gemv_prep_fn)(const float *x, void *act, int64_t n);
+typedef size_t (*nn_gemv_act_bytes_fn)(int64_t n);
+struct nn_gemv {
+    nn_gemv_fn run; /* NULL: no decode kernel for this type/ISA */
+    nn_gemv_prep_fn prep;
+    nn_gemv_act_bytes_fn act_bytes;
+};
+
 struct nn_kernel {
     nn_vec_dot_fn vec_dot;             /* weight row x activation row (in vec_dot_type) */
     nn_vec_dot_multi_fn vec_dot_multi; /* optional (NULL: loop over vec_dot) */
     nn_from_float_fn from_float;       /* f32 activations -> vec_dot_type; NULL for F32 */
     enum nn_type vec_dot_type;
+    struct nn_gemv gemv; /* optional one-activation-row path (decode) */
 };
 
 enum nn_isa {
@@ -47,5 +62,7 @@ nn_from_float_fn nn_avx2_from_float(enum nn_type t);
 nn_axpy_fn nn_avx2_axpy(enum nn_type t);
 nn_vec_dot_fn nn_avx512_vec_dot(enum nn_type t);
 nn_vec_dot_multi_fn nn_avx512_vec_dot_multi(enum nn_type t);
+/* Fills *out and returns true when there is an AVX-512 decode kernel for `t`. */
+bool nn_avx512_gemv(enum nn_type t, struct nn_gemv *out);
 
 #endif

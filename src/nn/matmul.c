@@ -7,6 +7,7 @@
 
 #include <stdatomic.h>
 
+#define GEMV_MIN_CHUNK 8 /* rows: smaller matrices run on the calling thread alone */
 #define ROW_CHUNK                                                                                  \
     16 /* output rows per unit of work: the weight rows stay in cache across tokens                \
         */
@@ -89,6 +90,55 @@ static void mm_worker(void *ctx, int ith, int nth)
     }
 }
 
+/* One activation row (decode): the rows are claimed in chunks by the threads, each chunk one
+ * call of the type's gemv kernel on the activation converted once. */
+struct gemv_job {
+    atomic_llong next; /* next chunk to claim */
+    const struct nn_gemv *g;
+    const struct nn_tensor *w;
+    const void *act;
+    float *y;
+    int64_t r0, r1, chunk;
+};
+
+static void gemv_worker(void *ctx, int ith, int nth)
+{
+    struct gemv_job *j = ctx;
+    (void)ith;
+    (void)nth;
+    const int64_t n_chunks = (j->r1 - j->r0 + j->chunk - 1) / j->chunk;
+    const uint8_t *wbase = j->w->data;
+    for (;;) {
+        int64_t c = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        if (c >= n_chunks)
+            break;
+        int64_t ra = j->r0 + c * j->chunk, rb = VB_MIN(ra + j->chunk, j->r1);
+        j->g->run((int)j->w->ne[0], wbase + (size_t)ra * j->w->row_bytes, j->w->row_bytes, rb - ra,
+                  j->act, j->y + (ra - j->r0));
+    }
+}
+
+static bool gemv_rows(struct nn_pool *pool, struct nn_scratch *scratch, const struct nn_gemv *g,
+                      const struct nn_tensor *w, int64_t r0, int64_t r1, const float *x, float *y)
+{
+    if (!scratch_reserve(scratch, g->act_bytes(w->ne[0])))
+        return false;
+    g->prep(x, scratch->data, w->ne[0]);
+    const int nth = nn_pool_threads(pool);
+    /* a few chunks per thread: late threads catch up, each chunk a long sequential read */
+    const int64_t rows = r1 - r0;
+    int64_t chunk = (rows + 4 * nth - 1) / (4 * nth);
+    chunk = VB_MAX(chunk, (int64_t)GEMV_MIN_CHUNK);
+    struct gemv_job j = {
+        .g = g, .w = w, .act = scratch->data, .y = y, .r0 = r0, .r1 = r1, .chunk = chunk};
+    atomic_init(&j.next, 0);
+    if (rows <= chunk)
+        gemv_worker(&j, 0, 1);
+    else
+        nn_pool_run(pool, gemv_worker, &j);
+    return true;
+}
+
 bool nn_matmul_rows(struct nn_pool *pool, struct nn_scratch *scratch, const struct nn_tensor *w,
                     int64_t r0, int64_t r1, const float *x, int n_tok, float *y, int64_t ldy)
 {
@@ -98,6 +148,8 @@ bool nn_matmul_rows(struct nn_pool *pool, struct nn_scratch *scratch, const stru
     const struct nn_kernel *k = nn_kernel_for(w->type);
     if (!k)
         return false;
+    if (n_tok == 1 && k->gemv.run)
+        return gemv_rows(pool, scratch, &k->gemv, w, r0, r1, x, y);
     struct mm_job j = {
         .k = k,
         .w = w,

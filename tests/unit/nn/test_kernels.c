@@ -204,6 +204,128 @@ TEST(multi_row_dot_matches_reference)
     vb_free(x);
 }
 
+/* Decode kernels (many weight rows x one activation row in the kernel's own layout) equal
+ * the reference dot of each row with the reference activation conversion: every block count
+ * from 1 up (odd ones, partial scale groups), several rows, large and small activations. */
+TEST(gemv_matches_reference)
+{
+    const int max_blocks = 40, max_rows = 5;
+    int tested = 0;
+    for (size_t ti = 0; ti < VB_ARRAY_LEN(types); ti++) {
+        enum nn_type t = types[ti];
+        const struct nn_kernel *ref = nn_kernel_for_isa(t, NN_ISA_GENERIC);
+        const struct nn_kernel *k = nn_kernel_for_isa(t, nn_cpu_isa());
+        if (!k || !k->gemv.run)
+            continue;
+        tested++;
+        const int blk = nn_type_info(t)->block;
+        const int nmax = blk * max_blocks;
+        const size_t rbmax = nn_row_bytes(t, nmax);
+        uint8_t *w = vb_xmalloc(rbmax * max_rows);
+        uint8_t *a = vb_xmalloc(nn_row_bytes(NN_TYPE_F32, nmax));
+        uint8_t *act = vb_xmalloc(k->gemv.act_bytes(nmax));
+        float *x = vb_xmalloc(nmax * sizeof *x);
+        double worst = 0;
+        for (int nb = 1; nb <= max_blocks; nb += (nb < 20 ? 1 : 7)) {
+            const int n = nb * blk;
+            const size_t rb = nn_row_bytes(t, n);
+            const int nr = 1 + nb % max_rows;
+            for (int r = 0; r < nr; r++)
+                random_row(t, w + r * rb, n);
+            for (int i = 0; i < n; i++)
+                x[i] = frand() * (nb % 3 ? 1.0f : 300.0f) * (i % 61 == 7 ? 0.0f : 1.0f);
+            if (nb == 2) /* an all-zero block */
+                memset(x, 0, (size_t)blk * sizeof *x);
+            k->gemv.prep(x, act, n);
+            ref->from_float(x, a, n);
+            float y[5];
+            k->gemv.run(n, w, rb, nr, act, y);
+            for (int r = 0; r < nr; r++) {
+                float want;
+                ref->vec_dot(n, &want, w + r * rb, a);
+                double err = fabs((double)want - y[r]) / (fabs((double)want) + 1e-2);
+                worst = fmax(worst, err);
+                CHECK_MSG(err <= 1e-4, "%s n %d row %d: %g vs %g", nn_type_name(t), n, r, y[r],
+                          want);
+            }
+        }
+        printf("  gemv %s: worst relative difference %g\n", nn_type_name(t), worst);
+        vb_free(w);
+        vb_free(a);
+        vb_free(act);
+        vb_free(x);
+    }
+    if (!tested)
+        SKIP(gemv_matches_reference, "no decode kernels on this CPU");
+}
+
+/* nn_matmul with one activation row (the decode path) on 1-3 threads and odd matrix sizes
+ * equals the per-row reference dot products for every type. */
+TEST(decode_matmul_matches_rows)
+{
+    static const int outs[] = {1, 7, 67, 300};
+    const int n_in = 768;
+    float *x = vb_xmalloc(n_in * sizeof *x);
+    uint8_t *a = vb_xmalloc(nn_row_bytes(NN_TYPE_F32, n_in));
+    float *y = vb_xmalloc(300 * sizeof *y);
+    for (int i = 0; i < n_in; i++)
+        x[i] = frand();
+    for (int nth = 1; nth <= 3; nth++) {
+        struct nn_pool *pool = NULL;
+        CHECK(nn_pool_new(nth, &pool) == VB_OK);
+        struct nn_scratch scr = {0};
+        for (size_t ti = 0; ti < VB_ARRAY_LEN(types); ti++) {
+            enum nn_type t = types[ti];
+            const struct nn_kernel *ref = nn_kernel_for_isa(t, NN_ISA_GENERIC);
+            const size_t rb = nn_row_bytes(t, n_in);
+            uint8_t *w = vb_xmalloc(rb * 300);
+            for (int r = 0; r < 300; r++)
+                random_row(t, w + r * rb, n_in);
+            if (ref->from_float)
+                ref->from_float(x, a, n_in);
+            else
+                memcpy(a, x, n_in * sizeof *x);
+            for (size_t o = 0; o < VB_ARRAY_LEN(outs); o++) {
+                struct nn_tensor T = {.name = "w",
+                                      .type = t,
+                                      .n_dims = 2,
+                                      .ne = {n_in, outs[o], 1, 1},
+                                      .row_bytes = rb,
+                                      .nbytes = rb * (size_t)outs[o],
+                                      .data = w};
+                for (int i = 0; i < outs[o]; i++)
+                    y[i] = NAN;
+                CHECK(nn_matmul(pool, &scr, &T, x, 1, y, outs[o]));
+                int bad = 0;
+                float want[300];
+                double mag = 0;
+                for (int r = 0; r < outs[o]; r++) {
+                    ref->vec_dot(n_in, &want[r], w + r * rb, a);
+                    mag = fmax(mag, fabs((double)want[r]));
+                }
+                /* float summation order: relative to the row, or to the largest row where the
+                 * row's own sum cancels */
+                for (int r = 0; r < outs[o]; r++) {
+                    double tol = 1e-4 * (fabs((double)want[r]) + 0.01 * mag);
+                    if (!(fabs((double)want[r] - y[r]) <= tol)) {
+                        if (!bad)
+                            printf("  %s row %d: %g vs %g\n", nn_type_name(t), r, y[r], want[r]);
+                        bad++;
+                    }
+                }
+                CHECK_MSG(bad == 0, "%s %d rows, %d threads: %d rows differ", nn_type_name(t),
+                          outs[o], nth, bad);
+            }
+            vb_free(w);
+        }
+        nn_scratch_release(&scr);
+        nn_pool_free(pool);
+    }
+    vb_free(x);
+    vb_free(a);
+    vb_free(y);
+}
+
 /* The reference integer dot equals dequantise(w) . dequantise(quantise(x)) up to float error. */
 TEST(reference_dot_is_dequantised_dot)
 {
@@ -368,6 +490,8 @@ int main(void)
     RUN(fp16_conversions);
     RUN(simd_dot_matches_reference);
     RUN(multi_row_dot_matches_reference);
+    RUN(gemv_matches_reference);
+    RUN(decode_matmul_matches_rows);
     RUN(reference_dot_is_dequantised_dot);
     RUN(q8_activation_quantisers);
     RUN(threaded_matmul_matches_reference);

@@ -570,3 +570,347 @@ nn_vec_dot_multi_fn nn_avx512_vec_dot_multi(enum nn_type t)
         return NULL;
     }
 }
+
+/* ===== Decode kernels: many weight rows x one activation row (nn_gemv) =====
+ * The activation row is converted once per matmul into a layout private to each kernel, so
+ * that the per-row loop does as little as possible besides streaming the weights: integer
+ * codes ordered as the weights unpack, block scales already in float, and per-block sums
+ * of the codes for the weights' constant offsets (folded in with one FMA per 16 blocks). */
+
+#define GEMV_GROUP 16 /* 32-element blocks per scale vector */
+#ifndef GEMV_PREFETCH
+#    define GEMV_PREFETCH 2048 /* bytes ahead of the weight stream (measured: 1-6 KiB) */
+#endif
+
+/* --- legacy 32-element blocks (Q8_0, Q4_0) x one row --------------------------------------
+ * act: qs (nbp * 32 int8, two blocks per 64 bytes in the order the weights unpack), then
+ * yd[nbp] (activation scales), then ys[nbp] (yd * sum of the block's codes); nbp = nb
+ * rounded up to GEMV_GROUP, padding zeroed. */
+
+static size_t legacy_nbp(int64_t n)
+{
+    int64_t nb = n / NN_QK;
+    return (size_t)((nb + GEMV_GROUP - 1) / GEMV_GROUP * GEMV_GROUP);
+}
+
+static size_t gemv_act_bytes_legacy(int64_t n)
+{
+    return legacy_nbp(n) * (NN_QK + 2 * sizeof(float));
+}
+
+/* Quantises x like nn_quantize_row_q8_0 (same codes, scale rounded through f16) and stores
+ * the block's codes at q (32 bytes, natural order, or split in 16-byte halves at q and
+ * q + 16 + 16 * split for the nibble types' pair layout). */
+static ALWAYS_INLINE void prep_legacy(const float *x, void *act, int64_t n, bool split)
+{
+    const int64_t nb = n / NN_QK;
+    const size_t nbp = legacy_nbp(n);
+    int8_t *qs = act;
+    float *yd = (float *)(qs + nbp * NN_QK), *ys = yd + nbp;
+    const __m512 sign = _mm512_set1_ps(-0.0f);
+    /* from the last pair with a missing block on: zero codes */
+    memset(qs + (nb & ~(int64_t)1) * NN_QK, 0, (nbp - (size_t)(nb & ~(int64_t)1)) * NN_QK);
+    for (int64_t b = 0; b < nb; b++) {
+        __m512 x0 = _mm512_loadu_ps(x + 32 * b), x1 = _mm512_loadu_ps(x + 32 * b + 16);
+        float amax = _mm512_reduce_max_ps(
+            _mm512_max_ps(_mm512_andnot_ps(sign, x0), _mm512_andnot_ps(sign, x1)));
+        float d = amax / 127.f;
+        float id = amax != 0.0f ? 127.f / amax : 0.0f;
+        __m512i i0 = _mm512_cvtps_epi32(_mm512_mul_ps(x0, _mm512_set1_ps(id)));
+        __m512i i1 = _mm512_cvtps_epi32(_mm512_mul_ps(x1, _mm512_set1_ps(id)));
+        __m128i q0 = _mm512_cvtepi32_epi8(i0), q1 = _mm512_cvtepi32_epi8(i1);
+        /* pair p = b / 2, slot h = b % 2 */
+        int8_t *dst = qs + 64 * (b / 2);
+        if (split) { /* [b0 0-15, b1 0-15, b0 16-31, b1 16-31] */
+            _mm_storeu_si128((__m128i *)(dst + 16 * (b % 2)), q0);
+            _mm_storeu_si128((__m128i *)(dst + 32 + 16 * (b % 2)), q1);
+        } else {
+            _mm_storeu_si128((__m128i *)(dst + 32 * (b % 2)), q0);
+            _mm_storeu_si128((__m128i *)(dst + 32 * (b % 2) + 16), q1);
+        }
+        yd[b] = _cvtsh_ss(_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT));
+        __m512i s = _mm512_add_epi32(i0, i1);
+        ys[b] = yd[b] * (float)_mm512_reduce_add_epi32(s);
+    }
+    for (size_t b = (size_t)nb; b < nbp; b++)
+        yd[b] = ys[b] = 0;
+}
+
+static void gemv_prep_q8_0(const float *x, void *act, int64_t n)
+{
+    prep_legacy(x, act, n, false);
+}
+
+static void gemv_prep_q4_0(const float *x, void *act, int64_t n)
+{
+    prep_legacy(x, act, n, true);
+}
+
+/* Blocks 2p, 2p+1 of a row as 64 unsigned bytes in the activation pair order: Q8_0 codes
+ * + 128 (offset -128 per code), Q4_0 nibbles (offset -8). `two` false: block 2p+1 does not
+ * exist (odd block count) and reads as zero codes. */
+static ALWAYS_INLINE __m512i legacy_pair(enum nn_type wt, const uint8_t *row, int p, bool two)
+{
+    if (wt == NN_TYPE_Q8_0) {
+        const uint8_t *b = row + (size_t)p * 68;
+        __m256i lo = _mm256_loadu_si256((const __m256i *)(b + 2));
+        __m256i hi = two ? _mm256_loadu_si256((const __m256i *)(b + 36)) : _mm256_setzero_si256();
+        return _mm512_xor_si512(cat256(lo, hi), _mm512_set1_epi8((char)0x80));
+    }
+    const uint8_t *b = row + (size_t)p * 36;
+    __m128i lo = _mm_loadu_si128((const __m128i *)(b + 2));
+    __m128i hi = two ? _mm_loadu_si128((const __m128i *)(b + 20)) : _mm_setzero_si128();
+    __m256i q = _mm256_set_m128i(hi, lo);
+    return _mm512_and_si512(cat256(q, _mm256_srli_epi16(q, 4)), _mm512_set1_epi8(0x0F));
+}
+
+static ALWAYS_INLINE void legacy_row(enum nn_type wt, int n, const uint8_t *row, const void *act,
+                                     float *out)
+{
+    const int nb = n / NN_QK;
+    const int bb = wt == NN_TYPE_Q8_0 ? 34 : 18;
+    const float off = wt == NN_TYPE_Q8_0 ? 128.f : 8.f;
+    const int pf = wt == NN_TYPE_Q8_0 ? GEMV_PREFETCH * 3 / 2 : GEMV_PREFETCH;
+    const size_t nbp = legacy_nbp(n);
+    const int8_t *qs = act;
+    const float *yd = (const float *)(qs + nbp * NN_QK), *ys = yd + nbp;
+    const __m512i gidx =
+        _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                           _mm512_set1_epi32(bb));
+    /* dword lane -> block of the pair: Q8_0 [b0 x8, b1 x8], Q4_0 [b0 x4, b1 x4] x2 */
+    const __m512i lane_blk = wt == NN_TYPE_Q8_0
+                                 ? _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0)
+                                 : _mm512_set_epi32(1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0);
+    const __m512i zero = _mm512_setzero_si512();
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0, accm = acc0;
+    for (int g = 0; g < nb; g += GEMV_GROUP) {
+        const int left = nb - g;
+        const __mmask16 m = left >= GEMV_GROUP ? 0xFFFF : (__mmask16)((1u << left) - 1);
+        const __m512i dw = _mm512_mask_i32gather_epi32(zero, m, gidx, row + (size_t)g * bb, 1);
+        const __m512 xd = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dw));
+        const __m512 sc = _mm512_mul_ps(xd, _mm512_loadu_ps(yd + g));
+        accm = _mm512_fmadd_ps(xd, _mm512_loadu_ps(ys + g), accm);
+        const uint8_t *rg = row + (size_t)g * bb;
+        const int8_t *ag = qs + (size_t)g * NN_QK;
+        if (left >= GEMV_GROUP) {
+            for (int p = 0; p < GEMV_GROUP / 2; p += 2) {
+                /* the hardware prefetcher alone leaves a core at ~60% of its bandwidth */
+                _mm_prefetch((const char *)rg + bb * 2 * p + pf, _MM_HINT_T0);
+                if (wt == NN_TYPE_Q8_0) /* 136 bytes per step, Q4_0 72 */
+                    _mm_prefetch((const char *)rg + bb * 2 * p + pf + 64, _MM_HINT_T0);
+                __m512i w0 = legacy_pair(wt, rg, p, true), w1 = legacy_pair(wt, rg, p + 1, true);
+                __m512i d0 = _mm512_dpbusd_epi32(zero, w0, _mm512_loadu_si512(ag + 64 * p));
+                __m512i d1 = _mm512_dpbusd_epi32(zero, w1, _mm512_loadu_si512(ag + 64 * p + 64));
+                __m512 s0 =
+                    _mm512_permutexvar_ps(_mm512_add_epi32(lane_blk, _mm512_set1_epi32(2 * p)), sc);
+                __m512 s1 = _mm512_permutexvar_ps(
+                    _mm512_add_epi32(lane_blk, _mm512_set1_epi32(2 * p + 2)), sc);
+                acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d0), s0, acc0);
+                acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d1), s1, acc1);
+            }
+        } else {
+            for (int p = 0; 2 * p < left; p++) {
+                __m512i w = legacy_pair(wt, rg, p, 2 * p + 1 < left);
+                __m512i d = _mm512_dpbusd_epi32(zero, w, _mm512_loadu_si512(ag + 64 * p));
+                __m512 s =
+                    _mm512_permutexvar_ps(_mm512_add_epi32(lane_blk, _mm512_set1_epi32(2 * p)), sc);
+                acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), s, acc0);
+            }
+        }
+    }
+    *out = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) - off * _mm512_reduce_add_ps(accm);
+}
+
+static void gemv_q8_0(int n, const void *w, size_t rb, int64_t nr, const void *act, float *y)
+{
+    for (int64_t r = 0; r < nr; r++)
+        legacy_row(NN_TYPE_Q8_0, n, (const uint8_t *)w + (size_t)r * rb, act, y + r);
+}
+
+static void gemv_q4_0(int n, const void *w, size_t rb, int64_t nr, const void *act, float *y)
+{
+    for (int64_t r = 0; r < nr; r++)
+        legacy_row(NN_TYPE_Q4_0, n, (const uint8_t *)w + (size_t)r * rb, act, y + r);
+}
+
+/* --- Q4_K x one row ---------------------------------------------------------------------
+ * act per super-block: d, the 8 sub-block sums of the codes, and the 256 codes with the
+ * middle quarters of each 128 swapped, so that the low and high nibbles of 64 weight bytes
+ * (sub-blocks 4k, 4k+2 and 4k+1, 4k+3) meet their activations in one zmm each. */
+struct gemv_q4k_act {
+    float d;
+    int16_t msum[8];
+    int8_t qs[NN_QK_K];
+};
+
+static size_t gemv_act_bytes_k(int64_t n)
+{
+    int64_t nsb = n / NN_QK_K;
+    return (size_t)nsb * (sizeof(struct gemv_q4k_act) + sizeof(struct nn_block_q8_k));
+}
+
+static void gemv_prep_q4k(const float *x, void *act, int64_t n)
+{
+    const int64_t nsb = n / NN_QK_K;
+    struct gemv_q4k_act *a = act;
+    struct nn_block_q8_k *q = (struct nn_block_q8_k *)(a + nsb);
+    nn_quantize_row_q8_k(x, q, n);
+    for (int64_t i = 0; i < nsb; i++) {
+        a[i].d = q[i].d;
+        for (int j = 0; j < 8; j++)
+            a[i].msum[j] = (int16_t)(q[i].bsums[2 * j] + q[i].bsums[2 * j + 1]);
+        for (int h = 0; h < 2; h++) {
+            const int8_t *s = q[i].qs + 128 * h;
+            int8_t *d = a[i].qs + 128 * h;
+            memcpy(d, s, 32);
+            memcpy(d + 32, s + 64, 32);
+            memcpy(d + 64, s + 32, 32);
+            memcpy(d + 96, s + 96, 32);
+        }
+    }
+}
+
+static ALWAYS_INLINE float q4k_row(int n, const struct nn_block_q4_k *x,
+                                   const struct gemv_q4k_act *a)
+{
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    /* i16 lanes 0-15 take scale s0, 16-31 scale s1 */
+#define SCIDX(s0, s1) _mm512_inserti64x4(_mm512_set1_epi16(s0), _mm256_set1_epi16(s1), 1)
+    const __m512i i02 = SCIDX(0, 2), i13 = SCIDX(1, 3), i46 = SCIDX(4, 6), i57 = SCIDX(5, 7);
+#undef SCIDX
+    __m512 acc = _mm512_setzero_ps();
+    __m128 accm = _mm_setzero_ps();
+    for (int i = 0; i < n / NN_QK_K; i++) {
+        for (int l = 0; l < 3; l++)
+            _mm_prefetch((const char *)(x + i) + GEMV_PREFETCH + 64 * l, _MM_HINT_T0);
+        uint32_t dd;
+        memcpy(&dd, &x[i].d, 4);
+        const __m128 dm = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128((int)dd)),
+                                     _mm_set1_ps(a[i].d)); /* d * yd, dmin * yd */
+        uint32_t u[3];
+        memcpy(u, x[i].scales, 12);
+        const uint32_t sc_lo = u[0] & 0x3f3f3f3f, mn_lo = u[1] & 0x3f3f3f3f;
+        const uint32_t sc_hi = (u[2] & 0x0f0f0f0f) | (((u[0] >> 6) & 0x03030303) << 4);
+        const uint32_t mn_hi = ((u[2] >> 4) & 0x0f0f0f0f) | (((u[1] >> 6) & 0x03030303) << 4);
+        const __m512i sc =
+            _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)sc_hi, (int)sc_lo)));
+        const __m128i mn = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)mn_hi, (int)mn_lo));
+        const __m512i q0 = _mm512_loadu_si512((const void *)x[i].qs);
+        const __m512i q1 = _mm512_loadu_si512((const void *)(x[i].qs + 64));
+        const int8_t *aq = a[i].qs;
+        __m512i s0 = _mm512_madd_epi16(
+            _mm512_maddubs_epi16(_mm512_and_si512(q0, m4), _mm512_loadu_si512(aq)),
+            _mm512_permutexvar_epi16(i02, sc));
+        __m512i s1 =
+            _mm512_madd_epi16(_mm512_maddubs_epi16(_mm512_and_si512(_mm512_srli_epi16(q0, 4), m4),
+                                                   _mm512_loadu_si512(aq + 64)),
+                              _mm512_permutexvar_epi16(i13, sc));
+        s0 = _mm512_dpwssd_epi32(
+            s0, _mm512_maddubs_epi16(_mm512_and_si512(q1, m4), _mm512_loadu_si512(aq + 128)),
+            _mm512_permutexvar_epi16(i46, sc));
+        s1 =
+            _mm512_dpwssd_epi32(s1,
+                                _mm512_maddubs_epi16(_mm512_and_si512(_mm512_srli_epi16(q1, 4), m4),
+                                                     _mm512_loadu_si512(aq + 192)),
+                                _mm512_permutexvar_epi16(i57, sc));
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)),
+                              _mm512_broadcastss_ps(dm), acc);
+        const __m128i ms = _mm_madd_epi16(mn, _mm_loadu_si128((const __m128i *)a[i].msum));
+        accm = _mm_fmadd_ps(_mm_cvtepi32_ps(ms), _mm_shuffle_ps(dm, dm, 0x55), accm);
+    }
+    return _mm512_reduce_add_ps(acc) - hsum128(accm);
+}
+
+static void gemv_q4k(int n, const void *w, size_t rb, int64_t nr, const void *act, float *y)
+{
+    for (int64_t r = 0; r < nr; r++)
+        y[r] = q4k_row(n, (const struct nn_block_q4_k *)((const uint8_t *)w + (size_t)r * rb), act);
+}
+
+/* --- Q6_K x one row: act is a plain Q8_K row (codes in order, bsums for the -32 offset) -- */
+
+static size_t gemv_act_bytes_q8k(int64_t n)
+{
+    return (size_t)(n / NN_QK_K) * sizeof(struct nn_block_q8_k);
+}
+
+static void gemv_prep_q8k(const float *x, void *act, int64_t n)
+{
+    nn_quantize_row_q8_k(x, act, n);
+}
+
+static ALWAYS_INLINE float q6k_row(int n, const struct nn_block_q6_k *x,
+                                   const struct nn_block_q8_k *a)
+{
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+    /* the two bits of qh for elements 0-31 | 32-63 of a half moved to bits 4-5 (i16 lanes
+     * 0-15 | 16-31): left by 4 | 2 for the low nibbles, right by 0 | 2 for the high ones */
+    const __m512i shl = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
+    const __m512i shr = _mm512_inserti64x4(_mm512_set1_epi16(0), _mm256_set1_epi16(2), 1);
+    /* i16 lane j of the 64 elements of zmm k uses scale 4k + j / 8 */
+    const __m512i sidx = _mm512_set_epi16(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1,
+                                          1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m512i four = _mm512_set1_epi16(4);
+    __m256 acc = _mm256_setzero_ps();
+    for (int i = 0; i < n / NN_QK_K; i++) {
+        for (int l = 0; l < 4; l++)
+            _mm_prefetch((const char *)(x + i) + GEMV_PREFETCH + 64 * l, _MM_HINT_T0);
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[i].scales));
+        const __m512i scz = _mm512_castsi256_si512(sc16);
+        __m512i sum = _mm512_setzero_si512();
+        for (int h = 0; h < 2; h++) {
+            const __m512i l = _mm512_loadu_si512((const void *)(x[i].ql + 64 * h));
+            const __m512i qh =
+                _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x[i].qh + 32 * h)));
+            /* elements 128h + 0..63 and 128h + 64..127 */
+            const __m512i wlo = _mm512_ternarylogic_epi32(_mm512_and_si512(l, m4),
+                                                          _mm512_sllv_epi16(qh, shl), m30, 0xF8);
+            const __m512i whi =
+                _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
+                                          _mm512_srlv_epi16(qh, shr), m30, 0xF8);
+            const __m512i idx0 = _mm512_add_epi16(sidx, _mm512_set1_epi16((short)(8 * h)));
+            sum = _mm512_dpwssd_epi32(
+                sum,
+                _mm512_maddubs_epi16(wlo, _mm512_loadu_si512((const void *)(a[i].qs + 128 * h))),
+                _mm512_permutexvar_epi16(idx0, scz));
+            sum = _mm512_dpwssd_epi32(
+                sum,
+                _mm512_maddubs_epi16(whi,
+                                     _mm512_loadu_si512((const void *)(a[i].qs + 128 * h + 64))),
+                _mm512_permutexvar_epi16(_mm512_add_epi16(idx0, four), scz));
+        }
+        /* codes are q + 32: subtract 32 * sum over sub-blocks of scale * activation sum */
+        const __m256i corr =
+            _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)a[i].bsums));
+        const __m256i tot = _mm256_sub_epi32(halves(sum), _mm256_slli_epi32(corr, 5));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(tot),
+                              _mm256_set1_ps(a[i].d * nn_fp16_to_fp32_calc(x[i].d)), acc);
+    }
+    return hsum256(acc);
+}
+
+static void gemv_q6k(int n, const void *w, size_t rb, int64_t nr, const void *act, float *y)
+{
+    for (int64_t r = 0; r < nr; r++)
+        y[r] = q6k_row(n, (const struct nn_block_q6_k *)((const uint8_t *)w + (size_t)r * rb), act);
+}
+
+bool nn_avx512_gemv(enum nn_type t, struct nn_gemv *out)
+{
+    switch (t) {
+    case NN_TYPE_Q8_0:
+        *out = (struct nn_gemv){gemv_q8_0, gemv_prep_q8_0, gemv_act_bytes_legacy};
+        return true;
+    case NN_TYPE_Q4_0:
+        *out = (struct nn_gemv){gemv_q4_0, gemv_prep_q4_0, gemv_act_bytes_legacy};
+        return true;
+    case NN_TYPE_Q4_K:
+        *out = (struct nn_gemv){gemv_q4k, gemv_prep_q4k, gemv_act_bytes_k};
+        return true;
+    case NN_TYPE_Q6_K:
+        *out = (struct nn_gemv){gemv_q6k, gemv_prep_q8k, gemv_act_bytes_q8k};
+        return true;
+    default:
+        return false;
+    }
+}
