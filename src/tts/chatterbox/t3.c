@@ -531,17 +531,23 @@ struct cb_t3_ctx {
     const struct nn_kernel *kf16; /* f32 -> f16 conversion */
     bool attn_avx2;               /* the AVX2/F16C head kernel applies */
     bool attn_avx512;             /* the AVX-512 position-major kernel applies */
-    float *x;                     /* (n_batch, E) residual stream */
-    float *xb, *xb2;              /* (n_batch, E) */
-    float *qkv;                   /* (n_batch, 3E) fused projections; Q read in place */
-    float *att;                   /* (n_batch, E) */
-    float *hb;                    /* (n_batch, 4E) */
-    float *pos;                   /* (E) one wpe row */
-    float *work;                  /* (n_threads, n_ctx) attention scores */
-    float *logits;                /* (V) raw logits of the current step */
-    float *proc;                  /* (V) processed logits */
-    float *pwork;                 /* (V + n_ctx) processor scratch */
-    float *emb;                   /* (n_ctx, E) prefix / step embeddings */
+    /* f16 cache, batches of >= CB_T3_GEMM_MIN_ROWS rows: attention through nn_mha (GEMMs;
+     * bf16 on AMX for quantised weights) over the layer's cache rows widened to F32 */
+    float *kv32; /* (2, kv32_rows, E): K rows then V rows, grown on demand */
+    int kv32_rows;
+    float *mha_work; /* nn_mha scratch, grown on demand */
+    size_t mha_work_n;
+    float *x;        /* (n_batch, E) residual stream */
+    float *xb, *xb2; /* (n_batch, E) */
+    float *qkv;      /* (n_batch, 3E) fused projections; Q read in place */
+    float *att;      /* (n_batch, E) */
+    float *hb;       /* (n_batch, 4E) */
+    float *pos;      /* (E) one wpe row */
+    float *work;     /* (n_threads, n_ctx) attention scores */
+    float *logits;   /* (V) raw logits of the current step */
+    float *proc;     /* (V) processed logits */
+    float *pwork;    /* (V + n_ctx) processor scratch */
+    float *emb;      /* (n_ctx, E) prefix / step embeddings */
     /* Quantised weights on CPUs without AMX: a batch of >= CB_T3_GEMM_MIN_ROWS rows runs
      * through the F32 GEMM on panels of Q_GROUP weight rows that each thread dequantises on
      * the fly (with AMX, nn_matmul takes batches to BF16 tiles itself). */
@@ -666,6 +672,8 @@ void cb_t3_ctx_free(struct cb_t3_ctx *c)
     vb_free(c->pwork);
     vb_free(c->emb);
     vb_free(c->q_pk);
+    vb_free(c->kv32);
+    vb_free(c->mha_work);
     vb_free(c->q_rows);
     vb_free(c->cond_spk);
     vb_free(c->cond_prompt);
@@ -1164,6 +1172,83 @@ static bool mm(struct cb_t3_ctx *c, const struct t3_mat *w, const float *x, int 
     return true;
 }
 
+/* f16 -> f32 for n values */
+#ifdef T3_HAVE_AVX2_HEAD
+__attribute__((target("avx2,f16c"))) static void widen_f16_avx2(float *d, const uint16_t *s,
+                                                                int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(d + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s + i))));
+    for (; i < n; i++)
+        d[i] = nn_fp16_to_fp32(s[i]);
+}
+#endif
+
+static void widen_f16(const struct cb_t3_ctx *c, float *d, const uint16_t *s, int64_t n)
+{
+#ifdef T3_HAVE_AVX2_HEAD
+    if (c->attn_avx2) {
+        widen_f16_avx2(d, s, n);
+        return;
+    }
+#endif
+    (void)c;
+    nn_fp16_table_init();
+    for (int64_t i = 0; i < n; i++)
+        d[i] = nn_fp16_to_fp32(s[i]);
+}
+
+/* Causal attention of a batch over the f16 cache of one layer (rows 0..pos0+n-1, this batch's
+ * K/V already stored) through nn_mha. false on OOM. */
+static bool attention_mha(struct cb_t3_ctx *c, const uint16_t *k16, const uint16_t *v16, int n,
+                          int64_t pos0)
+{
+    const struct cb_t3_config *cfg = &c->m->cfg;
+    const int64_t E = cfg->n_embd, rows = pos0 + n;
+    if (rows > c->kv32_rows) {
+        float *p = vb_try_malloc((size_t)2 * (size_t)rows * (size_t)E * sizeof *p);
+        if (!p)
+            return false;
+        vb_free(c->kv32);
+        c->kv32 = p;
+        c->kv32_rows = (int)rows;
+    }
+    float *k = c->kv32, *v = c->kv32 + rows * E;
+    widen_f16(c, k, k16, rows * E);
+    widen_f16(c, v, v16, rows * E);
+    struct nn_mha a = {
+        .q = c->qkv,
+        .ldq = 3 * E,
+        .k = k,
+        .ldk = E,
+        .v = v,
+        .ldv = E,
+        .out = c->att,
+        .ldo = E,
+        .n_q = n,
+        .n_kv = (int)rows,
+        .n_head = cfg->n_head,
+        .head_dim = (int)(E / cfg->n_head),
+        .scale = 1.0f / sqrtf((float)(E / cfg->n_head)),
+        .causal = true,
+        .q_pos0 = pos0,
+        /* quantised weights are approximate already: bf16 products on AMX */
+        .bf16 = cfg->wtype != NN_TYPE_F32 && cfg->wtype != NN_TYPE_F16,
+    };
+    const size_t need = nn_mha_work_floats(&a, nn_pool_threads(c->pool));
+    if (need > c->mha_work_n) {
+        float *p = vb_try_malloc(need * sizeof *p);
+        if (!p)
+            return false;
+        vb_free(c->mha_work);
+        c->mha_work = p;
+        c->mha_work_n = need;
+    }
+    nn_mha(c->pool, &a, c->mha_work);
+    return true;
+}
+
 /* One batch of n <= n_batch rows at positions n_past.. (spec §3.3). */
 static enum vb_err forward_batch(struct cb_t3_ctx *c, const float *emb, int n, float *hidden,
                                  float *logits)
@@ -1201,30 +1286,35 @@ static enum vb_err forward_batch(struct cb_t3_ctx *c, const float *emb, int n, f
                 c->kf16->from_float(r + 2 * E, v16 + (pos0 + t) * E, E);
             }
             /* 4. causal attention over the cache, scale 1/sqrt(head_dim) */
-            struct attn16_job j = {
-                .q = c->qkv,
-                .k = k16,
-                .v = v16,
-                .out = c->att,
-                .work = c->work,
-                .ldq = 3 * E,
-                .E = E,
-                .pos0 = pos0,
-                .n_ctx = c->n_ctx,
-                .n = n,
-                .H = H,
-                .D = D,
-                .avx2 = c->attn_avx2,
-                .avx512 = c->attn_avx512,
-            };
-            /* a row's heads in one item when there are rows enough for the threads, else
-             * the heads split between them */
-            const int nth = nn_pool_threads(pool);
-            j.hg = n >= nth ? H : VB_MAX(1, H / nth);
-            while (H % j.hg)
-                j.hg--;
-            atomic_init(&j.next, 0);
-            nn_pool_run(pool, attn16_worker, &j);
+            if (n >= CB_T3_GEMM_MIN_ROWS) {
+                if (!attention_mha(c, k16, v16, n, pos0))
+                    return VB_ERR_NOMEM;
+            } else {
+                struct attn16_job j = {
+                    .q = c->qkv,
+                    .k = k16,
+                    .v = v16,
+                    .out = c->att,
+                    .work = c->work,
+                    .ldq = 3 * E,
+                    .E = E,
+                    .pos0 = pos0,
+                    .n_ctx = c->n_ctx,
+                    .n = n,
+                    .H = H,
+                    .D = D,
+                    .avx2 = c->attn_avx2,
+                    .avx512 = c->attn_avx512,
+                };
+                /* a row's heads in one item when there are rows enough for the threads, else
+                 * the heads split between them */
+                const int nth = nn_pool_threads(pool);
+                j.hg = n >= nth ? H : VB_MAX(1, H / nth);
+                while (H % j.hg)
+                    j.hg--;
+                atomic_init(&j.next, 0);
+                nn_pool_run(pool, attn16_worker, &j);
+            }
         } else {
             for (int t = 0; t < n; t++) {
                 const float *r = c->qkv + (int64_t)t * 3 * E;
