@@ -9,6 +9,7 @@
 #include "nn/gemm.h"
 #include "nn/kernels.h"
 #include "nn/matmul.h"
+#include "nn/matmul_amx.h"
 #include "nn/ops.h"
 #include "nn/quant.h"
 #include "nn/safetensors.h"
@@ -548,9 +549,9 @@ struct cb_t3_ctx {
     float *proc;     /* (V) processed logits */
     float *pwork;    /* (V + n_ctx) processor scratch */
     float *emb;      /* (n_ctx, E) prefix / step embeddings */
-    /* Quantised weights on CPUs without AMX: a batch of >= CB_T3_GEMM_MIN_ROWS rows runs
-     * through the F32 GEMM on panels of Q_GROUP weight rows that each thread dequantises on
-     * the fly (with AMX, nn_matmul takes batches to BF16 tiles itself). */
+    /* Quantised weights without nn_matmul_amx_rows for their type: a batch of >=
+     * CB_T3_GEMM_MIN_ROWS rows runs through the F32 GEMM on panels of Q_GROUP weight rows that
+     * each thread dequantises on the fly. */
     float *q_pk;   /* (n_threads) panels of Q_GROUP rows of up to 4E inputs */
     float *q_rows; /* (n_threads, Q_GROUP, 4E) dequantised rows */
     struct nn_scratch scratch;
@@ -628,7 +629,8 @@ enum vb_err cb_t3_ctx_new(const struct cb_t3_model *m, const struct cb_t3_ctx_pa
     c->proc = vb_try_malloc(V * sizeof(float));
     c->pwork = vb_try_malloc((V + (size_t)c->n_ctx) * sizeof(float));
     c->emb = vb_try_malloc((size_t)c->n_ctx * E * sizeof(float));
-    if (cfg->wtype != NN_TYPE_F32 && cfg->wtype != NN_TYPE_F16 && !nn_gemm_amx_available()) {
+    if (cfg->wtype != NN_TYPE_F32 && cfg->wtype != NN_TYPE_F16 &&
+        !nn_matmul_amx_supported(cfg->wtype)) {
         const size_t F = 4 * E;
         c->q_pk = vb_try_malloc((size_t)c->n_threads * nn_gemm_packed_floats((int)F, Q_GROUP) *
                                 sizeof(float));
@@ -1153,6 +1155,15 @@ static bool mm(struct cb_t3_ctx *c, const struct t3_mat *w, const float *x, int 
     const int n_in = (int)w->t.ne[0], n_out = (int)w->t.ne[1];
     if (w->pk) {
         nn_gemm(c->pool, w->pk, n_in, n_out, x, n_in, n, b, y, ldy);
+        return true;
+    }
+    if (n >= CB_T3_GEMM_MIN_ROWS && w->t.data && nn_matmul_amx_supported(w->t.type)) {
+        /* BF16 tiles on panels dequantised on the fly (whatever nn_matmul's AMX mode: T3's
+         * quantised weights are approximate already) */
+        if (!nn_matmul_amx_rows(c->pool, &c->scratch, &w->t, 0, n_out, x, n, y, ldy))
+            return false;
+        for (int t = 0; t < n; t++)
+            nn_add(y + (int64_t)t * ldy, b, n_out);
         return true;
     }
     if (n >= CB_T3_GEMM_MIN_ROWS && c->q_pk && w->t.data) {
