@@ -1,7 +1,9 @@
 /* hift_bench.c: HiFT vocoder speed at the real size (base_channels 512, F0 predictor 512) on
  * random weights, built in memory in the official tensor layout (mel2wav.* with weight-norm
  * parametrizations) and loaded through the real loader. Times F0, source, decode.
- *   hift_bench [--seconds S] [--threads N] [--reps R] [--base C] */
+ *   hift_bench [--seconds S] [--threads N] [--reps R] [--base C] [--bf16 0|1]
+ * --bf16 1: resblock convolutions in BF16 on AMX (cb_hift_params.bf16); prints the largest
+ * sample difference to the F32 model on the same input. */
 #include "core/vb.h"
 #include "core/alloc.h"
 #include "core/buf.h"
@@ -183,7 +185,7 @@ static double now(void)
 int main(int argc, char **argv)
 {
     double seconds = 4.0;
-    int threads = 2, reps = 3, base = 512;
+    int threads = 2, reps = 3, base = 512, bf16 = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--seconds"))
             seconds = strtod(argv[i + 1], NULL);
@@ -193,9 +195,11 @@ int main(int argc, char **argv)
             reps = (int)strtol(argv[i + 1], NULL, 10);
         else if (!strcmp(argv[i], "--base"))
             base = (int)strtol(argv[i + 1], NULL, 10);
+        else if (!strcmp(argv[i], "--bf16"))
+            bf16 = (int)strtol(argv[i + 1], NULL, 10);
         else {
-            fprintf(stderr,
-                    "usage: hift_bench [--seconds S] [--threads N] [--reps R] [--base C]\n");
+            fprintf(stderr, "usage: hift_bench [--seconds S] [--threads N] [--reps R] [--base C] "
+                            "[--bf16 0|1]\n");
             return 2;
         }
     }
@@ -207,10 +211,13 @@ int main(int argc, char **argv)
     size_t len;
     uint8_t *img = build_file(&len);
     struct nn_safetensors *st;
-    struct cb_hift *m;
+    struct cb_hift *m, *m32 = NULL;
     char why[256];
+    struct cb_hift_params hp = cb_hift_default_params();
+    hp.bf16 = bf16 != 0;
     if (nn_st_open_memory(img, len, &st, why, sizeof why) ||
-        cb_hift_load(st, "mel2wav.", NULL, &m, why, sizeof why)) {
+        cb_hift_load(st, "mel2wav.", &hp, &m, why, sizeof why) ||
+        (bf16 && cb_hift_load(st, "mel2wav.", NULL, &m32, why, sizeof why))) {
         fprintf(stderr, "hift_bench: %s\n", why);
         return 1;
     }
@@ -261,11 +268,22 @@ int main(int argc, char **argv)
            base, seconds, F, threads, best[0], best[1], best[2], total, total / seconds, peak,
            ru.ru_maxrss / 1024.0);
     printf("HIFT_BENCH rtf=%.3f total_s=%.3f decode_s=%.3f f0_s=%.3f source_s=%.3f seconds=%.1f "
-           "threads=%d base=%d\n",
-           total / seconds, total, best[2], best[0], best[1], seconds, threads, base);
+           "threads=%d base=%d bf16=%d\n",
+           total / seconds, total, best[2], best[0], best[1], seconds, threads, base, bf16);
     printf("decode parts (best run): stft %.3f s, conv_pre+ups %.3f s, source branch %.3f s, "
            "resblocks %.3f s, conv_post+istft %.3f s\n",
            bt.stft_s, bt.ups_s, bt.source_s, bt.resblocks_s, bt.post_s);
+    if (m32) { /* same f0 and source, decoded by the F32 model */
+        float *ref = vb_xmalloc(L * sizeof *ref);
+        double e = 0;
+        if (cb_hift_decode(m32, w, pool, mel, F, src, ref))
+            return 1;
+        for (size_t i = 0; i < L; i++)
+            e = fmax(e, fabs((double)wav[i] - ref[i]));
+        printf("bf16 vs f32 decode: max abs sample difference %.3g (|wav| max %.3f)\n", e, peak);
+        vb_free(ref);
+        cb_hift_free(m32);
+    }
     cb_hift_work_free(w);
     cb_hift_free(m);
     nn_pool_free(pool);

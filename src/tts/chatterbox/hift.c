@@ -460,6 +460,8 @@ enum vb_err cb_hift_load(const struct nn_safetensors *st, const char *prefix,
 
     /* conv_pre: Conv1d(80 -> base, k7, pad 3) */
     err = load_conv_wn(&ld, "conv_pre", &m->conv_pre, p->base_channels, p->in_channels, 7, 1, 3);
+    if (!err && p->bf16)
+        err = cb_hift_conv_use_bf16(&m->conv_pre);
     if (err)
         goto out;
 
@@ -519,6 +521,18 @@ enum vb_err cb_hift_load(const struct nn_safetensors *st, const char *prefix,
                                 p->resblock_kernels[j], p->n_dilations, p->resblock_dilations);
             if (err)
                 goto out;
+        }
+        if (p->bf16 && !(err = cb_hift_conv_use_bf16(&m->ups[i].gemm)))
+            err = cb_hift_conv_use_bf16(&m->sdown[i].gemm);
+        for (int j = -1; j < p->n_kernels && p->bf16 && !err; j++) {
+            struct resblock *rb = j < 0 ? &m->sres[i] : &m->res[i * p->n_kernels + j];
+            for (int q = 0; q < p->n_dilations && !err; q++)
+                if (!(err = cb_hift_conv_use_bf16(&rb->c1[q])))
+                    err = cb_hift_conv_use_bf16(&rb->c2[q]);
+        }
+        if (err) {
+            snprintf(why, why_cap, "hift: out of memory for the BF16 weights");
+            goto out;
         }
     }
     err = load_conv_wn(&ld, "conv_post", &m->conv_post, 2 * n_bins, p->base_channels >> p->n_stages,

@@ -2,6 +2,8 @@
 #include "core/vb.h"
 #include "tts/chatterbox/hift_conv.h"
 #include "core/alloc.h"
+#include "nn/fp16.h"
+#include "nn/gemm.h"
 #include "nn/kernels.h"
 
 #include <stdatomic.h>
@@ -11,6 +13,12 @@
 #    define HAVE_X86 1
 #else
 #    define HAVE_X86 0
+#endif
+#if HAVE_X86 && defined(__linux__)
+#    include "nn/amx.h"
+#    define HAVE_AMX 1
+#else
+#    define HAVE_AMX 0
 #endif
 
 #define MR     CB_HIFT_CONV_MR
@@ -58,6 +66,7 @@ void cb_hift_conv_release(struct cb_hift_conv *c)
         return;
     vb_free(c->w);
     vb_free(c->b);
+    vb_free(c->wb);
     memset(c, 0, sizeof *c);
 }
 
@@ -306,6 +315,246 @@ void cb_hift_scratch_release(struct cb_hift_scratch *s)
     vb_free(s->data);
     s->data = NULL;
     s->cap = 0;
+    vb_free(s->bf);
+    s->bf = NULL;
+    s->bf_cap = 0;
+}
+
+/* ---- BF16 on AMX ------------------------------------------------------------------------
+ * Output tile C[co][t] (16 x 16 F32) += A[co][ci] (16 x 32 bf16, one tap) . B[ci][t], with B
+ * read straight from the input stored as channel pairs: B row p of a tile is the 16 steps of
+ * the pair (2p, 2p+1) as bf16 pairs (64 bytes), so a tap is just an offset of j*dil steps. A
+ * unit is 32 output channels x 32 steps: 4 C tiles, 2 A tiles, 2 B tiles per (tap, 32 input
+ * channels). */
+
+#define BM 32 /* output channels per unit (two A tiles) */
+#define BT 32 /* steps per unit (two B tiles) */
+#define BK 32 /* input channels per K step */
+
+static int ceil_to(int v, int m)
+{
+    return (v + m - 1) / m * m;
+}
+
+static float w_at(const struct cb_hift_conv *c, int co, int ci, int j)
+{
+    return c->w[(((size_t)(co / MR) * c->k + j) * c->c_in + ci) * MR + co % MR];
+}
+
+enum vb_err cb_hift_conv_use_bf16(struct cb_hift_conv *c)
+{
+    if (c->wb || !nn_gemm_amx_available() || c->c_in < BK || c->c_out < BM)
+        return VB_OK;
+    const int n_cb = ceil_to(c->c_out, BM) / BM, n_kb = ceil_to(c->c_in, BK) / BK;
+    uint16_t *wb = vb_try_malloc((size_t)n_cb * c->k * n_kb * BM * BK * sizeof *wb);
+    if (!wb)
+        return VB_ERR_NOMEM;
+    uint16_t *d = wb;
+    for (int cb = 0; cb < n_cb; cb++)
+        for (int j = 0; j < c->k; j++)
+            for (int kb = 0; kb < n_kb; kb++)
+                for (int r = 0; r < BM; r++) /* tile rows: output channels */
+                    for (int kk = 0; kk < BK; kk++) {
+                        const int co = cb * BM + r, ci = kb * BK + kk;
+                        *d++ =
+                            co < c->c_out && ci < c->c_in ? nn_fp32_to_bf16(w_at(c, co, ci, j)) : 0;
+                    }
+    c->wb = wb;
+    return VB_OK;
+}
+
+struct bf_job {
+    const struct cb_hift_conv *c;
+    const float *x; /* input step 0 of channel 0 */
+    int64_t ldx, t_out, len;
+    uint32_t *xp; /* (n_pairs, ldp) bf16 pairs, step s <-> input step s - pad */
+    int64_t ldp;
+    float *y;
+    int64_t ldy;
+    bool accumulate;
+    int n_cb, n_tb, n_kb;
+    atomic_llong next;
+};
+
+#if HAVE_AMX
+/* 16 steps of two rows at a time -> bf16 pairs (round to nearest even); returns steps done */
+__attribute__((target("avx512f,avx512bw,avx512bf16"))) static int64_t
+bf_pairs_avx512(uint32_t *d, const float *r0, const float *r1, int64_t n)
+{
+    int64_t s = 0;
+    const __m512 z = _mm512_setzero_ps();
+    for (; s + 16 <= n; s += 16) {
+        const __m512 a = r0 ? _mm512_loadu_ps(r0 + s) : z, b = r1 ? _mm512_loadu_ps(r1 + s) : z;
+        /* a0..a15 and b0..b15 -> [a0 b0 a1 b1 ...]: convert each to 16 bf16, then interleave */
+        const __m256i ha = (__m256i)_mm512_cvtneps_pbh(a), hb = (__m256i)_mm512_cvtneps_pbh(b);
+        const __m512i wa = _mm512_cvtepu16_epi32(ha), wb = _mm512_cvtepu16_epi32(hb);
+        _mm512_storeu_si512((void *)(d + s), _mm512_or_si512(wa, _mm512_slli_epi32(wb, 16)));
+    }
+    return s;
+}
+#endif
+
+/* Input rows 2p, 2p+1 -> pair row p (zeros past the readable range and past c_in). */
+static void bf_pairs_worker(void *ctx, int ith, int nth)
+{
+    const struct bf_job *j = ctx;
+    const struct cb_hift_conv *c = j->c;
+    const int n_pairs = j->n_kb * BK / 2;
+    const int64_t valid = j->t_out + (int64_t)(c->k - 1) * c->dilation; /* readable steps */
+    for (int p = ith; p < n_pairs; p += nth) {
+        uint32_t *d = j->xp + (int64_t)p * j->ldp;
+        const int c0 = 2 * p, c1 = 2 * p + 1;
+        const float *r0 = c0 < c->c_in ? j->x + (int64_t)c0 * j->ldx - c->pad : NULL;
+        const float *r1 = c1 < c->c_in ? j->x + (int64_t)c1 * j->ldx - c->pad : NULL;
+        int64_t s = 0;
+#if HAVE_AMX
+        s = bf_pairs_avx512(d, r0, r1, valid);
+#endif
+        for (; s < valid; s++)
+            d[s] = (uint32_t)(r0 ? nn_fp32_to_bf16(r0[s]) : 0) |
+                   (uint32_t)(r1 ? nn_fp32_to_bf16(r1[s]) : 0) << 16;
+        for (; s < j->ldp; s++)
+            d[s] = 0;
+    }
+}
+
+/* y = (accumulate ? y : 0) + acc + b for one unit, clipped (the same sums, in the same order,
+ * wherever the unit lies) */
+static void bf_store(const struct bf_job *j, const float *acc, int co0, int64_t t0)
+{
+    const struct cb_hift_conv *c = j->c;
+    const int rows = VB_MIN(BM, c->c_out - co0);
+    const int cols = (int)VB_MIN((int64_t)BT, j->t_out - t0);
+    for (int r = 0; r < rows; r++) {
+        float *yr = j->y + (int64_t)(co0 + r) * j->ldy + t0;
+        const float bv = c->b ? c->b[co0 + r] : 0.0f;
+        for (int t = 0; t < cols; t++)
+            yr[t] = (j->accumulate ? yr[t] : 0.0f) + acc[r * BT + t] + bv;
+    }
+}
+
+#if HAVE_AMX
+__attribute__((target("amx-tile,amx-bf16,avx512f"))) static void bf_worker(void *ctx, int ith,
+                                                                           int nth)
+{
+    struct bf_job *j = ctx;
+    const struct cb_hift_conv *c = j->c;
+    (void)ith;
+    (void)nth;
+    struct nn_amx_cfg cfg;
+    nn_amx_cfg_full(&cfg);
+    _tile_loadconfig(&cfg);
+    float acc[BM * BT] __attribute__((aligned(64)));
+    const int64_t units = (int64_t)j->n_cb * j->n_tb;
+    const size_t xs = (size_t)j->ldp * sizeof(uint32_t), ys = (size_t)j->ldy * sizeof(float);
+    const size_t wblk = (size_t)BM * BK; /* bf16 per (cb, tap, kb) block */
+    for (;;) {
+        const int64_t u = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        if (u >= units)
+            break;
+        const int cb = (int)(u / j->n_tb);
+        const int64_t t0 = (u % j->n_tb) * BT;
+        const int co0 = cb * BM;
+        const bool full = co0 + BM <= c->c_out && t0 + BT <= j->t_out;
+        float *y0 = j->y + (int64_t)co0 * j->ldy + t0;
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_zero(2);
+        _tile_zero(3);
+        const uint16_t *wc = c->wb + (size_t)cb * c->k * j->n_kb * wblk;
+        for (int tap = 0; tap < c->k; tap++) {
+            const uint32_t *xt = j->xp + t0 + (int64_t)tap * c->dilation;
+            for (int kb = 0; kb < j->n_kb; kb++, wc += wblk) {
+                const uint32_t *xb = xt + (int64_t)kb * (BK / 2) * j->ldp;
+                _tile_loadd(4, wc, BK * sizeof(uint16_t));
+                _tile_loadd(5, wc + 16 * BK, BK * sizeof(uint16_t));
+                _tile_loadd(6, xb, xs);
+                _tile_loadd(7, xb + 16, xs);
+                _tile_dpbf16ps(0, 4, 6);
+                _tile_dpbf16ps(1, 4, 7);
+                _tile_dpbf16ps(2, 5, 6);
+                _tile_dpbf16ps(3, 5, 7);
+            }
+        }
+        if (full && !j->accumulate) { /* straight into y, then the bias */
+            _tile_stored(0, y0, ys);
+            _tile_stored(1, y0 + 16, ys);
+            _tile_stored(2, y0 + 16 * j->ldy, ys);
+            _tile_stored(3, y0 + 16 * j->ldy + 16, ys);
+            if (c->b)
+                for (int r = 0; r < BM; r++) {
+                    float *yr = y0 + (int64_t)r * j->ldy;
+                    const __m512 bv = _mm512_set1_ps(c->b[co0 + r]);
+                    _mm512_storeu_ps(yr, _mm512_add_ps(_mm512_loadu_ps(yr), bv));
+                    _mm512_storeu_ps(yr + 16, _mm512_add_ps(_mm512_loadu_ps(yr + 16), bv));
+                }
+            continue;
+        }
+        const size_t as = BT * sizeof(float);
+        _tile_stored(0, acc, as);
+        _tile_stored(1, acc + 16, as);
+        _tile_stored(2, acc + 16 * BT, as);
+        _tile_stored(3, acc + 16 * BT + 16, as);
+        if (!full) {
+            bf_store(j, acc, co0, t0);
+            continue;
+        }
+        for (int r = 0; r < BM; r++) { /* full unit, accumulating: y = (y + acc) + b */
+            float *yr = y0 + (int64_t)r * j->ldy;
+            const __m512 bv = _mm512_set1_ps(c->b ? c->b[co0 + r] : 0.0f);
+            const __m512 s0 = _mm512_add_ps(_mm512_loadu_ps(yr), _mm512_load_ps(acc + r * BT));
+            const __m512 s1 =
+                _mm512_add_ps(_mm512_loadu_ps(yr + 16), _mm512_load_ps(acc + r * BT + 16));
+            _mm512_storeu_ps(yr, _mm512_add_ps(s0, bv));
+            _mm512_storeu_ps(yr + 16, _mm512_add_ps(s1, bv));
+        }
+    }
+    _tile_release();
+}
+#endif
+
+/* The BF16 path; false when it does not apply (no copy, no AMX). */
+static bool conv_run_bf16(struct nn_pool *pool, const struct cb_hift_conv *c, const float *x,
+                          int64_t ldx, int64_t t_out, float *y, int64_t ldy, bool accumulate,
+                          struct cb_hift_scratch *ws, enum vb_err *err)
+{
+#if HAVE_AMX
+    if (!c->wb || !ws || !nn_gemm_amx_available())
+        return false;
+    struct bf_job j = {.c = c,
+                       .x = x,
+                       .ldx = ldx,
+                       .t_out = t_out,
+                       .y = y,
+                       .ldy = ldy,
+                       .accumulate = accumulate,
+                       .n_cb = ceil_to(c->c_out, BM) / BM,
+                       .n_tb = (int)((t_out + BT - 1) / BT),
+                       .n_kb = ceil_to(c->c_in, BK) / BK};
+    /* steps a unit's B tiles reach: the last unit's end plus the taps, rounded for alignment */
+    j.ldp = ((int64_t)j.n_tb * BT + (int64_t)(c->k - 1) * c->dilation + 15) / 16 * 16;
+    const size_t need = (size_t)j.n_kb * (BK / 2) * (size_t)j.ldp * sizeof(uint32_t);
+    if (ws->bf_cap < need) {
+        void *p = vb_try_malloc(need);
+        if (!p) {
+            *err = VB_ERR_NOMEM;
+            return true;
+        }
+        vb_free(ws->bf);
+        ws->bf = p;
+        ws->bf_cap = need;
+    }
+    j.xp = ws->bf;
+    nn_pool_run(pool, bf_pairs_worker, &j);
+    atomic_init(&j.next, 0);
+    nn_pool_run(pool, bf_worker, &j);
+    *err = VB_OK;
+    return true;
+#else
+    (void)pool, (void)c, (void)x, (void)ldx, (void)t_out, (void)y, (void)ldy, (void)accumulate;
+    (void)ws, (void)err;
+    return false;
+#endif
 }
 
 enum vb_err cb_hift_conv_run(struct nn_pool *pool, const struct cb_hift_conv *c, const float *x,
@@ -314,6 +563,9 @@ enum vb_err cb_hift_conv_run(struct nn_pool *pool, const struct cb_hift_conv *c,
 {
     if (t_out <= 0)
         return VB_OK;
+    enum vb_err bf_err;
+    if (conv_run_bf16(pool, c, x, ldx, t_out, y, ldy, accumulate, ws, &bf_err))
+        return bf_err;
     int nth = nn_pool_threads(pool);
     struct conv_job j = {
         .c = c,

@@ -18,6 +18,9 @@ struct cb_hift_conv {
     int n_blk; /* ceil(c_out / MR) */
     float *w;  /* packed (n_blk, k, c_in, MR); rows past c_out are zero; owned */
     float *b;  /* (c_out) or NULL; owned */
+    /* Optional BF16 copy for Intel AMX (cb_hift_conv_use_bf16): per block of 32 output
+     * channels, tap and block of 32 input channels, two 16 x 32 tiles; NULL = F32 only. */
+    uint16_t *wb;
 };
 
 /* Packs w (c_out, c_in, k) in PyTorch layout and bias b (c_out, may be NULL). Release with
@@ -25,12 +28,19 @@ struct cb_hift_conv {
 VB_WUR enum vb_err cb_hift_conv_init(struct cb_hift_conv *c, const float *w, const float *b,
                                      int c_out, int c_in, int k, int dilation, int pad);
 void cb_hift_conv_release(struct cb_hift_conv *c);
+/* Makes cb_hift_conv_run compute this convolution in BF16 on Intel AMX (weights and inputs
+ * rounded to bf16, F32 sums: ~3 significant digits) when the CPU has it; otherwise, or for
+ * fewer than 32 input or output channels, it stays F32 and this returns VB_OK doing nothing.
+ * VB_ERR_NOMEM if the copy cannot be allocated (the F32 path still works). */
+VB_WUR enum vb_err cb_hift_conv_use_bf16(struct cb_hift_conv *c);
 
 /* Per-thread packing buffers of cb_hift_conv_run, grown on demand (caller-owned struct,
  * zero-initialised; release with cb_hift_scratch_release). */
 struct cb_hift_scratch {
     float *data;
-    size_t cap; /* floats */
+    size_t cap;    /* floats */
+    void *bf;      /* BF16 path: the input as channel pairs */
+    size_t bf_cap; /* bytes */
 };
 void cb_hift_scratch_release(struct cb_hift_scratch *s);
 

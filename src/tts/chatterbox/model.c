@@ -302,8 +302,10 @@ enum vb_err cb_model_load(const char *dir, const struct cb_model_options *o, str
     fc.est_heads = flow_heads(st);
     if ((err = load_encoders_st(m, st, why, why_cap)))
         goto out;
+    struct cb_hift_params hp = cb_hift_default_params();
+    hp.bf16 = o->s3gen_wtype == NN_TYPE_BF16;
     if ((err = cb_flow_load(st, "flow.", &fc, &m->flow, inner, sizeof inner)) ||
-        (err = cb_hift_load(st, "mel2wav.", NULL, &m->hift, inner, sizeof inner))) {
+        (err = cb_hift_load(st, "mel2wav.", &hp, &m->hift, inner, sizeof inner))) {
         prefixed(err, CB_FILE_S3GEN, inner, why, why_cap);
         goto out;
     }

@@ -39,7 +39,9 @@ struct cb_model_options {
     enum nn_type t3_wtype; /* T3 matrices converted at load (NN_TYPE_Q8_0 default) */
     /* flow + S3Tokenizer Linear/Conv weights: NN_TYPE_F32 (exact), NN_TYPE_F16 (half the
      * memory, ~1e-3 relative) or NN_TYPE_BF16 (default: half the memory and ~2x faster on
-     * Intel AMX, ~1e-2 relative; F16 without AMX) */
+     * Intel AMX, ~1e-2 relative; F16 without AMX). NN_TYPE_BF16 also runs the HiFT
+     * convolutions in BF16 on AMX (~3x faster; on the random reference vocoder 28 dB signal
+     * to error, max 3% of the peak: cb_hift_params.bf16); any other type keeps HiFT F32. */
     enum nn_type s3gen_wtype;
     /* true: the S3Tokenizer and CAMPPlus (~270 MB, only needed to condition a new voice) are
      * validated at load, then freed, and loaded again around each voice computation

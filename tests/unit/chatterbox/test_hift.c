@@ -7,6 +7,8 @@
 #include "core/alloc.h"
 #include "nn/activations.h"
 #include "nn/safetensors.h"
+#include "nn/fp16.h"
+#include "nn/gemm.h"
 #include "nn/threadpool.h"
 #include "tts/chatterbox/hift.h"
 #include "tts/chatterbox/hift_conv.h"
@@ -190,6 +192,81 @@ TEST(test_conv_tiled_matches_reference)
     }
 }
 
+/* BF16 convolutions on AMX (where the CPU has them): against a double sum over the same
+ * bf16-rounded weights and inputs, with channel counts and lengths off the 32 blocks, taps
+ * reaching into the margins, accumulate on/off; too few channels keep the F32 path. */
+TEST(test_conv_bf16)
+{
+    struct {
+        int c_out, c_in, k, d, t;
+    } cases[] = {{32, 32, 3, 1, 32},
+                 {64, 64, 11, 5, 301},
+                 {40, 33, 7, 3, 45},
+                 {256, 128, 3, 1, 70},
+                 {33, 96, 1, 1, 17}};
+    const bool amx = nn_gemm_amx_available();
+    fprintf(stderr, "  AMX %s\n", amx ? "available: BF16 path tested" : "not available: F32 only");
+    for (size_t ci = 0; ci < VB_ARRAY_LEN(cases); ci++) {
+        int co = cases[ci].c_out, cin = cases[ci].c_in, k = cases[ci].k, d = cases[ci].d;
+        int64_t t = cases[ci].t, ld;
+        int pad = d * (k - 1) / 2, margin = 64;
+        float *w = vb_xmalloc((size_t)co * cin * k * sizeof *w), *b = vb_xmalloc(co * sizeof *b);
+        for (int i = 0; i < co * cin * k; i++)
+            w[i] = frand();
+        for (int i = 0; i < co; i++)
+            b[i] = frand();
+        float *x = rand_rows(cin, t, margin, &ld);
+        struct cb_hift_conv c;
+        CHECK(cb_hift_conv_init(&c, w, b, co, cin, k, d, pad) == VB_OK);
+        CHECK(cb_hift_conv_use_bf16(&c) == VB_OK);
+        CHECK(amx == (c.wb != NULL));
+        int64_t ldy = t + 3;
+        float *y = vb_xcalloc((size_t)co * ldy, sizeof *y);
+        struct cb_hift_scratch ws = {0};
+        for (int acc = 0; acc < 2; acc++) {
+            for (int64_t i = 0; i < co * ldy; i++)
+                y[i] = (float)i * 1e-3f;
+            CHECK(cb_hift_conv_run(g_pool, &c, x + margin, ld, t, y, ldy, acc, &ws) == VB_OK);
+            double e = 0, mx = 0;
+            for (int o = 0; o < co; o++)
+                for (int64_t tt = 0; tt < ldy; tt++) {
+                    double s = (double)o * ldy * 1e-3 + (double)tt * 1e-3;
+                    if (tt < t) {
+                        s = (acc ? s : 0.0) + b[o];
+                        for (int i = 0; i < cin; i++)
+                            for (int j = 0; j < k; j++) {
+                                int64_t idx = tt - pad + (int64_t)j * d;
+                                float xv = x[margin + i * ld + idx],
+                                      wv = w[((size_t)o * cin + i) * k + j];
+                                if (amx) {
+                                    xv = nn_bf16_to_fp32(nn_fp32_to_bf16(xv));
+                                    wv = nn_bf16_to_fp32(nn_fp32_to_bf16(wv));
+                                }
+                                s += (double)wv * xv;
+                            }
+                    } else {
+                        s = (float)(o * ldy + tt) * 1e-3f; /* padding columns untouched */
+                    }
+                    e = fmax(e, fabs(s - y[o * ldy + tt]));
+                    mx = fmax(mx, fabs(s));
+                }
+            CHECK_MSG(e < 1e-4 * mx, "case %zu acc %d: err %g (max %g)", ci, acc, e, mx);
+        }
+        cb_hift_scratch_release(&ws);
+        cb_hift_conv_release(&c);
+        vb_free(w);
+        vb_free(b);
+        vb_free(x);
+        vb_free(y);
+    }
+    /* under 32 channels: no copy */
+    struct cb_hift_conv c;
+    float w1[16 * 8 * 3] = {0};
+    CHECK(cb_hift_conv_init(&c, w1, NULL, 16, 8, 3, 1, 1) == VB_OK);
+    CHECK(cb_hift_conv_use_bf16(&c) == VB_OK && c.wb == NULL);
+    cb_hift_conv_release(&c);
+}
+
 TEST(test_convt_and_strided)
 {
     /* transposed: c_in 12, c_out 5, k 11, stride 5, pad 3, t_in 9 */
@@ -368,6 +445,30 @@ TEST(test_ref_wav)
     e = max_abs(wav, ref_tf, n_tf);
     fprintf(stderr, "  wav_trim_faded: max abs err %.3g\n", e);
     CHECK(e <= 1e-4);
+    /* the BF16 option (AMX): outside the F32 tolerance, reported, loosely bounded */
+    {
+        struct cb_hift_params p = cb_hift_default_params();
+        p.bf16 = true;
+        struct cb_hift *mb = NULL;
+        char why[256];
+        CHECK_MSG(cb_hift_load(g_w, "mel2wav.", &p, &mb, why, sizeof why) == VB_OK, "%s", why);
+        if (mb) {
+            CHECK(cb_hift_decode(mb, w, g_pool, mel, F, src, wav2) == VB_OK);
+            e = max_abs(wav2, ref, n_wav);
+            double se = 0, sr = 0;
+            for (size_t i = 0; i < n_wav; i++) {
+                se += ((double)wav2[i] - ref[i]) * ((double)wav2[i] - ref[i]);
+                sr += (double)ref[i] * ref[i];
+            }
+            fprintf(
+                stderr,
+                "  wav with bf16 convolutions (%s): max abs err %.3g, signal to error %.1f dB\n",
+                nn_gemm_amx_available() ? "AMX" : "no AMX: F32", e,
+                10.0 * log10(sr / fmax(se, 1e-30)));
+            CHECK(e <= (nn_gemm_amx_available() ? 1e-2 : 1e-4));
+            cb_hift_free(mb);
+        }
+    }
     cb_hift_work_free(w);
     vb_free(mel);
     vb_free(src);
@@ -595,6 +696,7 @@ int main(int argc, char **argv)
     RUN(test_snake_matches_libm);
     RUN(test_activations_basic);
     RUN(test_conv_tiled_matches_reference);
+    RUN(test_conv_bf16);
     RUN(test_convt_and_strided);
     if (kernels_only) {
         nn_pool_free(g_pool);
