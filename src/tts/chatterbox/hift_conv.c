@@ -320,6 +320,21 @@ void cb_hift_scratch_release(struct cb_hift_scratch *s)
     s->bf_cap = 0;
 }
 
+/* Grows *buf (old contents dropped) to hold need elements of es bytes; *cap counts elements.
+ * false on OOM (*buf unchanged). */
+static bool grow(void **buf, size_t *cap, size_t need, size_t es)
+{
+    if (*cap >= need)
+        return true;
+    void *p = vb_try_malloc(need * es);
+    if (!p)
+        return false;
+    vb_free(*buf);
+    *buf = p;
+    *cap = need;
+    return true;
+}
+
 /* ---- BF16 on AMX ------------------------------------------------------------------------
  * Output tile C[co][t] (16 x 16 F32) += A[co][ci] (16 x 32 bf16, one tap) . B[ci][t], with B
  * read straight from the input stored as channel pairs: B row p of a tile is the 16 steps of
@@ -534,15 +549,9 @@ static bool conv_run_bf16(struct nn_pool *pool, const struct cb_hift_conv *c, co
     /* steps a unit's B tiles reach: the last unit's end plus the taps, rounded for alignment */
     j.ldp = ((int64_t)j.n_tb * BT + (int64_t)(c->k - 1) * c->dilation + 15) / 16 * 16;
     const size_t need = (size_t)j.n_kb * (BK / 2) * (size_t)j.ldp * sizeof(uint32_t);
-    if (ws->bf_cap < need) {
-        void *p = vb_try_malloc(need);
-        if (!p) {
-            *err = VB_ERR_NOMEM;
-            return true;
-        }
-        vb_free(ws->bf);
-        ws->bf = p;
-        ws->bf_cap = need;
+    if (!grow(&ws->bf, &ws->bf_cap, need, 1)) {
+        *err = VB_ERR_NOMEM;
+        return true;
     }
     j.xp = ws->bf;
     nn_pool_run(pool, bf_pairs_worker, &j);
@@ -588,14 +597,10 @@ enum vb_err cb_hift_conv_run(struct nn_pool *pool, const struct cb_hift_conv *c,
         j.pld = pack_ld(c);
         j.pack_stride = (size_t)c->c_in * (size_t)j.pld;
         size_t need = j.pack_stride * (size_t)nth;
-        if (ws->cap < need) {
-            float *p = vb_try_malloc(need * sizeof *p);
-            if (!p)
-                return VB_ERR_NOMEM;
-            vb_free(ws->data);
-            ws->data = p;
-            ws->cap = need;
-        }
+        void *data = ws->data;
+        if (!grow(&data, &ws->cap, need, sizeof(float)))
+            return VB_ERR_NOMEM;
+        ws->data = data;
         j.pack = ws->data;
     }
     nn_pool_run(pool, conv_worker, &j);
