@@ -1410,6 +1410,42 @@ static int cmp_float_asc(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* Ascending sort of m finite floats: LSD radix on order-preserving keys (4 byte passes),
+ * qsort when the temporary cannot be allocated. Equal values end up adjacent either way, so
+ * sums taken in sorted order are the same as after qsort. */
+static void sort_floats_asc(float *a, int m)
+{
+    uint32_t *k = vb_try_malloc((size_t)m * 2 * sizeof *k);
+    if (!k || m < 64) {
+        vb_free(k);
+        qsort(a, (size_t)m, sizeof *a, cmp_float_asc);
+        return;
+    }
+    uint32_t *src = k, *dst = k + m;
+    for (int i = 0; i < m; i++) {
+        uint32_t u;
+        memcpy(&u, &a[i], sizeof u);
+        src[i] = u ^ ((u >> 31) ? 0xffffffffu : 0x80000000u);
+    }
+    for (int shift = 0; shift < 32; shift += 8) {
+        int cnt[257] = {0};
+        for (int i = 0; i < m; i++)
+            cnt[((src[i] >> shift) & 255u) + 1]++;
+        for (int b = 0; b < 256; b++)
+            cnt[b + 1] += cnt[b];
+        for (int i = 0; i < m; i++)
+            dst[cnt[(src[i] >> shift) & 255u]++] = src[i];
+        uint32_t *t = src;
+        src = dst;
+        dst = t;
+    }
+    for (int i = 0; i < m; i++) {
+        const uint32_t u = src[i] ^ ((src[i] >> 31) ? 0x80000000u : 0xffffffffu);
+        memcpy(&a[i], &u, sizeof u);
+    }
+    vb_free(k);
+}
+
 /* k-th largest (1-based) of a[0..n) by quickselect; reorders a. */
 static float kth_largest(float *a, int n, int k)
 {
@@ -1463,7 +1499,7 @@ void cb_t3_process_logits(float *l, int n, const struct cb_t3_gen_params *gp, co
             if (l[i] > -INFINITY)
                 work[m++] = l[i];
         if (m > 1) {
-            qsort(work, (size_t)m, sizeof *work, cmp_float_asc);
+            sort_floats_asc(work, m);
             const float mx = work[m - 1];
             double sum = 0;
             for (int i = 0; i < m; i++)
@@ -1506,26 +1542,31 @@ static uint64_t rng_next(uint64_t *s)
     return z ^ (z >> 31);
 }
 
-/* Draws from softmax(l) (temperature > 0) or takes the first maximum; -1 if all are -inf. */
-static int32_t pick(const float *l, int n, bool greedy, uint64_t *rng)
+/* Draws from softmax(l) (temperature > 0) or takes the first maximum; -1 if all are -inf.
+ * idx: n ints of scratch (the finite entries in index order: -inf adds exactly 0 to the
+ * sums, so skipping them changes no bit). */
+static int32_t pick(const float *l, int n, bool greedy, uint64_t *rng, int32_t *idx)
 {
     int32_t best = -1;
     float mx = -INFINITY;
-    for (int i = 0; i < n; i++)
+    int m = 0;
+    for (int i = 0; i < n; i++) {
         if (l[i] > mx) {
             mx = l[i];
             best = i;
         }
+        if (l[i] != -INFINITY)
+            idx[m++] = i;
+    }
     if (best < 0 || greedy)
         return best;
     double sum = 0;
-    for (int i = 0; i < n; i++)
-        sum += exp((double)(l[i] - mx));
+    for (int k = 0; k < m; k++)
+        sum += exp((double)(l[idx[k]] - mx));
     double u = (double)(rng_next(rng) >> 11) * (1.0 / 9007199254740992.0) * sum, acc = 0;
     int32_t last = best;
-    for (int i = 0; i < n; i++) {
-        if (l[i] == -INFINITY)
-            continue;
+    for (int k = 0; k < m; k++) {
+        const int i = idx[k];
         acc += exp((double)(l[i] - mx));
         last = i;
         if (u < acc)
@@ -1594,7 +1635,7 @@ enum vb_err cb_t3_generate(struct cb_t3_ctx *c, const float *spk_emb, const int3
             cb_t3_process_logits(c->proc, V, gp, &start, 1, c->pwork);
         else
             cb_t3_process_logits(c->proc, V, gp, tokens, n, c->pwork);
-        int32_t tok = pick(c->proc, V, greedy, &rng);
+        int32_t tok = pick(c->proc, V, greedy, &rng, (int32_t *)c->pwork);
         if (tok < 0)
             break; /* every logit removed: stop without a token */
         tokens[n++] = tok;

@@ -511,6 +511,68 @@ TEST(test_processors)
     CHECK(r[2] == 3 && isinf(r[3]) && r[3] < 0 && r[4] == 1);
 }
 
+static int cmp_asc(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* Top-k + top-p over a full-size vocabulary (the sorted path for many kept values) against a
+ * plain qsort version of the reference's rule, with ties, negative zeros and several p. */
+TEST(test_top_p_large)
+{
+    const int n = 6563;
+    float *l = vb_xmalloc((size_t)n * sizeof *l), *x = vb_xmalloc((size_t)n * sizeof *x);
+    float *work = vb_xmalloc((size_t)2 * n * sizeof *work),
+          *srt = vb_xmalloc((size_t)n * sizeof *srt);
+    uint32_t r = 17;
+    static const float ps[] = {0.95f, 0.5f, 0.99f, 0.2f};
+    for (size_t pi = 0; pi < VB_ARRAY_LEN(ps); pi++) {
+        for (int i = 0; i < n; i++) {
+            r = r * 1664525u + 1013904223u;
+            l[i] = (float)((int)((r >> 9) & 1023) - 512) / 64.0f; /* many ties */
+            if (i % 97 == 0)
+                l[i] = -0.0f;
+        }
+        struct cb_t3_gen_params gp = {
+            .temperature = 0.8f, .top_k = 1000, .top_p = ps[pi], .repetition_penalty = 1.0f};
+        memcpy(x, l, (size_t)n * sizeof *l);
+        cb_t3_process_logits(x, n, &gp, NULL, 0, work);
+        /* reference: temperature, k-th largest, ascending cumulative softmax */
+        for (int i = 0; i < n; i++)
+            srt[i] = l[i] / 0.8f;
+        memcpy(work, srt, (size_t)n * sizeof *srt);
+        qsort(work, (size_t)n, sizeof *work, cmp_asc);
+        const float tau = work[n - 1000];
+        int m = 0;
+        for (int i = 0; i < n; i++)
+            if (srt[i] >= tau)
+                work[m++] = srt[i];
+        qsort(work, (size_t)m, sizeof *work, cmp_asc);
+        double sum = 0, cum = 0;
+        for (int i = 0; i < m; i++)
+            sum += exp((double)(work[i] - work[m - 1]));
+        int j = 0;
+        for (; j < m - 1; j++) {
+            cum += exp((double)(work[j] - work[m - 1])) / sum;
+            if ((float)cum > 1.0f - ps[pi])
+                break;
+        }
+        int kept = 0, bad = 0;
+        for (int i = 0; i < n; i++) {
+            const bool keep = srt[i] >= tau && srt[i] >= work[j];
+            kept += keep;
+            bad += keep ? x[i] != srt[i] : !(isinf(x[i]) && x[i] < 0);
+        }
+        CHECK_MSG(bad == 0 && kept > 1 && m > 64, "p %.2f: %d differ (%d kept of %d)", ps[pi], bad,
+                  kept, m);
+    }
+    vb_free(l);
+    vb_free(x);
+    vb_free(work);
+    vb_free(srt);
+}
+
 TEST(test_helpers)
 {
     CHECK_EQ_INT(cb_t3_max_gen_for_text(0), 75);
@@ -844,6 +906,7 @@ int main(void)
     RUN(test_sampling_seeded);
     RUN(test_cancel);
     RUN(test_processors);
+    RUN(test_top_p_large);
     RUN(test_helpers);
     RUN(test_random_checkpoint);
     RUN(test_kv_f16_attention);
