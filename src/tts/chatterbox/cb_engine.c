@@ -359,6 +359,7 @@ static enum vb_err cb_synthesize(struct tts_engine *e, const char *text, size_t 
     bool pieces = cb && cb->on_partial;
     sp.chunk_tokens = pieces ? st->stream_first : 0;
     sp.stream_prompt_tokens = st->stream_prompt;
+    sp.stream_right_frames = CB_ENGINE_STREAM_RIGHT_FRAMES;
     struct cb_synth_hooks hooks = {.user = (void *)cb};
     if (cb && cb->cancelled)
         hooks.cancelled = hook_cancelled;

@@ -6,7 +6,7 @@
  * (default; flow and S3Tokenizer, see model.h); CHATTERBOX_KEEP_ENCODERS = 1 keeps the
  * S3Tokenizer and CAMPPlus loaded (~270 MB) instead of loading them for each new voice;
  * CHATTERBOX_STREAM_FIRST_TOKENS = speech tokens (25 per second) of audio in the first piece
- * of a streamed request (default CB_ENGINE_STREAM_FIRST_TOKENS; it goes out once 15 more
+ * of a streamed request (default CB_ENGINE_STREAM_FIRST_TOKENS; it goes out once 7 more
  * tokens exist, see synth.h; later pieces double up to 8 times that);
  * CHATTERBOX_STREAM_PROMPT_TOKENS = how much of the voice prompt (its last tokens) the flow of
  * that first piece is conditioned on (default CB_ENGINE_STREAM_PROMPT_TOKENS = 3 s; 0 = the
@@ -26,6 +26,9 @@
 #define CB_ENGINE_STREAM_FIRST_TOKENS  10 /* 0.4 s */
 #define CB_ENGINE_STREAM_PROMPT_TOKENS 75 /* 3 s */
 #define CB_ENGINE_STREAM_TOKENS_MAX    1000
+/* Streamed pieces are vocoded with 6 frames (120 ms) of right context and cross-faded
+ * (synth.h stream_right_frames): a piece goes out 7 tokens after its own instead of 15. */
+#define CB_ENGINE_STREAM_RIGHT_FRAMES 6
 
 const struct tts_engine_ops *tts_chatterbox_ops(void);
 /* true when MODELS_DIR/chatterbox-turbo holds the weight files the engine needs. */

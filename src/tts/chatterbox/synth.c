@@ -41,6 +41,7 @@ struct cb_synth_params cb_synth_default_params(void)
                                     .max_gen = 0,
                                     .chunk_tokens = 0,
                                     .stream_prompt_tokens = 0,
+                                    .stream_right_frames = 0,
                                     .n_steps = 0};
 }
 
@@ -136,6 +137,10 @@ struct run {
     float *out;         /* all audio (maxf * SPF) */
     int emitted;        /* frames of audio handed out */
     int ctx;            /* HiFT context frames */
+    int rc, ov;         /* streaming: right context frames a piece is vocoded with, and the
+                           frames after it held back for the cross-fade (0 when rc = ctx) */
+    float *xtail;       /* (ov * SPF) held-back audio of the last window */
+    size_t n_xtail;     /* samples in xtail */
     float fade[CB_HIFT_TRIM_FADE_SAMPLES];
     enum vb_err err; /* error inside the token callback */
     char *why;
@@ -196,8 +201,9 @@ static enum vb_err emit(struct run *r, bool finalize)
     if (r->st)
         r->st->flow_s += now_s() - t;
     F = r->mel_done;
-    /* vocode [a, e) in the window [w0, F) */
-    int a = r->emitted, e = finalize ? F : F - r->ctx;
+    /* vocode the window [w0, F); frames [a, keep) have enough right context, [a, e) go out
+     * now and [e, keep) are held back to be cross-faded into the next piece */
+    int a = r->emitted, keep = finalize ? F : F - r->rc, e = finalize ? F : keep - r->ov;
     if (e <= a)
         return VB_OK;
     t = now_s();
@@ -211,9 +217,17 @@ static enum vb_err emit(struct run *r, bool finalize)
                                   r->wsrc)))
         return failf(r->why, r->why_cap, err, "HiFT vocoder failed (%s)", vb_err_message(err));
     size_t off = (size_t)(a - w0) * SPF, n = (size_t)(e - a) * SPF;
-    memcpy(r->src + (size_t)a * SPF, r->wsrc + off, n * sizeof(float));
+    memcpy(r->src + (size_t)a * SPF, r->wsrc + off, (size_t)(keep - a) * SPF * sizeof(float));
     float *piece = r->out + (size_t)a * SPF;
     memcpy(piece, r->wav + off, n * sizeof(float));
+    /* the previous window's held-back frames fade out under this window's start */
+    size_t nx = VB_MIN(r->n_xtail, n);
+    for (size_t i = 0; i < nx; i++) {
+        float w = ((float)i + 0.5f) / (float)nx;
+        piece[i] = r->xtail[i] * (1.0f - w) + piece[i] * w;
+    }
+    r->n_xtail = (size_t)(keep - e) * SPF;
+    memcpy(r->xtail, r->wav + off + n, r->n_xtail * sizeof(float));
     for (size_t i = 0; i < n; i++) {
         size_t g = (size_t)a * SPF + i;
         if (g >= CB_HIFT_TRIM_FADE_SAMPLES)
@@ -340,6 +354,7 @@ static void run_release(struct run *r)
     vb_free(r->wav);
     vb_free(r->wsrc);
     vb_free(r->src);
+    vb_free(r->xtail);
 }
 
 enum vb_err cb_synth_run(struct cb_synth *s, const struct cb_voice_cond *v, const char *text,
@@ -412,8 +427,9 @@ enum vb_err cb_synth_run(struct cb_synth *s, const struct cb_voice_cond *v, cons
     r.wsrc = vb_try_malloc(mf * SPF * sizeof(float));
     r.src = vb_try_malloc(mf * SPF * sizeof(float));
     r.out = vb_try_malloc(mf * SPF * sizeof(float));
+    r.xtail = vb_try_malloc((size_t)CB_SYNTH_XFADE_FRAMES * SPF * sizeof(float));
     if (!r.tok || !gen || !r.tok64 || !prompt || !r.noise_tab || !r.noise || !r.fmel || !r.mel ||
-        !r.wmel || !r.wav || !r.wsrc || !r.src || !r.out) {
+        !r.wmel || !r.wav || !r.wsrc || !r.src || !r.out || !r.xtail) {
         err = failf(why, why_cap, VB_ERR_NOMEM, "out of memory for %d frames", r.maxf);
         goto out;
     }
@@ -421,7 +437,9 @@ enum vb_err cb_synth_run(struct cb_synth *s, const struct cb_voice_cond *v, cons
     cb_hift_trim_fade_table(r.fade);
     r.ctx = cb_hift_params_of(m->hift)->context_frames;
     r.chunk_next = p->chunk_tokens;
-    r.hold = (2 * CB_FLOW_LOOKAHEAD + r.ctx + 1) / 2;
+    r.rc = p->stream_right_frames > 0 ? VB_MIN(p->stream_right_frames, r.ctx) : r.ctx;
+    r.ov = r.rc < r.ctx ? CB_SYNTH_XFADE_FRAMES : 0;
+    r.hold = (2 * CB_FLOW_LOOKAHEAD + r.rc + r.ov + 1) / 2;
     for (int i = 0; i < v->n_t3_tokens; i++)
         prompt[i] = (int32_t)v->t3_tokens[i];
     struct cb_t3_gen_params gp = cb_t3_gen_default_params();

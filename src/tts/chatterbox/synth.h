@@ -8,7 +8,9 @@
  * linear); HiFT runs on windows with left context and a held-back tail that the next chunk
  * recomputes with right context. A piece therefore goes out once its tokens plus the held
  * back ones exist: (2 x 3 lookahead frames + the vocoder's context, 24 frames at the real
- * size) / 2 = 15 tokens after them.
+ * size) / 2 = 15 tokens after them; with stream_right_frames (e.g. 6) the vocoder's right
+ * context is cut short and the window's last frames are cross-faded into the next piece
+ * instead: (6 + 6 + 2) / 2 = 7 tokens.
  *
  *   struct cb_synth *s; cb_synth_new(model, 2, &s);
  *   struct cb_synth_params p = cb_synth_default_params(); p.seed = 42;
@@ -28,6 +30,8 @@
 /* Voices whose T3 conditioning rows a context keeps besides the current one (~37 MB each,
  * taken only when the voice changes) */
 #define CB_SYNTH_SNAPSHOTS 3
+/* Streaming with less than the vocoder's right context: frames cross-faded between pieces */
+#define CB_SYNTH_XFADE_FRAMES 2
 
 struct cb_synth_params {
     float temperature;        /* 0.8; <= 0 greedy */
@@ -40,6 +44,11 @@ struct cb_synth_params {
                                  second); 0 = all audio at the end */
     int stream_prompt_tokens; /* streaming: prompt tokens (the last ones) the flow of the first
                                  piece is conditioned on, for a quicker first piece; 0 = all */
+    int stream_right_frames;  /* streaming: mel frames of right context a piece is vocoded with
+                                 before it goes out; 0 = the vocoder's receptive field (24
+                                 frames: pieces join exactly); fewer: pieces go out sooner and
+                                 CB_SYNTH_XFADE_FRAMES more are held back and cross-faded into
+                                 the next piece */
     int n_steps;              /* flow Euler steps; 0 = 2 */
 };
 struct cb_synth_params cb_synth_default_params(void);

@@ -108,10 +108,28 @@ TEST(synth_pieces)
             "tokens %.3f (%d pieces)\n",
             c_full, c_short, a.count);
     CHECK(c_full > 0.5 && c_short > 0.5);
+    /* vocoded with 6 frames of right context, 2 cross-faded: the same first piece size,
+     * pieces that join to the returned audio, the same length, the same speech */
+    struct pieces x = {0};
+    float *xo = NULL;
+    size_t n_xo = 0;
+    p.stream_prompt_tokens = 0;
+    p.stream_right_frames = 6;
+    h.user = &x;
+    CHECK(cb_synth_run(s, v, TEXT, strlen(TEXT), &p, &h, &xo, &n_xo, NULL, why, sizeof why) ==
+          VB_OK);
+    CHECK(x.count >= 3);
+    CHECK_EQ_INT(x.first, a.first);
+    CHECK(x.n == n_xo && n_xo == n_one && memcmp(x.pcm, xo, n_xo * sizeof *xo) == 0);
+    double c_x = corr(x.pcm, one, VB_MIN(x.n, n_one));
+    fprintf(stderr, "with 6 frames of right context: correlation %.3f\n", c_x);
+    CHECK(c_x > 0.5);
     vb_free(one);
     vb_free(out);
+    vb_free(xo);
     vb_free(a.pcm);
     vb_free(b.pcm);
+    vb_free(x.pcm);
     cb_synth_free(s);
 }
 
