@@ -15,19 +15,22 @@
  * (F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K; not F32). */
 bool nn_matmul_amx_supported(enum nn_type t);
 
-/* The product of nn_matmul_rows (same arguments and layouts) on AMX, whatever n_tok is.
- * False when the path is not supported for w (nothing written) or on OOM for the scratch. */
+/* The product of nn_matmul_rows (same arguments and layouts) on AMX, whatever n_tok is: INT8
+ * tiles for the EXACT types unless the mode is ALL, BF16 tiles otherwise. False when the
+ * path is not supported for w (nothing written) or on OOM for the scratch. */
 VB_WUR bool nn_matmul_amx_rows(struct nn_pool *pool, struct nn_scratch *scratch,
                                const struct nn_tensor *w, int64_t r0, int64_t r1, const float *x,
                                int n_tok, float *y, int64_t ldy);
 
-/* Which products nn_matmul_rows sends to AMX. BF16 tiles round weights and activations to
- * 8 significant bits; the dot-product kernels (like llama.cpp) instead quantise activations
- * to Q8_0/Q8_1/Q8_K for quantised weights and to F16 for F16 weights, and the logits of a
- * model then drift from llama.cpp's by about the "f32 activations" column of
- * qwen2-ref/README §5 (rounding flips), not bit-close. Hence the default (EXACT) takes only
- * BF16 weights, where the kernels round activations to BF16 as well; ALL takes every
- * supported type (several times faster prompts, README §5 "f32 activations" accuracy). */
+/* Which products nn_matmul_rows sends to AMX, and how.
+ * EXACT (default): products whose rounding is the dot-product kernels' (and llama.cpp's), so
+ * results differ only in F32 summation order: Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K on INT8
+ * tiles (TDPBSSD) with the activations quantised by the kernels' own Q8_0/Q8_K quantiser
+ * and a per-block F32 epilogue; BF16 weights on BF16 tiles (the kernels round activations
+ * to BF16 too). Other types keep the kernels.
+ * ALL: every supported type on BF16 tiles (weights and activations rounded to 8
+ * significant bits; about twice the INT8 speed): logits drift from llama.cpp's by about the
+ * "f32 activations" column of qwen2-ref/README §5 (rounding flips), not bit-close. */
 enum nn_amx_mode {
     NN_AMX_OFF = 0,
     NN_AMX_EXACT = 1,

@@ -67,23 +67,50 @@ static void abs_products(const struct nn_tensor *w, const float *x, int n_tok, d
 
 #define SENTINEL 1234.5f
 
-/* One product on rows [r0, r1) into y with stride ldy; compares with the reference. Bound per
- * output: weights and activations each rounded to BF16 (relative error <= 2^-8), so
- * |y - ref| <= (2 * 2^-8 + 2^-16) * sum|w x|, plus F32 summation (n_in * 2^-24 * sum|w x|).
- * A wrong layout, scale or code breaks the RMS check by orders of magnitude: rounding alone
- * gives ~2^-8 / sqrt(3) * |y| rms, i.e. ~0.3%; we allow 1%. */
+/* Types the AMX path runs on INT8 tiles (mode EXACT) with the kernels' activation
+ * quantisation. */
+static const enum nn_type int8_types[] = {NN_TYPE_Q8_0, NN_TYPE_Q4_0, NN_TYPE_Q5_0,
+                                          NN_TYPE_Q4_K, NN_TYPE_Q5_K, NN_TYPE_Q6_K};
+
+static bool int8_type(enum nn_type t)
+{
+    for (size_t i = 0; i < VB_ARRAY_LEN(int8_types); i++)
+        if (int8_types[i] == t)
+            return true;
+    return false;
+}
+
+/* One product on rows [r0, r1) into y with stride ldy, checked against:
+ * - BF16 tiles: the reference. Weights and activations each rounded to BF16 (relative error
+ *   <= 2^-8), so |y - ref| <= (2 * 2^-8 + 2^-16) * sum|w x|, plus F32 summation
+ *   (n_in * 2^-24 * sum|w x|); relative RMS ~0.3%, allowed 1%.
+ * - INT8 tiles: the dot-product kernels (NN_AMX_OFF), which quantise the activations the same
+ *   way: the integer block sums are equal, so only F32 rounding differs (a few ulps per
+ *   block: (n_in / 16 + 16) * 2^-24 * sum|w x|); against the reference only the relative
+ *   RMS (8-bit activations: ~2%, allowed 5%).
+ * A wrong layout, scale or code misses these by orders of magnitude. */
 static void check_case(struct nn_pool *pool, struct nn_scratch *scr, const struct nn_tensor *w,
                        int n_tok, int64_t r0, int64_t r1, int64_t ldy, const float *x,
                        const float *yref, const double *absp, bool via_dispatch)
 {
     const int64_t n_out = w->ne[1], n_in = w->ne[0], cols = r1 - r0;
+    const bool i8 = nn_matmul_amx_mode() != NN_AMX_ALL && int8_type(w->type);
     float *y = vb_xmalloc((size_t)(n_tok * ldy + 1) * sizeof *y);
+    float *yk = i8 ? vb_xmalloc((size_t)(n_tok * ldy) * sizeof *yk) : NULL;
     for (int64_t i = 0; i < n_tok * ldy + 1; i++)
         y[i] = SENTINEL;
     bool ok = via_dispatch ? nn_matmul_rows(pool, scr, w, r0, r1, x, n_tok, y, ldy)
                            : nn_matmul_amx_rows(pool, scr, w, r0, r1, x, n_tok, y, ldy);
     CHECK_MSG(ok, "%s n_tok %d", nn_type_name(w->type), n_tok);
-    const double u = 1.0 / 256, bound_rel = 2 * u + u * u + (double)n_in / 16777216.0;
+    if (i8) {
+        const enum nn_amx_mode saved = nn_matmul_amx_mode();
+        nn_matmul_amx_set_mode(NN_AMX_OFF);
+        CHECK(nn_matmul_rows(pool, scr, w, r0, r1, x, n_tok, yk, ldy));
+        nn_matmul_amx_set_mode(saved);
+    }
+    const double u = 1.0 / 256;
+    const double bound_rel =
+        i8 ? ((double)n_in / 16 + 16) / 16777216.0 : 2 * u + u * u + (double)n_in / 16777216.0;
     double worst = 0, err2 = 0, ref2 = 0;
     long bad = 0, touched = 0;
     for (int t = 0; t < n_tok; t++)
@@ -93,24 +120,25 @@ static void check_case(struct nn_pool *pool, struct nn_scratch *scr, const struc
                 touched += v != SENTINEL;
                 continue;
             }
-            const double ref = yref[t * n_out + r0 + c], d = fabs((double)v - ref);
+            const double ref = yref[t * n_out + r0 + c];
+            const double d = fabs((double)v - (i8 ? yk[t * ldy + c] : ref));
             const double lim = bound_rel * absp[t * n_out + r0 + c] + 1e-6;
             bad += !(d <= lim);
             worst = fmax(worst, d / lim);
-            err2 += d * d;
+            err2 += ((double)v - ref) * ((double)v - ref);
             ref2 += ref * ref;
         }
     touched += y[n_tok * ldy] != SENTINEL;
     const double rel_rms = ref2 > 0 ? sqrt(err2 / ref2) : 0;
     CHECK_MSG(bad == 0,
-              "%s n_in %lld rows [%lld,%lld) n_tok %d: %ld outputs over the bound "
-              "(worst %.2fx)",
+              "%s n_in %lld rows [%lld,%lld) n_tok %d: %ld outputs over the bound (worst %.2fx)",
               nn_type_name(w->type), (long long)n_in, (long long)r0, (long long)r1, n_tok, bad,
               worst);
-    CHECK_MSG(rel_rms <= 0.01, "%s n_tok %d: relative rms error %g", nn_type_name(w->type), n_tok,
-              rel_rms);
+    CHECK_MSG(rel_rms <= (i8 ? 0.05 : 0.01), "%s n_tok %d: relative rms error %g",
+              nn_type_name(w->type), n_tok, rel_rms);
     CHECK_MSG(touched == 0, "%s n_tok %d: %ld values written outside the output",
               nn_type_name(w->type), n_tok, touched);
+    vb_free(yk);
     vb_free(y);
 }
 
@@ -147,11 +175,12 @@ static void check_type(struct nn_pool *pool, enum nn_type t, int n_in, int n_out
     vb_free((void *)w.data);
 }
 
-TEST(amx_matmul_matches_reference)
+/* Every supported type on BF16 tiles (mode ALL). */
+TEST(amx_bf16_matches_reference)
 {
     if (!nn_matmul_amx_supported(NN_TYPE_Q4_K)) {
-        SKIP(amx_matmul_matches_reference, "no AMX-BF16 on this CPU/kernel (or NN_ISA below "
-                                           "avx512): the AMX matmul path is NOT tested");
+        SKIP(amx_bf16_matches_reference, "no AMX on this CPU/kernel (or NN_ISA below avx512): "
+                                         "the AMX matmul path is NOT tested");
         return;
     }
     struct nn_pool *pool = NULL;
@@ -172,6 +201,28 @@ TEST(amx_matmul_matches_reference)
     nn_pool_free(pool);
 }
 
+/* The INT8 types on INT8 tiles (mode EXACT) against the kernels, and BF16 weights. */
+TEST(amx_int8_matches_kernels)
+{
+    if (!nn_matmul_amx_supported(NN_TYPE_Q4_K)) {
+        SKIP(amx_int8_matches_kernels, "no AMX on this CPU/kernel: INT8 path NOT tested");
+        return;
+    }
+    struct nn_pool *pool = NULL;
+    CHECK(nn_pool_new(3, &pool) == VB_OK);
+    const enum nn_amx_mode saved = nn_matmul_amx_mode();
+    nn_matmul_amx_set_mode(NN_AMX_EXACT);
+    for (size_t i = 0; i <= VB_ARRAY_LEN(int8_types); i++) {
+        const enum nn_type t = i < VB_ARRAY_LEN(int8_types) ? int8_types[i] : NN_TYPE_BF16;
+        const int blk = nn_type_info(t)->block;
+        check_type(pool, t, blk == 32 ? 96 : 512, 75, false);
+        check_type(pool, t, blk == 32 ? 544 : 256, 37, false);
+        check_type(pool, t, 4352, 37, true);
+    }
+    nn_matmul_amx_set_mode(saved);
+    nn_pool_free(pool);
+}
+
 /* One nn_matmul of nt tokens; whether the dispatch sent it to AMX. */
 static bool dispatched(struct nn_pool *pool, struct nn_scratch *scr, const struct nn_tensor *w,
                        const float *x, int nt, float *y)
@@ -182,8 +233,8 @@ static bool dispatched(struct nn_pool *pool, struct nn_scratch *scr, const struc
 }
 
 /* The dispatch: ALL sends batches of NN_AMX_MIN_TOKENS or more to AMX for every supported
- * type, never single tokens (decode) nor F32; EXACT (the default) only BF16 weights; OFF
- * nothing. Outputs bit-identical to the direct call. */
+ * type, never single tokens (decode) nor F32; EXACT (the default) BF16 weights and the INT8
+ * types; OFF nothing. Outputs bit-identical to the direct call. */
 TEST(amx_dispatch_taken)
 {
     if (!nn_matmul_amx_supported(NN_TYPE_Q8_0)) {
@@ -202,6 +253,15 @@ TEST(amx_dispatch_taken)
     float *y2 = vb_xmalloc((size_t)nt * n_out * sizeof *y2);
     const enum nn_type ts[] = {NN_TYPE_Q8_0, NN_TYPE_Q4_0, NN_TYPE_Q4_K, NN_TYPE_Q6_K,
                                NN_TYPE_BF16};
+    /* EXACT leaves the types without INT8 tiles to the kernels */
+    nn_matmul_amx_set_mode(NN_AMX_EXACT);
+    {
+        struct nn_tensor w = make_weights(NN_TYPE_Q4_1, n_in, n_out);
+        CHECK(!dispatched(pool, &scr, &w, x, nt, y1));
+        nn_matmul_amx_set_mode(NN_AMX_ALL);
+        CHECK(dispatched(pool, &scr, &w, x, nt, y1));
+        vb_free((void *)w.data);
+    }
     for (size_t i = 0; i < VB_ARRAY_LEN(ts); i++) {
         struct nn_tensor w = make_weights(ts[i], n_in, n_out);
         nn_matmul_amx_set_mode(NN_AMX_ALL);
@@ -211,7 +271,7 @@ TEST(amx_dispatch_taken)
         CHECK(!dispatched(pool, &scr, &w, x, 1, y1));
         CHECK(!dispatched(pool, &scr, &w, x, NN_AMX_MIN_TOKENS - 1, y1));
         nn_matmul_amx_set_mode(NN_AMX_EXACT);
-        CHECK_EQ_INT(dispatched(pool, &scr, &w, x, nt, y1), ts[i] == NN_TYPE_BF16);
+        CHECK(dispatched(pool, &scr, &w, x, nt, y1)); /* BF16 and the INT8 types */
         nn_matmul_amx_set_mode(NN_AMX_OFF);
         CHECK(!dispatched(pool, &scr, &w, x, nt, y1));
         vb_free((void *)w.data);
@@ -232,7 +292,8 @@ TEST(amx_dispatch_taken)
 
 int main(void)
 {
-    RUN(amx_matmul_matches_reference);
+    RUN(amx_bf16_matches_reference);
+    RUN(amx_int8_matches_kernels);
     RUN(amx_dispatch_taken);
     return test_summary();
 }
