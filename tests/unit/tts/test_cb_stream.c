@@ -138,6 +138,21 @@ struct sink {
     int calls;
 };
 
+struct count {
+    int early, last; /* pieces with audio before the chunk's last one; last pieces */
+    size_t samples;
+};
+
+static enum vb_err count_piece(const float *pcm, size_t n, const struct tts_piece *p, void *user)
+{
+    struct count *c = user;
+    (void)pcm;
+    c->early += n > 0 && !p->last;
+    c->last += p->last;
+    c->samples += n;
+    return VB_OK;
+}
+
 static enum vb_err sink_audio(const void *bytes, size_t n, void *user)
 {
     struct sink *s = user;
@@ -157,7 +172,18 @@ TEST(pipeline_stream)
     struct tts_request r = tts_request_default();
     r.text = TEXT;
     r.text_len = strlen(TEXT);
-    r.params.seed = 5;
+    r.params.seed = 42;
+    /* the engine hands out one sentence in several pieces when asked to, the same amount of
+     * audio as in one piece */
+    struct count whole = {0}, parts = {0};
+    struct tts_callbacks ecb = {.on_chunk = count_piece, .user = &whole};
+    CHECK(tts_engine_stream(e, TEXT, strlen(TEXT), &r.params, &ecb) == VB_OK);
+    ecb.user = &parts;
+    ecb.pieces = true;
+    CHECK(tts_engine_stream(e, TEXT, strlen(TEXT), &r.params, &ecb) == VB_OK);
+    CHECK(whole.early == 0 && whole.last == 1);
+    CHECK_MSG(parts.early >= 2 && parts.last == 1, "%d early pieces", parts.early);
+    CHECK_EQ_INT(parts.samples, whole.samples);
     struct tts_output one, st;
     struct tts_diag d;
     CHECK_MSG(tts_pipeline_run(e, &r, NULL, &one, &d) == VB_OK, "%s", d.message);
@@ -165,8 +191,7 @@ TEST(pipeline_stream)
     vb_buf_init(&s.b, 64 << 20);
     struct tts_pipeline_callbacks cb = {.on_audio = sink_audio, .user = &s};
     CHECK_MSG(tts_pipeline_run(e, &r, &cb, &st, &d) == VB_OK, "%s", d.message);
-    /* one sentence: header + several pieces of audio before the end */
-    CHECK_MSG(s.calls >= 4, "%d calls", s.calls);
+    CHECK_MSG(s.calls >= 4, "%d calls", s.calls); /* header + pieces + end */
     CHECK(st.timings.first_audio_ms > 0 && st.timings.first_audio_ms < st.timings.total_ms);
     /* the streamed bytes, the stored streamed file and the one-shot file: same length */
     CHECK_EQ_INT((s.b.len - 44) / 2, lround(one.duration_s * 24000));

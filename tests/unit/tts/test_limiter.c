@@ -44,7 +44,7 @@ static float *stream(const float *x, size_t n, int rate, float ceiling, size_t m
             k = n - at;
         CHECK(tts_limiter_feed(&l, k ? x + at : NULL, k, &o) == VB_OK); /* k 0: the end */
         CHECK(*n_out + o.frames <= n);
-        if (*n_out + o.frames <= n)
+        if (o.frames && *n_out + o.frames <= n)
             memcpy(y + *n_out, o.samples, o.frames * sizeof *y);
         *n_out += o.frames;
         if (k == 0)
