@@ -604,14 +604,15 @@ struct bf16_job {
 };
 
 /* Writes the 32 x 32 block acc (row stride 32) into y rows t0.., columns o0.. (clipped). */
-static void bf16_store(const struct bf16_job *j, const float *acc, int t0, int o0)
+/* (with_bias: + the bias, for sums that do not include it yet) */
+static void bf16_store(const struct bf16_job *j, const float *acc, int t0, int o0, bool with_bias)
 {
     const int mr = VB_MIN(AMX_M, j->n_tok - t0), nc = VB_MIN(AMX_PAIRS * NR, j->n_out - o0);
     for (int r = 0; r < mr; r++) {
         float *yr = j->y + (int64_t)(t0 + r) * j->ldy + o0;
         const float *ar = acc + r * AMX_PAIRS * NR;
         for (int c = 0; c < nc; c++)
-            yr[c] = ar[c] + (j->b ? j->b[o0 + c] : 0.0f);
+            yr[c] = ar[c] + (with_bias && j->b ? j->b[o0 + c] : 0.0f);
     }
 }
 
@@ -628,20 +629,10 @@ static void bf16_unit_generic(const struct bf16_job *j, int mb, int pp, float *a
                      nn_bf16_to_fp32(p[(size_t)(k / 2) * 2 * NR + (size_t)(c % NR) * 2 + (k % 2)]);
             acc[r * AMX_PAIRS * NR + c] = s;
         }
-    bf16_store(j, acc, t0, o0);
+    bf16_store(j, acc, t0, o0, true);
 }
 
 #ifdef GEMM_AMX
-__attribute__((target("avx512f"))) static void add_bias_32x32(float *y, int64_t ldy, const float *b)
-{
-    const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
-    for (int r = 0; r < AMX_M; r++) {
-        float *yr = y + (int64_t)r * ldy;
-        _mm512_storeu_ps(yr, _mm512_add_ps(_mm512_loadu_ps(yr), b0));
-        _mm512_storeu_ps(yr + 16, _mm512_add_ps(_mm512_loadu_ps(yr + 16), b1));
-    }
-}
-
 /* 32 floats -> 32 bf16, round to nearest even (VCVTNE2PS2BF16) */
 __attribute__((target("avx512f,avx512bf16"))) static void cvt_row_avx512(uint16_t *d,
                                                                          const float *s, int n)
@@ -669,7 +660,7 @@ __attribute__((target("amx-tile,amx-bf16"))) static void bf16_worker_amx(void *c
         cfg.colsb[t] = 64;
     }
     _tile_loadconfig(&cfg);
-    float acc[AMX_M * AMX_PAIRS * NR];
+    float acc[AMX_M * AMX_PAIRS * NR], bpad[AMX_PAIRS * NR];
     const int64_t units = (int64_t)j->n_mb * j->n_pp;
     const size_t xs = (size_t)j->K2 * sizeof(uint16_t); /* A row stride, bytes */
     for (;;) {
@@ -680,10 +671,24 @@ __attribute__((target("amx-tile,amx-bf16"))) static void bf16_worker_amx(void *c
         const uint16_t *a0 = j->xb + (size_t)mb * AMX_M * j->K2, *a1 = a0 + (size_t)16 * j->K2;
         const uint16_t *b0 = j->packed + (size_t)pp * AMX_PAIRS * j->K2 * NR,
                        *b1 = b0 + (size_t)j->K2 * NR;
-        _tile_zero(0);
-        _tile_zero(1);
-        _tile_zero(2);
-        _tile_zero(3);
+        const int o0 = pp * AMX_PAIRS * NR;
+        if (j->b) { /* the sums start from the bias: every tile row loads the same 16 values */
+            const float *bb = j->b + o0;
+            if (o0 + AMX_PAIRS * NR > j->n_out) { /* last panels: a zero-padded copy */
+                memset(bpad, 0, sizeof bpad);
+                memcpy(bpad, bb, (size_t)(j->n_out - o0) * sizeof *bpad);
+                bb = bpad;
+            }
+            _tile_loadd(0, bb, 0);
+            _tile_loadd(1, bb + NR, 0);
+            _tile_loadd(2, bb, 0);
+            _tile_loadd(3, bb + NR, 0);
+        } else {
+            _tile_zero(0);
+            _tile_zero(1);
+            _tile_zero(2);
+            _tile_zero(3);
+        }
         for (int k0 = 0; k0 < j->K2; k0 += AMX_K) {
             _tile_loadd(4, a0 + k0, xs);
             _tile_loadd(5, a1 + k0, xs);
@@ -694,17 +699,15 @@ __attribute__((target("amx-tile,amx-bf16"))) static void bf16_worker_amx(void *c
             _tile_dpbf16ps(2, 5, 6);
             _tile_dpbf16ps(3, 5, 7);
         }
-        const int t0 = mb * AMX_M, o0 = pp * AMX_PAIRS * NR;
+        const int t0 = mb * AMX_M;
         if (t0 + AMX_M <= j->n_tok && o0 + AMX_PAIRS * NR <= j->n_out) {
-            /* full unit: tiles straight into y, then the bias */
+            /* full unit: tiles straight into y */
             float *y0 = j->y + (int64_t)t0 * j->ldy + o0;
             const size_t ys = (size_t)j->ldy * sizeof(float);
             _tile_stored(0, y0, ys);
             _tile_stored(1, y0 + NR, ys);
             _tile_stored(2, y0 + 16 * j->ldy, ys);
             _tile_stored(3, y0 + 16 * j->ldy + NR, ys);
-            if (j->b)
-                add_bias_32x32(y0, j->ldy, j->b + o0);
             continue;
         }
         const size_t cs = AMX_PAIRS * NR * sizeof(float); /* acc row stride */
@@ -712,7 +715,7 @@ __attribute__((target("amx-tile,amx-bf16"))) static void bf16_worker_amx(void *c
         _tile_stored(1, acc + NR, cs);
         _tile_stored(2, acc + 16 * AMX_PAIRS * NR, cs);
         _tile_stored(3, acc + 16 * AMX_PAIRS * NR + NR, cs);
-        bf16_store(j, acc, t0, o0);
+        bf16_store(j, acc, t0, o0, false);
     }
     _tile_release();
 }
