@@ -1,9 +1,11 @@
 /* pipeline.h: one generation from text to an encoded file, shared by the HTTP routes and the
- * `vocero tts` command: text -> sentence chunks -> engine -> join (pauses by how each chunk
- * ends, short fades against clicks) -> speed change when the engine cannot -> silence trim
- * and fades -> optional ambience bed -> loudness normalisation (-16 LUFS, -1 dBTP) ->
- * encode. Optionally streams the audio (WAV with unknown length, or raw PCM) while it is
- * produced. Progress, cancel and the time spent per stage are reported. */
+ * `vocero tts` command: text -> sentence chunks -> engine -> join (tts/joiner.h: speed
+ * change when the engine cannot, silence trim, short fades against clicks, pauses by how
+ * each chunk ends) -> silence trim and fades -> optional ambience bed -> loudness
+ * normalisation (-16 LUFS, -1 dBTP) -> encode. Optionally streams the audio (WAV with
+ * unknown length, or raw PCM) while it is produced: then streaming engines hand out pieces
+ * of a sentence while they work, joined as one stretch. Progress, cancel and the time spent
+ * per stage are reported. */
 #ifndef VB_TTS_PIPELINE_H
 #define VB_TTS_PIPELINE_H
 
@@ -58,10 +60,13 @@ struct tts_pipeline_callbacks {
     bool (*cancelled)(void *user);
     /* Streaming (may be NULL): called with the audio bytes as they are produced, in the
      * request's format, which must be "wav" (a header with unknown sizes, 0xFFFFFFFF,
-     * comes first) or TTS_FORMAT_PCM. The streamed speech uses a loudness gain estimated on
-     * the first sentence; an ambience is streamed as a looping bed (lead-in, under each
-     * sentence with ducking, tail). out still receives the whole, fully processed file. An
-     * error return stops the work with that error. */
+     * comes first) or TTS_FORMAT_PCM. Engines with TTS_CAP_STREAMING deliver pieces of a
+     * sentence while they work, so audio starts before the first sentence is done. The
+     * streamed speech uses one fixed gain set on its first 250 ms (no pumping) and a
+     * look-ahead limiter carried across pieces (4 ms later, no clicks); an ambience is
+     * streamed as a looping bed (lead-in, under the speech with the mixer's ducking carried
+     * across pieces, tail). out still receives the whole, fully processed file. An error
+     * return stops the work with that error. */
     enum vb_err (*on_audio)(const void *bytes, size_t n, void *user);
     void *user;
 };
