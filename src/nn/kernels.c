@@ -89,6 +89,9 @@ static void init_tables(void)
                 table[NN_ISA_AVX512][t].vec_dot = d;
             if (dm)
                 table[NN_ISA_AVX512][t].vec_dot_multi = dm;
+            nn_from_float_fn f = nn_avx512_from_float(table[NN_ISA_GENERIC][t].vec_dot_type);
+            if (f)
+                table[NN_ISA_AVX512][t].from_float = f;
             struct nn_gemv g;
             if (nn_avx512_gemv((enum nn_type)t, &g))
                 table[NN_ISA_AVX512][t].gemv = g;

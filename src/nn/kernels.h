@@ -62,6 +62,7 @@ nn_from_float_fn nn_avx2_from_float(enum nn_type t);
 nn_axpy_fn nn_avx2_axpy(enum nn_type t);
 nn_vec_dot_fn nn_avx512_vec_dot(enum nn_type t);
 nn_vec_dot_multi_fn nn_avx512_vec_dot_multi(enum nn_type t);
+nn_from_float_fn nn_avx512_from_float(enum nn_type t);
 /* Fills *out and returns true when there is an AVX-512 decode kernel for `t`. */
 bool nn_avx512_gemv(enum nn_type t, struct nn_gemv *out);
 

@@ -7,7 +7,8 @@
 
 #include <stdatomic.h>
 
-#define GEMV_MIN_CHUNK 8 /* rows: smaller matrices run on the calling thread alone */
+#define GEMV_MIN_CHUNK       8          /* rows: smaller matrices run on the caller alone */
+#define GEMV_MIN_CHUNK_BYTES (16 << 10) /* weight bytes per unit of decode work */
 #define ROW_CHUNK                                                                                  \
     16 /* output rows per unit of work: the weight rows stay in cache across tokens                \
         */
@@ -125,9 +126,11 @@ static bool gemv_rows(struct nn_pool *pool, struct nn_scratch *scratch, const st
         return false;
     g->prep(x, scratch->data, w->ne[0]);
     const int nth = nn_pool_threads(pool);
-    /* a few chunks per thread: late threads catch up, each chunk a long sequential read */
+    /* ~16 chunks per thread, so the last one claimed costs little waiting, each at least
+     * GEMV_MIN_CHUNK_BYTES of sequential reading */
     const int64_t rows = r1 - r0;
-    int64_t chunk = (rows + 4 * nth - 1) / (4 * nth);
+    int64_t chunk = (rows + 16 * nth - 1) / (16 * nth);
+    chunk = VB_MAX(chunk, (int64_t)(GEMV_MIN_CHUNK_BYTES / w->row_bytes));
     chunk = VB_MAX(chunk, (int64_t)GEMV_MIN_CHUNK);
     struct gemv_job j = {
         .g = g, .w = w, .act = scratch->data, .y = y, .r0 = r0, .r1 = r1, .chunk = chunk};

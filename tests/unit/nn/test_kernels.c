@@ -129,6 +129,10 @@ TEST(simd_dot_matches_reference)
                 random_row(t, w, len);
                 for (int i = 0; i < len; i++)
                     x[i] = frand() * (trial % 3 ? 1.0f : 100.0f);
+                if (trial % 5 == 4) { /* equal magnitudes: Q8_K takes the first one's sign */
+                    x[7] = trial % 2 ? -5.0f : 5.0f;
+                    x[(7 + 64 * trial) % len] = -x[7];
+                }
                 /* both paths convert the activations; the SIMD converter must agree too */
                 float s_ref, s_simd;
                 if (ref->from_float) {

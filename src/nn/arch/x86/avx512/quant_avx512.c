@@ -745,28 +745,59 @@ struct gemv_q4k_act {
 
 static size_t gemv_act_bytes_k(int64_t n)
 {
-    int64_t nsb = n / NN_QK_K;
-    return (size_t)nsb * (sizeof(struct gemv_q4k_act) + sizeof(struct nn_block_q8_k));
+    return (size_t)(n / NN_QK_K) * sizeof(struct gemv_q4k_act);
+}
+
+/* One super-block quantised exactly as nn_quantize_row_q8_k (scale from the first element
+ * of largest magnitude, round half to even, codes capped at 127): codes of 16-element group
+ * g go to qs + dst_of(g), their sums to bsums[g]; returns d. */
+static ALWAYS_INLINE float q8k_block(const float *x, int8_t *qs, int16_t bsums[16], bool swap)
+{
+    const __m512 sign = _mm512_set1_ps(-0.0f);
+    __m512 v[16], amax = _mm512_setzero_ps();
+    for (int g = 0; g < 16; g++) {
+        v[g] = _mm512_loadu_ps(x + 16 * g);
+        amax = _mm512_max_ps(amax, _mm512_andnot_ps(sign, v[g]));
+    }
+    const float am = _mm512_reduce_max_ps(amax);
+    if (am == 0.0f) {
+        memset(qs, 0, NN_QK_K);
+        memset(bsums, 0, 16 * sizeof *bsums);
+        return 0.0f;
+    }
+    float max = 0;
+    for (int g = 0; g < 16; g++) {
+        __mmask16 m =
+            _mm512_cmp_ps_mask(_mm512_andnot_ps(sign, v[g]), _mm512_set1_ps(am), _CMP_EQ_OQ);
+        if (m) {
+            max = x[16 * g + __builtin_ctz(m)];
+            break;
+        }
+    }
+    const float iscale = -127.f / max;
+    const __m512 vs = _mm512_set1_ps(iscale);
+    const __m512i cap = _mm512_set1_epi32(127);
+    for (int g = 0; g < 16; g++) {
+        __m512i q = _mm512_min_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(v[g], vs)), cap);
+        int off = 16 * g;
+        if (swap) { /* quarters 1 and 2 of each 128 trade places */
+            int r = off % 128;
+            off += r >= 32 && r < 64 ? 32 : r >= 64 && r < 96 ? -32 : 0;
+        }
+        _mm_storeu_si128((__m128i *)(qs + off), _mm512_cvtepi32_epi8(q));
+        bsums[g] = (int16_t)_mm512_reduce_add_epi32(q);
+    }
+    return 1 / iscale;
 }
 
 static void gemv_prep_q4k(const float *x, void *act, int64_t n)
 {
-    const int64_t nsb = n / NN_QK_K;
     struct gemv_q4k_act *a = act;
-    struct nn_block_q8_k *q = (struct nn_block_q8_k *)(a + nsb);
-    nn_quantize_row_q8_k(x, q, n);
-    for (int64_t i = 0; i < nsb; i++) {
-        a[i].d = q[i].d;
+    for (int64_t i = 0; i < n / NN_QK_K; i++) {
+        int16_t bs[16];
+        a[i].d = q8k_block(x + NN_QK_K * i, a[i].qs, bs, true);
         for (int j = 0; j < 8; j++)
-            a[i].msum[j] = (int16_t)(q[i].bsums[2 * j] + q[i].bsums[2 * j + 1]);
-        for (int h = 0; h < 2; h++) {
-            const int8_t *s = q[i].qs + 128 * h;
-            int8_t *d = a[i].qs + 128 * h;
-            memcpy(d, s, 32);
-            memcpy(d + 32, s + 64, 32);
-            memcpy(d + 64, s + 32, 32);
-            memcpy(d + 96, s + 96, 32);
-        }
+            a[i].msum[j] = (int16_t)(bs[2 * j] + bs[2 * j + 1]);
     }
 }
 
@@ -836,7 +867,9 @@ static size_t gemv_act_bytes_q8k(int64_t n)
 
 static void gemv_prep_q8k(const float *x, void *act, int64_t n)
 {
-    nn_quantize_row_q8_k(x, act, n);
+    struct nn_block_q8_k *a = act;
+    for (int64_t i = 0; i < n / NN_QK_K; i++)
+        a[i].d = q8k_block(x + NN_QK_K * i, a[i].qs, a[i].bsums, false);
 }
 
 static ALWAYS_INLINE float q6k_row(int n, const struct nn_block_q6_k *x,
@@ -893,6 +926,36 @@ static void gemv_q6k(int n, const void *w, size_t rb, int64_t nr, const void *ac
 {
     for (int64_t r = 0; r < nr; r++)
         y[r] = q6k_row(n, (const struct nn_block_q6_k *)((const uint8_t *)w + (size_t)r * rb), act);
+}
+
+/* Q8_0 activation rows, byte-identical to nn_quantize_row_q8_0. */
+static void from_float_q8_0(const float *x, void *dst, int64_t n)
+{
+    struct nn_block_q8_0 *y = dst;
+    const __m512 sign = _mm512_set1_ps(-0.0f);
+    for (int64_t b = 0; b < n / NN_QK; b++) {
+        __m512 x0 = _mm512_loadu_ps(x + 32 * b), x1 = _mm512_loadu_ps(x + 32 * b + 16);
+        float amax = _mm512_reduce_max_ps(
+            _mm512_max_ps(_mm512_andnot_ps(sign, x0), _mm512_andnot_ps(sign, x1)));
+        float id = amax != 0.0f ? 127.f / amax : 0.0f;
+        y[b].d = nn_fp32_to_fp16(amax / 127.f);
+        _mm_storeu_si128((__m128i *)y[b].qs, _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(
+                                                 _mm512_mul_ps(x0, _mm512_set1_ps(id)))));
+        _mm_storeu_si128((__m128i *)(y[b].qs + 16), _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(
+                                                        _mm512_mul_ps(x1, _mm512_set1_ps(id)))));
+    }
+}
+
+nn_from_float_fn nn_avx512_from_float(enum nn_type t)
+{
+    switch (t) {
+    case NN_TYPE_Q8_0:
+        return from_float_q8_0;
+    case NN_TYPE_Q8_K:
+        return gemv_prep_q8k;
+    default:
+        return NULL;
+    }
 }
 
 bool nn_avx512_gemv(enum nn_type t, struct nn_gemv *out)
