@@ -9,8 +9,9 @@
  * of a streamed request (default CB_ENGINE_STREAM_FIRST_TOKENS; it goes out once 7 more
  * tokens exist, see synth.h; later pieces double up to 8 times that);
  * CHATTERBOX_STREAM_PROMPT_TOKENS = how much of the voice prompt (its last tokens) the flow of
- * that first piece is conditioned on (default CB_ENGINE_STREAM_PROMPT_TOKENS = 3 s; 0 = the
- * whole prompt, up to 10 s: the first piece then takes ~0.5 s longer at 2 threads). Files
+ * streamed pieces is conditioned on (default CB_ENGINE_STREAM_PROMPT_TOKENS = 3 s; 0 = the
+ * whole prompt, up to 10 s: the first piece then takes ~0.5 s longer at 2 threads, and every
+ * piece's flow run covers 350 more frames). Files
  * read: MODELS_DIR/chatterbox-turbo/ (model.h), the built-in voice from conds.pt or else
  * conds.safetensors. */
 #ifndef TTS_CHATTERBOX_CB_ENGINE_H

@@ -161,11 +161,11 @@ static enum vb_err emit(struct run *r, bool finalize)
     if (finalize)
         for (int i = 0; i < 3; i++)
             r->tok64[nt++] = CB_T3_SILENCE_TOKEN;
-    /* The first streamed piece may see only the end of the prompt (the flow's cost grows
-     * with the prompt, 500 frames at the real size): the dropped tokens and their frames go
-     * together, so the generated frames keep their positions and their noise. */
+    /* A streamed synthesis may see only the end of the prompt (each piece re-runs the flow,
+     * whose cost grows with the prompt, 500 frames at the real size): the dropped tokens and
+     * their frames go together, so the generated frames keep their positions and noise. */
     int drop = 0;
-    if (!finalize && r->emitted == 0 && r->p->stream_prompt_tokens > 0)
+    if (r->p->chunk_tokens > 0 && r->p->stream_prompt_tokens > 0)
         drop = VB_MAX(
             0, VB_MIN(v->n_prompt_tokens - r->p->stream_prompt_tokens, v->n_prompt_frames / 2));
     struct cb_flow_input in = {.prompt_tokens = v->prompt_tokens + drop,

@@ -42,8 +42,8 @@ struct cb_synth_params {
     int max_gen;              /* speech-token limit; 0 = cb_t3_max_gen_for_text */
     int chunk_tokens;         /* streaming: speech tokens of audio in the first piece (25 per
                                  second); 0 = all audio at the end */
-    int stream_prompt_tokens; /* streaming: prompt tokens (the last ones) the flow of the first
-                                 piece is conditioned on, for a quicker first piece; 0 = all */
+    int stream_prompt_tokens; /* streaming: prompt tokens (the last ones) the flow of every
+                                 piece is conditioned on, for quicker pieces; 0 = all */
     int stream_right_frames;  /* streaming: mel frames of right context a piece is vocoded with
                                  before it goes out; 0 = the vocoder's receptive field (24
                                  frames: pieces join exactly); fewer: pieces go out sooner and

@@ -1,8 +1,8 @@
 /* test_cb_stream.c: Chatterbox-Turbo streaming on a tiny random checkpoint (make-random, real
  * loader): the first piece holds chunk_tokens tokens of audio, pieces join to the returned
- * audio, a first piece rendered on the end of the prompt changes that piece and keeps the
- * length, and through the engine and the pipeline a streamed request is handed out in
- * several pieces of one sentence and is as long as the one-shot request. */
+ * audio, pieces rendered on the end of the prompt differ and keep the length, and through
+ * the engine and the pipeline a streamed request is handed out in several pieces of one
+ * sentence and is as long as the one-shot request. */
 #include "core/vb.h"
 #include "core/alloc.h"
 #include "core/buf.h"
@@ -92,7 +92,7 @@ TEST(synth_pieces)
     CHECK_MSG(a.first == 16 * SPF || a.first == 17 * SPF, "first piece %zu samples", a.first);
     CHECK(a.n == n_out && n_out == n_one && memcmp(a.pcm, out, n_out * sizeof *out) == 0);
     double c_full = corr(a.pcm, one, VB_MIN(a.n, n_one));
-    /* first piece on the last 10 prompt tokens: same pieces and length, another first piece */
+    /* pieces on the last 10 prompt tokens: same pieces and length, another first piece */
     CHECK(v->n_prompt_tokens > 10);
     p.stream_prompt_tokens = 10;
     h.user = &b;
@@ -104,7 +104,7 @@ TEST(synth_pieces)
     CHECK(memcmp(a.pcm, b.pcm, a.first * sizeof(float)) != 0); /* the first piece changed */
     double c_short = corr(b.pcm, one, VB_MIN(b.n, n_one));
     fprintf(stderr,
-            "streamed vs one-shot correlation: whole prompt %.3f, first piece on 10 prompt "
+            "streamed vs one-shot correlation: whole prompt %.3f, pieces on 10 prompt "
             "tokens %.3f (%d pieces)\n",
             c_full, c_short, a.count);
     CHECK(c_full > 0.5 && c_short > 0.5);
