@@ -67,11 +67,28 @@ static void reset_peak_rss(void)
     }
 }
 
+/* A listener playing the stream in real time from its first piece: how long it waits for
+ * audio after that (the pieces that arrive after what came before has played). */
+struct playback {
+    double t0;      /* start of the run */
+    double play_at; /* when the audio received so far will have played; 0 = not started */
+    double stall_s; /* time spent waiting after the first piece */
+    int pieces;
+};
+
 static enum vb_err on_audio(void *user, const float *pcm, size_t n)
 {
-    (void)user;
+    struct playback *pb = user;
+    double t = now_s();
     (void)pcm;
-    (void)n;
+    if (pb->play_at == 0)
+        pb->play_at = t;
+    if (t > pb->play_at) {
+        pb->stall_s += t - pb->play_at;
+        pb->play_at = t;
+    }
+    pb->play_at += (double)n / CB_SAMPLE_RATE;
+    pb->pieces++;
     return VB_OK;
 }
 
@@ -209,6 +226,7 @@ static int run_type(const char *dir, const char *type, enum nn_type s3gen, int t
     p.seed = 1;
     p.max_gen = tokens;
     struct cb_synth_stats st, ss = {0};
+    struct playback pb = {0};
     float *pcm = NULL;
     size_t np = 0;
     if (cb_synth_run(s, &v, TEXT, strlen(TEXT), &p, NULL, &pcm, &np, &st, why, sizeof why)) {
@@ -220,7 +238,7 @@ static int run_type(const char *dir, const char *type, enum nn_type s3gen, int t
     if (stream) {
         p.chunk_tokens = chunk;
         p.stream_prompt_tokens = prompt;
-        struct cb_synth_hooks h = {.on_audio = on_audio};
+        struct cb_synth_hooks h = {.on_audio = on_audio, .user = &pb};
         if (cb_synth_run(s, &v, TEXT, strlen(TEXT), &p, &h, NULL, NULL, &ss, why, sizeof why)) {
             fprintf(stderr, "streamed synthesis: %s\n", why);
             return 1;
@@ -237,8 +255,8 @@ static int run_type(const char *dir, const char *type, enum nn_type s3gen, int t
            st.total_s / audio_s);
     if (stream)
         printf(" | streamed (first piece %d tokens, %d prompt tokens): first audio %.2f s, total "
-               "%.2f s",
-               chunk, prompt, ss.first_audio_s, ss.total_s);
+               "%.2f s, %d pieces, a real-time listener waits %.2f s after the first",
+               chunk, prompt, ss.first_audio_s, ss.total_s, pb.pieces, pb.stall_s);
     double rss = peak_rss_mb();
     printf(" | peak RSS %.0f MB while synthesising (%.0f MB while loading)\n", rss, load_rss);
     cb_voice_cond_release(&v);
@@ -251,9 +269,10 @@ static int run_type(const char *dir, const char *type, enum nn_type s3gen, int t
                pipe_first);
     printf("CB_BENCH type=%s rtf=%.3f t3_prefill_s=%.2f t3_tok_s=%.2f flow_s=%.2f hift_s=%.2f "
            "vc_s=%.2f "
-           "first_chunk_s=%.2f pipeline_first_audio_s=%.2f audio_s=%.2f rss_mb=%.0f\n",
+           "first_chunk_s=%.2f stream_stall_s=%.2f pipeline_first_audio_s=%.2f audio_s=%.2f "
+           "rss_mb=%.0f\n",
            type, st.total_s / audio_s, st.t3_prefill_s, dec_tps, st.flow_s, st.hift_s, vc_s,
-           stream ? ss.first_audio_s : -1.0, pipe_first, audio_s, rss);
+           stream ? ss.first_audio_s : -1.0, stream ? pb.stall_s : -1.0, pipe_first, audio_s, rss);
     fflush(stdout);
     return 0;
 }
