@@ -578,6 +578,9 @@ nn_vec_dot_multi_fn nn_avx512_vec_dot_multi(enum nn_type t)
  * of the codes for the weights' constant offsets (folded in with one FMA per 16 blocks). */
 
 #define GEMV_GROUP 16 /* 32-element blocks per scale vector */
+#ifndef GEMV_HINT
+#    define GEMV_HINT _MM_HINT_T0
+#endif
 #ifndef GEMV_PREFETCH
 #    define GEMV_PREFETCH 2048 /* bytes ahead of the weight stream (measured: 1-6 KiB) */
 #endif
@@ -598,18 +601,19 @@ static size_t gemv_act_bytes_legacy(int64_t n)
     return legacy_nbp(n) * (NN_QK + 2 * sizeof(float));
 }
 
-/* Quantises x like nn_quantize_row_q8_0 (same codes, scale rounded through f16) and stores
- * the block's codes at q (32 bytes, natural order, or split in 16-byte halves at q and
- * q + 16 + 16 * split for the nibble types' pair layout). */
-static ALWAYS_INLINE void prep_legacy(const float *x, void *act, int64_t n, bool split)
+/* Quantises x like nn_quantize_row_q8_0 (same codes, scale rounded through f16). Code
+ * layout per step of the row kernel: Q8_0 two blocks in order (64 bytes); Q4_0 (`quad`) four
+ * blocks as [elements 0-15 of each, then 16-31 of each] (128 bytes), as the nibbles unpack. */
+static ALWAYS_INLINE void prep_legacy(const float *x, void *act, int64_t n, bool quad)
 {
     const int64_t nb = n / NN_QK;
     const size_t nbp = legacy_nbp(n);
     int8_t *qs = act;
     float *yd = (float *)(qs + nbp * NN_QK), *ys = yd + nbp;
     const __m512 sign = _mm512_set1_ps(-0.0f);
-    /* from the last pair with a missing block on: zero codes */
-    memset(qs + (nb & ~(int64_t)1) * NN_QK, 0, (nbp - (size_t)(nb & ~(int64_t)1)) * NN_QK);
+    /* from the last step with a missing block on: zero codes */
+    const int64_t full = nb & ~(int64_t)(quad ? 3 : 1);
+    memset(qs + full * NN_QK, 0, (nbp - (size_t)full) * NN_QK);
     for (int64_t b = 0; b < nb; b++) {
         __m512 x0 = _mm512_loadu_ps(x + 32 * b), x1 = _mm512_loadu_ps(x + 32 * b + 16);
         float amax = _mm512_reduce_max_ps(
@@ -619,18 +623,16 @@ static ALWAYS_INLINE void prep_legacy(const float *x, void *act, int64_t n, bool
         __m512i i0 = _mm512_cvtps_epi32(_mm512_mul_ps(x0, _mm512_set1_ps(id)));
         __m512i i1 = _mm512_cvtps_epi32(_mm512_mul_ps(x1, _mm512_set1_ps(id)));
         __m128i q0 = _mm512_cvtepi32_epi8(i0), q1 = _mm512_cvtepi32_epi8(i1);
-        /* pair p = b / 2, slot h = b % 2 */
-        int8_t *dst = qs + 64 * (b / 2);
-        if (split) { /* [b0 0-15, b1 0-15, b0 16-31, b1 16-31] */
-            _mm_storeu_si128((__m128i *)(dst + 16 * (b % 2)), q0);
-            _mm_storeu_si128((__m128i *)(dst + 32 + 16 * (b % 2)), q1);
+        if (quad) {
+            int8_t *dst = qs + 128 * (b / 4) + 16 * (b % 4);
+            _mm_storeu_si128((__m128i *)dst, q0);
+            _mm_storeu_si128((__m128i *)(dst + 64), q1);
         } else {
-            _mm_storeu_si128((__m128i *)(dst + 32 * (b % 2)), q0);
-            _mm_storeu_si128((__m128i *)(dst + 32 * (b % 2) + 16), q1);
+            _mm_storeu_si128((__m128i *)(qs + 32 * b), q0);
+            _mm_storeu_si128((__m128i *)(qs + 32 * b + 16), q1);
         }
         yd[b] = _cvtsh_ss(_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT));
-        __m512i s = _mm512_add_epi32(i0, i1);
-        ys[b] = yd[b] * (float)_mm512_reduce_add_epi32(s);
+        ys[b] = yd[b] * (float)_mm512_reduce_add_epi32(_mm512_add_epi32(i0, i1));
     }
     for (size_t b = (size_t)nb; b < nbp; b++)
         yd[b] = ys[b] = 0;
@@ -646,22 +648,41 @@ static void gemv_prep_q4_0(const float *x, void *act, int64_t n)
     prep_legacy(x, act, n, true);
 }
 
-/* Blocks 2p, 2p+1 of a row as 64 unsigned bytes in the activation pair order: Q8_0 codes
- * + 128 (offset -128 per code), Q4_0 nibbles (offset -8). `two` false: block 2p+1 does not
- * exist (odd block count) and reads as zero codes. */
-static ALWAYS_INLINE __m512i legacy_pair(enum nn_type wt, const uint8_t *row, int p, bool two)
+/* Blocks per step of the row kernel: Q8_0 two (64 codes), Q4_0 four (128 nibbles). */
+#define STEP_BLOCKS(wt) ((wt) == NN_TYPE_Q8_0 ? 2 : 4)
+
+/* Integer sums of step j of a group (first block at rg) with its activation codes at ag:
+ * Q8_0 codes + 128 (offset -128 per code) or Q4_0 nibbles (offset -8) through VNNI, one
+ * int32 lane per 4 products. `cnt` blocks of the step exist; the others read as zero. */
+static ALWAYS_INLINE __m512i legacy_step(enum nn_type wt, const uint8_t *rg, const int8_t *ag,
+                                         int j, int cnt)
 {
+    const __m512i zero = _mm512_setzero_si512();
     if (wt == NN_TYPE_Q8_0) {
-        const uint8_t *b = row + (size_t)p * 68;
+        const uint8_t *b = rg + (size_t)j * 68;
         __m256i lo = _mm256_loadu_si256((const __m256i *)(b + 2));
-        __m256i hi = two ? _mm256_loadu_si256((const __m256i *)(b + 36)) : _mm256_setzero_si256();
-        return _mm512_xor_si512(cat256(lo, hi), _mm512_set1_epi8((char)0x80));
+        __m256i hi =
+            cnt > 1 ? _mm256_loadu_si256((const __m256i *)(b + 36)) : _mm256_setzero_si256();
+        __m512i w = _mm512_xor_si512(cat256(lo, hi), _mm512_set1_epi8((char)0x80));
+        return _mm512_dpbusd_epi32(zero, w, _mm512_loadu_si512(ag + 64 * j));
     }
-    const uint8_t *b = row + (size_t)p * 36;
-    __m128i lo = _mm_loadu_si128((const __m128i *)(b + 2));
-    __m128i hi = two ? _mm_loadu_si128((const __m128i *)(b + 20)) : _mm_setzero_si128();
-    __m256i q = _mm256_set_m128i(hi, lo);
-    return _mm512_and_si512(cat256(q, _mm256_srli_epi16(q, 4)), _mm512_set1_epi8(0x0F));
+    const uint8_t *b = rg + (size_t)j * 72 + 2;
+    __m512i z = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)b));
+    if (cnt == 4) {
+        z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(b + 18)), 1);
+        z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(b + 36)), 2);
+        z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(b + 54)), 3);
+    } else {
+        for (int k = 1; k < cnt; k++) {
+            __m512i t = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(b + 18 * k)));
+            z = _mm512_mask_mov_epi32(z, (__mmask16)(0xF << (4 * k)), t);
+        }
+    }
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    __m512i d =
+        _mm512_dpbusd_epi32(zero, _mm512_and_si512(z, m4), _mm512_loadu_si512(ag + 128 * j));
+    return _mm512_dpbusd_epi32(d, _mm512_and_si512(_mm512_srli_epi16(z, 4), m4),
+                               _mm512_loadu_si512(ag + 128 * j + 64));
 }
 
 static ALWAYS_INLINE void legacy_row(enum nn_type wt, int n, const uint8_t *row, const void *act,
@@ -669,6 +690,7 @@ static ALWAYS_INLINE void legacy_row(enum nn_type wt, int n, const uint8_t *row,
 {
     const int nb = n / NN_QK;
     const int bb = wt == NN_TYPE_Q8_0 ? 34 : 18;
+    const int sb = STEP_BLOCKS(wt);
     const float off = wt == NN_TYPE_Q8_0 ? 128.f : 8.f;
     const int pf = wt == NN_TYPE_Q8_0 ? GEMV_PREFETCH * 3 / 2 : GEMV_PREFETCH;
     const size_t nbp = legacy_nbp(n);
@@ -677,10 +699,10 @@ static ALWAYS_INLINE void legacy_row(enum nn_type wt, int n, const uint8_t *row,
     const __m512i gidx =
         _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
                            _mm512_set1_epi32(bb));
-    /* dword lane -> block of the pair: Q8_0 [b0 x8, b1 x8], Q4_0 [b0 x4, b1 x4] x2 */
+    /* dword lane -> block of the step: Q8_0 [b0 x8, b1 x8], Q4_0 [b0 x4, .., b3 x4] */
     const __m512i lane_blk = wt == NN_TYPE_Q8_0
                                  ? _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0)
-                                 : _mm512_set_epi32(1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0);
+                                 : _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
     const __m512i zero = _mm512_setzero_si512();
     __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0, accm = acc0;
     for (int g = 0; g < nb; g += GEMV_GROUP) {
@@ -693,27 +715,24 @@ static ALWAYS_INLINE void legacy_row(enum nn_type wt, int n, const uint8_t *row,
         const uint8_t *rg = row + (size_t)g * bb;
         const int8_t *ag = qs + (size_t)g * NN_QK;
         if (left >= GEMV_GROUP) {
-            for (int p = 0; p < GEMV_GROUP / 2; p += 2) {
+            for (int j = 0; j < GEMV_GROUP / sb; j += 2) {
                 /* the hardware prefetcher alone leaves a core at ~60% of its bandwidth */
-                _mm_prefetch((const char *)rg + bb * 2 * p + pf, _MM_HINT_T0);
-                if (wt == NN_TYPE_Q8_0) /* 136 bytes per step, Q4_0 72 */
-                    _mm_prefetch((const char *)rg + bb * 2 * p + pf + 64, _MM_HINT_T0);
-                __m512i w0 = legacy_pair(wt, rg, p, true), w1 = legacy_pair(wt, rg, p + 1, true);
-                __m512i d0 = _mm512_dpbusd_epi32(zero, w0, _mm512_loadu_si512(ag + 64 * p));
-                __m512i d1 = _mm512_dpbusd_epi32(zero, w1, _mm512_loadu_si512(ag + 64 * p + 64));
-                __m512 s0 =
-                    _mm512_permutexvar_ps(_mm512_add_epi32(lane_blk, _mm512_set1_epi32(2 * p)), sc);
+                _mm_prefetch((const char *)rg + bb * sb * j + pf, GEMV_HINT);
+                _mm_prefetch((const char *)rg + bb * sb * j + pf + 64, GEMV_HINT);
+                __m512i d0 = legacy_step(wt, rg, ag, j, sb);
+                __m512i d1 = legacy_step(wt, rg, ag, j + 1, sb);
+                __m512 s0 = _mm512_permutexvar_ps(
+                    _mm512_add_epi32(lane_blk, _mm512_set1_epi32(sb * j)), sc);
                 __m512 s1 = _mm512_permutexvar_ps(
-                    _mm512_add_epi32(lane_blk, _mm512_set1_epi32(2 * p + 2)), sc);
+                    _mm512_add_epi32(lane_blk, _mm512_set1_epi32(sb * j + sb)), sc);
                 acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d0), s0, acc0);
                 acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d1), s1, acc1);
             }
         } else {
-            for (int p = 0; 2 * p < left; p++) {
-                __m512i w = legacy_pair(wt, rg, p, 2 * p + 1 < left);
-                __m512i d = _mm512_dpbusd_epi32(zero, w, _mm512_loadu_si512(ag + 64 * p));
-                __m512 s =
-                    _mm512_permutexvar_ps(_mm512_add_epi32(lane_blk, _mm512_set1_epi32(2 * p)), sc);
+            for (int j = 0; sb * j < left; j++) {
+                __m512i d = legacy_step(wt, rg, ag, j, VB_MIN(sb, left - sb * j));
+                __m512 s = _mm512_permutexvar_ps(
+                    _mm512_add_epi32(lane_blk, _mm512_set1_epi32(sb * j)), sc);
                 acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), s, acc0);
             }
         }
@@ -813,7 +832,7 @@ static ALWAYS_INLINE float q4k_row(int n, const struct nn_block_q4_k *x,
     __m128 accm = _mm_setzero_ps();
     for (int i = 0; i < n / NN_QK_K; i++) {
         for (int l = 0; l < 3; l++)
-            _mm_prefetch((const char *)(x + i) + GEMV_PREFETCH + 64 * l, _MM_HINT_T0);
+            _mm_prefetch((const char *)(x + i) + GEMV_PREFETCH + 64 * l, GEMV_HINT);
         uint32_t dd;
         memcpy(&dd, &x[i].d, 4);
         const __m128 dm = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128((int)dd)),
@@ -887,7 +906,7 @@ static ALWAYS_INLINE float q6k_row(int n, const struct nn_block_q6_k *x,
     __m256 acc = _mm256_setzero_ps();
     for (int i = 0; i < n / NN_QK_K; i++) {
         for (int l = 0; l < 4; l++)
-            _mm_prefetch((const char *)(x + i) + GEMV_PREFETCH + 64 * l, _MM_HINT_T0);
+            _mm_prefetch((const char *)(x + i) + GEMV_PREFETCH + 64 * l, GEMV_HINT);
         const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[i].scales));
         const __m512i scz = _mm512_castsi256_si512(sc16);
         __m512i sum = _mm512_setzero_si512();
