@@ -119,6 +119,23 @@ TEST(streaming)
     tts_output_release(&out);
     vb_buf_release(&s.b);
 
+    /* raw PCM at another rate, streamed through the resampler piece by piece: about as long
+     * as the stored file, no header */
+    struct sink q = {0};
+    vb_buf_init(&q.b, 64 << 20);
+    cb.user = &q;
+    r.format = TTS_FORMAT_PCM;
+    r.sample_rate = 16000;
+    CHECK_MSG(tts_pipeline_run(eng, &r, &cb, &out, &d) == VB_OK, "%s", d.message);
+    CHECK(q.calls >= 3 && q.b.len % 2 == 0 && memcmp(q.b.data, "RIFF", 4) != 0);
+    CHECK_EQ_INT(out.sample_rate, 16000);
+    CHECK_MSG(fabs((double)q.b.len / 2 / 16000 - out.duration_s) < 0.6,
+              "streamed %.2f s, stored %.2f s", (double)q.b.len / 2 / 16000, out.duration_s);
+    tts_output_release(&out);
+    vb_buf_release(&q.b);
+    cb.user = &s;
+    r.sample_rate = 0;
+
     /* streaming refuses formats it cannot stream */
     r.format = "flac";
     CHECK(tts_pipeline_run(eng, &r, &cb, &out, &d) == VB_ERR_UNPROCESSABLE);
