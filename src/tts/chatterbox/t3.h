@@ -152,9 +152,10 @@ struct cb_t3_gen_hooks {
  * had the same speaker embedding and prompt tokens, their cached rows are reused (~8x less
  * prefill for a 375-token prompt; the same result, bit for bit with f32/f16 weights, within
  * quantisation noise for quantised weights when the text part is small, because batches take
- * another product path than single rows: BF16 AMX tiles inside nn_matmul where the CPU has
- * them, else from 16 rows the F32 GEMM on dequantised weights). The caller keeps only ids <
- * 6561 before S3Gen (cb_t3_tokens_for_s3gen). */
+ * another product path than single rows from 16 rows: nn_matmul_amx_rows where the CPU has
+ * AMX (INT8 tiles, or BF16 with NN_AMX=all: ~1.5x faster prefill), else the F32 GEMM on
+ * dequantised weights; attention through nn_mha). The caller keeps only ids < 6561 before
+ * S3Gen (cb_t3_tokens_for_s3gen). */
 VB_WUR enum vb_err cb_t3_generate(struct cb_t3_ctx *c, const float *spk_emb, const int32_t *prompt,
                                   int n_prompt, const int32_t *text, int n_text,
                                   const struct cb_t3_gen_params *gp,
