@@ -121,7 +121,7 @@ static bool pipe_done(void *user)
 static double pipeline_first_audio(const char *dir, const char *type, int threads, int chunk,
                                    int prompt)
 {
-    char root[] = "/tmp/vocero-cb-bench-XXXXXX", link[64], real[PATH_MAX], num[16], why[300];
+    char root[] = "/tmp/vocero-cb-bench-XXXXXX", link[64], real[PATH_MAX], why[300];
     double first = -1;
     struct tts_registry *reg = NULL;
     if (!mkdtemp(root) || !realpath(dir, real))
@@ -129,16 +129,15 @@ static double pipeline_first_audio(const char *dir, const char *type, int thread
     snprintf(link, sizeof link, "%s/%s", root, CB_ENGINE_MODEL_SUBDIR);
     if (symlink(real, link) != 0)
         goto out;
-    setenv("CHATTERBOX_T3_WEIGHTS", type, 1);
-    snprintf(num, sizeof num, "%d", threads);
-    setenv("LLM_THREADS", num, 1);
-    snprintf(num, sizeof num, "%d", chunk);
-    setenv("CHATTERBOX_STREAM_FIRST_TOKENS", num, 1);
-    snprintf(num, sizeof num, "%d", prompt);
-    setenv("CHATTERBOX_STREAM_PROMPT_TOKENS", num, 1);
     if (!(reg = tts_registry_new()))
         goto out;
     tts_registry_set_models_dir(reg, root);
+    struct tts_engine_settings set = tts_engine_default_settings();
+    snprintf(set.cb_t3_weights, sizeof set.cb_t3_weights, "%s", type);
+    set.threads = threads;
+    set.cb_stream_first_tokens = chunk;
+    set.cb_stream_prompt_tokens = prompt;
+    tts_registry_set_settings(reg, &set);
     struct tts_engine *e = tts_registry_find(reg, TTS_ENGINE_CHATTERBOX);
     if (!e || tts_engine_load(e, why, sizeof why) != VB_OK) {
         fprintf(stderr, "pipeline: %s\n", why);

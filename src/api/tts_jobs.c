@@ -33,8 +33,11 @@ struct api_tts *api_tts_get(struct api_app *app)
             queue = room;
         }
         s->registry = tts_registry_new();
-        if (s->registry)
+        if (s->registry) {
             tts_registry_set_models_dir(s->registry, app->cfg->models_dir);
+            struct tts_engine_settings ts = tts_engine_settings_from_config(app->cfg);
+            tts_registry_set_settings(s->registry, &ts);
+        }
         s->pool = tts_pool_new(workers, queue);
         if (!s->registry || !s->pool) {
             vb_error("tts: cannot start the speech service (%d workers, queue %d)", workers, queue);

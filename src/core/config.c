@@ -49,6 +49,28 @@ struct opt {
 
 static const char *const env_names[] = {"development", "production", NULL};
 
+static bool in_list(const char *v, const char *const *list)
+{
+    for (; *list; list++)
+        if (strcmp(v, *list) == 0)
+            return true;
+    return false;
+}
+
+static const char *check_t3_weights(const char *v)
+{
+    static const char *const ok[] = {"f32",  "f16",  "bf16", "q8_0", "q6_k", "q5_k",
+                                     "q4_k", "q5_1", "q5_0", "q4_1", "q4_0", NULL};
+    return in_list(v, ok) ? NULL
+                          : "use f32, f16, bf16, q8_0, q6_k, q5_k, q4_k, q5_1, q5_0, q4_1 or q4_0";
+}
+
+static const char *check_s3gen_weights(const char *v)
+{
+    static const char *const ok[] = {"f32", "f16", "bf16", NULL};
+    return in_list(v, ok) ? NULL : "use f32, f16 or bf16";
+}
+
 static const char *check_database_url(const char *v)
 {
     if (strncmp(v, "sqlite://", 9) == 0) {
@@ -133,6 +155,21 @@ static const struct opt opts[] = {
      "speech generations run at the same time"},
     {"TTS_QUEUE_MAX", OPT_INT, "4", 1, 100000, 0, NULL, NULL, OFF(tts_queue_max),
      "speech generations waiting before answering 503"},
+    {"TTS_THREADS", OPT_INT, "0", 0, 1024, 0, NULL, NULL, OFF(tts_threads),
+     "CPU threads of each Chatterbox-Turbo generation (0 = all)"},
+    {"CHATTERBOX_T3_WEIGHTS", OPT_STRING, "q8_0", 0, 0, OPT_NONEMPTY, NULL, check_t3_weights,
+     OFF(cb_t3_weights),
+     "T3 weights converted at load (f32 exact ... q4_0 fastest): speed against fidelity"},
+    {"CHATTERBOX_S3GEN_WEIGHTS", OPT_STRING, "bf16", 0, 0, OPT_NONEMPTY, NULL, check_s3gen_weights,
+     OFF(cb_s3gen_weights), "S3Gen weights: f32, f16 or bf16 (Intel AMX; f16 without it)"},
+    {"CHATTERBOX_KEEP_ENCODERS", OPT_BOOL, "false", 0, 0, 0, NULL, NULL, OFF(cb_keep_encoders),
+     "keep the speech tokenizer and CAMPPlus (~270 MB) loaded between new voices"},
+    {"CHATTERBOX_STREAM_FIRST_TOKENS", OPT_INT, "10", 1, 1000, 0, NULL, NULL,
+     OFF(cb_stream_first_tokens),
+     "stream=true: speech tokens (25 per second) of audio in the first streamed piece"},
+    {"CHATTERBOX_STREAM_PROMPT_TOKENS", OPT_INT, "75", 0, 1000, 0, NULL, NULL,
+     OFF(cb_stream_prompt_tokens),
+     "stream=true: prompt tokens the streamed pieces are rendered with (0 = the whole prompt)"},
 };
 
 static void say(char *why, size_t why_cap, const char *fmt, ...) VB_PRINTF(3, 4);

@@ -48,9 +48,15 @@ struct vb_config {
     int llm_cache_threads; /* LLM_CACHE_THREADS: threads whose KV cache is kept (default 2) */
     int llm_threads;       /* LLM_THREADS: CPU threads for the chat LLM (default 0 = auto) */
     char *tts_engine;      /* TTS_ENGINE: default TTS engine name (default "espeak-ng") */
-    bool models_auto_download; /* MODELS_AUTO_DOWNLOAD: fetch missing models (default true) */
-    int tts_workers;           /* WORKERS_TTS: concurrent speech generations (default 2) */
-    int tts_queue_max;         /* TTS_QUEUE_MAX: waiting generations before 503 (default 4) */
+    bool models_auto_download;   /* MODELS_AUTO_DOWNLOAD: fetch missing models (default true) */
+    int tts_workers;             /* WORKERS_TTS: concurrent speech generations (default 2) */
+    int tts_queue_max;           /* TTS_QUEUE_MAX: waiting generations before 503 (default 4) */
+    int tts_threads;             /* TTS_THREADS: threads per Chatterbox generation (0 = all) */
+    char *cb_t3_weights;         /* CHATTERBOX_T3_WEIGHTS: T3 weight type (default q8_0) */
+    char *cb_s3gen_weights;      /* CHATTERBOX_S3GEN_WEIGHTS: f32|f16|bf16 (default bf16) */
+    bool cb_keep_encoders;       /* CHATTERBOX_KEEP_ENCODERS (default false) */
+    int cb_stream_first_tokens;  /* CHATTERBOX_STREAM_FIRST_TOKENS (default 10) */
+    int cb_stream_prompt_tokens; /* CHATTERBOX_STREAM_PROMPT_TOKENS (default 75) */
 };
 
 /* Fills cfg with defaults, then `env_file` (NULL = ".env", which may be missing; a file

@@ -272,8 +272,11 @@ int tts_cli_main(int argc, char **argv)
         goto out;
     }
     reg = tts_registry_new();
-    if (reg)
+    if (reg) {
         tts_registry_set_models_dir(reg, cfg.models_dir);
+        struct tts_engine_settings ts = tts_engine_settings_from_config(&cfg);
+        tts_registry_set_settings(reg, &ts);
+    }
     const char *name = o.engine ? o.engine : cfg.tts_engine;
     if (!name || !*name)
         name = TTS_ENGINE_ESPEAK;

@@ -4,6 +4,7 @@
 #include "tts/engine.h"
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "core/config.h"
 #include "core/log.h"
 #include "tts/chatterbox/cb_engine.h"
 
@@ -16,7 +17,32 @@ struct tts_registry {
     size_t n;
     char names[256];
     char models_dir[4096];
+    struct tts_engine_settings settings;
 };
+
+struct tts_engine_settings tts_engine_default_settings(void)
+{
+    return (struct tts_engine_settings){
+        .cb_t3_weights = "q8_0",
+        .cb_s3gen_weights = "bf16",
+        .cb_stream_first_tokens = CB_ENGINE_STREAM_FIRST_TOKENS,
+        .cb_stream_prompt_tokens = CB_ENGINE_STREAM_PROMPT_TOKENS,
+    };
+}
+
+struct tts_engine_settings tts_engine_settings_from_config(const struct vb_config *cfg)
+{
+    struct tts_engine_settings s = tts_engine_default_settings();
+    s.threads = cfg->tts_threads;
+    if (cfg->cb_t3_weights)
+        snprintf(s.cb_t3_weights, sizeof s.cb_t3_weights, "%s", cfg->cb_t3_weights);
+    if (cfg->cb_s3gen_weights)
+        snprintf(s.cb_s3gen_weights, sizeof s.cb_s3gen_weights, "%s", cfg->cb_s3gen_weights);
+    s.cb_keep_encoders = cfg->cb_keep_encoders;
+    s.cb_stream_first_tokens = cfg->cb_stream_first_tokens;
+    s.cb_stream_prompt_tokens = cfg->cb_stream_prompt_tokens;
+    return s;
+}
 
 struct tts_params tts_default_params(void)
 {
@@ -284,6 +310,7 @@ static void add(struct tts_registry *r, const struct tts_engine_ops *ops)
     struct tts_engine *e = &r->engines[r->n++];
     e->ops = ops;
     e->models_dir = r->models_dir;
+    e->settings = &r->settings;
     pthread_mutex_init(&e->lock, NULL);
     size_t used = strlen(r->names);
     snprintf(r->names + used, sizeof r->names - used, "%s%s", used ? ", " : "", ops->name);
@@ -295,6 +322,7 @@ struct tts_registry *tts_registry_new(void)
     if (!r)
         return NULL;
     snprintf(r->models_dir, sizeof r->models_dir, "models");
+    r->settings = tts_engine_default_settings();
     add(r, tts_espeak_ops());
     add(r, tts_chatterbox_ops());
     return r;
@@ -316,6 +344,13 @@ void tts_registry_free(struct tts_registry *r)
 void tts_registry_set_models_dir(struct tts_registry *r, const char *dir)
 {
     snprintf(r->models_dir, sizeof r->models_dir, "%s", dir ? dir : "models");
+}
+
+void tts_registry_set_settings(struct tts_registry *r, const struct tts_engine_settings *s)
+{
+    r->settings = *s;
+    r->settings.cb_t3_weights[sizeof r->settings.cb_t3_weights - 1] = 0;
+    r->settings.cb_s3gen_weights[sizeof r->settings.cb_s3gen_weights - 1] = 0;
 }
 
 struct tts_engine *tts_registry_default(struct tts_registry *r, const char *configured)

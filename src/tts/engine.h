@@ -125,13 +125,29 @@ struct tts_engine_ops {
                               const struct tts_callbacks *cb);
 };
 
+/* Settings of the model engines, from the configuration (.env, environment, flags; see
+ * core/config.h). tts_engine_default_settings gives the documented defaults. */
+struct tts_engine_settings {
+    int threads;                 /* TTS_THREADS: CPU threads of a model engine; 0 = all */
+    char cb_t3_weights[16];      /* CHATTERBOX_T3_WEIGHTS: T3 weight type ("q8_0") */
+    char cb_s3gen_weights[16];   /* CHATTERBOX_S3GEN_WEIGHTS: f32, f16 or bf16 ("bf16") */
+    bool cb_keep_encoders;       /* CHATTERBOX_KEEP_ENCODERS (false) */
+    int cb_stream_first_tokens;  /* CHATTERBOX_STREAM_FIRST_TOKENS (10) */
+    int cb_stream_prompt_tokens; /* CHATTERBOX_STREAM_PROMPT_TOKENS (75; 0 = whole prompt) */
+};
+struct tts_engine_settings tts_engine_default_settings(void);
+struct vb_config;
+/* The settings a loaded configuration names. */
+struct tts_engine_settings tts_engine_settings_from_config(const struct vb_config *cfg);
+
 /* An engine instance: the vtable plus its private state. */
 struct tts_engine {
     const struct tts_engine_ops *ops;
     const char *models_dir; /* MODELS_DIR for engines with model files (borrowed from the
                                registry; "models" until tts_registry_set_models_dir) */
-    void *state;            /* owned by the engine (ops->unload frees) */
-    pthread_mutex_t lock;   /* guards loading */
+    const struct tts_engine_settings *settings; /* borrowed from the registry */
+    void *state;                                /* owned by the engine (ops->unload frees) */
+    pthread_mutex_t lock;                       /* guards loading */
     bool loaded;
 };
 
@@ -182,6 +198,9 @@ struct tts_registry *tts_registry_new(void);
 void tts_registry_free(struct tts_registry *r);
 /* Where engines find their model files (MODELS_DIR); copied. Call before loading. */
 void tts_registry_set_models_dir(struct tts_registry *r, const char *dir);
+/* The engines' settings (copied; defaults until called). Call before loading: an engine
+ * reads them when it loads and refuses values it cannot use (load error naming them). */
+void tts_registry_set_settings(struct tts_registry *r, const struct tts_engine_settings *s);
 #define TTS_ENGINE_AUTO "auto"
 /* The engine TTS_ENGINE names; "auto" = chatterbox-turbo when its files are installed under
  * MODELS_DIR, else espeak-ng. NULL when the name is unknown. */

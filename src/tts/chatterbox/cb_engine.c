@@ -77,21 +77,6 @@ bool cb_engine_files_present(const char *models_dir)
     return true;
 }
 
-/* An integer setting from the environment within [lo, hi]; def when unset or invalid. */
-static int env_int(const char *name, int def, int lo, int hi)
-{
-    const char *v = getenv(name);
-    if (!v || !*v)
-        return def;
-    char *end = NULL;
-    long x = strtol(v, &end, 10);
-    if (*end || x < lo || x > hi) {
-        vb_warn("chatterbox: %s=%s: use %d..%d; using %d", name, v, lo, hi, def);
-        return def;
-    }
-    return (int)x;
-}
-
 static enum vb_err cb_load(struct tts_engine *e, char *why, size_t why_cap)
 {
     struct cb_state *st = vb_try_calloc(1, sizeof *st);
@@ -103,29 +88,41 @@ static enum vb_err cb_load(struct tts_engine *e, char *why, size_t why_cap)
     snprintf(st->dir, sizeof st->dir, "%s/%s", e->models_dir ? e->models_dir : "models",
              CB_ENGINE_MODEL_SUBDIR);
     struct cb_model_options o = cb_model_default_options();
-    const char *wt = getenv("CHATTERBOX_T3_WEIGHTS");
-    if (wt && *wt && !cb_t3_wtype_parse(wt, &o.t3_wtype))
-        vb_warn("chatterbox: CHATTERBOX_T3_WEIGHTS=%s is not a weight type; using q8_0", wt);
-    const char *sw = getenv("CHATTERBOX_S3GEN_WEIGHTS");
-    if (sw && *sw) {
-        if (strcasecmp(sw, "f32") == 0)
-            o.s3gen_wtype = NN_TYPE_F32;
-        else if (strcasecmp(sw, "f16") == 0)
-            o.s3gen_wtype = NN_TYPE_F16;
-        else if (strcasecmp(sw, "bf16") != 0)
-            vb_warn("chatterbox: CHATTERBOX_S3GEN_WEIGHTS=%s: use f32, f16 or bf16; using bf16",
-                    sw);
+    const struct tts_engine_settings def = tts_engine_default_settings();
+    const struct tts_engine_settings *set = e->settings ? e->settings : &def;
+    const char *bad = NULL;
+    if (!cb_t3_wtype_parse(set->cb_t3_weights, &o.t3_wtype))
+        bad = "CHATTERBOX_T3_WEIGHTS: use f32, f16, bf16, q8_0, q6_k, q5_k, q4_k, q5_1, q5_0, "
+              "q4_1 or q4_0";
+    if (strcmp(set->cb_s3gen_weights, "f32") == 0)
+        o.s3gen_wtype = NN_TYPE_F32;
+    else if (strcmp(set->cb_s3gen_weights, "f16") == 0)
+        o.s3gen_wtype = NN_TYPE_F16;
+    else if (strcmp(set->cb_s3gen_weights, "bf16") == 0)
+        o.s3gen_wtype = NN_TYPE_BF16;
+    else
+        bad = "CHATTERBOX_S3GEN_WEIGHTS: use f32, f16 or bf16";
+    if (set->cb_stream_first_tokens < 1 ||
+        set->cb_stream_first_tokens > CB_ENGINE_STREAM_TOKENS_MAX)
+        bad = "CHATTERBOX_STREAM_FIRST_TOKENS: out of range";
+    if (set->cb_stream_prompt_tokens < 0 ||
+        set->cb_stream_prompt_tokens > CB_ENGINE_STREAM_TOKENS_MAX)
+        bad = "CHATTERBOX_STREAM_PROMPT_TOKENS: out of range";
+    if (set->threads < 0)
+        bad = "TTS_THREADS: must be 0 (all cores) or more";
+    if (bad) {
+        snprintf(why, why_cap, "chatterbox-turbo: %s", bad);
+        pthread_mutex_destroy(&st->lock);
+        vb_free(st);
+        return VB_ERR_UNAVAILABLE;
     }
-    st->stream_first = env_int("CHATTERBOX_STREAM_FIRST_TOKENS", CB_ENGINE_STREAM_FIRST_TOKENS, 1,
-                               CB_ENGINE_STREAM_TOKENS_MAX);
-    st->stream_prompt = env_int("CHATTERBOX_STREAM_PROMPT_TOKENS", CB_ENGINE_STREAM_PROMPT_TOKENS,
-                                0, CB_ENGINE_STREAM_TOKENS_MAX);
-    const char *keep = getenv("CHATTERBOX_KEEP_ENCODERS");
-    o.lazy_encoders = !(keep && (strcmp(keep, "1") == 0 || strcasecmp(keep, "true") == 0));
+    st->stream_first = set->cb_stream_first_tokens;
+    st->stream_prompt = set->cb_stream_prompt_tokens;
+    o.lazy_encoders = !set->cb_keep_encoders;
     char inner[512] = "";
     enum vb_err err = cb_model_load(st->dir, &o, &st->m, inner, sizeof inner);
     if (!err)
-        err = cb_synth_new(st->m, 0, &st->s);
+        err = cb_synth_new(st->m, set->threads, &st->s);
     if (err) {
         snprintf(why, why_cap, "chatterbox-turbo: %s (run `vocero models pull chatterbox-turbo`)",
                  inner[0] ? inner : vb_err_message(err));
@@ -397,6 +394,12 @@ void cb_engine_cache_stats(struct tts_engine *e, struct cb_engine_cache_stats *o
     pthread_mutex_lock(&st->lock);
     *out = st->stats;
     pthread_mutex_unlock(&st->lock);
+}
+
+const struct cb_model *cb_engine_model(struct tts_engine *e)
+{
+    const struct cb_state *st = e->state;
+    return st ? st->m : NULL;
 }
 
 void cb_engine_cache_clear_memory(struct tts_engine *e)

@@ -44,5 +44,8 @@ struct cb_engine_cache_stats {
 void cb_engine_cache_stats(struct tts_engine *e, struct cb_engine_cache_stats *out);
 /* Drops the in-memory entries (the files stay): the next use reads the disk cache. */
 void cb_engine_cache_clear_memory(struct tts_engine *e);
+struct cb_model;
+/* The loaded model (borrowed while the engine is loaded), NULL before. */
+const struct cb_model *cb_engine_model(struct tts_engine *e);
 
 #endif

@@ -4,6 +4,7 @@
  * invalidation) and errors for missing/corrupt files. */
 #include "core/vb.h"
 #include "core/alloc.h"
+#include "core/config.h"
 #include "tts/chatterbox/cb_engine.h"
 #include "tts/chatterbox/make_random.h"
 #include "tts/chatterbox/model.h"
@@ -216,6 +217,9 @@ TEST(seed_determinism_across_voices_q8)
 static struct tts_engine *engine_in(struct tts_registry *reg, char *why, size_t cap)
 {
     tts_registry_set_models_dir(reg, g_root);
+    struct tts_engine_settings set = tts_engine_default_settings();
+    snprintf(set.cb_t3_weights, sizeof set.cb_t3_weights, "f32");
+    tts_registry_set_settings(reg, &set);
     struct tts_engine *e = tts_registry_find(reg, TTS_ENGINE_CHATTERBOX);
     if (!e || tts_engine_load(e, why, cap) != VB_OK)
         return NULL;
@@ -226,7 +230,6 @@ TEST(engine_voice_cache)
 {
     if (!g_model)
         return;
-    setenv("CHATTERBOX_T3_WEIGHTS", "f32", 1);
     struct tts_registry *reg = tts_registry_new();
     char why[512] = "";
     struct tts_engine *e = engine_in(reg, why, sizeof why);
@@ -350,12 +353,73 @@ TEST(missing_and_corrupt_files)
     CHECK(e && tts_engine_load(e, why, sizeof why) == VB_ERR_UNAVAILABLE);
     CHECK(strstr(why, CB_FILE_T3) != NULL);
     tts_registry_free(reg);
+    /* settings the engine cannot use: a load error naming the setting, before any file */
+    const struct {
+        const char *t3, *s3gen;
+        int first, threads;
+        const char *named;
+    } bad_set[] = {
+        {"q3_k", "bf16", 10, 0, "CHATTERBOX_T3_WEIGHTS"},
+        {"q8_0", "q8_0", 10, 0, "CHATTERBOX_S3GEN_WEIGHTS"},
+        {"q8_0", "bf16", 0, 0, "CHATTERBOX_STREAM_FIRST_TOKENS"},
+        {"q8_0", "bf16", 10, -1, "TTS_THREADS"},
+    };
+    for (size_t i = 0; i < VB_ARRAY_LEN(bad_set); i++) {
+        reg = tts_registry_new();
+        tts_registry_set_models_dir(reg, g_root);
+        struct tts_engine_settings set = tts_engine_default_settings();
+        snprintf(set.cb_t3_weights, sizeof set.cb_t3_weights, "%s", bad_set[i].t3);
+        snprintf(set.cb_s3gen_weights, sizeof set.cb_s3gen_weights, "%s", bad_set[i].s3gen);
+        set.cb_stream_first_tokens = bad_set[i].first;
+        set.threads = bad_set[i].threads;
+        tts_registry_set_settings(reg, &set);
+        e = tts_registry_find(reg, TTS_ENGINE_CHATTERBOX);
+        why[0] = 0;
+        CHECK(e && tts_engine_load(e, why, sizeof why) == VB_ERR_UNAVAILABLE);
+        CHECK_MSG(strstr(why, bad_set[i].named) != NULL, "%s", why);
+        tts_registry_free(reg);
+    }
     snprintf(bad, sizeof bad, "%s/bad", g_root);
     rm_rf(bad);
 }
 
 /* The built-in voice from a real torch.save conds.pt (fixture of the zip-pickle reader) is
  * preferred over conds.safetensors and drives a synthesis. */
+/* The engine settings come from the configuration (.env and environment), and what the
+ * configuration names reaches a loaded engine: a q4_0 T3 from CHATTERBOX_T3_WEIGHTS. */
+TEST(settings_from_config)
+{
+    if (!g_model)
+        return;
+    setenv("CHATTERBOX_T3_WEIGHTS", "q4_0", 1);
+    setenv("CHATTERBOX_STREAM_PROMPT_TOKENS", "0", 1);
+    setenv("TTS_THREADS", "1", 1);
+    struct vb_config c;
+    char why[512] = "";
+    CHECK(vb_config_load(&c, NULL, why, sizeof why) == VB_OK);
+    unsetenv("CHATTERBOX_T3_WEIGHTS");
+    unsetenv("CHATTERBOX_STREAM_PROMPT_TOKENS");
+    unsetenv("TTS_THREADS");
+    struct tts_engine_settings set = tts_engine_settings_from_config(&c);
+    vb_config_release(&c);
+    CHECK_EQ_STR(set.cb_t3_weights, "q4_0");
+    CHECK_EQ_STR(set.cb_s3gen_weights, "bf16");
+    CHECK_EQ_INT(set.cb_stream_prompt_tokens, 0);
+    CHECK_EQ_INT(set.cb_stream_first_tokens, 10);
+    CHECK_EQ_INT(set.threads, 1);
+    CHECK(!set.cb_keep_encoders);
+    struct tts_registry *reg = tts_registry_new();
+    tts_registry_set_models_dir(reg, g_root);
+    tts_registry_set_settings(reg, &set);
+    struct tts_engine *e = tts_registry_find(reg, TTS_ENGINE_CHATTERBOX);
+    CHECK(e && tts_engine_load(e, why, sizeof why) == VB_OK);
+    if (e && e->state) {
+        const struct cb_model *m = cb_engine_model(e);
+        CHECK(m && m->opts.t3_wtype == NN_TYPE_Q4_0);
+    }
+    tts_registry_free(reg);
+}
+
 TEST(builtin_voice_from_conds_pt)
 {
     if (!g_model)
@@ -409,6 +473,7 @@ int main(void)
     RUN(seed_determinism_across_voices_q8);
     RUN(engine_voice_cache);
     RUN(missing_and_corrupt_files);
+    RUN(settings_from_config);
     RUN(builtin_voice_from_conds_pt);
     cb_model_free(g_model);
     rm_rf(g_root);

@@ -39,6 +39,12 @@ static const char *const all_names[] = {
     "LLM_THREADS",
     "TTS_ENGINE",
     "MODELS_AUTO_DOWNLOAD",
+    "TTS_THREADS",
+    "CHATTERBOX_T3_WEIGHTS",
+    "CHATTERBOX_S3GEN_WEIGHTS",
+    "CHATTERBOX_KEEP_ENCODERS",
+    "CHATTERBOX_STREAM_FIRST_TOKENS",
+    "CHATTERBOX_STREAM_PROMPT_TOKENS",
 };
 
 static void clear_env(void)
@@ -223,6 +229,18 @@ TEST(test_env_precedence)
     CHECK_EQ_INT(c.workers, 2);
     CHECK(c.hf_token == NULL);
     vb_config_release(&c);
+    /* engine settings come from .env too, and the engines get them from the configuration */
+    write_file(".env", "CHATTERBOX_T3_WEIGHTS=q4_0\nCHATTERBOX_STREAM_FIRST_TOKENS=16\n");
+    CHECK(vb_config_load(&c, NULL, why, sizeof why) == VB_OK);
+    CHECK_EQ_STR(c.cb_t3_weights, "q4_0");
+    CHECK_EQ_INT(c.cb_stream_first_tokens, 16);
+    CHECK_EQ_STR(c.cb_s3gen_weights, "bf16");
+    vb_config_release(&c);
+    write_file(".env", "CHATTERBOX_S3GEN_WEIGHTS=int8\n");
+    CHECK(vb_config_load(&c, NULL, why, sizeof why) == VB_ERR_INVALID);
+    CHECK_MSG(strstr(why, "CHATTERBOX_S3GEN_WEIGHTS") && strstr(why, "f32, f16 or bf16"), "%s",
+              why);
+    write_file(".env", "PORT=8001\nHOST=10.0.0.1\n");
     setenv("IO_THREADS", "0", 1);
     CHECK(vb_config_load(&c, NULL, why, sizeof why) == VB_ERR_INVALID);
     CHECK(strstr(why, "IO_THREADS: 0 is out of range 1..256 (from the environment)") != NULL);
@@ -258,6 +276,15 @@ TEST(test_set_validation)
         {"VOCERO_ENV", "development", true},
         {"VOCERO_ENV", "production", true},
         {"VOCERO_ENV", "prod", false},
+        {"CHATTERBOX_T3_WEIGHTS", "q4_0", true},
+        {"CHATTERBOX_T3_WEIGHTS", "q3_k", false},
+        {"CHATTERBOX_T3_WEIGHTS", "", false},
+        {"CHATTERBOX_S3GEN_WEIGHTS", "f16", true},
+        {"CHATTERBOX_S3GEN_WEIGHTS", "q8_0", false},
+        {"CHATTERBOX_STREAM_FIRST_TOKENS", "0", false},
+        {"CHATTERBOX_STREAM_PROMPT_TOKENS", "0", true},
+        {"CHATTERBOX_KEEP_ENCODERS", "1", true},
+        {"TTS_THREADS", "-1", false},
         {"LOG_LEVEL", "warning", true},
         {"LOG_LEVEL", "ERROR", true},
         {"LOG_LEVEL", "trace", false},

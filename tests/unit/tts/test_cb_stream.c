@@ -164,10 +164,12 @@ TEST(pipeline_stream)
 {
     if (!g_model)
         return;
-    setenv("CHATTERBOX_T3_WEIGHTS", "f32", 1);
-    setenv("CHATTERBOX_STREAM_FIRST_TOKENS", "6", 1);
     struct tts_registry *reg = tts_registry_new();
     tts_registry_set_models_dir(reg, g_root);
+    struct tts_engine_settings set = tts_engine_default_settings();
+    snprintf(set.cb_t3_weights, sizeof set.cb_t3_weights, "f32");
+    set.cb_stream_first_tokens = 6;
+    tts_registry_set_settings(reg, &set);
     struct tts_engine *e = tts_registry_find(reg, TTS_ENGINE_CHATTERBOX);
     struct tts_request r = tts_request_default();
     r.text = TEXT;
