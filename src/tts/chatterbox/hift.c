@@ -324,7 +324,7 @@ static enum vb_err check_params(const struct cb_hift_params *p, char *why, size_
 /* Largest zero margin any stride-1 convolution of the model reads. */
 static int conv_margin_of(const struct cb_hift_conv *c)
 {
-    if (!c->w)
+    if (!c->w && !c->wb)
         return 0;
     return VB_MAX(c->pad, (c->k - 1) * c->dilation - c->pad);
 }

@@ -351,9 +351,14 @@ static int ceil_to(int v, int m)
     return (v + m - 1) / m * m;
 }
 
+/* Weight (co, ci, tap j) from the F32 packing, or from the BF16 tiles once only they remain. */
 static float w_at(const struct cb_hift_conv *c, int co, int ci, int j)
 {
-    return c->w[(((size_t)(co / MR) * c->k + j) * c->c_in + ci) * MR + co % MR];
+    if (c->w)
+        return c->w[(((size_t)(co / MR) * c->k + j) * c->c_in + ci) * MR + co % MR];
+    const int n_kb = ceil_to(c->c_in, BK) / BK;
+    const size_t blk = ((size_t)(co / BM) * c->k + j) * n_kb + (size_t)(ci / BK);
+    return nn_bf16_to_fp32(c->wb[blk * BM * BK + (size_t)(co % BM) * BK + ci % BK]);
 }
 
 enum vb_err cb_hift_conv_use_bf16(struct cb_hift_conv *c)
@@ -375,6 +380,8 @@ enum vb_err cb_hift_conv_use_bf16(struct cb_hift_conv *c)
                             co < c->c_out && ci < c->c_in ? nn_fp32_to_bf16(w_at(c, co, ci, j)) : 0;
                     }
     c->wb = wb;
+    vb_free(c->w); /* BF16 from now on: the F32 copy would only cost memory */
+    c->w = NULL;
     return VB_OK;
 }
 
@@ -534,8 +541,14 @@ static bool conv_run_bf16(struct nn_pool *pool, const struct cb_hift_conv *c, co
                           struct cb_hift_scratch *ws, enum vb_err *err)
 {
 #if HAVE_AMX
-    if (!c->wb || !ws || !nn_gemm_amx_available())
+    if (!c->wb || !nn_gemm_amx_available())
         return false;
+    if (!ws) { /* a one-off scratch (the F32 weights are gone) */
+        struct cb_hift_scratch tmp = {0};
+        conv_run_bf16(pool, c, x, ldx, t_out, y, ldy, accumulate, &tmp, err);
+        cb_hift_scratch_release(&tmp);
+        return true;
+    }
     struct bf_job j = {.c = c,
                        .x = x,
                        .ldx = ldx,
@@ -611,12 +624,11 @@ void cb_hift_conv_run_ref(const struct cb_hift_conv *c, const float *x, int64_t 
                           float *y, int64_t ldy, bool accumulate)
 {
     for (int co = 0; co < c->c_out; co++) {
-        int blk = co / MR, r = co % MR;
         for (int64_t t = 0; t < t_out; t++) {
             double s = c->b ? c->b[co] : 0.0;
             for (int ci = 0; ci < c->c_in; ci++)
                 for (int j = 0; j < c->k; j++)
-                    s += (double)c->w[(((size_t)blk * c->k + j) * c->c_in + ci) * MR + r] *
+                    s += (double)w_at(c, co, ci, j) *
                          x[(int64_t)ci * ldx + t - c->pad + (int64_t)j * c->dilation];
             float *yo = &y[(int64_t)co * ldy + t];
             *yo = (accumulate ? *yo : 0.0f) + (float)s;

@@ -29,7 +29,8 @@ VB_WUR enum vb_err cb_hift_conv_init(struct cb_hift_conv *c, const float *w, con
                                      int c_out, int c_in, int k, int dilation, int pad);
 void cb_hift_conv_release(struct cb_hift_conv *c);
 /* Makes cb_hift_conv_run compute this convolution in BF16 on Intel AMX (weights and inputs
- * rounded to bf16, F32 sums: ~3 significant digits) when the CPU has it; otherwise, or for
+ * rounded to bf16, F32 sums: ~3 significant digits) when the CPU has it, and frees the F32
+ * weights (w = NULL; cb_hift_conv_run_ref then uses the bf16 values); otherwise, or for
  * fewer than 32 input or output channels, it stays F32 and this returns VB_OK doing nothing.
  * VB_ERR_NOMEM if the copy cannot be allocated (the F32 path still works). */
 VB_WUR enum vb_err cb_hift_conv_use_bf16(struct cb_hift_conv *c);

@@ -219,27 +219,32 @@ TEST(test_conv_bf16)
         struct cb_hift_conv c;
         CHECK(cb_hift_conv_init(&c, w, b, co, cin, k, d, pad) == VB_OK);
         CHECK(cb_hift_conv_use_bf16(&c) == VB_OK);
-        CHECK(amx == (c.wb != NULL));
+        CHECK(amx == (c.wb != NULL) && amx == (c.w == NULL)); /* F32 copy freed */
         int64_t ldy = t + 3;
         float *y = vb_xcalloc((size_t)co * ldy, sizeof *y);
         struct cb_hift_scratch ws = {0};
-        for (int acc = 0; acc < 2; acc++) {
+        for (int acc = 0; acc < 4; acc++) { /* 2, 3: no scratch, then the reference */
             for (int64_t i = 0; i < co * ldy; i++)
                 y[i] = (float)i * 1e-3f;
-            CHECK(cb_hift_conv_run(g_pool, &c, x + margin, ld, t, y, ldy, acc, &ws) == VB_OK);
+            if (acc < 3)
+                CHECK(cb_hift_conv_run(g_pool, &c, x + margin, ld, t, y, ldy, acc & 1,
+                                       acc < 2 ? &ws : NULL) == VB_OK);
+            else
+                cb_hift_conv_run_ref(&c, x + margin, ld, t, y, ldy, true);
             double e = 0, mx = 0;
             for (int o = 0; o < co; o++)
                 for (int64_t tt = 0; tt < ldy; tt++) {
                     double s = (double)o * ldy * 1e-3 + (double)tt * 1e-3;
                     if (tt < t) {
-                        s = (acc ? s : 0.0) + b[o];
+                        s = (acc & 1 ? s : 0.0) + b[o];
                         for (int i = 0; i < cin; i++)
                             for (int j = 0; j < k; j++) {
                                 int64_t idx = tt - pad + (int64_t)j * d;
                                 float xv = x[margin + i * ld + idx],
                                       wv = w[((size_t)o * cin + i) * k + j];
                                 if (amx) {
-                                    xv = nn_bf16_to_fp32(nn_fp32_to_bf16(xv));
+                                    if (acc < 3) /* the reference keeps F32 inputs */
+                                        xv = nn_bf16_to_fp32(nn_fp32_to_bf16(xv));
                                     wv = nn_bf16_to_fp32(nn_fp32_to_bf16(wv));
                                 }
                                 s += (double)wv * xv;
