@@ -140,6 +140,18 @@ static float *rand_rows(int c, int64_t t, int margin, int64_t *ld)
     return b;
 }
 
+/* Random (c_out, c_in, k) weights, and a (c_out) bias into *b. */
+static float *rand_conv(int co, int cin, int k, float **b)
+{
+    float *w = vb_xmalloc((size_t)co * cin * k * sizeof *w);
+    *b = vb_xmalloc(co * sizeof **b);
+    for (int i = 0; i < co * cin * k; i++)
+        w[i] = frand();
+    for (int i = 0; i < co; i++)
+        (*b)[i] = frand();
+    return w;
+}
+
 TEST(test_conv_tiled_matches_reference)
 {
     struct {
@@ -150,11 +162,7 @@ TEST(test_conv_tiled_matches_reference)
         int co = cases[ci].c_out, cin = cases[ci].c_in, k = cases[ci].k, d = cases[ci].d;
         int64_t t = cases[ci].t, ld;
         int pad = d * (k - 1) / 2, margin = 64;
-        float *w = vb_xmalloc((size_t)co * cin * k * sizeof *w), *b = vb_xmalloc(co * sizeof *b);
-        for (int i = 0; i < co * cin * k; i++)
-            w[i] = frand();
-        for (int i = 0; i < co; i++)
-            b[i] = frand();
+        float *b, *w = rand_conv(co, cin, k, &b);
         float *x = rand_rows(cin, t, margin, &ld);
         struct cb_hift_conv c;
         CHECK(cb_hift_conv_init(&c, w, b, co, cin, k, d, pad) == VB_OK);
@@ -210,11 +218,7 @@ TEST(test_conv_bf16)
         int co = cases[ci].c_out, cin = cases[ci].c_in, k = cases[ci].k, d = cases[ci].d;
         int64_t t = cases[ci].t, ld;
         int pad = d * (k - 1) / 2, margin = 64;
-        float *w = vb_xmalloc((size_t)co * cin * k * sizeof *w), *b = vb_xmalloc(co * sizeof *b);
-        for (int i = 0; i < co * cin * k; i++)
-            w[i] = frand();
-        for (int i = 0; i < co; i++)
-            b[i] = frand();
+        float *b, *w = rand_conv(co, cin, k, &b);
         float *x = rand_rows(cin, t, margin, &ld);
         struct cb_hift_conv c;
         CHECK(cb_hift_conv_init(&c, w, b, co, cin, k, d, pad) == VB_OK);
