@@ -1,5 +1,7 @@
 /* threadpool.h: a fixed set of worker threads that run one parallel job at a time:
- * fn(ctx, ith, nth) for ith = 0..nth-1, the caller's thread taking part as ith = 0. */
+ * fn(ctx, ith, nth) once for each ith = 0..nth-1. The caller's thread runs ith = 0, then the
+ * shares of workers that have not started yet (so fn must not assume which thread runs a
+ * share, only that each runs once and shares may run concurrently). */
 #ifndef NN_THREADPOOL_H
 #define NN_THREADPOOL_H
 

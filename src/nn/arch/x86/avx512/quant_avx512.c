@@ -578,7 +578,7 @@ nn_vec_dot_multi_fn nn_avx512_vec_dot_multi(enum nn_type t)
  * of the codes for the weights' constant offsets (folded in with one FMA per 16 blocks). */
 
 #define GEMV_GROUP 16 /* 32-element blocks per scale vector */
-#ifndef GEMV_HINT
+#ifndef GEMV_HINT     /* build-time tunables for experiments (-DGEMV_PREFETCH=...) */
 #    define GEMV_HINT _MM_HINT_T0
 #endif
 #ifndef GEMV_PREFETCH
