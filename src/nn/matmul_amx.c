@@ -748,7 +748,8 @@ struct i8_job {
     const float *x;
     int n_tok, n_tb, n_pairs;
     int8_t *xq;        /* B tiles [n_tb][n_steps][KQ/4][TT][4] */
-    float *da, *ds;    /* [n_tb][n_steps][TT]: activation scale, scale * block sum */
+    float *da, *ds;    /* [n_tb][n_steps][TT]: activation scale; its sub-block sum (K types; times
+                        * the scale for the others) */
     uint8_t *qrow;     /* one quantised activation row per thread */
     size_t qrow_bytes; /* its stride */
     uint8_t *panels;   /* per thread: int8 [chunk][PR][KQ], then sw, mw [chunk][PR] */
@@ -803,7 +804,7 @@ static void i8_convert(void *ctx, int ith, int nth)
                 for (int r = 0; r < kq / 4; r++)
                     memcpy(tile + r * 64 + tt * 4, qs + 4 * r, 4);
                 da[(size_t)s * TT + tt] = d;
-                ds[(size_t)s * TT + tt] = d * sum;
+                ds[(size_t)s * TT + tt] = spb > 1 ? sum : d * sum; /* K types: scaled later */
             }
         }
     }
@@ -848,6 +849,31 @@ AVX_TGT static inline void i8_epilogue(float *acc, const int32_t *c, const float
     }
 }
 
+/* K types, per sub-block: sb[16 x 16] += C * sw[row] (+ mw[row] * sum(q_x)[token]) */
+AVX_TGT static inline void i8_epilogue_sb(float *sb, const int32_t *c, const float *sw,
+                                          const float *mw, const float *sum, bool mins)
+{
+    const __m512 vs = _mm512_loadu_ps(sum);
+    for (int r = 0; r < 16; r++) {
+        const __m512 p = _mm512_cvtepi32_ps(_mm512_load_si512((const void *)(c + 16 * r)));
+        __m512 a = _mm512_fmadd_ps(p, _mm512_set1_ps(sw[r]), _mm512_load_ps(sb + 16 * r));
+        if (mins)
+            a = _mm512_fmadd_ps(_mm512_set1_ps(mw[r]), vs, a);
+        _mm512_store_ps(sb + 16 * r, a);
+    }
+}
+
+/* End of a super-block: acc += sb * d_x[token]; sb = 0 */
+AVX_TGT static inline void i8_flush(float *acc, float *sb, const float *da)
+{
+    const __m512 vda = _mm512_loadu_ps(da);
+    for (int r = 0; r < 16; r++) {
+        _mm512_store_ps(acc + 16 * r, _mm512_fmadd_ps(_mm512_load_ps(sb + 16 * r), vda,
+                                                      _mm512_load_ps(acc + 16 * r)));
+        _mm512_store_ps(sb + 16 * r, _mm512_setzero_ps());
+    }
+}
+
 AMX_TGT static void i8_worker(void *ctx, int ith, int nth)
 {
     struct i8_job *j = ctx;
@@ -860,6 +886,9 @@ AMX_TGT static void i8_worker(void *ctx, int ith, int nth)
     cfg.rows[6] = cfg.rows[7] = (uint8_t)(kq / 4); /* B: kq/4 rows of TT x 4 codes */
     bool configured = false;
     int32_t c[2][4][256] __attribute__((aligned(ALIGN)));
+    float sb[4][256] __attribute__((aligned(ALIGN))); /* K types: current super-block */
+    const int spb = j->steps_per_block;
+    memset(sb, 0, sizeof sb);
     uint8_t *pb = j->panels + (size_t)ith * j->panel_bytes;
     const int8_t *q = (const int8_t *)pb;
     const float *sw = (const float *)(pb + (size_t)ns * PR * kq), *mw = sw + (size_t)ns * PR;
@@ -914,13 +943,26 @@ AMX_TGT static void i8_worker(void *ctx, int ith, int nth)
                 const size_t si = (size_t)(ps - j->s0) * PR;
                 const float *da = j->da + ((size_t)b * j->n_steps + ps) * TT;
                 const float *ds = j->ds + ((size_t)b * j->n_steps + ps) * TT;
-                i8_epilogue(acc, cp[0], sw + si, mw + si, da, ds, j->ty.mins);
-                i8_epilogue(acc + 256, cp[1], sw + si + 16, mw + si + 16, da, ds, j->ty.mins);
-                if (two) {
-                    i8_epilogue(acc + 512, cp[2], sw + si, mw + si, da + nsq, ds + nsq, j->ty.mins);
-                    i8_epilogue(acc + 768, cp[3], sw + si + 16, mw + si + 16, da + nsq, ds + nsq,
-                                j->ty.mins);
+                if (spb == 1) {
+                    i8_epilogue(acc, cp[0], sw + si, mw + si, da, ds, j->ty.mins);
+                    i8_epilogue(acc + 256, cp[1], sw + si + 16, mw + si + 16, da, ds, j->ty.mins);
+                    if (two) {
+                        i8_epilogue(acc + 512, cp[2], sw + si, mw + si, da + nsq, ds + nsq,
+                                    j->ty.mins);
+                        i8_epilogue(acc + 768, cp[3], sw + si + 16, mw + si + 16, da + nsq,
+                                    ds + nsq, j->ty.mins);
+                    }
+                    continue;
                 }
+                /* K types: one activation scale per super-block, applied when it ends */
+                const int nt = two ? 4 : 2;
+                for (int i = 0; i < nt; i++) {
+                    const size_t ro = (size_t)(i & 1) * 16, to = (size_t)(i >> 1) * nsq;
+                    i8_epilogue_sb(sb[i], cp[i], sw + si + ro, mw + si + ro, ds + to, j->ty.mins);
+                }
+                if ((ps + 1) % spb == 0)
+                    for (int i = 0; i < nt; i++)
+                        i8_flush(acc + 256 * i, sb[i], da + (size_t)(i >> 1) * nsq);
             }
             if (j->s1 < j->n_steps)
                 continue;
