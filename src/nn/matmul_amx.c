@@ -344,7 +344,6 @@ struct amx_job {
     int n_tok, n_tb;
     uint16_t *xa;     /* n_tb blocks of n_steps B tiles */
     uint16_t *panels; /* two [chunk steps][PR][KS] panels per thread */
-    float *acc;       /* K-chunked products: [panel][token pair][4 tiles][16 x 16] */
     float *y;
     int64_t ldy;
     int s0, s1;        /* current K chunk: steps [s0, s1) */
@@ -382,10 +381,11 @@ AVX_TGT static void convert_worker(void *ctx, int ith, int nth)
     }
 }
 
-/* Writes a 16 (weight rows) x 16 (tokens) tile c, row stride 16, into y transposed: rows
- * of y are tokens t0.., columns col.. (nr valid weight rows, nt valid tokens). */
+/* Writes (add: adds) a 16 (weight rows) x 16 (tokens) tile c, row stride 16, into y
+ * transposed: rows of y are tokens t0.., columns col.. (nr valid weight rows, nt valid
+ * tokens). K chunks after the first add their partial products. */
 AVX_TGT static void store_tile_y(float *y, int64_t ldy, const float *c, int t0, int nt, int64_t col,
-                                 int nr)
+                                 int nr, bool add)
 {
     if (nr <= 0 || nt <= 0)
         return;
@@ -394,14 +394,17 @@ AVX_TGT static void store_tile_y(float *y, int64_t ldy, const float *c, int t0, 
         r[i] = _mm512_load_ps(c + 16 * i);
     transpose16(r);
     const __mmask16 m = (__mmask16)(nr >= 16 ? 0xffff : (1u << nr) - 1u);
-    for (int t = 0; t < nt; t++)
-        _mm512_mask_storeu_ps(y + (int64_t)(t0 + t) * ldy + col, m, r[t]);
+    for (int t = 0; t < nt; t++) {
+        float *yt = y + (int64_t)(t0 + t) * ldy + col;
+        _mm512_mask_storeu_ps(yt, m,
+                              add ? _mm512_add_ps(r[t], _mm512_maskz_loadu_ps(m, yt)) : r[t]);
+    }
 }
 
 AVX_TGT static void store_tile(const struct amx_job *j, const float *c, int t0, int nt, int64_t col,
                                int nr)
 {
-    store_tile_y(j->y, j->ldy, c, t0, nt, col, nr);
+    store_tile_y(j->y, j->ldy, c, t0, nt, col, nr, j->s0 > 0);
 }
 
 /* A panel chunk being dequantised while the tiles of the previous one run: rows
@@ -444,8 +447,7 @@ static void pending_pump(const struct amx_job *j, struct pending *pd, int64_t un
 }
 
 /* Runs panel chunk cur (dequantised in full) against every token; dequantises `next` (if
- * any) between the tile steps so the vector units work while the tile unit does. Chunks
- * after the first start from the products in acc; all but the last store back there. */
+ * any) between the tile steps so the vector units work while the tile unit does. */
 AMX_TGT static void panel_run(const struct amx_job *j, const struct pending *cur,
                               struct pending *next, float c[4][256])
 {
@@ -453,27 +455,18 @@ AMX_TGT static void panel_run(const struct amx_job *j, const struct pending *cur
     const size_t bstride = (size_t)j->n_steps * BT; /* elements per token block */
     const int64_t col = cur->ra - j->r0;
     const int nr = cur->nr, ns = j->s1 - j->s0, n_pairs = (j->n_tb + 1) / 2;
-    const bool first = j->s0 == 0, last = j->s1 == j->n_steps;
     /* work items of `next` per tile step */
     const int64_t per_step =
         next ? (next->q_end + (int64_t)n_pairs * ns - 1) / ((int64_t)n_pairs * ns) : 0;
     int64_t target = 0;
     for (int b = 0; b < j->n_tb; b += 2) {
         const uint16_t *xb = j->xa + (size_t)b * bstride + (size_t)j->s0 * BT;
-        float *acc = j->acc ? j->acc + (size_t)(cur->p * n_pairs + b / 2) * 4 * 256 : NULL;
         const int t0 = b * TT;
         const bool two = b + 1 < j->n_tb;
-        if (first) {
-            _tile_zero(0);
-            _tile_zero(1);
-            _tile_zero(2);
-            _tile_zero(3);
-        } else {
-            _tile_loadd(0, acc, 64);
-            _tile_loadd(1, acc + 256, 64);
-            _tile_loadd(2, acc + 512, 64);
-            _tile_loadd(3, acc + 768, 64);
-        }
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_zero(2);
+        _tile_zero(3);
         if (two) {
             for (int s = 0; s < ns; s++) {
                 const uint16_t *a = wp + (size_t)s * CS, *bs = xb + (size_t)s * BT;
@@ -500,13 +493,10 @@ AMX_TGT static void panel_run(const struct amx_job *j, const struct pending *cur
                     pending_pump(j, next, target += per_step);
             }
         }
-        float *dst = last ? c[0] : acc;
-        _tile_stored(0, dst, 64);
-        _tile_stored(1, dst + 256, 64);
-        _tile_stored(2, dst + 512, 64);
-        _tile_stored(3, dst + 768, 64);
-        if (!last)
-            continue;
+        _tile_stored(0, c[0], 64);
+        _tile_stored(1, c[1], 64);
+        _tile_stored(2, c[2], 64);
+        _tile_stored(3, c[3], 64);
         const int nt0 = VB_MIN(TT, j->n_tok - t0);
         store_tile(j, c[0], t0, nt0, col, nr);
         store_tile(j, c[1], t0, nt0, col + 16, nr - 16);
@@ -754,7 +744,7 @@ struct i8_job {
     size_t qrow_bytes; /* its stride */
     uint8_t *panels;   /* per thread: int8 [chunk][PR][KQ], then sw, mw [chunk][PR] */
     size_t panel_bytes;
-    float *acc; /* [panel][pair][4][16 x 16] F32 sums */
+    float *acc; /* per thread: [pair][4][16 x 16] F32 sums of the current panel and chunk */
     float *y;
     int64_t ldy;
     int s0, s1;
@@ -906,9 +896,8 @@ AMX_TGT static void i8_worker(void *ctx, int ith, int nth)
         i8_unpack_panel(j, pb, ra, nr);
         for (int b = 0; b < j->n_tb; b += 2) {
             const bool two = b + 1 < j->n_tb;
-            float *acc = j->acc + (size_t)(p * j->n_pairs + b / 2) * 4 * 256;
-            if (j->s0 == 0)
-                memset(acc, 0, 4 * 256 * sizeof *acc);
+            float *acc = j->acc + ((size_t)ith * j->n_pairs + b / 2) * 4 * 256;
+            memset(acc, 0, 4 * 256 * sizeof *acc);
             /* the epilogue of step s - 1 runs while the tiles of step s do: its products
              * were stored a step earlier (c[par ^ 1]) */
             const size_t nsq = (size_t)j->n_steps * TT;
@@ -964,15 +953,14 @@ AMX_TGT static void i8_worker(void *ctx, int ith, int nth)
                     for (int i = 0; i < nt; i++)
                         i8_flush(acc + 256 * i, sb[i], da + (size_t)(i >> 1) * nsq);
             }
-            if (j->s1 < j->n_steps)
-                continue;
             const int t0 = b * TT, nt0 = VB_MIN(TT, j->n_tok - t0), col = (int)(ra - j->r0);
-            store_tile_y(j->y, j->ldy, acc, t0, nt0, col, nr);
-            store_tile_y(j->y, j->ldy, acc + 256, t0, nt0, col + 16, nr - 16);
+            const bool add = j->s0 > 0;
+            store_tile_y(j->y, j->ldy, acc, t0, nt0, col, nr, add);
+            store_tile_y(j->y, j->ldy, acc + 256, t0, nt0, col + 16, nr - 16, add);
             if (two) {
                 const int nt1 = VB_MIN(TT, j->n_tok - t0 - TT);
-                store_tile_y(j->y, j->ldy, acc + 512, t0 + TT, nt1, col, nr);
-                store_tile_y(j->y, j->ldy, acc + 768, t0 + TT, nt1, col + 16, nr - 16);
+                store_tile_y(j->y, j->ldy, acc + 512, t0 + TT, nt1, col, nr, add);
+                store_tile_y(j->y, j->ldy, acc + 768, t0 + TT, nt1, col + 16, nr - 16, add);
             }
         }
     }
@@ -1022,7 +1010,7 @@ static bool i8_rows(struct nn_pool *pool, struct nn_scratch *scratch, const stru
     j.panel_bytes = ((size_t)csteps * PR * (size_t)ty->kq +
                      2 * (size_t)csteps * PR * sizeof(float) + ALIGN - 1) /
                     ALIGN * ALIGN;
-    const size_t acc_floats = (size_t)n_panels * (size_t)j.n_pairs * 4 * 256;
+    const size_t acc_floats = (size_t)nth * (size_t)j.n_pairs * 4 * 256;
     void *buf;
     if (!reserve_aligned(scratch,
                          xq_bytes + (2 * sc_floats + acc_floats) * sizeof(float) +
@@ -1121,17 +1109,11 @@ bool nn_matmul_amx_rows(struct nn_pool *pool, struct nn_scratch *scratch, const 
     const int csteps = VB_MIN(chunk, j.n_steps);
     const int64_t n_panels = (r1 - r0 + PR - 1) / PR;
     const size_t panel_elems = 2 * (size_t)csteps * CS;
-    const size_t acc_floats =
-        n_chunks > 1 ? (size_t)n_panels * (size_t)((j.n_tb + 1) / 2) * 4 * 256 : 0;
     void *buf;
-    if (!reserve_aligned(scratch,
-                         (xa_elems + (size_t)nth * panel_elems) * sizeof(uint16_t) +
-                             acc_floats * sizeof(float),
-                         &buf))
+    if (!reserve_aligned(scratch, (xa_elems + (size_t)nth * panel_elems) * sizeof(uint16_t), &buf))
         return false;
     j.xa = buf;
     j.panels = j.xa + xa_elems;
-    j.acc = n_chunks > 1 ? (float *)(j.panels + (size_t)nth * panel_elems) : NULL;
     if (j.n_tb > 1)
         nn_pool_run(pool, convert_worker, &j);
     else
