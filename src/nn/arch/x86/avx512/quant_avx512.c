@@ -730,6 +730,8 @@ static ALWAYS_INLINE void legacy_row(enum nn_type wt, int n, const uint8_t *row,
             }
         } else {
             for (int j = 0; sb * j < left; j++) {
+                _mm_prefetch((const char *)rg + bb * sb * j + pf, GEMV_HINT);
+                _mm_prefetch((const char *)rg + bb * sb * j + pf + 64, GEMV_HINT);
                 __m512i d = legacy_step(wt, rg, ag, j, VB_MIN(sb, left - sb * j));
                 __m512 s = _mm512_permutexvar_ps(
                     _mm512_add_epi32(lane_blk, _mm512_set1_epi32(sb * j)), sc);
