@@ -486,9 +486,11 @@ int llm_cli_make_random(int argc, char **argv)
 
 static const char bench_usage[] =
     "usage: vocero llm-bench --model FILE [--threads N] [--prompt-tokens N] [--gen-tokens N]\n"
-    "         [--second-turn]\n"
-    "  prompt processing (one batch) and decode speed in tokens/s, peak RSS; with\n"
-    "  --second-turn: latency of a chat's second turn with and without the KV cache\n";
+    "         [--repeat N] [--second-turn]\n"
+    "  prompt processing (one batch) and decode speed in tokens/s, measured like llama-bench:\n"
+    "  one untimed warm-up pass (weights paged in), then --repeat (default 3) timed runs on an\n"
+    "  empty cache, mean +- standard deviation; the first cold prompt is reported too;\n"
+    "  peak RSS. --second-turn: latency of a chat's second turn with and without the KV cache\n";
 
 /* Builds a user message of about `words` words (random byte-level text). */
 static char *bench_words(int words, uint64_t seed)
@@ -577,20 +579,38 @@ static double mono_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+/* "NAME: N tokens in M ms = R +- SD tokens/s (K runs)": mean and standard deviation of the
+ * per-run rates, as llama-bench reports them. */
+static void print_rate(const char *name, long n, const double *ms, long runs)
+{
+    double sum = 0, sum2 = 0, ms_sum = 0;
+    for (long i = 0; i < runs; i++) {
+        double rate = 1e3 * (double)n / ms[i];
+        sum += rate;
+        sum2 += rate * rate;
+        ms_sum += ms[i];
+    }
+    double mean = sum / (double)runs;
+    double var = runs > 1 ? (sum2 - sum * mean) / (double)(runs - 1) : 0;
+    printf("%s: %ld tokens in %.1f ms = %.2f +- %.2f tokens/s (%ld runs)\n", name, n,
+           ms_sum / (double)runs, mean, var > 0 ? sqrt(var) : 0.0, runs);
+}
+
 int llm_cli_bench(int argc, char **argv)
 {
-    enum { O_MODEL = 256, O_THREADS, O_PP, O_TG, O_HELP, O_TURN };
+    enum { O_MODEL = 256, O_THREADS, O_PP, O_TG, O_HELP, O_TURN, O_REPEAT };
     static const struct option opts[] = {
         {"model", required_argument, 0, O_MODEL},
         {"threads", required_argument, 0, O_THREADS},
         {"prompt-tokens", required_argument, 0, O_PP},
         {"gen-tokens", required_argument, 0, O_TG},
         {"second-turn", no_argument, 0, O_TURN},
+        {"repeat", required_argument, 0, O_REPEAT},
         {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0},
     };
     const char *path = NULL;
-    long threads = 0, pp = 128, tg = 32;
+    long threads = 0, pp = 128, tg = 32, repeat = 3;
     bool second_turn = false;
     optind = 1;
     opterr = 0;
@@ -612,6 +632,9 @@ int llm_cli_bench(int argc, char **argv)
             break;
         case O_TURN:
             second_turn = true;
+            break;
+        case O_REPEAT:
+            ok = parse_long(optarg, 1, 100, &repeat);
             break;
         case O_HELP:
             fputs(bench_usage, stdout);
@@ -656,26 +679,32 @@ int llm_cli_bench(int argc, char **argv)
         r = r * 6364136223846793005ull + 1;
         toks[i] = (int32_t)((r >> 33) % 256); /* byte tokens exist in every vocabulary */
     }
-    double t0 = mono_ms();
-    if (qwen2_eval(ctx, toks, (int)pp, logits, false) != VB_OK)
-        goto out;
-    double t1 = mono_ms();
-    for (long i = 0; i < tg; i++) {
-        int32_t id = llm_argmax(logits, (int32_t)m->hp.n_vocab);
-        if (qwen2_eval(ctx, &id, 1, logits, false) != VB_OK)
+    /* run 0 is the warm-up (its prompt is the cold figure); runs 1..repeat are timed */
+    double pp_ms[101], tg_ms[101];
+    for (long run = 0; run <= repeat; run++) {
+        qwen2_ctx_truncate(ctx, 0);
+        double t0 = mono_ms();
+        if (qwen2_eval(ctx, toks, (int)pp, logits, false) != VB_OK)
             goto out;
+        double t1 = mono_ms();
+        for (long i = 0; i < tg; i++) {
+            int32_t id = llm_argmax(logits, (int32_t)m->hp.n_vocab);
+            if (qwen2_eval(ctx, &id, 1, logits, false) != VB_OK)
+                goto out;
+        }
+        pp_ms[run] = t1 - t0;
+        tg_ms[run] = mono_ms() - t1;
     }
-    double t2 = mono_ms();
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("model %s: n_embd %lld, n_layer %lld, file %.1f MiB, isa %s, threads %d\n", path,
            (long long)m->hp.n_embd, (long long)m->hp.n_layer,
            (double)gguf_file_size(m->gguf) / 1048576.0, nn_isa_name(nn_kernels_isa()),
            nn_threads_default((int)threads));
-    printf("prompt: %ld tokens in %.1f ms = %.2f tokens/s\n", pp, t1 - t0,
-           1e3 * (double)pp / (t1 - t0));
-    printf("decode: %ld tokens in %.1f ms = %.2f tokens/s\n", tg, t2 - t1,
-           1e3 * (double)tg / (t2 - t1));
+    printf("prompt (cold, first pass): %ld tokens in %.1f ms = %.2f tokens/s\n", pp, pp_ms[0],
+           1e3 * (double)pp / pp_ms[0]);
+    print_rate("prompt", pp, pp_ms + 1, repeat);
+    print_rate("decode", tg, tg_ms + 1, repeat);
     printf("peak RSS: %.1f MiB\n", (double)ru.ru_maxrss / 1024.0);
     rc = 0;
 out:

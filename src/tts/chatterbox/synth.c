@@ -76,7 +76,12 @@ enum vb_err cb_synth_new(const struct cb_model *m, int n_threads, struct cb_synt
     struct cb_t3_ctx_params tp = cb_t3_ctx_default_params();
     tp.n_threads = n_threads;
     enum vb_err err;
-    if ((err = nn_pool_new(n_threads, &s->pool)) || (err = cb_t3_ctx_new(m->t3, &tp, &s->t3)) ||
+    /* one pool for T3, the flow and HiFT: they run one after the other, and a second set of
+     * workers would only compete for the same cores */
+    if ((err = nn_pool_new(n_threads, &s->pool)))
+        goto out;
+    tp.pool = s->pool;
+    if ((err = cb_t3_ctx_new(m->t3, &tp, &s->t3)) ||
         (err = cb_flow_state_new(m->flow, s->pool, &s->fs)))
         goto out;
     if (!(s->hw = cb_hift_work_new())) {
