@@ -739,7 +739,8 @@ static ALWAYS_INLINE void legacy_row(enum nn_type wt, int n, const uint8_t *row,
             }
         }
     }
-    *out = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) - off * _mm512_reduce_add_ps(accm);
+    *out = _mm512_reduce_add_ps(
+        _mm512_fnmadd_ps(accm, _mm512_set1_ps(off), _mm512_add_ps(acc0, acc1)));
 }
 
 static void gemv_q8_0(int n, const void *w, size_t rb, int64_t nr, const void *act, float *y)
