@@ -250,7 +250,11 @@ class ChatterboxTest(ServerTest):
             lines = re.findall(r"tts: streamed 1 chunk\(s\) from (\d+) engine pieces \((\d+) before",
                                self.log()[mark:])
             self.assertTrue(lines)
-            self.assertGreaterEqual(int(lines[-1][1]), 2)
+            # no seed on this route: how much of the random-weight audio the joiner can send
+            # before the sentence ends (it holds back quiet stretches it may trim) varies from
+            # run to run, so one early piece is what is certain; the seeded /generate-tts
+            # tests check the piece counts exactly
+            self.assertGreaterEqual(int(lines[-1][1]), 1)
             mark = len(self.log())
 
     def test_stream_disconnect_cancels(self):
