@@ -39,7 +39,8 @@ uint64_t nn_matmul_amx_taken(void)
 
 #    define AVX_TGT __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
 #    define AMX_TGT                                                                                \
-        __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,amx-tile,amx-bf16")))
+        __attribute__((                                                                            \
+            target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,amx-tile,amx-bf16,amx-int8")))
 
 /* Dequantises groups [g0, g1) of a row of n weights to BF16: element k at
  * dst[(k / KS) * CS + k % KS], the last step zero-padded to KS. A group is a block (32
