@@ -1076,13 +1076,20 @@ bool nn_matmul_amx_supported(enum nn_type t)
 bool nn_matmul_amx_rows(struct nn_pool *pool, struct nn_scratch *scratch, const struct nn_tensor *w,
                         int64_t r0, int64_t r1, const float *x, int n_tok, float *y, int64_t ldy)
 {
+    return nn_matmul_amx_rows_mode(pool, scratch, w, mode_get(), r0, r1, x, n_tok, y, ldy);
+}
+
+bool nn_matmul_amx_rows_mode(struct nn_pool *pool, struct nn_scratch *scratch,
+                             const struct nn_tensor *w, enum nn_amx_mode m, int64_t r0, int64_t r1,
+                             const float *x, int n_tok, float *y, int64_t ldy)
+{
     if (!nn_matmul_amx_supported(w->type) || w->ne[0] <= 0 || w->ne[0] > INT_MAX - KS)
         return false;
     if (n_tok <= 0 || r1 <= r0)
         return true;
     nn_fp16_table_init();
     struct i8_type ty;
-    if (mode_get() != NN_AMX_ALL && i8_for(w->type, &ty))
+    if (m != NN_AMX_ALL && i8_for(w->type, &ty))
         return i8_rows(pool, scratch, w, &ty, r0, r1, x, n_tok, y, ldy);
     const int nth = pool ? nn_pool_threads(pool) : 1;
     struct amx_job j = {
@@ -1173,6 +1180,15 @@ bool nn_matmul_amx_rows(struct nn_pool *pool, struct nn_scratch *scratch, const 
 {
     (void)pool, (void)scratch, (void)w, (void)r0, (void)r1, (void)x, (void)n_tok, (void)y;
     (void)ldy;
+    return false;
+}
+
+bool nn_matmul_amx_rows_mode(struct nn_pool *pool, struct nn_scratch *scratch,
+                             const struct nn_tensor *w, enum nn_amx_mode m, int64_t r0, int64_t r1,
+                             const float *x, int n_tok, float *y, int64_t ldy)
+{
+    (void)pool, (void)scratch, (void)w, (void)m, (void)r0, (void)r1, (void)x, (void)n_tok;
+    (void)y, (void)ldy;
     return false;
 }
 

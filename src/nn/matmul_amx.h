@@ -36,6 +36,14 @@ enum nn_amx_mode {
     NN_AMX_EXACT = 1,
     NN_AMX_ALL = 2,
 };
+
+/* nn_matmul_amx_rows with an explicit mode instead of the process-wide one: ALL takes BF16
+ * tiles, EXACT or OFF the INT8 tiles where w's type has them (BF16 otherwise). For callers
+ * without llama.cpp exactness requirements (Chatterbox T3 prefill: BF16 is faster) while the
+ * LLM keeps the global EXACT mode. */
+VB_WUR bool nn_matmul_amx_rows_mode(struct nn_pool *pool, struct nn_scratch *scratch,
+                                    const struct nn_tensor *w, enum nn_amx_mode m, int64_t r0,
+                                    int64_t r1, const float *x, int n_tok, float *y, int64_t ldy);
 /* The mode: set by nn_matmul_amx_set_mode, else env NN_AMX ("0"/"off", "all"/"1"; unset or
  * anything else: EXACT). */
 enum nn_amx_mode nn_matmul_amx_mode(void);

@@ -1160,7 +1160,8 @@ static bool mm(struct cb_t3_ctx *c, const struct t3_mat *w, const float *x, int 
     if (n >= CB_T3_GEMM_MIN_ROWS && w->t.data && nn_matmul_amx_supported(w->t.type)) {
         /* BF16 tiles on panels dequantised on the fly (whatever nn_matmul's AMX mode: T3's
          * quantised weights are approximate already) */
-        if (!nn_matmul_amx_rows(c->pool, &c->scratch, &w->t, 0, n_out, x, n, y, ldy))
+        if (!nn_matmul_amx_rows_mode(c->pool, &c->scratch, &w->t, NN_AMX_ALL, 0, n_out, x, n, y,
+                                     ldy))
             return false;
         for (int t = 0; t < n; t++)
             nn_add(y + (int64_t)t * ldy, b, n_out);

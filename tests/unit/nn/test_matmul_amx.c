@@ -234,7 +234,8 @@ static bool dispatched(struct nn_pool *pool, struct nn_scratch *scr, const struc
 
 /* The dispatch: ALL sends batches of NN_AMX_MIN_TOKENS or more to AMX for every supported
  * type, never single tokens (decode) nor F32; EXACT (the default) BF16 weights and the INT8
- * types; OFF nothing. Outputs bit-identical to the direct call. */
+ * types; OFF nothing. Outputs bit-identical to the direct call. nn_matmul_amx_rows_mode's
+ * explicit mode overrides the global one. */
 TEST(amx_dispatch_taken)
 {
     if (!nn_matmul_amx_supported(NN_TYPE_Q8_0)) {
@@ -274,6 +275,19 @@ TEST(amx_dispatch_taken)
         CHECK(dispatched(pool, &scr, &w, x, nt, y1)); /* BF16 and the INT8 types */
         nn_matmul_amx_set_mode(NN_AMX_OFF);
         CHECK(!dispatched(pool, &scr, &w, x, nt, y1));
+        /* the explicit mode wins over the global one: bit-identical to the global mode's
+         * product, and ALL (BF16 tiles) differs from EXACT (INT8 tiles) for the INT8 types */
+        nn_matmul_amx_set_mode(NN_AMX_ALL);
+        CHECK(nn_matmul_amx_rows(pool, &scr, &w, 0, n_out, x, nt, y1, n_out));
+        nn_matmul_amx_set_mode(NN_AMX_EXACT);
+        CHECK(nn_matmul_amx_rows_mode(pool, &scr, &w, NN_AMX_ALL, 0, n_out, x, nt, y2, n_out));
+        CHECK_MSG(memcmp(y1, y2, (size_t)nt * n_out * sizeof *y1) == 0, "%s", nn_type_name(ts[i]));
+        CHECK(nn_matmul_amx_rows(pool, &scr, &w, 0, n_out, x, nt, y1, n_out));
+        CHECK_MSG((memcmp(y1, y2, (size_t)nt * n_out * sizeof *y1) != 0) == (ts[i] != NN_TYPE_BF16),
+                  "%s", nn_type_name(ts[i]));
+        nn_matmul_amx_set_mode(NN_AMX_ALL);
+        CHECK(nn_matmul_amx_rows_mode(pool, &scr, &w, NN_AMX_EXACT, 0, n_out, x, nt, y2, n_out));
+        CHECK_MSG(memcmp(y1, y2, (size_t)nt * n_out * sizeof *y1) == 0, "%s", nn_type_name(ts[i]));
         vb_free((void *)w.data);
     }
     nn_matmul_amx_set_mode(NN_AMX_ALL);
