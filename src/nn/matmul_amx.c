@@ -402,6 +402,21 @@ AVX_TGT static void store_tile_y(float *y, int64_t ldy, const float *c, int t0, 
     }
 }
 
+/* The four 16 x 16 sums acc of a panel (nr valid rows from column col) and a token pair
+ * (tokens t0.. of n_tok; the second block when two) into y. */
+static void store_pair_y(float *y, int64_t ldy, const float *acc, int t0, int n_tok, int col,
+                         int nr, bool two, bool add)
+{
+    const int nt0 = VB_MIN(TT, n_tok - t0);
+    store_tile_y(y, ldy, acc, t0, nt0, col, nr, add);
+    store_tile_y(y, ldy, acc + 256, t0, nt0, col + 16, nr - 16, add);
+    if (two) {
+        const int nt1 = VB_MIN(TT, n_tok - t0 - TT);
+        store_tile_y(y, ldy, acc + 512, t0 + TT, nt1, col, nr, add);
+        store_tile_y(y, ldy, acc + 768, t0 + TT, nt1, col + 16, nr - 16, add);
+    }
+}
+
 AVX_TGT static void store_tile(const struct amx_job *j, const float *c, int t0, int nt, int64_t col,
                                int nr)
 {
@@ -558,6 +573,20 @@ static bool reserve_aligned(struct nn_scratch *s, size_t n, void **out)
         s->cap = n;
     }
     *out = (void *)(((uintptr_t)s->data + ALIGN - 1) & ~(uintptr_t)(ALIGN - 1));
+    return true;
+}
+
+/* Claims the next panel *p of n_panels; loads the tile config at the first claim. */
+AMX_TGT static bool claim_panel(atomic_llong *next, int64_t n_panels, const struct nn_amx_cfg *cfg,
+                                bool *configured, int64_t *p)
+{
+    *p = atomic_fetch_add_explicit(next, 1, memory_order_relaxed);
+    if (*p >= n_panels)
+        return false;
+    if (!*configured) {
+        _tile_loadconfig(cfg);
+        *configured = true;
+    }
     return true;
 }
 
@@ -884,14 +913,8 @@ AMX_TGT static void i8_worker(void *ctx, int ith, int nth)
     const int8_t *q = (const int8_t *)pb;
     const float *sw = (const float *)(pb + (size_t)ns * PR * kq), *mw = sw + (size_t)ns * PR;
     const size_t bstride = (size_t)j->n_steps * TT * kq; /* bytes per token block */
-    for (;;) {
-        const int64_t p = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
-        if (p >= n_panels)
-            break;
-        if (!configured) {
-            _tile_loadconfig(&cfg);
-            configured = true;
-        }
+    int64_t p;
+    while (claim_panel(&j->next, n_panels, &cfg, &configured, &p)) {
         const int64_t ra = j->r0 + p * PR;
         const int nr = (int)VB_MIN((int64_t)PR, j->r1 - ra);
         i8_unpack_panel(j, pb, ra, nr);
@@ -954,19 +977,312 @@ AMX_TGT static void i8_worker(void *ctx, int ith, int nth)
                     for (int i = 0; i < nt; i++)
                         i8_flush(acc + 256 * i, sb[i], da + (size_t)(i >> 1) * nsq);
             }
-            const int t0 = b * TT, nt0 = VB_MIN(TT, j->n_tok - t0), col = (int)(ra - j->r0);
-            const bool add = j->s0 > 0;
-            store_tile_y(j->y, j->ldy, acc, t0, nt0, col, nr, add);
-            store_tile_y(j->y, j->ldy, acc + 256, t0, nt0, col + 16, nr - 16, add);
-            if (two) {
-                const int nt1 = VB_MIN(TT, j->n_tok - t0 - TT);
-                store_tile_y(j->y, j->ldy, acc + 512, t0 + TT, nt1, col, nr, add);
-                store_tile_y(j->y, j->ldy, acc + 768, t0 + TT, nt1, col + 16, nr - 16, add);
-            }
+            store_pair_y(j->y, j->ldy, acc, b * TT, j->n_tok, (int)(ra - j->r0), nr, two,
+                         j->s0 > 0);
         }
     }
     if (configured)
         _tile_release();
+}
+
+/* ===== Q4_K / Q5_K on INT8 tiles with integer sums over whole super-blocks =====
+ * Each weight w' = sc[j] * q (sub-block scale times code, 0..945) is split into
+ * h = w' >> 7 (0..7) and l = w' & 127, both int8: sum_k w' x = 128 * (h . x) + (l . x) is the
+ * kernels' integer super-block sum, so the tiles run K = 64 steps and accumulate a whole
+ * super-block (4 steps) before one F32 epilogue: acc += S * (d * d_x) - dmin * d_x *
+ * sum_j mn[j] bsum_j (the min sums are integers below 2^24, exact in F32). Panels: h, l
+ * [step][PR][64], then d, dmin [sb][PR] and mn [sb][8][PR] (F32); activations: B tiles
+ * [block][step][16][TT][4], d_x [block][sb][TT], 32-element sums [block][sb][8][TT]. */
+
+#    define K4_STEP (PR * 64) /* bytes per K = 64 step of a panel (h or l) */
+
+/* One row's super-blocks [b0, b0 + nb) into the panel at row r. */
+AVX_TGT static void k4_unpack_row(const uint8_t *row, bool q5, size_t block_bytes, int nb,
+                                  int8_t *h, int8_t *l, float *fd, float *fm, float *mn, int csb)
+{
+    const __m256i m4 = _mm256_set1_epi8(15), b4 = _mm256_set1_epi8(16);
+    const __m512i m127 = _mm512_set1_epi16(127);
+    for (int i = 0; i < nb; i++) {
+        const uint8_t *blk = row + (size_t)i * block_bytes;
+        const uint8_t *scales, *qs, *qh = NULL;
+        float d, dmin;
+        if (q5) {
+            const struct nn_block_q5_k *b = (const void *)blk;
+            d = nn_load_fp16(&b->d), dmin = nn_load_fp16(&b->dmin);
+            scales = b->scales, qs = b->qs, qh = b->qh;
+        } else {
+            const struct nn_block_q4_k *b = (const void *)blk;
+            d = nn_load_fp16(&b->d), dmin = nn_load_fp16(&b->dmin);
+            scales = b->scales, qs = b->qs;
+        }
+        uint8_t sc[8], m[8];
+        nn_unpack_scales_k4(scales, sc, m);
+        fd[(size_t)i * PR] = d;
+        fm[(size_t)i * PR] = dmin;
+        for (int jj = 0; jj < 8; jj++)
+            mn[((size_t)i * 8 + jj) * PR] = (float)m[jj];
+        const __m256i hb = qh ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
+            __m256i q2[2] = {_mm256_and_si256(v, m4),
+                             _mm256_and_si256(_mm256_srli_epi16(v, 4), m4)};
+            if (qh) {
+                q2[0] = _mm256_mask_add_epi8(
+                    q2[0], _mm256_test_epi8_mask(hb, _mm256_set1_epi8((char)(1 << (2 * c)))), q2[0],
+                    b4);
+                q2[1] = _mm256_mask_add_epi8(
+                    q2[1], _mm256_test_epi8_mask(hb, _mm256_set1_epi8((char)(2 << (2 * c)))), q2[1],
+                    b4);
+            }
+            /* sub-blocks 2c, 2c + 1: step i * 4 + c, bytes 0..31 and 32..63 */
+            const size_t off = ((size_t)i * 4 + c) * K4_STEP;
+            for (int s = 0; s < 2; s++) {
+                const __m512i w = _mm512_mullo_epi16(_mm512_cvtepu8_epi16(q2[s]),
+                                                     _mm512_set1_epi16((short)sc[2 * c + s]));
+                _mm256_store_si256((__m256i *)(h + off + 32 * s),
+                                   _mm512_cvtepi16_epi8(_mm512_srli_epi16(w, 7)));
+                _mm256_store_si256((__m256i *)(l + off + 32 * s),
+                                   _mm512_cvtepi16_epi8(_mm512_and_si512(w, m127)));
+            }
+        }
+    }
+    (void)csb;
+}
+
+struct k4_job {
+    bool q5;
+    nn_from_float_fn quantise;
+    const uint8_t *w;
+    size_t row_bytes, block_bytes;
+    int n_in, n_sb;
+    int64_t r0, r1;
+    const float *x;
+    int n_tok, n_tb, n_pairs;
+    int8_t *xq;     /* [n_tb][n_sb * 4][16][TT][4] */
+    float *dx, *bs; /* [n_tb][n_sb][TT], [n_tb][n_sb][8][TT] */
+    uint8_t *qrow;
+    size_t qrow_bytes;
+    uint8_t *panels; /* per thread: h, l [csb * 4][PR][64]; d, dmin [csb][PR]; mn [csb][8][PR] */
+    size_t panel_bytes;
+    int csb;    /* super-blocks per chunk */
+    float *acc; /* per thread: [pair][4][256] */
+    float *y;
+    int64_t ldy;
+    int s0, s1; /* super-blocks of the current chunk */
+    atomic_llong next;
+};
+
+static void k4_convert(void *ctx, int ith, int nth)
+{
+    const struct k4_job *j = ctx;
+    uint8_t *qr = j->qrow + (size_t)ith * j->qrow_bytes;
+    const size_t tile = 16 * TT * 4; /* bytes per B tile */
+    for (int b = ith; b < j->n_tb; b += nth) {
+        int8_t *tiles = j->xq + (size_t)b * j->n_sb * 4 * tile;
+        float *dx = j->dx + (size_t)b * j->n_sb * TT, *bs = j->bs + (size_t)b * j->n_sb * 8 * TT;
+        for (int tt = 0; tt < TT; tt++) {
+            const int t = b * TT + tt;
+            const bool pad = t >= j->n_tok;
+            if (!pad)
+                j->quantise(j->x + (int64_t)t * j->n_in, qr, j->n_in);
+            for (int s = 0; s < j->n_sb; s++) {
+                const struct nn_block_q8_k *bk = (const void *)(qr + (size_t)s * sizeof *bk);
+                dx[(size_t)s * TT + tt] = pad ? 0 : bk->d;
+                for (int jj = 0; jj < 8; jj++)
+                    bs[((size_t)s * 8 + jj) * TT + tt] =
+                        pad ? 0 : (float)(bk->bsums[2 * jj] + bk->bsums[2 * jj + 1]);
+                for (int st = 0; st < 4; st++) {
+                    int8_t *tl = tiles + ((size_t)s * 4 + st) * tile;
+                    for (int r = 0; r < 16; r++) {
+                        if (pad)
+                            memset(tl + r * 64 + tt * 4, 0, 4);
+                        else
+                            memcpy(tl + r * 64 + tt * 4, bk->qs + st * 64 + 4 * r, 4);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* acc[16 x 16] += (128 Ch + Cl) * d[r] d_x[t] - dmin[r] d_x[t] sum_j mn[j][r] bs[j][t] */
+AVX_TGT static inline void k4_epilogue(float *acc, const int32_t *ch, const int32_t *cl,
+                                       const float *d, const float *dmin, const float *mn,
+                                       const float *dx, const float *bs)
+{
+    const __m512 vdx = _mm512_loadu_ps(dx);
+    __m512 vb[8];
+    for (int jj = 0; jj < 8; jj++)
+        vb[jj] = _mm512_loadu_ps(bs + (size_t)jj * TT);
+    for (int r = 0; r < 16; r++) {
+        const __m512i s =
+            _mm512_add_epi32(_mm512_slli_epi32(_mm512_load_si512((const void *)(ch + 16 * r)), 7),
+                             _mm512_load_si512((const void *)(cl + 16 * r)));
+        __m512 m = _mm512_mul_ps(_mm512_set1_ps(mn[r]), vb[0]);
+        for (int jj = 1; jj < 8; jj++)
+            m = _mm512_fmadd_ps(_mm512_set1_ps(mn[(size_t)jj * PR + r]), vb[jj], m);
+        __m512 a = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(_mm512_set1_ps(d[r]), vdx),
+                                   _mm512_load_ps(acc + 16 * r));
+        a = _mm512_fnmadd_ps(m, _mm512_mul_ps(_mm512_set1_ps(dmin[r]), vdx), a);
+        _mm512_store_ps(acc + 16 * r, a);
+    }
+}
+
+AMX_TGT static void k4_worker(void *ctx, int ith, int nth)
+{
+    struct k4_job *j = ctx;
+    (void)nth;
+    const int64_t n_panels = (j->r1 - j->r0 + PR - 1) / PR;
+    const int ns = j->s1 - j->s0;
+    struct nn_amx_cfg cfg;
+    nn_amx_cfg_full(&cfg); /* C 0-3, A 4-5 (h, l), B 6-7: all 16 x 64 bytes */
+    bool configured = false;
+    int32_t c[4][256] __attribute__((aligned(ALIGN)));
+    uint8_t *pb = j->panels + (size_t)ith * j->panel_bytes;
+    int8_t *h = (int8_t *)pb, *l = h + (size_t)ns * 4 * K4_STEP;
+    float *fd = (float *)(l + (size_t)ns * 4 * K4_STEP), *fm = fd + (size_t)ns * PR,
+          *mn = fm + (size_t)ns * PR;
+    const size_t tile = 16 * TT * 4, bstride = (size_t)j->n_sb * 4 * tile;
+    int64_t p;
+    while (claim_panel(&j->next, n_panels, &cfg, &configured, &p)) {
+        const int64_t ra = j->r0 + p * PR;
+        const int nr = (int)VB_MIN((int64_t)PR, j->r1 - ra);
+        for (int r = 0; r < nr; r++)
+            k4_unpack_row(j->w + (size_t)(ra + r) * j->row_bytes + (size_t)j->s0 * j->block_bytes,
+                          j->q5, j->block_bytes, ns, h + (size_t)r * 64, l + (size_t)r * 64, fd + r,
+                          fm + r, mn + r, ns);
+        for (int r = nr; r < PR; r++) {
+            for (int s = 0; s < ns * 4; s++) {
+                memset(h + (size_t)s * K4_STEP + (size_t)r * 64, 0, 64);
+                memset(l + (size_t)s * K4_STEP + (size_t)r * 64, 0, 64);
+            }
+            for (int s = 0; s < ns; s++) {
+                fd[(size_t)s * PR + r] = fm[(size_t)s * PR + r] = 0;
+                for (int jj = 0; jj < 8; jj++)
+                    mn[((size_t)s * 8 + jj) * PR + r] = 0;
+            }
+        }
+        for (int b = 0; b < j->n_tb; b += 2) {
+            const bool two = b + 1 < j->n_tb;
+            float *acc = j->acc + ((size_t)ith * j->n_pairs + b / 2) * 4 * 256;
+            memset(acc, 0, 4 * 256 * sizeof *acc);
+            for (int half = 0; half < 2; half++) {
+                const size_t ro = (size_t)half * 16 * 64;
+                for (int s = 0; s < ns; s++) {
+                    const int sg = j->s0 + s;
+                    _tile_zero(0);
+                    _tile_zero(1);
+                    _tile_zero(2);
+                    _tile_zero(3);
+                    for (int st = 0; st < 4; st++) {
+                        const size_t po = ((size_t)s * 4 + st) * K4_STEP + ro;
+                        const int8_t *bt =
+                            j->xq + (size_t)b * bstride + ((size_t)sg * 4 + st) * tile;
+                        _tile_loadd(4, h + po, 64);
+                        _tile_loadd(5, l + po, 64);
+                        _tile_loadd(6, bt, 64);
+                        _tile_dpbssd(0, 4, 6);
+                        _tile_dpbssd(1, 5, 6);
+                        if (two) {
+                            _tile_loadd(7, bt + bstride, 64);
+                            _tile_dpbssd(2, 4, 7);
+                            _tile_dpbssd(3, 5, 7);
+                        }
+                    }
+                    _tile_stored(0, c[0], 64);
+                    _tile_stored(1, c[1], 64);
+                    const size_t fo = (size_t)s * PR + (size_t)half * 16;
+                    const size_t mo = (size_t)s * 8 * PR + (size_t)half * 16;
+                    const float *dx = j->dx + ((size_t)b * j->n_sb + sg) * TT;
+                    const float *bs = j->bs + ((size_t)b * j->n_sb + sg) * 8 * TT;
+                    k4_epilogue(acc + 256 * half, c[0], c[1], fd + fo, fm + fo, mn + mo, dx, bs);
+                    if (two) {
+                        _tile_stored(2, c[2], 64);
+                        _tile_stored(3, c[3], 64);
+                        k4_epilogue(acc + 512 + 256 * half, c[2], c[3], fd + fo, fm + fo, mn + mo,
+                                    dx + (size_t)j->n_sb * TT, bs + (size_t)j->n_sb * 8 * TT);
+                    }
+                }
+            }
+            store_pair_y(j->y, j->ldy, acc, b * TT, j->n_tok, (int)(ra - j->r0), nr, two,
+                         j->s0 > 0);
+        }
+    }
+    if (configured)
+        _tile_release();
+}
+
+/* Q4_K / Q5_K products on the super-block path; false on OOM (nothing written). */
+static bool k4_rows(struct nn_pool *pool, struct nn_scratch *scratch, const struct nn_tensor *w,
+                    const nn_from_float_fn quantise, int64_t r0, int64_t r1, const float *x,
+                    int n_tok, float *y, int64_t ldy)
+{
+    const int nth = pool ? nn_pool_threads(pool) : 1;
+    struct k4_job j = {
+        .q5 = w->type == NN_TYPE_Q5_K,
+        .quantise = quantise,
+        .w = w->data,
+        .row_bytes = w->row_bytes,
+        .block_bytes = nn_type_info(w->type)->block_bytes,
+        .n_in = (int)w->ne[0],
+        .n_sb = (int)(w->ne[0] / 256),
+        .r0 = r0,
+        .r1 = r1,
+        .x = x,
+        .n_tok = n_tok,
+        .n_tb = (n_tok + TT - 1) / TT,
+        .y = y,
+        .ldy = ldy,
+    };
+    j.n_pairs = (j.n_tb + 1) / 2;
+    const size_t tile = 16 * TT * 4;
+    j.csb = VB_MAX(1, (int)(CHUNK_BYTES / ((size_t)j.n_tb * 4 * tile)));
+    j.csb = VB_MIN(j.csb, j.n_sb);
+    const int64_t n_panels = (r1 - r0 + PR - 1) / PR;
+    const size_t xq_bytes = (size_t)j.n_tb * j.n_sb * 4 * tile;
+    const size_t dx_floats = (size_t)j.n_tb * j.n_sb * TT, bs_floats = dx_floats * 8;
+    j.qrow_bytes = (nn_row_bytes(NN_TYPE_Q8_K, j.n_in) + ALIGN - 1) / ALIGN * ALIGN;
+    j.panel_bytes =
+        ((size_t)j.csb * 8 * K4_STEP + (size_t)j.csb * 10 * PR * sizeof(float) + ALIGN - 1) /
+        ALIGN * ALIGN;
+    const size_t acc_floats = (size_t)nth * (size_t)j.n_pairs * 4 * 256;
+    void *buf;
+    if (!reserve_aligned(scratch,
+                         (acc_floats + dx_floats + bs_floats) * sizeof(float) + xq_bytes +
+                             (size_t)nth * (j.qrow_bytes + j.panel_bytes),
+                         &buf))
+        return false;
+    j.acc = buf;
+    j.dx = j.acc + acc_floats;
+    j.bs = j.dx + dx_floats;
+    j.xq = (int8_t *)(j.bs + bs_floats);
+    j.panels = (uint8_t *)j.xq + xq_bytes;
+    j.qrow = j.panels + (size_t)nth * j.panel_bytes;
+    if (j.n_tb > 1)
+        nn_pool_run(pool, k4_convert, &j);
+    else
+        k4_convert(&j, 0, 1);
+    for (int s0 = 0; s0 < j.n_sb; s0 += j.csb) {
+        j.s0 = s0;
+        j.s1 = VB_MIN(j.n_sb, s0 + j.csb);
+        atomic_init(&j.next, 0);
+        if (n_panels > 1)
+            nn_pool_run(pool, k4_worker, &j);
+        else
+            k4_worker(&j, 0, 1);
+    }
+    return true;
+}
+
+/* NN_AMX_K4=0: Q4_K/Q5_K take the per-sub-block path (A/B comparisons). */
+static bool k4_off(void)
+{
+    static int off = -1;
+    if (off < 0) {
+        const char *e = getenv("NN_AMX_K4");
+        off = e && strcmp(e, "0") == 0;
+    }
+    return off == 1;
 }
 
 /* nn_matmul_rows on INT8 tiles for a type i8_for accepts; false on OOM (or a kernel whose
@@ -978,6 +1294,8 @@ static bool i8_rows(struct nn_pool *pool, struct nn_scratch *scratch, const stru
     const struct nn_kernel *k = nn_kernel_for(w->type);
     if (!k || !k->from_float || k->vec_dot_type != ty->act)
         return false;
+    if ((w->type == NN_TYPE_Q4_K || w->type == NN_TYPE_Q5_K) && !k4_off())
+        return k4_rows(pool, scratch, w, k->from_float, r0, r1, x, n_tok, y, ldy);
     const int nth = pool ? nn_pool_threads(pool) : 1;
     const struct nn_type_info *ti = nn_type_info(w->type);
     struct i8_job j = {
