@@ -692,12 +692,27 @@ AVX_TGT static void i8_q5_k(const uint8_t *src, int nb, int8_t *q, float *sw, fl
               mw);
 }
 
+/* Q6_K codes (0..63, not yet minus 32) of the half g of a 128-element group (ql, qh at the
+ * group): v[j] holds elements 32j + 16g .. + 15. */
+AVX_TGT static inline void q6_codes(const uint8_t *ql, const uint8_t *qh, int g, __m128i v[4])
+{
+    const __m128i m4 = _mm_set1_epi8(15), m30 = _mm_set1_epi8(0x30);
+    const __m128i a = _mm_loadu_si128((const __m128i *)(ql + 16 * g));
+    const __m128i c = _mm_loadu_si128((const __m128i *)(ql + 32 + 16 * g));
+    const __m128i hb = _mm_loadu_si128((const __m128i *)(qh + 16 * g));
+    v[0] = _mm_or_si128(_mm_and_si128(a, m4), _mm_and_si128(_mm_slli_epi16(hb, 4), m30));
+    v[1] = _mm_or_si128(_mm_and_si128(c, m4), _mm_and_si128(_mm_slli_epi16(hb, 2), m30));
+    v[2] = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(a, 4), m4), _mm_and_si128(hb, m30));
+    v[3] = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(c, 4), m4),
+                        _mm_and_si128(_mm_srli_epi16(hb, 2), m30));
+}
+
 /* Q6_K: steps of 16 (KQ = 16): element 128h + 32j + l is step 8h + 2j + l / 16, scale
  * d * scales[8h + 2j + l / 16], code (nibble | two bits << 4) - 32 */
 AVX_TGT static void i8_q6_k(const uint8_t *src, int nb, int8_t *q, float *sw, float *mw)
 {
     const struct nn_block_q6_k *b = (const void *)src;
-    const __m128i m4 = _mm_set1_epi8(15), m30 = _mm_set1_epi8(0x30), o32 = _mm_set1_epi8(32);
+    const __m128i o32 = _mm_set1_epi8(32);
     const size_t qstep = PR * 16;
     (void)mw;
     for (int i = 0; i < nb; i++) {
@@ -705,16 +720,8 @@ AVX_TGT static void i8_q6_k(const uint8_t *src, int nb, int8_t *q, float *sw, fl
         for (int h = 0; h < 2; h++) {
             const uint8_t *ql = b[i].ql + 64 * h, *qh = b[i].qh + 32 * h;
             for (int g = 0; g < 2; g++) {
-                const __m128i a = _mm_loadu_si128((const __m128i *)(ql + 16 * g));
-                const __m128i c = _mm_loadu_si128((const __m128i *)(ql + 32 + 16 * g));
-                const __m128i hb = _mm_loadu_si128((const __m128i *)(qh + 16 * g));
-                const __m128i v[4] = {
-                    _mm_or_si128(_mm_and_si128(a, m4), _mm_and_si128(_mm_slli_epi16(hb, 4), m30)),
-                    _mm_or_si128(_mm_and_si128(c, m4), _mm_and_si128(_mm_slli_epi16(hb, 2), m30)),
-                    _mm_or_si128(_mm_and_si128(_mm_srli_epi16(a, 4), m4), _mm_and_si128(hb, m30)),
-                    _mm_or_si128(_mm_and_si128(_mm_srli_epi16(c, 4), m4),
-                                 _mm_and_si128(_mm_srli_epi16(hb, 2), m30)),
-                };
+                __m128i v[4];
+                q6_codes(ql, qh, g, v);
                 for (int j = 0; j < 4; j++) {
                     const int st = 16 * i + 8 * h + 2 * j + g;
                     _mm_store_si128((__m128i *)(q + (size_t)st * qstep), _mm_sub_epi8(v[j], o32));
@@ -985,7 +992,7 @@ AMX_TGT static void i8_worker(void *ctx, int ith, int nth)
         _tile_release();
 }
 
-/* ===== Q4_K / Q5_K on INT8 tiles with integer sums over whole super-blocks =====
+/* ===== Q4_K / Q5_K / Q6_K on INT8 tiles with integer sums over whole super-blocks =====
  * Each weight w' = sc[j] * q (sub-block scale times code, 0..945) is split into
  * h = w' >> 7 (0..7) and l = w' & 127, both int8: sum_k w' x = 128 * (h . x) + (l . x) is the
  * kernels' integer super-block sum, so the tiles run K = 64 steps and accumulate a whole
@@ -997,7 +1004,32 @@ AMX_TGT static void i8_worker(void *ctx, int ith, int nth)
 #    define K4_STEP (PR * 64) /* bytes per K = 64 step of a panel (h or l) */
 
 /* One row's super-blocks [b0, b0 + nb) into the panel at row r. */
-AVX_TGT static void k4_unpack_row(const uint8_t *row, bool q5, size_t block_bytes, int nb,
+/* Q6_K super-block b: element 128g + 32j + 16u + e (code v - 32, scale sc[8g + 2j + u]) goes
+ * to step 2g + j / 2, byte 32 (j % 2) + 16u + e; no min terms. */
+AVX_TGT static void k6_unpack_block(const struct nn_block_q6_k *b, int8_t *h, int8_t *l)
+{
+    const __m128i o32 = _mm_set1_epi8(32);
+    const __m256i m127 = _mm256_set1_epi16(127);
+    for (int g = 0; g < 2; g++) {
+        const uint8_t *ql = b->ql + 64 * g, *qh = b->qh + 32 * g;
+        for (int u = 0; u < 2; u++) {
+            __m128i v[4];
+            q6_codes(ql, qh, u, v);
+            for (int jj = 0; jj < 4; jj++) {
+                const __m256i w =
+                    _mm256_mullo_epi16(_mm256_cvtepi8_epi16(_mm_sub_epi8(v[jj], o32)),
+                                       _mm256_set1_epi16((short)b->scales[8 * g + 2 * jj + u]));
+                const size_t off = (size_t)(2 * g + jj / 2) * K4_STEP + 32 * (jj % 2) + 16 * u;
+                _mm_store_si128((__m128i *)(h + off),
+                                _mm256_cvtepi16_epi8(_mm256_srai_epi16(w, 7)));
+                _mm_store_si128((__m128i *)(l + off),
+                                _mm256_cvtepi16_epi8(_mm256_and_si256(w, m127)));
+            }
+        }
+    }
+}
+
+AVX_TGT static void k4_unpack_row(const uint8_t *row, enum nn_type t, size_t block_bytes, int nb,
                                   int8_t *h, int8_t *l, float *fd, float *fm, float *mn, int csb)
 {
     const __m256i m4 = _mm256_set1_epi8(15), b4 = _mm256_set1_epi8(16);
@@ -1006,7 +1038,16 @@ AVX_TGT static void k4_unpack_row(const uint8_t *row, bool q5, size_t block_byte
         const uint8_t *blk = row + (size_t)i * block_bytes;
         const uint8_t *scales, *qs, *qh = NULL;
         float d, dmin;
-        if (q5) {
+        if (t == NN_TYPE_Q6_K) {
+            fd[(size_t)i * PR] = nn_load_fp16(&((const struct nn_block_q6_k *)blk)->d);
+            fm[(size_t)i * PR] = 0;
+            for (int jj = 0; jj < 8; jj++)
+                mn[((size_t)i * 8 + jj) * PR] = 0;
+            k6_unpack_block((const void *)blk, h + (size_t)i * 4 * K4_STEP,
+                            l + (size_t)i * 4 * K4_STEP);
+            continue;
+        }
+        if (t == NN_TYPE_Q5_K) {
             const struct nn_block_q5_k *b = (const void *)blk;
             d = nn_load_fp16(&b->d), dmin = nn_load_fp16(&b->dmin);
             scales = b->scales, qs = b->qs, qh = b->qh;
@@ -1050,7 +1091,7 @@ AVX_TGT static void k4_unpack_row(const uint8_t *row, bool q5, size_t block_byte
 }
 
 struct k4_job {
-    bool q5;
+    enum nn_type type;
     nn_from_float_fn quantise;
     const uint8_t *w;
     size_t row_bytes, block_bytes;
@@ -1149,8 +1190,8 @@ AMX_TGT static void k4_worker(void *ctx, int ith, int nth)
         const int nr = (int)VB_MIN((int64_t)PR, j->r1 - ra);
         for (int r = 0; r < nr; r++)
             k4_unpack_row(j->w + (size_t)(ra + r) * j->row_bytes + (size_t)j->s0 * j->block_bytes,
-                          j->q5, j->block_bytes, ns, h + (size_t)r * 64, l + (size_t)r * 64, fd + r,
-                          fm + r, mn + r, ns);
+                          j->type, j->block_bytes, ns, h + (size_t)r * 64, l + (size_t)r * 64,
+                          fd + r, fm + r, mn + r, ns);
         for (int r = nr; r < PR; r++) {
             for (int s = 0; s < ns * 4; s++) {
                 memset(h + (size_t)s * K4_STEP + (size_t)r * 64, 0, 64);
@@ -1219,7 +1260,7 @@ static bool k4_rows(struct nn_pool *pool, struct nn_scratch *scratch, const stru
 {
     const int nth = pool ? nn_pool_threads(pool) : 1;
     struct k4_job j = {
-        .q5 = w->type == NN_TYPE_Q5_K,
+        .type = w->type,
         .quantise = quantise,
         .w = w->data,
         .row_bytes = w->row_bytes,
@@ -1294,7 +1335,8 @@ static bool i8_rows(struct nn_pool *pool, struct nn_scratch *scratch, const stru
     const struct nn_kernel *k = nn_kernel_for(w->type);
     if (!k || !k->from_float || k->vec_dot_type != ty->act)
         return false;
-    if ((w->type == NN_TYPE_Q4_K || w->type == NN_TYPE_Q5_K) && !k4_off())
+    if ((w->type == NN_TYPE_Q4_K || w->type == NN_TYPE_Q5_K || w->type == NN_TYPE_Q6_K) &&
+        !k4_off())
         return k4_rows(pool, scratch, w, k->from_float, r0, r1, x, n_tok, y, ldy);
     const int nth = pool ? nn_pool_threads(pool) : 1;
     const struct nn_type_info *ti = nn_type_info(w->type);
