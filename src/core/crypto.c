@@ -204,3 +204,13 @@ enum vb_err vb_request_id(char out[VB_REQUEST_ID_LEN + 1])
     vb_hex_encode(raw, sizeof raw, out);
     return VB_OK;
 }
+
+uint64_t vb_fnv1a64(uint64_t h, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}

@@ -15,6 +15,10 @@
 #define VB_BASE64URL_LEN(n)      (((n)*4 + 2) / 3)     /* unpadded, URL-safe alphabet */
 #define VB_BASE64_DECODED_MAX(n) (((n) + 3) / 4 * 3)   /* upper bound of decoded bytes */
 
+#define VB_FNV64_OFFSET 0xcbf29ce484222325ull /* FNV-1a 64-bit offset basis: the first h */
+/* FNV-1a 64-bit hash of n bytes continued from h (VB_FNV64_OFFSET to start): a cache key,
+ * not a cryptographic hash. */
+uint64_t vb_fnv1a64(uint64_t h, const void *data, size_t n);
 void vb_sha256(const void *data, size_t len, uint8_t out[VB_SHA256_LEN]);
 void vb_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t msg_len,
                     uint8_t out[VB_SHA256_LEN]);

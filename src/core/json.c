@@ -2,6 +2,7 @@
  * (vb_jw_*). Numbers are parsed and printed in the "C" locale whatever the process locale. */
 #include "core/vb.h"
 #include "core/json.h"
+#include "core/unicode.h"
 #include "core/alloc.h"
 
 #include <errno.h>
@@ -66,31 +67,6 @@ static size_t utf8_seq_len(const unsigned char *s, size_t n)
         return 4;
     }
     return 0;
-}
-
-/* Writes code point cp (valid, not a surrogate) as UTF-8 into out; returns the length. */
-static size_t utf8_encode(uint32_t cp, char *out)
-{
-    if (cp < 0x80) {
-        out[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        out[0] = (char)(0xC0 | (cp >> 6));
-        out[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (char)(0xE0 | (cp >> 12));
-        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        out[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    out[0] = (char)(0xF0 | (cp >> 18));
-    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    out[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
 }
 
 /* ===== Parser ===== */
@@ -246,7 +222,7 @@ static enum vb_err parse_string(struct parser *p, char **out, size_t *out_len)
                     cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
                 }
                 /* 6 or 12 input bytes always cover the <= 4 output bytes. */
-                n += utf8_encode(cp, dst + n);
+                n += (size_t)vb_utf8_encode(cp, dst + n);
                 break;
             }
             default:

@@ -20,7 +20,7 @@ void nn_scratch_release(struct nn_scratch *s)
     s->cap = 0;
 }
 
-static bool scratch_reserve(struct nn_scratch *s, size_t n)
+bool nn_scratch_reserve(struct nn_scratch *s, size_t n)
 {
     if (s->cap >= n)
         return true;
@@ -122,7 +122,7 @@ static void gemv_worker(void *ctx, int ith, int nth)
 static bool gemv_rows(struct nn_pool *pool, struct nn_scratch *scratch, const struct nn_gemv *g,
                       const struct nn_tensor *w, int64_t r0, int64_t r1, const float *x, float *y)
 {
-    if (!scratch_reserve(scratch, g->act_bytes(w->ne[0])))
+    if (!nn_scratch_reserve(scratch, g->act_bytes(w->ne[0])))
         return false;
     g->prep(x, scratch->data, w->ne[0]);
     const int nth = nn_pool_threads(pool);
@@ -166,7 +166,7 @@ bool nn_matmul_rows(struct nn_pool *pool, struct nn_scratch *scratch, const stru
     };
     if (k->from_float) {
         j.act_stride = nn_row_bytes((int)k->vec_dot_type, w->ne[0]);
-        if (!scratch_reserve(scratch, j.act_stride * (size_t)n_tok))
+        if (!nn_scratch_reserve(scratch, j.act_stride * (size_t)n_tok))
             return false;
         j.act_out = scratch->data;
         j.act = scratch->data;

@@ -14,6 +14,8 @@ struct nn_scratch {
     size_t cap;
 };
 void nn_scratch_release(struct nn_scratch *s);
+/* Grows s to at least n bytes (contents not kept); false on OOM (s unchanged). */
+VB_WUR bool nn_scratch_reserve(struct nn_scratch *s, size_t n);
 
 /* W: {n_in, n_out} (ne[0] = n_in); x: n_tok rows of n_in floats (stride n_in);
  * y: n_tok rows of n_out floats (stride ldy >= n_out). Returns false on OOM for the scratch

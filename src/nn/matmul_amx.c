@@ -563,15 +563,8 @@ AMX_TGT static void panel_worker(void *ctx, int ith, int nth)
 
 static bool reserve_aligned(struct nn_scratch *s, size_t n, void **out)
 {
-    n += ALIGN;
-    if (s->cap < n) {
-        void *p = vb_try_malloc(n);
-        if (!p)
-            return false;
-        vb_free(s->data);
-        s->data = p;
-        s->cap = n;
-    }
+    if (!nn_scratch_reserve(s, n + ALIGN))
+        return false;
     *out = (void *)(((uintptr_t)s->data + ALIGN - 1) & ~(uintptr_t)(ALIGN - 1));
     return true;
 }

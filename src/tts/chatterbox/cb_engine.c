@@ -3,6 +3,7 @@
 #include "core/vb.h"
 #include "tts/chatterbox/cb_engine.h"
 #include "core/alloc.h"
+#include "core/crypto.h"
 #include "core/log.h"
 #include "tts/chatterbox/model.h"
 #include "tts/chatterbox/synth.h"
@@ -40,16 +41,6 @@ static const char *const languages[] = {"en"};
 static const struct tts_voice_desc voices[] = {
     {"default", "Chatterbox-Turbo built-in voice", "en", NULL}};
 
-static uint64_t fnv(uint64_t h, const void *data, size_t n)
-{
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
-
 static uint64_t file_key(uint64_t h, const char *dir, const char *file)
 {
     char path[PATH_CAP + 64];
@@ -58,7 +49,7 @@ static uint64_t file_key(uint64_t h, const char *dir, const char *file)
     if (stat(path, &sb) == 0) {
         int64_t v[3] = {(int64_t)sb.st_size, (int64_t)sb.st_mtim.tv_sec,
                         (int64_t)sb.st_mtim.tv_nsec};
-        h = fnv(h, v, sizeof v);
+        h = vb_fnv1a64(h, v, sizeof v);
     }
     return h;
 }
@@ -132,8 +123,8 @@ static enum vb_err cb_load(struct tts_engine *e, char *why, size_t why_cap)
         vb_free(st);
         return VB_ERR_UNAVAILABLE;
     }
-    uint64_t k = 0xcbf29ce484222325ull;
-    k = fnv(k, CB_VC_FORMAT, strlen(CB_VC_FORMAT));
+    uint64_t k = VB_FNV64_OFFSET;
+    k = vb_fnv1a64(k, CB_VC_FORMAT, strlen(CB_VC_FORMAT));
     k = file_key(k, st->dir, CB_FILE_VE);
     k = file_key(k, st->dir, CB_FILE_S3GEN);
     st->model_key = k;
@@ -215,8 +206,8 @@ static uint64_t clip_key(const struct cb_state *st, const struct audio_pcm *a)
 {
     uint64_t h = st->model_key;
     int64_t hdr[3] = {(int64_t)a->sample_rate, (int64_t)a->channels, (int64_t)a->frames};
-    h = fnv(h, hdr, sizeof hdr);
-    return fnv(h, a->samples, a->frames * (size_t)VB_MAX(a->channels, 1) * sizeof(float));
+    h = vb_fnv1a64(h, hdr, sizeof hdr);
+    return vb_fnv1a64(h, a->samples, a->frames * (size_t)VB_MAX(a->channels, 1) * sizeof(float));
 }
 
 /* Keeps the newest CB_ENGINE_CACHE_FILES files of the cache directory (entries of voices that
@@ -349,7 +340,7 @@ static enum vb_err cb_synthesize(struct tts_engine *e, const char *text, size_t 
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ ++st->seed_counter;
-        sp.seed = fnv(0xcbf29ce484222325ull, &x, sizeof x) | 1;
+        sp.seed = vb_fnv1a64(VB_FNV64_OFFSET, &x, sizeof x) | 1;
     }
     /* A consumer that takes pieces gets the audio while T3 still generates (synth.h
      * chunk_tokens); every sample then goes out through the hook, none through out. */

@@ -3,6 +3,7 @@
 #include "core/vb.h"
 #include "tts/chatterbox/synth.h"
 #include "core/alloc.h"
+#include "core/crypto.h"
 #include "core/log.h"
 
 #include <math.h>
@@ -278,21 +279,11 @@ static bool on_token(void *user, int32_t token)
     return true;
 }
 
-static uint64_t fnv(uint64_t h, const void *data, size_t n)
-{
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
-
 static uint64_t voice_key(const struct cb_voice_cond *v)
 {
-    uint64_t h = fnv(0xcbf29ce484222325ull, &v->n_t3_tokens, sizeof v->n_t3_tokens);
-    h = fnv(h, v->speaker_emb, (size_t)v->spk_dim * sizeof(float));
-    return fnv(h, v->t3_tokens, (size_t)v->n_t3_tokens * sizeof(int64_t));
+    uint64_t h = vb_fnv1a64(VB_FNV64_OFFSET, &v->n_t3_tokens, sizeof v->n_t3_tokens);
+    h = vb_fnv1a64(h, v->speaker_emb, (size_t)v->spk_dim * sizeof(float));
+    return vb_fnv1a64(h, v->t3_tokens, (size_t)v->n_t3_tokens * sizeof(int64_t));
 }
 
 static bool snapshot_has(const struct cb_synth *s, uint64_t key)

@@ -122,6 +122,16 @@ TEST(test_hmac_rfc4231)
     CHECK_EQ_STR(str(hex), "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
 }
 
+/* Published FNV-1a 64-bit vectors; continuing a hash equals hashing the concatenation. */
+TEST(test_fnv1a64)
+{
+    CHECK(vb_fnv1a64(VB_FNV64_OFFSET, "", 0) == 0xcbf29ce484222325ull);
+    CHECK(vb_fnv1a64(VB_FNV64_OFFSET, "a", 1) == 0xaf63dc4c8601ec8cull);
+    CHECK(vb_fnv1a64(VB_FNV64_OFFSET, "foobar", 6) == 0x85944171f73967e8ull);
+    CHECK(vb_fnv1a64(vb_fnv1a64(VB_FNV64_OFFSET, "foo", 3), "bar", 3) ==
+          vb_fnv1a64(VB_FNV64_OFFSET, "foobar", 6));
+}
+
 TEST(test_ct_equal)
 {
     CHECK(vb_ct_equal("abc", "abc", 3));
@@ -343,6 +353,7 @@ int main(void)
 {
     RUN(test_sha256_vectors);
     RUN(test_hmac_rfc4231);
+    RUN(test_fnv1a64);
     RUN(test_ct_equal);
     RUN(test_hex);
     RUN(test_base64_vectors);
