@@ -584,35 +584,33 @@ AMX_TGT static bool claim_panel(atomic_llong *next, int64_t n_panels, const stru
 }
 
 /* ===== INT8 tiles (TDPBSSD) with the kernels' activation quantisation =====
- * For Q8_0, Q4_0, Q5_0 (activations Q8_0) and Q4_K, Q5_K, Q6_K (Q8_K) the integer block sums
- * are those of the dot-product kernels: the activations go through the same quantiser and
- * each K step (a block, or a sub-block of one scale) is one TDPBSSD into a fresh INT32 tile,
- * scaled into F32 sums: sum += C * (d_w * d_x) (+ min_w * d_x * sum(q_x) for Q4_K/Q5_K).
- * Results then differ from the kernels' only in F32 rounding. Weight panels: int8 codes
- * [step][PR][KQ], scales and min terms [step][PR]; activations: B tiles [block][step]
- * [KQ/4][TT][4] with their scales (and scaled sums) [block][step][TT]. */
+ * For Q8_0, Q4_0, Q5_0 (activations Q8_0; the K-quants take the super-block path below) the
+ * integer block sums are those of the dot-product kernels: the activations go through the
+ * same quantiser and each block of 32 is one TDPBSSD into a fresh INT32 tile, scaled into F32
+ * sums: sum += C * (d_w * d_x). Results then differ from the kernels' only in F32 rounding.
+ * Weight panels: int8 codes [block][PR][32], scales [block][PR]; activations: B tiles
+ * [token block][block][8][TT][4] with their scales [token block][block][TT]. */
 
-/* Unpacks nb consecutive blocks (from src) into steps q, q + PR * KQ, ...; sw/mw: the F32
- * scale and min term of each step, PR floats apart. */
-typedef void (*unpack_fn)(const uint8_t *src, int nb, int8_t *q, float *sw, float *mw);
+/* Unpacks nb consecutive blocks (from src) into steps q, q + QSTEP, ...; sw: the F32 scale of
+ * each block, PR floats apart. */
+typedef void (*unpack_fn)(const uint8_t *src, int nb, int8_t *q, float *sw);
 
-#    define QSTEP (PR * 32) /* bytes per step of a KQ = 32 panel */
+#    define KQ    32        /* K per step: one block */
+#    define QSTEP (PR * KQ) /* bytes per step of a panel */
 
-AVX_TGT static void i8_q8_0(const uint8_t *src, int nb, int8_t *q, float *sw, float *mw)
+AVX_TGT static void i8_q8_0(const uint8_t *src, int nb, int8_t *q, float *sw)
 {
     const struct nn_block_q8_0 *b = (const void *)src;
-    (void)mw;
     for (int i = 0; i < nb; i++, q += QSTEP, sw += PR) {
         _mm256_store_si256((__m256i *)q, _mm256_loadu_si256((const __m256i *)b[i].qs));
         *sw = nn_load_fp16(&b[i].d);
     }
 }
 
-AVX_TGT static void i8_q4_0(const uint8_t *src, int nb, int8_t *q, float *sw, float *mw)
+AVX_TGT static void i8_q4_0(const uint8_t *src, int nb, int8_t *q, float *sw)
 {
     const struct nn_block_q4_0 *b = (const void *)src;
     const __m128i m4 = _mm_set1_epi8(15), o8 = _mm_set1_epi8(8);
-    (void)mw;
     for (int i = 0; i < nb; i++, q += QSTEP, sw += PR) {
         const __m128i v = _mm_loadu_si128((const __m128i *)b[i].qs);
         _mm_store_si128((__m128i *)q, _mm_sub_epi8(_mm_and_si128(v, m4), o8));
@@ -622,11 +620,10 @@ AVX_TGT static void i8_q4_0(const uint8_t *src, int nb, int8_t *q, float *sw, fl
     }
 }
 
-AVX_TGT static void i8_q5_0(const uint8_t *src, int nb, int8_t *q, float *sw, float *mw)
+AVX_TGT static void i8_q5_0(const uint8_t *src, int nb, int8_t *q, float *sw)
 {
     const struct nn_block_q5_0 *b = (const void *)src;
     const __m128i m4 = _mm_set1_epi8(15), b4 = _mm_set1_epi8(16);
-    (void)mw;
     for (int i = 0; i < nb; i++, q += QSTEP, sw += PR) {
         uint32_t qh;
         memcpy(&qh, b[i].qh, 4);
@@ -638,51 +635,6 @@ AVX_TGT static void i8_q5_0(const uint8_t *src, int nb, int8_t *q, float *sw, fl
         _mm_store_si128((__m128i *)(q + 16), _mm_sub_epi8(hi, b4));
         *sw = nn_load_fp16(&b[i].d);
     }
-}
-
-/* Q4_K / Q5_K: sub-block j of 32 -> one step, scale d * sc[j], min term -dmin * mn[j] */
-AVX_TGT static inline void i8_k4(const uint8_t *qs, const uint8_t *qh, const uint8_t scales[12],
-                                 float d, float dmin, int8_t *q, float *sw, float *mw)
-{
-    uint8_t sc[8], mn[8];
-    nn_unpack_scales_k4(scales, sc, mn);
-    const __m256i m4 = _mm256_set1_epi8(15), b4 = _mm256_set1_epi8(16);
-    const __m256i h = qh ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256();
-    for (int c = 0; c < 4; c++, qs += 32) {
-        const __m256i v = _mm256_loadu_si256((const __m256i *)qs);
-        __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-        if (qh) {
-            lo = _mm256_mask_add_epi8(
-                lo, _mm256_test_epi8_mask(h, _mm256_set1_epi8((char)(1 << (2 * c)))), lo, b4);
-            hi = _mm256_mask_add_epi8(
-                hi, _mm256_test_epi8_mask(h, _mm256_set1_epi8((char)(2 << (2 * c)))), hi, b4);
-        }
-        _mm256_store_si256((__m256i *)q, lo);
-        _mm256_store_si256((__m256i *)(q + QSTEP), hi);
-        sw[0] = d * (float)sc[2 * c];
-        sw[PR] = d * (float)sc[2 * c + 1];
-        mw[0] = -dmin * (float)mn[2 * c];
-        mw[PR] = -dmin * (float)mn[2 * c + 1];
-        q += 2 * QSTEP;
-        sw += 2 * PR;
-        mw += 2 * PR;
-    }
-}
-
-AVX_TGT static void i8_q4_k(const uint8_t *src, int nb, int8_t *q, float *sw, float *mw)
-{
-    const struct nn_block_q4_k *b = (const void *)src;
-    for (int i = 0; i < nb; i++, q += 8 * QSTEP, sw += 8 * PR, mw += 8 * PR)
-        i8_k4(b[i].qs, NULL, b[i].scales, nn_load_fp16(&b[i].d), nn_load_fp16(&b[i].dmin), q, sw,
-              mw);
-}
-
-AVX_TGT static void i8_q5_k(const uint8_t *src, int nb, int8_t *q, float *sw, float *mw)
-{
-    const struct nn_block_q5_k *b = (const void *)src;
-    for (int i = 0; i < nb; i++, q += 8 * QSTEP, sw += 8 * PR, mw += 8 * PR)
-        i8_k4(b[i].qs, b[i].qh, b[i].scales, nn_load_fp16(&b[i].d), nn_load_fp16(&b[i].dmin), q, sw,
-              mw);
 }
 
 /* Q6_K codes (0..63, not yet minus 32) of the half g of a 128-element group (ql, qh at the
@@ -700,79 +652,35 @@ AVX_TGT static inline void q6_codes(const uint8_t *ql, const uint8_t *qh, int g,
                         _mm_and_si128(_mm_srli_epi16(hb, 2), m30));
 }
 
-/* Q6_K: steps of 16 (KQ = 16): element 128h + 32j + l is step 8h + 2j + l / 16, scale
- * d * scales[8h + 2j + l / 16], code (nibble | two bits << 4) - 32 */
-AVX_TGT static void i8_q6_k(const uint8_t *src, int nb, int8_t *q, float *sw, float *mw)
-{
-    const struct nn_block_q6_k *b = (const void *)src;
-    const __m128i o32 = _mm_set1_epi8(32);
-    const size_t qstep = PR * 16;
-    (void)mw;
-    for (int i = 0; i < nb; i++) {
-        const float d = nn_load_fp16(&b[i].d);
-        for (int h = 0; h < 2; h++) {
-            const uint8_t *ql = b[i].ql + 64 * h, *qh = b[i].qh + 32 * h;
-            for (int g = 0; g < 2; g++) {
-                __m128i v[4];
-                q6_codes(ql, qh, g, v);
-                for (int j = 0; j < 4; j++) {
-                    const int st = 16 * i + 8 * h + 2 * j + g;
-                    _mm_store_si128((__m128i *)(q + (size_t)st * qstep), _mm_sub_epi8(v[j], o32));
-                    sw[(size_t)st * PR] = d * (float)b[i].scales[8 * h + 2 * j + g];
-                }
-            }
-        }
-    }
-}
-
-struct i8_type {
-    unpack_fn unpack;
-    enum nn_type act; /* the kernels' activation type */
-    int kq;           /* K per step: 32, or 16 for Q6_K */
-    bool mins;        /* min terms (Q4_K, Q5_K) */
-};
-
-static bool i8_for(enum nn_type t, struct i8_type *o)
+/* The panel unpacker of a type on this path, or NULL. */
+static unpack_fn i8_unpack_for(enum nn_type t)
 {
     switch (t) {
     case NN_TYPE_Q8_0:
-        *o = (struct i8_type){i8_q8_0, NN_TYPE_Q8_0, 32, false};
-        return true;
+        return i8_q8_0;
     case NN_TYPE_Q4_0:
-        *o = (struct i8_type){i8_q4_0, NN_TYPE_Q8_0, 32, false};
-        return true;
+        return i8_q4_0;
     case NN_TYPE_Q5_0:
-        *o = (struct i8_type){i8_q5_0, NN_TYPE_Q8_0, 32, false};
-        return true;
-    case NN_TYPE_Q4_K:
-        *o = (struct i8_type){i8_q4_k, NN_TYPE_Q8_K, 32, true};
-        return true;
-    case NN_TYPE_Q5_K:
-        *o = (struct i8_type){i8_q5_k, NN_TYPE_Q8_K, 32, true};
-        return true;
-    case NN_TYPE_Q6_K:
-        *o = (struct i8_type){i8_q6_k, NN_TYPE_Q8_K, 16, false};
-        return true;
+        return i8_q5_0;
     default:
-        return false;
+        return NULL;
     }
 }
 
 struct i8_job {
-    struct i8_type ty;
-    nn_from_float_fn quantise; /* the kernels' activation quantiser */
+    unpack_fn unpack;
+    nn_from_float_fn quantise; /* the kernels' Q8_0 activation quantiser */
     const uint8_t *w;
-    size_t row_bytes, block_bytes, ablock_bytes; /* weight row and block, activation block */
-    int n_in, n_steps, steps_per_block;
+    size_t row_bytes, block_bytes; /* weight row and block */
+    int n_in, n_steps;             /* n_steps: blocks per row */
     int64_t r0, r1;
     const float *x;
     int n_tok, n_tb, n_pairs;
     int8_t *xq;        /* B tiles [n_tb][n_steps][KQ/4][TT][4] */
-    float *da, *ds;    /* [n_tb][n_steps][TT]: activation scale; its sub-block sum (K types; times
-                        * the scale for the others) */
+    float *da;         /* [n_tb][n_steps][TT]: activation scales */
     uint8_t *qrow;     /* one quantised activation row per thread */
     size_t qrow_bytes; /* its stride */
-    uint8_t *panels;   /* per thread: int8 [chunk][PR][KQ], then sw, mw [chunk][PR] */
+    uint8_t *panels;   /* per thread: int8 [chunk][PR][KQ], then sw [chunk][PR] */
     size_t panel_bytes;
     float *acc; /* per thread: [pair][4][16 x 16] F32 sums of the current panel and chunk */
     float *y;
@@ -785,46 +693,25 @@ struct i8_job {
 static void i8_convert(void *ctx, int ith, int nth)
 {
     const struct i8_job *j = ctx;
-    const int kq = j->ty.kq, spb = j->steps_per_block;
     uint8_t *qr = j->qrow + (size_t)ith * j->qrow_bytes;
+    const struct nn_block_q8_0 *qb = (const void *)qr;
     for (int b = ith; b < j->n_tb; b += nth) {
-        int8_t *tiles = j->xq + (size_t)b * j->n_steps * TT * kq;
-        float *da = j->da + (size_t)b * j->n_steps * TT, *ds = j->ds + (size_t)b * j->n_steps * TT;
+        int8_t *tiles = j->xq + (size_t)b * j->n_steps * TT * KQ;
+        float *da = j->da + (size_t)b * j->n_steps * TT;
         for (int tt = 0; tt < TT; tt++) {
             const int t = b * TT + tt;
-            if (t >= j->n_tok) {
-                for (int s = 0; s < j->n_steps; s++) {
-                    memset(tiles + (size_t)s * TT * kq + tt * 4, 0, 4); /* first row */
-                    for (int r = 1; r < kq / 4; r++)
-                        memset(tiles + (size_t)s * TT * kq + r * 64 + tt * 4, 0, 4);
-                    da[(size_t)s * TT + tt] = 0;
-                    ds[(size_t)s * TT + tt] = 0;
-                }
-                continue;
-            }
-            j->quantise(j->x + (int64_t)t * j->n_in, qr, j->n_in);
+            const bool pad = t >= j->n_tok; /* rows past the last token: zeros */
+            if (!pad)
+                j->quantise(j->x + (int64_t)t * j->n_in, qr, j->n_in);
             for (int s = 0; s < j->n_steps; s++) {
-                const int blk = s / spb, sub = s % spb;
-                const int8_t *qs;
-                float d, sum = 0;
-                if (j->ty.act == NN_TYPE_Q8_K) {
-                    const struct nn_block_q8_k *bk =
-                        (const void *)(qr + (size_t)blk * j->ablock_bytes);
-                    d = bk->d;
-                    qs = bk->qs + sub * kq;
-                    if (kq == 32)
-                        sum = (float)(bk->bsums[2 * sub] + bk->bsums[2 * sub + 1]);
-                } else {
-                    const struct nn_block_q8_0 *b0 =
-                        (const void *)(qr + (size_t)blk * j->ablock_bytes);
-                    d = nn_load_fp16(&b0->d);
-                    qs = b0->qs;
+                int8_t *tile = tiles + (size_t)s * TT * KQ;
+                for (int r = 0; r < KQ / 4; r++) {
+                    if (pad)
+                        memset(tile + r * 64 + tt * 4, 0, 4);
+                    else
+                        memcpy(tile + r * 64 + tt * 4, qb[s].qs + 4 * r, 4);
                 }
-                int8_t *tile = tiles + (size_t)s * TT * kq;
-                for (int r = 0; r < kq / 4; r++)
-                    memcpy(tile + r * 64 + tt * 4, qs + 4 * r, 4);
-                da[(size_t)s * TT + tt] = d;
-                ds[(size_t)s * TT + tt] = spb > 1 ? sum : d * sum; /* K types: scaled later */
+                da[(size_t)s * TT + tt] = pad ? 0 : nn_load_fp16(&qb[s].d);
             }
         }
     }
@@ -833,64 +720,33 @@ static void i8_convert(void *ctx, int ith, int nth)
 /* Unpacks rows [ra, ra + nr) of the current chunk into panel buffer pb (rows past r1: 0). */
 static void i8_unpack_panel(const struct i8_job *j, uint8_t *pb, int64_t ra, int nr)
 {
-    const int kq = j->ty.kq, spb = j->steps_per_block, ns = j->s1 - j->s0;
+    const int ns = j->s1 - j->s0;
     int8_t *q = (int8_t *)pb;
-    float *sw = (float *)(pb + (size_t)ns * PR * kq), *mw = sw + (size_t)ns * PR;
-    const int b0 = j->s0 / spb, nb = (j->s1 - j->s0) / spb;
-    const int band = VB_MAX(1, 8 / spb); /* blocks per band: the rows of a band share lines */
-    for (int bb = 0; bb < nb; bb += band) {
-        const int n = VB_MIN(band, nb - bb);
-        const size_t st = (size_t)bb * spb; /* first step of the band in the chunk */
+    float *sw = (float *)(pb + (size_t)ns * QSTEP);
+    const int band = 8; /* blocks per band: the rows of a band share lines */
+    for (int bb = 0; bb < ns; bb += band) {
+        const int n = VB_MIN(band, ns - bb);
         for (int r = 0; r < nr; r++)
-            j->ty.unpack(j->w + (size_t)(ra + r) * j->row_bytes +
-                             (size_t)(b0 + bb) * j->block_bytes,
-                         n, q + (st * PR + (size_t)r) * kq, sw + st * PR + r, mw + st * PR + r);
+            j->unpack(j->w + (size_t)(ra + r) * j->row_bytes +
+                          (size_t)(j->s0 + bb) * j->block_bytes,
+                      n, q + ((size_t)bb * PR + (size_t)r) * KQ, sw + (size_t)bb * PR + r);
     }
     for (int r = nr; r < PR; r++)
         for (int s = 0; s < ns; s++) {
-            memset(q + ((size_t)s * PR + r) * kq, 0, (size_t)kq);
+            memset(q + ((size_t)s * PR + r) * KQ, 0, KQ);
             sw[(size_t)s * PR + r] = 0;
-            mw[(size_t)s * PR + r] = 0;
         }
 }
 
-/* acc[16 x 16] += C * (sw[row] * da[token]) (+ mw[row] * ds[token]) */
+/* acc[16 x 16] += C * (sw[row] * da[token]) */
 AVX_TGT static inline void i8_epilogue(float *acc, const int32_t *c, const float *sw,
-                                       const float *mw, const float *da, const float *ds, bool mins)
-{
-    const __m512 vda = _mm512_loadu_ps(da), vds = _mm512_loadu_ps(ds);
-    for (int r = 0; r < 16; r++) {
-        const __m512 p = _mm512_cvtepi32_ps(_mm512_load_si512((const void *)(c + 16 * r)));
-        __m512 a = _mm512_fmadd_ps(p, _mm512_mul_ps(_mm512_set1_ps(sw[r]), vda),
-                                   _mm512_load_ps(acc + 16 * r));
-        if (mins)
-            a = _mm512_fmadd_ps(_mm512_set1_ps(mw[r]), vds, a);
-        _mm512_store_ps(acc + 16 * r, a);
-    }
-}
-
-/* K types, per sub-block: sb[16 x 16] += C * sw[row] (+ mw[row] * sum(q_x)[token]) */
-AVX_TGT static inline void i8_epilogue_sb(float *sb, const int32_t *c, const float *sw,
-                                          const float *mw, const float *sum, bool mins)
-{
-    const __m512 vs = _mm512_loadu_ps(sum);
-    for (int r = 0; r < 16; r++) {
-        const __m512 p = _mm512_cvtepi32_ps(_mm512_load_si512((const void *)(c + 16 * r)));
-        __m512 a = _mm512_fmadd_ps(p, _mm512_set1_ps(sw[r]), _mm512_load_ps(sb + 16 * r));
-        if (mins)
-            a = _mm512_fmadd_ps(_mm512_set1_ps(mw[r]), vs, a);
-        _mm512_store_ps(sb + 16 * r, a);
-    }
-}
-
-/* End of a super-block: acc += sb * d_x[token]; sb = 0 */
-AVX_TGT static inline void i8_flush(float *acc, float *sb, const float *da)
+                                       const float *da)
 {
     const __m512 vda = _mm512_loadu_ps(da);
     for (int r = 0; r < 16; r++) {
-        _mm512_store_ps(acc + 16 * r, _mm512_fmadd_ps(_mm512_load_ps(sb + 16 * r), vda,
+        const __m512 p = _mm512_cvtepi32_ps(_mm512_load_si512((const void *)(c + 16 * r)));
+        _mm512_store_ps(acc + 16 * r, _mm512_fmadd_ps(p, _mm512_mul_ps(_mm512_set1_ps(sw[r]), vda),
                                                       _mm512_load_ps(acc + 16 * r)));
-        _mm512_store_ps(sb + 16 * r, _mm512_setzero_ps());
     }
 }
 
@@ -899,20 +755,17 @@ AMX_TGT static void i8_worker(void *ctx, int ith, int nth)
     struct i8_job *j = ctx;
     (void)nth;
     const int64_t n_panels = (j->r1 - j->r0 + PR - 1) / PR;
-    const int kq = j->ty.kq, ns = j->s1 - j->s0;
+    const int ns = j->s1 - j->s0;
     struct nn_amx_cfg cfg;
     nn_amx_cfg_full(&cfg);
-    cfg.colsb[4] = cfg.colsb[5] = (uint16_t)kq;    /* A: 16 rows of kq codes */
-    cfg.rows[6] = cfg.rows[7] = (uint8_t)(kq / 4); /* B: kq/4 rows of TT x 4 codes */
+    cfg.colsb[4] = cfg.colsb[5] = KQ;   /* A: 16 rows of KQ codes */
+    cfg.rows[6] = cfg.rows[7] = KQ / 4; /* B: KQ/4 rows of TT x 4 codes */
     bool configured = false;
     int32_t c[2][4][256] __attribute__((aligned(ALIGN)));
-    float sb[4][256] __attribute__((aligned(ALIGN))); /* K types: current super-block */
-    const int spb = j->steps_per_block;
-    memset(sb, 0, sizeof sb);
     uint8_t *pb = j->panels + (size_t)ith * j->panel_bytes;
     const int8_t *q = (const int8_t *)pb;
-    const float *sw = (const float *)(pb + (size_t)ns * PR * kq), *mw = sw + (size_t)ns * PR;
-    const size_t bstride = (size_t)j->n_steps * TT * kq; /* bytes per token block */
+    const float *sw = (const float *)(pb + (size_t)ns * QSTEP);
+    const size_t bstride = (size_t)j->n_steps * TT * KQ; /* bytes per token block */
     int64_t p;
     while (claim_panel(&j->next, n_panels, &cfg, &configured, &p)) {
         const int64_t ra = j->r0 + p * PR;
@@ -928,12 +781,12 @@ AMX_TGT static void i8_worker(void *ctx, int ith, int nth)
             for (int s = j->s0; s <= j->s1; s++) {
                 const int par = s & 1;
                 if (s < j->s1) {
-                    const int8_t *a = q + (size_t)(s - j->s0) * PR * kq;
-                    const int8_t *bt = j->xq + (size_t)b * bstride + (size_t)s * TT * kq;
+                    const int8_t *a = q + (size_t)(s - j->s0) * QSTEP;
+                    const int8_t *bt = j->xq + (size_t)b * bstride + (size_t)s * TT * KQ;
                     _tile_zero(0);
                     _tile_zero(1);
-                    _tile_loadd(4, a, kq);
-                    _tile_loadd(5, a + 16 * kq, kq);
+                    _tile_loadd(4, a, KQ);
+                    _tile_loadd(5, a + 16 * KQ, KQ);
                     _tile_loadd(6, bt, 64);
                     _tile_dpbssd(0, 4, 6);
                     _tile_dpbssd(1, 5, 6);
@@ -955,27 +808,12 @@ AMX_TGT static void i8_worker(void *ctx, int ith, int nth)
                 int32_t(*cp)[256] = c[par ^ 1];
                 const size_t si = (size_t)(ps - j->s0) * PR;
                 const float *da = j->da + ((size_t)b * j->n_steps + ps) * TT;
-                const float *ds = j->ds + ((size_t)b * j->n_steps + ps) * TT;
-                if (spb == 1) {
-                    i8_epilogue(acc, cp[0], sw + si, mw + si, da, ds, j->ty.mins);
-                    i8_epilogue(acc + 256, cp[1], sw + si + 16, mw + si + 16, da, ds, j->ty.mins);
-                    if (two) {
-                        i8_epilogue(acc + 512, cp[2], sw + si, mw + si, da + nsq, ds + nsq,
-                                    j->ty.mins);
-                        i8_epilogue(acc + 768, cp[3], sw + si + 16, mw + si + 16, da + nsq,
-                                    ds + nsq, j->ty.mins);
-                    }
-                    continue;
+                i8_epilogue(acc, cp[0], sw + si, da);
+                i8_epilogue(acc + 256, cp[1], sw + si + 16, da);
+                if (two) {
+                    i8_epilogue(acc + 512, cp[2], sw + si, da + nsq);
+                    i8_epilogue(acc + 768, cp[3], sw + si + 16, da + nsq);
                 }
-                /* K types: one activation scale per super-block, applied when it ends */
-                const int nt = two ? 4 : 2;
-                for (int i = 0; i < nt; i++) {
-                    const size_t ro = (size_t)(i & 1) * 16, to = (size_t)(i >> 1) * nsq;
-                    i8_epilogue_sb(sb[i], cp[i], sw + si + ro, mw + si + ro, ds + to, j->ty.mins);
-                }
-                if ((ps + 1) % spb == 0)
-                    for (int i = 0; i < nt; i++)
-                        i8_flush(acc + 256 * i, sb[i], da + (size_t)(i >> 1) * nsq);
             }
             store_pair_y(j->y, j->ldy, acc, b * TT, j->n_tok, (int)(ra - j->r0), nr, two,
                          j->s0 > 0);
@@ -1308,41 +1146,32 @@ static bool k4_rows(struct nn_pool *pool, struct nn_scratch *scratch, const stru
     return true;
 }
 
-/* NN_AMX_K4=0: Q4_K/Q5_K take the per-sub-block path (A/B comparisons). */
-static bool k4_off(void)
+/* Whether type t has an INT8-tile path (the kernels' own integer sums). */
+static bool i8_exact(enum nn_type t)
 {
-    static int off = -1;
-    if (off < 0) {
-        const char *e = getenv("NN_AMX_K4");
-        off = e && strcmp(e, "0") == 0;
-    }
-    return off == 1;
+    return i8_unpack_for(t) || t == NN_TYPE_Q4_K || t == NN_TYPE_Q5_K || t == NN_TYPE_Q6_K;
 }
 
-/* nn_matmul_rows on INT8 tiles for a type i8_for accepts; false on OOM (or a kernel whose
+/* nn_matmul_rows on INT8 tiles for a type i8_exact accepts; false on OOM (or a kernel whose
  * activation type differs: nothing written). */
 static bool i8_rows(struct nn_pool *pool, struct nn_scratch *scratch, const struct nn_tensor *w,
-                    const struct i8_type *ty, int64_t r0, int64_t r1, const float *x, int n_tok,
-                    float *y, int64_t ldy)
+                    int64_t r0, int64_t r1, const float *x, int n_tok, float *y, int64_t ldy)
 {
     const struct nn_kernel *k = nn_kernel_for(w->type);
-    if (!k || !k->from_float || k->vec_dot_type != ty->act)
+    if (w->type == NN_TYPE_Q4_K || w->type == NN_TYPE_Q5_K || w->type == NN_TYPE_Q6_K)
+        return k && k->from_float && k->vec_dot_type == NN_TYPE_Q8_K &&
+               k4_rows(pool, scratch, w, k->from_float, r0, r1, x, n_tok, y, ldy);
+    if (!k || !k->from_float || k->vec_dot_type != NN_TYPE_Q8_0)
         return false;
-    if ((w->type == NN_TYPE_Q4_K || w->type == NN_TYPE_Q5_K || w->type == NN_TYPE_Q6_K) &&
-        !k4_off())
-        return k4_rows(pool, scratch, w, k->from_float, r0, r1, x, n_tok, y, ldy);
     const int nth = pool ? nn_pool_threads(pool) : 1;
-    const struct nn_type_info *ti = nn_type_info(w->type);
     struct i8_job j = {
-        .ty = *ty,
+        .unpack = i8_unpack_for(w->type),
         .quantise = k->from_float,
         .w = w->data,
         .row_bytes = w->row_bytes,
-        .block_bytes = ti->block_bytes,
-        .ablock_bytes = nn_type_info(ty->act)->block_bytes,
+        .block_bytes = nn_type_info(w->type)->block_bytes,
         .n_in = (int)w->ne[0],
-        .n_steps = (int)(w->ne[0] / ty->kq),
-        .steps_per_block = ti->block / ty->kq,
+        .n_steps = (int)(w->ne[0] / KQ),
         .r0 = r0,
         .r1 = r1,
         .x = x,
@@ -1352,29 +1181,25 @@ static bool i8_rows(struct nn_pool *pool, struct nn_scratch *scratch, const stru
         .ldy = ldy,
     };
     j.n_pairs = (j.n_tb + 1) / 2;
-    const int spb = j.steps_per_block;
-    const size_t tile_bytes = (size_t)TT * ty->kq;
-    int chunk = (int)(CHUNK_BYTES / ((size_t)j.n_tb * tile_bytes)) / spb * spb;
-    chunk = VB_MAX(chunk, spb);
+    const size_t tile_bytes = (size_t)TT * KQ;
+    int chunk = VB_MAX(1, (int)(CHUNK_BYTES / ((size_t)j.n_tb * tile_bytes)));
     const int csteps = VB_MIN(chunk, j.n_steps);
     const int64_t n_panels = (r1 - r0 + PR - 1) / PR;
     const size_t xq_bytes = (size_t)j.n_tb * j.n_steps * tile_bytes;
     const size_t sc_floats = (size_t)j.n_tb * j.n_steps * TT;
-    j.qrow_bytes = (nn_row_bytes((int)ty->act, j.n_in) + ALIGN - 1) / ALIGN * ALIGN;
-    j.panel_bytes = ((size_t)csteps * PR * (size_t)ty->kq +
-                     2 * (size_t)csteps * PR * sizeof(float) + ALIGN - 1) /
-                    ALIGN * ALIGN;
+    j.qrow_bytes = (nn_row_bytes(NN_TYPE_Q8_0, j.n_in) + ALIGN - 1) / ALIGN * ALIGN;
+    j.panel_bytes =
+        ((size_t)csteps * QSTEP + (size_t)csteps * PR * sizeof(float) + ALIGN - 1) / ALIGN * ALIGN;
     const size_t acc_floats = (size_t)nth * (size_t)j.n_pairs * 4 * 256;
     void *buf;
     if (!reserve_aligned(scratch,
-                         xq_bytes + (2 * sc_floats + acc_floats) * sizeof(float) +
+                         xq_bytes + (sc_floats + acc_floats) * sizeof(float) +
                              (size_t)nth * (j.qrow_bytes + j.panel_bytes),
                          &buf))
         return false;
     j.acc = buf; /* 64-byte multiples first, so every part stays aligned */
     j.da = j.acc + acc_floats;
-    j.ds = j.da + sc_floats;
-    j.xq = (int8_t *)(j.ds + sc_floats);
+    j.xq = (int8_t *)(j.da + sc_floats);
     j.panels = (uint8_t *)j.xq + xq_bytes;
     j.qrow = j.panels + (size_t)nth * j.panel_bytes;
     if (j.n_tb > 1)
@@ -1441,9 +1266,8 @@ bool nn_matmul_amx_rows_mode(struct nn_pool *pool, struct nn_scratch *scratch,
     if (n_tok <= 0 || r1 <= r0)
         return true;
     nn_fp16_table_init();
-    struct i8_type ty;
-    if (m != NN_AMX_ALL && i8_for(w->type, &ty))
-        return i8_rows(pool, scratch, w, &ty, r0, r1, x, n_tok, y, ldy);
+    if (m != NN_AMX_ALL && i8_exact(w->type))
+        return i8_rows(pool, scratch, w, r0, r1, x, n_tok, y, ldy);
     const int nth = pool ? nn_pool_threads(pool) : 1;
     struct amx_job j = {
         .deq = deq_for(w->type),
@@ -1500,9 +1324,7 @@ bool nn_matmul_amx_try(struct nn_pool *pool, struct nn_scratch *scratch, const s
     const enum nn_amx_mode m = mode_get();
     /* EXACT: BF16 weights (the kernels round the activations to BF16 too) and the INT8 types
      * (the kernels' activation quantisation): only F32 summation order differs */
-    struct i8_type ty;
-    if (m == NN_AMX_OFF ||
-        (m == NN_AMX_EXACT && w->type != NN_TYPE_BF16 && !i8_for(w->type, &ty)) ||
+    if (m == NN_AMX_OFF || (m == NN_AMX_EXACT && w->type != NN_TYPE_BF16 && !i8_exact(w->type)) ||
         !nn_matmul_amx_supported(w->type))
         return false;
     *ok = nn_matmul_amx_rows(pool, scratch, w, r0, r1, x, n_tok, y, ldy);

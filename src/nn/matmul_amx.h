@@ -27,11 +27,11 @@ VB_WUR bool nn_matmul_amx_rows(struct nn_pool *pool, struct nn_scratch *scratch,
  * results differ only in F32 summation order: Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K on INT8
  * tiles (TDPBSSD) with the activations quantised by the kernels' own Q8_0/Q8_K quantiser
  * and a per-block F32 epilogue (Q4_K/Q5_K/Q6_K: integer sums over whole super-blocks,
- * sub-block scale times code split into two int8 tiles; NN_AMX_K4=0 takes the per-sub-block path
- * for A/B); BF16 weights on BF16 tiles (the kernels round activations to BF16 too). Other types
- * keep the kernels. ALL: every supported type on BF16 tiles (weights and activations rounded to 8
- * significant bits; about twice the INT8 speed): logits drift from llama.cpp's by about the
- * "f32 activations" column of qwen2-ref/README §5 (rounding flips), not bit-close. */
+ * sub-block scale times code split into two int8 tiles); BF16 weights on BF16 tiles (the kernels
+ * round activations to BF16 too). Other types keep the kernels. ALL: every supported type on BF16
+ * tiles (weights and activations rounded to 8 significant bits; about twice the INT8 speed): logits
+ * drift from llama.cpp's by about the "f32 activations" column of qwen2-ref/README §5 (rounding
+ * flips), not bit-close. */
 enum nn_amx_mode {
     NN_AMX_OFF = 0,
     NN_AMX_EXACT = 1,
