@@ -45,6 +45,11 @@ $(BUILD)/tests/%: tests/%.c $(LIB) tests/unit/test.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -o $@ $< $(LIB) $(LDFLAGS) $(LDLIBS)
 
+# Benchmark programs (bench/*.c), linked like the server; the bench/*.sh scripts build them.
+$(BUILD)/bench/%: bench/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDFLAGS) $(LDLIBS)
+
 unit-test: $(UNIT_BIN)
 	@scripts/run-unit-tests.sh $(UNIT_BIN)
 

@@ -3,10 +3,7 @@
 # pipeline without the engine), plus POST /generate-tts through the server.
 bench_section_tts() {
     local bin=build/bench/tts_bench out line
-    mkdir -p build/bench
-    if ! cc -std=c17 -O2 -g -D_GNU_SOURCE -Isrc -pthread -o "$bin" bench/tts_bench.c \
-        build/libvocero.a $(pkg-config --libs sndfile soxr libebur128 libmicrohttpd libjwt \
-        sqlite3 libpq libcurl openssl) -lespeak-ng -lcrypt -lm 2>"$TMP/tts_bench.log"; then
+    if ! make -s "$bin" >"$TMP/tts_bench.log" 2>&1; then
         cat "$TMP/tts_bench.log"
         bench_fail "tts: cannot build $bin"
         return
