@@ -851,6 +851,17 @@ struct attn_job {
     int n, H, D;
 };
 
+/* s[p] = exp(s[p] - mx) for p < n; returns 1 / sum (the softmax weights are s[p] times it). */
+static float exp_shifted(float *s, int64_t n, float mx)
+{
+    double sum = 0;
+    for (int64_t p = 0; p < n; p++) {
+        s[p] = expf(s[p] - mx);
+        sum += (double)s[p];
+    }
+    return (float)(1.0 / sum);
+}
+
 /* One (query row, head) item per iteration: scores over positions 0..pos0+t, softmax,
  * weighted sum of the values. */
 static void attn_worker(void *ctx, int ith, int nth)
@@ -868,12 +879,7 @@ static void attn_worker(void *ctx, int ith, int nth)
             s[p] = dot(q, j->k + p * j->E + (int64_t)h * j->D, j->D) * scale;
             mx = fmaxf(mx, s[p]);
         }
-        double sum = 0;
-        for (int64_t p = 0; p < n_kv; p++) {
-            s[p] = expf(s[p] - mx);
-            sum += (double)s[p];
-        }
-        const float inv = (float)(1.0 / sum);
+        const float inv = exp_shifted(s, n_kv, mx);
         float *o = j->out + (int64_t)t * j->E + (int64_t)h * j->D;
         memset(o, 0, (size_t)j->D * sizeof *o);
         for (int64_t p = 0; p < n_kv; p++)
@@ -925,12 +931,7 @@ static void head_f16(const float *q, const uint16_t *k, const uint16_t *v, int64
         s[p] = d * scale;
         mx = fmaxf(mx, s[p]);
     }
-    double sum = 0;
-    for (int64_t p = 0; p < n_kv; p++) {
-        s[p] = expf(s[p] - mx);
-        sum += (double)s[p];
-    }
-    const float inv = (float)(1.0 / sum);
+    const float inv = exp_shifted(s, n_kv, mx);
     memset(o, 0, (size_t)D * sizeof *o);
     for (int64_t p = 0; p < n_kv; p++) {
         const uint16_t *vr = v + p * stride;
@@ -969,12 +970,7 @@ head_f16_body(const float *q, const uint16_t *k, const uint16_t *v, int64_t stri
         s[p] = _mm_cvtss_f32(h) * scale;
         mx = fmaxf(mx, s[p]);
     }
-    double sum = 0;
-    for (int64_t p = 0; p < n_kv; p++) {
-        s[p] = expf(s[p] - mx);
-        sum += (double)s[p];
-    }
-    const float inv = (float)(1.0 / sum);
+    const float inv = exp_shifted(s, n_kv, mx);
     for (int64_t p = 0; p < n_kv; p++) {
         const uint16_t *vr = v + p * stride;
         const __m256 a = _mm256_set1_ps(s[p] * inv);
