@@ -3,6 +3,7 @@
  * fallback, threads over (panel, token block) tiles. */
 #include "core/vb.h"
 #include "nn/gemm.h"
+#include "nn/amx.h"
 
 #include "nn/fp16.h"
 #include <stdatomic.h>
@@ -461,13 +462,6 @@ size_t nn_gemm_bf16_scratch_bytes(int n_in, int n_tok)
 #    include <unistd.h>
 #    define GEMM_AMX 1
 
-struct amx_cfg {
-    uint8_t palette, start_row;
-    uint8_t reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-};
-
 static bool g_amx;
 static pthread_once_t g_amx_once = PTHREAD_ONCE_INIT;
 
@@ -652,13 +646,8 @@ __attribute__((target("amx-tile,amx-bf16"))) static void bf16_worker_amx(void *c
     struct bf16_job *j = ctx;
     (void)ith;
     (void)nth;
-    struct amx_cfg cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.palette = 1;
-    for (int t = 0; t < 8; t++) { /* every tile 16 rows x 64 bytes */
-        cfg.rows[t] = 16;
-        cfg.colsb[t] = 64;
-    }
+    struct nn_amx_cfg cfg;
+    nn_amx_cfg_full(&cfg);
     _tile_loadconfig(&cfg);
     float acc[AMX_M * AMX_PAIRS * NR], bpad[AMX_PAIRS * NR];
     const int64_t units = (int64_t)j->n_mb * j->n_pp;
