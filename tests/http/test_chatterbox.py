@@ -189,8 +189,12 @@ class ChatterboxTest(ServerTest):
                            self.log()[mark:])
         self.assertTrue(lines, "no streaming summary in the log")
         chunks, pieces, early, first_ms, done_ms = lines[-1]
-        # the first audio bytes went out before the synthesis was done
-        self.assertLess(float(first_ms), float(done_ms))
+        # the first audio bytes went out before the synthesis was done: measurable when the
+        # stream had more than one piece (a one-piece stream, like TEXT's on the tiny model,
+        # sends its audio as it finishes: the two times then differ by the 0.1 ms rounding
+        # or not at all, which made this check flaky)
+        if int(pieces) > 1:
+            self.assertLess(float(first_ms), float(done_ms))
         return head, rest, (int(chunks), int(pieces), int(early))
 
     def test_stream(self):
