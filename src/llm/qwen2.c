@@ -326,6 +326,77 @@ void qwen2_ctx_truncate(struct qwen2_ctx *c, int n_past)
         c->n_past = n_past;
 }
 
+/* The per-token steps between the matmuls of one layer, split over the pool by tokens. */
+enum token_step {
+    STEP_ATTN_NORM, /* xb = norm(x) */
+    STEP_QKV_POST,  /* biases, RoPE, K/V rows into the f16 cache */
+    STEP_ATTN_OUT,  /* x += xb2; xb = norm(x) (feed-forward input) */
+    STEP_SWIGLU,    /* hb = silu(hb) * hb2 */
+    STEP_FFN_OUT,   /* x += xb2 */
+};
+
+struct token_job {
+    enum token_step step;
+    struct qwen2_ctx *c;
+    const struct qwen2_layer *L;
+    int n;
+    int64_t pos0;
+    float *kd, *vd;   /* k, v rows of the batch */
+    uint8_t *kc, *vc; /* the layer's caches (f16 unless f32) */
+};
+
+static void token_worker(void *ctx, int ith, int nth)
+{
+    const struct token_job *j = ctx;
+    struct qwen2_ctx *c = j->c;
+    const struct qwen2_hparams *hp = &c->m->hp;
+    const struct qwen2_layer *L = j->L;
+    const int64_t E = hp->n_embd, KV = hp->n_embd_kv, F = hp->n_ff;
+    for (int t = ith; t < j->n; t += nth) {
+        float *x = c->x + t * E, *xb = c->xb + t * E;
+        switch (j->step) {
+        case STEP_ATTN_NORM:
+            nn_rms_norm(xb, x, L->attn_norm->data, E, hp->rms_eps);
+            break;
+        case STEP_QKV_POST: {
+            float *q = c->q + t * E, *k = j->kd + t * KV, *v = j->vd + t * KV;
+            nn_add(q, L->bq->data, E);
+            nn_add(k, L->bk->data, KV);
+            nn_add(v, L->bv->data, KV);
+            /* rotary position embedding (NEOX halves) */
+            nn_rope(q, (int)hp->n_head, (int)hp->head_dim, (int)hp->head_dim, j->pos0 + t,
+                    hp->rope_base, NN_ROPE_NEOX);
+            nn_rope(k, (int)hp->n_head_kv, (int)hp->head_dim, (int)hp->head_dim, j->pos0 + t,
+                    hp->rope_base, NN_ROPE_NEOX);
+            if (c->kv_type != NN_TYPE_F32) {
+                nn_quantize_row_f16(k, j->kc + (size_t)(j->pos0 + t) * (size_t)KV * 2, KV);
+                nn_quantize_row_f16(v, j->vc + (size_t)(j->pos0 + t) * (size_t)KV * 2, KV);
+            }
+            break;
+        }
+        case STEP_ATTN_OUT:
+            nn_add(x, c->xb2 + t * E, E);
+            nn_rms_norm(xb, x, L->ffn_norm->data, E, hp->rms_eps);
+            break;
+        case STEP_SWIGLU:
+            nn_swiglu(c->hb + t * F, c->hb2 + t * F, F);
+            break;
+        case STEP_FFN_OUT:
+            nn_add(x, c->xb2 + t * E, E);
+            break;
+        }
+    }
+}
+
+static void token_step(struct token_job *j, enum token_step step)
+{
+    j->step = step;
+    if (j->n > 1)
+        nn_pool_run(j->c->pool, token_worker, j);
+    else
+        token_worker(j, 0, 1);
+}
+
 /* One batch of n <= n_batch tokens at positions n_past.. */
 static enum vb_err eval_batch(struct qwen2_ctx *c, const int32_t *tok, int n, float *logits,
                               bool all)
@@ -351,54 +422,36 @@ static enum vb_err eval_batch(struct qwen2_ctx *c, const int32_t *tok, int n, fl
         /* k, v rows: straight into an f32 cache, else through scratch and converted */
         float *kd = f32 ? (float *)kc + pos0 * KV : c->k;
         float *vd = f32 ? (float *)vc + pos0 * KV : c->v;
+        struct token_job tj = {
+            .c = c, .L = L, .n = n, .pos0 = pos0, .kd = kd, .vd = vd, .kc = kc, .vc = vc};
         /* 2. attention norm */
-        for (int t = 0; t < n; t++)
-            nn_rms_norm(c->xb + t * E, c->x + t * E, L->attn_norm->data, E, hp->rms_eps);
-        /* 3. q, k, v projections (+ biases) */
+        token_step(&tj, STEP_ATTN_NORM);
+        /* 3. q, k, v projections, biases, RoPE */
         if (!nn_matmul(pool, s, L->wq, c->xb, n, c->q, E) ||
             !nn_matmul(pool, s, L->wk, c->xb, n, kd, KV) ||
             !nn_matmul(pool, s, L->wv, c->xb, n, vd, KV))
             return VB_ERR_NOMEM;
-        for (int t = 0; t < n; t++) {
-            float *q = c->q + t * E, *k = kd + t * KV, *v = vd + t * KV;
-            nn_add(q, L->bq->data, E);
-            nn_add(k, L->bk->data, KV);
-            nn_add(v, L->bv->data, KV);
-            /* 4. rotary position embedding (NEOX halves) */
-            nn_rope(q, (int)hp->n_head, (int)hp->head_dim, (int)hp->head_dim, pos0 + t,
-                    hp->rope_base, NN_ROPE_NEOX);
-            nn_rope(k, (int)hp->n_head_kv, (int)hp->head_dim, (int)hp->head_dim, pos0 + t,
-                    hp->rope_base, NN_ROPE_NEOX);
-            if (!f32) {
-                nn_quantize_row_f16(k, kc + (size_t)(pos0 + t) * (size_t)KV * 2, KV);
-                nn_quantize_row_f16(v, vc + (size_t)(pos0 + t) * (size_t)KV * 2, KV);
-            }
-        }
-        /* 5. causal grouped-query attention */
+        token_step(&tj, STEP_QKV_POST);
+        /* 4. causal grouped-query attention */
         nn_attention_kv(pool, c->q, n, pos0, kc, vc, c->kv_type, KV, (int)hp->n_head,
                         (int)hp->n_head_kv, (int)hp->head_dim, c->att, c->work);
-        /* 6. output projection and residual */
+        /* 5. output projection, residual, feed-forward norm */
         if (!nn_matmul(pool, s, L->wo, c->att, n, c->xb2, E))
             return VB_ERR_NOMEM;
-        for (int t = 0; t < n; t++)
-            nn_add(c->x + t * E, c->xb2 + t * E, E);
-        /* 7. feed-forward: down(silu(gate(h)) * up(h)) and residual */
-        for (int t = 0; t < n; t++)
-            nn_rms_norm(c->xb + t * E, c->x + t * E, L->ffn_norm->data, E, hp->rms_eps);
+        token_step(&tj, STEP_ATTN_OUT);
+        /* 6. feed-forward: down(silu(gate(h)) * up(h)) and residual */
         if (!nn_matmul(pool, s, L->w_gate, c->xb, n, c->hb, F) ||
             !nn_matmul(pool, s, L->w_up, c->xb, n, c->hb2, F))
             return VB_ERR_NOMEM;
-        for (int t = 0; t < n; t++)
-            nn_swiglu(c->hb + t * F, c->hb2 + t * F, F);
+        token_step(&tj, STEP_SWIGLU);
         if (!nn_matmul(pool, s, L->w_down, c->hb, n, c->xb2, E))
             return VB_ERR_NOMEM;
-        for (int t = 0; t < n; t++)
-            nn_add(c->x + t * E, c->xb2 + t * E, E);
+        token_step(&tj, STEP_FFN_OUT);
     }
     c->n_past += n;
     if (!logits)
         return VB_OK;
-    /* 8. final norm and output matrix (all rows, or only the last token's) */
+    /* 7. final norm and output matrix (all rows, or only the last token's) */
     int first = all ? 0 : n - 1;
     for (int t = first; t < n; t++)
         nn_rms_norm(c->xb + t * E, c->x + t * E, m->output_norm->data, E, hp->rms_eps);

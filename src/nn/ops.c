@@ -94,16 +94,10 @@ void nn_softmax(float *x, int64_t n)
         x[i] *= inv;
 }
 
-void nn_silu(float *x, int64_t n)
+static void swiglu_c(float *gate, const float *up, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)
-        x[i] = x[i] / (1.0f + expf(-x[i]));
-}
-
-void nn_swiglu(float *gate, const float *up, int64_t n)
-{
-    for (int64_t i = 0; i < n; i++)
-        gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+        gate[i] = gate[i] / (1.0f + expf(-gate[i])) * (up ? up[i] : 1.0f);
 }
 
 static void gelu_c(float *x, int64_t n)
@@ -143,7 +137,72 @@ __attribute__((target("avx2,fma"))) static void gelu_avx2(float *x, int64_t n)
              _mm256_fmadd_ps, _mm256_add_ps, _mm256_div_ps, _mm256_min_ps, _mm256_max_ps,
              nn_vexp_avx2);
 }
+
+/* g / (1 + e^-g) * u (u = 1 when up is NULL); -g is clamped to 88 (the vector exps are only
+ * valid up to there): for g < -88 the quotient is below 1e-36 in size instead of smaller */
+#    define SWIGLU_VEC(T, W, LOAD, STORE, SET, MUL, ADD, DIV, NEG, EXP)                            \
+        int64_t i = 0;                                                                             \
+        for (; i + (W) <= n; i += (W)) {                                                           \
+            const T g = LOAD(gate + i);                                                            \
+            const T s = DIV(g, ADD(SET(1.0f), EXP(NEG(g))));                                       \
+            STORE(gate + i, up ? MUL(s, LOAD(up + i)) : s);                                        \
+        }                                                                                          \
+        swiglu_c(gate + i, up ? up + i : NULL, n - i)
+
+__attribute__((target("avx512f"))) static inline __m512 neg_clamped512(__m512 v)
+{
+    return _mm512_min_ps(_mm512_sub_ps(_mm512_setzero_ps(), v), _mm512_set1_ps(88.0f));
+}
+
+__attribute__((target("avx2"))) static inline __m256 neg_clamped256(__m256 v)
+{
+    return _mm256_min_ps(_mm256_sub_ps(_mm256_setzero_ps(), v), _mm256_set1_ps(88.0f));
+}
+
+__attribute__((target("avx512f"))) static void swiglu_avx512(float *gate, const float *up,
+                                                             int64_t n)
+{
+    SWIGLU_VEC(__m512, 16, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_set1_ps, _mm512_mul_ps,
+               _mm512_add_ps, _mm512_div_ps, neg_clamped512, nn_vexp_avx512);
+}
+
+__attribute__((target("avx2,fma"))) static void swiglu_avx2(float *gate, const float *up, int64_t n)
+{
+    SWIGLU_VEC(__m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps, _mm256_mul_ps,
+               _mm256_add_ps, _mm256_div_ps, neg_clamped256, nn_vexp_avx2);
+}
 #endif
+
+/* gate = silu(gate) * up (up NULL: 1) on the best ISA */
+static void swiglu_any(float *gate, const float *up, int64_t n)
+{
+#ifdef NN_VMATH_X86
+    if (nn_kernels_isa() >= NN_ISA_AVX512) {
+        swiglu_avx512(gate, up, n);
+        return;
+    }
+    if (nn_kernels_isa() >= NN_ISA_AVX2) {
+        swiglu_avx2(gate, up, n);
+        return;
+    }
+#endif
+    swiglu_c(gate, up, n);
+}
+
+void nn_silu(float *x, int64_t n)
+{
+    swiglu_any(x, NULL, n);
+}
+
+void nn_swiglu(float *gate, const float *up, int64_t n)
+{
+    swiglu_any(gate, up, n);
+}
+
+void nn_swiglu_ref(float *gate, const float *up, int64_t n)
+{
+    swiglu_c(gate, up, n);
+}
 
 void nn_gelu(float *x, int64_t n)
 {

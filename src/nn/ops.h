@@ -27,6 +27,8 @@ void nn_softmax(float *x, int64_t n);
 void nn_silu(float *x, int64_t n);
 /* gate[i] = silu(gate[i]) * up[i] */
 void nn_swiglu(float *gate, const float *up, int64_t n);
+/* nn_swiglu in portable C with libm's expf (up NULL: silu); the tests' reference */
+void nn_swiglu_ref(float *gate, const float *up, int64_t n);
 /* GELU, tanh approximation (ggml_gelu) and exact erf form. */
 void nn_gelu(float *x, int64_t n);
 /* Plain C nn_gelu (libm tanhf); the fast paths (AVX2/AVX-512 exp) are tested against it. */

@@ -48,6 +48,47 @@ TEST(test_gelu)
     CHECK(big[0] == 0.0f && big[1] == 100.0f && big[2] == 0.0f);
 }
 
+/* SwiGLU and SiLU, fast path (4e-6: a few ulp of the vector exp) and plain C (1e-6), against
+ * the same formula in double; errors relative
+ * to max(|g u|, 1e-30), every length remainder, saturated gates both ways. */
+TEST(test_swiglu)
+{
+    for (int n = 0; n < 70; n++) {
+        float *g = vb_xmalloc((size_t)(n + 1) * sizeof *g),
+              *u = vb_xmalloc((size_t)(n + 1) * sizeof *u);
+        float *f = vb_xmalloc((size_t)(n + 1) * sizeof *f),
+              *r = vb_xmalloc((size_t)(n + 1) * sizeof *r);
+        float *s = vb_xmalloc((size_t)(n + 1) * sizeof *s);
+        for (int i = 0; i < n; i++) {
+            g[i] = i % 7 == 0 ? frand(120.0f) : frand(8.0f);
+            u[i] = frand(3.0f);
+        }
+        memcpy(f, g, (size_t)n * sizeof *g);
+        memcpy(r, g, (size_t)n * sizeof *g);
+        memcpy(s, g, (size_t)n * sizeof *g);
+        nn_swiglu(f, u, n);
+        nn_swiglu_ref(r, u, n);
+        nn_silu(s, n);
+        double ef = 0, er = 0, es = 0;
+        for (int i = 0; i < n; i++) {
+            const double v = g[i], si = v / (1.0 + exp(-v)), w = si * u[i];
+            ef = fmax(ef, fabs(f[i] - w) / fmax(fabs(w), 1e-30));
+            er = fmax(er, fabs(r[i] - w) / fmax(fabs(w), 1e-30));
+            es = fmax(es, fabs(s[i] - si) / fmax(fabs(si), 1e-30));
+        }
+        CHECK_MSG(ef < 4e-6 && er < 1e-6 && es < 4e-6, "n %d: relative error %g (C %g, silu %g)", n,
+                  ef, er, es);
+        vb_free(g);
+        vb_free(u);
+        vb_free(f);
+        vb_free(r);
+        vb_free(s);
+    }
+    float big[4] = {-100.0f, 100.0f, 0.0f, -1000.0f}, one[4] = {2.0f, 2.0f, 2.0f, 2.0f};
+    nn_swiglu(big, one, 4);
+    CHECK(fabsf(big[0]) < 1e-30f && big[1] == 200.0f && big[2] == 0.0f && fabsf(big[3]) < 1e-30f);
+}
+
 /* Scaled softmax: against a double-precision definition; rows sum to 1. */
 TEST(test_softmax_scaled)
 {
@@ -76,6 +117,7 @@ int main(void)
 {
     fprintf(stderr, "  ISA %s\n", nn_isa_name(nn_kernels_isa()));
     RUN(test_gelu);
+    RUN(test_swiglu);
     RUN(test_softmax_scaled);
     return test_summary();
 }
