@@ -11,6 +11,7 @@
 #include "nn/quant.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -827,12 +828,34 @@ AMX_TGT static void i8_worker(void *ctx, int ith, int nth)
  * Each weight w' = sc[j] * q (sub-block scale times code, 0..945) is split into
  * h = w' >> 7 (0..7) and l = w' & 127, both int8: sum_k w' x = 128 * (h . x) + (l . x) is the
  * kernels' integer super-block sum, so the tiles run K = 64 steps and accumulate a whole
- * super-block (4 steps) before one F32 epilogue: acc += S * (d * d_x) - dmin * d_x *
- * sum_j mn[j] bsum_j (the min sums are integers below 2^24, exact in F32). Panels: h, l
- * [step][PR][64], then d, dmin [sb][PR] and mn [sb][8][PR] (F32); activations: B tiles
- * [block][step][16][TT][4], d_x [block][sb][TT], 32-element sums [block][sb][8][TT]. */
+ * super-block (4 steps) before one F32 epilogue: acc += S * (d * d_x) - sum_j (dmin mn[j]) *
+ * (d_x bsum_j) (Q6_K has no min terms). Panels: h, l [step][PR][64], then d [sb][PR] and
+ * dmin * mn [sb][8][PR] (F32); activations: B tiles [block][step][16][TT][4], d_x
+ * [block][sb][TT], d_x times the 32-element sums [block][sb][8][TT]. Q4_K codes go through
+ * per-scale tables of h and l (one byte shuffle per 64 weights). */
 
 #    define K4_STEP (PR * 64) /* bytes per K = 64 step of a panel (h or l) */
+
+/* k4_lut[sc][0]: (sc * q) >> 7 for q = 0..15, twice (a 256-bit lane pair); [sc][1]: & 127 */
+static uint8_t k4_lut[64][2][32] __attribute__((aligned(32)));
+static pthread_once_t k4_lut_once = PTHREAD_ONCE_INIT;
+
+static void k4_lut_init(void)
+{
+    for (int sc = 0; sc < 64; sc++)
+        for (int q = 0; q < 32; q++) {
+            k4_lut[sc][0][q] = (uint8_t)((sc * (q & 15)) >> 7);
+            k4_lut[sc][1][q] = (uint8_t)((sc * (q & 15)) & 127);
+        }
+}
+
+/* The h or l table (hl) of scales a (bytes 0..31 of a step) and b (bytes 32..63). */
+AVX_TGT static inline __m512i k4_lut_pair(int hl, uint8_t a, uint8_t b)
+{
+    return _mm512_inserti64x4(
+        _mm512_castsi256_si512(_mm256_load_si256((const __m256i *)k4_lut[a][hl])),
+        _mm256_load_si256((const __m256i *)k4_lut[b][hl]), 1);
+}
 
 /* One row's super-blocks [b0, b0 + nb) into the panel at row r. */
 /* Q6_K super-block b: element 128g + 32j + 16u + e (code v - 32, scale sc[8g + 2j + u]) goes
@@ -861,7 +884,7 @@ AVX_TGT static void k6_unpack_block(const struct nn_block_q6_k *b, int8_t *h, in
 }
 
 AVX_TGT static void k4_unpack_row(const uint8_t *row, enum nn_type t, size_t block_bytes, int nb,
-                                  int8_t *h, int8_t *l, float *fd, float *fm, float *mn, int csb)
+                                  int8_t *h, int8_t *l, float *fd, float *mn)
 {
     const __m256i m4 = _mm256_set1_epi8(15), b4 = _mm256_set1_epi8(16);
     const __m512i m127 = _mm512_set1_epi16(127);
@@ -871,9 +894,6 @@ AVX_TGT static void k4_unpack_row(const uint8_t *row, enum nn_type t, size_t blo
         float d, dmin;
         if (t == NN_TYPE_Q6_K) {
             fd[(size_t)i * PR] = nn_load_fp16(&((const struct nn_block_q6_k *)blk)->d);
-            fm[(size_t)i * PR] = 0;
-            for (int jj = 0; jj < 8; jj++)
-                mn[((size_t)i * 8 + jj) * PR] = 0;
             k6_unpack_block((const void *)blk, h + (size_t)i * 4 * K4_STEP,
                             l + (size_t)i * 4 * K4_STEP);
             continue;
@@ -890,22 +910,36 @@ AVX_TGT static void k4_unpack_row(const uint8_t *row, enum nn_type t, size_t blo
         uint8_t sc[8], m[8];
         nn_unpack_scales_k4(scales, sc, m);
         fd[(size_t)i * PR] = d;
-        fm[(size_t)i * PR] = dmin;
         for (int jj = 0; jj < 8; jj++)
-            mn[((size_t)i * 8 + jj) * PR] = (float)m[jj];
-        const __m256i hb = qh ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256();
+            mn[((size_t)i * 8 + jj) * PR] = dmin * (float)m[jj];
+        if (!qh) {
+            for (int c = 0; c < 4; c++) {
+                /* sub-block 2c: low nibbles, bytes 0..31 of step c; 2c + 1: high nibbles */
+                const __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
+                const __m512i q =
+                    _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(v, m4)),
+                                       _mm256_and_si256(_mm256_srli_epi16(v, 4), m4), 1);
+                const size_t off = ((size_t)i * 4 + c) * K4_STEP;
+                _mm512_store_si512(
+                    (void *)(h + off),
+                    _mm512_shuffle_epi8(k4_lut_pair(0, sc[2 * c], sc[2 * c + 1]), q));
+                _mm512_store_si512(
+                    (void *)(l + off),
+                    _mm512_shuffle_epi8(k4_lut_pair(1, sc[2 * c], sc[2 * c + 1]), q));
+            }
+            continue;
+        }
+        const __m256i hb = _mm256_loadu_si256((const __m256i *)qh);
         for (int c = 0; c < 4; c++) {
             const __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
             __m256i q2[2] = {_mm256_and_si256(v, m4),
                              _mm256_and_si256(_mm256_srli_epi16(v, 4), m4)};
-            if (qh) {
-                q2[0] = _mm256_mask_add_epi8(
-                    q2[0], _mm256_test_epi8_mask(hb, _mm256_set1_epi8((char)(1 << (2 * c)))), q2[0],
-                    b4);
-                q2[1] = _mm256_mask_add_epi8(
-                    q2[1], _mm256_test_epi8_mask(hb, _mm256_set1_epi8((char)(2 << (2 * c)))), q2[1],
-                    b4);
-            }
+            q2[0] = _mm256_mask_add_epi8(
+                q2[0], _mm256_test_epi8_mask(hb, _mm256_set1_epi8((char)(1 << (2 * c)))), q2[0],
+                b4);
+            q2[1] = _mm256_mask_add_epi8(
+                q2[1], _mm256_test_epi8_mask(hb, _mm256_set1_epi8((char)(2 << (2 * c)))), q2[1],
+                b4);
             /* sub-blocks 2c, 2c + 1: step i * 4 + c, bytes 0..31 and 32..63 */
             const size_t off = ((size_t)i * 4 + c) * K4_STEP;
             for (int s = 0; s < 2; s++) {
@@ -918,7 +952,6 @@ AVX_TGT static void k4_unpack_row(const uint8_t *row, enum nn_type t, size_t blo
             }
         }
     }
-    (void)csb;
 }
 
 struct k4_job {
@@ -931,10 +964,10 @@ struct k4_job {
     const float *x;
     int n_tok, n_tb, n_pairs;
     int8_t *xq;     /* [n_tb][n_sb * 4][16][TT][4] */
-    float *dx, *bs; /* [n_tb][n_sb][TT], [n_tb][n_sb][8][TT] */
+    float *dx, *bs; /* [n_tb][n_sb][TT], [n_tb][n_sb][8][TT]: d_x and d_x * bsum */
     uint8_t *qrow;
     size_t qrow_bytes;
-    uint8_t *panels; /* per thread: h, l [csb * 4][PR][64]; d, dmin [csb][PR]; mn [csb][8][PR] */
+    uint8_t *panels; /* per thread: h, l [csb * 4][PR][64]; d [csb][PR]; dmin mn [csb][8][PR] */
     size_t panel_bytes;
     int csb;    /* super-blocks per chunk */
     float *acc; /* per thread: [pair][4][256] */
@@ -962,7 +995,7 @@ static void k4_convert(void *ctx, int ith, int nth)
                 dx[(size_t)s * TT + tt] = pad ? 0 : bk->d;
                 for (int jj = 0; jj < 8; jj++)
                     bs[((size_t)s * 8 + jj) * TT + tt] =
-                        pad ? 0 : (float)(bk->bsums[2 * jj] + bk->bsums[2 * jj + 1]);
+                        pad ? 0 : bk->d * (float)(bk->bsums[2 * jj] + bk->bsums[2 * jj + 1]);
                 for (int st = 0; st < 4; st++) {
                     int8_t *tl = tiles + ((size_t)s * 4 + st) * tile;
                     for (int r = 0; r < 16; r++) {
@@ -977,25 +1010,24 @@ static void k4_convert(void *ctx, int ith, int nth)
     }
 }
 
-/* acc[16 x 16] += (128 Ch + Cl) * d[r] d_x[t] - dmin[r] d_x[t] sum_j mn[j][r] bs[j][t] */
+/* acc[16 x 16] += (128 Ch + Cl) * d[r] d_x[t] - sum_j mn[j][r] bs[j][t] (mins: false for
+ * Q6_K, which has no min terms); mn: dmin * mn, bs: d_x * bsum */
 AVX_TGT static inline void k4_epilogue(float *acc, const int32_t *ch, const int32_t *cl,
-                                       const float *d, const float *dmin, const float *mn,
-                                       const float *dx, const float *bs)
+                                       const float *d, const float *mn, const float *dx,
+                                       const float *bs, const bool mins)
 {
     const __m512 vdx = _mm512_loadu_ps(dx);
     __m512 vb[8];
-    for (int jj = 0; jj < 8; jj++)
+    for (int jj = 0; mins && jj < 8; jj++)
         vb[jj] = _mm512_loadu_ps(bs + (size_t)jj * TT);
     for (int r = 0; r < 16; r++) {
         const __m512i s =
             _mm512_add_epi32(_mm512_slli_epi32(_mm512_load_si512((const void *)(ch + 16 * r)), 7),
                              _mm512_load_si512((const void *)(cl + 16 * r)));
-        __m512 m = _mm512_mul_ps(_mm512_set1_ps(mn[r]), vb[0]);
-        for (int jj = 1; jj < 8; jj++)
-            m = _mm512_fmadd_ps(_mm512_set1_ps(mn[(size_t)jj * PR + r]), vb[jj], m);
         __m512 a = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(_mm512_set1_ps(d[r]), vdx),
                                    _mm512_load_ps(acc + 16 * r));
-        a = _mm512_fnmadd_ps(m, _mm512_mul_ps(_mm512_set1_ps(dmin[r]), vdx), a);
+        for (int jj = 0; mins && jj < 8; jj++)
+            a = _mm512_fnmadd_ps(_mm512_set1_ps(mn[(size_t)jj * PR + r]), vb[jj], a);
         _mm512_store_ps(acc + 16 * r, a);
     }
 }
@@ -1012,8 +1044,8 @@ AMX_TGT static void k4_worker(void *ctx, int ith, int nth)
     int32_t c[4][256] __attribute__((aligned(ALIGN)));
     uint8_t *pb = j->panels + (size_t)ith * j->panel_bytes;
     int8_t *h = (int8_t *)pb, *l = h + (size_t)ns * 4 * K4_STEP;
-    float *fd = (float *)(l + (size_t)ns * 4 * K4_STEP), *fm = fd + (size_t)ns * PR,
-          *mn = fm + (size_t)ns * PR;
+    float *fd = (float *)(l + (size_t)ns * 4 * K4_STEP), *mn = fd + (size_t)ns * PR;
+    const bool mins = j->type != NN_TYPE_Q6_K;
     const size_t tile = 16 * TT * 4, bstride = (size_t)j->n_sb * 4 * tile;
     int64_t p;
     while (claim_panel(&j->next, n_panels, &cfg, &configured, &p)) {
@@ -1022,14 +1054,14 @@ AMX_TGT static void k4_worker(void *ctx, int ith, int nth)
         for (int r = 0; r < nr; r++)
             k4_unpack_row(j->w + (size_t)(ra + r) * j->row_bytes + (size_t)j->s0 * j->block_bytes,
                           j->type, j->block_bytes, ns, h + (size_t)r * 64, l + (size_t)r * 64,
-                          fd + r, fm + r, mn + r, ns);
+                          fd + r, mn + r);
         for (int r = nr; r < PR; r++) {
             for (int s = 0; s < ns * 4; s++) {
                 memset(h + (size_t)s * K4_STEP + (size_t)r * 64, 0, 64);
                 memset(l + (size_t)s * K4_STEP + (size_t)r * 64, 0, 64);
             }
             for (int s = 0; s < ns; s++) {
-                fd[(size_t)s * PR + r] = fm[(size_t)s * PR + r] = 0;
+                fd[(size_t)s * PR + r] = 0;
                 for (int jj = 0; jj < 8; jj++)
                     mn[((size_t)s * 8 + jj) * PR + r] = 0;
             }
@@ -1067,12 +1099,21 @@ AMX_TGT static void k4_worker(void *ctx, int ith, int nth)
                     const size_t mo = (size_t)s * 8 * PR + (size_t)half * 16;
                     const float *dx = j->dx + ((size_t)b * j->n_sb + sg) * TT;
                     const float *bs = j->bs + ((size_t)b * j->n_sb + sg) * 8 * TT;
-                    k4_epilogue(acc + 256 * half, c[0], c[1], fd + fo, fm + fo, mn + mo, dx, bs);
+                    if (mins)
+                        k4_epilogue(acc + 256 * half, c[0], c[1], fd + fo, mn + mo, dx, bs, true);
+                    else
+                        k4_epilogue(acc + 256 * half, c[0], c[1], fd + fo, mn + mo, dx, bs, false);
                     if (two) {
                         _tile_stored(2, c[2], 64);
                         _tile_stored(3, c[3], 64);
-                        k4_epilogue(acc + 512 + 256 * half, c[2], c[3], fd + fo, fm + fo, mn + mo,
-                                    dx + (size_t)j->n_sb * TT, bs + (size_t)j->n_sb * 8 * TT);
+                        const float *dx2 = dx + (size_t)j->n_sb * TT,
+                                    *bs2 = bs + (size_t)j->n_sb * 8 * TT;
+                        if (mins)
+                            k4_epilogue(acc + 512 + 256 * half, c[2], c[3], fd + fo, mn + mo, dx2,
+                                        bs2, true);
+                        else
+                            k4_epilogue(acc + 512 + 256 * half, c[2], c[3], fd + fo, mn + mo, dx2,
+                                        bs2, false);
                     }
                 }
             }
@@ -1090,6 +1131,7 @@ static bool k4_rows(struct nn_pool *pool, struct nn_scratch *scratch, const stru
                     int n_tok, float *y, int64_t ldy)
 {
     const int nth = pool ? nn_pool_threads(pool) : 1;
+    pthread_once(&k4_lut_once, k4_lut_init);
     struct k4_job j = {
         .type = w->type,
         .quantise = quantise,
@@ -1115,8 +1157,8 @@ static bool k4_rows(struct nn_pool *pool, struct nn_scratch *scratch, const stru
     const size_t dx_floats = (size_t)j.n_tb * j.n_sb * TT, bs_floats = dx_floats * 8;
     j.qrow_bytes = (nn_row_bytes(NN_TYPE_Q8_K, j.n_in) + ALIGN - 1) / ALIGN * ALIGN;
     j.panel_bytes =
-        ((size_t)j.csb * 8 * K4_STEP + (size_t)j.csb * 10 * PR * sizeof(float) + ALIGN - 1) /
-        ALIGN * ALIGN;
+        ((size_t)j.csb * 8 * K4_STEP + (size_t)j.csb * 9 * PR * sizeof(float) + ALIGN - 1) / ALIGN *
+        ALIGN;
     const size_t acc_floats = (size_t)nth * (size_t)j.n_pairs * 4 * 256;
     void *buf;
     if (!reserve_aligned(scratch,
