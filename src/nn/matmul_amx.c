@@ -38,10 +38,10 @@ uint64_t nn_matmul_amx_taken(void)
 #    define ALIGN       64
 #    define CHUNK_BYTES (512 * 1024) /* activation bytes (all tokens) of one K chunk */
 
-#    define AVX_TGT __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
+#    define AVX_TGT __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,f16c")))
 #    define AMX_TGT                                                                                \
-        __attribute__((                                                                            \
-            target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,amx-tile,amx-bf16,amx-int8")))
+        __attribute__((target(                                                                     \
+            "avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,f16c,amx-tile,amx-bf16,amx-int8")))
 
 /* Dequantises groups [g0, g1) of a row of n weights to BF16: element k at
  * dst[(k / KS) * CS + k % KS], the last step zero-padded to KS. A group is a block (32
@@ -49,6 +49,14 @@ uint64_t nn_matmul_amx_taken(void)
 typedef void (*deq_fn)(const uint8_t *row, uint16_t *dst, int n, int g0, int g1);
 
 /* ===== panel dequantisers (AVX-512 + AVX512-BF16) ===== */
+
+/* An unaligned f16 field as F32 (F16C: no table lookup in the unpacking loops) */
+AVX_TGT static inline float f16_at(const void *p)
+{
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
 
 /* 32 floats (lo = elements 0..15) -> one 64-byte BF16 tile row, round to nearest even */
 AVX_TGT static inline void put32(uint16_t *d, __m512 lo, __m512 hi)
@@ -604,7 +612,7 @@ AVX_TGT static void i8_q8_0(const uint8_t *src, int nb, int8_t *q, float *sw)
     const struct nn_block_q8_0 *b = (const void *)src;
     for (int i = 0; i < nb; i++, q += QSTEP, sw += PR) {
         _mm256_store_si256((__m256i *)q, _mm256_loadu_si256((const __m256i *)b[i].qs));
-        *sw = nn_load_fp16(&b[i].d);
+        *sw = f16_at(&b[i].d);
     }
 }
 
@@ -617,7 +625,7 @@ AVX_TGT static void i8_q4_0(const uint8_t *src, int nb, int8_t *q, float *sw)
         _mm_store_si128((__m128i *)q, _mm_sub_epi8(_mm_and_si128(v, m4), o8));
         _mm_store_si128((__m128i *)(q + 16),
                         _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(v, 4), m4), o8));
-        *sw = nn_load_fp16(&b[i].d);
+        *sw = f16_at(&b[i].d);
     }
 }
 
@@ -634,7 +642,7 @@ AVX_TGT static void i8_q5_0(const uint8_t *src, int nb, int8_t *q, float *sw)
         hi = _mm_mask_add_epi8(hi, (__mmask16)(qh >> 16), hi, b4);
         _mm_store_si128((__m128i *)q, _mm_sub_epi8(lo, b4));
         _mm_store_si128((__m128i *)(q + 16), _mm_sub_epi8(hi, b4));
-        *sw = nn_load_fp16(&b[i].d);
+        *sw = f16_at(&b[i].d);
     }
 }
 
@@ -893,18 +901,18 @@ AVX_TGT static void k4_unpack_row(const uint8_t *row, enum nn_type t, size_t blo
         const uint8_t *scales, *qs, *qh = NULL;
         float d, dmin;
         if (t == NN_TYPE_Q6_K) {
-            fd[(size_t)i * PR] = nn_load_fp16(&((const struct nn_block_q6_k *)blk)->d);
+            fd[(size_t)i * PR] = f16_at(&((const struct nn_block_q6_k *)blk)->d);
             k6_unpack_block((const void *)blk, h + (size_t)i * 4 * K4_STEP,
                             l + (size_t)i * 4 * K4_STEP);
             continue;
         }
         if (t == NN_TYPE_Q5_K) {
             const struct nn_block_q5_k *b = (const void *)blk;
-            d = nn_load_fp16(&b->d), dmin = nn_load_fp16(&b->dmin);
+            d = f16_at(&b->d), dmin = f16_at(&b->dmin);
             scales = b->scales, qs = b->qs, qh = b->qh;
         } else {
             const struct nn_block_q4_k *b = (const void *)blk;
-            d = nn_load_fp16(&b->d), dmin = nn_load_fp16(&b->dmin);
+            d = f16_at(&b->d), dmin = f16_at(&b->dmin);
             scales = b->scales, qs = b->qs;
         }
         uint8_t sc[8], m[8];
@@ -1046,15 +1054,15 @@ AMX_TGT static void k4_worker(void *ctx, int ith, int nth)
     int8_t *h = (int8_t *)pb, *l = h + (size_t)ns * 4 * K4_STEP;
     float *fd = (float *)(l + (size_t)ns * 4 * K4_STEP), *mn = fd + (size_t)ns * PR;
     const bool mins = j->type != NN_TYPE_Q6_K;
+    const uint8_t *chunk = j->w + (size_t)j->s0 * j->block_bytes; /* row 0 of this K chunk */
     const size_t tile = 16 * TT * 4, bstride = (size_t)j->n_sb * 4 * tile;
     int64_t p;
     while (claim_panel(&j->next, n_panels, &cfg, &configured, &p)) {
         const int64_t ra = j->r0 + p * PR;
         const int nr = (int)VB_MIN((int64_t)PR, j->r1 - ra);
         for (int r = 0; r < nr; r++)
-            k4_unpack_row(j->w + (size_t)(ra + r) * j->row_bytes + (size_t)j->s0 * j->block_bytes,
-                          j->type, j->block_bytes, ns, h + (size_t)r * 64, l + (size_t)r * 64,
-                          fd + r, mn + r);
+            k4_unpack_row(chunk + (size_t)(ra + r) * j->row_bytes, j->type, j->block_bytes, ns,
+                          h + (size_t)r * 64, l + (size_t)r * 64, fd + r, mn + r);
         for (int r = nr; r < PR; r++) {
             for (int s = 0; s < ns * 4; s++) {
                 memset(h + (size_t)s * K4_STEP + (size_t)r * 64, 0, 64);

@@ -69,8 +69,19 @@ _Static_assert(sizeof(struct nn_block_q5_k) == 176, "q5_k layout");
 _Static_assert(sizeof(struct nn_block_q6_k) == 210, "q6_k layout");
 _Static_assert(sizeof(struct nn_block_q8_k) == 292, "q8_k layout");
 
-/* Unpacks the 6-bit scales and mins of a Q4_K/Q5_K super-block. */
-void nn_unpack_scales_k4(const uint8_t s[12], uint8_t sc[8], uint8_t mn[8]);
+/* Unpacks the 6-bit scales and mins of a Q4_K/Q5_K super-block (inline: the kernels call it
+ * once per super-block). */
+static inline void nn_unpack_scales_k4(const uint8_t s[12], uint8_t sc[8], uint8_t mn[8])
+{
+    for (int j = 0; j < 4; j++) {
+        sc[j] = s[j] & 63;
+        mn[j] = s[j + 4] & 63;
+    }
+    for (int j = 4; j < 8; j++) {
+        sc[j] = (uint8_t)((s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4));
+        mn[j] = (uint8_t)((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
+    }
+}
 
 /* Dequantises `n` elements of a row of type `t` into `dst`. `n` must be a multiple of the
  * block size; types without a dequantiser (integers, q2_k, q3_k) return false. */
