@@ -1049,7 +1049,7 @@ AMX_TGT static void k4_worker(void *ctx, int ith, int nth)
     struct nn_amx_cfg cfg;
     nn_amx_cfg_full(&cfg); /* C 0-3, A 4-5 (h, l), B 6-7: all 16 x 64 bytes */
     bool configured = false;
-    int32_t c[4][256] __attribute__((aligned(ALIGN)));
+    int32_t c[2][4][256] __attribute__((aligned(ALIGN)));
     uint8_t *pb = j->panels + (size_t)ith * j->panel_bytes;
     int8_t *h = (int8_t *)pb, *l = h + (size_t)ns * 4 * K4_STEP;
     float *fd = (float *)(l + (size_t)ns * 4 * K4_STEP), *mn = fd + (size_t)ns * PR;
@@ -1080,48 +1080,63 @@ AMX_TGT static void k4_worker(void *ctx, int ith, int nth)
             memset(acc, 0, 4 * 256 * sizeof *acc);
             for (int half = 0; half < 2; half++) {
                 const size_t ro = (size_t)half * 16 * 64;
-                for (int s = 0; s < ns; s++) {
-                    const int sg = j->s0 + s;
-                    _tile_zero(0);
-                    _tile_zero(1);
-                    _tile_zero(2);
-                    _tile_zero(3);
-                    for (int st = 0; st < 4; st++) {
-                        const size_t po = ((size_t)s * 4 + st) * K4_STEP + ro;
-                        const int8_t *bt =
-                            j->xq + (size_t)b * bstride + ((size_t)sg * 4 + st) * tile;
-                        _tile_loadd(4, h + po, 64);
-                        _tile_loadd(5, l + po, 64);
-                        _tile_loadd(6, bt, 64);
-                        _tile_dpbssd(0, 4, 6);
-                        _tile_dpbssd(1, 5, 6);
-                        if (two) {
-                            _tile_loadd(7, bt + bstride, 64);
-                            _tile_dpbssd(2, 4, 7);
-                            _tile_dpbssd(3, 5, 7);
+                /* the epilogue of super-block s - 1 runs while the tiles of s do (its sums
+                 * were stored a step earlier, into c[par ^ 1]) */
+                for (int s = 0; s <= ns; s++) {
+                    const int par = s & 1;
+                    if (s < ns) {
+                        const int sg = j->s0 + s;
+                        _tile_zero(0);
+                        _tile_zero(1);
+                        _tile_zero(2);
+                        _tile_zero(3);
+                        for (int st = 0; st < 4; st++) {
+                            const size_t po = ((size_t)s * 4 + st) * K4_STEP + ro;
+                            const int8_t *bt =
+                                j->xq + (size_t)b * bstride + ((size_t)sg * 4 + st) * tile;
+                            _tile_loadd(4, h + po, 64);
+                            _tile_loadd(5, l + po, 64);
+                            _tile_loadd(6, bt, 64);
+                            _tile_dpbssd(0, 4, 6);
+                            _tile_dpbssd(1, 5, 6);
+                            if (two) {
+                                _tile_loadd(7, bt + bstride, 64);
+                                _tile_dpbssd(2, 4, 7);
+                                _tile_dpbssd(3, 5, 7);
+                            }
                         }
                     }
-                    _tile_stored(0, c[0], 64);
-                    _tile_stored(1, c[1], 64);
-                    const size_t fo = (size_t)s * PR + (size_t)half * 16;
-                    const size_t mo = (size_t)s * 8 * PR + (size_t)half * 16;
-                    const float *dx = j->dx + ((size_t)b * j->n_sb + sg) * TT;
-                    const float *bs = j->bs + ((size_t)b * j->n_sb + sg) * 8 * TT;
-                    if (mins)
-                        k4_epilogue(acc + 256 * half, c[0], c[1], fd + fo, mn + mo, dx, bs, true);
-                    else
-                        k4_epilogue(acc + 256 * half, c[0], c[1], fd + fo, mn + mo, dx, bs, false);
-                    if (two) {
-                        _tile_stored(2, c[2], 64);
-                        _tile_stored(3, c[3], 64);
-                        const float *dx2 = dx + (size_t)j->n_sb * TT,
-                                    *bs2 = bs + (size_t)j->n_sb * 8 * TT;
+                    if (s > 0) {
+                        const int ps = s - 1, sg = j->s0 + ps;
+                        int32_t(*cp)[256] = c[par ^ 1];
+                        const size_t fo = (size_t)ps * PR + (size_t)half * 16;
+                        const size_t mo = (size_t)ps * 8 * PR + (size_t)half * 16;
+                        const float *dx = j->dx + ((size_t)b * j->n_sb + sg) * TT;
+                        const float *bs = j->bs + ((size_t)b * j->n_sb + sg) * 8 * TT;
                         if (mins)
-                            k4_epilogue(acc + 512 + 256 * half, c[2], c[3], fd + fo, mn + mo, dx2,
-                                        bs2, true);
+                            k4_epilogue(acc + 256 * half, cp[0], cp[1], fd + fo, mn + mo, dx, bs,
+                                        true);
                         else
-                            k4_epilogue(acc + 512 + 256 * half, c[2], c[3], fd + fo, mn + mo, dx2,
-                                        bs2, false);
+                            k4_epilogue(acc + 256 * half, cp[0], cp[1], fd + fo, mn + mo, dx, bs,
+                                        false);
+                        if (two) {
+                            const float *dx2 = dx + (size_t)j->n_sb * TT,
+                                        *bs2 = bs + (size_t)j->n_sb * 8 * TT;
+                            if (mins)
+                                k4_epilogue(acc + 512 + 256 * half, cp[2], cp[3], fd + fo, mn + mo,
+                                            dx2, bs2, true);
+                            else
+                                k4_epilogue(acc + 512 + 256 * half, cp[2], cp[3], fd + fo, mn + mo,
+                                            dx2, bs2, false);
+                        }
+                    }
+                    if (s < ns) {
+                        _tile_stored(0, c[par][0], 64);
+                        _tile_stored(1, c[par][1], 64);
+                        if (two) {
+                            _tile_stored(2, c[par][2], 64);
+                            _tile_stored(3, c[par][3], 64);
+                        }
                     }
                 }
             }
