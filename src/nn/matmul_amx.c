@@ -36,7 +36,7 @@ uint64_t nn_matmul_amx_taken(void)
 #    define CS          (PR * KS) /* panel elements per K step: the panel is [K2/KS][PR][KS] */
 #    define BT          (TT * KS) /* elements per B tile: [KS/2 pairs][TT tokens][2] */
 #    define ALIGN       64
-#    define CHUNK_BYTES (512 * 1024) /* activation bytes (all tokens) of one K chunk */
+#    define CHUNK_BYTES (1280 * 1024) /* activation bytes (all tokens) of one K chunk */
 
 #    define AVX_TGT __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,f16c")))
 #    define AMX_TGT                                                                                \
