@@ -1,6 +1,7 @@
 /* ops.c: norms, RoPE, softmax, activations, embeddings and attention (portable C). */
 #include "core/vb.h"
 #include "nn/ops.h"
+#include "nn/attn_batch.h"
 #include "nn/kernels.h"
 #include "nn/quant.h"
 #include "nn/vmath.h"
@@ -316,6 +317,9 @@ void nn_attention_kv(struct nn_pool *pool, const float *q, int n_tok, int64_t po
     };
     if (!j.kq || !j.axpy)
         return; /* callers only pass F32 or F16 */
+    if (n_tok >= NN_ATTN_BATCH_MIN && nn_attn_batch(pool, q, n_tok, pos0, k, v, kv_type, kv_stride,
+                                                    n_head, n_head_kv, head_dim, out))
+        return;
     atomic_init(&j.next, 0);
     nn_pool_run(pool, attn_worker, &j);
 }

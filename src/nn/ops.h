@@ -50,9 +50,11 @@ VB_WUR bool nn_get_row(const struct nn_tensor *t, int64_t row, float *out);
 void nn_attention(struct nn_pool *pool, const float *q, int n_tok, int64_t pos0, const float *k,
                   const float *v, int64_t kv_stride, int n_head, int n_head_kv, int head_dim,
                   float *out, float *work);
-/* Same with the cache in `kv_type` (NN_TYPE_F32 or NN_TYPE_F16; stride in elements). With F16
- * the query is rounded to f16 for Q.K as llama.cpp does. `work` needs
+/* Same with the cache in `kv_type` (NN_TYPE_F32 or NN_TYPE_F16; stride in elements). Batches
+ * of NN_ATTN_BATCH_MIN tokens or more take nn_attn_batch (nn/attn_batch.h) where it applies;
+ * otherwise, with F16, the query is rounded to f16 for Q.K as llama.cpp does. `work` needs
  * nn_pool_threads(pool) * (pos0 + n_tok + head_dim) floats. */
+#define NN_ATTN_BATCH_MIN 4
 void nn_attention_kv(struct nn_pool *pool, const float *q, int n_tok, int64_t pos0, const void *k,
                      const void *v, enum nn_type kv_type, int64_t kv_stride, int n_head,
                      int n_head_kv, int head_dim, float *out, float *work);
