@@ -838,7 +838,7 @@ AMX_TGT static void i8_worker(void *ctx, int ith, int nth)
  * kernels' integer super-block sum, so the tiles run K = 64 steps and accumulate a whole
  * super-block (4 steps) before one F32 epilogue: acc += S * (d * d_x) - sum_j (dmin mn[j]) *
  * (d_x bsum_j) (Q6_K has no min terms). Panels: h, l [step][PR][64], then d [sb][PR] and
- * dmin * mn [sb][8][PR] (F32); activations: B tiles [block][step][16][TT][4], d_x
+ * dmin * mn [sb][PR][8] (F32); activations: B tiles [block][step][16][TT][4], d_x
  * [block][sb][TT], d_x times the 32-element sums [block][sb][8][TT]. Q4_K codes go through
  * per-scale tables of h and l (one byte shuffle per 64 weights). */
 
@@ -891,6 +891,24 @@ AVX_TGT static void k6_unpack_block(const struct nn_block_q6_k *b, int8_t *h, in
     }
 }
 
+/* The 6-bit scales (bytes 0..7) and mins (bytes 8..15) of a Q4_K/Q5_K super-block from its
+ * 12 scale bytes at s (reads 16 bytes: the next 4 are the block's codes). */
+AVX_TGT static inline __m128i k4_scales_mins(const uint8_t *s)
+{
+    const __m128i v = _mm_loadu_si128((const __m128i *)s);
+    /* a: s0-3, s8-11, s4-7, s8-11; b (upper bits of the second four): -, s0-3, -, s4-7 */
+    const __m128i a =
+        _mm_shuffle_epi8(v, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
+    const __m128i b =
+        _mm_shuffle_epi8(v, _mm_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7));
+    const __m128i top = _mm_and_si128(_mm_srli_epi16(b, 2), _mm_set1_epi8(0x30)); /* b>>6<<4 */
+    const __m128i m15 = _mm_set1_epi8(15);
+    __m128i r = _mm_and_si128(a, _mm_set1_epi8(63));
+    r = _mm_mask_mov_epi8(r, 0x00F0, _mm_or_si128(_mm_and_si128(a, m15), top));
+    return _mm_mask_mov_epi8(r, 0xF000,
+                             _mm_or_si128(_mm_and_si128(_mm_srli_epi16(a, 4), m15), top));
+}
+
 AVX_TGT static void k4_unpack_row(const uint8_t *row, enum nn_type t, size_t block_bytes, int nb,
                                   int8_t *h, int8_t *l, float *fd, float *mn)
 {
@@ -915,11 +933,14 @@ AVX_TGT static void k4_unpack_row(const uint8_t *row, enum nn_type t, size_t blo
             d = f16_at(&b->d), dmin = f16_at(&b->dmin);
             scales = b->scales, qs = b->qs;
         }
-        uint8_t sc[8], m[8];
-        nn_unpack_scales_k4(scales, sc, m);
+        const __m128i scm = k4_scales_mins(scales);
+        uint8_t sc[8];
+        _mm_storel_epi64((__m128i *)sc, scm);
         fd[(size_t)i * PR] = d;
-        for (int jj = 0; jj < 8; jj++)
-            mn[((size_t)i * 8 + jj) * PR] = dmin * (float)m[jj];
+        _mm256_storeu_ps(
+            mn + (size_t)i * PR * 8,
+            _mm256_mul_ps(_mm256_set1_ps(dmin),
+                          _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(scm, 8)))));
         if (!qh) {
             for (int c = 0; c < 4; c++) {
                 /* sub-block 2c: low nibbles, bytes 0..31 of step c; 2c + 1: high nibbles */
@@ -975,7 +996,7 @@ struct k4_job {
     float *dx, *bs; /* [n_tb][n_sb][TT], [n_tb][n_sb][8][TT]: d_x and d_x * bsum */
     uint8_t *qrow;
     size_t qrow_bytes;
-    uint8_t *panels; /* per thread: h, l [csb * 4][PR][64]; d [csb][PR]; dmin mn [csb][8][PR] */
+    uint8_t *panels; /* per thread: h, l [csb * 4][PR][64]; d [csb][PR]; dmin mn [csb][PR][8] */
     size_t panel_bytes;
     int csb;    /* super-blocks per chunk */
     float *acc; /* per thread: [pair][4][256] */
@@ -1035,7 +1056,7 @@ AVX_TGT static inline void k4_epilogue(float *acc, const int32_t *ch, const int3
         __m512 a = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(_mm512_set1_ps(d[r]), vdx),
                                    _mm512_load_ps(acc + 16 * r));
         for (int jj = 0; mins && jj < 8; jj++)
-            a = _mm512_fnmadd_ps(_mm512_set1_ps(mn[(size_t)jj * PR + r]), vb[jj], a);
+            a = _mm512_fnmadd_ps(_mm512_set1_ps(mn[(size_t)r * 8 + jj]), vb[jj], a);
         _mm512_store_ps(acc + 16 * r, a);
     }
 }
@@ -1062,7 +1083,7 @@ AMX_TGT static void k4_worker(void *ctx, int ith, int nth)
         const int nr = (int)VB_MIN((int64_t)PR, j->r1 - ra);
         for (int r = 0; r < nr; r++)
             k4_unpack_row(chunk + (size_t)(ra + r) * j->row_bytes, j->type, j->block_bytes, ns,
-                          h + (size_t)r * 64, l + (size_t)r * 64, fd + r, mn + r);
+                          h + (size_t)r * 64, l + (size_t)r * 64, fd + r, mn + (size_t)r * 8);
         for (int r = nr; r < PR; r++) {
             for (int s = 0; s < ns * 4; s++) {
                 memset(h + (size_t)s * K4_STEP + (size_t)r * 64, 0, 64);
@@ -1071,7 +1092,7 @@ AMX_TGT static void k4_worker(void *ctx, int ith, int nth)
             for (int s = 0; s < ns; s++) {
                 fd[(size_t)s * PR + r] = 0;
                 for (int jj = 0; jj < 8; jj++)
-                    mn[((size_t)s * 8 + jj) * PR + r] = 0;
+                    mn[((size_t)s * PR + r) * 8 + jj] = 0;
             }
         }
         for (int b = 0; b < j->n_tb; b += 2) {
@@ -1110,7 +1131,7 @@ AMX_TGT static void k4_worker(void *ctx, int ith, int nth)
                         const int ps = s - 1, sg = j->s0 + ps;
                         int32_t(*cp)[256] = c[par ^ 1];
                         const size_t fo = (size_t)ps * PR + (size_t)half * 16;
-                        const size_t mo = (size_t)ps * 8 * PR + (size_t)half * 16;
+                        const size_t mo = ((size_t)ps * PR + (size_t)half * 16) * 8;
                         const float *dx = j->dx + ((size_t)b * j->n_sb + sg) * TT;
                         const float *bs = j->bs + ((size_t)b * j->n_sb + sg) * 8 * TT;
                         if (mins)
