@@ -433,7 +433,7 @@ static enum vb_err eval_batch(struct qwen2_ctx *c, const int32_t *tok, int n, fl
             return VB_ERR_NOMEM;
         token_step(&tj, STEP_QKV_POST);
         /* 4. causal grouped-query attention */
-        nn_attention_kv(pool, c->q, n, pos0, kc, vc, c->kv_type, KV, (int)hp->n_head,
+        nn_attention_kv(pool, s, c->q, n, pos0, kc, vc, c->kv_type, KV, (int)hp->n_head,
                         (int)hp->n_head_kv, (int)hp->head_dim, c->att, c->work);
         /* 5. output projection, residual, feed-forward norm */
         if (!nn_matmul(pool, s, L->wo, c->att, n, c->xb2, E))

@@ -10,6 +10,7 @@
 #include "nn/attention.h"
 #include "nn/fp16.h"
 #include "nn/kernels.h"
+#include "nn/matmul.h"
 
 #include <math.h>
 #include <stdatomic.h>
@@ -179,9 +180,9 @@ static void item_worker(void *ctx, int ith, int nth)
     }
 }
 
-bool nn_attn_batch(struct nn_pool *pool, const float *q, int n_tok, int64_t pos0, const void *k,
-                   const void *v, enum nn_type kv_type, int64_t kv_stride, int n_head,
-                   int n_head_kv, int head_dim, float *out)
+bool nn_attn_batch(struct nn_pool *pool, struct nn_scratch *scratch, const float *q, int n_tok,
+                   int64_t pos0, const void *k, const void *v, enum nn_type kv_type,
+                   int64_t kv_stride, int n_head, int n_head_kv, int head_dim, float *out)
 {
     if (nn_kernels_isa() < NN_ISA_AVX512 || (kv_type != NN_TYPE_F16 && kv_type != NN_TYPE_F32) ||
         head_dim % 64 || head_dim > 512 || n_head_kv <= 0 || n_head % n_head_kv || n_tok <= 0)
@@ -205,7 +206,9 @@ bool nn_attn_batch(struct nn_pool *pool, const float *q, int n_tok, int64_t pos0
     j.s_floats = 4 * (size_t)j.n_kvp;
     const int nth = pool ? nn_pool_threads(pool) : 1;
     const size_t cache_floats = 2 * (size_t)n_head_kv * (size_t)head_dim * (size_t)j.n_kvp;
-    float *buf = vb_try_malloc((cache_floats + (size_t)nth * j.s_floats) * sizeof *buf);
+    const size_t bytes = (cache_floats + (size_t)nth * j.s_floats) * sizeof(float);
+    float *buf = scratch ? (nn_scratch_reserve(scratch, bytes) ? scratch->data : NULL)
+                         : vb_try_malloc(bytes);
     if (!buf)
         return false;
     j.kt = buf;
@@ -215,17 +218,18 @@ bool nn_attn_batch(struct nn_pool *pool, const float *q, int n_tok, int64_t pos0
     j.n_items = (int64_t)n_head_kv * ((n_tok + AB_TOKENS - 1) / AB_TOKENS);
     atomic_init(&j.next, 0);
     nn_pool_run(pool, item_worker, &j);
-    vb_free(buf);
+    if (!scratch)
+        vb_free(buf);
     return true;
 }
 
 #else
 
-bool nn_attn_batch(struct nn_pool *pool, const float *q, int n_tok, int64_t pos0, const void *k,
-                   const void *v, enum nn_type kv_type, int64_t kv_stride, int n_head,
-                   int n_head_kv, int head_dim, float *out)
+bool nn_attn_batch(struct nn_pool *pool, struct nn_scratch *scratch, const float *q, int n_tok,
+                   int64_t pos0, const void *k, const void *v, enum nn_type kv_type,
+                   int64_t kv_stride, int n_head, int n_head_kv, int head_dim, float *out)
 {
-    (void)pool, (void)q, (void)n_tok, (void)pos0, (void)k, (void)v, (void)kv_type;
+    (void)pool, (void)scratch, (void)q, (void)n_tok, (void)pos0, (void)k, (void)v, (void)kv_type;
     (void)kv_stride, (void)n_head, (void)n_head_kv, (void)head_dim, (void)out;
     return false;
 }

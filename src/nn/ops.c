@@ -294,9 +294,10 @@ static void attn_worker(void *ctx, int ith, int nth)
     }
 }
 
-void nn_attention_kv(struct nn_pool *pool, const float *q, int n_tok, int64_t pos0, const void *k,
-                     const void *v, enum nn_type kv_type, int64_t kv_stride, int n_head,
-                     int n_head_kv, int head_dim, float *out, float *work)
+void nn_attention_kv(struct nn_pool *pool, struct nn_scratch *scratch, const float *q, int n_tok,
+                     int64_t pos0, const void *k, const void *v, enum nn_type kv_type,
+                     int64_t kv_stride, int n_head, int n_head_kv, int head_dim, float *out,
+                     float *work)
 {
     struct attn_job j = {
         .q = q,
@@ -317,8 +318,8 @@ void nn_attention_kv(struct nn_pool *pool, const float *q, int n_tok, int64_t po
     };
     if (!j.kq || !j.axpy)
         return; /* callers only pass F32 or F16 */
-    if (n_tok >= NN_ATTN_BATCH_MIN && nn_attn_batch(pool, q, n_tok, pos0, k, v, kv_type, kv_stride,
-                                                    n_head, n_head_kv, head_dim, out))
+    if (n_tok >= NN_ATTN_BATCH_MIN && nn_attn_batch(pool, scratch, q, n_tok, pos0, k, v, kv_type,
+                                                    kv_stride, n_head, n_head_kv, head_dim, out))
         return;
     atomic_init(&j.next, 0);
     nn_pool_run(pool, attn_worker, &j);
@@ -328,6 +329,6 @@ void nn_attention(struct nn_pool *pool, const float *q, int n_tok, int64_t pos0,
                   const float *v, int64_t kv_stride, int n_head, int n_head_kv, int head_dim,
                   float *out, float *work)
 {
-    nn_attention_kv(pool, q, n_tok, pos0, k, v, NN_TYPE_F32, kv_stride, n_head, n_head_kv, head_dim,
-                    out, work);
+    nn_attention_kv(pool, NULL, q, n_tok, pos0, k, v, NN_TYPE_F32, kv_stride, n_head, n_head_kv,
+                    head_dim, out, work);
 }

@@ -8,6 +8,8 @@
 #include "nn/threadpool.h"
 #include "nn/types.h"
 
+struct nn_scratch; /* nn/matmul.h */
+
 /* y = x / sqrt(mean(x^2) + eps) * w   (w may be NULL: no weight). In place allowed. */
 void nn_rms_norm(float *y, const float *x, const float *w, int64_t n, float eps);
 /* y = (x - mean) / sqrt(var + eps) * w + b   (w, b may be NULL). In place allowed. */
@@ -51,12 +53,14 @@ void nn_attention(struct nn_pool *pool, const float *q, int n_tok, int64_t pos0,
                   const float *v, int64_t kv_stride, int n_head, int n_head_kv, int head_dim,
                   float *out, float *work);
 /* Same with the cache in `kv_type` (NN_TYPE_F32 or NN_TYPE_F16; stride in elements). Batches
- * of NN_ATTN_BATCH_MIN tokens or more take nn_attn_batch (nn/attn_batch.h) where it applies;
+ * of NN_ATTN_BATCH_MIN tokens or more take nn_attn_batch (nn/attn_batch.h, with `scratch`)
+ * where it applies;
  * otherwise, with F16, the query is rounded to f16 for Q.K as llama.cpp does. `work` needs
  * nn_pool_threads(pool) * (pos0 + n_tok + head_dim) floats. */
 #define NN_ATTN_BATCH_MIN 4
-void nn_attention_kv(struct nn_pool *pool, const float *q, int n_tok, int64_t pos0, const void *k,
-                     const void *v, enum nn_type kv_type, int64_t kv_stride, int n_head,
-                     int n_head_kv, int head_dim, float *out, float *work);
+void nn_attention_kv(struct nn_pool *pool, struct nn_scratch *scratch, const float *q, int n_tok,
+                     int64_t pos0, const void *k, const void *v, enum nn_type kv_type,
+                     int64_t kv_stride, int n_head, int n_head_kv, int head_dim, float *out,
+                     float *work);
 
 #endif

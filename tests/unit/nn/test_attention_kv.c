@@ -6,6 +6,7 @@
 #include "core/alloc.h"
 #include "nn/attn_batch.h"
 #include "nn/fp16.h"
+#include "nn/matmul.h"
 #include "nn/ops.h"
 #include "nn/quant.h"
 #include "nn/threadpool.h"
@@ -57,8 +58,8 @@ static void reference(const float *q, int n_tok, int64_t pos0, const float *kc, 
 
 /* One case through nn_attention_kv (batch: through nn_attn_batch directly); max error relative
  * to the largest |value| of the output. */
-static double run_case(struct nn_pool *pool, struct shape sh, int n_tok, int64_t pos0, bool f16,
-                       bool batch)
+static double run_case(struct nn_pool *pool, struct nn_scratch *scr, struct shape sh, int n_tok,
+                       int64_t pos0, bool f16, bool batch)
 {
     const int D = sh.head_dim;
     const int64_t stride = (int64_t)sh.n_head_kv * D + 3; /* rows wider than the heads */
@@ -86,12 +87,12 @@ static double run_case(struct nn_pool *pool, struct shape sh, int n_tok, int64_t
     const void *k = f16 ? (const void *)k16 : kc, *v = f16 ? (const void *)v16 : vc;
     const enum nn_type kt = f16 ? NN_TYPE_F16 : NN_TYPE_F32;
     if (batch) {
-        CHECK(
-            nn_attn_batch(pool, q, n_tok, pos0, k, v, kt, stride, sh.n_head, sh.n_head_kv, D, out));
+        CHECK(nn_attn_batch(pool, scr, q, n_tok, pos0, k, v, kt, stride, sh.n_head, sh.n_head_kv, D,
+                            out));
     } else {
         float *work = vb_xmalloc((size_t)nn_pool_threads(pool) * (size_t)(n_kv + D) * sizeof *work);
-        nn_attention_kv(pool, q, n_tok, pos0, k, v, kt, stride, sh.n_head, sh.n_head_kv, D, out,
-                        work);
+        nn_attention_kv(pool, scr, q, n_tok, pos0, k, v, kt, stride, sh.n_head, sh.n_head_kv, D,
+                        out, work);
         vb_free(work);
     }
     double err = 0, mag = 0;
@@ -118,16 +119,18 @@ TEST(attention_kv_matches_reference)
 {
     struct nn_pool *pool = NULL;
     CHECK(nn_pool_new(2, &pool) == VB_OK);
+    struct nn_scratch scr = {0};
     static const int toks[] = {1, 3, 4, 9, 33};
     for (size_t si = 0; si < VB_ARRAY_LEN(shapes); si++)
         for (size_t ti = 0; ti < VB_ARRAY_LEN(toks); ti++)
             for (int64_t pos0 = 0; pos0 <= 21; pos0 += 21)
                 for (int f16 = 0; f16 < 2; f16++) {
-                    const double e = run_case(pool, shapes[si], toks[ti], pos0, f16, false);
+                    const double e = run_case(pool, &scr, shapes[si], toks[ti], pos0, f16, false);
                     CHECK_MSG(e < (f16 ? 3e-3 : 1e-5), "heads %d/%d dim %d n_tok %d pos0 %d %s: %g",
                               shapes[si].n_head, shapes[si].n_head_kv, shapes[si].head_dim,
                               toks[ti], (int)pos0, f16 ? "f16" : "f32", e);
                 }
+    nn_scratch_release(&scr);
     nn_pool_free(pool);
 }
 
@@ -137,10 +140,11 @@ TEST(attention_batch_matches_reference)
 {
     struct nn_pool *pool = NULL;
     CHECK(nn_pool_new(3, &pool) == VB_OK);
+    struct nn_scratch scr = {0};
     const struct shape one = {4, 4, 64};
     float q[4 * 64] = {0}, kv[4 * 64] = {0}, o[4 * 64];
-    if (!nn_attn_batch(pool, q, 1, 0, kv, kv, NN_TYPE_F32, 4 * 64, one.n_head, one.n_head_kv, 64,
-                       o)) {
+    if (!nn_attn_batch(pool, NULL, q, 1, 0, kv, kv, NN_TYPE_F32, 4 * 64, one.n_head, one.n_head_kv,
+                       64, o)) {
         SKIP(attention_batch_matches_reference,
              "no AVX-512: the batch attention path is NOT tested");
         nn_pool_free(pool);
@@ -151,15 +155,17 @@ TEST(attention_batch_matches_reference)
             for (int64_t pos0 = 0; pos0 <= 30; pos0 += 15)
                 for (int f16 = 0; f16 < 2; f16++) {
                     struct nn_pool *p = n_tok % 2 ? pool : NULL;
-                    const double e = run_case(p, shapes[si], n_tok, pos0, f16, true);
+                    const double e =
+                        run_case(p, n_tok % 3 ? &scr : NULL, shapes[si], n_tok, pos0, f16, true);
                     CHECK_MSG(e < 1e-5, "heads %d/%d dim %d n_tok %d pos0 %d %s: %g",
                               shapes[si].n_head, shapes[si].n_head_kv, shapes[si].head_dim, n_tok,
                               (int)pos0, f16 ? "f16" : "f32", e);
                 }
     /* shapes it does not take: the caller falls back */
-    CHECK(!nn_attn_batch(pool, q, 1, 0, kv, kv, NN_TYPE_BF16, 4 * 64, 4, 4, 64, o));
-    CHECK(!nn_attn_batch(pool, q, 1, 0, kv, kv, NN_TYPE_F32, 4 * 64, 4, 4, 48, o));
-    CHECK(!nn_attn_batch(pool, q, 1, 0, kv, kv, NN_TYPE_F32, 4 * 64, 4, 3, 64, o));
+    CHECK(!nn_attn_batch(pool, NULL, q, 1, 0, kv, kv, NN_TYPE_BF16, 4 * 64, 4, 4, 64, o));
+    CHECK(!nn_attn_batch(pool, NULL, q, 1, 0, kv, kv, NN_TYPE_F32, 4 * 64, 4, 4, 48, o));
+    CHECK(!nn_attn_batch(pool, NULL, q, 1, 0, kv, kv, NN_TYPE_F32, 4 * 64, 4, 3, 64, o));
+    nn_scratch_release(&scr);
     nn_pool_free(pool);
 }
 
