@@ -805,23 +805,27 @@ AMX_TGT static void i8_worker(void *ctx, int ith, int nth)
                         _tile_loadd(7, bt + bstride, 64);
                         _tile_dpbssd(2, 4, 7);
                         _tile_dpbssd(3, 5, 7);
+                    }
+                }
+                if (s > j->s0) {
+                    const int ps = s - 1;
+                    int32_t(*cp)[256] = c[par ^ 1];
+                    const size_t si = (size_t)(ps - j->s0) * PR;
+                    const float *da = j->da + ((size_t)b * j->n_steps + ps) * TT;
+                    i8_epilogue(acc, cp[0], sw + si, da);
+                    i8_epilogue(acc + 256, cp[1], sw + si + 16, da);
+                    if (two) {
+                        i8_epilogue(acc + 512, cp[2], sw + si, da + nsq);
+                        i8_epilogue(acc + 768, cp[3], sw + si + 16, da + nsq);
+                    }
+                }
+                if (s < j->s1) {
+                    _tile_stored(0, c[par][0], 64);
+                    _tile_stored(1, c[par][1], 64);
+                    if (two) {
                         _tile_stored(2, c[par][2], 64);
                         _tile_stored(3, c[par][3], 64);
                     }
-                    _tile_stored(0, c[par][0], 64);
-                    _tile_stored(1, c[par][1], 64);
-                }
-                if (s == j->s0)
-                    continue;
-                const int ps = s - 1;
-                int32_t(*cp)[256] = c[par ^ 1];
-                const size_t si = (size_t)(ps - j->s0) * PR;
-                const float *da = j->da + ((size_t)b * j->n_steps + ps) * TT;
-                i8_epilogue(acc, cp[0], sw + si, da);
-                i8_epilogue(acc + 256, cp[1], sw + si + 16, da);
-                if (two) {
-                    i8_epilogue(acc + 512, cp[2], sw + si, da + nsq);
-                    i8_epilogue(acc + 768, cp[3], sw + si + 16, da + nsq);
                 }
             }
             store_pair_y(j->y, j->ldy, acc, b * TT, j->n_tok, (int)(ra - j->r0), nr, two,
