@@ -58,15 +58,19 @@ AB_TGT static void row_to_f32(const struct ab_job *j, const uint8_t *src, float 
                             : _mm512_loadu_ps((const float *)src + d));
 }
 
-/* Keys transposed and values as F32, key rows split over the threads; padding keys zero. */
+/* Keys transposed and values as F32, key rows split over the threads in whole blocks of
+ * AB_KEYS (no two threads write one cache line); padding keys zero. */
 AB_TGT static void convert_worker(void *ctx, int ith, int nth)
 {
     struct ab_job *j = ctx;
     float row[512];
     const int D = j->head_dim;
+    const int64_t n_blk = j->n_kvp / AB_KEYS, per = (n_blk + nth - 1) / nth;
+    const int64_t p0 = VB_MIN(n_blk, ith * per) * AB_KEYS;
+    const int64_t p1 = VB_MIN(n_blk, (ith + 1) * per) * AB_KEYS;
     for (int g = 0; g < j->n_head_kv; g++) {
         float *kt = j->kt + (size_t)g * D * j->n_kvp, *vf = j->vf + (size_t)g * j->n_kvp * D;
-        for (int64_t p = ith; p < j->n_kvp; p += nth) {
+        for (int64_t p = p0; p < p1; p++) {
             if (p >= j->n_kv) {
                 for (int d = 0; d < D; d++)
                     kt[(size_t)d * j->n_kvp + p] = 0;
