@@ -585,10 +585,10 @@ nn_vec_dot_multi_fn nn_avx512_vec_dot_multi(enum nn_type t)
 #    define GEMV_PREFETCH 2048 /* bytes ahead of the weight stream (measured: 1-6 KiB) */
 #endif
 
-/* --- legacy 32-element blocks (Q8_0, Q4_0) x one row --------------------------------------
- * act: qs (nbp * 32 int8, two blocks per 64 bytes in the order the weights unpack), then
- * yd[nbp] (activation scales), then ys[nbp] (yd * sum of the block's codes); nbp = nb
- * rounded up to GEMV_GROUP, padding zeroed. */
+/* --- legacy 32-element blocks (Q8_0, Q4_0, Q5_0, Q4_1, Q5_1) x one row ----------------------
+ * act: qs (nbp * 32 int8, in the order the weights unpack), then yd[nbp] (activation
+ * scales), then ys[nbp] (yd * sum of the block's codes: the weights' constant offset, or
+ * their min m, times it); nbp = nb rounded up to GEMV_GROUP, padding zeroed. */
 
 static size_t legacy_nbp(int64_t n)
 {
@@ -602,9 +602,10 @@ static size_t gemv_act_bytes_legacy(int64_t n)
 }
 
 /* Quantises x like nn_quantize_row_q8_0 (same codes, scale rounded through f16). Code
- * layout per step of the row kernel: Q8_0 two blocks in order (64 bytes); Q4_0 (`quad`) four
- * blocks as [elements 0-15 of each, then 16-31 of each] (128 bytes), as the nibbles unpack. */
-static ALWAYS_INLINE void prep_legacy(const float *x, void *act, int64_t n, bool quad)
+ * layout per step of the row kernel: Q8_0 two blocks in order (64 bytes); nibble types
+ * (`quad`) four blocks as [elements 0-15 of each, then 16-31 of each] (128 bytes), as the
+ * nibbles unpack. `s16`: ys as nn_quantize_row_q8_1's s (unrounded scale x sum, to f16). */
+static ALWAYS_INLINE void prep_legacy(const float *x, void *act, int64_t n, bool quad, bool s16)
 {
     const int64_t nb = n / NN_QK;
     const size_t nbp = legacy_nbp(n);
@@ -631,8 +632,9 @@ static ALWAYS_INLINE void prep_legacy(const float *x, void *act, int64_t n, bool
             _mm_storeu_si128((__m128i *)(qs + 32 * b), q0);
             _mm_storeu_si128((__m128i *)(qs + 32 * b + 16), q1);
         }
+        const float sum = (float)_mm512_reduce_add_epi32(_mm512_add_epi32(i0, i1));
         yd[b] = _cvtsh_ss(_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT));
-        ys[b] = yd[b] * (float)_mm512_reduce_add_epi32(_mm512_add_epi32(i0, i1));
+        ys[b] = s16 ? _cvtsh_ss(_cvtss_sh(d * sum, _MM_FROUND_TO_NEAREST_INT)) : yd[b] * sum;
     }
     for (size_t b = (size_t)nb; b < nbp; b++)
         yd[b] = ys[b] = 0;
@@ -640,20 +642,73 @@ static ALWAYS_INLINE void prep_legacy(const float *x, void *act, int64_t n, bool
 
 static void gemv_prep_q8_0(const float *x, void *act, int64_t n)
 {
-    prep_legacy(x, act, n, false);
+    prep_legacy(x, act, n, false, false);
 }
 
-static void gemv_prep_q4_0(const float *x, void *act, int64_t n)
+static void gemv_prep_quad(const float *x, void *act, int64_t n)
 {
-    prep_legacy(x, act, n, true);
+    prep_legacy(x, act, n, true, false);
 }
 
-/* Blocks per step of the row kernel: Q8_0 two (64 codes), Q4_0 four (128 nibbles). */
+static void gemv_prep_quad_s16(const float *x, void *act, int64_t n)
+{
+    prep_legacy(x, act, n, true, true);
+}
+
+/* Block layout of each legacy type: bytes, where the codes start, whether a 32-bit qh (just
+ * before qs) holds fifth bits, whether an f16 min m follows d; the codes' constant offset. */
+static ALWAYS_INLINE int legacy_bb(enum nn_type wt)
+{
+    switch (wt) {
+    case NN_TYPE_Q8_0:
+        return sizeof(struct nn_block_q8_0);
+    case NN_TYPE_Q4_0:
+        return sizeof(struct nn_block_q4_0);
+    case NN_TYPE_Q5_0:
+        return sizeof(struct nn_block_q5_0);
+    case NN_TYPE_Q4_1:
+        return sizeof(struct nn_block_q4_1);
+    default:
+        return sizeof(struct nn_block_q5_1);
+    }
+}
+
+static ALWAYS_INLINE int legacy_qs_off(enum nn_type wt)
+{
+    switch (wt) {
+    case NN_TYPE_Q5_0:
+        return offsetof(struct nn_block_q5_0, qs);
+    case NN_TYPE_Q4_1:
+        return offsetof(struct nn_block_q4_1, qs);
+    case NN_TYPE_Q5_1:
+        return offsetof(struct nn_block_q5_1, qs);
+    default:
+        return 2;
+    }
+}
+
+static ALWAYS_INLINE bool legacy_has_qh(enum nn_type wt)
+{
+    return wt == NN_TYPE_Q5_0 || wt == NN_TYPE_Q5_1;
+}
+
+static ALWAYS_INLINE bool legacy_has_min(enum nn_type wt)
+{
+    return wt == NN_TYPE_Q4_1 || wt == NN_TYPE_Q5_1;
+}
+
+static ALWAYS_INLINE float legacy_offset(enum nn_type wt)
+{
+    return wt == NN_TYPE_Q8_0 ? 128.f : wt == NN_TYPE_Q4_0 ? 8.f : wt == NN_TYPE_Q5_0 ? 16.f : 0.f;
+}
+
+/* Blocks per step of the row kernel: Q8_0 two (64 codes), nibble types four (128). */
 #define STEP_BLOCKS(wt) ((wt) == NN_TYPE_Q8_0 ? 2 : 4)
 
 /* Integer sums of step j of a group (first block at rg) with its activation codes at ag:
- * Q8_0 codes + 128 (offset -128 per code) or Q4_0 nibbles (offset -8) through VNNI, one
- * int32 lane per 4 products. `cnt` blocks of the step exist; the others read as zero. */
+ * Q8_0 codes + 128 (offset -128 per code) or unsigned nibbles (plus 16 for a set fifth bit)
+ * through VNNI, one int32 lane per 4 products. `cnt` blocks of the step exist; the others
+ * read as zero. */
 static ALWAYS_INLINE __m512i legacy_step(enum nn_type wt, const uint8_t *rg, const int8_t *ag,
                                          int j, int cnt)
 {
@@ -666,40 +721,55 @@ static ALWAYS_INLINE __m512i legacy_step(enum nn_type wt, const uint8_t *rg, con
         __m512i w = _mm512_xor_si512(cat256(lo, hi), _mm512_set1_epi8((char)0x80));
         return _mm512_dpbusd_epi32(zero, w, _mm512_loadu_si512(ag + 64 * j));
     }
-    const uint8_t *b = rg + (size_t)j * 72 + 2;
+    const int bb = legacy_bb(wt);
+    const uint8_t *b = rg + (size_t)j * 4 * bb + legacy_qs_off(wt);
     __m512i z = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)b));
     if (cnt == 4) {
-        z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(b + 18)), 1);
-        z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(b + 36)), 2);
-        z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(b + 54)), 3);
+        z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(b + bb)), 1);
+        z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(b + 2 * bb)), 2);
+        z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(b + 3 * bb)), 3);
     } else {
         for (int k = 1; k < cnt; k++) {
-            __m512i t = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(b + 18 * k)));
+            __m512i t = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(b + bb * k)));
             z = _mm512_mask_mov_epi32(z, (__mmask16)(0xF << (4 * k)), t);
         }
     }
     const __m512i m4 = _mm512_set1_epi8(0x0F);
-    __m512i d =
-        _mm512_dpbusd_epi32(zero, _mm512_and_si512(z, m4), _mm512_loadu_si512(ag + 128 * j));
-    return _mm512_dpbusd_epi32(d, _mm512_and_si512(_mm512_srli_epi16(z, 4), m4),
-                               _mm512_loadu_si512(ag + 128 * j + 64));
+    __m512i lo = _mm512_and_si512(z, m4), hi = _mm512_and_si512(_mm512_srli_epi16(z, 4), m4);
+    if (legacy_has_qh(wt)) {
+        /* bit e of block k's qh: element e; elements 0-15 sit in the low nibbles (byte
+         * 16k + e of lo), 16-31 in the high ones (byte 16k + e - 16 of hi) */
+        uint64_t ml = 0, mh = 0;
+        for (int k = 0; k < cnt; k++) {
+            uint32_t h;
+            memcpy(&h, b - 4 + (size_t)bb * k, 4);
+            ml |= (uint64_t)(h & 0xFFFF) << (16 * k);
+            mh |= (uint64_t)(h >> 16) << (16 * k);
+        }
+        const __m512i b16 = _mm512_set1_epi8(0x10);
+        lo = _mm512_mask_add_epi8(lo, (__mmask64)ml, lo, b16);
+        hi = _mm512_mask_add_epi8(hi, (__mmask64)mh, hi, b16);
+    }
+    __m512i d = _mm512_dpbusd_epi32(zero, lo, _mm512_loadu_si512(ag + 128 * j));
+    return _mm512_dpbusd_epi32(d, hi, _mm512_loadu_si512(ag + 128 * j + 64));
 }
 
 static ALWAYS_INLINE void legacy_row(enum nn_type wt, int n, const uint8_t *row, const void *act,
                                      float *out)
 {
     const int nb = n / NN_QK;
-    const int bb = wt == NN_TYPE_Q8_0 ? 34 : 18;
+    const int bb = legacy_bb(wt);
     const int sb = STEP_BLOCKS(wt);
-    const float off = wt == NN_TYPE_Q8_0 ? 128.f : 8.f;
+    const float off = legacy_has_min(wt) ? -1.f : legacy_offset(wt);
     const int pf = wt == NN_TYPE_Q8_0 ? GEMV_PREFETCH * 3 / 2 : GEMV_PREFETCH;
+    const int npf = (2 * sb * bb + 40) / 64; /* lines per two steps */
     const size_t nbp = legacy_nbp(n);
     const int8_t *qs = act;
     const float *yd = (const float *)(qs + nbp * NN_QK), *ys = yd + nbp;
     const __m512i gidx =
         _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
                            _mm512_set1_epi32(bb));
-    /* dword lane -> block of the step: Q8_0 [b0 x8, b1 x8], Q4_0 [b0 x4, .., b3 x4] */
+    /* dword lane -> block of the step: Q8_0 [b0 x8, b1 x8], others [b0 x4, .., b3 x4] */
     const __m512i lane_blk = wt == NN_TYPE_Q8_0
                                  ? _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0)
                                  : _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
@@ -708,17 +778,21 @@ static ALWAYS_INLINE void legacy_row(enum nn_type wt, int n, const uint8_t *row,
     for (int g = 0; g < nb; g += GEMV_GROUP) {
         const int left = nb - g;
         const __mmask16 m = left >= GEMV_GROUP ? 0xFFFF : (__mmask16)((1u << left) - 1);
+        /* d in the low half of each block's first dword, m (if any) in the high half */
         const __m512i dw = _mm512_mask_i32gather_epi32(zero, m, gidx, row + (size_t)g * bb, 1);
         const __m512 xd = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dw));
         const __m512 sc = _mm512_mul_ps(xd, _mm512_loadu_ps(yd + g));
-        accm = _mm512_fmadd_ps(xd, _mm512_loadu_ps(ys + g), accm);
+        const __m512 xo = legacy_has_min(wt)
+                              ? _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(dw, 16)))
+                              : xd;
+        accm = _mm512_fmadd_ps(xo, _mm512_loadu_ps(ys + g), accm);
         const uint8_t *rg = row + (size_t)g * bb;
         const int8_t *ag = qs + (size_t)g * NN_QK;
         if (left >= GEMV_GROUP) {
             for (int j = 0; j < GEMV_GROUP / sb; j += 2) {
                 /* the hardware prefetcher alone leaves a core at ~60% of its bandwidth */
-                _mm_prefetch((const char *)rg + bb * sb * j + pf, GEMV_HINT);
-                _mm_prefetch((const char *)rg + bb * sb * j + pf + 64, GEMV_HINT);
+                for (int l = 0; l < npf; l++)
+                    _mm_prefetch((const char *)rg + bb * sb * j + pf + 64 * l, GEMV_HINT);
                 __m512i d0 = legacy_step(wt, rg, ag, j, sb);
                 __m512i d1 = legacy_step(wt, rg, ag, j + 1, sb);
                 __m512 s0 = _mm512_permutexvar_ps(
@@ -730,8 +804,8 @@ static ALWAYS_INLINE void legacy_row(enum nn_type wt, int n, const uint8_t *row,
             }
         } else {
             for (int j = 0; sb * j < left; j++) {
-                _mm_prefetch((const char *)rg + bb * sb * j + pf, GEMV_HINT);
-                _mm_prefetch((const char *)rg + bb * sb * j + pf + 64, GEMV_HINT);
+                for (int l = 0; l < npf; l++)
+                    _mm_prefetch((const char *)rg + bb * sb * j + pf + 64 * l, GEMV_HINT);
                 __m512i d = legacy_step(wt, rg, ag, j, VB_MIN(sb, left - sb * j));
                 __m512 s = _mm512_permutexvar_ps(
                     _mm512_add_epi32(lane_blk, _mm512_set1_epi32(sb * j)), sc);
@@ -743,17 +817,17 @@ static ALWAYS_INLINE void legacy_row(enum nn_type wt, int n, const uint8_t *row,
         _mm512_fnmadd_ps(accm, _mm512_set1_ps(off), _mm512_add_ps(acc0, acc1)));
 }
 
-static void gemv_q8_0(int n, const void *w, size_t rb, int64_t nr, const void *act, float *y)
-{
-    for (int64_t r = 0; r < nr; r++)
-        legacy_row(NN_TYPE_Q8_0, n, (const uint8_t *)w + (size_t)r * rb, act, y + r);
-}
-
-static void gemv_q4_0(int n, const void *w, size_t rb, int64_t nr, const void *act, float *y)
-{
-    for (int64_t r = 0; r < nr; r++)
-        legacy_row(NN_TYPE_Q4_0, n, (const uint8_t *)w + (size_t)r * rb, act, y + r);
-}
+#define LEGACY_GEMV(name, wt)                                                                      \
+    static void name(int n, const void *w, size_t rb, int64_t nr, const void *act, float *y)       \
+    {                                                                                              \
+        for (int64_t r = 0; r < nr; r++)                                                           \
+            legacy_row(wt, n, (const uint8_t *)w + (size_t)r * rb, act, y + r);                    \
+    }
+LEGACY_GEMV(gemv_q8_0, NN_TYPE_Q8_0)
+LEGACY_GEMV(gemv_q4_0, NN_TYPE_Q4_0)
+LEGACY_GEMV(gemv_q5_0, NN_TYPE_Q5_0)
+LEGACY_GEMV(gemv_q4_1, NN_TYPE_Q4_1)
+LEGACY_GEMV(gemv_q5_1, NN_TYPE_Q5_1)
 
 /* --- Q4_K x one row ---------------------------------------------------------------------
  * act per super-block: d, the 8 sub-block sums of the codes, and the 256 codes with the
@@ -987,7 +1061,16 @@ bool nn_avx512_gemv(enum nn_type t, struct nn_gemv *out)
         *out = (struct nn_gemv){gemv_q8_0, gemv_prep_q8_0, gemv_act_bytes_legacy};
         return true;
     case NN_TYPE_Q4_0:
-        *out = (struct nn_gemv){gemv_q4_0, gemv_prep_q4_0, gemv_act_bytes_legacy};
+        *out = (struct nn_gemv){gemv_q4_0, gemv_prep_quad, gemv_act_bytes_legacy};
+        return true;
+    case NN_TYPE_Q5_0:
+        *out = (struct nn_gemv){gemv_q5_0, gemv_prep_quad, gemv_act_bytes_legacy};
+        return true;
+    case NN_TYPE_Q4_1:
+        *out = (struct nn_gemv){gemv_q4_1, gemv_prep_quad_s16, gemv_act_bytes_legacy};
+        return true;
+    case NN_TYPE_Q5_1:
+        *out = (struct nn_gemv){gemv_q5_1, gemv_prep_quad_s16, gemv_act_bytes_legacy};
         return true;
     case NN_TYPE_Q4_K:
         *out = (struct nn_gemv){gemv_q4k, gemv_prep_q4k, gemv_act_bytes_k};
