@@ -897,49 +897,62 @@ static void gemv_prep_q4k(const float *x, void *act, int64_t n)
     }
 }
 
-static ALWAYS_INLINE float q4k_row(int n, const struct nn_block_q4_k *x,
-                                   const struct gemv_q4k_act *a)
+/* Q4_K (`five` false) or Q5_K row x act: the two share d, dmin and the packed scales; Q5_K's
+ * qh bit 2c (2c + 1) of byte l is the fifth bit of element 64c + l (64c + 32 + l). */
+static ALWAYS_INLINE float k45_row(bool five, int n, const uint8_t *x, const struct gemv_q4k_act *a)
 {
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const size_t bb = five ? sizeof(struct nn_block_q5_k) : sizeof(struct nn_block_q4_k);
+    const size_t qs_off =
+        five ? offsetof(struct nn_block_q5_k, qs) : offsetof(struct nn_block_q4_k, qs);
+    const __m512i m4 = _mm512_set1_epi8(0x0F), b16 = _mm512_set1_epi8(0x10);
     /* i16 lanes 0-15 take scale s0, 16-31 scale s1 */
 #define SCIDX(s0, s1) _mm512_inserti64x4(_mm512_set1_epi16(s0), _mm256_set1_epi16(s1), 1)
     const __m512i i02 = SCIDX(0, 2), i13 = SCIDX(1, 3), i46 = SCIDX(4, 6), i57 = SCIDX(5, 7);
 #undef SCIDX
+    /* qh bits of the fifth bits of lo(q0), hi(q0), lo(q1), hi(q1): bytes 0-31 | 32-63 */
+#define QHBIT(b0, b1)                                                                              \
+    _mm512_inserti64x4(_mm512_set1_epi8(1 << (b0)), _mm256_set1_epi8(1 << (b1)), 1)
+    const __m512i h0 = QHBIT(0, 2), h1 = QHBIT(1, 3), h2 = QHBIT(4, 6), h3 = QHBIT(5, 7);
+#undef QHBIT
     __m512 acc = _mm512_setzero_ps();
     __m128 accm = _mm_setzero_ps();
     for (int i = 0; i < n / NN_QK_K; i++) {
+        const uint8_t *xb = x + (size_t)i * bb;
         for (int l = 0; l < 3; l++)
-            _mm_prefetch((const char *)(x + i) + GEMV_PREFETCH + 64 * l, GEMV_HINT);
+            _mm_prefetch((const char *)xb + GEMV_PREFETCH + 64 * l, GEMV_HINT);
         uint32_t dd;
-        memcpy(&dd, &x[i].d, 4);
+        memcpy(&dd, xb, 4);
         const __m128 dm = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128((int)dd)),
                                      _mm_set1_ps(a[i].d)); /* d * yd, dmin * yd */
         uint32_t u[3];
-        memcpy(u, x[i].scales, 12);
+        memcpy(u, xb + 4, 12);
         const uint32_t sc_lo = u[0] & 0x3f3f3f3f, mn_lo = u[1] & 0x3f3f3f3f;
         const uint32_t sc_hi = (u[2] & 0x0f0f0f0f) | (((u[0] >> 6) & 0x03030303) << 4);
         const uint32_t mn_hi = ((u[2] >> 4) & 0x0f0f0f0f) | (((u[1] >> 6) & 0x03030303) << 4);
         const __m512i sc =
             _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)sc_hi, (int)sc_lo)));
         const __m128i mn = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)mn_hi, (int)mn_lo));
-        const __m512i q0 = _mm512_loadu_si512((const void *)x[i].qs);
-        const __m512i q1 = _mm512_loadu_si512((const void *)(x[i].qs + 64));
+        const __m512i q0 = _mm512_loadu_si512((const void *)(xb + qs_off));
+        const __m512i q1 = _mm512_loadu_si512((const void *)(xb + qs_off + 64));
+        __m512i w0 = _mm512_and_si512(q0, m4), w1 = _mm512_and_si512(_mm512_srli_epi16(q0, 4), m4);
+        __m512i w2 = _mm512_and_si512(q1, m4), w3 = _mm512_and_si512(_mm512_srli_epi16(q1, 4), m4);
+        if (five) {
+            const __m512i qh = _mm512_broadcast_i64x4(
+                _mm256_loadu_si256((const __m256i *)(xb + offsetof(struct nn_block_q5_k, qh))));
+            w0 = _mm512_mask_add_epi8(w0, _mm512_test_epi8_mask(qh, h0), w0, b16);
+            w1 = _mm512_mask_add_epi8(w1, _mm512_test_epi8_mask(qh, h1), w1, b16);
+            w2 = _mm512_mask_add_epi8(w2, _mm512_test_epi8_mask(qh, h2), w2, b16);
+            w3 = _mm512_mask_add_epi8(w3, _mm512_test_epi8_mask(qh, h3), w3, b16);
+        }
         const int8_t *aq = a[i].qs;
-        __m512i s0 = _mm512_madd_epi16(
-            _mm512_maddubs_epi16(_mm512_and_si512(q0, m4), _mm512_loadu_si512(aq)),
-            _mm512_permutexvar_epi16(i02, sc));
-        __m512i s1 =
-            _mm512_madd_epi16(_mm512_maddubs_epi16(_mm512_and_si512(_mm512_srli_epi16(q0, 4), m4),
-                                                   _mm512_loadu_si512(aq + 64)),
-                              _mm512_permutexvar_epi16(i13, sc));
-        s0 = _mm512_dpwssd_epi32(
-            s0, _mm512_maddubs_epi16(_mm512_and_si512(q1, m4), _mm512_loadu_si512(aq + 128)),
-            _mm512_permutexvar_epi16(i46, sc));
-        s1 =
-            _mm512_dpwssd_epi32(s1,
-                                _mm512_maddubs_epi16(_mm512_and_si512(_mm512_srli_epi16(q1, 4), m4),
-                                                     _mm512_loadu_si512(aq + 192)),
-                                _mm512_permutexvar_epi16(i57, sc));
+        __m512i s0 = _mm512_madd_epi16(_mm512_maddubs_epi16(w0, _mm512_loadu_si512(aq)),
+                                       _mm512_permutexvar_epi16(i02, sc));
+        __m512i s1 = _mm512_madd_epi16(_mm512_maddubs_epi16(w1, _mm512_loadu_si512(aq + 64)),
+                                       _mm512_permutexvar_epi16(i13, sc));
+        s0 = _mm512_dpwssd_epi32(s0, _mm512_maddubs_epi16(w2, _mm512_loadu_si512(aq + 128)),
+                                 _mm512_permutexvar_epi16(i46, sc));
+        s1 = _mm512_dpwssd_epi32(s1, _mm512_maddubs_epi16(w3, _mm512_loadu_si512(aq + 192)),
+                                 _mm512_permutexvar_epi16(i57, sc));
         acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)),
                               _mm512_broadcastss_ps(dm), acc);
         const __m128i ms = _mm_madd_epi16(mn, _mm_loadu_si128((const __m128i *)a[i].msum));
@@ -951,7 +964,13 @@ static ALWAYS_INLINE float q4k_row(int n, const struct nn_block_q4_k *x,
 static void gemv_q4k(int n, const void *w, size_t rb, int64_t nr, const void *act, float *y)
 {
     for (int64_t r = 0; r < nr; r++)
-        y[r] = q4k_row(n, (const struct nn_block_q4_k *)((const uint8_t *)w + (size_t)r * rb), act);
+        y[r] = k45_row(false, n, (const uint8_t *)w + (size_t)r * rb, act);
+}
+
+static void gemv_q5k(int n, const void *w, size_t rb, int64_t nr, const void *act, float *y)
+{
+    for (int64_t r = 0; r < nr; r++)
+        y[r] = k45_row(true, n, (const uint8_t *)w + (size_t)r * rb, act);
 }
 
 /* --- Q6_K x one row: act is a plain Q8_K row (codes in order, bsums for the -32 offset) -- */
@@ -1074,6 +1093,9 @@ bool nn_avx512_gemv(enum nn_type t, struct nn_gemv *out)
         return true;
     case NN_TYPE_Q4_K:
         *out = (struct nn_gemv){gemv_q4k, gemv_prep_q4k, gemv_act_bytes_k};
+        return true;
+    case NN_TYPE_Q5_K:
+        *out = (struct nn_gemv){gemv_q5k, gemv_prep_q4k, gemv_act_bytes_k};
         return true;
     case NN_TYPE_Q6_K:
         *out = (struct nn_gemv){gemv_q6k, gemv_prep_q8k, gemv_act_bytes_q8k};
