@@ -1043,6 +1043,91 @@ static void gemv_q6k(int n, const void *w, size_t rb, int64_t nr, const void *ac
         y[r] = q6k_row(n, (const struct nn_block_q6_k *)((const uint8_t *)w + (size_t)r * rb), act);
 }
 
+/* --- F16 / BF16 x one row: act is the row rounded as nn_quantize_row_f16/bf16 would, kept
+ * as f32, so the kernel widens only the weights ----------------------------------------- */
+
+static size_t gemv_act_bytes_half(int64_t n)
+{
+    return (size_t)n * sizeof(float);
+}
+
+static ALWAYS_INLINE __m512 round_half(bool bf, __m512 v)
+{
+    if (!bf)
+        return _mm512_cvtph_ps(_mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    /* nn_fp32_to_bf16: round to nearest even, NaN kept quiet */
+    const __m512i u = _mm512_castps_si512(v);
+    const __m512i bias =
+        _mm512_add_epi32(_mm512_set1_epi32(0x7fff),
+                         _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1)));
+    __m512i r = _mm512_andnot_si512(_mm512_set1_epi32(0xffff), _mm512_add_epi32(u, bias));
+    const __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+    r = _mm512_mask_mov_epi32(r, nan,
+                              _mm512_or_si512(_mm512_andnot_si512(_mm512_set1_epi32(0xffff), u),
+                                              _mm512_set1_epi32(64 << 16)));
+    return _mm512_castsi512_ps(r);
+}
+
+static ALWAYS_INLINE void prep_half(bool bf, const float *x, void *act, int64_t n)
+{
+    float *a = act;
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(a + i, m, round_half(bf, _mm512_maskz_loadu_ps(m, x + i)));
+    }
+}
+
+static void gemv_prep_f16(const float *x, void *act, int64_t n)
+{
+    prep_half(false, x, act, n);
+}
+
+static void gemv_prep_bf16(const float *x, void *act, int64_t n)
+{
+    prep_half(true, x, act, n);
+}
+
+static ALWAYS_INLINE __m512 widen_half(bool bf, __m256i h)
+{
+    return bf ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16))
+              : _mm512_cvtph_ps(h);
+}
+
+static ALWAYS_INLINE float half_row(bool bf, int n, const uint16_t *x, const float *a)
+{
+    __m512 acc[4];
+    for (int k = 0; k < 4; k++)
+        acc[k] = _mm512_setzero_ps();
+    int i = 0;
+    for (; i + 64 <= n; i += 64) {
+        _mm_prefetch((const char *)(x + i) + GEMV_PREFETCH, GEMV_HINT);
+        _mm_prefetch((const char *)(x + i) + GEMV_PREFETCH + 64, GEMV_HINT);
+        for (int k = 0; k < 4; k++) {
+            const __m256i h = _mm256_loadu_si256((const __m256i *)(x + i + 16 * k));
+            acc[k] = _mm512_fmadd_ps(widen_half(bf, h), _mm512_loadu_ps(a + i + 16 * k), acc[k]);
+        }
+    }
+    for (; i < n; i += 16) {
+        const __mmask16 m = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        const __m256i h = _mm256_maskz_loadu_epi16(m, x + i);
+        acc[0] = _mm512_fmadd_ps(widen_half(bf, h), _mm512_maskz_loadu_ps(m, a + i), acc[0]);
+    }
+    return _mm512_reduce_add_ps(
+        _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
+}
+
+static void gemv_f16(int n, const void *w, size_t rb, int64_t nr, const void *act, float *y)
+{
+    for (int64_t r = 0; r < nr; r++)
+        y[r] = half_row(false, n, (const uint16_t *)((const uint8_t *)w + (size_t)r * rb), act);
+}
+
+static void gemv_bf16(int n, const void *w, size_t rb, int64_t nr, const void *act, float *y)
+{
+    for (int64_t r = 0; r < nr; r++)
+        y[r] = half_row(true, n, (const uint16_t *)((const uint8_t *)w + (size_t)r * rb), act);
+}
+
 /* Q8_0 activation rows, byte-identical to nn_quantize_row_q8_0. */
 static void from_float_q8_0(const float *x, void *dst, int64_t n)
 {
@@ -1099,6 +1184,12 @@ bool nn_avx512_gemv(enum nn_type t, struct nn_gemv *out)
         return true;
     case NN_TYPE_Q6_K:
         *out = (struct nn_gemv){gemv_q6k, gemv_prep_q8k, gemv_act_bytes_q8k};
+        return true;
+    case NN_TYPE_F16:
+        *out = (struct nn_gemv){gemv_f16, gemv_prep_f16, gemv_act_bytes_half};
+        return true;
+    case NN_TYPE_BF16:
+        *out = (struct nn_gemv){gemv_bf16, gemv_prep_bf16, gemv_act_bytes_half};
         return true;
     default:
         return false;
