@@ -706,11 +706,11 @@ static ALWAYS_INLINE float legacy_offset(enum nn_type wt)
 #define STEP_BLOCKS(wt) ((wt) == NN_TYPE_Q8_0 ? 2 : 4)
 
 /* Integer sums of step j of a group (first block at rg) with its activation codes at ag:
- * Q8_0 codes + 128 (offset -128 per code) or unsigned nibbles (plus 16 for a set fifth bit)
- * through VNNI, one int32 lane per 4 products. `cnt` blocks of the step exist; the others
- * read as zero. */
+ * Q8_0 codes + 128 (offset -128 per code) or unsigned nibbles (plus 16 where the fifth-bit
+ * masks qm[j] (low nibbles) and qm[4 + j] (high ones) are set) through VNNI, one int32 lane
+ * per 4 products. `cnt` blocks of the step exist; the others read as zero. */
 static ALWAYS_INLINE __m512i legacy_step(enum nn_type wt, const uint8_t *rg, const int8_t *ag,
-                                         int j, int cnt)
+                                         int j, int cnt, const uint64_t qm[8])
 {
     const __m512i zero = _mm512_setzero_si512();
     if (wt == NN_TYPE_Q8_0) {
@@ -737,18 +737,9 @@ static ALWAYS_INLINE __m512i legacy_step(enum nn_type wt, const uint8_t *rg, con
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     __m512i lo = _mm512_and_si512(z, m4), hi = _mm512_and_si512(_mm512_srli_epi16(z, 4), m4);
     if (legacy_has_qh(wt)) {
-        /* bit e of block k's qh: element e; elements 0-15 sit in the low nibbles (byte
-         * 16k + e of lo), 16-31 in the high ones (byte 16k + e - 16 of hi) */
-        uint64_t ml = 0, mh = 0;
-        for (int k = 0; k < cnt; k++) {
-            uint32_t h;
-            memcpy(&h, b - 4 + (size_t)bb * k, 4);
-            ml |= (uint64_t)(h & 0xFFFF) << (16 * k);
-            mh |= (uint64_t)(h >> 16) << (16 * k);
-        }
         const __m512i b16 = _mm512_set1_epi8(0x10);
-        lo = _mm512_mask_add_epi8(lo, (__mmask64)ml, lo, b16);
-        hi = _mm512_mask_add_epi8(hi, (__mmask64)mh, hi, b16);
+        lo = _mm512_mask_add_epi8(lo, _load_mask64((__mmask64 *)&qm[j & 3]), lo, b16);
+        hi = _mm512_mask_add_epi8(hi, _load_mask64((__mmask64 *)&qm[4 + (j & 3)]), hi, b16);
     }
     __m512i d = _mm512_dpbusd_epi32(zero, lo, _mm512_loadu_si512(ag + 128 * j));
     return _mm512_dpbusd_epi32(d, hi, _mm512_loadu_si512(ag + 128 * j + 64));
@@ -774,6 +765,9 @@ static ALWAYS_INLINE void legacy_row(enum nn_type wt, int n, const uint8_t *row,
                                  ? _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0)
                                  : _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
     const __m512i zero = _mm512_setzero_si512();
+    const __m512i qh_idx =
+        _mm512_set_epi16(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1, 30, 28, 26, 24,
+                         22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
     __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0, accm = acc0;
     for (int g = 0; g < nb; g += GEMV_GROUP) {
         const int left = nb - g;
@@ -788,13 +782,23 @@ static ALWAYS_INLINE void legacy_row(enum nn_type wt, int n, const uint8_t *row,
         accm = _mm512_fmadd_ps(xo, _mm512_loadu_ps(ys + g), accm);
         const uint8_t *rg = row + (size_t)g * bb;
         const int8_t *ag = qs + (size_t)g * NN_QK;
+        /* fifth bits: bit e of block b's qh is element e; elements 0-15 sit in the low
+         * nibbles (byte 16(b % 4) + e of step b / 4), 16-31 in the high ones. The 16 qh
+         * words, low halves first, give each step's two byte masks as qm[j], qm[4 + j]. */
+        uint64_t qm[8] __attribute__((aligned(64)));
+        if (legacy_has_qh(wt)) {
+            const __m512i qh =
+                _mm512_mask_i32gather_epi32(zero, m, gidx, rg + legacy_qs_off(wt) - 4, 1);
+            _mm512_store_si512((void *)qm, _mm512_permutexvar_epi16(qh_idx, qh));
+        }
         if (left >= GEMV_GROUP) {
+#pragma GCC unroll 8
             for (int j = 0; j < GEMV_GROUP / sb; j += 2) {
                 /* the hardware prefetcher alone leaves a core at ~60% of its bandwidth */
                 for (int l = 0; l < npf; l++)
                     _mm_prefetch((const char *)rg + bb * sb * j + pf + 64 * l, GEMV_HINT);
-                __m512i d0 = legacy_step(wt, rg, ag, j, sb);
-                __m512i d1 = legacy_step(wt, rg, ag, j + 1, sb);
+                __m512i d0 = legacy_step(wt, rg, ag, j, sb, qm);
+                __m512i d1 = legacy_step(wt, rg, ag, j + 1, sb, qm);
                 __m512 s0 = _mm512_permutexvar_ps(
                     _mm512_add_epi32(lane_blk, _mm512_set1_epi32(sb * j)), sc);
                 __m512 s1 = _mm512_permutexvar_ps(
@@ -806,7 +810,7 @@ static ALWAYS_INLINE void legacy_row(enum nn_type wt, int n, const uint8_t *row,
             for (int j = 0; sb * j < left; j++) {
                 for (int l = 0; l < npf; l++)
                     _mm_prefetch((const char *)rg + bb * sb * j + pf + 64 * l, GEMV_HINT);
-                __m512i d = legacy_step(wt, rg, ag, j, VB_MIN(sb, left - sb * j));
+                __m512i d = legacy_step(wt, rg, ag, j, VB_MIN(sb, left - sb * j), qm);
                 __m512 s = _mm512_permutexvar_ps(
                     _mm512_add_epi32(lane_blk, _mm512_set1_epi32(sb * j)), sc);
                 acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), s, acc0);
