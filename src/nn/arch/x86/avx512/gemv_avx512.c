@@ -21,9 +21,21 @@
 #ifndef GEMV_PREFETCH
 #    define GEMV_PREFETCH 2048 /* bytes ahead of the weight stream (measured: 1-6 KiB) */
 #endif
-#ifndef GEMV_PREFETCH_L2 /* second, farther prefetch into L2 only (legacy rows) */
+#ifndef GEMV_PREFETCH_L2 /* second, farther prefetch into L2 only */
 #    define GEMV_PREFETCH_L2 6144
 #endif
+
+/* Prefetches `lines` cache lines `near` bytes ahead of p into L1 and GEMV_PREFETCH_L2 bytes
+ * ahead into L2. The hardware prefetcher alone leaves a core at ~60% of its bandwidth; the
+ * second stream keeps more lines in flight than L1's fill buffers allow (3B q8_0 decode
+ * +10-15% with two threads, the memory shared with other work). */
+static ALWAYS_INLINE void gemv_prefetch(const void *p, int near, int lines)
+{
+    for (int l = 0; l < lines; l++) {
+        _mm_prefetch((const char *)p + near + 64 * l, GEMV_HINT);
+        _mm_prefetch((const char *)p + GEMV_PREFETCH_L2 + 64 * l, _MM_HINT_T1);
+    }
+}
 
 /* --- legacy 32-element blocks (Q8_0, Q4_0, Q5_0, Q4_1, Q5_1) x one row ----------------------
  * act: qs (nbp * 32 int8, in the order the weights unpack), then yd[nbp] (activation
@@ -234,15 +246,7 @@ static ALWAYS_INLINE void legacy_row(enum nn_type wt, int n, const uint8_t *row,
         if (left >= GEMV_GROUP) {
 #pragma GCC unroll 8
             for (int j = 0; j < GEMV_GROUP / sb; j += 2) {
-                /* the hardware prefetcher alone leaves a core at ~60% of its bandwidth; a
-                 * second stream of requests into L2 further ahead keeps more lines in
-                 * flight than L1's fill buffers allow (3B q8_0 decode +10-15% with two
-                 * threads, the memory shared with other work) */
-                for (int l = 0; l < npf; l++) {
-                    _mm_prefetch((const char *)rg + bb * sb * j + pf + 64 * l, GEMV_HINT);
-                    _mm_prefetch((const char *)rg + bb * sb * j + GEMV_PREFETCH_L2 + 64 * l,
-                                 _MM_HINT_T1);
-                }
+                gemv_prefetch(rg + bb * sb * j, pf, npf);
                 __m512i d0 = legacy_step(wt, rg, ag, j, sb, qm);
                 __m512i d1 = legacy_step(wt, rg, ag, j + 1, sb, qm);
                 __m512 s0 = _mm512_permutexvar_ps(
@@ -254,8 +258,7 @@ static ALWAYS_INLINE void legacy_row(enum nn_type wt, int n, const uint8_t *row,
             }
         } else {
             for (int j = 0; sb * j < left; j++) {
-                for (int l = 0; l < npf; l++)
-                    _mm_prefetch((const char *)rg + bb * sb * j + pf + 64 * l, GEMV_HINT);
+                gemv_prefetch(rg + bb * sb * j, pf, npf);
                 __m512i d = legacy_step(wt, rg, ag, j, VB_MIN(sb, left - sb * j), qm);
                 __m512 s = _mm512_permutexvar_ps(
                     _mm512_add_epi32(lane_blk, _mm512_set1_epi32(sb * j)), sc);
@@ -368,8 +371,7 @@ static ALWAYS_INLINE float k45_row(bool five, int n, const uint8_t *x, const str
     __m128 accm = _mm_setzero_ps();
     for (int i = 0; i < n / NN_QK_K; i++) {
         const uint8_t *xb = x + (size_t)i * bb;
-        for (int l = 0; l < 3; l++)
-            _mm_prefetch((const char *)xb + GEMV_PREFETCH + 64 * l, GEMV_HINT);
+        gemv_prefetch(xb, GEMV_PREFETCH, 3);
         uint32_t dd;
         memcpy(&dd, xb, 4);
         const __m128 dm = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128((int)dd)),
@@ -451,8 +453,7 @@ static ALWAYS_INLINE float q6k_row(int n, const struct nn_block_q6_k *x,
     const __m512i four = _mm512_set1_epi16(4);
     __m256 acc = _mm256_setzero_ps();
     for (int i = 0; i < n / NN_QK_K; i++) {
-        for (int l = 0; l < 4; l++)
-            _mm_prefetch((const char *)(x + i) + GEMV_PREFETCH + 64 * l, GEMV_HINT);
+        gemv_prefetch(x + i, GEMV_PREFETCH, 4);
         const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[i].scales));
         const __m512i scz = _mm512_castsi256_si512(sc16);
         __m512i sum = _mm512_setzero_si512();
@@ -550,8 +551,7 @@ static ALWAYS_INLINE float half_row(bool bf, int n, const uint16_t *x, const flo
         acc[k] = _mm512_setzero_ps();
     int i = 0;
     for (; i + 64 <= n; i += 64) {
-        _mm_prefetch((const char *)(x + i) + GEMV_PREFETCH, GEMV_HINT);
-        _mm_prefetch((const char *)(x + i) + GEMV_PREFETCH + 64, GEMV_HINT);
+        gemv_prefetch(x + i, GEMV_PREFETCH, 2);
         for (int k = 0; k < 4; k++) {
             const __m256i h = _mm256_loadu_si256((const __m256i *)(x + i + 16 * k));
             acc[k] = _mm512_fmadd_ps(widen_half(bf, h), _mm512_loadu_ps(a + i + 16 * k), acc[k]);
