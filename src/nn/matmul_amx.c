@@ -684,14 +684,13 @@ struct i8_job {
     int n_in, n_steps;             /* n_steps: blocks per row */
     int64_t r0, r1;
     const float *x;
-    int n_tok, n_tb, n_pairs;
+    int n_tok, n_tb;
     int8_t *xq;        /* B tiles [n_tb][n_steps][KQ/4][TT][4] */
     float *da;         /* [n_tb][n_steps][TT]: activation scales */
     uint8_t *qrow;     /* one quantised activation row per thread */
     size_t qrow_bytes; /* its stride */
     uint8_t *panels;   /* per thread: int8 [chunk][PR][KQ], then sw [chunk][PR] */
     size_t panel_bytes;
-    float *acc; /* per thread: [pair][4][16 x 16] F32 sums of the current panel and chunk */
     float *y;
     int64_t ldy;
     int s0, s1;
@@ -747,18 +746,6 @@ static void i8_unpack_panel(const struct i8_job *j, uint8_t *pb, int64_t ra, int
         }
 }
 
-/* acc[16 x 16] += C * (sw[row] * da[token]) */
-AVX_TGT static inline void i8_epilogue(float *acc, const int32_t *c, const float *sw,
-                                       const float *da)
-{
-    const __m512 vda = _mm512_loadu_ps(da);
-    for (int r = 0; r < 16; r++) {
-        const __m512 p = _mm512_cvtepi32_ps(_mm512_load_si512((const void *)(c + 16 * r)));
-        _mm512_store_ps(acc + 16 * r, _mm512_fmadd_ps(p, _mm512_mul_ps(_mm512_set1_ps(sw[r]), vda),
-                                                      _mm512_load_ps(acc + 16 * r)));
-    }
-}
-
 AMX_TGT static void i8_worker(void *ctx, int ith, int nth)
 {
     struct i8_job *j = ctx;
@@ -780,56 +767,44 @@ AMX_TGT static void i8_worker(void *ctx, int ith, int nth)
         const int64_t ra = j->r0 + p * PR;
         const int nr = (int)VB_MIN((int64_t)PR, j->r1 - ra);
         i8_unpack_panel(j, pb, ra, nr);
-        for (int b = 0; b < j->n_tb; b += 2) {
-            const bool two = b + 1 < j->n_tb;
-            float *acc = j->acc + ((size_t)ith * j->n_pairs + b / 2) * 4 * 256;
-            memset(acc, 0, 4 * 256 * sizeof *acc);
-            /* the epilogue of step s - 1 runs while the tiles of step s do: its products
-             * were stored a step earlier (c[par ^ 1]) */
-            const size_t nsq = (size_t)j->n_steps * TT;
-            for (int s = j->s0; s <= j->s1; s++) {
-                const int par = s & 1;
-                if (s < j->s1) {
-                    const int8_t *a = q + (size_t)(s - j->s0) * QSTEP;
-                    const int8_t *bt = j->xq + (size_t)b * bstride + (size_t)s * TT * KQ;
-                    _tile_zero(0);
-                    _tile_zero(1);
-                    _tile_loadd(4, a, KQ);
-                    _tile_loadd(5, a + 16 * KQ, KQ);
-                    _tile_loadd(6, bt, 64);
-                    _tile_dpbssd(0, 4, 6);
-                    _tile_dpbssd(1, 5, 6);
-                    if (two) {
-                        _tile_zero(2);
-                        _tile_zero(3);
-                        _tile_loadd(7, bt + bstride, 64);
-                        _tile_dpbssd(2, 4, 7);
-                        _tile_dpbssd(3, 5, 7);
+        /* one 16-row half and one token block at a time, its 16 x 16 sums in registers over
+         * the whole K chunk; the epilogue of step s - 1 runs while the tile of s does */
+        for (int tb = 0; tb < j->n_tb; tb++) {
+            const int8_t *bt = j->xq + (size_t)tb * bstride;
+            const float *da = j->da + (size_t)tb * j->n_steps * TT;
+            for (int half = 0; half < 2; half++) {
+                __m512 acc[16];
+#    pragma GCC unroll 16
+                for (int r = 0; r < 16; r++)
+                    acc[r] = _mm512_setzero_ps();
+                for (int s = j->s0; s <= j->s1; s++) {
+                    const int par = s & 1;
+                    if (s < j->s1) {
+                        _tile_zero(0);
+                        _tile_loadd(4, q + (size_t)(s - j->s0) * QSTEP + half * 16 * KQ, KQ);
+                        _tile_loadd(6, bt + (size_t)s * TT * KQ, 64);
+                        _tile_dpbssd(0, 4, 6);
                     }
-                }
-                if (s > j->s0) {
-                    const int ps = s - 1;
-                    int32_t(*cp)[256] = c[par ^ 1];
-                    const size_t si = (size_t)(ps - j->s0) * PR;
-                    const float *da = j->da + ((size_t)b * j->n_steps + ps) * TT;
-                    i8_epilogue(acc, cp[0], sw + si, da);
-                    i8_epilogue(acc + 256, cp[1], sw + si + 16, da);
-                    if (two) {
-                        i8_epilogue(acc + 512, cp[2], sw + si, da + nsq);
-                        i8_epilogue(acc + 768, cp[3], sw + si + 16, da + nsq);
+                    if (s > j->s0) {
+                        const int32_t *cp = c[par ^ 1][0];
+                        const float *swp = sw + (size_t)(s - 1 - j->s0) * PR + half * 16;
+                        const __m512 vda = _mm512_loadu_ps(da + (size_t)(s - 1) * TT);
+#    pragma GCC unroll 16
+                        for (int r = 0; r < 16; r++)
+                            acc[r] = _mm512_fmadd_ps(
+                                _mm512_cvtepi32_ps(_mm512_load_si512((const void *)(cp + 16 * r))),
+                                _mm512_mul_ps(_mm512_set1_ps(swp[r]), vda), acc[r]);
                     }
+                    if (s < j->s1)
+                        _tile_stored(0, c[par][0], 64);
                 }
-                if (s < j->s1) {
-                    _tile_stored(0, c[par][0], 64);
-                    _tile_stored(1, c[par][1], 64);
-                    if (two) {
-                        _tile_stored(2, c[par][2], 64);
-                        _tile_stored(3, c[par][3], 64);
-                    }
-                }
+                float out[256] __attribute__((aligned(ALIGN)));
+#    pragma GCC unroll 16
+                for (int r = 0; r < 16; r++)
+                    _mm512_store_ps(out + 16 * r, acc[r]);
+                store_tile_y(j->y, j->ldy, out, tb * TT, VB_MIN(TT, j->n_tok - tb * TT),
+                             (ra - j->r0) + half * 16, nr - half * 16, j->s0 > 0);
             }
-            store_pair_y(j->y, j->ldy, acc, b * TT, j->n_tok, (int)(ra - j->r0), nr, two,
-                         j->s0 > 0);
         }
     }
     if (configured)
@@ -1270,7 +1245,6 @@ static bool i8_rows(struct nn_pool *pool, struct nn_scratch *scratch, const stru
         .y = y,
         .ldy = ldy,
     };
-    j.n_pairs = (j.n_tb + 1) / 2;
     const size_t tile_bytes = (size_t)TT * KQ;
     int chunk = VB_MAX(1, (int)(CHUNK_BYTES / ((size_t)j.n_tb * tile_bytes)));
     const int csteps = VB_MIN(chunk, j.n_steps);
@@ -1280,15 +1254,13 @@ static bool i8_rows(struct nn_pool *pool, struct nn_scratch *scratch, const stru
     j.qrow_bytes = (nn_row_bytes(NN_TYPE_Q8_0, j.n_in) + ALIGN - 1) / ALIGN * ALIGN;
     j.panel_bytes =
         ((size_t)csteps * QSTEP + (size_t)csteps * PR * sizeof(float) + ALIGN - 1) / ALIGN * ALIGN;
-    const size_t acc_floats = (size_t)nth * (size_t)j.n_pairs * 4 * 256;
     void *buf;
     if (!reserve_aligned(scratch,
-                         xq_bytes + (sc_floats + acc_floats) * sizeof(float) +
+                         xq_bytes + sc_floats * sizeof(float) +
                              (size_t)nth * (j.qrow_bytes + j.panel_bytes),
                          &buf))
         return false;
-    j.acc = buf; /* 64-byte multiples first, so every part stays aligned */
-    j.da = j.acc + acc_floats;
+    j.da = buf; /* 64-byte multiples first, so every part stays aligned */
     j.xq = (int8_t *)(j.da + sc_floats);
     j.panels = (uint8_t *)j.xq + xq_bytes;
     j.qrow = j.panels + (size_t)nth * j.panel_bytes;
