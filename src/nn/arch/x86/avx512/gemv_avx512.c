@@ -8,6 +8,14 @@
 
 #include <immintrin.h>
 
+/* The group loops are unrolled where the compiler can (GCC drops the annotation, with a warning,
+ * once sanitizer checks are in the loop). */
+#if defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#    define GEMV_UNROLL_8 _Pragma("GCC unroll 8")
+#else
+#    define GEMV_UNROLL_8
+#endif
+
 /* ===== Decode kernels: many weight rows x one activation row (nn_gemv) =====
  * The activation row is converted once per matmul into a layout private to each kernel, so
  * that the per-row loop does as little as possible besides streaming the weights: integer
@@ -244,7 +252,7 @@ static ALWAYS_INLINE void legacy_row(enum nn_type wt, int n, const uint8_t *row,
             _mm512_store_si512((void *)qm, _mm512_permutexvar_epi16(qh_idx, qh));
         }
         if (left >= GEMV_GROUP) {
-#pragma GCC unroll 8
+            GEMV_UNROLL_8
             for (int j = 0; j < GEMV_GROUP / sb; j += 2) {
                 gemv_prefetch(rg + bb * sb * j, pf, npf);
                 __m512i d0 = legacy_step(wt, rg, ag, j, sb, qm);
@@ -364,7 +372,8 @@ static ALWAYS_INLINE float k45_row(bool five, int n, const uint8_t *x, const str
 #undef SCIDX
     /* qh bits of the fifth bits of lo(q0), hi(q0), lo(q1), hi(q1): bytes 0-31 | 32-63 */
 #define QHBIT(b0, b1)                                                                              \
-    _mm512_inserti64x4(_mm512_set1_epi8(1 << (b0)), _mm256_set1_epi8(1 << (b1)), 1)
+    _mm512_inserti64x4(_mm512_set1_epi8((char)(1u << (b0))), _mm256_set1_epi8((char)(1u << (b1))), \
+                       1)
     const __m512i h0 = QHBIT(0, 2), h1 = QHBIT(1, 3), h2 = QHBIT(4, 6), h3 = QHBIT(5, 7);
 #undef QHBIT
     __m512 acc = _mm512_setzero_ps();
