@@ -697,6 +697,18 @@ struct i8_job {
     atomic_llong next;
 };
 
+/* Column tt of a B tile (rows x 64 bytes: TT tokens x 4 codes each) from 4 * rows consecutive
+ * codes (NULL: zeros, for the rows past the last token). */
+static inline void b_tile_column(int8_t *tile, int tt, const int8_t *codes, int rows)
+{
+    for (int r = 0; r < rows; r++) {
+        if (codes)
+            memcpy(tile + r * 64 + tt * 4, codes + 4 * r, 4);
+        else
+            memset(tile + r * 64 + tt * 4, 0, 4);
+    }
+}
+
 /* Quantises each token row as the kernels do and scatters it into B tiles. */
 static void i8_convert(void *ctx, int ith, int nth)
 {
@@ -712,13 +724,7 @@ static void i8_convert(void *ctx, int ith, int nth)
             if (!pad)
                 j->quantise(j->x + (int64_t)t * j->n_in, qr, j->n_in);
             for (int s = 0; s < j->n_steps; s++) {
-                int8_t *tile = tiles + (size_t)s * TT * KQ;
-                for (int r = 0; r < KQ / 4; r++) {
-                    if (pad)
-                        memset(tile + r * 64 + tt * 4, 0, 4);
-                    else
-                        memcpy(tile + r * 64 + tt * 4, qb[s].qs + 4 * r, 4);
-                }
+                b_tile_column(tiles + (size_t)s * TT * KQ, tt, pad ? NULL : qb[s].qs, KQ / 4);
                 da[(size_t)s * TT + tt] = pad ? 0 : nn_load_fp16(&qb[s].d);
             }
         }
@@ -754,10 +760,10 @@ AMX_TGT static void i8_worker(void *ctx, int ith, int nth)
     const int ns = j->s1 - j->s0;
     struct nn_amx_cfg cfg;
     nn_amx_cfg_full(&cfg);
-    cfg.colsb[4] = cfg.colsb[5] = KQ;   /* A: 16 rows of KQ codes */
-    cfg.rows[6] = cfg.rows[7] = KQ / 4; /* B: KQ/4 rows of TT x 4 codes */
+    cfg.colsb[4] = KQ;    /* A: 16 rows of KQ codes */
+    cfg.rows[6] = KQ / 4; /* B: KQ/4 rows of TT x 4 codes */
     bool configured = false;
-    int32_t c[2][4][256] __attribute__((aligned(ALIGN)));
+    int32_t c[2][256] __attribute__((aligned(ALIGN))); /* one tile's sums, double-buffered */
     uint8_t *pb = j->panels + (size_t)ith * j->panel_bytes;
     const int8_t *q = (const int8_t *)pb;
     const float *sw = (const float *)(pb + (size_t)ns * QSTEP);
@@ -786,7 +792,7 @@ AMX_TGT static void i8_worker(void *ctx, int ith, int nth)
                         _tile_dpbssd(0, 4, 6);
                     }
                     if (s > j->s0) {
-                        const int32_t *cp = c[par ^ 1][0];
+                        const int32_t *cp = c[par ^ 1];
                         const float *swp = sw + (size_t)(s - 1 - j->s0) * PR + half * 16;
                         const __m512 vda = _mm512_loadu_ps(da + (size_t)(s - 1) * TT);
 #    pragma GCC unroll 16
@@ -796,7 +802,7 @@ AMX_TGT static void i8_worker(void *ctx, int ith, int nth)
                                 _mm512_mul_ps(_mm512_set1_ps(swp[r]), vda), acc[r]);
                     }
                     if (s < j->s1)
-                        _tile_stored(0, c[par][0], 64);
+                        _tile_stored(0, c[par], 64);
                 }
                 float out[256] __attribute__((aligned(ALIGN)));
 #    pragma GCC unroll 16
@@ -844,7 +850,6 @@ AVX_TGT static inline __m512i k4_lut_pair(int hl, uint8_t a, uint8_t b)
         _mm256_load_si256((const __m256i *)k4_lut[b][hl]), 1);
 }
 
-/* One row's super-blocks [b0, b0 + nb) into the panel at row r. */
 /* Q6_K super-block b: element 128g + 32j + 16u + e (code v - 32, scale sc[8g + 2j + u]) goes
  * to step 2g + j / 2, byte 32 (j % 2) + 16u + e; no min terms. */
 AVX_TGT static void k6_unpack_block(const struct nn_block_q6_k *b, int8_t *h, int8_t *l)
@@ -888,6 +893,8 @@ AVX_TGT static inline __m128i k4_scales_mins(const uint8_t *s)
                              _mm_or_si128(_mm_and_si128(_mm_srli_epi16(a, 4), m15), top));
 }
 
+/* nb super-blocks of one weight row (from row) into a panel row: h, l at the row's first
+ * step, d and dmin * mn at its first super-block (PR and PR * 8 floats per super-block). */
 AVX_TGT static void k4_unpack_row(const uint8_t *row, enum nn_type t, size_t block_bytes, int nb,
                                   int8_t *h, int8_t *l, float *fd, float *mn)
 {
@@ -1004,22 +1011,16 @@ static void k4_convert(void *ctx, int ith, int nth)
                 for (int jj = 0; jj < 8; jj++)
                     bs[((size_t)s * 8 + jj) * TT + tt] =
                         pad ? 0 : bk->d * (float)(bk->bsums[2 * jj] + bk->bsums[2 * jj + 1]);
-                for (int st = 0; st < 4; st++) {
-                    int8_t *tl = tiles + ((size_t)s * 4 + st) * tile;
-                    for (int r = 0; r < 16; r++) {
-                        if (pad)
-                            memset(tl + r * 64 + tt * 4, 0, 4);
-                        else
-                            memcpy(tl + r * 64 + tt * 4, bk->qs + st * 64 + 4 * r, 4);
-                    }
-                }
+                for (int st = 0; st < 4; st++)
+                    b_tile_column(tiles + ((size_t)s * 4 + st) * tile, tt,
+                                  pad ? NULL : bk->qs + st * 64, 16);
             }
         }
     }
 }
 
 /* acc[16 x 16] += (128 Ch + Cl) * d[r] d_x[t] - sum_j mn[j][r] bs[j][t] (mins: false for
- * Q6_K, which has no min terms); mn: dmin * mn, bs: d_x * bsum */
+ * Q6_K, which has no min terms; a constant where inlined); mn: dmin * mn, bs: d_x * bsum */
 AVX_TGT static inline void k4_epilogue(float *acc, const int32_t *ch, const int32_t *cl,
                                        const float *d, const float *mn, const float *dx,
                                        const float *bs, const bool mins)
@@ -1040,10 +1041,10 @@ AVX_TGT static inline void k4_epilogue(float *acc, const int32_t *ch, const int3
     }
 }
 
-AMX_TGT static void k4_worker(void *ctx, int ith, int nth)
+/* k4_worker's body, compiled once with and once without the min terms (Q6_K) */
+AMX_TGT static inline __attribute__((always_inline)) void k4_work(struct k4_job *j, int ith,
+                                                                  const bool mins)
 {
-    struct k4_job *j = ctx;
-    (void)nth;
     const int64_t n_panels = (j->r1 - j->r0 + PR - 1) / PR;
     const int ns = j->s1 - j->s0;
     struct nn_amx_cfg cfg;
@@ -1053,7 +1054,6 @@ AMX_TGT static void k4_worker(void *ctx, int ith, int nth)
     uint8_t *pb = j->panels + (size_t)ith * j->panel_bytes;
     int8_t *h = (int8_t *)pb, *l = h + (size_t)ns * 4 * K4_STEP;
     float *fd = (float *)(l + (size_t)ns * 4 * K4_STEP), *mn = fd + (size_t)ns * PR;
-    const bool mins = j->type != NN_TYPE_Q6_K;
     const uint8_t *chunk = j->w + (size_t)j->s0 * j->block_bytes; /* row 0 of this K chunk */
     const size_t tile = 16 * TT * 4, bstride = (size_t)j->n_sb * 4 * tile;
     int64_t p;
@@ -1113,22 +1113,11 @@ AMX_TGT static void k4_worker(void *ctx, int ith, int nth)
                         const size_t mo = ((size_t)ps * PR + (size_t)half * 16) * 8;
                         const float *dx = j->dx + ((size_t)b * j->n_sb + sg) * TT;
                         const float *bs = j->bs + ((size_t)b * j->n_sb + sg) * 8 * TT;
-                        if (mins)
-                            k4_epilogue(acc + 256 * half, cp[0], cp[1], fd + fo, mn + mo, dx, bs,
-                                        true);
-                        else
-                            k4_epilogue(acc + 256 * half, cp[0], cp[1], fd + fo, mn + mo, dx, bs,
-                                        false);
-                        if (two) {
-                            const float *dx2 = dx + (size_t)j->n_sb * TT,
-                                        *bs2 = bs + (size_t)j->n_sb * 8 * TT;
-                            if (mins)
-                                k4_epilogue(acc + 512 + 256 * half, cp[2], cp[3], fd + fo, mn + mo,
-                                            dx2, bs2, true);
-                            else
-                                k4_epilogue(acc + 512 + 256 * half, cp[2], cp[3], fd + fo, mn + mo,
-                                            dx2, bs2, false);
-                        }
+                        k4_epilogue(acc + 256 * half, cp[0], cp[1], fd + fo, mn + mo, dx, bs, mins);
+                        if (two)
+                            k4_epilogue(acc + 512 + 256 * half, cp[2], cp[3], fd + fo, mn + mo,
+                                        dx + (size_t)j->n_sb * TT, bs + (size_t)j->n_sb * 8 * TT,
+                                        mins);
                     }
                     if (s < ns) {
                         _tile_stored(0, c[par][0], 64);
@@ -1146,6 +1135,16 @@ AMX_TGT static void k4_worker(void *ctx, int ith, int nth)
     }
     if (configured)
         _tile_release();
+}
+
+AMX_TGT static void k4_worker(void *ctx, int ith, int nth)
+{
+    struct k4_job *j = ctx;
+    (void)nth;
+    if (j->type == NN_TYPE_Q6_K)
+        k4_work(j, ith, false);
+    else
+        k4_work(j, ith, true);
 }
 
 /* Q4_K / Q5_K products on the super-block path; false on OOM (nothing written). */
