@@ -4,16 +4,9 @@
 #include "core/vb.h"
 #include "nn/kernels.h"
 #include "nn/fp16.h"
+#include "nn/arch/x86/simd_x86.h"
 
 #include <immintrin.h>
-
-static inline float hsum_ps(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
 static inline int hsum_epi32(__m256i v)
 {
@@ -68,7 +61,7 @@ static void dot_f32(int n, float *s, const void *vx, const void *vy)
     }
     for (; i + 8 <= n; i += 8)
         a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), a0);
-    float sum = hsum_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    float sum = hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
     for (; i < n; i++)
         sum += x[i] * y[i];
     *s = sum;
@@ -92,7 +85,7 @@ static void dot_f16(int n, float *s, const void *vx, const void *vy)
     }
     for (; i + 8 <= n; i += 8)
         a0 = _mm256_fmadd_ps(load_f16x8(x + i), load_f16x8(y + i), a0);
-    float sum = hsum_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    float sum = hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
     for (; i < n; i++)
         sum += nn_fp16_to_fp32_calc(x[i]) * nn_fp16_to_fp32_calc(y[i]);
     *s = sum;
@@ -115,7 +108,7 @@ static void dot_bf16(int n, float *s, const void *vx, const void *vy)
     }
     for (; i + 8 <= n; i += 8)
         a0 = _mm256_fmadd_ps(load_bf16x8(x + i), load_bf16x8(y + i), a0);
-    float sum = hsum_ps(_mm256_add_ps(a0, a1));
+    float sum = hsum256(_mm256_add_ps(a0, a1));
     for (; i < n; i++)
         sum += nn_bf16_to_fp32(x[i]) * nn_bf16_to_fp32(y[i]);
     *s = sum;
@@ -141,7 +134,7 @@ static void dot_q8_0(int n, float *s, const void *vx, const void *vy)
         __m256i qy = _mm256_loadu_si256((const __m256i *)y[i].qs);
         acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_ss8(qx, qy)), acc);
     }
-    *s = hsum_ps(acc);
+    *s = hsum256(acc);
 }
 
 static void dot_q4_0(int n, float *s, const void *vx, const void *vy)
@@ -156,7 +149,7 @@ static void dot_q4_0(int n, float *s, const void *vx, const void *vy)
         __m256i qy = _mm256_loadu_si256((const __m256i *)y[i].qs);
         acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_ss8(qx, qy)), acc);
     }
-    *s = hsum_ps(acc);
+    *s = hsum256(acc);
 }
 
 static void dot_q4_1(int n, float *s, const void *vx, const void *vy)
@@ -171,7 +164,7 @@ static void dot_q4_1(int n, float *s, const void *vx, const void *vy)
         __m256i qy = _mm256_loadu_si256((const __m256i *)y[i].qs);
         acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_us8(nibbles_32(x[i].qs), qy)), acc);
     }
-    *s = hsum_ps(acc) + summs;
+    *s = hsum256(acc) + summs;
 }
 
 static void dot_q5_0(int n, float *s, const void *vx, const void *vy)
@@ -187,7 +180,7 @@ static void dot_q5_0(int n, float *s, const void *vx, const void *vy)
         __m256i qy = _mm256_loadu_si256((const __m256i *)y[i].qs);
         acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_ss8(qx, qy)), acc);
     }
-    *s = hsum_ps(acc);
+    *s = hsum256(acc);
 }
 
 static void dot_q5_1(int n, float *s, const void *vx, const void *vy)
@@ -205,7 +198,7 @@ static void dot_q5_1(int n, float *s, const void *vx, const void *vy)
         __m256i qy = _mm256_loadu_si256((const __m256i *)y[i].qs);
         acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_us8(qx, qy)), acc);
     }
-    *s = hsum_ps(acc) + summs;
+    *s = hsum256(acc) + summs;
 }
 
 /* Q4_K / Q5_K mins term: sum_g bsums[g] * mn[g/2] */
@@ -247,7 +240,7 @@ static void dot_q4_k(int n, float *s, const void *vx, const void *vy)
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
     }
-    *s = hsum_ps(acc) - accm;
+    *s = hsum256(acc) - accm;
 }
 
 static void dot_q5_k(int n, float *s, const void *vx, const void *vy)
@@ -282,7 +275,7 @@ static void dot_q5_k(int n, float *s, const void *vx, const void *vy)
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
     }
-    *s = hsum_ps(acc) - accm;
+    *s = hsum256(acc) - accm;
 }
 
 static inline __m256i scale_pair(const int8_t *sc)
@@ -328,7 +321,7 @@ static void dot_q6_k(int n, float *s, const void *vx, const void *vy)
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
     }
-    *s = hsum_ps(acc);
+    *s = hsum256(acc);
 }
 
 nn_vec_dot_fn nn_avx2_vec_dot(enum nn_type t)

@@ -1,9 +1,11 @@
 /* simd_avx512.h: small AVX-512 helpers shared by the kernels of this directory (compiled
- * with its -mavx512* flags only), and the Q8_K activation quantiser they share. */
+ * with its -mavx512* flags only; the horizontal sums come from nn/arch/x86/simd_x86.h), and
+ * the Q8_K activation quantiser they share. */
 #ifndef NN_SIMD_AVX512_H
 #define NN_SIMD_AVX512_H
 
 #include "core/vb.h"
+#include "nn/arch/x86/simd_x86.h"
 
 #include <immintrin.h>
 
@@ -14,25 +16,10 @@ static ALWAYS_INLINE __m512i cat256(__m256i lo, __m256i hi)
     return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
 }
 
-static ALWAYS_INLINE float hsum256(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
 /* The sum of the two 256-bit halves of v, per int32 lane. */
 static ALWAYS_INLINE __m256i halves(__m512i v)
 {
     return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
-}
-
-static ALWAYS_INLINE float hsum128(__m128 v)
-{
-    v = _mm_add_ps(v, _mm_movehl_ps(v, v));
-    v = _mm_add_ss(v, _mm_movehdup_ps(v));
-    return _mm_cvtss_f32(v);
 }
 
 /* f32 row (n a multiple of 256) -> Q8_K blocks at dst, byte-identical to
