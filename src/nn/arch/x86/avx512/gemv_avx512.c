@@ -547,12 +547,6 @@ static void gemv_prep_bf16(const float *x, void *act, int64_t n)
     prep_half(true, x, act, n);
 }
 
-static ALWAYS_INLINE __m512 widen_half(bool bf, __m256i h)
-{
-    return bf ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16))
-              : _mm512_cvtph_ps(h);
-}
-
 static ALWAYS_INLINE float half_row(bool bf, int n, const uint16_t *x, const float *a)
 {
     __m512 acc[4];

@@ -394,10 +394,7 @@ static ALWAYS_INLINE void q5_1_body(int n, const void *vx, const void *vy, size_
 
 static ALWAYS_INLINE __m512 widen16(enum nn_type t, const uint16_t *p)
 {
-    __m256i h = _mm256_loadu_si256((const __m256i *)p);
-    if (t == NN_TYPE_F16)
-        return _mm512_cvtph_ps(h);
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    return widen_half(t == NN_TYPE_BF16, _mm256_loadu_si256((const __m256i *)p));
 }
 
 static ALWAYS_INLINE float widen1(enum nn_type t, uint16_t h)
