@@ -1,15 +1,24 @@
 # Vocero build. `make` builds ./build/vocero; `make test` runs every test (also under
 # ASan+UBSan); `make run` installs what is missing, builds and serves; `make bench`,
 # `make fuzz`, `make format`. Options: BUILD=dir, SANITIZE=1, NATIVE=1, EXTRA_CFLAGS=...
+#
+# The library flags below come from pkg-config when make reads this file. `run` and `test`
+# therefore install the packages first and build in a second make, which reads the flags
+# afresh; a build whose libraries were missing when make started stops at once (pkg-check)
+# instead of compiling without their include folders.
 BUILD     ?= build
 CC        ?= cc
+PKG_CONFIG ?= pkg-config
 PKGS      := libmicrohttpd libjwt sqlite3 libpq libcurl sndfile soxr libebur128 openssl
 WARN      := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
              -Wformat=2 -Wpointer-arith -Wno-format-nonliteral
 OPT       ?= -O2
+# Non-empty when pkg-config or one of PKGS is missing: what went wrong.
+PKG_MISSING := $(shell $(PKG_CONFIG) --exists $(PKGS) 2>/dev/null || \
+	{ echo 'not found by $(PKG_CONFIG):'; $(PKG_CONFIG) --print-errors --exists $(PKGS) 2>&1; true; })
 CFLAGS    := -std=c17 $(OPT) -g -D_GNU_SOURCE -Isrc -fno-common -pthread $(WARN) \
-             $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(EXTRA_CFLAGS)
-LDLIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lespeak-ng -lcrypt -lm -pthread
+             $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null) $(EXTRA_CFLAGS)
+LDLIBS    := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lespeak-ng -lcrypt -lm -pthread
 ifeq ($(SANITIZE),1)
 CFLAGS    += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS   += -fsanitize=address,undefined
@@ -27,10 +36,19 @@ $(BUILD)/obj/src/nn/arch/x86/avx512/%.o: CFLAGS += -mavx2 -mfma -mf16c -mavx512f
 	-mavx512vl -mavx512dq -mavx512vnni
 
 .PHONY: all test unit-test http-test asan-test fuzz fuzz-smoke bench run deps format \
-	format-check clean
+	format-check clean pkg-check
 all: $(BUILD)/vocero
 
-$(BUILD)/obj/%.o: %.c
+# Every compile waits for this check (order-only: it never forces a rebuild).
+pkg-check:
+ifneq ($(strip $(PKG_MISSING)),)
+	@echo 'make: the build libraries were not all found when make started:' >&2
+	@echo '  $(subst ',,$(PKG_MISSING))' >&2
+	@echo 'make: install them with `make deps` (scripts/install-deps.sh), then run make again' >&2
+	@exit 1
+endif
+
+$(BUILD)/obj/%.o: %.c | pkg-check
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
@@ -41,25 +59,30 @@ $(LIB): $(OBJ)
 $(BUILD)/vocero: $(BUILD)/obj/src/main.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: tests/%.c $(LIB) tests/unit/test.h
+$(BUILD)/tests/%: tests/%.c $(LIB) tests/unit/test.h | pkg-check
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -o $@ $< $(LIB) $(LDFLAGS) $(LDLIBS)
 
 # Benchmark programs (bench/*.c), linked like the server; the bench/*.sh scripts build them.
-$(BUILD)/bench/%: bench/%.c $(LIB)
+$(BUILD)/bench/%: bench/%.c $(LIB) | pkg-check
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDFLAGS) $(LDLIBS)
 
 unit-test: $(UNIT_BIN)
 	@scripts/run-unit-tests.sh $(UNIT_BIN)
 
+# test-all.sh runs install-deps.sh first, then builds in make processes of its own.
 test:
 	@scripts/test-all.sh
 
 deps:
 	@scripts/install-deps.sh
 
-run: deps all
+# Not `run: deps all`: this make read the pkg-config flags before deps installed anything
+# (and -j would build alongside deps); the second make reads them once the packages are in.
+run:
+	@scripts/install-deps.sh
+	@$(MAKE) --no-print-directory all
 	./$(BUILD)/vocero serve
 
 bench: all

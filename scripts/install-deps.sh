@@ -105,7 +105,11 @@ if [ $do_npm -eq 1 ] && [ -f package.json ]; then
         say "npm not found (run without --no-apt, or install Node.js >= 18 and npm)" >&2
         exit 1
     fi
-    if npm_stale; then
+    if npm_stale && [ -L node_modules ]; then
+        # npm ci would empty the folder the link points to (another checkout's) and then
+        # replace the link with a folder of its own: leave a linked node_modules alone.
+        say "node_modules is a link to $(readlink node_modules): not touching it (stale?)" >&2
+    elif npm_stale; then
         npm_opts=(--ignore-scripts --no-audit --no-fund --loglevel=error)
         if [ -f package-lock.json ]; then
             say "npm ci"
