@@ -61,22 +61,18 @@ enum vb_err auth_verify_download(const char *secret, const char *filename, const
                                  const char *sig_hex, int64_t now)
 {
     int64_t exp;
-    uint8_t want[VB_SHA256_LEN];
-    uint8_t got[VB_SHA256_LEN];
+    char want[AUTH_SIG_HEX_LEN + 1];
 
     if (!secret || !*secret || !filename || !*filename || !exp_str || !sig_hex)
         return VB_ERR_FORBIDDEN;
-    if (!parse_exp(exp_str, &exp))
+    if (!parse_exp(exp_str, &exp) || strlen(sig_hex) != AUTH_SIG_HEX_LEN)
         return VB_ERR_FORBIDDEN;
-    size_t got_len = 0;
-    if (strlen(sig_hex) != AUTH_SIG_HEX_LEN ||
-        vb_hex_decode(sig_hex, AUTH_SIG_HEX_LEN, got, sizeof got, &got_len) != VB_OK ||
-        got_len != sizeof got)
+    if (auth_sign_download(secret, filename, exp, want) != VB_OK)
         return VB_ERR_FORBIDDEN;
-    if (download_tag(secret, filename, exp, want) != VB_OK)
-        return VB_ERR_FORBIDDEN;
-    /* Signature first, then expiry: both answer 403, but a forged link learns nothing. */
-    bool ok = vb_ct_equal(want, got, sizeof want);
+    /* The one canonical form is the lowercase hex we issue: comparing the text (not the decoded
+     * bytes) refuses every other spelling. Signature first, then expiry: both answer 403, but a
+     * forged link learns nothing. */
+    bool ok = vb_ct_equal(want, sig_hex, AUTH_SIG_HEX_LEN);
     explicit_bzero(want, sizeof want);
     if (!ok || now > exp)
         return VB_ERR_FORBIDDEN;

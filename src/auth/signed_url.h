@@ -16,9 +16,10 @@ VB_WUR enum vb_err auth_sign_download(const char *secret, const char *filename, 
                                       char out_hex[AUTH_SIG_HEX_LEN + 1]);
 
 /* Checks the query parameters of a download at time `now`. exp_str must be canonical
- * decimal digits only (no sign, spaces or leading zeros, fits int64); sig_hex exactly 64
- * hex digits (either case). VB_OK when valid and now <= exp; VB_ERR_FORBIDDEN for
- * anything else (missing, malformed, expired, wrong signature). Constant-time compare. */
+ * decimal digits only (no sign, spaces or leading zeros, fits int64); sig_hex exactly the
+ * 64 lowercase hex digits auth_sign_download writes (upper case is refused: one canonical
+ * form). VB_OK when valid and now <= exp; VB_ERR_FORBIDDEN for anything else (missing,
+ * malformed, expired, wrong signature). Constant-time compare. */
 VB_WUR enum vb_err auth_verify_download(const char *secret, const char *filename,
                                         const char *exp_str, const char *sig_hex, int64_t now);
 

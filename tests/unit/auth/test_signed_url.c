@@ -56,14 +56,27 @@ TEST(test_tampered)
     CHECK_EQ_INT(auth_verify_download(SECRET, "a:1", "2", sig, 0), VB_OK);
 }
 
-TEST(test_uppercase_sig)
+/* Only the lowercase hex we issue is accepted: upper case, whole or one digit, is refused. */
+TEST(test_uppercase_sig_refused)
 {
     char sig[AUTH_SIG_HEX_LEN + 1];
     CHECK_EQ_INT(auth_sign_download(SECRET, FILE_, EXP, sig), VB_OK);
-    for (int i = 0; sig[i]; i++)
-        if (sig[i] >= 'a' && sig[i] <= 'f')
-            sig[i] = (char)(sig[i] - 'a' + 'A');
     CHECK_EQ_INT(auth_verify_download(SECRET, FILE_, "1700003600", sig, 0), VB_OK);
+    char upper[AUTH_SIG_HEX_LEN + 1], one[AUTH_SIG_HEX_LEN + 1];
+    memcpy(upper, sig, sizeof sig);
+    int first = -1;
+    for (int i = 0; upper[i]; i++) {
+        if (upper[i] >= 'a' && upper[i] <= 'f') {
+            upper[i] = (char)(upper[i] - 'a' + 'A');
+            if (first < 0)
+                first = i;
+        }
+    }
+    CHECK(first >= 0);
+    CHECK_EQ_INT(auth_verify_download(SECRET, FILE_, "1700003600", upper, 0), VB_ERR_FORBIDDEN);
+    memcpy(one, sig, sizeof sig);
+    one[first] = upper[first];
+    CHECK_EQ_INT(auth_verify_download(SECRET, FILE_, "1700003600", one, 0), VB_ERR_FORBIDDEN);
 }
 
 TEST(test_exp_strict)
@@ -122,7 +135,7 @@ int main(void)
     RUN(test_reference_vector);
     RUN(test_expiry);
     RUN(test_tampered);
-    RUN(test_uppercase_sig);
+    RUN(test_uppercase_sig_refused);
     RUN(test_exp_strict);
     RUN(test_sig_strict);
     RUN(test_sign_bad_args);
