@@ -167,6 +167,12 @@ enum vb_err api_app_init(struct api_app *app, const struct vb_config *cfg, char 
     return api_users_ensure_admin(app, why, why_cap);
 }
 
+int api_long_workers(const struct vb_config *cfg)
+{
+    enum { SPARE = 2, LLM_RUNNING = 1 };
+    return cfg->tts_workers + cfg->tts_queue_max + LLM_RUNNING + cfg->llm_queue_max + SPARE;
+}
+
 void api_app_start_downloads(struct api_app *app)
 {
     const char *names[3] = {MODELS_DEFAULT_TTS, NULL, NULL};

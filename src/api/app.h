@@ -36,6 +36,12 @@ void api_app_release(struct api_app *app);
  * health reports the progress. */
 void api_app_start_downloads(struct api_app *app);
 
+/* Handler threads for the routes that wait for a model (HTTP_ROUTE_LONG): enough for
+ * every request the speech and chat queues admit (running plus waiting) and a few that are
+ * being prepared or refused, so that a waiting generation never holds one of the WORKERS
+ * that serve the other routes. */
+int api_long_workers(const struct vb_config *cfg);
+
 /* The route table (static storage). */
 const struct http_route *api_routes(size_t *n);
 

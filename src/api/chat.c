@@ -33,6 +33,7 @@ void api_write_chat_message(struct vb_jw *w, const struct db_chat_message *m)
     else
         vb_jw_null(w);
     api_json_time(w, "created_at", m->created_at);
+    vb_jw_kbool(w, "incomplete", m->incomplete);
     vb_jw_obj_end(w);
 }
 

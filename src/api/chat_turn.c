@@ -26,6 +26,7 @@ struct turn {
     struct db_chat_message user_msg, reply_msg;
     struct llm_chat_reply reply;
     struct http_stream *stream; /* when streaming */
+    bool admitted;              /* holds a place in the chat model's queue */
     bool speak;                 /* also synthesise the reply and attach the audio */
     struct api_speech_job *speech;
     int64_t generation_id;  /* the spoken reply, when speak */
@@ -77,6 +78,7 @@ static enum vb_err run_model(struct turn *t, char *why, size_t cap)
         .cancelled = cancelled,
         .ud = t,
     };
+    t->admitted = false; /* the chat gives the place back */
     enum vb_err err = llm_service_chat(t->app->llm, &r, &t->reply, why, cap);
     vb_free(msgs);
     return err;
@@ -105,6 +107,7 @@ static enum vb_err store_reply(struct turn *t)
     m.completion_tokens = (int)t->reply.n_gen;
     m.duration_ms = (int64_t)(t->reply.prompt_ms + t->reply.gen_ms);
     m.generation_id = t->generation_id;
+    m.incomplete = t->reply.stop == LLM_STOP_CANCELLED;
     enum vb_err err = db_chat_message_add(t->app->store, t->uid, &m, &m.id);
     if (err)
         return err;
@@ -159,7 +162,8 @@ static void write_result(struct vb_jw *w, const struct turn *t)
     vb_jw_obj_end(w);
 }
 
-/* Validates, checks the model, loads the thread and stores the user's message. */
+/* Validates, loads the thread, takes a place in the model's queue and only then stores the
+ * user's message (a refused request leaves nothing behind). */
 static enum vb_err prepare(struct turn *t, const struct vb_json *body)
 {
     char why[512];
@@ -173,10 +177,12 @@ static enum vb_err prepare(struct turn *t, const struct vb_json *body)
         return err;
     if ((err = db_chat_thread_get(t->app->store, t->uid, t->thread_id, &t->thread)))
         return err;
-    if (llm_service_check(t->app->llm, why, sizeof why)) {
+    if (llm_service_admit(t->app->llm, why, sizeof why)) {
         http_req_set_error(t->req, NULL, "%s", why);
+        http_reply_header(t->req, "Retry-After", API_LLM_RETRY_AFTER_S);
         return VB_ERR_UNAVAILABLE;
     }
+    t->admitted = true;
     t->user_msg.thread_id = t->thread_id;
     t->user_msg.role = "user";
     t->user_msg.content = (char *)t->content;
@@ -203,7 +209,7 @@ static enum vb_err reply_json(struct turn *t)
         if (why[0])
             http_req_set_error(t->req, NULL, "%s", why);
         if (err == VB_ERR_UNAVAILABLE)
-            http_reply_header(t->req, "Retry-After", "2");
+            http_reply_header(t->req, "Retry-After", API_LLM_RETRY_AFTER_S);
         return err;
     }
     struct vb_buf b;
@@ -251,6 +257,8 @@ enum vb_err api_chat_message_post(struct http_request *req)
         err = prepare(&t, body);
     if (!err)
         err = t.params.stream ? reply_stream(&t) : reply_json(&t);
+    if (t.admitted)
+        llm_service_leave(t.app->llm);
     api_speech_job_free(t.speech);
     llm_chat_reply_release(&t.reply);
     db_chat_message_release(&t.reply_msg);

@@ -10,6 +10,7 @@
 
 #define API_LLM_MAX_TOKENS_DEFAULT 512
 #define API_LLM_MAX_TOKENS_MAX     8192
+#define API_LLM_RETRY_AFTER_S      "2" /* Retry-After when the chat model is busy */
 
 struct api_llm_params {
     struct llm_gen_params gen; /* sampling + max_tokens */

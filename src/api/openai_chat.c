@@ -185,12 +185,15 @@ static enum vb_err run(struct completion *c)
     vb_hex_encode(rnd, sizeof rnd, hex);
     snprintf(c->id, sizeof c->id, "chatcmpl-%s", hex);
     c->created = vb_now_unix();
-    if (llm_service_check(c->app->llm, why, sizeof why)) {
+    if (llm_service_admit(c->app->llm, why, sizeof why)) {
         http_req_set_error(c->req, "model", "%s", why);
+        http_reply_header(c->req, "Retry-After", API_LLM_RETRY_AFTER_S);
         return VB_ERR_UNAVAILABLE;
     }
-    if (c->params.stream && !(c->stream = api_sse_start(c->req)))
+    if (c->params.stream && !(c->stream = api_sse_start(c->req))) {
+        llm_service_leave(c->app->llm);
         return VB_ERR_NOMEM;
+    }
     if (c->stream)
         send_chunk(c, NULL, 0, NULL);
     struct llm_chat_request r = {.msgs = c->msgs,
@@ -205,7 +208,7 @@ static enum vb_err run(struct completion *c)
         if (err && why[0])
             http_req_set_error(c->req, NULL, "%s", why);
         if (err == VB_ERR_UNAVAILABLE)
-            http_reply_header(c->req, "Retry-After", "2");
+            http_reply_header(c->req, "Retry-After", API_LLM_RETRY_AFTER_S);
         return err ? err : reply_json(c);
     }
     if (err) {

@@ -7,6 +7,7 @@
 #define PUBLIC   HTTP_ROUTE_PUBLIC
 #define UPLOAD   HTTP_ROUTE_UPLOAD
 #define OPTIONAL HTTP_ROUTE_OPTIONAL_AUTH
+#define LONG     HTTP_ROUTE_LONG /* waits for a model: never holds a light-route worker */
 
 static const struct http_route routes[] = {
     {"GET", "/", api_health, PUBLIC, "Health: status, version, database, engines, uptime"},
@@ -27,10 +28,10 @@ static const struct http_route routes[] = {
     {"DELETE", "/history/{id}", api_history_delete, 0, "Delete a generation and its file"},
     {"GET", "/download/{filename}", api_download, OPTIONAL,
      "Download a generated file (credentials or signed link)"},
-    {"POST", "/generate-tts", api_speech_generate, UPLOAD,
+    {"POST", "/generate-tts", api_speech_generate, UPLOAD | LONG,
      "Generate speech from text (stored in the history; optional streaming)"},
-    {"POST", "/demo", api_speech_demo, 0, "Quick speech with the defaults, as WAV"},
-    {"POST", "/v1/audio/speech", api_speech_openai, 0, "OpenAI-compatible speech generation"},
+    {"POST", "/demo", api_speech_demo, LONG, "Quick speech with the defaults, as WAV"},
+    {"POST", "/v1/audio/speech", api_speech_openai, LONG, "OpenAI-compatible speech generation"},
     {"GET", "/engines", api_engines_list, 0, "Text-to-speech engines and their capabilities"},
     {"GET", "/ambiences", api_ambiences_list, 0, "Built-in and uploaded background ambiences"},
     {"GET", "/ambiences/{id}/preview", api_ambiences_preview, 0, "Five seconds of an ambience"},
@@ -41,9 +42,9 @@ static const struct http_route routes[] = {
     {"GET", "/chat/threads/{id}", api_chat_thread_get, 0, "A chat thread with its messages"},
     {"PATCH", "/chat/threads/{id}", api_chat_thread_rename, 0, "Rename a chat thread"},
     {"DELETE", "/chat/threads/{id}", api_chat_thread_delete, 0, "Delete a chat thread"},
-    {"POST", "/chat/threads/{id}/messages", api_chat_message_post, 0,
+    {"POST", "/chat/threads/{id}/messages", api_chat_message_post, LONG,
      "Send a message and get the assistant's reply (JSON or SSE)"},
-    {"POST", "/v1/chat/completions", api_openai_chat, 0, "OpenAI-compatible chat completion"},
+    {"POST", "/v1/chat/completions", api_openai_chat, LONG, "OpenAI-compatible chat completion"},
     {"GET", "/v1/models", api_openai_models, 0, "OpenAI-compatible model list"},
 };
 

@@ -20,18 +20,6 @@ struct api_tts *api_tts_get(struct api_app *app)
         struct api_tts *s = vb_xcalloc(1, sizeof *s);
         int workers = app->cfg->tts_workers > 0 ? app->cfg->tts_workers : 2;
         int queue = app->cfg->tts_queue_max > 0 ? app->cfg->tts_queue_max : 4;
-        /* A request waiting for a generation holds an HTTP worker: keep at least one HTTP
-         * worker free for the other routes. */
-        int http_workers = app->cfg->workers > 0 ? app->cfg->workers : 8;
-        int room = http_workers - 1 - workers;
-        if (room < 1)
-            room = 1;
-        if (queue > room) {
-            vb_warn("tts: TTS_QUEUE_MAX=%d lowered to %d so that WORKERS_TTS (%d) + waiting "
-                    "generations leave an HTTP worker (WORKERS=%d) for other requests",
-                    queue, room, workers, http_workers);
-            queue = room;
-        }
         s->registry = tts_registry_new();
         if (s->registry) {
             tts_registry_set_models_dir(s->registry, app->cfg->models_dir);

@@ -9,7 +9,7 @@
 #define THREAD_COLS "id, user_id, title, system_prompt, created_at, updated_at"
 #define MESSAGE_COLS                                                                               \
     "id, thread_id, role, content, prompt_tokens, completion_tokens, duration_ms,"                 \
-    " generation_id, created_at"
+    " generation_id, created_at, incomplete"
 
 void db_chat_thread_release(struct db_chat_thread *t)
 {
@@ -70,6 +70,7 @@ static void message_from_row(struct db_result *res, size_t r, struct db_chat_mes
     out->duration_ms = db_result_int(res, r, 6);
     out->generation_id = db_result_int(res, r, 7);
     out->created_at = db_result_int(res, r, 8);
+    out->incomplete = db_result_int(res, r, 9) != 0;
 }
 
 /* One-row query into a thread; no row -> VB_ERR_NOT_FOUND. */
@@ -207,11 +208,12 @@ enum vb_err db_chat_message_add(struct db_store *store, int64_t user_id,
                            DB_P_INT(m->completion_tokens),
                            DB_P_INT(m->duration_ms),
                            DB_P_ID_OR_NULL(m->generation_id),
-                           DB_P_INT(now)};
+                           DB_P_INT(now),
+                           DB_P_INT(m->incomplete ? 1 : 0)};
     err = db_query(store,
                    "INSERT INTO chat_messages (thread_id, role, content, prompt_tokens,"
-                   " completion_tokens, duration_ms, generation_id, created_at)"
-                   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                   " completion_tokens, duration_ms, generation_id, created_at, incomplete)"
+                   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
                    p, VB_ARRAY_LEN(p), &res);
     if (err == VB_OK && res.nrows != 1)
         err = VB_ERR_DB;

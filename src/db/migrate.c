@@ -72,6 +72,9 @@
     "CREATE INDEX chat_messages_thread_idx ON chat_messages (thread_id, id);"                      \
     "CREATE INDEX chat_messages_generation_idx ON chat_messages (generation_id);"
 
+/* Version 2: a reply cut off because its client went away is kept, marked incomplete. */
+#define MIGRATION_2 "ALTER TABLE chat_messages ADD COLUMN incomplete INTEGER NOT NULL DEFAULT 0;"
+
 struct migration {
     int version;
     const char *name;
@@ -81,6 +84,7 @@ struct migration {
 
 static const struct migration migrations[] = {
     {1, "initial schema", MIGRATION_1(SQLITE_ID, SQLITE_REAL), MIGRATION_1(PG_ID, PG_REAL)},
+    {2, "incomplete chat messages", MIGRATION_2, MIGRATION_2},
 };
 
 static enum vb_err apply_one(struct db_store *store, struct db_conn *conn,
@@ -122,6 +126,11 @@ out:
         vb_error("db: migration %d (%s) failed", m->version, m->name);
     db_result_release(&res);
     return err;
+}
+
+int db_schema_latest(void)
+{
+    return migrations[VB_ARRAY_LEN(migrations) - 1].version;
 }
 
 enum vb_err db_migrate(struct db_store *store)

@@ -43,6 +43,8 @@ const char *db_backend_name(const struct db_store *store);
 VB_WUR enum vb_err db_ping(struct db_store *store);
 /* Highest applied migration version (for diagnostics and tests). */
 VB_WUR enum vb_err db_schema_version(struct db_store *store, int *version_out);
+/* Version of the newest migration built in (migrations are numbered 1, 2, ... in order). */
+int db_schema_latest(void);
 
 /* ---- users ---------------------------------------------------------------------------- */
 
@@ -195,6 +197,7 @@ struct db_chat_message {
     int64_t duration_ms;   /* generation time; 0 when not applicable */
     int64_t generation_id; /* 0 = none; a spoken rendition of the message */
     int64_t created_at;    /* unix s */
+    bool incomplete;       /* cut off: the client went away while it was generated */
 };
 void db_chat_message_release(struct db_chat_message *m);
 

@@ -2,7 +2,9 @@
  * streaming, and the server lifecycle. Built on libmicrohttpd with an internal thread
  * pool for I/O; handlers run on a bounded worker pool (connections are suspended while
  * their handler runs), so a slow handler (bcrypt, synthesis) never blocks other
- * connections. When the worker queue is full the server answers 503 + Retry-After.
+ * connections; routes flagged HTTP_ROUTE_LONG (those that wait for a model) have a pool of
+ * their own, so waiting generations never take the workers that answer health checks and
+ * other light routes. When a worker queue is full the server answers 503 + Retry-After.
  *
  *   static enum vb_err api_voice_get(struct http_request *req) {
  *       const char *id = http_req_param(req, "id");
@@ -30,6 +32,7 @@ enum http_route_flags {
     HTTP_ROUTE_PUBLIC = 1 << 0,        /* no authentication required */
     HTTP_ROUTE_UPLOAD = 1 << 1,        /* body limit is the upload limit (MAX_UPLOAD_MB) */
     HTTP_ROUTE_OPTIONAL_AUTH = 1 << 2, /* authenticate when credentials are given */
+    HTTP_ROUTE_LONG = 1 << 3, /* may wait long (for a model): runs on the long_workers lane */
 };
 
 struct http_route {
@@ -49,8 +52,11 @@ struct http_server_params {
     const char *host;                /* bind address; NULL or "" = all interfaces */
     int port;                        /* 0 = ephemeral (see http_server_port) */
     int io_threads;                  /* libmicrohttpd thread pool size; 0 = 4 */
-    int workers;                     /* handler worker threads; 0 = 8 */
-    int queue_max;                   /* pending handler jobs before 503; 0 = 256 */
+    int workers;                     /* handler threads for ordinary routes; 0 = 8 */
+    int long_workers;                /* handler threads for HTTP_ROUTE_LONG routes, apart
+                                      * from `workers` so that requests waiting for a model
+                                      * never hold them; 0 = none (`workers` run them too) */
+    int queue_max;                   /* pending handler jobs per lane before 503; 0 = 256 */
     size_t header_max;               /* bytes of request line + headers; 0 = 16 KiB */
     size_t body_max;                 /* bytes of a JSON/normal body; 0 = 1 MiB */
     size_t upload_max;               /* bytes of an HTTP_ROUTE_UPLOAD body; 0 = 50 MiB */

@@ -26,6 +26,23 @@ enum http_phase {
     HTTP_PHASE_REPLIED, /* response queued with libmicrohttpd */
 };
 
+/* Handler threads come in two lanes so that requests which wait a long time (for a model:
+ * HTTP_ROUTE_LONG) never hold the threads that serve everything else. */
+enum http_lane_id {
+    HTTP_LANE_LIGHT, /* `workers` threads: every route without HTTP_ROUTE_LONG */
+    HTTP_LANE_LONG,  /* `long_workers` threads: HTTP_ROUTE_LONG routes (none: LIGHT serves them) */
+    HTTP_LANES,
+};
+
+struct http_lane {
+    struct http_server *srv;
+    pthread_cond_t cv_job;       /* a job was queued, or quit (srv->lock) */
+    struct http_request **queue; /* ring of srv->p.queue_max jobs */
+    size_t q_head, q_len;
+    pthread_t *threads;
+    int n_threads;
+};
+
 struct http_server {
     struct MHD_Daemon *daemon;
     struct http_server_params p; /* copy; p.allowed_hosts/p.cors_origins point to ours */
@@ -33,17 +50,13 @@ struct http_server {
     char *cors_origins;
     int port;
 
-    pthread_mutex_t lock;
-    pthread_cond_t cv_job;       /* a job was queued, or quit */
-    pthread_cond_t cv_idle;      /* in_flight dropped */
-    struct http_request **queue; /* ring of queue_max jobs */
-    size_t q_head, q_len;
+    pthread_mutex_t lock;   /* guards both lanes, in_flight and quit */
+    pthread_cond_t cv_idle; /* in_flight dropped */
+    struct http_lane lanes[HTTP_LANES];
     int in_flight;         /* requests between the request line and completion */
     atomic_bool stopping;  /* http_server_stop began: new requests get 503 */
     atomic_bool hard_stop; /* drain time is over: handlers should give up */
-    bool quit;             /* workers exit once the queue is empty */
-    pthread_t *workers;
-    int n_workers;
+    bool quit;             /* workers exit once their queue is empty */
 };
 
 struct http_request {

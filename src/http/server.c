@@ -4,9 +4,12 @@
  * parse requests, collect bodies and send replies, and never run a handler. Once a body
  * is complete the connection is suspended and the request is pushed onto a bounded queue
  * served by `workers` threads (full queue: 503 + Retry-After, answered from the I/O
- * thread). The worker runs auth and the handler, stages the reply and resumes the
- * connection; libmicrohttpd then calls the access handler again, which queues the staged
- * response. Cheap checks that need no handler (Host, path decoding, route lookup, 404/405,
+ * thread). Routes flagged HTTP_ROUTE_LONG wait for a model (a speech or chat queue) and
+ * go to a second lane of `long_workers` threads instead, sized by the caller from the
+ * model queues, so however many generations wait, the `workers` lane stays free for
+ * health checks and the other light routes. The worker runs auth and the handler, stages the reply
+ * and resumes the connection; libmicrohttpd then calls the access handler again, which queues the
+ * staged response. Cheap checks that need no handler (Host, path decoding, route lookup, 404/405,
  * CORS preflight, 413 by Content-Length) are answered directly on the I/O thread before
  * the body is read.
  *
@@ -502,9 +505,13 @@ static enum MHD_Result queue_staged(struct http_request *req)
 static enum MHD_Result dispatch(struct http_request *req)
 {
     struct http_server *srv = req->srv;
+    bool long_route = (req->match.route->flags & HTTP_ROUTE_LONG) != 0;
+    struct http_lane *lane =
+        &srv->lanes[long_route && srv->lanes[HTTP_LANE_LONG].n_threads ? HTTP_LANE_LONG
+                                                                       : HTTP_LANE_LIGHT];
     pthread_mutex_lock(&srv->lock);
     bool stopping = req->after_stop || atomic_load(&srv->hard_stop);
-    if (stopping || srv->q_len >= (size_t)srv->p.queue_max) {
+    if (stopping || lane->q_len >= (size_t)srv->p.queue_max) {
         pthread_mutex_unlock(&srv->lock);
         add_extra(req, "Retry-After", "1");
         http_req_stage_error(req, VB_ERR_UNAVAILABLE, NULL,
@@ -518,10 +525,10 @@ static enum MHD_Result dispatch(struct http_request *req)
     atomic_fetch_add(&req->refs, 1);
     /* Suspend before a worker can see the job, so its resume always follows. */
     MHD_suspend_connection(req->conn);
-    size_t tail = (srv->q_head + srv->q_len) % (size_t)srv->p.queue_max;
-    srv->queue[tail] = req;
-    srv->q_len++;
-    pthread_cond_signal(&srv->cv_job);
+    size_t tail = (lane->q_head + lane->q_len) % (size_t)srv->p.queue_max;
+    lane->queue[tail] = req;
+    lane->q_len++;
+    pthread_cond_signal(&lane->cv_job);
     pthread_mutex_unlock(&srv->lock);
     return MHD_YES;
 }
@@ -679,18 +686,19 @@ static void run_job(struct http_request *req)
 
 static void *worker_main(void *arg)
 {
-    struct http_server *srv = arg;
+    struct http_lane *lane = arg;
+    struct http_server *srv = lane->srv;
     for (;;) {
         pthread_mutex_lock(&srv->lock);
-        while (srv->q_len == 0 && !srv->quit)
-            pthread_cond_wait(&srv->cv_job, &srv->lock);
-        if (srv->q_len == 0) {
+        while (lane->q_len == 0 && !srv->quit)
+            pthread_cond_wait(&lane->cv_job, &srv->lock);
+        if (lane->q_len == 0) {
             pthread_mutex_unlock(&srv->lock);
             break;
         }
-        struct http_request *req = srv->queue[srv->q_head];
-        srv->q_head = (srv->q_head + 1) % (size_t)srv->p.queue_max;
-        srv->q_len--;
+        struct http_request *req = lane->queue[lane->q_head];
+        lane->q_head = (lane->q_head + 1) % (size_t)srv->p.queue_max;
+        lane->q_len--;
         pthread_mutex_unlock(&srv->lock);
         run_job(req);
         http_req_resume(req);
@@ -706,10 +714,12 @@ static void server_free(struct http_server *srv)
     if (!srv)
         return;
     pthread_mutex_destroy(&srv->lock);
-    pthread_cond_destroy(&srv->cv_job);
     pthread_cond_destroy(&srv->cv_idle);
-    vb_free(srv->queue);
-    vb_free(srv->workers);
+    for (int i = 0; i < HTTP_LANES; i++) {
+        pthread_cond_destroy(&srv->lanes[i].cv_job);
+        vb_free(srv->lanes[i].queue);
+        vb_free(srv->lanes[i].threads);
+    }
     vb_free(srv->allowed_hosts);
     vb_free(srv->cors_origins);
     vb_free(srv);
@@ -719,11 +729,38 @@ static void stop_workers(struct http_server *srv)
 {
     pthread_mutex_lock(&srv->lock);
     srv->quit = true;
-    pthread_cond_broadcast(&srv->cv_job);
+    for (int i = 0; i < HTTP_LANES; i++)
+        pthread_cond_broadcast(&srv->lanes[i].cv_job);
     pthread_mutex_unlock(&srv->lock);
-    for (int i = 0; i < srv->n_workers; i++)
-        pthread_join(srv->workers[i], NULL);
-    srv->n_workers = 0;
+    for (int l = 0; l < HTTP_LANES; l++) {
+        struct http_lane *lane = &srv->lanes[l];
+        for (int i = 0; i < lane->n_threads; i++)
+            pthread_join(lane->threads[i], NULL);
+        lane->n_threads = 0;
+    }
+}
+
+/* Starts n threads serving lane (none when n is 0). */
+static enum vb_err start_lane(struct http_lane *lane, int n, char *why, size_t why_cap)
+{
+    struct http_server *srv = lane->srv;
+    if (n == 0)
+        return VB_OK;
+    lane->queue = vb_try_calloc((size_t)srv->p.queue_max, sizeof *lane->queue);
+    lane->threads = vb_try_calloc((size_t)n, sizeof *lane->threads);
+    if (!lane->queue || !lane->threads) {
+        snprintf(why, why_cap, "out of memory for %d queue slots", srv->p.queue_max);
+        return VB_ERR_NOMEM;
+    }
+    for (int i = 0; i < n; i++) {
+        int rc = pthread_create(&lane->threads[i], NULL, worker_main, lane);
+        if (rc) {
+            snprintf(why, why_cap, "cannot start worker thread: %s", strerror(rc));
+            return VB_ERR_INTERNAL;
+        }
+        lane->n_threads++;
+    }
+    return VB_OK;
 }
 
 static bool check_routes(const struct http_server_params *p, char *why, size_t why_cap)
@@ -776,6 +813,7 @@ struct http_server *http_server_start(const struct http_server_params *p, char *
     srv->p = *p;
     srv->p.io_threads = p->io_threads > 0 ? p->io_threads : DEFAULT_IO_THREADS;
     srv->p.workers = p->workers > 0 ? p->workers : DEFAULT_WORKERS;
+    srv->p.long_workers = p->long_workers > 0 ? p->long_workers : 0;
     srv->p.queue_max = p->queue_max > 0 ? p->queue_max : DEFAULT_QUEUE_MAX;
     srv->p.header_max = p->header_max ? p->header_max : DEFAULT_HEADER_MAX;
     srv->p.body_max = p->body_max ? p->body_max : DEFAULT_BODY_MAX;
@@ -786,7 +824,6 @@ struct http_server *http_server_start(const struct http_server_params *p, char *
     srv->p.allowed_hosts = srv->allowed_hosts;
     srv->p.cors_origins = srv->cors_origins;
     pthread_mutex_init(&srv->lock, NULL);
-    pthread_cond_init(&srv->cv_job, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -794,19 +831,14 @@ struct http_server *http_server_start(const struct http_server_params *p, char *
     pthread_condattr_destroy(&ca);
     atomic_init(&srv->hard_stop, false);
     atomic_init(&srv->stopping, false);
-    srv->queue = vb_try_calloc((size_t)srv->p.queue_max, sizeof *srv->queue);
-    srv->workers = vb_try_calloc((size_t)srv->p.workers, sizeof *srv->workers);
-    if (!srv->queue || !srv->workers) {
-        snprintf(why, why_cap, "out of memory for %d queue slots", srv->p.queue_max);
-        goto fail;
+    for (int l = 0; l < HTTP_LANES; l++) {
+        srv->lanes[l].srv = srv;
+        pthread_cond_init(&srv->lanes[l].cv_job, NULL);
     }
-    for (int i = 0; i < srv->p.workers; i++) {
-        int rc = pthread_create(&srv->workers[i], NULL, worker_main, srv);
-        if (rc) {
-            snprintf(why, why_cap, "cannot start worker thread: %s", strerror(rc));
+    for (int l = 0; l < HTTP_LANES; l++) {
+        if (start_lane(&srv->lanes[l], l == HTTP_LANE_LONG ? srv->p.long_workers : srv->p.workers,
+                       why, why_cap) != VB_OK)
             goto fail;
-        }
-        srv->n_workers++;
     }
 
     struct sockaddr_storage ss;

@@ -14,6 +14,7 @@
 #define CACHE_SESSIONS_DEFAULT 2
 #define CACHE_SESSIONS_MAX     16
 #define REPLY_MAX_BYTES        ((size_t)1 << 20)
+#define GENERATING             1 /* requests the model serves at once */
 
 struct slot {
     int64_t key;        /* conversation; 0 = free */
@@ -25,8 +26,8 @@ struct llm_service {
     char *model_path, *model_name, *install_hint;
     int n_ctx, n_threads, queue_max, n_slots;
     pthread_mutex_t lock;      /* held while generating: one request at a time */
-    pthread_mutex_t wait_lock; /* protects waiting */
-    int waiting;               /* requests inside llm_service_chat */
+    pthread_mutex_t wait_lock; /* protects admitted */
+    int admitted;              /* requests between admit and the end of their chat */
     struct llm_model *model;   /* NULL until first use */
     struct slot slots[CACHE_SESSIONS_MAX];
     uint64_t clock;
@@ -198,20 +199,36 @@ out:
     return err;
 }
 
-enum vb_err llm_service_chat(struct llm_service *s, const struct llm_chat_request *r,
-                             struct llm_chat_reply *out, char *why, size_t cap)
+enum vb_err llm_service_admit(struct llm_service *s, char *why, size_t cap)
 {
-    memset(out, 0, sizeof *out);
+    enum vb_err err = llm_service_check(s, why, cap);
+    if (err)
+        return err;
     pthread_mutex_lock(&s->wait_lock);
-    bool full = s->waiting >= s->queue_max;
+    /* One request generates; queue_max more may wait for it. */
+    bool full = s->admitted >= GENERATING + s->queue_max;
     if (!full)
-        s->waiting++;
+        s->admitted++;
     pthread_mutex_unlock(&s->wait_lock);
     if (full) {
         snprintf(why, cap, "the chat model is busy (%d requests waiting); retry shortly",
                  s->queue_max);
         return VB_ERR_UNAVAILABLE;
     }
+    return VB_OK;
+}
+
+void llm_service_leave(struct llm_service *s)
+{
+    pthread_mutex_lock(&s->wait_lock);
+    s->admitted--;
+    pthread_mutex_unlock(&s->wait_lock);
+}
+
+enum vb_err llm_service_chat(struct llm_service *s, const struct llm_chat_request *r,
+                             struct llm_chat_reply *out, char *why, size_t cap)
+{
+    memset(out, 0, sizeof *out);
     pthread_mutex_lock(&s->lock);
     enum vb_err err = r->cancelled && r->cancelled(r->ud) ? VB_ERR_CANCELLED : VB_OK;
     if (!err)
@@ -219,9 +236,7 @@ enum vb_err llm_service_chat(struct llm_service *s, const struct llm_chat_reques
     if (!err)
         err = generate(s, r, out, why, cap);
     pthread_mutex_unlock(&s->lock);
-    pthread_mutex_lock(&s->wait_lock);
-    s->waiting--;
-    pthread_mutex_unlock(&s->wait_lock);
+    llm_service_leave(s);
     return err;
 }
 

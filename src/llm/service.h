@@ -2,8 +2,11 @@
  * on first use, one generation at a time, a bounded number of waiting requests (beyond it
  * VB_ERR_UNAVAILABLE so the caller can answer 503 + Retry-After), and a small LRU of
  * sessions keyed by conversation so a follow-up turn only evaluates its new tokens.
+ * Admission comes first, so that a caller can refuse a request before it stores anything.
  *
  *   struct llm_service *svc; llm_service_new(&params, &svc);
+ *   if (llm_service_admit(svc, why, cap)) ... answer 503 ...
+ *   ... store the user's message (on failure: llm_service_leave(svc)) ...
  *   struct llm_chat_request r = {.session_key = thread_id, .msgs = msgs, .n_msgs = n, ...};
  *   struct llm_chat_reply reply; llm_service_chat(svc, &r, &reply); ... reply.text ...
  *   llm_chat_reply_release(&reply);
@@ -20,7 +23,7 @@ struct llm_service_params {
     const char *install_hint; /* shell command that installs the model, for messages */
     int n_ctx;                /* 0 = min(4096, training context) */
     int n_threads;            /* 0 = LLM_THREADS or every CPU */
-    int queue_max;            /* requests waiting for the model before refusing; 0 = 4 */
+    int queue_max;            /* requests waiting while one generates, before refusing; 0 = 4 */
     int cache_sessions;       /* conversations whose KV cache is kept (LRU); 0 = 2 */
 };
 
@@ -57,10 +60,17 @@ struct llm_chat_reply {
     enum llm_stop stop;
 };
 
-/* Runs one chat turn. VB_ERR_UNAVAILABLE: model missing or too many waiting (why says
- * which); VB_ERR_TOO_LARGE: the last message alone does not fit the context;
- * VB_ERR_CANCELLED: cancelled before any reply was produced. On VB_OK *out is filled even
- * if cancelled mid-way (stop == LLM_STOP_CANCELLED). */
+/* Takes a place for one chat turn: VB_OK, or VB_ERR_UNAVAILABLE when the model is not
+ * installed or queue_max requests already wait behind the one generating (why says which).
+ * An admitted caller then calls llm_service_chat once, or llm_service_leave. */
+VB_WUR enum vb_err llm_service_admit(struct llm_service *s, char *why, size_t why_cap);
+/* Gives back a place taken by llm_service_admit without chatting. */
+void llm_service_leave(struct llm_service *s);
+
+/* Runs one chat turn for an admitted caller and gives its place back. VB_ERR_UNAVAILABLE:
+ * the model cannot load; VB_ERR_TOO_LARGE: the last message alone does not fit the
+ * context; VB_ERR_CANCELLED: cancelled before any reply was produced. On VB_OK *out is
+ * filled even if cancelled mid-way (stop == LLM_STOP_CANCELLED). */
 VB_WUR enum vb_err llm_service_chat(struct llm_service *s, const struct llm_chat_request *r,
                                     struct llm_chat_reply *out, char *why, size_t why_cap);
 void llm_chat_reply_release(struct llm_chat_reply *r);
