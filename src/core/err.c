@@ -46,6 +46,10 @@ const char *vb_err_message(enum vb_err err)
         return "timed out";
     case VB_ERR_RANGE:
         return "range not satisfiable";
+    case VB_ERR_DB_DOWN:
+        return "the database is unavailable, retry soon";
+    case VB_ERR_QUOTA:
+        return "quota exceeded";
     }
     return "unknown error";
 }
@@ -93,6 +97,10 @@ const char *vb_err_code(enum vb_err err)
         return "timeout";
     case VB_ERR_RANGE:
         return "range_not_satisfiable";
+    case VB_ERR_DB_DOWN:
+        return "database_unavailable";
+    case VB_ERR_QUOTA:
+        return "quota_exceeded";
     }
     return "unknown";
 }
@@ -140,6 +148,10 @@ int vb_err_http_status(enum vb_err err)
         return 504;
     case VB_ERR_RANGE:
         return 416;
+    case VB_ERR_DB_DOWN:
+        return 503;
+    case VB_ERR_QUOTA:
+        return 403;
     }
     return 500;
 }

@@ -23,6 +23,8 @@ enum vb_err {
     VB_ERR_CANCELLED,     /* the work was cancelled by its caller (499) */
     VB_ERR_TIMEOUT,       /* took longer than allowed (504) */
     VB_ERR_RANGE,         /* unsatisfiable byte range (416) */
+    VB_ERR_DB_DOWN,       /* database unreachable or restarting (503 + Retry-After) */
+    VB_ERR_QUOTA,         /* a per-user quota is used up (403) */
 };
 
 /* Human-readable sentence for `err`; static storage. */

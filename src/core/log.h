@@ -30,4 +30,22 @@ void vb_log_write(enum vb_log_level level, const char *fmt, ...) VB_PRINTF(2, 3)
 #define vb_warn(...)  vb_log(VB_LOG_WARN, __VA_ARGS__)
 #define vb_error(...) vb_log(VB_LOG_ERROR, __VA_ARGS__)
 
+/* A rate limit for one kind of repeated line (e.g. "database unreachable" once per failing
+ * request): at most one line per interval; the lines dropped in between are counted and the
+ * next line that passes says how many. Zero-initialise it (a static is fine); thread-safe. */
+struct vb_log_limit {
+    _Atomic int64_t next_ms;  /* monotonic ms before which lines are dropped */
+    _Atomic uint64_t dropped; /* lines dropped since the last one written */
+};
+
+/* The decision alone, at monotonic time `now_ms`: true when a line may be written now (the
+ * window restarts for `interval_ms`), with *dropped_out (may be NULL) the count dropped since
+ * the previous line; false when it is to be dropped (and is counted). */
+bool vb_log_limit_pass(struct vb_log_limit *lim, int64_t interval_ms, int64_t now_ms,
+                       uint64_t *dropped_out);
+/* Writes the line (when `level` is logged at all) if `lim` lets it pass, at most once per
+ * `interval_s` seconds, with " (N similar lines suppressed)" appended when N > 0. */
+void vb_log_limited(struct vb_log_limit *lim, int interval_s, enum vb_log_level level,
+                    const char *fmt, ...) VB_PRINTF(4, 5);
+
 #endif

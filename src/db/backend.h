@@ -69,7 +69,8 @@ struct db_ops {
     void (*release)(struct db_store *store, struct db_conn *conn);
     /* Runs one statement (prepared and cached per connection, keyed by its text) with
      * `n` parameters. `out` (may be NULL) receives every row. Unique violation ->
-     * VB_ERR_CONFLICT, foreign-key violation -> VB_ERR_NOT_FOUND, other -> VB_ERR_DB
+     * VB_ERR_CONFLICT, foreign-key violation -> VB_ERR_NOT_FOUND, server unreachable or
+     * connection lost -> VB_ERR_DB_DOWN (rate-limited log), other -> VB_ERR_DB
      * (logged). `sql` must stay valid while the store is open (string literals). */
     enum vb_err (*query)(struct db_conn *conn, const char *sql, const struct db_param *params,
                          size_t n, struct db_result *out);

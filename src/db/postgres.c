@@ -1,16 +1,30 @@
 /* postgres.c: the PostgreSQL back end on libpq: a small pool of connections (mutex +
- * condvar, connected lazily, reconnected after a failure), statements prepared once per
- * connection under a name derived from a hash of their text, parameters sent as text. */
+ * condvar, connected lazily, checked before each use and reconnected after a failure),
+ * statements prepared once per connection under a name derived from a hash of their text,
+ * parameters sent as text. A server that cannot be reached (down, restarting, refusing
+ * connections) is VB_ERR_DB_DOWN, logged at most once per PG_DOWN_LOG_INTERVAL_S. */
 #include "core/vb.h"
 #include "core/alloc.h"
 #include "core/log.h"
 #include "db/backend.h"
 
+#include "core/time_fmt.h"
+
 #include <inttypes.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 #define PG_POOL_SIZE 4
+/* Seconds libpq waits for a connection when the URL does not say (libpq's own default is
+ * to wait forever, which would hold a worker for as long as a dead host takes to time out). */
+#define PG_CONNECT_TIMEOUT_S "5"
+/* After a failed connection attempt, further attempts within this many ms fail at once
+ * (VB_ERR_DB_DOWN) instead of each request knocking on a server that is down. */
+#define PG_RECONNECT_BACKOFF_MS 500
+/* At most one "unreachable" log line per this many seconds, with a count of the others. */
+#define PG_DOWN_LOG_INTERVAL_S 10
 /* Key of the session-level advisory lock held while migrating ("vocero" in ASCII). */
 #define PG_MIGRATION_LOCK_KEY "118111099101114111"
 
@@ -19,12 +33,16 @@ struct prepared {
     const char *sql; /* borrowed: statement texts are literals that outlive the store */
 };
 
+struct pg_store;
+
 struct db_conn {
+    struct pg_store *store;    /* the pool this connection belongs to */
     PGconn *pg;                /* NULL until connected */
     struct prepared *prepared; /* owned array: statements prepared on this connection */
     size_t n_prepared, cap_prepared;
     bool busy;
     bool broken; /* reconnect before the next use */
+    bool reused; /* was open before this acquisition (may have gone stale while idle) */
 };
 
 struct pg_store {
@@ -33,6 +51,9 @@ struct pg_store {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     struct db_conn conns[PG_POOL_SIZE];
+    _Atomic int64_t connect_after_ms; /* monotonic; 0 = connect freely (see backoff above) */
+    _Atomic bool down;                /* the last attempt found the server unreachable */
+    struct vb_log_limit down_log;
 };
 
 static const struct db_ops pg_ops;
@@ -62,6 +83,18 @@ static void log_pg_error(const char *what, const char *msg)
     vb_error("db: postgresql: %s: %.*s", what, (int)strcspn(msg, "\n"), msg);
 }
 
+/* The server is unreachable: one rate-limited line, and the store remembers it is down so
+ * that the next successful connection is reported. */
+static void note_down(struct pg_store *s, const char *what, const char *msg)
+{
+    if (!msg || !*msg)
+        msg = "connection lost";
+    atomic_store(&s->down, true);
+    vb_log_limited(&s->down_log, PG_DOWN_LOG_INTERVAL_S, VB_LOG_ERROR,
+                   "db: postgresql: database unavailable (%s): %.*s", what, (int)strcspn(msg, "\n"),
+                   msg);
+}
+
 /* libpq's URL parse errors quote the offending part of the URL, which may be (part of) the
  * password: log the message only up to the first quotation. */
 static void log_parse_error(const char *why)
@@ -78,16 +111,28 @@ static void log_parse_error(const char *why)
 static enum vb_err conn_connect(struct pg_store *s, struct db_conn *c)
 {
     enum vb_err err = VB_OK;
-    c->pg = PQconnectdb(s->url);
+    int64_t after = atomic_load(&s->connect_after_ms);
+    if (after && vb_mono_ms() < after) {
+        note_down(s, "connect", "a connection attempt failed moments ago");
+        return VB_ERR_DB_DOWN;
+    }
+    /* Later keywords win: settings in the URL override the default timeout. */
+    const char *const keys[] = {"connect_timeout", "dbname", NULL};
+    const char *const values[] = {PG_CONNECT_TIMEOUT_S, s->url, NULL};
+    c->pg = PQconnectdbParams(keys, values, 1);
     if (!c->pg) {
         err = VB_ERR_NOMEM;
         goto out;
     }
     if (PQstatus(c->pg) != CONNECTION_OK) {
-        log_pg_error("connection failed", PQerrorMessage(c->pg));
-        err = VB_ERR_DB;
+        atomic_store(&s->connect_after_ms, vb_mono_ms() + PG_RECONNECT_BACKOFF_MS);
+        note_down(s, "connect", PQerrorMessage(c->pg));
+        err = VB_ERR_DB_DOWN;
         goto out;
     }
+    atomic_store(&s->connect_after_ms, 0);
+    if (atomic_exchange(&s->down, false))
+        vb_info("db: postgresql: database reachable again");
     PQsetNoticeProcessor(c->pg, notice_processor, NULL);
     c->n_prepared = 0;
     c->broken = false;
@@ -95,6 +140,25 @@ out:
     if (err != VB_OK)
         conn_disconnect(c);
     return err;
+}
+
+/* Whether an idle pooled connection is still usable, without a round trip: an idle
+ * connection has nothing to read, so a readable socket means the server sent something
+ * (usually "terminating connection" and then end of file, as in a restart): libpq reads
+ * it and marks the connection bad when it is closed. */
+static bool conn_alive(struct db_conn *c)
+{
+    if (PQstatus(c->pg) != CONNECTION_OK)
+        return false;
+    struct pollfd p = {.fd = PQsocket(c->pg), .events = POLLIN};
+    if (p.fd < 0)
+        return false;
+    if (poll(&p, 1, 0) <= 0)
+        return true;
+    if (p.revents & (POLLERR | POLLHUP | POLLNVAL))
+        return false;
+    return PQconsumeInput(c->pg) == 1 && PQstatus(c->pg) == CONNECTION_OK &&
+           PQtransactionStatus(c->pg) == PQTRANS_IDLE;
 }
 
 static void pg_destroy(struct db_store *store)
@@ -129,6 +193,8 @@ enum vb_err db_pg_open(const char *url, struct db_store **out)
     s = vb_xcalloc(1, sizeof(*s));
     s->base.ops = &pg_ops;
     s->url = vb_xstrdup(url);
+    for (size_t k = 0; k < PG_POOL_SIZE; k++)
+        s->conns[k].store = s;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     /* One connection now, so a wrong URL fails at start-up; the rest on demand. */
@@ -164,9 +230,10 @@ static enum vb_err pg_acquire(struct db_store *store, struct db_conn **out)
     c->busy = true;
     pthread_mutex_unlock(&s->mu);
 
-    /* Connecting happens outside the pool lock. */
-    if (c->pg && (c->broken || PQstatus(c->pg) != CONNECTION_OK))
+    /* Checking and connecting happen outside the pool lock. */
+    if (c->pg && (c->broken || !conn_alive(c)))
         conn_disconnect(c);
+    c->reused = c->pg != NULL;
     if (!c->pg)
         err = conn_connect(s, c);
     if (err != VB_OK) {
@@ -188,6 +255,18 @@ static void pg_release(struct db_store *store, struct db_conn *conn)
     pthread_mutex_unlock(&s->mu);
 }
 
+/* A failure that says the server cannot be used right now rather than that the statement is
+ * wrong: the connection is gone, or SQLSTATE class 08 (connection exception), 57P01..03
+ * (shutting down, crashed, starting up) or 53300 (too many connections). */
+static bool server_unavailable(const struct db_conn *c, const char *state)
+{
+    if (PQstatus(c->pg) != CONNECTION_OK)
+        return true;
+    return state && (strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0 ||
+                     strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0 ||
+                     strcmp(state, "53300") == 0);
+}
+
 static enum vb_err map_result(struct db_conn *c, const PGresult *res, const char *what)
 {
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
@@ -202,9 +281,12 @@ static enum vb_err map_result(struct db_conn *c, const PGresult *res, const char
     }
     if (!res && PQstatus(c->pg) == CONNECTION_OK)
         return VB_ERR_NOMEM; /* libpq could not allocate the result */
-    log_pg_error(what, msg ? msg : PQerrorMessage(c->pg));
-    if (PQstatus(c->pg) != CONNECTION_OK)
+    if (server_unavailable(c, state)) {
         c->broken = true;
+        note_down(c->store, what, msg ? msg : PQerrorMessage(c->pg));
+        return VB_ERR_DB_DOWN;
+    }
+    log_pg_error(what, msg ? msg : PQerrorMessage(c->pg));
     return VB_ERR_DB;
 }
 
@@ -261,16 +343,14 @@ static enum vb_err collect_rows(const PGresult *res, struct db_result *out)
     return VB_OK;
 }
 
-static enum vb_err pg_query(struct db_conn *c, const char *sql, const struct db_param *params,
-                            size_t n, struct db_result *out)
+static enum vb_err query_once(struct db_conn *c, const char *sql, const struct db_param *params,
+                              size_t n, struct db_result *out)
 {
     char name[32];
     char nums[DB_MAX_PARAMS][40];
     const char *values[DB_MAX_PARAMS];
     PGresult *res = NULL;
 
-    if (n > DB_MAX_PARAMS)
-        return VB_ERR_INTERNAL;
     enum vb_err err = ensure_prepared(c, sql, n, name, sizeof(name));
     if (err != VB_OK)
         return err;
@@ -307,7 +387,7 @@ out:
     return err;
 }
 
-static enum vb_err pg_exec(struct db_conn *c, const char *script)
+static enum vb_err exec_once(struct db_conn *c, const char *script)
 {
     enum vb_err err = VB_OK;
     PGresult *res = PQexec(c->pg, script);
@@ -315,6 +395,45 @@ static enum vb_err pg_exec(struct db_conn *c, const char *script)
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
         err = map_result(c, res, "exec");
     PQclear(res);
+    return err;
+}
+
+/* After a statement failed because the connection was lost: whether it may run again on a
+ * new connection. Only when running it twice cannot change anything (a read or BEGIN,
+ * outside a transaction), and only on a connection that had sat in the pool (a stale one;
+ * a fresh connection failing means the server is down, and another try would only wait).
+ * A write is never repeated: it may have been applied before the connection broke. */
+static bool may_retry(const struct db_conn *c, bool was_idle, const char *sql)
+{
+    return c->reused && was_idle && (strncmp(sql, "SELECT ", 7) == 0 || strcmp(sql, "BEGIN") == 0);
+}
+
+/* Replaces the connection (it was marked broken) for the one retry. */
+static enum vb_err reconnect(struct db_conn *c)
+{
+    conn_disconnect(c);
+    c->reused = false;
+    return conn_connect(c->store, c);
+}
+
+static enum vb_err pg_query(struct db_conn *c, const char *sql, const struct db_param *params,
+                            size_t n, struct db_result *out)
+{
+    if (n > DB_MAX_PARAMS)
+        return VB_ERR_INTERNAL;
+    bool was_idle = PQtransactionStatus(c->pg) == PQTRANS_IDLE;
+    enum vb_err err = query_once(c, sql, params, n, out);
+    if (err == VB_ERR_DB_DOWN && may_retry(c, was_idle, sql) && reconnect(c) == VB_OK)
+        err = query_once(c, sql, params, n, out);
+    return err;
+}
+
+static enum vb_err pg_exec(struct db_conn *c, const char *script)
+{
+    bool was_idle = PQtransactionStatus(c->pg) == PQTRANS_IDLE;
+    enum vb_err err = exec_once(c, script);
+    if (err == VB_ERR_DB_DOWN && may_retry(c, was_idle, script) && reconnect(c) == VB_OK)
+        err = exec_once(c, script);
     return err;
 }
 

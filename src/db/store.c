@@ -96,7 +96,7 @@ enum vb_err db_ping(struct db_store *store)
             err = VB_ERR_DB;
         db_result_release(&res);
     }
-    return err == VB_OK ? VB_OK : VB_ERR_DB;
+    return err == VB_OK || err == VB_ERR_DB_DOWN ? err : VB_ERR_DB;
 }
 
 enum vb_err db_schema_version(struct db_store *store, int *version_out)

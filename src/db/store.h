@@ -11,9 +11,10 @@
  * Conventions for every function below:
  * - Return VB_OK, or VB_ERR_NOT_FOUND (no such row *for this user*: another user's id
  *   looks exactly like an unknown id), VB_ERR_CONFLICT (a UNIQUE constraint), VB_ERR_INVALID
- *   (bad argument, e.g. NULL string or limit out of range), VB_ERR_NOMEM, or VB_ERR_DB
- *   (backend failure; the details are logged, never returned, and never contain the URL or
- *   password).
+ *   (bad argument, e.g. NULL string or limit out of range), VB_ERR_NOMEM, VB_ERR_DB_DOWN
+ *   (the database cannot be reached right now: down, restarting, refusing connections;
+ *   logged at most once per few seconds), or VB_ERR_DB (other backend failure; the details
+ *   are logged, never returned, and never contain the URL or password).
  * - Record structs (`struct db_user` etc.) are caller-owned: the caller declares one, the
  *   store fills it and allocates its strings; the caller frees those with the matching
  *   `_release` (which zeroes the struct and accepts a zeroed or already released struct).
@@ -32,14 +33,16 @@ struct db_store;
  *                             relative, sqlite:///var/lib/x.db absolute; the parent
  *                             directory is created. sqlite://:memory: works (one connection).
  *   postgres://... / postgresql://...   passed to libpq as is.
- * Bad or unknown URL -> VB_ERR_INVALID; unreachable server / unopenable file -> VB_ERR_DB.
+ * Bad or unknown URL -> VB_ERR_INVALID; unreachable server -> VB_ERR_DB_DOWN; unopenable
+ * file -> VB_ERR_DB.
  * On success *out is set; caller frees with db_close. */
 VB_WUR enum vb_err db_open(const char *url, struct db_store **out);
 /* Closes every connection and frees the store. NULL is fine. No call may be in flight. */
 void db_close(struct db_store *store);
 /* "sqlite" or "postgresql"; static storage. */
 const char *db_backend_name(const struct db_store *store);
-/* Runs a trivial query (SELECT 1) on a pooled connection: VB_OK or VB_ERR_DB. */
+/* Runs a trivial query (SELECT 1) on a pooled connection: VB_OK, VB_ERR_DB_DOWN or
+ * VB_ERR_DB. */
 VB_WUR enum vb_err db_ping(struct db_store *store);
 /* Highest applied migration version (for diagnostics and tests). */
 VB_WUR enum vb_err db_schema_version(struct db_store *store, int *version_out);

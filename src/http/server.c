@@ -47,6 +47,7 @@
 #define DEFAULT_TIMEOUT_S  60
 #define DISCARD_MAX_BYTES  (4 * 1024 * 1024) /* over-limit chunked body we read to say 413 */
 #define WWW_AUTHENTICATE   "Bearer realm=\"vocero\", Basic realm=\"vocero\""
+#define DB_RETRY_AFTER_S   "5" /* seconds, when the database is unreachable */
 #define EXPOSE_HEADERS     "X-Request-Id, Content-Disposition, Content-Range, Retry-After"
 #define CORS_ALLOW_HEADERS "Authorization, Content-Type, X-Request-Id, Range"
 
@@ -673,6 +674,8 @@ static void run_job(struct http_request *req)
         http_stream_end(req->stream, err != VB_OK);
     }
     if (err && !req->replied) {
+        if (err == VB_ERR_DB_DOWN) /* a database restart takes seconds */
+            add_extra(req, "Retry-After", DB_RETRY_AFTER_S);
         http_req_stage_error(req, err, req->err_field, req->err_msg);
     } else if (err) {
         vb_warn("http: %s %s: handler failed after replying: %s (request %s)", req->method,
