@@ -1,12 +1,14 @@
 /* chat.c: /chat/threads routes: create, list, get (with messages), rename, delete. */
 #include "core/vb.h"
 #include "api/handlers.h"
+#include "api/page.h"
 #include "api/request.h"
 #include "db/store.h"
 
 #define THREAD_TITLE_MAX     200
 #define SYSTEM_PROMPT_MAX    8000
 #define THREAD_TITLE_DEFAULT "New chat"
+#define THREAD_CURSOR_PREFIX "t1:"
 
 static void write_thread(struct vb_jw *w, const struct db_chat_thread *t)
 {
@@ -81,14 +83,23 @@ enum vb_err api_chat_thread_list(struct http_request *req)
 {
     struct api_app *app = http_req_app(req);
     struct db_chat_thread_list list = {0};
-    enum vb_err err = db_chat_thread_list(app->store, http_req_user_id(req), &list);
+    int64_t keys[2]; /* updated_at, id of the last thread of the previous page */
+    int limit;
+    bool after;
+    enum vb_err err;
+    if ((err = api_page_limit(req, &limit)) ||
+        (err = api_page_cursor(req, THREAD_CURSOR_PREFIX, keys, 2, &after)))
+        return err;
+    struct db_chat_thread_cursor cursor = {.updated_at = keys[0], .id = keys[1]};
+    err = db_chat_thread_list(app->store, http_req_user_id(req), after ? &cursor : NULL, limit,
+                              &list);
     if (err)
         return err;
     struct vb_buf b;
     struct vb_jw w;
     api_json_begin(&w, &b);
     vb_jw_obj_begin(&w);
-    vb_jw_key(&w, "threads");
+    vb_jw_key(&w, "items");
     vb_jw_arr_begin(&w);
     for (size_t i = 0; i < list.n; i++) {
         vb_jw_obj_begin(&w);
@@ -96,6 +107,11 @@ enum vb_err api_chat_thread_list(struct http_request *req)
         vb_jw_obj_end(&w);
     }
     vb_jw_arr_end(&w);
+    if (list.more) {
+        keys[0] = list.items[list.n - 1].updated_at;
+        keys[1] = list.items[list.n - 1].id;
+    }
+    api_page_write_cursor(&w, THREAD_CURSOR_PREFIX, keys, list.more ? 2 : 0);
     vb_jw_obj_end(&w);
     db_chat_thread_list_release(&list);
     return api_json_send(req, 200, &w, &b);

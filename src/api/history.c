@@ -2,6 +2,7 @@
 #include "core/vb.h"
 #include "api/generations.h"
 #include "api/handlers.h"
+#include "api/page.h"
 #include "api/request.h"
 #include "auth/signed_url.h"
 #include "core/alloc.h"
@@ -12,8 +13,7 @@
 #include <errno.h>
 #include <stdio.h>
 
-#define HISTORY_LIMIT_DEFAULT 20
-#define CURSOR_PREFIX         "g1:"
+#define CURSOR_PREFIX "g1:"
 
 void api_write_generation(struct vb_jw *w, const struct api_app *app, const struct db_generation *g)
 {
@@ -46,66 +46,16 @@ void api_write_generation(struct vb_jw *w, const struct api_app *app, const stru
     vb_jw_obj_end(w);
 }
 
-static enum vb_err parse_limit(struct http_request *req, int *out)
-{
-    const char *s = http_req_query(req, "limit");
-    *out = HISTORY_LIMIT_DEFAULT;
-    if (!s)
-        return VB_OK;
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (!*s || errno || *end || v < 1 || v > DB_PAGE_LIMIT_MAX) {
-        http_req_set_error(req, "limit", "limit: must be an integer from 1 to %d",
-                           DB_PAGE_LIMIT_MAX);
-        return VB_ERR_UNPROCESSABLE;
-    }
-    *out = (int)v;
-    return VB_OK;
-}
-
-static enum vb_err parse_cursor(struct http_request *req, int64_t *out)
-{
-    const char *s = http_req_query(req, "cursor");
-    uint8_t raw[40];
-    size_t n = 0;
-    *out = 0;
-    if (!s || !*s)
-        return VB_OK;
-    if (strlen(s) < 64 && vb_base64url_decode(s, strlen(s), raw, sizeof raw - 1, &n) == VB_OK) {
-        raw[n] = '\0';
-        char *end = NULL;
-        errno = 0;
-        long long v =
-            strncmp((char *)raw, CURSOR_PREFIX, 3) == 0 ? strtoll((char *)raw + 3, &end, 10) : 0;
-        if (end && !*end && !errno && v > 0) {
-            *out = v;
-            return VB_OK;
-        }
-    }
-    http_req_set_error(req, "cursor", "cursor: is not a cursor this server returned");
-    return VB_ERR_UNPROCESSABLE;
-}
-
-static void write_cursor(struct vb_jw *w, int64_t next)
-{
-    char raw[32], enc[VB_BASE64URL_LEN(32) + 1];
-    vb_jw_key(w, "next_cursor");
-    int n = snprintf(raw, sizeof raw, CURSOR_PREFIX "%lld", (long long)next);
-    if (next <= 0 || vb_base64url_encode(raw, (size_t)n, enc, sizeof enc) != VB_OK)
-        vb_jw_null(w);
-    else
-        vb_jw_str(w, enc);
-}
-
 enum vb_err api_history_list(struct http_request *req)
 {
     struct api_app *app = http_req_app(req);
     struct db_generation_page page = {0};
     int limit;
-    int64_t cursor;
+    int64_t cursor = 0;
+    bool more;
     enum vb_err err;
-    if ((err = parse_limit(req, &limit)) || (err = parse_cursor(req, &cursor)) ||
+    if ((err = api_page_limit(req, &limit)) ||
+        (err = api_page_cursor(req, CURSOR_PREFIX, &cursor, 1, &more)) ||
         (err = db_generation_list(app->store, http_req_user_id(req), cursor, limit, &page)))
         return err;
     struct vb_buf b;
@@ -117,7 +67,7 @@ enum vb_err api_history_list(struct http_request *req)
     for (size_t i = 0; i < page.n; i++)
         api_write_generation(&w, app, &page.items[i]);
     vb_jw_arr_end(&w);
-    write_cursor(&w, page.next_cursor);
+    api_page_write_cursor(&w, CURSOR_PREFIX, &page.next_cursor, page.next_cursor > 0);
     vb_jw_obj_end(&w);
     db_generation_page_release(&page);
     return api_json_send(req, 200, &w, &b);

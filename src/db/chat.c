@@ -103,29 +103,35 @@ enum vb_err db_chat_thread_create(struct db_store *store, int64_t user_id, const
 }
 
 enum vb_err db_chat_thread_list(struct db_store *store, int64_t user_id,
+                                const struct db_chat_thread_cursor *after, int limit,
                                 struct db_chat_thread_list *out)
 {
     struct db_result res = {0};
     if (!out)
         return VB_ERR_INVALID;
     memset(out, 0, sizeof(*out));
-    if (!store)
+    if (!store || limit < 1 || limit > DB_PAGE_LIMIT_MAX)
         return VB_ERR_INVALID;
-    struct db_param p[] = {DB_P_INT(user_id)};
+    /* One row more than asked says whether another page exists. */
+    struct db_param p[] = {DB_P_INT(user_id), DB_P_INT(after ? after->updated_at : INT64_MAX),
+                           DB_P_INT(after ? after->id : INT64_MAX), DB_P_INT(limit + 1)};
     enum vb_err err = db_query(store,
                                "SELECT " THREAD_COLS " FROM chat_threads WHERE user_id = $1"
-                               " ORDER BY updated_at DESC, id DESC",
-                               p, 1, &res);
+                               " AND (updated_at < $2 OR (updated_at = $2 AND id < $3))"
+                               " ORDER BY updated_at DESC, id DESC LIMIT $4",
+                               p, VB_ARRAY_LEN(p), &res);
     if (err != VB_OK || res.nrows == 0)
         goto out;
-    out->items = vb_try_calloc(res.nrows, sizeof(*out->items));
+    size_t n = VB_MIN(res.nrows, (size_t)limit);
+    out->items = vb_try_calloc(n, sizeof(*out->items));
     if (!out->items) {
         err = VB_ERR_NOMEM;
         goto out;
     }
-    for (size_t r = 0; r < res.nrows; r++)
+    for (size_t r = 0; r < n; r++)
         thread_from_row(&res, r, &out->items[r]);
-    out->n = res.nrows;
+    out->n = n;
+    out->more = res.nrows > n;
 out:
     db_result_release(&res);
     return err;

@@ -187,6 +187,13 @@ void db_chat_thread_release(struct db_chat_thread *t);
 struct db_chat_thread_list {
     struct db_chat_thread *items; /* owned; most recently updated first */
     size_t n;
+    bool more; /* another page follows the last item */
+};
+
+/* A position in a user's thread list (most recently updated first): the last thread seen. */
+struct db_chat_thread_cursor {
+    int64_t updated_at;
+    int64_t id;
 };
 void db_chat_thread_list_release(struct db_chat_thread_list *l);
 
@@ -213,7 +220,10 @@ void db_chat_message_list_release(struct db_chat_message_list *l);
 /* `system_prompt` may be NULL. Fills *out (may be NULL). */
 VB_WUR enum vb_err db_chat_thread_create(struct db_store *store, int64_t user_id, const char *title,
                                          const char *system_prompt, struct db_chat_thread *out);
+/* One page of the user's threads, most recently updated first: those after `after` (NULL =
+ * from the start), at most `limit` (1..DB_PAGE_LIMIT_MAX, else VB_ERR_INVALID). */
 VB_WUR enum vb_err db_chat_thread_list(struct db_store *store, int64_t user_id,
+                                       const struct db_chat_thread_cursor *after, int limit,
                                        struct db_chat_thread_list *out);
 VB_WUR enum vb_err db_chat_thread_get(struct db_store *store, int64_t user_id, int64_t thread_id,
                                       struct db_chat_thread *out);

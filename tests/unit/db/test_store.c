@@ -559,10 +559,10 @@ TEST(test_chat)
     CHECK_EQ_INT(db_chat_thread_get(s, bob, t2.id, &t), VB_ERR_NOT_FOUND);
 
     struct db_chat_thread_list tl = {0};
-    CHECK_EQ_INT(db_chat_thread_list(s, alice, &tl), VB_OK);
+    CHECK_EQ_INT(db_chat_thread_list(s, alice, NULL, DB_PAGE_LIMIT_MAX, &tl), VB_OK);
     CHECK_EQ_INT(tl.n, 2);
     db_chat_thread_list_release(&tl);
-    CHECK_EQ_INT(db_chat_thread_list(s, bob, &tl), VB_OK);
+    CHECK_EQ_INT(db_chat_thread_list(s, bob, NULL, DB_PAGE_LIMIT_MAX, &tl), VB_OK);
     CHECK_EQ_INT(tl.n, 0);
     db_chat_thread_list_release(&tl);
     CHECK_EQ_INT(db_chat_thread_delete(s, bob, t1.id), VB_ERR_NOT_FOUND);
