@@ -6,21 +6,21 @@
 #include <errno.h>
 #include <strings.h>
 
-static bool is_json_content_type(const char *ct)
+bool api_content_type_is(const struct http_request *req, const char *type)
 {
+    const char *ct = http_req_header(req, "Content-Type");
     if (!ct)
         return false;
     while (*ct == ' ')
         ct++;
-    size_t n = strlen("application/json");
-    return strncasecmp(ct, "application/json", n) == 0 &&
-           (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+    size_t n = strlen(type);
+    return strncasecmp(ct, type, n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
 }
 
 enum vb_err api_json_body(struct http_request *req, struct vb_json **out)
 {
     *out = NULL;
-    if (!is_json_content_type(http_req_header(req, "Content-Type"))) {
+    if (!api_content_type_is(req, "application/json")) {
         http_req_set_error(req, NULL, "Content-Type must be application/json");
         return VB_ERR_MEDIA_TYPE;
     }

@@ -9,6 +9,10 @@
 
 #define API_JSON_REPLY_MAX ((size_t)64 << 20)
 
+/* true when the request's Content-Type is the media type `type` (case-insensitive;
+ * parameters such as charset or boundary are ignored). */
+bool api_content_type_is(const struct http_request *req, const char *type);
+
 /* Parses the request body as a JSON object. Errors (already described with
  * http_req_set_error): 415 when the Content-Type is not application/json, 400 when the
  * body is not valid JSON, 422 when it is not an object. Caller frees *out. */

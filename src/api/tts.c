@@ -1,5 +1,6 @@
 /* tts.c: POST /generate-tts (JSON, or multipart with an audio_prompt file; stored in the
- * history, optionally streamed while it is produced) and POST /demo (quick WAV). */
+ * history, optionally streamed while it is produced) and POST /demo (quick WAV from JSON, a
+ * form or the query string; a default sentence when given no text). */
 #include "core/vb.h"
 #include "api/ambiences.h"
 #include "api/generations.h"
@@ -17,6 +18,8 @@
 #include <time.h>
 
 #define FIELD_MAX_BYTES 64
+/* What POST /demo says when it is given no text (docs/API_REFERENCE.md quotes it). */
+#define DEMO_DEFAULT_TEXT "Hello! This is Vocero, speaking with the default voice."
 
 /* One /generate-tts request, parsed. */
 struct gen_input {
@@ -356,10 +359,12 @@ enum vb_err api_speech_demo(struct http_request *req)
     double queue_ms;
     if (!svc)
         return VB_ERR_UNAVAILABLE;
-    enum vb_err err = tts_form_parse(req, false, &f);
-    if (err)
+    enum vb_err err = tts_form_parse_any(req, &f);
+    if (err) {
+        tts_form_release(&f);
         return err;
-    if (!(err = tts_form_text(req, &f, "text", &text, &len)) &&
+    }
+    if (!(err = tts_form_text_or(req, &f, "text", DEMO_DEFAULT_TEXT, &text, &len)) &&
         !(err = api_tts_engine(req, svc, app->cfg, NULL, &e))) {
         struct tts_request r = tts_request_default();
         r.text = text;

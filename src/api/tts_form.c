@@ -6,6 +6,7 @@
 #include "api/request.h"
 #include "core/alloc.h"
 #include "db/store.h"
+#include "http/router.h"
 #include "tts/engine.h"
 #include "tts/text.h"
 
@@ -23,18 +24,45 @@
 enum vb_err tts_form_parse(struct http_request *req, bool allow_multipart, struct tts_form *f)
 {
     memset(f, 0, sizeof *f);
-    const char *ct = http_req_header(req, "Content-Type");
-    while (ct && *ct == ' ')
-        ct++;
-    if (allow_multipart && ct && strncasecmp(ct, "multipart/form-data", 19) == 0)
+    if (allow_multipart && api_content_type_is(req, "multipart/form-data"))
         return api_multipart_body(req, &f->mp);
     return api_json_body(req, &f->json);
+}
+
+enum vb_err tts_form_parse_any(struct http_request *req, struct tts_form *f)
+{
+    memset(f, 0, sizeof *f);
+    f->query = req;
+    size_t len = 0;
+    const char *body = http_req_body(req, &len);
+    if (len == 0)
+        return VB_OK;
+    if (api_content_type_is(req, "multipart/form-data"))
+        return api_multipart_body(req, &f->mp);
+    if (api_content_type_is(req, "application/json"))
+        return api_json_body(req, &f->json);
+    if (!api_content_type_is(req, "application/x-www-form-urlencoded")) {
+        http_req_set_error(req, NULL,
+                           "Content-Type must be application/json, "
+                           "application/x-www-form-urlencoded or multipart/form-data");
+        return VB_ERR_MEDIA_TYPE;
+    }
+    f->urlencoded = vb_xcalloc(1, sizeof *f->urlencoded);
+    enum vb_err err = http_query_parse(body, len, f->urlencoded);
+    if (err == VB_ERR_INVALID)
+        http_req_set_error(req, NULL,
+                           "malformed form body: a bad %%-escape, a NUL or more than %d fields",
+                           HTTP_QUERY_MAX_ARGS);
+    return err;
 }
 
 void tts_form_release(struct tts_form *f)
 {
     vb_json_free(f->json);
     vb_free(f->mp);
+    if (f->urlencoded)
+        http_query_release(f->urlencoded);
+    vb_free(f->urlencoded);
     memset(f, 0, sizeof *f);
 }
 
@@ -44,9 +72,18 @@ static const struct vb_json *json_field(const struct tts_form *f, const char *na
     return v && v->type != VB_JSON_NULL ? v : NULL;
 }
 
+/* A text field of a urlencoded body or, when the form reads it, of the query string. */
+static const char *form_value(const struct tts_form *f, const char *name)
+{
+    const char *v = f->urlencoded ? http_query_get(f->urlencoded, name) : NULL;
+    return !v && f->query ? http_req_query(f->query, name) : v;
+}
+
 bool tts_form_has(const struct tts_form *f, const char *name)
 {
-    return f->json ? json_field(f, name) != NULL : http_multipart_get(f->mp, name) != NULL;
+    if (json_field(f, name) || http_multipart_get(f->mp, name))
+        return true;
+    return form_value(f, name) != NULL;
 }
 
 const struct http_part *tts_form_file(const struct tts_form *f, const char *name)
@@ -55,8 +92,9 @@ const struct http_part *tts_form_file(const struct tts_form *f, const char *name
     return p && p->has_filename ? p : NULL;
 }
 
-/* The raw text of a field: a JSON string, or a multipart part that is not a file. 422 when
- * the field has another type. *s NULL when absent. */
+/* The raw text of a field: a JSON string, a multipart part that is not a file, or a
+ * urlencoded (or query-string) value. 422 when the field has another type. *s NULL when
+ * absent. */
 static enum vb_err raw_text(struct http_request *req, const struct tts_form *f, const char *name,
                             const char *type_word, const char **s, size_t *n,
                             const struct vb_json **jv)
@@ -64,29 +102,27 @@ static enum vb_err raw_text(struct http_request *req, const struct tts_form *f, 
     *s = NULL, *n = 0;
     if (jv)
         *jv = NULL;
-    if (f->json) {
-        const struct vb_json *v = json_field(f, name);
-        if (!v)
-            return VB_OK;
-        if (v->type != VB_JSON_STRING) {
-            if (jv) {
-                *jv = v;
-                return VB_OK;
-            }
-            http_req_set_error(req, name, "%s: must be %s", name, type_word);
-            return VB_ERR_UNPROCESSABLE;
-        }
-        *s = v->string, *n = v->string_len;
-        return VB_OK;
-    }
+    const struct vb_json *v = json_field(f, name);
     const struct http_part *p = http_multipart_get(f->mp, name);
-    if (!p)
-        return VB_OK;
-    if (p->has_filename) {
+    if (v && v->type != VB_JSON_STRING) {
+        if (jv) {
+            *jv = v;
+            return VB_OK;
+        }
+        http_req_set_error(req, name, "%s: must be %s", name, type_word);
+        return VB_ERR_UNPROCESSABLE;
+    }
+    if (p && p->has_filename) {
         http_req_set_error(req, name, "%s: must be a form field, not a file", name);
         return VB_ERR_UNPROCESSABLE;
     }
-    *s = p->data, *n = p->len;
+    const char *fv = v || p ? NULL : form_value(f, name);
+    if (v)
+        *s = v->string, *n = v->string_len;
+    else if (p)
+        *s = p->data, *n = p->len;
+    else if (fv)
+        *s = fv, *n = strlen(fv);
     return VB_OK;
 }
 
@@ -293,6 +329,21 @@ enum vb_err tts_form_text(struct http_request *req, const struct tts_form *f, co
     }
     *out = vb_xstrndup(s, n);
     *len = n;
+    return VB_OK;
+}
+
+enum vb_err tts_form_text_or(struct http_request *req, const struct tts_form *f, const char *field,
+                             const char *dflt, char **out, size_t *len)
+{
+    const char *s;
+    size_t n;
+    enum vb_err err = raw_text(req, f, field, "a string", &s, &n, NULL);
+    if (err)
+        return err;
+    if (s && n > 0)
+        return tts_form_text(req, f, field, out, len);
+    *out = vb_xstrdup(dflt);
+    *len = strlen(dflt);
     return VB_OK;
 }
 

@@ -11,15 +11,25 @@
 #include "http/http.h"
 #include "http/multipart.h"
 
+struct http_query;
+
 struct tts_form {
-    struct vb_json *json;      /* owned; NULL for multipart */
-    struct http_multipart *mp; /* owned; NULL for JSON */
+    struct vb_json *json;          /* owned; NULL unless the body was JSON */
+    struct http_multipart *mp;     /* owned; NULL unless the body was multipart */
+    struct http_query *urlencoded; /* owned; NULL unless the body was a urlencoded form */
+    struct http_request *query;    /* borrowed: read fields the body lacks from its query
+                                      string (tts_form_parse_any); NULL otherwise */
 };
 
 /* Parses the body as JSON, or multipart/form-data when the Content-Type says so (415/400
  * otherwise, described on req). Release with tts_form_release. */
 VB_WUR enum vb_err tts_form_parse(struct http_request *req, bool allow_multipart,
                                   struct tts_form *f);
+/* For quick requests that a browser form or a bare curl may send: the body as JSON,
+ * multipart/form-data or application/x-www-form-urlencoded, or no body at all (no fields);
+ * a field the body lacks is read from the query string. 415 for another Content-Type, 400
+ * for a malformed body. Release with tts_form_release, also after an error. */
+VB_WUR enum vb_err tts_form_parse_any(struct http_request *req, struct tts_form *f);
 void tts_form_release(struct tts_form *f);
 /* true when the field is present (and not JSON null). */
 bool tts_form_has(const struct tts_form *f, const char *name);
@@ -52,6 +62,9 @@ VB_WUR enum vb_err tts_form_voice(struct http_request *req, const struct tts_for
  * a copy (caller frees), *len its bytes. */
 VB_WUR enum vb_err tts_form_text(struct http_request *req, const struct tts_form *f,
                                  const char *field, char **out, size_t *len);
+/* The same, but an absent or empty field gives a copy of dflt. */
+VB_WUR enum vb_err tts_form_text_or(struct http_request *req, const struct tts_form *f,
+                                    const char *field, const char *dflt, char **out, size_t *len);
 
 /* Loads the user's uploaded voice `voice_id` as a mono reference clip. 422 naming `field`
  * when the user has no such voice; 500 when its file is unreadable. */

@@ -428,8 +428,75 @@ class TtsTest(ServerTest):
         rate, secs = wav_info(r.body)
         self.assertEqual(rate, 22050)
         self.assertGreater(secs, 0.5)
-        self.assertError(self.req("POST", "/demo", {"text": ""}, self.auth), 422, "validation_error", "text")
+        self.assertError(self.req("POST", "/demo", {"text": "   "}, self.auth), 422, "validation_error", "text")
+        self.assertError(self.req("POST", "/demo", {"text": 5}, self.auth), 422, "validation_error", "text")
         self.assertError(self.req("POST", "/demo", {"text": "hi"}), 401)
+
+    def demo_seconds(self, r):
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.header("Content-Type"), "audio/wav")
+        rate, secs = wav_info(r.body)
+        self.assertEqual(rate, 22050)
+        return secs
+
+    # The default sentence lasts seconds; "hola" a fraction of one (the audio is not the same
+    # bytes twice, so lengths tell the texts apart).
+    def test_demo_text_from_every_input_form(self):
+        auth = self.basic(*self.user)  # as `curl -u user:pass`
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        body, mp = multipart({"text": "hola"}, {})
+        cases = {
+            "json": self.req("POST", "/demo", {"text": "hola"}, auth),
+            "multipart": self.req("POST", "/demo", body, dict(auth, **mp)),
+            "urlencoded": self.req("POST", "/demo", "text=hola", dict(auth, **form)),
+            "query": self.req("POST", "/demo?text=hola", None, auth),
+            "query, form without text": self.req("POST", "/demo?text=hola", "x=1", dict(auth, **form)),
+        }
+        for name, r in cases.items():
+            with self.subTest(name):
+                self.assertLess(self.demo_seconds(r), 1.5)
+        # the body wins over the query string
+        r = self.req("POST", "/demo?text=" + "long+sentence+" * 8, "text=hola", dict(auth, **form))
+        self.assertLess(self.demo_seconds(r), 1.5)
+        r = self.req("POST", "/demo?text=%C2%A1Hola%2C+se%C3%B1or%21+%C2%BFQu%C3%A9+tal%3F", None, auth)
+        self.assertGreater(self.demo_seconds(r), 0.5)  # UTF-8 through %-escapes
+
+    def test_demo_default_sentence(self):
+        auth = self.basic(*self.user)
+        default = "Hello! This is Vocero, speaking with the default voice."  # docs/API_REFERENCE.md
+        said = self.demo_seconds(self.req("POST", "/demo", {"text": default}, auth))
+        self.assertGreater(said, 2.0)
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        body, mp = multipart({"voice": "x"}, {})
+        cases = {
+            "no body": self.req("POST", "/demo", None, auth),
+            "empty JSON object": self.req("POST", "/demo", {}, auth),
+            "JSON null": self.req("POST", "/demo", {"text": None}, auth),
+            "empty JSON string": self.req("POST", "/demo", {"text": ""}, auth),
+            "empty form field": self.req("POST", "/demo", "text=", dict(auth, **form)),
+            "empty query": self.req("POST", "/demo?text=", None, auth),
+            "multipart without text": self.req("POST", "/demo", body, dict(auth, **mp)),
+        }
+        for name, r in cases.items():
+            with self.subTest(name):
+                self.assertAlmostEqual(self.demo_seconds(r), said, delta=0.25 * said)
+
+    def test_demo_bad_input(self):
+        auth = self.basic(*self.user)
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        self.assertError(self.req("POST", "/demo", "hola", dict(auth, **{"Content-Type": "text/plain"})), 415,
+                         "unsupported_media_type")
+        self.assertError(self.req("POST", "/demo", "text=%zz", dict(auth, **form)), 400, "bad_request")
+        self.assertError(self.req("POST", "/demo", "text=a%00b", dict(auth, **form)), 400, "bad_request")
+        self.assertError(self.req("POST", "/demo", "text=%20%20", dict(auth, **form)), 422, "validation_error", "text")
+        self.assertError(self.req("POST", "/demo?text=%01", None, auth), 422, "validation_error", "text")
+        self.assertError(self.req("POST", "/demo", "text=" + "a" * 5001, dict(auth, **form)), 422,
+                         "validation_error", "text")
+        body, mp = multipart({}, {"text": ("t.txt", b"hola", "text/plain")})
+        self.assertError(self.req("POST", "/demo", body, dict(auth, **mp)), 422, "validation_error", "text")
+        self.assertError(self.req("POST", "/demo", b"--x\r\n", dict(auth, **{"Content-Type": "multipart/form-data; boundary=x"})),
+                         400, "bad_request")
+        self.assertError(self.req("POST", "/demo?text=hola"), 401)
 
     def test_engines(self):
         r = self.req("GET", "/engines", headers=self.auth)
