@@ -7,12 +7,25 @@
 #include "core/alloc.h"
 #include "core/json.h"
 
+#include <math.h>
 #include <sys/stat.h>
 
 static inline const char *refdata_root(void)
 {
     const char *env = getenv("VOCERO_REFDATA");
     return env && *env ? env : "../shared/testdata";
+}
+
+/* Largest |a[i] - b[i]| (INFINITY if any is NaN). */
+static inline double refdata_max_abs_diff(const float *a, const float *b, size_t n)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (!(d <= m))
+            m = isnan(d) ? INFINITY : d;
+    }
+    return m;
 }
 
 /* Path under the root; static buffer per call site is the caller's. */

@@ -4,6 +4,7 @@
 #include "core/vb.h"
 #include "tts/chatterbox/t3.h"
 #include "core/alloc.h"
+#include "core/log.h"
 #include "nn/fp16.h"
 #include "nn/attention.h"
 #include "nn/gemm.h"
@@ -57,6 +58,8 @@ struct cb_t3_model {
     struct t3_mat head;         /* speech_head: V_speech rows of E */
     float *head_b;              /* (V_speech) */
     size_t weight_bytes;
+    int n_fallback;         /* matrices kept in F32: n_in not a multiple of the wtype's block */
+    char fallback[512];     /* their names, comma-separated (truncated with "...") */
     bool drop_source_pages; /* loading from a file mapping: release converted pages */
 };
 
@@ -162,6 +165,17 @@ static enum vb_err load_f32(struct cb_t3_model *m, struct nn_safetensors *st, co
 #define CB_T3_GEMM_MIN_ROWS 16 /* batches this large use the GEMM for quantised weights too */
 #define Q_GROUP             32 /* weight rows dequantised per unit of that GEMM */
 
+/* Records a matrix that stays F32 although another weight type was asked for. */
+static void note_fallback(struct cb_t3_model *m, const char *name)
+{
+    const size_t len = strlen(m->fallback), cap = sizeof m->fallback;
+    if (len + strlen(name) + 6 < cap)
+        snprintf(m->fallback + len, cap - len, "%s%s", len ? ", " : "", name);
+    else if (len + 5 < cap && strcmp(m->fallback + len - 3, "...") != 0)
+        snprintf(m->fallback + len, cap - len, ", ...");
+    m->n_fallback++;
+}
+
 /* Builds an owned matrix of n_out rows of n_in from a float tensor, either stored input-major
  * [n_in, n_out] (GPT-2 Conv1D) or output-major [n_out, n_in]. */
 static enum vb_err load_matrix(struct cb_t3_model *m, struct nn_safetensors *st, const char *name,
@@ -175,8 +189,10 @@ static enum vb_err load_matrix(struct cb_t3_model *m, struct nn_safetensors *st,
         return err;
     enum nn_type type = m->cfg.wtype;
     const struct nn_type_info *ti = nn_type_info((int)type);
-    if (!ti || !ti->matmul || n_in % ti->block != 0)
+    if (!ti || !ti->matmul || n_in % ti->block != 0) {
         type = NN_TYPE_F32;
+        note_fallback(m, name);
+    }
     const size_t n = (size_t)(n_in * n_out);
     const size_t row_bytes = nn_row_bytes((int)type, n_in);
     const size_t n_pk = nn_gemm_packed_floats((int)n_in, (int)n_out);
@@ -334,6 +350,11 @@ static enum vb_err load_from(struct nn_safetensors *st_conv, struct nn_safetenso
             failf(why, cap, VB_ERR_FORMAT, "T3 weights: file has more than %d layers", c->n_layer);
         goto out;
     }
+    if (m->n_fallback)
+        vb_warn("T3 weights: %d matrices stay f32 (input width not a multiple of the %s block "
+                "of %d): %s",
+                m->n_fallback, nn_type_name((int)c->wtype), nn_type_info((int)c->wtype)->block,
+                m->fallback);
     err = VB_OK;
     *out = m;
 out:
@@ -462,6 +483,11 @@ const struct cb_t3_config *cb_t3_model_config(const struct cb_t3_model *m)
 size_t cb_t3_model_weight_bytes(const struct cb_t3_model *m)
 {
     return m->weight_bytes;
+}
+
+int cb_t3_model_f32_fallbacks(const struct cb_t3_model *m)
+{
+    return m->n_fallback;
 }
 
 /* ===== prefix ===== */

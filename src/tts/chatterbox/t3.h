@@ -62,6 +62,9 @@ void cb_t3_free(struct cb_t3_model *m);
 const struct cb_t3_config *cb_t3_model_config(const struct cb_t3_model *m);
 /* Bytes of converted weights the model owns (matrices + small vectors). */
 size_t cb_t3_model_weight_bytes(const struct cb_t3_model *m);
+/* Matrices kept in F32 although cfg.wtype asked for another type, because their input width is
+ * not a multiple of that type's block (256 for the K-quants); loading logs their names. */
+int cb_t3_model_f32_fallbacks(const struct cb_t3_model *m);
 
 /* Rows of the prefix for a given prompt/text length: 1 + n_prompt + n_text + 1. */
 int cb_t3_prefix_len(int n_prompt, int n_text);

@@ -1,14 +1,16 @@
 /* test_t3.c: T3 against the PyTorch reference vectors (chatterbox-ref/t3: shrunk GPT-2,
  * random weights): prefix embeddings, first forward hidden states and logits, greedy decoding
  * with and without repetition penalty, per-step logits; the logit processors; seeded sampling;
- * loader errors; the quantised weight types (error against the reference logits). */
+ * loader errors. The quantised weight types are in test_t3_quant.c. */
 #include "core/vb.h"
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "nn/safetensors.h"
 #include "nn/safetensors_write.h"
 #include "tts/chatterbox/t3.h"
+#include "unit/refdata.h"
 #include "unit/test.h"
+#include "unit/chatterbox/t3_rows.h"
 
 #include <math.h>
 
@@ -64,17 +66,6 @@ static int32_t *ref_i32(const char *name, size_t *n)
     return q;
 }
 
-static double max_abs_diff(const float *a, const float *b, size_t n)
-{
-    double m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - (double)b[i]);
-        if (!(d <= m))
-            m = isnan(d) ? INFINITY : d;
-    }
-    return m;
-}
-
 struct inputs {
     float *spk;
     int32_t *prompt, *text;
@@ -113,8 +104,9 @@ TEST(test_prefix_embeddings)
     float *out = vb_xmalloc((size_t)L0 * 64 * sizeof *out);
     CHECK(cb_t3_embed_prefix(g_model, in.spk, in.prompt, (int)in.n_prompt, in.text, (int)in.n_text,
                              out) == VB_OK);
-    double e_cond = max_abs_diff(out, cond, n_cond), e_emb = max_abs_diff(out, emb, n_emb);
-    double e_gather = max_abs_diff(out + 64, emb + 64, n_emb - 64);
+    double e_cond = refdata_max_abs_diff(out, cond, n_cond),
+           e_emb = refdata_max_abs_diff(out, emb, n_emb);
+    double e_gather = refdata_max_abs_diff(out + 64, emb + 64, n_emb - 64);
     fprintf(stderr, "  cond_emb max abs err %.3g, input_embeds %.3g (gathered rows %.3g)\n", e_cond,
             e_emb, e_gather);
     CHECK(e_gather == 0);  /* gathers are exact */
@@ -154,7 +146,8 @@ static void check_first_forward(int n_batch, int n_threads, bool kv_f16, double 
     float *hid = vb_xmalloc(n_hid * sizeof *hid), *logits = vb_xmalloc(6563 * sizeof *logits);
     CHECK(cb_t3_forward(c, emb, L0, hid, logits) == VB_OK);
     CHECK_EQ_INT(cb_t3_ctx_n_past(c), L0);
-    double eh = max_abs_diff(hid, hid_ref, n_hid), el = max_abs_diff(logits, log_ref, 6563);
+    double eh = refdata_max_abs_diff(hid, hid_ref, n_hid),
+           el = refdata_max_abs_diff(logits, log_ref, 6563);
     fprintf(stderr,
             "  n_batch %d threads %d kv %s: hidden_first max abs err %.3g, logits_first %.3g\n",
             n_batch, n_threads, kv_f16 ? "f16" : "f32", eh, el);
@@ -238,7 +231,7 @@ static double check_greedy(const struct cb_t3_model *m, const char *name, float 
     int mism = 0;
     for (int i = 0; i < n && i < 20; i++)
         mism += toks[i] != tok_ref[i];
-    double el = max_abs_diff(lr.rows, log_ref, 20 * 6563);
+    double el = refdata_max_abs_diff(lr.rows, log_ref, 20 * 6563);
     fprintf(stderr, "  %s (%s, kv %s): token mismatches %d/20, step logits max abs err %.3g\n",
             name, nn_type_name((int)cb_t3_model_config(m)->wtype), kv_f16 ? "f16" : "f32", mism,
             el);
@@ -334,7 +327,7 @@ TEST(test_cond_reuse)
         int n4 = 0;
         CHECK(cb_t3_generate(c2, in.spk, in.prompt, P, in.text, T, &gp, &h2, t4, 20, &n4) == VB_OK);
         CHECK(n4 == n1 && memcmp(t4, t1, sizeof t4) == 0);
-        CHECK(max_abs_diff(a.rows, r2.rows, 20 * 6563) == 0);
+        CHECK(refdata_max_abs_diff(a.rows, r2.rows, 20 * 6563) == 0);
         /* the same with the f16 cache */
         struct cb_t3_ctx *c4 = NULL;
         CHECK(cb_t3_ctx_new(g_model, &p16, &c4) == VB_OK);
@@ -349,7 +342,7 @@ TEST(test_cond_reuse)
         int n5 = 0;
         CHECK(cb_t3_generate(c4, in.spk, in.prompt, P, in.text, T, &gp, &h3, t5, 20, &n5) == VB_OK);
         CHECK(n5 == n4 && memcmp(t5, t4, sizeof t5) == 0);
-        CHECK(max_abs_diff(r2.rows, r3.rows, 20 * 6563) == 0);
+        CHECK(refdata_max_abs_diff(r2.rows, r3.rows, 20 * 6563) == 0);
         vb_free(r3.rows);
         vb_free(snap16);
         cb_t3_ctx_free(c4);
@@ -364,7 +357,7 @@ TEST(test_cond_reuse)
     CHECK(cb_t3_generate(c, in.spk, in.prompt, P, in.text, T, &gp, &hb, t3, 20, &n3) == VB_OK);
     CHECK(n1 == 20 && n3 == 20 && memcmp(t1, t3, sizeof t1) == 0);
     CHECK(memcmp(t1, tok_ref, sizeof t1) == 0);
-    double d = max_abs_diff(a.rows, b.rows, 20 * 6563);
+    double d = refdata_max_abs_diff(a.rows, b.rows, 20 * 6563);
     fprintf(stderr, "  reused conditioning: step logits differ by %.3g from a fresh prefill\n", d);
     CHECK(d <= 1e-5);
     /* a different speaker embedding or prompt is not reused */
@@ -378,7 +371,7 @@ TEST(test_cond_reuse)
     memset(b.rows, 0, 20 * 6563 * sizeof(float));
     CHECK(cb_t3_generate(c, in.spk, in.prompt, P, in.text, T, &gp, &hb, t3, 20, &n3) == VB_OK);
     CHECK(memcmp(t1, t3, sizeof t1) == 0);
-    CHECK(max_abs_diff(a.rows, b.rows, 20 * 6563) <= 1e-5);
+    CHECK(refdata_max_abs_diff(a.rows, b.rows, 20 * 6563) <= 1e-5);
     /* a direct forward over the conditioning rows invalidates the cache */
     cb_t3_ctx_reset(c);
     float *emb = vb_xmalloc(64 * sizeof *emb);
@@ -653,28 +646,6 @@ TEST(test_random_checkpoint)
     vb_buf_release(&img);
 }
 
-/* Runs 70 rows (a 60-row prefill in batches of 23, then 10 single rows) of fixed embeddings
- * through a fresh context; writes the 10 decode logits rows. */
-static void run_rows(const struct cb_t3_model *m, bool kv_f16, int threads, const float *emb,
-                     float *logits)
-{
-    const int E = cb_t3_model_config(m)->n_embd, V = cb_t3_model_config(m)->speech_vocab;
-    struct cb_t3_ctx_params p = cb_t3_ctx_default_params();
-    p.n_ctx = 128;
-    p.n_batch = 23;
-    p.n_threads = threads;
-    p.kv_f16 = kv_f16;
-    struct cb_t3_ctx *c = NULL;
-    CHECK(cb_t3_ctx_new(m, &p, &c) == VB_OK);
-    if (!c)
-        return;
-    CHECK(cb_t3_forward(c, emb, 60, NULL, NULL) == VB_OK);
-    for (int i = 0; i < 10; i++)
-        CHECK(cb_t3_forward(c, emb + (size_t)(60 + i) * E, 1, NULL, logits + (size_t)i * V) ==
-              VB_OK);
-    cb_t3_ctx_free(c);
-}
-
 /* The f16-cache attention kernels (position-major AVX-512 for head_dim 64 and 48, the
  * per-head AVX2/C ones otherwise) against the exact f32-cache path: only the f16 rounding of
  * K and V may differ; and the same bits for any thread count (heads are split differently). */
@@ -717,7 +688,7 @@ TEST(test_kv_f16_attention)
         run_rows(m, false, 2, emb, l32);
         run_rows(m, true, 2, emb, l16);
         run_rows(m, true, 3, emb, l16b);
-        double mx = 0, d = max_abs_diff(l16, l32, (size_t)10 * V);
+        double mx = 0, d = refdata_max_abs_diff(l16, l32, (size_t)10 * V);
         for (int i = 0; i < 10 * V; i++)
             mx = fmax(mx, fabs((double)l32[i]));
         fprintf(stderr,
@@ -773,113 +744,6 @@ TEST(test_load_errors)
           !cb_t3_wtype_parse(NULL, &ty));
 }
 
-/* Teacher-forced run of the reference's penalised greedy case: prefill, then the reference
- * tokens as inputs. Reports hidden_first / logits_first / per-step logits errors and how many
- * of the 20 processed argmax decisions differ from the reference tokens. */
-struct qerr {
-    double hidden, first, steps;
-    int flips;
-};
-
-static void teacher_forced(const struct cb_t3_model *m, int n_batch, struct qerr *e)
-{
-    struct inputs in;
-    CHECK(inputs_load(&in));
-    size_t n_emb, n_hid, n_tok, n_log;
-    float *emb = ref_f32("input_embeds", &n_emb), *hid_ref = ref_f32("hidden_first", &n_hid);
-    int32_t *tok_ref = ref_i32("greedy_rep1.2.tokens", &n_tok);
-    float *log_ref = ref_f32("greedy_rep1.2.step_logits", &n_log);
-    CHECK(emb && hid_ref && tok_ref && log_ref && n_tok == 20);
-    struct cb_t3_ctx_params p = cb_t3_ctx_default_params();
-    p.n_ctx = 512;
-    p.n_threads = 2;
-    p.n_batch = n_batch;
-    p.kv_f16 = false;
-    struct cb_t3_ctx *c = NULL;
-    CHECK(cb_t3_ctx_new(m, &p, &c) == VB_OK);
-    float *hid = vb_xmalloc(n_hid * sizeof *hid), *logits = vb_xmalloc(6563 * sizeof *logits);
-    float *work = vb_xmalloc((6563 + 32) * sizeof *work), row[64];
-    struct cb_t3_gen_params gp = cb_t3_gen_default_params();
-    gp.temperature = 0;
-    gp.top_k = 1000;
-    gp.top_p = 0.95f;
-    gp.repetition_penalty = 1.2f;
-    *e = (struct qerr){0};
-    CHECK(cb_t3_forward(c, emb, (int)(n_emb / 64), hid, logits) == VB_OK);
-    e->hidden = max_abs_diff(hid, hid_ref, n_hid);
-    for (int step = 0; step < 20; step++) {
-        if (step > 0) {
-            CHECK(cb_t3_embed_speech(m, tok_ref[step - 1], row) == VB_OK);
-            CHECK(cb_t3_forward(c, row, 1, NULL, logits) == VB_OK);
-        }
-        double d = max_abs_diff(logits, log_ref + (size_t)step * 6563, 6563);
-        if (step == 0)
-            e->first = d;
-        e->steps = fmax(e->steps, d);
-        int32_t start = CB_T3_SPEECH_START;
-        cb_t3_process_logits(logits, 6563, &gp, step ? tok_ref : &start, step ? step : 1, work);
-        int best = 0;
-        for (int i = 1; i < 6563; i++)
-            if (logits[i] > logits[best])
-                best = i;
-        e->flips += best != tok_ref[step];
-    }
-    vb_free(hid);
-    vb_free(logits);
-    vb_free(work);
-    cb_t3_ctx_free(c);
-    vb_free(emb);
-    vb_free(hid_ref);
-    vb_free(tok_ref);
-    vb_free(log_ref);
-    inputs_free(&in);
-}
-
-/* Quantised matrices: reference-vector errors per type (random N(0, 0.5^2) weights make
- * logits of std ~4 and amplify weight noise; real checkpoints have far smaller weights). The
- * bounds are loose sanity limits measured from this data, not fidelity claims. */
-TEST(test_quantised)
-{
-    if (!ref_present()) {
-        SKIP(test_quantised, "no reference data");
-        return;
-    }
-    static const struct {
-        enum nn_type t;
-        double max_first;
-    } types[] = {
-        {NN_TYPE_F32, 1e-3}, {NN_TYPE_F16, 0.2}, {NN_TYPE_Q8_0, 3.0},
-        {NN_TYPE_Q6_K, 1.5}, {NN_TYPE_Q4_0, 20}, {NN_TYPE_Q4_K, 10},
-    };
-    char path[1100], why[256] = "";
-    snprintf(path, sizeof path, "%s/weights.safetensors", g_dir);
-    for (size_t i = 0; i < VB_ARRAY_LEN(types); i++) {
-        struct cb_t3_config c = small_config();
-        c.wtype = types[i].t;
-        struct cb_t3_model *m = NULL;
-        CHECK(cb_t3_load(path, &c, &m, why, sizeof why) == VB_OK);
-        if (!m)
-            continue;
-        struct qerr e, e8;
-        teacher_forced(m, 512, &e);
-        fprintf(stderr,
-                "  %-5s weights %.2f MiB: hidden_first %.3g, logits_first %.3g, teacher-forced "
-                "step logits %.3g, argmax flips %d/20\n",
-                nn_type_name((int)types[i].t), (double)cb_t3_model_weight_bytes(m) / 1048576.0,
-                e.hidden, e.first, e.steps, e.flips);
-        CHECK(e.first <= types[i].max_first);
-        /* quantised weights: batches of >= 16 rows use the GEMM on dequantised panels, smaller
-         * ones nn_matmul with quantised activations; both must see the same weights */
-        teacher_forced(m, 8, &e8);
-        fprintf(stderr, "        prefill in batches of 8 (nn_matmul path): hidden_first %.3g\n",
-                e8.hidden);
-        CHECK(e.hidden <= 1.5 * e8.hidden + 1e-3);
-        if (types[i].t == NN_TYPE_F32)
-            CHECK(e.flips == 0 && e.steps <= 1e-3);
-        cb_t3_free(m);
-    }
-}
-
 int main(void)
 {
     const char *root = getenv("VOCERO_REFDATA");
@@ -911,7 +775,6 @@ int main(void)
     RUN(test_random_checkpoint);
     RUN(test_kv_f16_attention);
     RUN(test_load_errors);
-    RUN(test_quantised);
     cb_t3_free(g_model);
     nn_st_close(g_io);
     return test_summary();
