@@ -469,7 +469,7 @@ void nn_vec_dot_q6_k_ref(int n, float *s, const void *vx, const void *vy)
 {
     const struct nn_block_q6_k *x = vx;
     const struct nn_block_q8_k *y = vy;
-    float sumf = 0;
+    double sumf = 0; /* block terms exact, rows whose blocks cancel keep their low digits */
     for (int i = 0; i < n / NN_QK_K; i++) {
         int sub[16] = {0};
         for (int h = 0; h < 2; h++) {
@@ -490,7 +490,7 @@ void nn_vec_dot_q6_k_ref(int n, float *s, const void *vx, const void *vy)
         int sumi = 0;
         for (int k = 0; k < 16; k++)
             sumi += x[i].scales[k] * sub[k];
-        sumf += nn_fp16_to_fp32(x[i].d) * y[i].d * (float)sumi;
+        sumf += (double)(nn_fp16_to_fp32(x[i].d) * y[i].d) * sumi;
     }
-    *s = sumf;
+    *s = (float)sumf;
 }

@@ -95,6 +95,35 @@ TEST(ve_mel)
     vb_free(want);
 }
 
+/* Kaldi fbank against the reference, in two classes by the reference band's energy relative
+ * to the frame's strongest band (raw log values). Bands above e^-12 of it: the float32
+ * arithmetic of both sides gives ~1e-5. Bands below (the lowest mel bands after pre-emphasis,
+ * ~1e-8 of the frame's energy, e.g. -13 against +5): the reference's own float32 FFT rounding
+ * shows there, ~eps * the frame's amplitude against an amplitude of ~1e-3 (a 1-ulp change of
+ * one window value moves them by up to 1.2e-3; ours runs the FFT in double). */
+static void compare_fbank(const char *name, const float *got, const float *raw, const float *want,
+                          int64_t frames, double tol_strong, double tol_weak)
+{
+    double strong = 0, weak = 0;
+    for (int64_t t = 0; t < frames; t++) {
+        float top = -INFINITY;
+        for (int m = 0; m < 80; m++)
+            top = fmaxf(top, raw[t * 80 + m]);
+        for (int m = 0; m < 80; m++) {
+            double d = fabs((double)got[t * 80 + m] - want[t * 80 + m]);
+            if (raw[t * 80 + m] >= top - 12)
+                strong = fmax(strong, d);
+            else
+                weak = fmax(weak, d);
+        }
+    }
+    fprintf(stderr,
+            "  %-22s max abs err %.3g (bands within e^-12 of the frame's top), %.3g below\n", name,
+            strong, weak);
+    CHECK_MSG(strong <= tol_strong, "%s: %.3g", name, strong);
+    CHECK_MSG(weak <= tol_weak, "%s: %.3g", name, weak);
+}
+
 TEST(kaldi_fbank)
 {
     float *wav = load("wav_16k", 24000), *raw = load("campplus_fbank_raw", 148 * 80),
@@ -102,12 +131,12 @@ TEST(kaldi_fbank)
     if (wav && raw && cmn) {
         CHECK_EQ_INT(cb_fe_fbank_frames(24000), 148);
         float *fb = vb_xmalloc(148 * 80 * sizeof *fb);
-        /* README: abs 1e-3; the worst bins are the lowest mel bands (energies ~1e-7 of the
-         * frame's) where the reference's float32 FFT rounding shows (ours runs in double). */
+        /* measured (raw, cmn): strong bands 2.4e-5, 2.6e-5 (1.9e-4 with band edges rounded once
+         * from double); weak 9.9e-4, 9.8e-4 */
         CHECK(cb_fe_fbank(fe, wav, 24000, false, fb) == VB_OK);
-        compare("campplus_fbank_raw", fb, raw, 148 * 80, 1e-3, 0);
+        compare_fbank("campplus_fbank_raw", fb, raw, raw, 148, 8e-5, 3e-3);
         CHECK(cb_fe_fbank(fe, wav, 24000, true, fb) == VB_OK);
-        compare("campplus_fbank_cmn", fb, cmn, 148 * 80, 1e-3, 0);
+        compare_fbank("campplus_fbank_cmn", fb, raw, cmn, 148, 8e-5, 3e-3);
         vb_free(fb);
     }
     vb_free(wav);

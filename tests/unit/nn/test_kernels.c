@@ -230,6 +230,11 @@ TEST(gemv_matches_reference)
         uint8_t *act = vb_xmalloc(k->gemv.act_bytes(nmax));
         float *x = vb_xmalloc(nmax * sizeof *x);
         double worst = 0;
+        /* float accumulation of block terms: rows whose random signed scales make the blocks
+         * cancel lose low digits in a different order here and in the reference. Q6_K
+         * accumulates its (exact) block terms in double in both, so only the final rounding
+         * to float may differ (measured: bit-identical). */
+        const double tol = t == NN_TYPE_Q6_K ? 1e-6 : 1e-4;
         for (int nb = 1; nb <= max_blocks; nb += (nb < 20 ? 1 : 7)) {
             const int n = nb * blk;
             const size_t rb = nn_row_bytes(t, n);
@@ -249,7 +254,7 @@ TEST(gemv_matches_reference)
                 ref->vec_dot(n, &want, w + r * rb, a);
                 double err = fabs((double)want - y[r]) / (fabs((double)want) + 1e-2);
                 worst = fmax(worst, err);
-                CHECK_MSG(err <= 1e-4, "%s n %d row %d: %g vs %g", nn_type_name(t), n, r, y[r],
+                CHECK_MSG(err <= tol, "%s n %d row %d: %g vs %g", nn_type_name(t), n, r, y[r],
                           want);
             }
         }

@@ -460,7 +460,9 @@ static ALWAYS_INLINE float q6k_row(int n, const struct nn_block_q6_k *x,
     const __m512i sidx = _mm512_set_epi16(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1,
                                           1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
     const __m512i four = _mm512_set1_epi16(4);
-    __m256 acc = _mm256_setzero_ps();
+    /* the block terms in double: d * total is exact there, and a row whose blocks cancel
+     * (signed scales) keeps its low digits; one rounding to float at the end */
+    __m512d acc = _mm512_setzero_pd();
     for (int i = 0; i < n / NN_QK_K; i++) {
         gemv_prefetch(x + i, GEMV_PREFETCH, 4);
         const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[i].scales));
@@ -491,10 +493,10 @@ static ALWAYS_INLINE float q6k_row(int n, const struct nn_block_q6_k *x,
         const __m256i corr =
             _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)a[i].bsums));
         const __m256i tot = _mm256_sub_epi32(halves(sum), _mm256_slli_epi32(corr, 5));
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(tot),
-                              _mm256_set1_ps(a[i].d * nn_fp16_to_fp32_calc(x[i].d)), acc);
+        acc = _mm512_fmadd_pd(_mm512_cvtepi32_pd(tot),
+                              _mm512_set1_pd((double)(a[i].d * nn_fp16_to_fp32_calc(x[i].d))), acc);
     }
-    return hsum256(acc);
+    return (float)_mm512_reduce_add_pd(acc);
 }
 
 static void gemv_q6k(int n, const void *w, size_t rb, int64_t nr, const void *act, float *y)
