@@ -78,6 +78,7 @@ static struct http_server *start_http(struct api_app *app, const struct vb_confi
     p.workers = cfg->workers;
     p.long_workers = api_long_workers(cfg);
     p.queue_max = cfg->queue_max;
+    p.body_max = (size_t)cfg->max_json_kb << 10;
     p.upload_max = (size_t)cfg->max_upload_mb << 20;
     p.request_timeout_s = cfg->request_timeout_s;
     p.allowed_hosts = cfg->allowed_hosts;

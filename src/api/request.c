@@ -28,7 +28,9 @@ enum vb_err api_json_body(struct http_request *req, struct vb_json **out)
     const char *body = http_req_body(req, &len);
     char why[160];
     struct vb_json *doc = NULL;
-    enum vb_err err = vb_json_parse(body, len, &doc, why, sizeof why);
+    const struct vb_json_limits lim = {.max_depth = API_JSON_BODY_MAX_DEPTH,
+                                       .max_values = API_JSON_BODY_MAX_VALUES};
+    enum vb_err err = vb_json_parse_limited(body, len, &lim, &doc, why, sizeof why);
     if (err == VB_ERR_NOMEM)
         return err;
     if (err) {

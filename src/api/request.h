@@ -8,14 +8,19 @@
 #include "http/http.h"
 
 #define API_JSON_REPLY_MAX ((size_t)64 << 20)
+/* Request bodies: the largest (POST /v1/chat/completions, 256 messages of a few values
+ * each) needs about 2,000 values and 5 levels; the tree stays under ~1 MiB. */
+#define API_JSON_BODY_MAX_VALUES 8192
+#define API_JSON_BODY_MAX_DEPTH  16
 
 /* true when the request's Content-Type is the media type `type` (case-insensitive;
  * parameters such as charset or boundary are ignored). */
 bool api_content_type_is(const struct http_request *req, const char *type);
 
-/* Parses the request body as a JSON object. Errors (already described with
- * http_req_set_error): 415 when the Content-Type is not application/json, 400 when the
- * body is not valid JSON, 422 when it is not an object. Caller frees *out. */
+/* Parses the request body as a JSON object within API_JSON_BODY_MAX_VALUES and
+ * API_JSON_BODY_MAX_DEPTH. Errors (already described with http_req_set_error): 415 when
+ * the Content-Type is not application/json, 400 when the body is not valid JSON or goes
+ * over those limits, 422 when it is not an object. Caller frees *out. */
 VB_WUR enum vb_err api_json_body(struct http_request *req, struct vb_json **out);
 
 /* A string member. VB_OK with *out NULL when absent and !required. 422 naming the field

@@ -112,6 +112,8 @@ static const struct opt opts[] = {
      "comma-separated allowed CORS origins, or *; empty = CORS off"},
     {"MAX_UPLOAD_MB", OPT_INT, "50", 1, 4096, 0, NULL, NULL, OFF(max_upload_mb),
      "largest accepted upload in MiB"},
+    {"MAX_JSON_KB", OPT_INT, "256", 64, 1048576, 0, NULL, NULL, OFF(max_json_kb),
+     "largest accepted JSON (and other non-upload) request body in KiB"},
     {"LOG_LEVEL", OPT_STRING, "info", 0, 0, OPT_NONEMPTY, NULL, check_log_level, OFF(log_level),
      "debug, info, warn or error"},
     {"VOCERO_ENV", OPT_ENUM, "development", 0, 0, 0, env_names, NULL, OFF(env),

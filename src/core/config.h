@@ -27,6 +27,7 @@ struct vb_config {
     int port;                /* PORT (default 8000; 0 = ephemeral) */
     char *cors_origins;      /* CORS_ORIGINS: comma list or "*"; "" = off (default "") */
     int max_upload_mb;       /* MAX_UPLOAD_MB (default 50) */
+    int max_json_kb;         /* MAX_JSON_KB: largest JSON (non-upload) body (default 256) */
     char *log_level;         /* LOG_LEVEL: debug|info|warn|error (default "info") */
     enum vb_env_kind env;    /* VOCERO_ENV: development|production (default development) */
     char *admin_username;    /* ADMIN_USERNAME: account created/updated at start-up */

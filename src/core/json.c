@@ -78,6 +78,9 @@ struct parser {
     enum vb_err err;
     char *why;
     size_t why_cap;
+    int max_depth;
+    size_t max_values; /* 0 = no cap */
+    size_t n_values;
 };
 
 /* Records the first error with its offset; returns the error for convenience. */
@@ -103,6 +106,13 @@ static void skip_ws(struct parser *p)
 
 static struct vb_json *node_new(struct parser *p, enum vb_json_type type)
 {
+    if (p->max_values && p->n_values >= p->max_values) {
+        char reason[64];
+        snprintf(reason, sizeof reason, "more than %zu values", p->max_values);
+        fail(p, VB_ERR_INVALID, p->pos, reason);
+        return NULL;
+    }
+    p->n_values++;
     struct vb_json *j = vb_try_calloc(1, sizeof *j);
     if (!j) {
         fail(p, VB_ERR_NOMEM, p->pos, "out of memory");
@@ -341,7 +351,7 @@ static struct vb_json *parse_value(struct parser *p, int depth);
 static struct vb_json *parse_container(struct parser *p, int depth, bool is_object)
 {
     size_t open_at = p->pos;
-    if (depth >= VB_JSON_MAX_DEPTH) {
+    if (depth >= p->max_depth) {
         fail(p, VB_ERR_INVALID, open_at, "nesting too deep");
         return NULL;
     }
@@ -465,8 +475,21 @@ static struct vb_json *parse_value(struct parser *p, int depth)
 enum vb_err vb_json_parse(const char *text, size_t len, struct vb_json **out, char *why,
                           size_t why_cap)
 {
-    struct parser p = {
-        .s = (const unsigned char *)text, .len = text ? len : 0, .why = why, .why_cap = why_cap};
+    return vb_json_parse_limited(text, len, NULL, out, why, why_cap);
+}
+
+enum vb_err vb_json_parse_limited(const char *text, size_t len, const struct vb_json_limits *lim,
+                                  struct vb_json **out, char *why, size_t why_cap)
+{
+    struct parser p = {.s = (const unsigned char *)text,
+                       .len = text ? len : 0,
+                       .why = why,
+                       .why_cap = why_cap,
+                       .max_depth = VB_JSON_MAX_DEPTH};
+    if (lim && lim->max_depth > 0 && lim->max_depth < VB_JSON_MAX_DEPTH)
+        p.max_depth = lim->max_depth;
+    if (lim)
+        p.max_values = lim->max_values;
     if (why && why_cap)
         why[0] = '\0';
     if (out)

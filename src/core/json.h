@@ -39,11 +39,25 @@ struct vb_json {
     size_t count;          /* number of children (ARRAY/OBJECT) */
 };
 
+/* Bounds for untrusted documents (request bodies). The tree costs about 100 bytes per
+ * value whatever its text, so `[0,0,...]` grows fifty-fold: max_values caps that cost
+ * before it is paid (the parser stops at the first value over the limit). */
+struct vb_json_limits {
+    int max_depth;     /* nesting levels of arrays/objects; 0 or > VB_JSON_MAX_DEPTH = that */
+    size_t max_values; /* values in the document (every scalar, array and object); 0 = no cap */
+};
+
 /* Parses `len` bytes of `text`. On success *out is a new tree (caller frees with
  * vb_json_free). On failure returns VB_ERR_INVALID (or VB_ERR_NOMEM) and writes a short
- * reason with the byte offset into `why` (may be NULL). */
+ * reason with the byte offset into `why` (may be NULL). Limits: VB_JSON_MAX_DEPTH levels,
+ * no cap on the number of values (for our own and model files). */
 VB_WUR enum vb_err vb_json_parse(const char *text, size_t len, struct vb_json **out, char *why,
                                  size_t why_cap);
+/* vb_json_parse within `lim` (NULL = vb_json_parse's limits). Over a limit: VB_ERR_INVALID
+ * with "nesting too deep" or "more than N values" in `why`. */
+VB_WUR enum vb_err vb_json_parse_limited(const char *text, size_t len,
+                                         const struct vb_json_limits *lim, struct vb_json **out,
+                                         char *why, size_t why_cap);
 void vb_json_free(struct vb_json *j);
 
 /* Member lookup on an object (last duplicate wins); NULL if j is not an object or has no

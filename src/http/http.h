@@ -30,7 +30,7 @@ typedef enum vb_err (*http_handler_fn)(struct http_request *req);
 
 enum http_route_flags {
     HTTP_ROUTE_PUBLIC = 1 << 0,        /* no authentication required */
-    HTTP_ROUTE_UPLOAD = 1 << 1,        /* body limit is the upload limit (MAX_UPLOAD_MB) */
+    HTTP_ROUTE_UPLOAD = 1 << 1,        /* multipart/form-data bodies may reach upload_max */
     HTTP_ROUTE_OPTIONAL_AUTH = 1 << 2, /* authenticate when credentials are given */
     HTTP_ROUTE_LONG = 1 << 3, /* may wait long (for a model): runs on the long_workers lane */
 };
@@ -58,8 +58,9 @@ struct http_server_params {
                                       * never hold them; 0 = none (`workers` run them too) */
     int queue_max;                   /* pending handler jobs per lane before 503; 0 = 256 */
     size_t header_max;               /* bytes of request line + headers; 0 = 16 KiB */
-    size_t body_max;                 /* bytes of a JSON/normal body; 0 = 1 MiB */
-    size_t upload_max;               /* bytes of an HTTP_ROUTE_UPLOAD body; 0 = 50 MiB */
+    size_t body_max;                 /* bytes of any other body (JSON); 0 = 256 KiB */
+    size_t upload_max;               /* bytes of a multipart body to an HTTP_ROUTE_UPLOAD route;
+                                        0 = 50 MiB */
     int request_timeout_s;           /* idle connection / slow client timeout; 0 = 60 */
     const char *allowed_hosts;       /* comma list of Host names (port ignored) or "*" */
     const char *cors_origins;        /* comma list of origins or "*"; NULL/"" = CORS off */

@@ -81,6 +81,7 @@ struct http_request {
     const char *cors_origin; /* the request's Origin when allowed, else NULL */
 
     struct vb_buf body;
+    bool upload; /* a multipart body to an HTTP_ROUTE_UPLOAD route: upload_max applies */
     bool body_too_large;
     uint64_t body_discarded;
 

@@ -42,7 +42,7 @@
 #define DEFAULT_WORKERS    8
 #define DEFAULT_QUEUE_MAX  256
 #define DEFAULT_HEADER_MAX (16 * 1024)
-#define DEFAULT_BODY_MAX   (1024 * 1024)
+#define DEFAULT_BODY_MAX   (256 * 1024)
 #define DEFAULT_UPLOAD_MAX (50 * 1024 * 1024)
 #define DEFAULT_TIMEOUT_S  60
 #define DISCARD_MAX_BYTES  (4 * 1024 * 1024) /* over-limit chunked body we read to say 413 */
@@ -387,6 +387,73 @@ static void add_extra(struct http_request *req, const char *name, const char *va
     http_reply_header(req, name, value);
 }
 
+/* RFC 9110 token: what a header name may be made of. */
+static bool is_token(const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  (c && strchr("!#$%&'*+-.^_`|~", c));
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+/* A request head that a proxy in front of us could frame or route differently from us
+ * (request smuggling) is refused: a repeated Content-Length, Transfer-Encoding or Host,
+ * Content-Length together with Transfer-Encoding, a transfer coding other than chunked,
+ * or a header name that is not a token ("Foo Bar", "Foo :"). Returns the reason and sets
+ * *field, or NULL when the head is unambiguous. */
+static const char *ambiguous_head(const struct http_request *req, const char **field)
+{
+    static const char *const once[] = {"Content-Length", "Transfer-Encoding", "Host"};
+    size_t seen[VB_ARRAY_LEN(once)] = {0};
+    *field = NULL;
+    for (size_t i = 0; i < req->n_hdrs; i++) {
+        if (!is_token(req->hdr_names[i]))
+            return "malformed header name";
+        for (size_t k = 0; k < VB_ARRAY_LEN(once); k++) {
+            if (strcasecmp(req->hdr_names[i], once[k]) == 0 && ++seen[k] > 1) {
+                *field = once[k];
+                return "header given more than once";
+            }
+        }
+    }
+    if (seen[0] && seen[1]) {
+        *field = "Transfer-Encoding";
+        return "Content-Length and Transfer-Encoding together";
+    }
+    const char *te = http_req_header(req, "Transfer-Encoding");
+    if (te && strcasecmp(te, "chunked") != 0) {
+        *field = "Transfer-Encoding";
+        return "only the chunked transfer coding is accepted";
+    }
+    return NULL;
+}
+
+static bool is_multipart(const char *content_type)
+{
+    while (content_type && (*content_type == ' ' || *content_type == '\t'))
+        content_type++;
+    return content_type && strncasecmp(content_type, "multipart/form-data", 19) == 0;
+}
+
+/* "256 KiB (MAX_JSON_KB)": the body limit for this request, for the 413 message. */
+static void stage_too_large(struct http_request *req, size_t limit, bool upload)
+{
+    char msg[128];
+    if (upload && limit % (1024 * 1024) == 0)
+        snprintf(msg, sizeof msg, "request body is larger than the %zu MiB upload limit (%s)",
+                 limit >> 20, "MAX_UPLOAD_MB");
+    else
+        snprintf(msg, sizeof msg, "request body is larger than the %zu KiB limit (%s)", limit >> 10,
+                 upload ? "MAX_UPLOAD_MB" : "MAX_JSON_KB");
+    http_req_stage_error(req, VB_ERR_TOO_LARGE, NULL, msg);
+}
+
 /* First look at a request: everything that needs no handler. Stages an early reply on
  * refusal; otherwise prepares the body buffer and moves to HTTP_PHASE_BODY. */
 static void begin_request(struct http_request *req, const char *method)
@@ -419,6 +486,13 @@ static void begin_request(struct http_request *req, const char *method)
     if (err) {
         http_req_stage_error(req, err, NULL,
                              err == VB_ERR_INVALID ? "too many request headers" : NULL);
+        return;
+    }
+    const char *bad_field = NULL;
+    const char *bad = ambiguous_head(req, &bad_field);
+    if (bad) {
+        add_extra(req, "Connection", "close");
+        http_req_stage_error(req, VB_ERR_INVALID, bad_field, bad);
         return;
     }
     if (!req->raw_uri) {
@@ -470,15 +544,19 @@ static void begin_request(struct http_request *req, const char *method)
         http_req_stage_error(req, err, NULL, NULL);
         return;
     }
-    size_t limit =
-        (req->match.route->flags & HTTP_ROUTE_UPLOAD) ? srv->p.upload_max : srv->p.body_max;
+    /* Only multipart bodies to upload routes get the upload limit: a JSON body to the same
+     * route (POST /generate-tts takes both) is held to body_max, as its parse costs more
+     * memory than its size. */
+    req->upload = (req->match.route->flags & HTTP_ROUTE_UPLOAD) &&
+                  is_multipart(http_req_header(req, "Content-Type"));
+    size_t limit = req->upload ? srv->p.upload_max : srv->p.body_max;
     const char *cl = http_req_header(req, "Content-Length");
     if (cl) {
         char *end = NULL;
         errno = 0;
         unsigned long long v = strtoull(cl, &end, 10);
         if (errno == 0 && end != cl && v > limit) {
-            http_req_stage_error(req, VB_ERR_TOO_LARGE, NULL, "request body is too large");
+            stage_too_large(req, limit, req->upload);
             return;
         }
     }
@@ -586,7 +664,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         if (req->replied)
             return queue_staged(req);
         if (req->body_too_large) {
-            http_req_stage_error(req, VB_ERR_TOO_LARGE, NULL, "request body is too large");
+            stage_too_large(req, req->body.max, req->upload);
             return queue_staged(req);
         }
         return dispatch(req);

@@ -180,6 +180,11 @@ class Server:
 
     def raw(self, data, timeout=10):
         """Sends raw bytes on a new connection; returns all bytes read until close."""
+        return self.raw_exchange(data, timeout)[0]
+
+    def raw_exchange(self, data, timeout=10):
+        """Sends raw bytes on a new connection; returns (bytes read, whether the server
+        closed the connection before `timeout` seconds of silence)."""
         with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as s:
             s.sendall(data)
             out = b""
@@ -187,11 +192,12 @@ class Server:
                 while True:
                     chunk = s.recv(65536)
                     if not chunk:
-                        break
+                        return out, True
                     out += chunk
             except socket.timeout:
-                pass
-            return out
+                return out, False
+            except ConnectionResetError:
+                return out, True
 
 
 def unique(prefix="u"):

@@ -23,6 +23,7 @@ static const char *const all_names[] = {
     "PORT",
     "CORS_ORIGINS",
     "MAX_UPLOAD_MB",
+    "MAX_JSON_KB",
     "LOG_LEVEL",
     "VOCERO_ENV",
     "ADMIN_USERNAME",
@@ -83,6 +84,7 @@ TEST(test_defaults)
     CHECK_EQ_INT(c.port, 8000);
     CHECK_EQ_STR(c.cors_origins, "");
     CHECK_EQ_INT(c.max_upload_mb, 50);
+    CHECK_EQ_INT(c.max_json_kb, 256);
     CHECK_EQ_STR(c.log_level, "info");
     CHECK(c.env == VB_ENV_DEVELOPMENT);
     CHECK(c.admin_username == NULL && c.admin_password == NULL);
@@ -264,6 +266,8 @@ TEST(test_set_validation)
         {"PORT", "0x50", false},
         {"PORT", "99999999999999999999", false},
         {"MAX_UPLOAD_MB", "0", false},
+        {"MAX_JSON_KB", "63", false},
+        {"MAX_JSON_KB", "64", true},
         {"BCRYPT_COST", "31", true},
         {"LLM_THREADS", "0", true},
         {"JWT_TTL_SECONDS", "59", false},

@@ -229,6 +229,57 @@ TEST(test_depth_limit)
     vb_buf_release(&b);
 }
 
+TEST(test_limits)
+{
+    struct vb_json *j = NULL;
+    char why[128];
+    /* max_values counts every value: the array itself and its elements. */
+    const struct vb_json_limits four = {.max_values = 4};
+    CHECK(vb_json_parse_limited("[0,1,2]", 7, &four, &j, why, sizeof why) == VB_OK);
+    CHECK(j && j->count == 3);
+    vb_json_free(j);
+    j = NULL;
+    CHECK(vb_json_parse_limited("[0,1,2,3]", 9, &four, &j, why, sizeof why) == VB_ERR_INVALID);
+    CHECK(!j);
+    CHECK(strcmp(why, "more than 4 values at offset 7") == 0);
+    /* Members count as their values; nested containers count too. */
+    static const char obj[] = "{\"a\":{\"b\":[true]},\"c\":null}";
+    const struct vb_json_limits five = {.max_values = 5};
+    CHECK(vb_json_parse_limited(obj, strlen(obj), &five, &j, why, sizeof why) == VB_OK);
+    vb_json_free(j);
+    const struct vb_json_limits four_obj = {.max_values = 4};
+    CHECK(vb_json_parse_limited(obj, strlen(obj), &four_obj, &j, why, sizeof why) ==
+          VB_ERR_INVALID);
+    CHECK(strstr(why, "more than 4 values") != NULL);
+    /* A tighter depth; 0 and values above VB_JSON_MAX_DEPTH mean VB_JSON_MAX_DEPTH. */
+    const struct vb_json_limits shallow = {.max_depth = 3};
+    CHECK(vb_json_parse_limited("[[[1]]]", 7, &shallow, &j, why, sizeof why) == VB_OK);
+    vb_json_free(j);
+    CHECK(vb_json_parse_limited("[[[[1]]]]", 9, &shallow, &j, why, sizeof why) == VB_ERR_INVALID);
+    CHECK(strcmp(why, "nesting too deep at offset 3") == 0);
+    char *deep = nested(VB_JSON_MAX_DEPTH + 1, '[', ']');
+    const struct vb_json_limits loose = {.max_depth = 1000};
+    CHECK(vb_json_parse_limited(deep, strlen(deep), &loose, &j, why, sizeof why) == VB_ERR_INVALID);
+    CHECK(vb_json_parse_limited(deep, strlen(deep), NULL, &j, why, sizeof why) == VB_ERR_INVALID);
+    vb_free(deep);
+    /* Huge flat input stops at the cap instead of building the whole tree. */
+    size_t n = 2u << 20;
+    char *flat = vb_xmalloc(n * 2 + 1);
+    flat[0] = '[';
+    for (size_t i = 0; i < n; i++) {
+        flat[1 + 2 * i] = '0';
+        flat[2 + 2 * i] = i + 1 < n ? ',' : ']';
+    }
+    const struct vb_json_limits cap = {.max_values = 1000};
+    CHECK(vb_json_parse_limited(flat, n * 2, &cap, &j, why, sizeof why) == VB_ERR_INVALID);
+    CHECK(strcmp(why, "more than 1000 values at offset 1999") == 0);
+    vb_free(flat);
+    /* Empty input and NULL limits behave like vb_json_parse. */
+    CHECK(vb_json_parse_limited("", 0, &cap, &j, why, sizeof why) == VB_ERR_INVALID);
+    CHECK(vb_json_parse_limited("{}", 2, NULL, &j, why, sizeof why) == VB_OK);
+    vb_json_free(j);
+}
+
 TEST(test_large_input)
 {
     /* 200000 elements and a 1 MB string parse fine. */
@@ -476,6 +527,7 @@ int main(void)
     RUN(test_embedded_nul_and_null_args);
     RUN(test_values);
     RUN(test_depth_limit);
+    RUN(test_limits);
     RUN(test_large_input);
     RUN(test_writer_output);
     RUN(test_writer_locale);

@@ -649,6 +649,10 @@ TEST(uploads)
     do_req("POST", "/upload", json, "{}", 2, &r);
     check_error(&r, 415, "unsupported_media_type", NULL, "multipart");
     resp_free(&r);
+    /* ... and only multipart bodies get the upload limit: a JSON one keeps body_max */
+    do_req("POST", "/upload", json, data, 2000, &r);
+    check_error(&r, 413, "payload_too_large", NULL, "1 KiB limit (MAX_JSON_KB)");
+    resp_free(&r);
     /* malformed multipart: 400 with the parser's reason */
     const char *mp[] = {"Content-Type: multipart/form-data; boundary=zz", NULL};
     do_req("POST", "/upload", mp, "--zz\r\nno header colon\r\n\r\nx\r\n--zz--", 34, &r);
