@@ -4,6 +4,7 @@
 #include "core/vb.h"
 #include "api/generations.h"
 #include "api/handlers.h"
+#include "api/idempotency.h"
 #include "api/llm_params.h"
 #include "api/request.h"
 #include "api/sse.h"
@@ -27,6 +28,7 @@ struct turn {
     struct llm_chat_reply reply;
     struct http_stream *stream; /* when streaming */
     bool admitted;              /* holds a place in the chat model's queue */
+    struct api_idem idem;       /* Idempotency-Key */
     bool speak;                 /* also synthesise the reply and attach the audio */
     struct api_speech_job *speech;
     int64_t generation_id;  /* the spoken reply, when speak */
@@ -175,7 +177,8 @@ static enum vb_err prepare(struct turn *t, const struct vb_json *body)
         return err;
     if (t->speak && (err = api_speech_job_prepare(t->req, &t->speech)))
         return err;
-    if ((err = db_chat_thread_get(t->app->store, t->uid, t->thread_id, &t->thread)))
+    if ((err = db_chat_thread_get(t->app->store, t->uid, t->thread_id, &t->thread)) ||
+        (err = api_idem_begin(t->req, &t->idem)) || t->idem.replay.status)
         return err;
     if (llm_service_admit(t->app->llm, why, sizeof why)) {
         http_req_set_error(t->req, NULL, "%s", why);
@@ -216,7 +219,12 @@ static enum vb_err reply_json(struct turn *t)
     struct vb_jw w;
     api_json_begin(&w, &b);
     write_result(&w, t);
-    return api_json_send(t->req, 201, &w, &b);
+    if ((err = vb_jw_finish(&w))) {
+        vb_buf_release(&b);
+        return err;
+    }
+    api_idem_keep(&t->idem, 201, "application/json", DB_IDEM_BODY_TEXT, b.data, b.len);
+    return http_reply_json(t->req, 201, &b);
 }
 
 static enum vb_err reply_stream(struct turn *t)
@@ -241,9 +249,27 @@ static enum vb_err reply_stream(struct turn *t)
     } else {
         write_result(&w, t);
     }
-    if (vb_jw_finish(&w) == VB_OK)
+    if (vb_jw_finish(&w) == VB_OK) {
+        if (!err)
+            api_idem_keep(&t->idem, 201, "application/json", DB_IDEM_BODY_TEXT, b.data, b.len);
         (void)api_sse_send(t->stream, err ? "error" : "message", b.data, b.len);
+    }
     vb_buf_release(&b);
+    http_stream_close(t->stream);
+    return VB_OK;
+}
+
+/* The key's first result again: as JSON, or as a stream of its one final event. */
+static enum vb_err replay(struct turn *t)
+{
+    if (!t->params.stream || t->idem.replay.body_kind != DB_IDEM_BODY_TEXT)
+        return api_idem_replay(t->req, &t->idem);
+    http_reply_header(t->req, "Idempotent-Replayed", "true");
+    t->stream = api_sse_start(t->req);
+    if (!t->stream)
+        return VB_ERR_NOMEM;
+    const char *body = t->idem.replay.body ? t->idem.replay.body : "{}";
+    (void)api_sse_send(t->stream, "message", body, strlen(body));
     http_stream_close(t->stream);
     return VB_OK;
 }
@@ -255,8 +281,11 @@ enum vb_err api_chat_message_post(struct http_request *req)
     enum vb_err err = api_json_body(req, &body);
     if (!err)
         err = prepare(&t, body);
-    if (!err)
+    if (!err && t.idem.replay.status)
+        err = replay(&t);
+    else if (!err)
         err = t.params.stream ? reply_stream(&t) : reply_json(&t);
+    api_idem_end(&t.idem);
     if (t.admitted)
         llm_service_leave(t.app->llm);
     api_speech_job_free(t.speech);

@@ -8,6 +8,7 @@
  *   other string -> a built-in voice of the engine ("en-gb+f3"). */
 #include "core/vb.h"
 #include "api/handlers.h"
+#include "api/idempotency.h"
 #include "api/request.h"
 #include "api/tts_form.h"
 #include "api/tts_jobs.h"
@@ -133,6 +134,7 @@ enum vb_err api_speech_openai(struct http_request *req)
     struct tts_output out = {0};
     struct audio_pcm prompt = {0};
     struct http_stream *stream = NULL;
+    struct api_idem idem = {0};
     char *input = NULL, *model = NULL, *voice = NULL, *rf = NULL;
     size_t len = 0;
     int64_t voice_id = 0;
@@ -175,17 +177,25 @@ enum vb_err api_speech_openai(struct http_request *req)
         err = VB_ERR_UNPROCESSABLE;
         goto out;
     }
+    if ((err = api_idem_begin(req, &idem)))
+        goto out;
+    if (idem.replay.status) {
+        err = api_idem_replay(req, &idem);
+        goto out;
+    }
     bool streamable = strcmp(format, "wav") == 0 || strcmp(format, TTS_FORMAT_PCM) == 0;
     const struct audio_format_desc *fd = audio_format_find(format);
     const char *ctype = fd ? fd->content_type : "audio/pcm";
     err = api_tts_generate(req, svc, e, &r, streamable ? ctype : NULL, &stream, &out, &queue_ms);
     if (err)
         goto out;
+    api_idem_keep(&idem, 200, out.content_type, DB_IDEM_BODY_BASE64, out.data, out.len);
     if (stream)
         http_stream_close(stream);
     else
         err = http_reply_bytes(req, 200, out.content_type, out.data, out.len);
 out:
+    api_idem_end(&idem);
     tts_output_release(&out);
     audio_pcm_release(&prompt);
     vb_free(input);

@@ -5,6 +5,7 @@
 #include "api/ambiences.h"
 #include "api/generations.h"
 #include "api/handlers.h"
+#include "api/idempotency.h"
 #include "api/request.h"
 #include "api/tts_form.h"
 #include "api/tts_jobs.h"
@@ -270,7 +271,7 @@ static enum vb_err store(struct http_request *req, struct api_app *app, const st
 /* 201 with the generation object plus "timings". */
 static enum vb_err reply_created(struct http_request *req, struct api_app *app,
                                  const struct db_generation *g, const struct tts_output *out,
-                                 double queue_ms, double store_ms)
+                                 double queue_ms, double store_ms, struct api_idem *idem)
 {
     struct vb_buf b, tb;
     struct vb_jw w, tw;
@@ -295,6 +296,7 @@ static enum vb_err reply_created(struct http_request *req, struct api_app *app,
     char loc[64];
     snprintf(loc, sizeof loc, "/history/%lld", (long long)g->id);
     http_reply_header(req, "Location", loc);
+    api_idem_keep(idem, 201, "application/json", DB_IDEM_BODY_TEXT, b.data, b.len);
     return http_reply_json(req, 201, &b);
 }
 
@@ -309,6 +311,7 @@ enum vb_err api_speech_generate(struct http_request *req)
     struct tts_output out = {0};
     struct http_stream *stream = NULL;
     struct db_generation g = {0};
+    struct api_idem idem = {0};
     char file_name[VB_NAME_MAX];
     double queue_ms = 0;
     if (!svc)
@@ -321,8 +324,12 @@ enum vb_err api_speech_generate(struct http_request *req)
         (err = load_prompt(req, app, e, &in)) || (err = load_ambience(req, app, &in)))
         goto out;
     build_request(&in, &r);
-    if ((err = check_request(req, e, &r, in.stream)))
+    if ((err = check_request(req, e, &r, in.stream)) || (err = api_idem_begin(req, &idem)))
         goto out;
+    if (idem.replay.status) {
+        err = api_idem_replay(req, &idem);
+        goto out;
+    }
     err =
         api_tts_generate(req, svc, e, &r, in.stream ? "audio/wav" : NULL, &stream, &out, &queue_ms);
     if (err)
@@ -335,11 +342,14 @@ enum vb_err api_speech_generate(struct http_request *req)
     vb_info("tts: generation %lld: %zu chars, %.2f s of %s audio in %.0f ms (%s)", (long long)g.id,
             tts_text_count_chars(in.text, in.text_len), out.duration_s, out.format,
             out.timings.total_ms, tts_engine_name(e));
-    if (stream)
+    if (stream) {
+        api_idem_keep(&idem, 200, "audio/wav", DB_IDEM_BODY_FILE, file_name, strlen(file_name));
         http_stream_close(stream);
-    else
-        err = reply_created(req, app, &g, &out, queue_ms, store_ms);
+    } else {
+        err = reply_created(req, app, &g, &out, queue_ms, store_ms, &idem);
+    }
 out:
+    api_idem_end(&idem);
     vb_free(g.parameters);
     tts_output_release(&out);
     input_release(&in);
@@ -357,6 +367,8 @@ enum vb_err api_speech_demo(struct http_request *req)
     char *text = NULL;
     size_t len = 0;
     double queue_ms;
+    struct api_idem idem = {0};
+    bool replayed = false;
     if (!svc)
         return VB_ERR_UNAVAILABLE;
     enum vb_err err = tts_form_parse_any(req, &f);
@@ -365,15 +377,21 @@ enum vb_err api_speech_demo(struct http_request *req)
         return err;
     }
     if (!(err = tts_form_text_or(req, &f, "text", DEMO_DEFAULT_TEXT, &text, &len)) &&
-        !(err = api_tts_engine(req, svc, app->cfg, NULL, &e))) {
+        !(err = api_tts_engine(req, svc, app->cfg, NULL, &e)) &&
+        !(err = api_idem_begin(req, &idem)) && !(replayed = idem.replay.status != 0)) {
         struct tts_request r = tts_request_default();
         r.text = text;
         r.text_len = len;
         r.format = "wav";
         err = api_tts_generate(req, svc, e, &r, NULL, NULL, &out, &queue_ms);
     }
-    if (!err)
+    if (!err && replayed) {
+        err = api_idem_replay(req, &idem);
+    } else if (!err) {
+        api_idem_keep(&idem, 200, out.content_type, DB_IDEM_BODY_BASE64, out.data, out.len);
         err = http_reply_bytes(req, 200, out.content_type, out.data, out.len);
+    }
+    api_idem_end(&idem);
     tts_output_release(&out);
     vb_free(text);
     tts_form_release(&f);

@@ -75,6 +75,21 @@
 /* Version 2: a reply cut off because its client went away is kept, marked incomplete. */
 #define MIGRATION_2 "ALTER TABLE chat_messages ADD COLUMN incomplete INTEGER NOT NULL DEFAULT 0;"
 
+/* Version 3: Idempotency-Key replays. A row is claimed (status 0) when a request with a new
+ * key starts and holds the reply once it is done; expires_at bounds both states. */
+#define MIGRATION_3                                                                                \
+    "CREATE TABLE idempotency_keys ("                                                              \
+    " user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"                             \
+    " idem_key TEXT NOT NULL,"                                                                     \
+    " request_hash TEXT NOT NULL,"                                                                 \
+    " status INTEGER NOT NULL DEFAULT 0,"                                                          \
+    " content_type TEXT,"                                                                          \
+    " body_kind INTEGER NOT NULL DEFAULT 0,"                                                       \
+    " body TEXT,"                                                                                  \
+    " created_at BIGINT NOT NULL,"                                                                 \
+    " expires_at BIGINT NOT NULL,"                                                                 \
+    " PRIMARY KEY (user_id, idem_key));"
+
 struct migration {
     int version;
     const char *name;
@@ -85,6 +100,7 @@ struct migration {
 static const struct migration migrations[] = {
     {1, "initial schema", MIGRATION_1(SQLITE_ID, SQLITE_REAL), MIGRATION_1(PG_ID, PG_REAL)},
     {2, "incomplete chat messages", MIGRATION_2, MIGRATION_2},
+    {3, "idempotency keys", MIGRATION_3, MIGRATION_3},
 };
 
 static enum vb_err apply_one(struct db_store *store, struct db_conn *conn,

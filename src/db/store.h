@@ -241,6 +241,39 @@ VB_WUR enum vb_err db_chat_message_add(struct db_store *store, int64_t user_id,
 VB_WUR enum vb_err db_chat_message_list(struct db_store *store, int64_t user_id, int64_t thread_id,
                                         struct db_chat_message_list *out);
 
+/* ---- idempotency keys ------------------------------------------------------------------- */
+
+/* How a stored reply body is kept. */
+enum db_idem_body {
+    DB_IDEM_BODY_TEXT = 0,   /* the body itself (JSON) */
+    DB_IDEM_BODY_BASE64 = 1, /* binary bytes, base64 */
+    DB_IDEM_BODY_FILE = 2,   /* the name of a file in STORAGE_DIR holding the body */
+};
+
+/* A key seen before: status 0 while its first request still runs. */
+struct db_idem_entry {
+    char *request_hash; /* owned: fingerprint of the first request */
+    int status;         /* HTTP status of the stored reply; 0 = still running */
+    char *content_type; /* owned; NULL while running */
+    enum db_idem_body body_kind;
+    char *body; /* owned; NULL while running */
+};
+void db_idem_entry_release(struct db_idem_entry *e);
+
+/* Claims (user_id, key) for a request whose fingerprint is request_hash, first dropping the
+ * user's rows whose expires_at has passed. *claimed true: the key was new and is now held
+ * (running) until expires_at; finish it with db_idem_finish or db_idem_drop. *claimed
+ * false: the key exists and *existing describes it (release it). */
+VB_WUR enum vb_err db_idem_claim(struct db_store *store, int64_t user_id, const char *key,
+                                 const char *request_hash, int64_t expires_at, bool *claimed,
+                                 struct db_idem_entry *existing);
+/* Stores the reply of a claimed key and keeps it until expires_at. */
+VB_WUR enum vb_err db_idem_finish(struct db_store *store, int64_t user_id, const char *key,
+                                  int status, const char *content_type, enum db_idem_body body_kind,
+                                  const char *body, int64_t expires_at);
+/* Forgets a claimed key (its request failed: a retry runs again). */
+VB_WUR enum vb_err db_idem_drop(struct db_store *store, int64_t user_id, const char *key);
+
 /* ---- files ---------------------------------------------------------------------------- */
 
 enum db_file_kind {
