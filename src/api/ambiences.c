@@ -5,6 +5,7 @@
 #include "api/handlers.h"
 #include "api/media.h"
 #include "api/request.h"
+#include "api/storage.h"
 #include "audio/ambience.h"
 #include "audio/encode.h"
 #include "audio/mix.h"
@@ -220,8 +221,9 @@ enum vb_err api_ambiences_preview(struct http_request *req)
 }
 
 /* Writes the description of a new upload (atomically, after the audio). */
-static enum vb_err write_meta(const char *dir, const char *id, const char *name,
-                              const struct audio_info *info, size_t size, char **json)
+static enum vb_err write_meta(struct http_request *req, const char *dir, const char *id,
+                              const char *name, const struct audio_info *info, size_t size,
+                              char **json)
 {
     struct vb_buf b;
     struct vb_jw w;
@@ -239,7 +241,7 @@ static enum vb_err write_meta(const char *dir, const char *id, const char *name,
     enum vb_err err = vb_jw_finish(&w);
     snprintf(file, sizeof file, "%s.json", id);
     if (!err)
-        err = vb_file_write_atomic(dir, file, b.data, b.len);
+        err = api_storage_save(req, "DATA_DIR", dir, file, b.data, b.len);
     if (!err)
         *json = vb_buf_take(&b);
     vb_buf_release(&b);
@@ -300,9 +302,9 @@ enum vb_err api_ambiences_upload(struct http_request *req)
         goto out;
     /* "amb_<24 hex>.<ext>": the id is the name without the extension */
     snprintf(id, sizeof id, "%.*s", AMBIENCE_ID_LEN, file_name);
-    if ((err = vb_file_write_atomic(dir, file_name, fp->data, fp->len)))
+    if ((err = api_storage_save(req, "DATA_DIR", dir, file_name, fp->data, fp->len)))
         goto out;
-    if ((err = write_meta(dir, id, name, &info, fp->len, &meta_json))) {
+    if ((err = write_meta(req, dir, id, name, &info, fp->len, &meta_json))) {
         (void)vb_file_remove(dir, file_name);
         goto out;
     }

@@ -1,6 +1,7 @@
 /* app.c: building and releasing the API's shared state; start-up housekeeping. */
 #include "core/vb.h"
 #include "api/app.h"
+#include "api/storage.h"
 #include "api/users.h"
 #include "auth/basic.h"
 #include "core/alloc.h"
@@ -13,72 +14,8 @@
 #include "models/autopull.h"
 #include "models/registry.h"
 
-#include <dirent.h>
 #include <stdio.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
-
-#define ORPHAN_MIN_AGE_S 60 /* files younger than this may belong to a request in flight */
-
-struct sweep {
-    char **names; /* referenced names, sorted */
-    size_t n, cap;
-};
-
-static enum vb_err collect(const char *file_name, void *user)
-{
-    struct sweep *s = user;
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 64;
-        char **p = vb_try_realloc(s->names, cap * sizeof *p);
-        if (!p)
-            return VB_ERR_NOMEM;
-        s->names = p;
-        s->cap = cap;
-    }
-    s->names[s->n++] = vb_xstrdup(file_name);
-    return VB_OK;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Deletes temporaries and files that no row references (a crash between writing the file
- * and committing the row, or between deleting the row and unlinking the file). */
-static void sweep_dir(struct db_store *store, enum db_file_kind kind, const char *dir)
-{
-    struct sweep s = {0};
-    int temps = vb_dir_sweep_temps(dir), orphans = 0;
-    DIR *d = NULL;
-    if (db_referenced_files(store, kind, collect, &s) != VB_OK)
-        goto out;
-    if (s.n)
-        qsort(s.names, s.n, sizeof *s.names, cmp_str);
-    d = opendir(dir);
-    struct dirent *e;
-    time_t now = time(NULL);
-    while (d && (e = readdir(d))) {
-        struct stat st;
-        const char *name = e->d_name;
-        if (!vb_file_name_safe(name) || fstatat(dirfd(d), name, &st, 0) != 0 ||
-            !S_ISREG(st.st_mode) || now - st.st_mtime < ORPHAN_MIN_AGE_S)
-            continue;
-        if ((!s.n || !bsearch(&name, s.names, s.n, sizeof *s.names, cmp_str)) &&
-            unlinkat(dirfd(d), name, 0) == 0)
-            orphans++;
-    }
-out:
-    if (d)
-        closedir(d);
-    if (temps || orphans)
-        vb_warn("%s: removed %d stale temporary and %d orphan files", dir, temps, orphans);
-    for (size_t i = 0; i < s.n; i++)
-        vb_free(s.names[i]);
-    vb_free(s.names);
-}
 
 static enum vb_err make_dirs(const struct vb_config *cfg, char *why, size_t why_cap)
 {
@@ -113,7 +50,8 @@ static enum vb_err start_llm(struct api_app *app, const struct vb_config *cfg, c
         snprintf(hint, sizeof hint, "vocero models pull %s", name);
     } else if (strchr(name, '/') || strstr(name, ".gguf")) {
         snprintf(path, sizeof path, "%s", name);
-        snprintf(hint, sizeof hint, "copy a Qwen2.5 Instruct GGUF file to %s", name);
+        snprintf(hint, sizeof hint,
+                 "copy a Qwen2.5 Instruct GGUF file to the path LLM_MODEL names");
     } else {
         snprintf(why, why_cap,
                  "LLM_MODEL: unknown model '%s' (see `vocero models list`, or give "
@@ -129,7 +67,7 @@ static enum vb_err start_llm(struct api_app *app, const struct vb_config *cfg, c
                                    .cache_sessions = cfg->llm_cache_threads};
     enum vb_err err = llm_service_new(&p, &app->llm);
     if (!err && llm_service_check(app->llm, hint, sizeof hint) != VB_OK)
-        vb_warn("%s; chat routes answer 503 until then", hint);
+        vb_warn("%s (looked for %s); chat routes answer 503 until then", hint, path);
     return err;
 }
 
@@ -162,8 +100,6 @@ enum vb_err api_app_init(struct api_app *app, const struct vb_config *cfg, char 
     }
     if ((err = start_llm(app, cfg, why, why_cap)))
         return err;
-    sweep_dir(app->store, DB_FILE_VOICE, cfg->voices_dir);
-    sweep_dir(app->store, DB_FILE_GENERATION, cfg->storage_dir);
     return api_users_ensure_admin(app, why, why_cap);
 }
 
@@ -184,6 +120,7 @@ void api_app_start_downloads(struct api_app *app)
 
 void api_app_release(struct api_app *app)
 {
+    api_storage_sweeper_stop(app->sweeper);
     models_autopull_stop(app->autopull);
     llm_service_free(app->llm);
     db_close(app->store);

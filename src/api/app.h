@@ -12,6 +12,7 @@ struct auth_basic_cache;
 struct auth_throttle;
 struct llm_service;
 struct models_autopull;
+struct api_sweeper;
 
 struct api_app {
     const struct vb_config *cfg;      /* borrowed for the app's lifetime */
@@ -21,13 +22,15 @@ struct api_app {
     struct auth_throttle *fail_addr;  /* owned: failed logins per client address */
     struct llm_service *llm;          /* owned: the chat model (loaded on first use) */
     struct models_autopull *autopull; /* owned: background download of default models */
+    struct api_sweeper *sweeper;      /* owned: periodic orphan sweep (serve only), may be NULL */
     int64_t started_ms;               /* monotonic ms at start-up (uptime) */
     int64_t started_unix;             /* wall-clock start-up time, unix seconds */
 };
 
 /* Opens the store (applying migrations), creates the admin account from the
- * configuration, prepares the storage directories and sweeps stale temporaries and
- * orphan files. On error writes the reason into why. Release with api_app_release. */
+ * configuration and prepares the storage directories (serve then claims them and sweeps
+ * orphans: api/storage.h). On error writes the reason into why. Release with
+ * api_app_release. */
 VB_WUR enum vb_err api_app_init(struct api_app *app, const struct vb_config *cfg, char *why,
                                 size_t why_cap);
 void api_app_release(struct api_app *app);

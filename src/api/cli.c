@@ -3,6 +3,7 @@
 #include "core/vb.h"
 #include "api/cli.h"
 #include "api/app.h"
+#include "api/storage.h"
 #include "api/tts_jobs.h"
 #include "api/users.h"
 #include "core/config.h"
@@ -103,6 +104,7 @@ int api_cli_serve(int argc, char **argv)
     struct api_app app = {0};
     char why[512];
     bool help;
+    int lock_fd = -1;
     int rc = load_config(&cfg, argc, argv, &help);
     if (help) {
         serve_usage(stdout);
@@ -111,7 +113,9 @@ int api_cli_serve(int argc, char **argv)
     if (rc)
         goto out;
     rc = 1;
-    if (vb_config_ensure_secret(&cfg, why, sizeof why) != VB_OK) {
+    /* before anything is written: folders apart, and no other server on this DATA_DIR */
+    if (api_storage_claim(&cfg, &lock_fd, why, sizeof why) != VB_OK ||
+        vb_config_ensure_secret(&cfg, why, sizeof why) != VB_OK) {
         fprintf(stderr, "vocero: %s\n", why);
         goto out;
     }
@@ -127,10 +131,12 @@ int api_cli_serve(int argc, char **argv)
         fprintf(stderr, "vocero: %s\n", why);
         goto out;
     }
+    api_storage_sweep(&app);
     api_app_start_downloads(&app);
     struct http_server *s = start_http(&app, &cfg);
     if (!s)
         goto out;
+    app.sweeper = api_storage_sweeper_start(&app);
     int sig = 0;
     sigwait(&set, &sig);
     vb_info("received %s: finishing in-flight requests", sig == SIGINT ? "SIGINT" : "SIGTERM");
@@ -141,6 +147,8 @@ out:
     api_app_release(&app);
     if (rc == 0)
         vb_info("stopped");
+    if (lock_fd >= 0)
+        close(lock_fd);
     vb_config_release(&cfg);
     return rc;
 }

@@ -7,6 +7,7 @@
 #include "api/handlers.h"
 #include "api/idempotency.h"
 #include "api/request.h"
+#include "api/storage.h"
 #include "api/tts_form.h"
 #include "api/tts_jobs.h"
 #include "core/alloc.h"
@@ -243,7 +244,8 @@ static enum vb_err store(struct http_request *req, struct api_app *app, const st
     if (!err)
         err = vb_random_file_name("gen", out->extension, file_name);
     if (!err)
-        err = vb_file_write_atomic(app->cfg->storage_dir, file_name, out->data, out->len);
+        err = api_storage_save(req, "STORAGE_DIR", app->cfg->storage_dir, file_name, out->data,
+                               out->len);
     if (err) {
         vb_buf_release(&pb);
         return err;

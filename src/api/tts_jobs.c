@@ -2,6 +2,7 @@
  * an HTTP request, with streaming and cancellation. */
 #include "core/vb.h"
 #include "api/tts_jobs.h"
+#include "api/storage.h"
 #include "core/alloc.h"
 #include "core/log.h"
 #include "tts/jobs.h"
@@ -78,8 +79,10 @@ enum vb_err api_tts_engine(struct http_request *req, struct api_tts *svc,
         }
     }
     if (!e || tts_engine_load(e, why, sizeof why) != VB_OK) {
+        char pub[sizeof why];
+        api_storage_redact(cfg, e ? why : "not built in", pub, sizeof pub);
         http_req_set_error(req, "engine", "engine %s is not available: %s",
-                           e ? tts_engine_name(e) : "(none)", e ? why : "not built in");
+                           e ? tts_engine_name(e) : "(none)", pub);
         return VB_ERR_UNAVAILABLE;
     }
     *out = e;

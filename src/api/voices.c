@@ -3,6 +3,7 @@
 #include "api/handlers.h"
 #include "api/media.h"
 #include "api/request.h"
+#include "api/storage.h"
 #include "audio/decode.h"
 #include "core/alloc.h"
 #include "core/fsutil.h"
@@ -90,7 +91,8 @@ static enum vb_err store_voice(struct http_request *req, struct api_app *app, co
     char file_name[VB_NAME_MAX];
     enum vb_err err = vb_random_file_name("voice", info->format, file_name);
     if (!err)
-        err = vb_file_write_atomic(app->cfg->voices_dir, file_name, file->data, file->len);
+        err = api_storage_save(req, "VOICES_DIR", app->cfg->voices_dir, file_name, file->data,
+                               file->len);
     if (err)
         return err;
     v.user_id = http_req_user_id(req);

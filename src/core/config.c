@@ -102,6 +102,9 @@ static const struct opt opts[] = {
      "directory for model files"},
     {"DATA_DIR", OPT_STRING, "data", 0, 0, OPT_NONEMPTY, NULL, NULL, OFF(data_dir),
      "directory for the SQLite database and the development secret key"},
+    {"SWEEP_INTERVAL_SECONDS", OPT_INT, "3600", 0, 31536000, 0, NULL, NULL, OFF(sweep_interval_s),
+     "seconds between sweeps of orphan files in STORAGE_DIR and VOICES_DIR (0 = at start-up "
+     "only)"},
     {"HF_TOKEN", OPT_STRING, NULL, 0, 0, OPT_NULLABLE | OPT_SECRET, NULL, NULL, OFF(hf_token),
      "Hugging Face token for model downloads"},
     {"ALLOWED_HOSTS", OPT_STRING, "*", 0, 0, OPT_NONEMPTY, NULL, NULL, OFF(allowed_hosts),

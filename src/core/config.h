@@ -21,6 +21,7 @@ struct vb_config {
     char *voices_dir;        /* VOICES_DIR: uploaded voices (default "voices") */
     char *models_dir;        /* MODELS_DIR: model files (default "models") */
     char *data_dir;          /* DATA_DIR: SQLite db and generated secret (default "data") */
+    int sweep_interval_s;    /* SWEEP_INTERVAL_SECONDS: orphan sweeps (default 3600, 0 = off) */
     char *hf_token;          /* HF_TOKEN: Hugging Face token, may be NULL */
     char *allowed_hosts;     /* ALLOWED_HOSTS: comma list or "*" (default "*") */
     char *host;              /* HOST: bind address (default "0.0.0.0") */

@@ -50,6 +50,8 @@ const char *vb_err_message(enum vb_err err)
         return "the database is unavailable, retry soon";
     case VB_ERR_QUOTA:
         return "quota exceeded";
+    case VB_ERR_NO_SPACE:
+        return "the server has no space left to store this";
     }
     return "unknown error";
 }
@@ -101,6 +103,8 @@ const char *vb_err_code(enum vb_err err)
         return "database_unavailable";
     case VB_ERR_QUOTA:
         return "quota_exceeded";
+    case VB_ERR_NO_SPACE:
+        return "insufficient_storage";
     }
     return "unknown";
 }
@@ -152,6 +156,8 @@ int vb_err_http_status(enum vb_err err)
         return 503;
     case VB_ERR_QUOTA:
         return 403;
+    case VB_ERR_NO_SPACE:
+        return 507;
     }
     return 500;
 }

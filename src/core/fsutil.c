@@ -9,8 +9,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+/* VB_ERR_NO_SPACE for a full disk or quota, else VB_ERR_IO. */
+static enum vb_err io_error(int e)
+{
+    return e == ENOSPC || e == EDQUOT ? VB_ERR_NO_SPACE : VB_ERR_IO;
+}
 
 enum vb_err vb_mkdir_p(const char *path, unsigned mode)
 {
@@ -23,11 +31,11 @@ enum vb_err vb_mkdir_p(const char *path, unsigned mode)
             continue;
         *p = '\0';
         if (mkdir(tmp, mode) != 0 && errno != EEXIST)
-            return VB_ERR_IO;
+            return io_error(errno);
         *p = '/';
     }
     if (mkdir(tmp, mode) != 0 && errno != EEXIST)
-        return VB_ERR_IO;
+        return io_error(errno);
     struct stat st;
     return stat(tmp, &st) == 0 && S_ISDIR(st.st_mode) ? VB_OK : VB_ERR_IO;
 }
@@ -38,8 +46,10 @@ static enum vb_err write_all(int fd, const char *p, size_t len)
         ssize_t w = write(fd, p, len);
         if (w < 0 && errno == EINTR)
             continue;
-        if (w <= 0)
+        if (w == 0)
             return VB_ERR_IO;
+        if (w < 0)
+            return io_error(errno);
         p += w;
         len -= (size_t)w;
     }
@@ -67,15 +77,15 @@ enum vb_err vb_file_write_atomic(const char *dir, const char *name, const void *
         return VB_ERR_INVALID;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
     if (fd < 0)
-        return VB_ERR_IO;
+        return io_error(errno);
     err = write_all(fd, data, len);
     if (!err && fsync(fd) != 0)
-        err = VB_ERR_IO;
+        err = io_error(errno);
     if (close(fd) != 0 && !err)
-        err = VB_ERR_IO;
+        err = io_error(errno);
     /* link() fails if dst exists, unlike rename(): a generated name never overwrites. */
     if (!err && link(tmp, dst) != 0)
-        err = errno == EEXIST ? VB_ERR_CONFLICT : VB_ERR_IO;
+        err = errno == EEXIST ? VB_ERR_CONFLICT : io_error(errno);
     unlink(tmp);
     if (!err)
         fsync_dir(dir);
@@ -138,16 +148,19 @@ out:
     return err;
 }
 
-int vb_dir_sweep_temps(const char *dir)
+int vb_dir_sweep_temps(const char *dir, int min_age_s)
 {
     DIR *d = opendir(dir);
     int removed = 0;
     if (!d)
         return 0;
     struct dirent *e;
+    time_t now = time(NULL);
     while ((e = readdir(d))) {
-        if (strncmp(e->d_name, VB_TMP_PREFIX, strlen(VB_TMP_PREFIX)) == 0 &&
-            unlinkat(dirfd(d), e->d_name, 0) == 0)
+        struct stat st;
+        if (vb_file_name_generated(e->d_name, VB_TMP_PREFIX "w") &&
+            fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+            now - st.st_mtime >= min_age_s && unlinkat(dirfd(d), e->d_name, 0) == 0)
             removed++;
     }
     closedir(d);
@@ -164,6 +177,57 @@ enum vb_err vb_random_file_name(const char *prefix, const char *ext, char out[VB
     vb_hex_encode(rnd, sizeof rnd, hex);
     int n = snprintf(out, VB_NAME_MAX, "%s_%s.%s", prefix, hex, ext);
     return n > 0 && n < VB_NAME_MAX ? VB_OK : VB_ERR_INVALID;
+}
+
+bool vb_file_name_generated(const char *name, const char *prefix)
+{
+    size_t np = strlen(prefix);
+    if (strncmp(name, prefix, np) != 0 || name[np] != '_')
+        return false;
+    const char *p = name + np + 1;
+    for (int i = 0; i < VB_RANDOM_HEX_LEN; i++, p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+            return false;
+    if (*p++ != '.')
+        return false;
+    size_t n_ext = strlen(p);
+    if (n_ext == 0 || n_ext > VB_EXT_MAX)
+        return false;
+    for (; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z')))
+            return false;
+    return true;
+}
+
+enum vb_err vb_dir_lock(const char *dir, const char *name, int *fd_out, long *holder)
+{
+    char path[4096], pid[32];
+    *fd_out = -1;
+    *holder = 0;
+    int n = snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (n < 0 || (size_t)n >= sizeof path)
+        return VB_ERR_INVALID;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+    if (fd < 0)
+        return io_error(errno);
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        enum vb_err err = errno == EWOULDBLOCK ? VB_ERR_CONFLICT : io_error(errno);
+        ssize_t got = pread(fd, pid, sizeof pid - 1, 0);
+        if (got > 0) {
+            pid[got] = '\0';
+            *holder = strtol(pid, NULL, 10);
+        }
+        close(fd);
+        return err;
+    }
+    /* the holder's pid, for the message a second instance prints */
+    n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
+        close(fd);
+        return io_error(errno);
+    }
+    *fd_out = fd;
+    return VB_OK;
 }
 
 bool vb_file_name_safe(const char *name)

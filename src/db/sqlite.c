@@ -79,6 +79,10 @@ static enum vb_err map_rc(sqlite3 *db, int rc, const char *what)
     }
     if (rc == SQLITE_NOMEM)
         return VB_ERR_NOMEM;
+    if (rc == SQLITE_FULL) {
+        vb_error("db: sqlite: %s: the disk of the database is full (%s)", what, sqlite3_errmsg(db));
+        return VB_ERR_NO_SPACE;
+    }
     vb_error("db: sqlite: %s: %s (code %d)", what, sqlite3_errmsg(db), ext);
     return VB_ERR_DB;
 }

@@ -71,13 +71,14 @@ const char *llm_service_model_name(const struct llm_service *s)
     return s->model_name;
 }
 
+/* Messages for clients name the model's file, never the folder it is looked for in. */
 static enum vb_err missing(const struct llm_service *s, char *why, size_t cap)
 {
     if (*s->install_hint)
         snprintf(why, cap, "the chat model is not installed: %s is missing; install it with `%s`",
-                 s->model_path, s->install_hint);
+                 s->model_name, s->install_hint);
     else
-        snprintf(why, cap, "the chat model is not installed: %s is missing", s->model_path);
+        snprintf(why, cap, "the chat model is not installed: %s is missing", s->model_name);
     return VB_ERR_UNAVAILABLE;
 }
 
@@ -101,7 +102,8 @@ static enum vb_err ensure_loaded(struct llm_service *s, char *why, size_t cap)
     err = llm_model_load(s->model_path, &s->model, reason, sizeof reason);
     if (err) {
         vb_error("llm: cannot load %s: %s", s->model_path, reason);
-        snprintf(why, cap, "the chat model %s cannot be loaded: %s", s->model_name, reason);
+        snprintf(why, cap, "the chat model %s cannot be loaded; the server log says why",
+                 s->model_name);
         return err == VB_ERR_NOMEM ? VB_ERR_NOMEM : VB_ERR_UNAVAILABLE;
     }
     vb_info("llm: loaded %s", s->model_path);
