@@ -69,6 +69,11 @@ static int load_config(struct vb_config *cfg, int argc, char **argv, bool *help)
     return 0;
 }
 
+static bool is_sqlite(const struct vb_config *cfg)
+{
+    return cfg->database_url && strncmp(cfg->database_url, "sqlite", 6) == 0;
+}
+
 static struct http_server *start_http(struct api_app *app, const struct vb_config *cfg)
 {
     struct http_server_params p = {0};
@@ -93,8 +98,7 @@ static struct http_server *start_http(struct api_app *app, const struct vb_confi
     else
         vb_info("vocero %s listening on http://%s:%d (database: %s)", VB_VERSION,
                 cfg->host && *cfg->host ? cfg->host : "0.0.0.0", http_server_port(s),
-                cfg->database_url && strncmp(cfg->database_url, "sqlite", 6) == 0 ? "sqlite"
-                                                                                  : "postgresql");
+                is_sqlite(cfg) ? "sqlite" : "postgresql");
     return s;
 }
 
@@ -170,7 +174,7 @@ int api_cli_user(int argc, char **argv)
     struct api_app app = {0};
     char pw[1024] = "", why[512];
     bool help;
-    int rc = 2;
+    int rc = 2, lock_fd = -1;
     if (argc < 3 || strcmp(argv[1], "add") != 0 || argv[2][0] == '-') {
         fprintf(stderr, "usage: vocero user add NAME   (reads the password from stdin)\n");
         return argc > 1 && strcmp(argv[1], "--help") == 0 ? 0 : 2;
@@ -189,6 +193,14 @@ int api_cli_user(int argc, char **argv)
         fprintf(stderr, "vocero: password: %s\n", problem ? problem : "none given on stdin");
         goto out;
     }
+    /* A running server holds its SQLite database alone (db/sqlite.c): say so at once. */
+    if (is_sqlite(&cfg) && api_storage_claim(&cfg, &lock_fd, why, sizeof why) != VB_OK) {
+        fprintf(stderr,
+                "vocero: %s\n(with SQLite, accounts are added while the server is stopped; while "
+                "it runs, use POST /auth/register or ADMIN_USERNAME/ADMIN_PASSWORD)\n",
+                why);
+        goto out;
+    }
     if (api_app_init(&app, &cfg, why, sizeof why) != VB_OK) {
         fprintf(stderr, "vocero: %s\n", why);
         goto out;
@@ -204,6 +216,8 @@ int api_cli_user(int argc, char **argv)
 out:
     explicit_bzero(pw, sizeof pw);
     api_app_release(&app);
+    if (lock_fd >= 0)
+        close(lock_fd);
     vb_config_release(&cfg);
     return rc;
 }

@@ -1,6 +1,6 @@
-/* sqlite.c: the SQLite back end: a small pool of connections (WAL, foreign keys on,
- * busy timeout, synchronous=NORMAL), each with its own cache of persistent prepared
- * statements keyed by SQL text. One connection serves one call at a time. */
+/* sqlite.c: the SQLite back end: a small pool of connections (WAL with the index in heap
+ * memory, foreign keys on, busy timeout, synchronous=NORMAL), each with its own cache of
+ * persistent prepared statements keyed by SQL text. One connection serves one call at a time. */
 #include "core/vb.h"
 #include "core/alloc.h"
 #include "core/log.h"
@@ -14,6 +14,11 @@
 #define SQLITE_POOL_SIZE 4
 #define SQLITE_BUSY_MS   5000
 #define SQLITE_PATH_MAX  4096
+/* One process holds the database (the instance lock in DATA_DIR says which), so its WAL index
+ * lives in this process's heap, shared by the pool's connections, instead of a memory map of
+ * a "-shm" file that dies with SIGBUS when the file is truncated or its disk fails; another
+ * process that opens the database gets SQLITE_BUSY. */
+#define SQLITE_VFS "unix-excl"
 
 struct stmt_entry {
     uint64_t hash;
@@ -97,11 +102,11 @@ static void conn_close(struct db_conn *c)
     memset(c, 0, sizeof(*c));
 }
 
-static enum vb_err conn_open(struct db_conn *c, const char *path, bool first)
+static enum vb_err conn_open(struct db_conn *c, const char *path, const char *vfs, bool first)
 {
     enum vb_err err = VB_OK;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-    int rc = sqlite3_open_v2(path, &c->db, flags, NULL);
+    int rc = sqlite3_open_v2(path, &c->db, flags, vfs);
     if (rc != SQLITE_OK) {
         vb_error("db: sqlite: cannot open database: %s",
                  c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
@@ -118,7 +123,11 @@ static enum vb_err conn_open(struct db_conn *c, const char *path, bool first)
             goto out;
         }
     }
-    rc = sqlite3_exec(c->db, "PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
+    /* no memory map of the database file either: reads and writes are plain calls whose
+     * failures come back as errors */
+    rc =
+        sqlite3_exec(c->db, "PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL; PRAGMA mmap_size=0",
+                     NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         err = map_rc(c->db, rc, "pragmas");
         goto out;
@@ -155,8 +164,13 @@ enum vb_err db_sqlite_open(const char *path, struct db_store **out)
     pthread_cond_init(&s->cv, NULL);
     /* Each :memory: connection would be its own database: use exactly one. */
     size_t want = memory ? 1 : SQLITE_POOL_SIZE;
+    const char *vfs = memory ? NULL : SQLITE_VFS;
+    if (vfs && !sqlite3_vfs_find(vfs)) {
+        vb_warn("db: sqlite: this SQLite has no %s VFS; using the default one", vfs);
+        vfs = NULL;
+    }
     for (size_t k = 0; k < want; k++) {
-        err = conn_open(&s->conns[k], path, k == 0);
+        err = conn_open(&s->conns[k], path, vfs, k == 0);
         if (err != VB_OK)
             goto out;
         s->n_conns++;

@@ -279,3 +279,66 @@ class NoServerPathTest(ServerTest):
                    ".gguf")
         # the log keeps the full path for the operator
         self.assertIn(os.path.join(self.server.env["MODELS_DIR"], ""), self.server.log_text())
+
+
+class SqliteFaultTest(unittest.TestCase):
+    """The SQLite database's WAL index is not a memory-mapped "-shm" file (which killed the
+    server with SIGBUS when it was truncated or its disk failed): damage to DATA_DIR gives
+    errors per request and log lines, and the server keeps running."""
+
+    def setUp(self):
+        if config.DATABASE != "sqlite":
+            self.skipTest("SQLite only")
+        self.s = Server(config.BINARY, config.DATABASE)
+        self.addCleanup(self.s.cleanup)
+        self.data = self.s.env["DATA_DIR"]
+
+    def register(self, status=201):
+        try:
+            r = self.s.request("POST", "/auth/register", {"username": unique(), "password": "correct horse battery"})
+        except OSError as e:
+            self.fail("the server died (%r, exit status %r):\n%s" % (e, self.s.proc.wait(5), self.s.log_text()))
+        self.assertEqual(r.status, status, r)
+        return r
+
+    def test_shm_truncated(self):
+        self.s.start()
+        self.addCleanup(self.s.stop)
+        self.register()
+        # what another program does to a WAL index file under a running server
+        shm = os.path.join(self.data, "vocero.db-shm")
+        with open(shm, "ab"):
+            pass
+        os.truncate(shm, 0)
+        for _ in range(10):
+            self.register()
+        self.assertEqual(self.s.stop(), 0)
+
+    def mount(self, size):
+        os.makedirs(self.data)
+        p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=" + size, "tmpfs", self.data], capture_output=True)
+        if p.returncode != 0:
+            self.skipTest("cannot mount a tmpfs (needs root): %s" % p.stderr.decode().strip())
+        self.addCleanup(subprocess.run, ["umount", "-l", self.data])
+
+    def test_data_dir_full(self):
+        self.mount("2m")
+        self.s.start()
+        self.addCleanup(self.s.stop)
+        self.register()
+        filler = os.path.join(self.data, "filler")
+        with open(filler, "wb", buffering=0) as f:
+            try:
+                while True:
+                    f.write(b"\0" * 4096)
+            except OSError:
+                pass
+        for _ in range(5):
+            err = self.register(507).json()["error"]
+            self.assertEqual(err["code"], "insufficient_storage")
+            self.assertNotIn(self.s.tmp, err["message"])
+        self.assertIn("the disk of the database is full", self.s.log_text())
+        self.assertFalse(os.path.exists(os.path.join(self.data, "vocero.db-shm")))
+        os.remove(filler)
+        self.register()
+        self.assertEqual(self.s.stop(), 0)
