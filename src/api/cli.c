@@ -87,6 +87,8 @@ static struct http_server *start_http(struct api_app *app, const struct vb_confi
     p.body_max = (size_t)cfg->max_json_kb << 10;
     p.upload_max = (size_t)cfg->max_upload_mb << 20;
     p.request_timeout_s = cfg->request_timeout_s;
+    p.header_timeout_s = cfg->header_timeout_s;
+    p.max_conns_per_ip = cfg->max_conns_per_ip;
     p.allowed_hosts = cfg->allowed_hosts;
     p.cors_origins = cfg->cors_origins;
     p.routes = api_routes(&p.n_routes);

@@ -29,6 +29,8 @@ struct vb_config {
     char *cors_origins;      /* CORS_ORIGINS: comma list or "*"; "" = off (default "") */
     int max_upload_mb;       /* MAX_UPLOAD_MB (default 50) */
     int max_json_kb;         /* MAX_JSON_KB: largest JSON (non-upload) body (default 256) */
+    int max_conns_per_ip;    /* MAX_CONNECTIONS_PER_IP: open connections per address (0 = off) */
+    int header_timeout_s;    /* HEADER_TIMEOUT_SECONDS: whole request head deadline (10) */
     char *log_level;         /* LOG_LEVEL: debug|info|warn|error (default "info") */
     enum vb_env_kind env;    /* VOCERO_ENV: development|production (default development) */
     char *admin_username;    /* ADMIN_USERNAME: account created/updated at start-up */

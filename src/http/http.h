@@ -62,6 +62,11 @@ struct http_server_params {
     size_t upload_max;               /* bytes of a multipart body to an HTTP_ROUTE_UPLOAD route;
                                         0 = 50 MiB */
     int request_timeout_s;           /* idle connection / slow client timeout; 0 = 60 */
+    int header_timeout_s;            /* the whole request head (line and headers) must arrive
+                                        within this many seconds of the connection opening or
+                                        of the previous reply (so it is also the keep-alive
+                                        idle time); 0 = 10 */
+    int max_conns_per_ip;            /* open connections from one client address; 0 = no cap */
     const char *allowed_hosts;       /* comma list of Host names (port ignored) or "*" */
     const char *cors_origins;        /* comma list of origins or "*"; NULL/"" = CORS off */
     const struct http_route *routes; /* borrowed for the server's lifetime */

@@ -53,10 +53,11 @@ struct http_server {
     pthread_mutex_t lock;   /* guards both lanes, in_flight and quit */
     pthread_cond_t cv_idle; /* in_flight dropped */
     struct http_lane lanes[HTTP_LANES];
-    int in_flight;         /* requests between the request line and completion */
-    atomic_bool stopping;  /* http_server_stop began: new requests get 503 */
-    atomic_bool hard_stop; /* drain time is over: handlers should give up */
-    bool quit;             /* workers exit once their queue is empty */
+    struct http_conns *conns; /* per-address limit and request-head deadline */
+    int in_flight;            /* requests between the request line and completion */
+    atomic_bool stopping;     /* http_server_stop began: new requests get 503 */
+    atomic_bool hard_stop;    /* drain time is over: handlers should give up */
+    bool quit;                /* workers exit once their queue is empty */
 };
 
 struct http_request {
@@ -118,6 +119,26 @@ void http_req_stage_error(struct http_request *req, enum vb_err err, const char 
 void http_req_resume(struct http_request *req);
 /* true when the peer of fd has closed or reset the connection. */
 bool http_peer_gone(int fd);
+
+/* conns.c: the open-connection registry (per-address limit, request-head deadline). */
+struct http_conns;
+/* Starts the watchdog thread. max_open: the overall limit given to libmicrohttpd (for the
+ * log line near it); max_per_ip 0 = no limit; head_timeout_s 0 = 10. NULL with the reason
+ * in why on failure. Free with http_conns_free after MHD_stop_daemon. */
+struct http_conns *http_conns_new(int max_open, int max_per_ip, int head_timeout_s, char *why,
+                                  size_t why_cap);
+void http_conns_free(struct http_conns *c);
+/* MHD accept policy (cls = the registry): refuses an address over its limit. */
+enum MHD_Result http_conns_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen);
+/* MHD_OPTION_NOTIFY_CONNECTION (cls = the registry): registers and removes connections. */
+void http_conns_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                       enum MHD_ConnectionNotificationCode code);
+/* libmicrohttpd refused a connection at its overall limit: logs it (rate-limited). */
+void http_conns_overall_limit(struct http_conns *c);
+/* The request head is complete: its deadline no longer applies. */
+void http_conns_head_done(struct MHD_Connection *conn);
+/* A reply completed: the next request's head must arrive within the deadline. */
+void http_conns_head_wait(struct MHD_Connection *conn);
 
 /* stream.c */
 /* The connection completed (ok = sent fully): marks the stream finished and wakes the

@@ -27,6 +27,7 @@
 #include "core/crypto.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/time_fmt.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -35,6 +36,7 @@
 #include <poll.h>
 #include <stdarg.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -45,6 +47,9 @@
 #define DEFAULT_BODY_MAX   (256 * 1024)
 #define DEFAULT_UPLOAD_MAX (50 * 1024 * 1024)
 #define DEFAULT_TIMEOUT_S  60
+#define CONNECTIONS_MAX    10000 /* open connections, whatever the descriptor limit */
+#define CONNECTIONS_MIN    64
+#define FD_RESERVE         128 /* descriptors kept for files, the database and pipes */
 #define DISCARD_MAX_BYTES  (4 * 1024 * 1024) /* over-limit chunked body we read to say 413 */
 #define WWW_AUTHENTICATE   "Bearer realm=\"vocero\", Basic realm=\"vocero\""
 #define DB_RETRY_AFTER_S   "5" /* seconds, when the database is unreachable */
@@ -634,6 +639,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     switch (req->phase) {
     case HTTP_PHASE_NEW:
         req->conn = conn;
+        http_conns_head_done(conn);
         begin_request(req, method);
         if (req->replied && !has_body(req)) {
             /* Answer at the final call: replying before libmicrohttpd has finished the
@@ -680,9 +686,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)conn;
     struct http_server *srv = cls;
     struct http_request *req = *con_cls;
+    http_conns_head_wait(conn);
     if (!req)
         return;
     *con_cls = NULL;
@@ -709,9 +715,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
-    (void)cls;
+    struct http_server *srv = cls;
     char line[512];
     vsnprintf(line, sizeof line, fmt, ap);
+    if (srv->conns && strncmp(line, "Server reached connection limit", 31) == 0) {
+        http_conns_overall_limit(srv->conns); /* one line per connection otherwise */
+        return;
+    }
     size_t n = strlen(line);
     while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         line[--n] = '\0';
@@ -801,6 +811,7 @@ static void server_free(struct http_server *srv)
         vb_free(srv->lanes[i].queue);
         vb_free(srv->lanes[i].threads);
     }
+    http_conns_free(srv->conns);
     vb_free(srv->allowed_hosts);
     vb_free(srv->cors_origins);
     vb_free(srv);
@@ -872,6 +883,18 @@ static bool check_routes(const struct http_server_params *p, char *why, size_t w
     return true;
 }
 
+/* Open connections the daemon takes: what the descriptor limit leaves after a reserve for
+ * database, model and audio files (libmicrohttpd's own default is 1020 whatever the limit;
+ * with epoll it needs no FD_SETSIZE bound). */
+static int connection_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return CONNECTIONS_MAX;
+    long n = (long)rl.rlim_cur - FD_RESERVE;
+    return (int)VB_MAX(VB_MIN(n, (long)CONNECTIONS_MAX), (long)CONNECTIONS_MIN);
+}
+
 struct http_server *http_server_start(const struct http_server_params *p, char *why, size_t why_cap)
 {
     char dummy[8];
@@ -905,11 +928,7 @@ struct http_server *http_server_start(const struct http_server_params *p, char *
     srv->p.allowed_hosts = srv->allowed_hosts;
     srv->p.cors_origins = srv->cors_origins;
     pthread_mutex_init(&srv->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&srv->cv_idle, &ca);
-    pthread_condattr_destroy(&ca);
+    vb_cond_init_mono(&srv->cv_idle);
     atomic_init(&srv->hard_stop, false);
     atomic_init(&srv->stopping, false);
     for (int l = 0; l < HTTP_LANES; l++) {
@@ -947,7 +966,11 @@ struct http_server *http_server_start(const struct http_server_params *p, char *
         }
         have_addr = true;
     }
-    struct MHD_OptionItem opts[10];
+    int max_open = connection_limit();
+    srv->conns = http_conns_new(max_open, p->max_conns_per_ip, p->header_timeout_s, why, why_cap);
+    if (!srv->conns)
+        goto fail;
+    struct MHD_OptionItem opts[12];
     size_t no = 0;
     opts[no++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, srv};
     if (srv->p.io_threads > 1) /* 1 = libmicrohttpd's single internal thread, no pool */
@@ -958,12 +981,15 @@ struct http_server *http_server_start(const struct http_server_params *p, char *
         (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, srv->p.request_timeout_s, NULL};
     opts[no++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv};
     opts[no++] = (struct MHD_OptionItem){MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, srv};
+    opts[no++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, max_open, NULL};
+    opts[no++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)http_conns_notify,
+                                         srv->conns};
     opts[no++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_BACKLOG_SIZE, 511, NULL};
     if (have_addr)
         opts[no++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss};
     opts[no++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
-    srv->daemon = MHD_start_daemon(flags, (uint16_t)p->port, NULL, NULL, on_access, srv,
-                                   MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+    srv->daemon = MHD_start_daemon(flags, (uint16_t)p->port, http_conns_accept, srv->conns,
+                                   on_access, srv, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (!srv->daemon) {
         snprintf(why, why_cap, "cannot listen on %s:%d (port in use or bad address?)",
                  p->host && *p->host ? p->host : "*", p->port);

@@ -6,6 +6,7 @@
 #include "http/internal.h"
 #include "core/alloc.h"
 #include "core/log.h"
+#include "core/time_fmt.h"
 
 #include <errno.h>
 
@@ -98,11 +99,7 @@ struct http_stream *http_reply_stream(struct http_request *req, int status,
     s->fd = req->fd;
     s->refs = 3;
     pthread_mutex_init(&s->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    vb_cond_init_mono(&s->cv);
     struct MHD_Response *resp =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, reader, s, reader_free);
     if (!resp) {
@@ -156,12 +153,7 @@ enum vb_err http_stream_write(struct http_stream *s, const void *data, size_t le
         size_t space = HTTP_STREAM_BUF - s->len;
         if (space == 0) {
             struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            ts.tv_nsec += WRITE_WAIT_MS * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
+            vb_mono_deadline(&ts, WRITE_WAIT_MS);
             pthread_cond_timedwait(&s->cv, &s->lock, &ts);
             continue;
         }

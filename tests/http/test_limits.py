@@ -1,5 +1,6 @@
 """Hostile-input limits of the HTTP layer: the JSON body limit and the parser's bounds (the
-server's memory stays flat) and request heads that could be framed differently by a proxy."""
+server's memory stays flat), request heads that could be framed differently by a proxy,
+the per-address connection limit and the request-head deadline."""
 import http.client
 import resource
 import select
@@ -153,6 +154,102 @@ class HeadParsingTest(ServerTest):
                                b"Content-Length: 2\r\n\r\n{}"
                                b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
         self.assertEqual(parse_responses(out), [200, 422, 200], out[:600])
+
+
+class ConnectionLimitTest(ServerTest):
+    ENV = {"MAX_CONNECTIONS_PER_IP": "16", "HEADER_TIMEOUT_SECONDS": "2"}
+
+    def get_from(self, source_ip, timeout=5):
+        conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=timeout,
+                                          source_address=(source_ip, 0))
+        try:
+            conn.request("GET", "/")
+            r = conn.getresponse()
+            r.read()
+            return r.status
+        finally:
+            conn.close()
+
+    def test_one_address_cannot_lock_out_others(self):
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < 2200:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(4096, hard), hard))
+        socks = []
+        try:
+            for _ in range(1030):  # more than libmicrohttpd's overall cap of ~1020
+                s = socket.socket()
+                s.settimeout(5)
+                s.connect(("127.0.0.1", self.server.port))
+                socks.append(s)
+            self.assertEqual(self.get_from("127.0.0.2"), 200)
+            # The flooding address's surplus sockets were closed by the server.
+            deadline = time.time() + 10
+            while time.time() < deadline and len(socks) > 16:
+                poller = select.poll()  # select() stops at descriptor 1024
+                by_fd = {s.fileno(): s for s in socks}
+                for fd in by_fd:
+                    poller.register(fd, select.POLLIN)
+                for fd, _ in poller.poll(200):
+                    s = by_fd[fd]
+                    try:
+                        gone = s.recv(1) == b""
+                    except OSError:
+                        gone = True
+                    if gone:
+                        socks.remove(s)
+                        s.close()
+            self.assertLessEqual(len(socks), 16 + 4, "%d sockets still open" % len(socks))
+        finally:
+            for s in socks:
+                s.close()
+        self.assertIn("MAX_CONNECTIONS_PER_IP", self.server.log_text())
+        # Once they are gone the address is served again.
+        deadline = time.time() + 10
+        status = None
+        while time.time() < deadline and status != 200:
+            try:
+                status = self.get_from("127.0.0.1")
+            except OSError:
+                time.sleep(0.2)
+        self.assertEqual(status, 200)
+
+    def dribble(self, first, piece, rounds=20, every=0.5):
+        """Sends first, then piece every `every` s; returns how many pieces went out before
+        the server closed the connection (rounds when it never did)."""
+        with socket.create_connection(("127.0.0.1", self.server.port), timeout=5) as s:
+            s.sendall(first)
+            for i in range(rounds):
+                readable, _, _ = select.select([s], [], [], every)
+                if readable:
+                    try:
+                        if s.recv(65536) == b"":
+                            return i
+                    except OSError:
+                        return i
+                try:
+                    s.sendall(piece)
+                except OSError:
+                    return i
+            return rounds
+
+    def test_slow_request_head_cut_at_deadline(self):
+        # A header line every 0.5 s resets the idle timeout but not the head deadline (2 s).
+        sent = self.dribble(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n", b"X-Slow: 1\r\n")
+        self.assertLess(sent, 20, "a slow head kept the connection open for 10 s")
+        # The same for a request line sent a byte at a time.
+        sent = self.dribble(b"G", b"E")
+        self.assertLess(sent, 20)
+        self.assertIn("HEADER_TIMEOUT_SECONDS", self.server.log_text())
+        # Prompt requests on a kept-alive connection are not affected.
+        conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=5)
+        try:
+            for _ in range(3):
+                conn.request("GET", "/")
+                r = conn.getresponse()
+                r.read()
+                self.assertEqual(r.status, 200)
+        finally:
+            conn.close()
 
 
 if __name__ == "__main__":

@@ -24,6 +24,8 @@ static const char *const all_names[] = {
     "CORS_ORIGINS",
     "MAX_UPLOAD_MB",
     "MAX_JSON_KB",
+    "MAX_CONNECTIONS_PER_IP",
+    "HEADER_TIMEOUT_SECONDS",
     "LOG_LEVEL",
     "VOCERO_ENV",
     "ADMIN_USERNAME",
@@ -85,6 +87,8 @@ TEST(test_defaults)
     CHECK_EQ_STR(c.cors_origins, "");
     CHECK_EQ_INT(c.max_upload_mb, 50);
     CHECK_EQ_INT(c.max_json_kb, 256);
+    CHECK_EQ_INT(c.max_conns_per_ip, 128);
+    CHECK_EQ_INT(c.header_timeout_s, 10);
     CHECK_EQ_STR(c.log_level, "info");
     CHECK(c.env == VB_ENV_DEVELOPMENT);
     CHECK(c.admin_username == NULL && c.admin_password == NULL);
@@ -268,6 +272,9 @@ TEST(test_set_validation)
         {"MAX_UPLOAD_MB", "0", false},
         {"MAX_JSON_KB", "63", false},
         {"MAX_JSON_KB", "64", true},
+        {"MAX_CONNECTIONS_PER_IP", "0", true},
+        {"MAX_CONNECTIONS_PER_IP", "-1", false},
+        {"HEADER_TIMEOUT_SECONDS", "0", false},
         {"BCRYPT_COST", "31", true},
         {"LLM_THREADS", "0", true},
         {"JWT_TTL_SECONDS", "59", false},
