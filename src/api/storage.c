@@ -148,11 +148,15 @@ struct api_sweeper {
 static void *sweeper_main(void *arg)
 {
     struct api_sweeper *s = arg;
+    /* The first sweep comes as soon as the files of a crash just before this start are
+     * past the grace period (the start-up sweep had to keep them), then every interval. */
+    int wait_s = VB_MIN(s->app->cfg->sweep_interval_s, ORPHAN_MIN_AGE_S + 1);
     pthread_mutex_lock(&s->lock);
     while (!s->stop) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += s->app->cfg->sweep_interval_s;
+        ts.tv_sec += wait_s;
+        wait_s = s->app->cfg->sweep_interval_s;
         while (!s->stop && pthread_cond_timedwait(&s->cv, &s->lock, &ts) != ETIMEDOUT)
             ;
         if (s->stop)

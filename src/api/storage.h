@@ -24,8 +24,10 @@ VB_WUR enum vb_err api_storage_claim(const struct vb_config *cfg, int *lock_fd, 
  * ("gen_<hex>.<ext>", "voice_<hex>.<ext>") that no row references, when older than a
  * minute (younger ones may belong to a request in flight). Any other file is kept. */
 void api_storage_sweep(struct api_app *app);
-/* Runs api_storage_sweep every SWEEP_INTERVAL_SECONDS on a thread of its own (NULL when the
- * setting is 0 or the thread cannot start). Stop with api_storage_sweeper_stop (NULL is fine). */
+/* Runs api_storage_sweep on a thread of its own a minute after start-up (when the files of a
+ * crash just before it are past the grace period), then every SWEEP_INTERVAL_SECONDS (NULL
+ * when the setting is 0 or the thread cannot start). Stop with api_storage_sweeper_stop (NULL is
+ * fine). */
 struct api_sweeper *api_storage_sweeper_start(struct api_app *app);
 void api_storage_sweeper_stop(struct api_sweeper *s);
 /* vb_file_write_atomic(dir, name, ...) for a request. A full disk or quota gives
