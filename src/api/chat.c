@@ -2,6 +2,7 @@
 #include "core/vb.h"
 #include "api/handlers.h"
 #include "api/page.h"
+#include "api/quota.h"
 #include "api/request.h"
 #include "db/store.h"
 
@@ -71,6 +72,7 @@ enum vb_err api_chat_thread_create(struct http_request *req)
     if (!(err = api_json_string(req, body, "title", false, 1, THREAD_TITLE_MAX, &title)) &&
         !(err = api_json_string(req, body, "system_prompt", false, 1, SYSTEM_PROMPT_MAX,
                                 &system_prompt)) &&
+        !(err = api_quota_check(req, API_QUOTA_CHAT_THREADS, 1)) &&
         !(err = db_chat_thread_create(app->store, http_req_user_id(req),
                                       title ? title : THREAD_TITLE_DEFAULT, system_prompt, &t)))
         err = reply_thread(req, 201, &t, NULL);

@@ -5,6 +5,7 @@
 #include "api/generations.h"
 #include "api/handlers.h"
 #include "api/idempotency.h"
+#include "api/quota.h"
 #include "api/llm_params.h"
 #include "api/request.h"
 #include "api/sse.h"
@@ -179,6 +180,8 @@ static enum vb_err prepare(struct turn *t, const struct vb_json *body)
         return err;
     if ((err = db_chat_thread_get(t->app->store, t->uid, t->thread_id, &t->thread)) ||
         (err = api_idem_begin(t->req, &t->idem)) || t->idem.replay.status)
+        return err;
+    if (t->speak && (err = api_quota_check_generation(t->req)))
         return err;
     if (llm_service_admit(t->app->llm, why, sizeof why)) {
         http_req_set_error(t->req, NULL, "%s", why);

@@ -6,6 +6,7 @@
 #include "api/generations.h"
 #include "api/handlers.h"
 #include "api/idempotency.h"
+#include "api/quota.h"
 #include "api/request.h"
 #include "api/storage.h"
 #include "api/tts_form.h"
@@ -332,6 +333,9 @@ enum vb_err api_speech_generate(struct http_request *req)
         err = api_idem_replay(req, &idem);
         goto out;
     }
+    /* After the replay: a retried request that already succeeded creates nothing. */
+    if ((err = api_quota_check_generation(req)))
+        goto out;
     err =
         api_tts_generate(req, svc, e, &r, in.stream ? "audio/wav" : NULL, &stream, &out, &queue_ms);
     if (err)

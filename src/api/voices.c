@@ -2,6 +2,7 @@
 #include "core/vb.h"
 #include "api/handlers.h"
 #include "api/media.h"
+#include "api/quota.h"
 #include "api/request.h"
 #include "api/storage.h"
 #include "audio/decode.h"
@@ -89,7 +90,11 @@ static enum vb_err store_voice(struct http_request *req, struct api_app *app, co
 {
     struct db_voice v = {0};
     char file_name[VB_NAME_MAX];
-    enum vb_err err = vb_random_file_name("voice", info->format, file_name);
+    enum vb_err err = api_quota_check(req, API_QUOTA_VOICES, 1);
+    if (!err)
+        err = api_quota_check(req, API_QUOTA_STORAGE, (int64_t)file->len);
+    if (!err)
+        err = vb_random_file_name("voice", info->format, file_name);
     if (!err)
         err = api_storage_save(req, "VOICES_DIR", app->cfg->voices_dir, file_name, file->data,
                                file->len);

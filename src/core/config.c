@@ -179,6 +179,15 @@ static const struct opt opts[] = {
     {"CHATTERBOX_STREAM_PROMPT_TOKENS", OPT_INT, "75", 0, 1000, 0, NULL, NULL,
      OFF(cb_stream_prompt_tokens),
      "stream=true: prompt tokens the streamed pieces are rendered with (0 = the whole prompt)"},
+    {"QUOTA_CHAT_THREADS", OPT_INT, "10000", 0, 1000000000, 0, NULL, NULL, OFF(quota_chat_threads),
+     "chat threads per user (0 = unlimited)"},
+    {"QUOTA_VOICES", OPT_INT, "1000", 0, 1000000000, 0, NULL, NULL, OFF(quota_voices),
+     "voices per user (0 = unlimited)"},
+    {"QUOTA_STORAGE_MB", OPT_INT, "0", 0, 1000000000, 0, NULL, NULL, OFF(quota_storage_mb),
+     "MiB of voices and generated audio stored per user (0 = unlimited)"},
+    {"QUOTA_GENERATIONS_PER_HOUR", OPT_INT, "0", 0, 1000000000, 0, NULL, NULL,
+     OFF(quota_generations_per_hour),
+     "stored speech generations per user per hour (0 = unlimited)"},
 };
 
 static void say(char *why, size_t why_cap, const char *fmt, ...) VB_PRINTF(3, 4);

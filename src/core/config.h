@@ -61,6 +61,11 @@ struct vb_config {
     bool cb_keep_encoders;       /* CHATTERBOX_KEEP_ENCODERS (default false) */
     int cb_stream_first_tokens;  /* CHATTERBOX_STREAM_FIRST_TOKENS (default 10) */
     int cb_stream_prompt_tokens; /* CHATTERBOX_STREAM_PROMPT_TOKENS (default 75) */
+    /* Per-user quotas; 0 = unlimited. */
+    int quota_chat_threads;         /* QUOTA_CHAT_THREADS (default 10000) */
+    int quota_voices;               /* QUOTA_VOICES (default 1000) */
+    int quota_storage_mb;           /* QUOTA_STORAGE_MB: voices + generated audio (default 0) */
+    int quota_generations_per_hour; /* QUOTA_GENERATIONS_PER_HOUR (default 0) */
 };
 
 /* Fills cfg with defaults, then `env_file` (NULL = ".env", which may be missing; a file

@@ -2,6 +2,7 @@
  * get, delete and lookup by file name, every lookup scoped to the owning user. */
 #include "core/vb.h"
 #include "core/alloc.h"
+#include "core/log.h"
 #include "db/backend.h"
 
 #include <time.h>
@@ -62,6 +63,23 @@ static enum vb_err query_gen(struct db_store *store, const char *sql, const stru
     return err;
 }
 
+/* Records a generation made at `now` for the hourly quota (generation_events outlives a
+ * deleted generation) and drops events older than DB_GENERATION_EVENTS_S. A failure is
+ * logged and does not undo the generation. */
+static void record_event(struct db_store *store, int64_t user_id, int64_t now)
+{
+    struct db_param old[] = {DB_P_INT(now - DB_GENERATION_EVENTS_S)};
+    struct db_param p[] = {DB_P_INT(user_id), DB_P_INT(now)};
+    enum vb_err err =
+        db_query(store, "DELETE FROM generation_events WHERE created_at < $1", old, 1, NULL);
+    if (err == VB_OK)
+        err = db_query(store, "INSERT INTO generation_events (user_id, created_at) VALUES ($1, $2)",
+                       p, VB_ARRAY_LEN(p), NULL);
+    if (err != VB_OK)
+        vb_warn("db: a generation of user %lld is not counted for the hourly quota: %s",
+                (long long)user_id, vb_err_message(err));
+}
+
 enum vb_err db_generation_insert(struct db_store *store, const struct db_generation *g,
                                  int64_t *id_out, int64_t *created_at_out)
 {
@@ -101,6 +119,7 @@ enum vb_err db_generation_insert(struct db_store *store, const struct db_generat
             *id_out = db_result_int(&res, 0, 0);
         if (created_at_out)
             *created_at_out = now;
+        record_event(store, g->user_id, now);
     }
     db_result_release(&res);
     return err;

@@ -90,6 +90,15 @@
     " expires_at BIGINT NOT NULL,"                                                                 \
     " PRIMARY KEY (user_id, idem_key));"
 
+/* Version 4: generations made in the last hour, kept or deleted since (pruned as it goes),
+ * for the hourly generation quota. */
+#define MIGRATION_4                                                                                \
+    "CREATE TABLE generation_events ("                                                             \
+    " user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"                             \
+    " created_at BIGINT NOT NULL);"                                                                \
+    "CREATE INDEX generation_events_user_idx ON generation_events (user_id, created_at);"          \
+    "CREATE INDEX generation_events_time_idx ON generation_events (created_at);"
+
 struct migration {
     int version;
     const char *name;
@@ -101,6 +110,7 @@ static const struct migration migrations[] = {
     {1, "initial schema", MIGRATION_1(SQLITE_ID, SQLITE_REAL), MIGRATION_1(PG_ID, PG_REAL)},
     {2, "incomplete chat messages", MIGRATION_2, MIGRATION_2},
     {3, "idempotency keys", MIGRATION_3, MIGRATION_3},
+    {4, "recent generation events", MIGRATION_4, MIGRATION_4},
 };
 
 static enum vb_err apply_one(struct db_store *store, struct db_conn *conn,

@@ -274,6 +274,26 @@ VB_WUR enum vb_err db_idem_finish(struct db_store *store, int64_t user_id, const
 /* Forgets a claimed key (its request failed: a retry runs again). */
 VB_WUR enum vb_err db_idem_drop(struct db_store *store, int64_t user_id, const char *key);
 
+/* ---- usage (per-user quotas) ---------------------------------------------------------- */
+
+enum db_usage_kind {
+    DB_USAGE_CHAT_THREADS, /* chat threads */
+    DB_USAGE_VOICES,       /* voices */
+    DB_USAGE_STORED_BYTES, /* size_bytes of the user's voices plus generations */
+};
+
+/* One usage figure of the user into *out (0 for an unknown user). */
+VB_WUR enum vb_err db_user_usage(struct db_store *store, int64_t user_id, enum db_usage_kind kind,
+                                 int64_t *out);
+/* How far back db_user_generations_since sees: older events are dropped. */
+#define DB_GENERATION_EVENTS_S 3600
+
+/* Generations the user made at or after `since` (unix s, at most DB_GENERATION_EVENTS_S
+ * ago), counting those deleted since, into *count_out, and the time of the oldest of them
+ * into *oldest_out (0 when none; may be NULL). */
+VB_WUR enum vb_err db_user_generations_since(struct db_store *store, int64_t user_id, int64_t since,
+                                             int64_t *count_out, int64_t *oldest_out);
+
 /* ---- files ---------------------------------------------------------------------------- */
 
 enum db_file_kind {

@@ -9,6 +9,7 @@
 
 #include <libpq-fe.h>
 #include <pthread.h>
+#include <time.h>
 #include <unistd.h>
 
 enum backend { BACKEND_SQLITE, BACKEND_PG };
@@ -631,6 +632,66 @@ TEST(test_referenced_files)
     close_fresh(s);
 }
 
+/* Per-user usage for the quotas: counts and bytes of one user only, generations in a
+ * window with the oldest one's time; back to zero after deletes. */
+TEST(test_usage)
+{
+    struct db_store *s = open_fresh();
+    if (!s)
+        return;
+    int64_t alice = make_user(s, "alice"), bob = make_user(s, "bob");
+    int64_t v = -1, n = -1, oldest = -1;
+    CHECK_EQ_INT(db_user_usage(s, alice, DB_USAGE_STORED_BYTES, &v), VB_OK);
+    CHECK_EQ_INT(v, 0);
+    CHECK_EQ_INT(db_user_generations_since(s, alice, 0, &n, &oldest), VB_OK);
+    CHECK(n == 0 && oldest == 0);
+    int64_t va = make_voice(s, alice, "a", "voice_a.wav", VB_OK);
+    make_voice(s, bob, "b", "voice_b.wav", VB_OK);
+    int64_t ga = make_gen(s, alice, 0, "gen_a.wav", VB_OK);
+    make_gen(s, alice, 0, "gen_a2.wav", VB_OK);
+    make_gen(s, bob, 0, "gen_b.wav", VB_OK);
+    struct db_chat_thread t = {0};
+    CHECK_EQ_INT(db_chat_thread_create(s, alice, "t", NULL, &t), VB_OK);
+    db_chat_thread_release(&t);
+
+    CHECK_EQ_INT(db_user_usage(s, alice, DB_USAGE_CHAT_THREADS, &v), VB_OK);
+    CHECK_EQ_INT(v, 1);
+    CHECK_EQ_INT(db_user_usage(s, bob, DB_USAGE_CHAT_THREADS, &v), VB_OK);
+    CHECK_EQ_INT(v, 0);
+    CHECK_EQ_INT(db_user_usage(s, alice, DB_USAGE_VOICES, &v), VB_OK);
+    CHECK_EQ_INT(v, 1);
+    CHECK_EQ_INT(db_user_usage(s, alice, DB_USAGE_STORED_BYTES, &v), VB_OK);
+    CHECK_EQ_INT(v, 249644 + 2 * 93744);
+    CHECK_EQ_INT(db_user_usage(s, bob, DB_USAGE_STORED_BYTES, &v), VB_OK);
+    CHECK_EQ_INT(v, 249644 + 93744);
+    int64_t now = (int64_t)time(NULL);
+    CHECK_EQ_INT(db_user_generations_since(s, alice, now - 3600, &n, &oldest), VB_OK);
+    CHECK_EQ_INT(n, 2);
+    CHECK(oldest >= now - 5 && oldest <= now + 5);
+    CHECK_EQ_INT(db_user_generations_since(s, alice, now + 3600, &n, NULL), VB_OK);
+    CHECK_EQ_INT(n, 0);
+
+    CHECK_EQ_INT(db_voice_delete(s, alice, va, NULL), VB_OK);
+    CHECK_EQ_INT(db_generation_delete(s, alice, ga, NULL), VB_OK);
+    CHECK_EQ_INT(db_user_usage(s, alice, DB_USAGE_STORED_BYTES, &v), VB_OK);
+    CHECK_EQ_INT(v, 93744);
+    /* Generations made still count for the hour after they are deleted; old ones do not. */
+    CHECK_EQ_INT(db_user_generations_since(s, alice, now - 3600, &n, NULL), VB_OK);
+    CHECK_EQ_INT(n, 2);
+    struct db_param old[] = {DB_P_INT(now - 7200), DB_P_INT(alice)};
+    CHECK_EQ_INT(db_query(s, "UPDATE generation_events SET created_at = $1 WHERE user_id = $2", old,
+                          2, NULL),
+                 VB_OK);
+    make_gen(s, bob, 0, "gen_b2.wav", VB_OK); /* prunes events older than the window */
+    CHECK_EQ_INT(scalar(s, "SELECT COUNT(*) FROM generation_events WHERE user_id = $1", alice), 0);
+    CHECK_EQ_INT(scalar(s, "SELECT COUNT(*) FROM generation_events WHERE user_id = $1", bob), 2);
+    CHECK_EQ_INT(db_user_usage(s, alice, DB_USAGE_VOICES, &v), VB_OK);
+    CHECK_EQ_INT(v, 0);
+    CHECK_EQ_INT(db_user_usage(s, alice, (enum db_usage_kind)42, &v), VB_ERR_INVALID);
+    CHECK_EQ_INT(db_user_usage(s, 0, DB_USAGE_VOICES, &v), VB_ERR_INVALID);
+    close_fresh(s);
+}
+
 #define CONC_THREADS 4
 #define CONC_PER     25
 
@@ -801,6 +862,7 @@ static void run_suite(void)
     RUN(test_delete_cascade);
     RUN(test_chat);
     RUN(test_referenced_files);
+    RUN(test_usage);
     RUN(test_concurrency);
     RUN(test_bad_urls);
     if (g_backend == BACKEND_SQLITE)
