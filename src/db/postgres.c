@@ -53,6 +53,7 @@ struct pg_store {
     struct db_conn conns[PG_POOL_SIZE];
     _Atomic int64_t connect_after_ms; /* monotonic; 0 = connect freely (see backoff above) */
     _Atomic bool down;                /* the last attempt found the server unreachable */
+    _Atomic bool probing;             /* a connection attempt is under way while down */
     struct vb_log_limit down_log;
 };
 
@@ -83,13 +84,11 @@ static void log_pg_error(const char *what, const char *msg)
     vb_error("db: postgresql: %s: %.*s", what, (int)strcspn(msg, "\n"), msg);
 }
 
-/* The server is unreachable: one rate-limited line, and the store remembers it is down so
- * that the next successful connection is reported. */
+/* The server cannot be used: one rate-limited line. */
 static void note_down(struct pg_store *s, const char *what, const char *msg)
 {
     if (!msg || !*msg)
         msg = "connection lost";
-    atomic_store(&s->down, true);
     vb_log_limited(&s->down_log, PG_DOWN_LOG_INTERVAL_S, VB_LOG_ERROR,
                    "db: postgresql: database unavailable (%s): %.*s", what, (int)strcspn(msg, "\n"),
                    msg);
@@ -116,6 +115,13 @@ static enum vb_err conn_connect(struct pg_store *s, struct db_conn *c)
         note_down(s, "connect", "a connection attempt failed moments ago");
         return VB_ERR_DB_DOWN;
     }
+    /* While the server is known to be down, one request at a time tries it (a dead host can
+     * take PG_CONNECT_TIMEOUT_S to answer); the others fail at once instead of waiting. */
+    bool probe = atomic_load(&s->down);
+    if (probe && atomic_exchange(&s->probing, true)) {
+        note_down(s, "connect", "another connection attempt is under way");
+        return VB_ERR_DB_DOWN;
+    }
     /* Later keywords win: settings in the URL override the default timeout. */
     const char *const keys[] = {"connect_timeout", "dbname", NULL};
     const char *const values[] = {PG_CONNECT_TIMEOUT_S, s->url, NULL};
@@ -125,6 +131,8 @@ static enum vb_err conn_connect(struct pg_store *s, struct db_conn *c)
         goto out;
     }
     if (PQstatus(c->pg) != CONNECTION_OK) {
+        /* Known down (until a connection succeeds, which is then reported). */
+        atomic_store(&s->down, true);
         atomic_store(&s->connect_after_ms, vb_mono_ms() + PG_RECONNECT_BACKOFF_MS);
         note_down(s, "connect", PQerrorMessage(c->pg));
         err = VB_ERR_DB_DOWN;
@@ -132,11 +140,14 @@ static enum vb_err conn_connect(struct pg_store *s, struct db_conn *c)
     }
     atomic_store(&s->connect_after_ms, 0);
     if (atomic_exchange(&s->down, false))
-        vb_info("db: postgresql: database reachable again");
+        vb_info("db: postgresql: database reachable again (%llu failures not logged meanwhile)",
+                (unsigned long long)atomic_exchange(&s->down_log.dropped, 0));
     PQsetNoticeProcessor(c->pg, notice_processor, NULL);
     c->n_prepared = 0;
     c->broken = false;
 out:
+    if (probe)
+        atomic_store(&s->probing, false);
     if (err != VB_OK)
         conn_disconnect(c);
     return err;
@@ -399,13 +410,14 @@ static enum vb_err exec_once(struct db_conn *c, const char *script)
 }
 
 /* After a statement failed because the connection was lost: whether it may run again on a
- * new connection. Only when running it twice cannot change anything (a read or BEGIN,
- * outside a transaction), and only on a connection that had sat in the pool (a stale one;
- * a fresh connection failing means the server is down, and another try would only wait).
- * A write is never repeated: it may have been applied before the connection broke. */
+ * new connection. Only a read outside a transaction, where running it twice cannot change
+ * anything, and only on a connection that had sat in the pool (a stale one; a fresh
+ * connection failing means the server is down, and another try would only wait). A write
+ * is never repeated (it may have been applied before the connection broke), nor a BEGIN
+ * (session state such as the migration lock went with the old connection). */
 static bool may_retry(const struct db_conn *c, bool was_idle, const char *sql)
 {
-    return c->reused && was_idle && (strncmp(sql, "SELECT ", 7) == 0 || strcmp(sql, "BEGIN") == 0);
+    return c->reused && was_idle && strncmp(sql, "SELECT ", 7) == 0;
 }
 
 /* Replaces the connection (it was marked broken) for the one retry. */
