@@ -3,6 +3,7 @@ per hour. A count or size over its quota is 403 quota_exceeded, the hourly rate 
 rate_limited with Retry-After; the message names the setting; nothing is stored; another
 user is not affected; deleting frees the quota again."""
 import os
+import unittest
 
 from base import ServerTest
 from harness import multipart, wav_sine
@@ -102,3 +103,30 @@ class QuotaTest(ServerTest):
         # The rate counts generations made in the hour, not those still kept.
         self.assertEqual(self.req("DELETE", "/history/%d" % ids[0], headers=a).status, 204)
         self.assertQuota(self.gen(a), 429, "rate_limited", "QUOTA_GENERATIONS_PER_HOUR")
+
+
+REFDATA = os.environ.get("VOCERO_REFDATA", os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "..", "shared", "testdata"))
+LLM_MODEL = os.path.join(os.path.abspath(REFDATA), "qwen2-ref", "models", "qwen2-realvocab-q8_0.gguf")
+
+
+@unittest.skipUnless(os.path.exists(LLM_MODEL), "SKIPPED: reference model %s absent" % LLM_MODEL)
+class ChatSpeakQuotaTest(ServerTest):
+    """A chat message with speak=true is checked against the generation quotas before the
+    model runs: refused, it stores nothing (no user message, no reply, no generation)."""
+    ENV = {"LLM_MODEL": LLM_MODEL, "LLM_CONTEXT": "256", "LLM_THREADS": "2", "TTS_ENGINE": "espeak-ng",
+           "QUOTA_GENERATIONS_PER_HOUR": "1"}
+
+    def test_speak_over_hourly_quota(self):
+        _, _, a = self.new_user()
+        self.assertEqual(self.req("POST", "/generate-tts", {"text": "One."}, a).status, 201)
+        tid = self.req("POST", "/chat/threads", {}, a).json()["id"]
+        r = self.req("POST", "/chat/threads/%d/messages" % tid,
+                     {"content": "Hi", "max_tokens": 4, "speak": True}, a, timeout=120)
+        self.assertError(r, 429, "rate_limited")
+        self.assertIn("QUOTA_GENERATIONS_PER_HOUR", r.json()["error"]["message"])
+        self.assertTrue(r.header("Retry-After"))
+        self.assertEqual(self.req("GET", "/chat/threads/%d" % tid, headers=a).json()["messages"], [])
+        # Without speech the same message goes through.
+        r = self.req("POST", "/chat/threads/%d/messages" % tid, {"content": "Hi", "max_tokens": 4}, a, timeout=120)
+        self.assertEqual(r.status, 201, r)
