@@ -207,66 +207,11 @@ void api_storage_sweeper_stop(struct api_sweeper *s)
 
 /* ===== paths out of messages ===== */
 
-static bool path_delim(char c)
-{
-    return c == '\0' || c == ' ' || c == '\t' || c == '\n' || c == '\'' || c == '"' || c == '`' ||
-           c == '(' || c == ')' || c == ',' || c == ';' || c == ':';
-}
-
-/* The length of prefix when token starts with it as whole components, else 0. */
-static size_t dir_prefix(const char *token, size_t n, const char *prefix)
-{
-    size_t np = strlen(prefix);
-    while (np > 1 && prefix[np - 1] == '/')
-        np--;
-    if (np == 0 || np > n || strncmp(token, prefix, np) != 0)
-        return 0;
-    return np == n || token[np] == '/' ? np : 0;
-}
-
 void api_storage_redact(const struct vb_config *cfg, const char *msg, char *out, size_t cap)
 {
     const char *names[] = {"DATA_DIR", "STORAGE_DIR", "VOICES_DIR", "MODELS_DIR"};
     const char *dirs[] = {cfg->data_dir, cfg->storage_dir, cfg->voices_dir, cfg->models_dir};
-    char real[VB_ARRAY_LEN(dirs)][VB_PATH_MAX];
-    for (size_t i = 0; i < VB_ARRAY_LEN(dirs); i++)
-        if (!dirs[i] || vb_path_resolve(dirs[i], real[i]) != VB_OK)
-            real[i][0] = '\0';
-    size_t len = 0;
-    if (!cap)
-        return;
-    for (const char *p = msg; *p && len + 1 < cap;) {
-        bool start = p == msg || path_delim(p[-1]) || p[-1] == '=';
-        size_t n = 0;
-        while (!path_delim(p[n]))
-            n++;
-        const char *keep = NULL, *name = NULL;
-        size_t skip = 0;
-        for (size_t i = 0; start && n && !name && i < VB_ARRAY_LEN(dirs); i++) {
-            size_t a = real[i][0] ? dir_prefix(p, n, real[i]) : 0;
-            size_t b = dirs[i] ? dir_prefix(p, n, dirs[i]) : 0;
-            if (a || b) {
-                name = names[i];
-                skip = VB_MAX(a, b);
-            }
-        }
-        if (name) {
-            keep = p + skip;
-        } else if (start && n && p[0] == '/') {
-            keep = p + n;
-            while (keep > p && keep[-1] != '/')
-                keep--;
-        }
-        if (keep) {
-            int w = snprintf(out + len, cap - len, "%s%.*s", name ? name : "", (int)(p + n - keep),
-                             keep);
-            len = w < 0 ? len : VB_MIN(len + (size_t)w, cap - 1);
-            p += n;
-        } else {
-            out[len++] = *p++;
-        }
-    }
-    out[len] = '\0';
+    vb_path_redact(msg, dirs, names, VB_ARRAY_LEN(dirs), out, cap);
 }
 
 /* ===== saving ===== */

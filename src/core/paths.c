@@ -92,3 +92,69 @@ bool vb_path_overlap(const char *a, const char *b)
     /* the same path, the root, or a whole-component prefix */
     return longer[ns] == '\0' || longer[ns] == '/' || (ns == 1 && shorter[0] == '/');
 }
+
+static bool path_delim(char c)
+{
+    return c == '\0' || c == ' ' || c == '\t' || c == '\n' || c == '\'' || c == '"' || c == '`' ||
+           c == '(' || c == ')' || c == ',' || c == ';' || c == ':';
+}
+
+/* The length of prefix when token starts with it as whole components, else 0. */
+static size_t dir_prefix(const char *token, size_t n, const char *prefix)
+{
+    size_t np = strlen(prefix);
+    while (np > 1 && prefix[np - 1] == '/')
+        np--;
+    if (np == 0 || np > n || strncmp(token, prefix, np) != 0)
+        return 0;
+    return np == n || token[np] == '/' ? np : 0;
+}
+
+#define REDACT_DIRS_MAX 8
+
+void vb_path_redact(const char *msg, const char *const *dirs, const char *const *names,
+                    size_t n_dirs, char *out, size_t cap)
+{
+    char real[REDACT_DIRS_MAX][VB_PATH_MAX];
+    n_dirs = VB_MIN(n_dirs, (size_t)REDACT_DIRS_MAX);
+    for (size_t i = 0; i < n_dirs; i++)
+        if (!dirs[i] || vb_path_resolve(dirs[i], real[i]) != VB_OK)
+            real[i][0] = '\0';
+    size_t len = 0;
+    if (!cap)
+        return;
+    for (const char *p = msg; *p && len + 1 < cap;) {
+        bool start = p == msg || path_delim(p[-1]) || p[-1] == '=';
+        size_t n = 0;
+        while (!path_delim(p[n]))
+            n++;
+        const char *keep = NULL, *name = NULL;
+        size_t skip = 0;
+        for (size_t i = 0; start && n && !name && i < n_dirs; i++) {
+            size_t a = real[i][0] ? dir_prefix(p, n, real[i]) : 0;
+            size_t b = dirs[i] ? dir_prefix(p, n, dirs[i]) : 0;
+            if (b && dirs[i][0] != '/' && b == n)
+                b = 0; /* a bare word such as "models" is no path */
+            if (a || b) {
+                name = names[i];
+                skip = VB_MAX(a, b);
+            }
+        }
+        if (name) {
+            keep = p + skip;
+        } else if (start && n && p[0] == '/') {
+            keep = p + n;
+            while (keep > p && keep[-1] != '/')
+                keep--;
+        }
+        if (keep) {
+            int w = snprintf(out + len, cap - len, "%s%.*s", name ? name : "", (int)(p + n - keep),
+                             keep);
+            len = w < 0 ? len : VB_MIN(len + (size_t)w, cap - 1);
+            p += n;
+        } else {
+            out[len++] = *p++;
+        }
+    }
+    out[len] = '\0';
+}

@@ -3,6 +3,7 @@
 #include "models/autopull.h"
 #include "core/alloc.h"
 #include "core/log.h"
+#include "core/paths.h"
 #include "models/download.h"
 #include "models/registry.h"
 
@@ -124,13 +125,17 @@ static void *pull_thread(void *arg)
         p.progress = on_progress;
         p.progress_user = &pc;
         enum vb_err err = models_pull(ap->models_dir, t->m, &p, why, sizeof why);
+        /* the reason shows in the public health answer: no server path in it */
+        char pub[sizeof why];
+        const char *dir_name = "MODELS_DIR";
+        vb_path_redact(why, (const char *const *)&ap->models_dir, &dir_name, 1, pub, sizeof pub);
         pthread_mutex_lock(&ap->mu);
         if (err == VB_OK) {
             t->state = MODELS_PULL_READY;
             t->reason[0] = '\0';
         } else {
             t->state = MODELS_PULL_FAILED;
-            snprintf(t->reason, sizeof t->reason, "%s", why);
+            snprintf(t->reason, sizeof t->reason, "%s", pub);
         }
         pthread_mutex_unlock(&ap->mu);
         if (err == VB_OK) {
@@ -150,7 +155,7 @@ static void *pull_thread(void *arg)
                     continue;
                 if (j != i) {
                     u->state = MODELS_PULL_FAILED;
-                    snprintf(u->reason, sizeof u->reason, "not downloaded: %s", why);
+                    snprintf(u->reason, sizeof u->reason, "not downloaded: %s", pub);
                 }
                 int w = snprintf(names + len, sizeof names - len, "%s%s", len ? ", " : "", u->name);
                 if (w > 0 && (size_t)w < sizeof names - len)

@@ -342,3 +342,35 @@ class SqliteFaultTest(unittest.TestCase):
         os.remove(filler)
         self.register()
         self.assertEqual(self.s.stop(), 0)
+
+
+class HealthNoPathTest(ServerTest):
+    """The public health answer shows why a model download failed, without the server's path:
+    MODELS_DIR lies under a regular file, so creating the model's folder fails."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="vocero-blocked-")
+        with open(os.path.join(cls.tmp, "blocker"), "wb"):
+            pass
+        cls.ENV = {"MODELS_AUTO_DOWNLOAD": "true", "HF_ENDPOINT": "http://127.0.0.1:9",
+                   "MODELS_DIR": os.path.join(cls.tmp, "blocker", "models")}
+        super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        subprocess.run(["rm", "-rf", cls.tmp])
+
+    def test_download_error_without_path(self):
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            items = self.req("GET", "/").json()["models"]["items"]
+            if items and all(m["state"] == "failed" for m in items):
+                break
+            time.sleep(0.2)
+        self.assertTrue(items and all(m["error"] for m in items), items)
+        for m in items:
+            self.assertNotIn(self.tmp, m["error"])
+            self.assertIn("MODELS_DIR/", m["error"])
+        self.assertIn(os.path.join(self.tmp, "blocker", "models"), self.server.log_text())

@@ -84,6 +84,41 @@ TEST(test_generated_names)
     CHECK(vb_file_name_generated(".tmp-w_0123456789abcdef01234567.part", VB_TMP_PREFIX "w"));
 }
 
+TEST(test_redact)
+{
+    const char *dirs[] = {"/srv/models", "data"};
+    const char *names[] = {"MODELS_DIR", "DATA_DIR"};
+    static const struct {
+        const char *in, *want;
+    } cases[] = {
+        {"", ""},
+        {"no path here: 1/2 and f32/f16", "no path here: 1/2 and f32/f16"},
+        {"missing (/srv/models/cb/t3.bin) (run x)", "missing (MODELS_DIR/cb/t3.bin) (run x)"},
+        {"/srv/models", "MODELS_DIR"},
+        {"/srv/models/", "MODELS_DIR/"},
+        {"/srv/modelsX/a", "a"}, /* not under the folder: the last component only */
+        {"cannot open /etc/vocero/x.conf: denied", "cannot open x.conf: denied"},
+        {"at data/ambiences/1 and 'data'", "at DATA_DIR/ambiences/1 and 'data'"},
+        {"metadata/x", "metadata/x"},     /* "data" inside a word is no path */
+        {"no data here", "no data here"}, /* nor the bare word */
+        {"path=/a/b/c.gguf;", "path=c.gguf;"},
+        {"/", ""},
+    };
+    for (size_t i = 0; i < VB_ARRAY_LEN(cases); i++) {
+        char out[256];
+        const char *got = out;
+        vb_path_redact(cases[i].in, dirs, names, 2, out, sizeof out);
+        CHECK_EQ_STR(got, cases[i].want);
+    }
+    /* truncated to cap, always terminated */
+    char small[8];
+    const char *got = small;
+    vb_path_redact("abcdefghijkl", dirs, names, 2, small, sizeof small);
+    CHECK_EQ_STR(got, "abcdefg");
+    vb_path_redact("/srv/models/abc", dirs, names, 2, small, sizeof small);
+    CHECK_EQ_INT(strlen(small), 7);
+}
+
 int main(void)
 {
     char tmpl[] = "/tmp/vocero-paths-XXXXXX";
@@ -92,6 +127,7 @@ int main(void)
     RUN(test_resolve);
     RUN(test_overlap);
     RUN(test_generated_names);
+    RUN(test_redact);
     char cmd[VB_PATH_MAX + 16];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
     if (system(cmd) != 0)
