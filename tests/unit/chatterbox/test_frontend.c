@@ -60,7 +60,7 @@ TEST(s3gen_mel)
         CHECK_EQ_INT(cb_fe_s3gen_mel_frames(36000), 75);
         float *mel = vb_xmalloc(80 * 75 * sizeof *mel);
         CHECK(cb_fe_s3gen_mel(fe, wav, 36000, mel) == VB_OK);
-        compare("s3gen_mel (ln)", mel, want, 80 * 75, 1e-4, 0);
+        compare("s3gen_mel (ln)", mel, want, 80 * 75, 3e-5, 0); /* measured 6.2e-6 */
         vb_free(mel);
     }
     vb_free(wav);
@@ -88,7 +88,7 @@ TEST(ve_mel)
         CHECK_EQ_INT(cb_fe_ve_mel_frames(24000), 151);
         float *mel = vb_xmalloc(40 * 151 * sizeof *mel);
         CHECK(cb_fe_ve_mel(fe, wav, 24000, mel) == VB_OK);
-        compare("ve_mel (power)", mel, want, 40 * 151, 1e-9, 1e-4);
+        compare("ve_mel (power)", mel, want, 40 * 151, 1e-9, 5e-5); /* measured rel 9.4e-6 */
         vb_free(mel);
     }
     vb_free(wav);
@@ -151,7 +151,7 @@ TEST(resample_24k_16k)
         CHECK_EQ_INT(cb_fe_resample_len(36000, 24000, 16000), 24000);
         float *y = vb_xmalloc(24000 * sizeof *y);
         CHECK(cb_fe_resample(wav, 36000, 24000, 16000, y) == VB_OK);
-        compare("resample_24k_to_16k", y, want, 24000, 1e-5, 0);
+        compare("resample_24k_to_16k", y, want, 24000, 1e-6, 0); /* measured 1.8e-7 */
         vb_free(y);
     }
     vb_free(wav);

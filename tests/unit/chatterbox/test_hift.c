@@ -384,7 +384,7 @@ TEST(test_ref_f0)
     }
     fprintf(stderr, "  f0: max rel err %.3g (F %d, f0 up to %.1f Hz)\n", rel, F,
             max_abs_of(ref, n_f0));
-    CHECK(rel <= 1e-4);
+    CHECK(rel <= 3e-5); /* measured 7.1e-6 (avx512), 4.7e-6 (generic, avx2) */
     cb_hift_work_free(w);
     vb_free(mel);
     vb_free(ref);
@@ -405,13 +405,13 @@ TEST(test_ref_source_and_stft)
     double e = max_abs(src, ref, n_src);
     fprintf(stderr, "  source (from saved f0 + draws): max abs err %.3g (|source| max %.3f)\n", e,
             max_abs_of(ref, n_src));
-    CHECK(e <= 1e-4);
+    CHECK(e <= 3e-7); /* measured 3.0e-8 at every ISA level */
     CHECK_EQ_INT(n_stft, 18 * (n_src / 4 + 1));
     CHECK(cb_hift_source_stft(g_model, g_pool, ref, (int64_t)n_src, stft) == VB_OK);
     e = max_abs(stft, ref_stft, n_stft);
     fprintf(stderr, "  source_stft (from saved source): max abs err %.3g (max %.3f)\n", e,
             max_abs_of(ref_stft, n_stft));
-    CHECK(e <= 1e-5);
+    CHECK(e <= 6e-7); /* measured 1.2e-7 */
     vb_free(f0);
     vb_free(ph);
     vb_free(noise);
@@ -435,7 +435,7 @@ TEST(test_ref_wav)
     double e = max_abs(wav, ref, n_wav);
     fprintf(stderr, "  wav (decode of saved mel + source): max abs err %.3g (|wav| max %.3f)\n", e,
             max_abs_of(ref, n_wav));
-    CHECK(e <= 1e-4);
+    CHECK(e <= 6e-6); /* measured 1.2e-6 (avx512), 1.45e-6 (generic, avx2) */
     /* again with the same scratch (reuse path) and single-threaded */
     float *wav2 = vb_xmalloc(n_wav * sizeof *wav2);
     CHECK(cb_hift_decode(g_model, w, NULL, mel, F, src, wav2) == VB_OK);
@@ -453,7 +453,7 @@ TEST(test_ref_wav)
     cb_hift_trim_fade(wav, (int64_t)n_wav);
     e = max_abs(wav, ref_tf, n_tf);
     fprintf(stderr, "  wav_trim_faded: max abs err %.3g\n", e);
-    CHECK(e <= 1e-4);
+    CHECK(e <= 6e-6);
     /* the BF16 option (AMX): outside the F32 tolerance, reported, loosely bounded */
     {
         struct cb_hift_params p = cb_hift_default_params();
@@ -474,7 +474,7 @@ TEST(test_ref_wav)
                 "  wav with bf16 convolutions (%s): max abs err %.3g, signal to error %.1f dB\n",
                 nn_gemm_amx_available() ? "AMX" : "no AMX: F32", e,
                 10.0 * log10(sr / fmax(se, 1e-30)));
-            CHECK(e <= (nn_gemm_amx_available() ? 1e-2 : 1e-4));
+            CHECK(e <= (nn_gemm_amx_available() ? 1e-2 : 6e-6));
             cb_hift_free(mb);
         }
     }

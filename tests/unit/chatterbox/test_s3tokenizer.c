@@ -109,7 +109,9 @@ static void run_reference(int n_threads, int mode)
                 e_enc, e_pd, mism);
         /* f16: binary16 weights; bf16: ~3 significant digits in every product, so codes whose
          * FSQ value sits near a rounding boundary (closest: 0.0098 here) may flip */
-        CHECK(e_enc <= (mode == 2 ? 1e-1 : f16 ? 2e-2 : 1e-4));
+        /* f32 measured: encoder_out <= 6.9e-6, project_down <= 2.5e-5 at every ISA level;
+         * f16 4.9e-3, 1.65e-2 */
+        CHECK(e_enc <= (mode == 2 ? 1e-1 : f16 ? 2e-2 : 3e-5));
         CHECK(e_pd <= (mode == 2 ? 3e-1 : f16 ? 5e-2 : 1e-4));
         CHECK(mism <= (mode == 2 ? 3 : 0));
     }
@@ -181,7 +183,9 @@ TEST(test_from_wav)
     CHECK_EQ_INT(frames, 150);
     mel = vb_xmalloc((size_t)(128 * frames) * sizeof *mel);
     CHECK(cb_fe_s3tok_log_mel(fe, wav, n_wav, mel) == VB_OK);
-    fprintf(stderr, "  front-end log_mel max abs err %.3g\n", max_abs(mel, mel_ref, n_mel));
+    const double e_mel = max_abs(mel, mel_ref, n_mel);
+    fprintf(stderr, "  front-end log_mel max abs err %.3g\n", e_mel);
+    CHECK(e_mel <= 1e-4); /* measured 1.9e-5 */
     int64_t toks[64], tok_ref[38];
     int n = 0;
     CHECK(nn_st_to_i64(nn_st_find(io, "tokens"), tok_ref, 38) == VB_OK);

@@ -110,7 +110,7 @@ TEST(test_prefix_embeddings)
     fprintf(stderr, "  cond_emb max abs err %.3g, input_embeds %.3g (gathered rows %.3g)\n", e_cond,
             e_emb, e_gather);
     CHECK(e_gather == 0);  /* gathers are exact */
-    CHECK(e_cond <= 1e-5); /* speaker row is a 256-wide linear */
+    CHECK(e_cond <= 1e-6); /* speaker row is a 256-wide linear: measured 0 */
     /* ids out of range are refused */
     int32_t bad = 6563;
     CHECK(cb_t3_embed_prefix(g_model, in.spk, &bad, 1, in.text, 1, out) == VB_ERR_INVALID);
@@ -170,12 +170,13 @@ TEST(test_first_forward)
         SKIP(test_first_forward, "no reference data");
         return;
     }
-    check_first_forward(512, 1, false, 1e-4, 1e-3, NULL);
-    check_first_forward(37, 2, false, 1e-4, 1e-3, NULL);
+    /* measured (worst of generic, avx2, avx512): hidden 5.2e-5, logits 6.1e-5 */
+    check_first_forward(512, 1, false, 1e-4, 3e-4, NULL);
+    check_first_forward(37, 2, false, 1e-4, 3e-4, NULL);
     /* a caller's pool (3 threads) instead of the context's own */
     struct nn_pool *pool = NULL;
     CHECK(nn_pool_new(3, &pool) == VB_OK);
-    check_first_forward(64, 0, false, 1e-4, 1e-3, pool);
+    check_first_forward(64, 0, false, 1e-4, 3e-4, pool);
     /* f16 KV cache (the default): the reference numerics are for f32, so looser bounds */
     check_first_forward(100, 2, true, 0.05, 0.1, pool);
     nn_pool_free(pool);
@@ -237,7 +238,7 @@ static double check_greedy(const struct cb_t3_model *m, const char *name, float 
             el);
     if (require_exact) {
         CHECK_EQ_INT(mism, 0);
-        CHECK(el <= 1e-3);
+        CHECK(el <= 6e-4); /* measured 1.8e-4 (avx2, avx512), 1.3e-4 (generic) */
     }
     if (mismatches)
         *mismatches = mism;
