@@ -87,7 +87,9 @@ if [ ${#tests[@]} -eq 0 ]; then
     exit 1
 fi
 echo "mutation-check: baseline build and run of ${#tests[@]} tests"
-if ! make -s -j"$JOBS" $(printf 'build/tests/unit/%s ' "${tests[@]}") >>"$log" 2>&1; then
+targets=()
+for t in "${tests[@]}"; do targets+=("build/tests/unit/$t"); done
+if ! make -s -j"$JOBS" "${targets[@]}" >>"$log" 2>&1; then
     tail -20 "$log"
     echo "mutation-check: baseline build failed" >&2
     exit 1
