@@ -100,51 +100,51 @@ class Tally:
                 self.errors.append(msg)
 
 
-def chat_client(port, token, stop, tally):
-    c = Client(port, token)
-    tid, turns = None, 0
-    while not stop.is_set():
-        try:
-            if tid is None or turns >= 4:
-                st, body = c.request("POST", "/chat/threads", {"title": "soak"})
-                if st != 201:
-                    tally.fail("POST /chat/threads: %d %s" % (st, body[:200]))
-                    time.sleep(0.2)
-                    continue
-                tid, turns = json.loads(body)["id"], 0
-            st, body = c.request("POST", "/chat/threads/%d/messages" % tid,
-                                 {"content": "Tell me something %d" % random.randrange(1000),
-                                  "max_tokens": 48, "temperature": 0.8})
-            tally.add("chat", st)
-            if st == 201:
-                turns += 1
-            elif st == 503:
-                time.sleep(0.02)
-            else:
-                tally.fail("chat: %d %s" % (st, body[:200]))
-        except (OSError, http.client.HTTPException) as e:
-            tally.fail("chat: %r" % e)
-            time.sleep(0.1)
-
-
-def speech_client(port, token, stop, tally):
+def run_client(kind, step, port, token, stop, tally):
+    """Runs step(client) until stop: step sends one generation request (handling a success
+    itself) and returns (status, body); a 503 (queue full) is retried almost at once."""
     c = Client(port, token)
     while not stop.is_set():
         try:
-            st, body = c.request("POST", "/generate-tts", {"text": SPEECH_TEXT, "engine": "espeak-ng"})
-            tally.add("speech", st)
-            if st == 201:
-                gid = json.loads(body)["id"]
-                dst, _ = c.request("DELETE", "/history/%d" % gid)
-                if dst != 204:
-                    tally.fail("DELETE /history: %d" % dst)
-            elif st == 503:
-                time.sleep(0.02)
-            else:
-                tally.fail("speech: %d %s" % (st, body[:200]))
+            st, body = step(c, tally)
         except (OSError, http.client.HTTPException) as e:
-            tally.fail("speech: %r" % e)
+            tally.fail("%s: %r" % (kind, e))
             time.sleep(0.1)
+            continue
+        tally.add(kind, st)
+        if st == 503:
+            time.sleep(0.02)
+        elif st not in (200, 201):
+            tally.fail("%s: %d %s" % (kind, st, body[:200]))
+
+
+class ChatStep:
+    """One chat turn; a new thread every 4 turns keeps the prompts short."""
+
+    def __init__(self):
+        self.tid, self.turns = None, 0
+
+    def __call__(self, c, tally):
+        if self.tid is None or self.turns >= 4:
+            st, body = c.request("POST", "/chat/threads", {"title": "soak"})
+            if st != 201:
+                return st, body
+            self.tid, self.turns = json.loads(body)["id"], 0
+        st, body = c.request("POST", "/chat/threads/%d/messages" % self.tid,
+                             {"content": "Tell me something %d" % random.randrange(1000),
+                              "max_tokens": 48, "temperature": 0.8})
+        self.turns += st == 201
+        return st, body
+
+
+def speech_step(c, tally):
+    """One espeak-ng generation, deleted again so the disk stays bounded."""
+    st, body = c.request("POST", "/generate-tts", {"text": SPEECH_TEXT, "engine": "espeak-ng"})
+    if st == 201:
+        dst, _ = c.request("DELETE", "/history/%d" % json.loads(body)["id"])
+        if dst != 204:
+            tally.fail("DELETE /history: %d" % dst)
+    return st, body
 
 
 def stop_server(proc):
@@ -223,9 +223,9 @@ def main():
             raise RuntimeError("warm-up speech: %d %s" % (st, body[:300]))
 
         stop, tally = threading.Event(), Tally()
-        heavy = [threading.Thread(target=chat_client, args=(port, token, stop, tally))
+        heavy = [threading.Thread(target=run_client, args=("chat", ChatStep(), port, token, stop, tally))
                  for _ in range(CHAT_CLIENTS)]
-        heavy += [threading.Thread(target=speech_client, args=(port, token, stop, tally))
+        heavy += [threading.Thread(target=run_client, args=("speech", speech_step, port, token, stop, tally))
                   for _ in range(SPEECH_CLIENTS)]
         rss = {"idle": rss_kib(proc.pid)}
         for t in heavy:

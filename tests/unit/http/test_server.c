@@ -207,6 +207,7 @@ static const struct http_route routes[] = {
     {"POST", "/echo", h_echo, HTTP_ROUTE_PUBLIC, "echo"},
     {"POST", "/upload", h_upload, HTTP_ROUTE_PUBLIC | HTTP_ROUTE_UPLOAD, "upload"},
     {"GET", "/slow", h_slow, HTTP_ROUTE_PUBLIC, "slow"},
+    {"GET", "/slow-long", h_slow, HTTP_ROUTE_PUBLIC | HTTP_ROUTE_LONG, "slow, on the long lane"},
     {"GET", "/stream", h_stream, HTTP_ROUTE_PUBLIC, "stream"},
     {"GET", "/endless", h_endless, HTTP_ROUTE_PUBLIC, "endless stream"},
     {"GET", "/file", h_file, HTTP_ROUTE_PUBLIC, "file"},
@@ -929,6 +930,58 @@ TEST(queue_full)
     port = saved;
 }
 
+TEST(long_lane_keeps_workers_free)
+{
+    /* One ordinary worker and three on the long lane: while three HTTP_ROUTE_LONG requests
+     * wait in their handlers, a light request is still answered at once (before any of them
+     * ends); without the lane it would queue behind them. */
+    struct http_server_params p = base_params();
+    p.workers = 1;
+    p.long_workers = 3;
+    p.io_threads = 2;
+    char why[128];
+    struct http_server *s = http_server_start(&p, why, sizeof why);
+    CHECK_MSG(s != NULL, "%s", why);
+    if (!s)
+        return;
+    int saved = port;
+    port = http_server_port(s);
+    CURLM *m = curl_multi_init();
+    struct resp slow[3];
+    struct curl_slist *sl[3];
+    CURL *c[3];
+    for (int i = 0; i < 3; i++) {
+        c[i] = make_req("GET", "/slow-long", NULL, NULL, 0, &slow[i], &sl[i]);
+        curl_multi_add_handle(m, c[i]);
+    }
+    int running = 3;
+    double t0 = now_s();
+    while (now_s() - t0 < 0.2) { /* let them reach their handlers */
+        curl_multi_perform(m, &running);
+        curl_multi_poll(m, NULL, 0, 20, NULL);
+    }
+    struct resp fast;
+    do_req("GET", "/", NULL, NULL, 0, &fast);
+    CHECK_EQ_INT(fast.status, 200);
+    curl_multi_perform(m, &running);
+    CHECK_MSG(running == 3, "%d long requests were still running when GET / was answered", running);
+    while (running) {
+        curl_multi_perform(m, &running);
+        if (running)
+            curl_multi_poll(m, NULL, 0, 100, NULL);
+    }
+    for (int i = 0; i < 3; i++) {
+        curl_multi_remove_handle(m, c[i]);
+        finish_req(c[i], &slow[i], sl[i]);
+        CHECK_EQ_INT(slow[i].status, 200);
+        resp_free(&slow[i]);
+    }
+    curl_multi_cleanup(m);
+    resp_free(&fast);
+    http_server_stop(s, 5);
+    port = saved;
+}
+
 struct stopper {
     struct http_server *s;
     double took;
@@ -1032,6 +1085,7 @@ int main(void)
     RUN(start_errors);
     http_server_stop(s, 5);
     RUN(queue_full);
+    RUN(long_lane_keeps_workers_free);
     RUN(graceful_stop);
     unlink(file_path);
     curl_global_cleanup();
