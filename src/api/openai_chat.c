@@ -1,8 +1,10 @@
 /* openai_chat.c: OpenAI-compatible chat: POST /v1/chat/completions (plain and streamed as
  * chat.completion.chunk events ending with [DONE]) and GET /v1/models, so OpenAI client
- * libraries work unchanged against the local model. Stateless: nothing is stored. */
+ * libraries work unchanged against the local model. Nothing is stored but the reply kept
+ * for an Idempotency-Key (a streamed reply is kept as the events sent). */
 #include "core/vb.h"
 #include "api/handlers.h"
+#include "api/idempotency.h"
 #include "api/llm_params.h"
 #include "api/request.h"
 #include "api/sse.h"
@@ -27,6 +29,9 @@ struct completion {
     int64_t created;
     struct http_stream *stream;
     struct llm_chat_reply reply;
+    struct api_idem idem;     /* Idempotency-Key */
+    struct vb_buf transcript; /* the events sent, kept for a replay when idem.held */
+    bool transcript_lost;     /* ... but it outgrew its ceiling */
 };
 
 static const char *const roles[] = {"system", "user", "assistant", "developer"};
@@ -103,6 +108,15 @@ static void chunk_begin(struct vb_jw *w, const struct completion *c)
     vb_jw_obj_begin(w);
 }
 
+/* Sends one unnamed event and, when a replay may be asked for, remembers it. */
+static enum vb_err send_event(struct completion *c, const char *data, size_t len)
+{
+    enum vb_err err = api_sse_send(c->stream, NULL, data, len);
+    if (!err && c->idem.held && api_sse_frame(&c->transcript, NULL, data, len) != VB_OK)
+        c->transcript_lost = true; /* too long to keep: a retry generates again */
+    return err;
+}
+
 static bool send_chunk(struct completion *c, const char *text, size_t len, const char *finish)
 {
     struct vb_buf b;
@@ -121,7 +135,7 @@ static bool send_chunk(struct completion *c, const char *text, size_t len, const
     vb_jw_obj_end(&w);
     vb_jw_arr_end(&w);
     vb_jw_obj_end(&w);
-    bool ok = vb_jw_finish(&w) == VB_OK && api_sse_send(c->stream, NULL, b.data, b.len) == VB_OK;
+    bool ok = vb_jw_finish(&w) == VB_OK && send_event(c, b.data, b.len) == VB_OK;
     vb_buf_release(&b);
     return ok;
 }
@@ -172,7 +186,13 @@ static enum vb_err reply_json(struct completion *c)
     vb_jw_arr_end(&w);
     write_usage(&w, &c->reply);
     vb_jw_obj_end(&w);
-    return api_json_send(c->req, 200, &w, &b);
+    enum vb_err err = vb_jw_finish(&w);
+    if (err) {
+        vb_buf_release(&b);
+        return err;
+    }
+    api_idem_keep(&c->idem, 200, "application/json", DB_IDEM_BODY_TEXT, b.data, b.len);
+    return http_reply_json(c->req, 200, &b);
 }
 
 static enum vb_err run(struct completion *c)
@@ -185,6 +205,9 @@ static enum vb_err run(struct completion *c)
     vb_hex_encode(rnd, sizeof rnd, hex);
     snprintf(c->id, sizeof c->id, "chatcmpl-%s", hex);
     c->created = vb_now_unix();
+    enum vb_err err = api_idem_begin(c->req, &c->idem);
+    if (err || c->idem.replay.status)
+        return err ? err : api_idem_replay(c->req, &c->idem);
     if (llm_service_admit(c->app->llm, why, sizeof why)) {
         http_req_set_error(c->req, "model", "%s", why);
         http_reply_header(c->req, "Retry-After", API_LLM_RETRY_AFTER_S);
@@ -203,7 +226,7 @@ static enum vb_err run(struct completion *c)
                                  .on_text = on_text,
                                  .cancelled = cancelled,
                                  .ud = c};
-    enum vb_err err = llm_service_chat(c->app->llm, &r, &c->reply, why, sizeof why);
+    err = llm_service_chat(c->app->llm, &r, &c->reply, why, sizeof why);
     if (!c->stream) {
         if (err && why[0])
             http_req_set_error(c->req, NULL, "%s", why);
@@ -223,12 +246,14 @@ static enum vb_err run(struct completion *c)
         vb_jw_obj_end(&w);
         vb_jw_obj_end(&w);
         if (vb_jw_finish(&w) == VB_OK)
-            (void)api_sse_send(c->stream, NULL, b.data, b.len);
+            (void)send_event(c, b.data, b.len);
         vb_buf_release(&b);
     } else {
         send_chunk(c, NULL, 0, api_llm_finish_reason(c->reply.stop));
     }
-    (void)api_sse_send(c->stream, NULL, "[DONE]", 6);
+    if (send_event(c, "[DONE]", 6) == VB_OK && !err && !c->transcript_lost)
+        api_idem_keep(&c->idem, 200, "text/event-stream; charset=utf-8", DB_IDEM_BODY_TEXT,
+                      c->transcript.data, c->transcript.len);
     http_stream_close(c->stream);
     return VB_OK;
 }
@@ -237,11 +262,14 @@ enum vb_err api_openai_chat(struct http_request *req)
 {
     struct completion c = {.req = req, .app = http_req_app(req)};
     struct vb_json *body = NULL;
+    vb_buf_init(&c.transcript, API_IDEM_BODY_MAX);
     enum vb_err err = api_json_body(req, &body);
     if (!err)
         err = parse(&c, body);
     if (!err)
         err = run(&c);
+    api_idem_end(&c.idem);
+    vb_buf_release(&c.transcript);
     llm_chat_reply_release(&c.reply);
     vb_free(c.msgs);
     vb_json_free(body);

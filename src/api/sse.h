@@ -8,6 +8,8 @@
 
 /* Starts a text/event-stream reply; NULL on OOM. */
 struct http_stream *api_sse_start(struct http_request *req);
+/* Appends one event as it goes on the wire to b (see api_sse_send). */
+VB_WUR enum vb_err api_sse_frame(struct vb_buf *b, const char *event, const char *data, size_t len);
 /* Writes one event (event may be NULL for an unnamed "data:" event); `data` is one line of
  * JSON (or text without newlines). VB_ERR_CANCELLED once the client has gone. */
 enum vb_err api_sse_send(struct http_stream *s, const char *event, const char *data, size_t len);

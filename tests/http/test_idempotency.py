@@ -113,6 +113,22 @@ class ChatIdempotencyTest(ServerTest):
         self.assertEqual([(e, json.loads(d)) for e, d in sse_events(s2.body)], [("message", final1[0])])
         self.assertEqual(len(self.messages(auth, tid)), 4)
 
+    def test_openai_chat_replays(self):
+        _, _, auth = self.new_user()
+        body = {"model": "x", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 6,
+                "temperature": 1.0}
+        for stream in (False, True):
+            h = dict(auth, **{"Idempotency-Key": key()})
+            b = dict(body, stream=stream)
+            first = self.req("POST", "/v1/chat/completions", b, h, timeout=120)
+            self.assertEqual(first.status, 200, first)
+            again = self.req("POST", "/v1/chat/completions", b, h, timeout=120)
+            self.assertEqual(again.status, 200, again)
+            self.assertEqual(again.header("Idempotent-Replayed"), "true")
+            self.assertEqual(again.body, first.body)  # same id, same text, same events
+            self.assertEqual(again.header("Content-Type").split(";")[0],
+                             first.header("Content-Type").split(";")[0])
+
     def test_conflict_while_running(self):
         _, _, auth = self.new_user()
         tid = self.thread(auth)
