@@ -3,7 +3,7 @@
 #include "api/app.h"
 #include "api/storage.h"
 #include "api/users.h"
-#include "auth/basic.h"
+#include "auth/basic_cache.h"
 #include "core/alloc.h"
 #include "auth/throttle.h"
 #include "core/fsutil.h"
@@ -91,6 +91,7 @@ enum vb_err api_app_init(struct api_app *app, const struct vb_config *cfg, char 
     struct auth_throttle_params by_addr = by_user;
     by_addr.max_failures = 20;
     struct auth_basic_cache_params bp = auth_basic_cache_default_params();
+    bp.ttl_s = cfg->basic_auth_cache_s;
     app->basic = auth_basic_cache_new(&bp);
     app->fail_user = auth_throttle_new(&by_user);
     app->fail_addr = auth_throttle_new(&by_addr);

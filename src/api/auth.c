@@ -3,7 +3,7 @@
 #include "api/handlers.h"
 #include "api/request.h"
 #include "api/users.h"
-#include "auth/basic.h"
+#include "auth/basic_cache.h"
 #include "core/alloc.h"
 #include "auth/jwt.h"
 #include "auth/password.h"

@@ -1,10 +1,15 @@
 /* authn.c: the authentication middleware: Bearer JWT or HTTP Basic. Basic credentials
- * that verified recently are remembered (keyed by an HMAC, see auth/basic.h) so bcrypt
- * does not run on every request; failures count towards the login throttle. */
+ * that verified recently are remembered (keyed by an HMAC, see auth/basic_cache.h) so
+ * bcrypt does not run on every request; bcrypt itself runs only on the HTTP layer's auth
+ * workers, never on the request workers that serve Bearer requests; failures count
+ * towards the login throttle. */
 #include "core/vb.h"
 #include "api/app.h"
 #include "api/users.h"
 #include "auth/basic.h"
+#include "auth/basic_cache.h"
+#include "auth/password.h"
+#include "core/alloc.h"
 #include "auth/header.h"
 #include "auth/jwt.h"
 #include "core/crypto.h"
@@ -52,6 +57,99 @@ static enum vb_err bearer(struct api_app *app, struct http_request *req, const c
     return err;
 }
 
+static enum vb_err refused(struct http_request *req)
+{
+    http_req_set_error(req, NULL, "invalid username or password");
+    return VB_ERR_UNAUTHORIZED;
+}
+
+/* Checks the password (bcrypt, throttled) and ends the flight with the outcome. */
+static enum vb_err verify(struct api_app *app, struct http_request *req,
+                          const struct auth_basic_cred *cred, struct auth_basic_flight *flight)
+{
+    struct db_user user = {0};
+    vb_debug("basic: checking the password of '%s'", cred->username);
+    enum vb_err err = api_users_check_password(app, req, cred->username, cred->password,
+                                               cred->password_len, &user);
+    vb_debug("basic: checked the password of '%s': %s", cred->username, vb_err_code(err));
+    enum auth_basic_outcome outcome = !err                         ? AUTH_BASIC_VERIFIED
+                                      : err == VB_ERR_UNAUTHORIZED ? AUTH_BASIC_WRONG
+                                                                   : AUTH_BASIC_UNDECIDED;
+    auth_basic_cache_finish(app->basic, flight, outcome, user.id, user.password_hash,
+                            vb_now_unix());
+    if (!err)
+        http_req_set_user(req, user.id, user.username);
+    db_user_release(&user);
+    return err;
+}
+
+struct refresh_job {
+    struct api_app *app;
+    struct auth_basic_cred cred; /* a private copy */
+    struct auth_basic_flight *flight;
+};
+
+/* On an auth worker: checks cached credentials again before they expire, so requests
+ * keep hitting the cache. Not a login attempt: no throttling, no failure counted. */
+static void refresh(void *arg)
+{
+    struct refresh_job *job = arg;
+    struct db_user user = {0};
+    enum auth_basic_outcome outcome = AUTH_BASIC_UNDECIDED;
+    enum vb_err err = db_user_get_by_name(job->app->store, job->cred.username, &user);
+    if (err == VB_ERR_NOT_FOUND)
+        outcome = AUTH_BASIC_WRONG;
+    else if (!err)
+        outcome =
+            auth_password_verify(job->cred.password, job->cred.password_len, user.password_hash)
+                ? AUTH_BASIC_VERIFIED
+                : AUTH_BASIC_WRONG;
+    vb_debug("basic: refreshed the cached credentials of '%s'", job->cred.username);
+    auth_basic_cache_finish(job->app->basic, job->flight, outcome, user.id, user.password_hash,
+                            vb_now_unix());
+    db_user_release(&user);
+    auth_basic_cred_release(&job->cred);
+    vb_free(job);
+}
+
+static void start_refresh(struct api_app *app, struct http_request *req,
+                          const struct auth_basic_cred *cred, struct auth_basic_flight *flight)
+{
+    struct refresh_job *job = vb_try_calloc(1, sizeof *job);
+    if (job) {
+        job->app = app;
+        job->flight = flight;
+        if (auth_basic_cred_copy(&job->cred, cred) == VB_OK &&
+            http_req_run_on_auth_worker(req, refresh, job) == VB_OK)
+            return;
+        auth_basic_cred_release(&job->cred);
+        vb_free(job);
+    }
+    auth_basic_cache_finish(app->basic, flight, AUTH_BASIC_UNDECIDED, 0, NULL, 0);
+}
+
+/* A cache hit stands only while the account is as it was when the password verified: a
+ * deleted account or a changed password (by any process) drops it. *changed: look again. */
+static enum vb_err cached(struct api_app *app, struct http_request *req,
+                          const struct auth_basic_cred *cred, int64_t uid, bool *changed)
+{
+    struct db_user user = {0};
+    *changed = false;
+    enum vb_err err = db_user_get(app->store, uid, &user);
+    if (err == VB_ERR_NOT_FOUND) {
+        (void)auth_basic_cache_confirm(app->basic, cred, uid, NULL);
+        err = refused(req);
+    } else if (!err && !auth_basic_cache_confirm(app->basic, cred, uid, user.password_hash)) {
+        *changed = true;
+    } else if (!err) {
+        http_req_set_user(req, user.id, user.username);
+    }
+    db_user_release(&user);
+    return err;
+}
+
+/* Basic credentials: from the cache on a request worker; a password check (bcrypt) only on
+ * an auth worker, one per credentials at a time (VB_ERR_WOULD_BLOCK moves the request). */
 static enum vb_err basic(struct api_app *app, struct http_request *req, const char *b64, size_t len)
 {
     struct auth_basic_cred cred = {0};
@@ -61,21 +159,35 @@ static enum vb_err basic(struct api_app *app, struct http_request *req, const ch
             http_req_set_error(req, NULL, "malformed Basic credentials");
         goto out;
     }
-    int64_t now = vb_now_unix();
-    int64_t uid = 0;
-    if (auth_basic_cache_lookup(app->basic, &cred, now, &uid)) {
-        http_req_set_user(req, uid, cred.username);
-        goto out;
+    bool may_block = http_req_on_auth_worker(req);
+    for (int look = 0; look < 2; look++) {
+        int64_t uid = 0;
+        struct auth_basic_flight *flight = NULL;
+        bool changed = false;
+        switch (
+            auth_basic_cache_begin(app->basic, &cred, vb_now_unix(), may_block, &uid, &flight)) {
+        case AUTH_BASIC_HIT:
+        case AUTH_BASIC_REFRESH:
+            err = cached(app, req, &cred, uid, &changed);
+            if (flight && !err && !changed)
+                start_refresh(app, req, &cred, flight);
+            else if (flight)
+                auth_basic_cache_finish(app->basic, flight, AUTH_BASIC_UNDECIDED, 0, NULL, 0);
+            if (changed)
+                continue; /* the entry is gone: check the password */
+            goto out;
+        case AUTH_BASIC_VERIFY:
+            err = verify(app, req, &cred, flight);
+            goto out;
+        case AUTH_BASIC_REJECTED:
+            err = refused(req);
+            goto out;
+        case AUTH_BASIC_BUSY:
+            err = VB_ERR_WOULD_BLOCK;
+            goto out;
+        }
     }
-    uint64_t gen = auth_basic_cache_generation(app->basic);
-    struct db_user user = {0};
-    err =
-        api_users_check_password(app, req, cred.username, cred.password, cred.password_len, &user);
-    if (!err) {
-        auth_basic_cache_insert(app->basic, &cred, user.id, now, gen);
-        http_req_set_user(req, user.id, user.username);
-    }
-    db_user_release(&user);
+    err = may_block ? refused(req) : VB_ERR_WOULD_BLOCK;
 out:
     auth_basic_cred_release(&cred);
     return err;

@@ -83,6 +83,7 @@ static struct http_server *start_http(struct api_app *app, const struct vb_confi
     p.io_threads = cfg->io_threads;
     p.workers = cfg->workers;
     p.long_workers = api_long_workers(cfg);
+    p.auth_workers = cfg->auth_workers;
     p.queue_max = cfg->queue_max;
     p.body_max = (size_t)cfg->max_json_kb << 10;
     p.upload_max = (size_t)cfg->max_upload_mb << 20;

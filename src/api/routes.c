@@ -7,17 +7,18 @@
 #define PUBLIC   HTTP_ROUTE_PUBLIC
 #define UPLOAD   HTTP_ROUTE_UPLOAD
 #define OPTIONAL HTTP_ROUTE_OPTIONAL_AUTH
-#define LONG     HTTP_ROUTE_LONG /* waits for a model: never holds a light-route worker */
+#define LONG     HTTP_ROUTE_LONG     /* waits for a model: never holds a light-route worker */
+#define PASSWORD HTTP_ROUTE_PASSWORD /* checks a password: never holds another worker */
 
 static const struct http_route routes[] = {
     {"GET", "/", api_health, PUBLIC, "Health: status, version, database, engines, uptime"},
     {"GET", "/docs", api_docs_page, PUBLIC, "Swagger UI"},
     {"GET", "/docs/{asset}", api_docs_asset, PUBLIC, "Swagger UI static files"},
     {"GET", "/openapi.json", api_openapi, PUBLIC, "OpenAPI 3.1 document"},
-    {"POST", "/auth/register", api_auth_register, PUBLIC, "Create an account"},
-    {"POST", "/auth/login", api_auth_login, PUBLIC, "Exchange credentials for a JWT"},
+    {"POST", "/auth/register", api_auth_register, PUBLIC | PASSWORD, "Create an account"},
+    {"POST", "/auth/login", api_auth_login, PUBLIC | PASSWORD, "Exchange credentials for a JWT"},
     {"GET", "/auth/me", api_auth_me, 0, "The authenticated user"},
-    {"POST", "/auth/password", api_auth_password, 0, "Change the password"},
+    {"POST", "/auth/password", api_auth_password, PASSWORD, "Change the password"},
     {"POST", "/voices/upload", api_voices_upload, UPLOAD, "Upload a reference voice clip"},
     {"GET", "/voices", api_voices_list, 0, "List the user's voices"},
     {"GET", "/voices/{id}", api_voices_get, 0, "One voice"},

@@ -1,15 +1,11 @@
-/* basic.c: HTTP Basic credential decoding (strict base64) and the verified-credential cache keyed
- * by HMAC-SHA256 under a per-process random key. */
+/* basic.c: HTTP Basic credential decoding (strict base64). */
 #include "core/vb.h"
 #include "auth/basic.h"
 
 #include "core/crypto.h"
 #include "core/alloc.h"
 
-#include <pthread.h>
-
 #define B64_ENCODED_MAX VB_BASE64_LEN(AUTH_BASIC_DECODED_MAX)
-#define CACHE_WAYS      4 /* entries per bucket */
 
 /* ===== Parsing ===== */
 
@@ -80,168 +76,19 @@ void auth_basic_cred_release(struct auth_basic_cred *c)
     memset(c, 0, sizeof *c);
 }
 
-/* ===== Cache ===== */
-
-struct cache_entry {
-    uint8_t key[VB_SHA256_LEN]; /* HMAC(hkey, user "\0" pass) */
-    int64_t user_id;
-    int64_t inserted; /* unix seconds */
-    int64_t expires;  /* unix seconds; valid while now < expires */
-    bool used;
-};
-
-struct auth_basic_cache {
-    pthread_mutex_t mu;
-    uint8_t hkey[VB_SHA256_LEN]; /* random, per process */
-    struct cache_entry *entries; /* (nbuckets, CACHE_WAYS) */
-    size_t nbuckets;
-    int ttl_s;
-    uint64_t generation; /* bumped by every invalidation */
-};
-
-struct auth_basic_cache_params auth_basic_cache_default_params(void)
+enum vb_err auth_basic_cred_copy(struct auth_basic_cred *dst, const struct auth_basic_cred *src)
 {
-    return (struct auth_basic_cache_params){.capacity = 1024, .ttl_s = 60};
-}
-
-struct auth_basic_cache *auth_basic_cache_new(const struct auth_basic_cache_params *p)
-{
-    struct auth_basic_cache_params d = auth_basic_cache_default_params();
-    size_t capacity = p && p->capacity ? p->capacity : d.capacity;
-    int ttl_s = p && p->ttl_s > 0 ? p->ttl_s : d.ttl_s;
-
-    if (capacity > (1u << 24))
-        return NULL;
-    struct auth_basic_cache *c = vb_xcalloc(1, sizeof *c);
-    if (vb_random_bytes(c->hkey, sizeof c->hkey) != VB_OK) {
-        vb_free(c);
-        return NULL;
-    }
-    c->nbuckets = (capacity + CACHE_WAYS - 1) / CACHE_WAYS;
-    c->entries = vb_xcalloc(c->nbuckets * CACHE_WAYS, sizeof *c->entries);
-    c->ttl_s = ttl_s;
-    pthread_mutex_init(&c->mu, NULL);
-    return c;
-}
-
-void auth_basic_cache_free(struct auth_basic_cache *c)
-{
-    if (!c)
-        return;
-    pthread_mutex_destroy(&c->mu);
-    vb_free_secure(c->entries, c->nbuckets * CACHE_WAYS * sizeof *c->entries);
-    vb_free_secure(c, sizeof *c);
-}
-
-/* key = HMAC(hkey, user "\0" pass); returns its bucket's first entry. */
-static struct cache_entry *cache_key(struct auth_basic_cache *c, const struct auth_basic_cred *cred,
-                                     uint8_t key[VB_SHA256_LEN])
-{
-    /* The parser leaves "user\0pass" contiguous in cred->buf. */
-    if (!cred || !cred->buf || cred->username != cred->buf ||
-        cred->password != cred->buf + cred->username_len + 1)
-        return NULL;
-    vb_hmac_sha256(c->hkey, sizeof c->hkey, cred->buf, cred->username_len + 1 + cred->password_len,
-                   key);
-    uint64_t h;
-    memcpy(&h, key, sizeof h);
-    return &c->entries[(h % c->nbuckets) * CACHE_WAYS];
-}
-
-bool auth_basic_cache_lookup(struct auth_basic_cache *c, const struct auth_basic_cred *cred,
-                             int64_t now, int64_t *user_id)
-{
-    uint8_t key[VB_SHA256_LEN];
-    bool hit = false;
-
-    *user_id = 0;
-    if (!c)
-        return false;
-    struct cache_entry *bucket = cache_key(c, cred, key);
-    if (!bucket)
-        return false;
-    pthread_mutex_lock(&c->mu);
-    for (int i = 0; i < CACHE_WAYS; i++) {
-        struct cache_entry *e = &bucket[i];
-        if (!e->used || !vb_ct_equal(e->key, key, sizeof key))
-            continue;
-        if (now < e->expires && now >= e->inserted) {
-            *user_id = e->user_id;
-            hit = true;
-        } else {
-            explicit_bzero(e, sizeof *e);
-        }
-        break;
-    }
-    pthread_mutex_unlock(&c->mu);
-    explicit_bzero(key, sizeof key);
-    return hit;
-}
-
-uint64_t auth_basic_cache_generation(struct auth_basic_cache *c)
-{
-    if (!c)
-        return 0;
-    pthread_mutex_lock(&c->mu);
-    uint64_t g = c->generation;
-    pthread_mutex_unlock(&c->mu);
-    return g;
-}
-
-void auth_basic_cache_insert(struct auth_basic_cache *c, const struct auth_basic_cred *cred,
-                             int64_t user_id, int64_t now, uint64_t generation)
-{
-    uint8_t key[VB_SHA256_LEN];
-
-    if (!c || user_id <= 0 || now > INT64_MAX - c->ttl_s)
-        return;
-    struct cache_entry *bucket = cache_key(c, cred, key);
-    if (!bucket)
-        return;
-    pthread_mutex_lock(&c->mu);
-    if (generation == c->generation) {
-        /* Same key, else a free or expired slot, else the oldest insertion. */
-        struct cache_entry *slot = NULL;
-        for (int i = 0; i < CACHE_WAYS && !slot; i++)
-            if (bucket[i].used && vb_ct_equal(bucket[i].key, key, sizeof key))
-                slot = &bucket[i];
-        for (int i = 0; i < CACHE_WAYS && !slot; i++)
-            if (!bucket[i].used || now >= bucket[i].expires)
-                slot = &bucket[i];
-        if (!slot) {
-            slot = &bucket[0];
-            for (int i = 1; i < CACHE_WAYS; i++)
-                if (bucket[i].inserted < slot->inserted)
-                    slot = &bucket[i];
-        }
-        memcpy(slot->key, key, sizeof key);
-        slot->user_id = user_id;
-        slot->inserted = now;
-        slot->expires = now + c->ttl_s;
-        slot->used = true;
-    }
-    pthread_mutex_unlock(&c->mu);
-    explicit_bzero(key, sizeof key);
-}
-
-void auth_basic_cache_invalidate_user(struct auth_basic_cache *c, int64_t user_id)
-{
-    if (!c)
-        return;
-    pthread_mutex_lock(&c->mu);
-    c->generation++;
-    for (size_t i = 0; i < c->nbuckets * CACHE_WAYS; i++)
-        if (c->entries[i].used && c->entries[i].user_id == user_id)
-            explicit_bzero(&c->entries[i], sizeof c->entries[i]);
-    pthread_mutex_unlock(&c->mu);
-}
-
-void auth_basic_cache_clear(struct auth_basic_cache *c)
-{
-    if (!c)
-        return;
-    pthread_mutex_lock(&c->mu);
-    c->generation++;
-    explicit_bzero(c->entries, c->nbuckets * CACHE_WAYS * sizeof *c->entries);
-    pthread_mutex_unlock(&c->mu);
+    memset(dst, 0, sizeof *dst);
+    if (!src->buf || src->username != src->buf)
+        return VB_ERR_INVALID;
+    dst->buf = vb_try_malloc(src->buf_len);
+    if (!dst->buf)
+        return VB_ERR_NOMEM;
+    memcpy(dst->buf, src->buf, src->buf_len);
+    dst->buf_len = src->buf_len;
+    dst->username = dst->buf;
+    dst->username_len = src->username_len;
+    dst->password = dst->buf + (src->password - src->buf);
+    dst->password_len = src->password_len;
+    return VB_OK;
 }

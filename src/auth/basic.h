@@ -1,22 +1,6 @@
-/* basic.h: HTTP Basic credentials (RFC 7617) and a small credential cache so that Basic
- * requests do not run bcrypt every time.
- *
- * The cache key is HMAC-SHA256(k, username "\0" password) where k is 32 random bytes made
- * when the cache is created: no password (nor anything derived from SECRET_KEY and a
- * password) is stored, and the key dies with the process. Flow for one request:
- *
- *   struct auth_basic_cred c;
- *   if (auth_basic_parse(cred, cred_len, &c, NULL)) -> 401
- *   if (!auth_basic_cache_lookup(cache, &c, now, &uid)) {
- *       uint64_t gen = auth_basic_cache_generation(cache);   // BEFORE reading the user row
- *       user = db lookup(c.username); ok = verify or dummy-verify;
- *       if (ok) auth_basic_cache_insert(cache, &c, uid, now, gen);
- *   }
- *   auth_basic_cred_release(&c);
- *
- * On a password change call auth_basic_cache_invalidate_user(cache, uid) after the new
- * hash is stored; the generation check makes a concurrent verify of the old password
- * unable to re-insert it. */
+/* basic.h: HTTP Basic credentials (RFC 7617): strict decoding of the header's base64
+ * into a user name and a password held in one wiped buffer. auth/basic_cache.h remembers
+ * credentials that verified so Basic requests do not run bcrypt every time. */
 #ifndef VB_AUTH_BASIC_H
 #define VB_AUTH_BASIC_H
 
@@ -44,34 +28,9 @@ VB_WUR enum vb_err auth_basic_parse(const char *b64, size_t b64_len, struct auth
                                     const char **why);
 /* Wipes and frees the strings; the struct may be reused. NULL-safe, idempotent. */
 void auth_basic_cred_release(struct auth_basic_cred *c);
-
-struct auth_basic_cache_params {
-    size_t capacity; /* entries (rounded up to a multiple of 4); 0 = 1024 */
-    int ttl_s;       /* seconds an entry stays valid; 0 = 60 */
-};
-
-struct auth_basic_cache;
-
-struct auth_basic_cache_params auth_basic_cache_default_params(void);
-/* New cache (caller frees with auth_basic_cache_free); NULL if randomness fails. */
-struct auth_basic_cache *auth_basic_cache_new(const struct auth_basic_cache_params *p);
-/* Wipes all keys and frees. NULL is fine. */
-void auth_basic_cache_free(struct auth_basic_cache *c);
-
-/* true and *user_id when (username, password) was inserted less than ttl_s ago and not
- * invalidated since. Thread-safe. */
-bool auth_basic_cache_lookup(struct auth_basic_cache *c, const struct auth_basic_cred *cred,
-                             int64_t now, int64_t *user_id);
-/* Counter bumped by every invalidation; read it before checking the password. */
-uint64_t auth_basic_cache_generation(struct auth_basic_cache *c);
-/* Remembers verified credentials until now + ttl_s, evicting the oldest entry of its
- * bucket when full. Does nothing if an invalidation happened after `generation` was
- * read. Thread-safe. */
-void auth_basic_cache_insert(struct auth_basic_cache *c, const struct auth_basic_cred *cred,
-                             int64_t user_id, int64_t now, uint64_t generation);
-/* Drops every entry of user_id (password change, user deletion). Thread-safe. */
-void auth_basic_cache_invalidate_user(struct auth_basic_cache *c, int64_t user_id);
-/* Drops everything. Thread-safe. */
-void auth_basic_cache_clear(struct auth_basic_cache *c);
+/* A private copy of parsed credentials (for work that outlives the request); release it
+ * with auth_basic_cred_release. VB_ERR_INVALID when src was not parsed, VB_ERR_NOMEM. */
+VB_WUR enum vb_err auth_basic_cred_copy(struct auth_basic_cred *dst,
+                                        const struct auth_basic_cred *src);
 
 #endif

@@ -52,6 +52,8 @@ const char *vb_err_message(enum vb_err err)
         return "quota exceeded";
     case VB_ERR_NO_SPACE:
         return "the server has no space left to store this";
+    case VB_ERR_WOULD_BLOCK:
+        return "busy, retry soon";
     }
     return "unknown error";
 }
@@ -105,6 +107,8 @@ const char *vb_err_code(enum vb_err err)
         return "quota_exceeded";
     case VB_ERR_NO_SPACE:
         return "insufficient_storage";
+    case VB_ERR_WOULD_BLOCK:
+        return "unavailable";
     }
     return "unknown";
 }
@@ -158,6 +162,8 @@ int vb_err_http_status(enum vb_err err)
         return 403;
     case VB_ERR_NO_SPACE:
         return 507;
+    case VB_ERR_WOULD_BLOCK:
+        return 503;
     }
     return 500;
 }

@@ -26,6 +26,7 @@ enum vb_err {
     VB_ERR_DB_DOWN,       /* database unreachable or restarting (503 + Retry-After) */
     VB_ERR_QUOTA,         /* a per-user quota is used up (403) */
     VB_ERR_NO_SPACE,      /* a disk (or its disk quota) is full (507) */
+    VB_ERR_WOULD_BLOCK,   /* must wait: retry where waiting is allowed (internal; 503) */
 };
 
 /* Human-readable sentence for `err`; static storage. */

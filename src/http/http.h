@@ -32,7 +32,8 @@ enum http_route_flags {
     HTTP_ROUTE_PUBLIC = 1 << 0,        /* no authentication required */
     HTTP_ROUTE_UPLOAD = 1 << 1,        /* multipart/form-data bodies may reach upload_max */
     HTTP_ROUTE_OPTIONAL_AUTH = 1 << 2, /* authenticate when credentials are given */
-    HTTP_ROUTE_LONG = 1 << 3, /* may wait long (for a model): runs on the long_workers lane */
+    HTTP_ROUTE_LONG = 1 << 3,     /* may wait long (for a model): runs on the long_workers lane */
+    HTTP_ROUTE_PASSWORD = 1 << 4, /* checks or hashes a password: runs on the auth_workers lane */
 };
 
 struct http_route {
@@ -45,7 +46,10 @@ struct http_route {
 
 /* Called before a non-public route's handler. Returns VB_OK after calling
  * http_req_set_user, or an error (usually VB_ERR_UNAUTHORIZED / VB_ERR_RATE_LIMITED),
- * which the layer sends as the reply (with WWW-Authenticate on 401). */
+ * which the layer sends as the reply (with WWW-Authenticate on 401). Off the auth workers
+ * (http_req_on_auth_worker false), a callback that would block on a password hash returns
+ * VB_ERR_WOULD_BLOCK instead: the layer runs it again on an auth worker, then the handler
+ * back on the route's own lane. */
 typedef enum vb_err (*http_auth_fn)(void *app, struct http_request *req);
 
 struct http_server_params {
@@ -56,6 +60,8 @@ struct http_server_params {
     int long_workers;                /* handler threads for HTTP_ROUTE_LONG routes, apart
                                       * from `workers` so that requests waiting for a model
                                       * never hold them; 0 = none (`workers` run them too) */
+    int auth_workers;                /* threads for password checks (bcrypt), apart from the
+                                      * others so that no password check holds them; 0 = 2 */
     int queue_max;                   /* pending handler jobs per lane before 503; 0 = 256 */
     size_t header_max;               /* bytes of request line + headers; 0 = 16 KiB */
     size_t body_max;                 /* bytes of any other body (JSON); 0 = 256 KiB */
@@ -99,6 +105,13 @@ const char *http_req_username(const struct http_request *req);
 void http_req_set_user(struct http_request *req, int64_t user_id, const char *username);
 /* true once the client has gone away; long handlers poll it to cancel their work. */
 bool http_req_cancelled(const struct http_request *req);
+/* true on an auth worker, where blocking on a password hash is expected. */
+bool http_req_on_auth_worker(const struct http_request *req);
+/* Queues fn(arg) to run on an auth worker, for password work that must not hold up a
+ * request (refreshing cached credentials). VB_ERR_UNAVAILABLE when that queue is full or
+ * the server is stopping: fn will not run and arg stays the caller's. */
+VB_WUR enum vb_err http_req_run_on_auth_worker(struct http_request *req, void (*fn)(void *arg),
+                                               void *arg);
 /* Message and field for the error reply the layer sends when the handler returns an
  * error (field may be NULL). */
 void http_req_set_error(struct http_request *req, const char *field, const char *fmt, ...)

@@ -26,18 +26,29 @@ enum http_phase {
     HTTP_PHASE_REPLIED, /* response queued with libmicrohttpd */
 };
 
-/* Handler threads come in two lanes so that requests which wait a long time (for a model:
- * HTTP_ROUTE_LONG) never hold the threads that serve everything else. */
+/* Handler threads come in lanes so that requests which wait a long time (for a model:
+ * HTTP_ROUTE_LONG) or burn CPU on a password hash never hold the threads that serve
+ * everything else. */
 enum http_lane_id {
     HTTP_LANE_LIGHT, /* `workers` threads: every route without HTTP_ROUTE_LONG */
     HTTP_LANE_LONG,  /* `long_workers` threads: HTTP_ROUTE_LONG routes (none: LIGHT serves them) */
+    HTTP_LANE_AUTH,  /* `auth_workers` threads: HTTP_ROUTE_PASSWORD routes, authentication
+                        that would block elsewhere (VB_ERR_WOULD_BLOCK), background password
+                        work (http_req_run_on_auth_worker) */
     HTTP_LANES,
+};
+
+/* A queued job: a request (with the reference the queue holds), or a function. */
+struct http_job {
+    struct http_request *req;
+    void (*fn)(void *arg);
+    void *arg;
 };
 
 struct http_lane {
     struct http_server *srv;
-    pthread_cond_t cv_job;       /* a job was queued, or quit (srv->lock) */
-    struct http_request **queue; /* ring of srv->p.queue_max jobs */
+    pthread_cond_t cv_job;  /* a job was queued, or quit (srv->lock) */
+    struct http_job *queue; /* ring of srv->p.queue_max jobs */
     size_t q_head, q_len;
     pthread_t *threads;
     int n_threads;
@@ -103,7 +114,9 @@ struct http_request {
     struct http_stream *stream;
     bool stream_closed;
     atomic_bool cancelled;
-    bool after_stop; /* began after http_server_stop: refused with 503 */
+    bool after_stop;    /* began after http_server_stop: refused with 503 */
+    bool on_auth_lane;  /* queued for or running on HTTP_LANE_AUTH */
+    bool authenticated; /* the auth callback accepted it (on HTTP_LANE_AUTH) */
 };
 
 /* server.c */

@@ -11,7 +11,9 @@
  * and resumes the connection; libmicrohttpd then calls the access handler again, which queues the
  * staged response. Cheap checks that need no handler (Host, path decoding, route lookup, 404/405,
  * CORS preflight, 413 by Content-Length) are answered directly on the I/O thread before
- * the body is read.
+ * the body is read. Password checks (bcrypt) run on a third lane of `auth_workers` threads:
+ * HTTP_ROUTE_PASSWORD routes whole, and authentication that would block elsewhere (see
+ * http_auth_fn), so Bearer requests and cached credentials never wait behind them.
  *
  * Streaming (stream.c) keeps this rule: an I/O thread never waits. The content reader
  * copies what the producer has buffered; when the buffer is empty it suspends the
@@ -40,21 +42,22 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define DEFAULT_IO_THREADS 4
-#define DEFAULT_WORKERS    8
-#define DEFAULT_QUEUE_MAX  256
-#define DEFAULT_HEADER_MAX (16 * 1024)
-#define DEFAULT_BODY_MAX   (256 * 1024)
-#define DEFAULT_UPLOAD_MAX (50 * 1024 * 1024)
-#define DEFAULT_TIMEOUT_S  60
-#define CONNECTIONS_MAX    10000 /* open connections, whatever the descriptor limit */
-#define CONNECTIONS_MIN    64
-#define FD_RESERVE         128 /* descriptors kept for files, the database and pipes */
-#define DISCARD_MAX_BYTES  (4 * 1024 * 1024) /* over-limit chunked body we read to say 413 */
-#define WWW_AUTHENTICATE   "Bearer realm=\"vocero\", Basic realm=\"vocero\""
-#define DB_RETRY_AFTER_S   "5" /* seconds, when the database is unreachable */
-#define EXPOSE_HEADERS     "X-Request-Id, Content-Disposition, Content-Range, Retry-After"
-#define CORS_ALLOW_HEADERS "Authorization, Content-Type, X-Request-Id, Range"
+#define DEFAULT_IO_THREADS   4
+#define DEFAULT_WORKERS      8
+#define DEFAULT_AUTH_WORKERS 2
+#define DEFAULT_QUEUE_MAX    256
+#define DEFAULT_HEADER_MAX   (16 * 1024)
+#define DEFAULT_BODY_MAX     (256 * 1024)
+#define DEFAULT_UPLOAD_MAX   (50 * 1024 * 1024)
+#define DEFAULT_TIMEOUT_S    60
+#define CONNECTIONS_MAX      10000 /* open connections, whatever the descriptor limit */
+#define CONNECTIONS_MIN      64
+#define FD_RESERVE           128 /* descriptors kept for files, the database and pipes */
+#define DISCARD_MAX_BYTES    (4 * 1024 * 1024) /* over-limit chunked body we read to say 413 */
+#define WWW_AUTHENTICATE     "Bearer realm=\"vocero\", Basic realm=\"vocero\""
+#define DB_RETRY_AFTER_S     "5" /* seconds, when the database is unreachable */
+#define EXPOSE_HEADERS       "X-Request-Id, Content-Disposition, Content-Range, Retry-After"
+#define CORS_ALLOW_HEADERS   "Authorization, Content-Type, X-Request-Id, Range"
 
 /* ===== small helpers ===== */
 
@@ -583,19 +586,76 @@ static enum MHD_Result queue_staged(struct http_request *req)
     return r;
 }
 
+/* ===== lanes ===== */
+
+/* The lane a request's route runs on. */
+static enum http_lane_id home_lane(const struct http_request *req)
+{
+    unsigned flags = req->match.route->flags;
+    if (flags & HTTP_ROUTE_PASSWORD)
+        return HTTP_LANE_AUTH;
+    if ((flags & HTTP_ROUTE_LONG) && req->srv->lanes[HTTP_LANE_LONG].n_threads)
+        return HTTP_LANE_LONG;
+    return HTTP_LANE_LIGHT;
+}
+
+static bool lane_has_room_locked(const struct http_server *srv, enum http_lane_id id)
+{
+    const struct http_lane *l = &srv->lanes[id];
+    return !srv->quit && l->n_threads > 0 && l->q_len < (size_t)srv->p.queue_max;
+}
+
+/* Queues job on lane id (a request: with the reference the queue holds). false when the
+ * lane is full or the server is stopping. Under srv->lock. */
+static bool lane_push_locked(struct http_server *srv, enum http_lane_id id, struct http_job job)
+{
+    struct http_lane *l = &srv->lanes[id];
+    if (!lane_has_room_locked(srv, id))
+        return false;
+    if (job.req)
+        job.req->on_auth_lane = id == HTTP_LANE_AUTH;
+    l->queue[(l->q_head + l->q_len) % (size_t)srv->p.queue_max] = job;
+    l->q_len++;
+    pthread_cond_signal(&l->cv_job);
+    return true;
+}
+
+/* Moves a suspended request (and its reference) to lane id; false when it has no room. */
+static bool move_to_lane(struct http_request *req, enum http_lane_id id)
+{
+    pthread_mutex_lock(&req->srv->lock);
+    bool ok = lane_push_locked(req->srv, id, (struct http_job){.req = req});
+    pthread_mutex_unlock(&req->srv->lock);
+    return ok;
+}
+
+bool http_req_on_auth_worker(const struct http_request *req)
+{
+    return req->on_auth_lane;
+}
+
+enum vb_err http_req_run_on_auth_worker(struct http_request *req, void (*fn)(void *arg), void *arg)
+{
+    struct http_server *srv = req->srv;
+    if (!fn)
+        return VB_ERR_INVALID;
+    pthread_mutex_lock(&srv->lock);
+    bool ok = !atomic_load(&srv->hard_stop) &&
+              lane_push_locked(srv, HTTP_LANE_AUTH, (struct http_job){.fn = fn, .arg = arg});
+    pthread_mutex_unlock(&srv->lock);
+    return ok ? VB_OK : VB_ERR_UNAVAILABLE;
+}
+
 /* The body is complete: hand the request to a worker, or answer 503. A request that began
  * before the stop is in flight and still runs while the server drains; one that began
  * after it (on a kept-alive connection) is refused. */
 static enum MHD_Result dispatch(struct http_request *req)
 {
     struct http_server *srv = req->srv;
-    bool long_route = (req->match.route->flags & HTTP_ROUTE_LONG) != 0;
-    struct http_lane *lane =
-        &srv->lanes[long_route && srv->lanes[HTTP_LANE_LONG].n_threads ? HTTP_LANE_LONG
-                                                                       : HTTP_LANE_LIGHT];
+    enum http_lane_id lane = home_lane(req);
     pthread_mutex_lock(&srv->lock);
     bool stopping = req->after_stop || atomic_load(&srv->hard_stop);
-    if (stopping || lane->q_len >= (size_t)srv->p.queue_max) {
+    if (stopping || !lane_has_room_locked(srv, lane)) {
         pthread_mutex_unlock(&srv->lock);
         add_extra(req, "Retry-After", "1");
         http_req_stage_error(req, VB_ERR_UNAVAILABLE, NULL,
@@ -609,10 +669,7 @@ static enum MHD_Result dispatch(struct http_request *req)
     atomic_fetch_add(&req->refs, 1);
     /* Suspend before a worker can see the job, so its resume always follows. */
     MHD_suspend_connection(req->conn);
-    size_t tail = (lane->q_head + lane->q_len) % (size_t)srv->p.queue_max;
-    lane->queue[tail] = req;
-    lane->q_len++;
-    pthread_cond_signal(&lane->cv_job);
+    (void)lane_push_locked(srv, lane, (struct http_job){.req = req}); /* room checked above */
     pthread_mutex_unlock(&srv->lock);
     return MHD_YES;
 }
@@ -730,7 +787,44 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* ===== workers ===== */
 
-static void run_job(struct http_request *req)
+/* Runs the auth callback. true when the request moved to another lane: to an auth worker
+ * because the callback would block, or, authenticated there, back to its route's lane. */
+static bool authenticate(struct http_request *req, enum vb_err *err)
+{
+    struct http_server *srv = req->srv;
+    const struct http_route *route = req->match.route;
+    if (!srv->p.auth) {
+        vb_error("http: route %s %s needs auth but no auth callback is set", route->method,
+                 route->pattern);
+        *err = VB_ERR_INTERNAL;
+        return false;
+    }
+    *err = srv->p.auth(srv->p.app, req);
+    if (*err == VB_ERR_WOULD_BLOCK) {
+        if (!req->on_auth_lane && move_to_lane(req, HTTP_LANE_AUTH))
+            return true;
+        add_extra(req, "Retry-After", "1");
+        http_req_set_error(req, NULL, "too many password checks waiting, retry soon");
+        *err = VB_ERR_UNAVAILABLE;
+        return false;
+    }
+    if (*err)
+        return false;
+    req->authenticated = true;
+    enum http_lane_id home = home_lane(req);
+    if (!req->on_auth_lane || home == HTTP_LANE_AUTH)
+        return false;
+    if (move_to_lane(req, home))
+        return true;
+    add_extra(req, "Retry-After", "1");
+    http_req_set_error(req, NULL, "server is busy, retry soon");
+    *err = VB_ERR_UNAVAILABLE;
+    return false;
+}
+
+/* Runs a dequeued request's auth and handler and stages the reply; true when the request
+ * moved to another lane instead (the caller then leaves it alone). */
+static bool run_job(struct http_request *req)
 {
     struct http_server *srv = req->srv;
     const struct http_route *route = req->match.route;
@@ -738,21 +832,14 @@ static void run_job(struct http_request *req)
     if (atomic_load(&srv->hard_stop)) {
         add_extra(req, "Retry-After", "1");
         http_req_stage_error(req, VB_ERR_UNAVAILABLE, NULL, "server is shutting down");
-        return;
+        return false;
     }
-    bool need_auth = !(route->flags & HTTP_ROUTE_PUBLIC);
+    bool need_auth = !(route->flags & HTTP_ROUTE_PUBLIC) && !req->authenticated;
     if (need_auth && (route->flags & HTTP_ROUTE_OPTIONAL_AUTH) &&
         !http_req_header(req, "Authorization"))
         need_auth = false;
-    if (need_auth) {
-        if (srv->p.auth) {
-            err = srv->p.auth(srv->p.app, req);
-        } else {
-            vb_error("http: route %s %s needs auth but no auth callback is set", route->method,
-                     route->pattern);
-            err = VB_ERR_INTERNAL;
-        }
-    }
+    if (need_auth && authenticate(req, &err))
+        return true;
     if (!err)
         err = route->handler(req);
     if (req->stream && !req->stream_closed) {
@@ -773,6 +860,7 @@ static void run_job(struct http_request *req)
                  req->path, req->id);
         http_req_stage_error(req, VB_ERR_INTERNAL, NULL, NULL);
     }
+    return false;
 }
 
 static void *worker_main(void *arg)
@@ -787,13 +875,18 @@ static void *worker_main(void *arg)
             pthread_mutex_unlock(&srv->lock);
             break;
         }
-        struct http_request *req = lane->queue[lane->q_head];
+        struct http_job job = lane->queue[lane->q_head];
         lane->q_head = (lane->q_head + 1) % (size_t)srv->p.queue_max;
         lane->q_len--;
         pthread_mutex_unlock(&srv->lock);
-        run_job(req);
-        http_req_resume(req);
-        http_req_unref(req);
+        if (!job.req) {
+            job.fn(job.arg);
+            continue;
+        }
+        if (run_job(job.req))
+            continue; /* moved to another lane */
+        http_req_resume(job.req);
+        http_req_unref(job.req);
     }
     return NULL;
 }
@@ -918,6 +1011,7 @@ struct http_server *http_server_start(const struct http_server_params *p, char *
     srv->p.io_threads = p->io_threads > 0 ? p->io_threads : DEFAULT_IO_THREADS;
     srv->p.workers = p->workers > 0 ? p->workers : DEFAULT_WORKERS;
     srv->p.long_workers = p->long_workers > 0 ? p->long_workers : 0;
+    srv->p.auth_workers = p->auth_workers > 0 ? p->auth_workers : DEFAULT_AUTH_WORKERS;
     srv->p.queue_max = p->queue_max > 0 ? p->queue_max : DEFAULT_QUEUE_MAX;
     srv->p.header_max = p->header_max ? p->header_max : DEFAULT_HEADER_MAX;
     srv->p.body_max = p->body_max ? p->body_max : DEFAULT_BODY_MAX;
@@ -936,8 +1030,10 @@ struct http_server *http_server_start(const struct http_server_params *p, char *
         pthread_cond_init(&srv->lanes[l].cv_job, NULL);
     }
     for (int l = 0; l < HTTP_LANES; l++) {
-        if (start_lane(&srv->lanes[l], l == HTTP_LANE_LONG ? srv->p.long_workers : srv->p.workers,
-                       why, why_cap) != VB_OK)
+        int n = l == HTTP_LANE_LONG   ? srv->p.long_workers
+                : l == HTTP_LANE_AUTH ? srv->p.auth_workers
+                                      : srv->p.workers;
+        if (start_lane(&srv->lanes[l], n, why, why_cap) != VB_OK)
             goto fail;
     }
 

@@ -4,6 +4,7 @@
  * target encodes and signs correctly, so libjwt and the claim checks see arbitrary JSON. */
 #include "core/vb.h"
 #include "auth/basic.h"
+#include "auth/basic_cache.h"
 #include "auth/header.h"
 #include "auth/jwt.h"
 
@@ -36,7 +37,7 @@ static void check_basic(const char *b64, size_t len)
             abort();
     int64_t uid = 0;
     if (!auth_basic_cache_lookup(cache, &c, NOW, &uid))
-        auth_basic_cache_insert(cache, &c, 1 + (int64_t)c.password_len, NOW,
+        auth_basic_cache_insert(cache, &c, 1 + (int64_t)c.password_len, NULL, NOW,
                                 auth_basic_cache_generation(cache));
     else if (uid != 1 + (int64_t)c.password_len)
         abort();

@@ -124,8 +124,10 @@ class Server:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     # ----- HTTP -----
-    def request(self, method, path, body=None, headers=None, timeout=60, host=None):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+    def request(self, method, path, body=None, headers=None, timeout=60, host=None, source=None):
+        """`source`: a local address to connect from (127.0.0.2, ...), to act as another client."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout,
+                                          source_address=(source, 0) if source else None)
         try:
             h = dict(headers or {})
             if isinstance(body, (dict, list)):

@@ -2,8 +2,14 @@
 cache (dropped when the account changes behind it), failed-login throttling per address and
 per (user, address), and password checks kept off the request workers."""
 import re
+import subprocess
+import threading
+import time
+import unittest
 
+import config
 from base import ServerTest
+from harness import basic
 
 
 class SignedUrlTest(ServerTest):
@@ -22,3 +28,121 @@ class SignedUrlTest(ServerTest):
         i = next(k for k, c in enumerate(sig.group(1)) if c in "abcdef")
         one = sig.group(1)[:i] + sig.group(1)[i].upper() + sig.group(1)[i + 1:]
         self.assertError(self.req("GET", url.replace(sig.group(1), one)), 403, "forbidden", "sig")
+
+
+def run_sql(server, statement):
+    """Runs one SQL statement on the server's PostgreSQL database behind its back, as an
+    administrator or a second server would."""
+    subprocess.run(["psql", "-v", "ON_ERROR_STOP=1", "-q", server.database, "-c", statement],
+                   check=True, capture_output=True, timeout=60)
+
+
+# A running server holds its SQLite database exclusively (no other process can change it), so
+# an account changes behind its back only on PostgreSQL.
+behind_the_back = unittest.skipIf(config.DATABASE == "sqlite",
+                                  "SQLite: the server holds the database exclusively")
+
+
+class BasicCacheAccountTest(ServerTest):
+    """Cached Basic credentials stand only for the account as it is now."""
+
+    @behind_the_back
+    def test_deleted_user_refused_at_once(self):
+        u, p = self.register()
+        for _ in range(2):  # the second is answered from the cache
+            self.assertEqual(self.req("GET", "/auth/me", headers=basic(u, p)).status, 200)
+        run_sql(self.server, "DELETE FROM users WHERE username = '%s'" % u)
+        self.assertError(self.req("GET", "/auth/me", headers=basic(u, p)), 401, "unauthorized")
+        self.assertError(self.req("GET", "/voices", headers=basic(u, p)), 401, "unauthorized")
+
+    @behind_the_back
+    def test_password_changed_elsewhere_refused_at_once(self):
+        u, p = self.register()
+        other, other_p = self.register(password="other password 2")
+        self.assertEqual(self.req("GET", "/auth/me", headers=basic(u, p)).status, 200)
+        self.assertEqual(self.req("GET", "/auth/me", headers=basic(u, p)).status, 200)
+        # u's password becomes other_p (the same bcrypt hash), as a tool or a second server would
+        run_sql(self.server, "UPDATE users SET password_hash = (SELECT password_hash FROM users "
+                "WHERE username = '%s') WHERE username = '%s'" % (other, u))
+        self.assertError(self.req("GET", "/auth/me", headers=basic(u, p)), 401, "unauthorized")
+        r = self.req("GET", "/auth/me", headers=basic(u, other_p))
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["username"], u)
+
+    def test_password_change_through_api_drops_cache(self):
+        u, p = self.register()
+        self.assertEqual(self.req("GET", "/auth/me", headers=basic(u, p)).status, 200)
+        r = self.req("POST", "/auth/password", {"current_password": p, "new_password": "brand new pass"},
+                     basic(u, p))
+        self.assertEqual(r.status, 204, r)
+        self.assertError(self.req("GET", "/auth/me", headers=basic(u, p)), 401)
+        self.assertEqual(self.req("GET", "/auth/me", headers=basic(u, "brand new pass")).status, 200)
+
+
+class BasicCacheStampedeTest(ServerTest):
+    """Many Basic requests miss the cache together (cold, then when their entries expire).
+    Each credential is checked by one request at a time while the others wait for its
+    answer, the checks run on the auth workers, and a Bearer request of another user is
+    answered meanwhile. Before, with one request worker, the Bearer request queued behind
+    every user's bcrypt check (4 x cost 13: seconds)."""
+    TTL = 8
+    ENV = {"WORKERS": "1", "AUTH_WORKERS": "2", "BCRYPT_COST": "13", "LOG_LEVEL": "debug",
+           "BASIC_AUTH_CACHE_SECONDS": str(TTL)}
+    USERS = 4
+    REQUESTS = 32
+
+    def checks(self):
+        """{user: number of password checks}; fails if two checks of one user overlapped."""
+        with open(self.server.log_path, "rb") as f:
+            log = f.read().decode("utf-8", "replace")
+        running, done = set(), {}
+        for m in re.finditer(r"basic: (checking|checked) the password of '([^']+)'", log):
+            what, user = m.groups()
+            if what == "checking":
+                self.assertNotIn(user, running, "two checks of %s at once" % user)
+                running.add(user)
+            else:
+                running.discard(user)
+                done[user] = done.get(user, 0) + 1
+        return done
+
+    def burst(self, users, bearer_auth):
+        """REQUESTS Basic requests of `users` at once, and meanwhile one Bearer request."""
+        results = []
+        lock = threading.Lock()
+
+        def call(u, p):
+            try:
+                status = self.req("GET", "/auth/me", headers=basic(u, p), timeout=120).status
+            except OSError as e:
+                status = repr(e)
+            with lock:
+                results.append(status)
+
+        threads = [threading.Thread(target=call, args=users[i % len(users)])
+                   for i in range(self.REQUESTS)]
+        for t in threads:
+            t.start()
+        time.sleep(0.3)  # the burst is queued on the server
+        try:
+            r = self.req("GET", "/auth/me", headers=bearer_auth, timeout=1.5)
+        finally:
+            for t in threads:
+                t.join()
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(results, [200] * self.REQUESTS)
+
+    def test_misses_under_load(self):
+        users = [self.register() for _ in range(self.USERS)]
+        _, _, bearer_auth = self.new_user()
+        self.burst(users, bearer_auth)  # nothing cached yet: all miss together
+        first = self.checks()
+        time.sleep(self.TTL + 1.2)  # every entry has expired
+        self.burst(users, bearer_auth)
+        second = self.checks()
+        # One check per user and burst, unless the machine is so slow that an entry expired
+        # while the burst was still queued; far fewer than one per request either way.
+        for u, _ in users:
+            self.assertGreaterEqual(first.get(u, 0), 1, u)
+            self.assertGreater(second.get(u, 0), first[u], u)
+        self.assertLess(sum(second.values()), self.REQUESTS)
