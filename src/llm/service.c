@@ -7,6 +7,7 @@
 #include "core/log.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <sys/stat.h>
 
@@ -28,7 +29,8 @@ struct llm_service {
     pthread_mutex_t lock;      /* held while generating: one request at a time */
     pthread_mutex_t wait_lock; /* protects admitted */
     int admitted;              /* requests between admit and the end of their chat */
-    struct llm_model *model;   /* NULL until first use */
+    struct llm_model *model;   /* NULL until first use; written and used under lock */
+    atomic_bool loaded;        /* model is set: llm_service_check reads it without lock */
     struct slot slots[CACHE_SESSIONS_MAX];
     uint64_t clock;
 };
@@ -85,7 +87,7 @@ static enum vb_err missing(const struct llm_service *s, char *why, size_t cap)
 enum vb_err llm_service_check(struct llm_service *s, char *why, size_t cap)
 {
     struct stat st;
-    if (s->model || (stat(s->model_path, &st) == 0 && S_ISREG(st.st_mode)))
+    if (atomic_load(&s->loaded) || (stat(s->model_path, &st) == 0 && S_ISREG(st.st_mode)))
         return VB_OK;
     return missing(s, why, cap);
 }
@@ -100,6 +102,7 @@ static enum vb_err ensure_loaded(struct llm_service *s, char *why, size_t cap)
         return err;
     char reason[256] = "";
     err = llm_model_load(s->model_path, &s->model, reason, sizeof reason);
+    atomic_store(&s->loaded, s->model != NULL);
     if (err) {
         vb_error("llm: cannot load %s: %s", s->model_path, reason);
         snprintf(why, cap, "the chat model %s cannot be loaded; the server log says why",
