@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # test-all.sh: what `make test` runs. Build, unit tests (SQLite and a throwaway PostgreSQL),
-# HTTP integration tests on both back ends, the /docs browser test, then unit + HTTP again
-# under ASan+UBSan, then a short fuzz smoke run. Prints a table per stage and a final
-# "N passed, N failed" line adding up every stage; exits non-zero when any stage failed.
+# the reference-vector suites at every instruction-set level (unit-isa), HTTP integration
+# tests on both back ends, the /docs browser test, clang-format, then unit + HTTP again under
+# ASan+UBSan, the threaded units under ThreadSanitizer, and a short fuzz smoke run. Prints a
+# table per stage and a final "N passed, N failed, N skipped" line adding up every stage;
+# exits non-zero when any stage failed.
 # Environment: JOBS (make -j, default 2), TEST_DATABASE_URL (use that PostgreSQL instead of
 # a throwaway one), VOCERO_TEST_QUICK=1 (skip the sanitizer and fuzz stages; local use only).
 set -uo pipefail
@@ -15,29 +17,29 @@ mkdir -p "$LOG_DIR"
 export PYTHONDONTWRITEBYTECODE=1
 
 # ---- stage bookkeeping -------------------------------------------------------------------
-STAGES=() RESULTS=() PASSES=() FAILS=() TIMES=()
-TOTAL_PASS=0 TOTAL_FAIL=0 ANY_FAIL=0
+STAGES=() RESULTS=() PASSES=() FAILS=() SKIPS=() TIMES=()
+TOTAL_PASS=0 TOTAL_FAIL=0 TOTAL_SKIP=0 ANY_FAIL=0
 
-record() { # name result passed failed seconds
-    STAGES+=("$1") RESULTS+=("$2") PASSES+=("$3") FAILS+=("$4") TIMES+=("$5")
-    TOTAL_PASS=$((TOTAL_PASS + $3)) TOTAL_FAIL=$((TOTAL_FAIL + $4))
+record() { # name result passed failed skipped seconds
+    STAGES+=("$1") RESULTS+=("$2") PASSES+=("$3") FAILS+=("$4") SKIPS+=("$5") TIMES+=("$6")
+    TOTAL_PASS=$((TOTAL_PASS + $3)) TOTAL_FAIL=$((TOTAL_FAIL + $4)) TOTAL_SKIP=$((TOTAL_SKIP + $5))
     [ "$2" = FAIL ] && ANY_FAIL=1
     return 0
 }
 
-skip() { # name reason
+skip() { # name reason: a stage not run counts as one skipped test
     echo "=== $1: skipped ($2)"
-    record "$1" "skip" 0 0 0
+    record "$1" "skip" 0 0 1 0
 }
 
 # run_stage NAME LIMIT_S CMD...: runs CMD with a time limit, output shown live and kept in
-# build/test-logs/NAME.log. Counts come from the last "N passed, N failed" line the command
-# prints (optionally after one "word: "); a command that prints none counts as one test.
-# A non-zero exit always counts at least one failure.
+# build/test-logs/NAME.log. Counts come from the last "N passed, N failed[, N skipped]" line
+# the command prints (optionally after one "word: "); a command that prints none counts as one
+# test. A non-zero exit always counts at least one failure.
 run_stage() {
     local name=$1 limit=$2
     shift 2
-    local log=$LOG_DIR/$name.log start=$SECONDS rc pid tpid line p=0 f=0 result
+    local log=$LOG_DIR/$name.log start=$SECONDS rc pid tpid line p=0 f=0 s=0 result
     echo
     echo "=== $name: $*"
     : >"$log"
@@ -54,6 +56,8 @@ run_stage() {
     if [ -n "$line" ]; then
         p=$(printf '%s\n' "$line" | sed -E 's/^([A-Za-z0-9_.-]+: )?([0-9]+) passed, ([0-9]+) failed.*/\2/')
         f=$(printf '%s\n' "$line" | sed -E 's/^([A-Za-z0-9_.-]+: )?([0-9]+) passed, ([0-9]+) failed.*/\3/')
+        s=$(printf '%s\n' "$line" | sed -nE 's/^.* failed, ([0-9]+) skipped.*/\1/p')
+        s=${s:-0}
     elif [ $rc -eq 0 ]; then
         p=1
     fi
@@ -66,7 +70,7 @@ run_stage() {
         fi
     fi
     if [ $rc -eq 0 ] && [ "$f" -eq 0 ]; then result=ok; else result=FAIL; fi
-    record "$name" "$result" "$p" "$f" $((SECONDS - start))
+    record "$name" "$result" "$p" "$f" "$s" $((SECONDS - start))
     [ "$result" = ok ]
 }
 
@@ -88,7 +92,7 @@ start_pg() {
     echo "=== postgres: scripts/pg-test-server.sh start"
     if [ ! -x scripts/pg-test-server.sh ]; then
         echo "!!! postgres: scripts/pg-test-server.sh is missing or not executable"
-        record postgres FAIL 0 1 0
+        record postgres FAIL 0 1 0 0
         return 1
     fi
     PG_STARTED=1
@@ -98,12 +102,12 @@ start_pg() {
     if [ -z "$PGURL" ]; then
         cat "$LOG_DIR/postgres.log"
         echo "!!! postgres: no postgresql:// URL from pg-test-server.sh start (got: ${out:-nothing})"
-        record postgres FAIL 0 1 $((SECONDS - start))
+        record postgres FAIL 0 1 0 $((SECONDS - start))
         return 1
     fi
     echo "PostgreSQL for tests: ${PGURL%%\?*}"
     export TEST_DATABASE_URL=$PGURL
-    record postgres ok 1 0 $((SECONDS - start))
+    record postgres ok 1 0 0 $((SECONDS - start))
 }
 
 # ---- one suite: unit + HTTP (+ browser) against one build directory ----------------------
@@ -118,6 +122,9 @@ suite() {
         return
     fi
     run_stage "${prefix}unit" 1200 make -j"$JOBS" BUILD="$build" "$@" unit-test
+    if [ -z "$prefix" ]; then
+        run_stage unit-isa 1200 make -j"$JOBS" BUILD="$build" isa-test
+    fi
     if [ -f tests/http/run.py ]; then
         run_stage "${prefix}http-sqlite" 1200 \
             python3 tests/http/run.py --binary "$build/vocero" --database sqlite
@@ -149,15 +156,23 @@ if [ -f tests/browser/docs.test.mjs ]; then
 else
     skip browser-docs "tests/browser/docs.test.mjs not present"
 fi
+run_stage format-check 300 make format-check
 
 if [ "${VOCERO_TEST_QUICK:-0}" = 1 ]; then
     skip asan "VOCERO_TEST_QUICK=1"
+    skip tsan "VOCERO_TEST_QUICK=1"
     skip fuzz-smoke "VOCERO_TEST_QUICK=1"
 else
     export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
     export UBSAN_OPTIONS=print_stacktrace=1
     suite "asan-" build/asan SANITIZE=1 OPT=-O1
     unset ASAN_OPTIONS UBSAN_OPTIONS
+    tsan_args=(BUILD=build/tsan SANITIZE=thread OPT=-O1)
+    if run_stage tsan-build 1800 make -j"$JOBS" "${tsan_args[@]}" tsan-bin; then
+        run_stage tsan 600 make "${tsan_args[@]}" tsan-test
+    else
+        skip tsan "build failed"
+    fi
     if [ -x scripts/fuzz.sh ]; then
         run_stage fuzz-smoke 1200 scripts/fuzz.sh smoke 10
     else
@@ -168,12 +183,12 @@ fi
 # ---- summary -------------------------------------------------------------------------------
 echo
 echo "Summary (logs in build/test-logs/):"
-printf '  %-20s %-6s %8s %8s %8s\n' stage result passed failed seconds
+printf '  %-20s %-6s %8s %8s %8s %8s\n' stage result passed failed skipped seconds
 for i in "${!STAGES[@]}"; do
-    printf '  %-20s %-6s %8s %8s %8s\n' "${STAGES[$i]}" "${RESULTS[$i]}" "${PASSES[$i]}" \
-        "${FAILS[$i]}" "${TIMES[$i]}"
+    printf '  %-20s %-6s %8s %8s %8s %8s\n' "${STAGES[$i]}" "${RESULTS[$i]}" "${PASSES[$i]}" \
+        "${FAILS[$i]}" "${SKIPS[$i]}" "${TIMES[$i]}"
 done
-printf '  %-20s %-6s %8s %8s %8s\n' total "$([ $ANY_FAIL -eq 0 ] && echo ok || echo FAIL)" \
-    "$TOTAL_PASS" "$TOTAL_FAIL" "$SECONDS"
-echo "$TOTAL_PASS passed, $TOTAL_FAIL failed"
+printf '  %-20s %-6s %8s %8s %8s %8s\n' total "$([ $ANY_FAIL -eq 0 ] && echo ok || echo FAIL)" \
+    "$TOTAL_PASS" "$TOTAL_FAIL" "$TOTAL_SKIP" "$SECONDS"
+echo "$TOTAL_PASS passed, $TOTAL_FAIL failed, $TOTAL_SKIP skipped"
 [ $ANY_FAIL -eq 0 ] && [ "$TOTAL_FAIL" -eq 0 ]

@@ -1,11 +1,14 @@
 /* refdata.h: helpers for the reference-vector tests: locating ../shared/testdata (or
- * $VOCERO_REFDATA), reading whole files, .npy float32 arrays and JSON int arrays. */
+ * $VOCERO_REFDATA), opening reference .safetensors (absent: a missing-data skip; present but
+ * unreadable: a failure), reading whole files, .npy float32 arrays and JSON int arrays. */
 #ifndef TEST_REFDATA_H
 #define TEST_REFDATA_H
 
 #include "core/vb.h"
 #include "core/alloc.h"
 #include "core/json.h"
+#include "nn/safetensors.h"
+#include "unit/test.h"
 
 #include <math.h>
 #include <sys/stat.h>
@@ -38,6 +41,28 @@ static inline bool refdata_exists(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0;
+}
+
+/* The reference .safetensors at path for the test `name`: NULL after SKIP_MISSING_DATA when
+ * the file is absent, NULL after a failed check naming the file and the problem when it is
+ * there but cannot be opened (truncated, corrupt): broken data never passes as a skip. */
+static inline struct nn_safetensors *refdata_open_st(const char *name, const char *path)
+{
+    struct nn_safetensors *st = NULL;
+    char why[256] = "";
+    if (!refdata_exists(path)) {
+        char msg[1100];
+        if (snprintf(msg, sizeof msg, "%s not found (set VOCERO_REFDATA)", path) < 0)
+            msg[0] = 0;
+        test_skip(name, msg, true);
+        return NULL;
+    }
+    if (nn_st_open(path, &st, why, sizeof why) != VB_OK) {
+        fprintf(stderr, "  FAIL %s: reference data broken: %s\n", name, why);
+        test_checks_failed++;
+        return NULL;
+    }
+    return st;
 }
 
 /* Whole file; caller frees with vb_free. NULL on error. */

@@ -5,6 +5,7 @@
 #include "core/alloc.h"
 #include "audio/spectral.h"
 #include "nn/safetensors.h"
+#include "unit/refdata.h"
 #include "unit/test.h"
 
 #include <math.h>
@@ -170,12 +171,9 @@ TEST(mel_bases_match_librosa)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/chatterbox-ref/frontend/frontend.safetensors", refdir());
-    struct nn_safetensors *st = NULL;
-    char why[256];
-    if (nn_st_open(path, &st, why, sizeof why) != VB_OK) {
-        SKIP(mel_bases_match_librosa, why);
+    struct nn_safetensors *st = refdata_open_st("mel_bases_match_librosa", path);
+    if (!st)
         return;
-    }
     float *fb = vb_xmalloc(128 * 961 * sizeof *fb);
     audio_mel_slaney(fb, 24000, 1920, 80, 0, 8000);
     compare_basis(st, "s3gen_mel_basis", fb, 80, 961);

@@ -7,6 +7,7 @@
 #include "nn/safetensors.h"
 #include "tts/chatterbox/campplus.h"
 #include "tts/chatterbox/frontend.h"
+#include "unit/refdata.h"
 #include "unit/test.h"
 
 #include <math.h>
@@ -136,13 +137,13 @@ int main(void)
     snprintf(path, sizeof path, "%s/chatterbox-ref/campplus/weights.safetensors", refdir());
     CHECK(nn_pool_new(2, &pool) == VB_OK);
     RUN(random_checkpoints);
-    if (nn_st_open(path, &wst, why, sizeof why) != VB_OK) {
-        SKIP(campplus_reference, why);
+    wst = refdata_open_st("campplus_reference", path);
+    if (!wst) {
         nn_pool_free(pool);
         return test_summary();
     }
     snprintf(path, sizeof path, "%s/chatterbox-ref/campplus/io.safetensors", refdir());
-    CHECK_MSG(nn_st_open(path, &io, why, sizeof why) == VB_OK, "%s", why);
+    io = refdata_open_st("campplus_reference", path);
     CHECK(cb_frontend_new(&fe) == VB_OK);
     CHECK_MSG(cb_campplus_load(wst, "speaker_encoder.", NULL, &cp, why, sizeof why) == VB_OK, "%s",
               why);

@@ -426,7 +426,8 @@ TEST(builtin_voice_from_conds_pt)
         return;
     const char *fx = "tests/unit/nn/fixtures/conds_full.pt";
     if (access(fx, R_OK) != 0) {
-        SKIP(builtin_voice_from_conds_pt, "tests/unit/nn/fixtures/conds_full.pt not found");
+        SKIP_MISSING_DATA(builtin_voice_from_conds_pt,
+                          "tests/unit/nn/fixtures/conds_full.pt not found");
         return;
     }
     char dir[400], cmd[1200], why[512] = "";

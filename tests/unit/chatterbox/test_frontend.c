@@ -5,6 +5,7 @@
 #include "core/alloc.h"
 #include "nn/safetensors.h"
 #include "tts/chatterbox/frontend.h"
+#include "unit/refdata.h"
 #include "unit/test.h"
 
 #include <math.h>
@@ -180,11 +181,9 @@ int main(void)
 {
     CHECK(cb_frontend_new(&fe) == VB_OK);
     RUN(bad_inputs);
-    char path[512], why[256];
+    char path[512];
     snprintf(path, sizeof path, "%s/chatterbox-ref/frontend/frontend.safetensors", refdir());
-    if (nn_st_open(path, &ref, why, sizeof why) != VB_OK) {
-        SKIP(frontend_reference, why);
-    } else {
+    if ((ref = refdata_open_st("frontend_reference", path)) != NULL) {
         RUN(s3gen_mel);
         RUN(s3tok_log_mel);
         RUN(ve_mel);

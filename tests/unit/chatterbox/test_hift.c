@@ -3,6 +3,7 @@
  * fade), plus the tiled convolutions and Snake against plain references, and bad input. */
 #include "core/vb.h"
 #include "unit/test.h"
+#include "unit/refdata.h"
 
 #include "core/alloc.h"
 #include "nn/activations.h"
@@ -22,18 +23,13 @@ static char g_self[1024];
 
 static bool ref_open(void)
 {
-    const char *root = getenv("VOCERO_REFDATA");
-    char path[600], why[256];
-    snprintf(g_dir, sizeof g_dir, "%s/chatterbox-ref/hift",
-             root && *root ? root : "../shared/testdata");
+    char path[600];
+    snprintf(g_dir, sizeof g_dir, "%s/chatterbox-ref/hift", refdata_root());
     snprintf(path, sizeof path, "%s/weights.safetensors", g_dir);
-    if (nn_st_open(path, &g_w, why, sizeof why)) {
-        fprintf(stderr, "  hift reference: %s: %s\n", path, why);
+    if (!(g_w = refdata_open_st("hift_reference", path)))
         return false;
-    }
     snprintf(path, sizeof path, "%s/io.safetensors", g_dir);
-    if (nn_st_open(path, &g_io, why, sizeof why)) {
-        fprintf(stderr, "  hift reference: %s: %s\n", path, why);
+    if (!(g_io = refdata_open_st("hift_reference", path))) {
         nn_st_close(g_w);
         g_w = NULL;
         return false;
@@ -727,8 +723,6 @@ int main(int argc, char **argv)
         cb_hift_free(g_model);
         nn_st_close(g_w);
         nn_st_close(g_io);
-    } else {
-        SKIP(hift_reference, "chatterbox-ref/hift not found (set VOCERO_REFDATA)");
     }
     nn_pool_free(g_pool);
     return test_summary();

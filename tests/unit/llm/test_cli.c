@@ -43,7 +43,7 @@ TEST(tokenize_prints_llama_cpp_ids)
     char path[1024];
     refdata_path(path, sizeof path, "qwen2-ref/tokenizer/qwen2.5-vocab.gguf");
     if (!refdata_exists(path)) {
-        SKIP(tokenize_prints_llama_cpp_ids, "qwen2.5-vocab.gguf not found");
+        SKIP_MISSING_DATA(tokenize_prints_llama_cpp_ids, "qwen2.5-vocab.gguf not found");
         return;
     }
     char *argv[] = {"tokenize", "--model", path, "Hello, world!", NULL};
@@ -66,7 +66,7 @@ TEST(generate_greedy_ids_match_llama_cpp)
     refdata_path(path, sizeof path, "qwen2-ref/models/qwen2-tiny-tied-f32.gguf");
     refdata_path(meta_path, sizeof meta_path, "qwen2-ref/refs/qwen2-tiny-tied-f32/meta.json");
     if (!refdata_exists(path) || !refdata_exists(meta_path)) {
-        SKIP(generate_greedy_ids_match_llama_cpp, "reference data not found");
+        SKIP_MISSING_DATA(generate_greedy_ids_match_llama_cpp, "reference data not found");
         return;
     }
     size_t len;

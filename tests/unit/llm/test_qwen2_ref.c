@@ -169,7 +169,10 @@ static void check_tiny_model_tol(const char *name, struct tol tol)
     snprintf(rel, sizeof rel, REF "/models/%s.gguf", name);
     refdata_path(path, sizeof path, rel);
     if (!refdata_exists(path)) {
-        fprintf(stderr, "SKIPPED %s: %s not found (set VOCERO_REFDATA)\n", name, path);
+        char msg[1100];
+        if (snprintf(msg, sizeof msg, "%s not found (set VOCERO_REFDATA)", path) < 0)
+            msg[0] = 0;
+        test_skip(name, msg, true);
         return;
     }
     struct qwen2_model *m = NULL;
@@ -227,7 +230,7 @@ TEST(f16_kv_cache_stays_close)
         snprintf(rel, sizeof rel, REF "/models/%s.gguf", models[i]);
         refdata_path(path, sizeof path, rel);
         if (!refdata_exists(path)) {
-            SKIP(f16_kv_cache_stays_close, "reference data not found");
+            SKIP_MISSING_DATA(f16_kv_cache_stays_close, "reference data not found");
             break;
         }
         check_tiny_model_tol(models[i], (struct tol){0.05, 0.01});
@@ -242,7 +245,7 @@ TEST(realvocab_model_matches_llama_cpp)
     char path[1024], why[256] = "";
     refdata_path(path, sizeof path, REF "/models/qwen2-realvocab-q8_0.gguf");
     if (!refdata_exists(path)) {
-        SKIP(realvocab_model_matches_llama_cpp, "qwen2-realvocab-q8_0.gguf not found");
+        SKIP_MISSING_DATA(realvocab_model_matches_llama_cpp, "qwen2-realvocab-q8_0.gguf not found");
         return;
     }
     struct qwen2_model *m = NULL;

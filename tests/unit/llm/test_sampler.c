@@ -148,7 +148,7 @@ TEST(chatml_tokens_match_llama_cpp)
     char path[1024], why[256] = "";
     refdata_path(path, sizeof path, "qwen2-ref/tokenizer/qwen2.5-vocab.gguf");
     if (!refdata_exists(path)) {
-        SKIP(chatml_tokens_match_llama_cpp, "qwen2.5-vocab.gguf not found");
+        SKIP_MISSING_DATA(chatml_tokens_match_llama_cpp, "qwen2.5-vocab.gguf not found");
         return;
     }
     struct gguf_file *g = NULL;

@@ -90,7 +90,7 @@ TEST(spec_table)
 {
     struct gguf_file *g = open_vocab();
     if (!g) {
-        SKIP(spec_table, "qwen2.5-vocab.gguf not found (set VOCERO_REFDATA)");
+        SKIP_MISSING_DATA(spec_table, "qwen2.5-vocab.gguf not found (set VOCERO_REFDATA)");
         return;
     }
     struct llm_tokenizer *tk = NULL;
@@ -124,7 +124,7 @@ TEST(llama_cpp_cases)
 {
     struct gguf_file *g = open_vocab();
     if (!g) {
-        SKIP(llama_cpp_cases, "qwen2.5-vocab.gguf not found (set VOCERO_REFDATA)");
+        SKIP_MISSING_DATA(llama_cpp_cases, "qwen2.5-vocab.gguf not found (set VOCERO_REFDATA)");
         return;
     }
     struct llm_tokenizer *tk = NULL;
@@ -207,7 +207,7 @@ TEST(random_text_round_trips)
 {
     struct gguf_file *g = open_vocab();
     if (!g) {
-        SKIP(random_text_round_trips, "qwen2.5-vocab.gguf not found");
+        SKIP_MISSING_DATA(random_text_round_trips, "qwen2.5-vocab.gguf not found");
         return;
     }
     struct llm_tokenizer *tk = NULL;

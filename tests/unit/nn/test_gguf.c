@@ -230,7 +230,7 @@ TEST(reference_model_file)
     char path[1024], why[256] = "";
     refdata_path(path, sizeof path, "qwen2-ref/models/qwen2-tiny-tied-q4_k_m.gguf");
     if (!refdata_exists(path)) {
-        SKIP(reference_model_file, "reference data not found");
+        SKIP_MISSING_DATA(reference_model_file, "reference data not found");
         return;
     }
     struct gguf_file *g = NULL;

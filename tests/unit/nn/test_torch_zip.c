@@ -85,7 +85,8 @@ TEST(fixtures_read)
         check_fixture(fixtures[1], 40, 30);
         check_fixture(fixtures[2], 375, 250);
     } else {
-        SKIP(real_torch_fixtures, "tests/unit/nn/fixtures/conds_{view,full}.pt absent");
+        SKIP_MISSING_DATA(real_torch_fixtures,
+                          "tests/unit/nn/fixtures/conds_{view,full}.pt absent");
     }
 }
 
