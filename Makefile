@@ -1,6 +1,7 @@
 # Vocero build. `make` builds ./build/vocero; `make test` runs every test (also under
-# ASan+UBSan); `make run` installs what is missing, builds and serves; `make bench`,
-# `make fuzz`, `make format`. Options: BUILD=dir, SANITIZE=1, NATIVE=1, EXTRA_CFLAGS=...
+# ASan+UBSan and TSan); `make run` installs what is missing, builds and serves; `make bench`,
+# `make fuzz`, `make format`. Options: BUILD=dir, SANITIZE=1 (ASan+UBSan), SANITIZE=thread
+# (TSan), NATIVE=1, EXTRA_CFLAGS=...
 #
 # The library flags below come from pkg-config when make reads this file. `run` and `test`
 # therefore install the packages first and build in a second make, which reads the flags
@@ -22,6 +23,9 @@ LDLIBS    := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lespeak-ng -lcry
 ifeq ($(SANITIZE),1)
 CFLAGS    += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS   += -fsanitize=address,undefined
+else ifeq ($(SANITIZE),thread)
+CFLAGS    += -fsanitize=thread -fno-omit-frame-pointer
+LDFLAGS   += -fsanitize=thread
 endif
 
 SRC       := $(shell find src -name '*.c' ! -path src/main.c | sort)
@@ -29,14 +33,20 @@ OBJ       := $(SRC:%.c=$(BUILD)/obj/%.o)
 LIB       := $(BUILD)/libvocero.a
 UNIT_SRC  := $(shell find tests/unit -name 'test_*.c' 2>/dev/null | sort)
 UNIT_BIN  := $(UNIT_SRC:%.c=$(BUILD)/%)
+# What `make tsan-test` runs (build with SANITIZE=thread): the nn thread pool and threaded
+# attention, the generation job queue, the streaming joiner and pipeline, the concurrency
+# limiter, the HTTP worker pool, the login throttle, espeak, the chat model's session LRU.
+TSAN_BIN  := $(addprefix $(BUILD)/tests/unit/,nn/test_threadpool nn/test_attention_kv \
+             tts/test_jobs tts/test_joiner tts/test_pipeline tts/test_limiter tts/test_espeak \
+             http/test_server auth/test_throttle llm/test_service)
 
 # SIMD kernels: compiled for their instruction set, chosen at run time.
 $(BUILD)/obj/src/nn/arch/x86/avx2/%.o: CFLAGS += -mavx2 -mfma -mf16c
 $(BUILD)/obj/src/nn/arch/x86/avx512/%.o: CFLAGS += -mavx2 -mfma -mf16c -mavx512f -mavx512bw \
 	-mavx512vl -mavx512dq -mavx512vnni
 
-.PHONY: all test unit-test http-test asan-test fuzz fuzz-smoke bench run deps format \
-	format-check clean pkg-check
+.PHONY: all test unit-test isa-test tsan-bin tsan-test http-test asan-test fuzz fuzz-smoke \
+	bench run deps format format-check clean pkg-check
 all: $(BUILD)/vocero
 
 # Every compile waits for this check (order-only: it never forces a rebuild).
@@ -70,6 +80,16 @@ $(BUILD)/bench/%: bench/%.c $(LIB) | pkg-check
 
 unit-test: $(UNIT_BIN)
 	@scripts/run-unit-tests.sh $(UNIT_BIN)
+
+# The reference-vector suites at every instruction-set level this machine has (NN_ISA).
+isa-test: $(UNIT_BIN) $(BUILD)/tests/tools/isa_level
+	@scripts/run-isa-tests.sh $(BUILD)
+
+# A race report makes the binary exit 66 (TSan's default), a failure.
+tsan-bin: $(TSAN_BIN)
+tsan-test: $(TSAN_BIN)
+	@UNIT_LABEL=tsan TSAN_OPTIONS="second_deadlock_stack=1 $(TSAN_OPTIONS)" \
+		scripts/run-unit-tests.sh $(TSAN_BIN)
 
 # test-all.sh runs install-deps.sh first, then builds in make processes of its own.
 test:

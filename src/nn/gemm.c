@@ -483,7 +483,7 @@ bool nn_gemm_amx_available(void)
 {
 #ifdef GEMM_AMX
     pthread_once(&g_amx_once, amx_probe);
-    return g_amx && nn_kernels_isa() >= NN_ISA_AVX512;
+    return g_amx && nn_kernels_isa() >= NN_ISA_AVX512 && nn_kernels_amx_allowed();
 #else
     return false;
 #endif

@@ -7,6 +7,7 @@
 
 static struct nn_kernel table[3][NN_TYPE_COUNT];
 static enum nn_isa chosen_isa, cpu_isa;
+static bool amx_off; /* NN_ISA names a level below amx */
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -99,17 +100,29 @@ static void init_tables(void)
     }
     chosen_isa = cpu;
     const char *force = getenv("NN_ISA");
-    if (force) {
+    if (force && *force) {
+        /* amx: everything the CPU has (the default); avx512 and below: no AMX tiles */
         enum nn_isa want = cpu;
+        amx_off = true;
         if (strcmp(force, "generic") == 0)
             want = NN_ISA_GENERIC;
         else if (strcmp(force, "avx2") == 0)
             want = NN_ISA_AVX2;
         else if (strcmp(force, "avx512") == 0)
             want = NN_ISA_AVX512;
+        else
+            amx_off = false;
+        if (!amx_off && strcmp(force, "amx") != 0)
+            fprintf(stderr, "NN_ISA=%s not known (generic, avx2, avx512, amx): ignored\n", force);
         if (want < chosen_isa)
             chosen_isa = want;
     }
+}
+
+bool nn_kernels_amx_allowed(void)
+{
+    pthread_once(&once, init_tables);
+    return !amx_off;
 }
 
 const struct nn_kernel *nn_kernel_for_isa(enum nn_type t, enum nn_isa isa)

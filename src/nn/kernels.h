@@ -45,8 +45,8 @@ typedef void (*nn_axpy_fn)(int n, float a, const void *x, float *y);
 /* NULL for other types. */
 nn_axpy_fn nn_axpy_for(enum nn_type t);
 
-/* Kernel set for weight type `t` for the best ISA this CPU supports (or the one forced with
- * nn_kernels_force_isa / env NN_ISA=generic|avx2|avx512); NULL if `t` is not a matmul type. */
+/* Kernel set for weight type `t` for the best ISA this CPU supports (or a lower one named by
+ * env NN_ISA=generic|avx2|avx512|amx); NULL if `t` is not a matmul type. */
 const struct nn_kernel *nn_kernel_for(enum nn_type t);
 /* Kernel for `t` with a given ISA (falls back to lower ISAs where a kernel is missing). */
 const struct nn_kernel *nn_kernel_for_isa(enum nn_type t, enum nn_isa isa);
@@ -55,6 +55,9 @@ enum nn_isa nn_kernels_isa(void);
 const char *nn_isa_name(enum nn_isa isa);
 /* Highest ISA the CPU supports. */
 enum nn_isa nn_cpu_isa(void);
+/* false when NN_ISA names generic, avx2 or avx512: the AMX tile paths stay off (NN_ISA=amx
+ * or none: AMX where the CPU has it). */
+bool nn_kernels_amx_allowed(void);
 
 /* Registration hooks implemented in nn/arch (each returns NULL when it has no kernel). */
 nn_vec_dot_fn nn_avx2_vec_dot(enum nn_type t);

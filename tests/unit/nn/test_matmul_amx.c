@@ -179,7 +179,7 @@ static void check_type(struct nn_pool *pool, enum nn_type t, int n_in, int n_out
 TEST(amx_bf16_matches_reference)
 {
     if (!nn_matmul_amx_supported(NN_TYPE_Q4_K)) {
-        SKIP(amx_bf16_matches_reference, "no AMX on this CPU/kernel (or NN_ISA below avx512): "
+        SKIP(amx_bf16_matches_reference, "no AMX on this CPU/kernel (or NN_ISA below amx): "
                                          "the AMX matmul path is NOT tested");
         return;
     }
