@@ -9,7 +9,7 @@
 set -u
 cd "$(dirname "$0")/.." || exit 2
 build=${1:-build}
-suites=(llm/test_qwen2_ref chatterbox/test_t3 chatterbox/test_s3gen_flow chatterbox/test_hift
+suites=(llm/test_qwen2_ref chatterbox/test_t3 chatterbox/test_t3_quant chatterbox/test_s3gen_flow chatterbox/test_hift
     chatterbox/test_voice_encoder chatterbox/test_campplus chatterbox/test_s3tokenizer
     chatterbox/test_frontend audio/test_spectral chatterbox/test_voice_cond)
 amx_suites=(nn/test_matmul_amx)

@@ -496,16 +496,13 @@ TEST(test_wide_weight_types)
 
 int main(void)
 {
-    char path[1100], why[256] = "";
+    char path[1100];
     refdata_path(g_dir, sizeof g_dir, "chatterbox-ref/t3");
     snprintf(path, sizeof path, "%s/io.safetensors", g_dir);
-    if (nn_st_open(path, &g_io, why, sizeof why) != VB_OK)
-        fprintf(stderr, "SKIPPED test_t3_quant reference: %s\n", why);
+    g_io = refdata_open_st("test_t3_quant_reference", path);
     snprintf(path, sizeof path, "%s/weights.safetensors", g_dir);
-    if (g_io && nn_st_open(path, &g_w, why, sizeof why) != VB_OK) {
-        fprintf(stderr, "  FAIL opening %s: %s\n", path, why);
-        test_checks_failed++;
-    }
+    if (g_io)
+        g_w = refdata_open_st("test_t3_quant_reference", path);
     RUN(test_ref_weight_types);
     RUN(test_wide_weight_types);
     nn_st_close(g_w);
