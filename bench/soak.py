@@ -13,8 +13,10 @@ for a bounded time, mixing light routes with speech and chat that keep their que
 
 It starts its own server (temporary SQLite database and folders, LLM_QUEUE_MAX=4,
 WORKERS_TTS=2, TTS_QUEUE_MAX=4) and samples the server's RSS when idle after warm-up, then
-under load 10 s in (start), halfway (middle) and at the end; memory is flat when the end is
-within 10% of the start. Prints a table and one line "SOAK_RESULT key=value ...". Exits 1 when a
+under load 10 s in (start), halfway (middle), every ~5 s and at the end. Memory counts as
+flat when it does not grow over the second half (end within 5% of middle): the first seconds
+under load fill per-thread malloc arenas, the chat model's KV sessions and SQLite's caches
+(with MALLOC_ARENA_MAX=2 the RSS is flat from 10 s on). Prints a table and one line "SOAK_RESULT key=value ...". Exits 1 when a
 light request fails, a generation answers anything but success or 503, or the server dies
 or exits non-zero on SIGTERM (BENCH_BIN may be an ASan build: its leak report fails it).
 
@@ -306,8 +308,9 @@ def main():
                  chat_ok, chat_busy, sp_ok, sp_busy, rss["idle"], rss["start"], rss["middle"],
                  rss["end"]))
         print("RSS every ~5 s (MiB): " + " ".join("%.1f" % (k / 1024) for k in timeline))
-        print("goal health p99 < 50 ms: %s; memory flat under load (end within 10%% of start): %s"
-              % ("met" if 0 <= hp99 < 50 else "MISSED", "yes" if abs(growth) <= 10 else "NO"))
+        print("goal health p99 < 50 ms: %s; memory flat over the second half (end within 5%% of "
+              "middle): %s" % ("met" if 0 <= hp99 < 50 else "MISSED",
+                               "yes" if growth_mid_end <= 5 else "NO"))
         for f in failures:
             print("soak: FAIL " + f)
         if failures:
