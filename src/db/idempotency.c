@@ -1,5 +1,5 @@
 /* idempotency.c: the idempotency-key repository: claim a key for a running request, store
- * its reply, or drop it; expired rows of a user go when that user claims a key. */
+ * its reply, or drop it; every claim first sweeps the expired rows of all users. */
 #include "core/vb.h"
 #include "core/alloc.h"
 #include "db/backend.h"
@@ -48,10 +48,9 @@ enum vb_err db_idem_claim(struct db_store *store, int64_t user_id, const char *k
     if (!store || !key || !request_hash || user_id <= 0)
         return VB_ERR_INVALID;
     int64_t now = (int64_t)time(NULL);
-    struct db_param pd[] = {DB_P_INT(user_id), DB_P_INT(now)};
-    enum vb_err err =
-        db_query(store, "DELETE FROM idempotency_keys WHERE user_id = $1 AND expires_at <= $2", pd,
-                 VB_ARRAY_LEN(pd), NULL);
+    struct db_param pd[] = {DB_P_INT(now)};
+    enum vb_err err = db_query(store, "DELETE FROM idempotency_keys WHERE expires_at <= $1", pd,
+                               VB_ARRAY_LEN(pd), NULL);
     if (err != VB_OK)
         return err;
     struct db_param p[] = {DB_P_INT(user_id), DB_P_TEXT(key), DB_P_TEXT(request_hash),

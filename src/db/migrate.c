@@ -99,6 +99,9 @@
     "CREATE INDEX generation_events_user_idx ON generation_events (user_id, created_at);"          \
     "CREATE INDEX generation_events_time_idx ON generation_events (created_at);"
 
+/* Version 5: expired idempotency keys are swept for every user, by expiry. */
+#define MIGRATION_5 "CREATE INDEX idempotency_keys_expiry_idx ON idempotency_keys (expires_at);"
+
 struct migration {
     int version;
     const char *name;
@@ -111,6 +114,7 @@ static const struct migration migrations[] = {
     {2, "incomplete chat messages", MIGRATION_2, MIGRATION_2},
     {3, "idempotency keys", MIGRATION_3, MIGRATION_3},
     {4, "recent generation events", MIGRATION_4, MIGRATION_4},
+    {5, "idempotency key expiry index", MIGRATION_5, MIGRATION_5},
 };
 
 static enum vb_err apply_one(struct db_store *store, struct db_conn *conn,

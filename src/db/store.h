@@ -260,8 +260,8 @@ struct db_idem_entry {
 };
 void db_idem_entry_release(struct db_idem_entry *e);
 
-/* Claims (user_id, key) for a request whose fingerprint is request_hash, first dropping the
- * user's rows whose expires_at has passed. *claimed true: the key was new and is now held
+/* Claims (user_id, key) for a request whose fingerprint is request_hash, first dropping
+ * every row whose expires_at has passed. *claimed true: the key was new and is now held
  * (running) until expires_at; finish it with db_idem_finish or db_idem_drop. *claimed
  * false: the key exists and *existing describes it (release it). */
 VB_WUR enum vb_err db_idem_claim(struct db_store *store, int64_t user_id, const char *key,

@@ -599,6 +599,57 @@ static bool has_file(const struct file_set *fs, const char *name)
     return false;
 }
 
+TEST(test_idempotency_keys)
+{
+    struct db_store *s = open_fresh();
+    if (!s)
+        return;
+    int64_t alice = make_user(s, "alice"), bob = make_user(s, "bob");
+    int64_t now = (int64_t)time(NULL);
+    struct db_idem_entry e = {0};
+    bool claimed = false;
+    /* a new key is claimed; the same key again finds it running */
+    CHECK_EQ_INT(db_idem_claim(s, alice, "k1", "h1", now + 60, &claimed, &e), VB_OK);
+    CHECK(claimed);
+    CHECK_EQ_INT(db_idem_claim(s, alice, "k1", "h1", now + 60, &claimed, &e), VB_OK);
+    CHECK(!claimed);
+    CHECK_EQ_INT(e.status, 0);
+    CHECK_EQ_STR(e.request_hash, "h1");
+    db_idem_entry_release(&e);
+    /* the same key is another user's own */
+    CHECK_EQ_INT(db_idem_claim(s, bob, "k1", "h9", now + 60, &claimed, &e), VB_OK);
+    CHECK(claimed);
+    /* finished: the reply comes back */
+    CHECK_EQ_INT(db_idem_finish(s, alice, "k1", 201, "application/json", DB_IDEM_BODY_TEXT,
+                                "{\"id\":7}", now + 3600),
+                 VB_OK);
+    CHECK_EQ_INT(db_idem_claim(s, alice, "k1", "h1", now + 60, &claimed, &e), VB_OK);
+    CHECK(!claimed);
+    CHECK_EQ_INT(e.status, 201);
+    CHECK_EQ_STR(e.content_type, "application/json");
+    CHECK_EQ_INT(e.body_kind, DB_IDEM_BODY_TEXT);
+    CHECK_EQ_STR(e.body, "{\"id\":7}");
+    db_idem_entry_release(&e);
+    CHECK_EQ_INT(db_idem_finish(s, alice, "nope", 200, "x", DB_IDEM_BODY_TEXT, "", now),
+                 VB_ERR_NOT_FOUND);
+    /* dropped: claimable again */
+    CHECK_EQ_INT(db_idem_drop(s, bob, "k1"), VB_OK);
+    CHECK_EQ_INT(db_idem_claim(s, bob, "k1", "h9", now + 60, &claimed, &e), VB_OK);
+    CHECK(claimed);
+    /* expired rows of any user are swept by the next claim, whoever makes it */
+    CHECK_EQ_INT(db_idem_claim(s, bob, "old", "h2", now - 1, &claimed, &e), VB_OK);
+    CHECK(claimed);
+    CHECK_EQ_INT(db_idem_claim(s, alice, "k2", "h3", now + 60, &claimed, &e), VB_OK);
+    CHECK_EQ_INT(scalar(s, "SELECT COUNT(*) FROM idempotency_keys WHERE expires_at < $1", now), 0);
+    CHECK_EQ_INT(db_idem_claim(s, bob, "old", "h4", now + 60, &claimed, &e), VB_OK);
+    CHECK(claimed);
+    /* bad arguments */
+    CHECK_EQ_INT(db_idem_claim(s, alice, NULL, "h", now, &claimed, &e), VB_ERR_INVALID);
+    CHECK_EQ_INT(db_idem_finish(s, alice, "k2", 0, "x", DB_IDEM_BODY_TEXT, "", now),
+                 VB_ERR_INVALID);
+    close_fresh(s);
+}
+
 TEST(test_referenced_files)
 {
     struct db_store *s = open_fresh();
@@ -861,6 +912,7 @@ static void run_suite(void)
     RUN(test_generations_pagination);
     RUN(test_delete_cascade);
     RUN(test_chat);
+    RUN(test_idempotency_keys);
     RUN(test_referenced_files);
     RUN(test_usage);
     RUN(test_concurrency);
