@@ -78,6 +78,19 @@ class PlatformTest(ServerTest):
         with open(os.path.join(ROOT, "docs", "openapi.json")) as f:
             self.assertEqual(json.load(f), doc)
 
+    def test_openapi_has_no_duplicate_keys(self):
+        # A JSON object with a key twice parses (the last one wins) but Swagger UI refuses
+        # the whole document; merges of the OpenAPI file have produced such keys.
+        dups = []
+
+        def no_dups(pairs):
+            keys = [k for k, _ in pairs]
+            dups.extend(sorted({k for k in keys if keys.count(k) > 1}))
+            return dict(pairs)
+
+        json.loads(self.req("GET", "/openapi.json").body, object_pairs_hook=no_dups)
+        self.assertEqual(dups, [], "duplicate keys in /openapi.json")
+
     def test_docs_page(self):
         r = self.req("GET", "/docs")
         self.assertEqual(r.status, 200)
