@@ -5,7 +5,7 @@
 #include "api/users.h"
 #include "auth/basic_cache.h"
 #include "core/alloc.h"
-#include "auth/throttle.h"
+#include "auth/login_guard.h"
 #include "core/fsutil.h"
 #include "core/log.h"
 #include "core/time_fmt.h"
@@ -87,15 +87,11 @@ enum vb_err api_app_init(struct api_app *app, const struct vb_config *cfg, char 
                  vb_err_message(err));
         return err;
     }
-    struct auth_throttle_params by_user = auth_throttle_default_params();
-    struct auth_throttle_params by_addr = by_user;
-    by_addr.max_failures = 20;
     struct auth_basic_cache_params bp = auth_basic_cache_default_params();
     bp.ttl_s = cfg->basic_auth_cache_s;
     app->basic = auth_basic_cache_new(&bp);
-    app->fail_user = auth_throttle_new(&by_user);
-    app->fail_addr = auth_throttle_new(&by_addr);
-    if (!app->basic || !app->fail_user || !app->fail_addr) {
+    app->logins = auth_login_guard_new(NULL);
+    if (!app->basic || !app->logins) {
         snprintf(why, why_cap, "cannot set up the authentication caches");
         return VB_ERR_INTERNAL;
     }
@@ -126,7 +122,6 @@ void api_app_release(struct api_app *app)
     llm_service_free(app->llm);
     db_close(app->store);
     auth_basic_cache_free(app->basic);
-    auth_throttle_free(app->fail_user);
-    auth_throttle_free(app->fail_addr);
+    auth_login_guard_free(app->logins);
     memset(app, 0, sizeof *app);
 }

@@ -9,7 +9,7 @@
 
 struct db_store;
 struct auth_basic_cache;
-struct auth_throttle;
+struct auth_login_guard;
 struct llm_service;
 struct models_autopull;
 struct api_sweeper;
@@ -18,8 +18,7 @@ struct api_app {
     const struct vb_config *cfg;      /* borrowed for the app's lifetime */
     struct db_store *store;           /* owned */
     struct auth_basic_cache *basic;   /* owned: verified Basic credentials */
-    struct auth_throttle *fail_user;  /* owned: failed logins per username */
-    struct auth_throttle *fail_addr;  /* owned: failed logins per client address */
+    struct auth_login_guard *logins;  /* owned: failed-login limits (user, address) */
     struct llm_service *llm;          /* owned: the chat model (loaded on first use) */
     struct models_autopull *autopull; /* owned: background download of default models */
     struct api_sweeper *sweeper;      /* owned: periodic orphan sweep (serve only), may be NULL */

@@ -2,7 +2,7 @@
 #include "core/vb.h"
 #include "api/users.h"
 #include "auth/password.h"
-#include "auth/throttle.h"
+#include "auth/login_guard.h"
 #include "core/buf.h"
 #include "core/crypto.h"
 #include "core/log.h"
@@ -61,12 +61,11 @@ enum vb_err api_users_check_password(struct api_app *app, struct http_request *r
                                      size_t password_len, struct db_user *user)
 {
     int64_t now = vb_now_unix();
+    /* The peer of the socket: no proxy header is trusted for this. */
     const char *addr = req ? http_req_client_ip(req) : NULL;
-    int ra_user = 0, ra_addr = 0;
-    enum vb_err e1 = auth_throttle_check(app->fail_user, username, now, &ra_user);
-    enum vb_err e2 = addr ? auth_throttle_check(app->fail_addr, addr, now, &ra_addr) : VB_OK;
-    if (e1 || e2)
-        return req ? throttled(req, VB_MAX(ra_user, ra_addr)) : VB_ERR_RATE_LIMITED;
+    int retry_after = 0;
+    if (auth_login_guard_check(app->logins, username, addr, now, &retry_after))
+        return req ? throttled(req, retry_after) : VB_ERR_RATE_LIMITED;
 
     enum vb_err err = db_user_get_by_name(app->store, username, user);
     if (err && err != VB_ERR_NOT_FOUND)
@@ -74,13 +73,11 @@ enum vb_err api_users_check_password(struct api_app *app, struct http_request *r
     bool ok = err ? auth_password_dummy_verify(password, password_len, app->cfg->bcrypt_cost)
                   : auth_password_verify(password, password_len, user->password_hash);
     if (ok) {
-        auth_throttle_reset(app->fail_user, username);
+        auth_login_guard_succeeded(app->logins, username, addr);
         return VB_OK;
     }
     db_user_release(user);
-    auth_throttle_fail(app->fail_user, username, now);
-    if (addr)
-        auth_throttle_fail(app->fail_addr, addr, now);
+    auth_login_guard_failed(app->logins, username, addr, now);
     if (req)
         http_req_set_error(req, NULL, "invalid username or password");
     return VB_ERR_UNAUTHORIZED;

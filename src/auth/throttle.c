@@ -123,6 +123,24 @@ out:
     return err;
 }
 
+int auth_throttle_failures(struct auth_throttle *t, const char *key, int64_t now)
+{
+    uint8_t hk[VB_SHA256_LEN];
+    int n = 0;
+
+    if (!t)
+        return 0;
+    struct entry *bucket = bucket_of(t, key, hk);
+    if (!bucket)
+        return 0;
+    pthread_mutex_lock(&t->mu);
+    struct entry *e = find(bucket, hk);
+    for (int i = 0; e && i < e->n; i++)
+        n += ring_of(t, e)[i] > now - t->window_s;
+    pthread_mutex_unlock(&t->mu);
+    return n;
+}
+
 void auth_throttle_fail(struct auth_throttle *t, const char *key, int64_t now)
 {
     uint8_t hk[VB_SHA256_LEN];

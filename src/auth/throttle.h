@@ -1,15 +1,8 @@
-/* throttle.h: failed-login limiter. One instance per kind of key (one for usernames, one
- * for client addresses). Each key keeps the times of its last max_failures failures: a
- * sliding window. Memory is bounded: a fixed table where a new key evicts the entry with
- * the oldest last failure in its bucket. Time is passed in (unix seconds) for tests.
- *
- * Login flow:
- *   if (auth_throttle_check(by_user, name, now, &ra) || auth_throttle_check(by_addr, ip,
- *       now, &ra2)) -> 429, Retry-After: max(ra, ra2); do NOT verify the password
- *   ok = verify...;
- *   if (!ok) { auth_throttle_fail(by_user, name, now); auth_throttle_fail(by_addr, ip, now); }
- *   else auth_throttle_reset(by_user, name);  // address counter keeps running
- */
+/* throttle.h: failed-login limiter. One instance per kind of key (auth/login_guard.c keeps
+ * three: per username and address, per address, per username). Each key keeps the times of
+ * its last max_failures failures: a sliding window. Memory is bounded: a fixed table where a new
+ * key evicts the entry with the oldest last failure in its bucket. Time is passed in (unix seconds)
+ * for tests. */
 #ifndef VB_AUTH_THROTTLE_H
 #define VB_AUTH_THROTTLE_H
 
@@ -38,6 +31,8 @@ void auth_throttle_free(struct auth_throttle *t);
  * else 0. VB_OK otherwise. Keys are arbitrary NUL-terminated strings (NULL = ""). */
 VB_WUR enum vb_err auth_throttle_check(struct auth_throttle *t, const char *key, int64_t now,
                                        int *retry_after_s);
+/* How many failures of `key` lie within the window ending at `now` (0..max_failures). */
+int auth_throttle_failures(struct auth_throttle *t, const char *key, int64_t now);
 /* Records one failure of `key` at `now`. */
 void auth_throttle_fail(struct auth_throttle *t, const char *key, int64_t now);
 /* Forgets the failures of `key` (successful login). */

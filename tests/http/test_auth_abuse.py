@@ -9,7 +9,7 @@ import unittest
 
 import config
 from base import ServerTest
-from harness import basic
+from harness import basic, unique
 
 
 class SignedUrlTest(ServerTest):
@@ -146,3 +146,53 @@ class BasicCacheStampedeTest(ServerTest):
             self.assertGreaterEqual(first.get(u, 0), 1, u)
             self.assertGreater(second.get(u, 0), first[u], u)
         self.assertLess(sum(second.values()), self.REQUESTS)
+
+
+class LoginThrottleTest(ServerTest):
+    """Failed logins are limited per (username, address), per address and per username, so
+    that failing on purpose from one address does not lock the user out. Clients connect from
+    127.0.0.x source addresses to act as different machines."""
+
+    def login_from(self, source, username, password):
+        return self.req("POST", "/auth/login", {"username": username, "password": password},
+                        source=source)
+
+    def assertThrottled(self, r):
+        self.assertError(r, 429, "rate_limited")
+        self.assertGreater(int(r.header("Retry-After")), 0)
+
+    def test_attacker_cannot_lock_out_the_user(self):
+        u, p = self.register()
+        for _ in range(5):
+            self.assertError(self.login_from("127.0.0.2", u, "wrong password!"), 401)
+        # the attacker's address is held back for this user, even with the right password
+        self.assertThrottled(self.login_from("127.0.0.2", u, "wrong password!"))
+        self.assertThrottled(self.login_from("127.0.0.2", u, p))
+        self.assertThrottled(self.req("GET", "/auth/me", headers=basic(u, "wrong password!"),
+                                      source="127.0.0.2"))
+        # the user, from another address, logs in with the right password
+        r = self.login_from("127.0.0.3", u, p)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.req("GET", "/auth/me", headers=basic(u, p), source="127.0.0.3").status,
+                         200)
+
+    def test_address_throttled_across_usernames(self):
+        victim, vp = self.register()
+        for i in range(20):
+            self.assertError(self.login_from("127.0.0.4", unique("nobody"), "wrong password!"), 401)
+        self.assertThrottled(self.login_from("127.0.0.4", unique("nobody"), "wrong password!"))
+        self.assertThrottled(self.login_from("127.0.0.4", victim, vp))
+        self.assertEqual(self.login_from("127.0.0.5", victim, vp).status, 200)
+
+    def test_many_addresses_one_user(self):
+        u, p = self.register()
+        # 10 failures for one user from three addresses (each pair under its limit of 5)
+        for source, n in (("127.0.0.10", 4), ("127.0.0.11", 4), ("127.0.0.12", 2)):
+            for _ in range(n):
+                self.assertError(self.login_from(source, u, "wrong password!"), 401)
+        # those addresses are held back for this user, even with the right password...
+        self.assertThrottled(self.login_from("127.0.0.10", u, p))
+        # ...but not for others, and an address that has not failed gets in
+        other, op = self.register()
+        self.assertEqual(self.login_from("127.0.0.11", other, op).status, 200)
+        self.assertEqual(self.login_from("127.0.0.13", u, p).status, 200)
