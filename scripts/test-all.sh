@@ -157,6 +157,12 @@ else
     skip browser-docs "tests/browser/docs.test.mjs not present"
 fi
 run_stage format-check 300 make format-check
+# Deliberate numerical mistakes, one at a time in a copy of the tree: each must be caught.
+if [ -x scripts/mutation-check.sh ]; then
+    run_stage mutation-check 1800 scripts/mutation-check.sh
+else
+    skip mutation-check "scripts/mutation-check.sh not present"
+fi
 
 if [ "${VOCERO_TEST_QUICK:-0}" = 1 ]; then
     skip asan "VOCERO_TEST_QUICK=1"
