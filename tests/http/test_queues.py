@@ -28,6 +28,15 @@ def raw_post(server, path, body, auth):
     return s
 
 
+def wait_for(cond, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def read_until(sock, marker, limit=1 << 20):
     got = b""
     while marker not in got and len(got) < limit:
@@ -61,7 +70,9 @@ class BusyModelsTest(ServerTest):
             for _ in range(5):  # one speaking, four waiting for the speech worker
                 socks.append(raw_post(self.server, "/generate-tts",
                                       {"text": LONG_TEXT, "engine": "espeak-ng"}, auth))
-            time.sleep(1.0)  # let them reach their queues
+            # Let them reach their queues. (Not by polling through the API: before the fix that
+            # polling stalled behind them exactly like the health check below.)
+            time.sleep(1.5)
             # Before, each of them held one of the 4 request workers and these waited
             # behind them for many seconds.
             for _ in range(3):
@@ -108,7 +119,8 @@ class ChatAdmissionTest(ServerTest):
                                           "temperature": 0}, auth, timeout=120)
             b = threading.Thread(target=run_b)
             b.start()
-            time.sleep(1.0)
+            # B stores its message once admitted
+            self.assertTrue(wait_for(lambda: self.messages(auth, tb)))
             # C finds the queue full: 503 + Retry-After, and its message is not stored.
             c = self.req("POST", "/chat/threads/%d/messages" % tc, {"content": "Refused?"}, auth)
             self.assertError(c, 503, "unavailable")
