@@ -6,6 +6,7 @@
 #include "auth/basic_cache.h"
 #include "core/alloc.h"
 #include "auth/login_guard.h"
+#include "auth/proxies.h"
 #include "core/fsutil.h"
 #include "core/log.h"
 #include "core/time_fmt.h"
@@ -81,6 +82,11 @@ enum vb_err api_app_init(struct api_app *app, const struct vb_config *cfg, char 
     enum vb_err err = make_dirs(cfg, why, why_cap);
     if (err)
         return err;
+    char bad[160];
+    if (auth_proxies_parse(cfg->trusted_proxies, &app->proxies, bad, sizeof bad)) {
+        snprintf(why, why_cap, "TRUSTED_PROXIES: %s", bad);
+        return VB_ERR_INVALID;
+    }
     err = db_open(cfg->database_url, &app->store);
     if (err) {
         snprintf(why, why_cap, "DATABASE_URL: cannot open the database (%s); see the log above",
@@ -123,5 +129,6 @@ void api_app_release(struct api_app *app)
     db_close(app->store);
     auth_basic_cache_free(app->basic);
     auth_login_guard_free(app->logins);
+    auth_proxies_free(app->proxies);
     memset(app, 0, sizeof *app);
 }

@@ -10,6 +10,7 @@
 struct db_store;
 struct auth_basic_cache;
 struct auth_login_guard;
+struct auth_proxies;
 struct llm_service;
 struct models_autopull;
 struct api_sweeper;
@@ -19,6 +20,7 @@ struct api_app {
     struct db_store *store;           /* owned */
     struct auth_basic_cache *basic;   /* owned: verified Basic credentials */
     struct auth_login_guard *logins;  /* owned: failed-login limits (user, address) */
+    struct auth_proxies *proxies;     /* owned: TRUSTED_PROXIES; NULL = none */
     struct llm_service *llm;          /* owned: the chat model (loaded on first use) */
     struct models_autopull *autopull; /* owned: background download of default models */
     struct api_sweeper *sweeper;      /* owned: periodic orphan sweep (serve only), may be NULL */

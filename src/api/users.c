@@ -3,6 +3,7 @@
 #include "api/users.h"
 #include "auth/password.h"
 #include "auth/login_guard.h"
+#include "auth/proxies.h"
 #include "core/buf.h"
 #include "core/crypto.h"
 #include "core/log.h"
@@ -61,8 +62,14 @@ enum vb_err api_users_check_password(struct api_app *app, struct http_request *r
                                      size_t password_len, struct db_user *user)
 {
     int64_t now = vb_now_unix();
-    /* The peer of the socket: no proxy header is trusted for this. */
-    const char *addr = req ? http_req_client_ip(req) : NULL;
+    /* The TCP peer, or the client a trusted proxy names (TRUSTED_PROXIES). */
+    char client[AUTH_ADDR_MAX];
+    const char *addr = NULL;
+    if (req) {
+        auth_proxies_client(app->proxies, http_req_client_ip(req),
+                            http_req_header(req, "X-Forwarded-For"), client);
+        addr = client;
+    }
     int retry_after = 0;
     if (auth_login_guard_check(app->logins, username, addr, now, &retry_after))
         return req ? throttled(req, retry_after) : VB_ERR_RATE_LIMITED;

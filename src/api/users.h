@@ -20,7 +20,8 @@ const char *api_email_problem(const char *email);
 
 /* Verifies username/password, with the failed-login limits of auth/login_guard.h (per
  * username and client address, per address, per username; the address is the socket
- * peer of req, "local" when req is NULL). VB_OK fills *user (caller releases); VB_ERR_UNAUTHORIZED
+ * peer of req or, from a TRUSTED_PROXIES peer, the client its X-Forwarded-For names;
+ * "local" when req is NULL). VB_OK fills *user (caller releases); VB_ERR_UNAUTHORIZED
  * or VB_ERR_RATE_LIMITED (Retry-After set on req) with the error message set on req. */
 VB_WUR enum vb_err api_users_check_password(struct api_app *app, struct http_request *req,
                                             const char *username, const char *password,

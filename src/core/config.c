@@ -141,6 +141,9 @@ static const struct opt opts[] = {
      "per-request time limit in seconds"},
     {"BCRYPT_COST", OPT_INT, "12", 4, 31, 0, NULL, NULL, OFF(bcrypt_cost),
      "bcrypt work factor for new password hashes"},
+    {"TRUSTED_PROXIES", OPT_STRING, "", 0, 0, 0, NULL, NULL, OFF(trusted_proxies),
+     "reverse proxies (IP addresses or CIDR networks, comma-separated) whose X-Forwarded-For "
+     "names the client for the failed-login limits; empty = the TCP peer is the client"},
     {"AUTH_WORKERS", OPT_INT, "2", 1, 64, 0, NULL, NULL, OFF(auth_workers),
      "threads that check passwords (bcrypt), apart from WORKERS"},
     {"BASIC_AUTH_CACHE_SECONDS", OPT_INT, "60", 1, 3600, 0, NULL, NULL, OFF(basic_auth_cache_s),

@@ -42,6 +42,7 @@ struct vb_config {
     int queue_max;           /* QUEUE_MAX: pending requests before 503 (default 256) */
     int request_timeout_s;   /* REQUEST_TIMEOUT_SECONDS (default 60) */
     int bcrypt_cost;         /* BCRYPT_COST (default 12; 4..31) */
+    char *trusted_proxies;   /* TRUSTED_PROXIES: proxies whose X-Forwarded-For counts ("") */
     int auth_workers;        /* AUTH_WORKERS: password-check threads (default 2) */
     int basic_auth_cache_s;  /* BASIC_AUTH_CACHE_SECONDS: Basic credential cache TTL (60) */
     int signed_url_ttl_s;    /* SIGNED_URL_TTL_SECONDS (default 3600) */

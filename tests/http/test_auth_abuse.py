@@ -9,7 +9,7 @@ import unittest
 
 import config
 from base import ServerTest
-from harness import basic, unique
+from harness import Server, basic, unique
 
 
 class SignedUrlTest(ServerTest):
@@ -196,3 +196,43 @@ class LoginThrottleTest(ServerTest):
         other, op = self.register()
         self.assertEqual(self.login_from("127.0.0.11", other, op).status, 200)
         self.assertEqual(self.login_from("127.0.0.13", u, p).status, 200)
+
+
+class TrustedProxyTest(ServerTest):
+    """Behind a reverse proxy every client shares its address: with TRUSTED_PROXIES the
+    failed-login limits count the client its X-Forwarded-For names, else one attacker would
+    hold back every login through the proxy."""
+    ENV = {"TRUSTED_PROXIES": "127.0.0.2"}
+
+    def login_via(self, source, client, username, password):
+        headers = {"X-Forwarded-For": client} if client else None
+        return self.req("POST", "/auth/login", {"username": username, "password": password},
+                        headers=headers, source=source)
+
+    def test_clients_behind_the_proxy_apart(self):
+        u, p = self.register()
+        for _ in range(5):
+            self.assertError(self.login_via("127.0.0.2", "203.0.113.66", u, "wrong password!"), 401)
+        self.assertError(self.login_via("127.0.0.2", "203.0.113.66", u, p), 429, "rate_limited")
+        # what the attacker writes to the left of the proxy's entry changes nothing
+        self.assertError(self.login_via("127.0.0.2", "198.51.100.7, 203.0.113.66", u, p), 429)
+        # the user, another client of the same proxy, logs in
+        self.assertEqual(self.login_via("127.0.0.2", "198.51.100.7", u, p).status, 200)
+
+    def test_header_ignored_from_others(self):
+        u, p = self.register()
+        for i in range(5):
+            self.assertError(self.login_via("127.0.0.3", "192.0.2.%d" % i, u, "wrong password!"), 401)
+        # 127.0.0.3 is no proxy: its X-Forwarded-For is not believed
+        self.assertError(self.login_via("127.0.0.3", "198.51.100.8", u, p), 429, "rate_limited")
+        self.assertEqual(self.login_via("127.0.0.4", None, u, p).status, 200)
+
+    def test_bad_setting_refused(self):
+        s = Server(config.BINARY, config.DATABASE, env={"TRUSTED_PROXIES": "10.0.0.0/33"})
+        try:
+            with self.assertRaises(RuntimeError) as e:
+                s.start()
+            self.assertIn("TRUSTED_PROXIES", str(e.exception))
+        finally:
+            s.stop()
+            s.cleanup()
