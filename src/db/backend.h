@@ -98,7 +98,4 @@ VB_WUR enum vb_err db_migrate(struct db_store *store);
 VB_WUR enum vb_err db_query(struct db_store *store, const char *sql, const struct db_param *params,
                             size_t n, struct db_result *out);
 
-/* FNV-1a 64 of a string: statement cache keys. */
-uint64_t db_hash_sql(const char *sql);
-
 #endif

@@ -5,6 +5,7 @@
  * connections) is VB_ERR_DB_DOWN, logged at most once per PG_DOWN_LOG_INTERVAL_S. */
 #include "core/vb.h"
 #include "core/alloc.h"
+#include "core/crypto.h"
 #include "core/log.h"
 #include "db/backend.h"
 
@@ -305,7 +306,7 @@ static enum vb_err map_result(struct db_conn *c, const PGresult *res, const char
 static enum vb_err ensure_prepared(struct db_conn *c, const char *sql, size_t n, char *name,
                                    size_t name_cap)
 {
-    uint64_t h = db_hash_sql(sql);
+    uint64_t h = vb_fnv1a64(VB_FNV64_OFFSET, sql, strlen(sql));
     snprintf(name, name_cap, "vb_%016" PRIx64, h);
     for (size_t k = 0; k < c->n_prepared; k++) {
         if (c->prepared[k].hash == h) {

@@ -3,6 +3,7 @@
  * persistent prepared statements keyed by SQL text. One connection serves one call at a time. */
 #include "core/vb.h"
 #include "core/alloc.h"
+#include "core/crypto.h"
 #include "core/log.h"
 #include "db/backend.h"
 
@@ -222,7 +223,7 @@ static void sqlite_release(struct db_store *store, struct db_conn *conn)
 /* The cached statement for `sql` on this connection, prepared on first use. */
 static enum vb_err get_stmt(struct db_conn *c, const char *sql, sqlite3_stmt **out)
 {
-    uint64_t h = db_hash_sql(sql);
+    uint64_t h = vb_fnv1a64(VB_FNV64_OFFSET, sql, strlen(sql));
     for (size_t k = 0; k < c->n_stmts; k++) {
         if (c->stmts[k].hash == h && strcmp(c->stmts[k].sql, sql) == 0) {
             *out = c->stmts[k].stmt;

@@ -9,16 +9,6 @@
 
 #define SQLITE_PREFIX "sqlite://"
 
-uint64_t db_hash_sql(const char *sql)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (const unsigned char *p = (const unsigned char *)sql; *p; p++) {
-        h ^= *p;
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
 enum vb_err db_open(const char *url, struct db_store **out)
 {
     enum vb_err err = VB_OK;
