@@ -1,4 +1,6 @@
-/* err.h: the one project-wide error enum (append only), its messages and HTTP statuses. */
+/* err.h: the one project-wide error enum (append only) and its messages. The HTTP status of
+ * each error is http/http.h's http_status_of (the core knows nothing of HTTP); the statuses
+ * below say what it answers. */
 #ifndef VB_ERR_H
 #define VB_ERR_H
 
@@ -33,7 +35,5 @@ enum vb_err {
 const char *vb_err_message(enum vb_err err);
 /* Stable machine code for `err` as used in JSON error bodies, e.g. "not_found". */
 const char *vb_err_code(enum vb_err err);
-/* HTTP status code for `err`. */
-int vb_err_http_status(enum vb_err err);
 
 #endif

@@ -128,6 +128,8 @@ VB_WUR enum vb_err http_req_multipart(struct http_request *req, struct http_mult
 const char *http_req_error_message(const struct http_request *req);
 
 /* ===== Replies: exactly one per request ===== */
+/* The HTTP status for `err` (200 for VB_OK, 499 for VB_ERR_CANCELLED, 500 for unknown). */
+int http_status_of(enum vb_err err);
 /* Adds a header to the reply about to be sent (Location, Retry-After, ...). */
 void http_reply_header(struct http_request *req, const char *name, const char *value);
 /* Sends `body` (a JSON text) with Content-Type application/json. Takes the buffer's data
@@ -136,7 +138,7 @@ enum vb_err http_reply_json(struct http_request *req, int status, struct vb_buf 
 /* Sends len bytes; copies them. */
 enum vb_err http_reply_bytes(struct http_request *req, int status, const char *content_type,
                              const void *data, size_t len);
-/* Sends the error JSON {"error":{"code","message","field"}} with vb_err_http_status(err).
+/* Sends the error JSON {"error":{"code","message","field"}} with http_status_of(err).
  * Returns VB_OK (the reply was queued). */
 enum vb_err http_reply_error(struct http_request *req, enum vb_err err, const char *field,
                              const char *fmt, ...) VB_PRINTF(4, 5);

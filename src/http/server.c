@@ -279,7 +279,7 @@ void http_req_stage_error(struct http_request *req, enum vb_err err, const char 
         return; /* out of memory: the access handler will close the connection */
     add_header(resp, "Content-Type", "application/json");
     add_header(resp, "Cache-Control", "no-store");
-    enum vb_err e = http_req_stage(req, vb_err_http_status(err), resp, len);
+    enum vb_err e = http_req_stage(req, http_status_of(err), resp, len);
     (void)e;
 }
 
