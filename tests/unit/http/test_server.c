@@ -64,7 +64,27 @@ static enum vb_err h_root(struct http_request *req)
 
 static enum vb_err h_me(struct http_request *req)
 {
-    return reply_obj(req, 200, "username", http_req_username(req), NULL, NULL);
+    return reply_obj(req, 200, "username", http_req_username(req), "on_auth_worker",
+                     http_req_on_auth_worker(req) ? "yes" : "no");
+}
+
+static atomic_int background_ran; /* bg_job ran on an auth worker */
+
+static void bg_job(void *arg)
+{
+    struct http_request *req = arg; /* only compared, never dereferenced: may be gone */
+    (void)req;
+    atomic_fetch_add(&background_ran, 1);
+}
+
+/* A handler that checks a password: runs whole on an auth worker; queues background work. */
+static enum vb_err h_password(struct http_request *req)
+{
+    enum vb_err err = http_req_run_on_auth_worker(req, bg_job, req);
+    if (err)
+        return err;
+    return reply_obj(req, 200, "on_auth_worker", http_req_on_auth_worker(req) ? "yes" : "no", NULL,
+                     NULL);
 }
 
 static enum vb_err h_opt(struct http_request *req)
@@ -192,6 +212,14 @@ static enum vb_err test_auth(void *app, struct http_request *req)
         http_req_set_user(req, 1, "alice");
         return VB_OK;
     }
+    if (a && strcmp(a, "Basic slow") == 0) {
+        /* A password check: only where blocking is allowed. */
+        if (!http_req_on_auth_worker(req))
+            return VB_ERR_WOULD_BLOCK;
+        sleep_ms(500);
+        http_req_set_user(req, 2, "checked");
+        return VB_OK;
+    }
     if (a && strcmp(a, "Bearer limited") == 0) {
         http_reply_header(req, "Retry-After", "30");
         return VB_ERR_RATE_LIMITED;
@@ -208,6 +236,7 @@ static const struct http_route routes[] = {
     {"POST", "/upload", h_upload, HTTP_ROUTE_PUBLIC | HTTP_ROUTE_UPLOAD, "upload"},
     {"GET", "/slow", h_slow, HTTP_ROUTE_PUBLIC, "slow"},
     {"GET", "/slow-long", h_slow, HTTP_ROUTE_PUBLIC | HTTP_ROUTE_LONG, "slow, on the long lane"},
+    {"POST", "/password", h_password, HTTP_ROUTE_PUBLIC | HTTP_ROUTE_PASSWORD, "password check"},
     {"GET", "/stream", h_stream, HTTP_ROUTE_PUBLIC, "stream"},
     {"GET", "/endless", h_endless, HTTP_ROUTE_PUBLIC, "endless stream"},
     {"GET", "/file", h_file, HTTP_ROUTE_PUBLIC, "file"},
@@ -982,6 +1011,77 @@ TEST(long_lane_keeps_workers_free)
     port = saved;
 }
 
+TEST(auth_lane_keeps_workers_free)
+{
+    /* One request worker and one auth worker. Three requests whose authentication blocks
+     * (VB_ERR_WOULD_BLOCK off the auth worker, then 500 ms there) leave the request worker
+     * free: a Bearer request is answered while all three are still waiting; each then runs
+     * its handler back on a request worker. A password route runs whole on the auth worker
+     * and its background work runs there too. */
+    struct http_server_params p = base_params();
+    p.workers = 1;
+    p.auth_workers = 1;
+    p.io_threads = 2;
+    char why[128];
+    struct http_server *s = http_server_start(&p, why, sizeof why);
+    CHECK_MSG(s != NULL, "%s", why);
+    if (!s)
+        return;
+    int saved = port;
+    port = http_server_port(s);
+    CURLM *m = curl_multi_init();
+    struct resp slow[3];
+    struct curl_slist *sl[3];
+    CURL *c[3];
+    const char *basic_slow[] = {"Authorization: Basic slow", NULL};
+    for (int i = 0; i < 3; i++) {
+        c[i] = make_req("GET", "/me", basic_slow, NULL, 0, &slow[i], &sl[i]);
+        curl_multi_add_handle(m, c[i]);
+    }
+    int running = 3;
+    double t0 = now_s();
+    while (now_s() - t0 < 0.2) { /* let them reach the auth worker */
+        curl_multi_perform(m, &running);
+        curl_multi_poll(m, NULL, 0, 20, NULL);
+    }
+    struct resp fast;
+    const char *bearer[] = {"Authorization: Bearer good", NULL};
+    do_req("GET", "/me", bearer, NULL, 0, &fast);
+    CHECK_EQ_INT(fast.status, 200);
+    curl_multi_perform(m, &running);
+    CHECK_MSG(running == 3,
+              "%d password checks were still running when the Bearer request was "
+              "answered",
+              running);
+    char v[64];
+    CHECK_EQ_STR(json_str(&fast, "on_auth_worker", v, sizeof v), "no");
+    while (running) {
+        curl_multi_perform(m, &running);
+        if (running)
+            curl_multi_poll(m, NULL, 0, 100, NULL);
+    }
+    for (int i = 0; i < 3; i++) {
+        curl_multi_remove_handle(m, c[i]);
+        finish_req(c[i], &slow[i], sl[i]);
+        CHECK_EQ_INT(slow[i].status, 200);
+        CHECK_EQ_STR(json_str(&slow[i], "username", v, sizeof v), "checked");
+        CHECK_EQ_STR(json_str(&slow[i], "on_auth_worker", v, sizeof v), "no");
+        resp_free(&slow[i]);
+    }
+    curl_multi_cleanup(m);
+    resp_free(&fast);
+
+    struct resp pw;
+    atomic_store(&background_ran, 0);
+    do_req("POST", "/password", NULL, "", 0, &pw);
+    CHECK_EQ_INT(pw.status, 200);
+    CHECK_EQ_STR(json_str(&pw, "on_auth_worker", v, sizeof v), "yes");
+    resp_free(&pw);
+    http_server_stop(s, 5); /* runs what the auth worker still has queued */
+    CHECK_EQ_INT(atomic_load(&background_ran), 1);
+    port = saved;
+}
+
 struct stopper {
     struct http_server *s;
     double took;
@@ -1086,6 +1186,7 @@ int main(void)
     http_server_stop(s, 5);
     RUN(queue_full);
     RUN(long_lane_keeps_workers_free);
+    RUN(auth_lane_keeps_workers_free);
     RUN(graceful_stop);
     unlink(file_path);
     curl_global_cleanup();
