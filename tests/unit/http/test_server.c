@@ -959,6 +959,59 @@ TEST(queue_full)
     port = saved;
 }
 
+/* PARALLEL requests in flight at once (curl multi), for the lane tests. */
+#define PARALLEL 3
+struct parallel {
+    CURLM *m;
+    struct resp r[PARALLEL];
+    struct curl_slist *sl[PARALLEL];
+    CURL *c[PARALLEL];
+    int running;
+};
+
+/* Starts PARALLEL GET requests of path and gives them 200 ms to reach the server's lanes. */
+static void parallel_start(struct parallel *pl, const char *path, const char *const *hdrs)
+{
+    pl->m = curl_multi_init();
+    for (int i = 0; i < PARALLEL; i++) {
+        pl->c[i] = make_req("GET", path, hdrs, NULL, 0, &pl->r[i], &pl->sl[i]);
+        curl_multi_add_handle(pl->m, pl->c[i]);
+    }
+    pl->running = PARALLEL;
+    double t0 = now_s();
+    while (now_s() - t0 < 0.2) {
+        curl_multi_perform(pl->m, &pl->running);
+        curl_multi_poll(pl->m, NULL, 0, 20, NULL);
+    }
+}
+
+static int parallel_running(struct parallel *pl)
+{
+    curl_multi_perform(pl->m, &pl->running);
+    return pl->running;
+}
+
+/* Waits for every request; their responses are in pl->r until parallel_free. */
+static void parallel_finish(struct parallel *pl)
+{
+    while (pl->running) {
+        curl_multi_perform(pl->m, &pl->running);
+        if (pl->running)
+            curl_multi_poll(pl->m, NULL, 0, 100, NULL);
+    }
+    for (int i = 0; i < PARALLEL; i++) {
+        curl_multi_remove_handle(pl->m, pl->c[i]);
+        finish_req(pl->c[i], &pl->r[i], pl->sl[i]);
+    }
+    curl_multi_cleanup(pl->m);
+}
+
+static void parallel_free(struct parallel *pl)
+{
+    for (int i = 0; i < PARALLEL; i++)
+        resp_free(&pl->r[i]);
+}
+
 TEST(long_lane_keeps_workers_free)
 {
     /* One ordinary worker and three on the long lane: while three HTTP_ROUTE_LONG requests
@@ -975,37 +1028,18 @@ TEST(long_lane_keeps_workers_free)
         return;
     int saved = port;
     port = http_server_port(s);
-    CURLM *m = curl_multi_init();
-    struct resp slow[3];
-    struct curl_slist *sl[3];
-    CURL *c[3];
-    for (int i = 0; i < 3; i++) {
-        c[i] = make_req("GET", "/slow-long", NULL, NULL, 0, &slow[i], &sl[i]);
-        curl_multi_add_handle(m, c[i]);
-    }
-    int running = 3;
-    double t0 = now_s();
-    while (now_s() - t0 < 0.2) { /* let them reach their handlers */
-        curl_multi_perform(m, &running);
-        curl_multi_poll(m, NULL, 0, 20, NULL);
-    }
+    struct parallel slow;
+    parallel_start(&slow, "/slow-long", NULL);
     struct resp fast;
     do_req("GET", "/", NULL, NULL, 0, &fast);
     CHECK_EQ_INT(fast.status, 200);
-    curl_multi_perform(m, &running);
-    CHECK_MSG(running == 3, "%d long requests were still running when GET / was answered", running);
-    while (running) {
-        curl_multi_perform(m, &running);
-        if (running)
-            curl_multi_poll(m, NULL, 0, 100, NULL);
-    }
-    for (int i = 0; i < 3; i++) {
-        curl_multi_remove_handle(m, c[i]);
-        finish_req(c[i], &slow[i], sl[i]);
-        CHECK_EQ_INT(slow[i].status, 200);
-        resp_free(&slow[i]);
-    }
-    curl_multi_cleanup(m);
+    int running = parallel_running(&slow);
+    CHECK_MSG(running == PARALLEL, "%d long requests were still running when GET / was answered",
+              running);
+    parallel_finish(&slow);
+    for (int i = 0; i < PARALLEL; i++)
+        CHECK_EQ_INT(slow.r[i].status, 200);
+    parallel_free(&slow);
     resp_free(&fast);
     http_server_stop(s, 5);
     port = saved;
@@ -1029,46 +1063,27 @@ TEST(auth_lane_keeps_workers_free)
         return;
     int saved = port;
     port = http_server_port(s);
-    CURLM *m = curl_multi_init();
-    struct resp slow[3];
-    struct curl_slist *sl[3];
-    CURL *c[3];
+    struct parallel slow;
     const char *basic_slow[] = {"Authorization: Basic slow", NULL};
-    for (int i = 0; i < 3; i++) {
-        c[i] = make_req("GET", "/me", basic_slow, NULL, 0, &slow[i], &sl[i]);
-        curl_multi_add_handle(m, c[i]);
-    }
-    int running = 3;
-    double t0 = now_s();
-    while (now_s() - t0 < 0.2) { /* let them reach the auth worker */
-        curl_multi_perform(m, &running);
-        curl_multi_poll(m, NULL, 0, 20, NULL);
-    }
+    parallel_start(&slow, "/me", basic_slow);
     struct resp fast;
     const char *bearer[] = {"Authorization: Bearer good", NULL};
     do_req("GET", "/me", bearer, NULL, 0, &fast);
     CHECK_EQ_INT(fast.status, 200);
-    curl_multi_perform(m, &running);
-    CHECK_MSG(running == 3,
-              "%d password checks were still running when the Bearer request was "
-              "answered",
+    int running = parallel_running(&slow);
+    CHECK_MSG(running == PARALLEL,
+              "%d password checks were still running when the Bearer "
+              "request was answered",
               running);
     char v[64];
     CHECK_EQ_STR(json_str(&fast, "on_auth_worker", v, sizeof v), "no");
-    while (running) {
-        curl_multi_perform(m, &running);
-        if (running)
-            curl_multi_poll(m, NULL, 0, 100, NULL);
+    parallel_finish(&slow);
+    for (int i = 0; i < PARALLEL; i++) {
+        CHECK_EQ_INT(slow.r[i].status, 200);
+        CHECK_EQ_STR(json_str(&slow.r[i], "username", v, sizeof v), "checked");
+        CHECK_EQ_STR(json_str(&slow.r[i], "on_auth_worker", v, sizeof v), "no");
     }
-    for (int i = 0; i < 3; i++) {
-        curl_multi_remove_handle(m, c[i]);
-        finish_req(c[i], &slow[i], sl[i]);
-        CHECK_EQ_INT(slow[i].status, 200);
-        CHECK_EQ_STR(json_str(&slow[i], "username", v, sizeof v), "checked");
-        CHECK_EQ_STR(json_str(&slow[i], "on_auth_worker", v, sizeof v), "no");
-        resp_free(&slow[i]);
-    }
-    curl_multi_cleanup(m);
+    parallel_free(&slow);
     resp_free(&fast);
 
     struct resp pw;
