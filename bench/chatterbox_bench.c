@@ -16,6 +16,7 @@
 #include "tts/chatterbox/model.h"
 #include "tts/chatterbox/synth.h"
 #include "tts/pipeline.h"
+#include "tts/registry.h"
 
 #include <limits.h>
 #include <math.h>

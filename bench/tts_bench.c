@@ -6,6 +6,7 @@
 #include "core/vb.h"
 #include "audio/decode.h"
 #include "tts/pipeline.h"
+#include "tts/registry.h"
 
 #include <time.h>
 

@@ -4,7 +4,6 @@
 #include "api/handlers.h"
 #include "api/request.h"
 #include "api/tts_jobs.h"
-#include "tts/chatterbox/cb_engine.h"
 #include "audio/encode.h"
 #include "core/log.h"
 
@@ -21,27 +20,19 @@ static void write_caps(struct vb_jw *w, unsigned caps)
     vb_jw_obj_end(w);
 }
 
-/* Whether an engine's model files are present (espeak-ng has its data from Debian). */
-static bool engine_installed(const struct tts_engine *e, const char *models_dir)
-{
-    return strcmp(tts_engine_name(e), TTS_ENGINE_CHATTERBOX) != 0 ||
-           cb_engine_files_present(models_dir);
-}
-
-static void write_engine(struct vb_jw *w, struct tts_engine *e, bool is_default,
-                         const char *models_dir)
+static void write_engine(struct vb_jw *w, struct tts_engine *e, bool is_default)
 {
     char why[200];
-    /* espeak-ng loads in milliseconds: list it loaded; heavy engines load on first use */
-    if (strcmp(tts_engine_name(e), TTS_ENGINE_ESPEAK) == 0 &&
-        tts_engine_load(e, why, sizeof why) != VB_OK)
+    /* engines that load in milliseconds (espeak-ng) are listed loaded; heavy ones load on
+     * first use */
+    if (e->ops->quick_load && tts_engine_load(e, why, sizeof why) != VB_OK)
         vb_warn("tts: %s", why);
     bool loaded = tts_engine_is_loaded(e);
     vb_jw_obj_begin(w);
     vb_jw_kstr(w, "name", tts_engine_name(e));
     vb_jw_kstr(w, "description", e->ops->description);
     vb_jw_kbool(w, "default", is_default);
-    vb_jw_kbool(w, "installed", engine_installed(e, models_dir));
+    vb_jw_kbool(w, "installed", tts_engine_installed(e));
     vb_jw_kbool(w, "loaded", loaded);
     vb_jw_key(w, "sample_rate");
     if (loaded)
@@ -99,15 +90,18 @@ enum vb_err api_engines_list(struct http_request *req)
     vb_jw_arr_begin(&w);
     for (size_t i = 0; i < tts_registry_count(svc->registry); i++) {
         struct tts_engine *e = tts_registry_at(svc->registry, i);
-        write_engine(&w, e, e == def, app->cfg->models_dir);
+        write_engine(&w, e, e == def);
     }
     vb_jw_arr_end(&w);
     vb_jw_key(&w, "cloning");
     vb_jw_obj_begin(&w);
     struct tts_engine *cloner = tts_registry_cloner(svc->registry);
-    vb_jw_kstr(&w, "engine", TTS_ENGINE_CHATTERBOX);
-    vb_jw_kbool(&w, "available", cloner != NULL && engine_installed(cloner, app->cfg->models_dir));
-    vb_jw_kstr(&w, "install", "vocero models pull " TTS_ENGINE_CHATTERBOX);
+    char install[128];
+    snprintf(install, sizeof install, "vocero models pull %s",
+             cloner ? tts_engine_name(cloner) : "");
+    vb_jw_kstr(&w, "engine", cloner ? tts_engine_name(cloner) : NULL);
+    vb_jw_kbool(&w, "available", cloner != NULL && tts_engine_installed(cloner));
+    vb_jw_kstr(&w, "install", cloner ? install : NULL);
     vb_jw_obj_end(&w);
     vb_jw_key(&w, "formats");
     vb_jw_arr_begin(&w);

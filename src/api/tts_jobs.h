@@ -11,6 +11,7 @@
 #include "http/http.h"
 #include "tts/engine.h"
 #include "tts/pipeline.h"
+#include "tts/registry.h"
 
 #define API_TTS_RETRY_AFTER_S "5"
 

@@ -8,6 +8,7 @@
 #include "core/alloc.h"
 #include "core/config.h"
 #include "tts/pipeline.h"
+#include "tts/registry.h"
 
 #include <errno.h>
 #include <math.h>

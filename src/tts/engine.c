@@ -1,48 +1,12 @@
 /* engine.c: the generic synthesis loop over the engine vtable (tags, chunks, progress,
- * cancel, streaming) and the registry of engines. */
+ * cancel, streaming). */
 #include "core/vb.h"
 #include "tts/engine.h"
 #include "core/alloc.h"
 #include "core/buf.h"
-#include "core/config.h"
 #include "core/log.h"
-#include "tts/chatterbox/cb_engine.h"
 
 #include <math.h>
-
-#define REGISTRY_MAX 8
-
-struct tts_registry {
-    struct tts_engine engines[REGISTRY_MAX];
-    size_t n;
-    char names[256];
-    char models_dir[4096];
-    struct tts_engine_settings settings;
-};
-
-struct tts_engine_settings tts_engine_default_settings(void)
-{
-    return (struct tts_engine_settings){
-        .cb_t3_weights = "q8_0",
-        .cb_s3gen_weights = "bf16",
-        .cb_stream_first_tokens = CB_ENGINE_STREAM_FIRST_TOKENS,
-        .cb_stream_prompt_tokens = CB_ENGINE_STREAM_PROMPT_TOKENS,
-    };
-}
-
-struct tts_engine_settings tts_engine_settings_from_config(const struct vb_config *cfg)
-{
-    struct tts_engine_settings s = tts_engine_default_settings();
-    s.threads = cfg->tts_threads;
-    if (cfg->cb_t3_weights)
-        snprintf(s.cb_t3_weights, sizeof s.cb_t3_weights, "%s", cfg->cb_t3_weights);
-    if (cfg->cb_s3gen_weights)
-        snprintf(s.cb_s3gen_weights, sizeof s.cb_s3gen_weights, "%s", cfg->cb_s3gen_weights);
-    s.cb_keep_encoders = cfg->cb_keep_encoders;
-    s.cb_stream_first_tokens = cfg->cb_stream_first_tokens;
-    s.cb_stream_prompt_tokens = cfg->cb_stream_prompt_tokens;
-    return s;
-}
 
 struct tts_params tts_default_params(void)
 {
@@ -72,6 +36,11 @@ bool tts_engine_is_loaded(struct tts_engine *e)
     bool loaded = e->loaded;
     pthread_mutex_unlock(&e->lock);
     return loaded;
+}
+
+bool tts_engine_installed(const struct tts_engine *e)
+{
+    return !e->ops->installed || e->ops->installed(e->models_dir);
 }
 
 const char *tts_engine_name(const struct tts_engine *e)
@@ -299,95 +268,4 @@ enum vb_err tts_engine_synthesize(struct tts_engine *e, const char *text, size_t
     out->channels = 1;
     out->sample_rate = e->ops->sample_rate(e);
     return VB_OK;
-}
-
-/* ===== registry ===== */
-
-static void add(struct tts_registry *r, const struct tts_engine_ops *ops)
-{
-    if (r->n == REGISTRY_MAX)
-        return;
-    struct tts_engine *e = &r->engines[r->n++];
-    e->ops = ops;
-    e->models_dir = r->models_dir;
-    e->settings = &r->settings;
-    pthread_mutex_init(&e->lock, NULL);
-    size_t used = strlen(r->names);
-    snprintf(r->names + used, sizeof r->names - used, "%s%s", used ? ", " : "", ops->name);
-}
-
-struct tts_registry *tts_registry_new(void)
-{
-    struct tts_registry *r = vb_try_calloc(1, sizeof *r);
-    if (!r)
-        return NULL;
-    snprintf(r->models_dir, sizeof r->models_dir, "models");
-    r->settings = tts_engine_default_settings();
-    add(r, tts_espeak_ops());
-    add(r, tts_chatterbox_ops());
-    return r;
-}
-
-void tts_registry_free(struct tts_registry *r)
-{
-    if (!r)
-        return;
-    for (size_t i = 0; i < r->n; i++) {
-        struct tts_engine *e = &r->engines[i];
-        if (e->loaded)
-            e->ops->unload(e);
-        pthread_mutex_destroy(&e->lock);
-    }
-    vb_free(r);
-}
-
-void tts_registry_set_models_dir(struct tts_registry *r, const char *dir)
-{
-    snprintf(r->models_dir, sizeof r->models_dir, "%s", dir ? dir : "models");
-}
-
-void tts_registry_set_settings(struct tts_registry *r, const struct tts_engine_settings *s)
-{
-    r->settings = *s;
-    r->settings.cb_t3_weights[sizeof r->settings.cb_t3_weights - 1] = 0;
-    r->settings.cb_s3gen_weights[sizeof r->settings.cb_s3gen_weights - 1] = 0;
-}
-
-struct tts_engine *tts_registry_default(struct tts_registry *r, const char *configured)
-{
-    if (configured && strcmp(configured, TTS_ENGINE_AUTO) == 0)
-        configured =
-            cb_engine_files_present(r->models_dir) ? "chatterbox-turbo" : TTS_ENGINE_ESPEAK;
-    return tts_registry_find(r, configured);
-}
-
-struct tts_engine *tts_registry_find(struct tts_registry *r, const char *name)
-{
-    for (size_t i = 0; name && i < r->n; i++)
-        if (strcmp(r->engines[i].ops->name, name) == 0)
-            return &r->engines[i];
-    return NULL;
-}
-
-size_t tts_registry_count(const struct tts_registry *r)
-{
-    return r->n;
-}
-
-struct tts_engine *tts_registry_at(struct tts_registry *r, size_t i)
-{
-    return i < r->n ? &r->engines[i] : NULL;
-}
-
-const char *tts_registry_names(const struct tts_registry *r)
-{
-    return r->names;
-}
-
-struct tts_engine *tts_registry_cloner(struct tts_registry *r)
-{
-    for (size_t i = 0; i < r->n; i++)
-        if (r->engines[i].ops->caps & TTS_CAP_CLONING)
-            return &r->engines[i];
-    return NULL;
 }

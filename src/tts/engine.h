@@ -1,6 +1,6 @@
-/* engine.h: the one interface every text-to-speech engine implements (a small vtable), the
- * generic synthesis loop over it (tags, sentence chunks, progress, cancel, streaming) and
- * the registry that finds engines by name.
+/* engine.h: the one interface every text-to-speech engine implements (a small vtable) and the
+ * generic synthesis loop over it (tags, sentence chunks, progress, cancel, streaming). It
+ * knows no engine: tts/registry.h lists the back ends and finds them by name.
  *
  *   struct tts_registry *reg = tts_registry_new();
  *   struct tts_engine *e = tts_registry_find(reg, "espeak-ng");
@@ -101,6 +101,10 @@ struct tts_engine_ops {
     const char *description; /* one line */
     unsigned caps;           /* enum tts_cap */
     size_t chunk_max_bytes;  /* text chunk limit for this engine; 0 = TTS_CHUNK_MAX_BYTES */
+    bool quick_load;         /* loads in milliseconds: listings load it to describe it */
+    bool auto_choice;        /* TTS_ENGINE=auto picks it when it is installed */
+    /* Whether its model files are present under models_dir; NULL = it needs none. */
+    bool (*installed)(const char *models_dir);
     /* Loads models/data; idempotent. On error writes a reason fit for a 503 into why. */
     enum vb_err (*load)(struct tts_engine *e, char *why, size_t why_cap);
     void (*unload)(struct tts_engine *e);
@@ -125,20 +129,7 @@ struct tts_engine_ops {
                               const struct tts_callbacks *cb);
 };
 
-/* Settings of the model engines, from the configuration (.env, environment, flags; see
- * core/config.h). tts_engine_default_settings gives the documented defaults. */
-struct tts_engine_settings {
-    int threads;                 /* TTS_THREADS: CPU threads of a model engine; 0 = all */
-    char cb_t3_weights[16];      /* CHATTERBOX_T3_WEIGHTS: T3 weight type ("q8_0") */
-    char cb_s3gen_weights[16];   /* CHATTERBOX_S3GEN_WEIGHTS: f32, f16 or bf16 ("bf16") */
-    bool cb_keep_encoders;       /* CHATTERBOX_KEEP_ENCODERS (false) */
-    int cb_stream_first_tokens;  /* CHATTERBOX_STREAM_FIRST_TOKENS (10) */
-    int cb_stream_prompt_tokens; /* CHATTERBOX_STREAM_PROMPT_TOKENS (75; 0 = whole prompt) */
-};
-struct tts_engine_settings tts_engine_default_settings(void);
-struct vb_config;
-/* The settings a loaded configuration names. */
-struct tts_engine_settings tts_engine_settings_from_config(const struct vb_config *cfg);
+struct tts_engine_settings; /* tts/registry.h */
 
 /* An engine instance: the vtable plus its private state. */
 struct tts_engine {
@@ -156,6 +147,9 @@ struct tts_engine {
 /* Loads the engine once (thread-safe). VB_ERR_UNAVAILABLE + why when it cannot. */
 VB_WUR enum vb_err tts_engine_load(struct tts_engine *e, char *why, size_t why_cap);
 bool tts_engine_is_loaded(struct tts_engine *e);
+/* Whether the engine's model files are present under its models_dir (always for engines
+ * without model files). */
+bool tts_engine_installed(const struct tts_engine *e);
 const char *tts_engine_name(const struct tts_engine *e);
 unsigned tts_engine_caps(const struct tts_engine *e);
 /* 0 when not loaded. */
@@ -187,35 +181,5 @@ VB_WUR enum vb_err tts_engine_stream(struct tts_engine *e, const char *text, siz
 VB_WUR enum vb_err tts_engine_synthesize(struct tts_engine *e, const char *text, size_t len,
                                          const struct tts_params *p, struct audio_pcm *out,
                                          const struct tts_callbacks *cb);
-
-/* ===== registry ===== */
-
-struct tts_registry;
-
-/* Builds the registry of every engine compiled in (espeak-ng always). Engines are not
- * loaded yet. Caller frees with tts_registry_free. NULL on OOM. */
-struct tts_registry *tts_registry_new(void);
-void tts_registry_free(struct tts_registry *r);
-/* Where engines find their model files (MODELS_DIR); copied. Call before loading. */
-void tts_registry_set_models_dir(struct tts_registry *r, const char *dir);
-/* The engines' settings (copied; defaults until called). Call before loading: an engine
- * reads them when it loads and refuses values it cannot use (load error naming them). */
-void tts_registry_set_settings(struct tts_registry *r, const struct tts_engine_settings *s);
-#define TTS_ENGINE_AUTO "auto"
-/* The engine TTS_ENGINE names; "auto" = chatterbox-turbo when its files are installed under
- * MODELS_DIR, else espeak-ng. NULL when the name is unknown. */
-struct tts_engine *tts_registry_default(struct tts_registry *r, const char *configured);
-/* The engine called name (exact), or NULL. Borrowed for the registry's lifetime. */
-struct tts_engine *tts_registry_find(struct tts_registry *r, const char *name);
-/* The i-th engine (0..count-1) in registration order. */
-size_t tts_registry_count(const struct tts_registry *r);
-struct tts_engine *tts_registry_at(struct tts_registry *r, size_t i);
-/* Names of all engines, comma-separated ("espeak-ng, chatterbox-turbo"): for messages. */
-const char *tts_registry_names(const struct tts_registry *r);
-/* Which engine can clone (the first with TTS_CAP_CLONING), or NULL. */
-struct tts_engine *tts_registry_cloner(struct tts_registry *r);
-
-/* Engines compiled in; each file defines one instance constructor. */
-const struct tts_engine_ops *tts_espeak_ops(void);
 
 #endif

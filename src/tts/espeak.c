@@ -2,9 +2,9 @@
  * and is not thread-safe, so every call into it holds one process-wide mutex; the per-call
  * state travels through espeak_Synth's user_data. Voices are "<language>[+<variant>]". */
 #include "core/vb.h"
+#include "tts/espeak.h"
 #include "core/alloc.h"
 #include "core/log.h"
-#include "tts/engine.h"
 
 #include <espeak-ng/espeak_ng.h>
 #include <espeak-ng/speak_lib.h>
@@ -405,6 +405,7 @@ static enum vb_err espeak_synthesize(struct tts_engine *e, const char *text, siz
 
 static const struct tts_engine_ops espeak_ops = {
     .name = TTS_ENGINE_ESPEAK,
+    .quick_load = true,
     .description = "eSpeak NG formant synthesiser: fast, many languages, robotic timbre",
     .caps = TTS_CAP_STREAMING | TTS_CAP_SPEED | TTS_CAP_LANGUAGES,
     .chunk_max_bytes = TTS_CHUNK_MAX_BYTES,

@@ -7,6 +7,7 @@
 #include "core/log.h"
 #include "tts/chatterbox/model.h"
 #include "tts/chatterbox/synth.h"
+#include "tts/engine_settings.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -409,6 +410,8 @@ void cb_engine_cache_clear_memory(struct tts_engine *e)
 
 static const struct tts_engine_ops chatterbox_ops = {
     .name = TTS_ENGINE_CHATTERBOX,
+    .auto_choice = true,
+    .installed = cb_engine_files_present,
     .description = "Chatterbox-Turbo (Resemble AI): natural English speech, voice cloning, "
                    "expressive tags",
     .caps = TTS_CAP_CLONING | TTS_CAP_STREAMING | TTS_CAP_TAGS | TTS_CAP_TEMPERATURE | TTS_CAP_SEED,

@@ -10,6 +10,7 @@
 #include "tts/chatterbox/model.h"
 #include "tts/chatterbox/synth.h"
 #include "tts/engine.h"
+#include "tts/registry.h"
 
 #include "../test.h"
 
@@ -221,6 +222,8 @@ static struct tts_engine *engine_in(struct tts_registry *reg, char *why, size_t 
     snprintf(set.cb_t3_weights, sizeof set.cb_t3_weights, "f32");
     tts_registry_set_settings(reg, &set);
     struct tts_engine *e = tts_registry_find(reg, TTS_ENGINE_CHATTERBOX);
+    /* its files are installed under g_root, so TTS_ENGINE=auto picks it */
+    CHECK(e && tts_engine_installed(e) && tts_registry_default(reg, TTS_ENGINE_AUTO) == e);
     if (!e || tts_engine_load(e, why, cap) != VB_OK)
         return NULL;
     return e;

@@ -11,6 +11,7 @@
 #include "tts/chatterbox/model.h"
 #include "tts/chatterbox/synth.h"
 #include "tts/pipeline.h"
+#include "tts/registry.h"
 #include "unit/test.h"
 
 #include <math.h>

@@ -3,6 +3,7 @@
 #include "core/vb.h"
 #include "core/alloc.h"
 #include "tts/engine.h"
+#include "tts/registry.h"
 #include "unit/test.h"
 
 #include <pthread.h>
@@ -30,6 +31,20 @@ TEST(registry)
     CHECK(tts_registry_find(reg, "nope") == NULL);
     CHECK(tts_registry_find(reg, NULL) == NULL);
     CHECK(strstr(tts_registry_names(reg), "espeak-ng") != NULL);
+    /* the registry knows the back ends through their vtables: without model files "auto"
+     * is the engine that needs none, and the model engine is listed but not installed */
+    struct tts_registry *bare = tts_registry_new();
+    CHECK(bare != NULL);
+    if (bare) {
+        tts_registry_set_models_dir(bare, "/nonexistent/models");
+        struct tts_engine *def = tts_registry_default(bare, TTS_ENGINE_AUTO);
+        CHECK(def && strcmp(tts_engine_name(def), "espeak-ng") == 0 && tts_engine_installed(def));
+        CHECK(tts_registry_default(bare, "nope") == NULL);
+        struct tts_engine *cloner = tts_registry_cloner(bare);
+        CHECK(cloner && strcmp(tts_engine_name(cloner), "chatterbox-turbo") == 0);
+        CHECK(cloner && !tts_engine_installed(cloner));
+        tts_registry_free(bare);
+    }
     CHECK(!(tts_engine_caps(eng) & TTS_CAP_CLONING));
     char why[200];
     CHECK(tts_engine_load(eng, why, sizeof why) == VB_OK);

@@ -10,6 +10,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "tts/pipeline.h"
+#include "tts/registry.h"
 #include "unit/test.h"
 
 static struct tts_registry *reg;
