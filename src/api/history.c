@@ -15,11 +15,11 @@
 
 #define CURSOR_PREFIX "g1:"
 
-void api_write_generation(struct vb_jw *w, const struct api_app *app, const struct db_generation *g)
+void api_write_generation_members(struct vb_jw *w, const struct api_app *app,
+                                  const struct db_generation *g)
 {
     char url[256], sig[AUTH_SIG_HEX_LEN + 1];
     int64_t exp = vb_now_unix() + app->cfg->signed_url_ttl_s;
-    vb_jw_obj_begin(w);
     vb_jw_kint(w, "id", g->id);
     vb_jw_kstr(w, "text", g->text);
     vb_jw_key(w, "voice_id");
@@ -43,6 +43,12 @@ void api_write_generation(struct vb_jw *w, const struct api_app *app, const stru
     vb_jw_kstr(w, "format", g->format);
     vb_jw_kint(w, "size_bytes", g->size_bytes);
     api_json_time(w, "created_at", g->created_at);
+}
+
+void api_write_generation(struct vb_jw *w, const struct api_app *app, const struct db_generation *g)
+{
+    vb_jw_obj_begin(w);
+    api_write_generation_members(w, app, g);
     vb_jw_obj_end(w);
 }
 

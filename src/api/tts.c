@@ -276,22 +276,15 @@ static enum vb_err reply_created(struct http_request *req, struct api_app *app,
                                  const struct db_generation *g, const struct tts_output *out,
                                  double queue_ms, double store_ms, struct api_idem *idem)
 {
-    struct vb_buf b, tb;
-    struct vb_jw w, tw;
+    struct vb_buf b;
+    struct vb_jw w;
     api_json_begin(&w, &b);
-    api_write_generation(&w, app, g);
+    vb_jw_obj_begin(&w);
+    api_write_generation_members(&w, app, g);
+    vb_jw_key(&w, "timings");
+    write_timings(&w, out, queue_ms, store_ms);
+    vb_jw_obj_end(&w);
     enum vb_err err = vb_jw_finish(&w);
-    api_json_begin(&tw, &tb);
-    write_timings(&tw, out, queue_ms, store_ms);
-    if (!err)
-        err = vb_jw_finish(&tw);
-    /* splice "timings" into the generation object: drop its closing brace */
-    if (!err && b.len > 2 && b.data[b.len - 1] == '}') {
-        b.len--;
-        b.data[b.len] = '\0';
-        err = vb_buf_printf(&b, ",\"timings\":%s}", vb_buf_str(&tb));
-    }
-    vb_buf_release(&tb);
     if (err) {
         vb_buf_release(&b);
         return err;
