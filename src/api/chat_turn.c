@@ -111,20 +111,8 @@ static enum vb_err store_reply(struct turn *t)
     m.duration_ms = (int64_t)(t->reply.prompt_ms + t->reply.gen_ms);
     m.generation_id = t->generation_id;
     m.incomplete = t->reply.stop == LLM_STOP_CANCELLED;
-    enum vb_err err = db_chat_message_add(t->app->store, t->uid, &m, &m.id);
-    if (err)
-        return err;
-    struct db_chat_message_list after = {0};
-    /* Read the stored row back so the reply shows exactly what is persisted. */
-    err = db_chat_message_list(t->app->store, t->uid, t->thread_id, &after);
-    for (size_t i = 0; !err && i < after.n; i++) {
-        if (after.items[i].id == m.id) {
-            t->reply_msg = after.items[i];
-            memset(&after.items[i], 0, sizeof after.items[i]);
-        }
-    }
-    db_chat_message_list_release(&after);
-    return err;
+    /* the stored row as the database returned it: the reply shows what is persisted */
+    return db_chat_message_add(t->app->store, t->uid, &m, &t->reply_msg);
 }
 
 static void write_result(struct vb_jw *w, const struct turn *t)
@@ -189,18 +177,12 @@ static enum vb_err prepare(struct turn *t, const struct vb_json *body)
         return VB_ERR_UNAVAILABLE;
     }
     t->admitted = true;
-    t->user_msg.thread_id = t->thread_id;
-    t->user_msg.role = "user";
-    t->user_msg.content = (char *)t->content;
-    if ((err = db_chat_message_add(t->app->store, t->uid, &t->user_msg, &t->user_msg.id)))
+    struct db_chat_message m = {
+        .thread_id = t->thread_id, .role = "user", .content = (char *)t->content};
+    if ((err = db_chat_message_add(t->app->store, t->uid, &m, &t->user_msg)))
         return err;
-    t->user_msg.role = NULL; /* borrowed strings: the stored copy comes with the history */
-    t->user_msg.content = NULL;
-    err = db_chat_message_list(t->app->store, t->uid, t->thread_id, &t->history);
-    for (size_t i = 0; !err && i < t->history.n; i++)
-        if (t->history.items[i].id == t->user_msg.id)
-            t->user_msg = t->history.items[i];
-    return err;
+    /* the thread so far, the new message last: the model's context */
+    return db_chat_message_list(t->app->store, t->uid, t->thread_id, &t->history);
 }
 
 static enum vb_err reply_json(struct turn *t)
@@ -293,8 +275,9 @@ enum vb_err api_chat_message_post(struct http_request *req)
         llm_service_leave(t.app->llm);
     api_speech_job_free(t.speech);
     llm_chat_reply_release(&t.reply);
+    db_chat_message_release(&t.user_msg);
     db_chat_message_release(&t.reply_msg);
-    db_chat_message_list_release(&t.history); /* owns user_msg's strings */
+    db_chat_message_list_release(&t.history);
     db_chat_thread_release(&t.thread);
     vb_json_free(body);
     return err;

@@ -185,11 +185,13 @@ enum vb_err db_chat_thread_delete(struct db_store *store, int64_t user_id, int64
 }
 
 enum vb_err db_chat_message_add(struct db_store *store, int64_t user_id,
-                                const struct db_chat_message *m, int64_t *id_out)
+                                const struct db_chat_message *m, struct db_chat_message *out)
 {
     struct db_result res = {0};
     enum vb_err err = VB_OK;
 
+    if (out)
+        memset(out, 0, sizeof *out);
     if (!store || !m || !m->role || !m->content || m->generation_id < 0)
         return VB_ERR_INVALID;
     int64_t now = (int64_t)time(NULL);
@@ -219,12 +221,12 @@ enum vb_err db_chat_message_add(struct db_store *store, int64_t user_id,
     err = db_query(store,
                    "INSERT INTO chat_messages (thread_id, role, content, prompt_tokens,"
                    " completion_tokens, duration_ms, generation_id, created_at, incomplete)"
-                   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+                   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING " MESSAGE_COLS,
                    p, VB_ARRAY_LEN(p), &res);
     if (err == VB_OK && res.nrows != 1)
         err = VB_ERR_DB;
-    if (err == VB_OK && id_out)
-        *id_out = db_result_int(&res, 0, 0);
+    if (err == VB_OK && out)
+        message_from_row(&res, 0, out);
     db_result_release(&res);
     return err;
 }

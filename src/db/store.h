@@ -233,10 +233,12 @@ VB_WUR enum vb_err db_chat_thread_rename(struct db_store *store, int64_t user_id
 VB_WUR enum vb_err db_chat_thread_delete(struct db_store *store, int64_t user_id,
                                          int64_t thread_id);
 /* Appends `m` (id, created_at ignored; thread_id used) to one of the user's threads and
- * bumps the thread's updated_at. Another user's thread, or a generation_id that is not one
- * of the user's generations -> VB_ERR_NOT_FOUND. */
+ * bumps the thread's updated_at. *out (may be NULL; released with db_chat_message_release)
+ * receives the stored row as the database returned it. Another user's thread, or a
+ * generation_id that is not one of the user's generations -> VB_ERR_NOT_FOUND. */
 VB_WUR enum vb_err db_chat_message_add(struct db_store *store, int64_t user_id,
-                                       const struct db_chat_message *m, int64_t *id_out);
+                                       const struct db_chat_message *m,
+                                       struct db_chat_message *out);
 /* Messages of one of the user's threads, oldest first. */
 VB_WUR enum vb_err db_chat_message_list(struct db_store *store, int64_t user_id, int64_t thread_id,
                                         struct db_chat_message_list *out);

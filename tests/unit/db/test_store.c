@@ -518,15 +518,31 @@ TEST(test_chat)
                                 .prompt_tokens = 12,
                                 .completion_tokens = 0};
     int64_t m1 = 0, m2 = 0;
-    CHECK_EQ_INT(db_chat_message_add(s, alice, &m, &m1), VB_OK);
+    struct db_chat_message row = {0};
+    CHECK_EQ_INT(db_chat_message_add(s, alice, &m, &row), VB_OK);
+    /* the insert hands back the stored row */
+    m1 = row.id;
+    CHECK(m1 > 0 && row.thread_id == t1.id && row.created_at > 0 && !row.incomplete);
+    CHECK(row.role && row.content && strcmp(row.role, "user") == 0);
+    CHECK_EQ_STR(row.content, "¿Qué tal?");
+    CHECK_EQ_INT(row.prompt_tokens, 12);
+    CHECK_EQ_INT(row.generation_id, 0);
+    db_chat_message_release(&row);
     int64_t gid = make_gen(s, alice, 0, "gen_chat.wav", VB_OK);
     m.role = (char *)"assistant";
     m.content = (char *)"Bien.";
     m.completion_tokens = 3;
     m.duration_ms = 420;
     m.generation_id = gid;
-    CHECK_EQ_INT(db_chat_message_add(s, alice, &m, &m2), VB_OK);
+    CHECK_EQ_INT(db_chat_message_add(s, alice, &m, &row), VB_OK);
+    m2 = row.id;
     CHECK(m2 > m1);
+    CHECK_EQ_INT(row.generation_id, gid);
+    CHECK_EQ_INT(row.duration_ms, 420);
+    CHECK_EQ_INT(row.completion_tokens, 3);
+    db_chat_message_release(&row);
+    CHECK_EQ_INT(db_chat_message_add(s, bob, &m, &row), VB_ERR_NOT_FOUND);
+    CHECK(row.id == 0 && row.content == NULL); /* nothing handed back on failure */
     CHECK_EQ_INT(db_chat_message_add(s, bob, &m, NULL), VB_ERR_NOT_FOUND); /* not bob's */
     m.thread_id = 999999;
     CHECK_EQ_INT(db_chat_message_add(s, alice, &m, NULL), VB_ERR_NOT_FOUND);
