@@ -14,6 +14,7 @@
 #include "llm/service.h"
 #include "models/autopull.h"
 #include "models/registry.h"
+#include "tts/service.h"
 
 #include <stdio.h>
 #include <unistd.h>
@@ -103,6 +104,7 @@ enum vb_err api_app_init(struct api_app *app, const struct vb_config *cfg, char 
     }
     if ((err = start_llm(app, cfg, why, why_cap)))
         return err;
+    app->tts = tts_service_new(cfg); /* NULL is logged; the speech routes answer 503 */
     return api_users_ensure_admin(app, why, why_cap);
 }
 
@@ -125,6 +127,7 @@ void api_app_release(struct api_app *app)
 {
     api_storage_sweeper_stop(app->sweeper);
     models_autopull_stop(app->autopull);
+    tts_service_free(app->tts);
     llm_service_free(app->llm);
     db_close(app->store);
     auth_basic_cache_free(app->basic);

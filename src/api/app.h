@@ -12,6 +12,7 @@ struct auth_basic_cache;
 struct auth_login_guard;
 struct auth_proxies;
 struct llm_service;
+struct tts_service;
 struct models_autopull;
 struct api_sweeper;
 
@@ -22,6 +23,8 @@ struct api_app {
     struct auth_login_guard *logins;  /* owned: failed-login limits (user, address) */
     struct auth_proxies *proxies;     /* owned: TRUSTED_PROXIES; NULL = none */
     struct llm_service *llm;          /* owned: the chat model (loaded on first use) */
+    struct tts_service *tts;          /* owned: engines and generation pool; NULL when it
+                                         could not start (speech routes answer 503) */
     struct models_autopull *autopull; /* owned: background download of default models */
     struct api_sweeper *sweeper;      /* owned: periodic orphan sweep (serve only), may be NULL */
     int64_t started_ms;               /* monotonic ms at start-up (uptime) */

@@ -148,7 +148,6 @@ int api_cli_serve(int argc, char **argv)
     sigwait(&set, &sig);
     vb_info("received %s: finishing in-flight requests", sig == SIGINT ? "SIGINT" : "SIGTERM");
     http_server_stop(s, DRAIN_SECONDS);
-    api_tts_shutdown();
     rc = 0;
 out:
     api_app_release(&app);

@@ -75,7 +75,7 @@ static void write_engine(struct vb_jw *w, struct tts_engine *e, bool is_default)
 enum vb_err api_engines_list(struct http_request *req)
 {
     struct api_app *app = http_req_app(req);
-    struct api_tts *svc = api_tts_get(app);
+    struct tts_service *svc = app->tts;
     if (!svc)
         return VB_ERR_UNAVAILABLE;
     struct tts_engine *def = tts_registry_default(svc->registry, app->cfg->tts_engine);

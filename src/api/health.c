@@ -24,7 +24,7 @@ enum vb_err api_health(struct http_request *req)
     vb_jw_obj_end(&w);
     vb_jw_key(&w, "engines");
     vb_jw_arr_begin(&w);
-    struct api_tts *tts = api_tts_get(app);
+    struct tts_service *tts = app->tts;
     for (size_t i = 0; tts && i < tts_registry_count(tts->registry); i++)
         vb_jw_str(&w, tts_engine_name(tts_registry_at(tts->registry, i)));
     vb_jw_arr_end(&w);

@@ -35,7 +35,7 @@ static const struct {
 static const char *const openai_models[] = {"tts-1", "tts-1-hd", "gpt-4o-mini-tts"};
 
 /* model -> engine name (NULL = the configured default). */
-static enum vb_err pick_engine(struct http_request *req, struct api_tts *svc, const char *model,
+static enum vb_err pick_engine(struct http_request *req, struct tts_service *svc, const char *model,
                                const char **engine)
 {
     *engine = NULL;
@@ -128,7 +128,7 @@ static enum vb_err pick_voice(struct http_request *req, struct api_app *app, str
 enum vb_err api_speech_openai(struct http_request *req)
 {
     struct api_app *app = http_req_app(req);
-    struct api_tts *svc = api_tts_get(app);
+    struct tts_service *svc = app->tts;
     struct tts_form f;
     struct tts_engine *e = NULL;
     struct tts_output out = {0};

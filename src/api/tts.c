@@ -299,7 +299,7 @@ static enum vb_err reply_created(struct http_request *req, struct api_app *app,
 enum vb_err api_speech_generate(struct http_request *req)
 {
     struct api_app *app = http_req_app(req);
-    struct api_tts *svc = api_tts_get(app);
+    struct tts_service *svc = app->tts;
     struct tts_form f;
     struct gen_input in = {0};
     struct tts_engine *e = NULL;
@@ -359,7 +359,7 @@ out:
 enum vb_err api_speech_demo(struct http_request *req)
 {
     struct api_app *app = http_req_app(req);
-    struct api_tts *svc = api_tts_get(app);
+    struct tts_service *svc = app->tts;
     struct tts_form f;
     struct tts_engine *e = NULL;
     struct tts_output out = {0};
@@ -400,7 +400,7 @@ enum vb_err api_speech_demo(struct http_request *req)
 /* ===== Speaking text another route produced (chat replies) ===== */
 
 struct api_speech_job {
-    struct api_tts *svc;
+    struct tts_service *svc;
     struct tts_engine *engine;
     struct gen_input in;
 };
@@ -411,7 +411,7 @@ enum vb_err api_speech_job_prepare(struct http_request *req, struct api_speech_j
     struct api_speech_job *job = vb_xcalloc(1, sizeof *job);
     struct tts_form f;
     *out = NULL;
-    job->svc = api_tts_get(app);
+    job->svc = app->tts;
     enum vb_err err = job->svc ? tts_form_parse(req, false, &f) : VB_ERR_UNAVAILABLE;
     if (err) {
         vb_free(job);

@@ -1,5 +1,5 @@
-/* tts_jobs.c: the speech service (registry + bounded pool) and running one generation for
- * an HTTP request, with streaming and cancellation. */
+/* tts_jobs.c: picking the engine for a request and running one generation of the app's
+ * speech service for it, with streaming and cancellation. */
 #include "core/vb.h"
 #include "api/tts_jobs.h"
 #include "api/storage.h"
@@ -7,57 +7,9 @@
 #include "core/log.h"
 #include "tts/jobs.h"
 
-#include <pthread.h>
-
 #define WAIT_SLICE_MS 100 /* how often the waiter checks for a client that went away */
 
-static pthread_mutex_t service_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct api_tts *service; /* created once, on first use */
-
-struct api_tts *api_tts_get(struct api_app *app)
-{
-    pthread_mutex_lock(&service_lock);
-    if (!service) {
-        struct api_tts *s = vb_xcalloc(1, sizeof *s);
-        int workers = app->cfg->tts_workers > 0 ? app->cfg->tts_workers : 2;
-        int queue = app->cfg->tts_queue_max > 0 ? app->cfg->tts_queue_max : 4;
-        s->registry = tts_registry_new();
-        if (s->registry) {
-            tts_registry_set_models_dir(s->registry, app->cfg->models_dir);
-            struct tts_engine_settings ts = tts_engine_settings_from_config(app->cfg);
-            tts_registry_set_settings(s->registry, &ts);
-        }
-        s->pool = tts_pool_new(workers, queue);
-        if (!s->registry || !s->pool) {
-            vb_error("tts: cannot start the speech service (%d workers, queue %d)", workers, queue);
-            tts_pool_free(s->pool);
-            tts_registry_free(s->registry);
-            vb_free(s);
-        } else {
-            vb_info("tts: speech service: engines %s; %d workers, queue %d",
-                    tts_registry_names(s->registry), workers, queue);
-            service = s;
-        }
-    }
-    struct api_tts *s = service;
-    pthread_mutex_unlock(&service_lock);
-    return s;
-}
-
-void api_tts_shutdown(void)
-{
-    pthread_mutex_lock(&service_lock);
-    struct api_tts *s = service;
-    service = NULL;
-    pthread_mutex_unlock(&service_lock);
-    if (!s)
-        return;
-    tts_pool_free(s->pool);
-    tts_registry_free(s->registry);
-    vb_free(s);
-}
-
-enum vb_err api_tts_engine(struct http_request *req, struct api_tts *svc,
+enum vb_err api_tts_engine(struct http_request *req, struct tts_service *svc,
                            const struct vb_config *cfg, const char *name, struct tts_engine **out)
 {
     struct tts_engine *e = NULL;
@@ -123,9 +75,10 @@ static enum vb_err run_job(struct tts_job *job, void *arg)
     return tts_pipeline_run(g->engine, g->request, &cb, &g->out, &g->diag);
 }
 
-enum vb_err api_tts_generate(struct http_request *req, struct api_tts *svc, struct tts_engine *e,
-                             const struct tts_request *r, const char *stream_type,
-                             struct http_stream **stream, struct tts_output *out, double *queue_ms)
+enum vb_err api_tts_generate(struct http_request *req, struct tts_service *svc,
+                             struct tts_engine *e, const struct tts_request *r,
+                             const char *stream_type, struct http_stream **stream,
+                             struct tts_output *out, double *queue_ms)
 {
     struct gen_job g = {.engine = e, .request = r, .streaming = stream_type != NULL};
     struct vb_buf bytes;

@@ -1,8 +1,7 @@
-/* tts_jobs.h: the speech service shared by the TTS routes: the engine registry and the
- * bounded generation pool (WORKERS_TTS threads, TTS_QUEUE_MAX waiting), and the one call
- * that runs a generation for an HTTP request: queue it (503 + Retry-After when full), wait
- * while polling for a client that went away (cancels the job), and stream the audio to the
- * client as it is produced when asked to. */
+/* tts_jobs.h: the HTTP side of the app's speech service (tts/service.h, app->tts): the
+ * engine a request names, and the one call that runs a generation for an HTTP request: queue it
+ * (503 + Retry-After when full), wait while polling for a client that went away (cancels the job),
+ * and stream the audio to the client as it is produced when asked to. */
 #ifndef VB_API_TTS_JOBS_H
 #define VB_API_TTS_JOBS_H
 
@@ -12,24 +11,14 @@
 #include "tts/engine.h"
 #include "tts/pipeline.h"
 #include "tts/registry.h"
+#include "tts/service.h"
 
 #define API_TTS_RETRY_AFTER_S "5"
-
-struct api_tts {
-    struct tts_registry *registry; /* owned */
-    struct tts_pool *pool;         /* owned */
-};
-
-/* The process-wide speech service, created on first use from app->cfg (WORKERS_TTS,
- * TTS_QUEUE_MAX); NULL when it cannot start (logged). Lives until api_tts_shutdown. */
-struct api_tts *api_tts_get(struct api_app *app);
-/* Stops the pool and frees the registry (at server exit; optional). */
-void api_tts_shutdown(void);
 
 /* The engine a request names, or the configured default (TTS_ENGINE) when name is NULL.
  * 422 on an unknown name (the message lists the engines); 503 when it cannot load. The
  * error message and field are set on req. */
-VB_WUR enum vb_err api_tts_engine(struct http_request *req, struct api_tts *svc,
+VB_WUR enum vb_err api_tts_engine(struct http_request *req, struct tts_service *svc,
                                   const struct vb_config *cfg, const char *name,
                                   struct tts_engine **out);
 
@@ -40,7 +29,7 @@ VB_WUR enum vb_err api_tts_engine(struct http_request *req, struct api_tts *svc,
  * on req (422 with the field, 503 + Retry-After when the queue is full). On success *out
  * holds the finished file (caller releases with tts_output_release) and *queue_ms the time
  * the job waited for a worker. */
-VB_WUR enum vb_err api_tts_generate(struct http_request *req, struct api_tts *svc,
+VB_WUR enum vb_err api_tts_generate(struct http_request *req, struct tts_service *svc,
                                     struct tts_engine *e, const struct tts_request *r,
                                     const char *stream_type, struct http_stream **stream,
                                     struct tts_output *out, double *queue_ms);
