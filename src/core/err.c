@@ -1,5 +1,6 @@
-/* err.c: messages and codes of enum vb_err; a switch so the compiler reports a missing
- * case. The HTTP status of each lives in http/status.c. */
+/* err.c: messages and codes of enum vb_err (a switch so the compiler reports a missing
+ * case), and vb_failf, the error-detail helper. The HTTP status of each lives in
+ * http/status.c. */
 #include "core/vb.h"
 #include "core/err.h"
 
@@ -111,4 +112,20 @@ const char *vb_err_code(enum vb_err err)
         return "unavailable";
     }
     return "unknown";
+}
+
+enum vb_err vb_vfailf(char *why, size_t cap, enum vb_err err, const char *fmt, va_list ap)
+{
+    if (why && cap)
+        vsnprintf(why, cap, fmt, ap);
+    return err;
+}
+
+enum vb_err vb_failf(char *why, size_t cap, enum vb_err err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vb_vfailf(why, cap, err, fmt, ap);
+    va_end(ap);
+    return err;
 }

@@ -1,8 +1,11 @@
-/* err.h: the one project-wide error enum (append only) and its messages. The HTTP status of
- * each error is http/http.h's http_status_of (the core knows nothing of HTTP); the statuses
- * below say what it answers. */
+/* err.h: the one project-wide error enum (append only), its messages, and vb_failf, the one
+ * helper that fills an error-detail buffer. The HTTP status of each error is http/http.h's
+ * http_status_of (the core knows nothing of HTTP); the statuses below say what it answers. */
 #ifndef VB_ERR_H
 #define VB_ERR_H
+
+#include <stdarg.h>
+#include <stddef.h>
 
 enum vb_err {
     VB_OK = 0,
@@ -35,5 +38,14 @@ enum vb_err {
 const char *vb_err_message(enum vb_err err);
 /* Stable machine code for `err` as used in JSON error bodies, e.g. "not_found". */
 const char *vb_err_code(enum vb_err err);
+
+/* The one way to report an error with detail: writes the printf-style message into
+ * why[cap] (when why is non-NULL and cap > 0) and returns err, so a failing path reads
+ * `return vb_failf(why, cap, VB_ERR_FORMAT, "%s: tensor %s missing", file, name);`. */
+enum vb_err vb_failf(char *why, size_t cap, enum vb_err err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* vb_failf with a va_list, for helpers that take their own format arguments. */
+enum vb_err vb_vfailf(char *why, size_t cap, enum vb_err err, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
 
 #endif

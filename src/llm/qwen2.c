@@ -2,6 +2,7 @@
  * q/k/v projections with biases, NEOX RoPE, grouped-query attention over an f32 KV cache,
  * output projection, SwiGLU feed-forward, final norm, tied or untied output matrix. */
 #include "core/vb.h"
+#include "core/err.h"
 #include "llm/qwen2.h"
 #include "core/alloc.h"
 #include "nn/kernels.h"
@@ -9,27 +10,13 @@
 #include "nn/ops.h"
 #include "nn/quant.h"
 
-#include <stdarg.h>
-
 #define ARCH "qwen2"
-
-static enum vb_err failf(char *why, size_t cap, const char *fmt, ...) VB_PRINTF(3, 4);
-static enum vb_err failf(char *why, size_t cap, const char *fmt, ...)
-{
-    if (why && cap) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, cap, fmt, ap);
-        va_end(ap);
-    }
-    return VB_ERR_FORMAT;
-}
 
 static bool req_u32(struct gguf_file *g, const char *key, int64_t *out, char *why, size_t cap)
 {
     uint32_t v;
     if (!gguf_get_u32(g, key, &v)) {
-        failf(why, cap, "missing or non-integer metadata key '%s'", key);
+        vb_failf(why, cap, VB_ERR_FORMAT, "missing or non-integer metadata key '%s'", key);
         return false;
     }
     *out = v;
@@ -44,22 +31,23 @@ static const struct nn_tensor *get_tensor(struct gguf_file *g, const char *name,
     const struct nn_tensor *t = gguf_find_tensor(g, name);
     if (!t) {
         if (required) {
-            failf(why, cap, "missing tensor '%s'", name);
+            vb_failf(why, cap, VB_ERR_FORMAT, "missing tensor '%s'", name);
             *ok = false;
         }
         return NULL;
     }
     int64_t want1 = ne1 ? ne1 : 1;
     if (t->ne[0] != ne0 || t->ne[1] != want1 || t->ne[2] != 1 || t->ne[3] != 1) {
-        failf(why, cap, "tensor '%s' has shape {%lld, %lld, %lld, %lld}, expected {%lld, %lld}",
-              name, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2],
-              (long long)t->ne[3], (long long)ne0, (long long)want1);
+        vb_failf(why, cap, VB_ERR_FORMAT,
+                 "tensor '%s' has shape {%lld, %lld, %lld, %lld}, expected {%lld, %lld}", name,
+                 (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2], (long long)t->ne[3],
+                 (long long)ne0, (long long)want1);
         *ok = false;
         return NULL;
     }
     if (matrix ? !nn_kernel_for(t->type) : t->type != NN_TYPE_F32) {
-        failf(why, cap, "unsupported tensor type %s (%d) for tensor '%s'", nn_type_name(t->type),
-              (int)t->type, name);
+        vb_failf(why, cap, VB_ERR_FORMAT, "unsupported tensor type %s (%d) for tensor '%s'",
+                 nn_type_name(t->type), (int)t->type, name);
         *ok = false;
         return NULL;
     }
@@ -76,12 +64,12 @@ enum vb_err qwen2_load_gguf(struct gguf_file *g, struct qwen2_model **out, char 
     size_t alen;
     const char *arch = gguf_get_str(g, "general.architecture", &alen);
     if (!arch) {
-        failf(why, cap, "missing metadata key 'general.architecture'");
+        vb_failf(why, cap, VB_ERR_FORMAT, "missing metadata key 'general.architecture'");
         goto out;
     }
     if (alen != strlen(ARCH) || memcmp(arch, ARCH, alen) != 0) {
-        failf(why, cap, "unsupported architecture '%.*s' (expected qwen2)", (int)VB_MIN(alen, 64),
-              arch);
+        vb_failf(why, cap, VB_ERR_FORMAT, "unsupported architecture '%.*s' (expected qwen2)",
+                 (int)VB_MIN(alen, 64), arch);
         goto out;
     }
     if (!req_u32(g, ARCH ".context_length", &hp->n_ctx_train, why, cap) ||
@@ -93,54 +81,56 @@ enum vb_err qwen2_load_gguf(struct gguf_file *g, struct qwen2_model **out, char 
     uint32_t u;
     hp->n_head_kv = gguf_get_u32(g, ARCH ".attention.head_count_kv", &u) ? u : hp->n_head;
     if (!gguf_get_f32(g, ARCH ".attention.layer_norm_rms_epsilon", &hp->rms_eps)) {
-        failf(why, cap, "missing metadata key '" ARCH ".attention.layer_norm_rms_epsilon'");
+        vb_failf(why, cap, VB_ERR_FORMAT,
+                 "missing metadata key '" ARCH ".attention.layer_norm_rms_epsilon'");
         goto out;
     }
     if (!gguf_get_f32(g, ARCH ".rope.freq_base", &hp->rope_base)) {
-        failf(why, cap, "missing metadata key '" ARCH ".rope.freq_base'");
+        vb_failf(why, cap, VB_ERR_FORMAT, "missing metadata key '" ARCH ".rope.freq_base'");
         goto out;
     }
     if (hp->n_embd <= 0 || hp->n_layer <= 0 || hp->n_ff <= 0 || hp->n_head <= 0 ||
         hp->n_head_kv <= 0 || hp->n_layer > 4096 || hp->n_embd > (1 << 20) ||
         hp->n_ff > (1 << 22) || hp->n_embd % hp->n_head != 0 || hp->n_head % hp->n_head_kv != 0) {
-        failf(why, cap,
-              "bad hyper-parameters: n_embd %lld, n_layer %lld, n_ff %lld, n_head %lld, "
-              "n_head_kv %lld",
-              (long long)hp->n_embd, (long long)hp->n_layer, (long long)hp->n_ff,
-              (long long)hp->n_head, (long long)hp->n_head_kv);
+        vb_failf(why, cap, VB_ERR_FORMAT,
+                 "bad hyper-parameters: n_embd %lld, n_layer %lld, n_ff %lld, n_head %lld, "
+                 "n_head_kv %lld",
+                 (long long)hp->n_embd, (long long)hp->n_layer, (long long)hp->n_ff,
+                 (long long)hp->n_head, (long long)hp->n_head_kv);
         goto out;
     }
     hp->head_dim = hp->n_embd / hp->n_head;
     hp->n_embd_kv = hp->n_head_kv * hp->head_dim;
     if (hp->head_dim % 2 != 0 || hp->head_dim > 1024) {
-        failf(why, cap, "head dimension %lld must be even and at most 1024",
-              (long long)hp->head_dim);
+        vb_failf(why, cap, VB_ERR_FORMAT, "head dimension %lld must be even and at most 1024",
+                 (long long)hp->head_dim);
         goto out;
     }
     if (gguf_get_u32(g, ARCH ".rope.dimension_count", &u) && (int64_t)u != hp->head_dim) {
-        failf(why, cap, ARCH ".rope.dimension_count %u != head dimension %lld", u,
-              (long long)hp->head_dim);
+        vb_failf(why, cap, VB_ERR_FORMAT, ARCH ".rope.dimension_count %u != head dimension %lld", u,
+                 (long long)hp->head_dim);
         goto out;
     }
     if ((gguf_get_u32(g, ARCH ".attention.key_length", &u) && (int64_t)u != hp->head_dim) ||
         (gguf_get_u32(g, ARCH ".attention.value_length", &u) && (int64_t)u != hp->head_dim)) {
-        failf(why, cap, "attention key/value length differs from n_embd / n_head");
+        vb_failf(why, cap, VB_ERR_FORMAT,
+                 "attention key/value length differs from n_embd / n_head");
         goto out;
     }
     if (!(hp->rms_eps > 0 && hp->rms_eps < 1) || !(hp->rope_base > 1)) {
-        failf(why, cap, "bad rms epsilon %g or rope base %g", (double)hp->rms_eps,
-              (double)hp->rope_base);
+        vb_failf(why, cap, VB_ERR_FORMAT, "bad rms epsilon %g or rope base %g", (double)hp->rms_eps,
+                 (double)hp->rope_base);
         goto out;
     }
 
     const struct nn_tensor *te = gguf_find_tensor(g, "token_embd.weight");
     if (!te) {
-        failf(why, cap, "missing tensor 'token_embd.weight'");
+        vb_failf(why, cap, VB_ERR_FORMAT, "missing tensor 'token_embd.weight'");
         goto out;
     }
     hp->n_vocab = te->ne[1];
     if (hp->n_vocab <= 0 || hp->n_vocab > (1 << 24)) {
-        failf(why, cap, "bad vocabulary size %lld", (long long)hp->n_vocab);
+        vb_failf(why, cap, VB_ERR_FORMAT, "bad vocabulary size %lld", (long long)hp->n_vocab);
         goto out;
     }
     bool ok = true;

@@ -2,11 +2,10 @@
  * pre-tokenizer regex as a hand-written scanner over code points; BPE merges by rank with a
  * binary heap; detokenisation through the GPT-2 byte alphabet. */
 #include "core/vb.h"
+#include "core/err.h"
 #include "llm/tokenizer.h"
 #include "core/alloc.h"
 #include "core/unicode.h"
-
-#include <stdarg.h>
 
 struct str {
     const char *p;
@@ -77,18 +76,6 @@ static int64_t strmap_get(const struct strmap *m, const struct str *keys, const 
     return -1;
 }
 
-static enum vb_err failf(char *why, size_t cap, const char *fmt, ...) VB_PRINTF(3, 4);
-static enum vb_err failf(char *why, size_t cap, const char *fmt, ...)
-{
-    if (why && cap) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, cap, fmt, ap);
-        va_end(ap);
-    }
-    return VB_ERR_FORMAT;
-}
-
 /* Longest token text first (ties by id). */
 static int cmp_special_r(const void *a, const void *b, void *ctx)
 {
@@ -109,17 +96,18 @@ enum vb_err llm_tokenizer_load(const struct gguf_file *g, struct llm_tokenizer *
     size_t len;
     const char *model = gguf_get_str(g, "tokenizer.ggml.model", &len);
     if (!model) {
-        failf(why, cap, "missing metadata key 'tokenizer.ggml.model'");
+        vb_failf(why, cap, VB_ERR_FORMAT, "missing metadata key 'tokenizer.ggml.model'");
         goto out;
     }
     if (len != 4 || memcmp(model, "gpt2", 4) != 0) {
-        failf(why, cap, "unsupported tokenizer model '%.*s' (expected gpt2)", (int)VB_MIN(len, 64),
-              model);
+        vb_failf(why, cap, VB_ERR_FORMAT, "unsupported tokenizer model '%.*s' (expected gpt2)",
+                 (int)VB_MIN(len, 64), model);
         goto out;
     }
     const char *pre = gguf_get_str(g, "tokenizer.ggml.pre", &len);
     if (!pre || len != 5 || memcmp(pre, "qwen2", 5) != 0) {
-        failf(why, cap, "unsupported or missing tokenizer.ggml.pre (expected qwen2)");
+        vb_failf(why, cap, VB_ERR_FORMAT,
+                 "unsupported or missing tokenizer.ggml.pre (expected qwen2)");
         goto out;
     }
     enum gguf_type at;
@@ -127,25 +115,27 @@ enum vb_err llm_tokenizer_load(const struct gguf_file *g, struct llm_tokenizer *
     const struct gguf_kv *kv_tok, *kv_type = NULL, *kv_merges;
     if (!gguf_get_arr(g, "tokenizer.ggml.tokens", &at, &n, &kv_tok) || at != GGUF_TYPE_STRING ||
         n == 0 || n > (1u << 24)) {
-        failf(why, cap, "missing or bad metadata key 'tokenizer.ggml.tokens'");
+        vb_failf(why, cap, VB_ERR_FORMAT, "missing or bad metadata key 'tokenizer.ggml.tokens'");
         goto out;
     }
     tk->n_vocab = (int32_t)n;
     if (!gguf_get_arr(g, "tokenizer.ggml.merges", &at, &n, &kv_merges) || at != GGUF_TYPE_STRING ||
         n > (1u << 24)) {
-        failf(why, cap, "missing or bad metadata key 'tokenizer.ggml.merges'");
+        vb_failf(why, cap, VB_ERR_FORMAT, "missing or bad metadata key 'tokenizer.ggml.merges'");
         goto out;
     }
     tk->n_merges = (int32_t)n;
     if (gguf_get_arr(g, "tokenizer.ggml.token_type", &at, &n, &kv_type) &&
         n != (uint64_t)tk->n_vocab) {
-        failf(why, cap, "tokenizer.ggml.token_type has %llu entries for %d tokens",
-              (unsigned long long)n, tk->n_vocab);
+        vb_failf(why, cap, VB_ERR_FORMAT,
+                 "tokenizer.ggml.token_type has %llu entries for %d tokens", (unsigned long long)n,
+                 tk->n_vocab);
         goto out;
     }
     uint32_t eos;
     if (!gguf_get_u32(g, "tokenizer.ggml.eos_token_id", &eos) || eos >= (uint32_t)tk->n_vocab) {
-        failf(why, cap, "missing or out-of-range metadata key 'tokenizer.ggml.eos_token_id'");
+        vb_failf(why, cap, VB_ERR_FORMAT,
+                 "missing or out-of-range metadata key 'tokenizer.ggml.eos_token_id'");
         goto out;
     }
     tk->eos = (int32_t)eos;
@@ -163,7 +153,8 @@ enum vb_err llm_tokenizer_load(const struct gguf_file *g, struct llm_tokenizer *
         tk->tokens[i].p = gguf_arr_str(kv_tok, (uint64_t)i, &tk->tokens[i].len);
         int64_t t = LLM_TOKEN_NORMAL;
         if (kv_type && (!gguf_arr_int(kv_type, (uint64_t)i, &t) || t < 0 || t > 6)) {
-            err = failf(why, cap, "tokenizer.ggml.token_type[%d] is not a token type", i);
+            err = vb_failf(why, cap, VB_ERR_FORMAT,
+                           "tokenizer.ggml.token_type[%d] is not a token type", i);
             goto out;
         }
         tk->types[i] = (uint8_t)t;

@@ -2,27 +2,14 @@
  * groups 1, threaded direct loops for grouped/depthwise kernels, a double-precision
  * reference, and weight loading with weight-norm folding. */
 #include "core/vb.h"
+#include "core/err.h"
 #include "nn/conv.h"
 #include "core/alloc.h"
 #include "nn/gemm.h"
 
 #include <math.h>
-#include <stdarg.h>
 
 #define TIME_BLOCK 192 /* output (or input, transposed) frames per im2col block */
-
-static enum vb_err failf(enum vb_err err, char *why, size_t cap, const char *fmt, ...)
-    VB_PRINTF(4, 5);
-static enum vb_err failf(enum vb_err err, char *why, size_t cap, const char *fmt, ...)
-{
-    if (why && cap) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, cap, fmt, ap);
-        va_end(ap);
-    }
-    return err;
-}
 
 void nn_conv_ws_release(struct nn_conv_ws *ws)
 {
@@ -53,21 +40,21 @@ enum vb_err nn_st_load_f32(const struct nn_safetensors *st, const char *name, in
     *out = NULL;
     const struct nn_st_tensor *t = nn_st_find(st, name);
     if (!t)
-        return failf(VB_ERR_NOT_FOUND, why, why_cap, "missing tensor '%s'", name);
+        return vb_failf(why, why_cap, VB_ERR_NOT_FOUND, "missing tensor '%s'", name);
     int64_t n = nn_st_numel(t);
     if (numel >= 0 && n != numel)
-        return failf(VB_ERR_FORMAT, why, why_cap, "%s: expected %lld elements, got %lld", name,
-                     (long long)numel, (long long)n);
+        return vb_failf(why, why_cap, VB_ERR_FORMAT, "%s: expected %lld elements, got %lld", name,
+                        (long long)numel, (long long)n);
     if (t->dtype != NN_ST_F32 && t->dtype != NN_ST_F16 && t->dtype != NN_ST_BF16 &&
         t->dtype != NN_ST_F64)
-        return failf(VB_ERR_FORMAT, why, why_cap, "%s: expected a float tensor, got %s", name,
-                     nn_st_dtype_name(t->dtype));
+        return vb_failf(why, why_cap, VB_ERR_FORMAT, "%s: expected a float tensor, got %s", name,
+                        nn_st_dtype_name(t->dtype));
     float *p = vb_try_malloc((size_t)(n ? n : 1) * sizeof *p);
     if (!p)
-        return failf(VB_ERR_NOMEM, why, why_cap, "%s: out of memory", name);
+        return vb_failf(why, why_cap, VB_ERR_NOMEM, "%s: out of memory", name);
     if (nn_st_to_f32(t, p, (size_t)n) != VB_OK) {
         vb_free(p);
-        return failf(VB_ERR_FORMAT, why, why_cap, "%s: cannot convert", name);
+        return vb_failf(why, why_cap, VB_ERR_FORMAT, "%s: cannot convert", name);
     }
     *out = p;
     return VB_OK;
@@ -95,11 +82,12 @@ enum vb_err nn_st_load_weight(const struct nn_safetensors *st, const char *prefi
         v = nn_st_find(st, name);
     }
     if (!g || !v)
-        return failf(VB_ERR_NOT_FOUND, why, why_cap,
-                     "missing tensor '%s.weight' (nor weight-norm g/v parts)", prefix);
+        return vb_failf(why, why_cap, VB_ERR_NOT_FOUND,
+                        "missing tensor '%s.weight' (nor weight-norm g/v parts)", prefix);
     if (v->n_dims < 1 || v->shape[0] < 1 || nn_st_numel(g) != v->shape[0])
-        return failf(VB_ERR_FORMAT, why, why_cap, "%s: weight-norm g has %lld elements for v dim 0",
-                     gname, (long long)nn_st_numel(g));
+        return vb_failf(why, why_cap, VB_ERR_FORMAT,
+                        "%s: weight-norm g has %lld elements for v dim 0", gname,
+                        (long long)nn_st_numel(g));
     float *gv = NULL, *vv = NULL;
     enum vb_err err = nn_st_load_f32(st, gname, -1, &gv, why, why_cap);
     if (err == VB_OK)
@@ -188,8 +176,8 @@ static enum vb_err load_common(struct nn_conv1d *c, bool transposed,
     if (nd != 3 || shape[0] < 1 || shape[1] < 1 || shape[2] < 1 || shape[0] > INT32_MAX ||
         shape[1] > INT32_MAX / pp.groups || shape[2] > INT32_MAX) {
         vb_free(w);
-        return failf(VB_ERR_FORMAT, why, why_cap, "%s.weight: expected 3 dims (%s), got %d", prefix,
-                     transposed ? "in, out/groups, k" : "out, in/groups, k", nd);
+        return vb_failf(why, why_cap, VB_ERR_FORMAT, "%s.weight: expected 3 dims (%s), got %d",
+                        prefix, transposed ? "in, out/groups, k" : "out, in/groups, k", nd);
     }
     int c_in, c_out, k = (int)shape[2];
     if (transposed) {
@@ -201,9 +189,9 @@ static enum vb_err load_common(struct nn_conv1d *c, bool transposed,
     }
     if ((transposed ? c_in : c_out) % pp.groups) {
         vb_free(w);
-        return failf(VB_ERR_FORMAT, why, why_cap,
-                     "%s.weight: dim 0 (%lld) not divisible by %d groups", prefix,
-                     (long long)shape[0], pp.groups);
+        return vb_failf(why, why_cap, VB_ERR_FORMAT,
+                        "%s.weight: dim 0 (%lld) not divisible by %d groups", prefix,
+                        (long long)shape[0], pp.groups);
     }
     char name[320];
     snprintf(name, sizeof name, "%s.bias", prefix);
@@ -216,7 +204,7 @@ static enum vb_err load_common(struct nn_conv1d *c, bool transposed,
     }
     err = nn_conv1d_init(c, transposed, c_in, c_out, k, &pp, w, b);
     if (err != VB_OK)
-        return failf(err, why, why_cap, "%s: bad convolution parameters", prefix);
+        return vb_failf(why, why_cap, err, "%s: bad convolution parameters", prefix);
     return VB_OK;
 }
 

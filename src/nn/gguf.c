@@ -1,6 +1,7 @@
 /* gguf.c: validating GGUF v2/v3 reader (see specs/gguf-qwen2.md §1). All reads go through a
  * bounds-checked cursor; sizes are checked for overflow before any allocation. */
 #include "core/vb.h"
+#include "core/err.h"
 #include "nn/gguf.h"
 #include "nn/mapfile.h"
 #include "core/alloc.h"
@@ -38,12 +39,10 @@ struct cursor {
 static bool fail(struct cursor *c, const char *fmt, ...) VB_PRINTF(2, 3);
 static bool fail(struct cursor *c, const char *fmt, ...)
 {
-    if (c->why && c->why_cap) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(c->why, c->why_cap, fmt, ap);
-        va_end(ap);
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    vb_vfailf(c->why, c->why_cap, VB_ERR_FORMAT, fmt, ap);
+    va_end(ap);
     return false;
 }
 

@@ -2,6 +2,7 @@
  * core/json.h; every tensor's dtype, shape and byte range is checked against the file before
  * any tensor is exposed. */
 #include "core/vb.h"
+#include "core/err.h"
 #include "nn/safetensors.h"
 #include "nn/mapfile.h"
 #include "core/alloc.h"
@@ -10,7 +11,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -47,18 +47,6 @@ size_t nn_st_dtype_size(enum nn_st_dtype dt)
     return (int)dt >= 0 && (int)dt < N_DTYPES ? dtypes[dt].size : 0;
 }
 
-static enum vb_err failf(char *why, size_t cap, const char *fmt, ...) VB_PRINTF(3, 4);
-static enum vb_err failf(char *why, size_t cap, const char *fmt, ...)
-{
-    if (why && cap) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, cap, fmt, ap);
-        va_end(ap);
-    }
-    return VB_ERR_FORMAT;
-}
-
 static int cmp_name(const void *a, const void *b, void *ctx)
 {
     const struct nn_safetensors *st = ctx;
@@ -87,23 +75,24 @@ static enum vb_err parse_tensor(const struct vb_json *e, struct nn_st_tensor *t,
                                 const uint8_t *data, size_t data_size, char *why, size_t cap)
 {
     if (e->type != VB_JSON_OBJECT)
-        return failf(why, cap, "tensor '%.64s': entry is not an object", e->key);
+        return vb_failf(why, cap, VB_ERR_FORMAT, "tensor '%.64s': entry is not an object", e->key);
     const char *dt = vb_json_get_str(e, "dtype");
     const struct vb_json *shape = vb_json_get(e, "shape");
     const struct vb_json *offs = vb_json_get(e, "data_offsets");
     if (!dt || !shape || shape->type != VB_JSON_ARRAY || !offs || offs->type != VB_JSON_ARRAY ||
         offs->count != 2)
-        return failf(why, cap, "tensor '%.64s': needs dtype, shape and data_offsets [begin, end]",
-                     e->key);
+        return vb_failf(why, cap, VB_ERR_FORMAT,
+                        "tensor '%.64s': needs dtype, shape and data_offsets [begin, end]", e->key);
     int d = -1;
     for (int i = 0; i < N_DTYPES; i++)
         if (strcmp(dt, dtypes[i].name) == 0)
             d = i;
     if (d < 0)
-        return failf(why, cap, "tensor '%.64s': unsupported dtype '%.16s'", e->key, dt);
+        return vb_failf(why, cap, VB_ERR_FORMAT, "tensor '%.64s': unsupported dtype '%.16s'",
+                        e->key, dt);
     if (shape->count > NN_ST_MAX_DIMS)
-        return failf(why, cap, "tensor '%.64s': %zu dimensions (at most %d)", e->key, shape->count,
-                     NN_ST_MAX_DIMS);
+        return vb_failf(why, cap, VB_ERR_FORMAT, "tensor '%.64s': %zu dimensions (at most %d)",
+                        e->key, shape->count, NN_ST_MAX_DIMS);
     t->name = e->key;
     t->dtype = (enum nn_st_dtype)d;
     t->n_dims = (int)shape->count;
@@ -112,27 +101,30 @@ static enum vb_err parse_tensor(const struct vb_json *e, struct nn_st_tensor *t,
     for (const struct vb_json *s = shape->child; s; s = s->next, k++) {
         uint64_t v;
         if (!json_u64(s, &v))
-            return failf(why, cap, "tensor '%.64s': shape entry %d is not a non-negative integer",
-                         e->key, k);
+            return vb_failf(why, cap, VB_ERR_FORMAT,
+                            "tensor '%.64s': shape entry %d is not a non-negative integer", e->key,
+                            k);
         t->shape[k] = (int64_t)v;
         if (v && elems > UINT64_MAX / v)
-            return failf(why, cap, "tensor '%.64s': element count overflows", e->key);
+            return vb_failf(why, cap, VB_ERR_FORMAT, "tensor '%.64s': element count overflows",
+                            e->key);
         elems *= v;
     }
     uint64_t begin, end;
     if (!json_u64(offs->child, &begin) || !json_u64(offs->child->next, &end) || begin > end)
-        return failf(why, cap, "tensor '%.64s': bad data_offsets", e->key);
+        return vb_failf(why, cap, VB_ERR_FORMAT, "tensor '%.64s': bad data_offsets", e->key);
     if (end > data_size)
-        return failf(why, cap,
-                     "tensor '%.64s': data [%llu, %llu) lies beyond the end of the file "
-                     "(data region %zu bytes)",
-                     e->key, (unsigned long long)begin, (unsigned long long)end, data_size);
+        return vb_failf(why, cap, VB_ERR_FORMAT,
+                        "tensor '%.64s': data [%llu, %llu) lies beyond the end of the file "
+                        "(data region %zu bytes)",
+                        e->key, (unsigned long long)begin, (unsigned long long)end, data_size);
     if (elems > UINT64_MAX / dtypes[d].size)
-        return failf(why, cap, "tensor '%.64s': element count overflows", e->key);
+        return vb_failf(why, cap, VB_ERR_FORMAT, "tensor '%.64s': element count overflows", e->key);
     if (elems * dtypes[d].size != end - begin)
-        return failf(why, cap, "tensor '%.64s': %llu data bytes, but its shape of %s needs %llu",
-                     e->key, (unsigned long long)(end - begin), dtypes[d].name,
-                     (unsigned long long)(elems * dtypes[d].size));
+        return vb_failf(why, cap, VB_ERR_FORMAT,
+                        "tensor '%.64s': %llu data bytes, but its shape of %s needs %llu", e->key,
+                        (unsigned long long)(end - begin), dtypes[d].name,
+                        (unsigned long long)(elems * dtypes[d].size));
     t->nbytes = (size_t)(end - begin);
     t->data = data + begin;
     return VB_OK;
@@ -141,20 +133,23 @@ static enum vb_err parse_tensor(const struct vb_json *e, struct nn_st_tensor *t,
 static enum vb_err parse(struct nn_safetensors *st, char *why, size_t cap)
 {
     if (st->size < 8)
-        return failf(why, cap, "truncated file: %zu bytes, no header length", st->size);
+        return vb_failf(why, cap, VB_ERR_FORMAT, "truncated file: %zu bytes, no header length",
+                        st->size);
     uint8_t lb[8];
     memcpy(lb, st->base, 8);
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--)
         hlen = hlen << 8 | lb[i];
     if (hlen > NN_ST_HEADER_MAX)
-        return failf(why, cap, "header length %llu exceeds the limit of %llu bytes",
-                     (unsigned long long)hlen, (unsigned long long)NN_ST_HEADER_MAX);
+        return vb_failf(why, cap, VB_ERR_FORMAT,
+                        "header length %llu exceeds the limit of %llu bytes",
+                        (unsigned long long)hlen, (unsigned long long)NN_ST_HEADER_MAX);
     if (hlen > st->size - 8)
-        return failf(why, cap, "truncated file: header of %llu bytes, only %zu available",
-                     (unsigned long long)hlen, st->size - 8);
+        return vb_failf(why, cap, VB_ERR_FORMAT,
+                        "truncated file: header of %llu bytes, only %zu available",
+                        (unsigned long long)hlen, st->size - 8);
     if (hlen < 2 || st->base[8] != '{')
-        return failf(why, cap, "header is not a JSON object");
+        return vb_failf(why, cap, VB_ERR_FORMAT, "header is not a JSON object");
     /* writers may pad the header with trailing spaces */
     size_t n = (size_t)hlen;
     while (n > 0 && st->base[8 + n - 1] == ' ')
@@ -164,9 +159,9 @@ static enum vb_err parse(struct nn_safetensors *st, char *why, size_t cap)
     if (err == VB_ERR_NOMEM)
         return err;
     if (err != VB_OK)
-        return failf(why, cap, "header JSON: %s", jwhy);
+        return vb_failf(why, cap, VB_ERR_FORMAT, "header JSON: %s", jwhy);
     if (st->header->type != VB_JSON_OBJECT)
-        return failf(why, cap, "header is not a JSON object");
+        return vb_failf(why, cap, VB_ERR_FORMAT, "header is not a JSON object");
 
     const uint8_t *data = st->base + 8 + hlen;
     size_t data_size = st->size - 8 - (size_t)hlen;
@@ -178,12 +173,13 @@ static enum vb_err parse(struct nn_safetensors *st, char *why, size_t cap)
     for (const struct vb_json *e = st->header->child; e; e = e->next) {
         if (strcmp(e->key, "__metadata__") == 0) {
             if (e->type != VB_JSON_OBJECT)
-                return failf(why, cap, "__metadata__ is not an object");
+                return vb_failf(why, cap, VB_ERR_FORMAT, "__metadata__ is not an object");
             for (const struct vb_json *m = e->child; m; m = m->next)
                 if (m->type != VB_JSON_STRING)
-                    return failf(why, cap, "__metadata__ value '%.64s' is not a string", m->key);
+                    return vb_failf(why, cap, VB_ERR_FORMAT,
+                                    "__metadata__ value '%.64s' is not a string", m->key);
             if (st->meta)
-                return failf(why, cap, "duplicate __metadata__");
+                return vb_failf(why, cap, VB_ERR_FORMAT, "duplicate __metadata__");
             st->meta = e;
             continue;
         }
@@ -197,7 +193,8 @@ static enum vb_err parse(struct nn_safetensors *st, char *why, size_t cap)
     qsort_r(st->by_name, st->n_t, sizeof *st->by_name, cmp_name, st);
     for (size_t i = 1; i < st->n_t; i++)
         if (strcmp(st->t[st->by_name[i - 1]].name, st->t[st->by_name[i]].name) == 0)
-            return failf(why, cap, "duplicate tensor name '%.64s'", st->t[st->by_name[i]].name);
+            return vb_failf(why, cap, VB_ERR_FORMAT, "duplicate tensor name '%.64s'",
+                            st->t[st->by_name[i]].name);
 
     /* byte ranges must not overlap (empty tensors occupy nothing) */
     size_t *by_off = vb_try_malloc((st->n_t ? st->n_t : 1) * sizeof *by_off);
@@ -212,7 +209,8 @@ static enum vb_err parse(struct nn_safetensors *st, char *why, size_t cap)
         if (c->nbytes == 0)
             continue;
         if (prev && (const uint8_t *)prev->data + prev->nbytes > (const uint8_t *)c->data)
-            err = failf(why, cap, "tensors '%.64s' and '%.64s' overlap", prev->name, c->name);
+            err = vb_failf(why, cap, VB_ERR_FORMAT, "tensors '%.64s' and '%.64s' overlap",
+                           prev->name, c->name);
         prev = c;
     }
     vb_free(by_off);
@@ -225,7 +223,7 @@ static enum vb_err open_common(struct nn_safetensors *st, struct nn_safetensors 
     enum vb_err err = parse(st, why, cap);
     if (err != VB_OK) {
         if (err == VB_ERR_NOMEM)
-            failf(why, cap, "out of memory reading the safetensors header");
+            vb_failf(why, cap, VB_ERR_FORMAT, "out of memory reading the safetensors header");
         nn_st_close(st);
         return err;
     }
@@ -238,7 +236,7 @@ enum vb_err nn_st_open_memory(const void *data, size_t len, struct nn_safetensor
 {
     *out = NULL;
     if (!data && len)
-        return failf(why, why_cap, "no data");
+        return vb_failf(why, why_cap, VB_ERR_FORMAT, "no data");
     struct nn_safetensors *st = vb_try_calloc(1, sizeof *st);
     if (!st)
         return VB_ERR_NOMEM;
@@ -427,7 +425,7 @@ enum vb_err nn_st_expect(const struct nn_st_tensor *t, enum nn_st_dtype dtype, i
                          const int64_t *shape, char *why, size_t why_cap)
 {
     if (!t)
-        return failf(why, why_cap, "tensor missing");
+        return vb_failf(why, why_cap, VB_ERR_FORMAT, "tensor missing");
     bool ok = t->dtype == dtype && t->n_dims == n_dims;
     for (int i = 0; ok && i < n_dims; i++)
         ok = t->shape[i] == shape[i];
@@ -436,7 +434,7 @@ enum vb_err nn_st_expect(const struct nn_st_tensor *t, enum nn_st_dtype dtype, i
     char want[160], got[160];
     shape_str(want, sizeof want, n_dims < 0 ? 0 : VB_MIN(n_dims, NN_ST_MAX_DIMS), shape);
     shape_str(got, sizeof got, t->n_dims, t->shape);
-    failf(why, why_cap, "%s: expected %s %s, got %s %s", t->name, nn_st_dtype_name(dtype), want,
-          nn_st_dtype_name(t->dtype), got);
+    vb_failf(why, why_cap, VB_ERR_FORMAT, "%s: expected %s %s, got %s %s", t->name,
+             nn_st_dtype_name(dtype), want, nn_st_dtype_name(t->dtype), got);
     return VB_ERR_FORMAT;
 }

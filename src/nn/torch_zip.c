@@ -2,13 +2,13 @@
  * aware), then an iterative pickle machine with bounded stack/memo that only knows data
  * opcodes and three whitelisted callables. */
 #include "core/vb.h"
+#include "core/err.h"
 #include "nn/torch_zip.h"
 #include "nn/mapfile.h"
 #include "core/alloc.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -41,18 +41,6 @@ struct nn_tz {
     size_t prefix_len;
 };
 
-static enum vb_err failf(char *why, size_t cap, const char *fmt, ...) VB_PRINTF(3, 4);
-static enum vb_err failf(char *why, size_t cap, const char *fmt, ...)
-{
-    if (why && cap) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, cap, fmt, ap);
-        va_end(ap);
-    }
-    return VB_ERR_FORMAT;
-}
-
 static uint16_t rd16(const uint8_t *p)
 {
     return (uint16_t)(p[0] | p[1] << 8);
@@ -75,7 +63,7 @@ static enum vb_err zip_parse(struct nn_tz *tz, char *why, size_t cap)
     const uint8_t *b = tz->base;
     size_t n = tz->size;
     if (n < 22)
-        return failf(why, cap, "not a zip archive (too short)");
+        return vb_failf(why, cap, VB_ERR_FORMAT, "not a zip archive (too short)");
     size_t lo = n - 22 > 65535 ? n - 22 - 65535 : 0, eocd = SIZE_MAX;
     for (size_t i = n - 22 + 1; i-- > lo;)
         if (rd32(b + i) == 0x06054b50) {
@@ -83,36 +71,36 @@ static enum vb_err zip_parse(struct nn_tz *tz, char *why, size_t cap)
             break;
         }
     if (eocd == SIZE_MAX)
-        return failf(why, cap, "not a zip archive (no end of central directory)");
+        return vb_failf(why, cap, VB_ERR_FORMAT, "not a zip archive (no end of central directory)");
     uint64_t count = rd16(b + eocd + 10), cd_size = rd32(b + eocd + 12),
              cd_off = rd32(b + eocd + 16);
     if (count == 0xFFFF || cd_size == 0xFFFFFFFFu || cd_off == 0xFFFFFFFFu) {
         /* zip64: locator right before the EOCD */
         if (eocd < 20 || rd32(b + eocd - 20) != 0x07064b50)
-            return failf(why, cap, "zip64 locator missing");
+            return vb_failf(why, cap, VB_ERR_FORMAT, "zip64 locator missing");
         uint64_t z = rd64(b + eocd - 20 + 8);
         if (z > n || n - z < 56 || rd32(b + z) != 0x06064b50)
-            return failf(why, cap, "zip64 end of central directory out of range");
+            return vb_failf(why, cap, VB_ERR_FORMAT, "zip64 end of central directory out of range");
         count = rd64(b + z + 32);
         cd_size = rd64(b + z + 40);
         cd_off = rd64(b + z + 48);
     }
     if (count > MAX_ENTRIES || cd_off > n || cd_size > n - cd_off)
-        return failf(why, cap, "zip central directory out of range");
+        return vb_failf(why, cap, VB_ERR_FORMAT, "zip central directory out of range");
     tz->ents = vb_try_calloc(count ? count : 1, sizeof *tz->ents);
     if (!tz->ents)
         return VB_ERR_NOMEM;
     size_t p = (size_t)cd_off, end = (size_t)(cd_off + cd_size);
     for (uint64_t e = 0; e < count; e++) {
         if (end - p < 46 || rd32(b + p) != 0x02014b50)
-            return failf(why, cap, "zip central directory entry %llu malformed",
-                         (unsigned long long)e);
+            return vb_failf(why, cap, VB_ERR_FORMAT, "zip central directory entry %llu malformed",
+                            (unsigned long long)e);
         uint16_t method = rd16(b + p + 10), nl = rd16(b + p + 28), el = rd16(b + p + 30),
                  cl = rd16(b + p + 32);
         uint64_t csize = rd32(b + p + 20), usize = rd32(b + p + 24), loff = rd32(b + p + 42);
         if ((size_t)46 + nl + el + cl > end - p)
-            return failf(why, cap, "zip central directory entry %llu truncated",
-                         (unsigned long long)e);
+            return vb_failf(why, cap, VB_ERR_FORMAT, "zip central directory entry %llu truncated",
+                            (unsigned long long)e);
         const uint8_t *ex = b + p + 46 + nl;
         for (size_t q = 0; q + 4 <= el;) { /* zip64 extended information */
             uint16_t id = rd16(ex + q), sz = rd16(ex + q + 2);
@@ -238,7 +226,7 @@ static enum vb_err vm_push(struct vm *m, struct nn_pk *v)
     if (!v)
         return VB_ERR_NOMEM;
     if (m->sp >= MAX_STACK)
-        return failf(m->why, m->cap, "pickle stack too deep");
+        return vb_failf(m->why, m->cap, VB_ERR_FORMAT, "pickle stack too deep");
     if (m->sp == m->scap) {
         size_t nc = m->scap ? 2 * m->scap : 64;
         struct nn_pk **p = vb_try_realloc(m->stack, nc * sizeof *p);
@@ -266,8 +254,8 @@ static bool need(struct vm *m, size_t k)
 static enum vb_err memo_put(struct vm *m, uint64_t idx)
 {
     if (idx >= MAX_MEMO || m->sp == 0)
-        return failf(m->why, m->cap, "pickle memo index %llu out of range",
-                     (unsigned long long)idx);
+        return vb_failf(m->why, m->cap, VB_ERR_FORMAT, "pickle memo index %llu out of range",
+                        (unsigned long long)idx);
     if (idx >= m->memo_cap) {
         size_t nc = m->memo_cap ? m->memo_cap : 64;
         while (nc <= idx)
@@ -288,7 +276,8 @@ static enum vb_err memo_put(struct vm *m, uint64_t idx)
 static enum vb_err memo_get(struct vm *m, uint64_t idx)
 {
     if (idx >= m->memo_cap || !m->memo[idx])
-        return failf(m->why, m->cap, "pickle memo %llu unset", (unsigned long long)idx);
+        return vb_failf(m->why, m->cap, VB_ERR_FORMAT, "pickle memo %llu unset",
+                        (unsigned long long)idx);
     return vm_push(m, m->memo[idx]);
 }
 
@@ -345,8 +334,9 @@ static enum vb_err make_global(struct vm *m, const char *mod, size_t ml, const c
     }
 #undef IS
     if (!g->i)
-        return failf(m->why, m->cap, "pickle refers to %.*s.%.*s, which is not allowed",
-                     (int)VB_MIN(ml, (size_t)64), mod, (int)VB_MIN(nl, (size_t)64), name);
+        return vb_failf(m->why, m->cap, VB_ERR_FORMAT,
+                        "pickle refers to %.*s.%.*s, which is not allowed",
+                        (int)VB_MIN(ml, (size_t)64), mod, (int)VB_MIN(nl, (size_t)64), name);
     return vm_push(m, g);
 }
 
@@ -362,18 +352,19 @@ static enum vb_err persistent_load(struct vm *m, const struct nn_pk *pid)
         strcmp(pid->items[0]->s, "storage") != 0 || pid->items[1]->type != NN_PK_GLOBAL ||
         pid->items[1]->i != G_STORAGE || pid->items[2]->type != NN_PK_STR ||
         !is_int(pid->items[4]) || pid->items[4]->i < 0)
-        return failf(m->why, m->cap, "unsupported persistent id in pickle");
+        return vb_failf(m->why, m->cap, VB_ERR_FORMAT, "unsupported persistent id in pickle");
     const struct nn_pk *key = pid->items[2];
     char rel[320];
     int rl = snprintf(rel, sizeof rel, "data/%.*s", (int)VB_MIN(key->len, (size_t)256), key->s);
     const struct zent *z = zip_find(m->tz, m->tz->prefix, m->tz->prefix_len, rel, (size_t)rl);
     if (!z || !z->data)
-        return failf(m->why, m->cap, "storage '%s' missing or compressed in the archive", rel);
+        return vb_failf(m->why, m->cap, VB_ERR_FORMAT,
+                        "storage '%s' missing or compressed in the archive", rel);
     enum nn_st_dtype dt = pid->items[1]->dtype;
     uint64_t numel = (uint64_t)pid->items[4]->i, es = nn_st_dtype_size(dt);
     if (numel > z->size / es)
-        return failf(m->why, m->cap, "storage '%s': %llu elements in %zu bytes", rel,
-                     (unsigned long long)numel, z->size);
+        return vb_failf(m->why, m->cap, VB_ERR_FORMAT, "storage '%s': %llu elements in %zu bytes",
+                        rel, (unsigned long long)numel, z->size);
     struct nn_pk *s = node(m->tz, NN_PK_STORAGE);
     if (!s)
         return VB_ERR_NOMEM;
@@ -390,7 +381,7 @@ static enum vb_err rebuild_tensor(struct vm *m, const struct nn_pk *a)
         !is_int(a->items[1]) || a->items[1]->i < 0 || a->items[2]->type != NN_PK_TUPLE ||
         a->items[3]->type != NN_PK_TUPLE || a->items[2]->n != a->items[3]->n ||
         a->items[2]->n > NN_ST_MAX_DIMS)
-        return failf(m->why, m->cap, "malformed tensor in pickle");
+        return vb_failf(m->why, m->cap, VB_ERR_FORMAT, "malformed tensor in pickle");
     const struct nn_pk *st = a->items[0], *size = a->items[2], *stride = a->items[3];
     struct nn_pk *t = node(m->tz, NN_PK_TENSOR);
     if (!t)
@@ -400,24 +391,24 @@ static enum vb_err rebuild_tensor(struct vm *m, const struct nn_pk *a)
     uint64_t numel = 1;
     for (int i = 0; i < t->n_dims; i++) {
         if (!is_int(size->items[i]) || size->items[i]->i < 0 || size->items[i]->i > INT32_MAX)
-            return failf(m->why, m->cap, "bad tensor size in pickle");
+            return vb_failf(m->why, m->cap, VB_ERR_FORMAT, "bad tensor size in pickle");
         t->shape[i] = size->items[i]->i;
         numel *= (uint64_t)t->shape[i];
         if (numel > ((uint64_t)1 << 40))
-            return failf(m->why, m->cap, "tensor too large in pickle");
+            return vb_failf(m->why, m->cap, VB_ERR_FORMAT, "tensor too large in pickle");
     }
     /* contiguous row-major only */
     int64_t want = 1;
     for (int i = t->n_dims - 1; i >= 0; i--) {
         if (!is_int(stride->items[i]))
-            return failf(m->why, m->cap, "bad tensor stride in pickle");
+            return vb_failf(m->why, m->cap, VB_ERR_FORMAT, "bad tensor stride in pickle");
         if (t->shape[i] > 1 && stride->items[i]->i != want)
-            return failf(m->why, m->cap, "non-contiguous tensor in pickle");
+            return vb_failf(m->why, m->cap, VB_ERR_FORMAT, "non-contiguous tensor in pickle");
         want *= t->shape[i];
     }
     uint64_t es = nn_st_dtype_size(t->dtype), off = (uint64_t)a->items[1]->i;
     if (off > st->nbytes / es || numel > st->nbytes / es - off)
-        return failf(m->why, m->cap, "tensor exceeds its storage");
+        return vb_failf(m->why, m->cap, VB_ERR_FORMAT, "tensor exceeds its storage");
     t->data = (const uint8_t *)st->data + off * es;
     t->nbytes = (size_t)(numel * es);
     return vm_push(m, t);
@@ -438,7 +429,7 @@ static enum vb_err collect(struct vm *m, enum nn_pk_type type, size_t from)
 static enum vb_err pop_mark(struct vm *m, size_t *at)
 {
     if (m->nm == 0)
-        return failf(m->why, m->cap, "pickle: no mark");
+        return vb_failf(m->why, m->cap, VB_ERR_FORMAT, "pickle: no mark");
     *at = m->marks[--m->nm];
     return VB_OK;
 }
@@ -446,7 +437,7 @@ static enum vb_err pop_mark(struct vm *m, size_t *at)
 static enum vb_err add_pairs(struct vm *m, struct nn_pk *d, size_t from)
 {
     if (!d || d->type != NN_PK_DICT || (m->sp - from) % 2)
-        return failf(m->why, m->cap, "pickle: SETITEMS on a non-dict");
+        return vb_failf(m->why, m->cap, VB_ERR_FORMAT, "pickle: SETITEMS on a non-dict");
     for (size_t i = from; i < m->sp; i++)
         if (!push_item(d, m->stack[i]))
             return VB_ERR_NOMEM;
@@ -459,29 +450,31 @@ static enum vb_err run(struct vm *m)
     enum vb_err err = VB_OK;
     while (err == VB_OK) {
         if (!need(m, 1))
-            return failf(m->why, m->cap, "pickle truncated");
+            return vb_failf(m->why, m->cap, VB_ERR_FORMAT, "pickle truncated");
         uint8_t op = *m->p++;
         size_t at = 0;
         struct nn_pk *a, *b, *c;
         switch (op) {
         case 0x80: /* PROTO */
             if (!need(m, 1))
-                return failf(m->why, m->cap, "pickle truncated");
+                return vb_failf(m->why, m->cap, VB_ERR_FORMAT, "pickle truncated");
             m->p++;
             break;
         case 0x95: /* FRAME */
             if (!need(m, 8))
-                return failf(m->why, m->cap, "pickle truncated");
+                return vb_failf(m->why, m->cap, VB_ERR_FORMAT, "pickle truncated");
             m->p += 8;
             break;
         case '.': /* STOP */
             m->tz->root = vm_pop(m);
-            return m->tz->root ? VB_OK : failf(m->why, m->cap, "pickle: empty stack at STOP");
+            return m->tz->root
+                       ? VB_OK
+                       : vb_failf(m->why, m->cap, VB_ERR_FORMAT, "pickle: empty stack at STOP");
         case '(': /* MARK */
             if (m->nm == m->mcap) {
                 size_t nc = m->mcap ? 2 * m->mcap : 16;
                 if (nc > MAX_STACK)
-                    return failf(m->why, m->cap, "pickle: too many marks");
+                    return vb_failf(m->why, m->cap, VB_ERR_FORMAT, "pickle: too many marks");
                 size_t *p = vb_try_realloc(m->marks, nc * sizeof *p);
                 if (!p)
                     return VB_ERR_NOMEM;
@@ -511,28 +504,28 @@ static enum vb_err run(struct vm *m)
             break;
         case 'K':
             if (!need(m, 1))
-                return failf(m->why, m->cap, "pickle truncated");
+                return vb_failf(m->why, m->cap, VB_ERR_FORMAT, "pickle truncated");
             err = vm_push(m, new_int(m, m->p[0]));
             m->p += 1;
             break;
         case 'M':
             if (!need(m, 2))
-                return failf(m->why, m->cap, "pickle truncated");
+                return vb_failf(m->why, m->cap, VB_ERR_FORMAT, "pickle truncated");
             err = vm_push(m, new_int(m, rd16(m->p)));
             m->p += 2;
             break;
         case 'J':
             if (!need(m, 4))
-                return failf(m->why, m->cap, "pickle truncated");
+                return vb_failf(m->why, m->cap, VB_ERR_FORMAT, "pickle truncated");
             err = vm_push(m, new_int(m, (int32_t)rd32(m->p)));
             m->p += 4;
             break;
         case 0x8a: { /* LONG1 */
             if (!need(m, 1) || !need(m, (size_t)1 + m->p[0]))
-                return failf(m->why, m->cap, "pickle truncated");
+                return vb_failf(m->why, m->cap, VB_ERR_FORMAT, "pickle truncated");
             size_t nb = m->p[0];
             if (nb > 8)
-                return failf(m->why, m->cap, "pickle integer too large");
+                return vb_failf(m->why, m->cap, VB_ERR_FORMAT, "pickle integer too large");
             uint64_t v = 0;
             for (size_t i = 0; i < nb; i++)
                 v |= (uint64_t)m->p[1 + i] << (8 * i);
@@ -544,7 +537,7 @@ static enum vb_err run(struct vm *m)
         }
         case 'G': { /* BINFLOAT, big-endian */
             if (!need(m, 8))
-                return failf(m->why, m->cap, "pickle truncated");
+                return vb_failf(m->why, m->cap, VB_ERR_FORMAT, "pickle truncated");
             uint64_t v = 0;
             for (int i = 0; i < 8; i++)
                 v = v << 8 | m->p[i];
@@ -569,11 +562,11 @@ static enum vb_err run(struct vm *m)
                         : (op == 0x8d || op == 0x8e)           ? 8
                                                                : 4;
             if (!need(m, hl))
-                return failf(m->why, m->cap, "pickle truncated");
+                return vb_failf(m->why, m->cap, VB_ERR_FORMAT, "pickle truncated");
             uint64_t len = hl == 1 ? m->p[0] : hl == 4 ? rd32(m->p) : rd64(m->p);
             m->p += hl;
             if ((uint64_t)(m->end - m->p) < len)
-                return failf(m->why, m->cap, "pickle string truncated");
+                return vb_failf(m->why, m->cap, VB_ERR_FORMAT, "pickle string truncated");
             err = vm_push(m, new_str(m, m->p, (size_t)len));
             m->p += len;
             break;
@@ -581,10 +574,10 @@ static enum vb_err run(struct vm *m)
         case 'c': { /* GLOBAL "module\nname\n" */
             const uint8_t *s1 = m->p, *nl1 = memchr(s1, '\n', (size_t)(m->end - s1));
             if (!nl1)
-                return failf(m->why, m->cap, "pickle truncated");
+                return vb_failf(m->why, m->cap, VB_ERR_FORMAT, "pickle truncated");
             const uint8_t *s2 = nl1 + 1, *nl2 = memchr(s2, '\n', (size_t)(m->end - s2));
             if (!nl2)
-                return failf(m->why, m->cap, "pickle truncated");
+                return vb_failf(m->why, m->cap, VB_ERR_FORMAT, "pickle truncated");
             err = make_global(m, (const char *)s1, (size_t)(nl1 - s1), (const char *)s2,
                               (size_t)(nl2 - s2));
             m->p = nl2 + 1;
@@ -594,18 +587,18 @@ static enum vb_err run(struct vm *m)
             b = vm_pop(m);
             a = vm_pop(m);
             if (!a || !b || a->type != NN_PK_STR || b->type != NN_PK_STR)
-                return failf(m->why, m->cap, "pickle: bad STACK_GLOBAL");
+                return vb_failf(m->why, m->cap, VB_ERR_FORMAT, "pickle: bad STACK_GLOBAL");
             err = make_global(m, a->s, a->len, b->s, b->len);
             break;
         case 'q':
             if (!need(m, 1))
-                return failf(m->why, m->cap, "pickle truncated");
+                return vb_failf(m->why, m->cap, VB_ERR_FORMAT, "pickle truncated");
             err = memo_put(m, m->p[0]);
             m->p += 1;
             break;
         case 'r':
             if (!need(m, 4))
-                return failf(m->why, m->cap, "pickle truncated");
+                return vb_failf(m->why, m->cap, VB_ERR_FORMAT, "pickle truncated");
             err = memo_put(m, rd32(m->p));
             m->p += 4;
             break;
@@ -614,13 +607,13 @@ static enum vb_err run(struct vm *m)
             break;
         case 'h':
             if (!need(m, 1))
-                return failf(m->why, m->cap, "pickle truncated");
+                return vb_failf(m->why, m->cap, VB_ERR_FORMAT, "pickle truncated");
             err = memo_get(m, m->p[0]);
             m->p += 1;
             break;
         case 'j':
             if (!need(m, 4))
-                return failf(m->why, m->cap, "pickle truncated");
+                return vb_failf(m->why, m->cap, VB_ERR_FORMAT, "pickle truncated");
             err = memo_get(m, rd32(m->p));
             m->p += 4;
             break;
@@ -632,7 +625,7 @@ static enum vb_err run(struct vm *m)
         case 'd': /* DICT */
             if ((err = pop_mark(m, &at)) == VB_OK) {
                 if ((m->sp - at) % 2)
-                    return failf(m->why, m->cap, "pickle: odd DICT");
+                    return vb_failf(m->why, m->cap, VB_ERR_FORMAT, "pickle: odd DICT");
                 err = collect(m, NN_PK_DICT, at);
             }
             break;
@@ -641,13 +634,13 @@ static enum vb_err run(struct vm *m)
         case 0x87: { /* TUPLE1..3 */
             size_t k = (size_t)(op - 0x84);
             if (m->sp < k || (m->nm && m->sp - k < m->marks[m->nm - 1]))
-                return failf(m->why, m->cap, "pickle stack underflow");
+                return vb_failf(m->why, m->cap, VB_ERR_FORMAT, "pickle stack underflow");
             err = collect(m, NN_PK_TUPLE, m->sp - k);
             break;
         }
         case '0': /* POP */
             if (!vm_pop(m))
-                return failf(m->why, m->cap, "pickle stack underflow");
+                return vb_failf(m->why, m->cap, VB_ERR_FORMAT, "pickle stack underflow");
             break;
         case '1': /* POP_MARK */
             if ((err = pop_mark(m, &at)) == VB_OK)
@@ -655,14 +648,14 @@ static enum vb_err run(struct vm *m)
             break;
         case '2': /* DUP */
             if (m->sp == 0)
-                return failf(m->why, m->cap, "pickle stack underflow");
+                return vb_failf(m->why, m->cap, VB_ERR_FORMAT, "pickle stack underflow");
             err = vm_push(m, m->stack[m->sp - 1]);
             break;
         case 's': /* SETITEM */
             c = vm_pop(m);
             b = vm_pop(m);
             if (!c || !b || m->sp == 0 || m->stack[m->sp - 1]->type != NN_PK_DICT)
-                return failf(m->why, m->cap, "pickle: bad SETITEM");
+                return vb_failf(m->why, m->cap, VB_ERR_FORMAT, "pickle: bad SETITEM");
             if (!push_item(m->stack[m->sp - 1], b) || !push_item(m->stack[m->sp - 1], c))
                 return VB_ERR_NOMEM;
             break;
@@ -670,13 +663,13 @@ static enum vb_err run(struct vm *m)
             if ((err = pop_mark(m, &at)) != VB_OK)
                 break;
             if (at == 0)
-                return failf(m->why, m->cap, "pickle: SETITEMS without a dict");
+                return vb_failf(m->why, m->cap, VB_ERR_FORMAT, "pickle: SETITEMS without a dict");
             err = add_pairs(m, m->stack[at - 1], at);
             break;
         case 'a': /* APPEND */
             b = vm_pop(m);
             if (!b || m->sp == 0 || m->stack[m->sp - 1]->type != NN_PK_LIST)
-                return failf(m->why, m->cap, "pickle: bad APPEND");
+                return vb_failf(m->why, m->cap, VB_ERR_FORMAT, "pickle: bad APPEND");
             if (!push_item(m->stack[m->sp - 1], b))
                 return VB_ERR_NOMEM;
             break;
@@ -684,7 +677,7 @@ static enum vb_err run(struct vm *m)
             if ((err = pop_mark(m, &at)) != VB_OK)
                 break;
             if (at == 0 || m->stack[at - 1]->type != NN_PK_LIST)
-                return failf(m->why, m->cap, "pickle: bad APPENDS");
+                return vb_failf(m->why, m->cap, VB_ERR_FORMAT, "pickle: bad APPENDS");
             for (size_t i = at; i < m->sp; i++)
                 if (!push_item(m->stack[at - 1], m->stack[i]))
                     return VB_ERR_NOMEM;
@@ -698,20 +691,21 @@ static enum vb_err run(struct vm *m)
             b = vm_pop(m);
             a = vm_pop(m);
             if (!a || !b || a->type != NN_PK_GLOBAL || b->type != NN_PK_TUPLE)
-                return failf(m->why, m->cap, "pickle: REDUCE of a non-callable");
+                return vb_failf(m->why, m->cap, VB_ERR_FORMAT, "pickle: REDUCE of a non-callable");
             if (a->i == G_ORDERED_DICT)
                 err = vm_push(m, node(m->tz, NN_PK_DICT));
             else if (a->i == G_REBUILD_TENSOR)
                 err = rebuild_tensor(m, b);
             else
-                return failf(m->why, m->cap, "pickle: storage types are not callable");
+                return vb_failf(m->why, m->cap, VB_ERR_FORMAT,
+                                "pickle: storage types are not callable");
             break;
         case 'b': /* BUILD: state is data only; nothing runs */
             if (!vm_pop(m) || m->sp == 0)
-                return failf(m->why, m->cap, "pickle: bad BUILD");
+                return vb_failf(m->why, m->cap, VB_ERR_FORMAT, "pickle: bad BUILD");
             break;
         default:
-            return failf(m->why, m->cap, "unsupported pickle opcode 0x%02x", op);
+            return vb_failf(m->why, m->cap, VB_ERR_FORMAT, "unsupported pickle opcode 0x%02x", op);
         }
     }
     return err;
@@ -735,16 +729,16 @@ static enum vb_err parse(struct nn_tz *tz, char *why, size_t cap)
         }
     }
     if (!pk)
-        return failf(why, cap, "not a PyTorch archive (no <name>/data.pkl)");
+        return vb_failf(why, cap, VB_ERR_FORMAT, "not a PyTorch archive (no <name>/data.pkl)");
     if (!pk->data)
-        return failf(why, cap, "data.pkl is compressed or out of range");
+        return vb_failf(why, cap, VB_ERR_FORMAT, "data.pkl is compressed or out of range");
     struct vm m = {.tz = tz, .p = pk->data, .end = pk->data + pk->size, .why = why, .cap = cap};
     err = run(&m);
     vb_free(m.stack);
     vb_free(m.marks);
     vb_free(m.memo);
     if (err == VB_ERR_NOMEM)
-        failf(why, cap, "out of memory reading the pickle");
+        vb_failf(why, cap, VB_ERR_FORMAT, "out of memory reading the pickle");
     return err;
 }
 
@@ -764,7 +758,7 @@ enum vb_err nn_tz_open_memory(const void *data, size_t len, struct nn_tz **out, 
 {
     *out = NULL;
     if ((!data && len) || len > NN_TZ_MAX_BYTES)
-        return failf(why, why_cap, "bad archive buffer");
+        return vb_failf(why, why_cap, VB_ERR_FORMAT, "bad archive buffer");
     struct nn_tz *tz = vb_try_calloc(1, sizeof *tz);
     if (!tz)
         return VB_ERR_NOMEM;

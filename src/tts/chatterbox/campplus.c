@@ -3,13 +3,13 @@
  * as per-channel scale/shift. The CAM context is constant over each 100-frame segment, so its two
  * pointwise convolutions run once per segment instead of once per frame. */
 #include "core/vb.h"
+#include "core/err.h"
 #include "tts/chatterbox/campplus.h"
 #include "core/alloc.h"
 #include "nn/conv.h"
 #include "nn/gemm.h"
 
 #include <math.h>
-#include <stdarg.h>
 
 #define MAX_RES    8   /* residual blocks per FCM layer */
 #define MAX_LAYERS 64  /* dense layers per CAM block */
@@ -66,19 +66,6 @@ struct cb_campplus_config cb_campplus_default_config(void)
     return (struct cb_campplus_config){.dilation = {1, 2, 2}, .seg_len = 100, .bn_eps = 1e-5f};
 }
 
-static enum vb_err failf(enum vb_err err, char *why, size_t cap, const char *fmt, ...)
-    VB_PRINTF(4, 5);
-static enum vb_err failf(enum vb_err err, char *why, size_t cap, const char *fmt, ...)
-{
-    if (why && cap) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, cap, fmt, ap);
-        va_end(ap);
-    }
-    return err;
-}
-
 /* ---- loading ---- */
 
 struct loader {
@@ -119,7 +106,7 @@ static enum vb_err load_bn(const struct loader *L, const char *name, int c, stru
         b->scale = vb_try_malloc((size_t)c * sizeof *b->scale);
         b->shift = vb_try_malloc((size_t)c * sizeof *b->shift);
         if (!b->scale || !b->shift)
-            err = failf(VB_ERR_NOMEM, L->why, L->cap, "out of memory");
+            err = vb_failf(L->why, L->cap, VB_ERR_NOMEM, "out of memory");
     }
     if (err == VB_OK)
         for (int i = 0; i < c; i++) {
@@ -142,7 +129,7 @@ static enum vb_err load_conv2d(const struct loader *L, const char *name, int cin
     snprintf(n, sizeof n, "%s%s.weight", L->prefix, name);
     const struct nn_st_tensor *t = nn_st_find(L->st, n);
     if (!t)
-        return failf(VB_ERR_NOT_FOUND, L->why, L->cap, "missing tensor '%s'", n);
+        return vb_failf(L->why, L->cap, VB_ERR_NOT_FOUND, "missing tensor '%s'", n);
     int64_t shape[4] = {cout, cin, k, k};
     enum vb_err err = nn_st_expect(t, NN_ST_F32, 4, shape, L->why, L->cap);
     if (err != VB_OK)
@@ -167,9 +154,9 @@ static enum vb_err load_conv1d(const struct loader *L, const char *name, int cin
     if (err != VB_OK)
         return err;
     if (c->c_in != cin || c->c_out != cout || c->k != k || (c->b != NULL) != bias) {
-        failf(VB_ERR_FORMAT, L->why, L->cap,
-              "%s.weight: expected [%d, %d, %d]%s, got [%d, %d, %d]%s", n, cout, cin, k,
-              bias ? " with bias" : "", c->c_out, c->c_in, c->k, c->b ? " with bias" : "");
+        vb_failf(L->why, L->cap, VB_ERR_FORMAT,
+                 "%s.weight: expected [%d, %d, %d]%s, got [%d, %d, %d]%s", n, cout, cin, k,
+                 bias ? " with bias" : "", c->c_out, c->c_in, c->k, c->b ? " with bias" : "");
         nn_conv1d_release(c);
         return VB_ERR_FORMAT;
     }
@@ -205,10 +192,11 @@ static enum vb_err load_all(struct cb_campplus *m, const struct loader *L)
     m->embed = (int)dim0(L, "xvector.dense.linear.weight", 0);
     if (m->m_ch < 1 || m->init_ch < 1 || tdnn_in < 1 || m->growth < 1 || m->bn_ch < 2 ||
         m->embed < 1 || tdnn_in % m->m_ch)
-        return failf(VB_ERR_FORMAT, L->why, L->cap,
-                     "%s: missing or malformed CAMPPlus tensors (head.conv1, xvector.tdnn.linear, "
-                     "block1.tdnnd1, dense.linear)",
-                     L->prefix);
+        return vb_failf(
+            L->why, L->cap, VB_ERR_FORMAT,
+            "%s: missing or malformed CAMPPlus tensors (head.conv1, xvector.tdnn.linear, "
+            "block1.tdnnd1, dense.linear)",
+            L->prefix);
     /* three stride-2 frequency reductions: feat/8 rows per channel feed the TDNN */
     m->feat = (int)(tdnn_in / m->m_ch) * 8;
     int M = m->m_ch;
@@ -239,7 +227,8 @@ static enum vb_err load_all(struct cb_campplus *m, const struct loader *L)
             snprintf(n, sizeof n, "%s.shortcut.0.weight", p);
             rb->has_sc = has(L, n);
             if (sf != 1 && !rb->has_sc)
-                return failf(VB_ERR_FORMAT, L->why, L->cap, "missing tensor '%s%s'", L->prefix, n);
+                return vb_failf(L->why, L->cap, VB_ERR_FORMAT, "missing tensor '%s%s'", L->prefix,
+                                n);
             if (rb->has_sc) {
                 snprintf(n, sizeof n, "%s.shortcut.0", p);
                 if ((err = load_conv2d(L, n, M, M, 1, sf, &rb->sc)))
@@ -251,8 +240,8 @@ static enum vb_err load_all(struct cb_campplus *m, const struct loader *L)
             m->n_res[l] = r + 1;
         }
         if (m->n_res[l] == 0)
-            return failf(VB_ERR_FORMAT, L->why, L->cap,
-                         "missing tensor '%shead.layer%d.0.conv1.weight'", L->prefix, l + 1);
+            return vb_failf(L->why, L->cap, VB_ERR_FORMAT,
+                            "missing tensor '%shead.layer%d.0.conv1.weight'", L->prefix, l + 1);
     }
     if ((err = load_conv2d(L, "head.conv2", M, M, 3, 2, &m->hconv2)) ||
         (err = load_bn(L, "head.bn2", M, &m->hbn2)))
@@ -272,10 +261,10 @@ static enum vb_err load_all(struct cb_campplus *m, const struct loader *L)
                 break;
         }
         if (nl == 0)
-            return failf(VB_ERR_FORMAT, L->why, L->cap, "missing tensor '%s%s'", L->prefix, n);
+            return vb_failf(L->why, L->cap, VB_ERR_FORMAT, "missing tensor '%s%s'", L->prefix, n);
         blk->layers = vb_try_calloc((size_t)nl, sizeof *blk->layers);
         if (!blk->layers)
-            return failf(VB_ERR_NOMEM, L->why, L->cap, "out of memory");
+            return vb_failf(L->why, L->cap, VB_ERR_NOMEM, "out of memory");
         blk->n_layers = nl;
         blk->c0 = C;
         int d = m->cfg.dilation[b];
@@ -333,12 +322,12 @@ enum vb_err cb_campplus_load(const struct nn_safetensors *st, const char *prefix
     m->cfg = cfg ? *cfg : cb_campplus_default_config();
     if (m->cfg.seg_len < 1) {
         cb_campplus_free(m);
-        return failf(VB_ERR_INVALID, why, why_cap, "campplus: seg_len must be >= 1");
+        return vb_failf(why, why_cap, VB_ERR_INVALID, "campplus: seg_len must be >= 1");
     }
     for (int b = 0; b < CB_CAMPPLUS_BLOCKS; b++)
         if (m->cfg.dilation[b] < 1) {
             cb_campplus_free(m);
-            return failf(VB_ERR_INVALID, why, why_cap, "campplus: dilation must be >= 1");
+            return vb_failf(why, why_cap, VB_ERR_INVALID, "campplus: dilation must be >= 1");
         }
     struct loader L = {
         .st = st, .prefix = prefix ? prefix : "", .eps = m->cfg.bn_eps, .why = why, .cap = why_cap};

@@ -1,6 +1,7 @@
 /* make_random.c: writes a random-weight Chatterbox-Turbo model directory in the official
  * layout (weights streamed by the safetensors writer, tokenizer files, built-in voice). */
 #include "core/vb.h"
+#include "core/err.h"
 #include "tts/chatterbox/make_random.h"
 #include "core/alloc.h"
 #include "core/buf.h"
@@ -15,23 +16,9 @@
 
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <sys/stat.h>
 
 #define PATH_CAP 4096
-
-static enum vb_err failf(char *why, size_t cap, enum vb_err err, const char *fmt, ...)
-    VB_PRINTF(4, 5);
-static enum vb_err failf(char *why, size_t cap, enum vb_err err, const char *fmt, ...)
-{
-    if (why && cap) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, cap, fmt, ap);
-        va_end(ap);
-    }
-    return err;
-}
 
 /* ===== built-in voice ===== */
 
@@ -226,10 +213,10 @@ static enum vb_err write_file(const char *dir, const char *file, const struct vb
     snprintf(path, sizeof path, "%s/%s", dir, file);
     FILE *f = fopen(path, "wb");
     if (!f)
-        return failf(why, why_cap, VB_ERR_IO, "%s: %s", path, strerror(errno));
+        return vb_failf(why, why_cap, VB_ERR_IO, "%s: %s", path, strerror(errno));
     bool ok = fwrite(b->data, 1, b->len, f) == b->len;
     ok = (fclose(f) == 0) && ok;
-    return ok ? VB_OK : failf(why, why_cap, VB_ERR_IO, "%s: write failed", path);
+    return ok ? VB_OK : vb_failf(why, why_cap, VB_ERR_IO, "%s: write failed", path);
 }
 
 /* vocab.json (256 byte symbols, n_merges merged symbols, <|endoftext|>), merges.txt,
@@ -298,7 +285,7 @@ static enum vb_err write_tokenizer(const char *dir, int n_merges, int *n_vocab, 
     if (!err)
         err = vb_buf_putc(&ad, '}');
     if (err) {
-        failf(why, why_cap, err, "tokenizer files: out of memory");
+        vb_failf(why, why_cap, err, "tokenizer files: out of memory");
         goto out;
     }
     *n_vocab = id;
@@ -341,7 +328,7 @@ static enum vb_err write_conds(const char *dir, int n_t3, int n_prompt, uint64_t
     c.prompt_feat = vb_try_malloc((size_t)c.n_prompt_frames * 80 * sizeof(float) + 8);
     enum vb_err err = VB_OK;
     if (!c.speaker_emb || !c.t3_tokens || !c.xvector || !c.prompt_tokens || !c.prompt_feat) {
-        err = failf(why, why_cap, VB_ERR_NOMEM, "out of memory");
+        err = vb_failf(why, why_cap, VB_ERR_NOMEM, "out of memory");
         goto out;
     }
     uint64_t s = seed ^ 0xc0d5;
@@ -381,7 +368,7 @@ static enum vb_err write_st(struct nn_st_writer *w, const char *dir, const char 
 enum vb_err cb_make_random(const char *dir, bool tiny, uint64_t seed, char *why, size_t why_cap)
 {
     if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-        return failf(why, why_cap, VB_ERR_IO, "%s: %s", dir, strerror(errno));
+        return vb_failf(why, why_cap, VB_ERR_IO, "%s: %s", dir, strerror(errno));
     int n_vocab = 0;
     enum vb_err err = write_tokenizer(dir, tiny ? 240 : 50000, &n_vocab, why, why_cap);
     if (err)
@@ -395,7 +382,7 @@ enum vb_err cb_make_random(const char *dir, bool tiny, uint64_t seed, char *why,
                           .text_vocab = tiny ? n_vocab : 50276,
                           .spk_dim = 256};
     if (!tiny && n_vocab != 50276)
-        return failf(why, why_cap, VB_ERR_INTERNAL, "tokenizer has %d ids, not 50276", n_vocab);
+        return vb_failf(why, why_cap, VB_ERR_INTERNAL, "tokenizer has %d ids, not 50276", n_vocab);
     /* tiny: the STOP logit raised so random generations end on the stop token after some
      * tens of tokens (~1.6 % a step) instead of always running to the length limit */
     static float bias[CB_T3_SPEECH_STOP + 1];
@@ -454,12 +441,12 @@ enum vb_err cb_make_random(const char *dir, bool tiny, uint64_t seed, char *why,
     err = write_conds(dir, tiny ? 75 : 375, tiny ? 50 : 250, seed, why, why_cap);
 out:
     if (a.err && !err)
-        err = failf(why, why_cap, a.err, "building the random tensors failed (%s)",
-                    vb_err_message(a.err));
+        err = vb_failf(why, why_cap, a.err, "building the random tensors failed (%s)",
+                       vb_err_message(a.err));
     nn_st_writer_free(w);
     return err;
 oom:
-    return failf(why, why_cap, err, "out of memory");
+    return vb_failf(why, why_cap, err, "out of memory");
 }
 
 int cb_cli_make_random(int argc, char **argv)

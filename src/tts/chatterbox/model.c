@@ -1,13 +1,13 @@
 /* model.c: loads and validates the whole Chatterbox-Turbo checkpoint directory (T3, S3Gen
  * parts, VoiceEncoder, tokenizer, built-in voice) into one immutable struct cb_model. */
 #include "core/vb.h"
+#include "core/err.h"
 #include "tts/chatterbox/model.h"
 #include "core/alloc.h"
 #include "core/log.h"
 #include "nn/safetensors.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <sys/stat.h>
 
 #define PATH_CAP 4096
@@ -18,26 +18,13 @@ struct cb_model_options cb_model_default_options(void)
         .t3_wtype = NN_TYPE_Q8_0, .s3gen_wtype = NN_TYPE_BF16, .lazy_encoders = false};
 }
 
-static enum vb_err failf(char *why, size_t cap, enum vb_err err, const char *fmt, ...)
-    VB_PRINTF(4, 5);
-static enum vb_err failf(char *why, size_t cap, enum vb_err err, const char *fmt, ...)
-{
-    if (why && cap) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, cap, fmt, ap);
-        va_end(ap);
-    }
-    return err;
-}
-
 /* "<file>: <reason>" unless the component already named its file. */
 static enum vb_err prefixed(enum vb_err err, const char *file, const char *inner, char *why,
                             size_t cap)
 {
     if (strncmp(inner, file, strlen(file)) == 0)
-        return failf(why, cap, err, "%s", inner);
-    return failf(why, cap, err, "%s: %s", file, inner);
+        return vb_failf(why, cap, err, "%s", inner);
+    return vb_failf(why, cap, err, "%s: %s", file, inner);
 }
 
 static bool file_exists(const char *path)
@@ -51,14 +38,14 @@ static enum vb_err join(char *out, size_t cap, const char *dir, const char *file
 {
     int k = snprintf(out, cap, "%s/%s", dir, file);
     if (k < 0 || (size_t)k >= cap)
-        return failf(why, why_cap, VB_ERR_INVALID, "model directory path too long");
+        return vb_failf(why, why_cap, VB_ERR_INVALID, "model directory path too long");
     return VB_OK;
 }
 
 static enum vb_err need_file(const char *path, const char *file, char *why, size_t why_cap)
 {
     if (!file_exists(path))
-        return failf(why, why_cap, VB_ERR_NOT_FOUND, "%s: missing (%s)", file, path);
+        return vb_failf(why, why_cap, VB_ERR_NOT_FOUND, "%s: missing (%s)", file, path);
     return VB_OK;
 }
 
@@ -67,12 +54,13 @@ static const struct nn_st_tensor *find2(const struct nn_safetensors *st, const c
 {
     const struct nn_st_tensor *t = nn_st_find(st, name);
     if (!t) {
-        failf(why, cap, VB_ERR_FORMAT, "%s: tensor %s missing", file, name);
+        vb_failf(why, cap, VB_ERR_FORMAT, "%s: tensor %s missing", file, name);
         return NULL;
     }
     if (t->n_dims != n_dims || t->dtype != NN_ST_F32) {
-        failf(why, cap, VB_ERR_FORMAT, "%s: tensor %s: expected F32 with %d dims, got %s with %d",
-              file, name, n_dims, nn_st_dtype_name(t->dtype), t->n_dims);
+        vb_failf(why, cap, VB_ERR_FORMAT,
+                 "%s: tensor %s: expected F32 with %d dims, got %s with %d", file, name, n_dims,
+                 nn_st_dtype_name(t->dtype), t->n_dims);
         return NULL;
     }
     return t;
@@ -100,10 +88,10 @@ enum vb_err cb_model_t3_config(const char *path, enum nn_type wtype, struct cb_t
     if (E < CB_T3_HEAD_DIM || E % CB_T3_HEAD_DIM || E > 16384 || wpe->shape[0] < 16 ||
         wpe->shape[0] > 65536 || temb->shape[0] < 1 || temb->shape[0] > 1000000 ||
         semb->shape[0] != CB_T3_SPEECH_STOP + 1 || spk->shape[1] < 1 || spk->shape[1] > 4096) {
-        err = failf(why, why_cap, VB_ERR_FORMAT,
-                    "%s: implausible shapes (wpe [%lld,%lld], speech_emb rows %lld, must be %d)",
-                    CB_FILE_T3, (long long)wpe->shape[0], (long long)E, (long long)semb->shape[0],
-                    CB_T3_SPEECH_STOP + 1);
+        err = vb_failf(why, why_cap, VB_ERR_FORMAT,
+                       "%s: implausible shapes (wpe [%lld,%lld], speech_emb rows %lld, must be %d)",
+                       CB_FILE_T3, (long long)wpe->shape[0], (long long)E,
+                       (long long)semb->shape[0], CB_T3_SPEECH_STOP + 1);
         goto out;
     }
     int n_layer = 0;
@@ -117,7 +105,7 @@ enum vb_err cb_model_t3_config(const char *path, enum nn_type wtype, struct cb_t
         }
     }
     if (n_layer < 1) {
-        err = failf(why, why_cap, VB_ERR_FORMAT, "%s: no tfmr.h.* layers", CB_FILE_T3);
+        err = vb_failf(why, why_cap, VB_ERR_FORMAT, "%s: no tfmr.h.* layers", CB_FILE_T3);
         goto out;
     }
     cfg->n_layer = n_layer;
@@ -187,8 +175,9 @@ static enum vb_err load_encoders_st(struct cb_model *m, const struct nn_safetens
         (err = cb_campplus_load(st, "speaker_encoder.", NULL, &m->campplus, inner, sizeof inner)))
         return prefixed(err, CB_FILE_S3GEN, inner, why, why_cap);
     if (cb_campplus_embed_dim(m->campplus) != CB_FLOW_SPK_DIM)
-        return failf(why, why_cap, VB_ERR_FORMAT, "%s: speaker_encoder embedding %d, flow wants %d",
-                     CB_FILE_S3GEN, cb_campplus_embed_dim(m->campplus), CB_FLOW_SPK_DIM);
+        return vb_failf(why, why_cap, VB_ERR_FORMAT,
+                        "%s: speaker_encoder embedding %d, flow wants %d", CB_FILE_S3GEN,
+                        cb_campplus_embed_dim(m->campplus), CB_FLOW_SPK_DIM);
     return VB_OK;
 }
 
@@ -237,11 +226,11 @@ enum vb_err cb_model_load(const char *dir, const struct cb_model_options *o, str
     enum vb_err err;
     struct cb_model *m = vb_try_calloc(1, sizeof *m);
     if (!m)
-        return failf(why, why_cap, VB_ERR_NOMEM, "out of memory");
+        return vb_failf(why, why_cap, VB_ERR_NOMEM, "out of memory");
     m->opts = *o;
     if (snprintf(m->dir, sizeof m->dir, "%s", dir) >= (int)sizeof m->dir) {
         vb_free(m);
-        return failf(why, why_cap, VB_ERR_INVALID, "model directory path too long");
+        return vb_failf(why, why_cap, VB_ERR_INVALID, "model directory path too long");
     }
     /* every required file first, so a missing one is reported before minutes of loading */
     static const char *const required[] = {CB_FILE_T3,   CB_FILE_S3GEN, CB_FILE_VE,
@@ -251,7 +240,7 @@ enum vb_err cb_model_load(const char *dir, const struct cb_model_options *o, str
             (err = need_file(path, required[i], why, why_cap)))
             goto out;
     if ((err = cb_frontend_new(&m->fe))) {
-        failf(why, why_cap, err, "front end: out of memory");
+        vb_failf(why, why_cap, err, "front end: out of memory");
         goto out;
     }
     /* text tokenizer */
@@ -263,9 +252,9 @@ enum vb_err cb_model_load(const char *dir, const struct cb_model_options *o, str
         (err = cb_model_t3_config(path, o->t3_wtype, &t3c, why, why_cap)))
         goto out;
     if (cb_text_tokenizer_n_vocab(m->tok) > t3c.text_vocab) {
-        err = failf(why, why_cap, VB_ERR_FORMAT,
-                    "vocab.json/added_tokens.json have %d ids but %s text_emb has %d rows",
-                    (int)cb_text_tokenizer_n_vocab(m->tok), CB_FILE_T3, t3c.text_vocab);
+        err = vb_failf(why, why_cap, VB_ERR_FORMAT,
+                       "vocab.json/added_tokens.json have %d ids but %s text_emb has %d rows",
+                       (int)cb_text_tokenizer_n_vocab(m->tok), CB_FILE_T3, t3c.text_vocab);
         goto out;
     }
     if ((err = cb_t3_load(path, &t3c, &m->t3, inner, sizeof inner))) {
@@ -283,9 +272,9 @@ enum vb_err cb_model_load(const char *dir, const struct cb_model_options *o, str
     nn_st_close(st);
     st = NULL;
     if (cb_ve_embed_dim(m->ve) != t3c.spk_dim) {
-        err = failf(why, why_cap, VB_ERR_FORMAT,
-                    "%s: embedding size %d does not match %s cond_enc.spkr_enc input %d",
-                    CB_FILE_VE, cb_ve_embed_dim(m->ve), CB_FILE_T3, t3c.spk_dim);
+        err = vb_failf(why, why_cap, VB_ERR_FORMAT,
+                       "%s: embedding size %d does not match %s cond_enc.spkr_enc input %d",
+                       CB_FILE_VE, cb_ve_embed_dim(m->ve), CB_FILE_T3, t3c.spk_dim);
         goto out;
     }
     /* S3Gen: tokenizer, speaker encoder, flow, vocoder */

@@ -1,6 +1,7 @@
 /* s3_ops.c: checked weight loading, Linear/Conv1d on time-major activations, row LayerNorm
  * and small activations for the S3Tokenizer and the S3Gen flow. */
 #include "core/vb.h"
+#include "core/err.h"
 #include "tts/chatterbox/s3_ops.h"
 
 #include <math.h>
@@ -48,13 +49,10 @@ static void loader_fail(struct s3_loader *L, enum vb_err err, const char *fmt, .
 {
     if (L->err)
         return;
-    L->err = err;
-    if (L->why && L->why_cap) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(L->why, L->why_cap, fmt, ap);
-        va_end(ap);
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    L->err = vb_vfailf(L->why, L->why_cap, err, fmt, ap);
+    va_end(ap);
 }
 
 static const struct nn_st_tensor *find_v(struct s3_loader *L, char *name, size_t cap,

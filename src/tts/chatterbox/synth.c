@@ -1,13 +1,13 @@
 /* synth.c: Chatterbox-Turbo end to end (text -> T3 tokens -> flow mel -> HiFT audio), in one
  * piece or streamed in token chunks while T3 generates. */
 #include "core/vb.h"
+#include "core/err.h"
 #include "tts/chatterbox/synth.h"
 #include "core/alloc.h"
 #include "core/crypto.h"
 #include "core/log.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <time.h>
 
 #define SPF 480 /* samples per mel frame */
@@ -51,19 +51,6 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static enum vb_err failf(char *why, size_t cap, enum vb_err err, const char *fmt, ...)
-    VB_PRINTF(4, 5);
-static enum vb_err failf(char *why, size_t cap, enum vb_err err, const char *fmt, ...)
-{
-    if (why && cap) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, cap, fmt, ap);
-        va_end(ap);
-    }
-    return err;
 }
 
 enum vb_err cb_synth_new(const struct cb_model *m, int n_threads, struct cb_synth **out)
@@ -188,8 +175,8 @@ static enum vb_err emit(struct run *r, bool finalize)
     if (F <= r->mel_done && !finalize)
         return VB_OK;
     if (T > r->maxf || T < 1 || F < 0)
-        return failf(r->why, r->why_cap, VB_ERR_INTERNAL, "flow length %d outside 1..%d", T,
-                     r->maxf);
+        return vb_failf(r->why, r->why_cap, VB_ERR_INTERNAL, "flow length %d outside 1..%d", T,
+                        r->maxf);
     enum vb_err err;
     double t = now_s();
     if (F > r->mel_done) {
@@ -197,7 +184,7 @@ static enum vb_err emit(struct run *r, bool finalize)
             memcpy(r->noise + (size_t)c * T, r->noise_tab + (size_t)c * r->maxf + 2 * drop,
                    (size_t)T * sizeof(float));
         if ((err = cb_flow_inference(m->flow, s->fs, &in, r->fmel, NULL)))
-            return failf(r->why, r->why_cap, err, "S3Gen flow failed (%s)", vb_err_message(err));
+            return vb_failf(r->why, r->why_cap, err, "S3Gen flow failed (%s)", vb_err_message(err));
         for (int c = 0; c < CB_FLOW_N_MELS; c++)
             memcpy(r->mel + (size_t)c * r->maxf + r->mel_done,
                    r->fmel + (size_t)c * F + r->mel_done,
@@ -221,7 +208,7 @@ static enum vb_err emit(struct run *r, bool finalize)
     if ((err = cb_hift_synthesize(m->hift, s->hw, s->pool, r->wmel, W, r->p->seed + 1,
                                   n_cache ? r->src + (size_t)w0 * SPF : NULL, n_cache, r->wav,
                                   r->wsrc)))
-        return failf(r->why, r->why_cap, err, "HiFT vocoder failed (%s)", vb_err_message(err));
+        return vb_failf(r->why, r->why_cap, err, "HiFT vocoder failed (%s)", vb_err_message(err));
     size_t off = (size_t)(a - w0) * SPF, n = (size_t)(e - a) * SPF;
     memcpy(r->src + (size_t)a * SPF, r->wsrc + off, (size_t)(keep - a) * SPF * sizeof(float));
     float *piece = r->out + (size_t)a * SPF;
@@ -248,7 +235,7 @@ static enum vb_err emit(struct run *r, bool finalize)
         r->st->n_samples = (int64_t)e * SPF;
     }
     if (r->hooks && r->hooks->on_audio && (err = r->hooks->on_audio(r->hooks->user, piece, n)))
-        return failf(r->why, r->why_cap, err, "audio consumer stopped the synthesis");
+        return vb_failf(r->why, r->why_cap, err, "audio consumer stopped the synthesis");
     return VB_OK;
 }
 
@@ -256,7 +243,7 @@ static bool on_token(void *user, int32_t token)
 {
     struct run *r = user;
     if (r->hooks && r->hooks->cancelled && r->hooks->cancelled(r->hooks->user)) {
-        r->err = failf(r->why, r->why_cap, VB_ERR_CANCELLED, "cancelled");
+        r->err = vb_failf(r->why, r->why_cap, VB_ERR_CANCELLED, "cancelled");
         return false;
     }
     if (r->st && r->st->t3_prefill_s == 0)
@@ -385,15 +372,15 @@ enum vb_err cb_synth_run(struct cb_synth *s, const struct cb_voice_cond *v, cons
     if (!v || v->spk_dim != tc->spk_dim || !v->speaker_emb || v->xvec_dim != CB_FLOW_SPK_DIM ||
         v->n_t3_tokens < 0 || v->n_t3_tokens > CB_T3_MAX_PROMPT || v->n_prompt_tokens < 0 ||
         v->n_prompt_frames < 0 || v->n_prompt_frames > 2 * v->n_prompt_tokens + 1) {
-        err = failf(why, why_cap, VB_ERR_INVALID, "voice conditionals do not fit this model");
+        err = vb_failf(why, why_cap, VB_ERR_INVALID, "voice conditionals do not fit this model");
         goto out;
     }
     if ((err = cb_text_encode(m->tok, text, len, &ids, &n_ids, NULL))) {
-        failf(why, why_cap, err, "text tokenizer failed");
+        vb_failf(why, why_cap, err, "text tokenizer failed");
         goto out;
     }
     if (n_ids == 0) {
-        err = failf(why, why_cap, VB_ERR_UNPROCESSABLE, "text: nothing to say");
+        err = vb_failf(why, why_cap, VB_ERR_UNPROCESSABLE, "text: nothing to say");
         goto out;
     }
     stats->n_text = (int)n_ids;
@@ -402,9 +389,9 @@ enum vb_err cb_synth_run(struct cb_synth *s, const struct cb_voice_cond *v, cons
     int max_gen = p->max_gen > 0 ? p->max_gen : cb_t3_max_gen_for_text((int)n_ids);
     max_gen = VB_MIN(max_gen, room);
     if (max_gen < 1) {
-        err = failf(why, why_cap, VB_ERR_TOO_LARGE,
-                    "text: %zu tokens do not fit the model's %d positions", n_ids,
-                    cb_t3_ctx_n_ctx(s->t3));
+        err = vb_failf(why, why_cap, VB_ERR_TOO_LARGE,
+                       "text: %zu tokens do not fit the model's %d positions", n_ids,
+                       cb_t3_ctx_n_ctx(s->t3));
         goto out;
     }
     r.cap_tok = max_gen + 1;
@@ -426,7 +413,7 @@ enum vb_err cb_synth_run(struct cb_synth *s, const struct cb_voice_cond *v, cons
     r.xtail = vb_try_malloc((size_t)CB_SYNTH_XFADE_FRAMES * SPF * sizeof(float));
     if (!r.tok || !gen || !r.tok64 || !prompt || !r.noise_tab || !r.noise || !r.fmel || !r.mel ||
         !r.wmel || !r.wav || !r.wsrc || !r.src || !r.out || !r.xtail) {
-        err = failf(why, why_cap, VB_ERR_NOMEM, "out of memory for %d frames", r.maxf);
+        err = vb_failf(why, why_cap, VB_ERR_NOMEM, "out of memory for %d frames", r.maxf);
         goto out;
     }
     cb_flow_noise(r.noise_tab, nm, p->seed ^ 0x5f1e5eedull);
@@ -466,7 +453,7 @@ enum vb_err cb_synth_run(struct cb_synth *s, const struct cb_voice_cond *v, cons
         s->cond_valid = false;
         if ((err = cb_t3_generate(s->t3, v->speaker_emb, prompt, v->n_t3_tokens, ids, 1, &g0, NULL,
                                   gen, r.cap_tok, &n_gen))) {
-            failf(why, why_cap, err, "T3 conditioning failed (%s)", vb_err_message(err));
+            vb_failf(why, why_cap, err, "T3 conditioning failed (%s)", vb_err_message(err));
             goto out;
         }
         s->cond_key = key;
@@ -480,7 +467,7 @@ enum vb_err cb_synth_run(struct cb_synth *s, const struct cb_voice_cond *v, cons
         if (r.err)
             err = r.err; /* why already written */
         else
-            failf(why, why_cap, err, "T3 generation failed (%s)", vb_err_message(err));
+            vb_failf(why, why_cap, err, "T3 generation failed (%s)", vb_err_message(err));
         goto out;
     }
     stats->n_speech = r.n_tok;

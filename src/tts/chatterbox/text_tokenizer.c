@@ -1,6 +1,7 @@
 /* text_tokenizer.c: Chatterbox-Turbo punc_norm and the GPT-2 byte-level BPE tokenizer with
  * the added paralinguistic tags (spec §2). */
 #include "core/vb.h"
+#include "core/err.h"
 #include "tts/chatterbox/text_tokenizer.h"
 #include "core/alloc.h"
 #include "core/fsutil.h"
@@ -8,7 +9,6 @@
 #include "core/unicode.h"
 
 #include <errno.h>
-#include <stdarg.h>
 
 /* ===== string -> int hash table (open addressing, FNV-1a) ===== */
 
@@ -98,19 +98,6 @@ struct cb_text_tokenizer {
     uint8_t byte_sym_len[256];
 };
 
-static enum vb_err failf(char *why, size_t cap, enum vb_err err, const char *fmt, ...)
-    VB_PRINTF(4, 5);
-static enum vb_err failf(char *why, size_t cap, enum vb_err err, const char *fmt, ...)
-{
-    if (why && cap) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, cap, fmt, ap);
-        va_end(ap);
-    }
-    return err;
-}
-
 /* Copies s into the arena; offsets stay valid because the arena is sized before filling. */
 static const char *arena_add(struct cb_text_tokenizer *tk, const char *s, size_t len)
 {
@@ -140,22 +127,22 @@ static enum vb_err add_vocab_object(struct cb_text_tokenizer *tk, const struct v
                                     const char *what, bool tags, char *why, size_t cap)
 {
     if (!obj || obj->type != VB_JSON_OBJECT)
-        return failf(why, cap, VB_ERR_FORMAT, "%s: not a JSON object", what);
+        return vb_failf(why, cap, VB_ERR_FORMAT, "%s: not a JSON object", what);
     for (const struct vb_json *e = obj->child; e; e = e->next) {
         size_t klen = strlen(e->key);
         if (e->type != VB_JSON_NUMBER || !e->is_integer || e->integer < 0 ||
             e->integer >= INT32_MAX / 2)
-            return failf(why, cap, VB_ERR_FORMAT, "%s: bad id for \"%.40s\"", what, e->key);
+            return vb_failf(why, cap, VB_ERR_FORMAT, "%s: bad id for \"%.40s\"", what, e->key);
         if (klen == 0)
-            return failf(why, cap, VB_ERR_FORMAT, "%s: empty token", what);
+            return vb_failf(why, cap, VB_ERR_FORMAT, "%s: empty token", what);
         const char *s = arena_add(tk, e->key, klen);
         if (!s)
             return VB_ERR_NOMEM;
         if (!strmap_put(&tk->vocab, s, klen, (int32_t)e->integer)) {
             int32_t old = strmap_get(&tk->vocab, s, klen);
             if (old != (int32_t)e->integer)
-                return failf(why, cap, VB_ERR_FORMAT, "%s: token \"%.40s\" has two ids", what,
-                             e->key);
+                return vb_failf(why, cap, VB_ERR_FORMAT, "%s: token \"%.40s\" has two ids", what,
+                                e->key);
         }
         if (tags) {
             tk->tags[tk->n_tags++] = (struct tag){s, klen, (int32_t)e->integer};
@@ -175,11 +162,11 @@ enum vb_err cb_text_tokenizer_load_memory(const char *vocab_json, size_t vocab_l
     char jwhy[128] = "";
     enum vb_err err;
     if (vb_json_parse(vocab_json, vocab_len, &vj, jwhy, sizeof jwhy) != VB_OK) {
-        err = failf(why, why_cap, VB_ERR_FORMAT, "vocab.json: %s", jwhy);
+        err = vb_failf(why, why_cap, VB_ERR_FORMAT, "vocab.json: %s", jwhy);
         goto out;
     }
     if (added_json && vb_json_parse(added_json, added_len, &aj, jwhy, sizeof jwhy) != VB_OK) {
-        err = failf(why, why_cap, VB_ERR_FORMAT, "added_tokens.json: %s", jwhy);
+        err = vb_failf(why, why_cap, VB_ERR_FORMAT, "added_tokens.json: %s", jwhy);
         goto out;
     }
     size_t n_vocab = vj->count, n_added = aj ? aj->count : 0, n_lines = 0;
@@ -192,7 +179,7 @@ enum vb_err cb_text_tokenizer_load_memory(const char *vocab_json, size_t vocab_l
     tk->tags = vb_try_calloc(n_added + 1, sizeof *tk->tags);
     if (!tk->arena || !tk->tags || !strmap_init(&tk->vocab, n_vocab + n_added) ||
         !strmap_init(&tk->merges, n_lines)) {
-        err = failf(why, why_cap, VB_ERR_NOMEM, "tokenizer: out of memory");
+        err = vb_failf(why, why_cap, VB_ERR_NOMEM, "tokenizer: out of memory");
         goto out;
     }
     if ((err = add_vocab_object(tk, vj, "vocab.json", false, why, why_cap)) != VB_OK ||
@@ -206,7 +193,7 @@ enum vb_err cb_text_tokenizer_load_memory(const char *vocab_json, size_t vocab_l
     tk->n_vocab = max_id + 1;
     tk->id_str = vb_try_calloc((size_t)tk->n_vocab + 1, sizeof *tk->id_str);
     if (!tk->id_str) {
-        err = failf(why, why_cap, VB_ERR_NOMEM, "tokenizer: out of memory");
+        err = vb_failf(why, why_cap, VB_ERR_NOMEM, "tokenizer: out of memory");
         goto out;
     }
     for (size_t i = 0; i < tk->vocab.cap; i++) {
@@ -214,7 +201,7 @@ enum vb_err cb_text_tokenizer_load_memory(const char *vocab_json, size_t vocab_l
         if (!e->s)
             continue;
         if (tk->id_str[e->val]) {
-            err = failf(why, why_cap, VB_ERR_FORMAT, "tokenizer: id %d used twice", (int)e->val);
+            err = vb_failf(why, why_cap, VB_ERR_FORMAT, "tokenizer: id %d used twice", (int)e->val);
             goto out;
         }
         tk->id_str[e->val] = e->s;
@@ -226,7 +213,7 @@ enum vb_err cb_text_tokenizer_load_memory(const char *vocab_json, size_t vocab_l
         memcpy(tk->byte_sym[b], u, (size_t)l);
         tk->byte_sym_len[b] = (uint8_t)l;
         if (strmap_get(&tk->vocab, u, (size_t)l) < 0) {
-            err = failf(why, why_cap, VB_ERR_FORMAT, "vocab.json: no token for byte 0x%02x", b);
+            err = vb_failf(why, why_cap, VB_ERR_FORMAT, "vocab.json: no token for byte 0x%02x", b);
             goto out;
         }
     }
@@ -250,22 +237,22 @@ enum vb_err cb_text_tokenizer_load_memory(const char *vocab_json, size_t vocab_l
         const char *sp = memchr(line, ' ', len);
         if (!sp || sp == line || sp == line + len - 1 ||
             memchr(sp + 1, ' ', len - (size_t)(sp + 1 - line))) {
-            err =
-                failf(why, why_cap, VB_ERR_FORMAT, "merges.txt: line %zu is not \"a b\"", line_no);
+            err = vb_failf(why, why_cap, VB_ERR_FORMAT, "merges.txt: line %zu is not \"a b\"",
+                           line_no);
             goto out;
         }
         char joined[512];
         size_t ll = (size_t)(sp - line), rl = len - ll - 1;
         if (ll + rl >= sizeof joined) {
-            err = failf(why, why_cap, VB_ERR_FORMAT, "merges.txt: line %zu too long", line_no);
+            err = vb_failf(why, why_cap, VB_ERR_FORMAT, "merges.txt: line %zu too long", line_no);
             goto out;
         }
         memcpy(joined, line, ll);
         memcpy(joined + ll, sp + 1, rl);
         if (strmap_get(&tk->vocab, joined, ll + rl) < 0) {
-            err =
-                failf(why, why_cap, VB_ERR_FORMAT,
-                      "merges.txt: line %zu merges into a token missing from vocab.json", line_no);
+            err = vb_failf(why, why_cap, VB_ERR_FORMAT,
+                           "merges.txt: line %zu merges into a token missing from vocab.json",
+                           line_no);
             goto out;
         }
         const char *s = arena_add(tk, line, len);
@@ -291,8 +278,8 @@ static enum vb_err read_file(const char *path, char **data, size_t *len, char *w
     *len = 0;
     FILE *f = fopen(path, "rb");
     if (!f)
-        return failf(why, cap, errno == ENOENT ? VB_ERR_NOT_FOUND : VB_ERR_IO, "%s: %s", path,
-                     strerror(errno));
+        return vb_failf(why, cap, errno == ENOENT ? VB_ERR_NOT_FOUND : VB_ERR_IO, "%s: %s", path,
+                        strerror(errno));
     enum vb_err err = VB_ERR_IO;
     char *buf = NULL;
     if (fseek(f, 0, SEEK_END) != 0)
@@ -301,8 +288,8 @@ static enum vb_err read_file(const char *path, char **data, size_t *len, char *w
     if (sz < 0 || fseek(f, 0, SEEK_SET) != 0)
         goto out;
     if ((size_t)sz > CB_TEXT_FILE_MAX) {
-        err =
-            failf(why, cap, VB_ERR_TOO_LARGE, "%s: larger than %zu bytes", path, CB_TEXT_FILE_MAX);
+        err = vb_failf(why, cap, VB_ERR_TOO_LARGE, "%s: larger than %zu bytes", path,
+                       CB_TEXT_FILE_MAX);
         goto out;
     }
     buf = vb_try_malloc((size_t)sz + 1);
@@ -319,7 +306,7 @@ static enum vb_err read_file(const char *path, char **data, size_t *len, char *w
     err = VB_OK;
 out:
     if (err == VB_ERR_IO)
-        failf(why, cap, err, "%s: read error", path);
+        vb_failf(why, cap, err, "%s: read error", path);
     vb_free(buf);
     fclose(f);
     return err;
@@ -384,7 +371,7 @@ static enum vb_err write_one(const char *dir, const char *name, const struct vb_
     (void)vb_file_remove(dir, name);
     enum vb_err err = vb_file_write_atomic(dir, name, vb_buf_str(b), b->len);
     if (err != VB_OK)
-        return failf(why, cap, err, "%s/%s: cannot write", dir, name);
+        return vb_failf(why, cap, err, "%s/%s: cannot write", dir, name);
     return VB_OK;
 }
 

@@ -1,6 +1,7 @@
 /* voice_cond.c: reference-voice conditionals, step by step as tts_turbo.py prepare_conditionals
  * and s3gen.py embed_ref compute them; safetensors persistence. */
 #include "core/vb.h"
+#include "core/err.h"
 #include "tts/chatterbox/voice_cond.h"
 #include "audio/loudness.h"
 #include "audio/resample.h"
@@ -10,20 +11,6 @@
 #include "nn/torch_zip.h"
 
 #include <math.h>
-#include <stdarg.h>
-
-static enum vb_err failf(enum vb_err err, char *why, size_t cap, const char *fmt, ...)
-    VB_PRINTF(4, 5);
-static enum vb_err failf(enum vb_err err, char *why, size_t cap, const char *fmt, ...)
-{
-    if (why && cap) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, cap, fmt, ap);
-        va_end(ap);
-    }
-    return err;
-}
 
 struct cb_voice_cond_params cb_voice_cond_default_params(void)
 {
@@ -52,9 +39,9 @@ static enum vb_err tokens_of(const struct cb_voice_encoders *enc, struct nn_pool
     *n_out = 0;
     int64_t T = cb_fe_s3tok_frames(n);
     if (T < 1 || n <= CB_ENC_N_FFT / 2)
-        return failf(VB_ERR_UNPROCESSABLE, why, cap, "reference audio too short for tokens");
+        return vb_failf(why, cap, VB_ERR_UNPROCESSABLE, "reference audio too short for tokens");
     if (max_tokens <= 0 && T > CB_S3TOK_MAX_FRAMES)
-        return failf(VB_ERR_TOO_LARGE, why, cap, "reference audio too long for the tokenizer");
+        return vb_failf(why, cap, VB_ERR_TOO_LARGE, "reference audio too long for the tokenizer");
     float *mel = vb_try_malloc((size_t)T * CB_S3TOK_N_MELS * sizeof *mel);
     int cap_tok = cb_s3tok_n_tokens((int)VB_MIN(T, (int64_t)CB_S3TOK_MAX_FRAMES)) + 1;
     int64_t *tok = vb_try_malloc((size_t)cap_tok * sizeof *tok);
@@ -71,14 +58,14 @@ static enum vb_err tokens_of(const struct cb_voice_encoders *enc, struct nn_pool
         }
         err = cb_s3tok_encode(enc->tok, pool, mel, use, 0, tok, cap_tok, n_out, NULL);
         if (err != VB_OK)
-            failf(err, why, cap, "speech tokenizer failed");
+            vb_failf(why, cap, err, "speech tokenizer failed");
     }
 out:
     vb_free(mel);
     if (err != VB_OK) {
         vb_free(tok);
         *n_out = 0;
-        return err == VB_ERR_NOMEM ? failf(err, why, cap, "out of memory") : err;
+        return err == VB_ERR_NOMEM ? vb_failf(why, cap, err, "out of memory") : err;
     }
     *out = tok;
     return VB_OK;
@@ -93,7 +80,7 @@ enum vb_err cb_voice_cond_compute(const struct cb_voice_encoders *enc, struct nn
     struct cb_voice_cond_params prm = p ? *p : cb_voice_cond_default_params();
     if (!enc || !enc->fe || !enc->ve || !enc->campplus || !enc->tok || !wav || n <= 0 ||
         sample_rate <= 0)
-        return failf(VB_ERR_INVALID, why, why_cap, "voice conditioning: bad arguments");
+        return vb_failf(why, why_cap, VB_ERR_INVALID, "voice conditioning: bad arguments");
     struct audio_pcm in = {
         .samples = (float *)wav, .frames = (size_t)n, .channels = 1, .sample_rate = sample_rate};
     struct audio_pcm a24 = {0}, a16 = {0};
@@ -104,27 +91,27 @@ enum vb_err cb_voice_cond_compute(const struct cb_voice_encoders *enc, struct nn
         a24 = in;
         a24.samples = vb_try_malloc((size_t)n * sizeof *a24.samples);
         if (!a24.samples) {
-            err = failf(VB_ERR_NOMEM, why, why_cap, "out of memory");
+            err = vb_failf(why, why_cap, VB_ERR_NOMEM, "out of memory");
             goto out;
         }
         memcpy(a24.samples, wav, (size_t)n * sizeof *wav);
     } else if ((err = audio_resample(&in, CB_S3GEN_SR, &a24)) != VB_OK) {
-        failf(err, why, why_cap, "resampling the reference to 24 kHz failed");
+        vb_failf(why, why_cap, err, "resampling the reference to 24 kHz failed");
         goto out;
     }
     int64_t n24 = (int64_t)a24.frames;
     /* 2. the reference asserts a clip longer than 5 s */
     if ((double)n24 / CB_S3GEN_SR <= prm.min_seconds) {
-        err = failf(VB_ERR_UNPROCESSABLE, why, why_cap,
-                    "reference audio is %.2f s; it must be longer than %.1f s",
-                    (double)n24 / CB_S3GEN_SR, prm.min_seconds);
+        err = vb_failf(why, why_cap, VB_ERR_UNPROCESSABLE,
+                       "reference audio is %.2f s; it must be longer than %.1f s",
+                       (double)n24 / CB_S3GEN_SR, prm.min_seconds);
         goto out;
     }
     /* 3. loudness to -27 LUFS (skipped when the gain is not finite and positive) */
     if (prm.norm_loudness) {
         double lufs;
         if ((err = audio_loudness_integrated(&a24, &lufs)) != VB_OK) {
-            failf(err, why, why_cap, "loudness measurement failed");
+            vb_failf(why, why_cap, err, "loudness measurement failed");
             goto out;
         }
         double g = pow(10.0, (prm.target_lufs - lufs) / 20.0);
@@ -134,7 +121,7 @@ enum vb_err cb_voice_cond_compute(const struct cb_voice_encoders *enc, struct nn
     }
     /* 4. ref16: the whole clip at 16 kHz (soxr) */
     if ((err = audio_resample(&a24, CB_ENC_SR, &a16)) != VB_OK) {
-        failf(err, why, why_cap, "resampling the reference to 16 kHz failed");
+        vb_failf(why, why_cap, err, "resampling the reference to 16 kHz failed");
         goto out;
     }
     /* 5.-6. S3Gen: ref24 = first 10 s; prompt mel; sinc-resampled 16 kHz copy for CAMPPlus and
@@ -150,11 +137,11 @@ enum vb_err cb_voice_cond_compute(const struct cb_voice_encoders *enc, struct nn
     out->spk_dim = cb_ve_embed_dim(enc->ve);
     out->speaker_emb = vb_try_malloc((size_t)out->spk_dim * sizeof *out->speaker_emb);
     if (!mel || !r16b || !out->prompt_feat || !out->xvector || !out->speaker_emb) {
-        err = failf(VB_ERR_NOMEM, why, why_cap, "out of memory");
+        err = vb_failf(why, why_cap, VB_ERR_NOMEM, "out of memory");
         goto out;
     }
     if ((err = cb_fe_s3gen_mel(enc->fe, a24.samples, l24, mel)) != VB_OK) {
-        failf(err, why, why_cap, "prompt mel failed");
+        vb_failf(why, why_cap, err, "prompt mel failed");
         goto out;
     }
     for (int64_t t = 0; t < T_p; t++)
@@ -164,7 +151,7 @@ enum vb_err cb_voice_cond_compute(const struct cb_voice_encoders *enc, struct nn
     if ((err = cb_fe_resample(a24.samples, l24, CB_S3GEN_SR, CB_ENC_SR, r16b)) != VB_OK ||
         (err = cb_campplus_embed_wav(enc->campplus, enc->fe, pool, r16b, l16, out->xvector)) !=
             VB_OK) {
-        failf(err, why, why_cap, "speaker x-vector failed");
+        vb_failf(why, why_cap, err, "speaker x-vector failed");
         goto out;
     }
     err = tokens_of(enc, pool, r16b, l16, 0, &out->prompt_tokens, &out->n_prompt_tokens, why,
@@ -182,7 +169,7 @@ enum vb_err cb_voice_cond_compute(const struct cb_voice_encoders *enc, struct nn
         goto out;
     if ((err = cb_ve_embed_wav(enc->ve, enc->fe, pool, a16.samples, n16, out->speaker_emb)) !=
         VB_OK) {
-        failf(err, why, why_cap, "speaker embedding failed");
+        vb_failf(why, why_cap, err, "speaker embedding failed");
         goto out;
     }
 out:
@@ -219,7 +206,7 @@ enum vb_err cb_voice_cond_save(const struct cb_voice_cond *c, const char *path, 
     if (err == VB_OK)
         err = nn_st_writer_write(w, path, why, why_cap);
     else
-        failf(err, why, why_cap, "voice conditionals: cannot serialise");
+        vb_failf(why, why_cap, err, "voice conditionals: cannot serialise");
     nn_st_writer_free(w);
     return err;
 }
@@ -231,11 +218,11 @@ static enum vb_err load_vec(const struct nn_safetensors *st, const char *name,
 {
     const struct nn_st_tensor *t = nn_st_find(st, name);
     if (!t || t->dtype != dtype || t->n_dims != 1 || t->shape[0] < min_len || t->shape[0] > max_len)
-        return failf(VB_ERR_FORMAT, why, cap, "conditionals: '%s' missing or malformed", name);
+        return vb_failf(why, cap, VB_ERR_FORMAT, "conditionals: '%s' missing or malformed", name);
     size_t es = nn_st_dtype_size(dtype);
     void *p = vb_try_malloc((size_t)(t->shape[0] ? t->shape[0] : 1) * es);
     if (!p)
-        return failf(VB_ERR_NOMEM, why, cap, "out of memory");
+        return vb_failf(why, cap, VB_ERR_NOMEM, "out of memory");
     if (t->nbytes)
         memcpy(p, t->data, t->nbytes);
     *out = p;
@@ -253,8 +240,8 @@ enum vb_err cb_voice_cond_load(const char *path, struct cb_voice_cond *out, char
         return err;
     const char *fmt = nn_st_metadata(st, "format");
     if (!fmt || strcmp(fmt, CB_VC_FORMAT) != 0) {
-        err = failf(VB_ERR_FORMAT, why, why_cap, "%s: not a conditionals file (format %s)", path,
-                    fmt ? fmt : "missing");
+        err = vb_failf(why, why_cap, VB_ERR_FORMAT, "%s: not a conditionals file (format %s)", path,
+                       fmt ? fmt : "missing");
         goto out;
     }
     if ((err = load_vec(st, "speaker_emb", NN_ST_F32, 1, 65536, (void **)&out->speaker_emb,
@@ -269,25 +256,25 @@ enum vb_err cb_voice_cond_load(const char *path, struct cb_voice_cond *out, char
         goto out;
     for (int i = 0; i < out->n_t3_tokens; i++)
         if (out->t3_tokens[i] < 0 || out->t3_tokens[i] >= CB_S3TOK_CODEBOOK) {
-            err = failf(VB_ERR_FORMAT, why, why_cap, "conditionals: t3 token out of range");
+            err = vb_failf(why, why_cap, VB_ERR_FORMAT, "conditionals: t3 token out of range");
             goto out;
         }
     for (int i = 0; i < out->n_prompt_tokens; i++)
         if (out->prompt_tokens[i] < 0 || out->prompt_tokens[i] >= CB_S3TOK_CODEBOOK) {
-            err = failf(VB_ERR_FORMAT, why, why_cap, "conditionals: prompt token out of range");
+            err = vb_failf(why, why_cap, VB_ERR_FORMAT, "conditionals: prompt token out of range");
             goto out;
         }
     const struct nn_st_tensor *pf = nn_st_find(st, "prompt_feat");
     if (!pf || pf->dtype != NN_ST_F32 || pf->n_dims != 2 || pf->shape[1] != CB_S3GEN_N_MELS ||
         pf->shape[0] < 2 * (int64_t)out->n_prompt_tokens || pf->shape[0] > 100000) {
-        err =
-            failf(VB_ERR_FORMAT, why, why_cap, "conditionals: 'prompt_feat' missing or malformed");
+        err = vb_failf(why, why_cap, VB_ERR_FORMAT,
+                       "conditionals: 'prompt_feat' missing or malformed");
         goto out;
     }
     out->n_prompt_frames = (int)pf->shape[0];
     out->prompt_feat = vb_try_malloc(pf->nbytes ? pf->nbytes : 1);
     if (!out->prompt_feat) {
-        err = failf(VB_ERR_NOMEM, why, why_cap, "out of memory");
+        err = vb_failf(why, why_cap, VB_ERR_NOMEM, "out of memory");
         goto out;
     }
     memcpy(out->prompt_feat, pf->data, pf->nbytes);
@@ -307,16 +294,16 @@ static enum vb_err pt_tensor(const struct nn_pk *t, const char *name, bool f, in
     *count = 0;
     if (!t || t->type == NN_PK_NONE) {
         if (f)
-            return failf(VB_ERR_FORMAT, why, cap, "conds.pt: '%s' missing", name);
+            return vb_failf(why, cap, VB_ERR_FORMAT, "conds.pt: '%s' missing", name);
         *out = vb_try_malloc(sizeof(int64_t)); /* no tokens */
         return *out ? VB_OK : VB_ERR_NOMEM;
     }
     if (t->type != NN_PK_TENSOR)
-        return failf(VB_ERR_FORMAT, why, cap, "conds.pt: '%s' is not a tensor", name);
+        return vb_failf(why, cap, VB_ERR_FORMAT, "conds.pt: '%s' is not a tensor", name);
     int64_t n = nn_pk_numel(t);
     if (n > max_numel)
-        return failf(VB_ERR_FORMAT, why, cap, "conds.pt: '%s' has %lld elements (at most %lld)",
-                     name, (long long)n, (long long)max_numel);
+        return vb_failf(why, cap, VB_ERR_FORMAT, "conds.pt: '%s' has %lld elements (at most %lld)",
+                        name, (long long)n, (long long)max_numel);
     struct nn_st_tensor v = {
         .name = name, .dtype = t->dtype, .n_dims = t->n_dims, .data = t->data, .nbytes = t->nbytes};
     memcpy(v.shape, t->shape, sizeof v.shape);
@@ -326,8 +313,8 @@ static enum vb_err pt_tensor(const struct nn_pk *t, const char *name, bool f, in
     enum vb_err err = f ? nn_st_to_f32(&v, p, (size_t)n) : nn_st_to_i64(&v, p, (size_t)n);
     if (err != VB_OK) {
         vb_free(p);
-        return failf(VB_ERR_FORMAT, why, cap, "conds.pt: '%s' has dtype %s", name,
-                     nn_st_dtype_name(t->dtype));
+        return vb_failf(why, cap, VB_ERR_FORMAT, "conds.pt: '%s' has dtype %s", name,
+                        nn_st_dtype_name(t->dtype));
     }
     *out = p;
     *count = (int)n;
@@ -345,13 +332,13 @@ enum vb_err cb_voice_cond_load_pt(const char *path, struct cb_voice_cond *out, c
     const struct nn_pk *root = nn_tz_root(tz), *t3 = nn_pk_get(root, "t3"),
                        *gen = nn_pk_get(root, "gen");
     if (!t3 || !gen) {
-        err = failf(VB_ERR_FORMAT, why, why_cap, "conds.pt: expected a dict with t3 and gen");
+        err = vb_failf(why, why_cap, VB_ERR_FORMAT, "conds.pt: expected a dict with t3 and gen");
         goto out;
     }
     const struct nn_pk *feat = nn_pk_get(gen, "prompt_feat");
     if (!feat || feat->type != NN_PK_TENSOR || feat->n_dims < 2 ||
         feat->shape[feat->n_dims - 1] != CB_S3GEN_N_MELS) {
-        err = failf(VB_ERR_FORMAT, why, why_cap, "conds.pt: gen.prompt_feat is not (1, T, 80)");
+        err = vb_failf(why, why_cap, VB_ERR_FORMAT, "conds.pt: gen.prompt_feat is not (1, T, 80)");
         goto out;
     }
     int nf = 0;
@@ -370,15 +357,15 @@ enum vb_err cb_voice_cond_load_pt(const char *path, struct cb_voice_cond *out, c
         goto out;
     out->n_prompt_frames = nf / CB_S3GEN_N_MELS;
     if (out->spk_dim < 1 || out->xvec_dim < 1) {
-        err = failf(VB_ERR_FORMAT, why, why_cap, "conds.pt: empty speaker embedding");
+        err = vb_failf(why, why_cap, VB_ERR_FORMAT, "conds.pt: empty speaker embedding");
         goto out;
     }
     for (int i = 0; i < out->n_t3_tokens; i++)
         if (out->t3_tokens[i] < 0 || out->t3_tokens[i] >= CB_S3TOK_CODEBOOK)
-            err = failf(VB_ERR_FORMAT, why, why_cap, "conds.pt: t3 token out of range");
+            err = vb_failf(why, why_cap, VB_ERR_FORMAT, "conds.pt: t3 token out of range");
     for (int i = 0; i < out->n_prompt_tokens; i++)
         if (out->prompt_tokens[i] < 0 || out->prompt_tokens[i] >= CB_S3TOK_CODEBOOK)
-            err = failf(VB_ERR_FORMAT, why, why_cap, "conds.pt: prompt token out of range");
+            err = vb_failf(why, why_cap, VB_ERR_FORMAT, "conds.pt: prompt token out of range");
     /* the same alignment rule as embed_ref: at most floor(frames / 2) tokens */
     if (out->n_prompt_tokens > out->n_prompt_frames / 2)
         out->n_prompt_tokens = out->n_prompt_frames / 2;

@@ -1,13 +1,13 @@
 /* voice_encoder.c: VoiceEncoder forward pass: all partials run as one batch through each LSTM
  * layer (input projections for every step at once, then the recurrence step by step). */
 #include "core/vb.h"
+#include "core/err.h"
 #include "tts/chatterbox/voice_encoder.h"
 #include "core/alloc.h"
 #include "nn/conv.h"
 #include "nn/gemm.h"
 
 #include <math.h>
-#include <stdarg.h>
 
 struct ve_layer {
     int n_in;
@@ -33,19 +33,6 @@ struct cb_ve_config cb_ve_default_config(void)
         .partial_frames = 160, .rate = 1.3, .min_coverage = 0.8, .trim_top_db = 20};
 }
 
-static enum vb_err failf(enum vb_err err, char *why, size_t cap, const char *fmt, ...)
-    VB_PRINTF(4, 5);
-static enum vb_err failf(enum vb_err err, char *why, size_t cap, const char *fmt, ...)
-{
-    if (why && cap) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, cap, fmt, ap);
-        va_end(ap);
-    }
-    return err;
-}
-
 /* packed copy of w (n_out rows of n_in) for nn_gemm, or NULL on OOM */
 static float *pack(const float *w, int n_in, int n_out)
 {
@@ -61,7 +48,7 @@ static enum vb_err load_shaped(const struct nn_safetensors *st, const char *name
 {
     const struct nn_st_tensor *t = nn_st_find(st, name);
     if (!t)
-        return failf(VB_ERR_NOT_FOUND, why, cap, "missing tensor '%s'", name);
+        return vb_failf(why, cap, VB_ERR_NOT_FOUND, "missing tensor '%s'", name);
     int64_t shape[2] = {d0, d1};
     enum vb_err err = nn_st_expect(t, NN_ST_F32, n_dims, shape, why, cap);
     if (err != VB_OK)
@@ -84,14 +71,14 @@ enum vb_err cb_ve_load(const struct nn_safetensors *st, const char *prefix,
     char name[256];
     float *b2 = NULL;
     if (ve->cfg.partial_frames < 1 || !(ve->cfg.rate > 0)) {
-        err = failf(VB_ERR_INVALID, why, why_cap, "voice encoder: bad partial configuration");
+        err = vb_failf(why, why_cap, VB_ERR_INVALID, "voice encoder: bad partial configuration");
         goto out;
     }
     /* get_frame_step: round((sample_rate / rate) / partial_frames), rate 1.3 in double */
     ve->frame_step = (int)lround((16000.0 / ve->cfg.rate) / ve->cfg.partial_frames);
     if (ve->frame_step < 1 || ve->frame_step > ve->cfg.partial_frames) {
-        err = failf(VB_ERR_INVALID, why, why_cap, "voice encoder: frame step %d out of range",
-                    ve->frame_step);
+        err = vb_failf(why, why_cap, VB_ERR_INVALID, "voice encoder: frame step %d out of range",
+                       ve->frame_step);
         goto out;
     }
     /* sizes from layer 0 */
@@ -102,8 +89,8 @@ enum vb_err cb_ve_load(const struct nn_safetensors *st, const char *prefix,
     if (!hh || !ih || hh->n_dims != 2 || ih->n_dims != 2 || hh->shape[1] < 1 ||
         hh->shape[1] > 65536 || hh->shape[0] != 4 * hh->shape[1] || ih->shape[1] < 1 ||
         ih->shape[1] > 65536) {
-        err = failf(VB_ERR_FORMAT, why, why_cap,
-                    "%slstm.weight_ih_l0/weight_hh_l0: missing or not (4H, in)/(4H, H)", prefix);
+        err = vb_failf(why, why_cap, VB_ERR_FORMAT,
+                       "%slstm.weight_ih_l0/weight_hh_l0: missing or not (4H, in)/(4H, H)", prefix);
         goto out;
     }
     ve->hidden = (int)hh->shape[1];
@@ -137,7 +124,7 @@ enum vb_err cb_ve_load(const struct nn_safetensors *st, const char *prefix,
         ly->p_ih = pack(ly->w_ih, ly->n_in, G);
         ly->p_hh = pack(ly->w_hh, H, G);
         if (!ly->p_ih || !ly->p_hh) {
-            err = failf(VB_ERR_NOMEM, why, why_cap, "voice encoder: out of memory");
+            err = vb_failf(why, why_cap, VB_ERR_NOMEM, "voice encoder: out of memory");
             goto out;
         }
         ve->n_layers = l + 1;
@@ -145,7 +132,7 @@ enum vb_err cb_ve_load(const struct nn_safetensors *st, const char *prefix,
     snprintf(name, sizeof name, "%sproj.weight", prefix);
     const struct nn_st_tensor *pw = nn_st_find(st, name);
     if (!pw || pw->n_dims != 2 || pw->shape[0] < 1 || pw->shape[0] > 65536) {
-        err = failf(VB_ERR_FORMAT, why, why_cap, "%s: missing or not 2-D", name);
+        err = vb_failf(why, why_cap, VB_ERR_FORMAT, "%s: missing or not 2-D", name);
         goto out;
     }
     ve->embed = (int)pw->shape[0];
@@ -158,7 +145,7 @@ enum vb_err cb_ve_load(const struct nn_safetensors *st, const char *prefix,
         goto out;
     ve->p_proj = pack(ve->proj_w, H, ve->embed);
     if (!ve->p_proj)
-        err = failf(VB_ERR_NOMEM, why, why_cap, "voice encoder: out of memory");
+        err = vb_failf(why, why_cap, VB_ERR_NOMEM, "voice encoder: out of memory");
 out:
     vb_free(b2);
     if (err != VB_OK) {
