@@ -733,6 +733,16 @@ out:
 
 /* ===== Help ===== */
 
+size_t vb_config_setting_count(void)
+{
+    return VB_ARRAY_LEN(opts);
+}
+
+const char *vb_config_setting_name(size_t i)
+{
+    return i < VB_ARRAY_LEN(opts) ? opts[i].name : NULL;
+}
+
 void vb_config_print_help(FILE *out)
 {
     fprintf(out, "Settings (environment variables or .env lines NAME=VALUE; the environment "

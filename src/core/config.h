@@ -85,6 +85,10 @@ VB_WUR enum vb_err vb_config_set(struct vb_config *cfg, const char *name, const 
  * message; in development a random key is generated once into DATA_DIR/secret_key
  * (mode 0600) and reused, with a warning. */
 VB_WUR enum vb_err vb_config_ensure_secret(struct vb_config *cfg, char *why, size_t why_cap);
+/* The environment name of setting i ("MAX_UPLOAD_MB"), i < vb_config_setting_count(): the
+ * command-line flags are made from them. */
+size_t vb_config_setting_count(void);
+const char *vb_config_setting_name(size_t i);
 /* Writes the table of settings (name, default, description) for --help. */
 void vb_config_print_help(FILE *out);
 /* Logs every effective setting at info level; secrets show only "(set)"/"(unset)". */

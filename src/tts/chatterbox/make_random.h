@@ -18,7 +18,4 @@
 VB_WUR enum vb_err cb_make_random(const char *dir, bool tiny, uint64_t seed, char *why,
                                   size_t why_cap);
 
-/* argv: "make-random" "chatterbox-turbo" DIR [--tiny] [--seed N]; returns the exit status. */
-int cb_cli_make_random(int argc, char **argv);
-
 #endif

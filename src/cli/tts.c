@@ -1,7 +1,8 @@
-/* cli.c: `vocero tts`: runs the generation pipeline on the command line and writes the file
+/* tts.c: `vocero tts`: runs the generation pipeline on the command line and writes the file
  * (or stdout with -o -), printing progress and per-stage timings on stderr. */
 #include "core/vb.h"
-#include "tts/cli.h"
+#include "cli/args.h"
+#include "cli/cli.h"
 #include "audio/ambience.h"
 #include "audio/decode.h"
 #include "audio/encode.h"
@@ -20,129 +21,67 @@
 struct cli_opts {
     const char *text, *text_file, *engine, *voice, *voice_file, *language, *ambience, *format, *out;
     double speed, temperature, ambience_volume;
-    uint64_t seed;
-    int sample_rate;
+    uint64_t seed, sample_rate;
     bool quiet;
 };
 
-static void usage(FILE *f)
+static void more_help(FILE *out)
 {
-    fprintf(f,
-            "usage: vocero tts --text TEXT|--text-file FILE [options] -o OUT\n"
-            "\n"
-            "Synthesises speech with the same pipeline as the server (no server needed).\n"
-            "\n"
-            "  --text TEXT            text to speak (at most %d characters)\n"
-            "  --text-file FILE       read the text from FILE ('-' = stdin)\n"
-            "  --engine NAME          engine (default: TTS_ENGINE from .env or the environment)\n"
-            "  --voice ID             built-in voice, e.g. en-us, f3, en-gb+m3\n"
-            "  --voice-file FILE      reference clip to clone (cloning engines only)\n"
-            "  --language CODE        language, e.g. en-us, de, fr\n"
-            "  --speed S              0.5 to 2.0 (default 1.0)\n"
-            "  --temperature T        0.05 to 2.0 (sampling engines)\n"
-            "  --seed N               seed for sampling and ambience\n"
-            "  --ambience ID|FILE     built-in ambience (rain, office, cafe, street, wind, ocean,\n"
-            "                         forest, fireplace) or an audio file to loop under the "
-            "speech\n"
-            "  --ambience-volume DB   ambience level relative to the speech (default -20)\n"
-            "  --format F             %s (default: from OUT's extension, else wav)\n"
-            "  --sample-rate HZ       output rate (default: the engine's)\n"
-            "  --quiet                no progress on stderr\n"
-            "  -o, --output OUT       output file ('-' = stdout)\n",
+    fprintf(out,
+            "--text is at most %d characters; --format is one of %s (default: from OUT's\n"
+            "extension, else wav).\n",
             TTS_TEXT_MAX_CHARS, audio_formats_supported());
 }
 
-static bool parse_double(const char *s, double *out)
-{
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || !*s || *end || !isfinite(v))
-        return false;
-    *out = v;
-    return true;
-}
-
-static bool parse_u64(const char *s, uint64_t *out)
-{
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || !*s || *end || *s == '-')
-        return false;
-    *out = v;
-    return true;
-}
-
-/* Parses argv; 0 ok, 2 usage error (message printed), 3 --help shown. */
+/* Parses argv; CLI_CONTINUE, or the exit status (usage printed). */
 static int parse_args(int argc, char **argv, struct cli_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->speed = 1.0;
     o->ambience_volume = TTS_AMBIENCE_VOLUME_DB;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage(stdout);
-            return 3;
-        }
-        if (strcmp(a, "--quiet") == 0) {
-            o->quiet = true;
-            continue;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "vocero tts: %s needs a value (see --help)\n", a);
-            return 2;
-        }
-        const char *v = argv[++i];
-        double d = 0;
-        uint64_t u = 0;
-        if (strcmp(a, "--text") == 0)
-            o->text = v;
-        else if (strcmp(a, "--text-file") == 0)
-            o->text_file = v;
-        else if (strcmp(a, "--engine") == 0)
-            o->engine = v;
-        else if (strcmp(a, "--voice") == 0)
-            o->voice = v;
-        else if (strcmp(a, "--voice-file") == 0)
-            o->voice_file = v;
-        else if (strcmp(a, "--language") == 0)
-            o->language = v;
-        else if (strcmp(a, "--ambience") == 0)
-            o->ambience = v;
-        else if (strcmp(a, "--format") == 0)
-            o->format = v;
-        else if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0)
-            o->out = v;
-        else if (strcmp(a, "--speed") == 0 && parse_double(v, &d))
-            o->speed = d;
-        else if (strcmp(a, "--temperature") == 0 && parse_double(v, &d))
-            o->temperature = d;
-        else if (strcmp(a, "--ambience-volume") == 0 && parse_double(v, &d))
-            o->ambience_volume = d;
-        else if (strcmp(a, "--seed") == 0 && parse_u64(v, &u))
-            o->seed = u;
-        else if (strcmp(a, "--sample-rate") == 0 && parse_u64(v, &u) && u <= 384000)
-            o->sample_rate = (int)u;
-        else {
-            fprintf(stderr, "vocero tts: bad option or value: %s %s (see --help)\n", a, v);
-            return 2;
-        }
-    }
-    if (!o->text == !o->text_file) {
-        fprintf(stderr, "vocero tts: give exactly one of --text and --text-file\n");
-        return 2;
-    }
-    if (o->voice && o->voice_file) {
-        fprintf(stderr, "vocero tts: give at most one of --voice and --voice-file\n");
-        return 2;
-    }
-    if (!o->out) {
-        fprintf(stderr, "vocero tts: -o OUT is required ('-' for stdout)\n");
-        return 2;
-    }
-    return 0;
+    const struct cli_opt opts[] = {
+        {"text", 0, CLI_TEXT, &o->text, 0, 0, "TEXT", "text to speak"},
+        {"text-file", 0, CLI_TEXT, &o->text_file, 0, 0, "FILE",
+         "read the text from FILE ('-' = stdin)"},
+        {"engine", 0, CLI_TEXT, &o->engine, 0, 0, "NAME",
+         "engine (default: TTS_ENGINE from .env or the environment)"},
+        {"voice", 0, CLI_TEXT, &o->voice, 0, 0, "ID", "built-in voice, e.g. en-us, f3, en-gb+m3"},
+        {"voice-file", 0, CLI_TEXT, &o->voice_file, 0, 0, "FILE",
+         "reference clip to clone (cloning engines only)"},
+        {"language", 0, CLI_TEXT, &o->language, 0, 0, "CODE", "language, e.g. en-us, de, fr"},
+        {"speed", 0, CLI_DOUBLE, &o->speed, 0, 0, "S", "0.5 to 2.0 (default 1.0)"},
+        {"temperature", 0, CLI_DOUBLE, &o->temperature, 0, 0, "T",
+         "0.05 to 2.0 (sampling engines)"},
+        {"seed", 0, CLI_U64, &o->seed, 0, 0, "N", "seed for sampling and ambience"},
+        {"ambience", 0, CLI_TEXT, &o->ambience, 0, 0, "ID|FILE",
+         "built-in ambience (rain, office, cafe, street, wind, ocean,\n"
+         "forest, fireplace) or an audio file to loop under the speech"},
+        {"ambience-volume", 0, CLI_DOUBLE, &o->ambience_volume, 0, 0, "DB",
+         "ambience level relative to the speech (default -20)"},
+        {"format", 0, CLI_TEXT, &o->format, 0, 0, "F", "output format (see below)"},
+        {"sample-rate", 0, CLI_U64, &o->sample_rate, 0, 384000, "HZ",
+         "output rate (default: the engine's)"},
+        {"quiet", 0, CLI_FLAG, &o->quiet, 0, 0, NULL, "no progress on stderr"},
+        {"output", 'o', CLI_TEXT, &o->out, 0, 0, "OUT", "output file ('-' = stdout)"},
+    };
+    const struct cli_command cmd = {
+        .name = "tts",
+        .synopsis = "--text TEXT|--text-file FILE [options] -o OUT",
+        .about = "Synthesises speech with the same pipeline as the server (no server needed).",
+        .opts = opts,
+        .n_opts = VB_ARRAY_LEN(opts),
+        .more_help = more_help,
+    };
+    int first, rc = cli_parse(&cmd, argc, argv, &first);
+    if (rc != CLI_CONTINUE)
+        return rc;
+    if (!o->text == !o->text_file)
+        return cli_usage_error(&cmd, "give exactly one of --text and --text-file");
+    if (o->voice && o->voice_file)
+        return cli_usage_error(&cmd, "give at most one of --voice and --voice-file");
+    if (!o->out)
+        return cli_usage_error(&cmd, "-o OUT is required ('-' for stdout)");
+    return CLI_CONTINUE;
 }
 
 /* Reads a whole file or stdin ("-"). Caller frees *out. */
@@ -245,7 +184,7 @@ static bool write_out(const char *path, const unsigned char *data, size_t len)
     return ok;
 }
 
-int tts_cli_main(int argc, char **argv)
+int cli_tts(int argc, char **argv)
 {
     struct cli_opts o;
     struct tts_registry *reg = NULL;
@@ -256,8 +195,8 @@ int tts_cli_main(int argc, char **argv)
     size_t text_len = 0;
     int status = 1;
     int rc = parse_args(argc, argv, &o);
-    if (rc)
-        return rc == 3 ? 0 : rc;
+    if (rc != CLI_CONTINUE)
+        return rc;
     if (o.text_file) {
         if (!slurp(o.text_file, &file_text, &text_len)) {
             fprintf(stderr, "vocero tts: cannot read '%s': %s\n", o.text_file, strerror(errno));
@@ -305,7 +244,7 @@ int tts_cli_main(int argc, char **argv)
     r.ambience_pcm = amb.samples ? &amb : NULL;
     r.ambience_volume_db = o.ambience_volume;
     r.format = pick_format(&o);
-    r.sample_rate = o.sample_rate;
+    r.sample_rate = (int)o.sample_rate;
     struct tts_pipeline_callbacks cb = {.progress = o.quiet ? NULL : progress};
     struct tts_diag diag;
     enum vb_err err = tts_pipeline_run(e, &r, &cb, &out, &diag);

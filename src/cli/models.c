@@ -1,10 +1,9 @@
-/* cli.c: the `vocero models` sub-commands: list, pull (with a progress bar on a terminal and
- * plain lines otherwise; Ctrl-C keeps the partial file), verify, rm, path. */
+/* models.c: the `vocero models` sub-commands: list, pull (with a progress bar on a terminal
+ * and plain lines otherwise; Ctrl-C keeps the partial file), verify, rm, path; make-random
+ * goes to cli_make_random. */
 #include "core/vb.h"
-#include "models/cli.h"
-#include "core/alloc.h"
-#include "core/config.h"
-#include "core/log.h"
+#include "cli/cli.h"
+#include "cli/settings.h"
 #include "models/download.h"
 #include "models/local.h"
 #include "models/registry.h"
@@ -26,17 +25,19 @@ static void on_sigint(int sig)
     atomic_store(&interrupted, 1);
 }
 
-static void usage(FILE *out)
+static void more_help(FILE *out)
 {
     fprintf(out,
-            "usage: vocero models COMMAND [ARGS] [--env-file FILE] [--models-dir DIR]\n\n"
+            "commands:\n"
             "  list              known models, their installed state and sizes\n"
             "  pull NAME...      download (resumes partial files; checks size and SHA-256)\n"
             "  verify [NAME...]  recompute the checksums of installed files (default: all)\n"
             "  rm NAME...        delete a model's files\n"
-            "  path NAME         print the path of the model's first file\n\n"
-            "MODELS_DIR and HF_TOKEN come from .env and the environment; HF_ENDPOINT (default\n"
-            "%s) selects a mirror.\n",
+            "  path NAME         print the path of the model's first file\n"
+            "  make-random MODEL ...  a model with random weights (vocero models make-random "
+            "--help)\n\n"
+            "MODELS_DIR and HF_TOKEN come from .env and the environment (any setting of\n"
+            "`vocero serve --help` is also a flag); HF_ENDPOINT (default %s) selects a mirror.\n",
             MODELS_DEFAULT_ENDPOINT);
 }
 
@@ -128,40 +129,6 @@ static void on_progress(const struct models_progress *p, void *user)
     else
         fprintf(stderr, "models: [%zu/%zu] %s: %s, %s/s\n", p->file_index + 1, p->n_files, p->file,
                 done, rate);
-}
-
-/* Splits argv into the command's positional arguments and the shared flags; loads the
- * configuration. Returns 0, or the exit status on error. */
-static int load(int argc, char **argv, struct vb_config *cfg, char **pos, int *n_pos)
-{
-    const char *env_file = NULL, *models_dir = NULL;
-    char why[512];
-    *n_pos = 0;
-    for (int i = 2; i < argc; i++) {
-        if (strcmp(argv[i], "--env-file") == 0 && i + 1 < argc) {
-            env_file = argv[++i];
-        } else if (strcmp(argv[i], "--models-dir") == 0 && i + 1 < argc) {
-            models_dir = argv[++i];
-        } else if (strncmp(argv[i], "--", 2) == 0) {
-            fprintf(stderr, "vocero models: unknown option '%s'\n", argv[i]);
-            return 2;
-        } else {
-            pos[(*n_pos)++] = argv[i];
-        }
-    }
-    if (vb_config_load(cfg, env_file, why, sizeof why) != VB_OK) {
-        fprintf(stderr, "vocero models: configuration error: %s\n", why);
-        return 2;
-    }
-    if (models_dir && vb_config_set(cfg, "MODELS_DIR", models_dir, why, sizeof why) != VB_OK) {
-        fprintf(stderr, "vocero models: %s\n", why);
-        vb_config_release(cfg);
-        return 2;
-    }
-    enum vb_log_level level = VB_LOG_INFO;
-    if (vb_log_level_parse(cfg->log_level, &level))
-        vb_log_set_level(level);
-    return 0;
 }
 
 static const struct models_entry *find_or_complain(const char *name)
@@ -377,45 +344,53 @@ static int cmd_path(const struct vb_config *cfg, char **names, int n)
     return 0;
 }
 
-int models_cli_main(int argc, char **argv)
+int cli_models(int argc, char **argv)
 {
-    struct vb_config cfg;
-    char **pos = NULL;
-    int n_pos = 0, status = 0;
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-        strcmp(argv[1], "help") == 0) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+    if (argc > 1 && strcmp(argv[1], "make-random") == 0)
+        return cli_make_random(argc - 1, argv + 1);
+    struct cli_settings s;
+    struct vb_config cfg = {0};
+    cli_settings_init(&s, NULL, 0);
+    const struct cli_command cmd = {
+        .name = "models",
+        .synopsis = "COMMAND [NAME...] [--env-file FILE] [--models-dir DIR]",
+        .opts = s.opts,
+        .n_opts = s.n_opts,
+        .min_args = 1,
+        .max_args = -1,
+        .more_help = more_help,
+    };
+    int first, status = cli_parse(&cmd, argc, argv, &first);
+    const char *sub = status == CLI_CONTINUE ? argv[first] : NULL;
+    char **names = argv + first + 1;
+    int n = argc - first - 1;
+    if (sub && strcmp(sub, "help") == 0) {
+        cli_usage(&cmd, stdout);
+        status = 0;
+    } else if (sub && strcmp(sub, "list") != 0 && strcmp(sub, "pull") != 0 &&
+               strcmp(sub, "verify") != 0 && strcmp(sub, "rm") != 0 && strcmp(sub, "path") != 0) {
+        status = cli_usage_error(&cmd, "unknown command '%s'", sub);
     }
-    const char *cmd = argv[1];
-    if (strcmp(cmd, "list") != 0 && strcmp(cmd, "pull") != 0 && strcmp(cmd, "verify") != 0 &&
-        strcmp(cmd, "rm") != 0 && strcmp(cmd, "path") != 0) {
-        fprintf(stderr, "vocero models: unknown command '%s'\n\n", cmd);
-        usage(stderr);
-        return 2;
-    }
-    pos = vb_try_calloc((size_t)argc, sizeof *pos);
-    if (!pos)
-        return 1;
-    status = load(argc, argv, &cfg, pos, &n_pos);
-    if (status)
+    if (status == CLI_CONTINUE)
+        status = cli_settings_load(&s, cmd.name, &cfg);
+    if (status != CLI_CONTINUE)
         goto out;
     atomic_store(&interrupted, 0);
-    if (strcmp(cmd, "list") == 0)
-        status = n_pos ? 2 : cmd_list(&cfg);
-    else if (strcmp(cmd, "pull") == 0)
-        status = cmd_pull(&cfg, pos, n_pos);
-    else if (strcmp(cmd, "verify") == 0)
-        status = cmd_verify(&cfg, pos, n_pos);
-    else if (strcmp(cmd, "rm") == 0)
-        status = cmd_rm(&cfg, pos, n_pos);
+    if (strcmp(sub, "list") == 0)
+        status = n ? cli_usage_error(&cmd, "list takes no names") : cmd_list(&cfg);
+    else if (strcmp(sub, "pull") == 0)
+        status = cmd_pull(&cfg, names, n);
+    else if (strcmp(sub, "verify") == 0)
+        status = cmd_verify(&cfg, names, n);
+    else if (strcmp(sub, "rm") == 0)
+        status = cmd_rm(&cfg, names, n);
     else
-        status = cmd_path(&cfg, pos, n_pos);
+        status = cmd_path(&cfg, names, n);
     if (atomic_load(&interrupted))
         fprintf(stderr, "vocero models: interrupted; partial downloads are kept and resume on "
                         "the next pull\n");
-    vb_config_release(&cfg);
 out:
-    vb_free(pos);
+    vb_config_release(&cfg);
+    cli_settings_release(&s);
     return status;
 }

@@ -1,9 +1,9 @@
-/* test_cli.c: `vocero tts` end to end: files in every way the options allow, usage errors,
+/* test_tts.c: `vocero tts` end to end: files in every way the options allow, usage errors,
  * validation errors from the pipeline. */
 #include "core/vb.h"
 #include "audio/decode.h"
 #include "core/alloc.h"
-#include "tts/cli.h"
+#include "cli/cli.h"
 #include "unit/test.h"
 
 #include <stdlib.h>
@@ -17,7 +17,7 @@ static int run(const char *const *args)
     int argc = 0;
     while (args[argc])
         argc++;
-    return tts_cli_main(argc, (char **)args);
+    return cli_tts(argc, (char **)args);
 }
 
 /* Decodes the file at path; returns its duration (0 when it is not audio). */

@@ -1,9 +1,9 @@
-/* test_cli.c: `vocero models list|pull|verify|rm|path` end to end through models_cli_main,
+/* test_models.c: `vocero models list|pull|verify|rm|path` end to end through cli_models,
  * with MODELS_DIR, HF_ENDPOINT and HF_TOKEN from the environment and a loopback server
  * that serves a small stand-in for the Qwen2.5 0.5B GGUF under its real repository path. */
 #include "core/vb.h"
 #include "core/crypto.h"
-#include "models/cli.h"
+#include "cli/cli.h"
 #include "unit/test.h"
 #include "unit/models/httpd.h"
 
@@ -42,7 +42,7 @@ static int run(const char *first, ...)
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     dup2(fd, STDOUT_FILENO);
     close(fd);
-    int rc = models_cli_main(argc, argv);
+    int rc = cli_models(argc, argv);
     fflush(stdout);
     dup2(saved, STDOUT_FILENO);
     close(saved);

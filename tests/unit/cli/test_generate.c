@@ -1,42 +1,14 @@
-/* test_cli.c: the `generate` / `tokenize` / `make-random` entry points as the reference
+/* test_generate.c: the `generate` / `tokenize` / `make-random` entry points as the reference
  * checks drive them: stdout captured, ids compared with llama.cpp's (f32 tiny model, greedy,
  * f32 KV cache) and with the real-vocabulary tokenizer; usage errors exit with 2. */
 #include "core/vb.h"
 #include "core/alloc.h"
-#include "llm/cli.h"
+#include "cli/cli.h"
+#include "unit/cli/capture.h"
 #include "unit/refdata.h"
 #include "unit/test.h"
 
-#include <fcntl.h>
 #include <unistd.h>
-
-/* Runs fn(argc, argv) with stdout (and stderr) redirected; returns its status and the text
- * it printed on stdout (caller frees). */
-static int capture(int (*fn)(int, char **), int argc, char **argv, char **out)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/tmp/vocero-test-cli-%d.txt", (int)getpid());
-    fflush(stdout);
-    fflush(stderr);
-    int saved = dup(1), saved_err = dup(2);
-    int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0600);
-    int devnull = open("/dev/null", O_WRONLY);
-    dup2(fd, 1);
-    dup2(devnull, 2);
-    int rc = fn(argc, argv);
-    fflush(stdout);
-    fflush(stderr);
-    dup2(saved, 1);
-    dup2(saved_err, 2);
-    close(saved);
-    close(saved_err);
-    close(fd);
-    close(devnull);
-    size_t len;
-    *out = refdata_read(path, &len);
-    unlink(path);
-    return rc;
-}
 
 TEST(tokenize_prints_llama_cpp_ids)
 {
@@ -48,15 +20,15 @@ TEST(tokenize_prints_llama_cpp_ids)
     }
     char *argv[] = {"tokenize", "--model", path, "Hello, world!", NULL};
     char *out = NULL;
-    CHECK_EQ_INT(capture(llm_cli_tokenize, 4, argv, &out), 0);
+    CHECK_EQ_INT(capture(cli_tokenize, 4, argv, false, &out), 0);
     CHECK_EQ_STR(out, "9707 11 1879 0\n");
     vb_free(out);
     char *argv2[] = {"tokenize", "--model", path, "--no-parse-special", "<|im_end|>", NULL};
-    CHECK_EQ_INT(capture(llm_cli_tokenize, 5, argv2, &out), 0);
+    CHECK_EQ_INT(capture(cli_tokenize, 5, argv2, false, &out), 0);
     CHECK_EQ_STR(out, "27 91 318 6213 91 29\n");
     vb_free(out);
     char *argv3[] = {"tokenize", "--model", path, NULL};
-    CHECK_EQ_INT(capture(llm_cli_tokenize, 3, argv3, &out), 2);
+    CHECK_EQ_INT(capture(cli_tokenize, 3, argv3, false, &out), 2);
     vb_free(out);
 }
 
@@ -85,7 +57,7 @@ TEST(generate_greedy_ids_match_llama_cpp)
         "0",        "--max-tokens", "32", "--print-ids", "--ignore-eos", "--kv-type",
         "f32",      "--threads",    "2",  NULL};
     char *out = NULL;
-    CHECK_EQ_INT(capture(llm_cli_generate, 15, argv, &out), 0);
+    CHECK_EQ_INT(capture(cli_generate, 15, argv, false, &out), 0);
     const char *ids = out ? strstr(out, "\nids:") : NULL;
     CHECK(ids != NULL);
     if (ids && gen) {
@@ -104,13 +76,13 @@ TEST(generate_greedy_ids_match_llama_cpp)
     vb_free(text);
     /* usage errors */
     char *bad[] = {"generate", "--model", path, "--temperature", "x", "--prompt", "a", NULL};
-    CHECK_EQ_INT(capture(llm_cli_generate, 7, bad, &out), 2);
+    CHECK_EQ_INT(capture(cli_generate, 7, bad, false, &out), 2);
     vb_free(out);
     char *none[] = {"generate", "--prompt", "a", NULL};
-    CHECK_EQ_INT(capture(llm_cli_generate, 3, none, &out), 2);
+    CHECK_EQ_INT(capture(cli_generate, 3, none, false, &out), 2);
     vb_free(out);
     char *missing[] = {"generate", "--model", "/nonexistent.gguf", "--prompt", "a", NULL};
-    CHECK_EQ_INT(capture(llm_cli_generate, 5, missing, &out), 1);
+    CHECK_EQ_INT(capture(cli_generate, 5, missing, false, &out), 1);
     vb_free(out);
 }
 
@@ -120,18 +92,18 @@ TEST(make_random_writes_a_runnable_model)
     snprintf(path, sizeof path, "/tmp/vocero-test-cli-%d.gguf", (int)getpid());
     char *argv[] = {"make-random", "qwen2", path, "--shape", "micro", "--type", "q4_k_m", NULL};
     char *out = NULL;
-    CHECK_EQ_INT(capture(llm_cli_make_random, 7, argv, &out), 0);
+    CHECK_EQ_INT(capture(cli_make_random, 7, argv, false, &out), 0);
     vb_free(out);
     char *gen[] = {"generate",     "--model", path,          "--prompt", "the",
                    "--max-tokens", "4",       "--print-ids", NULL};
-    CHECK_EQ_INT(capture(llm_cli_generate, 8, gen, &out), 0);
+    CHECK_EQ_INT(capture(cli_generate, 8, gen, false, &out), 0);
     CHECK(out && strstr(out, "ids:") != NULL);
     vb_free(out);
     char *bad[] = {"make-random", "qwen2", path, "--shape", "70b", NULL};
-    CHECK_EQ_INT(capture(llm_cli_make_random, 5, bad, &out), 1);
+    CHECK_EQ_INT(capture(cli_make_random, 5, bad, false, &out), 1);
     vb_free(out);
     char *bad2[] = {"make-random", "llama", path, NULL};
-    CHECK_EQ_INT(capture(llm_cli_make_random, 3, bad2, &out), 2);
+    CHECK_EQ_INT(capture(cli_make_random, 3, bad2, false, &out), 2);
     vb_free(out);
     unlink(path);
 }
