@@ -4,8 +4,8 @@
 #include "core/vb.h"
 #include "cli/args.h"
 #include "cli/cli.h"
-#include "llm/make_random.h"
-#include "tts/chatterbox/make_random.h"
+#include "tools/make_random_qwen2.h"
+#include "tools/make_random_chatterbox.h"
 
 #include <limits.h>
 

@@ -4,7 +4,7 @@
 #include "core/vb.h"
 #include "core/alloc.h"
 #include "llm/llm.h"
-#include "llm/make_random.h"
+#include "tools/make_random_qwen2.h"
 #include "nn/gguf_write.h"
 #include "unit/test.h"
 

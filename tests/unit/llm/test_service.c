@@ -4,7 +4,7 @@
  * checks run while the first call loads the model; with one generating and queue_max
  * waiting, admission refuses at once. Also run under ThreadSanitizer (`make tsan-test`). */
 #include "core/vb.h"
-#include "llm/make_random.h"
+#include "tools/make_random_qwen2.h"
 #include "llm/service.h"
 #include "unit/test.h"
 

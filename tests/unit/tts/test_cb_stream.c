@@ -7,7 +7,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "tts/chatterbox/cb_engine.h"
-#include "tts/chatterbox/make_random.h"
+#include "tools/make_random_chatterbox.h"
 #include "tts/chatterbox/model.h"
 #include "tts/chatterbox/synth.h"
 #include "tts/pipeline.h"

@@ -1,8 +1,9 @@
-/* make_random.h: writes a qwen2 GGUF with random weights in the exact shapes of Qwen2.5
+/* make_random_qwen2.h: writes a qwen2 GGUF with random weights in the exact shapes of Qwen2.5
  * models (or small test shapes), quantised by our own quantiser with llama.cpp's per-tensor
- * type rules (specs/gguf-qwen2.md §2.5), for tests and benchmarks without downloads. */
-#ifndef LLM_MAKE_RANDOM_H
-#define LLM_MAKE_RANDOM_H
+ * type rules (specs/gguf-qwen2.md §2.5), for tests and benchmarks without downloads
+ * (src/tools: writers that the server itself never calls). `vocero models make-random qwen2`. */
+#ifndef VB_TOOLS_MAKE_RANDOM_QWEN2_H
+#define VB_TOOLS_MAKE_RANDOM_QWEN2_H
 
 #include "core/vb.h"
 #include "core/err.h"

@@ -1,8 +1,8 @@
-/* make_random.c: random qwen2 models: shapes table, llama-quantize's Q4_K_M/Q5_K_M type
+/* make_random_qwen2.c: random qwen2 models: shapes table, llama-quantize's Q4_K_M/Q5_K_M type
  * rules, a byte-level vocabulary (or one copied from a vocabulary GGUF), and deterministic
  * per-row random weights quantised in parallel while the file is written. */
 #include "core/vb.h"
-#include "llm/make_random.h"
+#include "tools/make_random_qwen2.h"
 #include "core/alloc.h"
 #include "nn/gguf_write.h"
 #include "nn/quant.h"

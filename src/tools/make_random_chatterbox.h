@@ -1,13 +1,14 @@
-/* make_random.h: random-weight Chatterbox-Turbo checkpoint sets in the official file layout
- * and tensor names (t3_turbo_v1.safetensors, s3gen_meanflow.safetensors, ve.safetensors,
- * tokenizer files, a built-in voice as conds.safetensors), full size or a tiny config for
- * tests. `vocero models make-random chatterbox-turbo DIR [--tiny] [--seed N]`.
+/* make_random_chatterbox.h: random-weight Chatterbox-Turbo checkpoint sets in the official
+ * file layout and tensor names (t3_turbo_v1.safetensors, s3gen_meanflow.safetensors,
+ * ve.safetensors, tokenizer files, a built-in voice as conds.safetensors), full size or a tiny
+ * config, for tests and benchmarks (src/tools: writers that the server itself never calls).
+ * `vocero models make-random chatterbox-turbo DIR [--tiny] [--seed N]`.
  *
  *   char why[256];
  *   if (cb_make_random(dir, true, 1, why, sizeof why)) -> error
  */
-#ifndef TTS_CHATTERBOX_MAKE_RANDOM_H
-#define TTS_CHATTERBOX_MAKE_RANDOM_H
+#ifndef VB_TOOLS_MAKE_RANDOM_CHATTERBOX_H
+#define VB_TOOLS_MAKE_RANDOM_CHATTERBOX_H
 
 #include "core/vb.h"
 #include "core/err.h"

@@ -1,8 +1,8 @@
-/* make_random.c: writes a random-weight Chatterbox-Turbo model directory in the official
+/* make_random_chatterbox.c: writes a random-weight Chatterbox-Turbo model directory in the official
  * layout (weights streamed by the safetensors writer, tokenizer files, built-in voice). */
 #include "core/vb.h"
 #include "core/err.h"
-#include "tts/chatterbox/make_random.h"
+#include "tools/make_random_chatterbox.h"
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/log.h"
