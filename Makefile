@@ -34,11 +34,11 @@ LIB       := $(BUILD)/libvocero.a
 UNIT_SRC  := $(shell find tests/unit -name 'test_*.c' 2>/dev/null | sort)
 UNIT_BIN  := $(UNIT_SRC:%.c=$(BUILD)/%)
 # What `make tsan-test` runs (build with SANITIZE=thread): the nn thread pool and threaded
-# attention, the generation job queue, the streaming joiner and pipeline, the concurrency
+# attention, the worker queue, the generation job queue, the streaming joiner and pipeline, the concurrency
 # limiter, the HTTP worker pool, the login throttle, espeak, the chat model's session LRU.
 TSAN_BIN  := $(addprefix $(BUILD)/tests/unit/,nn/test_threadpool nn/test_attention_kv \
              tts/test_jobs tts/test_joiner tts/test_pipeline tts/test_limiter tts/test_espeak \
-             http/test_server auth/test_throttle llm/test_service)
+             http/test_server auth/test_throttle llm/test_service core/test_workq)
 
 # SIMD kernels: compiled for their instruction set, chosen at run time.
 $(BUILD)/obj/src/nn/arch/x86/avx2/%.o: CFLAGS += -mavx2 -mfma -mf16c

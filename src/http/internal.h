@@ -9,6 +9,8 @@
 #include "http/http.h"
 #include "http/router.h"
 
+struct vb_workq;
+
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -38,22 +40,6 @@ enum http_lane_id {
     HTTP_LANES,
 };
 
-/* A queued job: a request (with the reference the queue holds), or a function. */
-struct http_job {
-    struct http_request *req;
-    void (*fn)(void *arg);
-    void *arg;
-};
-
-struct http_lane {
-    struct http_server *srv;
-    pthread_cond_t cv_job;  /* a job was queued, or quit (srv->lock) */
-    struct http_job *queue; /* ring of srv->p.queue_max jobs */
-    size_t q_head, q_len;
-    pthread_t *threads;
-    int n_threads;
-};
-
 struct http_server {
     struct MHD_Daemon *daemon;
     struct http_server_params p; /* copy; p.allowed_hosts/p.cors_origins point to ours */
@@ -61,14 +47,13 @@ struct http_server {
     char *cors_origins;
     int port;
 
-    pthread_mutex_t lock;   /* guards both lanes, in_flight and quit */
-    pthread_cond_t cv_idle; /* in_flight dropped */
-    struct http_lane lanes[HTTP_LANES];
-    struct http_conns *conns; /* per-address limit and request-head deadline */
-    int in_flight;            /* requests between the request line and completion */
-    atomic_bool stopping;     /* http_server_stop began: new requests get 503 */
-    atomic_bool hard_stop;    /* drain time is over: handlers should give up */
-    bool quit;                /* workers exit once their queue is empty */
+    pthread_mutex_t lock;               /* guards in_flight */
+    pthread_cond_t cv_idle;             /* in_flight dropped */
+    struct vb_workq *lanes[HTTP_LANES]; /* owned; NULL for a lane without threads */
+    struct http_conns *conns;           /* per-address limit and request-head deadline */
+    int in_flight;                      /* requests between the request line and completion */
+    atomic_bool stopping;               /* http_server_stop began: new requests get 503 */
+    atomic_bool hard_stop;              /* drain time is over: handlers should give up */
 };
 
 struct http_request {

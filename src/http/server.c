@@ -3,10 +3,10 @@
  * Threading. libmicrohttpd runs io_threads epoll I/O threads (thread pool mode); they
  * parse requests, collect bodies and send replies, and never run a handler. Once a body
  * is complete the connection is suspended and the request is pushed onto a bounded queue
- * served by `workers` threads (full queue: 503 + Retry-After, answered from the I/O
- * thread). Routes flagged HTTP_ROUTE_LONG wait for a model (a speech or chat queue) and
- * go to a second lane of `long_workers` threads instead, sized by the caller from the
- * model queues, so however many generations wait, the `workers` lane stays free for
+ * (a lane: one core/workq.h worker queue) served by `workers` threads (full queue: 503 +
+ * Retry-After, answered from the I/O thread). Routes flagged HTTP_ROUTE_LONG wait for a model (a
+ * speech or chat queue) and go to a second lane of `long_workers` threads instead, sized by the
+ * caller from the model queues, so however many generations wait, the `workers` lane stays free for
  * health checks and the other light routes. The worker runs auth and the handler, stages the reply
  * and resumes the connection; libmicrohttpd then calls the access handler again, which queues the
  * staged response. Cheap checks that need no handler (Host, path decoding, route lookup, 404/405,
@@ -30,6 +30,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/time_fmt.h"
+#include "core/workq.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -594,39 +595,42 @@ static enum http_lane_id home_lane(const struct http_request *req)
     unsigned flags = req->match.route->flags;
     if (flags & HTTP_ROUTE_PASSWORD)
         return HTTP_LANE_AUTH;
-    if ((flags & HTTP_ROUTE_LONG) && req->srv->lanes[HTTP_LANE_LONG].n_threads)
+    if ((flags & HTTP_ROUTE_LONG) && req->srv->lanes[HTTP_LANE_LONG])
         return HTTP_LANE_LONG;
     return HTTP_LANE_LIGHT;
 }
 
-static bool lane_has_room_locked(const struct http_server *srv, enum http_lane_id id)
+static bool run_job(struct http_request *req);
+
+/* A request's turn on a lane thread: auth, handler and reply, then the connection resumes
+ * (nothing when the request moved to another lane). */
+static void lane_run_request(void *arg)
 {
-    const struct http_lane *l = &srv->lanes[id];
-    return !srv->quit && l->n_threads > 0 && l->q_len < (size_t)srv->p.queue_max;
+    struct http_request *req = arg;
+    if (run_job(req))
+        return; /* moved to another lane */
+    http_req_resume(req);
+    http_req_unref(req);
 }
 
-/* Queues job on lane id (a request: with the reference the queue holds). false when the
- * lane is full or the server is stopping. Under srv->lock. */
-static bool lane_push_locked(struct http_server *srv, enum http_lane_id id, struct http_job job)
+/* Queues a suspended request (with the reference the queue holds) on lane id; `admitted`
+ * (may be NULL) runs before a lane thread can take it. false when the lane is full, has no
+ * threads or is closed (the server is stopping). */
+static bool lane_push(struct http_request *req, enum http_lane_id id, void (*admitted)(void *))
 {
-    struct http_lane *l = &srv->lanes[id];
-    if (!lane_has_room_locked(srv, id))
-        return false;
-    if (job.req)
-        job.req->on_auth_lane = id == HTTP_LANE_AUTH;
-    l->queue[(l->q_head + l->q_len) % (size_t)srv->p.queue_max] = job;
-    l->q_len++;
-    pthread_cond_signal(&l->cv_job);
-    return true;
+    struct vb_workq *q = req->srv->lanes[id];
+    bool was_auth = req->on_auth_lane;
+    req->on_auth_lane = id == HTTP_LANE_AUTH; /* not visible to a lane thread before submit */
+    if (q && vb_workq_submit(q, lane_run_request, req, admitted) == VB_OK)
+        return true;
+    req->on_auth_lane = was_auth;
+    return false;
 }
 
 /* Moves a suspended request (and its reference) to lane id; false when it has no room. */
 static bool move_to_lane(struct http_request *req, enum http_lane_id id)
 {
-    pthread_mutex_lock(&req->srv->lock);
-    bool ok = lane_push_locked(req->srv, id, (struct http_job){.req = req});
-    pthread_mutex_unlock(&req->srv->lock);
-    return ok;
+    return lane_push(req, id, NULL);
 }
 
 bool http_req_on_auth_worker(const struct http_request *req)
@@ -639,11 +643,20 @@ enum vb_err http_req_run_on_auth_worker(struct http_request *req, void (*fn)(voi
     struct http_server *srv = req->srv;
     if (!fn)
         return VB_ERR_INVALID;
-    pthread_mutex_lock(&srv->lock);
-    bool ok = !atomic_load(&srv->hard_stop) &&
-              lane_push_locked(srv, HTTP_LANE_AUTH, (struct http_job){.fn = fn, .arg = arg});
-    pthread_mutex_unlock(&srv->lock);
-    return ok ? VB_OK : VB_ERR_UNAVAILABLE;
+    if (atomic_load(&srv->hard_stop) ||
+        vb_workq_submit(srv->lanes[HTTP_LANE_AUTH], fn, arg, NULL) != VB_OK)
+        return VB_ERR_UNAVAILABLE;
+    return VB_OK;
+}
+
+/* Under the lane's lock, before a lane thread can see the request: suspend it, so that its
+ * resume always follows. */
+static void dispatch_admitted(void *arg)
+{
+    struct http_request *req = arg;
+    req->phase = HTTP_PHASE_RUNNING;
+    atomic_fetch_add(&req->refs, 1);
+    MHD_suspend_connection(req->conn);
 }
 
 /* The body is complete: hand the request to a worker, or answer 503. A request that began
@@ -653,11 +666,11 @@ static enum MHD_Result dispatch(struct http_request *req)
 {
     struct http_server *srv = req->srv;
     enum http_lane_id lane = home_lane(req);
-    pthread_mutex_lock(&srv->lock);
     bool stopping = req->after_stop || atomic_load(&srv->hard_stop);
-    if (stopping || !lane_has_room_locked(srv, lane)) {
-        pthread_mutex_unlock(&srv->lock);
-        add_extra(req, "Retry-After", "1");
+    if (stopping || !lane_push(req, lane, dispatch_admitted)) {
+        char retry[16];
+        snprintf(retry, sizeof retry, "%d", vb_workq_retry_after_s(srv->lanes[lane]));
+        add_extra(req, "Retry-After", retry);
         http_req_stage_error(req, VB_ERR_UNAVAILABLE, NULL,
                              stopping ? "server is shutting down" : "server is busy, retry soon");
         if (!stopping)
@@ -665,12 +678,6 @@ static enum MHD_Result dispatch(struct http_request *req)
                     req->path);
         return queue_staged(req);
     }
-    req->phase = HTTP_PHASE_RUNNING;
-    atomic_fetch_add(&req->refs, 1);
-    /* Suspend before a worker can see the job, so its resume always follows. */
-    MHD_suspend_connection(req->conn);
-    (void)lane_push_locked(srv, lane, (struct http_job){.req = req}); /* room checked above */
-    pthread_mutex_unlock(&srv->lock);
     return MHD_YES;
 }
 
@@ -863,34 +870,6 @@ static bool run_job(struct http_request *req)
     return false;
 }
 
-static void *worker_main(void *arg)
-{
-    struct http_lane *lane = arg;
-    struct http_server *srv = lane->srv;
-    for (;;) {
-        pthread_mutex_lock(&srv->lock);
-        while (lane->q_len == 0 && !srv->quit)
-            pthread_cond_wait(&lane->cv_job, &srv->lock);
-        if (lane->q_len == 0) {
-            pthread_mutex_unlock(&srv->lock);
-            break;
-        }
-        struct http_job job = lane->queue[lane->q_head];
-        lane->q_head = (lane->q_head + 1) % (size_t)srv->p.queue_max;
-        lane->q_len--;
-        pthread_mutex_unlock(&srv->lock);
-        if (!job.req) {
-            job.fn(job.arg);
-            continue;
-        }
-        if (run_job(job.req))
-            continue; /* moved to another lane */
-        http_req_resume(job.req);
-        http_req_unref(job.req);
-    }
-    return NULL;
-}
-
 /* ===== lifecycle ===== */
 
 static void server_free(struct http_server *srv)
@@ -899,53 +878,24 @@ static void server_free(struct http_server *srv)
         return;
     pthread_mutex_destroy(&srv->lock);
     pthread_cond_destroy(&srv->cv_idle);
-    for (int i = 0; i < HTTP_LANES; i++) {
-        pthread_cond_destroy(&srv->lanes[i].cv_job);
-        vb_free(srv->lanes[i].queue);
-        vb_free(srv->lanes[i].threads);
-    }
+    for (int l = 0; l < HTTP_LANES; l++)
+        vb_workq_free(srv->lanes[l]);
     http_conns_free(srv->conns);
     vb_free(srv->allowed_hosts);
     vb_free(srv->cors_origins);
     vb_free(srv);
 }
 
+/* Every lane refuses new jobs, runs what it has queued (a job that would move to another
+ * lane then gets 503), and its threads exit. */
 static void stop_workers(struct http_server *srv)
 {
-    pthread_mutex_lock(&srv->lock);
-    srv->quit = true;
-    for (int i = 0; i < HTTP_LANES; i++)
-        pthread_cond_broadcast(&srv->lanes[i].cv_job);
-    pthread_mutex_unlock(&srv->lock);
-    for (int l = 0; l < HTTP_LANES; l++) {
-        struct http_lane *lane = &srv->lanes[l];
-        for (int i = 0; i < lane->n_threads; i++)
-            pthread_join(lane->threads[i], NULL);
-        lane->n_threads = 0;
-    }
-}
-
-/* Starts n threads serving lane (none when n is 0). */
-static enum vb_err start_lane(struct http_lane *lane, int n, char *why, size_t why_cap)
-{
-    struct http_server *srv = lane->srv;
-    if (n == 0)
-        return VB_OK;
-    lane->queue = vb_try_calloc((size_t)srv->p.queue_max, sizeof *lane->queue);
-    lane->threads = vb_try_calloc((size_t)n, sizeof *lane->threads);
-    if (!lane->queue || !lane->threads) {
-        snprintf(why, why_cap, "out of memory for %d queue slots", srv->p.queue_max);
-        return VB_ERR_NOMEM;
-    }
-    for (int i = 0; i < n; i++) {
-        int rc = pthread_create(&lane->threads[i], NULL, worker_main, lane);
-        if (rc) {
-            snprintf(why, why_cap, "cannot start worker thread: %s", strerror(rc));
-            return VB_ERR_INTERNAL;
-        }
-        lane->n_threads++;
-    }
-    return VB_OK;
+    for (int l = 0; l < HTTP_LANES; l++)
+        if (srv->lanes[l])
+            vb_workq_close(srv->lanes[l]);
+    for (int l = 0; l < HTTP_LANES; l++)
+        if (srv->lanes[l])
+            vb_workq_stop(srv->lanes[l]); /* freed with the server: I/O threads still look */
 }
 
 static bool check_routes(const struct http_server_params *p, char *why, size_t why_cap)
@@ -1026,15 +976,13 @@ struct http_server *http_server_start(const struct http_server_params *p, char *
     atomic_init(&srv->hard_stop, false);
     atomic_init(&srv->stopping, false);
     for (int l = 0; l < HTTP_LANES; l++) {
-        srv->lanes[l].srv = srv;
-        pthread_cond_init(&srv->lanes[l].cv_job, NULL);
-    }
-    for (int l = 0; l < HTTP_LANES; l++) {
         int n = l == HTTP_LANE_LONG   ? srv->p.long_workers
                 : l == HTTP_LANE_AUTH ? srv->p.auth_workers
                                       : srv->p.workers;
-        if (start_lane(&srv->lanes[l], n, why, why_cap) != VB_OK)
-            goto fail;
+        struct vb_workq_params qp = {
+            .threads = n, .queue_max = (size_t)srv->p.queue_max, .retry_after_s = 1};
+        if (n > 0 && !(srv->lanes[l] = vb_workq_new(&qp, why, why_cap)))
+            goto fail; /* none for a lane without threads (the long lane: LIGHT serves it) */
     }
 
     struct sockaddr_storage ss;

@@ -1,7 +1,8 @@
-/* jobs.h: the bounded pool that runs generations: a fixed number of worker threads and a
- * queue of at most queue_max waiting jobs; a full queue refuses new work at once (the API
- * answers 503 + Retry-After) instead of piling it up. A job can hand bytes to its waiter
- * while it runs (streaming) and is cancelled by it (a client that went away).
+/* jobs.h: the bounded pool that runs generations, on the core worker queue (core/workq.h):
+ * a fixed number of worker threads and a queue of at most queue_max waiting jobs; a full
+ * queue refuses new work at once (the API answers 503 + Retry-After) instead of piling it up. A job
+ * can hand bytes to its waiter while it runs (streaming) and is cancelled by it (a client that went
+ * away).
  *
  *   producer (a pool thread, inside fn):   tts_job_emit(job, bytes, n); tts_job_cancelled(job)
  *   waiter (the thread that submitted):    while (!done) tts_job_wait(job, 100, &buf, &done);
