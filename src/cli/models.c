@@ -34,10 +34,11 @@ static void more_help(FILE *out)
             "  verify [NAME...]  recompute the checksums of installed files (default: all)\n"
             "  rm NAME...        delete a model's files\n"
             "  path NAME         print the path of the model's first file\n"
-            "  make-random MODEL ...  a model with random weights (vocero models make-random "
-            "--help)\n\n"
+            "  make-random MODEL ...\n"
+            "                    random weights (vocero models make-random MODEL --help)\n\n"
             "MODELS_DIR and HF_TOKEN come from .env and the environment (any setting of\n"
-            "`vocero serve --help` is also a flag); HF_ENDPOINT (default %s) selects a mirror.\n",
+            "`vocero serve --help` is also a flag); HF_ENDPOINT (default %s)\n"
+            "selects a mirror.\n",
             MODELS_DEFAULT_ENDPOINT);
 }
 
@@ -351,6 +352,7 @@ int cli_models(int argc, char **argv)
     struct cli_settings s;
     struct vb_config cfg = {0};
     cli_settings_init(&s, NULL, 0);
+    cli_settings_describe(&s, "models-dir", "DIR", "where the model files are (MODELS_DIR)");
     const struct cli_command cmd = {
         .name = "models",
         .synopsis = "COMMAND [NAME...] [--env-file FILE] [--models-dir DIR]",

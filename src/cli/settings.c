@@ -32,6 +32,17 @@ void cli_settings_init(struct cli_settings *s, const struct cli_opt *own, size_t
     }
 }
 
+void cli_settings_describe(struct cli_settings *s, const char *name, const char *value,
+                           const char *help)
+{
+    for (size_t i = 0; i < s->n_opts; i++) {
+        if (strcmp(s->opts[i].name, name) == 0) {
+            s->opts[i].value = value;
+            s->opts[i].help = help;
+        }
+    }
+}
+
 int cli_settings_load(const struct cli_settings *s, const char *cmd_name, struct vb_config *cfg)
 {
     char why[512];

@@ -18,6 +18,10 @@ struct cli_settings {
 /* Builds the table: own[0..n_own) first; the setting flags are not listed by cli_usage (the
  * settings table is: vb_config_print_help). Release with cli_settings_release. */
 void cli_settings_init(struct cli_settings *s, const struct cli_opt *own, size_t n_own);
+/* Lists the setting flag `name` ("models-dir") in the usage text with this placeholder and help
+ * line (a command's main settings); a name that is not a setting is ignored. */
+void cli_settings_describe(struct cli_settings *s, const char *name, const char *value,
+                           const char *help);
 /* After cli_parse: loads the configuration (defaults, .env or --env-file, environment), then
  * applies the flags, and sets the log level. Returns CLI_CONTINUE, or CLI_EXIT_USAGE after
  * printing why (cfg left released). */

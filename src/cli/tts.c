@@ -28,8 +28,8 @@ struct cli_opts {
 static void more_help(FILE *out)
 {
     fprintf(out,
-            "--text is at most %d characters; --format is one of %s (default: from OUT's\n"
-            "extension, else wav).\n",
+            "--text is at most %d characters. --format is one of %s\n"
+            "(default: from OUT's extension, else wav).\n",
             TTS_TEXT_MAX_CHARS, audio_formats_supported());
 }
 

@@ -187,6 +187,9 @@ TEST(dispatch)
     char *serve_help[] = {"vocero", "serve", "--help", NULL};
     CHECK_EQ_INT(quiet(cli_main, 3, serve_help), 0);
     CHECK(strstr(out, "--env-file FILE") && strstr(out, "SECRET_KEY"));
+    char *models_help[] = {"vocero", "models", "--help", NULL};
+    CHECK_EQ_INT(quiet(cli_main, 3, models_help), 0);
+    CHECK(strstr(out, "--models-dir DIR") && strstr(out, "  pull NAME..."));
     char *mr[] = {"vocero", "models", "make-random", "nope", NULL};
     CHECK_EQ_INT(quiet(cli_main, 4, mr), 2);
     char *user[] = {"vocero", "user", "remove", "bob", NULL};
