@@ -8,7 +8,7 @@ enum vb_err api_llm_params_parse(struct http_request *req, const struct vb_json 
                                  struct api_llm_params *out)
 {
     struct llm_gen_params g = llm_gen_default_params();
-    struct llm_sampler_params *s = &g.sampling;
+    struct nn_sampler_params *s = &g.sampling;
     double temp, top_p, top_k, min_p, rep, pres, freq, seed, max_tokens;
     enum vb_err err;
     const char *max_name =

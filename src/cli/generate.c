@@ -44,7 +44,7 @@ int cli_generate(int argc, char **argv)
     bool chat = false, print_ids = false, timings = false, ignore_eos = false;
     long threads = 0, n_ctx = 0, max_tokens = 256, seed = 0, top_k = -1;
     struct llm_gen_params gp = llm_gen_default_params();
-    struct llm_sampler_params *sp = &gp.sampling;
+    struct nn_sampler_params *sp = &gp.sampling;
     const struct cli_opt opts[] = {
         {"model", 0, CLI_TEXT, &model_path, 0, 0, "FILE", "the GGUF model"},
         {"prompt", 0, CLI_TEXT, &prompt, 0, 0, "TEXT",

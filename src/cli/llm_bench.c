@@ -183,7 +183,7 @@ int cli_llm_bench(int argc, char **argv)
             goto out;
         double t1 = mono_ms();
         for (long i = 0; i < tg; i++) {
-            int32_t id = llm_argmax(logits, (int32_t)m->hp.n_vocab);
+            int32_t id = nn_argmax(logits, (int32_t)m->hp.n_vocab);
             if (qwen2_eval(ctx, &id, 1, logits, false) != VB_OK)
                 goto out;
         }

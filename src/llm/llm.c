@@ -106,7 +106,7 @@ void llm_session_reset(struct llm_session *s)
 struct llm_gen_params llm_gen_default_params(void)
 {
     return (struct llm_gen_params){
-        .max_tokens = 512, .sampling = llm_sampler_default_params(), .stop_at_eog = true};
+        .max_tokens = 512, .sampling = nn_sampler_default_params(), .stop_at_eog = true};
 }
 
 static double now_ms(void)
@@ -145,7 +145,7 @@ enum vb_err llm_session_generate(struct llm_session *s, const int32_t *prompt, s
     if (n >= n_ctx)
         return VB_ERR_TOO_LARGE;
     res->n_prompt = n;
-    struct llm_sampler *smp = llm_sampler_new(&p->sampling, n_vocab);
+    struct nn_sampler *smp = nn_sampler_new(&p->sampling, n_vocab);
     size_t ids_cap = (size_t)(p->max_tokens > 0 ? p->max_tokens : 1);
     res->ids = vb_try_malloc(ids_cap * sizeof *res->ids);
     struct vb_buf pend;
@@ -160,7 +160,7 @@ enum vb_err llm_session_generate(struct llm_session *s, const int32_t *prompt, s
     qwen2_ctx_truncate(s->ctx, (int)keep);
     s->n_cached = keep;
     for (size_t i = 0; i < n; i++)
-        llm_sampler_accept(smp, prompt[i]);
+        nn_sampler_accept(smp, prompt[i]);
     double t0 = now_ms();
     err = qwen2_eval(s->ctx, prompt + keep, (int)(n - keep), s->logits, false);
     if (err != VB_OK) {
@@ -174,8 +174,8 @@ enum vb_err llm_session_generate(struct llm_session *s, const int32_t *prompt, s
     res->prompt_ms = t1 - t0;
     res->stop = LLM_STOP_LENGTH;
     for (int k = 0; k < p->max_tokens; k++) {
-        int32_t id = llm_sampler_sample(smp, s->logits);
-        llm_sampler_accept(smp, id);
+        int32_t id = nn_sampler_sample(smp, s->logits);
+        nn_sampler_accept(smp, id);
         res->ids[res->n_gen++] = id;
         if (p->stop_at_eog && llm_token_is_eog(s->m->tok, id)) {
             res->stop = LLM_STOP_EOG;
@@ -217,7 +217,7 @@ enum vb_err llm_session_generate(struct llm_session *s, const int32_t *prompt, s
     err = VB_OK;
 out:
     vb_buf_release(&pend);
-    llm_sampler_free(smp);
+    nn_sampler_free(smp);
     if (err != VB_OK) {
         vb_free(res->ids);
         res->ids = NULL;

@@ -15,7 +15,7 @@
 #include "core/err.h"
 #include "llm/chat_template.h"
 #include "llm/qwen2.h"
-#include "llm/sampler.h"
+#include "nn/sampler.h"
 #include "llm/tokenizer.h"
 
 struct llm_model {
@@ -48,7 +48,7 @@ void llm_session_reset(struct llm_session *s);
 
 struct llm_gen_params {
     int max_tokens; /* > 0 */
-    struct llm_sampler_params sampling;
+    struct nn_sampler_params sampling;
     bool stop_at_eog; /* stop at <|im_end|>/<|endoftext|>... (not emitted as text) */
 };
 struct llm_gen_params llm_gen_default_params(void);

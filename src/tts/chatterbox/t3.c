@@ -8,6 +8,7 @@
 #include "nn/attn_cache.h"
 #include "nn/kernels.h"
 #include "nn/ops.h"
+#include "nn/sampler.h"
 #include "nn/threadpool.h"
 
 #include <math.h>
@@ -124,8 +125,6 @@ enum vb_err cb_t3_ctx_new(const struct cb_t3_model *m, const struct cb_t3_ctx_pa
     c->work = vb_try_malloc((size_t)c->n_threads * (size_t)cfg->n_head * (size_t)c->n_ctx *
                             sizeof(float));
     c->logits = vb_try_malloc(V * sizeof(float));
-    c->proc = vb_try_malloc(V * sizeof(float));
-    c->pwork = vb_try_malloc((V + (size_t)c->n_ctx) * sizeof(float));
     c->emb = vb_try_malloc((size_t)c->n_ctx * E * sizeof(float));
     if (nn_wmat_work_wanted(cfg->wtype) &&
         nn_wmat_work_init(&c->qwork, 4 * (int64_t)E, c->n_threads) != VB_OK)
@@ -133,7 +132,7 @@ enum vb_err cb_t3_ctx_new(const struct cb_t3_model *m, const struct cb_t3_ctx_pa
     c->cond_spk = vb_try_malloc((size_t)cfg->spk_dim * sizeof(float));
     c->cond_prompt = vb_try_malloc((size_t)c->n_ctx * sizeof(int32_t));
     if (!c->x || !c->xb || !c->xb2 || !c->qkv || !c->att || !c->hb || !c->pos || !c->work ||
-        !c->logits || !c->proc || !c->pwork || !c->emb || !c->cond_spk || !c->cond_prompt)
+        !c->logits || !c->emb || !c->cond_spk || !c->cond_prompt)
         goto out;
     err = VB_OK;
     *out = c;
@@ -162,8 +161,6 @@ void cb_t3_ctx_free(struct cb_t3_ctx *c)
     vb_free(c->pos);
     vb_free(c->work);
     vb_free(c->logits);
-    vb_free(c->proc);
-    vb_free(c->pwork);
     vb_free(c->emb);
     vb_free(c->kv32);
     vb_free(c->mha_work);
@@ -387,175 +384,25 @@ struct cb_t3_gen_params cb_t3_gen_default_params(void)
     };
 }
 
-static int cmp_float_asc(const void *a, const void *b)
+/* The TURBO chain of nn_sampler with these settings; every accepted token counts. */
+static struct nn_sampler_params sampler_params(const struct cb_t3_gen_params *gp)
 {
-    float x = *(const float *)a, y = *(const float *)b;
-    return (x > y) - (x < y);
-}
-
-/* Ascending sort of m finite floats: LSD radix on order-preserving keys (4 byte passes),
- * qsort when the temporary cannot be allocated. Equal values end up adjacent either way, so
- * sums taken in sorted order are the same as after qsort. */
-static void sort_floats_asc(float *a, int m)
-{
-    uint32_t *k = vb_try_malloc((size_t)m * 2 * sizeof *k);
-    if (!k || m < 64) {
-        vb_free(k);
-        qsort(a, (size_t)m, sizeof *a, cmp_float_asc);
-        return;
-    }
-    uint32_t *src = k, *dst = k + m;
-    for (int i = 0; i < m; i++) {
-        uint32_t u;
-        memcpy(&u, &a[i], sizeof u);
-        src[i] = u ^ ((u >> 31) ? 0xffffffffu : 0x80000000u);
-    }
-    for (int shift = 0; shift < 32; shift += 8) {
-        int cnt[257] = {0};
-        for (int i = 0; i < m; i++)
-            cnt[((src[i] >> shift) & 255u) + 1]++;
-        for (int b = 0; b < 256; b++)
-            cnt[b + 1] += cnt[b];
-        for (int i = 0; i < m; i++)
-            dst[cnt[(src[i] >> shift) & 255u]++] = src[i];
-        uint32_t *t = src;
-        src = dst;
-        dst = t;
-    }
-    for (int i = 0; i < m; i++) {
-        const uint32_t u = src[i] ^ ((src[i] >> 31) ? 0x80000000u : 0xffffffffu);
-        memcpy(&a[i], &u, sizeof u);
-    }
-    vb_free(k);
-}
-
-/* k-th largest (1-based) of a[0..n) by quickselect; reorders a. */
-static float kth_largest(float *a, int n, int k)
-{
-    int lo = 0, hi = n - 1, want = k - 1; /* index in descending order */
-    while (lo < hi) {
-        float pivot = a[lo + (hi - lo) / 2];
-        int i = lo, j = hi;
-        while (i <= j) {
-            while (a[i] > pivot)
-                i++;
-            while (a[j] < pivot)
-                j--;
-            if (i <= j) {
-                float t = a[i];
-                a[i] = a[j];
-                a[j] = t;
-                i++;
-                j--;
-            }
-        }
-        if (want <= j)
-            hi = j;
-        else if (want >= i)
-            lo = i;
-        else
-            break;
-    }
-    return a[want];
+    return (struct nn_sampler_params){
+        .temperature = gp->temperature,
+        .top_k = gp->top_k,
+        .top_p = gp->top_p,
+        .repeat_penalty = gp->repetition_penalty,
+        .penalty_last_n = -1,
+        .seed = gp->seed,
+        .chain = NN_SAMPLER_TURBO,
+    };
 }
 
 void cb_t3_process_logits(float *l, int n, const struct cb_t3_gen_params *gp, const int32_t *hist,
                           int n_hist, float *work)
 {
-    /* 1. temperature */
-    if (gp->temperature > 0 && gp->temperature != 1.0f)
-        for (int i = 0; i < n; i++)
-            l[i] /= gp->temperature;
-    /* 2. top-k: drop everything below the k-th largest value (ties kept) */
-    if (gp->top_k > 0 && gp->top_k < n) {
-        memcpy(work, l, (size_t)n * sizeof *l);
-        float tau = kth_largest(work, n, gp->top_k);
-        for (int i = 0; i < n; i++)
-            if (l[i] < tau)
-                l[i] = -INFINITY;
-    }
-    /* 3. top-p: ascending sort, drop while the cumulative probability <= 1 - p (the largest
-     *    value always stays) */
-    if (gp->top_p < 1.0f) {
-        int m = 0;
-        for (int i = 0; i < n; i++)
-            if (l[i] > -INFINITY)
-                work[m++] = l[i];
-        if (m > 1) {
-            sort_floats_asc(work, m);
-            const float mx = work[m - 1];
-            double sum = 0;
-            for (int i = 0; i < m; i++)
-                sum += exp((double)(work[i] - mx));
-            double cum = 0;
-            int j = 0; /* first kept sorted index */
-            for (; j < m - 1; j++) {
-                cum += exp((double)(work[j] - mx)) / sum;
-                if ((float)cum > 1.0f - gp->top_p)
-                    break;
-            }
-            const float keep = work[j];
-            for (int i = 0; i < n; i++)
-                if (l[i] < keep)
-                    l[i] = -INFINITY;
-        }
-    }
-    /* 4. repetition penalty over the distinct ids of hist: gather all, then scatter (duplicates
-     *    write the same value, as the reference's gather/scatter does) */
-    if (gp->repetition_penalty != 1.0f && n_hist > 0) {
-        float *g = work + n;
-        const float p = gp->repetition_penalty;
-        for (int i = 0; i < n_hist; i++) {
-            if (hist[i] < 0 || hist[i] >= n)
-                continue;
-            float v = l[hist[i]];
-            g[i] = v < 0 ? v * p : v / p;
-        }
-        for (int i = 0; i < n_hist; i++)
-            if (hist[i] >= 0 && hist[i] < n)
-                l[hist[i]] = g[i];
-    }
-}
-
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-/* Draws from softmax(l) (temperature > 0) or takes the first maximum; -1 if all are -inf.
- * idx: n ints of scratch (the finite entries in index order: -inf adds exactly 0 to the
- * sums, so skipping them changes no bit). */
-static int32_t pick(const float *l, int n, bool greedy, uint64_t *rng, int32_t *idx)
-{
-    int32_t best = -1;
-    float mx = -INFINITY;
-    int m = 0;
-    for (int i = 0; i < n; i++) {
-        if (l[i] > mx) {
-            mx = l[i];
-            best = i;
-        }
-        if (l[i] != -INFINITY)
-            idx[m++] = i;
-    }
-    if (best < 0 || greedy)
-        return best;
-    double sum = 0;
-    for (int k = 0; k < m; k++)
-        sum += exp((double)(l[idx[k]] - mx));
-    double u = (double)(rng_next(rng) >> 11) * (1.0 / 9007199254740992.0) * sum, acc = 0;
-    int32_t last = best;
-    for (int k = 0; k < m; k++) {
-        const int i = idx[k];
-        acc += exp((double)(l[i] - mx));
-        last = i;
-        if (u < acc)
-            return i;
-    }
-    return last;
+    const struct nn_sampler_params p = sampler_params(gp);
+    nn_sampler_turbo_process(l, n, &p, hist, n_hist, work);
 }
 
 enum vb_err cb_t3_generate(struct cb_t3_ctx *c, const float *spk_emb, const int32_t *prompt,
@@ -574,9 +421,6 @@ enum vb_err cb_t3_generate(struct cb_t3_ctx *c, const float *spk_emb, const int3
     const int L0 = cb_t3_prefix_len(n_prompt, n_text);
     if (L0 + gp->max_gen_len > c->n_ctx)
         return VB_ERR_TOO_LARGE;
-    const bool greedy = gp->temperature <= 0;
-    uint64_t rng = gp->seed;
-    const int32_t start = CB_T3_SPEECH_START;
 
     /* 1. prefill: [spk | prompt | text | START] + wpe[0..L0-1]; the [spk | prompt] rows are
      *    reused from the cache when the last generation had the same conditioning (rows
@@ -608,31 +452,41 @@ enum vb_err cb_t3_generate(struct cb_t3_ctx *c, const float *spk_emb, const int3
         c->cond_rows = 0;
         return err;
     }
+    const struct nn_sampler_params sp = sampler_params(gp);
+    struct nn_sampler *smp = nn_sampler_new(&sp, V);
+    if (!smp)
+        return VB_ERR_NOMEM;
+    nn_sampler_accept(smp, CB_T3_SPEECH_START); /* the penalty history of the first draw only */
     int n = 0;
     for (int step = 0;; step++) {
         if (hooks && hooks->on_logits)
             hooks->on_logits(hooks->user, step, c->logits, V);
-        /* 2. process: START is the penalty history on the first draw only */
-        memcpy(c->proc, c->logits, (size_t)V * sizeof(float));
-        if (step == 0)
-            cb_t3_process_logits(c->proc, V, gp, &start, 1, c->pwork);
-        else
-            cb_t3_process_logits(c->proc, V, gp, tokens, n, c->pwork);
-        int32_t tok = pick(c->proc, V, greedy, &rng, (int32_t *)c->pwork);
+        /* 2. process and draw */
+        int32_t tok = nn_sampler_sample(smp, c->logits);
         if (tok < 0)
             break; /* every logit removed: stop without a token */
+        if (step == 0)
+            nn_sampler_forget(smp);
+        nn_sampler_accept(smp, tok);
         tokens[n++] = tok;
-        if (hooks && hooks->on_token && !hooks->on_token(hooks->user, tok))
-            return VB_ERR_CANCELLED;
+        if (hooks && hooks->on_token && !hooks->on_token(hooks->user, tok)) {
+            err = VB_ERR_CANCELLED;
+            break;
+        }
         if (tok == CB_T3_SPEECH_STOP || step == gp->max_gen_len)
             break;
         /* 3. next step: speech_emb(tok) at position L0 + step */
-        if (!gather_row(c->m->speech_emb, tok, c->emb))
-            return VB_ERR_INTERNAL;
+        if (!gather_row(c->m->speech_emb, tok, c->emb)) {
+            err = VB_ERR_INTERNAL;
+            break;
+        }
         err = cb_t3_forward(c, c->emb, 1, NULL, c->logits);
         if (err != VB_OK)
-            return err;
+            break;
     }
+    nn_sampler_free(smp);
+    if (err != VB_OK)
+        return err;
     if (n > 0 && tokens[n - 1] == CB_T3_SPEECH_STOP)
         n--;
     *n_tokens = n;

@@ -61,8 +61,6 @@ struct cb_t3_ctx {
     float *pos;      /* (E) one wpe row */
     float *work;     /* (n_threads, n_head, n_ctx) attention scores */
     float *logits;   /* (V) raw logits of the current step */
-    float *proc;     /* (V) processed logits */
-    float *pwork;    /* (V + n_ctx) processor scratch */
     float *emb;      /* (n_ctx, E) prefix / step embeddings */
     /* quantised weights without AMX rows for their type: per-thread dequantised panels */
     struct nn_wmat_work qwork;

@@ -4,15 +4,15 @@
 #include "core/vb.h"
 #include "core/alloc.h"
 #include "llm/chat_template.h"
-#include "llm/sampler.h"
+#include "nn/sampler.h"
 #include "unit/refdata.h"
 #include "unit/test.h"
 
 #include <math.h>
 
-static struct llm_sampler_params plain(void)
+static struct nn_sampler_params plain(void)
 {
-    struct llm_sampler_params p = llm_sampler_default_params();
+    struct nn_sampler_params p = nn_sampler_default_params();
     p.temperature = 1.0f;
     p.top_k = 0;
     p.top_p = 1.0f;
@@ -25,104 +25,104 @@ static struct llm_sampler_params plain(void)
 TEST(greedy_is_first_argmax)
 {
     float l[5] = {0.5f, 2.0f, -1.0f, 2.0f, 1.0f};
-    struct llm_sampler_params p = plain();
+    struct nn_sampler_params p = plain();
     p.temperature = 0;
     p.repeat_penalty = 2.0f; /* ignored when greedy */
-    struct llm_sampler *s = llm_sampler_new(&p, 5);
+    struct nn_sampler *s = nn_sampler_new(&p, 5);
     CHECK(s != NULL);
-    llm_sampler_accept(s, 1);
-    CHECK_EQ_INT(llm_sampler_sample(s, l), 1);
-    CHECK_EQ_INT(llm_argmax(l, 5), 1);
-    llm_sampler_free(s);
-    CHECK(llm_sampler_new(&p, 0) == NULL);
+    nn_sampler_accept(s, 1);
+    CHECK_EQ_INT(nn_sampler_sample(s, l), 1);
+    CHECK_EQ_INT(nn_argmax(l, 5), 1);
+    nn_sampler_free(s);
+    CHECK(nn_sampler_new(&p, 0) == NULL);
 }
 
 TEST(top_k_one_and_min_p_keep_only_the_best)
 {
     float l[6] = {0.1f, 0.2f, 3.0f, 0.3f, 2.9f, -5.0f};
-    struct llm_sampler_params p = plain();
+    struct nn_sampler_params p = plain();
     p.top_k = 1;
-    struct llm_sampler *s = llm_sampler_new(&p, 6);
+    struct nn_sampler *s = nn_sampler_new(&p, 6);
     for (int i = 0; i < 50; i++) {
-        int32_t id = llm_sampler_sample(s, l);
+        int32_t id = nn_sampler_sample(s, l);
         CHECK_EQ_INT(id, 2);
     }
-    llm_sampler_free(s);
+    nn_sampler_free(s);
     p = plain();
     p.min_p = 0.95f; /* p(4)/p(2) = e^-0.1 = 0.905 < 0.95 */
-    s = llm_sampler_new(&p, 6);
+    s = nn_sampler_new(&p, 6);
     for (int i = 0; i < 50; i++) {
-        int32_t id = llm_sampler_sample(s, l);
+        int32_t id = nn_sampler_sample(s, l);
         CHECK_EQ_INT(id, 2);
     }
-    llm_sampler_free(s);
+    nn_sampler_free(s);
     p = plain();
     p.top_p = 0.4f; /* token 2 alone has p = 0.47 > 0.4 */
-    s = llm_sampler_new(&p, 6);
+    s = nn_sampler_new(&p, 6);
     for (int i = 0; i < 50; i++) {
-        int32_t id = llm_sampler_sample(s, l);
+        int32_t id = nn_sampler_sample(s, l);
         CHECK_EQ_INT(id, 2);
     }
-    llm_sampler_free(s);
+    nn_sampler_free(s);
 }
 
 TEST(distribution_and_seed)
 {
     float l[2] = {logf(0.25f), logf(0.75f)};
-    struct llm_sampler_params p = plain();
+    struct nn_sampler_params p = plain();
     p.seed = 42;
-    struct llm_sampler *a = llm_sampler_new(&p, 2), *b = llm_sampler_new(&p, 2);
+    struct nn_sampler *a = nn_sampler_new(&p, 2), *b = nn_sampler_new(&p, 2);
     int ones = 0, same = 0;
     for (int i = 0; i < 4000; i++) {
-        int x = llm_sampler_sample(a, l), y = llm_sampler_sample(b, l);
+        int x = nn_sampler_sample(a, l), y = nn_sampler_sample(b, l);
         ones += x == 1;
         same += x == y;
     }
     CHECK_EQ_INT(same, 4000);
     CHECK_MSG(ones > 2850 && ones < 3150, "token 1 drawn %d/4000 times, want ~3000", ones);
-    llm_sampler_free(a);
-    llm_sampler_free(b);
+    nn_sampler_free(a);
+    nn_sampler_free(b);
     /* temperature flattens: at T=100 both tokens come out about equally often */
     p.temperature = 100;
-    a = llm_sampler_new(&p, 2);
+    a = nn_sampler_new(&p, 2);
     ones = 0;
     for (int i = 0; i < 4000; i++)
-        ones += llm_sampler_sample(a, l) == 1;
+        ones += nn_sampler_sample(a, l) == 1;
     CHECK_MSG(ones > 1800 && ones < 2200, "T=100: token 1 drawn %d/4000 times", ones);
-    llm_sampler_free(a);
+    nn_sampler_free(a);
 }
 
 TEST(penalties)
 {
     float l[3] = {2.0f, 1.9f, -3.0f};
-    struct llm_sampler_params p = plain();
+    struct nn_sampler_params p = plain();
     p.top_k = 1;
     p.repeat_penalty = 1.2f; /* 2.0 / 1.2 = 1.67 < 1.9 */
-    struct llm_sampler *s = llm_sampler_new(&p, 3);
-    CHECK_EQ_INT(llm_sampler_sample(s, l), 0);
-    llm_sampler_accept(s, 0);
-    CHECK_EQ_INT(llm_sampler_sample(s, l), 1);
-    llm_sampler_free(s);
+    struct nn_sampler *s = nn_sampler_new(&p, 3);
+    CHECK_EQ_INT(nn_sampler_sample(s, l), 0);
+    nn_sampler_accept(s, 0);
+    CHECK_EQ_INT(nn_sampler_sample(s, l), 1);
+    nn_sampler_free(s);
     p = plain();
     p.top_k = 1;
     p.presence_penalty = 0.05f;
     p.frequency_penalty = 0.03f;
-    s = llm_sampler_new(&p, 3);
-    llm_sampler_accept(s, 0);
-    CHECK_EQ_INT(llm_sampler_sample(s, l), 0); /* 2.0 - 0.08 = 1.92 > 1.9 */
-    llm_sampler_accept(s, 0);
-    CHECK_EQ_INT(llm_sampler_sample(s, l), 1); /* 2.0 - 0.11 = 1.89 < 1.9 */
-    llm_sampler_free(s);
+    s = nn_sampler_new(&p, 3);
+    nn_sampler_accept(s, 0);
+    CHECK_EQ_INT(nn_sampler_sample(s, l), 0); /* 2.0 - 0.08 = 1.92 > 1.9 */
+    nn_sampler_accept(s, 0);
+    CHECK_EQ_INT(nn_sampler_sample(s, l), 1); /* 2.0 - 0.11 = 1.89 < 1.9 */
+    nn_sampler_free(s);
     /* a window of 1 forgets older tokens */
     p = plain();
     p.top_k = 1;
     p.repeat_penalty = 1.2f;
     p.penalty_last_n = 1;
-    s = llm_sampler_new(&p, 3);
-    llm_sampler_accept(s, 0);
-    llm_sampler_accept(s, 2);
-    CHECK_EQ_INT(llm_sampler_sample(s, l), 0);
-    llm_sampler_free(s);
+    s = nn_sampler_new(&p, 3);
+    nn_sampler_accept(s, 0);
+    nn_sampler_accept(s, 2);
+    CHECK_EQ_INT(nn_sampler_sample(s, l), 0);
+    nn_sampler_free(s);
 }
 
 TEST(chatml_rendering)
