@@ -8,6 +8,7 @@
 #include "api/quota.h"
 #include "api/llm_params.h"
 #include "api/request.h"
+#include "api/speech_service.h"
 #include "api/sse.h"
 #include "core/alloc.h"
 #include "core/json.h"
@@ -31,7 +32,7 @@ struct turn {
     bool admitted;              /* holds a place in the chat model's queue */
     struct api_idem idem;       /* Idempotency-Key */
     bool speak;                 /* also synthesise the reply and attach the audio */
-    struct api_speech_job *speech;
+    struct speech_job *speech;
     int64_t generation_id;  /* the spoken reply, when speak */
     char speech_error[300]; /* why the reply could not be spoken ("" = fine) */
 };
@@ -93,7 +94,7 @@ static void speak_reply(struct turn *t)
 {
     if (!t->speak || !t->reply.text || !t->reply.text[0])
         return;
-    enum vb_err err = api_speech_job_run(t->req, t->speech, t->reply.text, &t->generation_id);
+    enum vb_err err = speech_job_run(t->req, t->speech, t->reply.text, &t->generation_id);
     if (err)
         snprintf(t->speech_error, sizeof t->speech_error, "the reply could not be spoken: %s",
                  http_req_error_message(t->req) ? http_req_error_message(t->req)
@@ -273,7 +274,7 @@ enum vb_err api_chat_message_post(struct http_request *req)
     api_idem_end(&t.idem);
     if (t.admitted)
         llm_service_leave(t.app->llm);
-    api_speech_job_free(t.speech);
+    speech_job_free(t.speech);
     llm_chat_reply_release(&t.reply);
     db_chat_message_release(&t.user_msg);
     db_chat_message_release(&t.reply_msg);

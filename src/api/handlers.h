@@ -51,15 +51,12 @@ enum vb_err api_chat_message_post(struct http_request *req);
 enum vb_err api_openai_chat(struct http_request *req);
 enum vb_err api_openai_models(struct http_request *req);
 
-/* tts.c: speaking text another route produced (chat replies with speak=true). prepare
+/* tts.c: the speech part of a request whose reply is also spoken (chat with speak=true):
  * reads `engine` and `voice_id` from the request body (same rules as /generate-tts; errors
- * described on req); run synthesises `text` and stores it as a generation of the request's
- * user. */
-struct api_speech_job;
-VB_WUR enum vb_err api_speech_job_prepare(struct http_request *req, struct api_speech_job **out);
-VB_WUR enum vb_err api_speech_job_run(struct http_request *req, struct api_speech_job *job,
-                                      const char *text, int64_t *generation_id);
-void api_speech_job_free(struct api_speech_job *job);
+ * described on req). The job then runs through api/speech_service.h (speech_job_run,
+ * speech_job_free). */
+struct speech_job;
+VB_WUR enum vb_err api_speech_job_prepare(struct http_request *req, struct speech_job **out);
 
 /* Writes one chat message object (chat.c). */
 void api_write_chat_message(struct vb_jw *w, const struct db_chat_message *m);
