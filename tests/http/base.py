@@ -1,8 +1,26 @@
 """base.py: a TestCase that shares one server per test class and helpers to make users."""
+import os
+import re
+import shutil
 import unittest
 
 import config
 from harness import Server, basic, bearer, unique
+
+
+def keep_server_log(name, path):
+    """Copies a test class's server log to build/test-logs/servers/ (named after the binary's
+    build folder, the database kind and the class), so a failure can be read after the run."""
+    build = os.path.basename(os.path.dirname(os.path.abspath(config.BINARY)))
+    db = "sqlite" if config.DATABASE == "sqlite" else "postgres"
+    folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "build",
+                          "test-logs", "servers")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        shutil.copyfile(path, os.path.join(folder, re.sub(r"[^\w.-]", "_",
+                                                          "%s-%s-%s.log" % (build, db, name))))
+    except OSError:
+        pass
 
 
 class ServerTest(unittest.TestCase):
@@ -18,6 +36,7 @@ class ServerTest(unittest.TestCase):
         if cls.server:
             rc = cls.server.stop()
             log = cls.server.log_text()
+            keep_server_log(cls.__name__, cls.server.log_path)
             cls.server.cleanup()
             if rc != 0:
                 raise AssertionError("server exit status %r\n%s" % (rc, log))
