@@ -44,27 +44,21 @@ static bool wstore_add(struct s3_wstore *ws, void *p)
     return true;
 }
 
-static void loader_fail(struct s3_loader *L, enum vb_err err, const char *fmt, ...) VB_PRINTF(3, 4);
-static void loader_fail(struct s3_loader *L, enum vb_err err, const char *fmt, ...)
+#define loader_fail(L, ...) nn_lt_fail(&(L)->lt, __VA_ARGS__)
+
+static bool keep(struct nn_lt *lt, void *p)
 {
-    if (L->err)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    L->err = vb_vfailf(L->why, L->why_cap, err, fmt, ap);
-    va_end(ap);
+    return wstore_add(((struct s3_loader *)lt)->ws, p);
 }
 
-static const struct nn_st_tensor *find_v(struct s3_loader *L, char *name, size_t cap,
-                                         const char *fmt, va_list ap)
+/* prefix + printf(fmt, ap) into name[cap]; false when it does not fit. */
+static bool name_v(struct s3_loader *L, char *name, size_t cap, const char *fmt, va_list ap)
 {
-    int n = snprintf(name, cap, "%s", L->prefix ? L->prefix : "");
+    int n = snprintf(name, cap, "%s", L->lt.prefix);
     if (n < 0 || (size_t)n >= cap)
-        return NULL;
+        return false;
     int m = vsnprintf(name + n, cap - (size_t)n, fmt, ap);
-    if (m < 0 || (size_t)(n + m) >= cap)
-        return NULL;
-    return nn_st_find(L->st, name);
+    return m >= 0 && (size_t)(n + m) < cap;
 }
 
 const struct nn_st_tensor *s3_find(struct s3_loader *L, const char *fmt, ...)
@@ -72,78 +66,41 @@ const struct nn_st_tensor *s3_find(struct s3_loader *L, const char *fmt, ...)
     char name[256];
     va_list ap;
     va_start(ap, fmt);
-    const struct nn_st_tensor *t = find_v(L, name, sizeof name, fmt, ap);
+    bool ok = name_v(L, name, sizeof name, fmt, ap);
     va_end(ap);
-    return t;
-}
-
-static float *load_v(struct s3_loader *L, int n_dims, int64_t *shape, const char *fmt, va_list ap)
-{
-    char name[256];
-    if (L->err)
-        return NULL;
-    const struct nn_st_tensor *t = find_v(L, name, sizeof name, fmt, ap);
-    if (!t) {
-        loader_fail(L, VB_ERR_FORMAT, "missing tensor %s", name);
-        return NULL;
-    }
-    if (t->dtype != NN_ST_F32 && t->dtype != NN_ST_F16 && t->dtype != NN_ST_BF16) {
-        loader_fail(L, VB_ERR_FORMAT, "%s: expected a float tensor, got %s", name,
-                    nn_st_dtype_name(t->dtype));
-        return NULL;
-    }
-    bool ok = t->n_dims == n_dims;
-    for (int i = 0; ok && i < n_dims; i++)
-        if (shape[i] >= 0 && shape[i] != t->shape[i])
-            ok = false;
-    if (!ok) {
-        char want[128] = "", got[128] = "";
-        size_t wn = 0, gn = 0;
-        for (int i = 0; i < n_dims && wn < sizeof want; i++)
-            wn += (size_t)snprintf(want + wn, sizeof want - wn, "%s%lld", i ? "," : "",
-                                   (long long)shape[i]);
-        for (int i = 0; i < t->n_dims && gn < sizeof got; i++)
-            gn += (size_t)snprintf(got + gn, sizeof got - gn, "%s%lld", i ? "," : "",
-                                   (long long)t->shape[i]);
-        loader_fail(L, VB_ERR_FORMAT, "%s: expected shape [%s], got [%s]", name, want, got);
-        return NULL;
-    }
-    for (int i = 0; i < n_dims; i++)
-        shape[i] = t->shape[i];
-    int64_t n = nn_st_numel(t);
-    if (n <= 0 || (uint64_t)n > SIZE_MAX / sizeof(float)) {
-        loader_fail(L, VB_ERR_FORMAT, "%s: bad element count", name);
-        return NULL;
-    }
-    float *p = vb_try_malloc((size_t)n * sizeof *p);
-    if (!p || !wstore_add(L->ws, p)) {
-        vb_free(p);
-        loader_fail(L, VB_ERR_NOMEM, "out of memory loading %s", name);
-        return NULL;
-    }
-    if (nn_st_to_f32(t, p, (size_t)n) != VB_OK) {
-        loader_fail(L, VB_ERR_FORMAT, "%s: cannot convert to f32", name);
-        return NULL;
-    }
-    return p;
+    return ok ? nn_st_find(L->lt.st, name) : NULL;
 }
 
 float *s3_load(struct s3_loader *L, int n_dims, int64_t *shape, const char *fmt, ...)
 {
+    char name[256];
+    if (L->lt.err)
+        return NULL;
     va_list ap;
     va_start(ap, fmt);
-    float *p = load_v(L, n_dims, shape, fmt, ap);
+    bool ok = name_v(L, name, sizeof name, fmt, ap);
     va_end(ap);
-    return p;
+    if (!ok) {
+        loader_fail(L, VB_ERR_FORMAT, "missing tensor %s", name);
+        return NULL;
+    }
+    return nn_lt_f32(&L->lt, name, n_dims, shape);
+}
+
+bool s3_shape(struct s3_loader *L, int n_dims, int64_t *shape, const char *name)
+{
+    char full[256];
+    return nn_lt_name(&L->lt, full, sizeof full, "%s", name) &&
+           nn_lt_tensor(&L->lt, full, n_dims, shape) != NULL;
 }
 
 int s3_count_indexed(struct s3_loader *L, const char *group, int max)
 {
-    const char *pre = L->prefix ? L->prefix : "";
+    const char *pre = L->lt.prefix;
     size_t lp = strlen(pre), lg = strlen(group);
     int n = 0;
-    for (size_t i = 0; i < nn_st_count(L->st); i++) {
-        const char *name = nn_st_at(L->st, i)->name;
+    for (size_t i = 0; i < nn_st_count(L->lt.st); i++) {
+        const char *name = nn_st_at(L->lt.st, i)->name;
         if (strncmp(name, pre, lp) != 0 || strncmp(name + lp, group, lg) != 0)
             continue;
         const char *d = name + lp + lg;
@@ -195,47 +152,43 @@ static bool linear_set(struct s3_loader *L, struct s3_linear *lin, float *w, int
     return true;
 }
 
-bool s3_linear_load(struct s3_loader *L, struct s3_linear *lin, int n_in, int n_out, bool has_bias,
-                    const char *fmt, ...)
+/* F32 copy of tensor `full` + `suffix` (full names, prefix included). */
+static float *part(struct s3_loader *L, int n_dims, int64_t *shape, const char *full,
+                   const char *suffix)
 {
-    char base[200];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(base, sizeof base, fmt, ap);
-    va_end(ap);
-    memset(lin, 0, sizeof *lin);
-    if (n < 0 || (size_t)n >= sizeof base) {
-        loader_fail(L, VB_ERR_INVALID, "tensor name too long");
-        return false;
+    char name[256];
+    if (snprintf(name, sizeof name, "%s%s", full, suffix) >= (int)sizeof name) {
+        loader_fail(L, VB_ERR_FORMAT, "missing tensor %s", name);
+        return NULL;
     }
+    return nn_lt_f32(&L->lt, name, n_dims, shape);
+}
+
+/* s3_linear_load of module `base`, a full name. */
+static bool linear_at(struct s3_loader *L, struct s3_linear *lin, int n_in, int n_out,
+                      bool has_bias, const char *base)
+{
+    memset(lin, 0, sizeof *lin);
     int64_t shape[2] = {n_out, n_in};
-    float *w = s3_load(L, 2, shape, "%s.weight", base);
+    float *w = part(L, 2, shape, base, ".weight");
     if (!w || !linear_set(L, lin, w, (int)shape[1], (int)shape[0]))
         return false;
     if (has_bias) {
         int64_t bs[1] = {shape[0]};
-        lin->b = s3_load(L, 1, bs, "%s.bias", base);
+        lin->b = part(L, 1, bs, base, ".bias");
         if (!lin->b)
             return false;
     }
     return true;
 }
 
-bool s3_conv_load(struct s3_loader *L, struct s3_conv *c, int c_in, int c_out, int k, int stride,
-                  bool has_bias, const char *fmt, ...)
+/* s3_conv_load of module `base`, a full name. */
+static bool conv_at(struct s3_loader *L, struct s3_conv *c, int c_in, int c_out, int k, int stride,
+                    bool has_bias, const char *base)
 {
-    char base[200];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(base, sizeof base, fmt, ap);
-    va_end(ap);
     memset(c, 0, sizeof *c);
-    if (n < 0 || (size_t)n >= sizeof base) {
-        loader_fail(L, VB_ERR_INVALID, "tensor name too long");
-        return false;
-    }
     int64_t shape[3] = {c_out, c_in, k};
-    float *w = s3_load(L, 3, shape, "%s.weight", base);
+    float *w = part(L, 3, shape, base, ".weight");
     if (!w)
         return false;
     c->c_out = (int)shape[0];
@@ -264,11 +217,81 @@ bool s3_conv_load(struct s3_loader *L, struct s3_conv *c, int c_in, int c_out, i
         return false;
     if (has_bias) {
         int64_t bs[1] = {shape[0]};
-        c->lin.b = s3_load(L, 1, bs, "%s.bias", base);
+        c->lin.b = part(L, 1, bs, base, ".bias");
         if (!c->lin.b)
             return false;
     }
     return true;
+}
+
+bool s3_linear_load(struct s3_loader *L, struct s3_linear *lin, int n_in, int n_out, bool has_bias,
+                    const char *fmt, ...)
+{
+    char base[256];
+    va_list ap;
+    va_start(ap, fmt);
+    bool ok = name_v(L, base, sizeof base, fmt, ap);
+    va_end(ap);
+    if (!ok) {
+        memset(lin, 0, sizeof *lin);
+        loader_fail(L, VB_ERR_INVALID, "tensor name too long");
+        return false;
+    }
+    return linear_at(L, lin, n_in, n_out, has_bias, base);
+}
+
+bool s3_conv_load(struct s3_loader *L, struct s3_conv *c, int c_in, int c_out, int k, int stride,
+                  bool has_bias, const char *fmt, ...)
+{
+    char base[256];
+    va_list ap;
+    va_start(ap, fmt);
+    bool ok = name_v(L, base, sizeof base, fmt, ap);
+    va_end(ap);
+    if (!ok) {
+        memset(c, 0, sizeof *c);
+        loader_fail(L, VB_ERR_INVALID, "tensor name too long");
+        return false;
+    }
+    return conv_at(L, c, c_in, c_out, k, stride, has_bias, base);
+}
+
+/* The load-table hook: S3_ROW_LINEAR and S3_ROW_CONV rows. */
+static bool put(struct nn_lt *lt, const struct nn_lt_row *row, const char *name, int64_t *shape,
+                void *dst)
+{
+    struct s3_loader *L = (struct s3_loader *)lt;
+    if (row->kind == S3_ROW_LINEAR) {
+        struct s3_linear *lin = dst;
+        if (!linear_at(L, lin, (int)shape[1], (int)shape[0], row->arg != 0, name))
+            return false;
+        shape[0] = lin->n_out;
+        shape[1] = lin->n_in;
+        return true;
+    }
+    if (row->kind == S3_ROW_CONV) {
+        struct s3_conv *c = dst;
+        if (!conv_at(L, c, (int)shape[1], (int)shape[0], (int)shape[2], row->arg, true, name))
+            return false;
+        shape[0] = c->c_out;
+        shape[1] = c->c_in;
+        shape[2] = c->k;
+        return true;
+    }
+    loader_fail(L, VB_ERR_INTERNAL, "%s: unknown load-table kind %d", name, row->kind);
+    return false;
+}
+
+void s3_loader_init(struct s3_loader *L, const struct nn_safetensors *st, const char *prefix,
+                    struct s3_wstore *ws, char *why, size_t why_cap)
+{
+    *L = (struct s3_loader){.lt = {.st = st,
+                                   .prefix = prefix ? prefix : "",
+                                   .keep = keep,
+                                   .put = put,
+                                   .why = why,
+                                   .why_cap = why_cap},
+                            .ws = ws};
 }
 
 int s3_conv_out_len(const struct s3_conv *c, int t_in, int pad_l, int pad_r)

@@ -7,6 +7,7 @@
 
 #include "core/vb.h"
 #include "core/err.h"
+#include "nn/load_table.h"
 #include "nn/safetensors.h"
 #include "nn/safetensors_write.h"
 #include "nn/threadpool.h"
@@ -18,18 +19,30 @@ struct s3_wstore {
 };
 void s3_wstore_release(struct s3_wstore *ws);
 
-/* Sticky-error loader: after the first failure every call returns NULL/false and `err`/`why`
- * keep the first problem (tensor names are prefix + name). */
+/* Sticky-error loader over nn/load_table (tensor names are prefix + name); the first
+ * failure stays in lt.err / lt.why. */
 struct s3_loader {
-    const struct nn_safetensors *st; /* borrowed */
-    const char *prefix;              /* e.g. "flow." */
-    struct s3_wstore *ws;            /* receives the copies */
-    bool f16;                        /* pack Linear/Conv weights as binary16 (half memory) */
-    bool bf16;                       /* bf16 weights + activations on AMX (when available) */
-    enum vb_err err;
-    char *why;
-    size_t why_cap;
+    struct nn_lt lt;      /* first member: the put hook casts back */
+    struct s3_wstore *ws; /* receives the copies */
+    bool f16;             /* pack Linear/Conv weights as binary16 (half memory) */
+    bool bf16;            /* bf16 weights + activations on AMX (when available) */
 };
+/* A loader reading st (prefix may be NULL) into ws, errors into why[why_cap]. */
+void s3_loader_init(struct s3_loader *L, const struct nn_safetensors *st, const char *prefix,
+                    struct s3_wstore *ws, char *why, size_t why_cap);
+
+/* Row kinds of nn_lt_load tables beside NN_LT_F32: "<name>.weight" (+ "<name>.bias") as an
+ * s3_linear (shape {n_out, n_in}, arg: has bias) or an s3_conv (shape {c_out, c_in, k}, arg:
+ * stride; always a bias). */
+enum { S3_ROW_LINEAR = 1, S3_ROW_CONV };
+#define S3_VEC(T, f, name, n)                NN_LT_ROW(T, f, name, NN_LT_F32, 0, 1, n)
+#define S3_MAT(T, f, name, a, b)             NN_LT_ROW(T, f, name, NN_LT_F32, 0, 2, a, b)
+#define S3_LIN(T, f, name, o, i, bias)       NN_LT_ROW(T, f, name, S3_ROW_LINEAR, bias, 2, o, i)
+#define S3_CONV(T, f, name, o, i, k, stride) NN_LT_ROW(T, f, name, S3_ROW_CONV, stride, 3, o, i, k)
+
+/* Checks tensor prefix+name (float, shape as in s3_load, actual sizes written back) without
+ * copying it; false + error otherwise. */
+bool s3_shape(struct s3_loader *L, int n_dims, int64_t *shape, const char *name);
 
 /* Tensor prefix+name (printf-style name), or NULL (not an error). */
 const struct nn_st_tensor *s3_find(struct s3_loader *L, const char *fmt, ...) VB_PRINTF(2, 3);

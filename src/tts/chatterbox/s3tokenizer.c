@@ -71,6 +71,45 @@ void cb_s3tok_default_config(struct cb_s3tok_config *cfg)
     cfg->weights_bf16 = false;
 }
 
+/* Sizes the tables refer to (NN_LT_DIM); K and MLP are bound by block 0. */
+enum { SZ_S, SZ_K, SZ_MLP, SZ_MELS, SZ_COUNT };
+
+static const struct nn_lt_row block_rows[] = {
+    S3_VEC(struct s3tok_block, attn_ln_w, "attn_ln.weight", NN_LT_DIM(SZ_S)),
+    S3_VEC(struct s3tok_block, attn_ln_b, "attn_ln.bias", NN_LT_DIM(SZ_S)),
+    S3_VEC(struct s3tok_block, mlp_ln_w, "mlp_ln.weight", NN_LT_DIM(SZ_S)),
+    S3_VEC(struct s3tok_block, mlp_ln_b, "mlp_ln.bias", NN_LT_DIM(SZ_S)),
+    S3_LIN(struct s3tok_block, q, "attn.query", NN_LT_DIM(SZ_S), NN_LT_DIM(SZ_S), true),
+    S3_LIN(struct s3tok_block, k, "attn.key", NN_LT_DIM(SZ_S), NN_LT_DIM(SZ_S), false),
+    S3_LIN(struct s3tok_block, v, "attn.value", NN_LT_DIM(SZ_S), NN_LT_DIM(SZ_S), true),
+    S3_LIN(struct s3tok_block, o, "attn.out", NN_LT_DIM(SZ_S), NN_LT_DIM(SZ_S), true),
+    NN_LT_ROW(struct s3tok_block, fsmn, "attn.fsmn_block.weight", NN_LT_F32, 0, 3, NN_LT_DIM(SZ_S),
+              1, NN_LT_DIM(SZ_K)),
+    S3_LIN(struct s3tok_block, mlp0, "mlp.0", NN_LT_DIM(SZ_MLP), NN_LT_DIM(SZ_S), true),
+    S3_LIN(struct s3tok_block, mlp2, "mlp.2", NN_LT_DIM(SZ_S), NN_LT_DIM(SZ_MLP), true),
+};
+
+static const struct nn_lt_row front_rows[] = {
+    S3_CONV(struct cb_s3tok, conv1, "encoder.conv1", NN_LT_FREE, NN_LT_FREE, 3, 2),
+};
+static const struct nn_lt_row conv2_rows[] = {
+    S3_CONV(struct cb_s3tok, conv2, "encoder.conv2", NN_LT_DIM(SZ_S), NN_LT_DIM(SZ_S), 3, 2),
+};
+static const struct nn_lt_row proj_rows[] = {
+    S3_LIN(struct cb_s3tok, proj, "quantizer._codebook.project_down", FSQ_DIMS, NN_LT_DIM(SZ_S),
+           true),
+};
+static const struct nn_lt_row mel_rows[] = {
+    S3_MAT(struct cb_s3tok, mel_filters, "_mel_filters", NN_LT_DIM(SZ_MELS),
+           CB_S3TOK_N_FFT / 2 + 1),
+};
+static const struct nn_lt_row window_rows[] = {
+    S3_VEC(struct cb_s3tok, window, "window", CB_S3TOK_N_FFT),
+};
+
+#define LOAD(L, rows, base, sz, group, i)                                                          \
+    nn_lt_load(&(L)->lt, rows, VB_ARRAY_LEN(rows), base, sz, group, i)
+
 enum vb_err cb_s3tok_load(const struct nn_safetensors *st, const char *prefix,
                           const struct cb_s3tok_config *cfg, struct cb_s3tok **out, char *why,
                           size_t why_cap)
@@ -82,35 +121,33 @@ enum vb_err cb_s3tok_load(const struct nn_safetensors *st, const char *prefix,
     struct cb_s3tok *tok = vb_try_calloc(1, sizeof *tok);
     if (!tok)
         return VB_ERR_NOMEM;
-    struct s3_loader L = {.st = st,
-                          .prefix = prefix ? prefix : "",
-                          .ws = &tok->ws,
-                          .f16 = cfg && cfg->weights_f16,
-                          .bf16 = cfg && cfg->weights_bf16,
-                          .why = why,
-                          .why_cap = why_cap};
+    struct s3_loader L;
+    s3_loader_init(&L, st, prefix, &tok->ws, why, why_cap);
+    L.f16 = cfg && cfg->weights_f16;
+    L.bf16 = cfg && cfg->weights_bf16;
+    int64_t sz[NN_LT_MAX_SIZES] = {[SZ_K] = -1, [SZ_MLP] = -1};
 
     /* Front convolutions: sizes from conv1 [S, n_mels, 3]. */
-    if (!s3_conv_load(&L, &tok->conv1, -1, -1, 3, 2, true, "encoder.conv1"))
+    if (!LOAD(&L, front_rows, tok, sz, NULL, 0))
         goto fail;
     tok->n_mels = tok->conv1.c_in;
     tok->n_state = tok->conv1.c_out;
     if (tok->n_state % CB_S3TOK_HEAD_DIM) {
-        snprintf(why, why_cap, "%sencoder.conv1: state width %d is not a multiple of %d", L.prefix,
-                 tok->n_state, CB_S3TOK_HEAD_DIM);
-        err = VB_ERR_FORMAT;
+        err = vb_failf(why, why_cap, VB_ERR_FORMAT,
+                       "%sencoder.conv1: state width %d is not a multiple of %d", L.lt.prefix,
+                       tok->n_state, CB_S3TOK_HEAD_DIM);
         goto out;
     }
     tok->n_head = tok->n_state / CB_S3TOK_HEAD_DIM;
-    const int S = tok->n_state;
-    if (!s3_conv_load(&L, &tok->conv2, S, S, 3, 2, true, "encoder.conv2"))
+    sz[SZ_S] = tok->n_state;
+    sz[SZ_MELS] = tok->n_mels;
+    if (!LOAD(&L, conv2_rows, tok, sz, NULL, 0))
         goto fail;
 
     tok->n_layer = s3_count_indexed(&L, "encoder.blocks.", MAX_LAYERS);
     if (tok->n_layer == 0 || tok->n_layer > MAX_LAYERS) {
-        snprintf(why, why_cap, "%s%sencoder.blocks.0.attn.query.weight",
-                 tok->n_layer ? "too many layers: " : "missing tensor ", L.prefix);
-        err = VB_ERR_FORMAT;
+        err = vb_failf(why, why_cap, VB_ERR_FORMAT, "%s%sencoder.blocks.0.attn.query.weight",
+                       tok->n_layer ? "too many layers: " : "missing tensor ", L.lt.prefix);
         goto out;
     }
     tok->blocks = vb_try_calloc((size_t)tok->n_layer, sizeof *tok->blocks);
@@ -119,46 +156,23 @@ enum vb_err cb_s3tok_load(const struct nn_safetensors *st, const char *prefix,
         goto out;
     }
     for (int l = 0; l < tok->n_layer; l++) {
-        struct s3tok_block *b = &tok->blocks[l];
-        int64_t s1[1] = {S};
-        b->attn_ln_w = s3_load(&L, 1, s1, "encoder.blocks.%d.attn_ln.weight", l);
-        b->attn_ln_b = s3_load(&L, 1, s1, "encoder.blocks.%d.attn_ln.bias", l);
-        b->mlp_ln_w = s3_load(&L, 1, s1, "encoder.blocks.%d.mlp_ln.weight", l);
-        b->mlp_ln_b = s3_load(&L, 1, s1, "encoder.blocks.%d.mlp_ln.bias", l);
-        s3_linear_load(&L, &b->q, S, S, true, "encoder.blocks.%d.attn.query", l);
-        s3_linear_load(&L, &b->k, S, S, false, "encoder.blocks.%d.attn.key", l);
-        s3_linear_load(&L, &b->v, S, S, true, "encoder.blocks.%d.attn.value", l);
-        s3_linear_load(&L, &b->o, S, S, true, "encoder.blocks.%d.attn.out", l);
-        int64_t fs[3] = {S, 1, l == 0 ? -1 : tok->fsmn_k};
-        b->fsmn = s3_load(&L, 3, fs, "encoder.blocks.%d.attn.fsmn_block.weight", l);
-        if (l == 0 && b->fsmn) {
-            tok->fsmn_k = (int)fs[2];
-            if (tok->fsmn_k < 1 || tok->fsmn_k > FSMN_MAX_K) {
-                snprintf(why, why_cap, "%sencoder.blocks.0.attn.fsmn_block.weight: bad kernel %d",
-                         L.prefix, tok->fsmn_k);
-                err = VB_ERR_FORMAT;
-                goto out;
-            }
-        }
-        s3_linear_load(&L, &b->mlp0, S, l == 0 ? -1 : tok->n_mlp, true, "encoder.blocks.%d.mlp.0",
-                       l);
-        if (l == 0)
-            tok->n_mlp = b->mlp0.n_out;
-        s3_linear_load(&L, &b->mlp2, tok->n_mlp, S, true, "encoder.blocks.%d.mlp.2", l);
-        if (L.err)
+        if (!LOAD(&L, block_rows, &tok->blocks[l], sz, "encoder.blocks.%d.", l))
             goto fail;
+        if (l == 0 && (sz[SZ_K] < 1 || sz[SZ_K] > FSMN_MAX_K)) {
+            err = vb_failf(why, why_cap, VB_ERR_FORMAT,
+                           "%sencoder.blocks.0.attn.fsmn_block.weight: bad kernel %d", L.lt.prefix,
+                           (int)sz[SZ_K]);
+            goto out;
+        }
     }
-    if (!s3_linear_load(&L, &tok->proj, S, FSQ_DIMS, true, "quantizer._codebook.project_down"))
-        goto fail;
-    if (s3_find(&L, "_mel_filters")) {
-        int64_t ms[2] = {tok->n_mels, CB_S3TOK_N_FFT / 2 + 1};
-        tok->mel_filters = s3_load(&L, 2, ms, "_mel_filters");
-    }
-    if (s3_find(&L, "window")) {
-        int64_t wsz[1] = {CB_S3TOK_N_FFT};
-        tok->window = s3_load(&L, 1, wsz, "window");
-    }
-    if (L.err)
+    tok->fsmn_k = (int)sz[SZ_K];
+    tok->n_mlp = (int)sz[SZ_MLP];
+    LOAD(&L, proj_rows, tok, sz, NULL, 0);
+    if (s3_find(&L, "_mel_filters"))
+        LOAD(&L, mel_rows, tok, sz, NULL, 0);
+    if (s3_find(&L, "window"))
+        LOAD(&L, window_rows, tok, sz, NULL, 0);
+    if (L.lt.err)
         goto fail;
 
     tok->attn_bf16 = cfg && cfg->weights_bf16;
@@ -172,7 +186,7 @@ enum vb_err cb_s3tok_load(const struct nn_safetensors *st, const char *prefix,
     *out = tok;
     return VB_OK;
 fail:
-    err = L.err ? L.err : VB_ERR_FORMAT;
+    err = L.lt.err ? L.lt.err : VB_ERR_FORMAT;
 out:
     cb_s3tok_free(tok);
     return err;
