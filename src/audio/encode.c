@@ -391,11 +391,11 @@ void audio_wav_stream_header(unsigned char out[AUDIO_WAV_STREAM_HEADER_BYTES], i
 void audio_wav_stream_pcm16(const float *samples, size_t n, unsigned char *out)
 {
     for (size_t i = 0; i < n; i++) {
-        float v = samples[i];
+        float v = samples[i] * 32767.0f;
         if (!(v == v))
             v = 0.0f;
-        v = v > 1.0f ? 1.0f : v < -1.0f ? -1.0f : v;
-        int s = (int)lrintf(v * 32767.0f);
+        v = v > 32767.0f ? 32767.0f : v < -32768.0f ? -32768.0f : v;
+        int s = (int)lrintf(v);
         out[2 * i] = (unsigned char)(s & 0xff);
         out[2 * i + 1] = (unsigned char)((s >> 8) & 0xff);
     }

@@ -57,8 +57,8 @@ VB_WUR enum vb_err audio_encode_file(const struct audio_pcm *pcm, const char *fo
 #define AUDIO_WAV_STREAM_HEADER_BYTES 44
 void audio_wav_stream_header(unsigned char out[AUDIO_WAV_STREAM_HEADER_BYTES], int sample_rate,
                              int channels);
-/* Converts n float samples (clamped to [-1, 1], NaN as 0) to little-endian 16-bit PCM in
- * out (2 * n bytes, caller-owned). */
+/* Converts n float samples (times 32767, rounded, clamped to [-32768, 32767], NaN as 0) to
+ * little-endian 16-bit PCM in out (2 * n bytes, caller-owned). */
 void audio_wav_stream_pcm16(const float *samples, size_t n, unsigned char *out);
 
 #endif

@@ -104,6 +104,29 @@ static float smoothing(double ms, int rate)
     return n < 1.0 ? 1.0f : (float)(1.0 - exp(-1.0 / n));
 }
 
+void audio_ducker_init(struct audio_ducker *d, const struct audio_mix_params *p, int rate,
+                       float thr)
+{
+    *d = (struct audio_ducker){
+        .look = (size_t)(p->attack_ms * rate / 1000.0),
+        .env_rel = smoothing(30.0, rate),
+        .g_att = smoothing(p->attack_ms, rate),
+        .g_rel = smoothing(p->release_ms, rate),
+        .duck = (float)audio_db_to_gain(p->duck_db),
+        .thr = thr,
+        .env = 0.0f,
+        .gain = 1.0f,
+    };
+}
+
+float audio_ducker_step(struct audio_ducker *d, float s)
+{
+    d->env = s > d->env ? s : d->env + d->env_rel * (s - d->env);
+    float target = d->env > d->thr ? d->duck : 1.0f;
+    d->gain += (target < d->gain ? d->g_att : d->g_rel) * (target - d->gain);
+    return d->gain;
+}
+
 enum vb_err audio_mix_ambience(const struct audio_pcm *speech, const struct audio_pcm *ambience,
                                const struct audio_mix_params *params, struct audio_pcm *out)
 {
@@ -163,27 +186,20 @@ enum vb_err audio_mix_ambience(const struct audio_pcm *speech, const struct audi
     const double speech_rms_db = gated_rms_db(speech);
     const float level = (float)audio_db_to_gain(level_db);
 
-    /* Side chain: speech envelope (fast peak follower) against a threshold relative to the
-     * speech level, looked ahead by the attack time; gain glides to duck_db with the attack
-     * time and back with the release time. */
-    const size_t look = (size_t)(p.attack_ms * rate / 1000.0);
-    const float env_rel = smoothing(30.0, rate);
-    const float g_att = smoothing(p.attack_ms, rate), g_rel = smoothing(p.release_ms, rate);
-    const float duck = (float)audio_db_to_gain(p.duck_db);
-    const float thr = isfinite(speech_rms_db)
+    /* Side chain against a threshold relative to the speech level, looked ahead by the
+     * attack time. */
+    struct audio_ducker dk;
+    audio_ducker_init(&dk, &p, rate,
+                      isfinite(speech_rms_db)
                           ? (float)audio_db_to_gain(speech_rms_db + p.threshold_db)
-                          : INFINITY;
-    float env = 0.0f, g = 1.0f;
+                          : INFINITY);
     for (size_t i = 0; i < total; i++) {
         /* Speech sample that the detector sees at output i (look-ahead). */
-        size_t j = i + look;
+        size_t j = i + dk.look;
         float s = 0.0f;
         if (j >= lead && j - lead < speech->frames)
             s = fabsf(speech->samples[j - lead]);
-        env = s > env ? s : env + env_rel * (s - env);
-        float target = env > thr ? duck : 1.0f;
-        g += (target < g ? g_att : g_rel) * (target - g);
-        gain[i] = g;
+        gain[i] = audio_ducker_step(&dk, s);
     }
     for (size_t i = 0; i < total; i++)
         out->samples[i] *= level * gain[i];

@@ -42,6 +42,22 @@ VB_WUR enum vb_err audio_mix_ambience(const struct audio_pcm *speech,
  * long enough, otherwise a gated RMS in dBFS (loud windows only). -INFINITY when silent. */
 double audio_mix_level_db(const struct audio_pcm *pcm);
 
+/* The ducking side chain: a fast peak follower of the speech (released over 30 ms) against
+ * a threshold; the bed's gain glides to duck_db with the attack time while the envelope is
+ * above it and back to 1 with the release time. The detector is meant to see the speech
+ * `look` frames (the attack time) ahead of the output, so the dip starts before a word. */
+struct audio_ducker {
+    size_t look;                       /* look-ahead in frames */
+    float env_rel, g_att, g_rel, duck; /* one-pole coefficients, ducked gain */
+    float thr;                         /* envelope above this ducks (INFINITY: never) */
+    float env, gain;                   /* state: envelope, current gain (starts at 1) */
+};
+/* Side chain of `p`'s attack/release/duck_db at `rate`, threshold `thr` (linear). */
+void audio_ducker_init(struct audio_ducker *d, const struct audio_mix_params *p, int rate,
+                       float thr);
+/* Feeds |speech| seen by the detector for one output frame; returns the bed's gain there. */
+float audio_ducker_step(struct audio_ducker *d, float s);
+
 /* Fills dst[0..n) by looping src[0..src_n) with equal-power crossfades of xfade frames
  * (clamped to half the source); src_n >= n is a plain copy. Mono. */
 void audio_loop_fill(float *dst, size_t n, const float *src, size_t src_n, size_t xfade);

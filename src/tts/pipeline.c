@@ -189,12 +189,11 @@ struct run {
     /* streaming with an ambience: a seamlessly looping bed at the engine rate, mixed on a
      * timeline of lead-in (bed alone), speech, tail (bed alone), with the mixer's ducking */
     struct audio_pcm bed;
-    size_t bed_pos;       /* next bed frame to use */
-    float amb_level;      /* bed gain: speech level + ambience_volume */
-    float duck_thr;       /* speech envelope above this ducks the bed */
-    float env, duck_gain; /* side-chain state */
-    size_t lead, tail;    /* frames */
-    size_t mixed;         /* timeline frames mixed so far */
+    size_t bed_pos;           /* next bed frame to use */
+    float amb_level;          /* bed gain: speech level + ambience_volume */
+    struct audio_ducker duck; /* the mixer's side chain, over the timeline */
+    size_t lead, tail;        /* frames */
+    size_t mixed;             /* timeline frames mixed so far */
 };
 
 static bool run_cancelled(void *user)
@@ -210,46 +209,6 @@ static void run_progress(double f, void *user)
         run->cb->progress(TTS_STAGE_SYNTH, 0.9 * f, run->cb->user);
 }
 
-static void put_le32(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)v, p[1] = (unsigned char)(v >> 8), p[2] = (unsigned char)(v >> 16),
-    p[3] = (unsigned char)(v >> 24);
-}
-
-static void put_le16(unsigned char *p, uint16_t v)
-{
-    p[0] = (unsigned char)v, p[1] = (unsigned char)(v >> 8);
-}
-
-/* A 44-byte WAV header for 16-bit mono PCM; data_bytes 0xFFFFFFFF = unknown (streaming). */
-static void wav_header(unsigned char h[44], int rate, uint32_t data_bytes)
-{
-    memcpy(h, "RIFF", 4);
-    put_le32(h + 4, data_bytes == 0xFFFFFFFFu ? 0xFFFFFFFFu : 36u + data_bytes);
-    memcpy(h + 8, "WAVEfmt ", 8);
-    put_le32(h + 16, 16);
-    put_le16(h + 20, 1); /* PCM */
-    put_le16(h + 22, 1); /* mono */
-    put_le32(h + 24, (uint32_t)rate);
-    put_le32(h + 28, (uint32_t)rate * 2u);
-    put_le16(h + 32, 2);
-    put_le16(h + 34, 16);
-    memcpy(h + 36, "data", 4);
-    put_le32(h + 40, data_bytes);
-}
-
-static int16_t to_s16(float x)
-{
-    float v = x * 32767.0f;
-    if (!(v == v))
-        return 0;
-    if (v > 32767.0f)
-        v = 32767.0f;
-    if (v < -32768.0f)
-        v = -32768.0f;
-    return (int16_t)lrintf(v);
-}
-
 /* Converts n float samples to little-endian s16 and hands them to on_audio. */
 static enum vb_err emit_s16(struct run *run, const float *x, size_t n)
 {
@@ -263,8 +222,7 @@ static enum vb_err emit_s16(struct run *run, const float *x, size_t n)
         run->s16_cap = n;
     }
     unsigned char *b = (unsigned char *)run->s16;
-    for (size_t i = 0; i < n; i++)
-        put_le16(b + 2 * i, (uint16_t)to_s16(x[i]));
+    audio_wav_stream_pcm16(x, n, b);
     if (run->t->first_audio_ms == 0)
         run->t->first_audio_ms = now_ms() - run->t0;
     return run->cb->on_audio(b, n * 2, run->cb->user);
@@ -291,13 +249,6 @@ static float bed_next(struct run *run)
     if (++run->bed_pos == run->bed.frames)
         run->bed_pos = 0;
     return v;
-}
-
-/* One-pole coefficient reaching ~63 % of a step in `ms` (as the mixer's side chain). */
-static float smoothing(double ms, int rate)
-{
-    double n = ms * rate / 1000.0;
-    return n < 1.0 ? 1.0f : (float)(1.0 - exp(-1.0 / n));
 }
 
 static enum vb_err grow_y(struct run *run, size_t n)
@@ -337,8 +288,9 @@ static void stream_levels(struct run *run, const float *x, size_t n)
     double bed_db = audio_mix_level_db(&run->bed);
     double db = (isfinite(speech_db) ? speech_db : bed_db) + run->r->ambience_volume_db - bed_db;
     run->amb_level = isfinite(db) ? (float)audio_db_to_gain(db) : 0.0f;
-    run->duck_thr =
-        isfinite(speech_db) ? (float)audio_db_to_gain(speech_db + mp.threshold_db) : INFINITY;
+    audio_ducker_init(&run->duck, &mp, run->rate,
+                      isfinite(speech_db) ? (float)audio_db_to_gain(speech_db + mp.threshold_db)
+                                          : INFINITY);
 }
 
 /* Mixes the timeline up to `to` frames (bed under the speech, ducked by the speech that
@@ -349,24 +301,18 @@ static enum vb_err mix_to(struct run *run, size_t to, bool end, size_t *n_out)
     struct audio_mix_params mp = audio_mix_default_params();
     const float *sp = run->j.speech.samples;
     size_t ns = run->j.speech.frames, lead = run->lead;
-    size_t look = (size_t)(mp.attack_ms * run->rate / 1000.0);
     size_t fin = VB_MIN((size_t)(mp.fade_in_s * run->rate), lead);
     size_t fout = VB_MIN((size_t)(mp.fade_out_s * run->rate), run->tail);
     size_t total = lead + ns + run->tail;
-    float env_rel = smoothing(30.0, run->rate), g_att = smoothing(mp.attack_ms, run->rate);
-    float g_rel = smoothing(mp.release_ms, run->rate), duck = (float)audio_db_to_gain(mp.duck_db);
     size_t n = to > run->mixed ? to - run->mixed : 0;
     *n_out = n;
     enum vb_err err = grow_y(run, n);
     if (err)
         return err;
     for (size_t i = 0; i < n; i++) {
-        size_t t = run->mixed + i, d = t + look;
+        size_t t = run->mixed + i, d = t + run->duck.look;
         float s = d >= lead && d - lead < ns ? fabsf(sp[d - lead]) : 0.0f;
-        run->env = s > run->env ? s : run->env + env_rel * (s - run->env);
-        float target = run->env > run->duck_thr ? duck : 1.0f;
-        run->duck_gain += (target < run->duck_gain ? g_att : g_rel) * (target - run->duck_gain);
-        float b = bed_next(run) * run->amb_level * run->duck_gain;
+        float b = bed_next(run) * run->amb_level * audio_ducker_step(&run->duck, s);
         if (t < fin)
             b *= (float)(t + 1) / (float)(fin + 1);
         if (end && t + fout >= total)
@@ -391,8 +337,7 @@ static enum vb_err stream_advance(struct run *run, bool end)
         stream_levels(run, run->j.speech.samples, ns);
     }
     if (run->bed.samples) {
-        struct audio_mix_params mp = audio_mix_default_params();
-        size_t look = (size_t)(mp.attack_ms * run->rate / 1000.0), known = run->lead + ns;
+        size_t look = run->duck.look, known = run->lead + ns;
         size_t to = end ? known + run->tail : known > look ? known - look : 0;
         err = mix_to(run, to, end, &n);
     } else {
@@ -463,7 +408,6 @@ static enum vb_err make_bed(struct run *run)
     struct audio_mix_params mp = audio_mix_default_params();
     run->lead = (size_t)(mp.lead_in_s * run->rate);
     run->tail = (size_t)(mp.tail_s * run->rate);
-    run->duck_gain = 1.0f;
     return VB_OK;
 }
 
@@ -482,8 +426,8 @@ static enum vb_err stream_begin(struct run *run)
     }
     if (run->pcm_raw)
         return VB_OK;
-    unsigned char h[44];
-    wav_header(h, run->out_rate, 0xFFFFFFFFu);
+    unsigned char h[AUDIO_WAV_STREAM_HEADER_BYTES];
+    audio_wav_stream_header(h, run->out_rate, 1);
     return run->cb->on_audio(h, sizeof h, run->cb->user);
 }
 
@@ -506,22 +450,17 @@ static enum vb_err stream_end(struct run *run)
     return err;
 }
 
-/* Raw little-endian s16 of the whole PCM, optionally behind a WAV header. */
-static enum vb_err encode_s16(const struct audio_pcm *pcm, bool header, unsigned char **out,
-                              size_t *out_len)
+/* Raw little-endian s16 of the whole PCM. */
+static enum vb_err encode_s16(const struct audio_pcm *pcm, unsigned char **out, size_t *out_len)
 {
-    size_t hdr = header ? 44 : 0;
-    if (pcm->frames > (SIZE_MAX - hdr) / 2 || pcm->frames * 2 > 0xFFFFFFF0u)
+    if (pcm->frames > SIZE_MAX / 2 || pcm->frames * 2 > 0xFFFFFFF0u)
         return VB_ERR_TOO_LARGE;
-    unsigned char *b = vb_try_malloc(hdr + pcm->frames * 2);
+    unsigned char *b = vb_try_malloc(pcm->frames * 2);
     if (!b)
         return VB_ERR_NOMEM;
-    if (header)
-        wav_header(b, pcm->sample_rate, (uint32_t)(pcm->frames * 2));
-    for (size_t i = 0; i < pcm->frames; i++)
-        put_le16(b + hdr + 2 * i, (uint16_t)to_s16(pcm->samples[i]));
+    audio_wav_stream_pcm16(pcm->samples, pcm->frames, b);
     *out = b;
-    *out_len = hdr + pcm->frames * 2;
+    *out_len = pcm->frames * 2;
     return VB_OK;
 }
 
@@ -710,7 +649,7 @@ enum vb_err tts_pipeline_run(struct tts_engine *e, const struct tts_request *r,
 
     /* 6. encode */
     if (run.pcm_raw) {
-        err = encode_s16(&run.speech, false, &data, &len);
+        err = encode_s16(&run.speech, &data, &len);
         out->format = TTS_FORMAT_PCM;
         out->extension = "pcm";
         out->content_type = "audio/pcm";

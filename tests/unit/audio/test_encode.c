@@ -184,6 +184,7 @@ TEST(wav_stream)
     sig_sine(x, 3000, 16000, 440, 0.5);
     x[5] = 2.0f;
     x[6] = NAN;
+    x[7] = -2.0f; /* clamps to -32768, as the TTS pipeline has always streamed it */
     unsigned char buf[AUDIO_WAV_STREAM_HEADER_BYTES + 6000];
     audio_wav_stream_header(buf, 16000, 1);
     audio_wav_stream_pcm16(x, 1000, buf + AUDIO_WAV_STREAM_HEADER_BYTES);
@@ -200,6 +201,7 @@ TEST(wav_stream)
         CHECK_EQ_INT(back.sample_rate, 16000);
         CHECK_NEAR(back.samples[5], 32767.0 / 32768.0, 1e-6);
         CHECK_NEAR(back.samples[6], 0.0, 0);
+        CHECK_NEAR(back.samples[7], -1.0, 0);
         CHECK_NEAR(back.samples[2500], x[2500], 1.0 / 16384);
         audio_pcm_release(&back);
     }
