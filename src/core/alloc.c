@@ -87,6 +87,26 @@ void *vb_try_realloc(void *p, size_t n)
     return realloc(p, n ? n : 1);
 }
 
+bool vb_try_grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (*cap >= need)
+        return true;
+    size_t c = *cap ? *cap : 64;
+    while (c < need) {
+        if (c > SIZE_MAX / 2)
+            return false;
+        c *= 2;
+    }
+    if (c > SIZE_MAX / elem)
+        return false;
+    void *q = vb_try_realloc(*p, c * elem);
+    if (!q)
+        return false;
+    *p = q;
+    *cap = c;
+    return true;
+}
+
 void vb_free(void *p)
 {
     free(p);

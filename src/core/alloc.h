@@ -3,6 +3,7 @@
 #ifndef VB_ALLOC_H
 #define VB_ALLOC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Abort on OOM (small, fixed allocations). Caller frees with vb_free. */
@@ -16,6 +17,9 @@ char *vb_xstrndup(const char *s, size_t n);
 void *vb_try_malloc(size_t n);
 void *vb_try_calloc(size_t count, size_t n);
 void *vb_try_realloc(void *p, size_t n);
+/* Makes the array *p of *cap elements of elem bytes hold at least need elements, doubling
+ * from 64 (contents kept, *p and *cap updated). false on OOM or overflow (*p unchanged). */
+bool vb_try_grow(void **p, size_t *cap, size_t need, size_t elem);
 
 /* Frees p; NULL is fine. */
 void vb_free(void *p);

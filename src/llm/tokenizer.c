@@ -1,80 +1,31 @@
-/* tokenizer.c: GGUF vocabulary -> hash maps; special-token partitioning; the Qwen2
- * pre-tokenizer regex as a hand-written scanner over code points; BPE merges by rank with a
- * binary heap; detokenisation through the GPT-2 byte alphabet. */
+/* tokenizer.c: GGUF vocabulary -> string maps; special-token partitioning; the Qwen2
+ * pre-tokenizer regex as a hand-written scanner over code points; BPE merges by rank (one at
+ * a time, leftmost first: nn/bpe.c); detokenisation through the GPT-2 byte alphabet. */
 #include "core/vb.h"
 #include "core/err.h"
 #include "llm/tokenizer.h"
 #include "core/alloc.h"
+#include "core/strmap.h"
 #include "core/unicode.h"
+#include "nn/bpe.h"
 
 struct str {
     const char *p;
     size_t len;
 };
 
-struct strmap { /* open addressing: slot holds index+1, 0 = empty */
-    uint32_t *slots;
-    size_t mask;
-};
-
 struct llm_tokenizer {
     int32_t n_vocab;
     struct str *tokens;
     uint8_t *types;
-    struct strmap token_map;
-    struct str *merges;
+    struct vb_strmap token_map; /* text -> id */
     int32_t n_merges;
-    struct strmap merge_map;
-    int32_t *specials; /* CONTROL/USER_DEFINED/UNKNOWN ids, longest text first */
+    struct vb_strmap merge_map; /* "left right" -> rank */
+    int32_t *specials;          /* CONTROL/USER_DEFINED/UNKNOWN ids, longest text first */
     int32_t n_specials;
     uint8_t *eog; /* n_vocab flags */
     int32_t eos;
 };
-
-static uint64_t hash_bytes(const char *p, size_t n)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (uint8_t)p[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
-static bool strmap_init(struct strmap *m, size_t n)
-{
-    size_t cap = 16;
-    while (cap < 2 * n)
-        cap <<= 1;
-    m->slots = vb_try_calloc(cap, sizeof *m->slots);
-    m->mask = cap - 1;
-    return m->slots != NULL;
-}
-
-/* Inserts index i for key s unless the key exists (first one wins). */
-static void strmap_put(struct strmap *m, const struct str *keys, uint32_t i)
-{
-    size_t h = (size_t)hash_bytes(keys[i].p, keys[i].len) & m->mask;
-    while (m->slots[h]) {
-        const struct str *k = &keys[m->slots[h] - 1];
-        if (k->len == keys[i].len && memcmp(k->p, keys[i].p, k->len) == 0)
-            return;
-        h = (h + 1) & m->mask;
-    }
-    m->slots[h] = i + 1;
-}
-
-static int64_t strmap_get(const struct strmap *m, const struct str *keys, const char *p, size_t len)
-{
-    size_t h = (size_t)hash_bytes(p, len) & m->mask;
-    while (m->slots[h]) {
-        const struct str *k = &keys[m->slots[h] - 1];
-        if (k->len == len && memcmp(k->p, p, len) == 0)
-            return (int64_t)m->slots[h] - 1;
-        h = (h + 1) & m->mask;
-    }
-    return -1;
-}
 
 /* Longest token text first (ties by id). */
 static int cmp_special_r(const void *a, const void *b, void *ctx)
@@ -145,9 +96,9 @@ enum vb_err llm_tokenizer_load(const struct gguf_file *g, struct llm_tokenizer *
     tk->types = vb_try_calloc(nv, 1);
     tk->eog = vb_try_calloc(nv, 1);
     tk->specials = vb_try_calloc(nv, sizeof *tk->specials);
-    tk->merges = vb_try_calloc(tk->n_merges ? (size_t)tk->n_merges : 1, sizeof *tk->merges);
-    if (!tk->tokens || !tk->types || !tk->eog || !tk->specials || !tk->merges ||
-        !strmap_init(&tk->token_map, nv) || !strmap_init(&tk->merge_map, (size_t)tk->n_merges))
+    if (!tk->tokens || !tk->types || !tk->eog || !tk->specials ||
+        !vb_strmap_init(&tk->token_map, nv) ||
+        !vb_strmap_init(&tk->merge_map, (size_t)tk->n_merges))
         goto out;
     for (int32_t i = 0; i < tk->n_vocab; i++) {
         tk->tokens[i].p = gguf_arr_str(kv_tok, (uint64_t)i, &tk->tokens[i].len);
@@ -158,14 +109,15 @@ enum vb_err llm_tokenizer_load(const struct gguf_file *g, struct llm_tokenizer *
             goto out;
         }
         tk->types[i] = (uint8_t)t;
-        strmap_put(&tk->token_map, tk->tokens, (uint32_t)i);
+        vb_strmap_put(&tk->token_map, tk->tokens[i].p, tk->tokens[i].len, i);
         if ((t == LLM_TOKEN_CONTROL || t == LLM_TOKEN_USER_DEFINED || t == LLM_TOKEN_UNKNOWN) &&
             tk->tokens[i].len > 0)
             tk->specials[tk->n_specials++] = i;
     }
     for (int32_t i = 0; i < tk->n_merges; i++) {
-        tk->merges[i].p = gguf_arr_str(kv_merges, (uint64_t)i, &tk->merges[i].len);
-        strmap_put(&tk->merge_map, tk->merges, (uint32_t)i);
+        size_t ml;
+        const char *m = gguf_arr_str(kv_merges, (uint64_t)i, &ml);
+        vb_strmap_put(&tk->merge_map, m, ml, i);
     }
     qsort_r(tk->specials, (size_t)tk->n_specials, sizeof *tk->specials, cmp_special_r, tk);
     static const char *const eog_texts[] = {
@@ -194,9 +146,8 @@ void llm_tokenizer_free(struct llm_tokenizer *tk)
     vb_free(tk->types);
     vb_free(tk->eog);
     vb_free(tk->specials);
-    vb_free(tk->merges);
-    vb_free(tk->token_map.slots);
-    vb_free(tk->merge_map.slots);
+    vb_strmap_release(&tk->token_map);
+    vb_strmap_release(&tk->merge_map);
     vb_free(tk);
 }
 
@@ -222,7 +173,7 @@ enum llm_token_type llm_token_type(const struct llm_tokenizer *tk, int32_t id)
 
 int32_t llm_token_lookup(const struct llm_tokenizer *tk, const char *text, size_t len)
 {
-    return (int32_t)strmap_get(&tk->token_map, tk->tokens, text, len);
+    return vb_strmap_get(&tk->token_map, text, len);
 }
 
 /* ===== output vector ===== */
@@ -234,160 +185,23 @@ struct ids {
 
 static bool push_id(struct ids *o, int32_t id)
 {
-    if (*o->n == *o->cap) {
-        size_t nc = *o->cap ? *o->cap * 2 : 64;
-        int32_t *nv = vb_try_realloc(*o->v, nc * sizeof *nv);
-        if (!nv)
-            return false;
-        *o->v = nv;
-        *o->cap = nc;
-    }
+    if (!vb_try_grow((void **)o->v, o->cap, *o->n + 1, sizeof **o->v))
+        return false;
     (*o->v)[(*o->n)++] = id;
     return true;
 }
 
 /* ===== BPE on one pre-token (already in the byte alphabet) ===== */
 
-struct sym {
-    int32_t start, len, prev, next;
-};
-
-struct bigram {
-    int32_t rank, left, right, size;
-};
-
-static bool bigram_less(const struct bigram *a, const struct bigram *b)
+static bool bpe_word(const struct llm_tokenizer *tk, struct bpe_work *st, const char *w,
+                     size_t wlen, struct ids *o)
 {
-    return a->rank < b->rank || (a->rank == b->rank && a->left < b->left);
-}
-
-struct heap {
-    struct bigram *v;
-    size_t n, cap;
-};
-
-static bool heap_push(struct heap *h, struct bigram b)
-{
-    if (h->n == h->cap) {
-        size_t nc = h->cap ? h->cap * 2 : 64;
-        struct bigram *nv = vb_try_realloc(h->v, nc * sizeof *nv);
-        if (!nv)
-            return false;
-        h->v = nv;
-        h->cap = nc;
-    }
-    size_t i = h->n++;
-    h->v[i] = b;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!bigram_less(&h->v[i], &h->v[p]))
-            break;
-        struct bigram t = h->v[i];
-        h->v[i] = h->v[p];
-        h->v[p] = t;
-        i = p;
-    }
-    return true;
-}
-
-static struct bigram heap_pop(struct heap *h)
-{
-    struct bigram top = h->v[0];
-    h->v[0] = h->v[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < h->n && bigram_less(&h->v[l], &h->v[m]))
-            m = l;
-        if (r < h->n && bigram_less(&h->v[r], &h->v[m]))
-            m = r;
-        if (m == i)
-            break;
-        struct bigram t = h->v[i];
-        h->v[i] = h->v[m];
-        h->v[m] = t;
-        i = m;
-    }
-    return top;
-}
-
-struct bpe_state {
-    const struct llm_tokenizer *tk;
-    struct sym *syms;
-    size_t syms_cap;
-    struct heap heap;
-    char *key;
-    size_t key_cap;
-    const char *text;
-};
-
-static bool try_pair(struct bpe_state *st, int32_t left, int32_t right)
-{
-    if (left < 0 || right < 0)
+    if (!bpe_merge(st, &tk->merge_map, BPE_LOWEST_LEFTMOST, w, wlen))
+        return false;
+    if (wlen == 0)
         return true;
-    const struct sym *a = &st->syms[left], *b = &st->syms[right];
-    size_t need = (size_t)a->len + 1 + (size_t)b->len;
-    if (need > st->key_cap) {
-        char *nk = vb_try_realloc(st->key, need * 2);
-        if (!nk)
-            return false;
-        st->key = nk;
-        st->key_cap = need * 2;
-    }
-    memcpy(st->key, st->text + a->start, (size_t)a->len);
-    st->key[a->len] = ' ';
-    memcpy(st->key + a->len + 1, st->text + b->start, (size_t)b->len);
-    int64_t rank = strmap_get(&st->tk->merge_map, st->tk->merges, st->key, need);
-    if (rank < 0)
-        return true;
-    struct bigram bg = {(int32_t)rank, left, right, a->len + b->len};
-    return heap_push(&st->heap, bg);
-}
-
-static bool bpe_word(struct bpe_state *st, const char *w, size_t wlen, struct ids *o)
-{
-    const struct llm_tokenizer *tk = st->tk;
-    /* one symbol per UTF-8 character */
-    size_t n = 0;
-    if (wlen > st->syms_cap) {
-        struct sym *ns = vb_try_realloc(st->syms, wlen * sizeof *ns);
-        if (!ns)
-            return false;
-        st->syms = ns;
-        st->syms_cap = wlen;
-    }
-    st->text = w;
-    for (size_t i = 0; i < wlen;) {
-        uint8_t b = (uint8_t)w[i];
-        size_t cl = b < 0x80 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4;
-        if (cl > wlen - i)
-            cl = wlen - i;
-        st->syms[n] = (struct sym){(int32_t)i, (int32_t)cl, (int32_t)n - 1, (int32_t)n + 1};
-        n++;
-        i += cl;
-    }
-    if (n == 0)
-        return true;
-    st->syms[n - 1].next = -1;
-    st->heap.n = 0;
-    for (size_t i = 0; i + 1 < n; i++)
-        if (!try_pair(st, (int32_t)i, (int32_t)i + 1))
-            return false;
-    while (st->heap.n > 0) {
-        struct bigram bg = heap_pop(&st->heap);
-        struct sym *l = &st->syms[bg.left], *r = &st->syms[bg.right];
-        if (l->len == 0 || r->len == 0 || l->len + r->len != bg.size || l->next != bg.right)
-            continue;
-        l->len += r->len;
-        r->len = 0;
-        l->next = r->next;
-        if (r->next >= 0)
-            st->syms[r->next].prev = bg.left;
-        if (!try_pair(st, l->prev, bg.left) || !try_pair(st, bg.left, l->next))
-            return false;
-    }
     for (int32_t i = 0; i >= 0; i = st->syms[i].next) {
-        const struct sym *s = &st->syms[i];
+        const struct bpe_sym *s = &st->syms[i];
         int32_t id = llm_token_lookup(tk, w + s->start, (size_t)s->len);
         if (id >= 0) {
             if (!push_id(o, id))
@@ -470,7 +284,8 @@ static size_t next_pretoken(const uint32_t *cp, const uint8_t *f, size_t n, size
     return pos + 1;
 }
 
-static bool tokenize_raw(struct bpe_state *st, const char *text, size_t len, struct ids *o)
+static bool tokenize_raw(const struct llm_tokenizer *tk, struct bpe_work *st, const char *text,
+                         size_t len, struct ids *o)
 {
     bool ok = false;
     uint32_t *cp = vb_try_malloc((len ? len : 1) * sizeof *cp);
@@ -499,10 +314,9 @@ static bool tokenize_raw(struct bpe_state *st, const char *text, size_t len, str
         for (size_t i = pos; i < end; i++) {
             char u8[4];
             int k = vb_utf8_encode(cp[i], u8);
-            for (int j = 0; j < k; j++)
-                wl += (size_t)vb_utf8_encode(vb_byte_to_cp((uint8_t)u8[j]), word + wl);
+            wl += bpe_to_alphabet(u8, (size_t)k, word + wl);
         }
-        if (!bpe_word(st, word, wl, o))
+        if (!bpe_word(tk, st, word, wl, o))
             goto out;
         pos = end;
     }
@@ -524,7 +338,7 @@ enum vb_err llm_tokenize(const struct llm_tokenizer *tk, const char *text, size_
 {
     enum vb_err err = VB_ERR_NOMEM;
     struct ids o = {idsp, np, capp};
-    struct bpe_state st = {.tk = tk};
+    struct bpe_work st = {0};
     size_t nf = 1, fcap = 16;
     struct frag *fr = vb_try_malloc(fcap * sizeof *fr), *nfr = NULL;
     if (!fr)
@@ -582,16 +396,14 @@ enum vb_err llm_tokenize(const struct llm_tokenizer *tk, const char *text, size_
         if (fr[i].id >= 0) {
             if (!push_id(&o, fr[i].id))
                 goto out;
-        } else if (!tokenize_raw(&st, text + fr[i].off, fr[i].len, &o))
+        } else if (!tokenize_raw(tk, &st, text + fr[i].off, fr[i].len, &o))
             goto out;
     }
     err = VB_OK;
 out:
     vb_free(fr);
     vb_free(nfr);
-    vb_free(st.syms);
-    vb_free(st.heap.v);
-    vb_free(st.key);
+    bpe_work_release(&st);
     return err;
 }
 

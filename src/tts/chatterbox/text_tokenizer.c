@@ -6,76 +6,11 @@
 #include "core/alloc.h"
 #include "core/fsutil.h"
 #include "core/json.h"
+#include "core/strmap.h"
 #include "core/unicode.h"
+#include "nn/bpe.h"
 
 #include <errno.h>
-
-/* ===== string -> int hash table (open addressing, FNV-1a) ===== */
-
-struct strmap_entry {
-    const char *s; /* borrowed from the tokenizer's arena */
-    uint32_t len;
-    int32_t val;
-};
-
-struct strmap {
-    struct strmap_entry *e;
-    size_t cap; /* power of two */
-    size_t n;
-};
-
-static uint64_t hash_bytes(const char *s, size_t len)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < len; i++) {
-        h ^= (uint8_t)s[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
-static bool strmap_init(struct strmap *m, size_t n)
-{
-    size_t cap = 16;
-    while (cap < n * 2)
-        cap *= 2;
-    m->e = vb_try_calloc(cap, sizeof *m->e);
-    m->cap = cap;
-    m->n = 0;
-    return m->e != NULL;
-}
-
-static struct strmap_entry *strmap_slot(const struct strmap *m, const char *s, size_t len)
-{
-    size_t i = (size_t)hash_bytes(s, len) & (m->cap - 1);
-    for (;;) {
-        struct strmap_entry *e = &m->e[i];
-        if (!e->s || (e->len == len && memcmp(e->s, s, len) == 0))
-            return e;
-        i = (i + 1) & (m->cap - 1);
-    }
-}
-
-/* false if the key exists already (the first value stays) */
-static bool strmap_put(struct strmap *m, const char *s, size_t len, int32_t val)
-{
-    struct strmap_entry *e = strmap_slot(m, s, len);
-    if (e->s)
-        return false;
-    e->s = s;
-    e->len = (uint32_t)len;
-    e->val = val;
-    m->n++;
-    return true;
-}
-
-static int32_t strmap_get(const struct strmap *m, const char *s, size_t len)
-{
-    if (!m->e)
-        return -1;
-    const struct strmap_entry *e = strmap_slot(m, s, len);
-    return e->s ? e->val : -1;
-}
 
 /* ===== tokenizer ===== */
 
@@ -88,14 +23,12 @@ struct tag {
 struct cb_text_tokenizer {
     char *arena; /* NUL-separated copies of every token/merge string */
     size_t arena_len, arena_cap;
-    struct strmap vocab;  /* token text -> id */
-    struct strmap merges; /* "left right" -> rank */
-    const char **id_str;  /* id -> text (NULL for holes) */
+    struct vb_strmap vocab;  /* token text -> id */
+    struct vb_strmap merges; /* "left right" -> rank */
+    const char **id_str;     /* id -> text (NULL for holes) */
     int32_t n_vocab;
     struct tag *tags;
     size_t n_tags;
-    char byte_sym[256][3]; /* UTF-8 of the byte-level symbol of each byte */
-    uint8_t byte_sym_len[256];
 };
 
 /* Copies s into the arena; offsets stay valid because the arena is sized before filling. */
@@ -115,8 +48,8 @@ void cb_text_tokenizer_free(struct cb_text_tokenizer *tk)
     if (!tk)
         return;
     vb_free(tk->arena);
-    vb_free(tk->vocab.e);
-    vb_free(tk->merges.e);
+    vb_strmap_release(&tk->vocab);
+    vb_strmap_release(&tk->merges);
     vb_free(tk->id_str);
     vb_free(tk->tags);
     vb_free(tk);
@@ -138,8 +71,8 @@ static enum vb_err add_vocab_object(struct cb_text_tokenizer *tk, const struct v
         const char *s = arena_add(tk, e->key, klen);
         if (!s)
             return VB_ERR_NOMEM;
-        if (!strmap_put(&tk->vocab, s, klen, (int32_t)e->integer)) {
-            int32_t old = strmap_get(&tk->vocab, s, klen);
+        if (!vb_strmap_put(&tk->vocab, s, klen, (int32_t)e->integer)) {
+            int32_t old = vb_strmap_get(&tk->vocab, s, klen);
             if (old != (int32_t)e->integer)
                 return vb_failf(why, cap, VB_ERR_FORMAT, "%s: token \"%.40s\" has two ids", what,
                                 e->key);
@@ -177,8 +110,8 @@ enum vb_err cb_text_tokenizer_load_memory(const char *vocab_json, size_t vocab_l
     tk->arena_cap = vocab_len + added_len + merges_len + n_lines + 16;
     tk->arena = vb_try_malloc(tk->arena_cap);
     tk->tags = vb_try_calloc(n_added + 1, sizeof *tk->tags);
-    if (!tk->arena || !tk->tags || !strmap_init(&tk->vocab, n_vocab + n_added) ||
-        !strmap_init(&tk->merges, n_lines)) {
+    if (!tk->arena || !tk->tags || !vb_strmap_init(&tk->vocab, n_vocab + n_added) ||
+        !vb_strmap_init(&tk->merges, n_lines)) {
         err = vb_failf(why, why_cap, VB_ERR_NOMEM, "tokenizer: out of memory");
         goto out;
     }
@@ -197,7 +130,7 @@ enum vb_err cb_text_tokenizer_load_memory(const char *vocab_json, size_t vocab_l
         goto out;
     }
     for (size_t i = 0; i < tk->vocab.cap; i++) {
-        const struct strmap_entry *e = &tk->vocab.e[i];
+        const struct vb_strmap_entry *e = &tk->vocab.e[i];
         if (!e->s)
             continue;
         if (tk->id_str[e->val]) {
@@ -208,11 +141,9 @@ enum vb_err cb_text_tokenizer_load_memory(const char *vocab_json, size_t vocab_l
     }
     /* byte-level alphabet: every byte's symbol must be a token */
     for (int b = 0; b < 256; b++) {
-        char u[4];
-        int l = vb_utf8_encode(vb_byte_to_cp((uint8_t)b), u);
-        memcpy(tk->byte_sym[b], u, (size_t)l);
-        tk->byte_sym_len[b] = (uint8_t)l;
-        if (strmap_get(&tk->vocab, u, (size_t)l) < 0) {
+        char c = (char)b, u[2];
+        size_t l = bpe_to_alphabet(&c, 1, u);
+        if (vb_strmap_get(&tk->vocab, u, l) < 0) {
             err = vb_failf(why, why_cap, VB_ERR_FORMAT, "vocab.json: no token for byte 0x%02x", b);
             goto out;
         }
@@ -249,7 +180,7 @@ enum vb_err cb_text_tokenizer_load_memory(const char *vocab_json, size_t vocab_l
         }
         memcpy(joined, line, ll);
         memcpy(joined + ll, sp + 1, rl);
-        if (strmap_get(&tk->vocab, joined, ll + rl) < 0) {
+        if (vb_strmap_get(&tk->vocab, joined, ll + rl) < 0) {
             err = vb_failf(why, why_cap, VB_ERR_FORMAT,
                            "merges.txt: line %zu merges into a token missing from vocab.json",
                            line_no);
@@ -260,7 +191,7 @@ enum vb_err cb_text_tokenizer_load_memory(const char *vocab_json, size_t vocab_l
             err = VB_ERR_NOMEM;
             goto out;
         }
-        strmap_put(&tk->merges, s, len, rank++); /* a repeated merge keeps its first rank */
+        vb_strmap_put(&tk->merges, s, len, rank++); /* a repeated merge keeps its first rank */
     }
     err = VB_OK;
     *out = tk;
@@ -349,7 +280,7 @@ int32_t cb_text_tokenizer_n_vocab(const struct cb_text_tokenizer *tk)
 
 int32_t cb_text_token_id(const struct cb_text_tokenizer *tk, const char *s, size_t len)
 {
-    return strmap_get(&tk->vocab, s, len);
+    return vb_strmap_get(&tk->vocab, s, len);
 }
 
 const char *cb_text_token_str(const struct cb_text_tokenizer *tk, int32_t id)
@@ -525,48 +456,11 @@ static size_t pretoken_len(const char *s, size_t len, size_t i)
 
 /* ===== BPE ===== */
 
-struct sym {
-    uint32_t off, len; /* into the mapped word */
-};
-
-struct bpe_work {
+struct scratch {
     char *word; /* byte-level mapped UTF-8 of the pre-token */
     size_t word_cap;
-    struct sym *sym;
-    size_t sym_cap;
+    struct bpe_work bpe;
 };
-
-static bool grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (*cap >= need)
-        return true;
-    size_t c = *cap ? *cap : 64;
-    while (c < need)
-        c *= 2;
-    void *q = vb_try_realloc(*p, c * elem);
-    if (!q)
-        return false;
-    *p = q;
-    *cap = c;
-    return true;
-}
-
-/* Rank of merging symbols a and b, or -1. */
-static int32_t pair_rank(const struct cb_text_tokenizer *tk, const char *w, struct sym a,
-                         struct sym b, char *key, size_t key_cap)
-{
-    if ((size_t)a.len + b.len + 1 > key_cap)
-        return -1;
-    memcpy(key, w + a.off, a.len);
-    key[a.len] = ' ';
-    memcpy(key + a.len + 1, w + b.off, b.len);
-    return strmap_get(&tk->merges, key, (size_t)a.len + b.len + 1);
-}
-
-static bool sym_eq(const char *w, struct sym a, const char *s, size_t len)
-{
-    return a.len == len && memcmp(w + a.off, s, len) == 0;
-}
 
 struct ids {
     int32_t *v;
@@ -580,61 +474,25 @@ static bool ids_push(struct ids *o, int32_t id)
         o->truncated = true;
         return true;
     }
-    if (!grow((void **)&o->v, &o->cap, o->n + 1, sizeof *o->v))
+    if (!vb_try_grow((void **)&o->v, &o->cap, o->n + 1, sizeof *o->v))
         return false;
     o->v[o->n++] = id;
     return true;
 }
 
-/* Byte-level BPE of one pre-token (the reference merge loop: lowest-ranked pair, every
- * occurrence left to right, until no pair has a rank). */
-static enum vb_err bpe_word(const struct cb_text_tokenizer *tk, struct bpe_work *w, const char *s,
+/* Byte-level BPE of one pre-token (the reference merge loop: every occurrence of the
+ * lowest-ranked pair, left to right, until no pair has a rank). */
+static enum vb_err bpe_word(const struct cb_text_tokenizer *tk, struct scratch *w, const char *s,
                             size_t len, struct ids *o)
 {
-    if (!grow((void **)&w->word, &w->word_cap, len * 2 + 1, 1) ||
-        !grow((void **)&w->sym, &w->sym_cap, len + 1, sizeof *w->sym))
+    if (!vb_try_grow((void **)&w->word, &w->word_cap, len * 2 + 1, 1))
         return VB_ERR_NOMEM;
-    size_t wl = 0, ns = 0;
-    for (size_t i = 0; i < len; i++) {
-        uint8_t b = (uint8_t)s[i];
-        memcpy(w->word + wl, tk->byte_sym[b], tk->byte_sym_len[b]);
-        w->sym[ns++] = (struct sym){(uint32_t)wl, tk->byte_sym_len[b]};
-        wl += tk->byte_sym_len[b];
-    }
-    char key[1024];
-    while (ns > 1) {
-        int32_t best = -1;
-        size_t bi = 0;
-        for (size_t i = 0; i + 1 < ns; i++) {
-            int32_t r = pair_rank(tk, w->word, w->sym[i], w->sym[i + 1], key, sizeof key);
-            if (r >= 0 && (best < 0 || r < best)) {
-                best = r;
-                bi = i;
-            }
-        }
-        if (best < 0)
-            break;
-        /* the pair's two strings (copied: symbols move while merging) */
-        char first[512], second[512];
-        struct sym fa = w->sym[bi], fb = w->sym[bi + 1];
-        if (fa.len > sizeof first || fb.len > sizeof second)
-            break;
-        memcpy(first, w->word + fa.off, fa.len);
-        memcpy(second, w->word + fb.off, fb.len);
-        size_t out = 0;
-        for (size_t i = 0; i < ns;) {
-            if (i + 1 < ns && sym_eq(w->word, w->sym[i], first, fa.len) &&
-                sym_eq(w->word, w->sym[i + 1], second, fb.len)) {
-                w->sym[out++] = (struct sym){w->sym[i].off, w->sym[i].len + w->sym[i + 1].len};
-                i += 2;
-            } else {
-                w->sym[out++] = w->sym[i++];
-            }
-        }
-        ns = out;
-    }
-    for (size_t i = 0; i < ns; i++) {
-        int32_t id = strmap_get(&tk->vocab, w->word + w->sym[i].off, w->sym[i].len);
+    size_t wl = bpe_to_alphabet(s, len, w->word);
+    if (!bpe_merge(&w->bpe, &tk->merges, BPE_LOWEST_ALL, w->word, wl))
+        return VB_ERR_NOMEM;
+    for (int32_t i = wl ? 0 : -1; i >= 0; i = w->bpe.syms[i].next) {
+        const struct bpe_sym *sym = &w->bpe.syms[i];
+        int32_t id = vb_strmap_get(&tk->vocab, w->word + sym->start, (size_t)sym->len);
         if (id < 0)
             return VB_ERR_INTERNAL; /* impossible: load checked bytes and merge results */
         if (!ids_push(o, id))
@@ -644,7 +502,7 @@ static enum vb_err bpe_word(const struct cb_text_tokenizer *tk, struct bpe_work 
 }
 
 /* GPT-2 BPE of a text segment without tags. */
-static enum vb_err encode_plain(const struct cb_text_tokenizer *tk, struct bpe_work *w,
+static enum vb_err encode_plain(const struct cb_text_tokenizer *tk, struct scratch *w,
                                 const char *s, size_t len, struct ids *o)
 {
     for (size_t i = 0; i < len && !o->truncated;) {
@@ -678,7 +536,7 @@ enum vb_err cb_text_tokenize(const struct cb_text_tokenizer *tk, const char *tex
     if (truncated)
         *truncated = false;
     struct ids o = {.max = max_ids};
-    struct bpe_work w = {0};
+    struct scratch w = {0};
     enum vb_err err = VB_OK;
     size_t seg = 0; /* start of the pending plain segment */
     for (size_t i = 0; i < len && !o.truncated;) {
@@ -698,7 +556,7 @@ enum vb_err cb_text_tokenize(const struct cb_text_tokenizer *tk, const char *tex
     }
     if (!o.truncated && (err = encode_plain(tk, &w, text + seg, len - seg, &o)) != VB_OK)
         goto out;
-    if (!o.v && !grow((void **)&o.v, &o.cap, 1, sizeof *o.v)) {
+    if (!o.v && !vb_try_grow((void **)&o.v, &o.cap, 1, sizeof *o.v)) {
         err = VB_ERR_NOMEM;
         goto out;
     }
@@ -710,7 +568,7 @@ enum vb_err cb_text_tokenize(const struct cb_text_tokenizer *tk, const char *tex
 out:
     vb_free(o.v);
     vb_free(w.word);
-    vb_free(w.sym);
+    bpe_work_release(&w.bpe);
     return err;
 }
 
