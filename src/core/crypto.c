@@ -60,7 +60,7 @@ void vb_hex_encode(const void *in, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
-static int hex_digit(char c)
+int vb_hex_digit(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -80,7 +80,7 @@ enum vb_err vb_hex_decode(const char *hex, size_t hex_len, uint8_t *out, size_t 
     if (hex_len / 2 > out_cap)
         return VB_ERR_TOO_LARGE;
     for (size_t i = 0; i < hex_len; i += 2) {
-        int hi = hex_digit(hex[i]), lo = hex_digit(hex[i + 1]);
+        int hi = vb_hex_digit(hex[i]), lo = vb_hex_digit(hex[i + 1]);
         if (hi < 0 || lo < 0)
             return VB_ERR_INVALID;
         out[i / 2] = (uint8_t)(hi << 4 | lo);

@@ -27,6 +27,8 @@ bool vb_ct_equal(const void *a, const void *b, size_t n);
 /* Fills out with n bytes from the kernel CSPRNG (getrandom). VB_ERR_INTERNAL on failure. */
 VB_WUR enum vb_err vb_random_bytes(void *out, size_t n);
 
+/* Value of one hex digit (either case), or -1. */
+int vb_hex_digit(char c);
 /* Lower-case hex of n bytes into out (2n+1 bytes, NUL-terminated). */
 void vb_hex_encode(const void *in, size_t n, char *out);
 /* Decodes hex (either case; even length) into out. *out_len = bytes written.

@@ -4,6 +4,7 @@
 #include "core/json.h"
 #include "core/unicode.h"
 #include "core/alloc.h"
+#include "core/crypto.h"
 
 #include <errno.h>
 #include <locale.h>
@@ -122,17 +123,6 @@ static struct vb_json *node_new(struct parser *p, enum vb_json_type type)
     return j;
 }
 
-static int hex_val(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Reads the 4 hex digits after "\u" at p->pos; advances past them. */
 static bool read_hex4(struct parser *p, uint32_t *out)
 {
@@ -142,7 +132,7 @@ static bool read_hex4(struct parser *p, uint32_t *out)
     }
     uint32_t v = 0;
     for (int i = 0; i < 4; i++) {
-        int h = hex_val(p->s[p->pos + (size_t)i]);
+        int h = vb_hex_digit(p->s[p->pos + (size_t)i]);
         if (h < 0) {
             fail(p, VB_ERR_INVALID, p->pos + (size_t)i, "invalid hex digit in \\u escape");
             return false;

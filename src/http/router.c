@@ -3,19 +3,9 @@
 #include "core/vb.h"
 #include "http/router.h"
 #include "core/alloc.h"
+#include "core/crypto.h"
 
 #include <string.h>
-
-static int hex_val(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 static bool is_ctl(unsigned char c)
 {
@@ -38,8 +28,8 @@ enum vb_err http_path_decode(const char *raw, size_t len, char *out, size_t out_
             if (c == '%') {
                 if (len - i < 3)
                     return VB_ERR_NOT_FOUND; /* truncated escape */
-                int hi = hex_val((unsigned char)raw[i + 1]);
-                int lo = hex_val((unsigned char)raw[i + 2]);
+                int hi = vb_hex_digit(raw[i + 1]);
+                int lo = vb_hex_digit(raw[i + 2]);
                 if (hi < 0 || lo < 0)
                     return VB_ERR_NOT_FOUND;
                 c = (unsigned char)(hi * 16 + lo);
@@ -199,8 +189,8 @@ static long query_decode(const char *s, size_t len, char *out)
         } else if (c == '%') {
             if (len - i < 3)
                 return -1;
-            int hi = hex_val((unsigned char)s[i + 1]);
-            int lo = hex_val((unsigned char)s[i + 2]);
+            int hi = vb_hex_digit(s[i + 1]);
+            int lo = vb_hex_digit(s[i + 2]);
             if (hi < 0 || lo < 0)
                 return -1;
             c = (unsigned char)(hi * 16 + lo);
