@@ -97,5 +97,12 @@ VB_WUR enum vb_err db_migrate(struct db_store *store);
 /* Acquire + query + release. */
 VB_WUR enum vb_err db_query(struct db_store *store, const char *sql, const struct db_param *params,
                             size_t n, struct db_result *out);
+/* Moves row r of a result into the record at out (the caller's type). */
+typedef void db_row_fn(struct db_result *res, size_t r, void *out);
+/* db_query of a query returning at most one row, moved into out by from_row (out may be NULL:
+ * the row's existence only). No row -> VB_ERR_NOT_FOUND. */
+VB_WUR enum vb_err db_query_one(struct db_store *store, const char *sql,
+                                const struct db_param *params, size_t n, db_row_fn *from_row,
+                                void *out);
 
 #endif

@@ -49,8 +49,9 @@ void db_chat_message_list_release(struct db_chat_message_list *l)
     memset(l, 0, sizeof(*l));
 }
 
-static void thread_from_row(struct db_result *res, size_t r, struct db_chat_thread *out)
+static void thread_from_row(struct db_result *res, size_t r, void *dst)
 {
+    struct db_chat_thread *out = dst;
     out->id = db_result_int(res, r, 0);
     out->user_id = db_result_int(res, r, 1);
     out->title = db_result_take_text(res, r, 2);
@@ -73,20 +74,6 @@ static void message_from_row(struct db_result *res, size_t r, struct db_chat_mes
     out->incomplete = db_result_int(res, r, 9) != 0;
 }
 
-/* One-row query into a thread; no row -> VB_ERR_NOT_FOUND. */
-static enum vb_err query_thread(struct db_store *store, const char *sql,
-                                const struct db_param *params, size_t n, struct db_chat_thread *out)
-{
-    struct db_result res = {0};
-    enum vb_err err = db_query(store, sql, params, n, &res);
-    if (err == VB_OK && res.nrows == 0)
-        err = VB_ERR_NOT_FOUND;
-    if (err == VB_OK && out)
-        thread_from_row(&res, 0, out);
-    db_result_release(&res);
-    return err;
-}
-
 enum vb_err db_chat_thread_create(struct db_store *store, int64_t user_id, const char *title,
                                   const char *system_prompt, struct db_chat_thread *out)
 {
@@ -96,10 +83,10 @@ enum vb_err db_chat_thread_create(struct db_store *store, int64_t user_id, const
         return VB_ERR_INVALID;
     struct db_param p[] = {DB_P_INT(user_id), DB_P_TEXT(title), DB_P_TEXT(system_prompt),
                            DB_P_INT(time(NULL))};
-    return query_thread(store,
+    return db_query_one(store,
                         "INSERT INTO chat_threads (user_id, title, system_prompt, created_at,"
                         " updated_at) VALUES ($1, $2, $3, $4, $4) RETURNING " THREAD_COLS,
-                        p, VB_ARRAY_LEN(p), out);
+                        p, VB_ARRAY_LEN(p), thread_from_row, out);
 }
 
 enum vb_err db_chat_thread_list(struct db_store *store, int64_t user_id,
@@ -145,9 +132,9 @@ enum vb_err db_chat_thread_get(struct db_store *store, int64_t user_id, int64_t 
     if (!store)
         return VB_ERR_INVALID;
     struct db_param p[] = {DB_P_INT(thread_id), DB_P_INT(user_id)};
-    return query_thread(store,
+    return db_query_one(store,
                         "SELECT " THREAD_COLS " FROM chat_threads WHERE id = $1 AND user_id = $2",
-                        p, 2, out);
+                        p, 2, thread_from_row, out);
 }
 
 /* Runs a statement that returns the id of each row it touched; none -> VB_ERR_NOT_FOUND. */

@@ -34,8 +34,9 @@ void db_generation_page_release(struct db_generation_page *p)
 }
 
 /* Moves row `r` of `res` (GEN_COLS) into *out. */
-static void gen_from_row(struct db_result *res, size_t r, struct db_generation *out)
+static void gen_from_row(struct db_result *res, size_t r, void *dst)
 {
+    struct db_generation *out = dst;
     out->id = db_result_int(res, r, 0);
     out->user_id = db_result_int(res, r, 1);
     out->text = db_result_take_text(res, r, 2);
@@ -48,19 +49,6 @@ static void gen_from_row(struct db_result *res, size_t r, struct db_generation *
     out->format = db_result_take_text(res, r, 9);
     out->size_bytes = db_result_int(res, r, 10);
     out->created_at = db_result_int(res, r, 11);
-}
-
-static enum vb_err query_gen(struct db_store *store, const char *sql, const struct db_param *params,
-                             size_t n, struct db_generation *out)
-{
-    struct db_result res = {0};
-    enum vb_err err = db_query(store, sql, params, n, &res);
-    if (err == VB_OK && res.nrows == 0)
-        err = VB_ERR_NOT_FOUND;
-    if (err == VB_OK && out)
-        gen_from_row(&res, 0, out);
-    db_result_release(&res);
-    return err;
 }
 
 /* Records a generation made at `now` for the hourly quota (generation_events outlives a
@@ -171,8 +159,9 @@ enum vb_err db_generation_get(struct db_store *store, int64_t user_id, int64_t g
     if (!store)
         return VB_ERR_INVALID;
     struct db_param p[] = {DB_P_INT(gen_id), DB_P_INT(user_id)};
-    return query_gen(store, "SELECT " GEN_COLS " FROM generations WHERE id = $1 AND user_id = $2",
-                     p, 2, out);
+    return db_query_one(store,
+                        "SELECT " GEN_COLS " FROM generations WHERE id = $1 AND user_id = $2", p, 2,
+                        gen_from_row, out);
 }
 
 enum vb_err db_generation_delete(struct db_store *store, int64_t user_id, int64_t gen_id,
@@ -205,8 +194,8 @@ enum vb_err db_generation_get_by_file(struct db_store *store, int64_t user_id,
         return VB_ERR_INVALID;
     struct db_param p[] = {DB_P_TEXT(file_name), DB_P_INT(user_id)};
     /* user_id = $2 comes first so PostgreSQL infers $2 as BIGINT. */
-    return query_gen(store,
-                     "SELECT " GEN_COLS " FROM generations WHERE file_name = $1"
-                     " AND (user_id = $2 OR $2 = 0)",
-                     p, 2, out);
+    return db_query_one(store,
+                        "SELECT " GEN_COLS " FROM generations WHERE file_name = $1"
+                        " AND (user_id = $2 OR $2 = 0)",
+                        p, 2, gen_from_row, out);
 }

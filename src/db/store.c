@@ -74,6 +74,19 @@ enum vb_err db_query(struct db_store *store, const char *sql, const struct db_pa
     return err;
 }
 
+enum vb_err db_query_one(struct db_store *store, const char *sql, const struct db_param *params,
+                         size_t n, db_row_fn *from_row, void *out)
+{
+    struct db_result res = {0};
+    enum vb_err err = db_query(store, sql, params, n, &res);
+    if (err == VB_OK && res.nrows == 0)
+        err = VB_ERR_NOT_FOUND;
+    if (err == VB_OK && out)
+        from_row(&res, 0, out);
+    db_result_release(&res);
+    return err;
+}
+
 enum vb_err db_ping(struct db_store *store)
 {
     enum vb_err err = VB_ERR_DB;

@@ -19,29 +19,16 @@ void db_user_release(struct db_user *u)
     memset(u, 0, sizeof(*u));
 }
 
-/* Moves row 0 of `res` (USER_COLS) into *out. */
-static void user_from_row(struct db_result *res, struct db_user *out)
+/* Moves row `r` of `res` (USER_COLS) into the struct db_user at dst. */
+static void user_from_row(struct db_result *res, size_t r, void *dst)
 {
-    out->id = db_result_int(res, 0, 0);
-    out->username = db_result_take_text(res, 0, 1);
-    out->email = db_result_take_text(res, 0, 2);
-    out->password_hash = db_result_take_text(res, 0, 3);
-    out->password_changed_at = db_result_int(res, 0, 4);
-    out->created_at = db_result_int(res, 0, 5);
-}
-
-/* Runs a query returning at most one user row; no row -> VB_ERR_NOT_FOUND. */
-static enum vb_err query_user(struct db_store *store, const char *sql,
-                              const struct db_param *params, size_t n, struct db_user *out)
-{
-    struct db_result res = {0};
-    enum vb_err err = db_query(store, sql, params, n, &res);
-    if (err == VB_OK && res.nrows == 0)
-        err = VB_ERR_NOT_FOUND;
-    if (err == VB_OK && out)
-        user_from_row(&res, out);
-    db_result_release(&res);
-    return err;
+    struct db_user *out = dst;
+    out->id = db_result_int(res, r, 0);
+    out->username = db_result_take_text(res, r, 1);
+    out->email = db_result_take_text(res, r, 2);
+    out->password_hash = db_result_take_text(res, r, 3);
+    out->password_changed_at = db_result_int(res, r, 4);
+    out->created_at = db_result_int(res, r, 5);
 }
 
 enum vb_err db_user_create(struct db_store *store, const char *username, const char *email,
@@ -53,10 +40,10 @@ enum vb_err db_user_create(struct db_store *store, const char *username, const c
         return VB_ERR_INVALID;
     struct db_param p[] = {DB_P_TEXT(username), DB_P_TEXT(email), DB_P_TEXT(password_hash),
                            DB_P_INT(time(NULL))};
-    return query_user(store,
-                      "INSERT INTO users (username, email, password_hash, password_changed_at,"
-                      " created_at) VALUES ($1, $2, $3, $4, $4) RETURNING " USER_COLS,
-                      p, VB_ARRAY_LEN(p), out);
+    return db_query_one(store,
+                        "INSERT INTO users (username, email, password_hash, password_changed_at,"
+                        " created_at) VALUES ($1, $2, $3, $4, $4) RETURNING " USER_COLS,
+                        p, VB_ARRAY_LEN(p), user_from_row, out);
 }
 
 enum vb_err db_user_get_by_name(struct db_store *store, const char *username, struct db_user *out)
@@ -66,7 +53,8 @@ enum vb_err db_user_get_by_name(struct db_store *store, const char *username, st
     if (!store || !username)
         return VB_ERR_INVALID;
     struct db_param p[] = {DB_P_TEXT(username)};
-    return query_user(store, "SELECT " USER_COLS " FROM users WHERE username = $1", p, 1, out);
+    return db_query_one(store, "SELECT " USER_COLS " FROM users WHERE username = $1", p, 1,
+                        user_from_row, out);
 }
 
 enum vb_err db_user_get(struct db_store *store, int64_t user_id, struct db_user *out)
@@ -76,7 +64,8 @@ enum vb_err db_user_get(struct db_store *store, int64_t user_id, struct db_user 
     if (!store)
         return VB_ERR_INVALID;
     struct db_param p[] = {DB_P_INT(user_id)};
-    return query_user(store, "SELECT " USER_COLS " FROM users WHERE id = $1", p, 1, out);
+    return db_query_one(store, "SELECT " USER_COLS " FROM users WHERE id = $1", p, 1, user_from_row,
+                        out);
 }
 
 enum vb_err db_user_set_password(struct db_store *store, int64_t user_id, const char *password_hash,

@@ -31,8 +31,9 @@ void db_voice_list_release(struct db_voice_list *l)
 }
 
 /* Moves row `r` of `res` (VOICE_COLS) into *out. */
-static void voice_from_row(struct db_result *res, size_t r, struct db_voice *out)
+static void voice_from_row(struct db_result *res, size_t r, void *dst)
 {
+    struct db_voice *out = dst;
     out->id = db_result_int(res, r, 0);
     out->user_id = db_result_int(res, r, 1);
     out->name = db_result_take_text(res, r, 2);
@@ -43,19 +44,6 @@ static void voice_from_row(struct db_result *res, size_t r, struct db_voice *out
     out->format = db_result_take_text(res, r, 7);
     out->size_bytes = db_result_int(res, r, 8);
     out->created_at = db_result_int(res, r, 9);
-}
-
-static enum vb_err query_voice(struct db_store *store, const char *sql,
-                               const struct db_param *params, size_t n, struct db_voice *out)
-{
-    struct db_result res = {0};
-    enum vb_err err = db_query(store, sql, params, n, &res);
-    if (err == VB_OK && res.nrows == 0)
-        err = VB_ERR_NOT_FOUND;
-    if (err == VB_OK && out)
-        voice_from_row(&res, 0, out);
-    db_result_release(&res);
-    return err;
 }
 
 enum vb_err db_voice_insert(struct db_store *store, const struct db_voice *v, int64_t *id_out,
@@ -122,8 +110,8 @@ enum vb_err db_voice_get(struct db_store *store, int64_t user_id, int64_t voice_
     if (!store)
         return VB_ERR_INVALID;
     struct db_param p[] = {DB_P_INT(voice_id), DB_P_INT(user_id)};
-    return query_voice(store, "SELECT " VOICE_COLS " FROM voices WHERE id = $1 AND user_id = $2", p,
-                       2, out);
+    return db_query_one(store, "SELECT " VOICE_COLS " FROM voices WHERE id = $1 AND user_id = $2",
+                        p, 2, voice_from_row, out);
 }
 
 enum vb_err db_voice_delete(struct db_store *store, int64_t user_id, int64_t voice_id,
@@ -156,8 +144,8 @@ enum vb_err db_voice_find_by_file(struct db_store *store, int64_t user_id, const
         return VB_ERR_INVALID;
     struct db_param p[] = {DB_P_TEXT(file_name), DB_P_INT(user_id)};
     /* user_id = $2 comes first so PostgreSQL infers $2 as BIGINT. */
-    return query_voice(store,
-                       "SELECT " VOICE_COLS " FROM voices WHERE file_name = $1"
-                       " AND (user_id = $2 OR $2 = 0)",
-                       p, 2, out);
+    return db_query_one(store,
+                        "SELECT " VOICE_COLS " FROM voices WHERE file_name = $1"
+                        " AND (user_id = $2 OR $2 = 0)",
+                        p, 2, voice_from_row, out);
 }
