@@ -6,7 +6,6 @@
 #include "core/log.h"
 #include "nn/safetensors_write.h"
 
-#include <stdarg.h>
 #include <stddef.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -121,19 +120,6 @@ static int64_t dim_value(const struct cb_t3_config *c, enum dim d)
 
 /* ===== loading ===== */
 
-static enum vb_err failf(char *why, size_t cap, enum vb_err err, const char *fmt, ...)
-    VB_PRINTF(4, 5);
-static enum vb_err failf(char *why, size_t cap, enum vb_err err, const char *fmt, ...)
-{
-    if (why && cap) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, cap, fmt, ap);
-        va_end(ap);
-    }
-    return err;
-}
-
 static bool is_float_dtype(enum nn_st_dtype d)
 {
     return d == NN_ST_F32 || d == NN_ST_F16 || d == NN_ST_BF16 || d == NN_ST_F64;
@@ -145,7 +131,7 @@ static enum vb_err find_tensor(struct nn_safetensors *st, const char *name, int 
 {
     const struct nn_st_tensor *t = nn_st_find(st, name);
     if (!t)
-        return failf(why, cap, VB_ERR_FORMAT, "T3 weights: missing tensor %s", name);
+        return vb_failf(why, cap, VB_ERR_FORMAT, "T3 weights: missing tensor %s", name);
     int64_t shape[2] = {d0, d1};
     enum vb_err err =
         nn_st_expect(t, is_float_dtype(t->dtype) ? t->dtype : NN_ST_F32, n_dims, shape, why, cap);
@@ -180,10 +166,10 @@ static enum vb_err load_f32(struct cb_t3_model *m, struct nn_safetensors *st, co
     size_t n = (size_t)nn_st_numel(t);
     float *p = vb_try_malloc(n * sizeof *p);
     if (!p)
-        return failf(why, cap, VB_ERR_NOMEM, "T3 weights: out of memory for %s", name);
+        return vb_failf(why, cap, VB_ERR_NOMEM, "T3 weights: out of memory for %s", name);
     if (nn_st_to_f32(t, p, n) != VB_OK) {
         vb_free(p);
-        return failf(why, cap, VB_ERR_FORMAT, "T3 weights: cannot convert %s", name);
+        return vb_failf(why, cap, VB_ERR_FORMAT, "T3 weights: cannot convert %s", name);
     }
     m->weight_bytes += n * sizeof *p;
     *out = p;
@@ -221,20 +207,19 @@ static enum vb_err load_matrix(struct cb_t3_model *m, struct nn_safetensors *st,
     }
     const size_t n = (size_t)(n_in * n_out);
     float *src = vb_try_malloc(n * sizeof *src);
-    err = failf(why, cap, VB_ERR_NOMEM, "T3 weights: out of memory for %s", name);
+    err = vb_failf(why, cap, VB_ERR_NOMEM, "T3 weights: out of memory for %s", name);
     if (!src)
         goto out;
     if (nn_st_to_f32(t, src, n) != VB_OK) {
-        err = failf(why, cap, VB_ERR_FORMAT, "T3 weights: cannot convert %s", name);
+        err = vb_failf(why, cap, VB_ERR_FORMAT, "T3 weights: cannot convert %s", name);
         goto out;
     }
     err = nn_wmat_init(out, t->name, src, n_in, n_out, input_major, type);
-    if (err == VB_ERR_FORMAT)
-        failf(why, cap, err, "T3 weights: cannot quantise %s", name);
-    else if (err != VB_OK)
-        failf(why, cap, err, "T3 weights: out of memory for %s", name);
-    if (err != VB_OK)
+    if (err != VB_OK) {
+        err = vb_failf(why, cap, err, "T3 weights: %s %s",
+                       err == VB_ERR_FORMAT ? "cannot quantise" : "out of memory for", name);
         goto out;
+    }
     m->weight_bytes += nn_wmat_bytes(out);
     drop_pages(m, t);
 out:
@@ -284,7 +269,7 @@ static enum vb_err load_from(struct nn_safetensors *st_conv, struct nn_safetenso
     enum vb_err err;
     const struct cb_t3_config *c = &m->cfg;
     if (!config_valid(c)) {
-        err = failf(why, cap, VB_ERR_INVALID, "T3: invalid configuration");
+        err = vb_failf(why, cap, VB_ERR_INVALID, "T3: invalid configuration");
         goto out;
     }
     const int64_t E = c->n_embd;
@@ -314,8 +299,8 @@ static enum vb_err load_from(struct nn_safetensors *st_conv, struct nn_safetenso
     char extra[64];
     snprintf(extra, sizeof extra, "tfmr.h.%d.ln_1.weight", c->n_layer);
     if (nn_st_find(st_conv, extra)) {
-        err =
-            failf(why, cap, VB_ERR_FORMAT, "T3 weights: file has more than %d layers", c->n_layer);
+        err = vb_failf(why, cap, VB_ERR_FORMAT, "T3 weights: file has more than %d layers",
+                       c->n_layer);
         goto out;
     }
     if (m->n_fallback)
