@@ -8,6 +8,7 @@
 #include "nn/kernels.h"
 #include "nn/matmul.h"
 #include "nn/ops.h"
+#include "nn/load_table.h"
 #include "nn/quant.h"
 
 #define ARCH "qwen2"
@@ -52,6 +53,55 @@ static const struct nn_tensor *get_tensor(struct gguf_file *g, const char *name,
         return NULL;
     }
     return t;
+}
+
+/* Load-table rows bind GGUF tensors in place (no copies): kinds, sizes in GGUF order. */
+enum { QW_VEC = 1, QW_MAT, QW_OPTIONAL = 1 };
+enum { SZ_E, SZ_KV, SZ_F, SZ_V };
+#define E_                         NN_LT_DIM(SZ_E)
+#define KV_                        NN_LT_DIM(SZ_KV)
+#define F_                         NN_LT_DIM(SZ_F)
+#define V_                         NN_LT_DIM(SZ_V)
+#define VEC(T, f, name, n, opt)    NN_LT_ROW(T, f, name, QW_VEC, opt, 1, n)
+#define MAT(T, f, name, a, b, opt) NN_LT_ROW(T, f, name, QW_MAT, opt, 2, a, b)
+
+static const struct nn_lt_row model_rows[] = {
+    MAT(struct qwen2_model, tok_embd, "token_embd.weight", E_, V_, 0),
+    VEC(struct qwen2_model, output_norm, "output_norm.weight", E_, 0),
+    MAT(struct qwen2_model, output, "output.weight", E_, V_, QW_OPTIONAL), /* absent: tied */
+};
+
+static const struct nn_lt_row layer_rows[] = {
+    VEC(struct qwen2_layer, attn_norm, "attn_norm.weight", E_, 0),
+    MAT(struct qwen2_layer, wq, "attn_q.weight", E_, E_, 0),
+    VEC(struct qwen2_layer, bq, "attn_q.bias", E_, 0),
+    MAT(struct qwen2_layer, wk, "attn_k.weight", E_, KV_, 0),
+    VEC(struct qwen2_layer, bk, "attn_k.bias", KV_, 0),
+    MAT(struct qwen2_layer, wv, "attn_v.weight", E_, KV_, 0),
+    VEC(struct qwen2_layer, bv, "attn_v.bias", KV_, 0),
+    MAT(struct qwen2_layer, wo, "attn_output.weight", E_, E_, 0),
+    VEC(struct qwen2_layer, ffn_norm, "ffn_norm.weight", E_, 0),
+    MAT(struct qwen2_layer, w_gate, "ffn_gate.weight", E_, F_, 0),
+    MAT(struct qwen2_layer, w_up, "ffn_up.weight", E_, F_, 0),
+    MAT(struct qwen2_layer, w_down, "ffn_down.weight", F_, E_, 0),
+};
+
+struct gguf_lt {
+    struct nn_lt lt; /* first member: bind casts back */
+    struct gguf_file *g;
+};
+
+/* The load-table hook: points the row's field at the checked GGUF tensor. */
+static bool bind(struct nn_lt *lt, const struct nn_lt_row *row, const char *name, int64_t *shape,
+                 void *dst)
+{
+    bool ok = true;
+    *(const struct nn_tensor **)dst =
+        get_tensor(((struct gguf_lt *)lt)->g, name, shape[0], row->n_dims > 1 ? shape[1] : 0,
+                   row->kind == QW_MAT, row->arg != QW_OPTIONAL, lt->why, lt->why_cap, &ok);
+    if (!ok)
+        lt->err = VB_ERR_FORMAT;
+    return ok;
 }
 
 enum vb_err qwen2_load_gguf(struct gguf_file *g, struct qwen2_model **out, char *why, size_t cap)
@@ -133,13 +183,10 @@ enum vb_err qwen2_load_gguf(struct gguf_file *g, struct qwen2_model **out, char 
         vb_failf(why, cap, VB_ERR_FORMAT, "bad vocabulary size %lld", (long long)hp->n_vocab);
         goto out;
     }
-    bool ok = true;
-    const int64_t E = hp->n_embd, KV = hp->n_embd_kv, F = hp->n_ff, V = hp->n_vocab;
-    m->tok_embd = get_tensor(g, "token_embd.weight", E, V, true, true, why, cap, &ok);
-    m->output_norm = get_tensor(g, "output_norm.weight", E, 0, false, true, why, cap, &ok);
-    if (ok)
-        m->output = get_tensor(g, "output.weight", E, V, true, false, why, cap, &ok);
-    if (!ok)
+    struct gguf_lt G = {.lt = {.put = bind, .why = why, .why_cap = cap}, .g = g};
+    int64_t sz[NN_LT_MAX_SIZES] = {
+        [SZ_E] = hp->n_embd, [SZ_KV] = hp->n_embd_kv, [SZ_F] = hp->n_ff, [SZ_V] = hp->n_vocab};
+    if (!nn_lt_load(&G.lt, model_rows, VB_ARRAY_LEN(model_rows), m, sz, NULL, 0))
         goto out;
     m->tied = m->output == NULL;
     if (m->tied)
@@ -149,30 +196,9 @@ enum vb_err qwen2_load_gguf(struct gguf_file *g, struct qwen2_model **out, char 
         err = VB_ERR_NOMEM;
         goto out;
     }
-    for (int64_t l = 0; l < hp->n_layer && ok; l++) {
-        struct qwen2_layer *L = &m->layers[l];
-        char n[GGUF_MAX_NAME + 32];
-#define T(field, suffix, ne0, ne1, mat)                                                            \
-    do {                                                                                           \
-        snprintf(n, sizeof n, "blk.%lld." suffix, (long long)l);                                   \
-        if (ok)                                                                                    \
-            L->field = get_tensor(g, n, ne0, ne1, mat, true, why, cap, &ok);                       \
-    } while (0)
-        T(attn_norm, "attn_norm.weight", E, 0, false);
-        T(wq, "attn_q.weight", E, E, true);
-        T(bq, "attn_q.bias", E, 0, false);
-        T(wk, "attn_k.weight", E, KV, true);
-        T(bk, "attn_k.bias", KV, 0, false);
-        T(wv, "attn_v.weight", E, KV, true);
-        T(bv, "attn_v.bias", KV, 0, false);
-        T(wo, "attn_output.weight", E, E, true);
-        T(ffn_norm, "ffn_norm.weight", E, 0, false);
-        T(w_gate, "ffn_gate.weight", E, F, true);
-        T(w_up, "ffn_up.weight", E, F, true);
-        T(w_down, "ffn_down.weight", F, E, true);
-#undef T
-    }
-    if (!ok)
+    for (int l = 0; l < hp->n_layer && !G.lt.err; l++)
+        nn_lt_load(&G.lt, layer_rows, VB_ARRAY_LEN(layer_rows), &m->layers[l], sz, "blk.%d.", l);
+    if (G.lt.err)
         goto out;
     err = VB_OK;
     *out = m;

@@ -8,6 +8,7 @@
 #include "core/alloc.h"
 #include "nn/conv.h"
 #include "nn/gemm.h"
+#include "nn/load_table.h"
 
 #include <math.h>
 
@@ -180,6 +181,44 @@ static bool has(const struct loader *L, const char *name)
     return nn_st_find(L->st, n) != NULL;
 }
 
+/* Load-table rows of a CAM dense layer (nn/load_table; names after the layer's group). */
+enum { CP_BN = 1, CP_CONV1D };
+enum { CP_BIAS = 1, CP_DILATED = 2 }; /* CP_CONV1D args */
+enum { SZ_CIN, SZ_B, SZ_B2, SZ_G };
+#define BN(f, name, c)            NN_LT_ROW(struct dense_layer, f, name, CP_BN, 0, 1, c)
+#define CONV(f, name, o, i, k, a) NN_LT_ROW(struct dense_layer, f, name, CP_CONV1D, a, 3, o, i, k)
+static const struct nn_lt_row dense_rows[] = {
+    BN(bn1, "nonlinear1.batchnorm", NN_LT_DIM(SZ_CIN)),
+    CONV(lin1, "linear1", NN_LT_DIM(SZ_B), NN_LT_DIM(SZ_CIN), 1, 0),
+    BN(bn2, "nonlinear2.batchnorm", NN_LT_DIM(SZ_B)),
+    CONV(local, "cam_layer.linear_local", NN_LT_DIM(SZ_G), NN_LT_DIM(SZ_B), 3, CP_DILATED),
+    CONV(cam1, "cam_layer.linear1", NN_LT_DIM(SZ_B2), NN_LT_DIM(SZ_B), 1, CP_BIAS),
+    CONV(cam2, "cam_layer.linear2", NN_LT_DIM(SZ_G), NN_LT_DIM(SZ_B2), 1, CP_BIAS),
+};
+#undef BN
+#undef CONV
+
+struct table_loader {
+    struct nn_lt lt; /* first member: put casts back; no prefix (load_bn/load_conv1d add it) */
+    const struct loader *L;
+    struct nn_conv1d_params dilated; /* the block's linear_local padding and dilation */
+};
+
+static bool put(struct nn_lt *lt, const struct nn_lt_row *row, const char *name, int64_t *shape,
+                void *dst)
+{
+    struct table_loader *T = (struct table_loader *)lt;
+    struct nn_conv1d_params p1 = {0};
+    enum vb_err err =
+        row->kind == CP_BN
+            ? load_bn(T->L, name, (int)shape[0], dst)
+            : load_conv1d(T->L, name, (int)shape[1], (int)shape[0], (int)shape[2],
+                          row->arg & CP_DILATED ? &T->dilated : &p1, row->arg & CP_BIAS, dst);
+    if (err)
+        lt->err = err;
+    return !err;
+}
+
 static enum vb_err load_all(struct cb_campplus *m, const struct loader *L)
 {
     enum vb_err err;
@@ -268,36 +307,27 @@ static enum vb_err load_all(struct cb_campplus *m, const struct loader *L)
         blk->n_layers = nl;
         blk->c0 = C;
         int d = m->cfg.dilation[b];
-        struct nn_conv1d_params p1 = {0}, pl = {.pad_left = d, .pad_right = d, .dilation = d};
-        for (int l = 0; l < nl; l++) {
-            struct dense_layer *dl = &blk->layers[l];
-            int cin = C + l * G;
-            char p[128];
-            snprintf(p, sizeof p, "xvector.block%d.tdnnd%d", b + 1, l + 1);
-            snprintf(n, sizeof n, "%s.nonlinear1.batchnorm", p);
-            if ((err = load_bn(L, n, cin, &dl->bn1)))
-                return err;
-            snprintf(n, sizeof n, "%s.linear1", p);
-            if ((err = load_conv1d(L, n, cin, B, 1, &p1, false, &dl->lin1)))
-                return err;
-            snprintf(n, sizeof n, "%s.nonlinear2.batchnorm", p);
-            if ((err = load_bn(L, n, B, &dl->bn2)))
-                return err;
-            snprintf(n, sizeof n, "%s.cam_layer.linear_local", p);
-            if ((err = load_conv1d(L, n, B, G, 3, &pl, false, &dl->local)))
-                return err;
-            snprintf(n, sizeof n, "%s.cam_layer.linear1", p);
-            if ((err = load_conv1d(L, n, B, B / 2, 1, &p1, true, &dl->cam1)))
-                return err;
-            snprintf(n, sizeof n, "%s.cam_layer.linear2", p);
-            if ((err = load_conv1d(L, n, B / 2, G, 1, &p1, true, &dl->cam2)))
-                return err;
+        struct table_loader T = {
+            .lt = {.put = put, .why = L->why, .why_cap = L->cap},
+            .L = L,
+            .dilated = {.pad_left = d, .pad_right = d, .dilation = d},
+        };
+        char group[96];
+        snprintf(group, sizeof group, "xvector.block%d.tdnnd%%d.", b + 1);
+        for (int l = 0; l < nl && !T.lt.err; l++) {
+            int64_t sz[NN_LT_MAX_SIZES] = {
+                [SZ_CIN] = C + l * G, [SZ_B] = B, [SZ_B2] = B / 2, [SZ_G] = G};
+            nn_lt_load(&T.lt, dense_rows, VB_ARRAY_LEN(dense_rows), &blk->layers[l], sz, group,
+                       l + 1);
         }
+        if (T.lt.err)
+            return T.lt.err;
         C += nl * G;
         snprintf(n, sizeof n, "xvector.transit%d.nonlinear.batchnorm", b + 1);
         if ((err = load_bn(L, n, C, &blk->tbn)))
             return err;
         snprintf(n, sizeof n, "xvector.transit%d.linear", b + 1);
+        struct nn_conv1d_params p1 = {0};
         if ((err = load_conv1d(L, n, C, C / 2, 1, &p1, false, &blk->transit)))
             return err;
         C /= 2;
