@@ -87,13 +87,18 @@ float *nn_lt_f32(struct nn_lt *L, const char *name, int n_dims, int64_t *shape)
         return NULL;
     }
     float *p = vb_try_malloc((size_t)n * sizeof *p);
-    if (!p || !L->keep(L, p)) {
-        vb_free(p);
+    if (!p) {
         nn_lt_fail(L, VB_ERR_NOMEM, "out of memory loading %s", name);
         return NULL;
     }
     if (nn_st_to_f32(t, p, (size_t)n) != VB_OK) {
+        vb_free(p);
         nn_lt_fail(L, VB_ERR_FORMAT, "%s: cannot convert to f32", name);
+        return NULL;
+    }
+    if (L->keep && !L->keep(L, p)) {
+        vb_free(p);
+        nn_lt_fail(L, VB_ERR_NOMEM, "out of memory loading %s", name);
         return NULL;
     }
     return p;
@@ -118,8 +123,10 @@ bool nn_lt_load(struct nn_lt *L, const struct nn_lt_row *rows, size_t n, void *b
             if (shape[i] < 0)
                 shape[i] = -1;
         }
-        if (snprintf(name, sizeof name, "%s%s", group_fmt ? group : (L->prefix ? L->prefix : ""),
-                     row->name) >= (int)sizeof name) {
+        int n_group =
+            snprintf(name, sizeof name, "%s", group_fmt ? group : (L->prefix ? L->prefix : ""));
+        if (snprintf(name + n_group, sizeof name - (size_t)n_group, row->name, index) >=
+            (int)(sizeof name - (size_t)n_group)) {
             nn_lt_fail(L, VB_ERR_INVALID, "tensor name too long (%.64s...)", name);
             break;
         }

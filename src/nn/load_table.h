@@ -1,10 +1,10 @@
 /* load_table.h: table-driven weight loading from a safetensors file. A model lists its
  * tensors as rows of (name, kind, shape, destination) and nn_lt_load runs one loop over them.
- * A row's full name is prefix + group + name, the group a printf pattern that takes the layer
- * index ("encoder.blocks.%d."). Each tensor is checked (float dtype, number of dims, sizes)
- * and converted to F32 into the destination; rows of other kinds (packed linear layers,
- * convolutions...) go to the put hook of the model's layer library. The first failure sticks
- * and its message names the tensor and what was wrong. */
+ * A row's full name is prefix + group + name, group and name printf patterns that may take
+ * the layer index ("encoder.blocks.%d." + "attn.query", or "lstm." + "weight_ih_l%d"). Each tensor
+ * is checked (float dtype, number of dims, sizes) and converted to F32 into the destination; rows
+ * of other kinds (packed linear layers, convolutions...) go to the put hook of the model's layer
+ * library. The first failure sticks and its message names the tensor and what was wrong. */
 #ifndef NN_LOAD_TABLE_H
 #define NN_LOAD_TABLE_H
 
@@ -22,7 +22,7 @@
 enum { NN_LT_F32 = 0 }; /* kind: an F32 copy of the tensor into a `const float *` field */
 
 struct nn_lt_row {
-    const char *name; /* after prefix + group */
+    const char *name; /* after prefix + group; may hold one %d (the layer index) */
     int kind;         /* NN_LT_F32, or a kind the put hook knows */
     int n_dims;
     int64_t shape[NN_LT_MAX_DIMS]; /* sizes, NN_LT_FREE or NN_LT_DIM(i) */
@@ -39,7 +39,8 @@ struct nn_lt_row {
 struct nn_lt {
     const struct nn_safetensors *st; /* borrowed */
     const char *prefix;              /* e.g. "flow."; NULL for none */
-    /* Takes ownership of a buffer the loader made; false on out of memory. */
+    /* Takes ownership of a buffer the loader made (NULL: the destination owns it); false on out
+     * of memory. */
     bool (*keep)(struct nn_lt *L, void *p);
     /* Loads a row of another kind from `name` (prefix and group included) into dst; shape has
      * the row's sizes resolved (-1: any) and receives the actual ones. false after nn_lt_fail. */

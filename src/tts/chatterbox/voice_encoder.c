@@ -4,6 +4,7 @@
 #include "core/err.h"
 #include "tts/chatterbox/voice_encoder.h"
 #include "core/alloc.h"
+#include "nn/load_table.h"
 #include "nn/conv.h"
 #include "nn/gemm.h"
 
@@ -14,6 +15,7 @@ struct ve_layer {
     float *w_ih;        /* (4H, n_in) */
     float *w_hh;        /* (4H, H) */
     float *bias;        /* (4H) = b_ih + b_hh */
+    float *bias_hh;     /* (4H) while loading, then added into bias and freed */
     float *p_ih, *p_hh; /* the two matrices packed for nn_gemm */
 };
 
@@ -43,18 +45,21 @@ static float *pack(const float *w, int n_in, int n_out)
 }
 
 /* tensor `name` must exist with the given 1-D/2-D shape; loads it as a new f32 array */
-static enum vb_err load_shaped(const struct nn_safetensors *st, const char *name, int n_dims,
-                               int64_t d0, int64_t d1, float **out, char *why, size_t cap)
-{
-    const struct nn_st_tensor *t = nn_st_find(st, name);
-    if (!t)
-        return vb_failf(why, cap, VB_ERR_NOT_FOUND, "missing tensor '%s'", name);
-    int64_t shape[2] = {d0, d1};
-    enum vb_err err = nn_st_expect(t, NN_ST_F32, n_dims, shape, why, cap);
-    if (err != VB_OK)
-        return err;
-    return nn_st_load_f32(st, name, -1, out, why, cap);
-}
+/* Load-table rows (nn/load_table): LSTM layer l under "lstm.", then the projection. */
+enum { SZ_G, SZ_IN, SZ_H, SZ_EMBED };
+static const struct nn_lt_row layer_rows[] = {
+    NN_LT_ROW(struct ve_layer, w_ih, "weight_ih_l%d", NN_LT_F32, 0, 2, NN_LT_DIM(SZ_G),
+              NN_LT_DIM(SZ_IN)),
+    NN_LT_ROW(struct ve_layer, w_hh, "weight_hh_l%d", NN_LT_F32, 0, 2, NN_LT_DIM(SZ_G),
+              NN_LT_DIM(SZ_H)),
+    NN_LT_ROW(struct ve_layer, bias, "bias_ih_l%d", NN_LT_F32, 0, 1, NN_LT_DIM(SZ_G)),
+    NN_LT_ROW(struct ve_layer, bias_hh, "bias_hh_l%d", NN_LT_F32, 0, 1, NN_LT_DIM(SZ_G)),
+};
+static const struct nn_lt_row proj_rows[] = {
+    NN_LT_ROW(struct cb_ve, proj_w, "proj.weight", NN_LT_F32, 0, 2, NN_LT_DIM(SZ_EMBED),
+              NN_LT_DIM(SZ_H)),
+    NN_LT_ROW(struct cb_ve, proj_b, "proj.bias", NN_LT_F32, 0, 1, NN_LT_DIM(SZ_EMBED)),
+};
 
 enum vb_err cb_ve_load(const struct nn_safetensors *st, const char *prefix,
                        const struct cb_ve_config *cfg, struct cb_ve **out, char *why,
@@ -69,7 +74,6 @@ enum vb_err cb_ve_load(const struct nn_safetensors *st, const char *prefix,
     ve->cfg = cfg ? *cfg : cb_ve_default_config();
     enum vb_err err = VB_OK;
     char name[256];
-    float *b2 = NULL;
     if (ve->cfg.partial_frames < 1 || !(ve->cfg.rate > 0)) {
         err = vb_failf(why, why_cap, VB_ERR_INVALID, "voice encoder: bad partial configuration");
         goto out;
@@ -96,31 +100,23 @@ enum vb_err cb_ve_load(const struct nn_safetensors *st, const char *prefix,
     ve->hidden = (int)hh->shape[1];
     ve->n_mels = (int)ih->shape[1];
     int H = ve->hidden, G = 4 * H;
+    struct nn_lt lt = {.st = st, .prefix = prefix, .why = why, .why_cap = why_cap};
+    int64_t sz[NN_LT_MAX_SIZES] = {[SZ_G] = G, [SZ_H] = H};
     for (int l = 0; l < CB_VE_MAX_LAYERS; l++) {
         snprintf(name, sizeof name, "%slstm.weight_ih_l%d", prefix, l);
         if (!nn_st_find(st, name))
             break;
         struct ve_layer *ly = &ve->layers[l];
         ly->n_in = l == 0 ? ve->n_mels : H;
-        err = load_shaped(st, name, 2, G, ly->n_in, &ly->w_ih, why, why_cap);
-        if (err != VB_OK)
+        sz[SZ_IN] = ly->n_in;
+        if (!nn_lt_load(&lt, layer_rows, VB_ARRAY_LEN(layer_rows), ly, sz, "lstm.", l)) {
+            err = lt.err;
             goto out;
-        snprintf(name, sizeof name, "%slstm.weight_hh_l%d", prefix, l);
-        err = load_shaped(st, name, 2, G, H, &ly->w_hh, why, why_cap);
-        if (err != VB_OK)
-            goto out;
-        snprintf(name, sizeof name, "%slstm.bias_ih_l%d", prefix, l);
-        err = load_shaped(st, name, 1, G, 0, &ly->bias, why, why_cap);
-        if (err != VB_OK)
-            goto out;
-        snprintf(name, sizeof name, "%slstm.bias_hh_l%d", prefix, l);
-        err = load_shaped(st, name, 1, G, 0, &b2, why, why_cap);
-        if (err != VB_OK)
-            goto out;
+        }
         for (int i = 0; i < G; i++)
-            ly->bias[i] += b2[i];
-        vb_free(b2);
-        b2 = NULL;
+            ly->bias[i] += ly->bias_hh[i];
+        vb_free(ly->bias_hh);
+        ly->bias_hh = NULL;
         ly->p_ih = pack(ly->w_ih, ly->n_in, G);
         ly->p_hh = pack(ly->w_hh, H, G);
         if (!ly->p_ih || !ly->p_hh) {
@@ -136,18 +132,15 @@ enum vb_err cb_ve_load(const struct nn_safetensors *st, const char *prefix,
         goto out;
     }
     ve->embed = (int)pw->shape[0];
-    err = load_shaped(st, name, 2, ve->embed, H, &ve->proj_w, why, why_cap);
-    if (err != VB_OK)
+    sz[SZ_EMBED] = ve->embed;
+    if (!nn_lt_load(&lt, proj_rows, VB_ARRAY_LEN(proj_rows), ve, sz, NULL, 0)) {
+        err = lt.err;
         goto out;
-    snprintf(name, sizeof name, "%sproj.bias", prefix);
-    err = load_shaped(st, name, 1, ve->embed, 0, &ve->proj_b, why, why_cap);
-    if (err != VB_OK)
-        goto out;
+    }
     ve->p_proj = pack(ve->proj_w, H, ve->embed);
     if (!ve->p_proj)
         err = vb_failf(why, why_cap, VB_ERR_NOMEM, "voice encoder: out of memory");
 out:
-    vb_free(b2);
     if (err != VB_OK) {
         cb_ve_free(ve);
         return err;
@@ -164,6 +157,7 @@ void cb_ve_free(struct cb_ve *ve)
         vb_free(ve->layers[l].w_ih);
         vb_free(ve->layers[l].w_hh);
         vb_free(ve->layers[l].bias);
+        vb_free(ve->layers[l].bias_hh);
         vb_free(ve->layers[l].p_ih);
         vb_free(ve->layers[l].p_hh);
     }

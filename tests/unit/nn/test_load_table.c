@@ -119,9 +119,28 @@ TEST(refusals_name_the_tensor)
     check_refused(3, "missing tensor m.blk.1.b");
 }
 
+TEST(index_in_the_row_name)
+{
+    static const struct nn_lt_row rows[] = {
+        NN_LT_ROW(struct layer, w, "blk.%d.w", NN_LT_F32, 0, 2, 3, NN_LT_FREE),
+    };
+    struct vb_buf buf;
+    struct nn_safetensors *st = make(&buf, 0);
+    char why[256] = "";
+    struct nn_lt L = {.st = st, .prefix = "m.", .why = why, .why_cap = sizeof why};
+    struct layer ly = {0};
+    int64_t dims[NN_LT_MAX_SIZES] = {0};
+    CHECK_MSG(nn_lt_load(&L, rows, VB_ARRAY_LEN(rows), &ly, dims, NULL, 1), "%s", why);
+    CHECK(ly.w && ly.w[0] == 1 && ly.w[11] == 12);
+    vb_free((void *)ly.w); /* no keep: the destination owns it */
+    nn_st_close(st);
+    vb_buf_release(&buf);
+}
+
 int main(void)
 {
     RUN(loads_layers_by_pattern);
     RUN(refusals_name_the_tensor);
+    RUN(index_in_the_row_name);
     return test_summary();
 }
