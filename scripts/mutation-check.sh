@@ -35,6 +35,8 @@ MUTANTS=(
     "t3-prefill-bias-dropped|src/nn/wmat.c|chatterbox/test_t3_quant|-|s@j->b ? j->b + r0 : NULL@NULL@"
     "t3-position-off-by-one|src/tts/chatterbox/t3.c|chatterbox/test_t3|-|s@gather_row(m->wpe, pos0 + t, c->pos)@gather_row(m->wpe, pos0 + t + 1, c->pos)@"
     "t3-softmax-scale|src/nn/attn_cache.c|chatterbox/test_t3|-|s@scale = 1.0f / sqrtf((float)\(j->head_dim\|D\));@scale = 1.0f / (float)\1;@"
+    "sampler-turbo-top-k-skipped|src/nn/sampler.c|nn/test_sampler|-|s@if (gp->top_k > 0 && gp->top_k < n) {@if (gp->top_k > 0 \&\& gp->top_k < n \&\& n_hist == 0) {@"
+    "sampler-hf-presence-dropped|src/nn/sampler.c|nn/test_sampler|-|s@\*l -= (float)cnt \* p->frequency_penalty + p->presence_penalty;@*l -= (float)cnt * p->frequency_penalty;@"
     "q6k-gemv-offset|src/nn/arch/x86/avx512/gemv_avx512.c|nn/test_kernels|avx512_vnni|s@_mm256_slli_epi32(corr, 5)@_mm256_slli_epi32(corr, 4)@"
     "q6k-dot-offset|src/nn/quant.c|nn/test_kernels|avx2|/^void nn_vec_dot_q6_k_ref/,/^}/s@(((qh\[l\] >> 0) . 3) << 4)) - 32;@(((qh[l] >> 0) \& 3) << 4)) - 31;@"
     "q6k-float-accumulation|src/nn/quant.c|nn/test_kernels|avx512_vnni|s@double sumf = 0; /\* block terms exact@float sumf = 0; /* block terms exact@"
