@@ -198,12 +198,12 @@ static enum vb_err resblock_run(struct nn_pool *pool, const struct resblock *rb,
 {
     enum vb_err err = VB_OK;
     for (int j = 0; j < rb->n && !err; j++) {
-        ew(pool, EW_SNAKE, ta, x, rb->a1[j], 0);
-        err = cb_hift_conv_run(pool, &rb->c1[j], ta->x, ta->ld, x->t, tb->x, tb->ld, false, ws);
+        ew(pool, EW_SNAKE, ta, x, rb->d[j].a1, 0);
+        err = cb_hift_conv_run(pool, &rb->d[j].c1, ta->x, ta->ld, x->t, tb->x, tb->ld, false, ws);
         if (err)
             break;
-        ew(pool, EW_SNAKE, tb, tb, rb->a2[j], 0);
-        err = cb_hift_conv_run(pool, &rb->c2[j], tb->x, tb->ld, x->t, x->x, x->ld, true, ws);
+        ew(pool, EW_SNAKE, tb, tb, rb->d[j].a2, 0);
+        err = cb_hift_conv_run(pool, &rb->d[j].c2, tb->x, tb->ld, x->t, x->x, x->ld, true, ws);
     }
     return err;
 }

@@ -12,11 +12,16 @@
 #define MAX_FFT       64
 #define F0_MAX_LAYERS 8
 
+/* One dilation of a ResBlock: Snake a1, dilated conv c1, Snake a2, conv c2. */
+struct snake_pair {
+    struct cb_hift_conv c1; /* dilated */
+    struct cb_hift_conv c2; /* dilation 1 */
+    float *a1, *a2;         /* Snake alphas (c) */
+};
+
 struct resblock {
-    int c, n;                                                     /* channels, dilations */
-    struct cb_hift_conv c1[CB_HIFT_MAX_DILATIONS];                /* dilated */
-    struct cb_hift_conv c2[CB_HIFT_MAX_DILATIONS];                /* dilation 1 */
-    float *a1[CB_HIFT_MAX_DILATIONS], *a2[CB_HIFT_MAX_DILATIONS]; /* Snake alphas (c) */
+    int c, n; /* channels, dilations */
+    struct snake_pair d[CB_HIFT_MAX_DILATIONS];
 };
 
 struct cb_hift {

@@ -9,6 +9,7 @@
 #include "core/alloc.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "nn/load_table.h"
 #include "tts/chatterbox/hift_internal.h"
 
 struct cb_hift_params cb_hift_default_params(void)
@@ -45,11 +46,13 @@ struct cb_hift_params cb_hift_default_params(void)
 /* ---- loading ------------------------------------------------------------------------------ */
 
 struct loader {
+    struct nn_lt lt; /* first member: put casts back; the loop for the tables below */
     const struct nn_safetensors *st;
     const char *prefix;
     char *why;
     size_t why_cap;
-    size_t used; /* tensors consumed, to report leftovers */
+    size_t used;  /* tensors consumed, to report leftovers */
+    int dilation; /* of the HF_CONV_WN_DILATED rows being loaded */
 };
 
 static const struct nn_st_tensor *find(struct loader *ld, const char *name)
@@ -166,40 +169,55 @@ static enum vb_err load_conv_wn(struct loader *ld, const char *mod, struct cb_hi
     return err;
 }
 
+/* Load-table rows (nn/load_table) of one ResBlock dilation, under "<module>.". */
+enum { HF_CONV_WN = 1, HF_ALPHA };
+enum { HF_DILATED = 1 }; /* HF_CONV_WN arg: dilation ld->dilation (else 1) */
+enum { SZ_C, SZ_K };
+static const struct nn_lt_row dilation_rows[] = {
+    NN_LT_ROW(struct snake_pair, c1, "convs1.%d", HF_CONV_WN, HF_DILATED, 3, NN_LT_DIM(SZ_C),
+              NN_LT_DIM(SZ_C), NN_LT_DIM(SZ_K)),
+    NN_LT_ROW(struct snake_pair, c2, "convs2.%d", HF_CONV_WN, 0, 3, NN_LT_DIM(SZ_C),
+              NN_LT_DIM(SZ_C), NN_LT_DIM(SZ_K)),
+    NN_LT_ROW(struct snake_pair, a1, "activations1.%d.alpha", HF_ALPHA, 0, 1, NN_LT_DIM(SZ_C)),
+    NN_LT_ROW(struct snake_pair, a2, "activations2.%d.alpha", HF_ALPHA, 0, 1, NN_LT_DIM(SZ_C)),
+};
+
+/* The load-table hook: names come without the prefix (find adds it). */
+static bool put(struct nn_lt *lt, const struct nn_lt_row *row, const char *name, int64_t *shape,
+                void *dst)
+{
+    struct loader *ld = (struct loader *)lt;
+    int d = row->arg == HF_DILATED ? ld->dilation : 1, k = (int)shape[2];
+    enum vb_err err = row->kind == HF_ALPHA ? load_f32(ld, name, 1, shape, dst)
+                                            : load_conv_wn(ld, name, dst, (int)shape[0],
+                                                           (int)shape[1], k, d, d * (k - 1) / 2);
+    if (err)
+        lt->err = err;
+    return !err;
+}
+
 static enum vb_err load_resblock(struct loader *ld, const char *mod, struct resblock *r, int c,
                                  int k, int n_dil, const int *dil)
 {
-    char name[200];
-    enum vb_err err = VB_OK;
-    int64_t cs = c;
+    char group[200];
+    int64_t sz[NN_LT_MAX_SIZES] = {[SZ_C] = c, [SZ_K] = k};
+    snprintf(group, sizeof group, "%s.", mod);
     r->c = c;
     r->n = n_dil;
-    for (int j = 0; j < n_dil && !err; j++) {
-        snprintf(name, sizeof name, "%s.convs1.%d", mod, j);
-        err = load_conv_wn(ld, name, &r->c1[j], c, c, k, dil[j], dil[j] * (k - 1) / 2);
-        if (err)
-            break;
-        snprintf(name, sizeof name, "%s.convs2.%d", mod, j);
-        err = load_conv_wn(ld, name, &r->c2[j], c, c, k, 1, (k - 1) / 2);
-        if (err)
-            break;
-        snprintf(name, sizeof name, "%s.activations1.%d.alpha", mod, j);
-        err = load_f32(ld, name, 1, &cs, &r->a1[j]);
-        if (err)
-            break;
-        snprintf(name, sizeof name, "%s.activations2.%d.alpha", mod, j);
-        err = load_f32(ld, name, 1, &cs, &r->a2[j]);
+    for (int j = 0; j < n_dil && !ld->lt.err; j++) {
+        ld->dilation = dil[j];
+        nn_lt_load(&ld->lt, dilation_rows, VB_ARRAY_LEN(dilation_rows), &r->d[j], sz, group, j);
     }
-    return err;
+    return ld->lt.err;
 }
 
 static void resblock_release(struct resblock *r)
 {
     for (int j = 0; j < CB_HIFT_MAX_DILATIONS; j++) {
-        cb_hift_conv_release(&r->c1[j]);
-        cb_hift_conv_release(&r->c2[j]);
-        vb_free(r->a1[j]);
-        vb_free(r->a2[j]);
+        cb_hift_conv_release(&r->d[j].c1);
+        cb_hift_conv_release(&r->d[j].c2);
+        vb_free(r->d[j].a1);
+        vb_free(r->d[j].a2);
     }
     memset(r, 0, sizeof *r);
 }
@@ -272,7 +290,7 @@ static int resblock_reach(const struct resblock *r)
 {
     int s = 0;
     for (int j = 0; j < r->n; j++)
-        s += conv_margin_of(&r->c1[j]) + conv_margin_of(&r->c2[j]);
+        s += conv_margin_of(&r->d[j].c1) + conv_margin_of(&r->d[j].c2);
     return s;
 }
 
@@ -306,7 +324,11 @@ enum vb_err cb_hift_load(const struct nn_safetensors *st, const char *prefix,
     struct cb_hift *m = NULL;
     char name[200];
     float *w = NULL, *b = NULL;
-    struct loader ld = {.st = st, .prefix = prefix ? prefix : "", .why = why, .why_cap = why_cap};
+    struct loader ld = {.lt = {.put = put, .why = why, .why_cap = why_cap},
+                        .st = st,
+                        .prefix = prefix ? prefix : "",
+                        .why = why,
+                        .why_cap = why_cap};
     *out = NULL;
     if (why_cap)
         why[0] = '\0';
@@ -464,8 +486,8 @@ enum vb_err cb_hift_load(const struct nn_safetensors *st, const char *prefix,
         for (int j = -1; j < p->n_kernels && p->bf16 && !err; j++) {
             struct resblock *rb = j < 0 ? &m->sres[i] : &m->res[i * p->n_kernels + j];
             for (int q = 0; q < p->n_dilations && !err; q++)
-                if (!(err = cb_hift_conv_use_bf16(&rb->c1[q])))
-                    err = cb_hift_conv_use_bf16(&rb->c2[q]);
+                if (!(err = cb_hift_conv_use_bf16(&rb->d[q].c1)))
+                    err = cb_hift_conv_use_bf16(&rb->d[q].c2);
         }
         if (err) {
             vb_failf(why, why_cap, err, "hift: out of memory for the BF16 weights");
@@ -487,11 +509,11 @@ enum vb_err cb_hift_load(const struct nn_safetensors *st, const char *prefix,
         mg = VB_MAX(mg, conv_margin_of(&m->f0_conv[i]));
     for (int i = 0; i < p->n_stages; i++)
         for (int j = 0; j < p->n_dilations; j++) {
-            mg = VB_MAX(mg, conv_margin_of(&m->sres[i].c1[j]));
-            mg = VB_MAX(mg, conv_margin_of(&m->sres[i].c2[j]));
+            mg = VB_MAX(mg, conv_margin_of(&m->sres[i].d[j].c1));
+            mg = VB_MAX(mg, conv_margin_of(&m->sres[i].d[j].c2));
             for (int r = 0; r < p->n_kernels; r++) {
-                mg = VB_MAX(mg, conv_margin_of(&m->res[i * p->n_kernels + r].c1[j]));
-                mg = VB_MAX(mg, conv_margin_of(&m->res[i * p->n_kernels + r].c2[j]));
+                mg = VB_MAX(mg, conv_margin_of(&m->res[i * p->n_kernels + r].d[j].c1));
+                mg = VB_MAX(mg, conv_margin_of(&m->res[i * p->n_kernels + r].d[j].c2));
             }
         }
     m->margin = (mg + 15) / 16 * 16;

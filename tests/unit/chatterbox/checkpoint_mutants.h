@@ -50,8 +50,8 @@ static bool write_mutant(struct nn_st_writer *m, const struct nn_safetensors *go
 }
 
 /* Returns the number of variants the loader handled wrongly (each printed). */
-static int check_mutants(const struct nn_safetensors *good, mutant_load_fn load,
-                         mutant_optional_fn optional)
+VB_UNUSED static int check_mutants(const struct nn_safetensors *good, mutant_load_fn load,
+                                   mutant_optional_fn optional)
 {
     size_t n = nn_st_count(good);
     int failures = 0;

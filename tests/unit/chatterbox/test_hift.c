@@ -13,6 +13,7 @@
 #include "nn/threadpool.h"
 #include "tts/chatterbox/hift.h"
 #include "tts/chatterbox/hift_conv.h"
+#include "unit/chatterbox/checkpoint_mutants.h"
 
 #include <math.h>
 
@@ -680,6 +681,45 @@ TEST(test_ref_bad_input)
     CHECK(cb_hift_load(g_w, "mel2wav.", &p, &m, why, sizeof why) == VB_ERR_INVALID);
 }
 
+/* ResBlock tensors (the load table's rows) missing or one channel too wide: refused with
+ * VB_ERR_FORMAT and a reason naming the tensor. */
+TEST(test_ref_broken_resblock_tensors)
+{
+    static const struct {
+        const char *victim, *named;
+    } cases[] = {
+        {"mel2wav.resblocks.1.activations2.2.alpha", "mel2wav.resblocks.1.activations2.2.alpha"},
+        {"mel2wav.source_resblocks.0.convs1.1.parametrizations.weight.original1",
+         "mel2wav.source_resblocks.0.convs1.1.parametrizations.weight.original"},
+        {"mel2wav.resblocks.4.convs2.0.bias", "mel2wav.resblocks.4.convs2.0.bias"},
+    };
+    for (size_t c = 0; c < VB_ARRAY_LEN(cases); c++) {
+        size_t victim = nn_st_count(g_w);
+        for (size_t i = 0; i < nn_st_count(g_w); i++)
+            if (strcmp(nn_st_at(g_w, i)->name, cases[c].victim) == 0)
+                victim = i;
+        CHECK_MSG(victim < nn_st_count(g_w), "%s not in the checkpoint", cases[c].victim);
+        for (int mode = 0; mode < 2 && victim < nn_st_count(g_w); mode++) {
+            struct nn_st_writer *wr = NULL;
+            struct vb_buf buf;
+            char why[256] = "";
+            struct cb_hift *m = NULL;
+            CHECK(nn_st_writer_new(&wr) == VB_OK);
+            CHECK(write_mutant(wr, g_w, victim, mode));
+            struct nn_safetensors *st = st_from_writer(wr, &buf);
+            CHECK(st != NULL);
+            if (st)
+                CHECK(cb_hift_load(st, "mel2wav.", NULL, &m, why, sizeof why) == VB_ERR_FORMAT);
+            CHECK(m == NULL);
+            CHECK_MSG(strstr(why, cases[c].named) != NULL, "%s mode %d: %s", cases[c].victim, mode,
+                      why);
+            nn_st_close(st);
+            vb_buf_release(&buf);
+            nn_st_writer_free(wr);
+        }
+    }
+}
+
 /* The kernels again in a child per lower instruction set (NN_ISA is read once per process). */
 TEST(test_kernels_other_isas)
 {
@@ -719,6 +759,7 @@ int main(int argc, char **argv)
             RUN(test_ref_end_to_end);
             RUN(test_ref_legacy_weight_norm_names);
             RUN(test_ref_bad_input);
+            RUN(test_ref_broken_resblock_tensors);
         }
         cb_hift_free(g_model);
         nn_st_close(g_w);
