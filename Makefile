@@ -40,7 +40,10 @@ TSAN_BIN  := $(addprefix $(BUILD)/tests/unit/,nn/test_threadpool nn/test_attenti
              tts/test_jobs tts/test_joiner tts/test_pipeline tts/test_limiter tts/test_espeak \
              http/test_server auth/test_throttle llm/test_service core/test_workq)
 
-# SIMD kernels: compiled for their instruction set, chosen at run time.
+# SIMD kernels: compiled for their instruction set, chosen at run time (nn/kernels.c). The
+# AMX folder (nn/arch/x86/amx) has no folder flags: its entry points and the CPU probe run on
+# every CPU, so each function that runs AVX-512 or tile instructions carries its own target
+# attribute.
 $(BUILD)/obj/src/nn/arch/x86/avx2/%.o: CFLAGS += -mavx2 -mfma -mf16c
 $(BUILD)/obj/src/nn/arch/x86/avx512/%.o: CFLAGS += -mavx2 -mfma -mf16c -mavx512f -mavx512bw \
 	-mavx512vl -mavx512dq -mavx512vnni

@@ -1,18 +1,10 @@
-/* activations.c: Snake, ELU, Mish, leaky ReLU, tanh, sigmoid; Snake has an AVX-512 path with
- * AVX2 paths with a Cody-Waite reduced polynomial sine (sin^2 ignores the sign of the reduced
- * argument). */
+/* activations.c: Snake, ELU, Mish, leaky ReLU, tanh, sigmoid; Snake runs the kernel table's
+ * (AVX2 and AVX-512 in nn/arch/x86: a Cody-Waite reduced polynomial sine). */
 #include "core/vb.h"
 #include "nn/activations.h"
 #include "nn/kernels.h"
 
 #include <math.h>
-
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#    include <immintrin.h>
-#    define HAVE_X86 1
-#else
-#    define HAVE_X86 0
-#endif
 
 void nn_snake_ref(float *y, const float *x, int64_t n, float alpha)
 {
@@ -23,99 +15,9 @@ void nn_snake_ref(float *y, const float *x, int64_t n, float alpha)
     }
 }
 
-#if HAVE_X86
-/* pi split in three for the reduction a - j*pi (cephes DP1..3 scaled by 4). */
-#    define PI_A 3.140625f
-#    define PI_B 9.67502593994140625e-4f
-#    define PI_C 1.509957990978376432e-7f
-
-__attribute__((target("avx512f"))) static void snake_avx512(float *y, const float *x, int64_t n,
-                                                            float alpha)
-{
-    const __m512 va = _mm512_set1_ps(alpha);
-    const __m512 vinv = _mm512_set1_ps(1.0f / (alpha + 1e-9f));
-    const __m512 inv_pi = _mm512_set1_ps(0.31830988618379067154f);
-    const __m512 pa = _mm512_set1_ps(PI_A), pb = _mm512_set1_ps(PI_B), pc = _mm512_set1_ps(PI_C);
-    /* Taylor coefficients of sin(r)/r in r^2 up to r^12: error < 1e-9 on [-pi/2, pi/2]. */
-    const __m512 c6 = _mm512_set1_ps(1.6059043836821614e-10f);
-    const __m512 c5 = _mm512_set1_ps(-2.5052108385441720e-08f);
-    const __m512 c4 = _mm512_set1_ps(2.7557319223985893e-06f);
-    const __m512 c3 = _mm512_set1_ps(-1.9841269841269841e-04f);
-    const __m512 c2 = _mm512_set1_ps(8.3333333333333333e-03f);
-    const __m512 c1 = _mm512_set1_ps(-1.6666666666666667e-01f);
-    const __m512 one = _mm512_set1_ps(1.0f);
-    for (int64_t i = 0; i < n; i += 16) {
-        __mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1u);
-        __m512 vx = _mm512_maskz_loadu_ps(m, x + i);
-        __m512 a = _mm512_mul_ps(vx, va);
-        __m512 j = _mm512_roundscale_ps(_mm512_mul_ps(a, inv_pi),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        __m512 r = _mm512_fnmadd_ps(j, pa, a);
-        r = _mm512_fnmadd_ps(j, pb, r);
-        r = _mm512_fnmadd_ps(j, pc, r);
-        __m512 r2 = _mm512_mul_ps(r, r);
-        __m512 p = _mm512_fmadd_ps(c6, r2, c5);
-        p = _mm512_fmadd_ps(p, r2, c4);
-        p = _mm512_fmadd_ps(p, r2, c3);
-        p = _mm512_fmadd_ps(p, r2, c2);
-        p = _mm512_fmadd_ps(p, r2, c1);
-        p = _mm512_fmadd_ps(p, r2, one);
-        __m512 s = _mm512_mul_ps(r, p);
-        __m512 out = _mm512_fmadd_ps(vinv, _mm512_mul_ps(s, s), vx);
-        _mm512_mask_storeu_ps(y + i, m, out);
-    }
-}
-
-__attribute__((target("avx2,fma"))) static void snake_avx2(float *y, const float *x, int64_t n,
-                                                           float alpha)
-{
-    const __m256 va = _mm256_set1_ps(alpha);
-    const __m256 vinv = _mm256_set1_ps(1.0f / (alpha + 1e-9f));
-    const __m256 inv_pi = _mm256_set1_ps(0.31830988618379067154f);
-    const __m256 pa = _mm256_set1_ps(PI_A), pb = _mm256_set1_ps(PI_B), pc = _mm256_set1_ps(PI_C);
-    const __m256 c6 = _mm256_set1_ps(1.6059043836821614e-10f);
-    const __m256 c5 = _mm256_set1_ps(-2.5052108385441720e-08f);
-    const __m256 c4 = _mm256_set1_ps(2.7557319223985893e-06f);
-    const __m256 c3 = _mm256_set1_ps(-1.9841269841269841e-04f);
-    const __m256 c2 = _mm256_set1_ps(8.3333333333333333e-03f);
-    const __m256 c1 = _mm256_set1_ps(-1.6666666666666667e-01f);
-    const __m256 one = _mm256_set1_ps(1.0f);
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 vx = _mm256_loadu_ps(x + i);
-        __m256 a = _mm256_mul_ps(vx, va);
-        __m256 j = _mm256_round_ps(_mm256_mul_ps(a, inv_pi),
-                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        __m256 r = _mm256_fnmadd_ps(j, pa, a);
-        r = _mm256_fnmadd_ps(j, pb, r);
-        r = _mm256_fnmadd_ps(j, pc, r);
-        __m256 r2 = _mm256_mul_ps(r, r);
-        __m256 p = _mm256_fmadd_ps(c6, r2, c5);
-        p = _mm256_fmadd_ps(p, r2, c4);
-        p = _mm256_fmadd_ps(p, r2, c3);
-        p = _mm256_fmadd_ps(p, r2, c2);
-        p = _mm256_fmadd_ps(p, r2, c1);
-        p = _mm256_fmadd_ps(p, r2, one);
-        __m256 s = _mm256_mul_ps(r, p);
-        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(vinv, _mm256_mul_ps(s, s), vx));
-    }
-    nn_snake_ref(y + i, x + i, n - i, alpha);
-}
-#endif
-
 void nn_snake(float *y, const float *x, int64_t n, float alpha)
 {
-#if HAVE_X86
-    if (nn_kernels_isa() >= NN_ISA_AVX512) {
-        snake_avx512(y, x, n, alpha);
-        return;
-    }
-    if (nn_kernels_isa() >= NN_ISA_AVX2) {
-        snake_avx2(y, x, n, alpha);
-        return;
-    }
-#endif
-    nn_snake_ref(y, x, n, alpha);
+    nn_op_kernels()->snake(y, x, n, alpha);
 }
 
 void nn_leaky_relu(float *x, int64_t n, float slope)
@@ -148,4 +50,21 @@ void nn_sigmoid(float *x, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)
         x[i] = 1.0f / (1.0f + expf(-x[i]));
+}
+
+void nn_mish_fast_ref(float *x, int64_t n)
+{
+    /* x tanh(ln(1 + e^x)) = x m / (m + 2) with m = e^x (e^x + 2); linear above 20 as PyTorch */
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i];
+        if (v > 20.0f)
+            continue;
+        float e = expf(v), m = e * (e + 2.0f);
+        x[i] = v * m / (m + 2.0f);
+    }
+}
+
+void nn_mish_fast(float *x, int64_t n)
+{
+    nn_op_kernels()->mish_fast(x, n);
 }

@@ -19,6 +19,10 @@ void nn_leaky_relu(float *x, int64_t n, float slope);
 void nn_elu(float *x, int64_t n, float alpha);
 /* Mish: x * tanh(softplus(x)), softplus linear above 20 as in PyTorch. */
 void nn_mish(float *x, int64_t n);
+/* Mish as x m / (m + 2), m = e^x (e^x + 2), x kept above 20 (PyTorch's threshold), on the
+ * kernel table's vectorised exp (the S3 models); _ref: plain C with libm expf (tests). */
+void nn_mish_fast(float *x, int64_t n);
+void nn_mish_fast_ref(float *x, int64_t n);
 void nn_tanh(float *x, int64_t n);
 void nn_sigmoid(float *x, int64_t n);
 

@@ -6,19 +6,13 @@
 #include "nn/attention.h"
 #include "nn/gemm.h"
 #include "nn/kernels.h"
-#include "nn/vmath.h"
 
 #include <math.h>
-
-#if defined(__x86_64__) || defined(__i386__)
-#    include <immintrin.h>
-#    define ATTN_X86 1
-#endif
 
 #define Q_BLOCK 128 /* queries per block: bounds the score matrix to Q_BLOCK x n_kv */
 
 /* s[k] = softmax_k(scale * (s[k] + b[k])) over n values (b may be NULL); plain C. */
-static void softmax_row_generic(float *s, const float *b, int n, float scale)
+void nn_softmax_row_ref(float *s, const float *b, int n, float scale)
 {
     float mx = -INFINITY;
     for (int k = 0; k < n; k++) {
@@ -35,92 +29,7 @@ static void softmax_row_generic(float *s, const float *b, int n, float scale)
         s[k] *= inv;
 }
 
-#ifdef ATTN_X86
-__attribute__((target("avx2,fma"))) static void softmax_row_avx2(float *s, const float *b, int n,
-                                                                 float scale)
-{
-    const __m256 sc = _mm256_set1_ps(scale);
-    __m256 vmx = _mm256_set1_ps(-INFINITY);
-    int k = 0;
-    for (; k + 8 <= n; k += 8) {
-        __m256 v = _mm256_loadu_ps(s + k);
-        if (b)
-            v = _mm256_add_ps(v, _mm256_loadu_ps(b + k));
-        v = _mm256_mul_ps(v, sc);
-        _mm256_storeu_ps(s + k, v);
-        vmx = _mm256_max_ps(vmx, v);
-    }
-    float lanes[8];
-    _mm256_storeu_ps(lanes, vmx);
-    float mx = -INFINITY;
-    for (int l = 0; l < 8; l++)
-        mx = lanes[l] > mx ? lanes[l] : mx;
-    for (; k < n; k++) {
-        s[k] = (s[k] + (b ? b[k] : 0.0f)) * scale;
-        mx = s[k] > mx ? s[k] : mx;
-    }
-    const __m256 vm = _mm256_set1_ps(mx);
-    __m256 vs = _mm256_setzero_ps();
-    for (k = 0; k + 8 <= n; k += 8) {
-        __m256 e = nn_vexp_avx2(_mm256_sub_ps(_mm256_loadu_ps(s + k), vm));
-        _mm256_storeu_ps(s + k, e);
-        vs = _mm256_add_ps(vs, e);
-    }
-    _mm256_storeu_ps(lanes, vs);
-    double sum = 0;
-    for (int l = 0; l < 8; l++)
-        sum += lanes[l];
-    for (; k < n; k++) {
-        s[k] = expf(s[k] - mx);
-        sum += s[k];
-    }
-    const __m256 inv = _mm256_set1_ps((float)(1.0 / sum));
-    for (k = 0; k + 8 <= n; k += 8)
-        _mm256_storeu_ps(s + k, _mm256_mul_ps(_mm256_loadu_ps(s + k), inv));
-    for (; k < n; k++)
-        s[k] *= (float)(1.0 / sum);
-}
-__attribute__((target("avx512f"))) static void softmax_row_avx512(float *s, const float *b, int n,
-                                                                  float scale)
-{
-    const __m512 sc = _mm512_set1_ps(scale);
-    __m512 vmx = _mm512_set1_ps(-INFINITY);
-    int k = 0;
-    for (; k + 16 <= n; k += 16) {
-        __m512 v = _mm512_loadu_ps(s + k);
-        if (b)
-            v = _mm512_add_ps(v, _mm512_loadu_ps(b + k));
-        v = _mm512_mul_ps(v, sc);
-        _mm512_storeu_ps(s + k, v);
-        vmx = _mm512_max_ps(vmx, v);
-    }
-    float mx = _mm512_reduce_max_ps(vmx);
-    for (; k < n; k++) {
-        s[k] = (s[k] + (b ? b[k] : 0.0f)) * scale;
-        mx = s[k] > mx ? s[k] : mx;
-    }
-    const __m512 vm = _mm512_set1_ps(mx);
-    __m512 vs = _mm512_setzero_ps();
-    for (k = 0; k + 16 <= n; k += 16) {
-        __m512 e = nn_vexp_avx512(_mm512_sub_ps(_mm512_loadu_ps(s + k), vm));
-        _mm512_storeu_ps(s + k, e);
-        vs = _mm512_add_ps(vs, e);
-    }
-    double sum = _mm512_reduce_add_ps(vs);
-    for (; k < n; k++) {
-        s[k] = expf(s[k] - mx);
-        sum += s[k];
-    }
-    const float inv = (float)(1.0 / sum);
-    const __m512 vi = _mm512_set1_ps(inv);
-    for (k = 0; k + 16 <= n; k += 16)
-        _mm512_storeu_ps(s + k, _mm512_mul_ps(_mm512_loadu_ps(s + k), vi));
-    for (; k < n; k++)
-        s[k] *= inv;
-}
-#endif
-
-typedef void (*softmax_fn)(float *s, const float *b, int n, float scale);
+typedef nn_softmax_row_fn softmax_fn;
 
 struct rows_job {
     const struct nn_mha *a;
@@ -281,13 +190,7 @@ static void heads_worker(void *ctx, int ith, int nth)
 
 static softmax_fn pick_softmax(void)
 {
-#ifdef ATTN_X86
-    if (nn_kernels_isa() >= NN_ISA_AVX512)
-        return softmax_row_avx512;
-    if (nn_kernels_isa() >= NN_ISA_AVX2)
-        return softmax_row_avx2;
-#endif
-    return softmax_row_generic;
+    return nn_op_kernels()->softmax_row;
 }
 
 void nn_softmax_scaled(float *s, int n, float scale)

@@ -45,6 +45,9 @@ size_t nn_mha_work_floats(const struct nn_mha *a, int n_threads);
 /* out_i = softmax_j(score_ij) . v_j per head. work: nn_mha_work_floats(a, threads of pool). */
 void nn_mha(struct nn_pool *pool, const struct nn_mha *a, float *work);
 
+/* Plain C row softmax of the kernel table: s[k] = softmax_k(scale * (s[k] + b[k])) over n
+ * values (b may be NULL). */
+void nn_softmax_row_ref(float *s, const float *b, int n, float scale);
 /* s[k] = softmax_k(scale * s[k]) over n values in place: the row softmax nn_mha uses
  * (vectorised exp on AVX2/AVX-512, ~1 ulp; sum in double on the plain C path). */
 void nn_softmax_scaled(float *s, int n, float scale);

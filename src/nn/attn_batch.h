@@ -4,7 +4,7 @@
 #define NN_ATTN_BATCH_H
 
 #include "core/vb.h"
-#include "nn/matmul.h"
+#include "nn/scratch.h"
 #include "nn/threadpool.h"
 #include "nn/types.h"
 

@@ -1,14 +1,27 @@
 /* gemm.h: packed-panel F32 GEMM, y = x W^T + b, for activations in row-major token order:
  * W is packed once into panels of NN_GEMM_NR output rows (F32, or F16 for half the memory),
- * then nn_gemm runs register tiles (AVX-512 14x16 or AVX2/FMA 6x16 when the CPU has them,
- * plain C otherwise), threaded over tiles. */
+ * then nn_gemm runs the register tiles of the kernel table (AVX-512 14x16 or AVX2/FMA 6x16
+ * when the CPU has them, plain C otherwise), threaded over tiles. */
 #ifndef NN_GEMM_H
 #define NN_GEMM_H
 
 #include "core/vb.h"
 #include "nn/threadpool.h"
 
-#define NN_GEMM_NR 16 /* output rows per packed panel */
+#define NN_GEMM_NR     16 /* output rows per packed panel */
+#define NN_GEMM_MR     6  /* tokens per register tile: generic and AVX2 */
+#define NN_GEMM_MR_MAX 14 /* the tallest tile (AVX-512) */
+
+/* A register tile of the kernel table (nn/kernels.h): tile[r * ldt + j] = sum_k xr[r][k] *
+ * panel[k][j] for r below the tile's height and j below its width (NN_GEMM_NR; a two-panel
+ * tile 2 * NN_GEMM_NR, its second panel K rows after the first); pv: F32 or F16 panel. */
+typedef void (*nn_gemm_tile_fn)(int K, const float *const xr[NN_GEMM_MR_MAX], const void *pv,
+                                float *tile, int64_t ldt);
+/* The plain C tiles (NN_GEMM_MR x NN_GEMM_NR), F32 and F16 panels. */
+void nn_gemm_tile_ref(int K, const float *const xr[NN_GEMM_MR_MAX], const void *pv, float *tile,
+                      int64_t ldt);
+void nn_gemm_tile_f16_ref(int K, const float *const xr[NN_GEMM_MR_MAX], const void *pv, float *tile,
+                          int64_t ldt);
 
 /* Floats a packed copy of an (n_out, n_in) weight needs. */
 size_t nn_gemm_packed_floats(int n_in, int n_out);

@@ -1,11 +1,16 @@
-/* kernels.c: run-time selection of the per-type kernels (generic C, AVX2, AVX-512). */
+/* kernels.c: run-time selection of the per-type kernels and the other kernels of the table
+ * (generic C, AVX2, AVX-512). */
 #include "core/vb.h"
 #include "nn/kernels.h"
+#include "nn/activations.h"
+#include "nn/attention.h"
 #include "nn/fp16.h"
+#include "nn/ops.h"
 
 #include <pthread.h>
 
 static struct nn_kernel table[3][NN_TYPE_COUNT];
+static struct nn_op_kernels op_table[3];
 static enum nn_isa chosen_isa, cpu_isa;
 static bool amx_off; /* NN_ISA names a level below amx */
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -67,8 +72,26 @@ static void init_tables(void)
     set_generic(NN_TYPE_Q5_K, nn_vec_dot_q5_k_ref, nn_quantize_row_q8_k, NN_TYPE_Q8_K);
     set_generic(NN_TYPE_Q6_K, nn_vec_dot_q6_k_ref, nn_quantize_row_q8_k, NN_TYPE_Q8_K);
 
+    op_table[NN_ISA_GENERIC] = (struct nn_op_kernels){
+        .gemm = {nn_gemm_tile_ref, nn_gemm_tile_f16_ref},
+        .gemm_mr = NN_GEMM_MR,
+        .snake = nn_snake_ref,
+        .gelu = nn_gelu_ref,
+        .swiglu = nn_swiglu_ref,
+        .gelu_erf = nn_gelu_erf,
+        .mish_fast = nn_mish_fast_ref,
+        .softmax_row = nn_softmax_row_ref,
+        .conv_tile = nn_conv_tile_ref,
+    };
+
     enum nn_isa cpu = nn_cpu_isa();
     cpu_isa = cpu;
+    op_table[NN_ISA_AVX2] = op_table[NN_ISA_GENERIC];
+    if (cpu >= NN_ISA_AVX2)
+        nn_avx2_op_kernels(&op_table[NN_ISA_AVX2]);
+    op_table[NN_ISA_AVX512] = op_table[NN_ISA_AVX2];
+    if (cpu >= NN_ISA_AVX512)
+        nn_avx512_op_kernels(&op_table[NN_ISA_AVX512]);
     for (int t = 0; t < NN_TYPE_COUNT; t++) {
         table[NN_ISA_AVX2][t] = table[NN_ISA_GENERIC][t];
         table[NN_ISA_AVX512][t] = table[NN_ISA_GENERIC][t];
@@ -140,6 +163,12 @@ const struct nn_kernel *nn_kernel_for(enum nn_type t)
 {
     pthread_once(&once, init_tables);
     return nn_kernel_for_isa(t, chosen_isa);
+}
+
+const struct nn_op_kernels *nn_op_kernels(void)
+{
+    pthread_once(&once, init_tables);
+    return &op_table[chosen_isa];
 }
 
 enum nn_isa nn_kernels_isa(void)

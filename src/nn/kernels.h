@@ -4,7 +4,11 @@
 #define NN_KERNELS_H
 
 #include "core/vb.h"
+#include "nn/conv_tile.h"
+#include "nn/gemm.h"
 #include "nn/quant.h"
+#include "nn/scratch.h"
+#include "nn/threadpool.h"
 
 /* One weight row x ny activation rows: s[t * s_stride] = dot(x, y + t * y_stride bytes),
  * 1 <= ny <= NN_MULTI_MAX. Kernels unpack each weight block once for all ny rows. */
@@ -59,6 +63,36 @@ enum nn_isa nn_cpu_isa(void);
  * or none: AMX where the CPU has it). */
 bool nn_kernels_amx_allowed(void);
 
+/* s[k] = softmax_k(scale * (s[k] + b[k])) over n values (b may be NULL). */
+typedef void (*nn_softmax_row_fn)(float *s, const float *b, int n, float scale);
+/* nn_attn_batch (nn/attn_batch.h) once its shape checks passed. */
+typedef bool (*nn_attn_batch_fn)(struct nn_pool *pool, struct nn_scratch *scratch, const float *q,
+                                 int n_tok, int64_t pos0, const void *k, const void *v,
+                                 enum nn_type kv_type, int64_t kv_stride, int n_head, int n_head_kv,
+                                 int head_dim, float *out);
+
+/* The kernels beside the per-type dot products, one row per ISA level in the same table: each
+ * level starts from the one below and the nn/arch hooks replace what they have. */
+struct nn_op_kernels {
+    nn_gemm_tile_fn gemm[2];      /* packed-panel GEMM tiles, [0] F32 panels, [1] F16 */
+    int gemm_mr;                  /* their height (tokens) */
+    nn_gemm_tile_fn gemm_wide[2]; /* optional two-panel tiles (NULL: none), height gemm_wide_mr */
+    int gemm_wide_mr;
+    /* y = x + sin^2(alpha x) / (alpha + 1e-9) (nn_snake; y may be x) */
+    void (*snake)(float *y, const float *x, int64_t n, float alpha);
+    void (*gelu)(float *x, int64_t n);                       /* tanh form, in place */
+    void (*swiglu)(float *gate, const float *up, int64_t n); /* up NULL: SiLU */
+    void (*gelu_erf)(float *x, int64_t n);                   /* nn_gelu_erf_fast */
+    void (*mish_fast)(float *x, int64_t n);                  /* nn_mish_fast */
+    nn_softmax_row_fn softmax_row;                           /* attention rows */
+    /* optional (NULL): nn_layer_norm_fast's row (w and b given) */
+    void (*layer_norm)(float *y, const float *x, const float *w, const float *b, int n, float eps);
+    nn_conv_tile_fn conv_tile;   /* direct 1-D convolution tile (nn/conv_tile.h) */
+    nn_attn_batch_fn attn_batch; /* optional (NULL): nn_attn_batch's kernel, shapes checked */
+};
+/* The row of the ISA nn_kernel_for uses. */
+const struct nn_op_kernels *nn_op_kernels(void);
+
 /* Registration hooks implemented in nn/arch (each returns NULL when it has no kernel). */
 nn_vec_dot_fn nn_avx2_vec_dot(enum nn_type t);
 nn_from_float_fn nn_avx2_from_float(enum nn_type t);
@@ -66,6 +100,8 @@ nn_axpy_fn nn_avx2_axpy(enum nn_type t);
 nn_vec_dot_fn nn_avx512_vec_dot(enum nn_type t);
 nn_vec_dot_multi_fn nn_avx512_vec_dot_multi(enum nn_type t);
 nn_from_float_fn nn_avx512_from_float(enum nn_type t);
+void nn_avx2_op_kernels(struct nn_op_kernels *o);
+void nn_avx512_op_kernels(struct nn_op_kernels *o);
 /* Fills *out and returns true when there is an AVX-512 decode kernel for `t`. */
 bool nn_avx512_gemv(enum nn_type t, struct nn_gemv *out);
 

@@ -13,26 +13,6 @@
     16 /* output rows per unit of work: the weight rows stay in cache across tokens                \
         */
 
-void nn_scratch_release(struct nn_scratch *s)
-{
-    vb_free(s->data);
-    s->data = NULL;
-    s->cap = 0;
-}
-
-bool nn_scratch_reserve(struct nn_scratch *s, size_t n)
-{
-    if (s->cap >= n)
-        return true;
-    void *p = vb_try_malloc(n);
-    if (!p)
-        return false;
-    vb_free(s->data);
-    s->data = p;
-    s->cap = n;
-    return true;
-}
-
 struct mm_job {
     atomic_llong next; /* next row chunk to claim */
     const struct nn_kernel *k;

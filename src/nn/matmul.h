@@ -5,17 +5,9 @@
 #define NN_MATMUL_H
 
 #include "core/vb.h"
+#include "nn/scratch.h"
 #include "nn/threadpool.h"
 #include "nn/types.h"
-
-/* Scratch for the converted activations; grown on demand (caller-owned struct). */
-struct nn_scratch {
-    void *data;
-    size_t cap;
-};
-void nn_scratch_release(struct nn_scratch *s);
-/* Grows s to at least n bytes (contents not kept); false on OOM (s unchanged). */
-VB_WUR bool nn_scratch_reserve(struct nn_scratch *s, size_t n);
 
 /* W: {n_in, n_out} (ne[0] = n_in); x: n_tok rows of n_in floats (stride n_in);
  * y: n_tok rows of n_out floats (stride ldy >= n_out). Returns false on OOM for the scratch

@@ -1,12 +1,15 @@
 /* matmul_amx.h: nn_matmul for batches of activation rows (prompt processing) on Intel AMX:
  * each thread dequantises a panel of weight rows to BF16 into a small cache-resident buffer
  * and multiplies it with every token's BF16 activations in TDPBF16PS tiles (F32 sums). No
- * copy of the weights is kept. nn_matmul_rows calls nn_matmul_amx_try first. */
+ * copy of the weights is kept. nn_matmul_rows calls nn_matmul_amx_try first. The code lives in
+ * nn/arch/x86/amx (stubs off x86-64 Linux). */
 #ifndef NN_MATMUL_AMX_H
 #define NN_MATMUL_AMX_H
 
 #include "core/vb.h"
-#include "nn/matmul.h"
+#include "nn/scratch.h"
+#include "nn/threadpool.h"
+#include "nn/types.h"
 
 /* Batches of fewer tokens keep the per-row dot-product kernels (decode is n_tok = 1). */
 #define NN_AMX_MIN_TOKENS 8

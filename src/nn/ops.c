@@ -4,7 +4,6 @@
 #include "nn/attn_batch.h"
 #include "nn/kernels.h"
 #include "nn/quant.h"
-#include "nn/vmath.h"
 
 #include <math.h>
 #include <stdatomic.h>
@@ -110,94 +109,14 @@ static void gelu_c(float *x, int64_t n)
     }
 }
 
-#ifdef NN_VMATH_X86
-/* 0.5 v (1 + tanh(u)) = v e / (e + 1) with e = exp(2u); 2u clamped to [-88, 18], where
- * v e / (e + 1) is 0 or v in f32 */
-#    define GELU_VEC(T, W, LOAD, STORE, SET, MUL, FMA, ADD, DIV, MIN, MAX, EXP)                    \
-        int64_t i = 0;                                                                             \
-        const T k0 = SET(2.0f * 0.79788456080286535587989211986876f), k1 = SET(0.044715f);         \
-        for (; i + (W) <= n; i += (W)) {                                                           \
-            const T v = LOAD(x + i);                                                               \
-            T u = MUL(MUL(k0, v), FMA(MUL(k1, v), v, SET(1.0f)));                                  \
-            u = MIN(MAX(u, SET(-88.0f)), SET(18.0f));                                              \
-            const T e = EXP(u);                                                                    \
-            STORE(x + i, DIV(MUL(v, e), ADD(e, SET(1.0f))));                                       \
-        }                                                                                          \
-        gelu_c(x + i, n - i)
-
-__attribute__((target("avx512f"))) static void gelu_avx512(float *x, int64_t n)
-{
-    GELU_VEC(__m512, 16, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_set1_ps, _mm512_mul_ps,
-             _mm512_fmadd_ps, _mm512_add_ps, _mm512_div_ps, _mm512_min_ps, _mm512_max_ps,
-             nn_vexp_avx512);
-}
-
-__attribute__((target("avx2,fma"))) static void gelu_avx2(float *x, int64_t n)
-{
-    GELU_VEC(__m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps, _mm256_mul_ps,
-             _mm256_fmadd_ps, _mm256_add_ps, _mm256_div_ps, _mm256_min_ps, _mm256_max_ps,
-             nn_vexp_avx2);
-}
-
-/* g / (1 + e^-g) * u (u = 1 when up is NULL); -g is clamped to 88 (the vector exps are only
- * valid up to there): for g < -88 the quotient is below 1e-36 in size instead of smaller */
-#    define SWIGLU_VEC(T, W, LOAD, STORE, SET, MUL, ADD, DIV, NEG, EXP)                            \
-        int64_t i = 0;                                                                             \
-        for (; i + (W) <= n; i += (W)) {                                                           \
-            const T g = LOAD(gate + i);                                                            \
-            const T s = DIV(g, ADD(SET(1.0f), EXP(NEG(g))));                                       \
-            STORE(gate + i, up ? MUL(s, LOAD(up + i)) : s);                                        \
-        }                                                                                          \
-        swiglu_c(gate + i, up ? up + i : NULL, n - i)
-
-__attribute__((target("avx512f"))) static inline __m512 neg_clamped512(__m512 v)
-{
-    return _mm512_min_ps(_mm512_sub_ps(_mm512_setzero_ps(), v), _mm512_set1_ps(88.0f));
-}
-
-__attribute__((target("avx2"))) static inline __m256 neg_clamped256(__m256 v)
-{
-    return _mm256_min_ps(_mm256_sub_ps(_mm256_setzero_ps(), v), _mm256_set1_ps(88.0f));
-}
-
-__attribute__((target("avx512f"))) static void swiglu_avx512(float *gate, const float *up,
-                                                             int64_t n)
-{
-    SWIGLU_VEC(__m512, 16, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_set1_ps, _mm512_mul_ps,
-               _mm512_add_ps, _mm512_div_ps, neg_clamped512, nn_vexp_avx512);
-}
-
-__attribute__((target("avx2,fma"))) static void swiglu_avx2(float *gate, const float *up, int64_t n)
-{
-    SWIGLU_VEC(__m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps, _mm256_mul_ps,
-               _mm256_add_ps, _mm256_div_ps, neg_clamped256, nn_vexp_avx2);
-}
-#endif
-
-/* gate = silu(gate) * up (up NULL: 1) on the best ISA */
-static void swiglu_any(float *gate, const float *up, int64_t n)
-{
-#ifdef NN_VMATH_X86
-    if (nn_kernels_isa() >= NN_ISA_AVX512) {
-        swiglu_avx512(gate, up, n);
-        return;
-    }
-    if (nn_kernels_isa() >= NN_ISA_AVX2) {
-        swiglu_avx2(gate, up, n);
-        return;
-    }
-#endif
-    swiglu_c(gate, up, n);
-}
-
 void nn_silu(float *x, int64_t n)
 {
-    swiglu_any(x, NULL, n);
+    nn_op_kernels()->swiglu(x, NULL, n);
 }
 
 void nn_swiglu(float *gate, const float *up, int64_t n)
 {
-    swiglu_any(gate, up, n);
+    nn_op_kernels()->swiglu(gate, up, n);
 }
 
 void nn_swiglu_ref(float *gate, const float *up, int64_t n)
@@ -207,17 +126,7 @@ void nn_swiglu_ref(float *gate, const float *up, int64_t n)
 
 void nn_gelu(float *x, int64_t n)
 {
-#ifdef NN_VMATH_X86
-    if (nn_kernels_isa() >= NN_ISA_AVX512) {
-        gelu_avx512(x, n);
-        return;
-    }
-    if (nn_kernels_isa() >= NN_ISA_AVX2) {
-        gelu_avx2(x, n);
-        return;
-    }
-#endif
-    gelu_c(x, n);
+    nn_op_kernels()->gelu(x, n);
 }
 
 void nn_gelu_ref(float *x, int64_t n)
@@ -331,4 +240,19 @@ void nn_attention(struct nn_pool *pool, const float *q, int n_tok, int64_t pos0,
 {
     nn_attention_kv(pool, NULL, q, n_tok, pos0, k, v, NN_TYPE_F32, kv_stride, n_head, n_head_kv,
                     head_dim, out, work);
+}
+
+void nn_gelu_erf_fast(float *x, int64_t n)
+{
+    nn_op_kernels()->gelu_erf(x, n);
+}
+
+void nn_layer_norm_fast(float *y, const float *x, const float *w, const float *b, int n, float eps)
+{
+    const struct nn_op_kernels *ok = nn_op_kernels();
+    if (w && b && ok->layer_norm) {
+        ok->layer_norm(y, x, w, b, n, eps);
+        return;
+    }
+    nn_layer_norm(y, x, w, b, n, eps);
 }

@@ -8,7 +8,7 @@
 #include "nn/threadpool.h"
 #include "nn/types.h"
 
-struct nn_scratch; /* nn/matmul.h */
+struct nn_scratch; /* nn/scratch.h */
 
 /* y = x / sqrt(mean(x^2) + eps) * w   (w may be NULL: no weight). In place allowed. */
 void nn_rms_norm(float *y, const float *x, const float *w, int64_t n, float eps);
@@ -36,6 +36,12 @@ void nn_gelu(float *x, int64_t n);
 /* Plain C nn_gelu (libm tanhf); the fast paths (AVX2/AVX-512 exp) are tested against it. */
 void nn_gelu_ref(float *x, int64_t n);
 void nn_gelu_erf(float *x, int64_t n);
+/* nn_gelu_erf with the kernel table's vectorised erf (Abramowitz-Stegun 7.1.26, |error| <
+ * 1.5e-7) where the ISA has one; nn_gelu_erf otherwise. */
+void nn_gelu_erf_fast(float *x, int64_t n);
+/* nn_layer_norm on the kernel table's vector row (f32 sums; AVX-512) when w and b are given
+ * and the ISA has one; nn_layer_norm otherwise. */
+void nn_layer_norm_fast(float *y, const float *x, const float *w, const float *b, int n, float eps);
 /* x += b */
 void nn_add(float *x, const float *b, int64_t n);
 

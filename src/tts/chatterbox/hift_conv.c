@@ -4,27 +4,14 @@
 #include "core/alloc.h"
 #include "nn/fp16.h"
 #include "nn/gemm.h"
+#include "nn/conv_tile.h"
 #include "nn/kernels.h"
 
 #include <stdatomic.h>
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#    include <immintrin.h>
-#    define HAVE_X86 1
-#else
-#    define HAVE_X86 0
-#endif
-#if HAVE_X86 && defined(__linux__)
-#    include "nn/amx.h"
-#    define HAVE_AMX 1
-#else
-#    define HAVE_AMX 0
-#endif
-
 #define MR     CB_HIFT_CONV_MR
 #define NR     CB_HIFT_CONV_NR
 #define TBLOCK (8 * NR) /* time steps per unit of threaded work */
-#define KC     64       /* input channels per partial sum */
 
 enum vb_err cb_hift_conv_init(struct cb_hift_conv *c, const float *w, const float *b, int c_out,
                               int c_in, int k, int dilation, int pad)
@@ -70,179 +57,6 @@ void cb_hift_conv_release(struct cb_hift_conv *c)
     memset(c, 0, sizeof *c);
 }
 
-/* One tile: rows x cols outputs; x points at input step (t0 - pad) of channel 0. The sum over
- * (input channel, tap) runs in chunks of KC input channels whose partial sums are added into
- * the tile total: float error grows with the chunk length, not with c_in * k. */
-static void tile_c(const struct cb_hift_conv *c, const float *wp, const float *x, int64_t ldx,
-                   float *y, int64_t ldy, int rows, int cols, bool accumulate, const float *bias)
-{
-    float tot[MR][NR], a[MR][NR];
-    memset(tot, 0, sizeof tot);
-    for (int c0 = 0; c0 < c->c_in; c0 += KC) {
-        int c1 = VB_MIN(c->c_in, c0 + KC);
-        memset(a, 0, sizeof a);
-        for (int j = 0; j < c->k; j++) {
-            for (int ci = c0; ci < c1; ci++) {
-                const float *xr = x + (int64_t)ci * ldx + (int64_t)j * c->dilation;
-                const float *w = wp + ((size_t)j * c->c_in + ci) * MR;
-                for (int r = 0; r < MR; r++)
-                    for (int t = 0; t < NR; t++)
-                        a[r][t] += w[r] * xr[t];
-            }
-        }
-        for (int r = 0; r < MR; r++)
-            for (int t = 0; t < NR; t++)
-                tot[r][t] += a[r][t];
-    }
-    for (int r = 0; r < rows; r++) {
-        float bv = bias ? bias[r] : 0.0f;
-        float *yr = y + (int64_t)r * ldy;
-        for (int t = 0; t < cols; t++)
-            yr[t] = (accumulate ? yr[t] : 0.0f) + (tot[r][t] + bv);
-    }
-}
-
-#if HAVE_X86
-#    define FMA_ROW(r)                                                                             \
-        do {                                                                                       \
-            __m512 wv = _mm512_set1_ps(w[r]);                                                      \
-            a##r##0 = _mm512_fmadd_ps(wv, x0, a##r##0);                                            \
-            a##r##1 = _mm512_fmadd_ps(wv, x1, a##r##1);                                            \
-        } while (0)
-#    define ADD_ROW(r)                                                                             \
-        do {                                                                                       \
-            _mm512_storeu_ps(tot[r], _mm512_add_ps(_mm512_loadu_ps(tot[r]), a##r##0));             \
-            _mm512_storeu_ps(tot[r] + 16, _mm512_add_ps(_mm512_loadu_ps(tot[r] + 16), a##r##1));   \
-        } while (0)
-
-__attribute__((target("avx512f"))) static void
-tile_avx512(const struct cb_hift_conv *c, const float *wp, const float *x, int64_t ldx, float *y,
-            int64_t ldy, int rows, int cols, bool accumulate, const float *bias)
-{
-    float tot[MR][NR] __attribute__((aligned(64)));
-    memset(tot, 0, sizeof tot);
-    const int c_in = c->c_in;
-    for (int c0 = 0; c0 < c_in; c0 += KC) {
-        int c1 = VB_MIN(c_in, c0 + KC);
-        __m512 a00 = _mm512_setzero_ps(), a01 = _mm512_setzero_ps();
-        __m512 a10 = _mm512_setzero_ps(), a11 = _mm512_setzero_ps();
-        __m512 a20 = _mm512_setzero_ps(), a21 = _mm512_setzero_ps();
-        __m512 a30 = _mm512_setzero_ps(), a31 = _mm512_setzero_ps();
-        __m512 a40 = _mm512_setzero_ps(), a41 = _mm512_setzero_ps();
-        __m512 a50 = _mm512_setzero_ps(), a51 = _mm512_setzero_ps();
-        __m512 a60 = _mm512_setzero_ps(), a61 = _mm512_setzero_ps();
-        __m512 a70 = _mm512_setzero_ps(), a71 = _mm512_setzero_ps();
-        for (int j = 0; j < c->k; j++) {
-            const float *xj = x + (int64_t)j * c->dilation + (int64_t)c0 * ldx;
-            const float *w = wp + ((size_t)j * c_in + c0) * MR;
-            for (int ci = c0; ci < c1; ci++, w += MR, xj += ldx) {
-                __m512 x0 = _mm512_loadu_ps(xj), x1 = _mm512_loadu_ps(xj + 16);
-                FMA_ROW(0);
-                FMA_ROW(1);
-                FMA_ROW(2);
-                FMA_ROW(3);
-                FMA_ROW(4);
-                FMA_ROW(5);
-                FMA_ROW(6);
-                FMA_ROW(7);
-            }
-        }
-        ADD_ROW(0);
-        ADD_ROW(1);
-        ADD_ROW(2);
-        ADD_ROW(3);
-        ADD_ROW(4);
-        ADD_ROW(5);
-        ADD_ROW(6);
-        ADD_ROW(7);
-    }
-    __mmask16 m0 = cols >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << cols) - 1u);
-    int c1 = cols - 16;
-    __mmask16 m1 = c1 >= 16 ? (__mmask16)0xFFFF : c1 > 0 ? (__mmask16)((1u << c1) - 1u) : 0;
-    for (int r = 0; r < rows; r++) {
-        __m512 bv = _mm512_set1_ps(bias ? bias[r] : 0.0f);
-        float *yr = y + (int64_t)r * ldy;
-        __m512 v0 = _mm512_add_ps(_mm512_load_ps(tot[r]), bv);
-        __m512 v1 = _mm512_add_ps(_mm512_load_ps(tot[r] + 16), bv);
-        if (accumulate) {
-            v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, yr), v0);
-            v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, yr + 16), v1);
-        }
-        _mm512_mask_storeu_ps(yr, m0, v0);
-        _mm512_mask_storeu_ps(yr + 16, m1, v1);
-    }
-}
-#endif
-
-#if HAVE_X86
-/* AVX2/FMA: the 8 x 32 tile as four 4-row x 16-step passes (11 of the 16 ymm registers). */
-__attribute__((target("avx2,fma"))) static void
-tile_avx2(const struct cb_hift_conv *c, const float *wp, const float *x, int64_t ldx, float *y,
-          int64_t ldy, int rows, int cols, bool accumulate, const float *bias)
-{
-    float tot[MR][NR] __attribute__((aligned(32)));
-    memset(tot, 0, sizeof tot);
-    const int c_in = c->c_in;
-    for (int rh = 0; rh < MR; rh += 4) {
-        for (int ch = 0; ch < NR; ch += 16) {
-            for (int c0 = 0; c0 < c_in; c0 += KC) {
-                int c1 = VB_MIN(c_in, c0 + KC);
-                __m256 a00 = _mm256_setzero_ps(), a01 = _mm256_setzero_ps();
-                __m256 a10 = _mm256_setzero_ps(), a11 = _mm256_setzero_ps();
-                __m256 a20 = _mm256_setzero_ps(), a21 = _mm256_setzero_ps();
-                __m256 a30 = _mm256_setzero_ps(), a31 = _mm256_setzero_ps();
-                for (int j = 0; j < c->k; j++) {
-                    const float *xj = x + (int64_t)j * c->dilation + (int64_t)c0 * ldx + ch;
-                    const float *w = wp + ((size_t)j * c_in + c0) * MR + rh;
-                    for (int ci = c0; ci < c1; ci++, w += MR, xj += ldx) {
-                        __m256 x0 = _mm256_loadu_ps(xj), x1 = _mm256_loadu_ps(xj + 8);
-                        __m256 wv = _mm256_broadcast_ss(w);
-                        a00 = _mm256_fmadd_ps(wv, x0, a00);
-                        a01 = _mm256_fmadd_ps(wv, x1, a01);
-                        wv = _mm256_broadcast_ss(w + 1);
-                        a10 = _mm256_fmadd_ps(wv, x0, a10);
-                        a11 = _mm256_fmadd_ps(wv, x1, a11);
-                        wv = _mm256_broadcast_ss(w + 2);
-                        a20 = _mm256_fmadd_ps(wv, x0, a20);
-                        a21 = _mm256_fmadd_ps(wv, x1, a21);
-                        wv = _mm256_broadcast_ss(w + 3);
-                        a30 = _mm256_fmadd_ps(wv, x0, a30);
-                        a31 = _mm256_fmadd_ps(wv, x1, a31);
-                    }
-                }
-                __m256 acc[4][2] = {{a00, a01}, {a10, a11}, {a20, a21}, {a30, a31}};
-                for (int r = 0; r < 4; r++)
-                    for (int h = 0; h < 2; h++) {
-                        float *tp = &tot[rh + r][ch + 8 * h];
-                        _mm256_store_ps(tp, _mm256_add_ps(_mm256_load_ps(tp), acc[r][h]));
-                    }
-            }
-        }
-    }
-    for (int r = 0; r < rows; r++) {
-        float bv = bias ? bias[r] : 0.0f;
-        float *yr = y + (int64_t)r * ldy;
-        for (int t = 0; t < cols; t++)
-            yr[t] = (accumulate ? yr[t] : 0.0f) + (tot[r][t] + bv);
-    }
-}
-#endif
-
-typedef void (*tile_fn)(const struct cb_hift_conv *c, const float *wp, const float *x, int64_t ldx,
-                        float *y, int64_t ldy, int rows, int cols, bool accumulate,
-                        const float *bias);
-
-static tile_fn pick_tile(void)
-{
-#if HAVE_X86
-    if (nn_kernels_isa() >= NN_ISA_AVX512)
-        return tile_avx512;
-    if (nn_kernels_isa() >= NN_ISA_AVX2)
-        return tile_avx2;
-#endif
-    return tile_c;
-}
-
 struct conv_job {
     const struct cb_hift_conv *c;
     const float *x;
@@ -255,7 +69,8 @@ struct conv_job {
     float *pack; /* per-thread packed input blocks, pack_stride floats each; NULL = direct */
     size_t pack_stride;
     int64_t pld; /* row stride of a packed block */
-    tile_fn tile;
+    struct nn_conv_tile_shape shape;
+    nn_conv_tile_fn tile;
     atomic_llong next; /* next unit to take: threads that run late take fewer */
 };
 
@@ -301,8 +116,8 @@ static void conv_worker(void *ctx, int ith, int nth)
             float *yb = j->y + (int64_t)blk * MR * j->ldy;
             for (int64_t t0 = t_beg; t0 < t_end; t0 += NR) {
                 int cols = (int)VB_MIN(NR, t_end - t0);
-                j->tile(c, wp, xs + (t0 - t_beg), ldx, yb + t0, j->ldy, rows, cols, j->accumulate,
-                        bias);
+                j->tile(&j->shape, wp, xs + (t0 - t_beg), ldx, yb + t0, j->ldy, rows, cols,
+                        j->accumulate, bias);
             }
         }
     }
@@ -335,16 +150,11 @@ static bool grow(void **buf, size_t *cap, size_t need, size_t es)
     return true;
 }
 
-/* ---- BF16 on AMX ------------------------------------------------------------------------
- * Output tile C[co][t] (16 x 16 F32) += A[co][ci] (16 x 32 bf16, one tap) . B[ci][t], with B
- * read straight from the input stored as channel pairs: B row p of a tile is the 16 steps of
- * the pair (2p, 2p+1) as bf16 pairs (64 bytes), so a tap is just an offset of j*dil steps. A
- * unit is 32 output channels x 32 steps: 4 C tiles, 2 A tiles, 2 B tiles per (tap, 32 input
- * channels). */
+/* ---- BF16 on AMX (the units: nn/conv_tile.h) ------------------------------------------ */
 
-#define BM 32 /* output channels per unit (two A tiles) */
-#define BT 32 /* steps per unit (two B tiles) */
-#define BK 32 /* input channels per K step */
+#define BM NN_CONV_BF16_BM /* output channels per unit (two A tiles) */
+#define BT NN_CONV_BF16_BT /* steps per unit (two B tiles) */
+#define BK NN_CONV_BF16_BK /* input channels per K step */
 
 static int ceil_to(int v, int m)
 {
@@ -385,162 +195,11 @@ enum vb_err cb_hift_conv_use_bf16(struct cb_hift_conv *c)
     return VB_OK;
 }
 
-struct bf_job {
-    const struct cb_hift_conv *c;
-    const float *x; /* input step 0 of channel 0 */
-    int64_t ldx, t_out, len;
-    uint32_t *xp; /* (n_pairs, ldp) bf16 pairs, step s <-> input step s - pad */
-    int64_t ldp;
-    float *y;
-    int64_t ldy;
-    bool accumulate;
-    int n_cb, n_tb, n_kb;
-    atomic_llong next;
-};
-
-#if HAVE_AMX
-/* 16 steps of two rows at a time -> bf16 pairs (round to nearest even); returns steps done */
-__attribute__((target("avx512f,avx512bw,avx512bf16"))) static int64_t
-bf_pairs_avx512(uint32_t *d, const float *r0, const float *r1, int64_t n)
-{
-    int64_t s = 0;
-    const __m512 z = _mm512_setzero_ps();
-    for (; s + 16 <= n; s += 16) {
-        const __m512 a = r0 ? _mm512_loadu_ps(r0 + s) : z, b = r1 ? _mm512_loadu_ps(r1 + s) : z;
-        /* a0..a15 and b0..b15 -> [a0 b0 a1 b1 ...]: convert each to 16 bf16, then interleave */
-        const __m256i ha = (__m256i)_mm512_cvtneps_pbh(a), hb = (__m256i)_mm512_cvtneps_pbh(b);
-        const __m512i wa = _mm512_cvtepu16_epi32(ha), wb = _mm512_cvtepu16_epi32(hb);
-        _mm512_storeu_si512((void *)(d + s), _mm512_or_si512(wa, _mm512_slli_epi32(wb, 16)));
-    }
-    return s;
-}
-#endif
-
-/* Input rows 2p, 2p+1 -> pair row p (zeros past the readable range and past c_in). */
-static void bf_pairs_worker(void *ctx, int ith, int nth)
-{
-    const struct bf_job *j = ctx;
-    const struct cb_hift_conv *c = j->c;
-    const int n_pairs = j->n_kb * BK / 2;
-    const int64_t valid = j->t_out + (int64_t)(c->k - 1) * c->dilation; /* readable steps */
-    for (int p = ith; p < n_pairs; p += nth) {
-        uint32_t *d = j->xp + (int64_t)p * j->ldp;
-        const int c0 = 2 * p, c1 = 2 * p + 1;
-        const float *r0 = c0 < c->c_in ? j->x + (int64_t)c0 * j->ldx - c->pad : NULL;
-        const float *r1 = c1 < c->c_in ? j->x + (int64_t)c1 * j->ldx - c->pad : NULL;
-        int64_t s = 0;
-#if HAVE_AMX
-        s = bf_pairs_avx512(d, r0, r1, valid);
-#endif
-        for (; s < valid; s++)
-            d[s] = (uint32_t)(r0 ? nn_fp32_to_bf16(r0[s]) : 0) |
-                   (uint32_t)(r1 ? nn_fp32_to_bf16(r1[s]) : 0) << 16;
-        for (; s < j->ldp; s++)
-            d[s] = 0;
-    }
-}
-
-/* y = (accumulate ? y : 0) + acc + b for one unit, clipped (the same sums, in the same order,
- * wherever the unit lies) */
-static void bf_store(const struct bf_job *j, const float *acc, int co0, int64_t t0)
-{
-    const struct cb_hift_conv *c = j->c;
-    const int rows = VB_MIN(BM, c->c_out - co0);
-    const int cols = (int)VB_MIN((int64_t)BT, j->t_out - t0);
-    for (int r = 0; r < rows; r++) {
-        float *yr = j->y + (int64_t)(co0 + r) * j->ldy + t0;
-        const float bv = c->b ? c->b[co0 + r] : 0.0f;
-        for (int t = 0; t < cols; t++)
-            yr[t] = (j->accumulate ? yr[t] : 0.0f) + acc[r * BT + t] + bv;
-    }
-}
-
-#if HAVE_AMX
-__attribute__((target("amx-tile,amx-bf16,avx512f"))) static void bf_worker(void *ctx, int ith,
-                                                                           int nth)
-{
-    struct bf_job *j = ctx;
-    const struct cb_hift_conv *c = j->c;
-    (void)ith;
-    (void)nth;
-    struct nn_amx_cfg cfg;
-    nn_amx_cfg_full(&cfg);
-    _tile_loadconfig(&cfg);
-    float acc[BM * BT] __attribute__((aligned(64)));
-    const int64_t units = (int64_t)j->n_cb * j->n_tb;
-    const size_t xs = (size_t)j->ldp * sizeof(uint32_t), ys = (size_t)j->ldy * sizeof(float);
-    const size_t wblk = (size_t)BM * BK; /* bf16 per (cb, tap, kb) block */
-    for (;;) {
-        const int64_t u = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
-        if (u >= units)
-            break;
-        const int cb = (int)(u / j->n_tb);
-        const int64_t t0 = (u % j->n_tb) * BT;
-        const int co0 = cb * BM;
-        const bool full = co0 + BM <= c->c_out && t0 + BT <= j->t_out;
-        float *y0 = j->y + (int64_t)co0 * j->ldy + t0;
-        _tile_zero(0);
-        _tile_zero(1);
-        _tile_zero(2);
-        _tile_zero(3);
-        const uint16_t *wc = c->wb + (size_t)cb * c->k * j->n_kb * wblk;
-        for (int tap = 0; tap < c->k; tap++) {
-            const uint32_t *xt = j->xp + t0 + (int64_t)tap * c->dilation;
-            for (int kb = 0; kb < j->n_kb; kb++, wc += wblk) {
-                const uint32_t *xb = xt + (int64_t)kb * (BK / 2) * j->ldp;
-                _tile_loadd(4, wc, BK * sizeof(uint16_t));
-                _tile_loadd(5, wc + 16 * BK, BK * sizeof(uint16_t));
-                _tile_loadd(6, xb, xs);
-                _tile_loadd(7, xb + 16, xs);
-                _tile_dpbf16ps(0, 4, 6);
-                _tile_dpbf16ps(1, 4, 7);
-                _tile_dpbf16ps(2, 5, 6);
-                _tile_dpbf16ps(3, 5, 7);
-            }
-        }
-        if (full && !j->accumulate) { /* straight into y, then the bias */
-            _tile_stored(0, y0, ys);
-            _tile_stored(1, y0 + 16, ys);
-            _tile_stored(2, y0 + 16 * j->ldy, ys);
-            _tile_stored(3, y0 + 16 * j->ldy + 16, ys);
-            if (c->b)
-                for (int r = 0; r < BM; r++) {
-                    float *yr = y0 + (int64_t)r * j->ldy;
-                    const __m512 bv = _mm512_set1_ps(c->b[co0 + r]);
-                    _mm512_storeu_ps(yr, _mm512_add_ps(_mm512_loadu_ps(yr), bv));
-                    _mm512_storeu_ps(yr + 16, _mm512_add_ps(_mm512_loadu_ps(yr + 16), bv));
-                }
-            continue;
-        }
-        const size_t as = BT * sizeof(float);
-        _tile_stored(0, acc, as);
-        _tile_stored(1, acc + 16, as);
-        _tile_stored(2, acc + 16 * BT, as);
-        _tile_stored(3, acc + 16 * BT + 16, as);
-        if (!full) {
-            bf_store(j, acc, co0, t0);
-            continue;
-        }
-        for (int r = 0; r < BM; r++) { /* full unit, accumulating: y = (y + acc) + b */
-            float *yr = y0 + (int64_t)r * j->ldy;
-            const __m512 bv = _mm512_set1_ps(c->b ? c->b[co0 + r] : 0.0f);
-            const __m512 s0 = _mm512_add_ps(_mm512_loadu_ps(yr), _mm512_load_ps(acc + r * BT));
-            const __m512 s1 =
-                _mm512_add_ps(_mm512_loadu_ps(yr + 16), _mm512_load_ps(acc + r * BT + 16));
-            _mm512_storeu_ps(yr, _mm512_add_ps(s0, bv));
-            _mm512_storeu_ps(yr + 16, _mm512_add_ps(s1, bv));
-        }
-    }
-    _tile_release();
-}
-#endif
-
 /* The BF16 path; false when it does not apply (no copy, no AMX). */
 static bool conv_run_bf16(struct nn_pool *pool, const struct cb_hift_conv *c, const float *x,
                           int64_t ldx, int64_t t_out, float *y, int64_t ldy, bool accumulate,
                           struct cb_hift_scratch *ws, enum vb_err *err)
 {
-#if HAVE_AMX
     if (!c->wb || !nn_gemm_amx_available())
         return false;
     if (!ws) { /* a one-off scratch (the F32 weights are gone) */
@@ -549,16 +208,23 @@ static bool conv_run_bf16(struct nn_pool *pool, const struct cb_hift_conv *c, co
         cb_hift_scratch_release(&tmp);
         return true;
     }
-    struct bf_job j = {.c = c,
-                       .x = x,
-                       .ldx = ldx,
-                       .t_out = t_out,
-                       .y = y,
-                       .ldy = ldy,
-                       .accumulate = accumulate,
-                       .n_cb = ceil_to(c->c_out, BM) / BM,
-                       .n_tb = (int)((t_out + BT - 1) / BT),
-                       .n_kb = ceil_to(c->c_in, BK) / BK};
+    const struct nn_conv_bf16 cv = {.c_in = c->c_in,
+                                    .c_out = c->c_out,
+                                    .k = c->k,
+                                    .dilation = c->dilation,
+                                    .pad = c->pad,
+                                    .wb = c->wb,
+                                    .b = c->b};
+    struct nn_conv_bf16_job j = {.c = &cv,
+                                 .x = x,
+                                 .ldx = ldx,
+                                 .t_out = t_out,
+                                 .y = y,
+                                 .ldy = ldy,
+                                 .accumulate = accumulate,
+                                 .n_cb = ceil_to(c->c_out, BM) / BM,
+                                 .n_tb = (int)((t_out + BT - 1) / BT),
+                                 .n_kb = ceil_to(c->c_in, BK) / BK};
     /* steps a unit's B tiles reach: the last unit's end plus the taps, rounded for alignment */
     j.ldp = ((int64_t)j.n_tb * BT + (int64_t)(c->k - 1) * c->dilation + 15) / 16 * 16;
     const size_t need = (size_t)j.n_kb * (BK / 2) * (size_t)j.ldp * sizeof(uint32_t);
@@ -567,16 +233,9 @@ static bool conv_run_bf16(struct nn_pool *pool, const struct cb_hift_conv *c, co
         return true;
     }
     j.xp = ws->bf;
-    nn_pool_run(pool, bf_pairs_worker, &j);
-    atomic_init(&j.next, 0);
-    nn_pool_run(pool, bf_worker, &j);
+    nn_conv_bf16_run(pool, &j);
     *err = VB_OK;
     return true;
-#else
-    (void)pool, (void)c, (void)x, (void)ldx, (void)t_out, (void)y, (void)ldy, (void)accumulate;
-    (void)ws, (void)err;
-    return false;
-#endif
 }
 
 enum vb_err cb_hift_conv_run(struct nn_pool *pool, const struct cb_hift_conv *c, const float *x,
@@ -598,7 +257,8 @@ enum vb_err cb_hift_conv_run(struct nn_pool *pool, const struct cb_hift_conv *c,
         .ldy = ldy,
         .accumulate = accumulate,
         .n_tblk = (t_out + TBLOCK - 1) / TBLOCK,
-        .tile = pick_tile(),
+        .shape = {.c_in = c->c_in, .k = c->k, .dilation = c->dilation},
+        .tile = nn_op_kernels()->conv_tile,
     };
     atomic_init(&j.next, 0);
     /* Enough units for every thread: split the channel blocks when time blocks are few. */

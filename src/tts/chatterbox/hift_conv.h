@@ -1,16 +1,17 @@
 /* hift_conv.h: the 1-D convolutions of the HiFT vocoder as register-tiled direct convolutions
- * (8 output channels x 32 time steps per tile, AVX-512 or portable C) over channel-major
- * activations with zeroed margins, threaded over (time block, channel block) pairs; plus a
- * transposed convolution (GEMM then overlap-add) and a strided one (im2col then GEMM). */
+ * (8 output channels x 32 time steps per tile: the kernel table's, nn/conv_tile.h) over
+ * channel-major activations with zeroed margins, threaded over (time block, channel block) pairs;
+ * plus a transposed convolution (GEMM then overlap-add) and a strided one (im2col then GEMM). */
 #ifndef CB_HIFT_CONV_H
 #define CB_HIFT_CONV_H
 
 #include "core/vb.h"
 #include "core/err.h"
+#include "nn/conv_tile.h"
 #include "nn/threadpool.h"
 
-#define CB_HIFT_CONV_MR 8  /* output channels per tile */
-#define CB_HIFT_CONV_NR 32 /* time steps per tile */
+#define CB_HIFT_CONV_MR NN_CONV_TILE_MR /* output channels per tile */
+#define CB_HIFT_CONV_NR NN_CONV_TILE_NR /* time steps per tile */
 
 /* Stride-1 convolution with packed weights. */
 struct cb_hift_conv {

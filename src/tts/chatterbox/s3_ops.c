@@ -12,12 +12,7 @@
 #include "nn/gemm.h"
 #include "nn/kernels.h"
 #include "nn/ops.h"
-#include "nn/vmath.h"
-
-#if defined(__x86_64__) || defined(__i386__)
-#    include <immintrin.h>
-#    define S3_X86 1
-#endif
+#include "nn/activations.h"
 
 void s3_wstore_release(struct s3_wstore *ws)
 {
@@ -375,157 +370,14 @@ void s3_layer_norm_rows(float *x, int t, int n, int64_t ld, const float *w, cons
         nn_layer_norm(x + (int64_t)i * ld, x + (int64_t)i * ld, w, b, n, eps);
 }
 
-static void mish_c(float *x, int64_t n)
-{
-    /* x tanh(ln(1 + e^x)) = x m / (m + 2) with m = e^x (e^x + 2); linear above 20 as PyTorch */
-    for (int64_t i = 0; i < n; i++) {
-        float v = x[i];
-        if (v > 20.0f)
-            continue;
-        float e = expf(v), m = e * (e + 2.0f);
-        x[i] = v * m / (m + 2.0f);
-    }
-}
-
-#ifdef S3_X86
-/* x * 0.5 * (1 + erf(x / sqrt 2)), erf by Abramowitz-Stegun 7.1.26 (|error| < 1.5e-7); W lanes
- * of vector type T with the matching intrinsics (AVX2 and AVX-512 instances below) */
-#    define GELU_ERF_VEC(T, W, P)                                                                  \
-        const T sign = P##_set1_ps(-0.0f), one = P##_set1_ps(1.0f);                                \
-        int64_t i = 0;                                                                             \
-        for (; i + (W) <= n; i += (W)) {                                                           \
-            const T v = P##_loadu_ps(x + i);                                                       \
-            const T z = P##_mul_ps(P##_andnot_ps(sign, v), P##_set1_ps(0.70710678118654752f));     \
-            const T t = P##_div_ps(one, P##_fmadd_ps(P##_set1_ps(0.3275911f), z, one));            \
-            T q = P##_set1_ps(1.061405429f);                                                       \
-            q = P##_fmadd_ps(q, t, P##_set1_ps(-1.453152027f));                                    \
-            q = P##_fmadd_ps(q, t, P##_set1_ps(1.421413741f));                                     \
-            q = P##_fmadd_ps(q, t, P##_set1_ps(-0.284496736f));                                    \
-            q = P##_fmadd_ps(q, t, P##_set1_ps(0.254829592f));                                     \
-            q = P##_mul_ps(q, t);                                                                  \
-            const T ez = VEXP(P##_sub_ps(P##_setzero_ps(), P##_mul_ps(z, z)));                     \
-            T erf = P##_fnmadd_ps(q, ez, one);         /* erf(|x|/sqrt2) */                        \
-            erf = P##_or_ps(erf, P##_and_ps(v, sign)); /* odd function */                          \
-            const T h = P##_mul_ps(P##_set1_ps(0.5f), v);                                          \
-            P##_storeu_ps(x + i, P##_fmadd_ps(h, erf, h));                                         \
-        }                                                                                          \
-        if (i < n)                                                                                 \
-        nn_gelu_erf(x + i, n - i)
-
-/* Mish as s3_mish: x m / (m + 2), m = e^x (e^x + 2), x kept above 20 */
-#    define MISH_VEC(T, W, P, KEEP)                                                                \
-        int64_t i = 0;                                                                             \
-        for (; i + (W) <= n; i += (W)) {                                                           \
-            const T v = P##_loadu_ps(x + i);                                                       \
-            const T e = VEXP(P##_min_ps(v, P##_set1_ps(20.0f)));                                   \
-            const T m = P##_mul_ps(e, P##_add_ps(e, P##_set1_ps(2.0f)));                           \
-            const T y = P##_div_ps(P##_mul_ps(v, m), P##_add_ps(m, P##_set1_ps(2.0f)));            \
-            P##_storeu_ps(x + i, KEEP(v, y));                                                      \
-        }                                                                                          \
-        if (i < n)                                                                                 \
-        mish_c(x + i, n - i)
-
-#    define VEXP nn_vexp_avx2
-#    define KEEP_AVX2(v, y)                                                                        \
-        _mm256_blendv_ps(y, v, _mm256_cmp_ps(v, _mm256_set1_ps(20.0f), _CMP_GT_OQ))
-__attribute__((target("avx2,fma"))) static void gelu_erf_avx2(float *x, int64_t n)
-{
-    GELU_ERF_VEC(__m256, 8, _mm256);
-}
-__attribute__((target("avx2,fma"))) static void mish_avx2(float *x, int64_t n)
-{
-    MISH_VEC(__m256, 8, _mm256, KEEP_AVX2);
-}
-#    undef VEXP
-#    define VEXP nn_vexp_avx512
-#    define KEEP_AVX512(v, y)                                                                      \
-        _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, _mm512_set1_ps(20.0f), _CMP_GT_OQ), y, v)
-__attribute__((target("avx512f,avx512dq"))) static void gelu_erf_avx512(float *x, int64_t n)
-{
-    GELU_ERF_VEC(__m512, 16, _mm512);
-}
-__attribute__((target("avx512f"))) static void mish_avx512(float *x, int64_t n)
-{
-    MISH_VEC(__m512, 16, _mm512, KEEP_AVX512);
-}
-#    undef VEXP
-/* LayerNorm of one row, 16 lanes, two passes (mean, then centred variance) in f32 */
-__attribute__((target("avx512f"))) static void
-layer_norm_avx512(float *y, const float *x, const float *w, const float *b, int n, float eps)
-{
-    __m512 acc = _mm512_setzero_ps();
-    int i = 0;
-    for (; i + 16 <= n; i += 16)
-        acc = _mm512_add_ps(acc, _mm512_loadu_ps(x + i));
-    float sum = _mm512_reduce_add_ps(acc);
-    for (; i < n; i++)
-        sum += x[i];
-    const float mean = sum / (float)n;
-    const __m512 vm = _mm512_set1_ps(mean);
-    acc = _mm512_setzero_ps();
-    for (i = 0; i + 16 <= n; i += 16) {
-        __m512 d = _mm512_sub_ps(_mm512_loadu_ps(x + i), vm);
-        acc = _mm512_fmadd_ps(d, d, acc);
-    }
-    float var = _mm512_reduce_add_ps(acc);
-    for (; i < n; i++)
-        var += (x[i] - mean) * (x[i] - mean);
-    const float rs = 1.0f / sqrtf(var / (float)n + eps);
-    const __m512 vr = _mm512_set1_ps(rs);
-    for (i = 0; i + 16 <= n; i += 16) {
-        __m512 d = _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(x + i), vm), vr);
-        _mm512_storeu_ps(y + i, _mm512_fmadd_ps(d, _mm512_loadu_ps(w + i), _mm512_loadu_ps(b + i)));
-    }
-    for (; i < n; i++)
-        y[i] = (x[i] - mean) * rs * w[i] + b[i];
-}
-#endif
-
-static void layer_norm_row(float *y, const float *x, const float *w, const float *b, int n,
-                           float eps)
-{
-#ifdef S3_X86
-    if (w && b && nn_kernels_isa() >= NN_ISA_AVX512) {
-        layer_norm_avx512(y, x, w, b, n, eps);
-        return;
-    }
-#endif
-    nn_layer_norm(y, x, w, b, n, eps);
-}
-
-static void gelu_erf(float *x, int64_t n)
-{
-#ifdef S3_X86
-    if (nn_kernels_isa() >= NN_ISA_AVX512) {
-        gelu_erf_avx512(x, n);
-        return;
-    }
-    if (nn_kernels_isa() >= NN_ISA_AVX2) {
-        gelu_erf_avx2(x, n);
-        return;
-    }
-#endif
-    nn_gelu_erf(x, n);
-}
-
 void s3_mish(float *x, int64_t n)
 {
-#ifdef S3_X86
-    if (nn_kernels_isa() >= NN_ISA_AVX512) {
-        mish_avx512(x, n);
-        return;
-    }
-    if (nn_kernels_isa() >= NN_ISA_AVX2) {
-        mish_avx2(x, n);
-        return;
-    }
-#endif
-    mish_c(x, n);
+    nn_mish_fast(x, n);
 }
 
 void s3_mish_ref(float *x, int64_t n)
 {
-    mish_c(x, n);
+    nn_mish_fast_ref(x, n);
 }
 
 struct rows_job {
@@ -545,15 +397,15 @@ static void rows_worker(void *ctx, int ith, int nth)
     int r0 = (int)((int64_t)j->rows * ith / nth), r1 = (int)((int64_t)j->rows * (ith + 1) / nth);
     if (j->ln) {
         for (int r = r0; r < r1; r++)
-            layer_norm_row(j->x + (int64_t)r * j->ld, j->src + (int64_t)r * j->ld, j->w, j->b,
-                           j->cols, j->eps);
+            nn_layer_norm_fast(j->x + (int64_t)r * j->ld, j->src + (int64_t)r * j->ld, j->w, j->b,
+                               j->cols, j->eps);
         return;
     }
     float *p = j->x + (int64_t)r0 * j->cols;
     int64_t n = (int64_t)(r1 - r0) * j->cols;
     switch (j->act) {
     case S3_ACT_GELU_ERF:
-        gelu_erf(p, n);
+        nn_gelu_erf_fast(p, n);
         break;
     case S3_ACT_SILU:
         nn_silu(p, n);

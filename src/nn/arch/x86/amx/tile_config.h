@@ -1,7 +1,7 @@
-/* amx.h: the Intel AMX tile configuration shared by the AMX kernels (gemm.c, matmul_amx.c):
+/* tile_config.h: the Intel AMX tile configuration shared by the AMX kernels (GEMM, matmul, conv):
  * the 64-byte LDTILECFG block and the one layout they use, 8 tiles of 16 rows x 64 bytes. */
-#ifndef NN_AMX_H
-#define NN_AMX_H
+#ifndef NN_ARCH_AMX_TILE_CONFIG_H
+#define NN_ARCH_AMX_TILE_CONFIG_H
 
 #include "core/vb.h"
 
