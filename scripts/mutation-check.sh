@@ -45,6 +45,8 @@ MUTANTS=(
     "gelu-vec-cubic|src/nn/arch/x86/act_vec.h|nn/test_ops|avx2|s@k1 = SET(0.044715f)@k1 = SET(0.04f)@"
     "snake-avx512-inverse|src/nn/arch/x86/avx512/activations_avx512.c|chatterbox/test_hift|avx512f|s@_mm512_set1_ps(1.0f / (alpha + 1e-9f))@_mm512_set1_ps(1.0f / (alpha + 0.1f))@"
     "hift-snake-alpha|src/tts/chatterbox/hift.c|chatterbox/test_hift|-|s@nn_snake(y, x, j->t, j->alpha\[r\])@nn_snake(y, x, j->t, 1.0f / j->alpha[r])@"
+    "hift-stft-window|src/tts/chatterbox/hift.c|chatterbox/test_hift|-|s@j->m->window, true@NULL, true@"
+    "hift-istft-phase|src/tts/chatterbox/hift.c|chatterbox/test_hift|-|s@float phase = sinf(j->ph@float phase = (j->ph@"
     "kaldi-preemphasis|src/tts/chatterbox/frontend.c|chatterbox/test_frontend|-|s@(v - 0.97f \* prev)@(v - 0.96f * prev)@"
     "kaldi-band-edges-double|src/audio/spectral.c|chatterbox/test_frontend|-|s@flo + ((float)b + \([12]\).0f) \* fdelta@(float)(mlo + (b + \1.0) * ((mhi - mlo) / (n_mels + 1)))@"
 )

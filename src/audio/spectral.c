@@ -303,7 +303,7 @@ int64_t audio_stft_frames(int64_t n, int n_fft, int hop)
 }
 
 void audio_stft(const struct audio_fft *f, const float *x, int64_t n, int hop, const float *window,
-                bool window_f64, float *re, float *im, int64_t frames, double *work)
+                bool window_f64, float *re, float *im, int64_t frames, int64_t ld, double *work)
 {
     int nf = f->n, nb = nf / 2 + 1;
     double *fr = work + audio_fft_work_size(f);
@@ -321,8 +321,8 @@ void audio_stft(const struct audio_fft *f, const float *x, int64_t n, int hop, c
         }
         audio_rfft_d(f, fr, bre, bim, work);
         for (int k = 0; k < nb; k++) {
-            re[(int64_t)k * frames + t] = bre[k];
-            im[(int64_t)k * frames + t] = bim[k];
+            re[(int64_t)k * ld + t] = bre[k];
+            im[(int64_t)k * ld + t] = bim[k];
         }
     }
 }

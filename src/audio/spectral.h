@@ -49,11 +49,12 @@ VB_WUR enum vb_err audio_reflect_pad(const float *x, int64_t n, int pad_l, int p
 /* Frames for a (padded) signal of n samples: 1 + (n - n_fft) / hop, 0 if n < n_fft. */
 int64_t audio_stft_frames(int64_t n, int n_fft, int hop);
 /* Uncentred STFT of x (the caller pads): frame f = x[f*hop .. f*hop + n_fft) * window (n_fft
- * values, NULL = rectangular), transformed; re/im are (n_fft/2+1, frames) row-major
- * (torch.stft layout). window_f64: multiply in double like librosa (else float like torch).
- * work: audio_fft_work_size(f) + 2 * n_fft + 2 doubles. */
+ * values, NULL = rectangular), transformed; re/im are (n_fft/2+1, frames) row-major with rows
+ * of ld floats (torch.stft layout when ld = frames; a larger ld fills columns of a wider
+ * array, e.g. one range of frames per thread). window_f64: multiply in double like librosa
+ * (else float like torch). work: audio_fft_work_size(f) + 2 * n_fft + 2 doubles. */
 void audio_stft(const struct audio_fft *f, const float *x, int64_t n, int hop, const float *window,
-                bool window_f64, float *re, float *im, int64_t frames, double *work);
+                bool window_f64, float *re, float *im, int64_t frames, int64_t ld, double *work);
 /* torch.istft(center=True, normalized=False, onesided, length=None) for n_fft = plan size,
  * window (n_fft): overlap-add of windowed irfft frames divided by the summed squared window
  * (where > 1e-11, else 0), n_fft/2 samples dropped at each end. re/im (n_fft/2+1, frames).

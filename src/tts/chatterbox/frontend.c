@@ -145,7 +145,7 @@ static enum vb_err stft_run(const struct audio_fft *f, const float *wav, int64_t
     int64_t have = audio_stft_frames(np, nf, hop);
     if (have < frames)
         return VB_ERR_INVALID;
-    audio_stft(f, s->pad, np, hop, window, f64, s->re, s->im, frames, s->work);
+    audio_stft(f, s->pad, np, hop, window, f64, s->re, s->im, frames, frames, s->work);
     return VB_OK;
 }
 

@@ -4,6 +4,7 @@
 #include "core/vb.h"
 #include "tts/chatterbox/hift.h"
 #include "audio/dsp.h"
+#include "audio/spectral.h"
 #include "core/alloc.h"
 #include "core/log.h"
 #include "nn/activations.h"
@@ -372,131 +373,122 @@ enum vb_err cb_hift_source(const struct cb_hift *m, struct nn_pool *pool, const 
     return VB_OK;
 }
 
-/* ---- STFT / iSTFT (n_fft small: direct DFT in double) ------------------------------------- */
+/* ---- STFT / iSTFT: audio/spectral's, with HiFT's window (periodic Hann in float64) -------- */
+
+/* One FFT plan and per-thread scratch for the transforms of one call. */
+struct spec {
+    struct audio_fft *fft;
+    double *work; /* nth blocks of work_n doubles */
+    size_t work_n;
+    int nth;
+};
+
+static enum vb_err spec_init(struct spec *sp, const struct cb_hift *m, struct nn_pool *pool)
+{
+    *sp = (struct spec){.nth = pool ? nn_pool_threads(pool) : 1};
+    enum vb_err err = audio_fft_new(m->p.n_fft, &sp->fft);
+    if (err)
+        return err;
+    sp->work_n = audio_fft_work_size(sp->fft) + 2 * (size_t)m->p.n_fft + 2;
+    sp->work = vb_try_malloc((size_t)sp->nth * sp->work_n * sizeof *sp->work);
+    return sp->work ? VB_OK : VB_ERR_NOMEM;
+}
+
+static void spec_release(struct spec *sp)
+{
+    audio_fft_free(sp->fft);
+    vb_free(sp->work);
+}
 
 struct spec_job {
     const struct cb_hift *m;
-    const float *x; /* stft: source; istft: log-magnitude rows */
+    const struct spec *sp;
+    const float *x; /* stft: padded source; istft: log-magnitude rows */
     const float *ph;
-    int64_t ldm, ldp, n, frames;
-    float *out;
+    int64_t ldm, ldp, frames;
+    float *re, *im; /* (bins, frames) */
 };
-
-static void twiddles(int N, double *cs, double *sn)
-{
-    for (int n = 0; n < N; n++) {
-        cs[n] = cos(2.0 * M_PI * n / N);
-        sn[n] = sin(2.0 * M_PI * n / N);
-    }
-}
 
 static void stft_worker(void *ctx, int ith, int nth)
 {
     struct spec_job *j = ctx;
-    const struct cb_hift *m = j->m;
-    const int N = m->p.n_fft, hop = m->p.hop, half = N / 2, bins = N / 2 + 1;
-    double cs[MAX_FFT], sn[MAX_FFT];
-    twiddles(N, cs, sn);
+    const int hop = j->m->p.hop;
     int64_t f0 = j->frames * ith / nth, f1 = j->frames * (ith + 1) / nth;
-    for (int64_t f = f0; f < f1; f++) {
-        double fr[MAX_FFT];
-        for (int n = 0; n < N; n++) {
-            int64_t idx = f * hop + n - half; /* centred, reflect padding */
-            if (idx < 0)
-                idx = -idx;
-            if (idx >= j->n)
-                idx = 2 * (j->n - 1) - idx;
-            fr[n] = (double)m->window[n] * j->x[idx];
-        }
-        for (int k = 0; k < bins; k++) {
-            double re = 0, im = 0;
-            for (int n = 0; n < N; n++) {
-                int q = (k * n) % N;
-                re += fr[n] * cs[q];
-                im -= fr[n] * sn[q];
-            }
-            j->out[(int64_t)k * j->frames + f] = (float)re;
-            j->out[(int64_t)(bins + k) * j->frames + f] = (float)im;
-        }
-    }
+    if (f0 < f1)
+        audio_stft(j->sp->fft, j->x + f0 * hop, (f1 - f0 - 1) * hop + j->m->p.n_fft, hop,
+                   j->m->window, true, j->re + f0, j->im + f0, f1 - f0, j->frames,
+                   j->sp->work + (size_t)ith * j->sp->work_n);
 }
 
 enum vb_err cb_hift_source_stft(const struct cb_hift *m, struct nn_pool *pool, const float *source,
                                 int64_t n_samples, float *out)
 {
-    if (n_samples <= m->p.n_fft / 2)
+    const int half = m->p.n_fft / 2, bins = half + 1;
+    if (n_samples <= half)
         return VB_ERR_INVALID;
-    struct spec_job j = {
-        .m = m, .x = source, .n = n_samples, .frames = n_samples / m->p.hop + 1, .out = out};
-    nn_pool_run(pool, stft_worker, &j);
-    return VB_OK;
+    struct spec sp;
+    enum vb_err err = spec_init(&sp, m, pool);
+    float *padded = vb_try_malloc((size_t)(n_samples + 2 * half) * sizeof *padded);
+    if (!err && !padded)
+        err = VB_ERR_NOMEM;
+    if (!err) /* centred: reflect padding of n_fft/2 at both ends */
+        err = audio_reflect_pad(source, n_samples, half, half, padded);
+    if (!err) {
+        int64_t frames = n_samples / m->p.hop + 1;
+        struct spec_job j = {
+            .m = m, .sp = &sp, .x = padded, .frames = frames, .re = out, .im = out + bins * frames};
+        nn_pool_run(pool, stft_worker, &j);
+    }
+    vb_free(padded);
+    spec_release(&sp);
+    return err;
 }
 
-/* torch.istft(center=True) of magnitude exp(x[:9]) (clipped at 100) and phase sin(x[9:]):
- * frame-wise inverse real DFT x window, overlap-add, / overlap-added squared window, first
- * n_fft/2 samples dropped. Each thread owns a range of output samples and adds the frames
- * covering it in frame order (the same sums as in one piece). */
-static void istft_worker(void *ctx, int ith, int nth)
+/* The spectrum of the conv_post rows: magnitude exp(x[:bins]) (clipped at 100), phase
+ * sin(x[bins:]). */
+static void polar_worker(void *ctx, int ith, int nth)
 {
     struct spec_job *j = ctx;
-    const struct cb_hift *m = j->m;
-    const int N = m->p.n_fft, hop = m->p.hop, half = N / 2, bins = N / 2 + 1;
-    double cs[MAX_FFT], sn[MAX_FFT];
-    twiddles(N, cs, sn);
-    const int64_t n_out = j->n, frames = j->frames;
-    int64_t o0 = n_out * ith / nth, o1 = n_out * (ith + 1) / nth;
-    if (o0 >= o1)
-        return;
-    float *wav = j->out;
-    for (int64_t o = o0; o < o1; o++)
-        wav[o] = 0.0f;
-    int64_t lo = o0 + half - (N - 1), fa = lo > 0 ? (lo + hop - 1) / hop : 0;
-    int64_t fb = VB_MIN(frames - 1, (o1 - 1 + half) / hop);
-    for (int64_t f = fa; f <= fb; f++) {
-        double re[MAX_FFT / 2 + 1], im[MAX_FFT / 2 + 1];
-        for (int k = 0; k < bins; k++) {
+    const int bins = j->m->p.n_fft / 2 + 1;
+    int64_t f0 = j->frames * ith / nth, f1 = j->frames * (ith + 1) / nth;
+    for (int k = 0; k < bins; k++)
+        for (int64_t f = f0; f < f1; f++) {
             float mag = expf(j->x[(int64_t)k * j->ldm + f]);
             mag = mag > 100.0f ? 100.0f : mag;
             float phase = sinf(j->ph[(int64_t)k * j->ldp + f]);
-            re[k] = mag * cosf(phase);
-            im[k] = mag * sinf(phase);
+            j->re[(int64_t)k * j->frames + f] = mag * cosf(phase);
+            j->im[(int64_t)k * j->frames + f] = mag * sinf(phase);
         }
-        for (int n = 0; n < N; n++) {
-            int64_t o = f * hop + n - half; /* output index after dropping n_fft/2 */
-            if (o < o0 || o >= o1)
-                continue;
-            double sum = re[0] + ((n & 1) ? -re[half] : re[half]);
-            for (int k = 1; k < half; k++) {
-                int q = (k * n) % N;
-                sum += 2.0 * (re[k] * cs[q] - im[k] * sn[q]);
-            }
-            wav[o] += (float)(sum / N * m->window[n]);
-        }
-    }
-    for (int64_t o = o0; o < o1; o++) {
-        int64_t pos = o + half; /* position in the un-trimmed signal */
-        double env = 0;
-        int64_t f_lo = pos - (N - 1) > 0 ? (pos - (N - 1) + hop - 1) / hop : 0;
-        for (int64_t f = f_lo; f * hop <= pos && f < frames; f++) {
-            double wv = m->window[pos - f * hop];
-            env += wv * wv;
-        }
-        wav[o] = env > 1e-11 ? (float)(wav[o] / env) : wav[o];
-    }
 }
 
-static void istft(struct nn_pool *pool, const struct cb_hift *m, const float *logmag, int64_t ldm,
-                  const float *ph, int64_t ldp, int64_t frames, float *wav)
+/* torch.istft(center=True) of that spectrum: hop * (frames - 1) samples into wav. */
+static enum vb_err istft(struct nn_pool *pool, const struct cb_hift *m, const float *logmag,
+                         int64_t ldm, const float *ph, int64_t ldp, int64_t frames, float *wav)
 {
-    struct spec_job j = {.m = m,
-                         .x = logmag,
-                         .ph = ph,
-                         .ldm = ldm,
-                         .ldp = ldp,
-                         .n = (int64_t)m->p.hop * (frames - 1),
-                         .frames = frames,
-                         .out = wav};
-    nn_pool_run(pool, istft_worker, &j);
+    const int bins = m->p.n_fft / 2 + 1;
+    struct spec sp;
+    enum vb_err err = spec_init(&sp, m, pool);
+    float *spec = vb_try_malloc((size_t)(2 * bins * frames) * sizeof *spec);
+    float *ola = vb_try_malloc((size_t)(m->p.hop * (frames - 1) + m->p.n_fft) * sizeof *ola);
+    if (!err && (!spec || !ola))
+        err = VB_ERR_NOMEM;
+    if (!err) {
+        struct spec_job j = {.m = m,
+                             .sp = &sp,
+                             .x = logmag,
+                             .ph = ph,
+                             .ldm = ldm,
+                             .ldp = ldp,
+                             .frames = frames,
+                             .re = spec,
+                             .im = spec + bins * frames};
+        nn_pool_run(pool, polar_worker, &j);
+        audio_istft(sp.fft, j.re, j.im, frames, m->p.hop, m->window, wav, ola, sp.work);
+    }
+    vb_free(spec);
+    vb_free(ola);
+    spec_release(&sp);
+    return err;
 }
 
 /* ---- generator ------------------------------------------------------------------------------ */
@@ -612,7 +604,9 @@ static enum vb_err decode_range(const struct cb_hift *m, struct cb_hift_work *w,
     err = cb_hift_conv_run(pool, &m->conv_post, x.x, x.ld, t, post.x, post.ld, false, &w->ws);
     if (err)
         return err;
-    istft(pool, m, post.x, post.ld, post.x + (int64_t)bins * post.ld, post.ld, t, wav);
+    err = istft(pool, m, post.x, post.ld, post.x + (int64_t)bins * post.ld, post.ld, t, wav);
+    if (err)
+        return err;
     for (int64_t i = 0; i < L; i++)
         wav[i] = wav[i] > p->audio_limit    ? p->audio_limit
                  : wav[i] < -p->audio_limit ? -p->audio_limit
