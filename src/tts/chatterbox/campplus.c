@@ -182,26 +182,45 @@ static bool has(const struct loader *L, const char *name)
 }
 
 /* Load-table rows of a CAM dense layer (nn/load_table; names after the layer's group). */
-enum { CP_BN = 1, CP_CONV1D };
+enum { CP_BN = 1, CP_CONV1D, CP_CONV2D };
 enum { CP_BIAS = 1, CP_DILATED = 2 }; /* CP_CONV1D args */
-enum { SZ_CIN, SZ_B, SZ_B2, SZ_G };
-#define BN(f, name, c)            NN_LT_ROW(struct dense_layer, f, name, CP_BN, 0, 1, c)
-#define CONV(f, name, o, i, k, a) NN_LT_ROW(struct dense_layer, f, name, CP_CONV1D, a, 3, o, i, k)
+enum { CP_STRIDED = 1 };              /* CP_CONV2D arg: the loader's stride (else 1) */
+enum { SZ_CIN, SZ_B, SZ_B2, SZ_G, SZ_M };
+#define BN(T, f, name, c)            NN_LT_ROW(T, f, name, CP_BN, 0, 1, c)
+#define CONV(T, f, name, o, i, k, a) NN_LT_ROW(T, f, name, CP_CONV1D, a, 3, o, i, k)
+#define CONV2(T, f, name, k, a)                                                                    \
+    NN_LT_ROW(T, f, name, CP_CONV2D, a, 4, NN_LT_DIM(SZ_M), NN_LT_DIM(SZ_M), k, k)
 static const struct nn_lt_row dense_rows[] = {
-    BN(bn1, "nonlinear1.batchnorm", NN_LT_DIM(SZ_CIN)),
-    CONV(lin1, "linear1", NN_LT_DIM(SZ_B), NN_LT_DIM(SZ_CIN), 1, 0),
-    BN(bn2, "nonlinear2.batchnorm", NN_LT_DIM(SZ_B)),
-    CONV(local, "cam_layer.linear_local", NN_LT_DIM(SZ_G), NN_LT_DIM(SZ_B), 3, CP_DILATED),
-    CONV(cam1, "cam_layer.linear1", NN_LT_DIM(SZ_B2), NN_LT_DIM(SZ_B), 1, CP_BIAS),
-    CONV(cam2, "cam_layer.linear2", NN_LT_DIM(SZ_G), NN_LT_DIM(SZ_B2), 1, CP_BIAS),
+    BN(struct dense_layer, bn1, "nonlinear1.batchnorm", NN_LT_DIM(SZ_CIN)),
+    CONV(struct dense_layer, lin1, "linear1", NN_LT_DIM(SZ_B), NN_LT_DIM(SZ_CIN), 1, 0),
+    BN(struct dense_layer, bn2, "nonlinear2.batchnorm", NN_LT_DIM(SZ_B)),
+    CONV(struct dense_layer, local, "cam_layer.linear_local", NN_LT_DIM(SZ_G), NN_LT_DIM(SZ_B), 3,
+         CP_DILATED),
+    CONV(struct dense_layer, cam1, "cam_layer.linear1", NN_LT_DIM(SZ_B2), NN_LT_DIM(SZ_B), 1,
+         CP_BIAS),
+    CONV(struct dense_layer, cam2, "cam_layer.linear2", NN_LT_DIM(SZ_G), NN_LT_DIM(SZ_B2), 1,
+         CP_BIAS),
+};
+/* A head residual block "head.layerL.R." (M channels); its shortcut when it has one. */
+static const struct nn_lt_row head_rows[] = {
+    CONV2(struct resblock, c1, "conv1", 3, CP_STRIDED),
+    CONV2(struct resblock, c2, "conv2", 3, 0),
+    BN(struct resblock, b1, "bn1", NN_LT_DIM(SZ_M)),
+    BN(struct resblock, b2, "bn2", NN_LT_DIM(SZ_M)),
+};
+static const struct nn_lt_row shortcut_rows[] = {
+    CONV2(struct resblock, sc, "shortcut.0", 1, CP_STRIDED),
+    BN(struct resblock, bsc, "shortcut.1", NN_LT_DIM(SZ_M)),
 };
 #undef BN
 #undef CONV
+#undef CONV2
 
 struct table_loader {
     struct nn_lt lt; /* first member: put casts back; no prefix (load_bn/load_conv1d add it) */
     const struct loader *L;
     struct nn_conv1d_params dilated; /* the block's linear_local padding and dilation */
+    int stride;                      /* of CP_STRIDED rows */
 };
 
 static bool put(struct nn_lt *lt, const struct nn_lt_row *row, const char *name, int64_t *shape,
@@ -209,10 +228,14 @@ static bool put(struct nn_lt *lt, const struct nn_lt_row *row, const char *name,
 {
     struct table_loader *T = (struct table_loader *)lt;
     struct nn_conv1d_params p1 = {0};
-    enum vb_err err =
-        row->kind == CP_BN
-            ? load_bn(T->L, name, (int)shape[0], dst)
-            : load_conv1d(T->L, name, (int)shape[1], (int)shape[0], (int)shape[2],
+    enum vb_err err;
+    if (row->kind == CP_BN)
+        err = load_bn(T->L, name, (int)shape[0], dst);
+    else if (row->kind == CP_CONV2D)
+        err = load_conv2d(T->L, name, (int)shape[1], (int)shape[0], (int)shape[2],
+                          row->arg == CP_STRIDED ? T->stride : 1, dst);
+    else
+        err = load_conv1d(T->L, name, (int)shape[1], (int)shape[0], (int)shape[2],
                           row->arg & CP_DILATED ? &T->dilated : &p1, row->arg & CP_BIAS, dst);
     if (err)
         lt->err = err;
@@ -242,40 +265,27 @@ static enum vb_err load_all(struct cb_campplus *m, const struct loader *L)
     if ((err = load_conv2d(L, "head.conv1", 1, M, 3, 1, &m->hconv1)) ||
         (err = load_bn(L, "head.bn1", M, &m->hbn1)))
         return err;
+    struct table_loader H = {.lt = {.put = put, .why = L->why, .why_cap = L->cap}, .L = L};
+    int64_t hsz[NN_LT_MAX_SIZES] = {[SZ_M] = M};
     for (int l = 0; l < 2; l++) {
         for (int r = 0; r < MAX_RES; r++) {
             snprintf(n, sizeof n, "head.layer%d.%d.conv1.weight", l + 1, r);
             if (!has(L, n))
                 break;
             struct resblock *rb = &m->res[l][r];
-            int sf = r == 0 ? 2 : 1;
             char p[128];
-            snprintf(p, sizeof p, "head.layer%d.%d", l + 1, r);
-            snprintf(n, sizeof n, "%s.conv1", p);
-            if ((err = load_conv2d(L, n, M, M, 3, sf, &rb->c1)))
-                return err;
-            snprintf(n, sizeof n, "%s.conv2", p);
-            if ((err = load_conv2d(L, n, M, M, 3, 1, &rb->c2)))
-                return err;
-            snprintf(n, sizeof n, "%s.bn1", p);
-            if ((err = load_bn(L, n, M, &rb->b1)))
-                return err;
-            snprintf(n, sizeof n, "%s.bn2", p);
-            if ((err = load_bn(L, n, M, &rb->b2)))
-                return err;
-            snprintf(n, sizeof n, "%s.shortcut.0.weight", p);
+            snprintf(p, sizeof p, "head.layer%d.%d.", l + 1, r);
+            H.stride = r == 0 ? 2 : 1;
+            if (!nn_lt_load(&H.lt, head_rows, VB_ARRAY_LEN(head_rows), rb, hsz, p, 0))
+                return H.lt.err;
+            snprintf(n, sizeof n, "%sshortcut.0.weight", p);
             rb->has_sc = has(L, n);
-            if (sf != 1 && !rb->has_sc)
+            if (H.stride != 1 && !rb->has_sc)
                 return vb_failf(L->why, L->cap, VB_ERR_FORMAT, "missing tensor '%s%s'", L->prefix,
                                 n);
-            if (rb->has_sc) {
-                snprintf(n, sizeof n, "%s.shortcut.0", p);
-                if ((err = load_conv2d(L, n, M, M, 1, sf, &rb->sc)))
-                    return err;
-                snprintf(n, sizeof n, "%s.shortcut.1", p);
-                if ((err = load_bn(L, n, M, &rb->bsc)))
-                    return err;
-            }
+            if (rb->has_sc &&
+                !nn_lt_load(&H.lt, shortcut_rows, VB_ARRAY_LEN(shortcut_rows), rb, hsz, p, 0))
+                return H.lt.err;
             m->n_res[l] = r + 1;
         }
         if (m->n_res[l] == 0)

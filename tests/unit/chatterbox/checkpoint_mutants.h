@@ -49,6 +49,29 @@ static bool write_mutant(struct nn_st_writer *m, const struct nn_safetensors *go
     return ok;
 }
 
+/* Index of tensor `name` in st, or nn_st_count(st) when it has none. */
+VB_UNUSED static size_t tensor_index(const struct nn_safetensors *st, const char *name)
+{
+    for (size_t i = 0; i < nn_st_count(st); i++)
+        if (strcmp(nn_st_at(st, i)->name, name) == 0)
+            return i;
+    return nn_st_count(st);
+}
+
+/* `good` with tensor `drop` left out (mode 0) or widened (1), opened over buf (release it
+ * after closing the result); NULL on failure. */
+VB_UNUSED static struct nn_safetensors *open_mutant(const struct nn_safetensors *good, size_t drop,
+                                                    int mode, struct vb_buf *buf)
+{
+    struct nn_st_writer *w = NULL;
+    struct nn_safetensors *st = NULL;
+    vb_buf_init(buf, 0);
+    if (nn_st_writer_new(&w) == VB_OK && write_mutant(w, good, drop, mode))
+        st = st_from_writer(w, buf);
+    nn_st_writer_free(w);
+    return st;
+}
+
 /* Returns the number of variants the loader handled wrongly (each printed). */
 VB_UNUSED static int check_mutants(const struct nn_safetensors *good, mutant_load_fn load,
                                    mutant_optional_fn optional)
@@ -58,14 +81,11 @@ VB_UNUSED static int check_mutants(const struct nn_safetensors *good, mutant_loa
     for (size_t drop = 0; drop < n; drop++) {
         for (int mode = 0; mode < 2; mode++) {
             const struct nn_st_tensor *victim = nn_st_at(good, drop);
-            struct nn_st_writer *m = NULL;
             struct vb_buf mb;
-            struct nn_safetensors *st = NULL;
             char why[256] = "";
             enum vb_err err = VB_ERR_INTERNAL;
-            vb_buf_init(&mb, 0);
-            if (nn_st_writer_new(&m) == VB_OK && write_mutant(m, good, drop, mode) &&
-                (st = st_from_writer(m, &mb)))
+            struct nn_safetensors *st = open_mutant(good, drop, mode, &mb);
+            if (st)
                 err = load(st, why, sizeof why);
             bool may_miss = mode == 0 && optional && optional(victim->name);
             if (may_miss ? err != VB_OK
@@ -77,7 +97,6 @@ VB_UNUSED static int check_mutants(const struct nn_safetensors *good, mutant_loa
             }
             nn_st_close(st);
             vb_buf_release(&mb);
-            nn_st_writer_free(m);
         }
     }
     fprintf(stderr, "  %zu tensors x {missing, wrong shape}: %s\n", n,

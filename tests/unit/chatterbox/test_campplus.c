@@ -7,6 +7,7 @@
 #include "nn/safetensors.h"
 #include "tts/chatterbox/campplus.h"
 #include "tts/chatterbox/frontend.h"
+#include "unit/chatterbox/checkpoint_mutants.h"
 #include "unit/refdata.h"
 #include "unit/test.h"
 
@@ -86,6 +87,63 @@ TEST(errors)
     CHECK(strstr(why, "flow.") != NULL);
 }
 
+/* Tensors of the load tables (head residual blocks, their shortcuts, CAM dense layers)
+ * missing or one channel too wide in a small random checkpoint: refused, naming the tensor. */
+TEST(broken_table_tensors)
+{
+    static const struct {
+        const char *victim, *named; /* the tensor, and what the reason must contain */
+    } cases[] = {
+        {"head.layer1.0.conv1.weight", "head.layer1.0.conv1.weight"},
+        {"head.layer2.0.shortcut.0.weight", "head.layer2.0.shortcut.0.weight"},
+        {"head.layer1.1.bn2.running_var", "head.layer1.1.bn2.running_var"},
+        {"xvector.block2.tdnnd1.linear1.weight", "xvector.block2.tdnnd1.linear1.weight"},
+        {"xvector.block3.tdnnd2.cam_layer.linear2.bias", "xvector.block3.tdnnd2.cam_layer.linear2"},
+        {"xvector.block1.tdnnd2.nonlinear2.batchnorm.running_mean",
+         "xvector.block1.tdnnd2.nonlinear2.batchnorm.running_mean"},
+    };
+    struct cb_campplus_shape small = {.feat_dim = 16,
+                                      .m_channels = 4,
+                                      .init_channels = 8,
+                                      .growth_rate = 4,
+                                      .bn_size = 2,
+                                      .layers = {2, 2, 2},
+                                      .embed = 8};
+    struct nn_st_writer *w = NULL;
+    struct vb_buf gb;
+    CHECK(nn_st_writer_new(&w) == VB_OK);
+    CHECK(cb_campplus_add_random(w, "", &small, 5) == VB_OK);
+    struct nn_safetensors *good = st_from_writer(w, &gb);
+    nn_st_writer_free(w);
+    CHECK(good != NULL);
+    if (!good)
+        return;
+    struct cb_campplus *m = NULL;
+    char why[256] = "";
+    CHECK_MSG(cb_campplus_load(good, "", NULL, &m, why, sizeof why) == VB_OK, "%s", why);
+    cb_campplus_free(m);
+    for (size_t v = 0; v < VB_ARRAY_LEN(cases); v++) {
+        size_t drop = tensor_index(good, cases[v].victim);
+        CHECK_MSG(drop < nn_st_count(good), "%s not written", cases[v].victim);
+        for (int mode = 0; mode < 2 && drop < nn_st_count(good); mode++) {
+            struct vb_buf mb;
+            m = NULL;
+            why[0] = '\0';
+            struct nn_safetensors *st = open_mutant(good, drop, mode, &mb);
+            enum vb_err err = st ? cb_campplus_load(st, "", NULL, &m, why, sizeof why) : VB_OK;
+            CHECK_MSG(err == (mode ? VB_ERR_FORMAT : err) && err != VB_OK && !m, "%s mode %d",
+                      cases[v].victim, mode);
+            CHECK_MSG(strstr(why, cases[v].named) != NULL, "%s mode %d: \"%s\"", cases[v].victim,
+                      mode, why);
+            cb_campplus_free(m);
+            nn_st_close(st);
+            vb_buf_release(&mb);
+        }
+    }
+    nn_st_close(good);
+    vb_buf_release(&gb);
+}
+
 /* random checkpoints in the official layout load through the real loader */
 TEST(random_checkpoints)
 {
@@ -137,6 +195,7 @@ int main(void)
     snprintf(path, sizeof path, "%s/chatterbox-ref/campplus/weights.safetensors", refdir());
     CHECK(nn_pool_new(2, &pool) == VB_OK);
     RUN(random_checkpoints);
+    RUN(broken_table_tensors);
     wst = refdata_open_st("campplus_reference", path);
     if (!wst) {
         nn_pool_free(pool);
