@@ -7,8 +7,6 @@
 #include "core/log.h"
 #include "tts/jobs.h"
 
-#define WAIT_SLICE_MS 100 /* how often the waiter checks for a client that went away */
-
 enum vb_err api_tts_engine(struct http_request *req, struct tts_service *svc,
                            const struct vb_config *cfg, const char *name, struct tts_engine **out)
 {
@@ -103,8 +101,8 @@ enum vb_err api_tts_generate(struct http_request *req, struct tts_service *svc,
         return VB_ERR_UNAVAILABLE;
     }
     struct http_stream *s = NULL;
-    while (!done) {
-        if (tts_job_wait(g.job, WAIT_SLICE_MS, &bytes, &done) != VB_OK)
+    for (;;) {
+        if (tts_job_wait(g.job, 0, &bytes, &done) != VB_OK)
             tts_job_cancel(g.job);
         if (bytes.len > 0 && stream_type && !tts_job_cancelled(g.job)) {
             if (!s && !(s = http_reply_stream(req, 200, stream_type))) {
@@ -116,7 +114,14 @@ enum vb_err api_tts_generate(struct http_request *req, struct tts_service *svc,
             }
         }
         vb_buf_reset(&bytes);
-        if (!tts_job_cancelled(g.job) && http_req_cancelled(req)) {
+        if (done)
+            break;
+        if (tts_job_cancelled(g.job)) { /* it ends soon: wait for that alone */
+            if (tts_job_wait(g.job, -1, NULL, &done) != VB_OK)
+                vb_warn("tts: lost the bytes of a cancelled generation (request %s)",
+                        http_req_id(req));
+        } else if (http_req_wait_readable(req, tts_job_wake_fd(g.job)) != VB_OK) {
+            /* woken by the client going away (or the server stopping), not by the job */
             vb_info("tts: client went away; cancelling its generation (request %s)",
                     http_req_id(req));
             tts_job_cancel(g.job);

@@ -1,7 +1,8 @@
 /* tts_jobs.h: the HTTP side of the app's speech service (tts/service.h, app->tts): the
  * engine a request names, and the one call that runs a generation for an HTTP request: queue it
- * (503 + Retry-After when full), wait while polling for a client that went away (cancels the job),
- * and stream the audio to the client as it is produced when asked to. */
+ * (503 + Retry-After when full), sleep until the job or the client wakes the handler (no timer:
+ * a client that went away cancels the job), and stream the audio to the client as it is
+ * produced when asked to. */
 #ifndef VB_API_TTS_JOBS_H
 #define VB_API_TTS_JOBS_H
 

@@ -105,6 +105,12 @@ const char *http_req_username(const struct http_request *req);
 void http_req_set_user(struct http_request *req, int64_t user_id, const char *username);
 /* true once the client has gone away; long handlers poll it to cancel their work. */
 bool http_req_cancelled(const struct http_request *req);
+/* Blocks, without a timeout, until fd is readable (VB_OK: a handler's result or bytes are
+ * ready) or the client has gone away or the server stops (VB_ERR_CANCELLED, as
+ * http_req_cancelled then says). While the request is suspended without a stream the
+ * client's socket is watched for a hang-up; once it streams, a client that left is found by
+ * the next http_stream_write. */
+VB_WUR enum vb_err http_req_wait_readable(struct http_request *req, int fd);
 /* true on an auth worker, where blocking on a password hash is expected. */
 bool http_req_on_auth_worker(const struct http_request *req);
 /* Queues fn(arg) to run on an auth worker, for password work that must not hold up a

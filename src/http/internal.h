@@ -54,6 +54,7 @@ struct http_server {
     int in_flight;                      /* requests between the request line and completion */
     atomic_bool stopping;               /* http_server_stop began: new requests get 503 */
     atomic_bool hard_stop;              /* drain time is over: handlers should give up */
+    int stop_fd; /* eventfd, readable once hard_stop is set: wakes http_req_wait_readable */
 };
 
 struct http_request {

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -97,6 +98,23 @@ bool http_req_cancelled(const struct http_request *creq)
     if (gone)
         atomic_store(&req->cancelled, true);
     return gone;
+}
+
+enum vb_err http_req_wait_readable(struct http_request *req, int fd)
+{
+    if (http_req_cancelled(req))
+        return VB_ERR_CANCELLED;
+    struct pollfd p[3] = {{.fd = fd, .events = POLLIN},
+                          {.fd = req->srv->stop_fd, .events = POLLIN}};
+    nfds_t n = 2;
+    /* suspended by its worker, so libmicrohttpd neither watches nor closes the socket */
+    if (!req->stream && req->phase == HTTP_PHASE_RUNNING && !req->resumed)
+        p[n++] = (struct pollfd){.fd = req->fd, .events = POLLRDHUP};
+    while (poll(p, n, -1) < 0 && errno == EINTR)
+        continue;
+    if ((p[0].revents & POLLIN) || !http_req_cancelled(req))
+        return VB_OK;
+    return VB_ERR_CANCELLED;
 }
 
 const char *http_req_error_message(const struct http_request *req)

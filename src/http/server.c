@@ -39,6 +39,7 @@
 #include <poll.h>
 #include <stdarg.h>
 #include <strings.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -878,6 +879,8 @@ static void server_free(struct http_server *srv)
         return;
     pthread_mutex_destroy(&srv->lock);
     pthread_cond_destroy(&srv->cv_idle);
+    if (srv->stop_fd >= 0)
+        close(srv->stop_fd);
     for (int l = 0; l < HTTP_LANES; l++)
         vb_workq_free(srv->lanes[l]);
     http_conns_free(srv->conns);
@@ -973,6 +976,11 @@ struct http_server *http_server_start(const struct http_server_params *p, char *
     srv->p.cors_origins = srv->cors_origins;
     pthread_mutex_init(&srv->lock, NULL);
     vb_cond_init_mono(&srv->cv_idle);
+    srv->stop_fd = eventfd(0, EFD_CLOEXEC);
+    if (srv->stop_fd < 0) {
+        snprintf(why, why_cap, "cannot create an eventfd: %s", strerror(errno));
+        goto fail;
+    }
     atomic_init(&srv->hard_stop, false);
     atomic_init(&srv->stopping, false);
     for (int l = 0; l < HTTP_LANES; l++) {
@@ -1075,6 +1083,9 @@ void http_server_stop(struct http_server *s, int drain_s)
     if (left)
         vb_warn("http: %d request(s) still in flight after %d s; cancelling them", left, drain_s);
     atomic_store(&s->hard_stop, true);
+    uint64_t one = 1;
+    if (write(s->stop_fd, &one, sizeof one) < 0) /* wake handlers waiting for a result */
+        vb_warn("http: cannot wake waiting handlers: %s", strerror(errno));
     /* Workers finish (handlers see http_req_cancelled), answer queued jobs with 503 and
      * resume every suspended connection; only then may the daemon stop. */
     stop_workers(s);

@@ -9,7 +9,9 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 enum job_state { JOB_NEW, JOB_QUEUED, JOB_RUNNING, JOB_DONE };
 
@@ -18,6 +20,7 @@ struct tts_job {
     void *arg;
     pthread_mutex_t lock;
     pthread_cond_t cv; /* bytes appended, bytes taken, or done */
+    int wake_fd;       /* eventfd: readable once bytes were appended or the job is done */
     enum job_state state;
     atomic_bool cancelled;
     enum vb_err result;
@@ -32,6 +35,16 @@ struct tts_pool {
     atomic_bool stop; /* tts_pool_free began: queued jobs finish as cancelled unrun */
 };
 
+/* Wakes a waiter blocked on the job's wake_fd. Called under job->lock, after the change
+ * the waiter will read under it. */
+static void wake(struct tts_job *job)
+{
+    uint64_t one = 1;
+    if (write(job->wake_fd, &one, sizeof one) < 0) {
+        /* the counter cannot overflow at one per event; nothing else can fail */
+    }
+}
+
 static void finish(struct tts_job *job, enum vb_err result)
 {
     atomic_store(&job->pool, NULL);
@@ -39,6 +52,7 @@ static void finish(struct tts_job *job, enum vb_err result)
     job->result = result;
     job->state = JOB_DONE;
     pthread_cond_broadcast(&job->cv);
+    wake(job); /* under the lock: once the waiter sees DONE it may free the job */
     pthread_mutex_unlock(&job->lock);
 }
 
@@ -95,6 +109,11 @@ struct tts_job *tts_job_new(tts_job_fn fn, void *arg)
         return NULL;
     job->fn = fn;
     job->arg = arg;
+    job->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (job->wake_fd < 0) {
+        vb_free(job);
+        return NULL;
+    }
     pthread_mutex_init(&job->lock, NULL);
     vb_cond_init_mono(&job->cv);
     vb_buf_init(&job->pending, TTS_JOB_BACKLOG_MAX * 2);
@@ -154,6 +173,8 @@ enum vb_err tts_job_emit(struct tts_job *job, const void *data, size_t len)
         err = VB_ERR_NOMEM;
     else
         pthread_cond_broadcast(&job->cv);
+    if (!err)
+        wake(job);
     pthread_mutex_unlock(&job->lock);
     return err;
 }
@@ -161,13 +182,20 @@ enum vb_err tts_job_emit(struct tts_job *job, const void *data, size_t len)
 enum vb_err tts_job_wait(struct tts_job *job, int timeout_ms, struct vb_buf *bytes, bool *done)
 {
     enum vb_err err = VB_OK;
+    uint64_t events;
     *done = false;
+    /* Consume the wake-ups first: what they announced is seen below, a later one stays. */
+    if (read(job->wake_fd, &events, sizeof events) < 0) {
+        /* EAGAIN: nothing announced since the last call */
+    }
     pthread_mutex_lock(&job->lock);
     if (job->pending.len == 0 && job->state != JOB_DONE && timeout_ms > 0) {
         struct timespec ts;
         vb_mono_deadline(&ts, timeout_ms);
         pthread_cond_timedwait(&job->cv, &job->lock, &ts);
     }
+    while (job->pending.len == 0 && job->state != JOB_DONE && timeout_ms < 0)
+        pthread_cond_wait(&job->cv, &job->lock);
     if (job->pending.len > 0) {
         if (bytes)
             err = vb_buf_append(bytes, job->pending.data, job->pending.len);
@@ -192,6 +220,11 @@ enum vb_err tts_job_result(const struct tts_job *job)
     return job->result;
 }
 
+int tts_job_wake_fd(const struct tts_job *job)
+{
+    return job->wake_fd;
+}
+
 double tts_job_queued_ms(const struct tts_job *job)
 {
     return job->queued_ms;
@@ -202,6 +235,7 @@ void tts_job_free(struct tts_job *job)
     if (!job)
         return;
     vb_buf_release(&job->pending);
+    close(job->wake_fd);
     pthread_mutex_destroy(&job->lock);
     pthread_cond_destroy(&job->cv);
     vb_free(job);

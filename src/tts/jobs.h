@@ -5,7 +5,8 @@
  * away).
  *
  *   producer (a pool thread, inside fn):   tts_job_emit(job, bytes, n); tts_job_cancelled(job)
- *   waiter (the thread that submitted):    while (!done) tts_job_wait(job, 100, &buf, &done);
+ *   waiter (the thread that submitted):    while (!done) { poll tts_job_wake_fd(job);
+ *                                                           tts_job_wait(job, 0, &buf, &done); }
  */
 #ifndef VB_TTS_JOBS_H
 #define VB_TTS_JOBS_H
@@ -47,12 +48,17 @@ bool tts_job_cancelled(struct tts_job *job);
 VB_WUR enum vb_err tts_job_emit(struct tts_job *job, const void *data, size_t len);
 
 /* ----- waiter side ----- */
-/* Waits up to timeout_ms for bytes or completion. Moves the pending bytes (if any) into
+/* Waits up to timeout_ms (0: not at all; negative: as long as it takes) for bytes or
+ * completion. Moves the pending bytes (if any) into
  * `bytes` (appended; may be NULL to drop them) and sets *done when the job has finished
  * and no byte is pending. VB_ERR_NOMEM if appending fails. */
 VB_WUR enum vb_err tts_job_wait(struct tts_job *job, int timeout_ms, struct vb_buf *bytes,
                                 bool *done);
 void tts_job_cancel(struct tts_job *job);
+/* An eventfd that becomes readable once the job has bytes for its waiter or has finished
+ * (a waiter blocks on it with poll, beside other descriptors, instead of polling the job on a
+ * timer); tts_job_wait consumes it. Valid until tts_job_free. */
+int tts_job_wake_fd(const struct tts_job *job);
 /* The job's result (fn's return value); valid once done. */
 enum vb_err tts_job_result(const struct tts_job *job);
 /* Milliseconds the job waited in the queue before a worker took it (0 until started). */

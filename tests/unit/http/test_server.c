@@ -14,6 +14,7 @@
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,6 +23,7 @@
 static char file_path[256];
 static atomic_int cancel_seen;        /* /cancel saw http_req_cancelled */
 static atomic_int stream_cancel_seen; /* /endless saw VB_ERR_CANCELLED */
+static atomic_int wait_result;        /* /wait: 0 running, 1 woken by its fd, 2 cancelled */
 
 static void sleep_ms(int ms)
 {
@@ -204,6 +206,28 @@ static enum vb_err h_cancel(struct http_request *req)
     return reply_obj(req, 200, "cancelled", "no", NULL, NULL);
 }
 
+/* Sleeps on an eventfd (written at once with ?ready=1) until it, the client's hang-up or
+ * the server's stop wakes it. With ?stream=1 it first starts a stream (whose client is not
+ * watched: only the stop can wake it then). */
+static enum vb_err h_wait(struct http_request *req)
+{
+    int fd = eventfd(0, EFD_CLOEXEC);
+    uint64_t one = 1;
+    if (fd < 0 || (http_req_query(req, "ready") && write(fd, &one, sizeof one) != sizeof one))
+        return VB_ERR_INTERNAL;
+    struct http_stream *s = NULL;
+    if (http_req_query(req, "stream") && (s = http_reply_stream(req, 200, "text/plain")))
+        (void)http_stream_write(s, "x", 1);
+    enum vb_err err = http_req_wait_readable(req, fd);
+    close(fd);
+    atomic_store(&wait_result, err == VB_OK ? 1 : 2);
+    if (s) {
+        http_stream_close(s);
+        return VB_OK;
+    }
+    return err ? err : reply_obj(req, 200, "woken", "ready", NULL, NULL);
+}
+
 static enum vb_err test_auth(void *app, struct http_request *req)
 {
     (void)app;
@@ -246,6 +270,7 @@ static const struct http_route routes[] = {
     {"GET", "/items/{id}", h_items, HTTP_ROUTE_PUBLIC, "items"},
     {"DELETE", "/items/{id}", h_items, HTTP_ROUTE_PUBLIC, "items delete"},
     {"GET", "/cancel", h_cancel, HTTP_ROUTE_PUBLIC, "cancel"},
+    {"GET", "/wait", h_wait, HTTP_ROUTE_PUBLIC, "wait"},
 };
 
 static struct http_server_params base_params(void)
@@ -859,6 +884,31 @@ TEST(request_cancelled)
     resp_free(&r);
 }
 
+/* A handler asleep on a descriptor wakes for it, for a client that hangs up and for the
+ * server's stop (no timer involved: the handler has none). */
+TEST(wait_readable_wakes)
+{
+    struct resp r;
+    atomic_store(&wait_result, 0);
+    do_req("GET", "/wait?ready=1", NULL, NULL, 0, &r);
+    CHECK_EQ_INT(r.status, 200);
+    CHECK_EQ_INT(atomic_load(&wait_result), 1);
+    resp_free(&r);
+
+    atomic_store(&wait_result, 0);
+    struct curl_slist *sl;
+    CURL *c = make_req("GET", "/wait", NULL, NULL, 0, &r, &sl);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 200L);
+    r.rc = curl_easy_perform(c);
+    finish_req(c, &r, sl); /* the client hangs up */
+    CHECK(r.rc == CURLE_OPERATION_TIMEDOUT);
+    double t0 = now_s();
+    while (!atomic_load(&wait_result) && now_s() - t0 < 3.0)
+        sleep_ms(10);
+    CHECK_EQ_INT(atomic_load(&wait_result), 2);
+    resp_free(&r);
+}
+
 /* Runs n requests for `path` concurrently; the first one starts `head_start_ms` before the
  * others. Fills rs. */
 static void run_concurrent(const char *path, int n, int head_start_ms, struct resp *rs)
@@ -1099,6 +1149,7 @@ TEST(auth_lane_keeps_workers_free)
 
 struct stopper {
     struct http_server *s;
+    int drain_s;
     double took;
 };
 
@@ -1107,7 +1158,7 @@ static void *stop_thread(void *arg)
     struct stopper *st = arg;
     sleep_ms(300);
     double t0 = now_s();
-    http_server_stop(st->s, 5);
+    http_server_stop(st->s, st->drain_s);
     st->took = now_s() - t0;
     return NULL;
 }
@@ -1123,7 +1174,7 @@ TEST(graceful_stop)
         return;
     int saved = port;
     port = http_server_port(s);
-    struct stopper st = {.s = s};
+    struct stopper st = {.s = s, .drain_s = 5};
     pthread_t t;
     pthread_create(&t, NULL, stop_thread, &st);
     struct resp rs[1];
@@ -1139,6 +1190,29 @@ TEST(graceful_stop)
     do_req("GET", "/", NULL, NULL, 0, &r);
     CHECK(r.rc == CURLE_COULDNT_CONNECT);
     resp_free(&r);
+    port = saved;
+}
+
+/* The stop wakes a handler asleep on a descriptor nobody writes. */
+TEST(stop_wakes_waiting_handler)
+{
+    struct http_server_params p = base_params();
+    char why[128];
+    struct http_server *s = http_server_start(&p, why, sizeof why);
+    CHECK_MSG(s != NULL, "%s", why);
+    if (!s)
+        return;
+    int saved = port;
+    port = http_server_port(s);
+    atomic_store(&wait_result, 0);
+    struct stopper st = {.s = s};
+    pthread_t t;
+    pthread_create(&t, NULL, stop_thread, &st);
+    struct resp rs[1];
+    run_concurrent("/wait?stream=1", 1, 0, rs); /* in flight when the stop begins */
+    pthread_join(t, NULL);
+    CHECK_EQ_INT(atomic_load(&wait_result), 2);
+    resp_free(&rs[0]);
     port = saved;
 }
 
@@ -1196,6 +1270,7 @@ int main(void)
     RUN(streaming);
     RUN(stream_client_disconnect);
     RUN(request_cancelled);
+    RUN(wait_readable_wakes);
     RUN(slow_does_not_block_fast);
     RUN(start_errors);
     http_server_stop(s, 5);
@@ -1203,6 +1278,7 @@ int main(void)
     RUN(long_lane_keeps_workers_free);
     RUN(auth_lane_keeps_workers_free);
     RUN(graceful_stop);
+    RUN(stop_wakes_waiting_handler);
     unlink(file_path);
     curl_global_cleanup();
     return test_summary();

@@ -6,6 +6,7 @@
 #include "tts/jobs.h"
 #include "unit/test.h"
 
+#include <poll.h>
 #include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
@@ -144,6 +145,59 @@ TEST(byte_channel)
     tts_pool_free(p);
 }
 
+/* The waiter sleeps on the job's wake fd (poll, no timeout) and still gets every byte and
+ * the end: the fd wakes it for each emit and for completion. */
+TEST(wake_fd_hands_back_by_wakeup)
+{
+    struct tts_pool *p = tts_pool_new(1, 4);
+    struct work w = {.emit_count = 40, .emit_size = 1000};
+    struct tts_job *j = tts_job_new(emitting, &w);
+    CHECK(j && tts_job_wake_fd(j) >= 0);
+    CHECK(tts_pool_submit(p, j) == VB_OK);
+    struct vb_buf b;
+    vb_buf_init(&b, (size_t)1 << 20);
+    bool done = false;
+    for (;;) {
+        CHECK(tts_job_wait(j, 0, &b, &done) == VB_OK);
+        if (done)
+            break;
+        struct pollfd pfd = {.fd = tts_job_wake_fd(j), .events = POLLIN};
+        if (poll(&pfd, 1, 10000) != 1) /* a lost wake-up would sleep here until the end */
+            break;
+    }
+    CHECK(done);
+    CHECK_EQ_INT(b.len, (size_t)40 * 1000);
+    CHECK_EQ_INT(tts_job_result(j), VB_OK);
+    tts_job_free(j);
+
+    /* a job that emits nothing wakes its sleeping waiter when it ends */
+    struct work wb = {.result = VB_ERR_FORMAT};
+    j = tts_job_new(blocking, &wb);
+    CHECK(tts_pool_submit(p, j) == VB_OK);
+    while (!atomic_load(&wb.started))
+        usleep(1000);
+    CHECK(tts_job_wait(j, 0, NULL, &done) == VB_OK && !done);
+    atomic_store(&wb.release, true);
+    struct pollfd end = {.fd = tts_job_wake_fd(j), .events = POLLIN};
+    CHECK_EQ_INT(poll(&end, 1, 10000), 1);
+    CHECK(tts_job_wait(j, 0, NULL, &done) == VB_OK && done);
+    CHECK_EQ_INT(tts_job_result(j), VB_ERR_FORMAT);
+    tts_job_free(j);
+
+    /* waiting with no time limit returns at the end of a cancelled job */
+    struct work w2 = {.emit_count = 1000, .emit_size = 1024 * 1024};
+    j = tts_job_new(emitting, &w2);
+    CHECK(tts_pool_submit(p, j) == VB_OK);
+    tts_job_cancel(j);
+    done = false;
+    while (!done)
+        CHECK(tts_job_wait(j, -1, NULL, &done) == VB_OK);
+    CHECK_EQ_INT(tts_job_result(j), VB_ERR_CANCELLED);
+    tts_job_free(j);
+    vb_buf_release(&b);
+    tts_pool_free(p);
+}
+
 TEST(free_with_queued_jobs)
 {
     struct tts_pool *p = tts_pool_new(1, 8);
@@ -169,6 +223,7 @@ int main(void)
     RUN(result_and_queue_full);
     RUN(cancel_running_and_queued);
     RUN(byte_channel);
+    RUN(wake_fd_hands_back_by_wakeup);
     RUN(free_with_queued_jobs);
     return test_summary();
 }
