@@ -35,41 +35,6 @@ static double strtod_c(const char *s, char **end)
     return loc ? strtod_l(s, end, loc) : strtod(s, end);
 }
 
-/* ===== UTF-8 ===== */
-
-/* Length of the valid UTF-8 sequence at s (at most n bytes available), or 0 if the bytes
- * there are not valid UTF-8 (overlong, surrogate, above U+10FFFF, truncated). */
-static size_t utf8_seq_len(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    if (c < 0x80)
-        return 1;
-    if (c < 0xC2)
-        return 0;
-    if (c < 0xE0) {
-        return n >= 2 && (s[1] & 0xC0) == 0x80 ? 2 : 0;
-    }
-    if (c < 0xF0) {
-        if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80)
-            return 0;
-        if (c == 0xE0 && s[1] < 0xA0)
-            return 0; /* overlong */
-        if (c == 0xED && s[1] >= 0xA0)
-            return 0; /* UTF-16 surrogate */
-        return 3;
-    }
-    if (c < 0xF5) {
-        if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80)
-            return 0;
-        if (c == 0xF0 && s[1] < 0x90)
-            return 0; /* overlong */
-        if (c == 0xF4 && s[1] >= 0x90)
-            return 0; /* above U+10FFFF */
-        return 4;
-    }
-    return 0;
-}
-
 /* ===== Parser ===== */
 
 struct parser {
@@ -235,7 +200,7 @@ static enum vb_err parse_string(struct parser *p, char **out, size_t *out_len)
             }
             continue;
         }
-        size_t k = utf8_seq_len(p->s + p->pos, end - p->pos);
+        size_t k = vb_utf8_valid_len(p->s + p->pos, end - p->pos);
         if (k == 0) {
             fail(p, VB_ERR_INVALID, p->pos, "invalid UTF-8 in string");
             goto bad;
@@ -587,7 +552,7 @@ enum vb_err vb_json_quote(struct vb_buf *b, const char *s, size_t len)
         }
         unsigned char c = u[i];
         if (c >= 0x80) {
-            size_t k = utf8_seq_len(u + i, len - i);
+            size_t k = vb_utf8_valid_len(u + i, len - i);
             if (k) {
                 err = vb_buf_append(b, u + i, k);
                 i += k;

@@ -142,3 +142,71 @@ int vb_cp_to_byte(uint32_t cp)
             return (int)x;
     return -1;
 }
+
+size_t vb_utf8_valid_len(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    if (c < 0x80)
+        return 1;
+    if (c < 0xC2)
+        return 0;
+    if (c < 0xE0)
+        return n >= 2 && (s[1] & 0xC0) == 0x80 ? 2 : 0;
+    if (c < 0xF0) {
+        if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80)
+            return 0;
+        if (c == 0xE0 && s[1] < 0xA0)
+            return 0; /* overlong */
+        if (c == 0xED && s[1] >= 0xA0)
+            return 0; /* UTF-16 surrogate */
+        return 3;
+    }
+    if (c < 0xF5) {
+        if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80)
+            return 0;
+        if (c == 0xF0 && s[1] < 0x90)
+            return 0; /* overlong */
+        if (c == 0xF4 && s[1] >= 0x90)
+            return 0; /* above U+10FFFF */
+        return 4;
+    }
+    return 0;
+}
+
+/* Whether the n (< 4) bytes at s begin a well-formed sequence longer than n: padded with the
+ * lowest or the highest continuation byte, one of the two is well-formed. */
+static bool utf8_incomplete(const unsigned char *s, size_t n)
+{
+    unsigned char t[4];
+    if (n == 0 || n >= sizeof t)
+        return false;
+    for (unsigned pad = 0x80; pad <= 0xBF; pad += 0x3F) {
+        memcpy(t, s, n);
+        memset(t + n, (int)pad, sizeof t - n);
+        if (vb_utf8_valid_len(t, sizeof t) > n)
+            return true;
+    }
+    return false;
+}
+
+enum vb_err vb_utf8_sanitize(const char *s, size_t len, bool final, struct vb_buf *out,
+                             size_t *used)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    enum vb_err err = VB_OK;
+    size_t i = 0;
+    while (!err && i < len) {
+        size_t k = u[i] ? vb_utf8_valid_len(u + i, len - i) : 0;
+        if (k) {
+            err = vb_buf_append(out, u + i, k);
+            i += k;
+        } else if (!final && utf8_incomplete(u + i, len - i)) {
+            break;
+        } else {
+            err = vb_buf_append(out, "\xEF\xBF\xBD", 3); /* U+FFFD */
+            i++;
+        }
+    }
+    *used = i;
+    return err;
+}

@@ -3,6 +3,7 @@
 #include "core/vb.h"
 #include "llm/llm.h"
 #include "core/alloc.h"
+#include "core/unicode.h"
 
 #include <time.h>
 
@@ -116,21 +117,22 @@ static double now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-/* Length of the longest prefix of buf that ends on a complete UTF-8 sequence (an incomplete
- * trailing sequence of at most 3 bytes is held back). */
-static size_t utf8_complete_prefix(const char *buf, size_t len)
+/* Moves the well-formed UTF-8 text at the front of pend into out (emptied first; bad bytes
+ * become U+FFFD); an incomplete sequence at the end stays in pend unless `final`. */
+static enum vb_err take_text(struct vb_buf *pend, bool final, struct vb_buf *out)
 {
-    size_t i = len, back = 0;
-    while (i > 0 && back < 4) {
-        uint8_t b = (uint8_t)buf[i - 1];
-        back++;
-        i--;
-        if ((b & 0xC0) != 0x80) { /* lead byte or ASCII */
-            size_t need = b < 0x80 ? 1 : b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1;
-            return need > back ? i : len;
-        }
-    }
-    return len;
+    size_t used = 0;
+    vb_buf_reset(out);
+    enum vb_err err = vb_utf8_sanitize(vb_buf_str(pend), pend->len, final, out, &used);
+    if (err)
+        return err;
+    size_t rest = pend->len - used;
+    if (rest)
+        memmove(pend->data, pend->data + used, rest);
+    pend->len = rest;
+    if (pend->data) /* NULL while only empty pieces (control tokens) were produced */
+        pend->data[rest] = 0;
+    return VB_OK;
 }
 
 enum vb_err llm_session_generate(struct llm_session *s, const int32_t *prompt, size_t n,
@@ -148,8 +150,9 @@ enum vb_err llm_session_generate(struct llm_session *s, const int32_t *prompt, s
     struct nn_sampler *smp = nn_sampler_new(&p->sampling, n_vocab);
     size_t ids_cap = (size_t)(p->max_tokens > 0 ? p->max_tokens : 1);
     res->ids = vb_try_malloc(ids_cap * sizeof *res->ids);
-    struct vb_buf pend;
+    struct vb_buf pend, text; /* the bytes of the tokens so far; the text handed to fn */
     vb_buf_init(&pend, 1 << 16);
+    vb_buf_init(&text, 3 << 16);
     enum vb_err err = VB_ERR_NOMEM;
     if (!smp || !res->ids)
         goto out;
@@ -182,21 +185,14 @@ enum vb_err llm_session_generate(struct llm_session *s, const int32_t *prompt, s
             break;
         }
         size_t before = pend.len;
-        err = llm_token_piece(s->m->tok, id, false, &pend);
-        if (err != VB_OK)
+        if ((err = llm_token_piece(s->m->tok, id, false, &pend)))
             goto out;
-        size_t ready = utf8_complete_prefix(vb_buf_str(&pend), pend.len);
-        if (ready > 0 || pend.len == before) {
-            if (fn && !fn(ud, id, vb_buf_str(&pend), ready)) {
-                res->stop = LLM_STOP_CANCELLED;
-                break;
-            }
-            size_t rest = pend.len - ready;
-            if (rest)
-                memmove(pend.data, pend.data + ready, rest);
-            pend.len = rest;
-            if (pend.data) /* NULL while only empty pieces (control tokens) were produced */
-                pend.data[rest] = 0;
+        bool no_bytes = pend.len == before; /* a control token: fn still hears of it */
+        if ((err = take_text(&pend, false, &text)))
+            goto out;
+        if ((text.len > 0 || no_bytes) && fn && !fn(ud, id, vb_buf_str(&text), text.len)) {
+            res->stop = LLM_STOP_CANCELLED;
+            break;
         }
         if (k + 1 == p->max_tokens)
             break;
@@ -211,12 +207,16 @@ enum vb_err llm_session_generate(struct llm_session *s, const int32_t *prompt, s
         }
         s->cached[s->n_cached++] = id;
     }
-    if (pend.len > 0 && fn && res->stop != LLM_STOP_CANCELLED)
-        fn(ud, -1, vb_buf_str(&pend), pend.len); /* flush an incomplete tail as is */
+    if (pend.len > 0 && fn && res->stop != LLM_STOP_CANCELLED) {
+        if ((err = take_text(&pend, true, &text))) /* an incomplete tail: U+FFFD per byte */
+            goto out;
+        fn(ud, -1, vb_buf_str(&text), text.len);
+    }
     res->gen_ms = now_ms() - t1;
     err = VB_OK;
 out:
     vb_buf_release(&pend);
+    vb_buf_release(&text);
     nn_sampler_free(smp);
     if (err != VB_OK) {
         vb_free(res->ids);

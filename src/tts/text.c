@@ -4,6 +4,7 @@
 #include "core/vb.h"
 #include "tts/text.h"
 #include "core/alloc.h"
+#include "core/unicode.h"
 
 #include <ctype.h>
 #include <strings.h>
@@ -27,29 +28,12 @@ static const char *const abbreviations[] = {
 
 /* ===== UTF-8 ===== */
 
-/* Length of the valid sequence at s (n > 0 bytes available), or 0 when invalid. */
-static size_t seq_len(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (len == 0 || len > n)
-        return 0;
-    for (size_t k = 1; k < len; k++)
-        if ((s[k] & 0xc0) != 0x80)
-            return 0;
-    if ((len == 2 && c < 0xc2) || (len == 3 && c == 0xe0 && s[1] < 0xa0) ||
-        (len == 3 && c == 0xed && s[1] >= 0xa0) ||
-        (len == 4 && (c > 0xf4 || (c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] >= 0x90))))
-        return 0;
-    return len;
-}
-
 /* Decodes the character at s; *len gets its length (1 for an invalid byte, whose code
  * point is reported as 0xFFFD so it is treated as an ordinary letter-like character). */
 static uint32_t decode(const char *str, size_t n, size_t *len)
 {
     const unsigned char *s = (const unsigned char *)str;
-    size_t l = seq_len(s, n);
+    size_t l = vb_utf8_valid_len(s, n);
     if (l == 0) {
         *len = 1;
         return 0xFFFD;
@@ -71,7 +55,7 @@ static uint32_t decode(const char *str, size_t n, size_t *len)
 bool tts_text_valid_utf8(const char *s, size_t n)
 {
     for (size_t i = 0; i < n;) {
-        size_t l = seq_len((const unsigned char *)s + i, n - i);
+        size_t l = vb_utf8_valid_len((const unsigned char *)s + i, n - i);
         if (l == 0)
             return false;
         i += l;

@@ -91,6 +91,31 @@ class ChatLlmTest(ServerTest):
         t = self.req("GET", "/chat/threads/%d" % tid, headers=auth).json()
         self.assertEqual(t["messages"][-1]["content"], final[0]["assistant_message"]["content"])
 
+    def test_reply_with_broken_characters_is_stored(self):
+        """The model samples tokens, not characters: a reply can hold parts of characters that
+        never complete. It is stored and sent as well-formed text, U+FFFD for each bad byte;
+        PostgreSQL refused the raw bytes (500 database_error, a stream without its message)."""
+        _, _, auth = self.new_user()
+        for seed in range(1, 200):  # seed 6 with the reference model on x86-64
+            r = self.say(auth, self.thread(auth), "Say something", temperature=1.0, seed=seed,
+                         max_tokens=8)
+            self.assertEqual(r.status, 201, r)
+            if "\ufffd" in r.json()["assistant_message"]["content"]:
+                break
+        else:
+            self.fail("no seed gave a reply with broken characters")
+        content = r.json()["assistant_message"]["content"]
+        tid = self.thread(auth)
+        s = self.say(auth, tid, "Say something", temperature=1.0, seed=seed, max_tokens=8,
+                     stream=True)
+        ev = sse_events(s.body)
+        final = [json.loads(d) for e, d in ev if e == "message"]
+        self.assertEqual(len(final), 1, ev)
+        self.assertEqual(final[0]["assistant_message"]["content"], content)
+        self.assertEqual("".join(json.loads(d)["text"] for e, d in ev if e == "token"), content)
+        t = self.req("GET", "/chat/threads/%d" % tid, headers=auth).json()
+        self.assertEqual([m["content"] for m in t["messages"]], ["Say something", content])
+
     def test_history_truncated_to_context(self):
         _, _, auth = self.new_user()
         tid = self.thread(auth)

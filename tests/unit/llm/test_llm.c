@@ -1,8 +1,10 @@
 /* test_llm.c: random models written by make-random loaded and run: session generation with KV-cache
- * prefix reuse equal to a fresh session, UTF-8-safe streaming, context truncation of chat history,
+ * prefix reuse equal to a fresh session, UTF-8-safe streaming (whole, well-formed characters
+ * whatever bytes are sampled), context truncation of chat history,
  * and loader error messages. */
 #include "core/vb.h"
 #include "core/alloc.h"
+#include "core/unicode.h"
 #include "llm/llm.h"
 #include "tools/make_random_qwen2.h"
 #include "nn/gguf_write.h"
@@ -24,26 +26,27 @@ static void make_model(enum llm_ftype ft)
 struct collect {
     struct vb_buf text;
     int calls;
-    bool split_utf8;
+    bool bad_utf8;
 };
+
+/* Whether s[0..len) is well-formed UTF-8 without NUL (what PostgreSQL stores as text). */
+static bool well_formed(const char *s, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0, k; i < len; i += k)
+        if (!u[i] || !(k = vb_utf8_valid_len(u + i, len - i)))
+            return false;
+    return true;
+}
 
 static bool on_text(void *ud, int32_t id, const char *text, size_t len)
 {
     struct collect *c = ud;
     (void)id;
     c->calls++;
-    /* every piece handed out must end on a character boundary (except a final flush) */
-    if (len > 0 && id >= 0) {
-        const uint8_t *u = (const uint8_t *)text;
-        size_t i = len;
-        while (i > 0 && (u[i - 1] & 0xC0) == 0x80)
-            i--;
-        if (i > 0 && u[i - 1] >= 0xC0) {
-            size_t need = u[i - 1] >= 0xF0 ? 4 : u[i - 1] >= 0xE0 ? 3 : 2;
-            if (len - (i - 1) < need)
-                c->split_utf8 = true;
-        }
-    }
+    /* every piece handed out is whole characters, the final flush included */
+    if (!well_formed(text, len))
+        c->bad_utf8 = true;
     return vb_buf_append(&c->text, text, len) == VB_OK;
 }
 
@@ -74,7 +77,7 @@ TEST(session_prefix_reuse_equals_fresh_session)
         CHECK(llm_session_generate(a, ids, n, &gp, on_text, &c, &r1) == VB_OK);
         CHECK_EQ_INT(r1.n_prompt_eval, n);
         CHECK_EQ_INT(r1.n_gen, 12);
-        CHECK(!c.split_utf8);
+        CHECK(!c.bad_utf8);
         /* second turn in the same session reuses the cached prefix */
         struct vb_buf reply;
         vb_buf_init(&reply, 1 << 16);
@@ -104,6 +107,49 @@ TEST(session_prefix_reuse_equals_fresh_session)
         llm_model_free(m);
         unlink(model_path);
     }
+}
+
+/* A byte-level vocabulary samples any byte sequence: broken and cut-off characters, NUL. The
+ * text handed out is whole characters all the same (U+FFFD for the bad bytes), so a reply
+ * can be stored as text (PostgreSQL refused such replies). */
+TEST(sampled_bytes_come_out_as_well_formed_text)
+{
+    make_model(LLM_FTYPE_Q8_0);
+    struct llm_model *m = NULL;
+    char why[256] = "";
+    CHECK_MSG(llm_model_load(model_path, &m, why, sizeof why) == VB_OK, "%s", why);
+    if (!m)
+        return;
+    struct llm_session *s = NULL;
+    CHECK(llm_session_new(m, 256, 1, &s) == VB_OK);
+    struct llm_chat_msg turn[] = {{"user", "Hello once"}};
+    int32_t *ids = NULL;
+    size_t n = 0, cap = 0, dropped;
+    CHECK(llm_chat_prompt(m, turn, 1, NULL, 200, &ids, &n, &cap, &dropped) == VB_OK);
+    struct llm_gen_params gp = llm_gen_default_params();
+    gp.max_tokens = 24;
+    gp.sampling.temperature = 1.0f;
+    gp.sampling.top_k = 0; /* any token, any byte */
+    gp.sampling.top_p = 1.0f;
+    gp.stop_at_eog = false;
+    size_t replaced = 0;
+    for (uint64_t seed = 1; seed <= 16; seed++) {
+        gp.sampling.seed = seed;
+        struct collect c = {0};
+        vb_buf_init(&c.text, 1 << 16);
+        struct llm_gen_result r;
+        CHECK(llm_session_generate(s, ids, n, &gp, on_text, &c, &r) == VB_OK);
+        CHECK_MSG(!c.bad_utf8, "seed %llu", (unsigned long long)seed);
+        for (const char *p = vb_buf_str(&c.text); (p = strstr(p, "\xEF\xBF\xBD")); p += 3)
+            replaced++;
+        vb_free(r.ids);
+        vb_buf_release(&c.text);
+    }
+    CHECK(replaced > 0); /* the model did produce bad bytes: the case above was met */
+    vb_free(ids);
+    llm_session_free(s);
+    llm_model_free(m);
+    unlink(model_path);
 }
 
 TEST(chat_history_is_truncated_from_the_oldest_turn)
@@ -163,6 +209,7 @@ TEST(loader_names_missing_keys_and_tensors)
 int main(void)
 {
     RUN(session_prefix_reuse_equals_fresh_session);
+    RUN(sampled_bytes_come_out_as_well_formed_text);
     RUN(chat_history_is_truncated_from_the_oldest_turn);
     RUN(loader_names_missing_keys_and_tensors);
     return test_summary();
