@@ -10,8 +10,6 @@
 #include "core/unicode.h"
 #include "nn/bpe.h"
 
-#include <errno.h>
-
 /* ===== tokenizer ===== */
 
 struct tag {
@@ -205,42 +203,13 @@ out:
 
 static enum vb_err read_file(const char *path, char **data, size_t *len, char *why, size_t cap)
 {
-    *data = NULL;
-    *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return vb_failf(why, cap, errno == ENOENT ? VB_ERR_NOT_FOUND : VB_ERR_IO, "%s: %s", path,
-                        strerror(errno));
-    enum vb_err err = VB_ERR_IO;
-    char *buf = NULL;
-    if (fseek(f, 0, SEEK_END) != 0)
-        goto out;
-    long sz = ftell(f);
-    if (sz < 0 || fseek(f, 0, SEEK_SET) != 0)
-        goto out;
-    if ((size_t)sz > CB_TEXT_FILE_MAX) {
-        err = vb_failf(why, cap, VB_ERR_TOO_LARGE, "%s: larger than %zu bytes", path,
-                       CB_TEXT_FILE_MAX);
-        goto out;
-    }
-    buf = vb_try_malloc((size_t)sz + 1);
-    if (!buf) {
-        err = VB_ERR_NOMEM;
-        goto out;
-    }
-    if (fread(buf, 1, (size_t)sz, f) != (size_t)sz)
-        goto out;
-    buf[sz] = '\0';
-    *data = buf;
-    *len = (size_t)sz;
-    buf = NULL;
-    err = VB_OK;
-out:
-    if (err == VB_ERR_IO)
-        vb_failf(why, cap, err, "%s: read error", path);
-    vb_free(buf);
-    fclose(f);
-    return err;
+    enum vb_err err = vb_file_read_all(path, CB_TEXT_FILE_MAX, data, len);
+    if (err == VB_ERR_TOO_LARGE)
+        return vb_failf(why, cap, err, "%s: larger than %zu bytes", path, CB_TEXT_FILE_MAX);
+    if (err != VB_OK)
+        return vb_failf(why, cap, err, "%s: %s", path,
+                        err == VB_ERR_NOT_FOUND ? "no such file" : vb_err_message(err));
+    return VB_OK;
 }
 
 enum vb_err cb_text_tokenizer_load_files(const char *vocab_path, const char *merges_path,
