@@ -316,194 +316,139 @@ static int receptive_frames(const struct cb_hift *m)
     return (int)ceil(r) + 2;
 }
 
-enum vb_err cb_hift_load(const struct nn_safetensors *st, const char *prefix,
-                         const struct cb_hift_params *params, struct cb_hift **out, char *why,
-                         size_t why_cap)
+/* Output channels of weight-normed module `mod` (its v tensor's dim 0), or -1. */
+static int wn_out_channels(struct loader *ld, const char *mod)
 {
-    enum vb_err err;
-    struct cb_hift *m = NULL;
+    char name[200];
+    snprintf(name, sizeof name, "%s.parametrizations.weight.original1", mod);
+    const struct nn_st_tensor *t = find(ld, name);
+    if (!t) {
+        snprintf(name, sizeof name, "%s.weight_v", mod);
+        t = find(ld, name);
+    }
+    return t && t->n_dims == 3 && t->shape[0] >= 1 && t->shape[0] <= 65536 ? (int)t->shape[0] : -1;
+}
+
+/* The widths the checkpoint decides (unless the params set them). */
+static enum vb_err read_sizes(struct loader *ld, struct cb_hift_params *p)
+{
+    if (p->base_channels <= 0 && (p->base_channels = wn_out_channels(ld, "conv_pre")) < 0)
+        return vb_failf(ld->why, ld->why_cap, VB_ERR_FORMAT,
+                        "missing or malformed tensor %sconv_pre weight", ld->prefix);
+    if (p->f0_channels <= 0 && (p->f0_channels = wn_out_channels(ld, "f0_predictor.condnet.0")) < 0)
+        return vb_failf(ld->why, ld->why_cap, VB_ERR_FORMAT,
+                        "missing or malformed tensor %sf0_predictor.condnet.0 weight", ld->prefix);
+    if (p->base_channels % (1 << p->n_stages))
+        return vb_failf(ld->why, ld->why_cap, VB_ERR_FORMAT,
+                        "hift: base_channels %d not divisible by 2^%d", p->base_channels,
+                        p->n_stages);
+    return VB_OK;
+}
+
+/* A one-element tensor's value. */
+static enum vb_err load_scalar(struct loader *ld, const char *name, float *out)
+{
+    int64_t one = 1;
+    float *v = NULL;
+    enum vb_err err = load_f32(ld, name, 1, &one, &v);
+    if (!err)
+        *out = v[0];
+    vb_free(v);
+    return err;
+}
+
+/* F0 predictor: condnet.{0,2,4,..} Conv1d k3 pad1 + ELU, classifier Linear(C -> 1); source
+ * module: l_linear Linear(harmonics -> 1). */
+static enum vb_err load_f0_source(struct loader *ld, struct cb_hift *m)
+{
+    const struct cb_hift_params *p = &m->p;
+    char name[200];
+    enum vb_err err = VB_OK;
+    for (int i = 0; i < p->f0_layers && !err; i++) {
+        snprintf(name, sizeof name, "f0_predictor.condnet.%d", 2 * i);
+        err = load_conv_wn(ld, name, &m->f0_conv[i], p->f0_channels,
+                           i == 0 ? p->in_channels : p->f0_channels, 3, 1, 1);
+    }
+    int64_t shape[2] = {1, p->f0_channels}, lshape[2] = {1, m->n_harm};
+    float *w = NULL;
+    if (!err)
+        err = load_f32(ld, "f0_predictor.classifier.weight", 2, shape, &m->f0_cls_w);
+    if (!err)
+        err = load_scalar(ld, "f0_predictor.classifier.bias", &m->f0_cls_b);
+    if (!err)
+        err = load_f32(ld, "m_source.l_linear.weight", 2, lshape, &w);
+    if (!err)
+        err = load_scalar(ld, "m_source.l_linear.bias", &m->l_b);
+    if (!err)
+        memcpy(m->l_w, w, (size_t)m->n_harm * sizeof *w);
+    vb_free(w);
+    return err;
+}
+
+/* Stage i: ups (transposed, weight-normed), source_downs (source STFT down by d), the source
+ * ResBlock and the n_kernels ResBlocks; BF16 copies when asked. */
+static enum vb_err load_stage(struct loader *ld, struct cb_hift *m, int i, int d)
+{
+    const struct cb_hift_params *p = &m->p;
     char name[200];
     float *w = NULL, *b = NULL;
-    struct loader ld = {.lt = {.put = put, .why = why, .why_cap = why_cap},
-                        .st = st,
-                        .prefix = prefix ? prefix : "",
-                        .why = why,
-                        .why_cap = why_cap};
-    *out = NULL;
-    if (why_cap)
-        why[0] = '\0';
-    m = vb_try_calloc(1, sizeof *m);
-    if (!m)
-        return VB_ERR_NOMEM;
-    m->p = params ? *params : cb_hift_default_params();
-    struct cb_hift_params *p = &m->p;
-    err = check_params(p, why, why_cap);
+    int cin = p->base_channels >> i, cout = p->base_channels >> (i + 1), n_bins = p->n_fft / 2 + 1;
+    int u = p->upsample_rates[i], k = p->upsample_kernels[i];
+    int64_t shape[3] = {cin, cout, k};
+    snprintf(name, sizeof name, "ups.%d", i);
+    enum vb_err err = load_wn(ld, name, 3, shape, &w);
+    if (!err)
+        err = load_bias(ld, name, cout, &b);
+    if (!err)
+        err = cb_hift_convt_init(&m->ups[i], w, b, cin, cout, k, u, (k - u) / 2);
+    vb_free(w);
+    vb_free(b);
+    w = b = NULL;
     if (err)
-        goto out;
+        return err;
 
-    /* Sizes the checkpoint decides. */
-    const struct nn_st_tensor *t;
-    if (p->base_channels <= 0) {
-        snprintf(name, sizeof name, "%sconv_pre.parametrizations.weight.original1", ld.prefix);
-        t = nn_st_find(st, name);
-        if (!t) {
-            snprintf(name, sizeof name, "%sconv_pre.weight_v", ld.prefix);
-            t = nn_st_find(st, name);
-        }
-        if (!t || t->n_dims != 3 || t->shape[0] < 1 || t->shape[0] > 65536) {
-            err = vb_failf(why, why_cap, VB_ERR_FORMAT,
-                           "missing or malformed tensor %sconv_pre weight", ld.prefix);
-            goto out;
-        }
-        p->base_channels = (int)t->shape[0];
+    int dk = d == 1 ? 1 : 2 * d, dpad = d == 1 ? 0 : d / 2;
+    int64_t dshape[3] = {cout, 2 * n_bins, dk};
+    snprintf(name, sizeof name, "source_downs.%d.weight", i);
+    err = load_f32(ld, name, 3, dshape, &w);
+    if (!err) {
+        snprintf(name, sizeof name, "source_downs.%d", i);
+        err = load_bias(ld, name, cout, &b);
     }
-    if (p->f0_channels <= 0) {
-        snprintf(name, sizeof name, "%sf0_predictor.condnet.0.parametrizations.weight.original1",
-                 ld.prefix);
-        t = nn_st_find(st, name);
-        if (!t) {
-            snprintf(name, sizeof name, "%sf0_predictor.condnet.0.weight_v", ld.prefix);
-            t = nn_st_find(st, name);
-        }
-        if (!t || t->n_dims != 3 || t->shape[0] < 1 || t->shape[0] > 65536) {
-            err =
-                vb_failf(why, why_cap, VB_ERR_FORMAT,
-                         "missing or malformed tensor %sf0_predictor.condnet.0 weight", ld.prefix);
-            goto out;
-        }
-        p->f0_channels = (int)t->shape[0];
-    }
-    if (p->base_channels % (1 << p->n_stages)) {
-        err = vb_failf(why, why_cap, VB_ERR_FORMAT, "hift: base_channels %d not divisible by 2^%d",
-                       p->base_channels, p->n_stages);
-        goto out;
-    }
-    m->n_harm = p->nb_harmonics + 1;
-    m->up = 1;
-    for (int i = 0; i < p->n_stages; i++)
-        m->up *= p->upsample_rates[i];
-    m->spf = m->up * p->hop;
-    int n_bins = p->n_fft / 2 + 1;
-
-    /* F0 predictor: condnet.{0,2,4,..} Conv1d k3 pad1 + ELU, classifier Linear(C -> 1). */
-    for (int i = 0; i < p->f0_layers; i++) {
-        snprintf(name, sizeof name, "f0_predictor.condnet.%d", 2 * i);
-        err = load_conv_wn(&ld, name, &m->f0_conv[i], p->f0_channels,
-                           i == 0 ? p->in_channels : p->f0_channels, 3, 1, 1);
-        if (err)
-            goto out;
-    }
-    {
-        int64_t shape[2] = {1, p->f0_channels}, one = 1;
-        err = load_f32(&ld, "f0_predictor.classifier.weight", 2, shape, &m->f0_cls_w);
-        if (!err)
-            err = load_f32(&ld, "f0_predictor.classifier.bias", 1, &one, &b);
-        if (err)
-            goto out;
-        m->f0_cls_b = b[0];
-        vb_free(b);
-        b = NULL;
-        /* m_source.l_linear: Linear(H -> 1) */
-        int64_t lshape[2] = {1, m->n_harm};
-        err = load_f32(&ld, "m_source.l_linear.weight", 2, lshape, &w);
-        if (!err)
-            err = load_f32(&ld, "m_source.l_linear.bias", 1, &one, &b);
-        if (err)
-            goto out;
-        memcpy(m->l_w, w, (size_t)m->n_harm * sizeof *w);
-        m->l_b = b[0];
-        vb_free(w);
-        vb_free(b);
-        w = b = NULL;
-    }
-
-    /* conv_pre: Conv1d(80 -> base, k7, pad 3) */
-    err = load_conv_wn(&ld, "conv_pre", &m->conv_pre, p->base_channels, p->in_channels, 7, 1, 3);
-    if (!err && p->bf16)
-        err = cb_hift_conv_use_bf16(&m->conv_pre);
+    if (!err)
+        err = cb_hift_convs_init(&m->sdown[i], w, b, cout, 2 * n_bins, dk, d, dpad);
+    vb_free(w);
+    vb_free(b);
     if (err)
-        goto out;
+        return err;
 
-    /* Stages: ups, source_downs, source_resblocks, resblocks. */
-    int cum[CB_HIFT_MAX_STAGES]; /* source down-sampling factor per stage */
-    {
-        /* downsample_rates = [1] + upsample_rates[::-1][:-1]; cumprod; reversed */
-        int rates[CB_HIFT_MAX_STAGES], acc = 1;
-        rates[0] = 1;
-        for (int i = 1; i < p->n_stages; i++)
-            rates[i] = p->upsample_rates[p->n_stages - i];
-        for (int i = 0; i < p->n_stages; i++) {
-            acc *= rates[i];
-            cum[p->n_stages - 1 - i] = acc;
-        }
+    snprintf(name, sizeof name, "source_resblocks.%d", i);
+    err = load_resblock(ld, name, &m->sres[i], cout, p->source_resblock_kernels[i], p->n_dilations,
+                        p->source_dilations);
+    for (int j = 0; j < p->n_kernels && !err; j++) {
+        snprintf(name, sizeof name, "resblocks.%d", i * p->n_kernels + j);
+        err = load_resblock(ld, name, &m->res[i * p->n_kernels + j], cout, p->resblock_kernels[j],
+                            p->n_dilations, p->resblock_dilations);
     }
-    for (int i = 0; i < p->n_stages; i++) {
-        int cin = p->base_channels >> i, cout = p->base_channels >> (i + 1);
-        int u = p->upsample_rates[i], k = p->upsample_kernels[i];
-        int64_t shape[3] = {cin, cout, k};
-        snprintf(name, sizeof name, "ups.%d", i);
-        err = load_wn(&ld, name, 3, shape, &w);
-        if (!err)
-            err = load_bias(&ld, name, cout, &b);
-        if (!err)
-            err = cb_hift_convt_init(&m->ups[i], w, b, cin, cout, k, u, (k - u) / 2);
-        vb_free(w);
-        vb_free(b);
-        w = b = NULL;
-        if (err)
-            goto out;
-
-        int d = cum[i], dk = d == 1 ? 1 : 2 * d, dpad = d == 1 ? 0 : d / 2;
-        int64_t dshape[3] = {cout, 2 * n_bins, dk};
-        snprintf(name, sizeof name, "source_downs.%d.weight", i);
-        err = load_f32(&ld, name, 3, dshape, &w);
-        if (!err) {
-            snprintf(name, sizeof name, "source_downs.%d", i);
-            err = load_bias(&ld, name, cout, &b);
-        }
-        if (!err)
-            err = cb_hift_convs_init(&m->sdown[i], w, b, cout, 2 * n_bins, dk, d, dpad);
-        vb_free(w);
-        vb_free(b);
-        w = b = NULL;
-        if (err)
-            goto out;
-
-        snprintf(name, sizeof name, "source_resblocks.%d", i);
-        err = load_resblock(&ld, name, &m->sres[i], cout, p->source_resblock_kernels[i],
-                            p->n_dilations, p->source_dilations);
-        if (err)
-            goto out;
-        for (int j = 0; j < p->n_kernels; j++) {
-            snprintf(name, sizeof name, "resblocks.%d", i * p->n_kernels + j);
-            err = load_resblock(&ld, name, &m->res[i * p->n_kernels + j], cout,
-                                p->resblock_kernels[j], p->n_dilations, p->resblock_dilations);
-            if (err)
-                goto out;
-        }
-        if (p->bf16 && !(err = cb_hift_conv_use_bf16(&m->ups[i].gemm)))
-            err = cb_hift_conv_use_bf16(&m->sdown[i].gemm);
-        for (int j = -1; j < p->n_kernels && p->bf16 && !err; j++) {
-            struct resblock *rb = j < 0 ? &m->sres[i] : &m->res[i * p->n_kernels + j];
-            for (int q = 0; q < p->n_dilations && !err; q++)
-                if (!(err = cb_hift_conv_use_bf16(&rb->d[q].c1)))
-                    err = cb_hift_conv_use_bf16(&rb->d[q].c2);
-        }
-        if (err) {
-            vb_failf(why, why_cap, err, "hift: out of memory for the BF16 weights");
-            goto out;
-        }
-    }
-    err = load_conv_wn(&ld, "conv_post", &m->conv_post, 2 * n_bins, p->base_channels >> p->n_stages,
-                       7, 1, 3);
     if (err)
-        goto out;
+        return err;
+    if (p->bf16 && !(err = cb_hift_conv_use_bf16(&m->ups[i].gemm)))
+        err = cb_hift_conv_use_bf16(&m->sdown[i].gemm);
+    for (int j = -1; j < p->n_kernels && p->bf16 && !err; j++) {
+        struct resblock *rb = j < 0 ? &m->sres[i] : &m->res[i * p->n_kernels + j];
+        for (int q = 0; q < p->n_dilations && !err; q++)
+            if (!(err = cb_hift_conv_use_bf16(&rb->d[q].c1)))
+                err = cb_hift_conv_use_bf16(&rb->d[q].c2);
+    }
+    if (err)
+        vb_failf(ld->why, ld->why_cap, err, "hift: out of memory for the BF16 weights");
+    return err;
+}
 
-    /* Periodic Hann (scipy get_window('hann', n, fftbins=True) in float64, cast). */
-    for (int n = 0; n < p->n_fft; n++)
-        m->window[n] = (float)(0.5 - 0.5 * cos(2.0 * M_PI * n / p->n_fft));
-
-    /* Margin every stride-1 convolution needs, rounded to 16 floats. */
+/* The zero margin every stride-1 convolution needs, rounded to 16 floats. */
+static int margin_of(const struct cb_hift *m)
+{
+    const struct cb_hift_params *p = &m->p;
     int mg = VB_MAX(conv_margin_of(&m->conv_pre), conv_margin_of(&m->conv_post));
     for (int i = 0; i < p->f0_layers; i++)
         mg = VB_MAX(mg, conv_margin_of(&m->f0_conv[i]));
@@ -516,25 +461,81 @@ enum vb_err cb_hift_load(const struct nn_safetensors *st, const char *prefix,
                 mg = VB_MAX(mg, conv_margin_of(&m->res[i * p->n_kernels + r].d[j].c2));
             }
         }
-    m->margin = (mg + 15) / 16 * 16;
+    return (mg + 15) / 16 * 16;
+}
+
+/* Leftover tensors under the prefix usually mean a layout mismatch. */
+static void warn_unused(const struct loader *ld)
+{
+    size_t plen = strlen(ld->prefix), n_pref = 0;
+    for (size_t i = 0; i < nn_st_count(ld->st); i++)
+        if (strncmp(nn_st_at(ld->st, i)->name, ld->prefix, plen) == 0)
+            n_pref++;
+    if (n_pref != ld->used)
+        vb_warn("hift: %zu tensors under '%s' were not used (of %zu)", n_pref - ld->used,
+                ld->prefix, n_pref);
+}
+
+enum vb_err cb_hift_load(const struct nn_safetensors *st, const char *prefix,
+                         const struct cb_hift_params *params, struct cb_hift **out, char *why,
+                         size_t why_cap)
+{
+    struct loader ld = {.lt = {.put = put, .why = why, .why_cap = why_cap},
+                        .st = st,
+                        .prefix = prefix ? prefix : "",
+                        .why = why,
+                        .why_cap = why_cap};
+    *out = NULL;
+    if (why_cap)
+        why[0] = '\0';
+    struct cb_hift *m = vb_try_calloc(1, sizeof *m);
+    if (!m)
+        return VB_ERR_NOMEM;
+    m->p = params ? *params : cb_hift_default_params();
+    struct cb_hift_params *p = &m->p;
+    enum vb_err err = check_params(p, why, why_cap);
+    if (!err)
+        err = read_sizes(&ld, p);
+    if (err)
+        goto out;
+    m->n_harm = p->nb_harmonics + 1;
+    m->up = 1;
+    for (int i = 0; i < p->n_stages; i++)
+        m->up *= p->upsample_rates[i];
+    m->spf = m->up * p->hop;
+
+    err = load_f0_source(&ld, m);
+    /* conv_pre: Conv1d(80 -> base, k7, pad 3) */
+    if (!err)
+        err =
+            load_conv_wn(&ld, "conv_pre", &m->conv_pre, p->base_channels, p->in_channels, 7, 1, 3);
+    if (!err && p->bf16)
+        err = cb_hift_conv_use_bf16(&m->conv_pre);
+    /* Source down-sampling per stage: downsample_rates = [1] + upsample_rates[::-1][:-1],
+     * cumprod, reversed. */
+    int cum[CB_HIFT_MAX_STAGES], acc = 1;
+    for (int i = 0; i < p->n_stages; i++) {
+        acc *= i == 0 ? 1 : p->upsample_rates[p->n_stages - i];
+        cum[p->n_stages - 1 - i] = acc;
+    }
+    for (int i = 0; i < p->n_stages && !err; i++)
+        err = load_stage(&ld, m, i, cum[i]);
+    if (!err)
+        err = load_conv_wn(&ld, "conv_post", &m->conv_post, 2 * (p->n_fft / 2 + 1),
+                           p->base_channels >> p->n_stages, 7, 1, 3);
+    if (err)
+        goto out;
+
+    /* Periodic Hann (scipy get_window('hann', n, fftbins=True) in float64, cast). */
+    for (int n = 0; n < p->n_fft; n++)
+        m->window[n] = (float)(0.5 - 0.5 * cos(2.0 * M_PI * n / p->n_fft));
+    m->margin = margin_of(m);
     if (p->context_frames <= 0)
         p->context_frames = receptive_frames(m);
-
-    /* Leftover tensors under the prefix usually mean a layout mismatch. */
-    {
-        size_t plen = strlen(ld.prefix), n_pref = 0;
-        for (size_t i = 0; i < nn_st_count(st); i++)
-            if (strncmp(nn_st_at(st, i)->name, ld.prefix, plen) == 0)
-                n_pref++;
-        if (n_pref != ld.used)
-            vb_warn("hift: %zu tensors under '%s' were not used (of %zu)", n_pref - ld.used,
-                    ld.prefix, n_pref);
-    }
+    warn_unused(&ld);
     *out = m;
     m = NULL;
 out:
-    vb_free(w);
-    vb_free(b);
     cb_hift_free(m);
     return err;
 }
