@@ -6,6 +6,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/log.h"
+#include "nn/bpe.h"
 #include "nn/safetensors_write.h"
 #include "tts/chatterbox/campplus.h"
 #include "tts/chatterbox/model.h"
@@ -171,27 +172,6 @@ static void hift_random(struct adder *a, int base, int f0c)
 
 /* ===== tokenizer files ===== */
 
-/* GPT-2's byte -> unicode code point alphabet. */
-static void byte_alphabet(int cp[256])
-{
-    int n = 0;
-    for (int b = 0; b < 256; b++) {
-        bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174);
-        cp[b] = printable ? b : 256 + n++;
-    }
-}
-
-static size_t utf8_put(char *out, int cp)
-{
-    if (cp < 0x80) {
-        out[0] = (char)cp;
-        return 1;
-    }
-    out[0] = (char)(0xC0 | (cp >> 6));
-    out[1] = (char)(0x80 | (cp & 0x3F));
-    return 2;
-}
-
 static enum vb_err json_key(struct vb_buf *b, const char *s)
 {
     enum vb_err err = vb_buf_putc(b, '"');
@@ -224,17 +204,15 @@ static enum vb_err write_file(const char *dir, const char *file, const struct vb
 static enum vb_err write_tokenizer(const char *dir, int n_merges, int *n_vocab, char *why,
                                    size_t why_cap)
 {
-    int cp[256];
-    byte_alphabet(cp);
     /* symbols: "Ġ" + a-z + A-Z, merged into pairs (sym x lower-case), then triples */
     char sym[53][4];
     size_t sym_len[53];
     int ns = 0;
-    sym_len[ns] = utf8_put(sym[ns], cp[' ']), ns++;
-    for (int c = 'a'; c <= 'z'; c++)
-        sym_len[ns] = utf8_put(sym[ns], cp[c]), ns++;
-    for (int c = 'A'; c <= 'Z'; c++)
-        sym_len[ns] = utf8_put(sym[ns], cp[c]), ns++;
+    sym_len[ns] = bpe_to_alphabet(" ", 1, sym[ns]), ns++;
+    for (char c = 'a'; c <= 'z'; c++)
+        sym_len[ns] = bpe_to_alphabet(&c, 1, sym[ns]), ns++;
+    for (char c = 'A'; c <= 'Z'; c++)
+        sym_len[ns] = bpe_to_alphabet(&c, 1, sym[ns]), ns++;
     struct vb_buf v, mg, ad;
     vb_buf_init(&v, 64 << 20);
     vb_buf_init(&mg, 64 << 20);
@@ -242,8 +220,8 @@ static enum vb_err write_tokenizer(const char *dir, int n_merges, int *n_vocab, 
     enum vb_err err = vb_buf_putc(&v, '{');
     int id = 0;
     for (int b = 0; b < 256 && !err; b++) {
-        char s[4] = {0};
-        utf8_put(s, cp[b]);
+        char s[4] = {0}, c = (char)b;
+        bpe_to_alphabet(&c, 1, s);
         if (id)
             err = vb_buf_putc(&v, ',');
         if (!err)
