@@ -2,6 +2,7 @@
  * assistant's reply from the thread's history with the local LLM, store it; as one JSON
  * reply or as Server-Sent Events (token events, then the stored message). */
 #include "core/vb.h"
+#include "api/chat_service.h"
 #include "api/generations.h"
 #include "api/handlers.h"
 #include "api/idempotency.h"
@@ -103,17 +104,8 @@ static void speak_reply(struct turn *t)
 
 static enum vb_err store_reply(struct turn *t)
 {
-    struct db_chat_message m = {0};
-    m.thread_id = t->thread_id;
-    m.role = "assistant";
-    m.content = t->reply.text;
-    m.prompt_tokens = (int)t->reply.n_prompt;
-    m.completion_tokens = (int)t->reply.n_gen;
-    m.duration_ms = (int64_t)(t->reply.prompt_ms + t->reply.gen_ms);
-    m.generation_id = t->generation_id;
-    m.incomplete = t->reply.stop == LLM_STOP_CANCELLED;
-    /* the stored row as the database returned it: the reply shows what is persisted */
-    return db_chat_message_add(t->app->store, t->uid, &m, &t->reply_msg);
+    return chat_service_add_reply(t->app, t->uid, t->thread_id, &t->reply, t->generation_id,
+                                  &t->reply_msg);
 }
 
 static void write_result(struct vb_jw *w, const struct turn *t)
@@ -178,12 +170,8 @@ static enum vb_err prepare(struct turn *t, const struct vb_json *body)
         return VB_ERR_UNAVAILABLE;
     }
     t->admitted = true;
-    struct db_chat_message m = {
-        .thread_id = t->thread_id, .role = "user", .content = (char *)t->content};
-    if ((err = db_chat_message_add(t->app->store, t->uid, &m, &t->user_msg)))
-        return err;
-    /* the thread so far, the new message last: the model's context */
-    return db_chat_message_list(t->app->store, t->uid, t->thread_id, &t->history);
+    return chat_service_add_user_message(t->app, t->uid, t->thread_id, t->content, &t->user_msg,
+                                         &t->history);
 }
 
 static enum vb_err reply_json(struct turn *t)
