@@ -104,40 +104,36 @@ static bool bind(struct nn_lt *lt, const struct nn_lt_row *row, const char *name
     return ok;
 }
 
-enum vb_err qwen2_load_gguf(struct gguf_file *g, struct qwen2_model **out, char *why, size_t cap)
+/* The architecture check and hyper-parameters; false with the reason in why. */
+static bool read_hparams(struct gguf_file *g, struct qwen2_hparams *hp, char *why, size_t cap)
 {
-    *out = NULL;
-    enum vb_err err = VB_ERR_FORMAT;
-    struct qwen2_model *m = vb_xcalloc(1, sizeof *m);
-    m->gguf = g;
-    struct qwen2_hparams *hp = &m->hp;
     size_t alen;
     const char *arch = gguf_get_str(g, "general.architecture", &alen);
     if (!arch) {
         vb_failf(why, cap, VB_ERR_FORMAT, "missing metadata key 'general.architecture'");
-        goto out;
+        return false;
     }
     if (alen != strlen(ARCH) || memcmp(arch, ARCH, alen) != 0) {
         vb_failf(why, cap, VB_ERR_FORMAT, "unsupported architecture '%.*s' (expected qwen2)",
                  (int)VB_MIN(alen, 64), arch);
-        goto out;
+        return false;
     }
     if (!req_u32(g, ARCH ".context_length", &hp->n_ctx_train, why, cap) ||
         !req_u32(g, ARCH ".embedding_length", &hp->n_embd, why, cap) ||
         !req_u32(g, ARCH ".block_count", &hp->n_layer, why, cap) ||
         !req_u32(g, ARCH ".feed_forward_length", &hp->n_ff, why, cap) ||
         !req_u32(g, ARCH ".attention.head_count", &hp->n_head, why, cap))
-        goto out;
+        return false;
     uint32_t u;
     hp->n_head_kv = gguf_get_u32(g, ARCH ".attention.head_count_kv", &u) ? u : hp->n_head;
     if (!gguf_get_f32(g, ARCH ".attention.layer_norm_rms_epsilon", &hp->rms_eps)) {
         vb_failf(why, cap, VB_ERR_FORMAT,
                  "missing metadata key '" ARCH ".attention.layer_norm_rms_epsilon'");
-        goto out;
+        return false;
     }
     if (!gguf_get_f32(g, ARCH ".rope.freq_base", &hp->rope_base)) {
         vb_failf(why, cap, VB_ERR_FORMAT, "missing metadata key '" ARCH ".rope.freq_base'");
-        goto out;
+        return false;
     }
     if (hp->n_embd <= 0 || hp->n_layer <= 0 || hp->n_ff <= 0 || hp->n_head <= 0 ||
         hp->n_head_kv <= 0 || hp->n_layer > 4096 || hp->n_embd > (1 << 20) ||
@@ -147,31 +143,43 @@ enum vb_err qwen2_load_gguf(struct gguf_file *g, struct qwen2_model **out, char 
                  "n_head_kv %lld",
                  (long long)hp->n_embd, (long long)hp->n_layer, (long long)hp->n_ff,
                  (long long)hp->n_head, (long long)hp->n_head_kv);
-        goto out;
+        return false;
     }
     hp->head_dim = hp->n_embd / hp->n_head;
     hp->n_embd_kv = hp->n_head_kv * hp->head_dim;
     if (hp->head_dim % 2 != 0 || hp->head_dim > 1024) {
         vb_failf(why, cap, VB_ERR_FORMAT, "head dimension %lld must be even and at most 1024",
                  (long long)hp->head_dim);
-        goto out;
+        return false;
     }
     if (gguf_get_u32(g, ARCH ".rope.dimension_count", &u) && (int64_t)u != hp->head_dim) {
         vb_failf(why, cap, VB_ERR_FORMAT, ARCH ".rope.dimension_count %u != head dimension %lld", u,
                  (long long)hp->head_dim);
-        goto out;
+        return false;
     }
     if ((gguf_get_u32(g, ARCH ".attention.key_length", &u) && (int64_t)u != hp->head_dim) ||
         (gguf_get_u32(g, ARCH ".attention.value_length", &u) && (int64_t)u != hp->head_dim)) {
         vb_failf(why, cap, VB_ERR_FORMAT,
                  "attention key/value length differs from n_embd / n_head");
-        goto out;
+        return false;
     }
     if (!(hp->rms_eps > 0 && hp->rms_eps < 1) || !(hp->rope_base > 1)) {
         vb_failf(why, cap, VB_ERR_FORMAT, "bad rms epsilon %g or rope base %g", (double)hp->rms_eps,
                  (double)hp->rope_base);
-        goto out;
+        return false;
     }
+    return true;
+}
+
+enum vb_err qwen2_load_gguf(struct gguf_file *g, struct qwen2_model **out, char *why, size_t cap)
+{
+    *out = NULL;
+    enum vb_err err = VB_ERR_FORMAT;
+    struct qwen2_model *m = vb_xcalloc(1, sizeof *m);
+    m->gguf = g;
+    struct qwen2_hparams *hp = &m->hp;
+    if (!read_hparams(g, hp, why, cap))
+        goto out;
 
     const struct nn_tensor *te = gguf_find_tensor(g, "token_embd.weight");
     if (!te) {

@@ -242,25 +242,12 @@ static bool put(struct nn_lt *lt, const struct nn_lt_row *row, const char *name,
     return !err;
 }
 
-static enum vb_err load_all(struct cb_campplus *m, const struct loader *L)
+/* FCM head: conv1/bn1, the residual blocks of layer1 and layer2 (shortcut where the stride
+ * is 2 or the file has one), conv2/bn2; M channels. */
+static enum vb_err load_head(struct cb_campplus *m, const struct loader *L)
 {
     enum vb_err err;
     char n[256];
-    m->m_ch = (int)dim0(L, "head.conv1.weight", 0);
-    m->init_ch = (int)dim0(L, "xvector.tdnn.linear.weight", 0);
-    int64_t tdnn_in = dim0(L, "xvector.tdnn.linear.weight", 1);
-    m->growth = (int)dim0(L, "xvector.block1.tdnnd1.cam_layer.linear_local.weight", 0);
-    m->bn_ch = (int)dim0(L, "xvector.block1.tdnnd1.linear1.weight", 0);
-    m->embed = (int)dim0(L, "xvector.dense.linear.weight", 0);
-    if (m->m_ch < 1 || m->init_ch < 1 || tdnn_in < 1 || m->growth < 1 || m->bn_ch < 2 ||
-        m->embed < 1 || tdnn_in % m->m_ch)
-        return vb_failf(
-            L->why, L->cap, VB_ERR_FORMAT,
-            "%s: missing or malformed CAMPPlus tensors (head.conv1, xvector.tdnn.linear, "
-            "block1.tdnnd1, dense.linear)",
-            L->prefix);
-    /* three stride-2 frequency reductions: feat/8 rows per channel feed the TDNN */
-    m->feat = (int)(tdnn_in / m->m_ch) * 8;
     int M = m->m_ch;
     if ((err = load_conv2d(L, "head.conv1", 1, M, 3, 1, &m->hconv1)) ||
         (err = load_bn(L, "head.bn1", M, &m->hbn1)))
@@ -295,53 +282,85 @@ static enum vb_err load_all(struct cb_campplus *m, const struct loader *L)
     if ((err = load_conv2d(L, "head.conv2", M, M, 3, 2, &m->hconv2)) ||
         (err = load_bn(L, "head.bn2", M, &m->hbn2)))
         return err;
+    return VB_OK;
+}
+
+/* CAM block b (1-based names) over *c input channels: its dense layers, then the transit
+ * layer halving the channels; *c becomes the block's output width. */
+static enum vb_err load_block(struct cb_campplus *m, const struct loader *L, int b, int *c)
+{
+    enum vb_err err;
+    char n[256];
+    struct cam_block *blk = &m->blocks[b];
+    int C = *c, G = m->growth, B = m->bn_ch, nl = 0;
+    for (; nl < MAX_LAYERS; nl++) {
+        snprintf(n, sizeof n, "xvector.block%d.tdnnd%d.linear1.weight", b + 1, nl + 1);
+        if (!has(L, n))
+            break;
+    }
+    if (nl == 0)
+        return vb_failf(L->why, L->cap, VB_ERR_FORMAT, "missing tensor '%s%s'", L->prefix, n);
+    blk->layers = vb_try_calloc((size_t)nl, sizeof *blk->layers);
+    if (!blk->layers)
+        return vb_failf(L->why, L->cap, VB_ERR_NOMEM, "out of memory");
+    blk->n_layers = nl;
+    blk->c0 = C;
+    int d = m->cfg.dilation[b];
+    struct table_loader T = {
+        .lt = {.put = put, .why = L->why, .why_cap = L->cap},
+        .L = L,
+        .dilated = {.pad_left = d, .pad_right = d, .dilation = d},
+    };
+    char group[96];
+    snprintf(group, sizeof group, "xvector.block%d.tdnnd%%d.", b + 1);
+    for (int l = 0; l < nl && !T.lt.err; l++) {
+        int64_t sz[NN_LT_MAX_SIZES] = {
+            [SZ_CIN] = C + l * G, [SZ_B] = B, [SZ_B2] = B / 2, [SZ_G] = G};
+        nn_lt_load(&T.lt, dense_rows, VB_ARRAY_LEN(dense_rows), &blk->layers[l], sz, group, l + 1);
+    }
+    if (T.lt.err)
+        return T.lt.err;
+    C += nl * G;
+    snprintf(n, sizeof n, "xvector.transit%d.nonlinear.batchnorm", b + 1);
+    if ((err = load_bn(L, n, C, &blk->tbn)))
+        return err;
+    snprintf(n, sizeof n, "xvector.transit%d.linear", b + 1);
+    struct nn_conv1d_params p1 = {0};
+    if ((err = load_conv1d(L, n, C, C / 2, 1, &p1, false, &blk->transit)))
+        return err;
+    *c = C / 2;
+    return VB_OK;
+}
+
+static enum vb_err load_all(struct cb_campplus *m, const struct loader *L)
+{
+    enum vb_err err;
+    m->m_ch = (int)dim0(L, "head.conv1.weight", 0);
+    m->init_ch = (int)dim0(L, "xvector.tdnn.linear.weight", 0);
+    int64_t tdnn_in = dim0(L, "xvector.tdnn.linear.weight", 1);
+    m->growth = (int)dim0(L, "xvector.block1.tdnnd1.cam_layer.linear_local.weight", 0);
+    m->bn_ch = (int)dim0(L, "xvector.block1.tdnnd1.linear1.weight", 0);
+    m->embed = (int)dim0(L, "xvector.dense.linear.weight", 0);
+    if (m->m_ch < 1 || m->init_ch < 1 || tdnn_in < 1 || m->growth < 1 || m->bn_ch < 2 ||
+        m->embed < 1 || tdnn_in % m->m_ch)
+        return vb_failf(
+            L->why, L->cap, VB_ERR_FORMAT,
+            "%s: missing or malformed CAMPPlus tensors (head.conv1, xvector.tdnn.linear, "
+            "block1.tdnnd1, dense.linear)",
+            L->prefix);
+    /* three stride-2 frequency reductions: feat/8 rows per channel feed the TDNN */
+    m->feat = (int)(tdnn_in / m->m_ch) * 8;
+    if ((err = load_head(m, L)))
+        return err;
     struct nn_conv1d_params ptdnn = {.stride = 2, .pad_left = 2, .pad_right = 2};
     if ((err = load_conv1d(L, "xvector.tdnn.linear", (int)tdnn_in, m->init_ch, 5, &ptdnn, false,
                            &m->tdnn)) ||
         (err = load_bn(L, "xvector.tdnn.nonlinear.batchnorm", m->init_ch, &m->tdnn_bn)))
         return err;
-    int C = m->init_ch, G = m->growth, B = m->bn_ch;
-    for (int b = 0; b < CB_CAMPPLUS_BLOCKS; b++) {
-        struct cam_block *blk = &m->blocks[b];
-        int nl = 0;
-        for (; nl < MAX_LAYERS; nl++) {
-            snprintf(n, sizeof n, "xvector.block%d.tdnnd%d.linear1.weight", b + 1, nl + 1);
-            if (!has(L, n))
-                break;
-        }
-        if (nl == 0)
-            return vb_failf(L->why, L->cap, VB_ERR_FORMAT, "missing tensor '%s%s'", L->prefix, n);
-        blk->layers = vb_try_calloc((size_t)nl, sizeof *blk->layers);
-        if (!blk->layers)
-            return vb_failf(L->why, L->cap, VB_ERR_NOMEM, "out of memory");
-        blk->n_layers = nl;
-        blk->c0 = C;
-        int d = m->cfg.dilation[b];
-        struct table_loader T = {
-            .lt = {.put = put, .why = L->why, .why_cap = L->cap},
-            .L = L,
-            .dilated = {.pad_left = d, .pad_right = d, .dilation = d},
-        };
-        char group[96];
-        snprintf(group, sizeof group, "xvector.block%d.tdnnd%%d.", b + 1);
-        for (int l = 0; l < nl && !T.lt.err; l++) {
-            int64_t sz[NN_LT_MAX_SIZES] = {
-                [SZ_CIN] = C + l * G, [SZ_B] = B, [SZ_B2] = B / 2, [SZ_G] = G};
-            nn_lt_load(&T.lt, dense_rows, VB_ARRAY_LEN(dense_rows), &blk->layers[l], sz, group,
-                       l + 1);
-        }
-        if (T.lt.err)
-            return T.lt.err;
-        C += nl * G;
-        snprintf(n, sizeof n, "xvector.transit%d.nonlinear.batchnorm", b + 1);
-        if ((err = load_bn(L, n, C, &blk->tbn)))
+    int C = m->init_ch;
+    for (int b = 0; b < CB_CAMPPLUS_BLOCKS; b++)
+        if ((err = load_block(m, L, b, &C)))
             return err;
-        snprintf(n, sizeof n, "xvector.transit%d.linear", b + 1);
-        struct nn_conv1d_params p1 = {0};
-        if ((err = load_conv1d(L, n, C, C / 2, 1, &p1, false, &blk->transit)))
-            return err;
-        C /= 2;
-    }
     m->out_ch = C;
     struct nn_conv1d_params p1 = {0};
     if ((err = load_bn(L, "xvector.out_nonlinear.batchnorm", C, &m->out_bn)) ||

@@ -147,11 +147,106 @@ void cb_flow_get_info(const struct cb_flow *f, struct cb_flow_info *info)
     *info = f->info;
 }
 
+/* Encoder sizes: width from the embedding (loaded here), heads from pos_bias_u, FFN from w_1,
+ * layer counts. */
+static enum vb_err read_encoder_sizes(struct s3_loader *L, struct cb_flow *f)
+{
+    struct cb_flow_info *in = &f->info;
+    int64_t es[2] = {CB_FLOW_VOCAB, -1};
+    f->embedding = s3_load(L, 2, es, "input_embedding.weight");
+    if (!f->embedding)
+        return L->lt.err;
+    const int D = in->d_model = (int)es[1];
+    int64_t pb[2] = {-1, -1};
+    if (!s3_shape(L, 2, pb, "encoder.encoders.0.self_attn.pos_bias_u"))
+        return L->lt.err;
+    in->enc_heads = (int)pb[0];
+    if (in->enc_heads <= 0 || D % in->enc_heads || pb[1] != D / in->enc_heads)
+        return vb_failf(L->lt.why, L->lt.why_cap, VB_ERR_FORMAT,
+                        "%sencoder.encoders.0.self_attn.pos_bias_u: bad shape", L->lt.prefix);
+    in->n_enc = s3_count_indexed(L, "encoder.encoders.", MAX_LAYERS);
+    in->n_up = s3_count_indexed(L, "encoder.up_encoders.", MAX_LAYERS);
+    int64_t w1s[2] = {-1, D};
+    if (!s3_shape(L, 2, w1s, "encoder.encoders.0.feed_forward.w_1.weight"))
+        return L->lt.err;
+    in->enc_ffn = (int)w1s[0];
+    return VB_OK;
+}
+
+/* Estimator sizes: time width, channels, attention width (heads from the config), one U-Net
+ * level, block counts. */
+static enum vb_err read_estimator_sizes(struct s3_loader *L, struct cb_flow_info *in, int est_heads)
+{
+    char *why = L->lt.why;
+    size_t why_cap = L->lt.why_cap;
+    int64_t tl[2] = {-1, TIME_SIN_DIM};
+    if (!s3_shape(L, 2, tl, "decoder.estimator.time_mlp.linear_1.weight"))
+        return L->lt.err;
+    in->time_dim = (int)tl[0];
+    int64_t b0[3] = {-1, EST_IN, 3};
+    if (!s3_shape(L, 3, b0, "decoder.estimator.down_blocks.0.0.block1.block.0.weight"))
+        return L->lt.err;
+    in->est_ch = (int)b0[0];
+    int64_t qs[2] = {-1, in->est_ch};
+    if (!s3_shape(L, 2, qs, "decoder.estimator.down_blocks.0.1.0.attn1.to_q.weight"))
+        return L->lt.err;
+    in->est_inner = (int)qs[0];
+    in->est_heads = est_heads;
+    if (in->est_heads <= 0 || in->est_inner % in->est_heads)
+        return vb_failf(why, why_cap, VB_ERR_FORMAT,
+                        "estimator attention width %d not divisible by %d heads", in->est_inner,
+                        in->est_heads);
+    if (s3_find(L, "decoder.estimator.down_blocks.1.0.mlp.1.weight"))
+        return vb_failf(why, why_cap, VB_ERR_FORMAT,
+                        "estimator with more than one U-Net level is not supported");
+    in->est_blocks = s3_count_indexed(L, "decoder.estimator.down_blocks.0.1.", MAX_LAYERS);
+    in->est_mid = s3_count_indexed(L, "decoder.estimator.mid_blocks.", MAX_LAYERS);
+    if (in->n_enc + in->n_up > MAX_LAYERS || in->est_blocks > MAX_LAYERS ||
+        in->est_mid > MAX_LAYERS || in->est_blocks == 0)
+        return vb_failf(why, why_cap, VB_ERR_FORMAT,
+                        "%s: bad layer counts (%d+%d conformer, %d blocks, %d mid)", L->lt.prefix,
+                        in->n_enc, in->n_up, in->est_blocks, in->est_mid);
+    return VB_OK;
+}
+
+/* Time MLP (+ mixer), down, up and mid stages, final block and projection. */
+static enum vb_err load_estimator(struct s3_loader *L, struct cb_flow *f, int64_t *sz)
+{
+    struct cb_flow_info *in = &f->info;
+    const int C = in->est_ch;
+    LOAD(L, time_rows, f, sz, NULL, 0);
+    in->meanflow = s3_find(L, "decoder.estimator.time_embed_mixer.weight") != NULL;
+    if (in->meanflow)
+        LOAD(L, mixer_rows, f, sz, NULL, 0);
+    if (!load_stage(L, &f->down, "down_blocks.0", EST_IN, true, in, sz) ||
+        !load_stage(L, &f->up, "up_blocks.0", 2 * C, true, in, sz))
+        return VB_ERR_NOMEM;
+    f->mid = vb_try_calloc((size_t)VB_MAX(in->est_mid, 1), sizeof *f->mid);
+    if (!f->mid)
+        return VB_ERR_NOMEM;
+    for (int i = 0; i < in->est_mid; i++) {
+        char n[64];
+        snprintf(n, sizeof n, "mid_blocks.%d", i);
+        if (!load_stage(L, &f->mid[i], n, C, false, in, sz))
+            return VB_ERR_NOMEM;
+    }
+    f->est_ff_max = 4 * C;
+    for (int i = 0; i < in->est_blocks; i++) {
+        f->est_ff_max = VB_MAX(f->est_ff_max, f->down.tb[i].ff1.n_out);
+        f->est_ff_max = VB_MAX(f->est_ff_max, f->up.tb[i].ff1.n_out);
+        for (int m = 0; m < in->est_mid; m++)
+            f->est_ff_max = VB_MAX(f->est_ff_max, f->mid[m].tb[i].ff1.n_out);
+    }
+    sz[SZ_CIN] = C;
+    LOAD(L, causal_rows, &f->final_block, sz, "decoder.estimator.final_block.", 0);
+    LOAD(L, final_rows, f, sz, NULL, 0);
+    return L->lt.err;
+}
+
 enum vb_err cb_flow_load(const struct nn_safetensors *st, const char *prefix,
                          const struct cb_flow_config *cfg, struct cb_flow **out, char *why,
                          size_t why_cap)
 {
-    enum vb_err err = VB_OK;
     struct cb_flow_config dcfg;
     *out = NULL;
     if (why && why_cap)
@@ -167,28 +262,10 @@ enum vb_err cb_flow_load(const struct nn_safetensors *st, const char *prefix,
     s3_loader_init(&L, st, prefix, &f->ws, why, why_cap);
     struct cb_flow_info *in = &f->info;
     f->attn_bf16 = cfg->weights_bf16;
-
-    /* Encoder sizes: width from the embedding, heads from pos_bias_u, FFN from w_1. */
-    int64_t es[2] = {CB_FLOW_VOCAB, -1};
-    f->embedding = s3_load(&L, 2, es, "input_embedding.weight");
-    if (!f->embedding)
-        goto fail;
-    const int D = in->d_model = (int)es[1];
-    int64_t pb[2] = {-1, -1};
-    if (!s3_shape(&L, 2, pb, "encoder.encoders.0.self_attn.pos_bias_u"))
-        goto fail;
-    in->enc_heads = (int)pb[0];
-    if (in->enc_heads <= 0 || D % in->enc_heads || pb[1] != D / in->enc_heads) {
-        err = vb_failf(why, why_cap, VB_ERR_FORMAT,
-                       "%sencoder.encoders.0.self_attn.pos_bias_u: bad shape", L.lt.prefix);
+    enum vb_err err = read_encoder_sizes(&L, f);
+    if (err)
         goto out;
-    }
-    in->n_enc = s3_count_indexed(&L, "encoder.encoders.", MAX_LAYERS);
-    in->n_up = s3_count_indexed(&L, "encoder.up_encoders.", MAX_LAYERS);
-    int64_t w1s[2] = {-1, D};
-    if (!s3_shape(&L, 2, w1s, "encoder.encoders.0.feed_forward.w_1.weight"))
-        goto fail;
-    in->enc_ffn = (int)w1s[0];
+    const int D = in->d_model;
     int64_t sz[NN_LT_MAX_SIZES] = {
         [SZ_D] = D, [SZ_FF] = in->enc_ffn, [SZ_H] = in->enc_heads, [SZ_DH] = D / in->enc_heads};
 
@@ -196,8 +273,10 @@ enum vb_err cb_flow_load(const struct nn_safetensors *st, const char *prefix,
     s3_linear_load(&L, &f->spk, CB_FLOW_SPK_DIM, CB_FLOW_N_MELS, true, "spk_embed_affine_layer");
     L.f16 = cfg->weights_f16;
     L.bf16 = cfg->weights_bf16;
-    if (!LOAD(&L, encoder_rows, f, sz, NULL, 0))
-        goto fail;
+    if (!LOAD(&L, encoder_rows, f, sz, NULL, 0)) {
+        err = L.lt.err;
+        goto out;
+    }
     f->enc = vb_try_calloc((size_t)(in->n_enc + in->n_up), sizeof *f->enc);
     if (!f->enc) {
         err = VB_ERR_NOMEM;
@@ -207,87 +286,21 @@ enum vb_err cb_flow_load(const struct nn_safetensors *st, const char *prefix,
         LOAD(&L, conformer_rows, &f->enc[i], sz, "encoder.encoders.%d.", i);
     for (int i = 0; i < in->n_up; i++)
         LOAD(&L, conformer_rows, &f->enc[in->n_enc + i], sz, "encoder.up_encoders.%d.", i);
-    if (L.lt.err)
-        goto fail;
-
-    /* Estimator sizes: time width, channels, attention width; one U-Net level. */
-    int64_t tl[2] = {-1, TIME_SIN_DIM};
-    if (!s3_shape(&L, 2, tl, "decoder.estimator.time_mlp.linear_1.weight"))
-        goto fail;
-    in->time_dim = (int)tl[0];
-    int64_t b0[3] = {-1, EST_IN, 3};
-    if (!s3_shape(&L, 3, b0, "decoder.estimator.down_blocks.0.0.block1.block.0.weight"))
-        goto fail;
-    in->est_ch = (int)b0[0];
-    int64_t qs[2] = {-1, in->est_ch};
-    if (!s3_shape(&L, 2, qs, "decoder.estimator.down_blocks.0.1.0.attn1.to_q.weight"))
-        goto fail;
-    in->est_inner = (int)qs[0];
-    in->est_heads = cfg->est_heads;
-    if (in->est_heads <= 0 || in->est_inner % in->est_heads) {
-        err = vb_failf(why, why_cap, VB_ERR_FORMAT,
-                       "estimator attention width %d not divisible by %d heads", in->est_inner,
-                       in->est_heads);
+    err = L.lt.err;
+    if (!err)
+        err = read_estimator_sizes(&L, in, cfg->est_heads);
+    if (err)
         goto out;
-    }
-    if (s3_find(&L, "decoder.estimator.down_blocks.1.0.mlp.1.weight")) {
-        err = vb_failf(why, why_cap, VB_ERR_FORMAT,
-                       "estimator with more than one U-Net level is not supported");
-        goto out;
-    }
-    in->est_blocks = s3_count_indexed(&L, "decoder.estimator.down_blocks.0.1.", MAX_LAYERS);
-    in->est_mid = s3_count_indexed(&L, "decoder.estimator.mid_blocks.", MAX_LAYERS);
-    if (in->n_enc + in->n_up > MAX_LAYERS || in->est_blocks > MAX_LAYERS ||
-        in->est_mid > MAX_LAYERS || in->est_blocks == 0) {
-        err = vb_failf(why, why_cap, VB_ERR_FORMAT,
-                       "%s: bad layer counts (%d+%d conformer, %d blocks, %d mid)", L.lt.prefix,
-                       in->n_enc, in->n_up, in->est_blocks, in->est_mid);
-        goto out;
-    }
-    const int C = in->est_ch;
-    sz[SZ_C] = C;
+    sz[SZ_C] = in->est_ch;
     sz[SZ_A] = in->est_inner;
     sz[SZ_E] = in->time_dim;
     sz[SZ_E2] = 2 * (int64_t)in->time_dim;
-    LOAD(&L, time_rows, f, sz, NULL, 0);
-    in->meanflow = s3_find(&L, "decoder.estimator.time_embed_mixer.weight") != NULL;
-    if (in->meanflow)
-        LOAD(&L, mixer_rows, f, sz, NULL, 0);
-    if (!load_stage(&L, &f->down, "down_blocks.0", EST_IN, true, in, sz) ||
-        !load_stage(&L, &f->up, "up_blocks.0", 2 * C, true, in, sz)) {
-        err = VB_ERR_NOMEM;
-        goto out;
+    err = load_estimator(&L, f, sz);
+    if (!err) {
+        *out = f;
+        return VB_OK;
     }
-    f->mid = vb_try_calloc((size_t)VB_MAX(in->est_mid, 1), sizeof *f->mid);
-    if (!f->mid) {
-        err = VB_ERR_NOMEM;
-        goto out;
-    }
-    for (int i = 0; i < in->est_mid; i++) {
-        char n[64];
-        snprintf(n, sizeof n, "mid_blocks.%d", i);
-        if (!load_stage(&L, &f->mid[i], n, C, false, in, sz)) {
-            err = VB_ERR_NOMEM;
-            goto out;
-        }
-    }
-    f->est_ff_max = 4 * C;
-    for (int i = 0; i < in->est_blocks; i++) {
-        f->est_ff_max = VB_MAX(f->est_ff_max, f->down.tb[i].ff1.n_out);
-        f->est_ff_max = VB_MAX(f->est_ff_max, f->up.tb[i].ff1.n_out);
-        for (int m = 0; m < in->est_mid; m++)
-            f->est_ff_max = VB_MAX(f->est_ff_max, f->mid[m].tb[i].ff1.n_out);
-    }
-    sz[SZ_CIN] = C;
-    LOAD(&L, causal_rows, &f->final_block, sz, "decoder.estimator.final_block.", 0);
-    LOAD(&L, final_rows, f, sz, NULL, 0);
-    if (L.lt.err)
-        goto fail;
-    *out = f;
-    return VB_OK;
-fail:
-    err = L.lt.err ? L.lt.err : VB_ERR_FORMAT;
 out:
     cb_flow_free(f);
-    return err;
+    return err ? err : VB_ERR_FORMAT;
 }
