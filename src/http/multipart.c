@@ -1,25 +1,11 @@
 /* multipart.c: multipart/form-data boundary extraction and body parsing; strict, bounded,
  * never copies part data. */
 #include "core/vb.h"
+#include "core/err.h"
 #include "http/multipart.h"
 
-#include <stdarg.h>
 #include <string.h>
 #include <strings.h>
-
-static enum vb_err fail(char *why, size_t why_cap, enum vb_err err, const char *fmt, ...)
-    VB_PRINTF(4, 5);
-
-static enum vb_err fail(char *why, size_t why_cap, enum vb_err err, const char *fmt, ...)
-{
-    if (why && why_cap) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, why_cap, fmt, ap);
-        va_end(ap);
-    }
-    return err;
-}
 
 static bool is_ws(char c)
 {
@@ -90,15 +76,17 @@ enum vb_err http_multipart_boundary(const char *content_type, char *out, size_t 
 {
     static const char type[] = "multipart/form-data";
     if (!content_type)
-        return fail(why, why_cap, VB_ERR_MEDIA_TYPE, "Content-Type must be multipart/form-data");
+        return vb_failf(why, why_cap, VB_ERR_MEDIA_TYPE,
+                        "Content-Type must be multipart/form-data");
     const char *s = content_type;
     while (is_ws(*s))
         s++;
     if (strncasecmp(s, type, sizeof type - 1) != 0 ||
         (s[sizeof type - 1] != ';' && s[sizeof type - 1] != '\0' && !is_ws(s[sizeof type - 1])))
-        return fail(why, why_cap, VB_ERR_MEDIA_TYPE, "Content-Type must be multipart/form-data");
+        return vb_failf(why, why_cap, VB_ERR_MEDIA_TYPE,
+                        "Content-Type must be multipart/form-data");
     if (!out || out_cap < HTTP_MULTIPART_BOUNDARY_MAX + 1)
-        return fail(why, why_cap, VB_ERR_INVALID, "boundary buffer too small");
+        return vb_failf(why, why_cap, VB_ERR_INVALID, "boundary buffer too small");
     const char *end = s + strlen(s);
     s += sizeof type - 1;
     bool found = false;
@@ -112,7 +100,7 @@ enum vb_err http_multipart_boundary(const char *content_type, char *out, size_t 
         while (s < end && is_ws(*s))
             s++;
         if (nlen == 0 || s >= end || *s != '=')
-            return fail(why, why_cap, VB_ERR_INVALID, "malformed Content-Type parameters");
+            return vb_failf(why, why_cap, VB_ERR_INVALID, "malformed Content-Type parameters");
         s++;
         while (s < end && is_ws(*s))
             s++;
@@ -121,25 +109,25 @@ enum vb_err http_multipart_boundary(const char *content_type, char *out, size_t 
         bool is_boundary = nlen == 8 && strncasecmp(name, "boundary", 8) == 0;
         if (!ok) {
             if (is_boundary)
-                return fail(why, why_cap, VB_ERR_INVALID,
-                            "multipart boundary is malformed or longer than %d characters",
-                            HTTP_MULTIPART_BOUNDARY_MAX);
-            return fail(why, why_cap, VB_ERR_INVALID, "malformed Content-Type parameters");
+                return vb_failf(why, why_cap, VB_ERR_INVALID,
+                                "multipart boundary is malformed or longer than %d characters",
+                                HTTP_MULTIPART_BOUNDARY_MAX);
+            return vb_failf(why, why_cap, VB_ERR_INVALID, "malformed Content-Type parameters");
         }
         if (is_boundary && !found) {
             size_t blen = strlen(value);
             if (blen > HTTP_MULTIPART_BOUNDARY_MAX)
-                return fail(why, why_cap, VB_ERR_INVALID,
-                            "multipart boundary is longer than %d characters",
-                            HTTP_MULTIPART_BOUNDARY_MAX);
+                return vb_failf(why, why_cap, VB_ERR_INVALID,
+                                "multipart boundary is longer than %d characters",
+                                HTTP_MULTIPART_BOUNDARY_MAX);
             if (blen == 0 || value[blen - 1] == ' ')
-                return fail(why, why_cap, VB_ERR_INVALID,
-                            "multipart boundary is empty or ends "
-                            "with a space");
+                return vb_failf(why, why_cap, VB_ERR_INVALID,
+                                "multipart boundary is empty or ends "
+                                "with a space");
             for (size_t i = 0; i < blen; i++) {
                 if (!is_bchar(value[i]))
-                    return fail(why, why_cap, VB_ERR_INVALID,
-                                "multipart boundary has an invalid character");
+                    return vb_failf(why, why_cap, VB_ERR_INVALID,
+                                    "multipart boundary has an invalid character");
             }
             memcpy(out, value, blen + 1);
             found = true;
@@ -147,10 +135,10 @@ enum vb_err http_multipart_boundary(const char *content_type, char *out, size_t 
         while (s < end && is_ws(*s))
             s++;
         if (s < end && *s != ';')
-            return fail(why, why_cap, VB_ERR_INVALID, "malformed Content-Type parameters");
+            return vb_failf(why, why_cap, VB_ERR_INVALID, "malformed Content-Type parameters");
     }
     if (!found)
-        return fail(why, why_cap, VB_ERR_INVALID, "multipart Content-Type has no boundary");
+        return vb_failf(why, why_cap, VB_ERR_INVALID, "multipart Content-Type has no boundary");
     return VB_OK;
 }
 
@@ -161,8 +149,8 @@ static enum vb_err parse_disposition(const char *v, const char *end, struct http
     static const char fd[] = "form-data";
     bool have_name = false;
     if ((size_t)(end - v) < sizeof fd - 1 || strncasecmp(v, fd, sizeof fd - 1) != 0)
-        return fail(why, why_cap, VB_ERR_INVALID, "part %zu: Content-Disposition is not form-data",
-                    index + 1);
+        return vb_failf(why, why_cap, VB_ERR_INVALID,
+                        "part %zu: Content-Disposition is not form-data", index + 1);
     const char *s = v + sizeof fd - 1;
     while (s < end) {
         while (s < end && is_ws(*s))
@@ -170,8 +158,8 @@ static enum vb_err parse_disposition(const char *v, const char *end, struct http
         if (s >= end)
             break;
         if (*s != ';')
-            return fail(why, why_cap, VB_ERR_INVALID, "part %zu: malformed Content-Disposition",
-                        index + 1);
+            return vb_failf(why, why_cap, VB_ERR_INVALID, "part %zu: malformed Content-Disposition",
+                            index + 1);
         s++;
         while (s < end && is_ws(*s))
             s++;
@@ -184,32 +172,32 @@ static enum vb_err parse_disposition(const char *v, const char *end, struct http
         while (s < end && is_ws(*s))
             s++;
         if (nlen == 0 || s >= end || *s != '=')
-            return fail(why, why_cap, VB_ERR_INVALID, "part %zu: malformed Content-Disposition",
-                        index + 1);
+            return vb_failf(why, why_cap, VB_ERR_INVALID, "part %zu: malformed Content-Disposition",
+                            index + 1);
         s++;
         while (s < end && is_ws(*s))
             s++;
         char scratch[HTTP_MULTIPART_FILENAME_MAX + 1];
         if (nlen == 4 && strncasecmp(name, "name", 4) == 0) {
             if (!param_value(&s, end, part->name, sizeof part->name))
-                return fail(why, why_cap, VB_ERR_INVALID,
-                            "part %zu: name is malformed or longer than %d bytes", index + 1,
-                            HTTP_MULTIPART_NAME_MAX);
+                return vb_failf(why, why_cap, VB_ERR_INVALID,
+                                "part %zu: name is malformed or longer than %d bytes", index + 1,
+                                HTTP_MULTIPART_NAME_MAX);
             have_name = true;
         } else if (nlen == 8 && strncasecmp(name, "filename", 8) == 0) {
             if (!param_value(&s, end, part->filename, sizeof part->filename))
-                return fail(why, why_cap, VB_ERR_INVALID,
-                            "part %zu: filename is malformed or longer than %d bytes", index + 1,
-                            HTTP_MULTIPART_FILENAME_MAX);
+                return vb_failf(why, why_cap, VB_ERR_INVALID,
+                                "part %zu: filename is malformed or longer than %d bytes",
+                                index + 1, HTTP_MULTIPART_FILENAME_MAX);
             part->has_filename = true;
         } else if (!param_value(&s, end, scratch, sizeof scratch)) {
-            return fail(why, why_cap, VB_ERR_INVALID,
-                        "part %zu: malformed Content-Disposition parameter", index + 1);
+            return vb_failf(why, why_cap, VB_ERR_INVALID,
+                            "part %zu: malformed Content-Disposition parameter", index + 1);
         }
     }
     if (!have_name)
-        return fail(why, why_cap, VB_ERR_INVALID, "part %zu: Content-Disposition has no name",
-                    index + 1);
+        return vb_failf(why, why_cap, VB_ERR_INVALID, "part %zu: Content-Disposition has no name",
+                        index + 1);
     return VB_OK;
 }
 
@@ -219,24 +207,26 @@ static enum vb_err parse_headers(const char *h, const char *end, struct http_par
 {
     bool have_disp = false;
     if (memmem(h, (size_t)(end - h), "\r\n ", 3) || memmem(h, (size_t)(end - h), "\r\n\t", 3))
-        return fail(why, why_cap, VB_ERR_INVALID, "part %zu: folded header lines", index + 1);
+        return vb_failf(why, why_cap, VB_ERR_INVALID, "part %zu: folded header lines", index + 1);
     while (h < end) {
         const char *eol = memmem(h, (size_t)(end - h), "\r\n", 2);
         const char *line_end = eol ? eol : end;
         if (is_ws(*h))
-            return fail(why, why_cap, VB_ERR_INVALID, "part %zu: folded header lines", index + 1);
+            return vb_failf(why, why_cap, VB_ERR_INVALID, "part %zu: folded header lines",
+                            index + 1);
         for (const char *c = h; c < line_end; c++) {
             if (((unsigned char)*c < 0x20 && *c != '\t') || *c == 0x7f)
-                return fail(why, why_cap, VB_ERR_INVALID, "part %zu: control character in headers",
-                            index + 1);
+                return vb_failf(why, why_cap, VB_ERR_INVALID,
+                                "part %zu: control character in headers", index + 1);
         }
         const char *colon = memchr(h, ':', (size_t)(line_end - h));
         if (!colon || colon == h)
-            return fail(why, why_cap, VB_ERR_INVALID, "part %zu: malformed header line", index + 1);
+            return vb_failf(why, why_cap, VB_ERR_INVALID, "part %zu: malformed header line",
+                            index + 1);
         for (const char *c = h; c < colon; c++) {
             if (!is_token_char(*c))
-                return fail(why, why_cap, VB_ERR_INVALID, "part %zu: malformed header name",
-                            index + 1);
+                return vb_failf(why, why_cap, VB_ERR_INVALID, "part %zu: malformed header name",
+                                index + 1);
         }
         const char *v = colon + 1;
         const char *ve = line_end;
@@ -247,8 +237,8 @@ static enum vb_err parse_headers(const char *h, const char *end, struct http_par
         size_t nlen = (size_t)(colon - h);
         if (nlen == 19 && strncasecmp(h, "Content-Disposition", 19) == 0) {
             if (have_disp)
-                return fail(why, why_cap, VB_ERR_INVALID, "part %zu: duplicate Content-Disposition",
-                            index + 1);
+                return vb_failf(why, why_cap, VB_ERR_INVALID,
+                                "part %zu: duplicate Content-Disposition", index + 1);
             have_disp = true;
             enum vb_err err = parse_disposition(v, ve, part, index, why, why_cap);
             if (err)
@@ -256,16 +246,16 @@ static enum vb_err parse_headers(const char *h, const char *end, struct http_par
         } else if (nlen == 12 && strncasecmp(h, "Content-Type", 12) == 0) {
             size_t vlen = (size_t)(ve - v);
             if (vlen > HTTP_MULTIPART_CTYPE_MAX)
-                return fail(why, why_cap, VB_ERR_INVALID, "part %zu: Content-Type too long",
-                            index + 1);
+                return vb_failf(why, why_cap, VB_ERR_INVALID, "part %zu: Content-Type too long",
+                                index + 1);
             memcpy(part->content_type, v, vlen);
             part->content_type[vlen] = '\0';
         }
         h = eol ? eol + 2 : end;
     }
     if (!have_disp)
-        return fail(why, why_cap, VB_ERR_INVALID, "part %zu: missing Content-Disposition",
-                    index + 1);
+        return vb_failf(why, why_cap, VB_ERR_INVALID, "part %zu: missing Content-Disposition",
+                        index + 1);
     return VB_OK;
 }
 
@@ -275,7 +265,7 @@ enum vb_err http_multipart_parse(const char *body, size_t len, const char *bound
     mp->n_parts = 0;
     size_t blen = boundary ? strlen(boundary) : 0;
     if (blen == 0 || blen > HTTP_MULTIPART_BOUNDARY_MAX)
-        return fail(why, why_cap, VB_ERR_INVALID, "invalid multipart boundary");
+        return vb_failf(why, why_cap, VB_ERR_INVALID, "invalid multipart boundary");
     if (!body)
         len = 0;
     /* delim = CRLF "--" boundary; the first delimiter may lack the CRLF. */
@@ -291,7 +281,7 @@ enum vb_err http_multipart_parse(const char *body, size_t len, const char *bound
     } else {
         const char *d = len ? memmem(body, len, delim, dlen) : NULL;
         if (!d)
-            return fail(why, why_cap, VB_ERR_INVALID, "multipart body has no opening boundary");
+            return vb_failf(why, why_cap, VB_ERR_INVALID, "multipart body has no opening boundary");
         p = d + dlen;
     }
     for (;;) {
@@ -302,15 +292,15 @@ enum vb_err http_multipart_parse(const char *body, size_t len, const char *bound
             p++;
         if (end - p < 2 || p[0] != '\r' || p[1] != '\n') {
             if (p >= end || (end - p < 2 && *p == '\r'))
-                return fail(why, why_cap, VB_ERR_INVALID,
-                            "multipart body is truncated (no closing boundary)");
-            return fail(why, why_cap, VB_ERR_INVALID, "malformed multipart boundary line");
+                return vb_failf(why, why_cap, VB_ERR_INVALID,
+                                "multipart body is truncated (no closing boundary)");
+            return vb_failf(why, why_cap, VB_ERR_INVALID, "malformed multipart boundary line");
         }
         p += 2;
         size_t index = mp->n_parts;
         if (index >= HTTP_MULTIPART_MAX_PARTS)
-            return fail(why, why_cap, VB_ERR_INVALID, "more than %d parts",
-                        HTTP_MULTIPART_MAX_PARTS);
+            return vb_failf(why, why_cap, VB_ERR_INVALID, "more than %d parts",
+                            HTTP_MULTIPART_MAX_PARTS);
         struct http_part *part = &mp->parts[index];
         memset(part, 0, sizeof *part);
         /* Header block: up to the first empty line. */
@@ -324,10 +314,10 @@ enum vb_err http_multipart_parse(const char *body, size_t len, const char *bound
             const char *blank = memmem(p, window, "\r\n\r\n", 4);
             if (!blank) {
                 if (window == (size_t)(end - p))
-                    return fail(why, why_cap, VB_ERR_INVALID, "part %zu: truncated headers",
-                                index + 1);
-                return fail(why, why_cap, VB_ERR_INVALID, "part %zu: headers over %d bytes",
-                            index + 1, HTTP_MULTIPART_HEADER_MAX);
+                    return vb_failf(why, why_cap, VB_ERR_INVALID, "part %zu: truncated headers",
+                                    index + 1);
+                return vb_failf(why, why_cap, VB_ERR_INVALID, "part %zu: headers over %d bytes",
+                                index + 1, HTTP_MULTIPART_HEADER_MAX);
             }
             hend = blank;
             data = blank + 4;
@@ -337,8 +327,8 @@ enum vb_err http_multipart_parse(const char *body, size_t len, const char *bound
             return err;
         const char *d = memmem(data, (size_t)(end - data), delim, dlen);
         if (!d)
-            return fail(why, why_cap, VB_ERR_INVALID, "part %zu: truncated (no closing boundary)",
-                        index + 1);
+            return vb_failf(why, why_cap, VB_ERR_INVALID,
+                            "part %zu: truncated (no closing boundary)", index + 1);
         part->data = data;
         part->len = (size_t)(d - data);
         mp->n_parts++;
