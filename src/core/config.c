@@ -2,6 +2,7 @@
  * validation, --help and the development secret key. */
 #include "core/vb.h"
 #include "core/config.h"
+#include "core/err.h"
 #include "core/alloc.h"
 #include "core/crypto.h"
 #include "core/log.h"
@@ -9,7 +10,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -197,18 +197,6 @@ static const struct opt opts[] = {
      "stored speech generations per user per hour (0 = unlimited)"},
 };
 
-static void say(char *why, size_t why_cap, const char *fmt, ...) VB_PRINTF(3, 4);
-
-static void say(char *why, size_t why_cap, const char *fmt, ...)
-{
-    if (!why || !why_cap)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, why_cap, fmt, ap);
-    va_end(ap);
-}
-
 static const struct opt *opt_find(const char *name)
 {
     for (size_t i = 0; name && i < VB_ARRAY_LEN(opts); i++)
@@ -245,19 +233,16 @@ static enum vb_err opt_apply(struct vb_config *cfg, const struct opt *o, const c
 {
     void *field = (char *)cfg + o->offset;
     if (!value) {
-        say(why, why_cap, "%s: missing value", o->name);
-        return VB_ERR_INVALID;
+        return vb_failf(why, why_cap, VB_ERR_INVALID, "%s: missing value", o->name);
     }
     switch (o->type) {
     case OPT_STRING: {
         if ((o->flags & OPT_NONEMPTY) && !*value) {
-            say(why, why_cap, "%s: must not be empty", o->name);
-            return VB_ERR_INVALID;
+            return vb_failf(why, why_cap, VB_ERR_INVALID, "%s: must not be empty", o->name);
         }
         const char *reason = o->check && *value ? o->check(value) : NULL;
         if (reason) {
-            say(why, why_cap, "%s: %s", o->name, reason);
-            return VB_ERR_INVALID;
+            return vb_failf(why, why_cap, VB_ERR_INVALID, "%s: %s", o->name, reason);
         }
         char **slot = field_str(cfg, o);
         char *copy = (o->flags & OPT_NULLABLE) && !*value ? NULL : vb_xstrdup(value);
@@ -272,12 +257,12 @@ static enum vb_err opt_apply(struct vb_config *cfg, const struct opt *o, const c
         long v = strtol(value, &end, 10);
         bool starts_ok = (*value >= '0' && *value <= '9') || *value == '-';
         if (!starts_ok || *end || errno) {
-            say(why, why_cap, "%s: \"%.40s\" is not an integer", o->name, value);
-            return VB_ERR_INVALID;
+            return vb_failf(why, why_cap, VB_ERR_INVALID, "%s: \"%.40s\" is not an integer",
+                            o->name, value);
         }
         if (v < o->min || v > o->max) {
-            say(why, why_cap, "%s: %ld is out of range %ld..%ld", o->name, v, o->min, o->max);
-            return VB_ERR_INVALID;
+            return vb_failf(why, why_cap, VB_ERR_INVALID, "%s: %ld is out of range %ld..%ld",
+                            o->name, v, o->min, o->max);
         }
         *(int *)field = (int)v;
         return VB_OK;
@@ -285,9 +270,9 @@ static enum vb_err opt_apply(struct vb_config *cfg, const struct opt *o, const c
     case OPT_BOOL: {
         bool b;
         if (!parse_bool(value, &b)) {
-            say(why, why_cap, "%s: \"%.40s\" is not a boolean (use true/false, 1/0, yes/no)",
-                o->name, value);
-            return VB_ERR_INVALID;
+            return vb_failf(why, why_cap, VB_ERR_INVALID,
+                            "%s: \"%.40s\" is not a boolean (use true/false, 1/0, yes/no)", o->name,
+                            value);
         }
         *(bool *)field = b;
         return VB_OK;
@@ -300,9 +285,8 @@ static enum vb_err opt_apply(struct vb_config *cfg, const struct opt *o, const c
                 return VB_OK;
             }
         }
-        say(why, why_cap, "%s: \"%.40s\" is not one of %s|%s", o->name, value, o->choices[0],
-            o->choices[1]);
-        return VB_ERR_INVALID;
+        return vb_failf(why, why_cap, VB_ERR_INVALID, "%s: \"%.40s\" is not one of %s|%s", o->name,
+                        value, o->choices[0], o->choices[1]);
     }
     return VB_ERR_INTERNAL;
 }
@@ -312,8 +296,8 @@ enum vb_err vb_config_set(struct vb_config *cfg, const char *name, const char *v
 {
     const struct opt *o = opt_find(name);
     if (!cfg || !o) {
-        say(why, why_cap, "%s: unknown setting", name ? name : "(null)");
-        return VB_ERR_INVALID;
+        return vb_failf(why, why_cap, VB_ERR_INVALID, "%s: unknown setting",
+                        name ? name : "(null)");
     }
     return opt_apply(cfg, o, value, why, why_cap);
 }
@@ -489,15 +473,14 @@ static enum vb_err load_env_file(struct vb_config *cfg, const char *path, bool m
     if (err == VB_ERR_NOT_FOUND && !must_exist)
         return VB_OK;
     if (err) {
-        say(why, why_cap, "%s: %s", path,
-            err == VB_ERR_NOT_FOUND   ? "no such file"
-            : err == VB_ERR_TOO_LARGE ? "larger than 1 MiB"
-                                      : vb_err_message(err));
+        vb_failf(why, why_cap, err, "%s: %s", path,
+                 err == VB_ERR_NOT_FOUND   ? "no such file"
+                 : err == VB_ERR_TOO_LARGE ? "larger than 1 MiB"
+                                           : vb_err_message(err));
         return err;
     }
     if (memchr(data, '\0', len)) {
-        say(why, why_cap, "%s: contains a NUL byte", path);
-        err = VB_ERR_INVALID;
+        err = vb_failf(why, why_cap, VB_ERR_INVALID, "%s: contains a NUL byte", path);
         goto out;
     }
     char *line = data;
@@ -511,8 +494,7 @@ static enum vb_err load_env_file(struct vb_config *cfg, const char *path, bool m
         char *key, *value;
         const char *reason = parse_env_line(line, &key, &value);
         if (reason) {
-            say(why, why_cap, "%s:%d: %s", path, lineno, reason);
-            err = VB_ERR_INVALID;
+            err = vb_failf(why, why_cap, VB_ERR_INVALID, "%s:%d: %s", path, lineno, reason);
             goto out;
         }
         const struct opt *o = key ? opt_find(key) : NULL;
@@ -522,7 +504,7 @@ static enum vb_err load_env_file(struct vb_config *cfg, const char *path, bool m
             char inner[192];
             err = opt_apply(cfg, o, value, inner, sizeof inner);
             if (err) {
-                say(why, why_cap, "%s:%d: %s", path, lineno, inner);
+                vb_failf(why, why_cap, err, "%s:%d: %s", path, lineno, inner);
                 goto out;
             }
         }
@@ -556,7 +538,7 @@ enum vb_err vb_config_load(struct vb_config *cfg, const char *env_file, char *wh
         char inner[192];
         err = opt_apply(cfg, &opts[i], v, inner, sizeof inner);
         if (err) {
-            say(why, why_cap, "%s (from the environment)", inner);
+            vb_failf(why, why_cap, err, "%s (from the environment)", inner);
             goto out;
         }
     }
@@ -621,12 +603,11 @@ static enum vb_err create_secret_file(const char *dir, const char *path, char *w
     int fd = -1;
     bool tmp_made = false;
     if (snprintf(tmp, sizeof tmp, "%s/.secret_key.XXXXXX", dir) >= (int)sizeof tmp) {
-        say(why, why_cap, "DATA_DIR: path too long");
-        return VB_ERR_INVALID;
+        return vb_failf(why, why_cap, VB_ERR_INVALID, "DATA_DIR: path too long");
     }
     err = vb_random_bytes(raw, sizeof raw);
     if (err) {
-        say(why, why_cap, "SECRET_KEY: could not get random bytes");
+        vb_failf(why, why_cap, err, "SECRET_KEY: could not get random bytes");
         goto out;
     }
     vb_hex_encode(raw, sizeof raw, hex);
@@ -634,19 +615,19 @@ static enum vb_err create_secret_file(const char *dir, const char *path, char *w
     hex[hex_len++] = '\n';
     fd = mkstemp(tmp); /* mode 0600 */
     if (fd < 0) {
-        say(why, why_cap, "DATA_DIR: cannot create a file in %s: %s", dir, strerror(errno));
-        err = VB_ERR_IO;
+        err = vb_failf(why, why_cap, VB_ERR_IO, "DATA_DIR: cannot create a file in %s: %s", dir,
+                       strerror(errno));
         goto out;
     }
     tmp_made = true;
     if (fchmod(fd, 0600) != 0 || write(fd, hex, hex_len) != (ssize_t)hex_len || fsync(fd) != 0) {
-        say(why, why_cap, "DATA_DIR: cannot write %s: %s", tmp, strerror(errno));
-        err = VB_ERR_IO;
+        err = vb_failf(why, why_cap, VB_ERR_IO, "DATA_DIR: cannot write %s: %s", tmp,
+                       strerror(errno));
         goto out;
     }
     if (link(tmp, path) != 0 && errno != EEXIST) {
-        say(why, why_cap, "DATA_DIR: cannot create %s: %s", path, strerror(errno));
-        err = VB_ERR_IO;
+        err = vb_failf(why, why_cap, VB_ERR_IO, "DATA_DIR: cannot create %s: %s", path,
+                       strerror(errno));
         goto out;
     }
 out:
@@ -670,31 +651,29 @@ enum vb_err vb_config_ensure_secret(struct vb_config *cfg, char *why, size_t why
         if (n >= SECRET_MIN_LEN)
             return VB_OK;
         if (cfg->env == VB_ENV_PRODUCTION) {
-            say(why, why_cap,
-                "SECRET_KEY: must be at least %d characters in production (it has "
-                "%zu); " SECRET_HINT,
-                SECRET_MIN_LEN, n);
-            return VB_ERR_INVALID;
+            return vb_failf(why, why_cap, VB_ERR_INVALID,
+                            "SECRET_KEY: must be at least %d characters in production (it has "
+                            "%zu); " SECRET_HINT,
+                            SECRET_MIN_LEN, n);
         }
         vb_warn("SECRET_KEY is only %zu characters; use at least %d (%s)", n, SECRET_MIN_LEN,
                 SECRET_HINT);
         return VB_OK;
     }
     if (cfg->env == VB_ENV_PRODUCTION) {
-        say(why, why_cap, "SECRET_KEY: required when VOCERO_ENV=production; " SECRET_HINT);
-        return VB_ERR_INVALID;
+        return vb_failf(why, why_cap, VB_ERR_INVALID,
+                        "SECRET_KEY: required when VOCERO_ENV=production; " SECRET_HINT);
     }
     const char *dir = cfg->data_dir && *cfg->data_dir ? cfg->data_dir : "data";
     if (snprintf(path, sizeof path, "%s/%s", dir, SECRET_FILE_NAME) >= (int)sizeof path) {
-        say(why, why_cap, "DATA_DIR: path too long");
-        return VB_ERR_INVALID;
+        return vb_failf(why, why_cap, VB_ERR_INVALID, "DATA_DIR: path too long");
     }
     bool created = false;
     err = read_secret_file(path, &key);
     if (err == VB_ERR_NOT_FOUND) {
         if (mkdir_p(dir) != VB_OK) {
-            say(why, why_cap, "DATA_DIR: cannot create directory %s: %s", dir, strerror(errno));
-            err = VB_ERR_IO;
+            err = vb_failf(why, why_cap, VB_ERR_IO, "DATA_DIR: cannot create directory %s: %s", dir,
+                           strerror(errno));
             goto out;
         }
         err = create_secret_file(dir, path, why, why_cap);
@@ -704,15 +683,15 @@ enum vb_err vb_config_ensure_secret(struct vb_config *cfg, char *why, size_t why
         err = read_secret_file(path, &key);
     }
     if (err) {
-        say(why, why_cap, "SECRET_KEY: cannot read %s: %s", path, vb_err_message(err));
+        vb_failf(why, why_cap, err, "SECRET_KEY: cannot read %s: %s", path, vb_err_message(err));
         goto out;
     }
     if (strlen(key) < SECRET_MIN_LEN) {
-        say(why, why_cap,
+        err = vb_failf(
+            why, why_cap, VB_ERR_INVALID,
             "SECRET_KEY: %s holds fewer than %d characters; delete it to generate a new key "
             "or set SECRET_KEY",
             path, SECRET_MIN_LEN);
-        err = VB_ERR_INVALID;
         goto out;
     }
     vb_free(cfg->secret_key);

@@ -1,6 +1,7 @@
 /* download.c: resumable, verified downloads of model files with libcurl (one easy handle
  * per request, no shared state, so several threads may download at once). */
 #include "core/vb.h"
+#include "core/err.h"
 #include "models/download.h"
 #include "core/alloc.h"
 #include "core/buf.h"
@@ -43,17 +44,6 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void set_why(char *why, size_t cap, const char *fmt, ...) VB_PRINTF(3, 4);
-static void set_why(char *why, size_t cap, const char *fmt, ...)
-{
-    if (!why || !cap)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, cap, fmt, ap);
-    va_end(ap);
 }
 
 void models_download_default_params(struct models_download_params *p)
@@ -141,12 +131,12 @@ static enum vb_err curl_failure(CURLcode res, const char *errbuf, const char *en
 {
     const char *detail = errbuf && errbuf[0] ? errbuf : curl_easy_strerror(res);
     if (res == CURLE_OPERATION_TIMEDOUT) {
-        set_why(why, why_cap, "%s: %s stalled or timed out (%s); run the pull again to resume",
-                what, endpoint, detail);
-        return VB_ERR_TIMEOUT;
+        return vb_failf(why, why_cap, VB_ERR_TIMEOUT,
+                        "%s: %s stalled or timed out (%s); run the pull again to resume", what,
+                        endpoint, detail);
     }
-    set_why(why, why_cap, "%s: cannot reach %s (%s)", what, endpoint, detail);
-    return VB_ERR_UNAVAILABLE;
+    return vb_failf(why, why_cap, VB_ERR_UNAVAILABLE, "%s: cannot reach %s (%s)", what, endpoint,
+                    detail);
 }
 
 /* Error for an HTTP status outside 2xx. */
@@ -158,40 +148,40 @@ static enum vb_err http_failure(long status, const struct models_entry *m, const
     switch (status) {
     case 401:
         if (tok)
-            set_why(why, why_cap,
-                    "%s/%s: HTTP 401 from %s: the server rejected HF_TOKEN; check that the "
-                    "token is valid and can read %s",
-                    m->repo, path, endpoint, m->repo);
+            vb_failf(why, why_cap, VB_ERR_UNAUTHORIZED,
+                     "%s/%s: HTTP 401 from %s: the server rejected HF_TOKEN; check that the "
+                     "token is valid and can read %s",
+                     m->repo, path, endpoint, m->repo);
         else
-            set_why(why, why_cap,
-                    "%s/%s: HTTP 401 from %s: %s needs a Hugging Face token: set HF_TOKEN "
-                    "(or the repository does not exist)",
-                    m->repo, path, endpoint, m->repo);
+            vb_failf(why, why_cap, VB_ERR_UNAUTHORIZED,
+                     "%s/%s: HTTP 401 from %s: %s needs a Hugging Face token: set HF_TOKEN "
+                     "(or the repository does not exist)",
+                     m->repo, path, endpoint, m->repo);
         return VB_ERR_UNAUTHORIZED;
     case 403:
         if (tok)
-            set_why(why, why_cap,
-                    "%s/%s: HTTP 403 from %s: HF_TOKEN has no access to %s (for a gated "
-                    "repository, accept its terms on the website first)",
-                    m->repo, path, endpoint, m->repo);
+            vb_failf(why, why_cap, VB_ERR_FORBIDDEN,
+                     "%s/%s: HTTP 403 from %s: HF_TOKEN has no access to %s (for a gated "
+                     "repository, accept its terms on the website first)",
+                     m->repo, path, endpoint, m->repo);
         else
-            set_why(why, why_cap,
-                    "%s/%s: HTTP 403 from %s: access denied; set HF_TOKEN to a token that can "
-                    "read %s",
-                    m->repo, path, endpoint, m->repo);
+            vb_failf(why, why_cap, VB_ERR_FORBIDDEN,
+                     "%s/%s: HTTP 403 from %s: access denied; set HF_TOKEN to a token that can "
+                     "read %s",
+                     m->repo, path, endpoint, m->repo);
         return VB_ERR_FORBIDDEN;
     case 404:
-        set_why(why, why_cap, "%s/%s: not found at revision %s (HTTP 404 from %s)", m->repo, path,
-                m->revision, endpoint);
-        return VB_ERR_NOT_FOUND;
+        return vb_failf(why, why_cap, VB_ERR_NOT_FOUND,
+                        "%s/%s: not found at revision %s (HTTP 404 from %s)", m->repo, path,
+                        m->revision, endpoint);
     case 429:
-        set_why(why, why_cap, "%s/%s: rate limited by %s (HTTP 429); try again later", m->repo,
-                path, endpoint);
-        return VB_ERR_UNAVAILABLE;
+        return vb_failf(why, why_cap, VB_ERR_UNAVAILABLE,
+                        "%s/%s: rate limited by %s (HTTP 429); try again later", m->repo, path,
+                        endpoint);
     default:
-        set_why(why, why_cap, "%s/%s: unexpected HTTP %ld from %s; try again later", m->repo, path,
-                status, endpoint);
-        return VB_ERR_UNAVAILABLE;
+        return vb_failf(why, why_cap, VB_ERR_UNAVAILABLE,
+                        "%s/%s: unexpected HTTP %ld from %s; try again later", m->repo, path,
+                        status, endpoint);
     }
 }
 
@@ -273,13 +263,13 @@ enum vb_err models_fetch_expect(const struct models_entry *m,
     vb_buf_init(&body, API_BODY_MAX);
     expect_from_registry(m, out);
     if (endpoint_of(p, endpoint, sizeof endpoint) != VB_OK) {
-        set_why(why, why_cap, "HF_ENDPOINT must be an http:// or https:// URL");
-        err = VB_ERR_INVALID;
+        err = vb_failf(why, why_cap, VB_ERR_INVALID,
+                       "HF_ENDPOINT must be an http:// or https:// URL");
         goto out;
     }
     if (!url_part_safe(m->repo) || !url_part_safe(m->revision)) {
-        set_why(why, why_cap, "%s: unsafe repository or revision name", m->name);
-        err = VB_ERR_INVALID;
+        err = vb_failf(why, why_cap, VB_ERR_INVALID, "%s: unsafe repository or revision name",
+                       m->name);
         goto out;
     }
     int n = snprintf(url, sizeof url, "%s/api/models/%s/tree/%s", endpoint, m->repo, m->revision);
@@ -290,8 +280,7 @@ enum vb_err models_fetch_expect(const struct models_entry *m,
     pthread_once(&curl_once, curl_init);
     c = curl_init_result == CURLE_OK ? curl_easy_init() : NULL;
     if (!c) {
-        set_why(why, why_cap, "libcurl could not start");
-        err = VB_ERR_INTERNAL;
+        err = vb_failf(why, why_cap, VB_ERR_INTERNAL, "libcurl could not start");
         goto out;
     }
     setup_common(c, p, errbuf);
@@ -307,8 +296,7 @@ enum vb_err models_fetch_expect(const struct models_entry *m,
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     if (res == CURLE_ABORTED_BY_CALLBACK) {
-        set_why(why, why_cap, "%s: download cancelled", m->name);
-        err = VB_ERR_CANCELLED;
+        err = vb_failf(why, why_cap, VB_ERR_CANCELLED, "%s: download cancelled", m->name);
         goto out;
     }
     if (res != CURLE_OK && (is_network_error(res) || res == CURLE_OPERATION_TIMEDOUT) &&
@@ -529,8 +517,7 @@ static enum vb_err download_one(const char *models_dir, const struct models_entr
     memset(&xc, 0, sizeof xc);
     x->fd = -1;
     if (!m || file_index >= m->n_files) {
-        set_why(why, why_cap, "no such model file");
-        return VB_ERR_INVALID;
+        return vb_failf(why, why_cap, VB_ERR_INVALID, "no such model file");
     }
     const struct models_file *f = &m->files[file_index];
     x->p = p;
@@ -548,54 +535,50 @@ static enum vb_err download_one(const char *models_dir, const struct models_entr
         memcpy(want_sha, expect->sha256, sizeof want_sha);
     }
     if (endpoint_of(p, endpoint, sizeof endpoint) != VB_OK) {
-        set_why(why, why_cap, "HF_ENDPOINT must be an http:// or https:// URL");
-        return VB_ERR_INVALID;
+        return vb_failf(why, why_cap, VB_ERR_INVALID,
+                        "HF_ENDPOINT must be an http:// or https:// URL");
     }
     if (!url_part_safe(m->repo) || !url_part_safe(m->revision) || !url_part_safe(f->path)) {
-        set_why(why, why_cap, "%s: unsafe repository, revision or path", m->name);
-        return VB_ERR_INVALID;
+        return vb_failf(why, why_cap, VB_ERR_INVALID, "%s: unsafe repository, revision or path",
+                        m->name);
     }
     int n =
         snprintf(url, sizeof url, "%s/%s/resolve/%s/%s", endpoint, m->repo, m->revision, f->path);
     if (n < 0 || (size_t)n >= sizeof url ||
         models_file_path(models_dir, m, f, final, sizeof final) != VB_OK ||
         models_file_aux_path(models_dir, m, f, false, part, sizeof part) != VB_OK) {
-        set_why(why, why_cap, "%s: path too long or unsafe", f->local_name);
-        return VB_ERR_INVALID;
+        return vb_failf(why, why_cap, VB_ERR_INVALID, "%s: path too long or unsafe", f->local_name);
     }
     if (models_sha256_init(&x->hash) != VB_OK) {
-        set_why(why, why_cap, "out of memory");
-        return VB_ERR_NOMEM;
+        return vb_failf(why, why_cap, VB_ERR_NOMEM, "out of memory");
     }
     pthread_once(&curl_once, curl_init);
     xc.curl = curl_init_result == CURLE_OK ? curl_easy_init() : NULL;
     if (!xc.curl) {
-        set_why(why, why_cap, "libcurl could not start");
-        err = VB_ERR_INTERNAL;
+        err = vb_failf(why, why_cap, VB_ERR_INTERNAL, "libcurl could not start");
         goto out;
     }
     x->fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (x->fd < 0) {
-        set_why(why, why_cap, "%s: cannot open %s: %s", f->local_name, part, strerror(errno));
-        err = VB_ERR_IO;
+        err = vb_failf(why, why_cap, VB_ERR_IO, "%s: cannot open %s: %s", f->local_name, part,
+                       strerror(errno));
         goto out;
     }
     if (flock(x->fd, LOCK_EX | LOCK_NB) != 0) {
-        set_why(why, why_cap, "%s: another download of this file is in progress", part);
-        err = VB_ERR_CONFLICT;
+        err = vb_failf(why, why_cap, VB_ERR_CONFLICT,
+                       "%s: another download of this file is in progress", part);
         goto out;
     }
     struct stat st;
     if (fstat(x->fd, &st) != 0) {
-        set_why(why, why_cap, "%s: %s", part, strerror(errno));
-        err = VB_ERR_IO;
+        err = vb_failf(why, why_cap, VB_ERR_IO, "%s: %s", part, strerror(errno));
         goto out;
     }
     x->offset = (uint64_t)st.st_size;
     if (x->expect_size && x->offset > x->expect_size) {
         if (ftruncate(x->fd, 0) != 0) {
-            set_why(why, why_cap, "%s: cannot truncate: %s", part, strerror(errno));
-            err = VB_ERR_IO;
+            err =
+                vb_failf(why, why_cap, VB_ERR_IO, "%s: cannot truncate: %s", part, strerror(errno));
             goto out;
         }
         x->offset = 0;
@@ -604,19 +587,19 @@ static enum vb_err download_one(const char *models_dir, const struct models_entr
         struct statvfs vfs;
         uint64_t need = x->expect_size - x->offset;
         if (fstatvfs(x->fd, &vfs) == 0 && (uint64_t)vfs.f_bavail * vfs.f_frsize < need) {
-            set_why(why, why_cap,
-                    "%s: not enough disk space in %s: %" PRIu64 " MB needed, %" PRIu64 " MB free",
-                    f->local_name, models_dir, need / 1000000,
-                    (uint64_t)vfs.f_bavail * vfs.f_frsize / 1000000);
-            err = VB_ERR_IO;
+            err = vb_failf(why, why_cap, VB_ERR_IO,
+                           "%s: not enough disk space in %s: %" PRIu64 " MB needed, %" PRIu64
+                           " MB free",
+                           f->local_name, models_dir, need / 1000000,
+                           (uint64_t)vfs.f_bavail * vfs.f_frsize / 1000000);
             goto out;
         }
     }
     /* The hash covers the bytes we already have. */
     err = models_sha256_fd(&x->hash, x->fd, x->offset, p->cancel);
     if (err) {
-        set_why(why, why_cap, "%s: %s", part,
-                err == VB_ERR_CANCELLED ? "cancelled" : "cannot read the partial file");
+        vb_failf(why, why_cap, err, "%s: %s", part,
+                 err == VB_ERR_CANCELLED ? "cancelled" : "cannot read the partial file");
         goto out;
     }
     if (x->offset)
@@ -653,13 +636,13 @@ static enum vb_err download_one(const char *models_dir, const struct models_entr
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
         if (x->werr) {
             err = x->werr;
-            set_why(why, why_cap, "%s", x->wwhy);
+            vb_failf(why, why_cap, err, "%s", x->wwhy);
             drop_part = err == VB_ERR_FORMAT;
             goto out;
         }
         if (res == CURLE_ABORTED_BY_CALLBACK) {
-            set_why(why, why_cap, "%s: download cancelled (partial file kept)", f->local_name);
-            err = VB_ERR_CANCELLED;
+            err = vb_failf(why, why_cap, VB_ERR_CANCELLED,
+                           "%s: download cancelled (partial file kept)", f->local_name);
             goto out;
         }
         if (status == 416 && x->offset > 0) {
@@ -675,8 +658,8 @@ static enum vb_err download_one(const char *models_dir, const struct models_entr
                 vb_info("models: %s: the partial file does not fit the server's; restarting",
                         f->local_name);
                 if (ftruncate(x->fd, 0) != 0) {
-                    set_why(why, why_cap, "%s: cannot truncate: %s", part, strerror(errno));
-                    err = VB_ERR_IO;
+                    err = vb_failf(why, why_cap, VB_ERR_IO, "%s: cannot truncate: %s", part,
+                                   strerror(errno));
                     goto out;
                 }
                 models_sha256_release(&x->hash);
@@ -696,11 +679,11 @@ static enum vb_err download_one(const char *models_dir, const struct models_entr
             if (status == 0 || res == CURLE_OPERATION_TIMEDOUT) {
                 err = curl_failure(res, errbuf, endpoint, f->local_name, why, why_cap);
             } else {
-                set_why(why, why_cap,
-                        "%s: download interrupted after %" PRIu64 " bytes (%s); the partial file "
-                        "is kept: run the pull again to resume",
-                        f->local_name, x->done, errbuf[0] ? errbuf : curl_easy_strerror(res));
-                err = VB_ERR_UNAVAILABLE;
+                err = vb_failf(
+                    why, why_cap, VB_ERR_UNAVAILABLE,
+                    "%s: download interrupted after %" PRIu64 " bytes (%s); the partial file "
+                    "is kept: run the pull again to resume",
+                    f->local_name, x->done, errbuf[0] ? errbuf : curl_easy_strerror(res));
             }
             goto out;
         }
@@ -712,11 +695,10 @@ static enum vb_err download_one(const char *models_dir, const struct models_entr
                              ? x->expect_size
                              : (x->resp.linked_size ? x->resp.linked_size : x->body_total);
     if (want_size && x->done != want_size) {
-        set_why(why, why_cap,
-                "%s: size mismatch: got %" PRIu64 " bytes, expected %" PRIu64
-                "; the partial file was deleted",
-                f->local_name, x->done, want_size);
-        err = VB_ERR_FORMAT;
+        err = vb_failf(why, why_cap, VB_ERR_FORMAT,
+                       "%s: size mismatch: got %" PRIu64 " bytes, expected %" PRIu64
+                       "; the partial file was deleted",
+                       f->local_name, x->done, want_size);
         drop_part = true;
         goto out;
     }
@@ -724,18 +706,18 @@ static enum vb_err download_one(const char *models_dir, const struct models_entr
         memcpy(want_sha, x->resp.linked_etag, sizeof want_sha);
     models_sha256_final_hex(&x->hash, sha);
     if (want_sha[0] && strcmp(sha, want_sha) != 0) {
-        set_why(why, why_cap,
-                "%s: checksum mismatch: SHA-256 %s, expected %s; the partial file was deleted",
-                f->local_name, sha, want_sha);
-        err = VB_ERR_FORMAT;
+        err =
+            vb_failf(why, why_cap, VB_ERR_FORMAT,
+                     "%s: checksum mismatch: SHA-256 %s, expected %s; the partial file was deleted",
+                     f->local_name, sha, want_sha);
         drop_part = true;
         goto out;
     }
     if (!want_sha[0])
         vb_info("models: %s: no published SHA-256; recorded %s", f->local_name, sha);
     if (fsync(x->fd) != 0 || rename(part, final) != 0) {
-        set_why(why, why_cap, "%s: cannot move into place: %s", final, strerror(errno));
-        err = VB_ERR_IO;
+        err = vb_failf(why, why_cap, VB_ERR_IO, "%s: cannot move into place: %s", final,
+                       strerror(errno));
         goto out;
     }
     fsync_dir_of(final);
@@ -743,7 +725,7 @@ static enum vb_err download_one(const char *models_dir, const struct models_entr
     memcpy(meta.sha256, sha, sizeof meta.sha256);
     err = models_meta_write(models_dir, m, f, &meta);
     if (err) {
-        set_why(why, why_cap, "%s: cannot write its checksum record", final);
+        vb_failf(why, why_cap, err, "%s: cannot write its checksum record", final);
         goto out;
     }
     report(x, true);
@@ -782,12 +764,10 @@ enum vb_err models_pull(const char *models_dir, const struct models_entry *m,
     struct models_expect *expect = NULL;
     bool *need = NULL;
     if (!m) {
-        set_why(why, why_cap, "unknown model");
-        return VB_ERR_NOT_FOUND;
+        return vb_failf(why, why_cap, VB_ERR_NOT_FOUND, "unknown model");
     }
     if (models_dir_path(models_dir, m, dir, sizeof dir) != VB_OK) {
-        set_why(why, why_cap, "MODELS_DIR path too long or unsafe");
-        return VB_ERR_INVALID;
+        return vb_failf(why, why_cap, VB_ERR_INVALID, "MODELS_DIR path too long or unsafe");
     }
     expect = vb_xcalloc(m->n_files, sizeof *expect);
     need = vb_xcalloc(m->n_files, sizeof *need);
@@ -802,7 +782,7 @@ enum vb_err models_pull(const char *models_dir, const struct models_entry *m,
         goto out;
     err = vb_mkdir_p(dir, 0755);
     if (err) {
-        set_why(why, why_cap, "cannot create %s: %s", dir, strerror(errno));
+        vb_failf(why, why_cap, err, "cannot create %s: %s", dir, strerror(errno));
         goto out;
     }
     if (p->use_api) {
