@@ -1,10 +1,11 @@
 /* load_table.h: table-driven weight loading from a safetensors file. A model lists its
  * tensors as rows of (name, kind, shape, destination) and nn_lt_load runs one loop over them.
- * A row's full name is prefix + group + name, group and name printf patterns that may take
- * the layer index ("encoder.blocks.%d." + "attn.query", or "lstm." + "weight_ih_l%d"). Each tensor
- * is checked (float dtype, number of dims, sizes) and converted to F32 into the destination; rows
- * of other kinds (packed linear layers, convolutions...) go to the put hook of the model's layer
- * library. The first failure sticks and its message names the tensor and what was wrong. */
+ * A row's full name is prefix + group + name, group and name printf patterns that may take the
+ * layer index ("encoder.blocks.%d." + "attn.query", or "lstm." + "weight_ih_l%d"). Each tensor
+ * is checked (float dtype, number of dims, sizes) and converted to F32 into the destination;
+ * rows of other kinds (packed linear layers, convolutions, tensors bound in place in a GGUF
+ * file...) go to the put hook of the model's layer library. The first failure sticks and its
+ * message names the tensor and what was wrong. */
 #ifndef NN_LOAD_TABLE_H
 #define NN_LOAD_TABLE_H
 
@@ -12,12 +13,12 @@
 #include "core/err.h"
 #include "nn/safetensors.h"
 
-#define NN_LT_MAX_DIMS 4
-#define NN_LT_FREE     (-1) /* shape entry: any size */
-#define NN_LT_DIM(i)                                                                               \
-    (-2 - (int64_t)(i))    /* shape entry: the size in dims[i] (bound on first use                 \
-                            * when dims[i] < 0) */
+#define NN_LT_MAX_DIMS  4
 #define NN_LT_MAX_SIZES 12 /* entries of a dims table */
+/* Shape entries besides fixed sizes: any size, or the size in dims[i] (bound by the first
+ * tensor that uses it when dims[i] < 0). */
+#define NN_LT_FREE   (-1)
+#define NN_LT_DIM(i) (-2 - (int64_t)(i))
 
 enum { NN_LT_F32 = 0 }; /* kind: an F32 copy of the tensor into a `const float *` field */
 
