@@ -28,13 +28,13 @@ VOCERO_REFDATA=$(cd "$REFDATA" && pwd)
 
 # name | file | test binary (under build/tests/unit) | CPU flag needed or - | sed rule
 MUTANTS=(
-    "campplus-biased-std|src/tts/chatterbox/campplus.c|chatterbox/test_campplus|-|s@sqrt(var / (double)(T2 - 1))@sqrt(var / (double)T2)@"
-    "conformer-layernorm-eps|src/tts/chatterbox/s3gen_flow.c|chatterbox/test_s3gen_flow|-|s@\(c->norm_\(mha\|ff\)_b\), 1e-12f@\1, 1e-5f@"
-    "meanflow-t-r-swapped|src/tts/chatterbox/s3gen_flow.c|chatterbox/test_s3gen_flow|-|s@cond, T, t0, t1, v)@cond, T, t1, t0, v)@"
-    "t3-decode-bias-dropped|src/nn/wmat.c|chatterbox/test_t3_quant|-|/if (!nn_matmul(pool, scratch, &w->t, x, n, y, ldy))/,/return true;/s@nn_add(y + (int64_t)t \* ldy, b, n_out);@(void)t;@"
-    "t3-prefill-bias-dropped|src/nn/wmat.c|chatterbox/test_t3_quant|-|s@j->b ? j->b + r0 : NULL@NULL@"
-    "t3-position-off-by-one|src/tts/chatterbox/t3.c|chatterbox/test_t3|-|s@gather_row(m->wpe, pos0 + t, c->pos)@gather_row(m->wpe, pos0 + t + 1, c->pos)@"
-    "t3-softmax-scale|src/nn/attn_cache.c|chatterbox/test_t3|-|s@scale = 1.0f / sqrtf((float)\(j->head_dim\|D\));@scale = 1.0f / (float)\1;@"
+    "campplus-biased-std|src/tts/chatterbox/campplus.c|tts/chatterbox/test_campplus|-|s@sqrt(var / (double)(T2 - 1))@sqrt(var / (double)T2)@"
+    "conformer-layernorm-eps|src/tts/chatterbox/s3gen_flow.c|tts/chatterbox/test_s3gen_flow|-|s@\(c->norm_\(mha\|ff\)_b\), 1e-12f@\1, 1e-5f@"
+    "meanflow-t-r-swapped|src/tts/chatterbox/s3gen_flow.c|tts/chatterbox/test_s3gen_flow|-|s@cond, T, t0, t1, v)@cond, T, t1, t0, v)@"
+    "t3-decode-bias-dropped|src/nn/wmat.c|tts/chatterbox/test_t3_quant|-|/if (!nn_matmul(pool, scratch, &w->t, x, n, y, ldy))/,/return true;/s@nn_add(y + (int64_t)t \* ldy, b, n_out);@(void)t;@"
+    "t3-prefill-bias-dropped|src/nn/wmat.c|tts/chatterbox/test_t3_quant|-|s@j->b ? j->b + r0 : NULL@NULL@"
+    "t3-position-off-by-one|src/tts/chatterbox/t3.c|tts/chatterbox/test_t3|-|s@gather_row(m->wpe, pos0 + t, c->pos)@gather_row(m->wpe, pos0 + t + 1, c->pos)@"
+    "t3-softmax-scale|src/nn/attn_cache.c|tts/chatterbox/test_t3|-|s@scale = 1.0f / sqrtf((float)\(j->head_dim\|D\));@scale = 1.0f / (float)\1;@"
     "sampler-turbo-top-k-skipped|src/nn/sampler.c|nn/test_sampler|-|s@if (gp->top_k > 0 && gp->top_k < n) {@if (gp->top_k > 0 \&\& gp->top_k < n \&\& n_hist == 0) {@"
     "sampler-hf-presence-dropped|src/nn/sampler.c|nn/test_sampler|-|s@\*l -= (float)cnt \* p->frequency_penalty + p->presence_penalty;@*l -= (float)cnt * p->frequency_penalty;@"
     "q6k-gemv-offset|src/nn/arch/x86/avx512/gemv_avx512.c|nn/test_kernels|avx512_vnni|s@_mm256_slli_epi32(corr, 5)@_mm256_slli_epi32(corr, 4)@"
@@ -43,12 +43,12 @@ MUTANTS=(
     "rope-theta-exponent|src/nn/ops.c|llm/test_qwen2_ref|-|s@powf(base, -2.0f / (float)n_rot)@powf(base, -1.0f / (float)n_rot)@"
     "gqa-head-mapping|src/nn/ops.c|llm/test_qwen2_ref|-|s@int g = h / gqa;@int g = h % (j->n_head / gqa);@"
     "gelu-vec-cubic|src/nn/arch/x86/act_vec.h|nn/test_ops|avx2|s@k1 = SET(0.044715f)@k1 = SET(0.04f)@"
-    "snake-avx512-inverse|src/nn/arch/x86/avx512/activations_avx512.c|chatterbox/test_hift|avx512f|s@_mm512_set1_ps(1.0f / (alpha + 1e-9f))@_mm512_set1_ps(1.0f / (alpha + 0.1f))@"
-    "hift-snake-alpha|src/tts/chatterbox/hift.c|chatterbox/test_hift|-|s@nn_snake(y, x, j->t, j->alpha\[r\])@nn_snake(y, x, j->t, 1.0f / j->alpha[r])@"
-    "hift-stft-window|src/tts/chatterbox/hift.c|chatterbox/test_hift|-|s@j->m->window, true@NULL, true@"
-    "hift-istft-phase|src/tts/chatterbox/hift.c|chatterbox/test_hift|-|s@float phase = sinf(j->ph@float phase = (j->ph@"
-    "kaldi-preemphasis|src/tts/chatterbox/frontend.c|chatterbox/test_frontend|-|s@(v - 0.97f \* prev)@(v - 0.96f * prev)@"
-    "kaldi-band-edges-double|src/audio/spectral.c|chatterbox/test_frontend|-|s@flo + ((float)b + \([12]\).0f) \* fdelta@(float)(mlo + (b + \1.0) * ((mhi - mlo) / (n_mels + 1)))@"
+    "snake-avx512-inverse|src/nn/arch/x86/avx512/activations_avx512.c|tts/chatterbox/test_hift|avx512f|s@_mm512_set1_ps(1.0f / (alpha + 1e-9f))@_mm512_set1_ps(1.0f / (alpha + 0.1f))@"
+    "hift-snake-alpha|src/tts/chatterbox/hift.c|tts/chatterbox/test_hift|-|s@nn_snake(y, x, j->t, j->alpha\[r\])@nn_snake(y, x, j->t, 1.0f / j->alpha[r])@"
+    "hift-stft-window|src/tts/chatterbox/hift.c|tts/chatterbox/test_hift|-|s@j->m->window, true@NULL, true@"
+    "hift-istft-phase|src/tts/chatterbox/hift.c|tts/chatterbox/test_hift|-|s@float phase = sinf(j->ph@float phase = (j->ph@"
+    "kaldi-preemphasis|src/tts/chatterbox/frontend.c|tts/chatterbox/test_frontend|-|s@(v - 0.97f \* prev)@(v - 0.96f * prev)@"
+    "kaldi-band-edges-double|src/audio/spectral.c|tts/chatterbox/test_frontend|-|s@flo + ((float)b + \([12]\).0f) \* fdelta@(float)(mlo + (b + \1.0) * ((mhi - mlo) / (n_mels + 1)))@"
 )
 
 want=("$@")

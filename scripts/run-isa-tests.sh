@@ -9,9 +9,9 @@
 set -u
 cd "$(dirname "$0")/.." || exit 2
 build=${1:-build}
-suites=(llm/test_qwen2_ref chatterbox/test_t3 chatterbox/test_t3_quant chatterbox/test_s3gen_flow chatterbox/test_hift
-    chatterbox/test_voice_encoder chatterbox/test_campplus chatterbox/test_s3tokenizer
-    chatterbox/test_frontend audio/test_spectral chatterbox/test_voice_cond)
+suites=(llm/test_qwen2_ref tts/chatterbox/test_t3 tts/chatterbox/test_t3_quant tts/chatterbox/test_s3gen_flow tts/chatterbox/test_hift
+    tts/chatterbox/test_voice_encoder tts/chatterbox/test_campplus tts/chatterbox/test_s3tokenizer
+    tts/chatterbox/test_frontend audio/test_spectral tts/chatterbox/test_voice_cond)
 amx_suites=(nn/test_matmul_amx)
 tool=$build/tests/tools/isa_level
 total_pass=0 total_fail=0 total_skip=0 status=0

@@ -1,7 +1,8 @@
 /* test_sampler.c: the one sampler of nn/sampler.h draws, for a given seed, the very tokens its
  * two former copies drew: the Qwen2 sampler (llm/sampler.c, now the HF chain) and T3's logit
  * processors and draw (tts/chatterbox/t3.c, now the TURBO chain). The expected ids were
- * recorded from those copies on the same logits before they were merged. */
+ * recorded from those copies on the same logits before they were merged. Then greedy,
+ * truncation, penalties, seeded reproducibility and the drawn distribution. */
 #include "core/vb.h"
 #include "nn/sampler.h"
 #include "unit/test.h"
@@ -173,10 +174,129 @@ TEST(turbo_empty_and_reset)
     nn_sampler_free(s);
 }
 
+static struct nn_sampler_params plain(void)
+{
+    struct nn_sampler_params p = nn_sampler_default_params();
+    p.temperature = 1.0f;
+    p.top_k = 0;
+    p.top_p = 1.0f;
+    p.min_p = 0;
+    p.repeat_penalty = 1.0f;
+    p.penalty_last_n = -1;
+    return p;
+}
+
+TEST(greedy_is_first_argmax)
+{
+    float l[5] = {0.5f, 2.0f, -1.0f, 2.0f, 1.0f};
+    struct nn_sampler_params p = plain();
+    p.temperature = 0;
+    p.repeat_penalty = 2.0f; /* ignored when greedy */
+    struct nn_sampler *s = nn_sampler_new(&p, 5);
+    CHECK(s != NULL);
+    nn_sampler_accept(s, 1);
+    CHECK_EQ_INT(nn_sampler_sample(s, l), 1);
+    CHECK_EQ_INT(nn_argmax(l, 5), 1);
+    nn_sampler_free(s);
+    CHECK(nn_sampler_new(&p, 0) == NULL);
+}
+
+TEST(top_k_one_and_min_p_keep_only_the_best)
+{
+    float l[6] = {0.1f, 0.2f, 3.0f, 0.3f, 2.9f, -5.0f};
+    struct nn_sampler_params p = plain();
+    p.top_k = 1;
+    struct nn_sampler *s = nn_sampler_new(&p, 6);
+    for (int i = 0; i < 50; i++) {
+        int32_t id = nn_sampler_sample(s, l);
+        CHECK_EQ_INT(id, 2);
+    }
+    nn_sampler_free(s);
+    p = plain();
+    p.min_p = 0.95f; /* p(4)/p(2) = e^-0.1 = 0.905 < 0.95 */
+    s = nn_sampler_new(&p, 6);
+    for (int i = 0; i < 50; i++) {
+        int32_t id = nn_sampler_sample(s, l);
+        CHECK_EQ_INT(id, 2);
+    }
+    nn_sampler_free(s);
+    p = plain();
+    p.top_p = 0.4f; /* token 2 alone has p = 0.47 > 0.4 */
+    s = nn_sampler_new(&p, 6);
+    for (int i = 0; i < 50; i++) {
+        int32_t id = nn_sampler_sample(s, l);
+        CHECK_EQ_INT(id, 2);
+    }
+    nn_sampler_free(s);
+}
+
+TEST(distribution_and_seed)
+{
+    float l[2] = {logf(0.25f), logf(0.75f)};
+    struct nn_sampler_params p = plain();
+    p.seed = 42;
+    struct nn_sampler *a = nn_sampler_new(&p, 2), *b = nn_sampler_new(&p, 2);
+    int ones = 0, same = 0;
+    for (int i = 0; i < 4000; i++) {
+        int x = nn_sampler_sample(a, l), y = nn_sampler_sample(b, l);
+        ones += x == 1;
+        same += x == y;
+    }
+    CHECK_EQ_INT(same, 4000);
+    CHECK_MSG(ones > 2850 && ones < 3150, "token 1 drawn %d/4000 times, want ~3000", ones);
+    nn_sampler_free(a);
+    nn_sampler_free(b);
+    /* temperature flattens: at T=100 both tokens come out about equally often */
+    p.temperature = 100;
+    a = nn_sampler_new(&p, 2);
+    ones = 0;
+    for (int i = 0; i < 4000; i++)
+        ones += nn_sampler_sample(a, l) == 1;
+    CHECK_MSG(ones > 1800 && ones < 2200, "T=100: token 1 drawn %d/4000 times", ones);
+    nn_sampler_free(a);
+}
+
+TEST(penalties)
+{
+    float l[3] = {2.0f, 1.9f, -3.0f};
+    struct nn_sampler_params p = plain();
+    p.top_k = 1;
+    p.repeat_penalty = 1.2f; /* 2.0 / 1.2 = 1.67 < 1.9 */
+    struct nn_sampler *s = nn_sampler_new(&p, 3);
+    CHECK_EQ_INT(nn_sampler_sample(s, l), 0);
+    nn_sampler_accept(s, 0);
+    CHECK_EQ_INT(nn_sampler_sample(s, l), 1);
+    nn_sampler_free(s);
+    p = plain();
+    p.top_k = 1;
+    p.presence_penalty = 0.05f;
+    p.frequency_penalty = 0.03f;
+    s = nn_sampler_new(&p, 3);
+    nn_sampler_accept(s, 0);
+    CHECK_EQ_INT(nn_sampler_sample(s, l), 0); /* 2.0 - 0.08 = 1.92 > 1.9 */
+    nn_sampler_accept(s, 0);
+    CHECK_EQ_INT(nn_sampler_sample(s, l), 1); /* 2.0 - 0.11 = 1.89 < 1.9 */
+    nn_sampler_free(s);
+    /* a window of 1 forgets older tokens */
+    p = plain();
+    p.top_k = 1;
+    p.repeat_penalty = 1.2f;
+    p.penalty_last_n = 1;
+    s = nn_sampler_new(&p, 3);
+    nn_sampler_accept(s, 0);
+    nn_sampler_accept(s, 2);
+    CHECK_EQ_INT(nn_sampler_sample(s, l), 0);
+    nn_sampler_free(s);
+}
+
 int main(void)
 {
     RUN(turbo_chain_draws_t3s_tokens);
     RUN(hf_chain_draws_qwen2s_tokens);
     RUN(turbo_empty_and_reset);
+    RUN(greedy_is_first_argmax);
+    RUN(top_k_one_and_min_p_keep_only_the_best);
+    RUN(distribution_and_seed);
+    RUN(penalties);
     return test_summary();
 }

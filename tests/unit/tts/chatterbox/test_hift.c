@@ -13,7 +13,7 @@
 #include "nn/threadpool.h"
 #include "tts/chatterbox/hift.h"
 #include "tts/chatterbox/hift_conv.h"
-#include "unit/chatterbox/checkpoint_mutants.h"
+#include "unit/tts/chatterbox/checkpoint_mutants.h"
 
 #include <math.h>
 

@@ -1,4 +1,4 @@
-/* test_engine.c: Chatterbox-Turbo end to end on a tiny random checkpoint written by
+/* test_cb_engine.c: Chatterbox-Turbo end to end on a tiny random checkpoint written by
  * make-random and read by the real loader: synthesis lengths, seeded determinism, streamed
  * chunks equal to their concatenation, the engine's voice-conditionals cache (memory, disk,
  * invalidation) and errors for missing/corrupt files. */
@@ -12,7 +12,7 @@
 #include "tts/engine.h"
 #include "tts/registry.h"
 
-#include "../test.h"
+#include "unit/test.h"
 
 #include <math.h>
 #include <stdlib.h>

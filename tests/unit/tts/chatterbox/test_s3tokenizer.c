@@ -11,8 +11,8 @@
 #include "nn/safetensors.h"
 #include "nn/threadpool.h"
 #include "unit/test.h"
-#include "unit/chatterbox/checkpoint_mutants.h"
-#include "unit/chatterbox/refcase.h"
+#include "unit/tts/chatterbox/checkpoint_mutants.h"
+#include "unit/tts/chatterbox/refcase.h"
 #include "tts/chatterbox/frontend.h"
 #include "tts/chatterbox/s3tokenizer.h"
 

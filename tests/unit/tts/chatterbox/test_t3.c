@@ -10,7 +10,7 @@
 #include "tts/chatterbox/t3.h"
 #include "unit/refdata.h"
 #include "unit/test.h"
-#include "unit/chatterbox/t3_rows.h"
+#include "unit/tts/chatterbox/t3_rows.h"
 
 #include <math.h>
 

@@ -7,7 +7,7 @@
 #include "nn/safetensors.h"
 #include "tts/chatterbox/campplus.h"
 #include "tts/chatterbox/frontend.h"
-#include "unit/chatterbox/checkpoint_mutants.h"
+#include "unit/tts/chatterbox/checkpoint_mutants.h"
 #include "unit/refdata.h"
 #include "unit/test.h"
 

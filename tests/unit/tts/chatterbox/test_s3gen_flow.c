@@ -14,8 +14,8 @@
 #include "tts/chatterbox/s3_ops.h"
 #include "tts/chatterbox/s3gen_flow.h"
 #include "unit/test.h"
-#include "unit/chatterbox/checkpoint_mutants.h"
-#include "unit/chatterbox/refcase.h"
+#include "unit/tts/chatterbox/checkpoint_mutants.h"
+#include "unit/tts/chatterbox/refcase.h"
 
 static bool ref_dir(void)
 {

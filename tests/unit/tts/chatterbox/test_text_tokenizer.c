@@ -229,7 +229,7 @@ static struct vb_json *oracle_run(const struct corpus *c)
     vb_buf_release(&b);
     if (!ok)
         return NULL;
-    snprintf(cmd, sizeof cmd, "node tests/unit/chatterbox/gpt2_oracle.js '%s' '%s' > '%s'", in,
+    snprintf(cmd, sizeof cmd, "node tests/unit/tts/chatterbox/gpt2_oracle.js '%s' '%s' > '%s'", in,
              g_pkg, out);
     if (system(cmd) != 0)
         return NULL;
