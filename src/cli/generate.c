@@ -67,7 +67,7 @@ int cli_generate(int argc, char **argv)
          "sampling: frequency penalty (default 0)"},
         {"max-tokens", 0, CLI_LONG, &max_tokens, 1, 1 << 20, "N",
          "tokens to generate (default 256)"},
-        {"seed", 0, CLI_LONG, &seed, 0, LONG_MAX, "S", "sampling seed (default 0)"},
+        {"seed", 0, CLI_LONG, &seed, 0, (double)LONG_MAX, "S", "sampling seed (default 0)"},
         {"threads", 0, CLI_LONG, &threads, 1, 256, "N",
          "CPU threads (default LLM_THREADS or all cores)"},
         {"ctx-size", 0, CLI_LONG, &n_ctx, 16, 1 << 20, "N",

@@ -20,7 +20,7 @@ static int qwen2(int argc, char **argv)
         {"vocab-size", 0, CLI_LONG, &vocab_size, 264, 1 << 24, "N",
          "vocabulary size (default: the shape's)"},
         {"vocab", 0, CLI_TEXT, &vocab, 0, 0, "VOCAB.gguf", "copy the tokenizer of this GGUF"},
-        {"seed", 0, CLI_LONG, &seed, 0, LONG_MAX, "S", "random seed (default 0)"},
+        {"seed", 0, CLI_LONG, &seed, 0, (double)LONG_MAX, "S", "random seed (default 0)"},
         {"threads", 0, CLI_LONG, &threads, 1, 256, "N", "CPU threads (default all)"},
     };
     const struct cli_command cmd = {
