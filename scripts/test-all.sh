@@ -158,10 +158,20 @@ else
 fi
 run_stage format-check 300 make format-check
 # Deliberate numerical mistakes, one at a time in a copy of the tree: each must be caught.
-if [ -x scripts/mutation-check.sh ]; then
-    run_stage mutation-check 1800 scripts/mutation-check.sh
-else
+# It needs the reference vectors: without them (a checkout with no ../shared) it is a skip,
+# except in CI, where the data is always there and its absence is a failure.
+REFDATA_DIR=${VOCERO_REFDATA:-$ROOT/../shared/testdata}
+if [ ! -x scripts/mutation-check.sh ]; then
     skip mutation-check "scripts/mutation-check.sh not present"
+elif [ ! -d "$REFDATA_DIR/chatterbox-ref" ] || [ ! -d "$REFDATA_DIR/qwen2-ref" ]; then
+    if [ "${CI:-}" = true ] || [ "${VOCERO_REQUIRE_REFDATA:-0}" = 1 ]; then
+        echo "!!! mutation-check: reference data missing in $REFDATA_DIR (required with CI=true)"
+        record mutation-check FAIL 0 1 0 0
+    else
+        skip mutation-check "no reference data in $REFDATA_DIR"
+    fi
+else
+    run_stage mutation-check 1800 scripts/mutation-check.sh
 fi
 
 if [ "${VOCERO_TEST_QUICK:-0}" = 1 ]; then
