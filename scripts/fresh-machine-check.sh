@@ -297,7 +297,17 @@ say "make run stopped"
 if [ $MODE = full ]; then
     say "make test"
     in_root sh -c "cd /root/vocero && JOBS=$JOBS make test </dev/null" >"$WORK/test.log" 2>&1 ||
-        { LOG=$WORK/test.log show_log; die "make test failed"; }
+        {
+            LOG=$WORK/test.log show_log
+            # The root goes with the clean-up: keep its test logs and name the failed lines.
+            KEPT=${FRESH_WORKDIR:-/var/tmp}/vocero-fresh-test-logs.$(date +%Y%m%d-%H%M%S)
+            if cp -r "$ROOT/root/vocero/build/test-logs" "$KEPT" 2>/dev/null; then
+                say "test logs kept in $KEPT" >&2
+            fi
+            grep -rhE '^(FAIL|!!!)|^  FAIL ' "$ROOT/root/vocero/build/test-logs" 2>/dev/null |
+                head -n 40 >&2 || true
+            die "make test failed"
+        }
     grep -E '^[0-9]+ passed, [0-9]+ failed' "$WORK/test.log" | tail -n 1
     say "make test passed"
 fi
