@@ -6,6 +6,7 @@
 #include "core/fsutil.h"
 #include "core/log.h"
 #include "core/paths.h"
+#include "core/time_fmt.h"
 #include "db/store.h"
 
 #include <dirent.h>
@@ -154,8 +155,7 @@ static void *sweeper_main(void *arg)
     pthread_mutex_lock(&s->lock);
     while (!s->stop) {
         struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += wait_s;
+        vb_mono_deadline(&ts, (int64_t)wait_s * 1000);
         wait_s = s->app->cfg->sweep_interval_s;
         while (!s->stop && pthread_cond_timedwait(&s->cv, &s->lock, &ts) != ETIMEDOUT)
             ;
@@ -174,13 +174,9 @@ struct api_sweeper *api_storage_sweeper_start(struct api_app *app)
     if (app->cfg->sweep_interval_s <= 0)
         return NULL;
     struct api_sweeper *s = vb_xcalloc(1, sizeof *s);
-    pthread_condattr_t ca;
     s->app = app;
     pthread_mutex_init(&s->lock, NULL);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    vb_cond_init_mono(&s->cv);
     if (pthread_create(&s->thread, NULL, sweeper_main, s) != 0) {
         vb_warn("cannot start the orphan sweeper thread; orphans are swept at start-up only");
         pthread_cond_destroy(&s->cv);
