@@ -326,6 +326,21 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
 
 static int port;
 
+/* Starts a server of the test's own with params p and points the client (port) at it; the
+ * shared server's port is kept in *saved for the test to restore. NULL (a failed check)
+ * when it cannot start. */
+static struct http_server *own_server_start(const struct http_server_params *p, int *saved)
+{
+    char why[128];
+    struct http_server *s = http_server_start(p, why, sizeof why);
+    CHECK_MSG(s != NULL, "%s", why);
+    if (s) {
+        *saved = port;
+        port = http_server_port(s);
+    }
+    return s;
+}
+
 static CURL *make_req(const char *method, const char *path, const char *const *hdrs,
                       const char *body, size_t body_len, struct resp *r, struct curl_slist **sl)
 {
@@ -981,13 +996,10 @@ TEST(queue_full)
     p.workers = 1;
     p.queue_max = 1;
     p.io_threads = 3; /* thread-pool mode */
-    char why[128];
-    struct http_server *s = http_server_start(&p, why, sizeof why);
-    CHECK_MSG(s != NULL, "%s", why);
+    int saved;
+    struct http_server *s = own_server_start(&p, &saved);
     if (!s)
         return;
-    int saved = port;
-    port = http_server_port(s);
     /* the first request occupies the only worker; of the next three, one waits in the
      * queue and two are refused */
     struct resp rs[4];
@@ -1071,13 +1083,10 @@ TEST(long_lane_keeps_workers_free)
     p.workers = 1;
     p.long_workers = 3;
     p.io_threads = 2;
-    char why[128];
-    struct http_server *s = http_server_start(&p, why, sizeof why);
-    CHECK_MSG(s != NULL, "%s", why);
+    int saved;
+    struct http_server *s = own_server_start(&p, &saved);
     if (!s)
         return;
-    int saved = port;
-    port = http_server_port(s);
     struct parallel slow;
     parallel_start(&slow, "/slow-long", NULL);
     struct resp fast;
@@ -1106,13 +1115,10 @@ TEST(auth_lane_keeps_workers_free)
     p.workers = 1;
     p.auth_workers = 1;
     p.io_threads = 2;
-    char why[128];
-    struct http_server *s = http_server_start(&p, why, sizeof why);
-    CHECK_MSG(s != NULL, "%s", why);
+    int saved;
+    struct http_server *s = own_server_start(&p, &saved);
     if (!s)
         return;
-    int saved = port;
-    port = http_server_port(s);
     struct parallel slow;
     const char *basic_slow[] = {"Authorization: Basic slow", NULL};
     parallel_start(&slow, "/me", basic_slow);
@@ -1167,13 +1173,10 @@ TEST(graceful_stop)
 {
     struct http_server_params p = base_params();
     p.io_threads = 2;
-    char why[128];
-    struct http_server *s = http_server_start(&p, why, sizeof why);
-    CHECK_MSG(s != NULL, "%s", why);
+    int saved;
+    struct http_server *s = own_server_start(&p, &saved);
     if (!s)
         return;
-    int saved = port;
-    port = http_server_port(s);
     struct stopper st = {.s = s, .drain_s = 5};
     pthread_t t;
     pthread_create(&t, NULL, stop_thread, &st);
@@ -1197,13 +1200,10 @@ TEST(graceful_stop)
 TEST(stop_wakes_waiting_handler)
 {
     struct http_server_params p = base_params();
-    char why[128];
-    struct http_server *s = http_server_start(&p, why, sizeof why);
-    CHECK_MSG(s != NULL, "%s", why);
+    int saved;
+    struct http_server *s = own_server_start(&p, &saved);
     if (!s)
         return;
-    int saved = port;
-    port = http_server_port(s);
     atomic_store(&wait_result, 0);
     struct stopper st = {.s = s};
     pthread_t t;
